@@ -1,0 +1,57 @@
+// Configuration of one consensus core instance. Time is counted in ticks; the
+// embedding runtime decides how long a tick is.
+#pragma once
+
+#include <cstdint>
+
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft {
+
+enum class ReadOnlyOption : std::uint8_t {
+  // ReadIndex confirms leadership with a heartbeat round per batch of reads. Safe.
+  kSafe = 0,
+  // The leader serves reads while its lease (check-quorum within the last election
+  // timeout) holds, without a heartbeat round. Requires check_quorum, and assumes
+  // clocks on all nodes advance at the same rate within a bounded drift: a follower
+  // must not time out before the leader's lease expires. Stale reads are possible
+  // if a process pauses longer than the drift bound.
+  kLeaseBased = 1,
+};
+
+struct Config {
+  NodeId id = kNoNode;
+
+  // A follower that hears nothing from a leader for a randomized timeout in
+  // [election_ticks, 2 * election_ticks) starts an election.
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+
+  // Seed of the core's own PRNG for election jitter. Same seed, same inputs -> same run.
+  std::uint64_t seed = 1;
+
+  // Index of the last entry the state machine has applied (on restart). Committed entries
+  // at or below it are not handed out again.
+  Index applied = 0;
+
+  // Upper bound of entries' bytes per Append message (at least one entry is sent).
+  std::uint64_t max_msg_bytes = 1 << 20;
+  // Per-follower in-flight Append messages while replicating (pipelining window).
+  std::uint32_t max_inflight_msgs = 256;
+  // Per-follower bytes of entries in flight; 0 = no limit.
+  std::uint64_t max_inflight_bytes = 0;
+  // Leader refuses proposals once this many bytes of entries are uncommitted; 0 = no limit.
+  std::uint64_t max_uncommitted_bytes = 64ull << 20;
+  // Max bytes of committed entries handed out per Ready; 0 = no limit.
+  std::uint64_t max_committed_bytes_per_ready = 16ull << 20;
+
+  bool pre_vote = true;
+  bool check_quorum = true;
+  ReadOnlyOption read_only = ReadOnlyOption::kSafe;
+
+  // Returns kInvalidArgument with a message naming the bad field.
+  Status Validate() const;
+};
+
+}  // namespace raft

@@ -1,0 +1,154 @@
+// RawNode: the consensus core. A pure, single-threaded, deterministic Raft state
+// machine. It never touches sockets, clocks, files, threads or a global RNG: ticks
+// and messages go in through method calls, and the work it wants done comes out as
+// a Ready batch.
+//
+// Thread safety: none. One thread (or one strand) owns a RawNode.
+//
+// THE DURABILITY CONTRACT
+// For each Ready `rd`, the application must, in this order:
+//   1. Send rd.messages. They depend on nothing that is not yet durable (appends and
+//      heartbeats from a leader, pre-vote requests, snapshot offers) and may leave at once,
+//      in parallel with step 2. (A leader's own entries count toward commit only
+//      after step 5, so writing them in parallel with replication is safe.)
+//   2. Persist, atomically with respect to crashes as a group: rd.snapshot (if set: the
+//      state machine's snapshot data must already be durable), then rd.entries (which may
+//      replace a suffix of the log at and after rd.entries.front().index), then
+//      rd.hard_state (if set).
+//   3. Only then send rd.messages_after_persist: vote grants and requests, append
+//      acknowledgements and every other response. They assert state persisted in step 2.
+//   4. Apply rd.committed_entries to the state machine in order (may overlap step 3),
+//      and serve rd.read_states once applied index >= their index.
+//   5. Call Advance(rd). The core then treats everything in rd as durable and applied.
+// Calling Ready() again before Advance() is a bug (aborts).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/config.h"
+#include "raft/message.h"
+#include "raft/status.h"
+#include "raft/storage.h"
+#include "raft/types.h"
+
+namespace raft {
+
+enum class Role : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* RoleName(Role r);
+
+// A read whose linearization point is `index`: serve it once applied >= index.
+struct ReadState {
+  Index index = 0;
+  std::string context;  // as given to ReadIndex()
+  bool operator==(const ReadState&) const = default;
+};
+
+struct SoftState {
+  NodeId leader = kNoNode;
+  Role role = Role::kFollower;
+  bool operator==(const SoftState&) const = default;
+};
+
+struct Ready {
+  std::optional<SoftState> soft_state;        // set when leader or role changed
+  std::optional<HardState> hard_state;        // set when it must be persisted
+  std::optional<SnapshotMeta> snapshot;       // install before entries
+  std::vector<Entry> entries;                 // to persist
+  std::vector<Entry> committed_entries;       // to apply, in order
+  std::vector<Message> messages;              // may leave now
+  std::vector<Message> messages_after_persist;  // only after step 2 is durable
+  std::vector<ReadState> read_states;
+  // Set when a voter must leave: the node was removed from the configuration.
+  bool removed = false;
+
+  bool Empty() const;
+};
+
+// Replication state of one peer as seen by the leader.
+enum class ProgressState : std::uint8_t { kProbe, kReplicate, kSnapshot };
+const char* ProgressStateName(ProgressState s);
+
+struct PeerStatus {
+  NodeId id = kNoNode;
+  bool voter = false;
+  Index match = 0;
+  Index next = 0;
+  ProgressState state = ProgressState::kProbe;
+  bool recent_active = false;
+};
+
+struct NodeStatus {
+  NodeId id = kNoNode;
+  Role role = Role::kFollower;
+  NodeId leader = kNoNode;
+  HardState hard_state;
+  Index applied = 0;
+  Index last_index = 0;
+  ConfState conf;
+  NodeId lead_transferee = kNoNode;
+  std::vector<PeerStatus> peers;  // filled on the leader only
+};
+
+class RaftCore;  // internal
+
+class RawNode {
+ public:
+  // `storage` is borrowed: it must outlive the RawNode and reflect everything persisted
+  // through Ready (the application writes to it between Ready() and Advance()).
+  static Result<std::unique_ptr<RawNode>> Create(const Config& config, const Storage* storage);
+  ~RawNode();
+  RawNode(const RawNode&) = delete;
+  RawNode& operator=(const RawNode&) = delete;
+
+  // Advances logical time by one tick.
+  void Tick();
+
+  // Feeds a message from a peer. Messages for another node or of unknown type are
+  // refused with kInvalidArgument; stale ones are ignored silently (Ok).
+  Status Step(const Message& m);
+
+  // Leader only. Appends `data` as a normal entry and returns its position: the entry
+  // is committed iff the entry applied at that index has that term.
+  // kNotLeader (message names the leader), kProposalDropped.
+  Result<LogPosition> Propose(std::string data);
+
+  // Leader only. One membership change at a time; refused (kConfChangePending) while
+  // another is uncommitted or before an entry of the leader's term has committed.
+  Result<LogPosition> ProposeConfChange(const ConfChange& cc);
+
+  // Requests a linearizable read point. The answer comes as a ReadState in a later Ready.
+  // On a follower the request is forwarded to the leader. kNotLeader if no leader known.
+  Status ReadIndex(std::string context);
+
+  // Leader only: hands leadership to `target` (a voter). Proposals are refused while the
+  // transfer runs; it is aborted after an election timeout.
+  Status TransferLeadership(NodeId target);
+
+  // Starts an election now (subject to pre-vote). No-op on a leader or a non-voter.
+  void Campaign();
+
+  // The transport could not deliver to `id`; the leader falls back to probing it.
+  void ReportUnreachable(NodeId id);
+  // Outcome of streaming the snapshot offered to `id` by a kSnapshot message.
+  void ReportSnapshot(NodeId id, bool success);
+
+  bool HasReady() const;
+  Ready GetReady();
+  void Advance(const Ready& rd);
+
+  NodeStatus GetStatus() const;
+  NodeId id() const;
+  Role role() const;
+  NodeId leader() const;
+  Term term() const;
+
+ private:
+  explicit RawNode(std::unique_ptr<RaftCore> core);
+  std::unique_ptr<RaftCore> core_;
+};
+
+}  // namespace raft

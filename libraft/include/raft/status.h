@@ -1,0 +1,71 @@
+// Errors a caller can act on, as values. No exception crosses the library API.
+// A broken invariant is a bug and aborts instead (see RAFT_ASSERT in src/).
+#pragma once
+
+#include <cassert>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace raft {
+
+enum class ErrorCode {
+  kOk = 0,
+  kNotLeader,         // proposal/read on a non-leader; message names the leader
+  kProposalDropped,   // leader refuses: transfer in progress, uncommitted bytes over limit
+  kConfChangePending, // a membership change is already in flight
+  kInvalidArgument,   // malformed request (unknown node, bad conf change, ...)
+  kCompacted,         // storage: requested index is below the first available index
+  kUnavailable,       // storage: requested data is not available (yet)
+  kCorruption,        // on-disk or on-wire data failed a checksum or grammar check
+  kIOError,           // the operating system refused a read, write or sync
+  kNoSpace,           // ENOSPC: the node stops accepting writes until space is freed
+  kTimeout,           // an operation did not complete in time; its outcome is unknown
+  kShutdown,          // the node is stopping or stopped
+  kBusy,              // too many pending requests; retry later
+};
+
+const char* ErrorCodeName(ErrorCode code);
+
+// Status: ok, or an error code with a message a person can act on.
+class Status {
+ public:
+  Status() = default;
+  Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+
+  bool ok() const { return code_ == ErrorCode::kOk; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "NotLeader: leader is 3" style rendering.
+  std::string ToString() const;
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string message_;
+};
+
+// Result<T>: a value, or the Status explaining why there is none.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {  // NOLINT
+    assert(!status_.ok() && "Result built from an ok Status carries no value");
+  }
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  const T& value() const& { return *value_; }
+  T& value() & { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  const T& operator*() const& { return *value_; }
+  const T* operator->() const { return &*value_; }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace raft

@@ -1,0 +1,83 @@
+// ConfChange payload codec and the single-step membership rule.
+//
+// Payload grammar (little-endian):
+//   conf_change := version:u8 (=1) type:u8 node:u64 context:bytes(rest of payload)
+#include <cstring>
+#include <string>
+
+#include "raft/storage.h"
+#include "raft/types.h"
+
+namespace raft {
+namespace {
+constexpr std::uint8_t kConfChangeVersion = 1;
+constexpr std::size_t kConfChangeHeaderBytes = 1 + 1 + 8;
+}  // namespace
+
+std::string EncodeConfChange(const ConfChange& cc) {
+  std::string out;
+  out.reserve(kConfChangeHeaderBytes + cc.context.size());
+  out.push_back(static_cast<char>(kConfChangeVersion));
+  out.push_back(static_cast<char>(cc.type));
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((cc.node >> (8 * i)) & 0xff));
+  out += cc.context;
+  return out;
+}
+
+bool DecodeConfChange(const std::string& data, ConfChange* out) {
+  if (data.size() < kConfChangeHeaderBytes) return false;
+  if (static_cast<std::uint8_t>(data[0]) != kConfChangeVersion) return false;
+  auto type = static_cast<std::uint8_t>(data[1]);
+  if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return false;
+  std::uint64_t node = 0;
+  for (int i = 0; i < 8; ++i) node |= std::uint64_t{static_cast<std::uint8_t>(data[2 + i])} << (8 * i);
+  out->type = static_cast<ConfChangeType>(type);
+  out->node = node;
+  out->context = data.substr(kConfChangeHeaderBytes);
+  return true;
+}
+
+Result<ConfState> ApplyConfChange(const ConfState& conf, const ConfChange& cc) {
+  if (cc.node == kNoNode) return Status(ErrorCode::kInvalidArgument, "conf change names node 0");
+  ConfState next = conf;
+  switch (cc.type) {
+    case ConfChangeType::kAddLearner:
+      if (conf.voters.count(cc.node))
+        return Status(ErrorCode::kInvalidArgument, "node is a voter; demotion is not supported");
+      if (conf.learners.count(cc.node))
+        return Status(ErrorCode::kInvalidArgument, "node is already a learner");
+      next.learners.insert(cc.node);
+      break;
+    case ConfChangeType::kAddVoter:
+      if (conf.voters.count(cc.node))
+        return Status(ErrorCode::kInvalidArgument, "node is already a voter");
+      next.learners.erase(cc.node);
+      next.voters.insert(cc.node);
+      break;
+    case ConfChangeType::kRemoveNode:
+      if (!conf.Contains(cc.node))
+        return Status(ErrorCode::kInvalidArgument, "node is not a member");
+      next.voters.erase(cc.node);
+      next.learners.erase(cc.node);
+      if (next.voters.empty())
+        return Status(ErrorCode::kInvalidArgument, "cannot remove the last voter");
+      break;
+  }
+  return next;
+}
+
+std::vector<Entry> BootstrapEntries(const std::vector<NodeId>& voters) {
+  std::vector<Entry> out;
+  Index i = 1;
+  for (NodeId id : voters) {
+    Entry e;
+    e.term = 1;
+    e.index = i++;
+    e.type = EntryType::kConfChange;
+    e.data = EncodeConfChange(ConfChange{ConfChangeType::kAddVoter, id, {}});
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace raft

@@ -1,0 +1,115 @@
+// Follower side: AppendEntries, heartbeats, snapshots, TimeoutNow, read index answers.
+#include "core/assert.h"
+#include "core/raft_core.h"
+
+namespace raft {
+
+void RaftCore::StepFollower(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppend:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleAppend(m);
+      break;
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleHeartbeat(m);
+      break;
+    case MessageType::kSnapshot:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleSnapshot(m);
+      break;
+    case MessageType::kTimeoutNow:
+      // Leadership transfer: campaign at once, skipping pre-vote.
+      Hup(/*transfer=*/true);
+      break;
+    case MessageType::kReadIndexResponse:
+      if (!m.reject) read_states_.push_back(ReadState{m.index, m.context});
+      break;
+    default:
+      break;  // responses meant for a leader or candidate we no longer are
+  }
+}
+
+void RaftCore::HandleAppend(const Message& m) {
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.to = m.from;
+  resp.term = term_;
+  if (m.index < log_.committed()) {
+    // Everything up to our commit index matches the leader's log already.
+    resp.index = log_.committed();
+    Send(std::move(resp));
+    return;
+  }
+  std::vector<Entry> conf_entries;
+  for (const Entry& e : m.entries) {
+    if (e.type == EntryType::kConfChange) conf_entries.push_back(e);
+  }
+  std::optional<Index> truncated;
+  Index last_before = log_.LastIndex();
+  auto last_new = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries, &truncated);
+  if (last_new) {
+    // Configurations take effect when appended; a truncated suffix takes its
+    // configurations with it.
+    bool changed = false;
+    Index appended_from = truncated ? *truncated : last_before + 1;
+    if (truncated) changed |= conf_.TruncateFrom(*truncated);
+    for (const Entry& e : conf_entries) {
+      if (e.index >= appended_from) changed |= conf_.OnAppend(e);
+    }
+    if (changed) OnConfigChanged();
+    resp.index = *last_new;
+    Send(std::move(resp));
+    return;
+  }
+  // Reject with a hint: the largest index <= m.index whose term is <= m.log_term.
+  // The leader skips every entry of a conflicting term in one round trip (thesis 5.3).
+  Index hint = log_.FindConflictByTerm(std::min(m.index, log_.LastIndex()), m.log_term);
+  resp.index = m.index;
+  resp.reject = true;
+  resp.reject_hint = hint;
+  resp.log_term = log_.TermOrZero(hint);
+  Send(std::move(resp));
+}
+
+void RaftCore::HandleHeartbeat(const Message& m) {
+  log_.CommitTo(std::min(m.commit, log_.LastIndex()));
+  Message resp;
+  resp.type = MessageType::kHeartbeatResponse;
+  resp.to = m.from;
+  resp.term = term_;
+  resp.read_seq = m.read_seq;
+  Send(std::move(resp));
+}
+
+void RaftCore::HandleSnapshot(const Message& m) {
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.to = m.from;
+  resp.term = term_;
+  if (Restore(m.snapshot)) {
+    resp.index = log_.LastIndex();
+  } else {
+    resp.index = log_.committed();
+  }
+  Send(std::move(resp));
+}
+
+bool RaftCore::Restore(const SnapshotMeta& meta) {
+  if (meta.index <= log_.committed()) return false;  // old snapshot: ignore (bug 5)
+  if (log_.MatchTerm(meta.index, meta.term)) {
+    // The snapshot lies inside our log with a matching term: keep the suffix.
+    log_.CommitTo(meta.index);
+    return false;
+  }
+  log_.Restore(meta);
+  conf_.Reset(meta.index, meta.conf);
+  prs_.clear();
+  SyncProgress();
+  return true;
+}
+
+}  // namespace raft

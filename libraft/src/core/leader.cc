@@ -1,0 +1,312 @@
+// Leader side: proposals, replication, commit, heartbeats, ReadIndex, leadership
+// transfer, membership changes.
+#include <algorithm>
+#include <string>
+
+#include "core/assert.h"
+#include "core/quorum.h"
+#include "core/raft_core.h"
+
+namespace raft {
+namespace {
+std::uint64_t PayloadBytes(const std::vector<Entry>& ents) {
+  std::uint64_t n = 0;
+  for (const auto& e : ents) n += e.data.size();
+  return n;
+}
+}  // namespace
+
+Result<LogPosition> RaftCore::Propose(std::string data) {
+  if (role_ != Role::kLeader) return NotLeader();
+  if (lead_transferee_ != kNoNode)
+    return Status(ErrorCode::kProposalDropped,
+                  "leadership transfer to " + std::to_string(lead_transferee_) + " in progress");
+  Entry e;
+  e.data = std::move(data);
+  return AppendAsLeader({std::move(e)});
+}
+
+Result<LogPosition> RaftCore::ProposeConfChange(const ConfChange& cc) {
+  if (role_ != Role::kLeader) return NotLeader();
+  if (lead_transferee_ != kNoNode)
+    return Status(ErrorCode::kProposalDropped, "leadership transfer in progress");
+  // One change at a time, and only once an entry of this term has committed: the fix
+  // for the single-server change bug (Ongaro, raft-dev 2015).
+  if (pending_conf_index_ > log_.committed() || !CommittedInTerm())
+    return Status(ErrorCode::kConfChangePending,
+                  "a membership change is pending or this leader has not committed yet");
+  auto next = ApplyConfChange(conf(), cc);
+  if (!next.ok()) return next.status();
+  Entry e;
+  e.type = EntryType::kConfChange;
+  e.data = EncodeConfChange(cc);
+  return AppendAsLeader({std::move(e)});
+}
+
+Result<LogPosition> RaftCore::AppendAsLeader(std::vector<Entry> ents) {
+  std::uint64_t bytes = PayloadBytes(ents);
+  if (cfg_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
+      uncommitted_bytes_ + bytes > cfg_.max_uncommitted_bytes) {
+    return Status(ErrorCode::kProposalDropped, "too many uncommitted bytes at the leader");
+  }
+  uncommitted_bytes_ += bytes;
+  Index last = log_.LastIndex();
+  for (std::size_t i = 0; i < ents.size(); ++i) {
+    ents[i].term = term_;
+    ents[i].index = last + 1 + i;
+  }
+  bool changed = false;
+  for (const Entry& e : ents) {
+    if (e.type == EntryType::kConfChange) {
+      changed |= conf_.OnAppend(e);
+      pending_conf_index_ = e.index;
+    }
+  }
+  LogPosition pos{term_, ents.back().index};
+  log_.Append(std::move(ents));
+  if (changed) OnConfigChanged();
+  // The leader's own entries count toward commit only once durable (Advance), so the
+  // disk write runs in parallel with replication.
+  bcast_pending_ = true;
+  return pos;
+}
+
+bool RaftCore::SendAppend(NodeId to, bool send_if_empty) {
+  auto it = prs_.find(to);
+  if (it == prs_.end() || to == cfg_.id) return false;
+  Progress& pr = it->second;
+  if (pr.IsPaused()) return false;
+  Index prev = pr.next() - 1;
+  auto prev_term = log_.TermAt(prev);
+  std::optional<std::vector<Entry>> ents;
+  if (prev_term) ents = log_.Slice(pr.next(), log_.LastIndex() + 1, cfg_.max_msg_bytes);
+  if (!prev_term || !ents) return SendSnapshot(to);
+  if (ents->empty() && !send_if_empty) return false;
+  Message m;
+  m.type = MessageType::kAppend;
+  m.to = to;
+  m.term = term_;
+  m.index = prev;
+  m.log_term = *prev_term;
+  m.commit = log_.committed();
+  bool had = !ents->empty();
+  Index last = had ? ents->back().index : prev;
+  std::uint64_t bytes = PayloadBytes(*ents);
+  m.entries = std::move(*ents);
+  pr.SentEntries(last, bytes, had);
+  pr.set_sent_commit(m.commit);
+  Send(std::move(m));
+  return true;
+}
+
+bool RaftCore::SendSnapshot(NodeId to) {
+  Progress& pr = prs_.at(to);
+  if (!pr.recent_active()) return false;  // don't stream to a peer that may be down
+  auto snap = log_.storage()->Snapshot();
+  if (!snap.ok()) return false;  // unavailable for now; retried on the next trigger
+  RAFT_ASSERT(snap->index > 0);
+  pr.BecomeSnapshot(snap->index);
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.to = to;
+  m.term = term_;
+  m.snapshot = std::move(snap).value();
+  Send(std::move(m));
+  return true;
+}
+
+void RaftCore::SendHeartbeats() {
+  std::uint64_t seq = read_only_.LastSeq();
+  for (auto& [id, pr] : prs_) {
+    if (id == cfg_.id) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = id;
+    m.term = term_;
+    m.commit = std::min(pr.match(), log_.committed());
+    m.read_seq = seq;
+    Send(std::move(m));
+  }
+  heartbeat_pending_ = false;
+}
+
+void RaftCore::FlushLeader() {
+  if (role_ != Role::kLeader) return;
+  if (bcast_pending_) {
+    for (auto& [id, pr] : prs_) {
+      while (SendAppend(id, false)) {
+      }
+    }
+  }
+  if (commit_bcast_pending_) {
+    for (auto& [id, pr] : prs_) {
+      if (id != cfg_.id && pr.sent_commit() < log_.committed()) SendAppend(id, true);
+    }
+  }
+  if (heartbeat_pending_) SendHeartbeats();
+  bcast_pending_ = commit_bcast_pending_ = false;
+}
+
+void RaftCore::MaybeCommitAsLeader() {
+  Index idx = CommittedIndex(conf().voters, [&](NodeId id) {
+    auto it = prs_.find(id);
+    return it == prs_.end() ? 0 : it->second.match();
+  });
+  bool first_in_term = !CommittedInTerm();
+  if (!log_.MaybeCommit(idx, term_)) return;
+  commit_bcast_pending_ = true;
+  if (first_in_term && CommittedInTerm()) {
+    auto waiting = std::move(reads_before_commit_);
+    reads_before_commit_.clear();
+    for (auto& r : waiting) LeaderReadIndex(std::move(r.context), r.from);
+  }
+  // A leader removed from the configuration steps down once the removal commits
+  // (thesis 4.2.2); it tells the others the commit first.
+  if (!conf().voters.count(cfg_.id) && conf_.CurrentIndex() <= log_.committed()) {
+    FlushLeader();
+    BecomeFollower(term_, kNoNode);
+  }
+}
+
+void RaftCore::StepLeader(const Message& m) {
+  switch (m.type) {
+    case MessageType::kAppendResponse: HandleAppendResponse(m); break;
+    case MessageType::kHeartbeatResponse: HandleHeartbeatResponse(m); break;
+    case MessageType::kReadIndex:
+      if (conf().Contains(m.from)) LeaderReadIndex(m.context, m.from);
+      break;
+    default: break;
+  }
+}
+
+void RaftCore::HandleAppendResponse(const Message& m) {
+  auto it = prs_.find(m.from);
+  if (it == prs_.end()) return;
+  Progress& pr = it->second;
+  pr.set_recent_active(true);
+  if (m.reject) {
+    Index hint = m.reject_hint;
+    if (m.log_term > 0) hint = log_.FindConflictByTerm(m.reject_hint, m.log_term);
+    if (pr.MaybeDecreaseTo(m.index, hint)) {
+      if (pr.state() == ProgressState::kReplicate) pr.BecomeProbe();
+      SendAppend(m.from, true);
+    }
+    return;
+  }
+  bool was_paused = pr.IsPaused();
+  if (!pr.MaybeUpdate(m.index) && !(pr.match() == m.index && pr.state() == ProgressState::kProbe))
+    return;
+  switch (pr.state()) {
+    case ProgressState::kProbe: pr.BecomeReplicate(); break;
+    case ProgressState::kSnapshot:
+      if (pr.match() + 1 >= log_.FirstIndex()) {
+        pr.BecomeProbe();
+        pr.BecomeReplicate();
+      }
+      break;
+    case ProgressState::kReplicate: pr.inflights().FreeLE(m.index); break;
+  }
+  MaybeCommitAsLeader();
+  if (role_ != Role::kLeader) return;
+  (void)was_paused;
+  while (SendAppend(m.from, false)) {
+  }
+  if (m.from == lead_transferee_ && pr.match() == log_.LastIndex()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = m.from;
+    t.term = term_;
+    Send(std::move(t));
+  }
+}
+
+void RaftCore::HandleHeartbeatResponse(const Message& m) {
+  auto it = prs_.find(m.from);
+  if (it == prs_.end()) return;
+  Progress& pr = it->second;
+  pr.set_recent_active(true);
+  pr.set_probe_sent(false);
+  if (pr.match() < log_.LastIndex() || pr.sent_commit() < log_.committed()) {
+    SendAppend(m.from, true);
+  }
+  if (m.read_seq != 0 && conf().voters.count(m.from)) {
+    read_only_.Ack(m.from, m.read_seq);
+    ReleaseReads();
+  }
+}
+
+void RaftCore::LeaderReadIndex(std::string context, NodeId from) {
+  if (!CommittedInTerm()) {
+    // The commit index of a new leader may lag; wait for its no-op to commit (thesis 6.4).
+    reads_before_commit_.push_back(PendingRead{0, std::move(context), from, 0});
+    return;
+  }
+  Index index = log_.committed();
+  bool alone = conf().voters.size() == 1 && conf().voters.count(cfg_.id);
+  if (alone || cfg_.read_only == ReadOnlyOption::kLeaseBased) {
+    RespondRead(PendingRead{index, std::move(context), from, 0});
+    return;
+  }
+  read_only_.Add(index, std::move(context), from);
+  heartbeat_pending_ = true;  // one heartbeat round per Ready confirms all queued reads
+}
+
+void RaftCore::ReleaseReads() {
+  for (auto& r : read_only_.Release(conf().voters, cfg_.id)) RespondRead(std::move(r));
+}
+
+void RaftCore::RespondRead(PendingRead r) {
+  if (r.from == cfg_.id) {
+    read_states_.push_back(ReadState{r.index, std::move(r.context)});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResponse;
+  m.to = r.from;
+  m.term = term_;
+  m.index = r.index;
+  m.context = std::move(r.context);
+  Send(std::move(m));
+}
+
+Status RaftCore::TransferLeadership(NodeId target) {
+  if (role_ != Role::kLeader) return NotLeader();
+  if (target == cfg_.id) return Status::Ok();
+  if (!conf().voters.count(target))
+    return Status(ErrorCode::kInvalidArgument,
+                  "transfer target " + std::to_string(target) + " is not a voter");
+  lead_transferee_ = target;
+  election_elapsed_ = 0;  // the transfer must finish within one election timeout
+  Progress& pr = prs_.at(target);
+  if (pr.match() == log_.LastIndex()) {
+    Message t;
+    t.type = MessageType::kTimeoutNow;
+    t.to = target;
+    t.term = term_;
+    Send(std::move(t));
+  } else {
+    SendAppend(target, true);
+  }
+  return Status::Ok();
+}
+
+void RaftCore::ReportUnreachable(NodeId id) {
+  if (role_ != Role::kLeader) return;
+  auto it = prs_.find(id);
+  if (it != prs_.end() && it->second.state() == ProgressState::kReplicate) {
+    it->second.BecomeProbe();
+  }
+}
+
+void RaftCore::ReportSnapshot(NodeId id, bool success) {
+  if (role_ != Role::kLeader) return;
+  auto it = prs_.find(id);
+  if (it == prs_.end() || it->second.state() != ProgressState::kSnapshot) return;
+  Progress& pr = it->second;
+  if (!success) pr.BecomeSnapshot(0);  // forget the pending index: probe from match
+  pr.BecomeProbe();
+  // Wait for the follower's answer (or a heartbeat response) before probing again.
+  pr.set_probe_sent(true);
+}
+
+}  // namespace raft

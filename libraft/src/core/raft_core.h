@@ -1,0 +1,136 @@
+// RaftCore: the state and step functions behind RawNode. Split by concern:
+//   raft_core.cc  construction, term/role transitions, common Step, ticks, elections
+//   follower.cc   Append/Heartbeat/Snapshot handling, ReadIndex forwarding
+//   leader.cc     replication, commit, heartbeats, ReadIndex, transfer, membership
+//   ready.cc      Ready/Advance: the durability contract
+// Thread safety: none; one owner thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/membership.h"
+#include "core/prng.h"
+#include "core/progress.h"
+#include "core/raft_log.h"
+#include "core/read_only.h"
+#include "raft/config.h"
+#include "raft/message.h"
+#include "raft/raw_node.h"
+#include "raft/storage.h"
+
+namespace raft {
+
+class RaftCore {
+ public:
+  static Result<std::unique_ptr<RaftCore>> Create(const Config& config, const Storage* storage);
+
+  void Tick();
+  Status Step(const Message& m);
+  Result<LogPosition> Propose(std::string data);
+  Result<LogPosition> ProposeConfChange(const ConfChange& cc);
+  Status ReadIndex(std::string context);
+  Status TransferLeadership(NodeId target);
+  void Campaign() { Hup(/*transfer=*/false); }
+  void ReportUnreachable(NodeId id);
+  void ReportSnapshot(NodeId id, bool success);
+
+  bool HasReady() const;
+  Ready GetReady();
+  void Advance(const Ready& rd);
+  NodeStatus GetStatus() const;
+
+  NodeId id() const { return cfg_.id; }
+  Role role() const { return role_; }
+  NodeId leader() const { return lead_; }
+  Term term() const { return term_; }
+
+ private:
+  RaftCore(const Config& config, const Storage* storage);
+
+  // --- raft_core.cc ---
+  void Reset(Term term);
+  void BecomeFollower(Term term, NodeId lead);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void Hup(bool transfer);
+  void StartElection(bool pre_vote, bool transfer);
+  void HandleVoteRequest(const Message& m);
+  void StepCandidate(const Message& m);
+  bool Promotable() const;
+  void ResetRandomizedElectionTimeout();
+  bool PastElectionTimeout() const { return election_elapsed_ >= randomized_election_timeout_; }
+  void TickElection();
+  void TickHeartbeat();
+  void Send(Message m);
+  void OnConfigChanged();  // SyncProgress + leader reactions
+  void SyncProgress();     // one Progress per member, no other effect
+  const ConfState& conf() const { return conf_.Current(); }
+  bool CommittedInTerm() const { return log_.TermOrZero(log_.committed()) == term_; }
+  Status NotLeader() const;
+
+  // --- follower.cc ---
+  void StepFollower(const Message& m);
+  void HandleAppend(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  bool Restore(const SnapshotMeta& meta);
+
+  // --- leader.cc ---
+  void StepLeader(const Message& m);
+  Result<LogPosition> AppendAsLeader(std::vector<Entry> ents);
+  bool SendAppend(NodeId to, bool send_if_empty);
+  bool SendSnapshot(NodeId to);
+  void SendHeartbeats();
+  void FlushLeader();
+  void MaybeCommitAsLeader();
+  void HandleAppendResponse(const Message& m);
+  void HandleHeartbeatResponse(const Message& m);
+  void LeaderReadIndex(std::string context, NodeId from);
+  void ReleaseReads();
+  void RespondRead(PendingRead r);
+  void AbortLeaderTransfer() { lead_transferee_ = kNoNode; }
+
+  Config cfg_;
+  Prng prng_;
+  RaftLog log_;
+  ConfigHistory conf_;
+  std::map<NodeId, Progress> prs_;  // every member, self included
+
+  Term term_ = 0;
+  NodeId vote_ = kNoNode;
+  NodeId lead_ = kNoNode;
+  Role role_ = Role::kFollower;
+
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  std::map<NodeId, bool> votes_;
+  bool campaign_transfer_ = false;
+
+  // Leader state.
+  NodeId lead_transferee_ = kNoNode;
+  Index pending_conf_index_ = 0;
+  std::uint64_t uncommitted_bytes_ = 0;
+  ReadOnlyQueue read_only_;
+  std::vector<PendingRead> reads_before_commit_;  // wait for the term's first commit
+  bool bcast_pending_ = false;         // proposals appended since the last flush
+  bool commit_bcast_pending_ = false;  // commit advanced since the last flush
+  bool heartbeat_pending_ = false;     // a ReadIndex round needs a heartbeat
+
+  // Output.
+  std::vector<Message> msgs_;
+  std::vector<Message> msgs_after_persist_;
+  std::vector<ReadState> read_states_;
+  HardState prev_hard_;
+  SoftState prev_soft_;
+  Term durable_term_ = 0;
+  bool ready_outstanding_ = false;
+  bool was_member_ = false;
+  bool removed_reported_ = false;
+};
+
+}  // namespace raft

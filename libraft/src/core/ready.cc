@@ -1,0 +1,83 @@
+// Ready/Advance: how work leaves the core (see the durability contract in raw_node.h).
+#include <algorithm>
+
+#include "core/assert.h"
+#include "core/raft_core.h"
+
+namespace raft {
+
+bool RaftCore::HasReady() const {
+  if (ready_outstanding_) return false;
+  if (SoftState{lead_, role_} != prev_soft_) return true;
+  if (HardState{term_, vote_, log_.committed()} != prev_hard_) return true;
+  if (log_.unstable().snapshot() || !log_.unstable().entries().empty()) return true;
+  if (!msgs_.empty() || !msgs_after_persist_.empty() || !read_states_.empty()) return true;
+  if (role_ == Role::kLeader && (bcast_pending_ || commit_bcast_pending_ || heartbeat_pending_))
+    return true;
+  if (log_.HasNextCommittedEntries()) return true;
+  if (was_member_ && !removed_reported_ && !conf().Contains(cfg_.id)) return true;
+  return false;
+}
+
+Ready RaftCore::GetReady() {
+  RAFT_ASSERT(!ready_outstanding_ && "GetReady called twice without Advance");
+  FlushLeader();
+  Ready rd;
+  SoftState soft{lead_, role_};
+  if (soft != prev_soft_) rd.soft_state = soft;
+  HardState hard{term_, vote_, log_.committed()};
+  if (hard != prev_hard_) rd.hard_state = hard;
+  if (log_.unstable().snapshot()) rd.snapshot = *log_.unstable().snapshot();
+  rd.entries = log_.unstable().entries();
+  rd.committed_entries = log_.NextCommittedEntries(cfg_.max_committed_bytes_per_ready);
+  if (!rd.committed_entries.empty()) {
+    log_.AcceptApplying(rd.committed_entries.back().index);
+    if (role_ == Role::kLeader) {
+      std::uint64_t n = 0;
+      for (const auto& e : rd.committed_entries) n += e.data.size();
+      uncommitted_bytes_ = uncommitted_bytes_ > n ? uncommitted_bytes_ - n : 0;
+    }
+  }
+  rd.messages = std::move(msgs_);
+  msgs_.clear();
+  rd.messages_after_persist = std::move(msgs_after_persist_);
+  msgs_after_persist_.clear();
+  rd.read_states = std::move(read_states_);
+  read_states_.clear();
+  if (was_member_ && !removed_reported_ && !conf().Contains(cfg_.id) &&
+      !conf_.At(log_.committed()).Contains(cfg_.id)) {
+    rd.removed = true;
+    removed_reported_ = true;
+  }
+  ready_outstanding_ = true;
+  return rd;
+}
+
+void RaftCore::Advance(const Ready& rd) {
+  RAFT_ASSERT(ready_outstanding_ && "Advance without GetReady");
+  ready_outstanding_ = false;
+  if (rd.soft_state) prev_soft_ = *rd.soft_state;
+  if (rd.hard_state) {
+    prev_hard_ = *rd.hard_state;
+    durable_term_ = std::max(durable_term_, rd.hard_state->term);
+  }
+  if (rd.snapshot) {
+    log_.StableSnapTo(rd.snapshot->index);
+    log_.AppliedTo(rd.snapshot->index);  // the state machine was restored from it
+  }
+  if (!rd.entries.empty()) {
+    const Entry& last = rd.entries.back();
+    log_.StableTo(last.index, last.term);
+  }
+  if (!rd.committed_entries.empty()) log_.AppliedTo(rd.committed_entries.back().index);
+  conf_.Prune(log_.committed());
+  if (role_ == Role::kLeader) {
+    // Our own entries now count: they are durable.
+    auto self = prs_.find(cfg_.id);
+    if (self != prs_.end() && self->second.MaybeUpdate(log_.LastStableIndex())) {
+      MaybeCommitAsLeader();
+    }
+  }
+}
+
+}  // namespace raft
