@@ -113,7 +113,6 @@ class DiskStorage final : public Storage {
   // Number of segment files (for tests and metrics).
   std::size_t SegmentCount() const;
 
-
  private:
   class Impl;  // src/storage/disk_storage_impl.h
   explicit DiskStorage(std::unique_ptr<Impl> impl);

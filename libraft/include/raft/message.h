@@ -11,18 +11,18 @@
 namespace raft {
 
 enum class MessageType : std::uint8_t {
-  kAppend = 1,             // leader -> follower: entries after (log_term, index)
-  kAppendResponse = 2,     // follower -> leader: accepted up to index, or reject + hint
-  kVote = 3,               // candidate -> all: vote for me in `term`; (log_term, index) = my last
+  kAppend = 1,          // leader -> follower: entries after (log_term, index)
+  kAppendResponse = 2,  // follower -> leader: accepted up to index, or reject + hint
+  kVote = 3,            // candidate -> all: vote for me in `term`; (log_term, index) = my last
   kVoteResponse = 4,
-  kPreVote = 5,            // would you vote for me in `term` (not yet adopted)?
+  kPreVote = 5,  // would you vote for me in `term` (not yet adopted)?
   kPreVoteResponse = 6,
-  kHeartbeat = 7,          // leader -> follower: commit = min(match, commit), read_seq
-  kHeartbeatResponse = 8,  // echoes read_seq
-  kSnapshot = 9,           // leader -> follower: install `snapshot` (bytes moved by runtime)
-  kTimeoutNow = 10,        // leader -> transfer target: campaign now
-  kReadIndex = 11,         // follower -> leader: request a read index for `context`
-  kReadIndexResponse = 12, // leader -> follower: index = read index (reject if unknown)
+  kHeartbeat = 7,           // leader -> follower: commit = min(match, commit), read_seq
+  kHeartbeatResponse = 8,   // echoes read_seq
+  kSnapshot = 9,            // leader -> follower: install `snapshot` (bytes moved by runtime)
+  kTimeoutNow = 10,         // leader -> transfer target: campaign now
+  kReadIndex = 11,          // follower -> leader: request a read index for `context`
+  kReadIndexResponse = 12,  // leader -> follower: index = read index (reject if unknown)
 };
 
 constexpr int kMessageTypeMax = 12;

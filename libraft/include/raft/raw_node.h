@@ -54,12 +54,12 @@ struct SoftState {
 };
 
 struct Ready {
-  std::optional<SoftState> soft_state;        // set when leader or role changed
-  std::optional<HardState> hard_state;        // set when it must be persisted
-  std::optional<SnapshotMeta> snapshot;       // install before entries
-  std::vector<Entry> entries;                 // to persist
-  std::vector<Entry> committed_entries;       // to apply, in order
-  std::vector<Message> messages;              // may leave now
+  std::optional<SoftState> soft_state;          // set when leader or role changed
+  std::optional<HardState> hard_state;          // set when it must be persisted
+  std::optional<SnapshotMeta> snapshot;         // install before entries
+  std::vector<Entry> entries;                   // to persist
+  std::vector<Entry> committed_entries;         // to apply, in order
+  std::vector<Message> messages;                // may leave now
   std::vector<Message> messages_after_persist;  // only after step 2 is durable
   std::vector<ReadState> read_states;
   // Set when a voter must leave: the node was removed from the configuration.

@@ -11,18 +11,18 @@ namespace raft {
 
 enum class ErrorCode {
   kOk = 0,
-  kNotLeader,         // proposal/read on a non-leader; message names the leader
-  kProposalDropped,   // leader refuses: transfer in progress, uncommitted bytes over limit
-  kConfChangePending, // a membership change is already in flight
-  kInvalidArgument,   // malformed request (unknown node, bad conf change, ...)
-  kCompacted,         // storage: requested index is below the first available index
-  kUnavailable,       // storage: requested data is not available (yet)
-  kCorruption,        // on-disk or on-wire data failed a checksum or grammar check
-  kIOError,           // the operating system refused a read, write or sync
-  kNoSpace,           // ENOSPC: the node stops accepting writes until space is freed
-  kTimeout,           // an operation did not complete in time; its outcome is unknown
-  kShutdown,          // the node is stopping or stopped
-  kBusy,              // too many pending requests; retry later
+  kNotLeader,          // proposal/read on a non-leader; message names the leader
+  kProposalDropped,    // leader refuses: transfer in progress, uncommitted bytes over limit
+  kConfChangePending,  // a membership change is already in flight
+  kInvalidArgument,    // malformed request (unknown node, bad conf change, ...)
+  kCompacted,          // storage: requested index is below the first available index
+  kUnavailable,        // storage: requested data is not available (yet)
+  kCorruption,         // on-disk or on-wire data failed a checksum or grammar check
+  kIOError,            // the operating system refused a read, write or sync
+  kNoSpace,            // ENOSPC: the node stops accepting writes until space is freed
+  kTimeout,            // an operation did not complete in time; its outcome is unknown
+  kShutdown,           // the node is stopping or stopped
+  kBusy,               // too many pending requests; retry later
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -50,7 +50,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
     assert(!status_.ok() && "Result built from an ok Status carries no value");
   }

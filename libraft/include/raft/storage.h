@@ -24,8 +24,7 @@ class Storage {
   // Entries in [lo, hi), at most max_bytes of EntrySizeBytes (but at least one entry
   // when lo < hi). Errors: kCompacted if lo < FirstIndex(); kUnavailable if
   // hi > LastIndex() + 1; kIOError/kCorruption from disk implementations.
-  virtual Result<std::vector<Entry>> Entries(Index lo, Index hi,
-                                             std::uint64_t max_bytes) const = 0;
+  virtual Result<std::vector<Entry>> Entries(Index lo, Index hi, std::uint64_t max_bytes) const = 0;
 
   // Term of entry i for FirstIndex()-1 <= i <= LastIndex(). kCompacted below, kUnavailable above.
   virtual Result<Term> TermAt(Index i) const = 0;

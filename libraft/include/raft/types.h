@@ -12,7 +12,7 @@ namespace raft {
 
 using NodeId = std::uint64_t;  // 0 means "none"
 using Term = std::uint64_t;
-using Index = std::uint64_t;   // log indexes start at 1; 0 means "before the log"
+using Index = std::uint64_t;  // log indexes start at 1; 0 means "before the log"
 
 constexpr NodeId kNoNode = 0;
 

@@ -5,11 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define RAFT_ASSERT(cond, ...)                                                      \
-  do {                                                                              \
-    if (!(cond)) {                                                                  \
-      std::fprintf(stderr, "raft: invariant broken at %s:%d: %s\n", __FILE__,      \
-                   __LINE__, #cond);                                                \
-      std::abort();                                                                 \
-    }                                                                               \
+#define RAFT_ASSERT(cond, ...)                                                                  \
+  do {                                                                                          \
+    if (!(cond)) {                                                                              \
+      std::fprintf(stderr, "raft: invariant broken at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                             \
+    }                                                                                           \
   } while (0)

@@ -30,7 +30,8 @@ bool DecodeConfChange(const std::string& data, ConfChange* out) {
   auto type = static_cast<std::uint8_t>(data[1]);
   if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return false;
   std::uint64_t node = 0;
-  for (int i = 0; i < 8; ++i) node |= std::uint64_t{static_cast<std::uint8_t>(data[2 + i])} << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    node |= std::uint64_t{static_cast<std::uint8_t>(data[2 + i])} << (8 * i);
   out->type = static_cast<ConfChangeType>(type);
   out->node = node;
   out->context = data.substr(kConfChangeHeaderBytes);

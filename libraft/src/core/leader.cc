@@ -170,12 +170,17 @@ void RaftCore::MaybeCommitAsLeader() {
 
 void RaftCore::StepLeader(const Message& m) {
   switch (m.type) {
-    case MessageType::kAppendResponse: HandleAppendResponse(m); break;
-    case MessageType::kHeartbeatResponse: HandleHeartbeatResponse(m); break;
+    case MessageType::kAppendResponse:
+      HandleAppendResponse(m);
+      break;
+    case MessageType::kHeartbeatResponse:
+      HandleHeartbeatResponse(m);
+      break;
     case MessageType::kReadIndex:
       if (conf().Contains(m.from)) LeaderReadIndex(m.context, m.from);
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -197,14 +202,18 @@ void RaftCore::HandleAppendResponse(const Message& m) {
   if (!pr.MaybeUpdate(m.index) && !(pr.match() == m.index && pr.state() == ProgressState::kProbe))
     return;
   switch (pr.state()) {
-    case ProgressState::kProbe: pr.BecomeReplicate(); break;
+    case ProgressState::kProbe:
+      pr.BecomeReplicate();
+      break;
     case ProgressState::kSnapshot:
       if (pr.match() + 1 >= log_.FirstIndex()) {
         pr.BecomeProbe();
         pr.BecomeReplicate();
       }
       break;
-    case ProgressState::kReplicate: pr.inflights().FreeLE(m.index); break;
+    case ProgressState::kReplicate:
+      pr.inflights().FreeLE(m.index);
+      break;
   }
   MaybeCommitAsLeader();
   if (role_ != Role::kLeader) return;

@@ -9,11 +9,11 @@ namespace raft::mutation {
 
 enum class Kind {
   kNone = 0,
-  kCommitOldTerm,         // count an entry of an earlier term toward commit (Figure 8)
-  kVoteWithoutPersist,    // release a vote grant before the vote is durable
-  kSkipUpToDateCheck,     // grant votes without the candidate-log-up-to-date check (5.4.1)
-  kApplyBeforeCommit,     // hand out entries for apply one past the commit index
-  kTruncateOnStaleAppend, // truncate the log on an append even if entries match
+  kCommitOldTerm,          // count an entry of an earlier term toward commit (Figure 8)
+  kVoteWithoutPersist,     // release a vote grant before the vote is durable
+  kSkipUpToDateCheck,      // grant votes without the candidate-log-up-to-date check (5.4.1)
+  kApplyBeforeCommit,      // hand out entries for apply one past the commit index
+  kTruncateOnStaleAppend,  // truncate the log on an append even if entries match
 };
 
 #ifdef RAFT_MUTATIONS

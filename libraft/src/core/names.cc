@@ -8,19 +8,32 @@ namespace raft {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kOk: return "OK";
-    case ErrorCode::kNotLeader: return "NotLeader";
-    case ErrorCode::kProposalDropped: return "ProposalDropped";
-    case ErrorCode::kConfChangePending: return "ConfChangePending";
-    case ErrorCode::kInvalidArgument: return "InvalidArgument";
-    case ErrorCode::kCompacted: return "Compacted";
-    case ErrorCode::kUnavailable: return "Unavailable";
-    case ErrorCode::kCorruption: return "Corruption";
-    case ErrorCode::kIOError: return "IOError";
-    case ErrorCode::kNoSpace: return "NoSpace";
-    case ErrorCode::kTimeout: return "Timeout";
-    case ErrorCode::kShutdown: return "Shutdown";
-    case ErrorCode::kBusy: return "Busy";
+    case ErrorCode::kOk:
+      return "OK";
+    case ErrorCode::kNotLeader:
+      return "NotLeader";
+    case ErrorCode::kProposalDropped:
+      return "ProposalDropped";
+    case ErrorCode::kConfChangePending:
+      return "ConfChangePending";
+    case ErrorCode::kInvalidArgument:
+      return "InvalidArgument";
+    case ErrorCode::kCompacted:
+      return "Compacted";
+    case ErrorCode::kUnavailable:
+      return "Unavailable";
+    case ErrorCode::kCorruption:
+      return "Corruption";
+    case ErrorCode::kIOError:
+      return "IOError";
+    case ErrorCode::kNoSpace:
+      return "NoSpace";
+    case ErrorCode::kTimeout:
+      return "Timeout";
+    case ErrorCode::kShutdown:
+      return "Shutdown";
+    case ErrorCode::kBusy:
+      return "Busy";
   }
   return "Unknown";
 }
@@ -37,18 +50,30 @@ std::string Status::ToString() const {
 
 const char* MessageTypeName(MessageType t) {
   switch (t) {
-    case MessageType::kAppend: return "Append";
-    case MessageType::kAppendResponse: return "AppendResponse";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResponse: return "VoteResponse";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResponse: return "PreVoteResponse";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResponse: return "HeartbeatResponse";
-    case MessageType::kSnapshot: return "Snapshot";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kReadIndexResponse: return "ReadIndexResponse";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResponse:
+      return "AppendResponse";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResponse:
+      return "VoteResponse";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResponse:
+      return "PreVoteResponse";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResponse:
+      return "HeartbeatResponse";
+    case MessageType::kSnapshot:
+      return "Snapshot";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResponse:
+      return "ReadIndexResponse";
   }
   return "Unknown";
 }
@@ -68,19 +93,26 @@ bool IsResponse(MessageType t) {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kFollower: return "Follower";
-    case Role::kPreCandidate: return "PreCandidate";
-    case Role::kCandidate: return "Candidate";
-    case Role::kLeader: return "Leader";
+    case Role::kFollower:
+      return "Follower";
+    case Role::kPreCandidate:
+      return "PreCandidate";
+    case Role::kCandidate:
+      return "Candidate";
+    case Role::kLeader:
+      return "Leader";
   }
   return "Unknown";
 }
 
 const char* ProgressStateName(ProgressState s) {
   switch (s) {
-    case ProgressState::kProbe: return "Probe";
-    case ProgressState::kReplicate: return "Replicate";
-    case ProgressState::kSnapshot: return "Snapshot";
+    case ProgressState::kProbe:
+      return "Probe";
+    case ProgressState::kReplicate:
+      return "Replicate";
+    case ProgressState::kSnapshot:
+      return "Snapshot";
   }
   return "Unknown";
 }
@@ -101,9 +133,8 @@ Status Config::Validate() const {
 }
 
 bool Ready::Empty() const {
-  return !soft_state && !hard_state && !snapshot && entries.empty() &&
-         committed_entries.empty() && messages.empty() && messages_after_persist.empty() &&
-         read_states.empty() && !removed;
+  return !soft_state && !hard_state && !snapshot && entries.empty() && committed_entries.empty() &&
+         messages.empty() && messages_after_persist.empty() && read_states.empty() && !removed;
 }
 
 }  // namespace raft

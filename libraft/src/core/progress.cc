@@ -77,9 +77,12 @@ void Progress::SentEntries(Index last, std::uint64_t bytes, bool had_entries) {
 
 bool Progress::IsPaused() const {
   switch (state_) {
-    case ProgressState::kProbe: return msg_app_probe_sent_;
-    case ProgressState::kReplicate: return inflights_.Full();
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return msg_app_probe_sent_;
+    case ProgressState::kReplicate:
+      return inflights_.Full();
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }

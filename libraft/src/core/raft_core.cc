@@ -9,7 +9,9 @@
 namespace raft {
 
 RaftCore::RaftCore(const Config& config, const Storage* storage)
-    : cfg_(config), prng_(config.seed * 0x9E3779B97F4A7C15ull + config.id), log_(storage, config.applied) {}
+    : cfg_(config),
+      prng_(config.seed * 0x9E3779B97F4A7C15ull + config.id),
+      log_(storage, config.applied) {}
 
 Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const Storage* storage) {
   Status s = config.Validate();
@@ -17,9 +19,9 @@ Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const S
   if (storage == nullptr) return Status(ErrorCode::kInvalidArgument, "storage is null");
   HardState hs = storage->InitialHardState();
   if (hs.commit > storage->LastIndex()) {
-    return Status(ErrorCode::kCorruption,
-                  "stored commit index " + std::to_string(hs.commit) + " is beyond the last index " +
-                      std::to_string(storage->LastIndex()));
+    return Status(ErrorCode::kCorruption, "stored commit index " + std::to_string(hs.commit) +
+                                              " is beyond the last index " +
+                                              std::to_string(storage->LastIndex()));
   }
   auto snap = storage->Snapshot();
   if (!snap.ok()) return snap.status();
@@ -50,7 +52,8 @@ Status RaftCore::NotLeader() const {
 
 void RaftCore::ResetRandomizedElectionTimeout() {
   randomized_election_timeout_ =
-      cfg_.election_ticks + static_cast<int>(prng_.Uniform(static_cast<std::uint64_t>(cfg_.election_ticks)));
+      cfg_.election_ticks +
+      static_cast<int>(prng_.Uniform(static_cast<std::uint64_t>(cfg_.election_ticks)));
 }
 
 void RaftCore::Reset(Term term) {
@@ -75,7 +78,8 @@ void RaftCore::Reset(Term term) {
 void RaftCore::OnConfigChanged() {
   SyncProgress();
   if (role_ == Role::kLeader) {
-    if (lead_transferee_ != kNoNode && !conf().voters.count(lead_transferee_)) AbortLeaderTransfer();
+    if (lead_transferee_ != kNoNode && !conf().voters.count(lead_transferee_))
+      AbortLeaderTransfer();
     MaybeCommitAsLeader();  // a smaller quorum may commit more
   }
 }
@@ -88,8 +92,8 @@ void RaftCore::SyncProgress() {
   }
   auto add = [&](NodeId id) {
     if (prs_.count(id)) return;
-    auto [it, _] = prs_.emplace(id, Progress(log_.LastIndex() + 1, cfg_.max_inflight_msgs,
-                                             cfg_.max_inflight_bytes));
+    auto [it, _] = prs_.emplace(
+        id, Progress(log_.LastIndex() + 1, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes));
     if (id == cfg_.id) {
       it->second.set_match(log_.LastStableIndex());
       it->second.BecomeReplicate();
@@ -204,8 +208,8 @@ Status RaftCore::Step(const Message& m) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       // Leader stickiness (thesis 4.2.3): a node that heard from a live leader within the
       // minimum election timeout ignores vote requests, unless they come from a transfer.
-      bool in_lease = cfg_.check_quorum && lead_ != kNoNode &&
-                      election_elapsed_ < cfg_.election_ticks;
+      bool in_lease =
+          cfg_.check_quorum && lead_ != kNoNode && election_elapsed_ < cfg_.election_ticks;
       if (in_lease && !m.campaign_transfer) return Status::Ok();
     }
     if (m.type == MessageType::kPreVote) {
@@ -244,20 +248,26 @@ Status RaftCore::Step(const Message& m) {
     return Status::Ok();
   }
   switch (role_) {
-    case Role::kFollower: StepFollower(m); break;
+    case Role::kFollower:
+      StepFollower(m);
+      break;
     case Role::kPreCandidate:
-    case Role::kCandidate: StepCandidate(m); break;
-    case Role::kLeader: StepLeader(m); break;
+    case Role::kCandidate:
+      StepCandidate(m);
+      break;
+    case Role::kLeader:
+      StepLeader(m);
+      break;
   }
   return Status::Ok();
 }
 
 void RaftCore::HandleVoteRequest(const Message& m) {
   bool pre = m.type == MessageType::kPreVote;
-  bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) ||
-                  (pre && m.term > term_);
-  bool up_to_date = mutation::Active(mutation::Kind::kSkipUpToDateCheck) ||
-                    log_.IsUpToDate(m.index, m.log_term);
+  bool can_vote =
+      vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
+  bool up_to_date =
+      mutation::Active(mutation::Kind::kSkipUpToDateCheck) || log_.IsUpToDate(m.index, m.log_term);
   Message resp;
   resp.type = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   resp.to = m.from;

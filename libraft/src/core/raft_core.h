@@ -117,9 +117,9 @@ class RaftCore {
   std::uint64_t uncommitted_bytes_ = 0;
   ReadOnlyQueue read_only_;
   std::vector<PendingRead> reads_before_commit_;  // wait for the term's first commit
-  bool bcast_pending_ = false;         // proposals appended since the last flush
-  bool commit_bcast_pending_ = false;  // commit advanced since the last flush
-  bool heartbeat_pending_ = false;     // a ReadIndex round needs a heartbeat
+  bool bcast_pending_ = false;                    // proposals appended since the last flush
+  bool commit_bcast_pending_ = false;             // commit advanced since the last flush
+  bool heartbeat_pending_ = false;                // a ReadIndex round needs a heartbeat
 
   // Output.
   std::vector<Message> msgs_;

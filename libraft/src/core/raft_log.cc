@@ -74,8 +74,10 @@ std::optional<Index> RaftLog::MaybeAppend(Index prev_index, Term prev_term, Inde
   if (conflict != 0) {
     RAFT_ASSERT(conflict > committed_);  // never overwrite a committed entry
     if (conflict <= LastIndex()) *truncated_from = conflict;
-    std::vector<Entry> tail(std::make_move_iterator(ents.begin() + static_cast<std::ptrdiff_t>(conflict - (prev_index + 1))),
-                            std::make_move_iterator(ents.end()));
+    std::vector<Entry> tail(
+        std::make_move_iterator(ents.begin() +
+                                static_cast<std::ptrdiff_t>(conflict - (prev_index + 1))),
+        std::make_move_iterator(ents.end()));
     Append(std::move(tail));
   }
   CommitTo(std::min(leader_commit, last_new));

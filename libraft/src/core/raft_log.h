@@ -36,8 +36,7 @@ class RaftLog {
   // new in `ents` (truncating a conflicting suffix, never a matching one), moves commit
   // to min(leader_commit, last new index) and returns the last new index.
   std::optional<Index> MaybeAppend(Index prev_index, Term prev_term, Index leader_commit,
-                                   std::vector<Entry> ents,
-                                   std::optional<Index>* truncated_from);
+                                   std::vector<Entry> ents, std::optional<Index>* truncated_from);
   // Appends at LastIndex()+1 onwards (leader); returns the new last index.
   Index Append(std::vector<Entry> ents);
 

@@ -29,7 +29,8 @@ std::optional<Term> Unstable::MaybeTerm(Index i) const {
 void Unstable::StableTo(Index index, Term term) {
   auto t = MaybeTerm(index);
   if (!t || *t != term || index < offset_) return;  // replaced meanwhile, or a snapshot
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index + 1 - offset_));
+  entries_.erase(entries_.begin(),
+                 entries_.begin() + static_cast<std::ptrdiff_t>(index + 1 - offset_));
   offset_ = index + 1;
 }
 

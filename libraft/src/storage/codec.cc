@@ -1,0 +1,150 @@
+#include "storage/codec.h"
+
+#include <cstdio>
+
+#include "storage/crc32c.h"
+#include "storage/format.h"
+
+namespace raft::storage {
+
+std::string SegmentFileName(std::uint64_t first_index) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%s%020llu%s", kSegmentPrefix.data(),
+                static_cast<unsigned long long>(first_index), kSegmentSuffix.data());
+  return buf;
+}
+
+bool ParseSegmentFileName(std::string_view name, std::uint64_t* first_index) {
+  if (name.size() != kSegmentPrefix.size() + kSegmentIndexDigits + kSegmentSuffix.size())
+    return false;
+  if (!name.starts_with(kSegmentPrefix) || !name.ends_with(kSegmentSuffix)) return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < kSegmentIndexDigits; ++i) {
+    char c = name[kSegmentPrefix.size() + i];
+    if (c < '0' || c > '9') return false;
+    std::uint64_t next = v * 10 + static_cast<std::uint64_t>(c - '0');
+    if (next / 10 != v) return false;  // overflow
+    v = next;
+  }
+  *first_index = v;
+  return true;
+}
+
+void EncodeRecord(const Entry& e, std::string* out) {
+  std::size_t start = out->size();
+  out->resize(start + kRecordHeaderBytes);
+  char* h = out->data() + start;
+  Put32(h + kRecordLengthOffset, static_cast<std::uint32_t>(e.data.size()));
+  h[kRecordVersionOffset] = static_cast<char>(kRecordVersion);
+  h[kRecordTypeOffset] = static_cast<char>(e.type);
+  Put64(h + kRecordIndexOffset, e.index);
+  Put64(h + kRecordTermOffset, e.term);
+  std::uint32_t crc = Crc32cExtend(0, h + kRecordLengthOffset, kRecordHeaderBytes - 4);
+  crc = Crc32cExtend(crc, e.data.data(), e.data.size());
+  Put32(h + kRecordCrcOffset, MaskCrc(crc));
+  out->append(e.data);
+}
+
+RecordParse ParseRecord(std::string_view data, RecordView* out) {
+  if (data.size() < kRecordHeaderBytes) return RecordParse::kTruncated;
+  const char* h = data.data();
+  std::uint32_t length = Get32(h + kRecordLengthOffset);
+  if (length > kRecordPayloadBytesMax) return RecordParse::kBadLength;
+  if (data.size() - kRecordHeaderBytes < length) return RecordParse::kTruncated;
+  std::uint32_t crc = Crc32cExtend(0, h + kRecordLengthOffset, kRecordHeaderBytes - 4 + length);
+  if (MaskCrc(crc) != Get32(h + kRecordCrcOffset)) return RecordParse::kBadCrc;
+  auto version = static_cast<std::uint8_t>(h[kRecordVersionOffset]);
+  auto type = static_cast<std::uint8_t>(h[kRecordTypeOffset]);
+  if (version != kRecordVersion || type > kRecordTypeMax) return RecordParse::kBadVersion;
+  out->index = Get64(h + kRecordIndexOffset);
+  out->term = Get64(h + kRecordTermOffset);
+  out->type = static_cast<EntryType>(type);
+  out->payload = data.substr(kRecordHeaderBytes, length);
+  out->bytes = kRecordHeaderBytes + length;
+  return RecordParse::kOk;
+}
+
+const char* RecordParseName(RecordParse p) {
+  switch (p) {
+    case RecordParse::kOk: return "ok";
+    case RecordParse::kTruncated: return "record runs past the end of the file";
+    case RecordParse::kBadLength: return "length field out of range";
+    case RecordParse::kBadCrc: return "checksum mismatch";
+    case RecordParse::kBadVersion: return "unknown record version or type";
+  }
+  return "?";
+}
+
+bool AnyValidRecordFrom(std::string_view data, std::size_t from) {
+  for (std::size_t off = from; off + kRecordHeaderBytes <= data.size(); ++off) {
+    // Cheap filters first, so the CRC runs on few candidate offsets.
+    if (static_cast<std::uint8_t>(data[off + kRecordVersionOffset]) != kRecordVersion) continue;
+    if (static_cast<std::uint8_t>(data[off + kRecordTypeOffset]) > kRecordTypeMax) continue;
+    RecordView v;
+    RecordParse p = ParseRecord(data.substr(off), &v);
+    if (p == RecordParse::kOk || p == RecordParse::kBadVersion) return true;
+  }
+  return false;
+}
+
+void EncodeHardStateSlot(std::uint64_t seq, const HardState& hs, char* slot) {
+  for (std::size_t i = 0; i < kHardStateSlotBytes; ++i) slot[i] = 0;
+  slot[4] = static_cast<char>(kHardStateVersion);
+  Put64(slot + 8, seq);
+  Put64(slot + 16, hs.term);
+  Put64(slot + 24, hs.vote);
+  Put64(slot + 32, hs.commit);
+  Put32(slot, MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)));
+}
+
+bool DecodeHardStateSlot(const char* slot, std::uint64_t* seq, HardState* hs) {
+  if (MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)) != Get32(slot)) return false;
+  if (static_cast<std::uint8_t>(slot[4]) != kHardStateVersion) return false;
+  *seq = Get64(slot + 8);
+  hs->term = Get64(slot + 16);
+  hs->vote = Get64(slot + 24);
+  hs->commit = Get64(slot + 32);
+  return true;
+}
+
+std::string EncodeSnapshotMeta(const SnapshotMeta& meta) {
+  std::size_t members = meta.conf.voters.size() + meta.conf.learners.size();
+  std::string out(kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes + 8 * members, '\0');
+  char* b = out.data() + kSnapshotMetaPrefixBytes;
+  b[0] = static_cast<char>(kSnapshotMetaVersion);
+  Put64(b + 4, meta.index);
+  Put64(b + 12, meta.term);
+  Put32(b + 20, static_cast<std::uint32_t>(meta.conf.voters.size()));
+  Put32(b + 24, static_cast<std::uint32_t>(meta.conf.learners.size()));
+  char* p = b + kSnapshotMetaFixedBodyBytes;
+  for (NodeId id : meta.conf.voters) Put64(p, id), p += 8;
+  for (NodeId id : meta.conf.learners) Put64(p, id), p += 8;
+  Put32(out.data() + 4, static_cast<std::uint32_t>(out.size() - kSnapshotMetaPrefixBytes));
+  Put32(out.data(), MaskCrc(Crc32cExtend(0, out.data() + 4, out.size() - 4)));
+  return out;
+}
+
+bool DecodeSnapshotMeta(std::string_view data, SnapshotMeta* meta) {
+  if (data.size() < kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes) return false;
+  if (Get32(data.data() + 4) != data.size() - kSnapshotMetaPrefixBytes) return false;
+  if (MaskCrc(Crc32cExtend(0, data.data() + 4, data.size() - 4)) != Get32(data.data()))
+    return false;
+  const char* b = data.data() + kSnapshotMetaPrefixBytes;
+  if (static_cast<std::uint8_t>(b[0]) != kSnapshotMetaVersion) return false;
+  std::uint32_t voters = Get32(b + 20);
+  std::uint32_t learners = Get32(b + 24);
+  if (voters > kSnapshotMetaMembersMax || learners > kSnapshotMetaMembersMax) return false;
+  if (data.size() != kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes +
+                         8 * (std::size_t{voters} + learners))
+    return false;
+  SnapshotMeta m;
+  m.index = Get64(b + 4);
+  m.term = Get64(b + 12);
+  const char* p = b + kSnapshotMetaFixedBodyBytes;
+  for (std::uint32_t i = 0; i < voters; ++i, p += 8) m.conf.voters.insert(Get64(p));
+  for (std::uint32_t i = 0; i < learners; ++i, p += 8) m.conf.learners.insert(Get64(p));
+  *meta = std::move(m);
+  return true;
+}
+
+}  // namespace raft::storage

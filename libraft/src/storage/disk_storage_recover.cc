@@ -1,0 +1,259 @@
+// DiskStorage::Open's recovery (docs/storage-format.md, "Recovery on open").
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "core/assert.h"
+#include "storage/codec.h"
+#include "storage/disk_storage_impl.h"
+
+namespace raft {
+
+using storage::RecordParse;
+using storage::RecordView;
+
+namespace {
+
+Status Corruption(std::string message) {
+  return Status(ErrorCode::kCorruption, std::move(message));
+}
+
+}  // namespace
+
+Status DiskStorage::Impl::Recover() {
+  std::vector<Index> firsts;
+  bool has_hard_state = false;
+  bool has_snapshot = false;
+  if (Status s = LockAndList(&firsts, &has_hard_state, &has_snapshot); !s.ok()) return s;
+  if (has_snapshot) {
+    if (Status s = LoadSnapshotMeta(); !s.ok()) return s;
+  }
+  if (Status s = LoadOrCreateHardState(has_hard_state, !firsts.empty() || has_snapshot); !s.ok())
+    return s;
+
+  // Segments entirely covered by the snapshot (the next segment starts at or below
+  // snapshot index + 1) are leftovers of a Compact and are removed without reading them.
+  std::sort(firsts.begin(), firsts.end());
+  bool removed = false;
+  while (firsts.size() >= 2 && firsts[1] <= snapshot_.index + 1) {
+    std::string path = PathOf(storage::SegmentFileName(firsts.front()));
+    if (int err = ops_->Unlink(path); err != 0) return ErrnoStatus("unlink", path, err);
+    firsts.erase(firsts.begin());
+    removed = true;
+  }
+  if (removed) {
+    if (Status s = SyncDir(); !s.ok()) return s;
+  }
+  for (std::size_t k = 0; k < firsts.size(); ++k) {
+    if (Status s = ScanSegment(firsts[k], k + 1 == firsts.size()); !s.ok()) return s;
+  }
+  if (Status s = ReconcileWithSnapshot(); !s.ok()) return s;
+
+  // What the previous process wrote may still sit only in the page cache; make it
+  // durable before serving it (the core may acknowledge it).
+  if (int err = ops_->Fdatasync(segments_.back().fd); err != 0)
+    return ErrnoStatus("fdatasync", segments_.back().path, err);
+  if (int err = ops_->Fdatasync(hard_state_fd_); err != 0)
+    return ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
+  return SyncDir();
+}
+
+Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* has_hard_state,
+                                      bool* has_snapshot) {
+  if (options_.create_if_missing) {
+    int err = ops_->Mkdir(dir_);
+    if (err != 0 && err != EEXIST) return ErrnoStatus("mkdir", dir_, err);
+    if (err == 0) {  // make the new directory's name durable in its parent
+      std::string parent = dir_.find('/') == std::string::npos
+                               ? std::string(".")
+                               : dir_.substr(0, std::max<std::size_t>(dir_.rfind('/'), 1));
+      int parent_fd = -1;
+      if (err = ops_->Open(parent, O_RDONLY | O_DIRECTORY, 0, &parent_fd); err == 0) {
+        err = ops_->Fsync(parent_fd);
+        ops_->Close(parent_fd);
+      }
+      if (err != 0) return ErrnoStatus("fsync", parent, err);
+    }
+  }
+  if (int err = ops_->Open(dir_, O_RDONLY | O_DIRECTORY, 0, &dir_fd_); err != 0) {
+    if (err == ENOENT)
+      return Status(ErrorCode::kInvalidArgument, fmt::format("{}: no such directory", dir_));
+    return ErrnoStatus("open", dir_, err);
+  }
+  std::string lock_path = PathOf(storage::kLockFile);
+  if (int err = ops_->Open(lock_path, O_RDWR | O_CREAT, 0644, &lock_fd_); err != 0)
+    return ErrnoStatus("open", lock_path, err);
+  if (int err = ops_->LockExclusive(lock_fd_); err != 0) {
+    if (err == EWOULDBLOCK)
+      return Status(ErrorCode::kBusy, fmt::format("{}: in use by another open storage", dir_));
+    return ErrnoStatus("flock", lock_path, err);
+  }
+  std::vector<std::string> names;
+  if (int err = ops_->ListDir(dir_, &names); err != 0) return ErrnoStatus("list", dir_, err);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    Index first = 0;
+    if (storage::ParseSegmentFileName(name, &first)) {
+      segment_firsts->push_back(first);
+    } else if (name == storage::kHardStateFile) {
+      *has_hard_state = true;
+    } else if (name == storage::kSnapshotMetaFile) {
+      *has_snapshot = true;
+    } else if (name.ends_with(storage::kTempSuffix)) {
+      if (int err = ops_->Unlink(PathOf(name)); err != 0)
+        return ErrnoStatus("unlink", PathOf(name), err);
+      notes_.push_back(fmt::format("{}: removed leftover of an interrupted replace", name));
+    } else if (name != storage::kLockFile) {
+      notes_.push_back(fmt::format("{}: unknown file ignored", name));
+    }
+  }
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::LoadSnapshotMeta() {
+  std::string path = PathOf(storage::kSnapshotMetaFile);
+  int fd = -1;
+  if (int err = ops_->Open(path, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("open", path, err);
+  std::uint64_t size = 0;
+  int err = ops_->FileSize(fd, &size);
+  std::string data;
+  if (err == 0 && size <= (std::uint64_t{1} << 24)) {
+    data.resize(size);
+    err = ops_->PreadAll(fd, data.data(), data.size(), 0);
+  }
+  ops_->Close(fd);
+  if (err != 0) return ErrnoStatus("read", path, err);
+  if (!storage::DecodeSnapshotMeta(data, &snapshot_))
+    return Corruption(fmt::format("{}: bad checksum or format ({} bytes)", path, size));
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::LoadOrCreateHardState(bool exists, bool log_exists) {
+  std::string path = PathOf(storage::kHardStateFile);
+  if (!exists) {
+    if (log_exists) return Corruption(fmt::format("{}: missing but the log exists", path));
+    std::string contents(storage::kHardStateFileBytes, '\0');
+    storage::EncodeHardStateSlot(1, HardState{}, contents.data());
+    if (Status s = WriteFileAtomically(storage::kHardStateFile, contents); !s.ok()) return s;
+  }
+  if (int err = ops_->Open(path, O_RDWR, 0, &hard_state_fd_); err != 0)
+    return ErrnoStatus("open", path, err);
+  std::uint64_t size = 0;
+  if (int err = ops_->FileSize(hard_state_fd_, &size); err != 0)
+    return ErrnoStatus("stat", path, err);
+  std::string data(storage::kHardStateFileBytes, '\0');
+  if (int err = ops_->PreadAll(hard_state_fd_, data.data(),
+                               std::min<std::uint64_t>(size, data.size()), 0);
+      err != 0)
+    return ErrnoStatus("read", path, err);
+  bool found = false;
+  for (std::size_t slot = 0; slot < 2; ++slot) {
+    std::uint64_t seq = 0;
+    HardState hs;
+    if (storage::DecodeHardStateSlot(data.data() + slot * storage::kHardStateSlotStride, &seq,
+                                     &hs) &&
+        (!found || seq > hard_state_seq_)) {
+      found = true;
+      hard_state_seq_ = seq;
+      hard_state_ = hs;
+    }
+  }
+  if (!found) return Corruption(fmt::format("{}: no slot with a valid checksum", path));
+  durable_hard_state_ = hard_state_;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
+  Segment seg;
+  seg.first = first;
+  seg.path = PathOf(storage::SegmentFileName(first));
+  if (!segments_.empty() && segments_.back().Last() + 1 != first) {
+    return Corruption(fmt::format("{}: starts at index {} but the previous segment ends at {}",
+                                  seg.path, first, segments_.back().Last()));
+  }
+  if (int err = ops_->Open(seg.path, O_RDWR, 0, &seg.fd); err != 0)
+    return ErrnoStatus("open", seg.path, err);
+  segments_.push_back(seg);  // owns the fd from here on (closed by ~Impl)
+  Segment& s = segments_.back();
+  std::uint64_t size = 0;
+  if (int err = ops_->FileSize(s.fd, &size); err != 0) return ErrnoStatus("stat", s.path, err);
+  std::string data(size, '\0');
+  if (int err = ops_->PreadAll(s.fd, data.data(), size, 0); err != 0)
+    return ErrnoStatus("read", s.path, err);
+  Term prev_term = segments_.size() >= 2 && !segments_[segments_.size() - 2].records.empty()
+                       ? segments_[segments_.size() - 2].records.back().term
+                       : 0;
+  std::uint64_t off = 0;
+  while (off < size) {
+    RecordView v;
+    RecordParse p = storage::ParseRecord(std::string_view(data).substr(off), &v);
+    if (p == RecordParse::kOk) {
+      if (v.index != s.Last() + 1 || v.term < prev_term) {
+        return Corruption(fmt::format(
+            "{}: record at byte offset {} is (index {}, term {}), expected index {} and term "
+            ">= {}: misplaced or stale record",
+            s.path, off, v.index, v.term, s.Last() + 1, prev_term));
+      }
+      s.records.push_back({off, static_cast<std::uint32_t>(v.bytes), v.term});
+      prev_term = v.term;
+      off += v.bytes;
+      continue;
+    }
+    std::string where = fmt::format("{}: bad record at byte offset {} (index {}): {}", s.path, off,
+                                    s.Last() + 1, storage::RecordParseName(p));
+    if (p == RecordParse::kBadVersion) return Corruption(where);
+    if (!is_last) return Corruption(where + " in a closed segment");
+    if (storage::AnyValidRecordFrom(data, off + 1))
+      return Corruption(where + "; a valid record follows, so this is not a torn write");
+    // Torn tail: the last write before a crash. Drop it, durably.
+    if (int err = ops_->Ftruncate(s.fd, off); err != 0) return ErrnoStatus("ftruncate", s.path, err);
+    if (int err = ops_->Fdatasync(s.fd); err != 0) return ErrnoStatus("fdatasync", s.path, err);
+    notes_.push_back(fmt::format("{}: torn write at byte offset {} ({}): truncated {} bytes",
+                                 s.path, off, storage::RecordParseName(p), size - off));
+    size = off;
+  }
+  s.bytes = size;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::ReconcileWithSnapshot() {
+  const Index s_index = snapshot_.index;
+  if (segments_.empty()) {  // a new store, or every segment was covered by the snapshot
+    first_index_ = s_index + 1;
+    if (Status s = CreateSegment(s_index + 1); !s.ok()) return s;
+    return SyncDir();
+  }
+  const Index phys_first = segments_.front().first;
+  if (s_index == 0) {
+    if (phys_first != 1)
+      return Corruption(fmt::format("{}: log starts at index {} but there is no snapshot",
+                                    segments_.front().path, phys_first));
+    first_index_ = 1;
+    return Status::Ok();
+  }
+  if (phys_first > s_index + 1) {
+    return Corruption(fmt::format("{}: log starts at index {}, after the snapshot at index {}",
+                                  segments_.front().path, phys_first, s_index));
+  }
+  first_index_ = s_index + 1;
+  bool consistent = phys_first == s_index + 1;
+  if (!consistent && s_index <= LastIndex()) {
+    const Segment& seg = segments_[SegmentOf(s_index)];
+    consistent = seg.records[s_index - seg.first].term == snapshot_.term;
+  }
+  if (consistent) return Status::Ok();
+  // An ApplySnapshot was interrupted after snapshot.meta was written: finish it.
+  notes_.push_back(fmt::format(
+      "log (indexes {}..{}) does not contain the snapshot (index {}, term {}): replaced by "
+      "the snapshot, finishing an interrupted ApplySnapshot",
+      phys_first, LastIndex(), s_index, snapshot_.term));
+  while (!segments_.empty()) {
+    if (Status s = RemoveNewestSegment(); !s.ok()) return s;
+  }
+  if (Status s = CreateSegment(s_index + 1); !s.ok()) return s;
+  return SyncDir();
+}
+
+}  // namespace raft

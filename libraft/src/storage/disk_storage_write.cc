@@ -1,0 +1,240 @@
+// DiskStorage's write path. Every syscall failure goes through Fail(), which makes the
+// storage refuse all later writes (no retry after a failed write or fsync).
+#include <fcntl.h>
+#include <fmt/format.h>
+
+#include "core/assert.h"
+#include "storage/codec.h"
+#include "storage/disk_storage_impl.h"
+
+namespace raft {
+
+Status DiskStorage::Impl::SyncDir() {
+  if (int err = ops_->Fsync(dir_fd_); err != 0) return Fail("fsync", dir_, err);
+  dir_dirty_ = false;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::WriteFileAtomically(std::string_view name, const std::string& contents) {
+  const std::string path = PathOf(name);
+  const std::string tmp = path + std::string(storage::kTempSuffix);
+  int fd = -1;
+  if (int err = ops_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd); err != 0)
+    return Fail("create", tmp, err);
+  int err = ops_->PwriteAll(fd, contents.data(), contents.size(), 0);
+  const char* op = "write";
+  if (err == 0) {
+    err = ops_->Fsync(fd);
+    op = "fsync";
+  }
+  ops_->Close(fd);
+  if (err != 0) return Fail(op, tmp, err);
+  if (err = ops_->Rename(tmp, path); err != 0) return Fail("rename", tmp, err);
+  return SyncDir();
+}
+
+Status DiskStorage::Impl::CreateSegment(Index first) {
+  Segment seg;
+  seg.first = first;
+  seg.path = PathOf(storage::SegmentFileName(first));
+  if (int err = ops_->Open(seg.path, O_RDWR | O_CREAT | O_EXCL, 0644, &seg.fd); err != 0)
+    return Fail("create", seg.path, err);
+  segments_.push_back(std::move(seg));
+  dir_dirty_ = true;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::RemoveNewestSegment() {
+  Segment& seg = segments_.back();
+  ops_->Close(seg.fd);
+  seg.fd = -1;
+  std::string path = seg.path;
+  segments_.pop_back();
+  log_dirty_ = false;  // the dirty segment, if any, is gone; the new back() is synced
+  if (int err = ops_->Unlink(path); err != 0) return Fail("unlink", path, err);
+  // One directory fsync per unlink: a crash leaves a prefix of the segments, never a gap.
+  return SyncDir();
+}
+
+Status DiskStorage::Impl::TruncateFrom(Index i) {
+  RAFT_ASSERT(i >= first_index_ && i <= LastIndex());
+  while (segments_.size() > 1 && segments_.back().first >= i) {
+    if (Status s = RemoveNewestSegment(); !s.ok()) return s;
+  }
+  Segment& seg = segments_.back();
+  RAFT_ASSERT(seg.first <= i);
+  if (i > seg.Last()) return Status::Ok();  // i started the segments just removed
+  const std::uint64_t off = seg.records[i - seg.first].offset;
+  if (int err = ops_->Ftruncate(seg.fd, off); err != 0) return Fail("ftruncate", seg.path, err);
+  if (int err = ops_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
+  seg.records.resize(i - seg.first);
+  seg.bytes = off;
+  log_dirty_ = false;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::FlushWriteBuffer(std::vector<RecordLoc>* pending) {
+  if (write_buf_.empty()) return Status::Ok();
+  Segment& seg = segments_.back();
+  if (int err = ops_->PwriteAll(seg.fd, write_buf_.data(), write_buf_.size(), seg.bytes);
+      err != 0)
+    return Fail("write", seg.path, err);
+  seg.records.insert(seg.records.end(), pending->begin(), pending->end());
+  seg.bytes += write_buf_.size();
+  log_dirty_ = true;
+  write_buf_.clear();
+  pending->clear();
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::Append(const std::vector<Entry>& entries) {
+  if (!failure_.ok()) return failure_;
+  if (entries.empty()) return Status::Ok();
+  for (std::size_t k = 0; k < entries.size(); ++k) {
+    if (entries[k].index != entries[0].index + k)
+      return Status(ErrorCode::kInvalidArgument, "append: indexes are not consecutive");
+    if (k > 0 && entries[k].term < entries[k - 1].term)
+      return Status(ErrorCode::kInvalidArgument, "append: terms decrease");
+    if (entries[k].data.size() > storage::kRecordPayloadBytesMax)
+      return Status(ErrorCode::kInvalidArgument,
+                    fmt::format("append: entry {} is {} bytes, above the {} byte limit",
+                                entries[k].index, entries[k].data.size(),
+                                storage::kRecordPayloadBytesMax));
+  }
+  if (entries.back().index < first_index_) return Status::Ok();  // all compacted
+  const std::size_t skip =
+      entries.front().index < first_index_ ? first_index_ - entries.front().index : 0;
+  const Index start = entries[skip].index;
+  if (start > LastIndex() + 1)
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("append at index {} leaves a gap after {}", start, LastIndex()));
+  Result<Term> prev_term = TermAt(start - 1);
+  RAFT_ASSERT(prev_term.ok());
+  if (entries[skip].term < *prev_term)
+    return Status(ErrorCode::kInvalidArgument, "append: term below the preceding entry's");
+  if (start <= LastIndex()) {
+    if (Status s = TruncateFrom(start); !s.ok()) return s;
+  }
+  std::vector<RecordLoc> pending;
+  pending.reserve(entries.size() - skip);
+  write_buf_.clear();
+  for (std::size_t k = skip; k < entries.size(); ++k) {
+    const Entry& e = entries[k];
+    const std::size_t rec_bytes = storage::RecordBytes(e.data.size());
+    const std::uint64_t used = segments_.back().bytes + write_buf_.size();
+    if (used > 0 && used + rec_bytes > options_.segment_bytes_target) {
+      // Roll: the closing segment becomes durable before the next one exists, so a
+      // closed segment never has a torn tail.
+      if (Status s = FlushWriteBuffer(&pending); !s.ok()) return s;
+      if (log_dirty_) {
+        Segment& old = segments_.back();
+        if (int err = ops_->Fdatasync(old.fd); err != 0) return Fail("fdatasync", old.path, err);
+        log_dirty_ = false;
+      }
+      if (Status s = CreateSegment(e.index); !s.ok()) return s;
+    }
+    pending.push_back({segments_.back().bytes + write_buf_.size(),
+                       static_cast<std::uint32_t>(rec_bytes), e.term});
+    storage::EncodeRecord(e, &write_buf_);
+  }
+  return FlushWriteBuffer(&pending);
+}
+
+Status DiskStorage::Impl::SetHardState(const HardState& hs) {
+  if (!failure_.ok()) return failure_;
+  hard_state_ = hs;
+  return Status::Ok();
+}
+
+Status DiskStorage::Impl::Sync() {
+  if (!failure_.ok()) return failure_;
+  // Log before hard state: a durable commit index never points past the durable log.
+  if (log_dirty_) {
+    Segment& seg = segments_.back();
+    if (int err = ops_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
+    log_dirty_ = false;
+  }
+  if (dir_dirty_) {
+    if (Status s = SyncDir(); !s.ok()) return s;
+  }
+  if (hard_state_ != durable_hard_state_) {
+    // Overwrite the older slot only; the newer one stays valid if this write tears.
+    const std::uint64_t seq = hard_state_seq_ + 1;
+    char slot[storage::kHardStateSlotBytes];
+    storage::EncodeHardStateSlot(seq, hard_state_, slot);
+    const std::string path = PathOf(storage::kHardStateFile);
+    if (int err = ops_->PwriteAll(hard_state_fd_, slot, sizeof(slot),
+                                  (seq % 2) * storage::kHardStateSlotStride);
+        err != 0)
+      return Fail("write", path, err);
+    if (int err = ops_->Fdatasync(hard_state_fd_); err != 0) return Fail("fdatasync", path, err);
+    hard_state_seq_ = seq;
+    durable_hard_state_ = hard_state_;
+  }
+  return Status::Ok();
+}
+
+Result<SnapshotMeta> DiskStorage::Impl::CreateSnapshot(Index index, const ConfState& conf) {
+  if (!failure_.ok()) return failure_;
+  if (index <= snapshot_.index)
+    return Status(ErrorCode::kInvalidArgument, "snapshot index not beyond the current one");
+  if (index > LastIndex()) return Status(ErrorCode::kInvalidArgument, "snapshot beyond last");
+  Result<Term> term = TermAt(index);
+  if (!term.ok()) return term.status();
+  // The snapshot must never be durable ahead of the entries it covers.
+  if (Status s = Sync(); !s.ok()) return s;
+  SnapshotMeta meta{index, *term, conf};
+  if (Status s = WriteFileAtomically(storage::kSnapshotMetaFile, storage::EncodeSnapshotMeta(meta));
+      !s.ok())
+    return s;
+  snapshot_ = meta;
+  return snapshot_;
+}
+
+Status DiskStorage::Impl::ApplySnapshot(const SnapshotMeta& meta) {
+  if (!failure_.ok()) return failure_;
+  if (meta.index < snapshot_.index)
+    return Status(ErrorCode::kInvalidArgument, "snapshot older than the current one");
+  // Order matters for recovery: meta first; then segments newest first (each unlink
+  // fsynced, so a crash leaves a prefix); recovery finishes the job when the remaining
+  // log does not contain the snapshot (docs/storage-format.md, rule 6).
+  if (Status s = WriteFileAtomically(storage::kSnapshotMetaFile, storage::EncodeSnapshotMeta(meta));
+      !s.ok())
+    return s;
+  snapshot_ = meta;
+  first_index_ = meta.index + 1;
+  while (!segments_.empty()) {
+    if (Status s = RemoveNewestSegment(); !s.ok()) return s;
+  }
+  if (Status s = CreateSegment(meta.index + 1); !s.ok()) return s;
+  return SyncDir();
+}
+
+Status DiskStorage::Impl::Compact(Index index) {
+  if (!failure_.ok()) return failure_;
+  if (index + 1 <= first_index_) return Status::Ok();
+  if (index > LastIndex()) return Status(ErrorCode::kInvalidArgument, "compact beyond last");
+  if (index > snapshot_.index)
+    return Status(ErrorCode::kInvalidArgument, "compact beyond the latest snapshot");
+  first_index_ = index + 1;
+  // Remove closed segments whose entries all lie below the new first index (keeping the
+  // one holding `index` unless the snapshot answers TermAt(index)). Oldest first; any
+  // subset surviving a crash is covered by the snapshot, and Open removes it.
+  std::size_t n = 0;
+  while (n + 1 < segments_.size()) {
+    const Segment& seg = segments_[n];
+    if (!(seg.Last() < index || (seg.Last() == index && index == snapshot_.index))) break;
+    ops_->Close(seg.fd);
+    if (int err = ops_->Unlink(seg.path); err != 0) {
+      const std::string path = seg.path;
+      segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n + 1));
+      return Fail("unlink", path, err);
+    }
+    ++n;
+  }
+  if (n == 0) return Status::Ok();
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+  return SyncDir();
+}
+
+}  // namespace raft

@@ -1,0 +1,97 @@
+#include "storage/file_ops.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace raft::storage {
+namespace {
+
+class Posix final : public FileOps {
+ public:
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    int r;
+    do r = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return errno;
+    *fd = r;
+    return 0;
+  }
+  int Close(int fd) override { return ::close(fd) == 0 ? 0 : errno; }
+  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      offset += static_cast<std::uint64_t>(w);
+    }
+    return 0;
+  }
+  int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset) override {
+    char* p = static_cast<char*>(data);
+    while (n > 0) {
+      ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (r == 0) return EIO;  // file shorter than the index says
+      p += r;
+      n -= static_cast<std::size_t>(r);
+      offset += static_cast<std::uint64_t>(r);
+    }
+    return 0;
+  }
+  int Fdatasync(int fd) override { return ::fdatasync(fd) == 0 ? 0 : errno; }
+  int Fsync(int fd) override { return ::fsync(fd) == 0 ? 0 : errno; }
+  int Ftruncate(int fd, std::uint64_t size) override {
+    return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+  }
+  int FileSize(int fd, std::uint64_t* size) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return errno;
+    *size = static_cast<std::uint64_t>(st.st_size);
+    return 0;
+  }
+  int Rename(const std::string& from, const std::string& to) override {
+    return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+  }
+  int Unlink(const std::string& path) override {
+    return ::unlink(path.c_str()) == 0 ? 0 : errno;
+  }
+  int Mkdir(const std::string& path) override {
+    return ::mkdir(path.c_str(), 0755) == 0 ? 0 : errno;
+  }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return errno;
+    names->clear();
+    errno = 0;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names->push_back(std::move(n));
+    }
+    int err = errno;
+    ::closedir(d);
+    return err;
+  }
+  int LockExclusive(int fd) override { return ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno; }
+};
+
+}  // namespace
+
+FileOps* PosixFileOps() {
+  static Posix posix;
+  return &posix;
+}
+
+}  // namespace raft::storage

@@ -1,0 +1,64 @@
+// On-disk constants of DiskStorage. docs/storage-format.md is the specification; the
+// two change together. Little-endian helpers for encoding. Pure, header-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace raft::storage {
+
+// --- Directory
+inline constexpr std::string_view kLockFile = "LOCK";
+inline constexpr std::string_view kHardStateFile = "hardstate";
+inline constexpr std::string_view kSnapshotMetaFile = "snapshot.meta";
+inline constexpr std::string_view kTempSuffix = ".tmp";
+inline constexpr std::string_view kSegmentPrefix = "log-";
+inline constexpr std::string_view kSegmentSuffix = ".seg";
+inline constexpr std::size_t kSegmentIndexDigits = 20;
+
+// --- Segment records: crc:u32 length:u32 version:u8 type:u8 index:u64 term:u64 payload
+inline constexpr std::size_t kRecordHeaderBytes = 26;
+inline constexpr std::size_t kRecordCrcOffset = 0;
+inline constexpr std::size_t kRecordLengthOffset = 4;
+inline constexpr std::size_t kRecordVersionOffset = 8;
+inline constexpr std::size_t kRecordTypeOffset = 9;
+inline constexpr std::size_t kRecordIndexOffset = 10;
+inline constexpr std::size_t kRecordTermOffset = 18;
+inline constexpr std::uint8_t kRecordVersion = 1;
+inline constexpr std::uint8_t kRecordTypeMax = 1;  // EntryType::kConfChange
+inline constexpr std::uint32_t kRecordPayloadBytesMax = 64u << 20;
+
+// --- Hard-state file: two 40-byte slots at offsets 0 and 512, file is 1024 bytes.
+// slot := crc:u32 version:u8 zero:u8[3] seq:u64 term:u64 vote:u64 commit:u64
+inline constexpr std::size_t kHardStateSlotBytes = 40;
+inline constexpr std::size_t kHardStateSlotStride = 512;
+inline constexpr std::size_t kHardStateFileBytes = 2 * kHardStateSlotStride;
+inline constexpr std::uint8_t kHardStateVersion = 1;
+
+// --- Snapshot-meta file: crc:u32 length:u32 body (version:u8 zero:u8[3] index:u64
+// term:u64 voter_count:u32 learner_count:u32 voters:u64[] learners:u64[])
+inline constexpr std::size_t kSnapshotMetaPrefixBytes = 8;
+inline constexpr std::size_t kSnapshotMetaFixedBodyBytes = 28;
+inline constexpr std::uint8_t kSnapshotMetaVersion = 1;
+inline constexpr std::uint32_t kSnapshotMetaMembersMax = 1u << 16;
+
+inline void Put32(char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline void Put64(char* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+inline std::uint32_t Get32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+inline std::uint64_t Get64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+}  // namespace raft::storage

@@ -1,0 +1,42 @@
+// Payload codecs of snapshot streaming (docs/wire-protocol.md, section 4.3). The bytes
+// of a snapshot travel in SnapshotChunk frames, in order and without gaps; the receiver
+// answers with SnapshotChunkAck frames that drive the sender's flow-control window.
+// Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft::wire {
+
+struct SnapshotChunk {
+  Index snapshot_index = 0;  // (snapshot_index, snapshot_term) name the snapshot
+  Term snapshot_term = 0;
+  std::uint64_t offset = 0;  // of data[0] within the snapshot; offset + data.size() <= 2^64-1
+  bool last = false;         // this chunk ends the snapshot
+  std::string data;          // at most 4 GiB - 1, and the frame limit
+
+  bool operator==(const SnapshotChunk&) const = default;
+};
+
+struct SnapshotChunkAck {
+  Index snapshot_index = 0;
+  Term snapshot_term = 0;
+  std::uint64_t offset = 0;  // bytes held durably = next offset expected
+  bool abort = false;        // the receiver gave up; the sender stops and reports failure
+
+  bool operator==(const SnapshotChunkAck&) const = default;
+};
+
+// Encoders: kInvalidArgument when a field breaks the grammar (data too large, offset
+// overflow). Decoders: kCorruption on any grammar violation, including trailing bytes.
+Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk);
+Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload);
+Result<std::string> EncodeSnapshotChunkAck(const SnapshotChunkAck& ack);
+Result<SnapshotChunkAck> DecodeSnapshotChunkAck(std::string_view payload);
+
+}  // namespace raft::wire

@@ -1,0 +1,63 @@
+// Constants of the wire protocol specified in docs/wire-protocol.md. Every number the
+// grammar mentions is defined here, once; the codecs and the spec must agree.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace raft::wire {
+
+// Frame header: magic:u8[4] version:u8 type:u8 flags:u16 payload_len:u32
+//               payload_crc:u32 header_crc:u32
+inline constexpr std::size_t kFrameHeaderBytes = 20;
+inline constexpr std::size_t kMagicBytes = 4;
+inline constexpr unsigned char kMagic[kMagicBytes] = {0x52, 0x41, 0x46, 0x54};  // "RAFT"
+// Byte offsets of the header fields.
+inline constexpr std::size_t kVersionOffset = 4;
+inline constexpr std::size_t kTypeOffset = 5;
+inline constexpr std::size_t kFlagsOffset = 6;
+inline constexpr std::size_t kPayloadLenOffset = 8;
+inline constexpr std::size_t kPayloadCrcOffset = 12;
+inline constexpr std::size_t kHeaderCrcOffset = 16;  // CRC32C of header bytes [0, 16)
+
+// Protocol versions this implementation speaks. Handshake frames always carry version 1.
+inline constexpr std::uint8_t kProtocolVersionMin = 1;
+inline constexpr std::uint8_t kProtocolVersionMax = 1;
+inline constexpr std::uint8_t kProtocolVersion = kProtocolVersionMax;
+inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
+
+// Default limit on a frame's payload; the decoder's caller may choose another.
+inline constexpr std::uint32_t kFramePayloadBytesMaxDefault = 64u << 20;
+
+enum class FrameType : std::uint8_t {
+  kHandshake = 1,
+  kHandshakeAck = 2,
+  kHandshakeReject = 3,
+  kRaftMessage = 4,
+  kSnapshotChunk = 5,
+  kSnapshotChunkAck = 6,
+};
+inline constexpr std::uint8_t kFrameTypeMax = 6;
+
+// raft_message limits.
+inline constexpr std::uint32_t kEntriesPerMessageMax = 1u << 20;
+inline constexpr std::uint32_t kContextBytesMax = 64u << 10;
+inline constexpr std::uint32_t kConfNodesMax = 4096;
+inline constexpr std::uint8_t kMessageFlagReject = 1u << 0;
+inline constexpr std::uint8_t kMessageFlagCampaignTransfer = 1u << 1;
+// type flags 8*u64 context_len entry_count snapshot(index term voters_n learners_n)
+inline constexpr std::size_t kMessageFixedBytes = 1 + 1 + 8 * 8 + 4 + 4 + (8 + 8 + 4 + 4);
+// term index type data_len
+inline constexpr std::size_t kEntryFixedBytes = 8 + 8 + 1 + 4;
+
+// Handshake limits.
+inline constexpr std::uint32_t kClusterIdBytesMax = 255;
+inline constexpr std::uint32_t kAuthBytesMax = 1024;
+inline constexpr std::uint32_t kReasonBytesMax = 1024;
+
+// snapshot_chunk flags and snapshot_chunk_ack status values.
+inline constexpr std::uint8_t kChunkFlagLast = 1u << 0;
+inline constexpr std::uint8_t kChunkAckOk = 0;
+inline constexpr std::uint8_t kChunkAckAbort = 1;
+
+}  // namespace raft::wire

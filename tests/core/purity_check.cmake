@@ -1,0 +1,22 @@
+# The consensus core must stay pure: no sockets, threads, clocks, files, global RNG
+# or Asio. Fails if any source in CORE_DIR includes one of the forbidden headers.
+file(GLOB sources ${CORE_DIR}/*.h ${CORE_DIR}/*.cc)
+set(forbidden thread mutex condition_variable atomic future chrono ctime time.h random
+    fstream filesystem iostream unistd.h fcntl.h sys/ asio)
+set(bad "")
+foreach(f ${sources})
+  file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include")
+  foreach(line ${lines})
+    foreach(h ${forbidden})
+      if(line MATCHES "[<\"/]${h}[>\"./]" OR line MATCHES "[<\"]${h}")
+        list(APPEND bad "${f}: ${line}")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(bad)
+  list(JOIN bad "\n" msg)
+  message(FATAL_ERROR "core purity violated:\n${msg}")
+endif()
+list(LENGTH sources n)
+message(STATUS "core purity: ${n} files clean")

@@ -1,0 +1,297 @@
+// Thesis features beyond the basic paper: pre-vote, check-quorum, membership,
+// leadership transfer, ReadIndex, snapshots, flow control, error values.
+#include <catch2/catch.hpp>
+
+#include "test_cluster.h"
+
+namespace raft {
+using test::TestCluster;
+
+namespace {
+ConfChange Change(ConfChangeType t, NodeId id) { return ConfChange{t, id, {}}; }
+}  // namespace
+
+TEST_CASE("single node: an entry commits only after the leader's own fsync (bug 10)",
+          "[durability]") {
+  TestCluster c(1);
+  c.Elect(1);
+  REQUIRE(c.node(1).role() == Role::kLeader);
+  auto pos = c.node(1).Propose("v");
+  REQUIRE(pos.ok());
+  Ready rd = c.node(1).GetReady();
+  REQUIRE(rd.entries.size() == 1);
+  // Not yet durable, so not committed and not handed out for apply.
+  REQUIRE(rd.committed_entries.empty());
+  REQUIRE(c.state(1).storage->Append(rd.entries).ok());
+  c.node(1).Advance(rd);
+  Ready r2 = c.node(1).GetReady();
+  REQUIRE(r2.committed_entries.size() == 1);
+  REQUIRE(r2.committed_entries[0].data == "v");
+  c.node(1).Advance(r2);
+}
+
+TEST_CASE("thesis 9.6 pre-vote: a rejoining isolated node does not bump the term (bug 8)",
+          "[prevote]") {
+  TestCluster c(3);
+  c.Elect(1);
+  Term t = c.node(1).term();
+  c.Isolate(3);
+  for (int i = 0; i < 10; ++i) {
+    c.Tick(3, 25);
+    c.Stabilize();
+  }
+  REQUIRE(c.node(3).term() == t);  // pre-vote never succeeded, term unchanged
+  c.Heal();
+  c.Tick(1, 1);
+  c.Stabilize();
+  REQUIRE(c.node(1).role() == Role::kLeader);
+  REQUIRE(c.node(1).term() == t);
+  REQUIRE(c.node(3).leader() == 1);
+}
+
+TEST_CASE("thesis 6.2 check-quorum: a leader cut off from its majority steps down",
+          "[checkquorum]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(1);
+  for (int i = 0; i < 21; ++i) {
+    c.Tick(1);
+    c.Stabilize();
+  }
+  REQUIRE(c.node(1).role() == Role::kFollower);
+}
+
+TEST_CASE("thesis 4.2.3 a node that hears from a live leader ignores vote requests",
+          "[checkquorum]") {
+  TestCluster c(3, [](Config& cfg) { cfg.pre_vote = false; });
+  c.Elect(1);
+  Term t = c.node(1).term();
+  // Node 3 campaigns with a higher term although the leader is alive.
+  c.Isolate(1);
+  c.node(3).Campaign();
+  c.Stabilize();
+  REQUIRE(c.node(2).term() == t);  // ignored: within the leader's lease
+  REQUIRE(c.node(3).role() == Role::kCandidate);
+}
+
+TEST_CASE("partial connectivity converges with pre-vote and check-quorum (bug 7)", "[prevote]") {
+  TestCluster c(5);
+  c.Elect(1);
+  // 1,2,3 fully connected; 4 reaches only 2; 5 reaches only 3. Simulate by
+  // dropping messages on the cut links with a custom delivery loop.
+  auto allowed = [](NodeId a, NodeId b) {
+    auto link = [&](NodeId x, NodeId y) { return (a == x && b == y) || (a == y && b == x); };
+    if (a == 4 || b == 4) return link(4, 2);
+    if (a == 5 || b == 5) return link(5, 3);
+    return true;
+  };
+  Term t = c.node(1).term();
+  for (int tick = 0; tick < 300; ++tick) {
+    for (NodeId id : c.ids()) c.Tick(id);
+    for (int r = 0; r < 5; ++r) {
+      c.ProcessAll();
+      auto q = std::move(c.queue());
+      c.queue().clear();
+      for (auto& m : q)
+        if (allowed(m.from, m.to)) c.node(m.to).Step(m);
+    }
+  }
+  REQUIRE(c.node(1).role() == Role::kLeader);
+  REQUIRE(c.node(1).term() == t);  // never disrupted
+}
+
+TEST_CASE("learners receive the log but are never counted and never campaign", "[learner]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.AddEmptyNode(4);
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kAddLearner, 4)).ok());
+  c.Stabilize();
+  c.Tick(1, 1);
+  c.Stabilize();
+  REQUIRE(c.node(4).GetStatus().conf.learners.count(4));
+  REQUIRE(c.state(4).applied.size() == c.state(1).applied.size());
+  // A learner never campaigns.
+  c.Tick(4, 100);
+  c.Stabilize();
+  REQUIRE(c.node(4).role() == Role::kFollower);
+  // Its acknowledgements do not count: with 2 and 3 cut, nothing commits.
+  c.Isolate(2);
+  c.Isolate(3);
+  auto before = c.node(1).GetStatus().hard_state.commit;
+  REQUIRE(c.node(1).Propose("x").ok());
+  c.Stabilize();
+  REQUIRE(c.node(1).GetStatus().hard_state.commit == before);
+  c.Heal();
+  c.Stabilize();
+  // Promotion to voter.
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kAddVoter, 4)).ok());
+  c.Stabilize();
+  REQUIRE(c.node(1).GetStatus().conf.voters.count(4));
+}
+
+TEST_CASE("one membership change at a time", "[confchange]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.AddEmptyNode(4);
+  c.AddEmptyNode(5);
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kAddVoter, 4)).ok());
+  auto second = c.node(1).ProposeConfChange(Change(ConfChangeType::kAddVoter, 5));
+  REQUIRE(second.status().code() == ErrorCode::kConfChangePending);
+  c.Stabilize();
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kAddVoter, 5)).ok());
+  c.Stabilize();
+  REQUIRE(c.node(1).GetStatus().conf.voters.size() == 5);
+  // Invalid changes are refused with a reason.
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kAddVoter, 5)).status().code() ==
+          ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("2015 single-server change bug: no change before an entry of the leader's term commits",
+          "[confchange][bug1]") {
+  TestCluster c(4, [](Config& cfg) { cfg.check_quorum = false; });
+  c.Elect(1);
+  c.Isolate(2);
+  c.Isolate(3);
+  c.Isolate(4);
+  // Re-elect node 2 in a new term; until its no-op commits it must refuse changes.
+  c.Heal();
+  c.Isolate(1);
+  c.node(2).Campaign();
+  for (int i = 0; i < 10 && c.node(2).role() != Role::kLeader; ++i) {
+    c.ProcessAll();
+    c.Deliver();
+  }
+  REQUIRE(c.node(2).role() == Role::kLeader);
+  c.AddEmptyNode(5);
+  auto r = c.node(2).ProposeConfChange(Change(ConfChangeType::kAddVoter, 5));
+  REQUIRE(r.status().code() == ErrorCode::kConfChangePending);
+  c.Stabilize();
+  REQUIRE(c.node(2).ProposeConfChange(Change(ConfChangeType::kAddVoter, 5)).ok());
+}
+
+TEST_CASE("a removed leader steps down once its removal commits", "[confchange]") {
+  TestCluster c(3);
+  c.Elect(1);
+  REQUIRE(c.node(1).ProposeConfChange(Change(ConfChangeType::kRemoveNode, 1)).ok());
+  c.Stabilize();
+  REQUIRE(c.node(1).role() == Role::kFollower);
+  REQUIRE(c.node(2).GetStatus().conf.voters == std::set<NodeId>{2, 3});
+  // The removed node never campaigns; the rest elect a leader.
+  c.Tick(1, 100);
+  c.Tick(3, 10);
+  c.Tick(2, 30);
+  c.Stabilize();
+  REQUIRE(c.node(1).role() == Role::kFollower);
+  REQUIRE((c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader));
+}
+
+TEST_CASE("thesis 3.10 leadership transfer hands over and refuses proposals meanwhile",
+          "[transfer]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(3);
+  REQUIRE(c.node(1).Propose("a").ok());
+  c.Stabilize();
+  c.Heal();
+  REQUIRE(c.node(1).TransferLeadership(3).ok());
+  REQUIRE(c.node(1).Propose("b").status().code() == ErrorCode::kProposalDropped);
+  c.Stabilize();
+  REQUIRE(c.node(3).role() == Role::kLeader);
+  REQUIRE(c.node(1).leader() == 3);
+}
+
+TEST_CASE("leadership transfer is aborted after an election timeout", "[transfer]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(3);
+  REQUIRE(c.node(1).TransferLeadership(3).ok());
+  c.Stabilize();
+  for (int i = 0; i < 10; ++i) {
+    c.Tick(1);
+    c.Tick(2);
+    c.Stabilize();
+  }
+  REQUIRE(c.node(1).role() == Role::kLeader);
+  REQUIRE(c.node(1).Propose("c").ok());
+}
+
+TEST_CASE("thesis 6.4 ReadIndex on the leader and from a follower", "[readindex]") {
+  TestCluster c(3);
+  c.Elect(1);
+  REQUIRE(c.node(1).Propose("w").ok());
+  c.Stabilize();
+  REQUIRE(c.node(1).ReadIndex("r1").ok());
+  c.Stabilize();
+  REQUIRE(c.state(1).reads.size() == 1);
+  REQUIRE(c.state(1).reads[0].context == "r1");
+  REQUIRE(c.state(1).reads[0].index == c.node(1).GetStatus().hard_state.commit);
+  REQUIRE(c.node(2).ReadIndex("r2").ok());
+  c.Stabilize();
+  REQUIRE(c.state(2).reads.size() == 1);
+  REQUIRE(c.state(2).reads[0].index == c.node(1).GetStatus().hard_state.commit);
+}
+
+TEST_CASE("ReadIndex on a leader that lost its majority never answers (bug 6)", "[readindex]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(1);
+  REQUIRE(c.node(1).ReadIndex("stale?").ok());
+  for (int i = 0; i < 30; ++i) {
+    c.Tick(1);
+    c.Stabilize();
+  }
+  REQUIRE(c.state(1).reads.empty());
+}
+
+TEST_CASE("proposals on a follower fail naming the leader", "[errors]") {
+  TestCluster c(3);
+  c.Elect(1);
+  auto r = c.node(2).Propose("x");
+  REQUIRE(r.status().code() == ErrorCode::kNotLeader);
+  REQUIRE(r.status().message() == "leader is 1");
+}
+
+TEST_CASE("the leader refuses proposals beyond the uncommitted byte limit", "[flow]") {
+  TestCluster c(3, [](Config& cfg) { cfg.max_uncommitted_bytes = 1000; });
+  c.Elect(1);
+  c.Isolate(2);
+  c.Isolate(3);
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) accepted += c.node(1).Propose(std::string(100, 'x')).ok() ? 1 : 0;
+  REQUIRE(accepted == 10);
+  REQUIRE(c.node(1).Propose("y").status().code() == ErrorCode::kProposalDropped);
+}
+
+TEST_CASE("a lagging follower is caught up by snapshot after compaction", "[snapshot]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Isolate(3);
+  for (int i = 0; i < 20; ++i) REQUIRE(c.node(1).Propose("e").ok());
+  c.Stabilize();
+  Index applied = c.state(1).applied.back().index;
+  for (NodeId id : {NodeId{1}, NodeId{2}}) {
+    auto& s = *c.state(id).storage;
+    REQUIRE(s.CreateSnapshot(applied, c.node(id).GetStatus().conf).ok());
+    REQUIRE(s.Compact(applied).ok());
+  }
+  c.Heal();
+  c.Tick(1, 1);
+  bool offered = false;
+  for (int round = 0; round < 50; ++round) {
+    c.ProcessAll();
+    for (auto& m : c.queue())
+      if (m.type == MessageType::kSnapshot && m.to == 3) offered = true;
+    if (c.Deliver() == 0) break;
+  }
+  REQUIRE(offered);
+  c.node(1).ReportSnapshot(3, true);
+  c.Tick(1, 1);
+  c.Stabilize();
+  REQUIRE(c.state(3).storage->Snapshot()->index == applied);
+  REQUIRE(c.node(3).GetStatus().hard_state.commit == c.node(1).GetStatus().hard_state.commit);
+  REQUIRE(c.node(1).Propose("after").ok());
+  c.Stabilize();
+  REQUIRE(c.state(3).applied.back().data == "after");
+}
+
+}  // namespace raft
