@@ -89,7 +89,8 @@ class DiskStorage final : public Storage {
 
   // Records a snapshot of the state machine at `index` (FirstIndex()-1 <= index <=
   // LastIndex(), index > the current snapshot's) with membership `conf`, keeping the
-  // entries. Syncs pending appends first; durable on return (atomic file replace).
+  // entries. Runs Sync() first (the snapshot is never durable ahead of its entries);
+  // durable on return (atomic file replace).
   Result<SnapshotMeta> CreateSnapshot(Index index, const ConfState& conf);
 
   // Replaces the whole log by `meta` (a snapshot received from the leader): afterwards

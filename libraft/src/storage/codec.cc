@@ -66,11 +66,16 @@ RecordParse ParseRecord(std::string_view data, RecordView* out) {
 
 const char* RecordParseName(RecordParse p) {
   switch (p) {
-    case RecordParse::kOk: return "ok";
-    case RecordParse::kTruncated: return "record runs past the end of the file";
-    case RecordParse::kBadLength: return "length field out of range";
-    case RecordParse::kBadCrc: return "checksum mismatch";
-    case RecordParse::kBadVersion: return "unknown record version or type";
+    case RecordParse::kOk:
+      return "ok";
+    case RecordParse::kTruncated:
+      return "record runs past the end of the file";
+    case RecordParse::kBadLength:
+      return "length field out of range";
+    case RecordParse::kBadCrc:
+      return "checksum mismatch";
+    case RecordParse::kBadVersion:
+      return "unknown record version or type";
   }
   return "?";
 }
@@ -134,8 +139,8 @@ bool DecodeSnapshotMeta(std::string_view data, SnapshotMeta* meta) {
   std::uint32_t voters = Get32(b + 20);
   std::uint32_t learners = Get32(b + 24);
   if (voters > kSnapshotMetaMembersMax || learners > kSnapshotMetaMembersMax) return false;
-  if (data.size() != kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes +
-                         8 * (std::size_t{voters} + learners))
+  if (data.size() !=
+      kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes + 8 * (std::size_t{voters} + learners))
     return false;
   SnapshotMeta m;
   m.index = Get64(b + 4);

@@ -21,14 +21,16 @@ bool ParseSegmentFileName(std::string_view name, std::uint64_t* first_index);
 void EncodeRecord(const Entry& e, std::string* out);
 
 // Bytes EncodeRecord produces for a payload of `payload_bytes`.
-inline std::size_t RecordBytes(std::size_t payload_bytes) { return kRecordHeaderBytes + payload_bytes; }
+inline std::size_t RecordBytes(std::size_t payload_bytes) {
+  return kRecordHeaderBytes + payload_bytes;
+}
 
 enum class RecordParse {
-  kOk,           // *out filled; out->bytes is the record's total size
-  kTruncated,    // fewer than a header's bytes, or the payload runs past `data`'s end
-  kBadLength,    // length field above kRecordPayloadBytesMax
-  kBadCrc,       // checksum mismatch
-  kBadVersion,   // CRC ok, unknown version or type (a newer format, not a torn write)
+  kOk,          // *out filled; out->bytes is the record's total size
+  kTruncated,   // fewer than a header's bytes, or the payload runs past `data`'s end
+  kBadLength,   // length field above kRecordPayloadBytesMax
+  kBadCrc,      // checksum mismatch
+  kBadVersion,  // CRC ok, unknown version or type (a newer format, not a torn write)
 };
 
 // A parsed record: header fields and a view of the payload inside the parsed buffer.

@@ -31,8 +31,7 @@ DiskStorage::DiskStorage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DiskStorage::~DiskStorage() = default;
 
 HardState DiskStorage::InitialHardState() const { return impl_->hard_state(); }
-Result<std::vector<Entry>> DiskStorage::Entries(Index lo, Index hi,
-                                                std::uint64_t max_bytes) const {
+Result<std::vector<Entry>> DiskStorage::Entries(Index lo, Index hi, std::uint64_t max_bytes) const {
   return impl_->Entries(lo, hi, max_bytes);
 }
 Result<Term> DiskStorage::TermAt(Index i) const { return impl_->TermAt(i); }
@@ -117,7 +116,8 @@ Result<std::vector<Entry>> DiskStorage::Impl::Entries(Index lo, Index hi,
   Index end = lo;
   for (Index i = lo; i < hi; ++i) {
     const Segment& seg = segments_[SegmentOf(i)];
-    bytes += EntrySizeBytes(Entry{}) + (seg.records[i - seg.first].bytes - storage::kRecordHeaderBytes);
+    bytes +=
+        EntrySizeBytes(Entry{}) + (seg.records[i - seg.first].bytes - storage::kRecordHeaderBytes);
     if (i > lo && bytes > max_bytes) break;
     end = i + 1;
   }
@@ -142,8 +142,8 @@ Status DiskStorage::Impl::ReadRecords(const Segment& seg, std::size_t k0, std::s
   for (std::size_t k = k0; k < k1; ++k) {
     const RecordLoc& loc = seg.records[k];
     RecordView v;
-    RecordParse p = storage::ParseRecord(
-        std::string_view(buf).substr(loc.offset - begin, loc.bytes), &v);
+    RecordParse p =
+        storage::ParseRecord(std::string_view(buf).substr(loc.offset - begin, loc.bytes), &v);
     const Index want = seg.first + k;
     if (p != RecordParse::kOk || v.bytes != loc.bytes || v.index != want || v.term != loc.term) {
       return Status(ErrorCode::kCorruption,

@@ -29,9 +29,7 @@ class DiskStorage::Impl {
   Result<Term> TermAt(Index i) const;
   Index FirstIndex() const { return first_index_; }
   // segments_ is empty only after a failed ApplySnapshot.
-  Index LastIndex() const {
-    return segments_.empty() ? first_index_ - 1 : segments_.back().Last();
-  }
+  Index LastIndex() const { return segments_.empty() ? first_index_ - 1 : segments_.back().Last(); }
   const SnapshotMeta& snapshot() const { return snapshot_; }
 
   Status Append(const std::vector<Entry>& entries);
@@ -71,8 +69,7 @@ class DiskStorage::Impl {
   Status Fail(Status s);
 
   // Recovery steps (disk_storage_recover.cc).
-  Status LockAndList(std::vector<Index>* segment_firsts, bool* has_hard_state,
-                     bool* has_snapshot);
+  Status LockAndList(std::vector<Index>* segment_firsts, bool* has_hard_state, bool* has_snapshot);
   Status LoadSnapshotMeta();
   Status LoadOrCreateHardState(bool exists, bool log_exists);
   Status ScanSegment(Index first, bool is_last);
@@ -101,8 +98,8 @@ class DiskStorage::Impl {
   std::vector<Segment> segments_;  // by first index; never empty after Recover
   Index first_index_ = 1;          // logical: reads below return kCompacted
   SnapshotMeta snapshot_;
-  HardState hard_state_;           // latest SetHardState
-  HardState durable_hard_state_;   // in the newest valid slot of the hard-state file
+  HardState hard_state_;          // latest SetHardState
+  HardState durable_hard_state_;  // in the newest valid slot of the hard-state file
   std::uint64_t hard_state_seq_ = 0;
   bool log_dirty_ = false;  // segments_.back() has writes not yet fdatasynced
   bool dir_dirty_ = false;  // a segment was created since the last directory fsync

@@ -135,7 +135,7 @@ Status DiskStorage::Impl::LoadOrCreateHardState(bool exists, bool log_exists) {
   if (!exists) {
     if (log_exists) return Corruption(fmt::format("{}: missing but the log exists", path));
     std::string contents(storage::kHardStateFileBytes, '\0');
-    storage::EncodeHardStateSlot(1, HardState{}, contents.data());
+    storage::EncodeHardStateSlot(0, HardState{}, contents.data());  // seq 0 in slot 0
     if (Status s = WriteFileAtomically(storage::kHardStateFile, contents); !s.ok()) return s;
   }
   if (int err = ops_->Open(path, O_RDWR, 0, &hard_state_fd_); err != 0)
@@ -152,9 +152,10 @@ Status DiskStorage::Impl::LoadOrCreateHardState(bool exists, bool log_exists) {
   for (std::size_t slot = 0; slot < 2; ++slot) {
     std::uint64_t seq = 0;
     HardState hs;
+    // A slot is valid only where its sequence number says it belongs (seq % 2).
     if (storage::DecodeHardStateSlot(data.data() + slot * storage::kHardStateSlotStride, &seq,
                                      &hs) &&
-        (!found || seq > hard_state_seq_)) {
+        seq % 2 == slot && (!found || seq > hard_state_seq_)) {
       found = true;
       hard_state_seq_ = seq;
       hard_state_ = hs;
@@ -208,7 +209,8 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
     if (storage::AnyValidRecordFrom(data, off + 1))
       return Corruption(where + "; a valid record follows, so this is not a torn write");
     // Torn tail: the last write before a crash. Drop it, durably.
-    if (int err = ops_->Ftruncate(s.fd, off); err != 0) return ErrnoStatus("ftruncate", s.path, err);
+    if (int err = ops_->Ftruncate(s.fd, off); err != 0)
+      return ErrnoStatus("ftruncate", s.path, err);
     if (int err = ops_->Fdatasync(s.fd); err != 0) return ErrnoStatus("fdatasync", s.path, err);
     notes_.push_back(fmt::format("{}: torn write at byte offset {} ({}): truncated {} bytes",
                                  s.path, off, storage::RecordParseName(p), size - off));

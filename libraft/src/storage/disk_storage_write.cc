@@ -76,8 +76,7 @@ Status DiskStorage::Impl::TruncateFrom(Index i) {
 Status DiskStorage::Impl::FlushWriteBuffer(std::vector<RecordLoc>* pending) {
   if (write_buf_.empty()) return Status::Ok();
   Segment& seg = segments_.back();
-  if (int err = ops_->PwriteAll(seg.fd, write_buf_.data(), write_buf_.size(), seg.bytes);
-      err != 0)
+  if (int err = ops_->PwriteAll(seg.fd, write_buf_.data(), write_buf_.size(), seg.bytes); err != 0)
     return Fail("write", seg.path, err);
   seg.records.insert(seg.records.end(), pending->begin(), pending->end());
   seg.bytes += write_buf_.size();
@@ -96,10 +95,10 @@ Status DiskStorage::Impl::Append(const std::vector<Entry>& entries) {
     if (k > 0 && entries[k].term < entries[k - 1].term)
       return Status(ErrorCode::kInvalidArgument, "append: terms decrease");
     if (entries[k].data.size() > storage::kRecordPayloadBytesMax)
-      return Status(ErrorCode::kInvalidArgument,
-                    fmt::format("append: entry {} is {} bytes, above the {} byte limit",
-                                entries[k].index, entries[k].data.size(),
-                                storage::kRecordPayloadBytesMax));
+      return Status(
+          ErrorCode::kInvalidArgument,
+          fmt::format("append: entry {} is {} bytes, above the {} byte limit", entries[k].index,
+                      entries[k].data.size(), storage::kRecordPayloadBytesMax));
   }
   if (entries.back().index < first_index_) return Status::Ok();  // all compacted
   const std::size_t skip =

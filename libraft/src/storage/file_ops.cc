@@ -65,9 +65,7 @@ class Posix final : public FileOps {
   int Rename(const std::string& from, const std::string& to) override {
     return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
   }
-  int Unlink(const std::string& path) override {
-    return ::unlink(path.c_str()) == 0 ? 0 : errno;
-  }
+  int Unlink(const std::string& path) override { return ::unlink(path.c_str()) == 0 ? 0 : errno; }
   int Mkdir(const std::string& path) override {
     return ::mkdir(path.c_str(), 0755) == 0 ? 0 : errno;
   }
