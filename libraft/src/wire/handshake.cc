@@ -51,6 +51,7 @@ Result<std::string> EncodeHandshake(const Handshake& hs) {
     return s;
   }
   if (Status s = CheckLength(kGrammar, "auth", hs.auth, kAuthBytesMax); !s.ok()) return s;
+  if (Status s = CheckLength(kGrammar, "address", hs.address, kAddressBytesMax); !s.ok()) return s;
   std::string out;
   ByteWriter w(&out);
   w.U8(hs.version_min);
@@ -59,6 +60,7 @@ Result<std::string> EncodeHandshake(const Handshake& hs) {
   w.U64(hs.to);
   w.Bytes(hs.cluster_id);
   w.Bytes(hs.auth);
+  w.Bytes(hs.address);
   return out;
 }
 
@@ -74,6 +76,7 @@ Result<Handshake> DecodeHandshake(std::string_view payload) {
   hs.to = r.U64("to");
   hs.cluster_id = r.Bytes("cluster_id", kClusterIdBytesMax);
   hs.auth = r.Bytes("auth", kAuthBytesMax);
+  hs.address = r.Bytes("address", kAddressBytesMax);
   if (Status s = r.Finish(); !s.ok()) return s;
   return hs;
 }

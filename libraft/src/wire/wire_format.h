@@ -53,6 +53,7 @@ inline constexpr std::size_t kEntryFixedBytes = 8 + 8 + 1 + 4;
 // Handshake limits.
 inline constexpr std::uint32_t kClusterIdBytesMax = 255;
 inline constexpr std::uint32_t kAuthBytesMax = 1024;
+inline constexpr std::uint32_t kAddressBytesMax = 255;
 inline constexpr std::uint32_t kReasonBytesMax = 1024;
 
 // snapshot_chunk flags and snapshot_chunk_ack status values.

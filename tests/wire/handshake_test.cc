@@ -1,0 +1,165 @@
+// Handshake, snapshot chunk and Payload codecs (docs/wire-protocol.md, 4.1 and 4.3).
+#include "wire/handshake.h"
+
+#include <catch2/catch.hpp>
+#include <limits>
+#include <random>
+
+#include "test_util.h"
+#include "wire/payload.h"
+#include "wire/snapshot_chunk.h"
+
+namespace raft::wire {
+namespace {
+
+using testing::BinaryBytes;
+
+constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+
+Payload RoundTripFrame(const Payload& p) {
+  const std::string bytes = testing::MustEncodeFrame(p);
+  Result<Frame> frame = DecodeFrame(bytes);
+  REQUIRE(frame.ok());
+  CHECK(frame->type == PayloadFrameType(p));
+  Result<Payload> back = DecodePayload(*frame);
+  INFO((back.ok() ? "" : back.status().message()));
+  REQUIRE(back.ok());
+  return *back;
+}
+
+TEST_CASE("handshake payloads round-trip with edge values", "[wire][handshake]") {
+  const std::vector<Payload> cases = {
+      Handshake{},
+      Handshake{1, 255, kMax, 0, std::string(kClusterIdBytesMax, 'c'), BinaryBytes(kAuthBytesMax)},
+      Handshake{3, 3, 1, 2, std::string("a\0b", 3), ""},
+      HandshakeAck{},
+      HandshakeAck{255, kMax, BinaryBytes(32)},
+      HandshakeReject{RejectCode::kVersionUnsupported, ""},
+      HandshakeReject{RejectCode::kShuttingDown, std::string(kReasonBytesMax, 'r')},
+  };
+  for (const Payload& p : cases) CHECK(RoundTripFrame(p) == p);
+}
+
+TEST_CASE("handshake frames always carry version 1", "[wire][handshake]") {
+  const std::string f = testing::MustEncodeFrame(Handshake{});
+  CHECK(f[4] == 1);
+  CHECK(f[5] == static_cast<char>(FrameType::kHandshake));
+}
+
+TEST_CASE("handshake grammar violations", "[wire][handshake]") {
+  std::string good = *EncodeHandshake(Handshake{1, 2, 3, 4, "cluster", "auth"});
+  SECTION("version range") {
+    std::string s = good;
+    s[0] = 3;  // min 3 > max 2
+    CHECK(DecodeHandshake(s).status().message().find("bad version range [3, 2]") !=
+          std::string::npos);
+    s[0] = 0;
+    CHECK_FALSE(DecodeHandshake(s).ok());
+  }
+  SECTION("cluster id too long") {
+    std::string s = good;
+    s[18] = static_cast<char>(0xff);
+    s[19] = 0x01;  // 511 bytes
+    CHECK(DecodeHandshake(s).status().message().find("exceeds the limit of 255") !=
+          std::string::npos);
+  }
+  SECTION("trailing bytes and truncation") {
+    CHECK(DecodeHandshake(good + "x").status().code() == ErrorCode::kCorruption);
+    for (std::size_t len = 0; len < good.size(); ++len) {
+      CHECK(DecodeHandshake(std::string_view(good).substr(0, len)).status().code() ==
+            ErrorCode::kCorruption);
+    }
+  }
+  SECTION("reject codes") {
+    CHECK(DecodeHandshakeReject(std::string("\x00\0\0\0\0", 5)).status().code() ==
+          ErrorCode::kCorruption);
+    CHECK(DecodeHandshakeReject(std::string("\x07\0\0\0\0", 5)).status().code() ==
+          ErrorCode::kCorruption);
+    CHECK(DecodeHandshakeReject(std::string("\x06\0\0\0\0", 5)).ok());
+  }
+  SECTION("ack version 0") { CHECK_FALSE(DecodeHandshakeAck(std::string(13, '\0')).ok()); }
+  SECTION("encoders refuse what decoders refuse") {
+    CHECK(EncodeHandshake(Handshake{0, 1, 1, 1, "", ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshake(Handshake{2, 1, 1, 1, "", ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, std::string(256, 'c'), ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, "", std::string(1025, 'a')}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshakeAck(HandshakeAck{0, 1, ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshakeReject(HandshakeReject{static_cast<RejectCode>(0), ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshakeReject(HandshakeReject{RejectCode::kAuthFailed, std::string(1025, 'r')})
+              .status()
+              .code() == ErrorCode::kInvalidArgument);
+  }
+}
+
+TEST_CASE("version negotiation picks the highest common version", "[wire][handshake]") {
+  CHECK(NegotiateVersion(1, 1) == std::optional<std::uint8_t>(1));
+  CHECK(NegotiateVersion(1, 9) == std::optional<std::uint8_t>(1));
+  CHECK(NegotiateVersion(2, 9) == std::nullopt);
+  CHECK(NegotiateVersion(0, 0) == std::nullopt);
+}
+
+TEST_CASE("snapshot chunks and acks round-trip", "[wire][snapshot]") {
+  const std::vector<Payload> cases = {
+      SnapshotChunk{},
+      SnapshotChunk{kMax, kMax, kMax, true, ""},  // empty data at the very end is fine
+      SnapshotChunk{10, 2, 1 << 20, false, BinaryBytes(1 << 20)},
+      SnapshotChunk{10, 2, kMax - 3, true, BinaryBytes(3)},
+      SnapshotChunkAck{},
+      SnapshotChunkAck{kMax, kMax, kMax, true},
+      SnapshotChunkAck{7, 1, 4096, false},
+  };
+  for (const Payload& p : cases) CHECK(RoundTripFrame(p) == p);
+}
+
+TEST_CASE("snapshot chunk grammar violations", "[wire][snapshot]") {
+  SECTION("offset overflow") {
+    CHECK(EncodeSnapshotChunk(SnapshotChunk{1, 1, kMax - 2, true, "abc"}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    std::string s = *EncodeSnapshotChunk(SnapshotChunk{1, 1, kMax - 3, true, "abc"});
+    s[16] = static_cast<char>(0xfe);  // offset = kMax - 1
+    CHECK(DecodeSnapshotChunk(s).status().message().find("overflow") != std::string::npos);
+  }
+  SECTION("reserved flags") {
+    std::string s = *EncodeSnapshotChunk(SnapshotChunk{1, 1, 0, false, "abc"});
+    s[24] = 0x02;
+    CHECK(DecodeSnapshotChunk(s).status().code() == ErrorCode::kCorruption);
+  }
+  SECTION("ack status") {
+    std::string s = *EncodeSnapshotChunkAck(SnapshotChunkAck{1, 1, 0, false});
+    s[24] = 0x02;
+    CHECK(DecodeSnapshotChunkAck(s).status().message().find("unknown status 2") !=
+          std::string::npos);
+    CHECK(DecodeSnapshotChunkAck(s + "x").status().code() == ErrorCode::kCorruption);
+  }
+}
+
+TEST_CASE("random payloads of every type round-trip through frames", "[wire][payload]") {
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 2000; ++i) {
+    const Payload p = testing::RandomPayload(rng);
+    REQUIRE(RoundTripFrame(p) == p);
+  }
+}
+
+TEST_CASE("a frame's type selects the grammar", "[wire][payload]") {
+  const std::string ack = *EncodeSnapshotChunkAck(SnapshotChunkAck{1, 2, 3, false});
+  // The same bytes under another frame type must not be accepted as that type.
+  CHECK_FALSE(DecodePayload(Frame{FrameType::kRaftMessage, 1, ack}).ok());
+  CHECK_FALSE(DecodePayload(Frame{FrameType::kSnapshotChunk, 1, ack}).ok());
+  CHECK(DecodePayload(Frame{FrameType::kSnapshotChunkAck, 1, ack}).ok());
+}
+
+TEST_CASE("payload frames above the limit are refused by the encoder", "[wire][payload]") {
+  const Payload p = SnapshotChunk{1, 1, 0, false, std::string(2000, 'x')};
+  CHECK(EncodePayloadFrame(p, 1000).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(EncodePayloadFrame(p, 4000).ok());
+}
+
+}  // namespace
+}  // namespace raft::wire
