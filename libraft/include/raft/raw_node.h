@@ -140,6 +140,13 @@ class RawNode {
   Ready GetReady();
   void Advance(const Ready& rd);
 
+  // Messages that may leave now (the kind found in Ready::messages: a leader's appends
+  // and heartbeats, pre-vote requests, snapshot offers), produced since the last
+  // GetReady(). Callable while a Ready is being persisted, so that replication and
+  // heartbeats never wait behind the disk (a stalled disk must not stall check-quorum).
+  // Messages that need persistence stay for the next Ready.
+  std::vector<Message> TakeMessages();
+
   NodeStatus GetStatus() const;
   NodeId id() const;
   Role role() const;

@@ -40,6 +40,7 @@ class RaftCore {
   bool HasReady() const;
   Ready GetReady();
   void Advance(const Ready& rd);
+  std::vector<Message> TakeMessages();
   NodeStatus GetStatus() const;
 
   NodeId id() const { return cfg_.id; }
@@ -78,6 +79,9 @@ class RaftCore {
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
   bool Restore(const SnapshotMeta& meta);
+
+  // --- ready.cc ---
+  bool RemovalToReport() const;
 
   // --- leader.cc ---
   void StepLeader(const Message& m);

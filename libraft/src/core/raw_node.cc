@@ -27,6 +27,7 @@ void RawNode::ReportSnapshot(NodeId id, bool success) { core_->ReportSnapshot(id
 bool RawNode::HasReady() const { return core_->HasReady(); }
 Ready RawNode::GetReady() { return core_->GetReady(); }
 void RawNode::Advance(const Ready& rd) { core_->Advance(rd); }
+std::vector<Message> RawNode::TakeMessages() { return core_->TakeMessages(); }
 NodeStatus RawNode::GetStatus() const { return core_->GetStatus(); }
 NodeId RawNode::id() const { return core_->id(); }
 Role RawNode::role() const { return core_->role(); }

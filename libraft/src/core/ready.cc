@@ -6,6 +6,13 @@
 
 namespace raft {
 
+bool RaftCore::RemovalToReport() const {
+  // Only once the removal is committed: a removal that is merely appended may still be
+  // truncated away.
+  return was_member_ && !removed_reported_ && !conf().Contains(cfg_.id) &&
+         !conf_.At(log_.committed()).Contains(cfg_.id);
+}
+
 bool RaftCore::HasReady() const {
   if (ready_outstanding_) return false;
   if (SoftState{lead_, role_} != prev_soft_) return true;
@@ -15,7 +22,7 @@ bool RaftCore::HasReady() const {
   if (role_ == Role::kLeader && (bcast_pending_ || commit_bcast_pending_ || heartbeat_pending_))
     return true;
   if (log_.HasNextCommittedEntries()) return true;
-  if (was_member_ && !removed_reported_ && !conf().Contains(cfg_.id)) return true;
+  if (RemovalToReport()) return true;
   return false;
 }
 
@@ -44,13 +51,19 @@ Ready RaftCore::GetReady() {
   msgs_after_persist_.clear();
   rd.read_states = std::move(read_states_);
   read_states_.clear();
-  if (was_member_ && !removed_reported_ && !conf().Contains(cfg_.id) &&
-      !conf_.At(log_.committed()).Contains(cfg_.id)) {
+  if (RemovalToReport()) {
     rd.removed = true;
     removed_reported_ = true;
   }
   ready_outstanding_ = true;
   return rd;
+}
+
+std::vector<Message> RaftCore::TakeMessages() {
+  FlushLeader();
+  std::vector<Message> out = std::move(msgs_);
+  msgs_.clear();
+  return out;
 }
 
 void RaftCore::Advance(const Ready& rd) {
