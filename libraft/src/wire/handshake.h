@@ -21,6 +21,9 @@ struct Handshake {
   NodeId to = kNoNode;     // the node the dialer means to reach; kNoNode if unknown
   std::string cluster_id;  // at most kClusterIdBytesMax bytes
   std::string auth;        // opaque, defined by the runtime; at most kAuthBytesMax bytes
+  // The dialer's advertised Raft address (host:port), may be empty; at most
+  // kAddressBytesMax bytes. Lets a node answer a dialer it has not heard of yet.
+  std::string address;
 
   bool operator==(const Handshake&) const = default;
 };

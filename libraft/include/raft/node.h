@@ -1,0 +1,166 @@
+// raft::Node: the runtime that turns the pure core into a running replica. It owns
+// the threads, the TCP transport, the durable log and snapshot files, and feeds the
+// application's StateMachine.
+//
+// Threads: one I/O thread (network, ticks, the core), one disk thread (log writes,
+// one fdatasync per batch), one apply thread (StateMachine), one snapshot thread.
+// All public methods are thread-safe and never block on the network or the disk
+// except where they say so.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raft/logger.h"
+#include "raft/raw_node.h"
+#include "raft/state_machine.h"
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft {
+
+// A member as the cluster knows it. Carried in the ConfChange entry that added it, so
+// every replica learns it from the log (and from snapshots).
+struct MemberInfo {
+  NodeId id = kNoNode;
+  std::string name;       // human name, e.g. "node0"; NodeIdFromName(name) == id
+  std::string raft_addr;  // host:port of its Raft listener
+  std::string app_data;   // opaque to libraft (kvserver: the HTTP address)
+  bool operator==(const MemberInfo&) const = default;
+};
+
+// The stable 64-bit id of a node name (FNV-1a; never 0).
+NodeId NodeIdFromName(const std::string& name);
+std::string EncodeMemberInfo(const MemberInfo& m);
+bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
+
+struct NodeOptions {
+  MemberInfo self;          // id, name, raft_addr (advertised), app_data
+  std::string listen_addr;  // host:port to bind; defaults to self.raft_addr
+  std::string data_dir;     // log, hard state and snapshots live here
+  std::string cluster_id = "raft";
+  std::string cluster_secret;  // when set, peers must prove they know it
+  // Start a new one-member cluster when data_dir holds no state. Otherwise the node
+  // waits to be added by an existing cluster (or resumes from its stored state).
+  bool bootstrap = false;
+
+  int tick_ms = 100;
+  int heartbeat_ticks = 1;
+  int election_ticks = 10;
+  bool pre_vote = true;
+  bool check_quorum = true;
+
+  std::uint64_t max_msg_bytes = 1 << 20;
+  std::uint32_t max_inflight_msgs = 256;
+  std::uint64_t max_uncommitted_bytes = 64ull << 20;
+  std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
+  std::uint64_t peer_queue_bytes_max = 64ull << 20;  // per-peer send queue bound
+
+  // Compaction: snapshot every snapshot_entries applied entries, keeping
+  // snapshot_trailing_entries of log behind it for slow followers.
+  std::uint64_t snapshot_entries = 10000;
+  std::uint64_t snapshot_trailing_entries = 1000;
+  std::uint32_t snapshot_chunk_bytes = 256 * 1024;
+
+  std::uint64_t segment_bytes = 64ull << 20;
+  Logger* logger = nullptr;  // borrowed; must outlive the Node; nullptr = silent
+};
+
+struct MemberStatus {
+  MemberInfo info;
+  bool voter = false;
+  Index match = 0;  // leader only
+  Index next = 0;
+  ProgressState state = ProgressState::kProbe;
+  bool recent_active = false;
+};
+
+struct NodeStatusInfo {
+  NodeId id = kNoNode;
+  std::string name;
+  Role role = Role::kFollower;
+  Term term = 0;
+  NodeId leader = kNoNode;
+  Index commit = 0;
+  Index applied = 0;
+  Index last_index = 0;
+  Index snapshot_index = 0;
+  std::vector<MemberStatus> members;
+  std::string failure;  // non-empty when the node stopped accepting writes (disk error)
+};
+
+// Counters for metrics, read with Node::Metrics().
+struct NodeMetrics {
+  std::uint64_t leader_changes = 0;
+  std::uint64_t proposals_committed = 0;
+  std::uint64_t proposals_failed = 0;
+  std::uint64_t bytes_appended = 0;
+  std::uint64_t fsyncs = 0;
+  std::uint64_t snapshots_taken = 0;
+  std::uint64_t snapshots_installed = 0;
+  std::uint64_t snapshots_sent = 0;
+  // Latency histograms: counts per bucket; bucket i covers <= kLatencyBucketsUs[i].
+  static constexpr std::size_t kBuckets = 16;
+  static const std::uint64_t kLatencyBucketsUs[kBuckets];
+  std::uint64_t commit_latency[kBuckets + 1] = {};
+  std::uint64_t commit_latency_sum_us = 0;
+  std::uint64_t fsync_latency[kBuckets + 1] = {};
+  std::uint64_t fsync_latency_sum_us = 0;
+  std::uint64_t last_snapshot_ms = 0;
+};
+
+class Node {
+ public:
+  using Callback = std::function<void(Result<std::string>)>;
+
+  // Opens (or creates) data_dir, recovers the log and the state machine, binds the
+  // listener and starts the threads. `sm` is borrowed and must outlive the Node.
+  static Result<std::unique_ptr<Node>> Start(const NodeOptions& options, StateMachine* sm);
+  ~Node();  // Stop() if still running
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Graceful stop: refuses new requests, fails pending ones with kShutdown, stops the
+  // threads and closes files. Idempotent; blocks until done.
+  void Stop();
+
+  // Replicates `data`; `done` runs (on the apply thread) with the state machine's result
+  // once the entry is applied here, or with an error: kNotLeader (message names the
+  // leader), kTimeout (outcome unknown), kShutdown, kBusy, kProposalDropped, kNoSpace/
+  // kIOError (the node stopped accepting writes).
+  void Propose(std::string data, std::chrono::milliseconds timeout, Callback done);
+  std::future<Result<std::string>> Propose(std::string data, std::chrono::milliseconds timeout);
+
+  // Linearizable read barrier: completes once this node's state machine has applied
+  // everything committed before the call (ReadIndex; on a follower via the leader).
+  // The result's value is the read index as decimal text.
+  void ReadBarrier(std::chrono::milliseconds timeout, Callback done);
+  std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
+
+  // Membership (leader only; one change at a time). Complete when the change is applied.
+  std::future<Result<std::string>> AddLearner(const MemberInfo& member,
+                                              std::chrono::milliseconds timeout);
+  std::future<Result<std::string>> PromoteLearner(NodeId id, std::chrono::milliseconds timeout);
+  std::future<Result<std::string>> RemoveMember(NodeId id, std::chrono::milliseconds timeout);
+  // Starts a leadership transfer; completes when `target` leads or the attempt fails.
+  std::future<Status> TransferLeadership(NodeId target, std::chrono::milliseconds timeout);
+
+  NodeStatusInfo GetStatus() const;
+  NodeMetrics GetMetrics() const;
+  // The address book: every member known from the log and snapshots.
+  std::vector<MemberInfo> Members() const;
+  NodeId id() const;
+
+  class Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raft

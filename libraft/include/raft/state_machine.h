@@ -1,0 +1,64 @@
+// The application's side of the runtime: a deterministic state machine fed with
+// committed entries, able to save and restore itself as a byte stream.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft {
+
+// Byte sink for saving a snapshot. Bytes are streamed to a file as they come: a state
+// machine of any size is saved with bounded memory.
+class SnapshotWriter {
+ public:
+  virtual ~SnapshotWriter() = default;
+  virtual Status Write(std::string_view bytes) = 0;
+};
+
+// Byte source for restoring a snapshot. Read fills up to `n` bytes and returns how many
+// it read; 0 means the end of the snapshot.
+class SnapshotReader {
+ public:
+  virtual ~SnapshotReader() = default;
+  virtual Result<std::size_t> Read(char* buf, std::size_t n) = 0;
+};
+
+// A frozen view of the state at one applied index, produced on the apply thread and
+// written out later on a background thread while Apply goes on (RocksDB: a checkpoint).
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual Status WriteTo(SnapshotWriter* out) = 0;
+};
+
+// Thread safety: the runtime calls Apply, PrepareSnapshot, Restore and AppliedIndex on
+// its single apply thread, never concurrently. SnapshotSource::WriteTo runs on another
+// thread, concurrently with Apply.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+
+  // Applies committed entries in log order. Every entry is passed, so the state machine
+  // can record the applied index: a leader's term-start no-op (kNormal, empty data) and
+  // kConfChange entries (membership is the runtime's business) carry no command.
+  // `results` must receive one value per entry: it completes the matching proposal.
+  virtual void Apply(const std::vector<Entry>& entries, std::vector<std::string>* results) = 0;
+
+  // The highest index whose effects are durable in the state machine (0 for a purely
+  // in-memory one). On restart the runtime replays committed entries after it.
+  virtual Index AppliedIndex() = 0;
+
+  // Freezes the current state (as of the last applied entry) for a snapshot.
+  virtual Result<std::unique_ptr<SnapshotSource>> PrepareSnapshot() = 0;
+
+  // Replaces the whole state by the snapshot read from `in`, taken at `meta.index`.
+  virtual Status Restore(SnapshotReader* in, const SnapshotMeta& meta) = 0;
+};
+
+}  // namespace raft

@@ -1,0 +1,174 @@
+// The apply thread: state machine, proposal and read completion, snapshot policy.
+#include "runtime/node_impl.h"
+
+namespace raft {
+
+void Node::Impl::ApplyLoop() {
+  while (auto task = apply_q_.Pop()) {
+    if (task->restore) RestoreSnapshot(*task->restore);
+    if (!task->entries.empty()) ApplyEntries(task->entries);
+    for (auto& [index, cb] : task->reads) waiting_reads_.emplace(index, cb);
+    ServeReads();
+    MaybeSnapshot();
+  }
+}
+
+void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
+  std::vector<Entry> entries;
+  for (const auto& e : all)
+    if (e.index > applied_.load()) entries.push_back(e);
+  if (entries.empty()) return;
+  std::vector<std::string> results;
+  sm_->Apply(entries, &results);
+  results.resize(entries.size());
+  for (const auto& e : entries) {
+    applied_term_ = e.term;
+    ConfChange cc;
+    if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc)) continue;
+    auto next = ApplyConfChange(applied_conf_, cc);
+    if (next.ok()) applied_conf_ = std::move(next).value();
+    MemberInfo mi;
+    if (cc.type == ConfChangeType::kRemoveNode) {
+      applied_members_.erase(cc.node);
+    } else if (DecodeMemberInfo(cc.context, &mi)) {
+      applied_members_[mi.id] = mi;
+    }
+  }
+  applied_ = entries.back().index;
+  // Complete proposals: same index and term means it is our entry; another term at our
+  // index means ours was overwritten and never committed.
+  std::vector<std::pair<SharedCallback, Result<std::string>>> done;
+  std::vector<std::uint64_t> latencies;
+  auto now = Clock::now();
+  {
+    std::lock_guard<std::mutex> l(pending_mu_);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      auto it = proposals_.find(entries[i].index);
+      if (it == proposals_.end()) continue;
+      if (it->second.term == entries[i].term) {
+        done.emplace_back(it->second.cb, std::move(results[i]));
+        latencies.push_back(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start).count()));
+      } else {
+        done.emplace_back(
+            it->second.cb,
+            Status(ErrorCode::kProposalDropped,
+                   "leadership changed before the proposal committed; it was not applied"));
+      }
+      proposals_.erase(it);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(status_mu_);
+    for (auto us : latencies) {
+      std::size_t b = 0;
+      while (b < NodeMetrics::kBuckets && us > NodeMetrics::kLatencyBucketsUs[b]) ++b;
+      ++metrics_.commit_latency[b];
+      metrics_.commit_latency_sum_us += us;
+    }
+    metrics_.proposals_committed += latencies.size();
+    metrics_.proposals_failed += done.size() - latencies.size();
+  }
+  for (auto& [cb, r] : done) cb->Run(std::move(r));
+}
+
+void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
+  auto start = Clock::now();
+  auto reader = snaps_->OpenReader(meta.index, meta.term);
+  Status s = reader.ok() ? sm_->Restore(reader->get(), meta) : reader.status();
+  if (!s.ok()) {
+    // The state machine is in an unknown state: nothing may be applied on top of it.
+    Log(LogLevel::kError, "snapshot restore failed; aborting", {{"error", s.ToString()}});
+    std::abort();
+  }
+  applied_ = meta.index;
+  applied_term_ = meta.term;
+  applied_conf_ = meta.conf;
+  applied_members_.clear();
+  for (const auto& m : (*reader)->header().members) applied_members_[m.id] = m;
+  last_snapshot_index_ = meta.index;
+  std::vector<SharedCallback> lost;
+  {
+    std::lock_guard<std::mutex> l(pending_mu_);
+    for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= meta.index;) {
+      lost.push_back(it->second.cb);
+      it = proposals_.erase(it);
+    }
+  }
+  for (auto& cb : lost)
+    cb->Run(Status(ErrorCode::kTimeout, "state replaced by a snapshot; the outcome is unknown"));
+  std::lock_guard<std::mutex> l(status_mu_);
+  ++metrics_.snapshots_installed;
+  metrics_.last_snapshot_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  Log(LogLevel::kInfo, "snapshot installed", {{"index", std::to_string(meta.index)}});
+}
+
+void Node::Impl::ServeReads() {
+  Index applied = applied_.load();
+  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
+    waiting_reads_.begin()->second->Run(std::to_string(waiting_reads_.begin()->first));
+    waiting_reads_.erase(waiting_reads_.begin());
+  }
+}
+
+void Node::Impl::MaybeSnapshot() {
+  Index applied = applied_.load();
+  if (snapshot_running_ || applied < last_snapshot_index_ + opts_.snapshot_entries) return;
+  auto src = sm_->PrepareSnapshot();
+  if (!src.ok()) {
+    Log(LogLevel::kError, "cannot prepare snapshot", {{"error", src.status().ToString()}});
+    return;
+  }
+  SnapshotMeta meta{applied, applied_term_, applied_conf_};
+  std::vector<MemberInfo> members;
+  for (const auto& [id, m] : applied_members_) members.push_back(m);
+  snapshot_running_ = true;
+  last_snapshot_index_ = applied;
+  auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
+  snap_q_.Push([this, meta, members = std::move(members), job]() mutable {
+    SnapshotJob(meta, std::move(members), std::move(*job));
+  });
+}
+
+// Snapshot thread: write the file, then let the disk thread record it and compact.
+void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
+                             std::unique_ptr<SnapshotSource> src) {
+  auto start = Clock::now();
+  auto writer = snaps_->Create(runtime::SnapshotHeader{meta, std::move(members)});
+  Status s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
+  if (s.ok()) s = (*writer)->Commit();
+  src.reset();
+  if (!s.ok()) {
+    Log(LogLevel::kError, "snapshot failed",
+        {{"index", std::to_string(meta.index)}, {"error", s.ToString()}});
+    snapshot_running_ = false;
+    return;
+  }
+  auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  disk_q_.Push([this, meta, ms] {
+    Status st;
+    {
+      std::lock_guard<std::mutex> l(storage_mu_);
+      auto r = disk_->CreateSnapshot(meta.index, meta.conf);
+      st = r.status();
+      Index keep = opts_.snapshot_trailing_entries;
+      Index compact_to = meta.index > keep ? meta.index - keep : 0;
+      if (st.ok() && compact_to + 1 > disk_->FirstIndex()) st = disk_->Compact(compact_to);
+    }
+    if (!st.ok()) {
+      Log(LogLevel::kError, "recording snapshot failed", {{"error", st.ToString()}});
+    } else {
+      snaps_->Cleanup(2);
+      Log(LogLevel::kInfo, "snapshot taken",
+          {{"index", std::to_string(meta.index)}, {"ms", std::to_string(ms)}});
+      std::lock_guard<std::mutex> l(status_mu_);
+      ++metrics_.snapshots_taken;
+      metrics_.last_snapshot_ms = ms;
+    }
+    snapshot_running_ = false;
+  });
+}
+
+}  // namespace raft

@@ -1,0 +1,193 @@
+// The io thread: drives the RawNode through the durability contract of raw_node.h.
+#include "runtime/node_impl.h"
+
+namespace raft {
+
+void Node::Impl::Tick() {
+  if (stopping_) return;
+  raw_->Tick();
+  SweepDeadlines();
+  Pump();
+  tick_timer_.expires_after(std::chrono::milliseconds(opts_.tick_ms));
+  tick_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) Tick();
+  });
+}
+
+void Node::Impl::SweepDeadlines() {
+  auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    deadlines_.begin()->second->Run(
+        Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
+    deadlines_.erase(deadlines_.begin());
+  }
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();)
+    it = it->second->done() ? pending_reads_.erase(it) : std::next(it);
+  NodeId leader = raw_->leader();
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    if (leader == it->target) {
+      it->done(Status::Ok());
+    } else if (now >= it->deadline) {
+      it->done(Status(ErrorCode::kTimeout, "leadership transfer did not complete in time"));
+    } else {
+      ++it;
+      continue;
+    }
+    it = transfers_.erase(it);
+  }
+}
+
+void Node::Impl::SendAll(std::vector<Message>& msgs) {
+  for (auto& m : msgs) {
+    if (m.type == MessageType::kSnapshot) {
+      std::lock_guard<std::mutex> l(status_mu_);
+      ++metrics_.snapshots_sent;
+    }
+    transport_->Send(std::move(m));
+  }
+  msgs.clear();
+}
+
+void Node::Impl::Pump() {
+  if (failed_ || stopping_) return;
+  if (persisting_) {
+    // The disk is busy with the previous Ready: let appends and heartbeats out anyway.
+    auto msgs = raw_->TakeMessages();
+    SendAll(msgs);
+    return;
+  }
+  if (!raw_->HasReady()) return;
+  Ready rd = raw_->GetReady();
+  if (rd.soft_state) {
+    if (rd.soft_state->leader != last_leader_) {
+      Log(LogLevel::kInfo, "leader changed",
+          {{"leader", std::to_string(rd.soft_state->leader)},
+           {"role", RoleName(rd.soft_state->role)},
+           {"term", std::to_string(raw_->term())}});
+      std::lock_guard<std::mutex> l(status_mu_);
+      ++metrics_.leader_changes;
+      last_leader_ = rd.soft_state->leader;
+    }
+  }
+  if (rd.removed) Log(LogLevel::kWarn, "this node was removed from the cluster", {});
+  LearnMembers(rd.entries);
+  if (rd.snapshot) {
+    auto reader = snaps_->OpenReader(rd.snapshot->index, rd.snapshot->term);
+    if (reader.ok())
+      for (const auto& m : (*reader)->header().members) LearnMember(m);
+  }
+  SendAll(rd.messages);
+  persisting_ = true;
+  auto shared = std::make_shared<Ready>(std::move(rd));
+  disk_q_.Push([this, shared] {
+    Status s = PersistReady(*shared);
+    asio::post(io_, [this, shared, s] { OnPersisted(std::move(*shared), s); });
+  });
+}
+
+Status Node::Impl::PersistReady(const Ready& rd) {
+  auto start = Clock::now();
+  std::lock_guard<std::mutex> l(storage_mu_);
+  if (rd.snapshot) {
+    if (Status s = disk_->ApplySnapshot(*rd.snapshot); !s.ok()) return s;
+  }
+  if (!rd.entries.empty()) {
+    if (Status s = disk_->Append(rd.entries); !s.ok()) return s;
+  }
+  if (rd.hard_state) {
+    if (Status s = disk_->SetHardState(*rd.hard_state); !s.ok()) return s;
+  }
+  if (rd.entries.empty() && !rd.hard_state) return Status::Ok();
+  Status s = disk_->Sync();
+  auto us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+  std::lock_guard<std::mutex> sl(status_mu_);
+  ++metrics_.fsyncs;
+  std::size_t b = 0;
+  while (b < NodeMetrics::kBuckets && us > NodeMetrics::kLatencyBucketsUs[b]) ++b;
+  ++metrics_.fsync_latency[b];
+  metrics_.fsync_latency_sum_us += us;
+  for (const auto& e : rd.entries) metrics_.bytes_appended += e.data.size();
+  return s;
+}
+
+void Node::Impl::OnPersisted(Ready rd, Status s) {
+  if (stopping_) return;
+  if (!s.ok()) {
+    Fail(s);
+    return;
+  }
+  SendAll(rd.messages_after_persist);
+  raw_->Advance(rd);
+  ApplyTask task;
+  task.restore = rd.snapshot;
+  task.entries = std::move(rd.committed_entries);
+  for (auto& rs : rd.read_states) {
+    auto it = pending_reads_.find(rs.context);
+    if (it == pending_reads_.end()) continue;
+    task.reads.emplace_back(rs.index, it->second);
+    pending_reads_.erase(it);
+  }
+  if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));
+  persisting_ = false;
+  {
+    std::lock_guard<std::mutex> l(status_mu_);
+    core_status_ = raw_->GetStatus();
+  }
+  Pump();
+}
+
+void Node::Impl::Fail(const Status& s) {
+  if (failed_) return;
+  failed_ = true;
+  Log(LogLevel::kError, "storage failed; this node stops accepting writes",
+      {{"error", s.ToString()}});
+  std::lock_guard<std::mutex> l(status_mu_);
+  failure_ = s.ToString();
+}
+
+void Node::Impl::LearnMembers(const std::vector<Entry>& entries) {
+  for (const auto& e : entries) {
+    ConfChange cc;
+    MemberInfo mi;
+    if (e.type == EntryType::kConfChange && DecodeConfChange(e.data, &cc) &&
+        DecodeMemberInfo(cc.context, &mi) && mi.id == cc.node) {
+      LearnMember(mi);
+    }
+  }
+}
+
+void Node::Impl::LearnMember(const MemberInfo& m) {
+  members_[m.id] = m;
+  if (transport_ && m.id != opts_.self.id && !m.raft_addr.empty())
+    transport_->SetPeerAddress(m.id, m.raft_addr);
+  std::lock_guard<std::mutex> l(status_mu_);
+  members_view_.clear();
+  for (const auto& [id, mi] : members_) members_view_.push_back(mi);
+}
+
+void Node::Impl::OnMessage(Message m) {
+  if (failed_ || stopping_) return;
+  Status s = raw_->Step(m);
+  if (!s.ok()) Log(LogLevel::kDebug, "message refused", {{"error", s.ToString()}});
+  Pump();
+}
+
+void Node::Impl::OnUnreachable(NodeId peer) {
+  if (!stopping_) raw_->ReportUnreachable(peer);
+}
+
+void Node::Impl::OnSnapshotSent(NodeId peer, bool ok) {
+  if (stopping_) return;
+  raw_->ReportSnapshot(peer, ok);
+  Pump();
+}
+
+void Node::Impl::OnPeerAddress(NodeId peer, const std::string& addr) {
+  // Addresses from the log win; a dialer's own claim only fills a gap (a new member
+  // answering a leader it has not heard of yet).
+  if (members_.count(peer) || transport_->HasPeer(peer)) return;
+  transport_->SetPeerAddress(peer, addr);
+}
+
+}  // namespace raft

@@ -1,0 +1,123 @@
+// SnapshotStore: snapshot files in <data>/snap, written and read as streams so that a
+// state of any size passes through bounded memory. Format: docs/storage-format.md,
+// section "Snapshot files":
+//
+//   file    := header body trailer
+//   header  := "RSNP" version:u8(=1) pad:u8[3] meta_len:u32 meta[meta_len] meta_crc:u32
+//   meta    := index:u64 term:u64 voters_n:u32 u64* learners_n:u32 u64*
+//              members_n:u32 (len:u32 member_info[len])*
+//   trailer := body_len:u64 body_crc:u32 "RSNE"
+//
+// Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp, fsynced,
+// renamed and the directory fsynced, so a visible .snap file is always complete.
+// Thread safety: the store's methods may be called from several threads; each
+// writer/reader object belongs to one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/node.h"
+#include "raft/state_machine.h"
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft::runtime {
+
+struct SnapshotHeader {
+  SnapshotMeta meta;
+  std::vector<MemberInfo> members;
+};
+
+// Writes a new snapshot: the state machine streams its body through Write().
+class SnapshotFileWriter final : public SnapshotWriter {
+ public:
+  ~SnapshotFileWriter() override;  // abandons (unlinks the .tmp) unless committed
+  Status Write(std::string_view bytes) override;
+  // Appends the trailer, fsyncs, renames into place, fsyncs the directory.
+  Status Commit();
+
+ private:
+  friend class SnapshotStore;
+  SnapshotFileWriter() = default;
+  int fd_ = -1;
+  std::string tmp_path_, final_path_, dir_;
+  std::uint64_t body_len_ = 0;
+  std::uint32_t body_crc_ = 0;
+  std::uint64_t offset_ = 0;
+  bool committed_ = false;
+};
+
+// Reads a snapshot's body as a SnapshotReader. The body CRC is verified when the end is
+// reached: the last Read returns kCorruption if it does not match.
+class SnapshotFileReader final : public SnapshotReader {
+ public:
+  ~SnapshotFileReader() override;
+  Result<std::size_t> Read(char* buf, std::size_t n) override;
+  const SnapshotHeader& header() const { return header_; }
+
+ private:
+  friend class SnapshotStore;
+  SnapshotFileReader() = default;
+  int fd_ = -1;
+  std::string path_;
+  SnapshotHeader header_;
+  std::uint64_t body_start_ = 0, body_len_ = 0, pos_ = 0;
+  std::uint32_t expected_crc_ = 0, crc_ = 0;
+};
+
+// Receives a snapshot file's raw bytes from the network, in order.
+class SnapshotReceiver {
+ public:
+  ~SnapshotReceiver();  // abandons unless finished
+  // `offset` must equal bytes_received().
+  Status Write(std::uint64_t offset, std::string_view bytes);
+  // Fsyncs, validates the whole file (header and body CRCs) and renames it into place.
+  Status Finish();
+  std::uint64_t bytes_received() const { return offset_; }
+  Index index() const { return index_; }
+  Term term() const { return term_; }
+
+ private:
+  friend class SnapshotStore;
+  SnapshotReceiver() = default;
+  class SnapshotStore* store_ = nullptr;
+  int fd_ = -1;
+  std::string tmp_path_, final_path_;
+  std::uint64_t offset_ = 0;
+  Index index_ = 0;
+  Term term_ = 0;
+  bool finished_ = false;
+};
+
+class SnapshotStore {
+ public:
+  // Creates the directory if needed and removes leftover *.tmp files.
+  static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir);
+
+  Result<std::unique_ptr<SnapshotFileWriter>> Create(const SnapshotHeader& header);
+  Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
+  Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term);
+
+  // Raw access for streaming a file to a peer.
+  Result<std::uint64_t> FileSize(Index index, Term term) const;
+  Result<std::string> ReadRaw(Index index, Term term, std::uint64_t offset, std::size_t n) const;
+
+  bool Exists(Index index, Term term) const;
+  // Deletes every snapshot except the newest `keep` ones.
+  void Cleanup(std::size_t keep);
+  std::string PathOf(Index index, Term term) const;
+  const std::string& dir() const { return dir_; }
+
+  // Reads and checks the header and the body CRC of a file (bounded memory).
+  static Result<SnapshotHeader> Validate(const std::string& path);
+
+ private:
+  explicit SnapshotStore(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
+
+}  // namespace raft::runtime

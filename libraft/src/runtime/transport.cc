@@ -1,0 +1,120 @@
+#include "runtime/transport.h"
+
+#include <charconv>
+
+#include "runtime/hmac.h"
+#include "runtime/transport_conn.h"
+
+namespace raft::runtime {
+
+Result<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& addr) {
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size())
+    return Status(ErrorCode::kInvalidArgument, "address '" + addr + "' is not host:port");
+  std::string host = addr.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto ps = addr.substr(colon + 1);
+  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
+  if (ec != std::errc() || p != ps.data() + ps.size() || port > 65535)
+    return Status(ErrorCode::kInvalidArgument, "address '" + addr + "' has a bad port");
+  asio::error_code err;
+  auto ip = asio::ip::make_address(host, err);
+  if (!err) return asio::ip::tcp::endpoint(ip, static_cast<std::uint16_t>(port));
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  auto results = resolver.resolve(host, ps, err);
+  if (err || results.empty())
+    return Status(ErrorCode::kInvalidArgument, "cannot resolve '" + host + "': " + err.message());
+  return results.begin()->endpoint();
+}
+
+Transport::Transport(asio::io_context& io, TransportOptions options, TransportHandler* handler,
+                     SnapshotStore* snapshots)
+    : io_(io),
+      options_(std::move(options)),
+      handler_(handler),
+      snapshots_(snapshots),
+      acceptor_(io) {}
+
+Transport::~Transport() { Stop(); }
+
+void Transport::Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const {
+  if (options_.logger && options_.logger->Enabled(level))
+    options_.logger->Log(level, "transport", msg, fields);
+}
+
+std::string Transport::AuthProof(NodeId from, NodeId to) const {
+  if (options_.cluster_secret.empty()) return {};
+  return HmacSha256(options_.cluster_secret, "raft-handshake-v1|" + options_.cluster_id + "|" +
+                                                 std::to_string(from) + "|" + std::to_string(to));
+}
+
+Status Transport::Listen() {
+  auto ep = ParseEndpoint(options_.listen_addr);
+  if (!ep.ok()) return ep.status();
+  asio::error_code ec;
+  acceptor_.open(ep->protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(*ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return Status(ErrorCode::kIOError,
+                  "cannot listen on " + options_.listen_addr + ": " + ec.message());
+  port_ = acceptor_.local_endpoint().port();
+  Accept();
+  return Status::Ok();
+}
+
+void Transport::Accept() {
+  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket sock) {
+    if (stopped_) return;
+    if (!ec) {
+      auto conn = std::make_shared<InboundConn>(this, std::move(sock));
+      inbound_[conn.get()] = conn;
+      conn->Start();
+    } else if (ec != asio::error::operation_aborted) {
+      Log(LogLevel::kWarn, "accept failed", {{"error", ec.message()}});
+    }
+    // Forget connections that have closed.
+    for (auto it = inbound_.begin(); it != inbound_.end();)
+      it = it->second.expired() ? inbound_.erase(it) : std::next(it);
+    Accept();
+  });
+}
+
+void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
+  if (id == options_.self || stopped_) return;
+  auto it = peers_.find(id);
+  if (it == peers_.end()) {
+    peers_.emplace(id, std::make_shared<PeerConn>(this, io_, id, addr));
+  } else {
+    it->second->SetAddress(addr);
+  }
+}
+
+void Transport::Send(Message m) {
+  if (stopped_) return;
+  auto it = peers_.find(m.to);
+  if (it == peers_.end()) {
+    handler_->OnUnreachable(m.to);
+    if (m.type == MessageType::kSnapshot) handler_->OnSnapshotSent(m.to, false);
+    return;
+  }
+  it->second->SendMessage(m);
+}
+
+void Transport::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  for (auto& [id, p] : peers_) p->Close();
+  for (auto& [ptr, w] : inbound_)
+    if (auto c = w.lock()) c->Close();
+  peers_.clear();
+  inbound_.clear();
+}
+
+}  // namespace raft::runtime

@@ -1,0 +1,104 @@
+// Transport: Raft messages over TCP with the framing of docs/wire-protocol.md.
+//
+// One outbound connection per peer (dialed on demand, handshake first, reconnect with
+// backoff) carries our messages and snapshot chunks to it; the peer's own outbound
+// connection carries its messages to us. Inbound connections are accepted, must open
+// with a valid handshake (cluster id, target node, proof of the cluster secret), and
+// are closed on the first malformed, oversized or unexpected frame: bad input never
+// reaches the core and never allocates beyond the frame limit.
+//
+// Memory: each peer's send queue is bounded in bytes; a message that does not fit is
+// dropped and the peer reported unreachable (the core falls back to probing). Snapshots
+// stream in chunks with a window of unacknowledged chunks, so memory stays bounded
+// whatever the snapshot size.
+//
+// Thread safety: every method, and every handler callback, runs on the io_context's
+// single thread. Connection objects are shared_ptr-owned because Asio completion
+// handlers must keep them alive; nothing else shares them.
+#pragma once
+
+#include <asio.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "raft/logger.h"
+#include "raft/message.h"
+#include "raft/status.h"
+#include "runtime/snapshot_store.h"
+
+namespace raft::runtime {
+
+struct TransportOptions {
+  NodeId self = kNoNode;
+  std::string self_addr;  // advertised in the handshake
+  std::string listen_addr;
+  std::string cluster_id;
+  std::string cluster_secret;
+  std::uint64_t peer_queue_bytes_max = 64ull << 20;
+  std::uint32_t frame_bytes_max = 64u << 20;
+  std::uint32_t snapshot_chunk_bytes = 256 * 1024;
+  std::uint32_t snapshot_window_chunks = 4;
+  Logger* logger = nullptr;
+};
+
+class TransportHandler {
+ public:
+  virtual ~TransportHandler() = default;
+  virtual void OnMessage(Message m) = 0;
+  virtual void OnUnreachable(NodeId peer) = 0;
+  virtual void OnSnapshotSent(NodeId peer, bool ok) = 0;
+  // A peer dialed us from `addr` (its advertised address): learn it if unknown.
+  virtual void OnPeerAddress(NodeId peer, const std::string& addr) = 0;
+};
+
+class PeerConn;
+class InboundConn;
+
+class Transport {
+ public:
+  Transport(asio::io_context& io, TransportOptions options, TransportHandler* handler,
+            SnapshotStore* snapshots);
+  ~Transport();
+
+  // Binds and starts accepting. kIOError naming the address on failure.
+  Status Listen();
+  // The bound port (useful with port 0 in tests).
+  std::uint16_t port() const { return port_; }
+
+  void SetPeerAddress(NodeId id, const std::string& addr);
+  bool HasPeer(NodeId id) const { return peers_.count(id) > 0; }
+  // Sends one message. kSnapshot messages start a snapshot stream to the peer; the
+  // message itself follows the last chunk. Never blocks.
+  void Send(Message m);
+  void Stop();
+
+  // Internal, used by connections.
+  const TransportOptions& options() const { return options_; }
+  TransportHandler* handler() const { return handler_; }
+  SnapshotStore* snapshots() const { return snapshots_; }
+  void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
+  std::string AuthProof(NodeId from, NodeId to) const;
+  bool stopped() const { return stopped_; }
+
+ private:
+  void Accept();
+
+  asio::io_context& io_;
+  TransportOptions options_;
+  TransportHandler* handler_;
+  SnapshotStore* snapshots_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
+  std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
+  bool stopped_ = false;
+
+  friend class InboundConn;
+};
+
+// "host:port" -> endpoint. Hostnames are resolved (blocking; /etc/hosts for localhost).
+Result<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& addr);
+
+}  // namespace raft::runtime

@@ -1,0 +1,261 @@
+// raft::Node end to end: several nodes in one process over loopback TCP, with real
+// files in a temporary directory.
+#include "raft/node.h"
+
+#include <asio.hpp>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "mem_kv.h"
+
+namespace raft::test {
+namespace {
+using namespace std::chrono_literals;
+
+std::uint16_t FreePort() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+template <typename F>
+bool WaitFor(F cond, std::chrono::milliseconds limit = 15s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+struct TestNode {
+  std::string name;
+  std::string addr;
+  std::string dir;
+  std::unique_ptr<MemKv> sm = std::make_unique<MemKv>();
+  std::unique_ptr<Node> node;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(std::uint64_t snapshot_entries = 100000)
+      : root_(std::filesystem::temp_directory_path() /
+              ("raft-node-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))),
+        snapshot_entries_(snapshot_entries) {
+    std::filesystem::remove_all(root_);
+  }
+  ~Cluster() {
+    for (auto& [n, t] : nodes_)
+      if (t.node) t.node->Stop();
+    nodes_.clear();
+    std::filesystem::remove_all(root_);
+  }
+
+  NodeOptions Options(TestNode& t, bool bootstrap) {
+    NodeOptions o;
+    o.self.name = t.name;
+    o.self.id = NodeIdFromName(t.name);
+    o.self.raft_addr = t.addr;
+    o.data_dir = t.dir;
+    o.bootstrap = bootstrap;
+    o.tick_ms = 10;
+    o.election_ticks = 10;
+    o.snapshot_entries = snapshot_entries_;
+    o.snapshot_trailing_entries = 5;
+    o.snapshot_chunk_bytes = 1024;  // many chunks even for small states
+    return o;
+  }
+
+  TestNode& Add(const std::string& name, bool bootstrap) {
+    TestNode& t = nodes_[name];
+    t.name = name;
+    t.addr = "127.0.0.1:" + std::to_string(FreePort());
+    t.dir = (root_ / name).string();
+    Start(name, bootstrap);
+    return t;
+  }
+
+  void Start(const std::string& name, bool bootstrap = false) {
+    TestNode& t = nodes_.at(name);
+    t.sm = std::make_unique<MemKv>();
+    auto n = Node::Start(Options(t, bootstrap), t.sm.get());
+    REQUIRE(n.ok());
+    t.node = std::move(n).value();
+  }
+  void Stop(const std::string& name) {
+    nodes_.at(name).node->Stop();
+    nodes_.at(name).node.reset();
+  }
+
+  TestNode& at(const std::string& name) { return nodes_.at(name); }
+
+  // Name of the node all running nodes agree is leader, or "".
+  std::string Leader() {
+    for (auto& [n, t] : nodes_) {
+      if (!t.node) continue;
+      auto s = t.node->GetStatus();
+      if (s.role == Role::kLeader) return n;
+    }
+    return "";
+  }
+  std::string WaitLeader() {
+    std::string l;
+    REQUIRE(WaitFor([&] { return !(l = Leader()).empty(); }));
+    return l;
+  }
+
+  // Adds `name` as a learner through the leader, then promotes it.
+  void Join(const std::string& name) {
+    TestNode& t = nodes_.at(name);
+    MemberInfo mi{NodeIdFromName(name), name, t.addr, ""};
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = at(WaitLeader()).node->AddLearner(mi, 5s).get();
+      if (r.ok()) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(WaitFor(
+        [&] { return t.node->GetStatus().applied >= at(Leader()).node->GetStatus().commit; }));
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = at(WaitLeader()).node->PromoteLearner(mi.id, 5s).get();
+      if (r.ok()) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    FAIL("could not promote " + name);
+  }
+
+  Result<std::string> Put(const std::string& k, const std::string& v) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      std::string l = Leader();
+      if (l.empty()) {
+        std::this_thread::sleep_for(20ms);
+        continue;
+      }
+      auto r = at(l).node->Propose(k + "=" + v, 5s).get();
+      if (r.ok() || r.status().code() == ErrorCode::kTimeout) return r;
+      std::this_thread::sleep_for(20ms);
+    }
+    return Status(ErrorCode::kTimeout, "no leader accepted the write");
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path root_;
+  std::uint64_t snapshot_entries_;
+  std::map<std::string, TestNode> nodes_;
+};
+
+}  // namespace
+
+TEST_CASE("runtime: a bootstrapped node elects itself and commits", "[runtime]") {
+  Cluster c;
+  c.Add("n1", true);
+  REQUIRE(c.WaitLeader() == "n1");
+  auto r = c.Put("a", "1");
+  REQUIRE(r.ok());
+  REQUIRE(c.at("n1").sm->Get("a") == "1");
+  auto read = c.at("n1").node->ReadBarrier(5s).get();
+  REQUIRE(read.ok());
+}
+
+TEST_CASE("runtime: three nodes join, replicate, survive a restart, transfer leadership",
+          "[runtime]") {
+  Cluster c;
+  c.Add("n1", true);
+  c.WaitLeader();
+  c.Add("n2", false);
+  c.Add("n3", false);
+  c.Join("n2");
+  c.Join("n3");
+  auto st = c.at("n1").node->GetStatus();
+  REQUIRE(st.members.size() == 3);
+  for (int i = 0; i < 50; ++i) REQUIRE(c.Put("k" + std::to_string(i), std::to_string(i)).ok());
+  for (auto n : {"n1", "n2", "n3"}) {
+    REQUIRE(WaitFor([&] { return c.at(n).sm->Get("k49") == "49"; }));
+  }
+  // A follower answers a linearizable read barrier via the leader.
+  std::string follower = c.Leader() == "n2" ? "n3" : "n2";
+  auto rb = c.at(follower).node->ReadBarrier(5s).get();
+  REQUIRE(rb.ok());
+  REQUIRE(c.at(follower).sm->Get("k49") == "49");
+
+  // Stop a follower, write more, restart it from its directory: it catches up.
+  c.Stop(follower);
+  for (int i = 50; i < 80; ++i) REQUIRE(c.Put("k" + std::to_string(i), "x").ok());
+  c.Start(follower);
+  REQUIRE(WaitFor([&] { return c.at(follower).sm->Get("k79") == "x"; }));
+  REQUIRE(c.at(follower).sm->Get("k10") == "10");
+
+  // Leadership transfer to the restarted node.
+  std::string leader = c.WaitLeader();
+  auto target = NodeIdFromName(follower);
+  auto ts = c.at(leader).node->TransferLeadership(target, 5s).get();
+  REQUIRE(ts.ok());
+  REQUIRE(WaitFor([&] { return c.Leader() == follower; }));
+  REQUIRE(c.Put("after", "transfer").ok());
+}
+
+TEST_CASE("runtime: a new node is caught up by snapshot after compaction", "[runtime][snapshot]") {
+  Cluster c(/*snapshot_entries=*/20);
+  c.Add("n1", true);
+  c.WaitLeader();
+  c.Add("n2", false);
+  c.Join("n2");
+  for (int i = 0; i < 120; ++i) REQUIRE(c.Put("k" + std::to_string(i), std::string(100, 'v')).ok());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().snapshots_taken >= 1; }));
+  c.Add("n3", false);
+  c.Join("n3");
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Size() >= 120; }));
+  REQUIRE(c.at("n3").sm->restores() >= 1);
+  REQUIRE(c.at("n3").node->GetMetrics().snapshots_installed >= 1);
+  // And it restarts from its own snapshot + log tail.
+  c.Stop("n3");
+  c.Start("n3");
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Size() >= 120; }));
+  REQUIRE(c.Put("z", "last").ok());
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("z") == "last"; }));
+}
+
+TEST_CASE("runtime: garbage on the Raft port is refused and the node keeps serving", "[runtime]") {
+  Cluster c;
+  c.Add("n1", true);
+  c.WaitLeader();
+  for (const std::string& junk :
+       {std::string("GET / HTTP/1.1\r\n\r\n"), std::string(100000, '\xff'),
+        // A well-formed magic but a header that fails its checksum.
+        std::string("RAFT\x01\x04\x00\x00\xff\xff\xff\xff"
+                    "\x00\x00\x00\x00\x00\x00\x00\x00",
+                    20),
+        // An incomplete header: cut by the handshake deadline.
+        std::string("RAFT\x01\x04", 6)}) {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    auto port = static_cast<std::uint16_t>(std::stoi(c.at("n1").addr.substr(10)));
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    asio::error_code ec;
+    asio::write(s, asio::buffer(junk), ec);
+    char buf[16];
+    s.read_some(asio::buffer(buf), ec);  // the node closes the connection
+    REQUIRE(ec);
+  }
+  REQUIRE(c.Put("still", "alive").ok());
+}
+
+TEST_CASE("runtime: proposals on a follower fail naming the leader; stop fails pending ones",
+          "[runtime]") {
+  Cluster c;
+  c.Add("n1", true);
+  c.WaitLeader();
+  c.Add("n2", false);
+  c.Join("n2");
+  auto r = c.at("n2").node->Propose("x=1", 2s).get();
+  REQUIRE(r.status().code() == ErrorCode::kNotLeader);
+  REQUIRE(r.status().message().find(std::to_string(NodeIdFromName("n1"))) != std::string::npos);
+  c.Stop("n2");  // the leader can no longer commit (2 voters, 1 up)
+  auto pending = c.at("n1").node->Propose("y=2", 30s);
+  c.Stop("n1");
+  auto res = pending.get();
+  REQUIRE(res.status().code() == ErrorCode::kShutdown);
+}
+
+}  // namespace raft::test
