@@ -295,3 +295,25 @@ TEST_CASE("a lagging follower is caught up by snapshot after compaction", "[snap
 }
 
 }  // namespace raft
+
+namespace raft {
+TEST_CASE("a full in-flight window of lost appends is recovered by heartbeats (sim seed 22)",
+          "[flow]") {
+  test::TestCluster c(3, [](Config& cfg) { cfg.max_inflight_msgs = 1; });
+  c.Elect(1);
+  REQUIRE(c.node(1).Propose("lost").ok());
+  c.ProcessAll();
+  // Drop the append to node 3 only.
+  auto q = std::move(c.queue());
+  c.queue().clear();
+  for (auto& m : q)
+    if (m.to != 3) c.queue().push_back(m);
+  c.Stabilize();
+  REQUIRE(c.state(3).applied.back().data != "lost");
+  for (int i = 0; i < 3; ++i) {
+    c.Tick(1, 1);
+    c.Stabilize();
+  }
+  REQUIRE(c.state(3).applied.back().data == "lost");
+}
+}  // namespace raft

@@ -17,6 +17,12 @@ void Inflights::FreeLE(Index to) {
   }
 }
 
+void Inflights::FreeFirstOne() {
+  if (items_.empty()) return;
+  bytes_ -= items_.front().bytes;
+  items_.pop_front();
+}
+
 void Inflights::Reset() {
   items_.clear();
   bytes_ = 0;

@@ -21,6 +21,9 @@ class Inflights {
   void Add(Index last, std::uint64_t bytes);
   // Frees every message whose last index is <= to (they were acknowledged).
   void FreeLE(Index to);
+  // Frees the oldest message: a heartbeat response proved the peer alive, so a full
+  // window (whose messages may all have been lost) must not block replication forever.
+  void FreeFirstOne();
   void Reset();
   bool Full() const;
   std::size_t Count() const { return items_.size(); }

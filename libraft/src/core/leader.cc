@@ -235,6 +235,10 @@ void RaftCore::HandleHeartbeatResponse(const Message& m) {
   Progress& pr = it->second;
   pr.set_recent_active(true);
   pr.set_probe_sent(false);
+  // A full window whose appends were lost would otherwise stall this peer forever: the
+  // follower rejects nothing, so nothing frees it. Free one slot; the next append then
+  // either fills the gap or is rejected, which rewinds next (found by the simulator).
+  if (pr.state() == ProgressState::kReplicate && pr.inflights().Full()) pr.inflights().FreeFirstOne();
   if (pr.match() < log_.LastIndex() || pr.sent_commit() < log_.committed()) {
     SendAppend(m.from, true);
   }
