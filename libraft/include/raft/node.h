@@ -56,6 +56,8 @@ struct NodeOptions {
   bool check_quorum = true;
 
   std::uint64_t max_msg_bytes = 1 << 20;
+  // Largest proposal accepted (kInvalidArgument above): an entry must fit in one frame.
+  std::uint64_t max_entry_bytes = 16ull << 20;
   std::uint32_t max_inflight_msgs = 256;
   std::uint64_t max_uncommitted_bytes = 64ull << 20;
   std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
@@ -129,10 +131,11 @@ class Node {
   // threads and closes files. Idempotent; blocks until done.
   void Stop();
 
-  // Replicates `data`; `done` runs (on the apply thread) with the state machine's result
+  // Replicates `data`; `done` runs (on the apply thread: it must not block on this
+  // Node, e.g. wait on another of its futures, or applying stalls) with the state machine's result
   // once the entry is applied here, or with an error: kNotLeader (message names the
-  // leader), kTimeout (outcome unknown), kShutdown, kBusy, kProposalDropped, kNoSpace/
-  // kIOError (the node stopped accepting writes).
+  // leader), kTimeout (outcome unknown), kShutdown, kBusy, kProposalDropped,
+  // kIOError (the node stopped accepting writes), kInvalidArgument (over max_entry_bytes).
   void Propose(std::string data, std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> Propose(std::string data, std::chrono::milliseconds timeout);
 

@@ -164,6 +164,8 @@ Status Node::Impl::Open() {
   {
     std::lock_guard<std::mutex> l(status_mu_);
     core_status_ = raw_->GetStatus();
+    members_view_.clear();  // members known from the snapshot header count too
+    for (const auto& [id, mi] : members_) members_view_.push_back(mi);
   }
   Log(LogLevel::kInfo, "node started",
       {{"id", opts_.self.name},
@@ -240,6 +242,12 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
   }
   if (pending_count_.load() >= opts_.max_pending_requests) {
     done(Status(ErrorCode::kBusy, "too many pending requests"));
+    return;
+  }
+  if (data.size() > opts_.max_entry_bytes) {
+    done(Status(ErrorCode::kInvalidArgument, "entry of " + std::to_string(data.size()) +
+                                                 " bytes is over the limit of " +
+                                                 std::to_string(opts_.max_entry_bytes)));
     return;
   }
   ++pending_count_;

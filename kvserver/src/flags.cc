@@ -1,0 +1,168 @@
+#include "flags.h"
+
+#include <charconv>
+#include <functional>
+#include <map>
+
+namespace kv {
+namespace {
+
+struct FlagDef {
+  const char* name;
+  const char* help;
+  std::function<std::string(const ServerFlags&)> get;
+  std::function<bool(ServerFlags&, const std::string&)> set;
+  bool is_bool = false;
+};
+
+template <typename T>
+bool ParseNum(const std::string& s, T* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+#define KV_STR(field, help)                                                   \
+  FlagDef {                                                                   \
+#field, help, [](const ServerFlags& f) { return f.field; },                 \
+        [](ServerFlags& f, const std::string& v) { f.field = v; return true; } \
+  }
+#define KV_NUM(flag, field, help)                                                                 \
+  FlagDef {                                                                                       \
+    flag, help, [](const ServerFlags& f) { return std::to_string(f.field); },                     \
+        [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.field) && f.field > 0; } \
+  }
+
+const std::vector<FlagDef>& Defs() {
+  static const std::vector<FlagDef> defs = {
+      KV_STR(id, "node name, unique in the cluster (required)"),
+      KV_STR(laddr, "HTTP listen address host:port (also advertised to the cluster)"),
+      KV_STR(raddr, "Raft listen address host:port (also advertised to the cluster)"),
+      KV_STR(join, "HTTP address of any member to join; ignored when -data holds state"),
+      KV_STR(data, "data directory (default ./data/<id>)"),
+      KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
+      KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
+      KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),
+      KV_NUM("snapshot-entries", snapshot_entries, "applied entries between snapshots"),
+      KV_NUM("snapshot-trailing", snapshot_trailing, "log entries kept behind a snapshot"),
+      KV_NUM("max-key-bytes", max_key_bytes, "largest key accepted (413 above)"),
+      KV_NUM("max-value-bytes", max_value_bytes, "largest value accepted (413 above)"),
+      KV_NUM("http-threads", http_threads, "HTTP worker threads (one per keep-alive connection)"),
+      KV_NUM("request-timeout-ms", request_timeout_ms, "commit/read wait before 504"),
+      FlagDef{"log-level", "debug, info, warn or error",
+              [](const ServerFlags& f) { return f.log_level; },
+              [](ServerFlags& f, const std::string& v) {
+                f.log_level = v;
+                return v == "debug" || v == "info" || v == "warn" || v == "error";
+              }},
+      FlagDef{"log-json", "write logs as JSON lines",
+              [](const ServerFlags& f) { return std::string(f.log_json ? "true" : "false"); },
+              [](ServerFlags& f, const std::string& v) {
+                if (v != "true" && v != "false") return false;
+                f.log_json = v == "true";
+                return true;
+              },
+              true},
+      FlagDef{"cluster-id", "cluster name checked in the Raft handshake",
+              [](const ServerFlags& f) { return f.cluster_id; },
+              [](ServerFlags& f, const std::string& v) {
+                f.cluster_id = v;
+                return !v.empty();
+              }},
+      FlagDef{"cluster-token", "shared secret for /join, /leave and the Raft handshake",
+              [](const ServerFlags& f) { return f.cluster_token.empty() ? "" : "<set>"; },
+              [](ServerFlags& f, const std::string& v) {
+                f.cluster_token = v;
+                return true;
+              }},
+      FlagDef{"cluster-token-file", "file holding the cluster token",
+              [](const ServerFlags& f) { return f.cluster_token_file; },
+              [](ServerFlags& f, const std::string& v) {
+                f.cluster_token_file = v;
+                return true;
+              }},
+  };
+  return defs;
+}
+
+}  // namespace
+
+raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args) {
+  ServerFlags f;
+  std::map<std::string, const FlagDef*> by_name;
+  for (const auto& d : Defs()) by_name[d.name] = &d;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "-h" || a == "-help" || a == "--help") {
+      f.help = true;
+      continue;
+    }
+    if (a.size() < 2 || a[0] != '-')
+      return raft::Status(raft::ErrorCode::kInvalidArgument, "unexpected argument '" + a + "'");
+    std::string name = a.substr(a[1] == '-' ? 2 : 1);
+    std::string value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto it = by_name.find(name);
+    if (it == by_name.end())
+      return raft::Status(raft::ErrorCode::kInvalidArgument, "unknown flag -" + name);
+    const FlagDef* d = it->second;
+    if (!has_value) {
+      if (d->is_bool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -" + name + " needs a value");
+      }
+    }
+    if (!d->set(f, value))
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          "bad value '" + value + "' for flag -" + name);
+  }
+  if (f.help) return f;
+  if (f.id.empty()) return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -id is required");
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(f.laddr, &host, &port))
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "-laddr must be host:port");
+  if (!SplitHostPort(f.raddr, &host, &port))
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "-raddr must be host:port");
+  if (!f.join.empty() && !SplitHostPort(f.join, &host, &port))
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "-join must be host:port");
+  if (f.election_ticks <= f.heartbeat_ticks)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-election-ticks must be greater than -heartbeat-ticks");
+  if (f.data.empty()) f.data = "./data/" + f.id;
+  return f;
+}
+
+std::string ServerFlagsUsage() {
+  ServerFlags defaults;
+  std::string out =
+      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join HOST:PORT] [flags]\n\n"
+      "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
+      "The first node (no -join, empty -data) starts a new cluster.\n\nflags:\n";
+  for (const auto& d : Defs()) {
+    std::string def = d.get(defaults);
+    out += "  -" + std::string(d.name);
+    out.append(d.is_bool ? "" : " value");
+    out += "\n      " + std::string(d.help);
+    if (!def.empty()) out += " (default " + def + ")";
+    out += "\n";
+  }
+  return out;
+}
+
+bool SplitHostPort(const std::string& addr, std::string* host, int* port) {
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  *host = addr.substr(0, colon);
+  std::string p = addr.substr(colon + 1);
+  return ParseNum(p, port) && *port > 0 && *port < 65536;
+}
+
+}  // namespace kv

@@ -1,0 +1,45 @@
+// Command-line flags of kvserver. Syntax follows the Go tool it replaces: `-name value`,
+// and also `--name value`, `-name=value`, `--name=value`; booleans may omit the value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "raft/status.h"
+
+namespace kv {
+
+struct ServerFlags {
+  std::string id;                        // -id: this node's name (required)
+  std::string laddr = "127.0.0.1:3000";  // -laddr: HTTP listen address
+  std::string raddr = "127.0.0.1:4000";  // -raddr: Raft listen address
+  std::string join;                      // -join: HTTP address of any member
+  std::string data;                      // -data: default ./data/<id>
+  int tick_ms = 100;
+  int heartbeat_ticks = 1;
+  int election_ticks = 10;
+  std::uint64_t snapshot_entries = 10000;
+  std::uint64_t snapshot_trailing = 1000;
+  std::uint64_t max_key_bytes = 1024;
+  std::uint64_t max_value_bytes = 1 << 20;
+  int http_threads = 64;
+  int request_timeout_ms = 5000;
+  std::string log_level = "info";
+  bool log_json = false;
+  std::string cluster_id = "kvserver";
+  std::string cluster_token;
+  std::string cluster_token_file;
+  bool help = false;
+};
+
+// Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a
+// missing value or a bad number. `help` is set for -h/-help/--help.
+raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args);
+// Every flag with its default and meaning.
+std::string ServerFlagsUsage();
+
+// Shared by kvctl: splits "host:port"; false when malformed.
+bool SplitHostPort(const std::string& addr, std::string* host, int* port);
+
+}  // namespace kv

@@ -1,0 +1,36 @@
+// KvServer: one kvserver node: a raft::Node over a RocksDB state machine, served over
+// HTTP. Heavy headers (httplib, RocksDB) stay out of this header.
+#pragma once
+
+#include <memory>
+
+#include "flags.h"
+#include "logger.h"
+#include "raft/status.h"
+
+namespace kv {
+
+class KvServer {
+ public:
+  // Opens the data directory, starts Raft (bootstrapping a new cluster when the
+  // directory is empty and no -join is given) and binds the HTTP listener.
+  static raft::Result<std::unique_ptr<KvServer>> Start(const ServerFlags& flags,
+                                                       StructuredLogger* logger);
+  ~KvServer();
+
+  // Serves HTTP until Shutdown(); joins the cluster first when asked to. Blocks.
+  raft::Status Serve();
+
+  // Graceful shutdown, in order: stop accepting HTTP and finish in-flight requests,
+  // hand leadership to another voter if leader, stop Raft, close RocksDB. Idempotent;
+  // callable from any thread (e.g. a signal-handling thread).
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit KvServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kv

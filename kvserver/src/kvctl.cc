@@ -1,0 +1,247 @@
+// kvctl: command-line client for kvserver. Works against any node; when a node is down
+// it tries the others it knows (from -addr and from the cluster's /status).
+//
+//   kvctl [-addr h:p[,h:p...]] [-o text|json] [-token T] [-timeout-ms N] COMMAND ARGS
+//   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
+//   list [PREFIX] [-limit N] | status | members | join ID RAFT_ADDR HTTP_ADDR
+//   leave ID | transfer-leader ID
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "flags.h"
+#include "http_util.h"
+
+namespace {
+
+struct Options {
+  std::vector<std::string> addrs = {"127.0.0.1:3000"};
+  bool json = false;
+  std::string token;
+  int timeout_ms = 10000;
+  bool stale = false;
+  int limit = 100;
+};
+
+int Usage() {
+  std::fputs(
+      "usage: kvctl [-addr h:p[,h:p...]] [-o text|json] [-token T] [-timeout-ms N] COMMAND\n"
+      "commands:\n"
+      "  put KEY VALUE          write a value\n"
+      "  get KEY [-stale]       read (linearizable unless -stale)\n"
+      "  del KEY                delete\n"
+      "  cas KEY OLD NEW        compare-and-set\n"
+      "  create KEY VALUE       write only if the key is absent\n"
+      "  list [PREFIX] [-limit N]\n"
+      "  status | members\n"
+      "  join ID RAFT_ADDR HTTP_ADDR | leave ID | transfer-leader ID\n",
+      stderr);
+  return 2;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    auto p = s.find(sep, start);
+    out.push_back(s.substr(start, p - start));
+    if (p == std::string::npos) return out;
+    start = p + 1;
+  }
+}
+
+// Sends the request to the known nodes in turn until one answers with something other
+// than a connection failure or 503.
+httplib::Result Send(const Options& o, const std::string& method, const std::string& path,
+                     const std::string& body, std::string* used) {
+  std::vector<std::string> addrs = o.addrs;
+  std::set<std::string> tried;
+  std::optional<httplib::Result> last;
+  for (std::size_t i = 0; i < addrs.size() && i < 16; ++i) {
+    if (!tried.insert(addrs[i]).second) continue;
+    std::string host;
+    int port = 0;
+    if (!kv::SplitHostPort(addrs[i], &host, &port)) continue;
+    httplib::Client cli(host, port);
+    cli.set_connection_timeout(std::chrono::seconds(2));
+    cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
+    httplib::Headers h;
+    if (!o.token.empty()) h.emplace("X-Cluster-Token", o.token);
+    httplib::Request req;
+    req.method = method;
+    req.path = path;
+    req.headers = h;
+    req.body = body;
+    if (!body.empty() && method == "POST") req.set_header("Content-Type", "application/json");
+    last.emplace(cli.send(req));
+    *used = addrs[i];
+    if (*last && (*last)->status != 503) return std::move(*last);
+    // Learn the other members from this node, if it answers /status.
+    if (auto st = cli.Get("/status"); st && st->status == 200) {
+      auto j = nlohmann::json::parse(st->body, nullptr, false);
+      if (!j.is_discarded())
+        for (const auto& m : j["members"]) addrs.push_back(m.value("http_addr", ""));
+    }
+  }
+  if (last) return std::move(*last);
+  return httplib::Result(nullptr, httplib::Error::Connection);
+}
+
+int Report(const Options& o, const httplib::Result& r, const std::string& addr) {
+  if (!r) {
+    std::fprintf(stderr, "kvctl: no node reachable (last tried %s: %s)\n", addr.c_str(),
+                 httplib::to_string(r.error()).c_str());
+    return 1;
+  }
+  if (r->status >= 400) {
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    std::string msg =
+        !j.is_discarded() && j.contains("error") ? j["error"].get<std::string>() : r->body;
+    if (o.json) {
+      std::cout << r->body << "\n";
+    } else {
+      std::fprintf(stderr, "kvctl: %d %s\n", r->status, msg.c_str());
+    }
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) {
+      if (auto eq = a.find('='); eq != std::string::npos) {
+        *out = a.substr(eq + 1);
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string name = a.rfind("--", 0) == 0  ? a.substr(2)
+                       : a.rfind("-", 0) == 0 ? a.substr(1)
+                                              : "";
+    name = name.substr(0, name.find('='));
+    std::string v;
+    if (name == "addr") {
+      if (!value(&v)) return Usage();
+      o.addrs = Split(v, ',');
+    } else if (name == "o") {
+      if (!value(&v) || (v != "json" && v != "text")) return Usage();
+      o.json = v == "json";
+    } else if (name == "token") {
+      if (!value(&o.token)) return Usage();
+    } else if (name == "timeout-ms") {
+      if (!value(&v)) return Usage();
+      o.timeout_ms = std::atoi(v.c_str());
+    } else if (name == "stale") {
+      o.stale = true;
+    } else if (name == "limit") {
+      if (!value(&v)) return Usage();
+      o.limit = std::atoi(v.c_str());
+    } else if (name == "h" || name == "help") {
+      Usage();
+      return 0;
+    } else if (!name.empty() && a != "-") {
+      std::fprintf(stderr, "kvctl: unknown flag %s\n", a.c_str());
+      return 2;
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (args.empty()) return Usage();
+  const std::string& cmd = args[0];
+  auto need = [&](std::size_t n) { return args.size() == n + 1; };
+  std::string used;
+  auto key_path = [](const std::string& k) { return "/kv/" + kv::PercentEncode(k); };
+
+  if (cmd == "put" && need(2)) {
+    auto r = Send(o, "PUT", key_path(args[1]), args[2], &used);
+    if (int rc = Report(o, r, used)) return rc;
+    std::cout << (o.json ? r->body : "OK") << "\n";
+  } else if (cmd == "create" && need(2)) {
+    auto r = Send(o, "PUT", key_path(args[1]) + "?prev_exist=false", args[2], &used);
+    if (int rc = Report(o, r, used)) return rc;
+    std::cout << (o.json ? r->body : "OK") << "\n";
+  } else if (cmd == "cas" && need(3)) {
+    auto r = Send(o, "PUT", key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]),
+                  args[3], &used);
+    if (int rc = Report(o, r, used)) return rc;
+    std::cout << (o.json ? r->body : "OK") << "\n";
+  } else if (cmd == "get" && need(1)) {
+    auto r = Send(o, "GET", key_path(args[1]) + (o.stale ? "?consistency=stale" : ""), "", &used);
+    if (int rc = Report(o, r, used)) return rc;
+    if (o.json) {
+      std::cout << "{\"key\": " << kv::JsonString(args[1])
+                << ", \"value\": " << kv::JsonString(r->body) << "}\n";
+    } else {
+      std::cout << r->body << "\n";
+    }
+  } else if (cmd == "del" && need(1)) {
+    auto r = Send(o, "DELETE", key_path(args[1]), "", &used);
+    if (int rc = Report(o, r, used)) return rc;
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    std::cout << (o.json ? r->body : (j.value("deleted", false) ? "deleted" : "not found")) << "\n";
+  } else if (cmd == "list" && args.size() <= 2) {
+    std::string prefix = args.size() == 2 ? args[1] : "";
+    auto r = Send(o, "GET",
+                  "/kv?prefix=" + kv::PercentEncode(prefix) + "&limit=" + std::to_string(o.limit) +
+                      (o.stale ? "&consistency=stale" : ""),
+                  "", &used);
+    if (int rc = Report(o, r, used)) return rc;
+    if (o.json) {
+      std::cout << r->body << "\n";
+    } else {
+      auto j = nlohmann::json::parse(r->body, nullptr, false);
+      for (const auto& it : j["items"])
+        std::cout << it["key"].get<std::string>() << "\t" << it["value"].get<std::string>() << "\n";
+    }
+  } else if ((cmd == "status" || cmd == "members") && need(0)) {
+    auto r = Send(o, "GET", "/status", "", &used);
+    if (int rc = Report(o, r, used)) return rc;
+    if (o.json) {
+      std::cout << r->body << "\n";
+      return 0;
+    }
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (cmd == "status") {
+      std::cout << "node      " << j.value("id", "") << " (" << used << ")\n"
+                << "role      " << j.value("role", "") << "\n"
+                << "term      " << j.value("term", 0) << "\n"
+                << "leader    " << (j["leader"].is_null() ? "none" : j["leader"].value("id", ""))
+                << "\n"
+                << "commit    " << j.value("commit_index", 0) << "\n"
+                << "applied   " << j.value("applied_index", 0) << "\n";
+      if (!j.value("failure", "").empty())
+        std::cout << "FAILURE   " << j.value("failure", "") << "\n";
+    }
+    std::printf("%-12s %-8s %-22s %-22s\n", "MEMBER", "ROLE", "RAFT", "HTTP");
+    std::string leader = j["leader"].is_null() ? "" : j["leader"].value("id", "");
+    for (const auto& m : j["members"]) {
+      std::string role = m.value("id", "") == leader ? "leader"
+                         : m.value("voter", false)   ? "voter"
+                                                     : "learner";
+      std::printf("%-12s %-8s %-22s %-22s\n", m.value("id", "").c_str(), role.c_str(),
+                  m.value("raft_addr", "").c_str(), m.value("http_addr", "").c_str());
+    }
+  } else if (cmd == "join" && need(3)) {
+    nlohmann::json b = {{"id", args[1]}, {"raft_addr", args[2]}, {"http_addr", args[3]}};
+    auto r = Send(o, "POST", "/join", b.dump(), &used);
+    if (int rc = Report(o, r, used)) return rc;
+    std::cout << (o.json ? r->body : "joined " + args[1]) << "\n";
+  } else if ((cmd == "leave" || cmd == "transfer-leader") && need(1)) {
+    nlohmann::json b = {{"id", args[1]}};
+    auto r = Send(o, "POST", "/" + cmd, b.dump(), &used);
+    if (int rc = Report(o, r, used)) return rc;
+    std::cout << (o.json ? r->body : "OK") << "\n";
+  } else {
+    return Usage();
+  }
+  return 0;
+}

@@ -1,0 +1,52 @@
+// kvserver: a node of the replicated key-value store. See docs/operations.md.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "flags.h"
+#include "kv_server.h"
+#include "logger.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto flags = kv::ParseServerFlags(args);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "kvserver: %s\nRun 'kvserver --help' for the list of flags.\n",
+                 flags.status().message().c_str());
+    return 2;
+  }
+  if (flags->help) {
+    std::fputs(kv::ServerFlagsUsage().c_str(), stdout);
+    return 0;
+  }
+  // Signals are taken by one thread with sigwait; every other thread blocks them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  kv::StructuredLogger logger(kv::ParseLogLevel(flags->log_level), flags->log_json);
+  auto server = kv::KvServer::Start(*flags, &logger);
+  if (!server.ok()) {
+    logger.Log(raft::LogLevel::kError, "kvserver", "cannot start",
+               {{"error", server.status().ToString()}});
+    return 1;
+  }
+  std::unique_ptr<kv::KvServer> owned = std::move(server).value();
+  kv::KvServer* s = owned.get();
+  std::thread([s, &logger, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    logger.Log(raft::LogLevel::kInfo, "kvserver", "signal received; graceful shutdown",
+               {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+    s->Shutdown();
+    sigwait(&set, &sig);
+    logger.Log(raft::LogLevel::kWarn, "kvserver", "second signal; exiting now", {});
+    std::_Exit(1);
+  }).detach();
+  raft::Status st = s->Serve();
+  owned.reset();
+  return st.ok() ? 0 : 1;
+}

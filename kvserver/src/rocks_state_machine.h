@@ -1,0 +1,150 @@
+// RocksStateMachine: kvserver's raft::StateMachine, the key-value data in one RocksDB.
+//
+// Directory layout (dir = <data>/kv; names are part of the on-disk format):
+//   LOCK           flock(LOCK_EX) held while open: one instance per directory
+//   db/            the live DB
+//   checkpoints/   snapshot sources being streamed (hard links); emptied on Open
+//   restore.tmp/   a snapshot being received; incomplete, removed on Open
+//   db.new/        a received snapshot, complete and fsynced, about to become db/
+//   db.old/        the DB that a restore is replacing
+//
+// Key space (one column family, so one memtable and one flush order):
+//   'u' key           user data: every user key is stored with the prefix 'u'
+//   "\0applied"       u64 little-endian: index of the last entry applied
+//   "\0format"        u8: kStateFormatVersion, written when the DB is created
+// Metadata keys start with '\0' and user keys with 'u': they can never collide, and a
+// scan of user keys never meets metadata.
+//
+// Durability (the Raft log is the WAL; RocksDB's own WAL is disabled):
+//  - Each Apply call is one WriteBatch holding the commands' effects AND the new applied
+//    index. RocksDB applies a batch atomically to the memtable, and flushes memtables to
+//    SST files (fsynced, then recorded in the fsynced MANIFEST) in sequence order. So
+//    whatever survives a crash is the effect of a prefix of the batches, tagged with
+//    exactly that prefix's applied index.
+//  - On restart AppliedIndex() returns that index; the runtime replays the committed log
+//    after it, and Apply is deterministic, so the lost suffix is rebuilt.
+//  - The runtime discards log entries only at or below a snapshot's index. The snapshot is
+//    a RocksDB checkpoint, which flushes the memtable first (log_size_for_flush = 0): once
+//    a snapshot exists, the live DB durably holds at least its index.
+//  - Close() flushes. A restore writes a new DB in a fresh directory, fsyncs it, and swaps
+//    it in by two renames with directory fsyncs; Open finishes or undoes a swap that a
+//    crash interrupted (see fs::RecoverLayout), so one complete DB is always found.
+//
+// Thread safety: Apply, PrepareSnapshot, Restore and AppliedIndex come from the runtime's
+// apply thread. Get, List and ApproximateSizeBytes may be called from any thread at any
+// time, concurrently with everything (they read the DB under a shared lock; Restore holds
+// it exclusively only while it swaps the directories). Close may be called from any
+// thread once the runtime no longer calls in.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "raft/state_machine.h"
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace rocksdb {
+class Cache;
+class DB;
+}  // namespace rocksdb
+
+namespace kv {
+
+inline constexpr std::string_view kLiveDbDir = "db";
+inline constexpr std::string_view kCheckpointsDir = "checkpoints";
+inline constexpr std::string_view kRestoreTmpDir = "restore.tmp";
+inline constexpr std::string_view kNewDbDir = "db.new";
+inline constexpr std::string_view kOldDbDir = "db.old";
+inline constexpr std::uint8_t kStateFormatVersion = 1;
+
+// RocksDB tuning. The defaults suit a small machine: memory use is about
+// block_cache_bytes + max_write_buffers * write_buffer_bytes, whatever the data size
+// (index and filter blocks live in the block cache too).
+struct RocksOptions {
+  std::size_t block_cache_bytes = 32u << 20;
+  std::size_t write_buffer_bytes = 16u << 20;  // one memtable; a flush writes one
+  int max_write_buffers = 3;
+  int background_jobs = 2;                      // flush and compaction threads
+  std::uint64_t target_file_bytes = 64u << 20;  // SST size at level 1
+  int bloom_bits_per_key = 10;                  // 0: no filter
+};
+
+class RocksStateMachine final : public raft::StateMachine {
+ public:
+  // Opens (creating if needed) the state machine in `dir`, first repairing what a crash
+  // may have left (see the layout above). kIOError if another instance holds `dir`;
+  // kCorruption for a DB of an unknown format.
+  static raft::Result<std::unique_ptr<RocksStateMachine>> Open(const std::string& dir,
+                                                               const RocksOptions& options);
+  ~RocksStateMachine() override;  // Close()
+  RocksStateMachine(const RocksStateMachine&) = delete;
+  RocksStateMachine& operator=(const RocksStateMachine&) = delete;
+
+  // Applies the entries as one WriteBatch. Per entry, `results` receives: for a kNormal
+  // entry with a valid command, EncodeResult of its outcome; for a malformed one,
+  // EncodeResult with `error` set (a no-op, the same on every replica); "" for the
+  // term-start no-op, kConfChange entries, and entries at or below the applied index
+  // (already applied: ignored). A RocksDB write error cannot be reported and must not be
+  // skipped (the replica would diverge): it aborts the process, and the restart replays
+  // the log from the durable applied index.
+  void Apply(const std::vector<raft::Entry>& entries, std::vector<std::string>* results) override;
+
+  // The applied index stored in the DB. Right after Open it is the durable one (see
+  // above); afterwards it includes batches not flushed yet.
+  raft::Index AppliedIndex() override;
+
+  // A RocksDB checkpoint of the state at AppliedIndex() (flushes the memtable: takes as
+  // long as writing up to one write buffer). The source streams the snapshot grammar of
+  // rocks_state_machine_snapshot.h and may outlive this object.
+  raft::Result<std::unique_ptr<raft::SnapshotSource>> PrepareSnapshot() override;
+
+  // Streams the snapshot into a fresh directory (bounded memory), checks that it holds a
+  // DB whose applied index is meta.index, and swaps it in. Readers keep seeing the old
+  // state until the swap, and block (without failing) during it. On failure the old state
+  // stays in place when possible.
+  raft::Status Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) override;
+
+  // The value of `key`, nullopt if absent. kShutdown after Close.
+  raft::Result<std::optional<std::string>> Get(std::string_view key) const;
+
+  // Up to `limit` (key, value) pairs whose keys start with `prefix` and sort strictly after
+  // `start_after` (bytewise), in key order. An empty `start_after` starts at the prefix.
+  // Pass the last key returned to get the next page. kShutdown after Close.
+  raft::Result<std::vector<std::pair<std::string, std::string>>> List(std::string_view prefix,
+                                                                      std::string_view start_after,
+                                                                      std::size_t limit) const;
+
+  // SST files plus memtables, in bytes (an estimate; 0 after Close).
+  std::uint64_t ApproximateSizeBytes() const;
+
+  // Flushes the memtable, closes the DB and releases the directory. Idempotent.
+  void Close();
+
+ private:
+  RocksStateMachine(std::string dir, const RocksOptions& options, int lock_fd);
+  raft::Status OpenLiveDb();
+  raft::Status SwapIn(raft::Index index);
+  std::string Path(std::string_view name) const;
+
+  const std::string dir_;
+  const RocksOptions options_;
+  int lock_fd_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;  // outlives every reopen of the DB
+  // Guards the db_ pointer (RocksDB itself is thread-safe): shared for every use,
+  // exclusive to close or replace it.
+  mutable std::shared_mutex mu_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::atomic<raft::Index> applied_{0};
+  std::uint64_t checkpoint_seq_ = 0;  // apply thread only
+};
+
+}  // namespace kv

@@ -1,0 +1,47 @@
+// File-system helpers of RocksStateMachine: fsync, durable rename, removal, and the
+// recovery of a directory swap interrupted by a crash. POSIX calls only; every error is
+// a raft::Status (ENOSPC -> kNoSpace, anything else -> kIOError). Stateless; callable
+// from any thread.
+#pragma once
+
+#include <string>
+
+#include "raft/status.h"
+
+namespace kv::fs {
+
+// The Status for errno value `err` while doing `what` (e.g. "fsync /data/kv/db").
+raft::Status ErrnoStatus(int err, const std::string& what);
+
+// fsync(2) of a regular file or of a directory (which makes the names in it durable).
+raft::Status FsyncPath(const std::string& path);
+
+// rename(2), then fsync of `parent` (the directory holding both names).
+raft::Status RenameDurably(const std::string& from, const std::string& to,
+                           const std::string& parent);
+
+// Removes `path` and everything below it; a missing path is not an error.
+raft::Status RemoveAll(const std::string& path);
+
+bool Exists(const std::string& path);
+
+// Creates `path` (and missing parents) as a directory; an existing one is fine.
+raft::Status MakeDirs(const std::string& path);
+
+// An exclusive flock(2) on <dir>/LOCK, held until Unlock or process exit, so that two
+// processes (or two instances in one process) never recover or open the same dir.
+raft::Result<int> LockDir(const std::string& dir);
+void Unlock(int fd);
+
+// Brings `dir` (a RocksStateMachine directory) back to exactly one DB in <dir>/db after a
+// crash, using the swap protocol of RocksStateMachine::Restore:
+//   restore.tmp        incomplete stream: removed
+//   db + db.new        crash before the old DB was moved aside: db.new removed (the old
+//                      DB stays; the runtime restores its snapshot again)
+//   db.old + db.new    crash between the two renames: db.new renamed to db (roll forward)
+//   db + db.old        crash before the old DB was deleted: db.old removed
+//   db.old alone       cannot be produced by the protocol; renamed back to db
+// Every rename is made durable. Checkpoints are not touched (one may be streaming).
+raft::Status RecoverLayout(const std::string& dir);
+
+}  // namespace kv::fs

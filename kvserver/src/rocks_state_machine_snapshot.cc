@@ -1,0 +1,245 @@
+#include "rocks_state_machine_snapshot.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "rocks_state_machine_fs.h"
+
+namespace kv {
+namespace {
+
+constexpr std::size_t kMaxNameBytes = 255;
+
+raft::Status Corrupt(const std::string& what) {
+  return raft::Status(raft::ErrorCode::kCorruption, "kv snapshot: " + what);
+}
+
+void PutFixed(std::string* out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t GetFixed(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i)
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+bool ValidName(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxNameBytes && name != "." && name != ".." &&
+         name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
+}
+
+// Closes a descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, reporting the error close(2) may carry.
+  int Close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc == 0 ? 0 : errno;
+  }
+
+ private:
+  int fd_;
+};
+
+// A buffered reader over a SnapshotReader. Holds at most kSnapshotBufferBytes.
+class StreamIn {
+ public:
+  explicit StreamIn(raft::SnapshotReader* in)
+      : in_(in), buf_(std::make_unique<char[]>(kSnapshotBufferBytes)) {}
+
+  // Exactly n bytes into dst (n is small: header fields).
+  raft::Status ReadExact(char* dst, std::size_t n) {
+    while (n > 0) {
+      if (raft::Status s = FillIfEmpty(); !s.ok()) return s;
+      std::size_t take = std::min(n, len_ - pos_);
+      std::memcpy(dst, buf_.get() + pos_, take);
+      pos_ += take;
+      dst += take;
+      n -= take;
+    }
+    return raft::Status::Ok();
+  }
+
+  // Exactly n bytes of the stream written to `fd`, straight from the buffer.
+  raft::Status CopyTo(int fd, std::uint64_t n, const std::string& path) {
+    while (n > 0) {
+      if (raft::Status s = FillIfEmpty(); !s.ok()) return s;
+      std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
+      const char* p = buf_.get() + pos_;
+      for (std::size_t done = 0; done < take;) {
+        ssize_t w = ::write(fd, p + done, take - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return fs::ErrnoStatus(errno, "write " + path);
+        done += static_cast<std::size_t>(w);
+      }
+      pos_ += take;
+      n -= take;
+    }
+    return raft::Status::Ok();
+  }
+
+  // Succeeds only if the stream has no byte left; the final Read is where the runtime's
+  // reader checks its CRC.
+  raft::Status ExpectEnd() {
+    if (pos_ < len_) return Corrupt("bytes after the end marker");
+    auto n = in_->Read(buf_.get(), kSnapshotBufferBytes);
+    if (!n.ok()) return n.status();
+    if (*n != 0) return Corrupt("bytes after the end marker");
+    return raft::Status::Ok();
+  }
+
+ private:
+  raft::Status FillIfEmpty() {
+    if (pos_ < len_) return raft::Status::Ok();
+    auto n = in_->Read(buf_.get(), kSnapshotBufferBytes);
+    if (!n.ok()) return n.status();
+    if (*n == 0) return Corrupt("stream ends early");
+    pos_ = 0;
+    len_ = *n;
+    return raft::Status::Ok();
+  }
+
+  raft::SnapshotReader* in_;
+  std::unique_ptr<char[]> buf_;
+  std::size_t pos_ = 0, len_ = 0;
+};
+
+raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
+  char len_buf[2];
+  if (raft::Status s = in->ReadExact(len_buf, 2); !s.ok()) return s;
+  std::size_t name_len = GetFixed(len_buf, 2);
+  if (name_len == 0 || name_len > kMaxNameBytes) return Corrupt("bad file name length");
+  std::string name(name_len, '\0');
+  if (raft::Status s = in->ReadExact(name.data(), name_len); !s.ok()) return s;
+  if (!ValidName(name)) return Corrupt("bad file name");
+  char size_buf[8];
+  if (raft::Status s = in->ReadExact(size_buf, 8); !s.ok()) return s;
+  std::uint64_t size = GetFixed(size_buf, 8);
+
+  std::string path = dir + "/" + name;
+  // O_EXCL: a name repeated in the stream is refused instead of overwriting.
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    if (errno == EEXIST) return Corrupt("file " + name + " appears twice");
+    return fs::ErrnoStatus(errno, "create " + path);
+  }
+  if (raft::Status s = in->CopyTo(fd.get(), size, path); !s.ok()) return s;
+  if (::fsync(fd.get()) != 0) return fs::ErrnoStatus(errno, "fsync " + path);
+  if (int err = fd.Close(); err != 0) return fs::ErrnoStatus(err, "close " + path);
+  return raft::Status::Ok();
+}
+
+}  // namespace
+
+CheckpointSource::CheckpointSource(std::string checkpoint_dir, raft::Index applied_index)
+    : dir_(std::move(checkpoint_dir)), applied_index_(applied_index) {}
+
+CheckpointSource::~CheckpointSource() {
+  if (!dir_.empty()) (void)fs::RemoveAll(dir_);
+}
+
+raft::Status CheckpointSource::WriteTo(raft::SnapshotWriter* out) {
+  if (dir_.empty())
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "kv snapshot: WriteTo called twice");
+  raft::Status s = Stream(out);
+  raft::Status removed = fs::RemoveAll(dir_);
+  dir_.clear();
+  return s.ok() ? removed : s;
+}
+
+raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec))
+      return raft::Status(raft::ErrorCode::kIOError,
+                          "kv snapshot: unexpected entry " + it->path().string());
+    names.push_back(it->path().filename().string());
+  }
+  if (ec) return fs::ErrnoStatus(ec.value(), "list " + dir_);
+  std::sort(names.begin(), names.end());
+  if (names.size() > kMaxSnapshotFiles)
+    return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: too many files in " + dir_);
+
+  std::string header(kSnapshotMagic, sizeof(kSnapshotMagic));
+  PutFixed(&header, kSnapshotVersion, 1);
+  PutFixed(&header, applied_index_, 8);
+  PutFixed(&header, names.size(), 4);
+  if (raft::Status s = out->Write(header); !s.ok()) return s;
+
+  auto buf = std::make_unique<char[]>(kSnapshotBufferBytes);
+  for (const std::string& name : names) {
+    std::string path = dir_ + "/" + name;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return fs::ErrnoStatus(errno, "open " + path);
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) return fs::ErrnoStatus(errno, "stat " + path);
+    auto size = static_cast<std::uint64_t>(st.st_size);
+    std::string file_header;
+    PutFixed(&file_header, name.size(), 2);
+    file_header += name;
+    PutFixed(&file_header, size, 8);
+    if (raft::Status s = out->Write(file_header); !s.ok()) return s;
+    for (std::uint64_t left = size; left > 0;) {
+      std::size_t want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(left, kSnapshotBufferBytes));
+      ssize_t n = ::read(fd.get(), buf.get(), want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fs::ErrnoStatus(errno, "read " + path);
+      if (n == 0)
+        return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: " + path + " shrank");
+      if (raft::Status s = out->Write(std::string_view(buf.get(), static_cast<std::size_t>(n)));
+          !s.ok())
+        return s;
+      left -= static_cast<std::uint64_t>(n);
+    }
+  }
+  return out->Write(std::string_view(kSnapshotEndMagic, sizeof(kSnapshotEndMagic)));
+}
+
+raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
+                             raft::Index expected_index) {
+  if (::mkdir(dir.c_str(), 0755) != 0) return fs::ErrnoStatus(errno, "mkdir " + dir);
+  StreamIn in(reader);
+  char header[4 + 1 + 8 + 4];
+  if (raft::Status s = in.ReadExact(header, sizeof(header)); !s.ok()) return s;
+  if (std::memcmp(header, kSnapshotMagic, 4) != 0) return Corrupt("bad magic");
+  if (static_cast<std::uint8_t>(header[4]) != kSnapshotVersion)
+    return Corrupt("unsupported version " + std::to_string(static_cast<unsigned char>(header[4])));
+  raft::Index applied = GetFixed(header + 5, 8);
+  if (applied != expected_index)
+    return Corrupt("snapshot of index " + std::to_string(applied) + ", expected " +
+                   std::to_string(expected_index));
+  std::uint64_t count = GetFixed(header + 13, 4);
+  if (count > kMaxSnapshotFiles) return Corrupt("too many files");
+
+  for (std::uint64_t i = 0; i < count; ++i)
+    if (raft::Status s = ReceiveFile(&in, dir); !s.ok()) return s;
+  char end[4];
+  if (raft::Status s = in.ReadExact(end, 4); !s.ok()) return s;
+  if (std::memcmp(end, kSnapshotEndMagic, 4) != 0) return Corrupt("bad end marker");
+  if (raft::Status s = in.ExpectEnd(); !s.ok()) return s;
+  return fs::FsyncPath(dir);
+}
+
+}  // namespace kv
