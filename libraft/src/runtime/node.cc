@@ -13,28 +13,71 @@ const std::uint64_t NodeMetrics::kLatencyBucketsUs[NodeMetrics::kBuckets] = {
 // ---------------------------------------------------------------- LockedStorage
 
 HardState LockedStorage::InitialHardState() const {
-  std::lock_guard<std::mutex> l(*mu_);
-  return disk_->InitialHardState();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  return hard_state_;
 }
 Result<std::vector<Entry>> LockedStorage::Entries(Index lo, Index hi, std::uint64_t max) const {
   std::lock_guard<std::mutex> l(*mu_);
   return disk_->Entries(lo, hi, max);
 }
 Result<Term> LockedStorage::TermAt(Index i) const {
+  {
+    std::lock_guard<std::mutex> l(cache_mu_);
+    if (i + 1 == first_ && snapshot_.index == i) return snapshot_.term;
+    if (i >= first_ && i <= last_ && i >= recent_first_ && i - recent_first_ < recent_terms_.size())
+      return recent_terms_[i - recent_first_];
+  }
   std::lock_guard<std::mutex> l(*mu_);
   return disk_->TermAt(i);
 }
 Index LockedStorage::FirstIndex() const {
-  std::lock_guard<std::mutex> l(*mu_);
-  return disk_->FirstIndex();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  return first_;
 }
 Index LockedStorage::LastIndex() const {
-  std::lock_guard<std::mutex> l(*mu_);
-  return disk_->LastIndex();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  return last_;
 }
 Result<SnapshotMeta> LockedStorage::Snapshot() const {
-  std::lock_guard<std::mutex> l(*mu_);
-  return disk_->Snapshot();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  return snapshot_;
+}
+
+void LockedStorage::PublishAppended(const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  std::lock_guard<std::mutex> l(cache_mu_);
+  Index k = entries.front().index;
+  if (recent_terms_.empty() || k < recent_first_ || k > recent_first_ + recent_terms_.size()) {
+    recent_terms_.clear();
+    recent_first_ = k;
+  } else {
+    recent_terms_.resize(k - recent_first_);  // a replaced suffix takes its terms along
+  }
+  for (const auto& e : entries) recent_terms_.push_back(e.term);
+  while (recent_terms_.size() > kRecentTermsMax) {
+    recent_terms_.pop_front();
+    ++recent_first_;
+  }
+}
+
+void LockedStorage::PublishReset() {
+  std::lock_guard<std::mutex> l(cache_mu_);
+  recent_terms_.clear();
+  recent_first_ = 0;
+}
+
+void LockedStorage::Publish() {
+  auto snap = disk_->Snapshot();
+  std::lock_guard<std::mutex> l(cache_mu_);
+  first_ = disk_->FirstIndex();
+  last_ = disk_->LastIndex();
+  hard_state_ = disk_->InitialHardState();
+  if (snap.ok()) snapshot_ = *snap;
+  // Terms of compacted indexes are no longer served from here.
+  while (!recent_terms_.empty() && recent_first_ < first_) {
+    recent_terms_.pop_front();
+    ++recent_first_;
+  }
 }
 
 // ---------------------------------------------------------------- Impl: lifecycle
@@ -67,6 +110,7 @@ Status Node::Impl::Open() {
   if (!snaps.ok()) return snaps.status();
   snaps_ = std::move(snaps).value();
   storage_view_ = std::make_unique<LockedStorage>(&storage_mu_, disk_.get());
+  storage_view_->Publish();
 
   HardState hs = disk_->InitialHardState();
   auto snap = disk_->Snapshot();
@@ -82,6 +126,7 @@ Status Node::Impl::Open() {
     if (Status s = disk_->Append({e}); !s.ok()) return s;
     if (Status s = disk_->SetHardState(HardState{1, kNoNode, 1}); !s.ok()) return s;
     if (Status s = disk_->Sync(); !s.ok()) return s;
+    storage_view_->Publish();
     Log(LogLevel::kInfo, "bootstrapped a new one-member cluster", {{"id", opts_.self.name}});
   }
 

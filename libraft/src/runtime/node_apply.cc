@@ -156,6 +156,7 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
       Index keep = opts_.snapshot_trailing_entries;
       Index compact_to = meta.index > keep ? meta.index - keep : 0;
       if (st.ok() && compact_to + 1 > disk_->FirstIndex()) st = disk_->Compact(compact_to);
+      storage_view_->Publish();
     }
     if (!st.ok()) {
       Log(LogLevel::kError, "recording snapshot failed", {{"error", st.ToString()}});

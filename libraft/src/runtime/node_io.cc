@@ -89,7 +89,10 @@ Status Node::Impl::PersistReady(const Ready& rd) {
   auto start = Clock::now();
   std::lock_guard<std::mutex> l(storage_mu_);
   if (rd.snapshot) {
-    if (Status s = disk_->ApplySnapshot(*rd.snapshot); !s.ok()) return s;
+    Status s = disk_->ApplySnapshot(*rd.snapshot);
+    storage_view_->PublishReset();
+    storage_view_->Publish();
+    if (!s.ok()) return s;
   }
   if (!rd.entries.empty()) {
     if (Status s = disk_->Append(rd.entries); !s.ok()) return s;
@@ -99,6 +102,10 @@ Status Node::Impl::PersistReady(const Ready& rd) {
   }
   if (rd.entries.empty() && !rd.hard_state) return Status::Ok();
   Status s = disk_->Sync();
+  if (!s.ok()) return s;
+  // Only now is the core allowed to see these entries as stable.
+  storage_view_->PublishAppended(rd.entries);
+  storage_view_->Publish();
   auto us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
   std::lock_guard<std::mutex> sl(status_mu_);
