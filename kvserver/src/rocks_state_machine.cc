@@ -307,7 +307,9 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSn
 
 raft::Status RocksStateMachine::Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) {
   const std::string tmp = Path(kRestoreTmpDir);
-  if (raft::Status s = fs::RemoveAll(tmp); !s.ok()) return s;
+  // Leftovers of an earlier failed restore would block the renames.
+  for (const std::string& stale : {tmp, Path(kNewDbDir)})
+    if (raft::Status s = fs::RemoveAll(stale); !s.ok()) return s;
   raft::Status s = ReceiveSnapshot(in, tmp, meta.index);
   if (s.ok()) s = VerifyDb(tmp, options_, block_cache_, meta.index);
   if (s.ok()) s = fs::RenameDurably(tmp, Path(kNewDbDir), dir_);

@@ -118,7 +118,8 @@ class RocksStateMachine final : public raft::StateMachine {
 
   // Up to `limit` (key, value) pairs whose keys start with `prefix` and sort strictly after
   // `start_after` (bytewise), in key order. An empty `start_after` starts at the prefix.
-  // Pass the last key returned to get the next page. kShutdown after Close.
+  // Pass the last key returned to get the next page; limit 0 gives an empty page.
+  // kShutdown after Close.
   raft::Result<std::vector<std::pair<std::string, std::string>>> List(std::string_view prefix,
                                                                       std::string_view start_after,
                                                                       std::size_t limit) const;

@@ -1,0 +1,61 @@
+// kvserver pieces that need no process: flags, key decoding, log formatting.
+#include <catch2/catch.hpp>
+
+#include "flags.h"
+#include "http_util.h"
+#include "logger.h"
+
+namespace kv {
+
+TEST_CASE("flags accept the Go syntax and the GNU syntax", "[kvserver][flags]") {
+  auto f = ParseServerFlags({"-id", "node1", "-laddr", "127.0.0.1:3001", "--raddr=127.0.0.1:4001",
+                             "-join", "127.0.0.1:3000", "--log-json", "-tick-ms=20"});
+  REQUIRE(f.ok());
+  REQUIRE(f->id == "node1");
+  REQUIRE(f->raddr == "127.0.0.1:4001");
+  REQUIRE(f->join == "127.0.0.1:3000");
+  REQUIRE(f->log_json);
+  REQUIRE(f->tick_ms == 20);
+  REQUIRE(f->data == "./data/node1");
+}
+
+TEST_CASE("bad flags are refused with a message naming the flag", "[kvserver][flags]") {
+  REQUIRE(ParseServerFlags({"-id", "a", "-bogus", "1"}).status().message() ==
+          "unknown flag -bogus");
+  REQUIRE(ParseServerFlags({"-id", "a", "-tick-ms", "fast"}).status().message().find("-tick-ms") !=
+          std::string::npos);
+  REQUIRE(ParseServerFlags({"-id"}).status().message() == "flag -id needs a value");
+  REQUIRE(ParseServerFlags({"-laddr", "x:1"}).status().message() == "flag -id is required");
+  REQUIRE_FALSE(ParseServerFlags({"-id", "a", "-laddr", "nohost"}).ok());
+  REQUIRE(ParseServerFlags({"--help"})->help);
+  REQUIRE(ServerFlagsUsage().find("-snapshot-entries") != std::string::npos);
+}
+
+TEST_CASE("keys are strictly percent-decoded from the target", "[kvserver][http]") {
+  REQUIRE(KeyFromTarget("/kv/a%2Fb?x=1") == "a/b");
+  REQUIRE(KeyFromTarget("/kv/a/b") == "a/b");
+  REQUIRE(KeyFromTarget("/kv/%00%ff") == std::string("\0\xff", 2));
+  REQUIRE_FALSE(KeyFromTarget("/kv/"));
+  REQUIRE_FALSE(KeyFromTarget("/kv/%zz"));
+  REQUIRE_FALSE(KeyFromTarget("/kv/abc%4"));
+  REQUIRE(PercentDecode(PercentEncode(std::string("\x01 /?%", 5))) == std::string("\x01 /?%", 5));
+  REQUIRE(Base64("foobar") == "Zm9vYmFy");
+  REQUIRE(Base64("fo") == "Zm8=");
+  REQUIRE(ConstantTimeEquals("tok", "tok"));
+  REQUIRE_FALSE(ConstantTimeEquals("tok", "to"));
+}
+
+TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {
+  StructuredLogger text(raft::LogLevel::kInfo, false);
+  auto line =
+      text.Format(raft::LogLevel::kWarn, "raft", "leader changed", {{"term", "3"}, {"why", "a b"}});
+  REQUIRE(line.find("level=warn component=raft msg=\"leader changed\" term=3 why=\"a b\"") !=
+          std::string::npos);
+  StructuredLogger json(raft::LogLevel::kInfo, true);
+  auto j = json.Format(raft::LogLevel::kInfo, "kvserver", "x", {{"k", "v"}});
+  REQUIRE(j.find("\"k\":\"v\"") != std::string::npos);
+  REQUIRE(j.find("\"level\":\"info\"") != std::string::npos);
+  REQUIRE_FALSE(text.Enabled(raft::LogLevel::kDebug));
+}
+
+}  // namespace kv

@@ -1,0 +1,726 @@
+// kv::RocksStateMachine and the KV command codec: command semantics, the applied index
+// across restarts and crashes, snapshots with bounded memory, the restore swap's crash
+// recovery, and reads concurrent with Apply and Restore.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "kv_command.h"
+#include "rocks_state_machine.h"
+
+namespace kv {
+namespace {
+
+namespace stdfs = std::filesystem;
+using raft::Entry;
+using raft::EntryType;
+
+class TempDir {
+ public:
+  TempDir() {
+    static int seq = 0;
+    path_ = stdfs::temp_directory_path() /
+            ("kv-sm-test-" + std::to_string(::getpid()) + "-" + std::to_string(++seq));
+    stdfs::remove_all(path_);
+    stdfs::create_directories(path_);
+  }
+  ~TempDir() { stdfs::remove_all(path_); }
+  std::string path(const std::string& sub = "") const {
+    return sub.empty() ? path_.string() : (path_ / sub).string();
+  }
+
+ private:
+  stdfs::path path_;
+};
+
+std::unique_ptr<RocksStateMachine> OpenOrDie(const std::string& dir,
+                                             const RocksOptions& options = {}) {
+  auto sm = RocksStateMachine::Open(dir, options);
+  INFO(sm.status().ToString());
+  REQUIRE(sm.ok());
+  return std::move(sm).value();
+}
+
+Entry CommandEntry(raft::Index index, const Command& c) {
+  return Entry{1, index, EntryType::kNormal, EncodeCommand(c)};
+}
+Entry PutEntry(raft::Index index, std::string key, std::string value) {
+  return CommandEntry(index, Command{Op::kPut, std::move(key), std::move(value), std::nullopt});
+}
+
+CommandResult ApplyOne(RocksStateMachine* sm, const Entry& e) {
+  std::vector<std::string> results;
+  sm->Apply({e}, &results);
+  REQUIRE(results.size() == 1);
+  CommandResult r;
+  REQUIRE(DecodeResult(results[0], &r));
+  return r;
+}
+
+std::optional<std::string> GetOrDie(const RocksStateMachine& sm, std::string_view key) {
+  auto v = sm.Get(key);
+  REQUIRE(v.ok());
+  return *v;
+}
+
+std::string ValueFor(std::uint64_t i, std::size_t size) {
+  std::string v(size, '\0');
+  std::uint64_t x = i * 0x9E3779B97F4A7C15ull + 1;
+  for (std::size_t p = 0; p < size; ++p) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift: incompressible bytes
+    v[p] = static_cast<char>(x);
+  }
+  return v;
+}
+
+std::string Key(std::uint64_t i) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "key%08llu", static_cast<unsigned long long>(i));
+  return buf;
+}
+
+// Snapshot bytes held in memory, read back in odd-sized pieces.
+class StringWriter final : public raft::SnapshotWriter {
+ public:
+  raft::Status Write(std::string_view b) override {
+    data.append(b);
+    return raft::Status::Ok();
+  }
+  std::string data;
+};
+class StringReader final : public raft::SnapshotReader {
+ public:
+  explicit StringReader(std::string d) : data_(std::move(d)) {}
+  raft::Result<std::size_t> Read(char* buf, std::size_t n) override {
+    n = std::min({n, data_.size() - pos_, std::size_t{7777}});
+    std::memcpy(buf, data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string data_;
+  std::size_t pos_ = 0;
+};
+
+// A bounded in-memory pipe between a writer thread and a reader thread: at most
+// kMaxChunks chunks (each at most one Write) are buffered.
+class Pipe {
+ public:
+  static constexpr std::size_t kMaxChunks = 4;
+  class Writer final : public raft::SnapshotWriter {
+   public:
+    explicit Writer(Pipe* p) : p_(p) {}
+    raft::Status Write(std::string_view b) override {
+      std::unique_lock l(p_->mu_);
+      p_->cv_.wait(l, [&] { return p_->chunks_.size() < kMaxChunks || p_->aborted_; });
+      if (p_->aborted_) return raft::Status(raft::ErrorCode::kShutdown, "reader gone");
+      p_->chunks_.emplace_back(b);
+      p_->cv_.notify_all();
+      return raft::Status::Ok();
+    }
+
+   private:
+    Pipe* p_;
+  };
+  class Reader final : public raft::SnapshotReader {
+   public:
+    explicit Reader(Pipe* p) : p_(p) {}
+    raft::Result<std::size_t> Read(char* buf, std::size_t n) override {
+      std::unique_lock l(p_->mu_);
+      p_->cv_.wait(l, [&] { return !p_->chunks_.empty() || p_->closed_; });
+      if (p_->chunks_.empty()) return std::size_t{0};
+      std::string& front = p_->chunks_.front();
+      n = std::min(n, front.size() - p_->offset_);
+      std::memcpy(buf, front.data() + p_->offset_, n);
+      p_->offset_ += n;
+      if (p_->offset_ == front.size()) {
+        p_->chunks_.pop_front();
+        p_->offset_ = 0;
+        p_->cv_.notify_all();
+      }
+      return n;
+    }
+
+   private:
+    Pipe* p_;
+  };
+  void Close() {
+    std::lock_guard l(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  // The reader stops: a blocked or later Write fails instead of waiting forever.
+  void Abort() {
+    std::lock_guard l(mu_);
+    aborted_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> chunks_;
+  std::size_t offset_ = 0;
+  bool closed_ = false;
+  bool aborted_ = false;
+};
+
+std::string TakeSnapshot(RocksStateMachine* sm) {
+  auto src = sm->PrepareSnapshot();
+  REQUIRE(src.ok());
+  StringWriter w;
+  REQUIRE((*src)->WriteTo(&w).ok());
+  return w.data;
+}
+
+raft::SnapshotMeta MetaAt(raft::Index index) { return raft::SnapshotMeta{index, 1, {}}; }
+
+std::uint64_t RssBytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// ---------------------------------------------------------------------------------------
+TEST_CASE("command codec round-trips every op", "[kv_command]") {
+  std::string binary("a\0b\xff", 4);
+  std::vector<Command> cmds = {
+      {Op::kPut, "k", "v", std::nullopt},
+      {Op::kPut, "", "", std::nullopt},
+      {Op::kPut, binary, std::string(100000, 'x'), std::nullopt},
+      {Op::kDelete, "gone", "", std::nullopt},
+      {Op::kCas, "k", "new", std::string("old")},
+      {Op::kCas, "k", "new", std::string()},  // expected "" differs from "absent"
+      {Op::kCas, binary, binary, std::nullopt},
+  };
+  for (const auto& c : cmds) {
+    Command out;
+    REQUIRE(DecodeCommand(EncodeCommand(c), &out));
+    CHECK(out == c);
+  }
+  // Fields an op does not use are not encoded.
+  Command del{Op::kDelete, "k", "ignored", std::string("ignored")}, out;
+  REQUIRE(DecodeCommand(EncodeCommand(del), &out));
+  CHECK(out == Command{Op::kDelete, "k", "", std::nullopt});
+
+  for (const auto& r : {CommandResult{}, CommandResult{false, std::nullopt, ""},
+                        CommandResult{true, std::string(binary), ""},
+                        CommandResult{false, std::string(), "malformed"}}) {
+    CommandResult back;
+    REQUIRE(DecodeResult(EncodeResult(r), &back));
+    CHECK(back == r);
+  }
+}
+
+TEST_CASE("command codec refuses malformed input", "[kv_command]") {
+  Command out;
+  std::string cas = EncodeCommand({Op::kCas, "key", "value", std::string("prev")});
+  for (std::size_t n = 0; n < cas.size(); ++n) CHECK_FALSE(DecodeCommand(cas.substr(0, n), &out));
+  CHECK_FALSE(DecodeCommand(cas + "x", &out));  // trailing byte
+  std::string bad = cas;
+  bad[0] = 2;  // version
+  CHECK_FALSE(DecodeCommand(bad, &out));
+  for (char op : {0, 4, 0x7f}) {
+    bad = cas;
+    bad[1] = op;
+    CHECK_FALSE(DecodeCommand(bad, &out));
+  }
+  bad = EncodeCommand({Op::kCas, "k", "v", std::nullopt});
+  bad.back() = 2;  // expected flag outside {0, 1}
+  CHECK_FALSE(DecodeCommand(bad, &out));
+  CHECK_FALSE(DecodeCommand(std::string("\x01\x01\xff\xff\xff\xff", 6), &out));  // huge length
+
+  CommandResult r;
+  CHECK_FALSE(DecodeResult("", &r));
+  CHECK_FALSE(DecodeResult(std::string("\x01\x08", 2), &r));          // unknown flag
+  CHECK_FALSE(DecodeResult(std::string("\x01\x04\0\0\0\0", 6), &r));  // empty error
+  CHECK_FALSE(DecodeResult(EncodeResult({}) + "x", &r));
+
+  // Random bytes never crash the decoders, and whatever decodes is canonical.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(rng() % 24, '\0');
+    for (auto& ch : s) ch = static_cast<char>(rng() % 6);  // small bytes: plausible lengths
+    if (s.size() > 1 && (i & 1)) s[0] = 1;
+    if (DecodeCommand(s, &out)) CHECK(EncodeCommand(out) == s);
+    if (DecodeResult(s, &r)) CHECK(EncodeResult(r) == s);
+  }
+}
+
+TEST_CASE("apply: put, delete and cas semantics and results", "[state_machine]") {
+  TempDir dir;
+  auto sm = OpenOrDie(dir.path("kv"));
+  CHECK(sm->AppliedIndex() == 0);
+
+  CommandResult r = ApplyOne(sm.get(), PutEntry(1, "a", "1"));
+  CHECK((r.ok && !r.prev && r.error.empty()));
+  r = ApplyOne(sm.get(), PutEntry(2, "a", "2"));
+  CHECK((r.ok && r.prev == "1"));
+  r = ApplyOne(sm.get(), CommandEntry(3, {Op::kCas, "a", "3", std::string("wrong")}));
+  CHECK((!r.ok && r.prev == "2"));
+  CHECK(GetOrDie(*sm, "a") == "2");
+  r = ApplyOne(sm.get(), CommandEntry(4, {Op::kCas, "a", "3", std::string("2")}));
+  CHECK((r.ok && r.prev == "2"));
+  CHECK(GetOrDie(*sm, "a") == "3");
+  r = ApplyOne(sm.get(), CommandEntry(5, {Op::kCas, "a", "x", std::nullopt}));  // only if absent
+  CHECK((!r.ok && r.prev == "3"));
+  r = ApplyOne(sm.get(), CommandEntry(6, {Op::kCas, "b", "B", std::nullopt}));
+  CHECK((r.ok && !r.prev));
+  r = ApplyOne(sm.get(), CommandEntry(7, {Op::kDelete, "a", "", std::nullopt}));
+  CHECK((r.ok && r.prev == "3"));
+  CHECK(GetOrDie(*sm, "a") == std::nullopt);
+  r = ApplyOne(sm.get(), CommandEntry(8, {Op::kDelete, "a", "", std::nullopt}));
+  CHECK((r.ok && !r.prev));
+  CHECK(sm->AppliedIndex() == 8);
+
+  // One batch: later commands see the earlier ones; non-commands yield "" and advance.
+  std::vector<std::string> results;
+  sm->Apply({PutEntry(9, "c", "1"), Entry{2, 10, EntryType::kNormal, ""},
+             CommandEntry(11, {Op::kCas, "c", "2", std::string("1")}),
+             Entry{2, 12, EntryType::kConfChange, "opaque"},
+             Entry{2, 13, EntryType::kNormal, "\x07garbage"},
+             CommandEntry(14, {Op::kDelete, "c", "", std::nullopt})},
+            &results);
+  REQUIRE(results.size() == 6);
+  CHECK(results[1].empty());
+  CHECK(results[3].empty());
+  REQUIRE(DecodeResult(results[2], &r));
+  CHECK((r.ok && r.prev == "1"));
+  REQUIRE(DecodeResult(results[4], &r));
+  CHECK((!r.ok && !r.error.empty()));  // malformed: a no-op with an error
+  REQUIRE(DecodeResult(results[5], &r));
+  CHECK((r.ok && r.prev == "2"));
+  CHECK(sm->AppliedIndex() == 14);
+  CHECK(GetOrDie(*sm, "c") == std::nullopt);
+
+  // Entries at or below the applied index are not applied twice.
+  results.clear();
+  sm->Apply({PutEntry(14, "b", "again"), PutEntry(15, "d", "D")}, &results);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].empty());
+  CHECK(GetOrDie(*sm, "b") == "B");
+  CHECK(sm->AppliedIndex() == 15);
+}
+
+TEST_CASE("the applied index and data persist across close and reopen", "[state_machine]") {
+  TempDir dir;
+  {
+    auto sm = OpenOrDie(dir.path("kv"));
+    for (raft::Index i = 1; i <= 50; ++i) ApplyOne(sm.get(), PutEntry(i, Key(i), ValueFor(i, 10)));
+    // A second instance on the same directory is refused.
+    auto again = RocksStateMachine::Open(dir.path("kv"), {});
+    CHECK_FALSE(again.ok());
+  }  // destructor: Close (flush)
+  auto sm = OpenOrDie(dir.path("kv"));
+  CHECK(sm->AppliedIndex() == 50);
+  for (raft::Index i = 1; i <= 50; ++i) CHECK(GetOrDie(*sm, Key(i)) == ValueFor(i, 10));
+  CHECK(sm->ApproximateSizeBytes() > 0);
+  sm->Close();
+  CHECK(sm->Get("x").status().code() == raft::ErrorCode::kShutdown);
+  CHECK(sm->ApproximateSizeBytes() == 0);
+}
+
+// The crash: a child process applies many small batches (with write buffers so small
+// that background flushes happen meanwhile) and SIGKILLs itself without Close.
+constexpr raft::Index kCrashFirst = 101, kCrashLast = 20100, kCrashBatch = 7;
+RocksOptions CrashOptions() {
+  RocksOptions o;
+  o.write_buffer_bytes = 128 << 10;
+  o.max_write_buffers = 2;
+  return o;
+}
+
+TEST_CASE("state machine crash child", "[.crash-child]") {
+  const char* dir = std::getenv("KV_SM_CRASH_DIR");
+  if (dir == nullptr) return;  // only runs as the child of the crash test
+  auto sm = OpenOrDie(dir, CrashOptions());
+  for (raft::Index i = kCrashFirst; i <= kCrashLast; i += kCrashBatch) {
+    std::vector<Entry> batch;
+    for (raft::Index j = i; j < i + kCrashBatch && j <= kCrashLast; ++j)
+      batch.push_back(PutEntry(j, Key(j), ValueFor(j, 200)));
+    std::vector<std::string> results;
+    sm->Apply(batch, &results);
+  }
+  ::kill(::getpid(), SIGKILL);
+}
+
+TEST_CASE("a crash loses only an unflushed suffix; the rest is a consistent prefix",
+          "[state_machine]") {
+  TempDir dir;
+  {
+    auto sm = OpenOrDie(dir.path("kv"), CrashOptions());
+    for (raft::Index i = 1; i < kCrashFirst; ++i)
+      ApplyOne(sm.get(), PutEntry(i, Key(i), ValueFor(i, 200)));
+  }  // Close flushes: index 100 is durable
+
+  std::cout.flush();
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::setenv("KV_SM_CRASH_DIR", dir.path("kv").c_str(), 1);
+    const char* argv[] = {"state_machine_test", "state machine crash child", nullptr};
+    ::execv("/proc/self/exe", const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  int wstatus = 0;
+  REQUIRE(::waitpid(pid, &wstatus, 0) == pid);
+  REQUIRE(WIFSIGNALED(wstatus));
+  REQUIRE(WTERMSIG(wstatus) == SIGKILL);
+
+  auto sm = OpenOrDie(dir.path("kv"), CrashOptions());
+  const raft::Index applied = sm->AppliedIndex();
+  INFO("recovered applied index " << applied);
+  CHECK(applied > kCrashFirst);  // background flushes persisted some batches
+  CHECK(applied < kCrashLast);   // the last memtable was lost
+  CHECK((applied - kCrashFirst + 1) % kCrashBatch == 0);  // a whole number of batches
+  // Exactly the entries up to the applied index are present: data and index agree.
+  std::size_t wrong = 0;
+  for (raft::Index i = 1; i <= kCrashLast; ++i) {
+    auto v = GetOrDie(*sm, Key(i));
+    if (i <= applied ? v != ValueFor(i, 200) : v.has_value()) ++wrong;
+  }
+  CHECK(wrong == 0);
+  // The runtime replays the rest: applying it again completes the state.
+  std::vector<std::string> results;
+  std::vector<Entry> rest;
+  for (raft::Index i = applied + 1; i <= kCrashLast; ++i)
+    rest.push_back(PutEntry(i, Key(i), ValueFor(i, 200)));
+  sm->Apply(rest, &results);
+  CHECK(sm->AppliedIndex() == kCrashLast);
+  CHECK(GetOrDie(*sm, Key(kCrashLast)) == ValueFor(kCrashLast, 200));
+}
+
+TEST_CASE("snapshot: frozen at prepare, restored into another instance", "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  for (raft::Index i = 1; i <= 200; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), ValueFor(i, 1000)));
+  ApplyOne(b.get(), PutEntry(1, "only-in-b", "x"));
+
+  auto prepared = a->PrepareSnapshot();
+  REQUIRE(prepared.ok());
+  std::unique_ptr<raft::SnapshotSource> src = std::move(prepared).value();
+  // Apply goes on after the snapshot was prepared; the snapshot does not see it.
+  ApplyOne(a.get(), PutEntry(201, Key(1), "changed"));
+  StringWriter w;
+  REQUIRE(src->WriteTo(&w).ok());
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));  // removed once written
+  CHECK_FALSE(src->WriteTo(&w).ok());                 // once only
+  src.reset();
+
+  StringReader reader(w.data);
+  REQUIRE(b->Restore(&reader, MetaAt(200)).ok());
+  CHECK(b->AppliedIndex() == 200);
+  CHECK(GetOrDie(*b, Key(1)) == ValueFor(1, 1000));
+  CHECK(GetOrDie(*b, Key(200)) == ValueFor(200, 1000));
+  CHECK(GetOrDie(*b, "only-in-b") == std::nullopt);  // replaced, not merged
+  CHECK_FALSE(stdfs::exists(dir.path("b/db.old")));
+  CHECK_FALSE(stdfs::exists(dir.path("b/db.new")));
+  CHECK_FALSE(stdfs::exists(dir.path("b/restore.tmp")));
+  ApplyOne(b.get(), PutEntry(201, "after", "restore"));
+  b->Close();
+  b = OpenOrDie(dir.path("b"));
+  CHECK(b->AppliedIndex() == 201);
+  CHECK(GetOrDie(*b, Key(2)) == ValueFor(2, 1000));
+
+  // A prepared snapshot never written is cleaned up by its destructor.
+  { auto unused = a->PrepareSnapshot(); }
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
+}
+
+TEST_CASE("restore refuses a corrupt or mismatched stream and keeps the old state",
+          "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  for (raft::Index i = 1; i <= 20; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "A"));
+  ApplyOne(b.get(), PutEntry(1, "mine", "B"));
+  std::string snap = TakeSnapshot(a.get());
+
+  std::string flipped = snap;
+  flipped[0] ^= 1;
+  std::string trailing = snap + "x";
+  std::vector<std::pair<std::string, raft::Index>> bad = {
+      {snap.substr(0, snap.size() / 2), 20},  // truncated
+      {snap.substr(0, snap.size() - 1), 20},  // end marker cut
+      {flipped, 20},
+      {trailing, 20},
+      {snap, 21},  // not the index the runtime expects
+  };
+  for (auto& [bytes, index] : bad) {
+    StringReader reader(bytes);
+    raft::Status s = b->Restore(&reader, MetaAt(index));
+    CHECK(s.code() == raft::ErrorCode::kCorruption);
+    CHECK(b->AppliedIndex() == 1);
+    CHECK(GetOrDie(*b, "mine") == "B");
+    CHECK_FALSE(stdfs::exists(dir.path("b/restore.tmp")));
+  }
+}
+
+// Fills an instance with `mb` MiB of incompressible 1 KiB values, streams its snapshot to
+// an empty instance through a bounded pipe on two threads, and checks that the peak RSS
+// growth during the transfer stays under `growth_limit_mb` and that the copy is exact.
+void TransferAndMeasure(std::size_t mb, double growth_limit_mb) {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  constexpr std::size_t kValueBytes = 1024, kBatch = 256;
+  const std::size_t kEntries = mb * 1024;
+  for (raft::Index i = 1; i <= kEntries; i += kBatch) {
+    std::vector<Entry> batch;
+    for (raft::Index j = i; j < i + kBatch; ++j)
+      batch.push_back(PutEntry(j, Key(j), ValueFor(j, kValueBytes)));
+    std::vector<std::string> results;
+    a->Apply(batch, &results);
+  }
+  REQUIRE(a->AppliedIndex() == kEntries);
+
+  const std::uint64_t baseline = RssBytes();
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> peak{baseline};
+  std::thread sampler([&] {
+    while (!done.load()) {
+      std::uint64_t now = RssBytes();
+      if (now > peak.load()) peak.store(now);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+
+  auto start = std::chrono::steady_clock::now();
+  auto src = a->PrepareSnapshot();
+  REQUIRE(src.ok());
+  Pipe pipe;
+  Pipe::Writer writer(&pipe);
+  Pipe::Reader reader(&pipe);
+  std::atomic<std::uint64_t> streamed{0};
+  raft::Status write_status;
+  std::thread sender([&] {
+    struct Counting final : raft::SnapshotWriter {
+      raft::SnapshotWriter* next;
+      std::atomic<std::uint64_t>* n;
+      raft::Status Write(std::string_view b) override {
+        *n += b.size();
+        return next->Write(b);
+      }
+    } counting;
+    counting.next = &writer;
+    counting.n = &streamed;
+    write_status = (*src)->WriteTo(&counting);
+    pipe.Close();
+  });
+  raft::Status restore_status = b->Restore(&reader, MetaAt(kEntries));
+  pipe.Abort();
+  sender.join();
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  done = true;
+  sampler.join();
+
+  REQUIRE(write_status.ok());
+  INFO(restore_status.ToString());
+  REQUIRE(restore_status.ok());
+  const double growth_mb = static_cast<double>(peak.load() - baseline) / (1 << 20);
+  const double streamed_mb = static_cast<double>(streamed.load()) / (1 << 20);
+  std::printf(
+      "[memory] %zu MB state: streamed %.1f MB in %.2f s (%.0f MB/s); peak RSS growth "
+      "%.1f MB (baseline %.1f MB)\n",
+      mb, streamed_mb, seconds, streamed_mb / seconds, growth_mb,
+      static_cast<double>(baseline) / (1 << 20));
+  CHECK(streamed.load() > kEntries * kValueBytes);  // incompressible: the whole state moved
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's quarantine keeps freed memory resident by design: RSS says nothing here.
+  WARN("AddressSanitizer build: RSS bound not checked");
+  (void)growth_limit_mb;
+#else
+  CHECK(growth_mb < growth_limit_mb);
+#endif
+
+  // The copy is complete and exact: page through both instances.
+  CHECK(b->AppliedIndex() == kEntries);
+  std::string after;
+  std::size_t seen = 0;
+  for (;;) {
+    auto pa = a->List("key", after, 1000);
+    auto pb = b->List("key", after, 1000);
+    REQUIRE((pa.ok() && pb.ok()));
+    REQUIRE(*pa == *pb);
+    if (pa->empty()) break;
+    seen += pa->size();
+    after = pa->back().first;
+  }
+  CHECK(seen == kEntries);
+}
+
+TEST_CASE("snapshot transfer of a 50 MB state with bounded memory", "[state_machine][memory]") {
+  TransferAndMeasure(50, 40.0);
+}
+
+// The 1 GB figure of docs (issue 7's target: growth at most 64 MB). Not in CI: about a
+// minute and 2 GB of disk. Run: state_machine_test "[.memory-1g]"
+TEST_CASE("snapshot transfer of a 1 GB state with bounded memory", "[.memory-1g]") {
+  TransferAndMeasure(1024, 64.0);
+}
+
+// Copies the (closed) live DB of `from` to `to`.
+void CopyDb(const std::string& from, const std::string& to) {
+  stdfs::copy(from, to, stdfs::copy_options::recursive);
+}
+
+TEST_CASE("Open finishes or undoes a restore swap interrupted by a crash", "[state_machine]") {
+  TempDir dir;
+  // Two complete DBs: A at index 10 (x = A), B at index 20 (x = B).
+  for (auto [name, index] : {std::pair<std::string, raft::Index>{"A", 10}, {"B", 20}}) {
+    auto sm = OpenOrDie(dir.path("src" + name));
+    ApplyOne(sm.get(), PutEntry(index, "x", name));
+  }
+  auto layout = [&](const std::string& sub,
+                    std::initializer_list<std::pair<const char*, const char*>> dbs) {
+    std::string kv = dir.path(sub);
+    stdfs::create_directories(kv);
+    for (auto [db, src] : dbs) CopyDb(dir.path(std::string("src") + src + "/db"), kv + "/" + db);
+    return kv;
+  };
+  struct Case {
+    const char* name;
+    std::string kv;
+    raft::Index applied;
+    const char* x;
+  };
+  std::vector<Case> cases = {
+      {"stream interrupted", layout("c1", {{"db", "A"}, {"restore.tmp", "B"}}), 10, "A"},
+      {"crash before moving the old DB aside", layout("c2", {{"db", "A"}, {"db.new", "B"}}), 10,
+       "A"},
+      {"crash between the renames", layout("c3", {{"db.old", "A"}, {"db.new", "B"}}), 20, "B"},
+      {"crash before deleting the old DB", layout("c4", {{"db.old", "A"}, {"db", "B"}}), 20, "B"},
+  };
+  // A partial stream and a stale checkpoint are swept too.
+  std::ofstream(cases[0].kv + "/restore.tmp/000123.sst") << "partial";
+  stdfs::create_directories(cases[0].kv + "/checkpoints/ckpt-5-1");
+  for (const Case& c : cases) {
+    INFO(c.name);
+    auto sm = OpenOrDie(c.kv);
+    CHECK(sm->AppliedIndex() == c.applied);
+    CHECK(GetOrDie(*sm, "x") == c.x);
+    for (const char* leftover : {"restore.tmp", "db.new", "db.old"})
+      CHECK_FALSE(stdfs::exists(c.kv + "/" + leftover));
+    CHECK(stdfs::is_empty(c.kv + "/checkpoints"));
+  }
+}
+
+TEST_CASE("reads run concurrently with Apply and Restore", "[state_machine]") {
+  TempDir dir;
+  auto sm = OpenOrDie(dir.path("live"));
+  std::string snap;
+  {
+    auto other = OpenOrDie(dir.path("other"));
+    ApplyOne(other.get(), PutEntry(1000, "v", "new"));
+    snap = TakeSnapshot(other.get());
+  }
+  ApplyOne(sm.get(), PutEntry(1, "v", "old"));
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0}, reads{0};
+  std::thread reader([&] {
+    bool saw_new = false;
+    while (!stop.load()) {
+      auto v = sm->Get("v");
+      auto page = sm->List("k", "", 10);
+      (void)sm->ApproximateSizeBytes();
+      if (!v.ok() || !page.ok() || !v->has_value()) {
+        ++errors;
+        continue;
+      }
+      // The state flips from old to new once, never back.
+      if (**v == "new") saw_new = true;
+      if (**v != (saw_new ? "new" : "old")) ++errors;
+      ++reads;
+    }
+  });
+  raft::Index index = 2;
+  for (int round = 0; round < 50; ++round) {
+    std::vector<Entry> batch;
+    for (int j = 0; j < 10; ++j, ++index) batch.push_back(PutEntry(index, Key(index), "value"));
+    std::vector<std::string> results;
+    sm->Apply(batch, &results);
+  }
+  StringReader in(snap);
+  REQUIRE(sm->Restore(&in, MetaAt(1000)).ok());
+  index = 1001;
+  for (int round = 0; round < 100; ++round) {
+    std::vector<Entry> batch;
+    for (int j = 0; j < 10; ++j, ++index) batch.push_back(PutEntry(index, Key(index), "value"));
+    std::vector<std::string> results;
+    sm->Apply(batch, &results);
+  }
+  while (reads.load() + errors.load() < 100) std::this_thread::yield();
+  stop = true;
+  reader.join();
+  CHECK(errors.load() == 0);
+  CHECK(GetOrDie(*sm, "v") == "new");
+  CHECK(sm->AppliedIndex() == 2000);
+}
+
+TEST_CASE("List: prefix, order, start_after and pagination", "[state_machine]") {
+  TempDir dir;
+  auto sm = OpenOrDie(dir.path("kv"));
+  std::vector<std::string> keys = {
+      "a", "b/1", "b/2", "b/10", "b", "ba", "c", std::string("b\0x", 3), "\xff", "\xff\xff"};
+  raft::Index i = 0;
+  for (const auto& k : keys) ApplyOne(sm.get(), PutEntry(++i, k, "v:" + k));
+
+  auto names = [](const auto& page) {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : page) {
+      CHECK(v == "v:" + k);
+      out.push_back(k);
+    }
+    return out;
+  };
+  auto all_b = sm->List("b", "", 100);
+  REQUIRE(all_b.ok());
+  CHECK(names(*all_b) ==
+        std::vector<std::string>{"b", std::string("b\0x", 3), "b/1", "b/10", "b/2", "ba"});
+  auto page1 = sm->List("b/", "", 2);
+  REQUIRE(page1.ok());
+  CHECK(names(*page1) == std::vector<std::string>{"b/1", "b/10"});
+  auto page2 = sm->List("b/", page1->back().first, 2);
+  REQUIRE(page2.ok());
+  CHECK(names(*page2) == std::vector<std::string>{"b/2"});
+  auto page3 = sm->List("b/", "b/2", 2);
+  REQUIRE(page3.ok());
+  CHECK(page3->empty());
+  // start_after before the prefix starts at the prefix; an empty prefix lists everything.
+  auto from_a = sm->List("b/", "a", 1);
+  REQUIRE(from_a.ok());
+  CHECK(names(*from_a) == std::vector<std::string>{"b/1"});
+  auto everything = sm->List("", "", 1000);
+  REQUIRE(everything.ok());
+  CHECK(everything->size() == keys.size());
+  auto ff = sm->List("\xff", "", 10);
+  REQUIRE(ff.ok());
+  CHECK(names(*ff) == std::vector<std::string>{"\xff", "\xff\xff"});
+  auto none = sm->List("b", "", 0);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+}
+
+}  // namespace
+}  // namespace kv
