@@ -12,11 +12,12 @@ namespace raft {
 enum class ReadOnlyOption : std::uint8_t {
   // ReadIndex confirms leadership with a heartbeat round per batch of reads. Safe.
   kSafe = 0,
-  // The leader serves reads while its lease (check-quorum within the last election
-  // timeout) holds, without a heartbeat round. Requires check_quorum, and assumes
-  // clocks on all nodes advance at the same rate within a bounded drift: a follower
-  // must not time out before the leader's lease expires. Stale reads are possible
-  // if a process pauses longer than the drift bound.
+  // The leader answers at once while it holds a lease: a quorum of voters acknowledged
+  // a heartbeat it sent less than election_ticks - 1 ticks ago, so none of them will
+  // vote for another candidate yet (they ignore votes for election_ticks after hearing
+  // from a leader). Outside the lease it falls back to kSafe. Requires check_quorum.
+  // Assumes every node's ticks advance at the same rate to within one tick per election
+  // timeout: a paused or slowed leader process (GC, VM stall) can serve a stale read.
   kLeaseBased = 1,
 };
 

@@ -116,7 +116,10 @@ bool RaftCore::SendSnapshot(NodeId to) {
 }
 
 void RaftCore::SendHeartbeats() {
-  std::uint64_t seq = read_only_.LastSeq();
+  std::uint64_t seq = ++hb_seq_;
+  hb_sent_.emplace_back(seq, ticks_);
+  while (hb_sent_.size() > 4 * static_cast<std::size_t>(cfg_.election_ticks) + 8)
+    hb_sent_.pop_front();
   for (auto& [id, pr] : prs_) {
     if (id == cfg_.id) continue;
     Message m;
@@ -238,11 +241,12 @@ void RaftCore::HandleHeartbeatResponse(const Message& m) {
   // A full window whose appends were lost would otherwise stall this peer forever: the
   // follower rejects nothing, so nothing frees it. Free one slot; the next append then
   // either fills the gap or is rejected, which rewinds next (found by the simulator).
-  if (pr.state() == ProgressState::kReplicate && pr.inflights().Full()) pr.inflights().FreeFirstOne();
+  if (pr.state() == ProgressState::kReplicate && pr.inflights().Full())
+    pr.inflights().FreeFirstOne();
   if (pr.match() < log_.LastIndex() || pr.sent_commit() < log_.committed()) {
     SendAppend(m.from, true);
   }
-  if (m.read_seq != 0 && conf().voters.count(m.from)) {
+  if (m.read_seq != 0 && m.read_seq <= hb_seq_ && conf().voters.count(m.from)) {
     read_only_.Ack(m.from, m.read_seq);
     ReleaseReads();
   }
@@ -256,12 +260,32 @@ void RaftCore::LeaderReadIndex(std::string context, NodeId from) {
   }
   Index index = log_.committed();
   bool alone = conf().voters.size() == 1 && conf().voters.count(cfg_.id);
-  if (alone || cfg_.read_only == ReadOnlyOption::kLeaseBased) {
+  if (alone || (cfg_.read_only == ReadOnlyOption::kLeaseBased && LeaseValid())) {
     RespondRead(PendingRead{index, std::move(context), from, 0});
     return;
   }
-  read_only_.Add(index, std::move(context), from);
+  read_only_.Add(index, std::move(context), from, hb_seq_ + 1);
   heartbeat_pending_ = true;  // one heartbeat round per Ready confirms all queued reads
+}
+
+// The lease: a voter that answered a heartbeat sent at tick t reset its election timer
+// at or after t, so it refuses to vote for anyone else until its own clock passes
+// t + election_ticks. If a quorum answered heartbeats sent within the last
+// election_ticks - 1 ticks, no other leader can exist yet. One tick of margin absorbs
+// tick granularity; the assumption is that no node's ticks run faster than ours by
+// more than that within one election timeout (a paused process breaks it: that is the
+// documented risk of kLeaseBased).
+bool RaftCore::LeaseValid() const {
+  auto sent_tick = [&](std::uint64_t seq) -> std::optional<std::uint64_t> {
+    for (auto it = hb_sent_.rbegin(); it != hb_sent_.rend(); ++it)
+      if (it->first <= seq) return it->second;
+    return std::nullopt;
+  };
+  return QuorumActive(conf().voters, [&](NodeId id) {
+    if (id == cfg_.id) return true;
+    auto t = sent_tick(read_only_.Acked(id));
+    return t && *t + static_cast<std::uint64_t>(cfg_.election_ticks) > ticks_ + 1;
+  });
 }
 
 void RaftCore::ReleaseReads() {

@@ -68,6 +68,7 @@ void RaftCore::Reset(Term term) {
   AbortLeaderTransfer();
   votes_.clear();
   read_only_.Reset();
+  hb_sent_.clear();
   reads_before_commit_.clear();
   uncommitted_bytes_ = 0;
   bcast_pending_ = commit_bcast_pending_ = heartbeat_pending_ = false;
@@ -320,6 +321,7 @@ void RaftCore::StepCandidate(const Message& m) {
 }
 
 void RaftCore::Tick() {
+  ++ticks_;
   if (role_ == Role::kLeader) {
     TickHeartbeat();
   } else {

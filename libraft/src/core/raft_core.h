@@ -6,6 +6,7 @@
 // Thread safety: none; one owner thread.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,6 +98,7 @@ class RaftCore {
   void ReleaseReads();
   void RespondRead(PendingRead r);
   void AbortLeaderTransfer() { lead_transferee_ = kNoNode; }
+  bool LeaseValid() const;
 
   Config cfg_;
   Prng prng_;
@@ -120,10 +122,13 @@ class RaftCore {
   Index pending_conf_index_ = 0;
   std::uint64_t uncommitted_bytes_ = 0;
   ReadOnlyQueue read_only_;
-  std::vector<PendingRead> reads_before_commit_;  // wait for the term's first commit
-  bool bcast_pending_ = false;                    // proposals appended since the last flush
-  bool commit_bcast_pending_ = false;             // commit advanced since the last flush
-  bool heartbeat_pending_ = false;                // a ReadIndex round needs a heartbeat
+  std::uint64_t ticks_ = 0;   // logical clock: Tick() calls since creation
+  std::uint64_t hb_seq_ = 0;  // sequence of the latest heartbeat round (never reset)
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> hb_sent_;  // (seq, tick sent), recent
+  std::vector<PendingRead> reads_before_commit_;                 // wait for the term's first commit
+  bool bcast_pending_ = false;         // proposals appended since the last flush
+  bool commit_bcast_pending_ = false;  // commit advanced since the last flush
+  bool heartbeat_pending_ = false;     // a ReadIndex round needs a heartbeat
 
   // Output.
   std::vector<Message> msgs_;

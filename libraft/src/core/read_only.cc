@@ -4,10 +4,13 @@
 
 namespace raft {
 
-std::uint64_t ReadOnlyQueue::Add(Index index, std::string context, NodeId from) {
-  std::uint64_t seq = next_seq_++;
+void ReadOnlyQueue::Add(Index index, std::string context, NodeId from, std::uint64_t seq) {
   queue_.push_back(PendingRead{index, std::move(context), from, seq});
-  return seq;
+}
+
+std::uint64_t ReadOnlyQueue::Acked(NodeId id) const {
+  auto it = acked_.find(id);
+  return it == acked_.end() ? 0 : it->second;
 }
 
 void ReadOnlyQueue::Ack(NodeId from, std::uint64_t seq) {
