@@ -30,8 +30,9 @@ Payload RoundTripFrame(const Payload& p) {
 TEST_CASE("handshake payloads round-trip with edge values", "[wire][handshake]") {
   const std::vector<Payload> cases = {
       Handshake{},
-      Handshake{1, 255, kMax, 0, std::string(kClusterIdBytesMax, 'c'), BinaryBytes(kAuthBytesMax)},
-      Handshake{3, 3, 1, 2, std::string("a\0b", 3), ""},
+      Handshake{1, 255, kMax, 0, std::string(kClusterIdBytesMax, 'c'), BinaryBytes(kAuthBytesMax),
+                std::string(kAddressBytesMax, 'a')},
+      Handshake{3, 3, 1, 2, std::string("a\0b", 3), "", "127.0.0.1:4000"},
       HandshakeAck{},
       HandshakeAck{255, kMax, BinaryBytes(32)},
       HandshakeReject{RejectCode::kVersionUnsupported, ""},
@@ -47,7 +48,7 @@ TEST_CASE("handshake frames always carry version 1", "[wire][handshake]") {
 }
 
 TEST_CASE("handshake grammar violations", "[wire][handshake]") {
-  std::string good = *EncodeHandshake(Handshake{1, 2, 3, 4, "cluster", "auth"});
+  std::string good = *EncodeHandshake(Handshake{1, 2, 3, 4, "cluster", "auth", "h:1"});
   SECTION("version range") {
     std::string s = good;
     s[0] = 3;  // min 3 > max 2
@@ -79,13 +80,15 @@ TEST_CASE("handshake grammar violations", "[wire][handshake]") {
   }
   SECTION("ack version 0") { CHECK_FALSE(DecodeHandshakeAck(std::string(13, '\0')).ok()); }
   SECTION("encoders refuse what decoders refuse") {
-    CHECK(EncodeHandshake(Handshake{0, 1, 1, 1, "", ""}).status().code() ==
+    CHECK(EncodeHandshake(Handshake{0, 1, 1, 1, "", "", ""}).status().code() ==
           ErrorCode::kInvalidArgument);
-    CHECK(EncodeHandshake(Handshake{2, 1, 1, 1, "", ""}).status().code() ==
+    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, "", "", std::string(256, 'h')}).status().code() ==
           ErrorCode::kInvalidArgument);
-    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, std::string(256, 'c'), ""}).status().code() ==
+    CHECK(EncodeHandshake(Handshake{2, 1, 1, 1, "", "", ""}).status().code() ==
           ErrorCode::kInvalidArgument);
-    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, "", std::string(1025, 'a')}).status().code() ==
+    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, std::string(256, 'c'), "", ""}).status().code() ==
+          ErrorCode::kInvalidArgument);
+    CHECK(EncodeHandshake(Handshake{1, 1, 1, 1, "", std::string(1025, 'a'), ""}).status().code() ==
           ErrorCode::kInvalidArgument);
     CHECK(EncodeHandshakeAck(HandshakeAck{0, 1, ""}).status().code() ==
           ErrorCode::kInvalidArgument);

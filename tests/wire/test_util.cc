@@ -140,8 +140,13 @@ Payload RandomPayload(std::mt19937_64& rng) {
     case 0: {
       const auto lo = static_cast<std::uint8_t>(1 + rng() % 255);
       const auto hi = static_cast<std::uint8_t>(lo + rng() % (256 - lo));
-      return Handshake{
-          lo, hi, EdgyU64(rng), EdgyU64(rng), RandomBytes(rng, 32), RandomBytes(rng, 40)};
+      return Handshake{lo,
+                       hi,
+                       EdgyU64(rng),
+                       EdgyU64(rng),
+                       RandomBytes(rng, 32),
+                       RandomBytes(rng, 40),
+                       RandomBytes(rng, 24)};
     }
     case 1:
       return HandshakeAck{static_cast<std::uint8_t>(1 + rng() % 255), EdgyU64(rng),

@@ -1,0 +1,516 @@
+#!/usr/bin/env bash
+# kvserver vs etcd on this machine, measured by the same client (bench/kvbench).
+#
+#   scripts/bench-compare.sh                 the full run (about 8 minutes)
+#   scripts/bench-compare.sh --duration 3    shorter runs (say so when quoting the numbers)
+#
+# Steps: build Release (build-release/: kvserver, kvbench, write_probe, fsync_probe,
+# rtt_probe); install Debian's etcd-server if /usr/bin/etcd is missing; measure the floors
+# (fdatasync of a 4 KiB append on the data disk, loopback TCP round trip); for kvserver and
+# then etcd: start a 3-node cluster on loopback (data on the local disk, default settings;
+# etcd with heartbeat 100 ms / election 1000 ms), preload the keys, run writes and
+# linearizable reads at 1, 16 and 64 connections against the leader (100-byte values), then
+# the failover trials (kill -9 the leader, time until a write succeeds on a survivor);
+# stop the cluster. Prints a table with both systems, their ratios, the floors and the
+# targets of issue 7, and appends it to docs/performance.md with the date and machine.
+#
+# Options:
+#   --duration S        measured seconds per matrix cell (default 10)
+#   --warmup S          unmeasured seconds before each cell (default 2)
+#   --trials N          failover trials per configuration (default 10; 0 skips failover)
+#   --keys N            key space, preloaded (default 10000)
+#   --conns LIST        connection counts (default 1,16,64)
+#   --only SYSTEM       kvserver or etcd (the other's columns stay empty)
+#   --port-base P       kvserver HTTP P..P+2, Raft P+100.., etcd client P+200.., peer P+300..
+#                       (default 23000)
+#   --build-dir DIR     Release build tree (default <repo>/build-release)
+#   --data-dir DIR      where the clusters keep their data (default a new directory under
+#                       the build tree; must be on the disk being measured, not tmpfs)
+#   --skip-build        use the binaries already in the build tree
+#   --no-append         do not append the run to docs/performance.md
+#   --keep              keep the data directories and logs
+# Environment:
+#   RAFT_BUILD_LOCK=F   wrap builds and each measured run in `flock F`, so that a build of
+#                       someone else sharing the machine never overlaps a measurement
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DURATION=10
+WARMUP=2
+TRIALS=10
+KEYS=10000
+CONNS="1,16,64"
+ONLY=""
+PORT_BASE=23000
+BUILD_DIR="$ROOT/build-release"
+DATA_PARENT=""
+SKIP_BUILD=0
+APPEND=1
+KEEP=0
+VALUE_BYTES=100
+START_TIMEOUT_S=60    # a cluster until every member is healthy
+STOP_TIMEOUT_S=15     # SIGTERM until SIGKILL
+FAILOVER_TIMEOUT_S=30 # one trial's write probe
+CATCHUP_TIMEOUT_S=30  # a restarted member until it has caught up
+
+die() { echo "bench-compare: $*" >&2; exit 1; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=${2:?}; shift 2 ;;
+    --warmup) WARMUP=${2:?}; shift 2 ;;
+    --trials) TRIALS=${2:?}; shift 2 ;;
+    --keys) KEYS=${2:?}; shift 2 ;;
+    --conns) CONNS=${2:?}; shift 2 ;;
+    --only) ONLY=${2:?}; shift 2 ;;
+    --port-base) PORT_BASE=${2:?}; shift 2 ;;
+    --build-dir) BUILD_DIR=${2:?}; shift 2 ;;
+    --data-dir) DATA_PARENT=${2:?}; shift 2 ;;
+    --skip-build) SKIP_BUILD=1; shift ;;
+    --no-append) APPEND=0; shift ;;
+    --keep) KEEP=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) echo "bench-compare: unknown option '$1' (try --help)" >&2; exit 2 ;;
+  esac
+done
+case "$ONLY" in "" | kvserver | etcd) ;; *) die "--only must be kvserver or etcd" ;; esac
+IFS=',' read -r -a CONN_LIST <<<"$CONNS"
+
+LOCK="${RAFT_BUILD_LOCK:-}"
+locked() { if [ -n "$LOCK" ]; then flock "$LOCK" "$@"; else "$@"; fi; }
+log() { echo "bench-compare: $*" >&2; }
+
+# ------------------------------------------------------------------ build
+if [ "$SKIP_BUILD" -eq 0 ]; then
+  "$ROOT/scripts/install-deps.sh" >&2
+  log "building Release in $BUILD_DIR"
+  locked cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DRAFT_BUILD_TESTS=OFF -DRAFT_BUILD_EXAMPLES=OFF -DRAFT_BUILD_KVSERVER=ON >/dev/null
+  locked cmake --build "$BUILD_DIR" --target kvserver >&2
+  # bench/ builds inside the project once the top-level CMakeLists.txt adds it; until then
+  # (and in any case it works) as its own project.
+  if grep -q 'add_subdirectory(bench)' "$ROOT/CMakeLists.txt"; then
+    locked cmake --build "$BUILD_DIR" --target kvbench write_probe fsync_probe rtt_probe >&2
+  else
+    locked cmake -S "$ROOT/bench" -B "$BUILD_DIR/bench-standalone" -G Ninja \
+      -DCMAKE_BUILD_TYPE=Release >/dev/null
+    locked cmake --build "$BUILD_DIR/bench-standalone" >&2
+  fi
+fi
+find_bin() {
+  local name=$1 dir
+  for dir in "$BUILD_DIR/bench" "$BUILD_DIR/bench-standalone" "$BUILD_DIR/kvserver"; do
+    if [ -x "$dir/$name" ]; then echo "$dir/$name"; return 0; fi
+  done
+  die "no $name in $BUILD_DIR (run without --skip-build)"
+}
+KVSERVER=$(find_bin kvserver)
+KVBENCH=$(find_bin kvbench)
+WRITE_PROBE=$(find_bin write_probe)
+FSYNC_PROBE=$(find_bin fsync_probe)
+RTT_PROBE=$(find_bin rtt_probe)
+
+if [ "$ONLY" != kvserver ] && [ ! -x /usr/bin/etcd ]; then
+  log "installing etcd-server (Debian)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends etcd-server >&2 ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends etcd-server >&2; }
+  # Debian's package may start a system etcd on 2379/2380; it does not use our ports.
+fi
+ETCD=/usr/bin/etcd
+
+# ------------------------------------------------------------------ data, results, cleanup
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+[ -n "$DATA_PARENT" ] || DATA_PARENT="$BUILD_DIR/bench-data"
+mkdir -p "$DATA_PARENT"
+DATA=$(mktemp -d "$DATA_PARENT/run-$STAMP-XXXX")
+RESULTS="$DATA/results"
+mkdir -p "$RESULTS"
+if [ "$(stat -f -c %T "$DATA")" = tmpfs ]; then
+  log "warning: $DATA is on tmpfs: fsync costs nothing there; use --data-dir on a real disk"
+fi
+
+declare -A PIDS=()  # "kv0" / "etcd1" -> pid of a running server
+stop_pid() {        # stop_pid <key> <signal>
+  local key=$1 sig=$2 pid=${PIDS[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill "-$sig" "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_TIMEOUT_S))
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "PIDS[$key]"
+}
+cleanup() {
+  local rc=$?
+  trap '' INT TERM
+  for key in "${!PIDS[@]}"; do kill -KILL "${PIDS[$key]}" 2>/dev/null || true; done
+  for key in "${!PIDS[@]}"; do wait "${PIDS[$key]}" 2>/dev/null || true; done
+  if [ "$KEEP" -eq 0 ]; then
+    rm -rf "$DATA/kv" "$DATA/etcd"
+  fi
+  log "results and logs: $DATA"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for off in 0 1 2 100 101 102 200 201 202 300 301 302; do
+  if port_open $((PORT_BASE + off)); then
+    die "127.0.0.1:$((PORT_BASE + off)) is in use; pick another --port-base"
+  fi
+done
+
+# http <curl args...>: one bounded request, body on stdout ("" on failure).
+http() { curl -s --max-time 2 "$@" 2>/dev/null || true; }
+num() { awk -v x="$1" 'BEGIN { exit !(x ~ /^[0-9.]+$/) }'; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+median() { tr ' ' '\n' | grep -E '^[0-9.]+$' | sort -n | awk '{ a[NR] = $1 } END {
+  if (NR == 0) { print "n/a"; exit } if (NR % 2) print a[(NR + 1) / 2];
+  else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# ------------------------------------------------------------------ kvserver cluster
+KV_ARGS=()  # extra flags for every node (failover at explicit settings)
+kv_http() { echo "127.0.0.1:$((PORT_BASE + $1))"; }
+kv_start() {  # kv_start <i>
+  local i=$1 join=()
+  [ "$i" -eq 0 ] || join=(-join "$(kv_http 0)")
+  mkdir -p "$DATA/kv/node$i"
+  setsid "$KVSERVER" -id "node$i" -laddr "$(kv_http "$i")" -raddr "127.0.0.1:$((PORT_BASE + 100 + i))" \
+    -data "$DATA/kv/node$i" -log-level warn "${join[@]}" "${KV_ARGS[@]}" \
+    </dev/null >>"$DATA/kv/node$i.log" 2>&1 &
+  PIDS[kv$i]=$!
+}
+kv_healthy() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://$(kv_http "$1")/health")" = 200 ]; }
+kv_leader_addr() {  # the leader's HTTP address as some live node sees it, or ""
+  local i s
+  for i in 0 1 2; do
+    [ -n "${PIDS[kv$i]:-}" ] || continue
+    s=$(http "http://$(kv_http "$i")/status")
+    s=$(sed -n 's/.*"leader": *{[^}]*"http_addr": *"\([^"]*\)".*/\1/p' <<<"$s")
+    if [ -n "$s" ]; then echo "$s"; return 0; fi
+  done
+}
+kv_leader_index() {
+  local addr i
+  addr=$(kv_leader_addr)
+  for i in 0 1 2; do [ "$addr" = "$(kv_http "$i")" ] && { echo "$i"; return 0; }; done
+  return 1
+}
+kv_status_field() {  # kv_status_field <i> <name>: a number from node i's /status
+  http "http://$(kv_http "$1")/status" | sed -n "s/.*\"$2\": *\([0-9]*\).*/\1/p"
+}
+kv_wait_cluster() {  # all three healthy, the leader counts three voters
+  local deadline=$((SECONDS + START_TIMEOUT_S)) i ok leader
+  while :; do
+    ok=1
+    for i in 0 1 2; do kv_healthy "$i" || ok=0; done
+    if [ "$ok" -eq 1 ]; then
+      leader=$(kv_leader_addr)
+      if [ -n "$leader" ] && [ "$(http "http://$leader/status" | grep -o '"voter": *true' | wc -l)" -eq 3 ]; then
+        return 0
+      fi
+    fi
+    [ "$SECONDS" -lt "$deadline" ] || die "kvserver cluster not ready within ${START_TIMEOUT_S}s (logs: $DATA/kv)"
+    sleep 0.2
+  done
+}
+kv_up() {
+  rm -rf "$DATA/kv"
+  local i deadline
+  for i in 0 1 2; do
+    kv_start "$i"
+    deadline=$((SECONDS + START_TIMEOUT_S))
+    until kv_healthy "$i"; do
+      kill -0 "${PIDS[kv$i]}" 2>/dev/null || die "kvserver node$i exited at startup (log: $DATA/kv/node$i.log)"
+      [ "$SECONDS" -lt "$deadline" ] || die "kvserver node$i not healthy within ${START_TIMEOUT_S}s"
+      sleep 0.2
+    done
+  done
+  kv_wait_cluster
+}
+kv_down() { local i; for i in 0 1 2; do stop_pid "kv$i" TERM; done; }
+kv_term() { local l; l=$(kv_leader_index) && kv_status_field "$l" term; }
+
+# ------------------------------------------------------------------ etcd cluster
+etcd_client() { echo "127.0.0.1:$((PORT_BASE + 200 + $1))"; }
+etcd_peer() { echo "127.0.0.1:$((PORT_BASE + 300 + $1))"; }
+etcd_start() {
+  local i=$1
+  local cluster="e0=http://$(etcd_peer 0),e1=http://$(etcd_peer 1),e2=http://$(etcd_peer 2)"
+  mkdir -p "$DATA/etcd"
+  setsid "$ETCD" --name "e$i" --data-dir "$DATA/etcd/e$i" \
+    --listen-client-urls "http://$(etcd_client "$i")" --advertise-client-urls "http://$(etcd_client "$i")" \
+    --listen-peer-urls "http://$(etcd_peer "$i")" --initial-advertise-peer-urls "http://$(etcd_peer "$i")" \
+    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token "bench-$STAMP" \
+    --heartbeat-interval 100 --election-timeout 1000 --logger zap --log-level warn \
+    </dev/null >>"$DATA/etcd/e$i.log" 2>&1 &
+  PIDS[etcd$i]=$!
+}
+etcd_healthy() { http "http://$(etcd_client "$1")/health" | grep -q '"health": *"true"'; }
+etcd_leader_index() {  # the member whose id is the leader id it reports
+  local i s
+  for i in 0 1 2; do
+    [ -n "${PIDS[etcd$i]:-}" ] || continue
+    s=$(http -X POST -d '{}' "http://$(etcd_client "$i")/v3/maintenance/status")
+    local me leader
+    me=$(sed -n 's/.*"member_id": *"\([0-9]*\)".*/\1/p' <<<"$s")
+    leader=$(sed -n 's/.*"leader": *"\([0-9]*\)".*/\1/p' <<<"$s")
+    if [ -n "$me" ] && [ "$me" = "$leader" ]; then echo "$i"; return 0; fi
+  done
+  return 1
+}
+etcd_term() {
+  local l
+  l=$(etcd_leader_index) || return 0
+  http -X POST -d '{}' "http://$(etcd_client "$l")/v3/maintenance/status" |
+    sed -n 's/.*"raftTerm": *"\([0-9]*\)".*/\1/p'
+}
+etcd_up() {
+  rm -rf "$DATA/etcd"
+  local i ok deadline=$((SECONDS + START_TIMEOUT_S))
+  for i in 0 1 2; do etcd_start "$i"; done
+  while :; do
+    ok=1
+    for i in 0 1 2; do
+      kill -0 "${PIDS[etcd$i]}" 2>/dev/null || die "etcd e$i exited at startup (log: $DATA/etcd/e$i.log)"
+      etcd_healthy "$i" || ok=0
+    done
+    if [ "$ok" -eq 1 ] && etcd_leader_index >/dev/null; then return 0; fi
+    [ "$SECONDS" -lt "$deadline" ] || die "etcd cluster not ready within ${START_TIMEOUT_S}s (logs: $DATA/etcd)"
+    sleep 0.2
+  done
+}
+etcd_down() { local i; for i in 0 1 2; do stop_pid "etcd$i" TERM; done; }
+
+# ------------------------------------------------------------------ measurements
+declare -A R=()  # R[system.kind.conns.field] = value; R[system.failover.config] = ms list
+
+run_matrix() {  # run_matrix <system> <leader addr>
+  local sys=$1 addr=$2 c kind ratio out
+  log "$sys: preloading $KEYS keys at $addr"
+  locked "$KVBENCH" --target "$sys" --addr "$addr" --connections 64 --keys "$KEYS" \
+    --value-size "$VALUE_BYTES" --preload --warmup 0 --duration 0.2 --json >"$RESULTS/$sys-preload.json" ||
+    die "$sys: preload failed ($RESULTS/$sys-preload.json)"
+  for kind in write read; do
+    for c in "${CONN_LIST[@]}"; do
+      ratio=0
+      [ "$kind" = read ] && ratio=1
+      out="$RESULTS/$sys-$kind-$c.json"
+      log "$sys: ${kind}s, $c connections, ${DURATION}s"
+      locked "$KVBENCH" --target "$sys" --addr "$addr" --connections "$c" --keys "$KEYS" \
+        --value-size "$VALUE_BYTES" --read-ratio "$ratio" --warmup "$WARMUP" \
+        --duration "$DURATION" --json >"$out" || log "$sys: $kind/$c had no successful operation"
+      R[$sys.$kind.$c.ops]=$(sed -n 's/.*"ops_per_s":\([0-9.]*\).*/\1/p' "$out")
+      R[$sys.$kind.$c.p50]=$(sed -n 's/.*"latency_ms":{[^}]*"p50":\([0-9.]*\).*/\1/p' "$out")
+      R[$sys.$kind.$c.p99]=$(sed -n 's/.*"latency_ms":{[^}]*"p99":\([0-9.]*\).*/\1/p' "$out")
+      R[$sys.$kind.$c.err]=$(sed -n 's/.*"errors":{"total":\([0-9]*\).*/\1/p' "$out")
+    done
+  done
+}
+
+# failover <system> <config label>: TRIALS times kill -9 the leader, time the first
+# successful write on a survivor, restart the killed member, wait until it has caught up.
+failover() {
+  local sys=$1 label=$2 trial l t0 ms addrs i out list=""
+  for ((trial = 1; trial <= TRIALS; trial++)); do
+    if [ "$sys" = kvserver ]; then l=$(kv_leader_index) || die "kvserver: no leader before trial $trial"
+    else l=$(etcd_leader_index) || die "etcd: no leader before trial $trial"; fi
+    addrs=""
+    for i in 0 1 2; do
+      [ "$i" -eq "$l" ] && continue
+      if [ "$sys" = kvserver ]; then addrs+="${addrs:+,}$(kv_http "$i")"; else addrs+="${addrs:+,}$(etcd_client "$i")"; fi
+    done
+    local key
+    [ "$sys" = kvserver ] && key="kv$l" || key="etcd$l"
+    t0=$(date +%s%N)
+    kill -KILL "${PIDS[$key]}"
+    wait "${PIDS[$key]}" 2>/dev/null || true
+    unset "PIDS[$key]"
+    out=$(locked "$WRITE_PROBE" --target "$sys" --addr "$addrs" --since-ns "$t0" \
+      --timeout "$FAILOVER_TIMEOUT_S") || out=""
+    ms=$(sed -n 's/^elapsed_ms \([0-9.]*\).*/\1/p' <<<"$out")
+    log "$sys failover ($label) trial $trial/$TRIALS: leader ${key} killed, write ok after ${ms:-TIMEOUT} ms"
+    list+="${list:+ }${ms:-timeout}"
+    # Bring the member back and wait until it has caught up, so every trial starts from a
+    # healthy three-member cluster.
+    if [ "$sys" = kvserver ]; then
+      kv_start "$l"
+      local deadline=$((SECONDS + CATCHUP_TIMEOUT_S)) nl commit applied
+      while :; do
+        if kv_healthy "$l" && nl=$(kv_leader_index); then
+          commit=$(kv_status_field "$nl" commit_index)
+          applied=$(kv_status_field "$l" applied_index)
+          if [ -n "$commit" ] && [ -n "$applied" ] && [ "$applied" -ge "$commit" ]; then break; fi
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || die "kvserver node$l did not catch up within ${CATCHUP_TIMEOUT_S}s"
+        sleep 0.2
+      done
+    else
+      etcd_start "$l"
+      local deadline=$((SECONDS + CATCHUP_TIMEOUT_S))
+      until etcd_healthy "$l" && etcd_leader_index >/dev/null; do
+        [ "$SECONDS" -lt "$deadline" ] || die "etcd e$l did not come back within ${CATCHUP_TIMEOUT_S}s"
+        sleep 0.2
+      done
+    fi
+    sleep 1  # let heartbeats settle before the next kill
+  done
+  R[$sys.failover.$label]=$list
+}
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+
+# ------------------------------------------------------------------ run
+log "data and results in $DATA"
+log "floors: fdatasync of 4 KiB appends in $DATA; loopback round trip"
+FSYNC_OUT=$(locked "$FSYNC_PROBE" --dir "$DATA" --count 500)
+RTT_OUT=$(locked "$RTT_PROBE" --count 20000)
+FSYNC_P50=$(sed -n 's/.*p50_ms \([0-9.]*\).*/\1/p' <<<"$FSYNC_OUT")
+FSYNC_P99=$(sed -n 's/.*p99_ms \([0-9.]*\).*/\1/p' <<<"$FSYNC_OUT")
+RTT_P50=$(sed -n 's/.*p50_ms \([0-9.]*\).*/\1/p' <<<"$RTT_OUT")
+RTT_P99=$(sed -n 's/.*p99_ms \([0-9.]*\).*/\1/p' <<<"$RTT_OUT")
+LAT_BUDGET=$(calc "2 * ($FSYNC_P50 + $RTT_P50)" 3)
+
+# kvserver's own defaults, from --help: "-tick-ms ... (default 100)".
+kv_default() { "$KVSERVER" --help 2>&1 | awk -v f="-$1" '$1 == f { getline; if (match($0, /\(default [0-9]+\)/)) print substr($0, RSTART + 9, RLENGTH - 10); exit }'; }
+KV_TICK_MS=$(kv_default tick-ms)
+KV_ELECTION_TICKS=$(kv_default election-ticks)
+KV_HEARTBEAT_TICKS=$(kv_default heartbeat-ticks)
+KV_DEFAULTS="tick ${KV_TICK_MS:-?} ms, heartbeat ${KV_HEARTBEAT_TICKS:-?} ticks, election ${KV_ELECTION_TICKS:-?} ticks"
+KV_DEFAULTS_EQUAL=0
+if [ "${KV_TICK_MS:-0}" = 100 ] && [ "${KV_ELECTION_TICKS:-0}" = 10 ] && [ "${KV_HEARTBEAT_TICKS:-0}" = 1 ]; then
+  KV_DEFAULTS_EQUAL=1
+fi
+
+KV_RSS="" KV_TERMS="" ETCD_TERMS=""
+if [ "$ONLY" != etcd ]; then
+  log "kvserver: starting 3 nodes (defaults: $KV_DEFAULTS)"
+  KV_ARGS=()
+  kv_up
+  leader=$(kv_leader_addr)
+  l=$(kv_leader_index)
+  term_before=$(kv_term)
+  run_matrix kvserver "$leader"
+  KV_RSS=$(rss_kb "${PIDS[kv$l]}")
+  KV_TERMS="$term_before -> $(kv_term)"
+  if [ "$TRIALS" -gt 0 ]; then
+    failover kvserver defaults
+    if [ "$KV_DEFAULTS_EQUAL" -eq 1 ]; then
+      R[kvserver.failover.equal]=${R[kvserver.failover.defaults]}
+    else
+      kv_down
+      KV_ARGS=(-tick-ms 100 -heartbeat-ticks 1 -election-ticks 10)
+      log "kvserver: restarting with ${KV_ARGS[*]} (etcd's 100/1000 ms)"
+      kv_up
+      failover kvserver equal
+    fi
+  fi
+  kv_down
+fi
+if [ "$ONLY" != kvserver ]; then
+  log "etcd: starting 3 members (heartbeat 100 ms, election 1000 ms)"
+  etcd_up
+  l=$(etcd_leader_index)
+  term_before=$(etcd_term)
+  run_matrix etcd "$(etcd_client "$l")"
+  ETCD_TERMS="$term_before -> $(etcd_term)"
+  [ "$TRIALS" -gt 0 ] && failover etcd equal
+  etcd_down
+fi
+
+# ------------------------------------------------------------------ report
+ratio() { if num "${1:-}" && num "${2:-}" && [ "$(calc "$2 > 0" 0)" = 1 ]; then calc "$1 / $2" 2; else echo "n/a"; fi; }
+check() {  # check <condition for awk> -> PASS / FAIL / n/a
+  if awk "BEGIN { exit !($1) }" 2>/dev/null; then echo PASS; else echo FAIL; fi
+}
+target_for() {  # target_for <kind> <conns>
+  case "$1.$2" in
+    write.64) echo ">= 4.0x etcd" ;;
+    write.16) echo ">= 3.0x etcd" ;;
+    write.1) echo "p50 <= $LAT_BUDGET ms" ;;
+    read.64) echo ">= 8.0x etcd" ;;
+    *) echo "" ;;
+  esac
+}
+verdict_for() {
+  local kind=$1 c=$2 x
+  x=$(ratio "${R[kvserver.$kind.$c.ops]:-}" "${R[etcd.$kind.$c.ops]:-}")
+  case "$kind.$c" in
+    write.64) [ "$x" = n/a ] && echo n/a || check "$x >= 4" ;;
+    write.16) [ "$x" = n/a ] && echo n/a || check "$x >= 3" ;;
+    write.1) num "${R[kvserver.write.1.p50]:-}" && check "${R[kvserver.write.1.p50]} <= $LAT_BUDGET" || echo n/a ;;
+    read.64) [ "$x" = n/a ] && echo n/a || check "$x >= 8" ;;
+    *) echo "" ;;
+  esac
+}
+
+KV_FO_DEF=$(median <<<"${R[kvserver.failover.defaults]:-}")
+KV_FO_EQ=$(median <<<"${R[kvserver.failover.equal]:-}")
+ETCD_FO=$(median <<<"${R[etcd.failover.equal]:-}")
+
+TABLE=$(
+  echo "| workload | conns | kvserver ops/s | etcd ops/s | kvserver/etcd | kvserver p50 / p99 ms | etcd p50 / p99 ms | errors kv / etcd | target | verdict |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
+  for kind in write read; do
+    for c in "${CONN_LIST[@]}"; do
+      label="writes"
+      [ "$kind" = read ] && label="linearizable reads"
+      printf '| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s | %s |\n' "$label" "$c" \
+        "${R[kvserver.$kind.$c.ops]:--}" "${R[etcd.$kind.$c.ops]:--}" \
+        "$(ratio "${R[kvserver.$kind.$c.ops]:-}" "${R[etcd.$kind.$c.ops]:-}")" \
+        "${R[kvserver.$kind.$c.p50]:--}" "${R[kvserver.$kind.$c.p99]:--}" \
+        "${R[etcd.$kind.$c.p50]:--}" "${R[etcd.$kind.$c.p99]:--}" \
+        "${R[kvserver.$kind.$c.err]:--}" "${R[etcd.$kind.$c.err]:--}" \
+        "$(target_for "$kind" "$c")" "$(verdict_for "$kind" "$c")"
+    done
+  done
+  echo
+  echo "| floor | p50 ms | p99 ms |"
+  echo "|---|---:|---:|"
+  echo "| fdatasync, 4 KiB append (data disk) | $FSYNC_P50 | $FSYNC_P99 |"
+  echo "| loopback TCP round trip | $RTT_P50 | $RTT_P99 |"
+  echo "| write p50 budget at 1 conn: 2 x (fdatasync + RTT) | $LAT_BUDGET | |"
+  echo
+  echo "| failover (kill -9 leader -> first write ok on a survivor) | median ms | trials (ms) | target | verdict |"
+  echo "|---|---:|---|---|---|"
+  fo_eq_verdict=n/a
+  num "$KV_FO_EQ" && num "$ETCD_FO" && fo_eq_verdict=$(check "$KV_FO_EQ <= $ETCD_FO")
+  fo_def_verdict=n/a
+  num "$KV_FO_DEF" && fo_def_verdict=$(check "$KV_FO_DEF <= 500")
+  eq_note=""
+  [ "$KV_DEFAULTS_EQUAL" -eq 1 ] && eq_note=" (= its defaults)"
+  echo "| kvserver, tick 100 ms, election 10 ticks$eq_note | $KV_FO_EQ | ${R[kvserver.failover.equal]:--} | <= etcd | $fo_eq_verdict |"
+  echo "| kvserver defaults ($KV_DEFAULTS) | $KV_FO_DEF | ${R[kvserver.failover.defaults]:--} | <= 500 ms | $fo_def_verdict |"
+  echo "| etcd, heartbeat 100 ms, election 1000 ms | $ETCD_FO | ${R[etcd.failover.equal]:--} | | |"
+  echo
+  echo "kvserver leader RSS after the matrix: ${KV_RSS:-?} KiB. Leader term before -> after the matrix: kvserver ${KV_TERMS:--}, etcd ${ETCD_TERMS:--}."
+  echo "Settings: ${DURATION} s per cell after ${WARMUP} s warmup, $KEYS keys preloaded, $VALUE_BYTES-byte values, load at the leader, one kvbench thread; $TRIALS failover trials per configuration."
+)
+
+echo
+echo "$TABLE"
+echo
+
+if [ "$APPEND" -eq 1 ]; then
+  {
+    echo
+    echo "### Run $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo '```'
+    echo "$ uname -a"
+    uname -a
+    echo "$ nproc"
+    nproc
+    echo "kvserver $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
+    echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
+    echo '```'
+    echo
+    echo "$TABLE"
+  } >>"$ROOT/docs/performance.md"
+  log "appended the run to docs/performance.md"
+fi

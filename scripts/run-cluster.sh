@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The README's run command: builds kvserver and runs a 3-node local cluster in the
+# foreground. Ctrl-C sends SIGTERM to all three nodes and waits for them to exit.
+#
+#   node0  HTTP 127.0.0.1:3000  Raft 127.0.0.1:4000  bootstraps the cluster
+#   node1  HTTP 127.0.0.1:3001  Raft 127.0.0.1:4001  joins via 127.0.0.1:3000
+#   node2  HTTP 127.0.0.1:3002  Raft 127.0.0.1:4002  joins via 127.0.0.1:3000
+#
+#   scripts/run-cluster.sh           start (keeps the data of an earlier run)
+#   scripts/run-cluster.sh --clean   wipe the data directories first
+#
+# Data lives in <repo>/data/<id> (RAFT_DATA_DIR overrides <repo>/data). Output of each
+# node is prefixed with its id. KVSERVER=path runs that binary instead of building one.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${RAFT_BUILD_DIR:-$ROOT/build}"
+DATA_DIR="${RAFT_DATA_DIR:-$ROOT/data}"
+START_TIMEOUT_S=30  # per node: until its HTTP port accepts connections
+STOP_TIMEOUT_S=20   # after SIGTERM, before SIGKILL
+
+clean=0
+case "${1:-}" in
+  "") ;;
+  --clean) clean=1 ;;
+  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+  *) echo "run-cluster: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+# ---- the binary
+if [ -n "${KVSERVER:-}" ]; then
+  BIN=$KVSERVER
+else
+  if [ ! -f "$ROOT/kvserver/CMakeLists.txt" ]; then
+    echo "run-cluster: kvserver is not written yet (no kvserver/ in $ROOT)." >&2
+    echo "run-cluster: there is no server to start; libraft alone can be tested with scripts/test.sh." >&2
+    exit 1
+  fi
+  "$ROOT/scripts/install-deps.sh"
+  gen=()
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ] && command -v ninja >/dev/null; then gen=(-G Ninja); fi
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${gen[@]}" -DRAFT_BUILD_KVSERVER=ON >/dev/null
+  cmake --build "$BUILD_DIR" --target kvserver
+  BIN="$BUILD_DIR/kvserver/kvserver"
+fi
+if [ ! -x "$BIN" ]; then
+  echo "run-cluster: no kvserver binary at $BIN" >&2
+  exit 1
+fi
+
+# ---- ports: refuse to start over something already listening
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for port in 3000 3001 3002 4000 4001 4002; do
+  if port_open "$port"; then
+    echo "run-cluster: 127.0.0.1:$port is already in use (another cluster running?)" >&2
+    exit 1
+  fi
+done
+
+if [ "$clean" -eq 1 ]; then rm -rf "${DATA_DIR:?}/node0" "$DATA_DIR/node1" "$DATA_DIR/node2"; fi
+
+# ---- start
+ids=()
+pids=()
+
+stop_all() {
+  trap '' INT TERM
+  echo "run-cluster: stopping (SIGTERM to ${pids[*]:-nothing})"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  local deadline=$((SECONDS + STOP_TIMEOUT_S))
+  for i in "${!pids[@]}"; do
+    while kill -0 "${pids[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "run-cluster: ${ids[$i]} did not stop within ${STOP_TIMEOUT_S}s; SIGKILL" >&2
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  echo "run-cluster: all nodes stopped; data kept in $DATA_DIR"
+}
+
+# shellcheck disable=SC2317  # invoked by the trap
+on_signal() {
+  stop_all
+  exit 0
+}
+trap on_signal INT TERM
+
+# start_node <id> <http port> <raft port> [kvserver args...]
+# Each node runs in its own session so that Ctrl-C reaches only this script, which then
+# stops the nodes with SIGTERM. Its output goes through sed, which ignores SIGINT so that
+# the nodes' last words during shutdown are not lost.
+start_node() {
+  local id=$1 http=$2 raft=$3
+  shift 3
+  mkdir -p "$DATA_DIR/$id"
+  setsid "$BIN" -id "$id" -laddr "127.0.0.1:$http" -raddr "127.0.0.1:$raft" \
+    -data "$DATA_DIR/$id" "$@" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
+  ids+=("$id")
+  pids+=($!)
+  local deadline=$((SECONDS + START_TIMEOUT_S))
+  until port_open "$http"; do
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      echo "run-cluster: $id exited during startup" >&2
+      stop_all
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "run-cluster: $id did not listen on 127.0.0.1:$http within ${START_TIMEOUT_S}s" >&2
+      stop_all
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+start_node node0 3000 4000
+start_node node1 3001 4001 -join 127.0.0.1:3000
+start_node node2 3002 4002 -join 127.0.0.1:3000
+
+cat <<'EOF'
+
+run-cluster: 3 nodes up (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
+  curl -XPUT 127.0.0.1:3000/kv/hello -d world     # write a key
+  curl 127.0.0.1:3001/kv/hello                    # read it back through another node
+  curl 127.0.0.1:3000/status                      # this node's Raft status
+Ctrl-C stops all three.
+
+EOF
+
+# ---- run until Ctrl-C, or until a node dies on its own
+rc=0
+wait -n "${pids[@]}" || rc=$?
+for i in "${!pids[@]}"; do
+  if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+    echo "run-cluster: ${ids[$i]} exited on its own (status $rc); stopping the others" >&2
+  fi
+done
+stop_all
+exit 1
