@@ -17,6 +17,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# ccache hits across clones in other folders (CI builds a fresh clone elsewhere).
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-1}"
 BUILD_DIR="${RAFT_BUILD_DIR:-$ROOT/build}"
 ASAN_BUILD_DIR="${RAFT_ASAN_BUILD_DIR:-$ROOT/build-asan}"
 JOBS="${RAFT_JOBS:-$(nproc 2>/dev/null || echo 2)}"
