@@ -1,4 +1,5 @@
 // /kv routes: PUT, GET, DELETE of single keys and prefix listing.
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "http_util.h"
@@ -45,6 +46,7 @@ void KvServer::Impl::InstallDataRoutes() {
     CommandResult result;
     if (!DecodeResult(*r, &result)) return ReplyError(res, 500, "malformed state machine result");
     nlohmann::json j;
+    j["index"] = result.index;
     j["prev_value"] = result.prev ? nlohmann::json(*result.prev) : nlohmann::json(nullptr);
     if (cmd.op == Op::kCas && !result.ok) {
       nlohmann::json e;
@@ -55,19 +57,19 @@ void KvServer::Impl::InstallDataRoutes() {
     if (op == Op::kDelete) j["deleted"] = result.prev.has_value();
     ReplyJson(res, 200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
-  http.Put(R"(/kv/.*)", [write](const httplib::Request& req, httplib::Response& res) {
+  http.Put(R"(/kv/[\s\S]*)", [write](const httplib::Request& req, httplib::Response& res) {
     write(req, res, Op::kPut);
   });
-  http.Delete(R"(/kv/.*)", [write](const httplib::Request& req, httplib::Response& res) {
+  http.Delete(R"(/kv/[\s\S]*)", [write](const httplib::Request& req, httplib::Response& res) {
     write(req, res, Op::kDelete);
   });
 
-  http.Get(R"(/kv/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+  http.Get(R"(/kv/[\s\S]*)", [this](const httplib::Request& req, httplib::Response& res) {
     auto key = KeyFromTarget(req.target);
     if (!key) return ReplyError(res, 400, "malformed or empty key in the URL");
     if (!Stale(req)) {
       auto b = node->ReadBarrier(timeout()).get();
-      if (!b.ok()) return ReplyStatus(res, b.status());
+      if (!b.ok()) return ReplyStatus(res, b.status(), /*is_read=*/true);
     }
     auto v = sm->Get(*key);
     if (!v.ok()) return ReplyError(res, 500, v.status().ToString());
@@ -79,17 +81,15 @@ void KvServer::Impl::InstallDataRoutes() {
   http.Get("/kv", [this](const httplib::Request& req, httplib::Response& res) {
     std::size_t limit = 100;
     if (req.has_param("limit")) {
-      try {
-        limit = std::stoul(req.get_param_value("limit"));
-      } catch (...) {
-        return ReplyError(res, 400, "limit must be a number");
-      }
-      if (limit == 0 || limit > 1000) return ReplyError(res, 400, "limit must be 1..1000");
+      const std::string v = req.get_param_value("limit");
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+      if (ec != std::errc() || p != v.data() + v.size() || limit == 0 || limit > 1000)
+        return ReplyError(res, 400, "limit must be a number in 1..1000");
     }
     bool b64 = req.has_param("encoding") && req.get_param_value("encoding") == "base64";
     if (!Stale(req)) {
       auto b = node->ReadBarrier(timeout()).get();
-      if (!b.ok()) return ReplyStatus(res, b.status());
+      if (!b.ok()) return ReplyStatus(res, b.status(), /*is_read=*/true);
     }
     auto items = sm->List(req.get_param_value("prefix"), req.get_param_value("start_after"), limit);
     if (!items.ok()) return ReplyError(res, 500, items.status().ToString());

@@ -65,7 +65,7 @@ void ReplyError(httplib::Response& res, int code, const std::string& message) {
   ReplyJson(res, code, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-void ReplyStatus(httplib::Response& res, const raft::Status& s) {
+void ReplyStatus(httplib::Response& res, const raft::Status& s, bool is_read) {
   using raft::ErrorCode;
   switch (s.code()) {
     case ErrorCode::kOk:
@@ -75,6 +75,10 @@ void ReplyStatus(httplib::Response& res, const raft::Status& s) {
       ReplyError(res, 400, s.message());
       return;
     case ErrorCode::kTimeout:
+      if (is_read) {
+        ReplyError(res, 504, "timed out waiting for a read index from the leader; retry");
+        return;
+      }
       ReplyError(res, 504, "timed out waiting for commit; the outcome is unknown: " + s.message());
       return;
     case ErrorCode::kNotLeader:

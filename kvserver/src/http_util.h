@@ -20,7 +20,8 @@ std::optional<std::string> KeyFromTarget(const std::string& target);
 void ReplyJson(httplib::Response& res, int code, const std::string& json);
 void ReplyError(httplib::Response& res, int code, const std::string& message);
 // Maps an error from the Raft layer to the documented HTTP status (503, 504, 400...).
-void ReplyStatus(httplib::Response& res, const raft::Status& s);
+// `is_read`: a timed-out read changed nothing, so its message says so.
+void ReplyStatus(httplib::Response& res, const raft::Status& s, bool is_read = false);
 
 // JSON string with invalid UTF-8 replaced (nlohmann's replace handler).
 std::string JsonString(const std::string& s);

@@ -30,6 +30,15 @@ class Cursor {
     return true;
   }
 
+  bool GetU64(std::uint64_t* v) {
+    if (data_.size() < 8) return false;
+    *v = 0;
+    for (int i = 0; i < 8; ++i)
+      *v |= std::uint64_t{static_cast<unsigned char>(data_[i])} << (8 * i);
+    data_.remove_prefix(8);
+    return true;
+  }
+
   bool GetBytes32(std::string* out) {
     if (data_.size() < 4) return false;
     std::uint32_t n = 0;
@@ -115,6 +124,7 @@ std::string EncodeResult(const CommandResult& r) {
       (r.ok ? kFlagOk : 0) | (r.prev ? kFlagPrev : 0) | (r.error.empty() ? 0 : kFlagError);
   PutU8(&out, kResultVersion);
   PutU8(&out, flags);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((r.index >> (8 * i)) & 0xff));
   if (r.prev) PutBytes32(&out, *r.prev);
   if (!r.error.empty()) PutBytes32(&out, r.error);
   return out;
@@ -126,6 +136,7 @@ bool DecodeResult(std::string_view data, CommandResult* out) {
   if (!in.GetU8(&version) || version != kResultVersion) return false;
   if (!in.GetU8(&flags) || (flags & ~kFlagsAll) != 0) return false;
   *out = CommandResult{};
+  if (!in.GetU64(&out->index)) return false;
   out->ok = (flags & kFlagOk) != 0;
   if (flags & kFlagPrev) {
     out->prev.emplace();

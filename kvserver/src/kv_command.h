@@ -12,7 +12,7 @@
 //   expected := 0x00                         ("only if absent")
 //             | 0x01 prev:bytes32            ("only if the current value is prev")
 //
-//   result   := version:u8(=1) flags:u8 [prev:bytes32] [error:bytes32]
+//   result   := version:u8(=1) flags:u8 index:u64 [prev:bytes32] [error:bytes32]
 //   flags    := bit 0 ok, bit 1 prev present, bit 2 error present; other bits are 0
 //
 // The decoders are strict: an unknown version or op, a length running past the end,
@@ -59,6 +59,8 @@ struct CommandResult {
   // Non-empty when the entry was not a valid command and was applied as a no-op. Every
   // replica reaches the same verdict (the decoder is deterministic).
   std::string error;
+  // Log index of the entry (results never reach the disk; clients see it as "index").
+  std::uint64_t index = 0;
 
   bool operator==(const CommandResult&) const = default;
 };

@@ -172,10 +172,28 @@ void KvServer::Impl::InstallRoutes() {
         }
         ReplyError(res, 500, what);
       });
-  http.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
-    if (!shutting_down) return httplib::Server::HandlerResponse::Unhandled;
-    ReplyError(res, 503, "node is shutting down; retry another node");
-    return httplib::Server::HandlerResponse::Handled;
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (shutting_down) {
+      ReplyError(res, 503, "node is shutting down; retry another node");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!PercentDecode(req.target)) {
+      ReplyError(res, 400, "malformed percent-encoding in the URL");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // Refuse ambiguous framing (a request-smuggling ingredient): every Content-Length
+    // must be plain digits, and repeated ones must agree.
+    std::size_t n = req.get_header_value_count("Content-Length");
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string v = req.get_header_value("Content-Length", i);
+      bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || v != req.get_header_value("Content-Length", 0)) {
+        res.set_header("Connection", "close");
+        ReplyError(res, 400, "malformed or conflicting Content-Length");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   InstallDataRoutes();
   InstallControlRoutes();

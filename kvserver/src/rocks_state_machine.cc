@@ -267,10 +267,13 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
       CommandResult bad;
       bad.ok = false;
       bad.error = "malformed command at index " + std::to_string(e.index);
+      bad.index = e.index;
       results->push_back(EncodeResult(bad));
       continue;
     }
-    results->push_back(EncodeResult(ApplyCommand(db_.get(), c, &batch, &pending)));
+    CommandResult r = ApplyCommand(db_.get(), c, &batch, &pending);
+    r.index = e.index;
+    results->push_back(EncodeResult(r));
   }
   if (applied == before) return;
   batch.Put(kAppliedKey, EncodeU64(applied));

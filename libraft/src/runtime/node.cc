@@ -244,7 +244,8 @@ void Node::Impl::Stop() {
     asio::post(io_, [this] {
       transport_->Stop();
       tick_timer_.cancel();
-      for (auto& [ctx, cb] : pending_reads_) cb->Run(Status(ErrorCode::kShutdown, "node stopping"));
+      for (auto& [ctx, r] : pending_reads_)
+        r.cb->Run(Status(ErrorCode::kShutdown, "node stopping"));
       pending_reads_.clear();
       for (auto& t : transfers_) t.done(Status(ErrorCode::kShutdown, "node stopping"));
       transfers_.clear();
@@ -341,7 +342,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
       cb->Run(s);
       return;
     }
-    pending_reads_[ctx] = cb;
+    pending_reads_[ctx] = PendingRead{cb, ticks_};
     deadlines_.emplace(Clock::now() + timeout, cb);
     Pump();
   });

@@ -165,7 +165,15 @@ class Node::Impl : public runtime::TransportHandler {
   bool persisting_ = false;
   bool failed_ = false;
   std::map<NodeId, MemberInfo> members_;  // address book (guarded by status_mu_ for readers)
-  std::map<std::string, SharedCallback> pending_reads_;  // by ReadIndex context
+  struct PendingRead {
+    SharedCallback cb;
+    std::uint64_t issued_tick;  // re-issued after kReadRetryTicks without an answer
+  };
+  // A ReadIndex request (or its answer) can be lost on the way to/from the leader, and
+  // the core does not resend it; the runtime re-issues it with the same context.
+  static constexpr std::uint64_t kReadRetryTicks = 3;
+  std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
+  std::uint64_t ticks_ = 0;
   std::multimap<Clock::time_point, SharedCallback> deadlines_;
   std::uint64_t next_read_id_ = 1;
   NodeId last_leader_ = kNoNode;

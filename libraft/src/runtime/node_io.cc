@@ -5,6 +5,7 @@ namespace raft {
 
 void Node::Impl::Tick() {
   if (stopping_) return;
+  ++ticks_;
   raw_->Tick();
   SweepDeadlines();
   Pump();
@@ -21,8 +22,17 @@ void Node::Impl::SweepDeadlines() {
         Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
     deadlines_.erase(deadlines_.begin());
   }
-  for (auto it = pending_reads_.begin(); it != pending_reads_.end();)
-    it = it->second->done() ? pending_reads_.erase(it) : std::next(it);
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.cb->done()) {
+      it = pending_reads_.erase(it);
+      continue;
+    }
+    if (ticks_ - it->second.issued_tick >= kReadRetryTicks) {
+      it->second.issued_tick = ticks_;
+      (void)raw_->ReadIndex(it->first);  // no leader now: retried on a later tick
+    }
+    ++it;
+  }
   NodeId leader = raw_->leader();
   for (auto it = transfers_.begin(); it != transfers_.end();) {
     if (leader == it->target) {
@@ -132,7 +142,7 @@ void Node::Impl::OnPersisted(Ready rd, Status s) {
   for (auto& rs : rd.read_states) {
     auto it = pending_reads_.find(rs.context);
     if (it == pending_reads_.end()) continue;
-    task.reads.emplace_back(rs.index, it->second);
+    task.reads.emplace_back(rs.index, it->second.cb);
     pending_reads_.erase(it);
   }
   if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));

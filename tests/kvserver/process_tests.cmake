@@ -1,0 +1,30 @@
+# Real-process tests for kvserver: start kvserver binaries on loopback ports and drive
+# them over HTTP (and raw sockets). Included from tests/kvserver/CMakeLists.txt.
+#
+#   ninja -C build process_test && ctest --test-dir build -L process --output-on-failure
+#   build/tests/kvserver/process_test '[cluster]'     # a subset; KV_PROCESS_KEEP=1 keeps dirs
+#
+# Imported targets are directory-scoped, so the packages kvserver/ found are looked up
+# again here.
+find_package(PkgConfig REQUIRED)
+if(NOT TARGET PkgConfig::HTTPLIB)
+  pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+endif()
+if(NOT TARGET nlohmann_json::nlohmann_json)
+  find_package(nlohmann_json REQUIRED)
+endif()
+if(NOT TARGET fmt::fmt)
+  find_package(fmt REQUIRED)
+endif()
+find_package(Threads REQUIRED)
+
+raft_test(process_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_harness.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_cluster_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_api_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_lin_test.cc
+  LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_lin
+  LABELS process)
+target_compile_definitions(process_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>")
+add_dependencies(process_test kvserver)
+set_tests_properties(process_test PROPERTIES TIMEOUT 600)
