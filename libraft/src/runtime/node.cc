@@ -164,17 +164,7 @@ Status Node::Impl::Open() {
     LearnMembers(*ents);
     for (const auto& e : *ents) {
       if (e.index > sm_applied) break;
-      applied_term_ = e.term;
-      ConfChange cc;
-      if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc)) continue;
-      auto next = ApplyConfChange(applied_conf_, cc);
-      if (next.ok()) applied_conf_ = std::move(next).value();
-      MemberInfo mi;
-      if (cc.type == ConfChangeType::kRemoveNode) {
-        applied_members_.erase(cc.node);
-      } else if (DecodeMemberInfo(cc.context, &mi)) {
-        applied_members_[mi.id] = mi;
-      }
+      TrackApplied(e);
     }
     lo += ents->size();
   }

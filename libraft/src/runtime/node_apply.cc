@@ -13,6 +13,21 @@ void Node::Impl::ApplyLoop() {
   }
 }
 
+// Membership and term as of the applied index, for the snapshots taken at it.
+void Node::Impl::TrackApplied(const Entry& e) {
+  applied_term_ = e.term;
+  ConfChange cc;
+  if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc)) return;
+  auto next = ApplyConfChange(applied_conf_, cc);
+  if (next.ok()) applied_conf_ = std::move(next).value();
+  MemberInfo mi;
+  if (cc.type == ConfChangeType::kRemoveNode) {
+    applied_members_.erase(cc.node);
+  } else if (DecodeMemberInfo(cc.context, &mi)) {
+    applied_members_[mi.id] = mi;
+  }
+}
+
 void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   std::vector<Entry> entries;
   for (const auto& e : all)
@@ -22,17 +37,7 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   sm_->Apply(entries, &results);
   results.resize(entries.size());
   for (const auto& e : entries) {
-    applied_term_ = e.term;
-    ConfChange cc;
-    if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc)) continue;
-    auto next = ApplyConfChange(applied_conf_, cc);
-    if (next.ok()) applied_conf_ = std::move(next).value();
-    MemberInfo mi;
-    if (cc.type == ConfChangeType::kRemoveNode) {
-      applied_members_.erase(cc.node);
-    } else if (DecodeMemberInfo(cc.context, &mi)) {
-      applied_members_[mi.id] = mi;
-    }
+    TrackApplied(e);
   }
   applied_ = entries.back().index;
   // Complete proposals: same index and term means it is our entry; another term at our

@@ -141,6 +141,7 @@ class Node::Impl : public runtime::TransportHandler {
   // apply thread
   void ApplyLoop();
   void ApplyEntries(const std::vector<Entry>& entries);
+  void TrackApplied(const Entry& e);  // applied_term_, applied_conf_, applied_members_
   void RestoreSnapshot(const SnapshotMeta& meta);
   void ServeReads();
   void MaybeSnapshot();
