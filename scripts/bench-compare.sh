@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kvserver vs etcd on this machine, measured by the same client (bench/kvbench).
 #
-#   scripts/bench-compare.sh                 the full run (about 8 minutes)
+#   scripts/bench-compare.sh                 the full run (about 10 minutes plus the build)
 #   scripts/bench-compare.sh --duration 3    shorter runs (say so when quoting the numbers)
 #
 # Steps: build Release (build-release/: kvserver, kvbench, write_probe, fsync_probe,
@@ -527,7 +527,7 @@ if [ "$APPEND" -eq 1 ]; then
     uname -a
     echo "$ nproc"
     nproc
-    echo "kvserver $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
+    echo "kvserver $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
     echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
     echo '```'
     echo

@@ -23,7 +23,8 @@ struct ServerFlags {
   std::uint64_t snapshot_trailing = 1000;
   std::uint64_t max_key_bytes = 1024;
   std::uint64_t max_value_bytes = 1 << 20;
-  int http_threads = 64;
+  int http_threads = 16;        // workers started at once
+  int http_max_threads = 1024;  // ceiling: one per connection being served
   int request_timeout_ms = 5000;
   std::string log_level = "info";
   bool log_json = false;

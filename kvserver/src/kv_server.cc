@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "elastic_pool.h"
 #include "http_util.h"
 #include "kv_server_impl.h"
 
@@ -87,14 +88,18 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   impl->node = std::move(node).value();
 
   Impl* p = impl.get();
-  int threads = flags.http_threads;
-  p->http.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  auto min_threads = static_cast<std::size_t>(flags.http_threads);
+  auto max_threads = static_cast<std::size_t>(flags.http_max_threads);
+  p->http.new_task_queue = [min_threads, max_threads] {
+    return new ElasticPool(min_threads, max_threads);
   };
   p->http.set_payload_max_length(flags.max_value_bytes);
   p->http.set_read_timeout(std::chrono::seconds(5));
   p->http.set_write_timeout(std::chrono::seconds(5));
   p->http.set_keep_alive_max_count(100000);
+  // Without it, Nagle + delayed ACK hold every reply after the first on a keep-alive
+  // connection for ~40 ms (found by kvbench: 22 writes/s on one connection).
+  p->http.set_tcp_nodelay(true);
   p->InstallRoutes();
   std::string host;
   int port = 0;

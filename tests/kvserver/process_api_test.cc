@@ -432,11 +432,7 @@ TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][r
   REQUIRE(r.Json().contains("error"));
 }
 
-// KNOWN LIMITATION, hidden from the default run (run it with "[slowloris]"): cpp-httplib
-// serves each connection on a pooled thread that blocks while a client trickles its
-// headers, so more trickling clients than -http-threads starve everyone else. Fixing it
-// needs an event-driven HTTP front end; see docs/operations.md, "Limits and overload".
-TEST_CASE("slow clients do not exhaust the HTTP server", "[.][slowloris][api][robustness]") {
+TEST_CASE("slow clients do not exhaust the HTTP server", "[slowloris][api][robustness]") {
   SingleNode s;
   // Slowloris: more connections than any reasonable worker pool, each sending a request
   // head one byte every 300 ms, so no per-read timeout ever fires. Deterministic even when
