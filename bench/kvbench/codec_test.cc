@@ -68,7 +68,9 @@ void TestParseFedByteByByte(const std::string& response, int status, bool keep_a
     auto r = kvbench::ParseResponse(std::string_view(response).substr(0, n));
     CHECK(r.state == kvbench::ParseState::kIncomplete);
   }
-  auto r = kvbench::ParseResponse(response + "HTTP/1.1 200 OK\r\n");  // next response's start
+  // Followed by the next response's start. The buffer outlives r: r.body points into it.
+  const std::string buffer = response + "HTTP/1.1 200 OK\r\n";
+  auto r = kvbench::ParseResponse(buffer);
   CHECK(r.state == kvbench::ParseState::kComplete);
   CHECK(r.status == status);
   CHECK(r.keep_alive == keep_alive);
