@@ -141,7 +141,8 @@ class Node {
 
   // Linearizable read barrier: completes once this node's state machine has applied
   // everything committed before the call (ReadIndex; on a follower via the leader).
-  // The result's value is the read index as decimal text.
+  // The result's value is the read index as decimal text. While no leader is known the
+  // request waits (it is re-sent every few ticks); kTimeout at the deadline.
   void ReadBarrier(std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 

@@ -328,10 +328,12 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
   asio::post(io_, [this, cb, timeout] {
     std::string ctx = std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
-    if (!s.ok()) {
+    if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
       cb->Run(s);
       return;
     }
+    // With no leader known yet (an election, a restart) the request waits and is
+    // re-issued every few ticks until a leader answers or the deadline passes.
     pending_reads_[ctx] = PendingRead{cb, ticks_};
     deadlines_.emplace(Clock::now() + timeout, cb);
     Pump();

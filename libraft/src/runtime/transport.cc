@@ -94,6 +94,11 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
   }
 }
 
+void Transport::PeerIsUp(NodeId id) {
+  auto it = peers_.find(id);
+  if (it != peers_.end()) it->second->PeerIsUp();
+}
+
 void Transport::Send(Message m) {
   if (stopped_) return;
   auto it = peers_.find(m.to);

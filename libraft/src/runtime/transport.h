@@ -80,6 +80,7 @@ class Transport {
   SnapshotStore* snapshots() const { return snapshots_; }
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
   std::string AuthProof(NodeId from, NodeId to) const;
+  void PeerIsUp(NodeId id);
   bool stopped() const { return stopped_; }
 
  private:

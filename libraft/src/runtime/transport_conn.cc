@@ -29,6 +29,13 @@ void PeerConn::SetAddress(const std::string& addr) {
   if (state_ != State::kIdle) Fail("peer address changed");
 }
 
+void PeerConn::PeerIsUp() {
+  backoff_ms_ = 50;
+  if (state_ != State::kBackoff) return;
+  backoff_timer_.cancel();
+  state_ = State::kIdle;
+}
+
 void PeerConn::SendMessage(const Message& m) {
   if (closed_) return;
   if (m.type == MessageType::kSnapshot) {
@@ -404,6 +411,7 @@ bool InboundConn::HandleHandshake(const wire::Frame& f) {
   handshaken_ = true;
   peer_ = hs->from;
   if (!hs->address.empty()) t_->handler()->OnPeerAddress(peer_, hs->address);
+  t_->PeerIsUp(peer_);
   wire::HandshakeAck ack;
   ack.version = *version;
   ack.from = o.self;

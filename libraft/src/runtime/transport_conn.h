@@ -20,6 +20,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
  public:
   PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string addr);
   void SetAddress(const std::string& addr);
+  // The peer just dialed us: it is up, so stop waiting out a reconnect backoff.
+  void PeerIsUp();
   void SendMessage(const Message& m);
   void Close();
 
