@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
+
 #define CATCH_CONFIG_EXTERNAL_INTERFACES  // for the failure listener below
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -719,16 +721,18 @@ bool RawConnection::Send(std::string_view bytes) {
   return true;
 }
 
-std::string RawConnection::ReadUntilClose(Millis limit) {
+namespace {
+// Reads from `fd` until `done(out)` holds, the peer closes, or `limit` passes.
+std::string ReadWhile(int fd, Millis limit, const std::function<bool(const std::string&)>& done) {
   std::string out;
   auto deadline = Clock::now() + limit;
   char buf[4096];
-  while (Clock::now() < deadline) {
+  while (Clock::now() < deadline && !done(out)) {
     auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     int pr = ::poll(&p, 1, static_cast<int>(std::max<long>(1, left)));
     if (pr <= 0) continue;
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       break;
@@ -737,12 +741,14 @@ std::string RawConnection::ReadUntilClose(Millis limit) {
   }
   return out;
 }
+}  // namespace
+
+std::string RawConnection::ReadUntilClose(Millis limit) {
+  return ReadWhile(fd_, limit, [](const std::string&) { return false; });
+}
 
 std::string RawConnection::ReadHttpResponse(Millis limit) {
-  std::string out;
-  auto deadline = Clock::now() + limit;
-  char buf[4096];
-  auto complete = [&out] {
+  return ReadWhile(fd_, limit, [](const std::string& out) {
     auto end = out.find("\r\n\r\n");
     if (end == std::string::npos) return false;
     std::string head = out.substr(0, end);
@@ -751,20 +757,7 @@ std::string RawConnection::ReadHttpResponse(Millis limit) {
     std::size_t body =
         cl == std::string::npos ? 0 : std::strtoul(head.c_str() + cl + 17, nullptr, 10);
     return out.size() >= end + 4 + body;
-  };
-  while (Clock::now() < deadline && !complete()) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now()).count();
-    pollfd p{fd_, POLLIN, 0};
-    int pr = ::poll(&p, 1, static_cast<int>(std::max<long>(1, left)));
-    if (pr <= 0) continue;
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return out;
+  });
 }
 
 bool RawConnection::ClosedByPeer(Millis limit) {
