@@ -204,7 +204,7 @@ void KvServer::Impl::InstallRoutes() {
   InstallControlRoutes();
 }
 
-bool KvServer::Impl::IsLeader() const { return node->GetStatus().role == raft::Role::kLeader; }
+bool KvServer::Impl::IsLeader() const { return node->role() == raft::Role::kLeader; }
 
 std::string KvServer::Impl::LeaderHttpAddr() const {
   auto st = node->GetStatus();

@@ -155,6 +155,9 @@ class Node {
   std::future<Status> TransferLeadership(NodeId target, std::chrono::milliseconds timeout);
 
   NodeStatusInfo GetStatus() const;
+  // Cheap views of GetStatus() for per-request checks (no member list is built).
+  Role role() const;
+  NodeId leader() const;
   NodeMetrics GetMetrics() const;
   // The address book: every member known from the log and snapshots.
   std::vector<MemberInfo> Members() const;

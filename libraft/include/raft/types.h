@@ -53,7 +53,7 @@ struct ConfState {
 
 // One membership step. Exactly one voter is added or removed per change.
 enum class ConfChangeType : std::uint8_t {
-  kAddLearner = 0,  // add a non-voting member (or demote a voter? no: refused)
+  kAddLearner = 0,  // add a non-voting member (demoting a voter is refused)
   kAddVoter = 1,    // add a new voter, or promote an existing learner
   kRemoveNode = 2,  // remove a voter or learner
 };

@@ -201,7 +201,6 @@ void RaftCore::HandleAppendResponse(const Message& m) {
     }
     return;
   }
-  bool was_paused = pr.IsPaused();
   if (!pr.MaybeUpdate(m.index) && !(pr.match() == m.index && pr.state() == ProgressState::kProbe))
     return;
   switch (pr.state()) {
@@ -220,7 +219,6 @@ void RaftCore::HandleAppendResponse(const Message& m) {
   }
   MaybeCommitAsLeader();
   if (role_ != Role::kLeader) return;
-  (void)was_paused;
   while (SendAppend(m.from, false)) {
   }
   if (m.from == lead_transferee_ && pr.match() == log_.LastIndex()) {

@@ -152,18 +152,21 @@ bool RaftLog::MaybeCommit(Index index, Term term) {
   return true;
 }
 
-bool RaftLog::HasNextCommittedEntries() const {
+std::pair<Index, Index> RaftLog::NextCommittedRange() const {
   Index lo = std::max(applying_ + 1, FirstIndex());
   Index hi = committed_;
   if (mutation::Active(mutation::Kind::kApplyBeforeCommit)) hi = std::min(LastIndex(), hi + 1);
+  return {lo, hi};
+}
+
+bool RaftLog::HasNextCommittedEntries() const {
+  auto [lo, hi] = NextCommittedRange();
   return lo <= hi && !unstable_.snapshot();
 }
 
 std::vector<Entry> RaftLog::NextCommittedEntries(std::uint64_t max_bytes) const {
   if (!HasNextCommittedEntries()) return {};
-  Index lo = std::max(applying_ + 1, FirstIndex());
-  Index hi = committed_;
-  if (mutation::Active(mutation::Kind::kApplyBeforeCommit)) hi = std::min(LastIndex(), hi + 1);
+  auto [lo, hi] = NextCommittedRange();
   auto ents = Slice(lo, hi + 1, max_bytes == 0 ? UINT64_MAX : max_bytes);
   RAFT_ASSERT(ents.has_value());
   return std::move(*ents);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "core/unstable.h"
@@ -53,6 +54,8 @@ class RaftLog {
   bool MaybeCommit(Index index, Term term);
 
   bool HasNextCommittedEntries() const;
+  // [lo, hi] of committed entries not yet handed out (empty when lo > hi).
+  std::pair<Index, Index> NextCommittedRange() const;
   std::vector<Entry> NextCommittedEntries(std::uint64_t max_bytes) const;
   void AcceptApplying(Index index) { applying_ = index; }
   void AppliedTo(Index index);

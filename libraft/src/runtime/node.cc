@@ -394,6 +394,16 @@ NodeStatusInfo Node::Impl::GetStatus() const {
   return s;
 }
 
+Role Node::Impl::role() const {
+  std::lock_guard<std::mutex> l(status_mu_);
+  return core_status_.role;
+}
+
+NodeId Node::Impl::leader() const {
+  std::lock_guard<std::mutex> l(status_mu_);
+  return core_status_.leader;
+}
+
 NodeMetrics Node::Impl::GetMetrics() const {
   std::lock_guard<std::mutex> l(status_mu_);
   return metrics_;
@@ -488,6 +498,8 @@ std::future<Status> Node::TransferLeadership(NodeId target, std::chrono::millise
 
 NodeStatusInfo Node::GetStatus() const { return impl_->GetStatus(); }
 NodeMetrics Node::GetMetrics() const { return impl_->GetMetrics(); }
+Role Node::role() const { return impl_->role(); }
+NodeId Node::leader() const { return impl_->leader(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 NodeId Node::id() const { return impl_->id(); }
 

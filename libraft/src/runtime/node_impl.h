@@ -100,6 +100,8 @@ class Node::Impl : public runtime::TransportHandler {
   void ReadBarrier(std::chrono::milliseconds timeout, Node::Callback done);
   void Transfer(NodeId target, std::chrono::milliseconds timeout, std::function<void(Status)> done);
   NodeStatusInfo GetStatus() const;
+  Role role() const;
+  NodeId leader() const;
   NodeMetrics GetMetrics() const;
   std::vector<MemberInfo> Members() const;
   NodeId id() const { return opts_.self.id; }
