@@ -6,6 +6,7 @@
 
 namespace raft {
 using test::TestCluster;
+using test::TestNode;
 
 namespace {
 ConfChange Change(ConfChangeType t, NodeId id) { return ConfChange{t, id, {}}; }
@@ -337,4 +338,62 @@ TEST_CASE("lease reads answer at once inside the lease and not after it expires"
   c.Stabilize();
   REQUIRE(c.state(1).reads.size() == 1);  // not answered: the lease expired
 }
+TEST_CASE("a commit-only hard state needs no fsync; a lost commit index comes back from applied",
+          "[durability]") {
+  TestCluster c(3);
+  c.Elect(1);
+  // Steps 1-5 of the contract for one Ready, by hand (TestCluster::Process does the same).
+  auto handle = [&](NodeId id, const Ready& rd) {
+    TestNode& t = c.state(id);
+    for (auto& m : rd.messages) c.queue().push_back(m);
+    REQUIRE(t.storage->Append(rd.entries).ok());
+    if (rd.hard_state) t.storage->SetHardState(*rd.hard_state);
+    for (auto& m : rd.messages_after_persist) c.queue().push_back(m);
+    for (auto& e : rd.committed_entries) t.applied.push_back(e);
+    c.node(id).Advance(rd);
+  };
+  REQUIRE(c.node(1).Propose("y").ok());
+  Ready lead = c.node(1).GetReady();
+  REQUIRE(!lead.entries.empty());
+  REQUIRE(lead.must_sync);  // entries to persist
+  handle(1, lead);
+  c.Deliver();
+  for (NodeId f : {NodeId{2}, NodeId{3}}) {
+    Ready rd = c.node(f).GetReady();
+    REQUIRE(!rd.entries.empty());
+    REQUIRE(rd.must_sync);
+    handle(f, rd);
+  }
+  c.Deliver();
+  // The acknowledgements commit "y": only the commit index changed.
+  Ready rd = c.node(1).GetReady();
+  REQUIRE(rd.hard_state);
+  REQUIRE(rd.committed_entries.size() == 1);
+  REQUIRE(rd.committed_entries[0].data == "y");
+  REQUIRE_FALSE(rd.must_sync);
+  REQUIRE(rd.messages_after_persist.empty());
+  handle(1, rd);
+  c.Stabilize();
+
+  // Node 2 applied "y", but the commit index it wrote without fsync was lost in a crash.
+  TestNode& t = c.state(2);
+  REQUIRE(t.applied.back().data == "y");
+  Index applied = t.applied.back().index;
+  HardState hs = t.storage->InitialHardState();
+  hs.commit = 1;
+  t.storage->SetHardState(hs);
+  std::size_t applied_before = t.applied.size();
+  c.Restart(2);
+  REQUIRE(c.node(2).GetStatus().hard_state.commit == applied);
+  c.Stabilize();
+  REQUIRE(t.applied.size() == applied_before);  // nothing handed out twice
+
+  // An applied index beyond the log is refused, not trusted.
+  Config bad = t.config;
+  bad.applied = t.storage->LastIndex() + 1;
+  auto r = RawNode::Create(bad, t.storage.get());
+  REQUIRE_FALSE(r.ok());
+  REQUIRE(r.status().code() == ErrorCode::kCorruption);
+}
+
 }  // namespace raft

@@ -134,6 +134,7 @@ void Cluster::Crash(NodeId id, bool torn) {
   n.pending.reset();
   n.kv = KvMachine();
   n.applied = 0;
+  n.reported_commit = 0;
   n.received_snapshots.clear();
   n.paused_until = 0;
   last_role_.erase(id);

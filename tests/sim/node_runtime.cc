@@ -62,7 +62,10 @@ void Cluster::ProcessReady(SimNode& n) {
       }
       w.snapshot_data = it->second;
     }
-    bool io = rd.snapshot || !rd.entries.empty() || rd.hard_state;
+    // A commit-only hard state needs no fsync (raw_node.h); like the runtime, the
+    // simulated disk completes it at once, and (more pessimistic than the runtime, which
+    // writes it with the next fsync) never makes it durable: a crash always loses it.
+    bool io = rd.must_sync;
     int delay =
         io ? static_cast<int>(rng_.Range(n.disk_delay_min_ticks, n.disk_delay_max_ticks)) : 0;
     w.sync_tick = now_ + delay;
@@ -104,7 +107,8 @@ void Cluster::CompleteWrite(SimNode& n) {
                       s.LastIndex(), st.ToString()));
     }
   }
-  if (rd.hard_state) s.SetHardState(*rd.hard_state);
+  if (rd.hard_state && rd.must_sync) s.SetHardState(*rd.hard_state);
+  if (rd.hard_state) n.reported_commit = rd.hard_state->commit;
   checker_.OnDurableWrite(n, rd.entries);
   if (rd.snapshot) RestoreSnapshot(n, *rd.snapshot, w.snapshot_data);
   // Step 3: messages that assert durable state.
@@ -214,7 +218,7 @@ void Cluster::Deliver(Envelope e) {
 }
 
 void Cluster::ApplyEntry(SimNode& n, const Entry& e) {
-  Index commit = std::max(n.durable_hs().commit, n.storage->FirstIndex() - 1);
+  Index commit = std::max({n.reported_commit, n.durable_hs().commit, n.storage->FirstIndex() - 1});
   checker_.OnApply(n, e, commit, n.raw->term());
   lin::Output out;
   KvOp op;

@@ -45,7 +45,8 @@ struct SimNode {
   std::optional<PendingWrite> pending;
   KvMachine kv;
   Index applied = 0;
-  ConfState applied_conf;  // membership as of `applied` (for local snapshots)
+  Index reported_commit = 0;  // newest commit index a Ready's hard state carried
+  ConfState applied_conf;     // membership as of `applied` (for local snapshots)
   std::map<Index, std::string> received_snapshots;  // bytes of kSnapshot messages stepped
   std::int64_t paused_until = 0;                    // paused while now < paused_until
   std::uint64_t incarnation = 0;

@@ -33,7 +33,9 @@ struct Config {
   std::uint64_t seed = 1;
 
   // Index of the last entry the state machine has applied (on restart). Committed entries
-  // at or below it are not handed out again.
+  // at or below it are not handed out again. Only committed entries are applied, so the
+  // core also takes it as a lower bound of the commit index: the durable commit index may
+  // lag (Ready::must_sync). Must not exceed the storage's LastIndex().
   Index applied = 0;
 
   // Upper bound of entries' bytes per Append message (at least one entry is sent).

@@ -14,7 +14,11 @@
 //   2. Persist, atomically with respect to crashes as a group: rd.snapshot (if set: the
 //      state machine's snapshot data must already be durable), then rd.entries (which may
 //      replace a suffix of the log at and after rd.entries.front().index), then
-//      rd.hard_state (if set).
+//      rd.hard_state (if set). When rd.must_sync is false, nothing in rd needs to reach
+//      the disk before steps 3-5: the only new durable state is a higher commit index,
+//      which the Raft paper keeps volatile. A runtime may then skip the fsync (and write
+//      the commit index later, or not at all); after a crash that loses it, the node
+//      restarts with an older commit index and relearns the newer one from the leader.
 //   3. Only then send rd.messages_after_persist: vote grants and requests, append
 //      acknowledgements and every other response. They assert state persisted in step 2.
 //   4. Apply rd.committed_entries to the state machine in order (may overlap step 3),
@@ -64,6 +68,9 @@ struct Ready {
   std::vector<ReadState> read_states;
   // Set when a voter must leave: the node was removed from the configuration.
   bool removed = false;
+  // True iff step 2 must be durable before steps 3-5: a snapshot, entries, or a new term
+  // or vote. False when hard_state differs from the last one only in its commit index.
+  bool must_sync = false;
 
   bool Empty() const;
 };

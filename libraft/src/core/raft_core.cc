@@ -23,6 +23,11 @@ Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const S
                                               " is beyond the last index " +
                                               std::to_string(storage->LastIndex()));
   }
+  if (config.applied > storage->LastIndex()) {
+    return Status(ErrorCode::kCorruption, "applied index " + std::to_string(config.applied) +
+                                              " is beyond the last index " +
+                                              std::to_string(storage->LastIndex()));
+  }
   auto snap = storage->Snapshot();
   if (!snap.ok()) return snap.status();
   std::unique_ptr<RaftCore> r(new RaftCore(config, storage));

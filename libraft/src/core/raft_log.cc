@@ -9,11 +9,12 @@ namespace raft {
 
 RaftLog::RaftLog(const Storage* storage, Index applied)
     : storage_(storage), unstable_(storage->LastIndex() + 1) {
-  committed_ = storage->InitialHardState().commit;
   Index snap = storage->FirstIndex() - 1;
-  committed_ = std::max(committed_, snap);
+  // What was applied was committed, even if the commit index written with it was lost.
+  RAFT_ASSERT(applied <= storage->LastIndex());
+  committed_ = std::max({storage->InitialHardState().commit, snap, applied});
   RAFT_ASSERT(committed_ <= storage->LastIndex());
-  applied_ = std::clamp(applied, snap, committed_);
+  applied_ = std::max(applied, snap);
   applying_ = applied_;
 }
 

@@ -36,6 +36,8 @@ Ready RaftCore::GetReady() {
   if (hard != prev_hard_) rd.hard_state = hard;
   if (log_.unstable().snapshot()) rd.snapshot = *log_.unstable().snapshot();
   rd.entries = log_.unstable().entries();
+  rd.must_sync = rd.snapshot || !rd.entries.empty() || hard.term != prev_hard_.term ||
+                 hard.vote != prev_hard_.vote;
   rd.committed_entries = log_.NextCommittedEntries(cfg_.max_committed_bytes_per_ready);
   if (!rd.committed_entries.empty()) {
     log_.AcceptApplying(rd.committed_entries.back().index);

@@ -151,10 +151,13 @@ Status Node::Impl::Open() {
     Log(LogLevel::kInfo, "state machine restored from snapshot",
         {{"index", std::to_string(snap->index)}});
   }
-  if (sm_applied > hs.commit && sm_applied > snap->index)
-    return Status(ErrorCode::kCorruption, "state machine applied index " +
-                                              std::to_string(sm_applied) +
-                                              " is beyond the log's commit index");
+  // The commit index is written without its own fsync (Ready::must_sync), so it may lag
+  // what the state machine applied; the core raises it (Config::applied). Applied beyond
+  // the log's end, though, means the log lost entries it had made durable.
+  if (sm_applied > disk_->LastIndex())
+    return Status(ErrorCode::kCorruption,
+                  "state machine applied index " + std::to_string(sm_applied) +
+                      " is beyond the log's last index " + std::to_string(disk_->LastIndex()));
   applied_ = sm_applied;
   applied_term_ = snap->term;
   last_snapshot_index_ = snap->index;
@@ -169,6 +172,7 @@ Status Node::Impl::Open() {
     lo += ents->size();
   }
 
+  hard_state_ = written_hard_state_ = disk_->InitialHardState();
   Config cfg;
   cfg.id = opts_.self.id;
   cfg.election_ticks = opts_.election_ticks;
@@ -260,6 +264,7 @@ void Node::Impl::Stop() {
   waiting_reads_.clear();
   if (disk_) {
     std::lock_guard<std::mutex> l(storage_mu_);
+    if (hard_state_ != written_hard_state_) (void)disk_->SetHardState(hard_state_);
     (void)disk_->Sync();
   }
   transport_.reset();
@@ -307,7 +312,7 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
       proposals_[pos->index] = PendingProposal{pos->term, cb, now};
     }
     deadlines_.emplace(now + timeout, cb);
-    Pump();
+    SchedulePump();
   });
 }
 
@@ -336,7 +341,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
     // re-issued every few ticks until a leader answers or the deadline passes.
     pending_reads_[ctx] = PendingRead{cb, ticks_};
     deadlines_.emplace(Clock::now() + timeout, cb);
-    Pump();
+    SchedulePump();
   });
 }
 

@@ -131,14 +131,16 @@ class Node::Impl : public runtime::TransportHandler {
   // io thread
   void Tick();
   void Pump();
+  void SchedulePump();  // one Pump for everything queued on the io thread until it runs
   void SendAll(std::vector<Message>& msgs);
   void OnPersisted(Ready rd, Status s);
+  void FinishReady(Ready rd);
   void LearnMembers(const std::vector<Entry>& entries);
   void LearnMember(const MemberInfo& m);
   void SweepDeadlines();
   void Fail(const Status& s);
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
-  Status PersistReady(const Ready& rd);  // disk thread
+  Status PersistReady(const Ready& rd, const std::optional<HardState>& hs);  // disk thread
 
   // apply thread
   void ApplyLoop();
@@ -166,7 +168,10 @@ class Node::Impl : public runtime::TransportHandler {
 
   // io-thread state
   bool persisting_ = false;
+  bool pump_scheduled_ = false;
   bool failed_ = false;
+  HardState hard_state_;                  // the newest one a Ready carried
+  HardState written_hard_state_;          // the newest one handed to the disk thread
   std::map<NodeId, MemberInfo> members_;  // address book (guarded by status_mu_ for readers)
   struct PendingRead {
     SharedCallback cb;

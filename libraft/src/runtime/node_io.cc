@@ -58,44 +58,74 @@ void Node::Impl::SendAll(std::vector<Message>& msgs) {
   msgs.clear();
 }
 
-void Node::Impl::Pump() {
-  if (failed_ || stopping_) return;
-  if (persisting_) {
-    // The disk is busy with the previous Ready: let appends and heartbeats out anyway.
-    auto msgs = raw_->TakeMessages();
-    SendAll(msgs);
-    return;
-  }
-  if (!raw_->HasReady()) return;
-  Ready rd = raw_->GetReady();
-  if (rd.soft_state) {
-    if (rd.soft_state->leader != last_leader_) {
-      Log(LogLevel::kInfo, "leader changed",
-          {{"leader", std::to_string(rd.soft_state->leader)},
-           {"role", RoleName(rd.soft_state->role)},
-           {"term", std::to_string(raw_->term())}});
-      std::lock_guard<std::mutex> l(status_mu_);
-      ++metrics_.leader_changes;
-      last_leader_ = rd.soft_state->leader;
-    }
-  }
-  if (rd.removed) Log(LogLevel::kWarn, "this node was removed from the cluster", {});
-  LearnMembers(rd.entries);
-  if (rd.snapshot) {
-    auto reader = snaps_->OpenReader(rd.snapshot->index, rd.snapshot->term);
-    if (reader.ok())
-      for (const auto& m : (*reader)->header().members) LearnMember(m);
-  }
-  SendAll(rd.messages);
-  persisting_ = true;
-  auto shared = std::make_shared<Ready>(std::move(rd));
-  disk_q_.Push([this, shared] {
-    Status s = PersistReady(*shared);
-    asio::post(io_, [this, shared, s] { OnPersisted(std::move(*shared), s); });
+void Node::Impl::SchedulePump() {
+  // Requests and messages that arrive together share one Ready: one append round, one
+  // heartbeat round for all queued reads, one fsync.
+  if (pump_scheduled_) return;
+  pump_scheduled_ = true;
+  asio::post(io_, [this] {
+    pump_scheduled_ = false;
+    Pump();
   });
 }
 
-Status Node::Impl::PersistReady(const Ready& rd) {
+void Node::Impl::Pump() {
+  while (!failed_ && !stopping_) {
+    if (persisting_) {
+      // The disk is busy with the previous Ready: let appends and heartbeats out anyway.
+      auto msgs = raw_->TakeMessages();
+      SendAll(msgs);
+      return;
+    }
+    if (!raw_->HasReady()) return;
+    Ready rd = raw_->GetReady();
+    if (rd.soft_state) {
+      if (rd.soft_state->leader != last_leader_) {
+        Log(LogLevel::kInfo, "leader changed",
+            {{"leader", std::to_string(rd.soft_state->leader)},
+             {"role", RoleName(rd.soft_state->role)},
+             {"term", std::to_string(raw_->term())}});
+        std::lock_guard<std::mutex> l(status_mu_);
+        ++metrics_.leader_changes;
+        last_leader_ = rd.soft_state->leader;
+      }
+    }
+    if (rd.removed) Log(LogLevel::kWarn, "this node was removed from the cluster", {});
+    LearnMembers(rd.entries);
+    if (rd.snapshot) {
+      auto reader = snaps_->OpenReader(rd.snapshot->index, rd.snapshot->term);
+      if (reader.ok())
+        for (const auto& m : (*reader)->header().members) LearnMember(m);
+    }
+    SendAll(rd.messages);
+    if (rd.hard_state) hard_state_ = *rd.hard_state;
+    if (!rd.must_sync) {
+      // Nothing to make durable but perhaps a higher commit index (raw_node.h): no disk
+      // round trip.
+      FinishReady(std::move(rd));
+      continue;
+    }
+    // The hard state goes to disk only when its term or vote changed. The commit index
+    // alone is volatile (raw_node.h); writing it with every Ready cost a second fdatasync
+    // (of the hard-state file) per Ready: 0.35 ms per Ready instead of 0.12 ms here.
+    // It is written with the next term or vote change and at Stop().
+    std::optional<HardState> hs;
+    if (hard_state_.term != written_hard_state_.term ||
+        hard_state_.vote != written_hard_state_.vote) {
+      hs = hard_state_;
+      written_hard_state_ = hard_state_;
+    }
+    persisting_ = true;
+    auto shared = std::make_shared<Ready>(std::move(rd));
+    disk_q_.Push([this, shared, hs] {
+      Status s = PersistReady(*shared, hs);
+      asio::post(io_, [this, shared, s] { OnPersisted(std::move(*shared), s); });
+    });
+    return;
+  }
+}
+
+Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>& hs) {
   auto start = Clock::now();
   std::lock_guard<std::mutex> l(storage_mu_);
   if (rd.snapshot) {
@@ -107,10 +137,9 @@ Status Node::Impl::PersistReady(const Ready& rd) {
   if (!rd.entries.empty()) {
     if (Status s = disk_->Append(rd.entries); !s.ok()) return s;
   }
-  if (rd.hard_state) {
-    if (Status s = disk_->SetHardState(*rd.hard_state); !s.ok()) return s;
+  if (hs) {
+    if (Status s = disk_->SetHardState(*hs); !s.ok()) return s;
   }
-  if (rd.entries.empty() && !rd.hard_state) return Status::Ok();
   Status s = disk_->Sync();
   if (!s.ok()) return s;
   // Only now is the core allowed to see these entries as stable.
@@ -134,6 +163,13 @@ void Node::Impl::OnPersisted(Ready rd, Status s) {
     Fail(s);
     return;
   }
+  persisting_ = false;
+  FinishReady(std::move(rd));
+  Pump();
+}
+
+// Steps 3-5 of the durability contract, once step 2 is durable (or needed no fsync).
+void Node::Impl::FinishReady(Ready rd) {
   SendAll(rd.messages_after_persist);
   raw_->Advance(rd);
   ApplyTask task;
@@ -146,12 +182,8 @@ void Node::Impl::OnPersisted(Ready rd, Status s) {
     pending_reads_.erase(it);
   }
   if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));
-  persisting_ = false;
-  {
-    std::lock_guard<std::mutex> l(status_mu_);
-    core_status_ = raw_->GetStatus();
-  }
-  Pump();
+  std::lock_guard<std::mutex> l(status_mu_);
+  core_status_ = raw_->GetStatus();
 }
 
 void Node::Impl::Fail(const Status& s) {
@@ -187,7 +219,7 @@ void Node::Impl::OnMessage(Message m) {
   if (failed_ || stopping_) return;
   Status s = raw_->Step(m);
   if (!s.ok()) Log(LogLevel::kDebug, "message refused", {{"error", s.ToString()}});
-  Pump();
+  SchedulePump();
 }
 
 void Node::Impl::OnUnreachable(NodeId peer) {
