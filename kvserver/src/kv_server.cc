@@ -1,6 +1,8 @@
 // KvServer lifecycle: start, join, serve, graceful shutdown; request forwarding.
 #include "kv_server.h"
 
+#include <sys/socket.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,10 @@
 
 namespace kv {
 namespace {
+
+// Pending connections the kernel queues before accept (the SYN backlog is capped by
+// net.core.somaxconn).
+constexpr int kHttpListenBacklog = 4096;
 
 std::string RouteOf(const std::string& path) {
   if (path.rfind("/kv/", 0) == 0) return "/kv/{key}";
@@ -101,11 +107,24 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   // connection for ~40 ms (found by kvbench: 22 writes/s on one connection).
   p->http.set_tcp_nodelay(true);
   p->InstallRoutes();
+  // Debian's cpp-httplib is a shared library built with a listen backlog of 5: a burst of
+  // new connections (64 clients connecting at once) overflowed it, and the dropped SYNs
+  // cost the clients 1-7 s of retransmission (found by kvbench: rare 3.3 s latencies and
+  // timeouts). httplib hands the listening socket to the socket-options hook before it
+  // binds; once bound, listen() again with a deeper backlog.
+  int listen_fd = -1;
+  p->http.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = sock;  // the last socket tried is the one that bound
+  });
   std::string host;
   int port = 0;
   SplitHostPort(flags.laddr, &host, &port);
   if (!p->http.bind_to_port(host, port))
     return raft::Status(raft::ErrorCode::kIOError, "cannot listen on " + flags.laddr);
+  if (listen_fd < 0 || ::listen(listen_fd, kHttpListenBacklog) != 0)
+    return raft::Status(raft::ErrorCode::kIOError,
+                        "cannot set the listen backlog on " + flags.laddr);
   impl->Log(raft::LogLevel::kInfo, "http listening", {{"laddr", flags.laddr}});
   return std::unique_ptr<KvServer>(new KvServer(std::move(impl)));
 }
