@@ -9,7 +9,8 @@
 # (fdatasync of a 4 KiB append on the data disk, loopback TCP round trip); for kvserver and
 # then etcd: start a 3-node cluster on loopback (data on the local disk, default settings;
 # etcd with heartbeat 100 ms / election 1000 ms), preload the keys, run writes and
-# linearizable reads at 1, 16 and 64 connections against the leader (100-byte values), then
+# linearizable reads at 1, 16 and 64 connections against the leader (100-byte values), a
+# 60 s stability run of writes at 64 connections (kvserver), then
 # the failover trials (kill -9 the leader, time until a write succeeds on a survivor);
 # stop the cluster. Prints a table with both systems, their ratios, the floors and the
 # targets of issue 7, and appends it to docs/performance.md with the date and machine.
@@ -18,6 +19,8 @@
 #   --duration S        measured seconds per matrix cell (default 10)
 #   --warmup S          unmeasured seconds before each cell (default 2)
 #   --trials N          failover trials per configuration (default 10; 0 skips failover)
+#   --stability S       kvserver only: seconds of writes at 64 connections after the matrix,
+#                       checking that the leader and its term stay put (default 60; 0 skips)
 #   --keys N            key space, preloaded (default 10000)
 #   --conns LIST        connection counts (default 1,16,64)
 #   --only SYSTEM       kvserver or etcd (the other's columns stay empty)
@@ -40,6 +43,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION=10
 WARMUP=2
 TRIALS=10
+STABILITY=60
 KEYS=10000
 CONNS="1,16,64"
 ONLY=""
@@ -64,6 +68,7 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=${2:?}; shift 2 ;;
     --warmup) WARMUP=${2:?}; shift 2 ;;
     --trials) TRIALS=${2:?}; shift 2 ;;
+    --stability) STABILITY=${2:?}; shift 2 ;;
     --keys) KEYS=${2:?}; shift 2 ;;
     --conns) CONNS=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
@@ -406,6 +411,29 @@ if [ "${KV_TICK_MS:-0}" = 100 ] && [ "${KV_ELECTION_TICKS:-0}" = 10 ] && [ "${KV
   KV_DEFAULTS_EQUAL=1
 fi
 
+# stability_run <leader addr>: writes at 64 connections for $STABILITY s; the term and
+# the leader must not change (heartbeats must not queue behind disk writes or applies).
+stability_run() {
+  local addr=$1 out="$RESULTS/kvserver-stability-64.json" t0 l0
+  [ "$STABILITY" -gt 0 ] || return 0
+  t0=$(kv_term) l0=$(kv_leader_index)
+  log "kvserver: stability, writes at 64 connections for ${STABILITY}s"
+  locked "$KVBENCH" --target kvserver --addr "$addr" --connections 64 --keys "$KEYS" \
+    --value-size "$VALUE_BYTES" --read-ratio 0 --warmup 0 --duration "$STABILITY" --json >"$out" ||
+    log "kvserver: the stability run had no successful operation"
+  R[stability.ops]=$(sed -n 's/.*"ops_per_s":\([0-9.]*\).*/\1/p' "$out")
+  R[stability.err]=$(sed -n 's/.*"errors":{"total":\([0-9]*\).*/\1/p' "$out")
+  R[stability.p99]=$(sed -n 's/.*"latency_ms":{[^}]*"p99":\([0-9.]*\).*/\1/p' "$out")
+  R[stability.max]=$(sed -n 's/.*"latency_ms":{[^}]*"max":\([0-9.]*\).*/\1/p' "$out")
+  R[stability.terms]="$t0 -> $(kv_term)"
+  R[stability.leaders]="kv$l0 -> kv$(kv_leader_index)"
+  if [ "$t0" = "$(kv_term)" ] && [ "$l0" = "$(kv_leader_index)" ]; then
+    R[stability.verdict]=PASS
+  else
+    R[stability.verdict]=FAIL
+  fi
+}
+
 KV_RSS="" KV_TERMS="" ETCD_TERMS=""
 LAT_BUDGET=n/a
 if [ "$ONLY" != etcd ]; then
@@ -420,6 +448,7 @@ if [ "$ONLY" != etcd ]; then
   run_matrix kvserver "$leader"
   KV_RSS=$(rss_kb "${PIDS[kv$l]}")
   KV_TERMS="$term_before -> $(kv_term)"
+  stability_run "$leader"
   if [ "$TRIALS" -gt 0 ]; then
     failover kvserver defaults
     if [ "$KV_DEFAULTS_EQUAL" -eq 1 ]; then
@@ -509,6 +538,12 @@ TABLE=$(
   echo "| kvserver defaults ($KV_DEFAULTS) | $KV_FO_DEF | ${R[kvserver.failover.defaults]:--} | <= 500 ms | $fo_def_verdict |"
   echo "| etcd, heartbeat 100 ms, election 1000 ms | $ETCD_FO | ${R[etcd.failover.equal]:--} | | |"
   echo
+  if [ -n "${R[stability.verdict]:-}" ]; then
+    echo "| stability: kvserver writes, 64 conns, $STABILITY s | ops/s | errors | p99 / max ms | leader | term | target | verdict |"
+    echo "|---|---:|---:|---:|---|---|---|---|"
+    echo "| defaults ($KV_DEFAULTS) | ${R[stability.ops]:--} | ${R[stability.err]:--} | ${R[stability.p99]:--} / ${R[stability.max]:--} | ${R[stability.leaders]} | ${R[stability.terms]} | no leader change | ${R[stability.verdict]} |"
+    echo
+  fi
   echo "kvserver leader RSS after the matrix: ${KV_RSS:-?} KiB. Leader term before -> after the matrix: kvserver ${KV_TERMS:--}, etcd ${ETCD_TERMS:--}."
   echo "Settings: ${DURATION} s per cell after ${WARMUP} s warmup, $KEYS keys preloaded, $VALUE_BYTES-byte values, load at the leader, one kvbench thread; $TRIALS failover trials per configuration."
 )
@@ -528,7 +563,7 @@ if [ "$APPEND" -eq 1 ]; then
     echo "$ nproc"
     nproc
     echo "kvserver $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
-    echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
+    echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --stability $STABILITY --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
     echo '```'
     echo
     echo "$TABLE"

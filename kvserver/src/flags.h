@@ -16,9 +16,9 @@ struct ServerFlags {
   std::string raddr = "127.0.0.1:4000";  // -raddr: Raft listen address
   std::string join;                      // -join: HTTP address of any member
   std::string data;                      // -data: default ./data/<id>
-  int tick_ms = 100;
+  int tick_ms = 50;
   int heartbeat_ticks = 1;
-  int election_ticks = 10;
+  int election_ticks = 5;
   std::uint64_t snapshot_entries = 10000;
   std::uint64_t snapshot_trailing = 1000;
   std::uint64_t max_key_bytes = 1024;
