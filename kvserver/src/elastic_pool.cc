@@ -1,5 +1,7 @@
 #include "elastic_pool.h"
 
+#include <pthread.h>
+
 namespace kv {
 
 ElasticPool::ElasticPool(std::size_t min_threads, std::size_t max_threads)
@@ -45,6 +47,7 @@ std::size_t ElasticPool::threads() const {
 }
 
 void ElasticPool::Worker() {
+  pthread_setname_np(pthread_self(), "http-worker");
   for (;;) {
     std::function<void()> fn;
     {

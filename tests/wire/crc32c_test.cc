@@ -33,7 +33,9 @@ TEST_CASE("crc32c matches the RFC 3720 test vectors", "[wire][crc32c]") {
   CHECK(Crc32c(descending) == 0x113FDB5Cu);
 }
 
-TEST_CASE("crc32c slicing-by-8 agrees with the bitwise definition", "[wire][crc32c]") {
+TEST_CASE("crc32c (hardware where available) and slicing-by-8 agree with the bitwise definition",
+          "[wire][crc32c]") {
+  INFO("hardware crc32: " << Crc32cHardware());
   std::mt19937_64 rng(42);
   std::string buf(300, '\0');
   for (char& c : buf) c = static_cast<char>(rng());
@@ -42,6 +44,9 @@ TEST_CASE("crc32c slicing-by-8 agrees with the bitwise definition", "[wire][crc3
       std::string_view v(buf.data() + start, len);
       INFO("start " << start << " len " << len);
       REQUIRE(Crc32c(v) == NaiveCrc32c(v));
+      REQUIRE(Crc32cExtendPortable(0, v.data(), v.size()) == NaiveCrc32c(v));
+      REQUIRE(Crc32cExtend(0x12345678u, v.data(), v.size()) ==
+              Crc32cExtendPortable(0x12345678u, v.data(), v.size()));
     }
   }
 }

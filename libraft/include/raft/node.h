@@ -131,18 +131,19 @@ class Node {
   // threads and closes files. Idempotent; blocks until done.
   void Stop();
 
-  // Replicates `data`; `done` runs (on the apply thread: it must not block on this
-  // Node, e.g. wait on another of its futures, or applying stalls) with the state machine's result
-  // once the entry is applied here, or with an error: kNotLeader (message names the
-  // leader), kTimeout (outcome unknown), kShutdown, kBusy, kProposalDropped,
-  // kIOError (the node stopped accepting writes), kInvalidArgument (over max_entry_bytes).
+  // Replicates `data`; `done` runs (on the apply thread, or the io thread for errors: it
+  // must not block on this Node, e.g. wait on another of its futures) with the state machine's
+  // result once the entry is applied here, or with an error: kNotLeader (message names the leader),
+  // kTimeout (outcome unknown), kShutdown, kBusy, kProposalDropped, kIOError (the node stopped
+  // accepting writes), kInvalidArgument (over max_entry_bytes).
   void Propose(std::string data, std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> Propose(std::string data, std::chrono::milliseconds timeout);
 
   // Linearizable read barrier: completes once this node's state machine has applied
   // everything committed before the call (ReadIndex; on a follower via the leader).
   // The result's value is the read index as decimal text. While no leader is known the
-  // request waits (it is re-sent every few ticks); kTimeout at the deadline.
+  // request waits (it is re-sent every few ticks); kTimeout at the deadline. `done` runs
+  // on the io or the apply thread and must not block (as for Propose).
   void ReadBarrier(std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 

@@ -1,4 +1,6 @@
 // raft::Node: construction, recovery, shutdown and the thread-safe API surface.
+#include <pthread.h>
+
 #include <filesystem>
 #include <random>
 
@@ -215,16 +217,27 @@ Status Node::Impl::Open() {
   return Status::Ok();
 }
 
+namespace {
+// Names show in top -H, perf and /proc/<pid>/task/*/comm (at most 15 characters).
+void NameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
+}  // namespace
+
 void Node::Impl::Run() {
   disk_thread_ = std::thread([this] {
+    NameThread("raft-disk");
     while (auto job = disk_q_.Pop()) (*job)();
   });
-  apply_thread_ = std::thread([this] { ApplyLoop(); });
+  apply_thread_ = std::thread([this] {
+    NameThread("raft-apply");
+    ApplyLoop();
+  });
   snap_thread_ = std::thread([this] {
+    NameThread("raft-snapshot");
     while (auto job = snap_q_.Pop()) (*job)();
   });
   asio::post(io_, [this] { Tick(); });
   io_thread_ = std::thread([this] {
+    NameThread("raft-io");
     auto guard = asio::make_work_guard(io_);
     io_.run();
   });

@@ -178,7 +178,13 @@ void Node::Impl::FinishReady(Ready rd) {
   for (auto& rs : rd.read_states) {
     auto it = pending_reads_.find(rs.context);
     if (it == pending_reads_.end()) continue;
-    task.reads.emplace_back(rs.index, it->second.cb);
+    if (rs.index <= applied_.load()) {
+      // Already applied (the common case when reads outnumber writes): answer here
+      // rather than wake the apply thread for it.
+      it->second.cb->Run(std::to_string(rs.index));
+    } else {
+      task.reads.emplace_back(rs.index, it->second.cb);
+    }
     pending_reads_.erase(it);
   }
   if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));

@@ -1,11 +1,16 @@
 // Slicing-by-8: eight 256-entry tables let the loop fold 8 input bytes per step.
 // Table k maps a byte to its CRC contribution when followed by k zero bytes.
 // Loads are assembled byte by byte, so the code is independent of host endianness
-// and alignment. Hardware CRC32C (SSE4.2, ARMv8 CRC) is deliberately not used: the
-// software path is fast enough for network frames and has one code path to test.
+// and alignment. On x86-64 with SSE4.2 the crc32 instruction takes over (chosen once at
+// run time): the software loop cost 2% of the leader's CPU in kvbench at 64 connections,
+// most of its io thread's own time. ARMv8's CRC extension is not wired up.
 #include "wire/crc32c.h"
 
 #include <array>
+#include <cstring>
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace raft::wire {
 namespace {
@@ -36,9 +41,43 @@ inline std::uint32_t Load32(const unsigned char* p) {
          std::uint32_t{p[3]} << 24;
 }
 
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) std::uint32_t Crc32cExtendSse42(std::uint32_t crc,
+                                                                  const void* data, std::size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t c = ~crc;
+  while (n >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);  // x86-64 is little-endian, as the CRC's byte order wants
+    c = _mm_crc32_u64(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+#endif
+
 }  // namespace
 
+bool Crc32cHardware() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("sse4.2");
+  return has;
+#else
+  return false;
+#endif
+}
+
 std::uint32_t Crc32cExtend(std::uint32_t crc, const void* data, std::size_t n) {
+#if defined(__x86_64__)
+  if (Crc32cHardware()) return Crc32cExtendSse42(crc, data, n);
+#endif
+  return Crc32cExtendPortable(crc, data, n);
+}
+
+std::uint32_t Crc32cExtendPortable(std::uint32_t crc, const void* data, std::size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint32_t c = ~crc;
   while (n >= 8) {
