@@ -324,7 +324,7 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
       std::lock_guard<std::mutex> l(pending_mu_);
       proposals_[pos->index] = PendingProposal{pos->term, cb, now};
     }
-    deadlines_.emplace(now + timeout, cb);
+    deadlines_.Add(now, timeout, cb);
     SchedulePump();
   });
 }
@@ -353,7 +353,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
     // With no leader known yet (an election, a restart) the request waits and is
     // re-issued every few ticks until a leader answers or the deadline passes.
     pending_reads_[ctx] = PendingRead{cb, ticks_};
-    deadlines_.emplace(Clock::now() + timeout, cb);
+    deadlines_.Add(Clock::now(), timeout, cb);
     SchedulePump();
   });
 }

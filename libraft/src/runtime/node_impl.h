@@ -85,6 +85,33 @@ class OnceCallback {
 };
 using SharedCallback = std::shared_ptr<OnceCallback>;
 
+// Request deadlines; io thread only. One FIFO per distinct timeout: since the clock only
+// moves forward, each FIFO expires in insertion order, so adding and sweeping cost O(1)
+// amortized. Entries hold weak references: a request that completed is freed at once,
+// not at its deadline. (A std::multimap of every request of the last `timeout` cost
+// O(log n) per request and kept each one's callback and future alive until it expired:
+// about 175,000 entries at 35,000 reads/s with a 5 s timeout.)
+class DeadlineQueue {
+ public:
+  void Add(Clock::time_point now, std::chrono::milliseconds timeout, const SharedCallback& cb) {
+    fifos_[timeout].emplace_back(now + timeout, cb);
+  }
+  // Fails every still-pending request whose deadline is at or before `now`.
+  void Expire(Clock::time_point now, const Status& status) {
+    for (auto& [timeout, fifo] : fifos_) {
+      while (!fifo.empty() && fifo.front().first <= now) {
+        if (auto cb = fifo.front().second.lock()) cb->Run(status);
+        fifo.pop_front();
+      }
+    }
+  }
+
+ private:
+  std::map<std::chrono::milliseconds,
+           std::deque<std::pair<Clock::time_point, std::weak_ptr<OnceCallback>>>>
+      fifos_;
+};
+
 class Node::Impl : public runtime::TransportHandler {
  public:
   Impl(const NodeOptions& options, StateMachine* sm);
@@ -182,7 +209,7 @@ class Node::Impl : public runtime::TransportHandler {
   static constexpr std::uint64_t kReadRetryTicks = 3;
   std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
   std::uint64_t ticks_ = 0;
-  std::multimap<Clock::time_point, SharedCallback> deadlines_;
+  DeadlineQueue deadlines_;
   std::uint64_t next_read_id_ = 1;
   NodeId last_leader_ = kNoNode;
   struct TransferWait {

@@ -17,11 +17,8 @@ void Node::Impl::Tick() {
 
 void Node::Impl::SweepDeadlines() {
   auto now = Clock::now();
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    deadlines_.begin()->second->Run(
-        Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
-    deadlines_.erase(deadlines_.begin());
-  }
+  deadlines_.Expire(
+      now, Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
   for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
     if (it->second.cb->done()) {
       it = pending_reads_.erase(it);
