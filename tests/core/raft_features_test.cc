@@ -338,6 +338,26 @@ TEST_CASE("lease reads answer at once inside the lease and not after it expires"
   c.Stabilize();
   REQUIRE(c.state(1).reads.size() == 1);  // not answered: the lease expired
 }
+TEST_CASE("a follower answers heartbeats while its disk is busy; append acks still wait",
+          "[durability]") {
+  TestCluster c(3);
+  c.Elect(1);
+  REQUIRE(c.node(1).Propose("x").ok());
+  c.Process(1);
+  c.Deliver();
+  Ready busy = c.node(2).GetReady();  // node 2's disk is writing the entry (a slow fsync)
+  REQUIRE(!busy.entries.empty());
+  REQUIRE(busy.messages_after_persist.size() == 1);  // the append ack waits for it
+  c.queue().clear();
+  c.Tick(1);  // the leader's heartbeat round
+  c.Process(1);
+  c.Deliver();
+  auto out = c.node(2).TakeMessages();
+  REQUIRE(out.size() == 1);
+  REQUIRE(out[0].type == MessageType::kHeartbeatResponse);
+  c.node(2).Advance(busy);
+}
+
 TEST_CASE("a commit-only hard state needs no fsync; a lost commit index comes back from applied",
           "[durability]") {
   TestCluster c(3);

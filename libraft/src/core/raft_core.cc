@@ -192,7 +192,11 @@ void RaftCore::Send(Message m) {
   m.from = cfg_.id;
   // The durability contract: responses assert persisted state, and anything carrying a
   // term not yet durable (a candidate's own vote, a new leader's term) waits for it.
-  bool after = IsResponse(m.type) || m.type == MessageType::kVote ||
+  // A heartbeat response asserts only its term (it carries no log position), so once that
+  // term is durable it leaves at once: a follower whose fsync stalls (a snapshot being
+  // written on the same disk) must not look dead to the leader's check-quorum.
+  bool after = (IsResponse(m.type) && m.type != MessageType::kHeartbeatResponse) ||
+               m.type == MessageType::kVote ||
                (m.type != MessageType::kPreVote && m.term > durable_term_);
   if (mutation::Active(mutation::Kind::kVoteWithoutPersist) &&
       (m.type == MessageType::kVoteResponse || m.type == MessageType::kVote)) {
