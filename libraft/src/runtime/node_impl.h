@@ -27,6 +27,7 @@
 
 #include "raft/disk_storage.h"
 #include "raft/node.h"
+#include "runtime/locked_storage.h"
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "runtime/work_queue.h"
@@ -34,39 +35,6 @@
 namespace raft {
 
 using Clock = std::chrono::steady_clock;
-
-// Storage view for the core. DiskStorage is not thread-safe, so every access takes the
-// node's storage mutex, which the disk thread holds for a whole persist (fsync
-// included). To keep the io thread from waiting on the disk for the reads it makes on
-// every append (bounds, hard state, the term of the previous entry), the disk thread
-// publishes those after each write (Published*), and they are served from this cache
-// under its own short lock. Entries() still goes to the disk (lagging followers only).
-class LockedStorage final : public Storage {
- public:
-  LockedStorage(std::mutex* mu, const DiskStorage* disk) : mu_(mu), disk_(disk) {}
-  HardState InitialHardState() const override;
-  Result<std::vector<Entry>> Entries(Index lo, Index hi, std::uint64_t max_bytes) const override;
-  Result<Term> TermAt(Index i) const override;
-  Index FirstIndex() const override;
-  Index LastIndex() const override;
-  Result<SnapshotMeta> Snapshot() const override;
-
-  // Disk thread, with the storage mutex held, after each successful write.
-  void PublishAppended(const std::vector<Entry>& entries);
-  void PublishReset();  // after a snapshot install or compaction: forget recent terms
-  void Publish();       // bounds, hard state and snapshot meta from the disk
-
- private:
-  static constexpr std::size_t kRecentTermsMax = 8192;
-  std::mutex* mu_;
-  const DiskStorage* disk_;
-  mutable std::mutex cache_mu_;
-  Index first_ = 1, last_ = 0;
-  HardState hard_state_;
-  SnapshotMeta snapshot_;
-  Index recent_first_ = 0;         // index of recent_terms_[0]
-  std::deque<Term> recent_terms_;  // terms of [recent_first_, recent_first_ + size)
-};
 
 // A callback that runs at most once, whichever of completion or timeout comes first.
 class OnceCallback {

@@ -1,0 +1,66 @@
+// LockedStorage: the core's view of the node's DiskStorage, safe to read from the io
+// thread while the disk thread writes.
+//
+// DiskStorage is not thread-safe, so every access to it takes the node's storage mutex,
+// which the disk thread holds for a whole persist, fsync included (and fsyncs stall for
+// seconds when a large snapshot is being written to the same disk). The io thread must
+// never wait for that: it sends the heartbeats. So the disk thread publishes, after each
+// write, what the io thread reads on its hot paths, and those reads are served from this
+// cache under its own short lock:
+//   - bounds, hard state and snapshot metadata (Publish);
+//   - the last kRecentMax entries (PublishAppended): their terms always, their payloads
+//     while they fit in kPayloadBytesMax. That covers committed entries handed to apply
+//     and appends to followers up to that far behind.
+// Only reads beyond that (a follower lagging further, a restart replaying the log) go to
+// the disk under the storage mutex.
+//
+// Thread safety: the Storage methods from any thread; Publish* from the disk thread with
+// the storage mutex held.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+#include "raft/disk_storage.h"
+#include "raft/storage.h"
+
+namespace raft {
+
+class LockedStorage final : public Storage {
+ public:
+  LockedStorage(std::mutex* mu, const DiskStorage* disk) : mu_(mu), disk_(disk) {}
+  HardState InitialHardState() const override;
+  Result<std::vector<Entry>> Entries(Index lo, Index hi, std::uint64_t max_bytes) const override;
+  Result<Term> TermAt(Index i) const override;
+  Index FirstIndex() const override;
+  Index LastIndex() const override;
+  Result<SnapshotMeta> Snapshot() const override;
+
+  // Disk thread, with the storage mutex held, after each successful write.
+  void PublishAppended(const std::vector<Entry>& entries);  // now durable
+  void PublishReset();  // after a snapshot install: forget the recent entries
+  void Publish();       // bounds, hard state and snapshot meta from the disk
+
+  static constexpr std::size_t kRecentMax = 8192;
+  static constexpr std::uint64_t kPayloadBytesMax = 32ull << 20;
+
+ private:
+  void TrimLocked();
+
+  std::mutex* mu_;
+  const DiskStorage* disk_;
+  mutable std::mutex cache_mu_;
+  Index first_ = 1, last_ = 0;
+  HardState hard_state_;
+  SnapshotMeta snapshot_;
+  // Entries [recent_first_, recent_first_ + recent_.size()); those below payload_first_
+  // had their payload released (only the index and term are kept).
+  Index recent_first_ = 0;
+  Index payload_first_ = 0;
+  std::uint64_t payload_bytes_ = 0;
+  std::deque<Entry> recent_;
+};
+
+}  // namespace raft
