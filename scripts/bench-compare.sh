@@ -12,7 +12,8 @@
 # linearizable reads at 1, 16 and 64 connections against the leader (100-byte values), a
 # 60 s stability run of writes at 64 connections (kvserver), then
 # the failover trials (kill -9 the leader, time until a write succeeds on a survivor);
-# stop the cluster. Prints a table with both systems, their ratios, the floors and the
+# stop the cluster; for kvserver, then the snapshot memory run
+# (scripts/bench-snapshot-memory.sh: RSS growth while a 1 GiB snapshot streams). Prints a table with both systems, their ratios, the floors and the
 # targets of issue 7, and appends it to docs/performance.md with the date and machine.
 #
 # Options:
@@ -21,6 +22,9 @@
 #   --trials N          failover trials per configuration (default 10; 0 skips failover)
 #   --stability S       kvserver only: seconds of writes at 64 connections after the matrix,
 #                       checking that the leader and its term stay put (default 60; 0 skips)
+#   --snapshot-gb G     kvserver only: scripts/bench-snapshot-memory.sh with G GiB of state,
+#                       the leader's RSS growth while the snapshot streams to a new member
+#                       (default 1; 0 skips)
 #   --keys N            key space, preloaded (default 10000)
 #   --conns LIST        connection counts (default 1,16,64)
 #   --only SYSTEM       kvserver or etcd (the other's columns stay empty)
@@ -44,6 +48,7 @@ DURATION=10
 WARMUP=2
 TRIALS=10
 STABILITY=60
+SNAPSHOT_GB=1
 KEYS=10000
 CONNS="1,16,64"
 ONLY=""
@@ -69,6 +74,7 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP=${2:?}; shift 2 ;;
     --trials) TRIALS=${2:?}; shift 2 ;;
     --stability) STABILITY=${2:?}; shift 2 ;;
+    --snapshot-gb) SNAPSHOT_GB=${2:?}; shift 2 ;;
     --keys) KEYS=${2:?}; shift 2 ;;
     --conns) CONNS=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
@@ -462,6 +468,13 @@ if [ "$ONLY" != etcd ]; then
     fi
   fi
   kv_down
+  if [ "$SNAPSHOT_GB" != 0 ]; then
+    log "kvserver: snapshot memory, $SNAPSHOT_GB GiB (scripts/bench-snapshot-memory.sh)"
+    SNAPMEM=$(KVSERVER="$KVSERVER" RAFT_BUILD_LOCK="${RAFT_BUILD_LOCK:-}" \
+      "$ROOT/scripts/bench-snapshot-memory.sh" --gb "$SNAPSHOT_GB" --build-dir "$BUILD_DIR" \
+      --data-dir "$DATA" 2>>"$LOGS/snapshot-memory.log" | grep '^snapshot-memory:' || true)
+    [ -n "$SNAPMEM" ] || log "kvserver: the snapshot memory run failed (log: $LOGS/snapshot-memory.log)"
+  fi
 fi
 if [ "$ONLY" != kvserver ]; then
   measure_floors "before etcd"
@@ -544,6 +557,13 @@ TABLE=$(
     echo "| defaults ($KV_DEFAULTS) | ${R[stability.ops]:--} | ${R[stability.err]:--} | ${R[stability.p99]:--} / ${R[stability.max]:--} | ${R[stability.leaders]} | ${R[stability.terms]} | no leader change | ${R[stability.verdict]} |"
     echo
   fi
+  if [ -n "${SNAPMEM:-}" ]; then
+    sm() { sed -n "s/.* $1 \([^ ]*\).*/\1/p" <<<"$SNAPMEM"; }
+    echo "| memory: a snapshot streams to a new member | state | snapshot file bytes | transfer s | leader RSS before / peak KiB | growth KiB | joiner peak KiB | leader terms | target | verdict |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---|---|---|"
+    echo "| scripts/bench-snapshot-memory.sh --gb $SNAPSHOT_GB | $(sm state_gib) GiB | $(sm snapshot_bytes) | $(sm transfer_s) | $(sm leader_rss_before_kb) / $(sm leader_rss_peak_kb) | $(sm leader_growth_kb) | $(sm joiner_rss_peak_kb) | $(sm terms) | growth <= 65536 KiB | $(sm verdict) |"
+    echo
+  fi
   echo "kvserver leader RSS after the matrix: ${KV_RSS:-?} KiB. Leader term before -> after the matrix: kvserver ${KV_TERMS:--}, etcd ${ETCD_TERMS:--}."
   echo "Settings: ${DURATION} s per cell after ${WARMUP} s warmup, $KEYS keys preloaded, $VALUE_BYTES-byte values, load at the leader, one kvbench thread; $TRIALS failover trials per configuration."
 )
@@ -563,7 +583,7 @@ if [ "$APPEND" -eq 1 ]; then
     echo "$ nproc"
     nproc
     echo "kvserver $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
-    echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --stability $STABILITY --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
+    echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --stability $STABILITY --snapshot-gb $SNAPSHOT_GB --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}"
     echo '```'
     echo
     echo "$TABLE"
