@@ -338,6 +338,42 @@ TEST_CASE("lease reads answer at once inside the lease and not after it expires"
   c.Stabilize();
   REQUIRE(c.state(1).reads.size() == 1);  // not answered: the lease expired
 }
+TEST_CASE("ReportLeaderLost: followers elect a new leader within election_ticks of a crash",
+          "[election]") {
+  TestCluster c(3);
+  c.Elect(1);
+  const Term before = c.node(1).term();
+  const int e = c.state(2).config.election_ticks;
+  c.Isolate(1);  // killed: both followers see its connections end
+  c.node(2).ReportLeaderLost(1);
+  c.node(3).ReportLeaderLost(1);
+  int ticks = 0;
+  while (c.node(2).role() != Role::kLeader && c.node(3).role() != Role::kLeader && ticks < 3 * e) {
+    c.Tick(2);
+    c.Tick(3);
+    c.Stabilize();
+    ++ticks;
+  }
+  // Without the report the first campaign comes after at least election_ticks ticks.
+  REQUIRE(ticks < e);
+  REQUIRE(c.node(2).term() > before);
+}
+
+TEST_CASE("ReportLeaderLost from one follower does not unseat a live leader", "[election]") {
+  TestCluster c(3);
+  c.Elect(1);
+  const Term before = c.node(1).term();
+  const int e = c.state(2).config.election_ticks;
+  c.node(3).ReportLeaderLost(1);  // a reset connection; the leader is fine
+  for (int i = 0; i < 3 * e; ++i) {
+    for (NodeId id : {NodeId{1}, NodeId{2}, NodeId{3}}) c.Tick(id);
+    c.Stabilize();
+  }
+  REQUIRE(c.node(1).role() == Role::kLeader);
+  REQUIRE(c.node(1).term() == before);
+  REQUIRE(c.node(3).leader() == 1);
+}
+
 TEST_CASE("a follower answers heartbeats while its disk is busy; append acks still wait",
           "[durability]") {
   TestCluster c(3);

@@ -140,6 +140,13 @@ class RawNode {
 
   // The transport could not deliver to `id`; the leader falls back to probing it.
   void ReportUnreachable(NodeId id);
+  // The connection from `id` ended (EOF or error: a killed process, a reset). If `id` is
+  // this follower's leader, the follower stops vouching for it (leaving its lease,
+  // thesis 4.2.3, so others may win its pre-vote and vote) and campaigns within a random
+  // 1..election_ticks ticks instead of a full election timeout. A leader that is alive
+  // keeps its place: the followers that still hear from it refuse the pre-vote. No safety
+  // property depends on it; it only shortens failover after a crash.
+  void ReportLeaderLost(NodeId id);
   // Outcome of streaming the snapshot offered to `id` by a kSnapshot message.
   void ReportSnapshot(NodeId id, bool success);
 

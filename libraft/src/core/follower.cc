@@ -1,4 +1,6 @@
 // Follower side: AppendEntries, heartbeats, snapshots, TimeoutNow, read index answers.
+#include <algorithm>
+
 #include "core/assert.h"
 #include "core/raft_core.h"
 
@@ -110,6 +112,17 @@ bool RaftCore::Restore(const SnapshotMeta& meta) {
   prs_.clear();
   SyncProgress();
   return true;
+}
+
+void RaftCore::ReportLeaderLost(NodeId id) {
+  if (role_ != Role::kFollower || id == kNoNode || lead_ != id) return;
+  // Out of the lease: from now on this node may grant pre-votes and votes.
+  election_elapsed_ = std::max(election_elapsed_, cfg_.election_ticks);
+  // Campaign soon, at a random tick so that followers that lost the leader together do
+  // not split the vote. The next Reset (a heartbeat, an election) restores the timeout.
+  randomized_election_timeout_ =
+      election_elapsed_ + 1 +
+      static_cast<int>(prng_.Uniform(static_cast<std::uint64_t>(cfg_.election_ticks)));
 }
 
 }  // namespace raft

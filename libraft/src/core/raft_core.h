@@ -36,6 +36,7 @@ class RaftCore {
   Status TransferLeadership(NodeId target);
   void Campaign() { Hup(/*transfer=*/false); }
   void ReportUnreachable(NodeId id);
+  void ReportLeaderLost(NodeId id);
   void ReportSnapshot(NodeId id, bool success);
 
   bool HasReady() const;

@@ -23,6 +23,7 @@ Status RawNode::ReadIndex(std::string context) { return core_->ReadIndex(std::mo
 Status RawNode::TransferLeadership(NodeId target) { return core_->TransferLeadership(target); }
 void RawNode::Campaign() { core_->Campaign(); }
 void RawNode::ReportUnreachable(NodeId id) { core_->ReportUnreachable(id); }
+void RawNode::ReportLeaderLost(NodeId id) { core_->ReportLeaderLost(id); }
 void RawNode::ReportSnapshot(NodeId id, bool success) { core_->ReportSnapshot(id, success); }
 bool RawNode::HasReady() const { return core_->HasReady(); }
 Ready RawNode::GetReady() { return core_->GetReady(); }

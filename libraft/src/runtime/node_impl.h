@@ -104,6 +104,7 @@ class Node::Impl : public runtime::TransportHandler {
   // TransportHandler (io thread).
   void OnMessage(Message m) override;
   void OnUnreachable(NodeId peer) override;
+  void OnPeerLost(NodeId peer) override;
   void OnSnapshotSent(NodeId peer, bool ok) override;
   void OnPeerAddress(NodeId peer, const std::string& addr) override;
 

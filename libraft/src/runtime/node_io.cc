@@ -229,6 +229,12 @@ void Node::Impl::OnUnreachable(NodeId peer) {
   if (!stopping_) raw_->ReportUnreachable(peer);
 }
 
+void Node::Impl::OnPeerLost(NodeId peer) {
+  // A killed leader's connections end at once: campaign soon rather than after a full
+  // election timeout (RawNode::ReportLeaderLost).
+  if (!stopping_ && !failed_) raw_->ReportLeaderLost(peer);
+}
+
 void Node::Impl::OnSnapshotSent(NodeId peer, bool ok) {
   if (stopping_) return;
   raw_->ReportSnapshot(peer, ok);

@@ -51,6 +51,9 @@ class TransportHandler {
   virtual void OnSnapshotSent(NodeId peer, bool ok) = 0;
   // A peer dialed us from `addr` (its advertised address): learn it if unknown.
   virtual void OnPeerAddress(NodeId peer, const std::string& addr) = 0;
+  // The connection `peer` dialed to us ended with an error or EOF (the peer's process
+  // died, or the connection was reset).
+  virtual void OnPeerLost(NodeId /*peer*/) {}
 };
 
 class PeerConn;

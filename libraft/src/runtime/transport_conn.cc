@@ -331,6 +331,7 @@ void InboundConn::StartRead() {
     if (closed_ || t_->stopped()) return;
     if (ec) {
       Close();
+      if (handshaken_) t_->handler()->OnPeerLost(peer_);
       return;
     }
     Status s = decoder_.Feed(std::string_view(read_buf_.data(), n));
