@@ -139,6 +139,9 @@ void Cluster::Crash(NodeId id, bool torn) {
   n.paused_until = 0;
   last_role_.erase(id);
   if (clients_ != nullptr) clients_->OnCrash(id);
+  // Like the runtime's transport, the others see the crashed node's connections end.
+  for (auto& [other, o] : nodes_)
+    if (o.running() && now_ >= o.paused_until) o.raw->ReportLeaderLost(id);
 }
 
 void Cluster::Restart(NodeId id) {

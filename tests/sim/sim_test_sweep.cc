@@ -41,7 +41,7 @@ namespace raft::sim::test {
 
 // Seeds that once failed (FOUND_BUGS.md); they must stay green forever.
 TEST_CASE("sweep: regression seeds", "[sim][sweep]") {
-  for (std::uint64_t seed : {1, 3, 14, 20, 22}) Sweep("swarm", seed, seed);
+  for (std::uint64_t seed : {1, 3, 14, 20, 22, 1195}) Sweep("swarm", seed, seed);
   for (std::uint64_t seed : {9, 26, 56, 65, 73, 1456}) Sweep("all", seed, seed);
 }
 

@@ -53,6 +53,7 @@ void RaftCore::HandleAppend(const Message& m) {
   std::optional<Index> truncated;
   Index last_before = log_.LastIndex();
   auto last_new = log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries, &truncated);
+  if (truncated) DropAcksFrom(*truncated);
   if (last_new) {
     // Configurations take effect when appended; a truncated suffix takes its
     // configurations with it.
@@ -123,6 +124,17 @@ void RaftCore::ReportLeaderLost(NodeId id) {
   randomized_election_timeout_ =
       election_elapsed_ + 1 +
       static_cast<int>(prng_.Uniform(static_cast<std::uint64_t>(cfg_.election_ticks)));
+}
+
+// Acknowledgements of entries at or after `index` still waiting for the disk
+// (msgs_after_persist_) became false when those entries were replaced before they were
+// persisted: a new leader's append arrived while the disk was busy. Sent after the next
+// persist, they would tell the old leader we hold entries we never stored (found by the
+// simulator, seed 1195).
+void RaftCore::DropAcksFrom(Index index) {
+  std::erase_if(msgs_after_persist_, [&](const Message& m) {
+    return m.type == MessageType::kAppendResponse && !m.reject && m.index >= index;
+  });
 }
 
 }  // namespace raft

@@ -78,6 +78,7 @@ class RaftCore {
   // --- follower.cc ---
   void StepFollower(const Message& m);
   void HandleAppend(const Message& m);
+  void DropAcksFrom(Index index);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
   bool Restore(const SnapshotMeta& meta);
