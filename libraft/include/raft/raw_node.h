@@ -8,7 +8,8 @@
 // THE DURABILITY CONTRACT
 // For each Ready `rd`, the application must, in this order:
 //   1. Send rd.messages. They depend on nothing that is not yet durable (appends and
-//      heartbeats from a leader, pre-vote requests, snapshot offers) and may leave at once,
+//      heartbeats from a leader, pre-vote requests, snapshot offers, heartbeat responses
+//      in a durable term) and may leave at once,
 //      in parallel with step 2. (A leader's own entries count toward commit only
 //      after step 5, so writing them in parallel with replication is safe.)
 //   2. Persist, atomically with respect to crashes as a group: rd.snapshot (if set: the
