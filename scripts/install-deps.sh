@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build tools
-  cmake ninja-build g++ pkg-config ccache clang-format
+  cmake ninja-build g++ clang pkg-config ccache clang-format
   # libraft
   libasio-dev libfmt-dev
   # kvserver

@@ -1,7 +1,7 @@
 // Follower side: AppendEntries, heartbeats, snapshots, TimeoutNow, read index answers.
 #include <algorithm>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "core/raft_core.h"
 
 namespace raft {

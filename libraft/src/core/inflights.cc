@@ -1,6 +1,6 @@
 #include "core/inflights.h"
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 namespace raft {
 

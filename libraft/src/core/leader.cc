@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "core/quorum.h"
 #include "core/raft_core.h"
 

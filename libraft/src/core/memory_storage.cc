@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "raft/storage.h"
 
 namespace raft {

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "core/mutation.h"
 #include "core/quorum.h"
 

@@ -1,7 +1,7 @@
 // Ready/Advance: how work leaves the core (see the durability contract in raw_node.h).
 #include <algorithm>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "core/raft_core.h"
 
 namespace raft {

@@ -1,6 +1,6 @@
 #include "core/unstable.h"
 
-#include "core/assert.h"
+#include "base/assert.h"
 
 namespace raft {
 

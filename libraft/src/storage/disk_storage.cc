@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 

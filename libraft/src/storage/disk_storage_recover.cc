@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 
-#include "core/assert.h"
+#include "base/assert.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 
