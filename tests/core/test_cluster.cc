@@ -57,7 +57,7 @@ int TestCluster::Deliver() {
   int n = 0;
   for (auto& m : q) {
     if (cut_.count(m.from) || cut_.count(m.to) || !nodes_.count(m.to)) continue;
-    nodes_.at(m.to).node->Step(m);
+    REQUIRE(nodes_.at(m.to).node->Step(m).ok());
     ++n;
   }
   return n;

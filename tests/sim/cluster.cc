@@ -242,6 +242,10 @@ Result<LogPosition> Cluster::Propose(NodeId id, std::string data) {
   return r;
 }
 
+void Cluster::Offer(NodeId id, std::string data) {
+  (void)Propose(id, std::move(data));  // refusals are expected; see the header
+}
+
 Index Cluster::AppliedIndexOf(const std::string& data) const {
   const auto& applied = checker_.applied();
   for (auto it = applied.rbegin(); it != applied.rend(); ++it) {

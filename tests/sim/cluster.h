@@ -95,6 +95,9 @@ class Cluster {
   // Index at which an entry with `data` was applied anywhere, 0 if none.
   Index AppliedIndexOf(const std::string& data) const;
   Result<LogPosition> Propose(NodeId id, std::string data);
+  // Propose for load that may hit a node mid-election or mid-transfer: a refusal is
+  // expected and dropped. The tests judge what committed, never what was offered.
+  void Offer(NodeId id, std::string data);
 
   Network& net() { return net_; }
   Checker& checker() { return checker_; }

@@ -134,13 +134,23 @@ void Cluster::TornWrite(SimNode& n) {
   const PendingWrite& w = *n.pending;
   if (w.rd.snapshot) {
     if (!rng_.Chance(0.5)) return;
-    n.storage->ApplySnapshot(*w.rd.snapshot);
+    Status st = n.storage->ApplySnapshot(*w.rd.snapshot);
+    if (!st.ok()) {
+      throw SimFailure(fmt::format("tick {}: n{} torn write: cannot persist snapshot {}: {}", now_,
+                                   n.id, w.rd.snapshot->index, st.ToString()));
+    }
     n.snapshot_data = w.snapshot_data;
   }
   std::size_t keep = rng_.Uniform(w.rd.entries.size() + 1);
   std::vector<Entry> prefix(w.rd.entries.begin(),
                             w.rd.entries.begin() + static_cast<std::ptrdiff_t>(keep));
-  if (!prefix.empty()) n.storage->Append(prefix);
+  if (!prefix.empty()) {
+    Status st = n.storage->Append(prefix);
+    if (!st.ok()) {
+      throw SimFailure(fmt::format("tick {}: n{} torn write: cannot persist {} entries: {}", now_,
+                                   n.id, prefix.size(), st.ToString()));
+    }
+  }
   Log(fmt::format("n{} torn write: {} of {} entries reached the disk{}", n.id, keep,
                   w.rd.entries.size(), w.rd.snapshot ? " after the snapshot" : ""));
   checker_.OnDurableWrite(n, prefix);

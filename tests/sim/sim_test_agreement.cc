@@ -104,11 +104,11 @@ TEST_CASE("backup: a leader backs up quickly over 50 conflicting entries, twice"
     l = c.Leader();
     NodeId buddy = *Others(c, {l}).begin();
     Isolate(c, {l, buddy});
-    for (int i = 0; i < 50; ++i) c.Propose(l, fmt::format("stale-{}-{}", round, i));
+    for (int i = 0; i < 50; ++i) c.Offer(l, fmt::format("stale-{}-{}", round, i));
     std::set<NodeId> rest = Others(c, {l, buddy});
     REQUIRE(c.RunUntil([&] { return LeaderIn(c, rest) != kNoNode; }, kElectBound));
     NodeId nl = LeaderIn(c, rest);
-    for (int i = 0; i < 50; ++i) c.Propose(nl, fmt::format("good-{}-{}", round, i));
+    for (int i = 0; i < 50; ++i) c.Offer(nl, fmt::format("good-{}-{}", round, i));
     REQUIRE(c.RunUntil([&] { return c.AppliedIndexOf(fmt::format("good-{}-49", round)) != 0; },
                        kCommitBound));
     c.net().HealAll();
@@ -145,7 +145,7 @@ TEST_CASE("Figure 8 (randomized): leaders crash while proposing; all agree at th
     Rng& rng = c.rng();
     for (int round = 0; round < 150; ++round) {
       NodeId l = c.Leader();
-      if (l != kNoNode) c.Propose(l, fmt::format("f8-{}", round));
+      if (l != kNoNode) c.Offer(l, fmt::format("f8-{}", round));
       c.RunTicks(static_cast<int>(rng.Range(1, 12)));
       if (l != kNoNode && c.Running(l) && rng.Chance(0.5)) c.Crash(l, rng.Chance(0.5));
       int up = 0;
@@ -175,7 +175,7 @@ TEST_CASE("unreliable agreement: 10% drops, duplicates, reordering", "[sim]") {
   c.net().set_faults(nf);
   for (int i = 0; i < 30; ++i) {
     NodeId l = c.Leader();
-    if (l != kNoNode) c.Propose(l, fmt::format("u-{}", i));
+    if (l != kNoNode) c.Offer(l, fmt::format("u-{}", i));
     c.RunTicks(3);
   }
   c.net().set_faults(NetFaults{});

@@ -101,7 +101,7 @@ TEST_CASE("leadership transfer under faults", "[sim]") {
     std::vector<NodeId> others;
     for (NodeId id : Others(c, {l})) others.push_back(id);
     NodeId target = others[c.rng().Uniform(others.size())];
-    if (c.rng().Chance(0.3)) c.Propose(l, fmt::format("tr{}", round));
+    if (c.rng().Chance(0.3)) c.Offer(l, fmt::format("tr{}", round));
     REQUIRE(c.node(l).raw->TransferLeadership(target).ok());
     c.Kick(l);
     if (c.rng().Chance(0.2)) c.Crash(c.rng().Chance(0.5) ? l : target, true);

@@ -31,7 +31,7 @@ TEST_CASE("persistence: repeated crashes of a minority and of a majority", "[sim
     std::size_t k = round % 2 == 0 ? 2 : 3;
     while (down.size() < k) down.insert(ids[rng.Uniform(ids.size())]);
     NodeId l = c.Leader();
-    if (l != kNoNode) c.Propose(l, fmt::format("r{}", round));
+    if (l != kNoNode) c.Offer(l, fmt::format("r{}", round));
     c.RunTicks(static_cast<int>(rng.Range(0, 10)));
     for (NodeId id : down) c.Crash(id, /*torn=*/true);
     c.RunTicks(30);
@@ -70,7 +70,7 @@ TEST_CASE("persistence: slow disks and torn writes at crash", "[sim]") {
   for (int round = 0; round < 10; ++round) {
     NodeId l = c.Leader();
     if (l != kNoNode) {
-      for (int k = 0; k < 3; ++k) c.Propose(l, fmt::format("s{}-{}", round, k));
+      for (int k = 0; k < 3; ++k) c.Offer(l, fmt::format("s{}-{}", round, k));
     }
     c.RunTicks(static_cast<int>(c.rng().Range(1, 20)));
     std::vector<NodeId> ids = c.ids();
@@ -90,13 +90,13 @@ TEST_CASE("a stalled leader disk does not stall heartbeats or check-quorum", "[s
   l = c.Leader();
   Term t = c.node(l).raw->term();
   c.SetDiskDelay(l, 60, 60);
-  c.Propose(l, "slow");
+  c.Offer(l, "slow");
   c.RunTicks(150);
   REQUIRE(c.Leader() == l);  // followers kept hearing from it
   REQUIRE(c.node(l).raw->term() == t);
   // Partition it while its disk is stuck: it must step down (check-quorum), and a new
   // leader takes over; never two leaders that both think they hold a quorum.
-  c.Propose(l, "slow2");
+  c.Offer(l, "slow2");
   Isolate(c, {l});
   REQUIRE(c.RunUntil([&] { return LeaderIn(c, Others(c, {l})) != kNoNode; }, kElectBound));
   REQUIRE(c.RunUntil([&] { return c.node(l).raw->role() != Role::kLeader; }, 60));

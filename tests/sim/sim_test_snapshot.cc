@@ -58,7 +58,7 @@ TEST_CASE("snapshots: unreliable network, crashes during installs", "[sim]") {
     Rng& rng = c.rng();
     for (int round = 0; round < 40; ++round) {
       NodeId l = c.Leader();
-      if (l != kNoNode) c.Propose(l, fmt::format("s{}", round));
+      if (l != kNoNode) c.Offer(l, fmt::format("s{}", round));
       c.RunTicks(static_cast<int>(rng.Range(1, 10)));
       std::vector<NodeId> ids = c.ids();
       NodeId x = ids[rng.Uniform(ids.size())];

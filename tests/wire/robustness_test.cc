@@ -140,7 +140,9 @@ TEST_CASE("mutated frame streams only ever yield original frames", "[wire][robus
       sent.push_back(*DecodeFrame(f));
     }
     std::vector<Frame> got;
-    FeedRandomly(Mutate(stream, rng), rng, &got);
+    // The mutation may or may not break a checksum, so either status is fine: what
+    // matters is that every frame delivered is one that was sent.
+    (void)FeedRandomly(Mutate(stream, rng), rng, &got);
     for (const Frame& f : got) {
       REQUIRE(std::find(sent.begin(), sent.end(), f) != sent.end());
     }

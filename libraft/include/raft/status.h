@@ -2,7 +2,8 @@
 // A broken invariant is a bug and aborts instead (see RAFT_ASSERT in src/).
 #pragma once
 
-#include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,8 +28,10 @@ enum class ErrorCode {
 
 const char* ErrorCodeName(ErrorCode code);
 
-// Status: ok, or an error code with a message a person can act on.
-class Status {
+// Status: ok, or an error code with a message a person can act on. [[nodiscard]]: a
+// dropped Status is a compile error under -Werror; a deliberate drop says so with (void)
+// and a comment.
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -46,24 +49,54 @@ class Status {
   std::string message_;
 };
 
-// Result<T>: a value, or the Status explaining why there is none.
+namespace detail {
+// Aborts the process: a Result was read without a value, or built from an ok Status.
+// Both are caller bugs; the message carries the Status that explains the missing value.
+// Inline so that every layer (and a consumer linking any part of libraft) has it.
+[[noreturn]] inline void ResultMisuse(const char* what, const Status& status) {
+  std::fprintf(stderr, "raft: %s (error code %d: %s)\n", what, static_cast<int>(status.code()),
+               status.message().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace detail
+
+// Result<T>: a value, or the Status explaining why there is none. Reading the value of
+// a Result that holds none (value(), operator*, operator->) aborts with the Status, in
+// every build type: check ok() first.
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT
-    assert(!status_.ok() && "Result built from an ok Status carries no value");
+    if (status_.ok()) detail::ResultMisuse("Result built from an ok Status", status_);
   }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
-  const T& value() const& { return *value_; }
-  T& value() & { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  const T& operator*() const& { return *value_; }
-  const T* operator->() const { return &*value_; }
+  const T& value() const& { return Checked(); }
+  T& value() & { return Checked(); }
+  T&& value() && { return std::move(Checked()); }
+  const T& operator*() const& { return Checked(); }
+  T& operator*() & { return Checked(); }
+  T&& operator*() && { return std::move(Checked()); }
+  const T* operator->() const { return &Checked(); }
+  T* operator->() { return &Checked(); }
 
  private:
+  const T& Checked() const {
+    if (!value_.has_value()) [[unlikely]] {
+      detail::ResultMisuse("Result has no value", status_);
+    }
+    return *value_;
+  }
+  T& Checked() {
+    if (!value_.has_value()) [[unlikely]] {
+      detail::ResultMisuse("Result has no value", status_);
+    }
+    return *value_;
+  }
+
   std::optional<T> value_;
   Status status_;
 };

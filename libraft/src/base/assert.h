@@ -61,11 +61,11 @@ std::string AssertOperands(const A& a, const B& b) {
 
 }  // namespace raft::base
 
-#define RAFT_ASSERT_MSG_(cond, msg)                                                     \
-  do {                                                                                  \
-    if (!(cond)) [[unlikely]] {                                                         \
-      ::raft::base::AssertFail(__FILE__, __LINE__, #cond, std::string(msg));            \
-    }                                                                                   \
+#define RAFT_ASSERT_MSG_(cond, msg)                                          \
+  do {                                                                       \
+    if (!(cond)) [[unlikely]] {                                              \
+      ::raft::base::AssertFail(__FILE__, __LINE__, #cond, std::string(msg)); \
+    }                                                                        \
   } while (0)
 #define RAFT_ASSERT_1_(cond) RAFT_ASSERT_MSG_(cond, "")
 #define RAFT_ASSERT_2_(cond, msg) RAFT_ASSERT_MSG_(cond, msg)
@@ -73,15 +73,14 @@ std::string AssertOperands(const A& a, const B& b) {
 #define RAFT_ASSERT(...) \
   RAFT_ASSERT_PICK_(__VA_ARGS__, RAFT_ASSERT_2_, RAFT_ASSERT_1_, unused)(__VA_ARGS__)
 
-#define RAFT_ASSERT_OP_(a, op, b)                                                       \
-  do {                                                                                  \
-    const auto& raft_assert_a_ = (a);                                                   \
-    const auto& raft_assert_b_ = (b);                                                   \
-    if (!(raft_assert_a_ op raft_assert_b_)) [[unlikely]] {                             \
-      ::raft::base::AssertFail(__FILE__, __LINE__, #a " " #op " " #b,                   \
-                               ::raft::base::AssertOperands(raft_assert_a_,             \
-                                                            raft_assert_b_));           \
-    }                                                                                   \
+#define RAFT_ASSERT_OP_(a, op, b)                                                             \
+  do {                                                                                        \
+    const auto& raft_assert_a_ = (a);                                                         \
+    const auto& raft_assert_b_ = (b);                                                         \
+    if (!(raft_assert_a_ op raft_assert_b_)) [[unlikely]] {                                   \
+      ::raft::base::AssertFail(__FILE__, __LINE__, #a " " #op " " #b,                         \
+                               ::raft::base::AssertOperands(raft_assert_a_, raft_assert_b_)); \
+    }                                                                                         \
   } while (0)
 #define RAFT_ASSERT_EQ(a, b) RAFT_ASSERT_OP_(a, ==, b)
 #define RAFT_ASSERT_NE(a, b) RAFT_ASSERT_OP_(a, !=, b)
