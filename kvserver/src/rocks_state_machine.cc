@@ -13,6 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "base/coding.h"
 #include "kv_command.h"
 #include "rocks_state_machine_fs.h"
 #include "rocks_state_machine_snapshot.h"
@@ -47,15 +48,13 @@ std::string UserKey(std::string_view key) {
 
 std::string EncodeU64(std::uint64_t v) {
   std::string out(8, '\0');
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  raft::base::EncodeFixed64(out.data(), v);
   return out;
 }
 
 bool DecodeU64(const std::string& in, std::uint64_t* v) {
   if (in.size() != 8) return false;
-  *v = 0;
-  for (int i = 0; i < 8; ++i)
-    *v |= static_cast<std::uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  *v = raft::base::DecodeFixed64(in.data());
   return true;
 }
 

@@ -10,9 +10,13 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/errno_status.h"
 #include "rocks_state_machine.h"
 
 namespace kv::fs {
+
+using raft::base::ErrnoStatus;
+
 namespace {
 
 std::string Join(const std::string& dir, std::string_view name) {
@@ -21,33 +25,27 @@ std::string Join(const std::string& dir, std::string_view name) {
 
 }  // namespace
 
-raft::Status ErrnoStatus(int err, const std::string& what) {
-  auto code =
-      err == ENOSPC || err == EDQUOT ? raft::ErrorCode::kNoSpace : raft::ErrorCode::kIOError;
-  return raft::Status(code, what + ": " + std::strerror(err));
-}
-
 raft::Status FsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open " + path);
+  if (fd < 0) return ErrnoStatus("open", path, errno);
   int rc = ::fsync(fd);
   int err = errno;
   ::close(fd);
-  if (rc != 0) return ErrnoStatus(err, "fsync " + path);
+  if (rc != 0) return ErrnoStatus("fsync", path, err);
   return raft::Status::Ok();
 }
 
 raft::Status RenameDurably(const std::string& from, const std::string& to,
                            const std::string& parent) {
   if (::rename(from.c_str(), to.c_str()) != 0)
-    return ErrnoStatus(errno, "rename " + from + " to " + to);
+    return ErrnoStatus("rename", from + " to " + to, errno);
   return FsyncPath(parent);
 }
 
 raft::Status RemoveAll(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
-  if (ec) return ErrnoStatus(ec.value(), "remove " + path);
+  if (ec) return ErrnoStatus("remove", path, ec.value());
   return raft::Status::Ok();
 }
 
@@ -59,21 +57,21 @@ bool Exists(const std::string& path) {
 raft::Status MakeDirs(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return ErrnoStatus(ec.value(), "create directory " + path);
+  if (ec) return ErrnoStatus("create directory", path, ec.value());
   return raft::Status::Ok();
 }
 
 raft::Result<int> LockDir(const std::string& dir) {
   std::string path = Join(dir, "LOCK");
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus(errno, "open " + path);
+  if (fd < 0) return ErrnoStatus("open", path, errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     ::close(fd);
     if (err == EWOULDBLOCK)
       return raft::Status(raft::ErrorCode::kIOError,
                           dir + " is in use by another state machine (" + path + " is locked)");
-    return ErrnoStatus(err, "flock " + path);
+    return ErrnoStatus("flock", path, err);
   }
   return fd;
 }

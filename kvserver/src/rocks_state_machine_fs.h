@@ -1,7 +1,8 @@
 // File-system helpers of RocksStateMachine: fsync, durable rename, removal, and the
 // recovery of a directory swap interrupted by a crash. POSIX calls only; every error is
-// a raft::Status (ENOSPC -> kNoSpace, anything else -> kIOError). Stateless; callable
-// from any thread.
+// a raft::Status from raft::base::ErrnoStatus (libraft/src/base/errno_status.h: ENOSPC,
+// EDQUOT, EFBIG -> kNoSpace, anything else -> kIOError). Stateless; callable from any
+// thread.
 #pragma once
 
 #include <string>
@@ -9,9 +10,6 @@
 #include "raft/status.h"
 
 namespace kv::fs {
-
-// The Status for errno value `err` while doing `what` (e.g. "fsync /data/kv/db").
-raft::Status ErrnoStatus(int err, const std::string& what);
 
 // fsync(2) of a regular file or of a directory (which makes the names in it durable).
 raft::Status FsyncPath(const std::string& path);

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include "base/coding.h"
+#include "base/errno_status.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
@@ -22,17 +24,6 @@ constexpr std::size_t kMaxNameBytes = 255;
 
 raft::Status Corrupt(const std::string& what) {
   return raft::Status(raft::ErrorCode::kCorruption, "kv snapshot: " + what);
-}
-
-void PutFixed(std::string* out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t GetFixed(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
 }
 
 bool ValidName(std::string_view name) {
@@ -89,7 +80,7 @@ class StreamIn {
       for (std::size_t done = 0; done < take;) {
         ssize_t w = ::write(fd, p + done, take - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return fs::ErrnoStatus(errno, "write " + path);
+        if (w < 0) return raft::base::ErrnoStatus("write", path, errno);
         done += static_cast<std::size_t>(w);
       }
       pos_ += take;
@@ -127,25 +118,25 @@ class StreamIn {
 raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
   char len_buf[2];
   if (raft::Status s = in->ReadExact(len_buf, 2); !s.ok()) return s;
-  std::size_t name_len = GetFixed(len_buf, 2);
+  std::size_t name_len = raft::base::DecodeFixed16(len_buf);
   if (name_len == 0 || name_len > kMaxNameBytes) return Corrupt("bad file name length");
   std::string name(name_len, '\0');
   if (raft::Status s = in->ReadExact(name.data(), name_len); !s.ok()) return s;
   if (!ValidName(name)) return Corrupt("bad file name");
   char size_buf[8];
   if (raft::Status s = in->ReadExact(size_buf, 8); !s.ok()) return s;
-  std::uint64_t size = GetFixed(size_buf, 8);
+  std::uint64_t size = raft::base::DecodeFixed64(size_buf);
 
   std::string path = dir + "/" + name;
   // O_EXCL: a name repeated in the stream is refused instead of overwriting.
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
     if (errno == EEXIST) return Corrupt("file " + name + " appears twice");
-    return fs::ErrnoStatus(errno, "create " + path);
+    return raft::base::ErrnoStatus("create", path, errno);
   }
   if (raft::Status s = in->CopyTo(fd.get(), size, path); !s.ok()) return s;
-  if (::fsync(fd.get()) != 0) return fs::ErrnoStatus(errno, "fsync " + path);
-  if (int err = fd.Close(); err != 0) return fs::ErrnoStatus(err, "close " + path);
+  if (::fsync(fd.get()) != 0) return raft::base::ErrnoStatus("fsync", path, errno);
+  if (int err = fd.Close(); err != 0) return raft::base::ErrnoStatus("close", path, err);
   return raft::Status::Ok();
 }
 
@@ -176,36 +167,38 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
                           "kv snapshot: unexpected entry " + it->path().string());
     names.push_back(it->path().filename().string());
   }
-  if (ec) return fs::ErrnoStatus(ec.value(), "list " + dir_);
+  if (ec) return raft::base::ErrnoStatus("list", dir_, ec.value());
   std::sort(names.begin(), names.end());
   if (names.size() > kMaxSnapshotFiles)
     return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: too many files in " + dir_);
 
   std::string header(kSnapshotMagic, sizeof(kSnapshotMagic));
-  PutFixed(&header, kSnapshotVersion, 1);
-  PutFixed(&header, applied_index_, 8);
-  PutFixed(&header, names.size(), 4);
+  raft::base::ByteWriter hw(&header);
+  hw.U8(kSnapshotVersion);
+  hw.U64(applied_index_);
+  hw.U32(static_cast<std::uint32_t>(names.size()));
   if (raft::Status s = out->Write(header); !s.ok()) return s;
 
   auto buf = std::make_unique<char[]>(kSnapshotBufferBytes);
   for (const std::string& name : names) {
     std::string path = dir_ + "/" + name;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return fs::ErrnoStatus(errno, "open " + path);
+    if (fd.get() < 0) return raft::base::ErrnoStatus("open", path, errno);
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return fs::ErrnoStatus(errno, "stat " + path);
+    if (::fstat(fd.get(), &st) != 0) return raft::base::ErrnoStatus("stat", path, errno);
     auto size = static_cast<std::uint64_t>(st.st_size);
     std::string file_header;
-    PutFixed(&file_header, name.size(), 2);
-    file_header += name;
-    PutFixed(&file_header, size, 8);
+    raft::base::ByteWriter fw(&file_header);
+    fw.U16(static_cast<std::uint16_t>(name.size()));  // <= NAME_MAX (255)
+    fw.Raw(name);
+    fw.U64(size);
     if (raft::Status s = out->Write(file_header); !s.ok()) return s;
     for (std::uint64_t left = size; left > 0;) {
       std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(left, kSnapshotBufferBytes));
       ssize_t n = ::read(fd.get(), buf.get(), want);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fs::ErrnoStatus(errno, "read " + path);
+      if (n < 0) return raft::base::ErrnoStatus("read", path, errno);
       if (n == 0)
         return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: " + path + " shrank");
       if (raft::Status s = out->Write(std::string_view(buf.get(), static_cast<std::size_t>(n)));
@@ -219,18 +212,18 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
 
 raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
                              raft::Index expected_index) {
-  if (::mkdir(dir.c_str(), 0755) != 0) return fs::ErrnoStatus(errno, "mkdir " + dir);
+  if (::mkdir(dir.c_str(), 0755) != 0) return raft::base::ErrnoStatus("mkdir", dir, errno);
   StreamIn in(reader);
   char header[4 + 1 + 8 + 4];
   if (raft::Status s = in.ReadExact(header, sizeof(header)); !s.ok()) return s;
   if (std::memcmp(header, kSnapshotMagic, 4) != 0) return Corrupt("bad magic");
   if (static_cast<std::uint8_t>(header[4]) != kSnapshotVersion)
     return Corrupt("unsupported version " + std::to_string(static_cast<unsigned char>(header[4])));
-  raft::Index applied = GetFixed(header + 5, 8);
+  raft::Index applied = raft::base::DecodeFixed64(header + 5);
   if (applied != expected_index)
     return Corrupt("snapshot of index " + std::to_string(applied) + ", expected " +
                    std::to_string(expected_index));
-  std::uint64_t count = GetFixed(header + 13, 4);
+  std::uint64_t count = raft::base::DecodeFixed32(header + 13);
   if (count > kMaxSnapshotFiles) return Corrupt("too many files");
 
   for (std::uint64_t i = 0; i < count; ++i)

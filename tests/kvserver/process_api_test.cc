@@ -10,10 +10,14 @@
 #include <random>
 #include <thread>
 
+#include "base/coding.h"
+#include "base/crc32c.h"
 #include "process_harness.h"
 
 namespace kvtest {
 namespace {
+
+using raft::base::Crc32c;
 
 constexpr int kMaxValueBytes = 1024;
 
@@ -464,20 +468,6 @@ TEST_CASE("slow clients do not exhaust the HTTP server", "[slowloris][api][robus
   s.RequireServing("slow clients");
 }
 
-// CRC32C (Castagnoli), bitwise; for forging well-formed frame headers.
-std::uint32_t Crc32c(std::string_view data) {
-  std::uint32_t crc = 0xFFFFFFFFu;
-  for (unsigned char b : data) {
-    crc ^= b;
-    for (int i = 0; i < 8; ++i) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-  }
-  return crc ^ 0xFFFFFFFFu;
-}
-
-void PutLe32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
 // A 20-byte frame header (docs/wire-protocol.md section 3) with a valid header CRC.
 std::string FrameHeader(std::uint8_t type, std::uint32_t payload_len, std::uint32_t payload_crc,
                         std::uint8_t version = 1) {
@@ -485,9 +475,10 @@ std::string FrameHeader(std::uint8_t type, std::uint32_t payload_len, std::uint3
   h.push_back(static_cast<char>(version));
   h.push_back(static_cast<char>(type));
   h.append(2, '\0');  // flags
-  PutLe32(h, payload_len);
-  PutLe32(h, payload_crc);
-  PutLe32(h, Crc32c(h));
+  raft::base::ByteWriter w(&h);
+  w.U32(payload_len);
+  w.U32(payload_crc);
+  w.U32(Crc32c(h));
   return h;
 }
 

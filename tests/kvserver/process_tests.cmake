@@ -24,6 +24,7 @@ raft_test(process_test
           ${CMAKE_CURRENT_LIST_DIR}/process_api_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_lin_test.cc
   LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_lin
+       raft_base
   LABELS process)
 target_compile_definitions(process_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>")
 add_dependencies(process_test kvserver)

@@ -2,10 +2,55 @@
 #include "runtime/snapshot_store.h"
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
+#include "base/file_system.h"
+
 namespace raft::runtime {
+namespace {
+
+// The POSIX calls, counting directory syncs and failing every fsync of a file with
+// `fsync_errno` once set.
+class CountingFileSystem final : public base::FileSystem {
+ public:
+  int sync_dirs = 0;
+  int fsync_errno = 0;
+
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    return posix_->Open(path, flags, mode, fd);
+  }
+  int Close(int fd) override { return posix_->Close(fd); }
+  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    return posix_->PwriteAll(fd, data, n, offset);
+  }
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override {
+    return posix_->Pread(fd, data, n, offset, read);
+  }
+  int Fdatasync(int fd) override { return posix_->Fdatasync(fd); }
+  int Fsync(int fd) override { return fsync_errno != 0 ? fsync_errno : posix_->Fsync(fd); }
+  int Ftruncate(int fd, std::uint64_t size) override { return posix_->Ftruncate(fd, size); }
+  int FileSize(int fd, std::uint64_t* size) override { return posix_->FileSize(fd, size); }
+  int LockExclusive(int fd) override { return posix_->LockExclusive(fd); }
+  int Rename(const std::string& from, const std::string& to) override {
+    return posix_->Rename(from, to);
+  }
+  int Unlink(const std::string& path) override { return posix_->Unlink(path); }
+  int Mkdir(const std::string& path) override { return posix_->Mkdir(path); }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    return posix_->ListDir(dir, names);
+  }
+  int SyncDir(const std::string& dir) override {
+    ++sync_dirs;
+    return posix_->SyncDir(dir);
+  }
+
+ private:
+  base::FileSystem* posix_ = base::PosixFileSystem();
+};
+
+}  // namespace
 
 TEST_CASE("snapshot files round trip through bounded buffers and detect corruption",
           "[runtime][snapshot]") {
@@ -53,6 +98,36 @@ TEST_CASE("snapshot files round trip through bounded buffers and detect corrupti
   auto raw = (*store)->ReadRaw(42, 7, 0, *size);
   REQUIRE((*recv)->Write(0, *raw).ok());
   REQUIRE((*recv)->Finish().code() == ErrorCode::kCorruption);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("snapshot files go through the store's FileSystem", "[runtime][snapshot]") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("raft-snap-fs-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  CountingFileSystem fs;
+  auto store = SnapshotStore::Open(dir.string(), &fs);
+  REQUIRE(store.ok());
+  SnapshotHeader h;
+  h.meta = SnapshotMeta{5, 2, ConfState{{1}, {}}};
+  {
+    auto w = (*store)->Create(h);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write("body").ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  CHECK(fs.sync_dirs == 1);  // the rename made durable
+  REQUIRE(SnapshotStore::Validate((*store)->PathOf(5, 2), &fs).ok());
+
+  fs.fsync_errno = ENOSPC;  // a full disk on the file's fsync: kNoSpace, nothing visible
+  h.meta.index = 6;
+  auto w = (*store)->Create(h);
+  REQUIRE(w.ok());
+  REQUIRE((*w)->Write("body").ok());
+  const Status s = (*w)->Commit();
+  CHECK(s.code() == ErrorCode::kNoSpace);
+  CHECK(s.message().starts_with("fsync " + (*store)->PathOf(6, 2)));
+  CHECK_FALSE((*store)->Exists(6, 2));
   std::filesystem::remove_all(dir);
 }
 

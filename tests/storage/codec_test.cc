@@ -3,12 +3,18 @@
 
 #include <catch2/catch.hpp>
 
-#include "storage/crc32c.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
 #include "storage/format.h"
 #include "test_util.h"
 
 namespace raft::storage::testing {
 namespace {
+
+using base::Crc32c;
+using base::Crc32cExtend;
+using base::MaskCrc;
+using base::UnmaskCrc;
 
 TEST_CASE("crc32c known values and mask", "[storage][codec]") {
   CHECK(Crc32c("123456789") == 0xE3069283u);
@@ -62,7 +68,7 @@ TEST_CASE("record round trip and every parse failure", "[storage][codec]") {
   std::string newer = rec;
   newer[kRecordVersionOffset] = 2;
   std::uint32_t crc = Crc32cExtend(0, newer.data() + 4, newer.size() - 4);
-  Put32(newer.data(), MaskCrc(crc));
+  base::EncodeFixed32(newer.data(), MaskCrc(crc));
   CHECK(ParseRecord(newer, &v) == RecordParse::kBadVersion);
   // Zeros never parse.
   CHECK(ParseRecord(std::string(100, '\0'), &v) == RecordParse::kBadCrc);

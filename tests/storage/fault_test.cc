@@ -14,9 +14,9 @@
 namespace raft::storage::testing {
 namespace {
 
-std::unique_ptr<DiskStorage> OpenWith(const std::string& dir, FileOps* ops) {
+std::unique_ptr<DiskStorage> OpenWith(const std::string& dir, base::FileSystem* ops) {
   DiskStorageOptions opts;
-  opts.file_ops = ops;
+  opts.file_system = ops;
   auto r = DiskStorage::Open(dir, opts);
   INFO(r.status().message());
   REQUIRE(r.ok());
@@ -24,7 +24,7 @@ std::unique_ptr<DiskStorage> OpenWith(const std::string& dir, FileOps* ops) {
 }
 
 // Every write-side call returns the failure, and issues no further syscall.
-void RequireFailedWith(DiskStorage& s, ErrorCode code, const FaultyFileOps& ops) {
+void RequireFailedWith(DiskStorage& s, ErrorCode code, const FaultyFileSystem& ops) {
   const int writes = ops.write_calls, syncs = ops.fdatasync_calls + ops.fsync_calls;
   CHECK(s.failure().code() == code);
   CHECK(s.Append({MakeEntry(s.LastIndex() + 1, 9)}).code() == code);
@@ -40,7 +40,7 @@ void RequireFailedWith(DiskStorage& s, ErrorCode code, const FaultyFileOps& ops)
 TEST_CASE("ENOSPC on a log write: kNoSpace, failed, reopen keeps the synced prefix",
           "[storage][fault]") {
   TempDir dir;
-  FaultyFileOps ops;
+  FaultyFileSystem ops;
   {
     auto s = OpenWith(dir.path(), &ops);
     REQUIRE(s->Append(MakeEntries(1, 65, 1, 100)).ok());
@@ -66,7 +66,7 @@ TEST_CASE("ENOSPC on a log write: kNoSpace, failed, reopen keeps the synced pref
 
 TEST_CASE("a failed fdatasync is never retried", "[storage][fault]") {
   TempDir dir;
-  FaultyFileOps ops;
+  FaultyFileSystem ops;
   {
     auto s = OpenWith(dir.path(), &ops);
     REQUIRE(s->Append(MakeEntries(1, 11, 1)).ok());
@@ -84,7 +84,7 @@ TEST_CASE("a failed fdatasync is never retried", "[storage][fault]") {
 
 TEST_CASE("ENOSPC on the hard-state write keeps the previous hard state", "[storage][fault]") {
   TempDir dir;
-  FaultyFileOps ops;
+  FaultyFileSystem ops;
   {
     auto s = OpenWith(dir.path(), &ops);
     REQUIRE(s->SetHardState({1, 1, 0}).ok());
@@ -101,7 +101,7 @@ TEST_CASE("ENOSPC on the hard-state write keeps the previous hard state", "[stor
 
 TEST_CASE("a torn first hard-state write keeps the initial hard state", "[storage][fault]") {
   TempDir dir;
-  FaultyFileOps ops;
+  FaultyFileSystem ops;
   {
     auto s = OpenWith(dir.path(), &ops);
     REQUIRE(s->SetHardState({1, 1, 0}).ok());
@@ -115,7 +115,7 @@ TEST_CASE("a torn first hard-state write keeps the initial hard state", "[storag
 
 TEST_CASE("group commit: one log fdatasync per batch, none when idle", "[storage][fault]") {
   TempDir dir;
-  FaultyFileOps ops;
+  FaultyFileSystem ops;
   auto s = OpenWith(dir.path(), &ops);
   const int base = ops.fdatasync_calls + ops.fsync_calls;
   REQUIRE(s->Append(MakeEntries(1, 65, 1, 100)).ok());

@@ -55,10 +55,10 @@ TEST_CASE("cutting the last segment at every byte offset opens with a prefix",
     ends.push_back(off);
   }
   REQUIRE(ends.size() == 4);
-  FaultyFileOps no_sync;  // the repair's effect is checked on the file, not its durability
+  FaultyFileSystem no_sync;  // the repair's effect is checked on the file, not its durability
   no_sync.syncs_are_noops = true;
   DiskStorageOptions opts = SmallSegments();
-  opts.file_ops = &no_sync;
+  opts.file_system = &no_sync;
   for (std::size_t cut = 0; cut <= last.size(); ++cut) {
     WriteFile(dir.File(kLast), last.substr(0, cut));
     auto r = DiskStorage::Open(dir.path(), opts);

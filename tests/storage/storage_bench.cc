@@ -2,7 +2,7 @@
 //   storage_bench [dir-parent] [entries] [batch] [payload-bytes]
 // Appends `entries` entries in batches, one Sync per batch, twice: log only, and with a
 // changed hard state (commit index) per batch as a Ready would carry. Prints entries/s
-// and syncs/s counted at the FileOps layer (fdatasync + fsync).
+// and syncs/s counted at the FileSystem layer (fdatasync + fsync).
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,13 +16,13 @@
 
 namespace {
 
-using raft::storage::testing::FaultyFileOps;
+using raft::storage::testing::FaultyFileSystem;
 
 int Run(const std::string& dir, bool with_hard_state, raft::Index entries, raft::Index batch,
         std::size_t bytes) {
-  FaultyFileOps ops;  // no faults configured: counts calls only
+  FaultyFileSystem ops;  // no faults configured: counts calls only
   raft::DiskStorageOptions opts;
-  opts.file_ops = &ops;
+  opts.file_system = &ops;
   auto r = raft::DiskStorage::Open(dir, opts);
   if (!r.ok()) {
     std::fprintf(stderr, "open: %s\n", r.status().message().c_str());

@@ -72,44 +72,53 @@ std::vector<std::string> ListSegments(const std::string& dir) {
   return out;
 }
 
-int FaultyFileOps::Open(const std::string& path, int flags, mode_t mode, int* fd) {
-  return PosixFileOps()->Open(path, flags, mode, fd);
+int FaultyFileSystem::Open(const std::string& path, int flags, mode_t mode, int* fd) {
+  return base::PosixFileSystem()->Open(path, flags, mode, fd);
 }
-int FaultyFileOps::Close(int fd) { return PosixFileOps()->Close(fd); }
-int FaultyFileOps::PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) {
+int FaultyFileSystem::Close(int fd) { return base::PosixFileSystem()->Close(fd); }
+int FaultyFileSystem::PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) {
   ++write_calls;
   if (fail_writes_after >= 0 && write_calls > fail_writes_after) {
-    PosixFileOps()->PwriteAll(fd, data, n / 2, offset);
+    base::PosixFileSystem()->PwriteAll(fd, data, n / 2, offset);
     return write_errno;
   }
-  return PosixFileOps()->PwriteAll(fd, data, n, offset);
+  return base::PosixFileSystem()->PwriteAll(fd, data, n, offset);
 }
-int FaultyFileOps::PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset) {
-  return PosixFileOps()->PreadAll(fd, data, n, offset);
+int FaultyFileSystem::Pread(int fd, void* data, std::size_t n, std::uint64_t offset,
+                            std::size_t* read) {
+  return base::PosixFileSystem()->Pread(fd, data, n, offset, read);
 }
-int FaultyFileOps::Fdatasync(int fd) {
+int FaultyFileSystem::Fdatasync(int fd) {
   ++fdatasync_calls;
   if (fail_fdatasyncs_after >= 0 && fdatasync_calls > fail_fdatasyncs_after) return fdatasync_errno;
-  return syncs_are_noops ? 0 : PosixFileOps()->Fdatasync(fd);
+  return syncs_are_noops ? 0 : base::PosixFileSystem()->Fdatasync(fd);
 }
-int FaultyFileOps::Fsync(int fd) {
+int FaultyFileSystem::Fsync(int fd) {
   ++fsync_calls;
-  return syncs_are_noops ? 0 : PosixFileOps()->Fsync(fd);
+  return syncs_are_noops ? 0 : base::PosixFileSystem()->Fsync(fd);
 }
-int FaultyFileOps::Ftruncate(int fd, std::uint64_t size) {
-  return PosixFileOps()->Ftruncate(fd, size);
+int FaultyFileSystem::Ftruncate(int fd, std::uint64_t size) {
+  return base::PosixFileSystem()->Ftruncate(fd, size);
 }
-int FaultyFileOps::FileSize(int fd, std::uint64_t* size) {
-  return PosixFileOps()->FileSize(fd, size);
+int FaultyFileSystem::FileSize(int fd, std::uint64_t* size) {
+  return base::PosixFileSystem()->FileSize(fd, size);
 }
-int FaultyFileOps::Rename(const std::string& from, const std::string& to) {
-  return PosixFileOps()->Rename(from, to);
+int FaultyFileSystem::Rename(const std::string& from, const std::string& to) {
+  return base::PosixFileSystem()->Rename(from, to);
 }
-int FaultyFileOps::Unlink(const std::string& path) { return PosixFileOps()->Unlink(path); }
-int FaultyFileOps::Mkdir(const std::string& path) { return PosixFileOps()->Mkdir(path); }
-int FaultyFileOps::ListDir(const std::string& dir, std::vector<std::string>* names) {
-  return PosixFileOps()->ListDir(dir, names);
+int FaultyFileSystem::Unlink(const std::string& path) {
+  return base::PosixFileSystem()->Unlink(path);
 }
-int FaultyFileOps::LockExclusive(int fd) { return PosixFileOps()->LockExclusive(fd); }
+int FaultyFileSystem::Mkdir(const std::string& path) {
+  return base::PosixFileSystem()->Mkdir(path);
+}
+int FaultyFileSystem::ListDir(const std::string& dir, std::vector<std::string>* names) {
+  return base::PosixFileSystem()->ListDir(dir, names);
+}
+int FaultyFileSystem::LockExclusive(int fd) { return base::PosixFileSystem()->LockExclusive(fd); }
+int FaultyFileSystem::SyncDir(const std::string& dir) {
+  ++fsync_calls;
+  return syncs_are_noops ? 0 : base::PosixFileSystem()->SyncDir(dir);
+}
 
 }  // namespace raft::storage::testing

@@ -1,13 +1,13 @@
 // Helpers for the storage tests: a per-test temp directory, entry builders, and a
-// FileOps that counts calls and injects errors.
+// FileSystem that counts calls and injects errors.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "base/file_system.h"
 #include "raft/disk_storage.h"
-#include "storage/file_ops.h"
 
 namespace raft::storage::testing {
 
@@ -38,7 +38,7 @@ std::vector<std::string> ListSegments(const std::string& dir);  // sorted names
 
 // Counts calls; from the (n+1)-th write or fdatasync on, fails with the given errno.
 // A failing write first writes half of its bytes (as a full disk would).
-class FaultyFileOps final : public FileOps {
+class FaultyFileSystem final : public base::FileSystem {
  public:
   int write_calls = 0;
   int fdatasync_calls = 0;
@@ -52,7 +52,7 @@ class FaultyFileOps final : public FileOps {
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override;
   int Close(int fd) override;
   int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override;
-  int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset) override;
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override;
   int Fdatasync(int fd) override;
   int Fsync(int fd) override;
   int Ftruncate(int fd, std::uint64_t size) override;
@@ -62,6 +62,7 @@ class FaultyFileOps final : public FileOps {
   int Mkdir(const std::string& path) override;
   int ListDir(const std::string& dir, std::vector<std::string>* names) override;
   int LockExclusive(int fd) override;
+  int SyncDir(const std::string& dir) override;  // counted as an fsync
 };
 
 }  // namespace raft::storage::testing

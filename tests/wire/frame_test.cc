@@ -5,10 +5,13 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "base/crc32c.h"
 #include "test_util.h"
-#include "wire/crc32c.h"
 
 namespace raft::wire {
+
+using base::Crc32c;
+
 namespace {
 
 using testing::AllocationProbe;

@@ -6,11 +6,14 @@
 #include <limits>
 #include <random>
 
+#include "base/coding.h"
 #include "test_util.h"
-#include "wire/byte_io.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
+
+using base::ByteWriter;
+
 namespace {
 
 using testing::BinaryBytes;

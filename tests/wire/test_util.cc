@@ -5,8 +5,8 @@
 #include <limits>
 #include <new>
 
-#include "wire/byte_io.h"
-#include "wire/crc32c.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
 
 namespace {
 bool g_probe_active = false;
@@ -44,6 +44,9 @@ void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace raft::wire::testing {
+
+using base::ByteWriter;
+using base::Crc32c;
 
 AllocationProbe::AllocationProbe() {
   REQUIRE(!g_probe_active);

@@ -29,9 +29,11 @@
 
 namespace raft {
 
-namespace storage {
-class FileOps;  // internal (src/storage/file_ops.h): the POSIX calls, for fault injection
-}  // namespace storage
+namespace base {
+// Internal, not installed (src/base/file_system.h): the file-system calls, a seam for
+// fault injection and simulation. Only code built with the library's sources uses it.
+class FileSystem;
+}  // namespace base
 
 struct DiskStorageOptions {
   // Roll to a new segment before an append would make the open segment larger than
@@ -39,8 +41,9 @@ struct DiskStorageOptions {
   std::uint64_t segment_bytes_target = 64ull << 20;
   // Create dir (and an empty store in it) when it does not exist.
   bool create_if_missing = true;
-  // File-system calls. Not owned; must outlive the storage. nullptr: the real POSIX calls.
-  storage::FileOps* file_ops = nullptr;
+  // Every file-system call goes through this. Not owned; must outlive the storage.
+  // nullptr: the real POSIX calls (base::PosixFileSystem()).
+  base::FileSystem* file_system = nullptr;
 };
 
 class DiskStorage final : public Storage {

@@ -2,9 +2,10 @@
 //
 // Payload grammar (little-endian):
 //   conf_change := version:u8 (=1) type:u8 node:u64 context:bytes(rest of payload)
-#include <cstring>
 #include <string>
+#include <string_view>
 
+#include "base/coding.h"
 #include "raft/storage.h"
 #include "raft/types.h"
 
@@ -17,24 +18,25 @@ constexpr std::size_t kConfChangeHeaderBytes = 1 + 1 + 8;
 std::string EncodeConfChange(const ConfChange& cc) {
   std::string out;
   out.reserve(kConfChangeHeaderBytes + cc.context.size());
-  out.push_back(static_cast<char>(kConfChangeVersion));
-  out.push_back(static_cast<char>(cc.type));
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((cc.node >> (8 * i)) & 0xff));
-  out += cc.context;
+  base::ByteWriter w(&out);
+  w.U8(kConfChangeVersion);
+  w.U8(static_cast<std::uint8_t>(cc.type));
+  w.U64(cc.node);
+  w.Raw(cc.context);
   return out;
 }
 
 bool DecodeConfChange(const std::string& data, ConfChange* out) {
-  if (data.size() < kConfChangeHeaderBytes) return false;
-  if (static_cast<std::uint8_t>(data[0]) != kConfChangeVersion) return false;
-  auto type = static_cast<std::uint8_t>(data[1]);
-  if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return false;
-  std::uint64_t node = 0;
-  for (int i = 0; i < 8; ++i)
-    node |= std::uint64_t{static_cast<std::uint8_t>(data[2 + i])} << (8 * i);
+  base::ByteReader r(data, "conf_change");
+  if (r.U8("version") != kConfChangeVersion) r.Fail("unknown version");
+  const std::uint8_t type = r.U8("type");
+  if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) r.Fail("unknown type");
+  const std::uint64_t node = r.U64("node");
+  const std::string_view context = r.Rest();
+  if (!r.Finish().ok()) return false;
   out->type = static_cast<ConfChangeType>(type);
   out->node = node;
-  out->context = data.substr(kConfChangeHeaderBytes);
+  out->context = std::string(context);
   return true;
 }
 

@@ -2,40 +2,13 @@
 //
 // member_info := version:u8(=1) id:u64 name:str raft_addr:str app_data:str
 // str         := len:u32 bytes[len]          (little-endian; each str <= 64 KiB)
-#include <cstring>
-
+#include "base/coding.h"
 #include "raft/node.h"
 
 namespace raft {
 namespace {
 constexpr std::uint8_t kMemberInfoVersion = 1;
 constexpr std::uint32_t kMemberStrMax = 64 * 1024;
-
-void PutU64(std::string* out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutStr(std::string* out, const std::string& s) {
-  auto n = static_cast<std::uint32_t>(s.size());
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
-  out->append(s);
-}
-bool GetU64(std::string_view* in, std::uint64_t* v) {
-  if (in->size() < 8) return false;
-  *v = 0;
-  for (int i = 0; i < 8; ++i) *v |= std::uint64_t{static_cast<unsigned char>((*in)[i])} << (8 * i);
-  in->remove_prefix(8);
-  return true;
-}
-bool GetStr(std::string_view* in, std::string* s) {
-  if (in->size() < 4) return false;
-  std::uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n |= std::uint32_t{static_cast<unsigned char>((*in)[i])} << (8 * i);
-  in->remove_prefix(4);
-  if (n > kMemberStrMax || in->size() < n) return false;
-  s->assign(in->data(), n);
-  in->remove_prefix(n);
-  return true;
-}
 }  // namespace
 
 NodeId NodeIdFromName(const std::string& name) {
@@ -49,21 +22,24 @@ NodeId NodeIdFromName(const std::string& name) {
 
 std::string EncodeMemberInfo(const MemberInfo& m) {
   std::string out;
-  out.push_back(static_cast<char>(kMemberInfoVersion));
-  PutU64(&out, m.id);
-  PutStr(&out, m.name);
-  PutStr(&out, m.raft_addr);
-  PutStr(&out, m.app_data);
+  base::ByteWriter w(&out);
+  w.U8(kMemberInfoVersion);
+  w.U64(m.id);
+  w.Bytes(m.name);
+  w.Bytes(m.raft_addr);
+  w.Bytes(m.app_data);
   return out;
 }
 
 bool DecodeMemberInfo(std::string_view in, MemberInfo* out) {
-  if (in.empty() || static_cast<std::uint8_t>(in[0]) != kMemberInfoVersion) return false;
-  in.remove_prefix(1);
+  base::ByteReader r(in, "member_info");
+  if (r.U8("version") != kMemberInfoVersion) r.Fail("unknown version");
   MemberInfo m;
-  if (!GetU64(&in, &m.id) || !GetStr(&in, &m.name) || !GetStr(&in, &m.raft_addr) ||
-      !GetStr(&in, &m.app_data) || !in.empty())
-    return false;
+  m.id = r.U64("id");
+  m.name = r.Bytes("name", kMemberStrMax);
+  m.raft_addr = r.Bytes("raft_addr", kMemberStrMax);
+  m.app_data = r.Bytes("app_data", kMemberStrMax);
+  if (!r.Finish().ok()) return false;
   *out = std::move(m);
   return true;
 }

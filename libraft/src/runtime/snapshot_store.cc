@@ -1,84 +1,66 @@
 #include "runtime/snapshot_store.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <cstdio>
+#include <limits>
+#include <string_view>
 
-#include "wire/crc32c.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
+#include "base/errno_status.h"
+#include "base/file_system.h"
 
 namespace raft::runtime {
 namespace {
 
-constexpr char kHeadMagic[4] = {'R', 'S', 'N', 'P'};
-constexpr char kTailMagic[4] = {'R', 'S', 'N', 'E'};
+using base::ErrnoStatus;
+
+constexpr std::string_view kHeadMagic("RSNP", 4);
+constexpr std::string_view kTailMagic("RSNE", 4);
 constexpr std::uint8_t kSnapshotVersion = 1;
+constexpr std::size_t kHeadFixedBytes = 4 + 1 + 3 + 4;  // magic version pad meta_len
 constexpr std::size_t kTrailerBytes = 8 + 4 + 4;
 constexpr std::uint32_t kMetaBytesMax = 64u << 20;
+constexpr std::uint32_t kCountMax = std::numeric_limits<std::uint32_t>::max();
 
-Status Errno(const char* op, const std::string& path, int err) {
-  std::string msg = std::string(op) + " " + path + ": " + std::strerror(err);
-  return Status(err == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIOError, msg);
-}
-
-void PutU32(std::string* o, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) o->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void PutU64(std::string* o, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) o->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-std::uint64_t GetLE(const char* p, int n) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
+base::FileSystem* OrPosix(base::FileSystem* fs) {
+  return fs != nullptr ? fs : base::PosixFileSystem();
 }
 
 std::string EncodeMeta(const SnapshotHeader& h) {
   std::string m;
-  PutU64(&m, h.meta.index);
-  PutU64(&m, h.meta.term);
-  PutU32(&m, static_cast<std::uint32_t>(h.meta.conf.voters.size()));
-  for (NodeId id : h.meta.conf.voters) PutU64(&m, id);
-  PutU32(&m, static_cast<std::uint32_t>(h.meta.conf.learners.size()));
-  for (NodeId id : h.meta.conf.learners) PutU64(&m, id);
-  PutU32(&m, static_cast<std::uint32_t>(h.members.size()));
-  for (const auto& mi : h.members) {
-    std::string e = EncodeMemberInfo(mi);
-    PutU32(&m, static_cast<std::uint32_t>(e.size()));
-    m += e;
-  }
+  base::ByteWriter w(&m);
+  w.U64(h.meta.index);
+  w.U64(h.meta.term);
+  w.U32(static_cast<std::uint32_t>(h.meta.conf.voters.size()));
+  for (NodeId id : h.meta.conf.voters) w.U64(id);
+  w.U32(static_cast<std::uint32_t>(h.meta.conf.learners.size()));
+  for (NodeId id : h.meta.conf.learners) w.U64(id);
+  w.U32(static_cast<std::uint32_t>(h.members.size()));
+  for (const auto& mi : h.members) w.Bytes(EncodeMemberInfo(mi));
   return m;
 }
 
-bool DecodeMeta(std::string_view in, SnapshotHeader* h) {
-  auto take = [&](int n, std::uint64_t* v) {
-    if (in.size() < static_cast<std::size_t>(n)) return false;
-    *v = GetLE(in.data(), n);
-    in.remove_prefix(static_cast<std::size_t>(n));
-    return true;
-  };
-  std::uint64_t n = 0, v = 0;
-  if (!take(8, &h->meta.index) || !take(8, &h->meta.term)) return false;
-  for (auto* set : {&h->meta.conf.voters, &h->meta.conf.learners}) {
-    if (!take(4, &n) || n > in.size() / 8) return false;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      take(8, &v);
-      set->insert(v);
-    }
+Status DecodeMeta(std::string_view in, SnapshotHeader* h) {
+  base::ByteReader r(in, "snapshot_meta");
+  h->meta.index = r.U64("index");
+  h->meta.term = r.U64("term");
+  for (std::uint32_t n = r.Count("voters_n", kCountMax, 8); n > 0; --n) {
+    h->meta.conf.voters.insert(r.U64("voter"));
   }
-  if (!take(4, &n)) return false;
-  for (std::uint64_t i = 0; i < n; ++i) {
-    if (!take(4, &v) || v > in.size()) return false;
+  for (std::uint32_t n = r.Count("learners_n", kCountMax, 8); n > 0; --n) {
+    h->meta.conf.learners.insert(r.U64("learner"));
+  }
+  for (std::uint32_t n = r.Count("members_n", kCountMax, 4); n > 0 && r.ok(); --n) {
+    const std::string bytes = r.Bytes("member_info", kMetaBytesMax);
     MemberInfo mi;
-    if (!DecodeMemberInfo(in.substr(0, v), &mi)) return false;
-    in.remove_prefix(v);
+    if (r.ok() && !DecodeMemberInfo(bytes, &mi)) r.Fail("malformed member_info");
     h->members.push_back(std::move(mi));
   }
-  return in.empty();
+  return r.Finish();
 }
 
 std::string FileName(Index index, Term term) {
@@ -99,79 +81,78 @@ bool ParseName(const std::string& name, Index* index, Term* term) {
   return true;
 }
 
-Status WriteAll(int fd, const std::string& path, const char* p, std::size_t n, std::uint64_t off) {
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return Errno("write", path, errno);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-    off += static_cast<std::uint64_t>(w);
-  }
+// Exactly n bytes at `off`; a file that ends first is kCorruption.
+Status ReadExact(base::FileSystem* fs, int fd, const std::string& path, char* p, std::size_t n,
+                 std::uint64_t off) {
+  std::size_t read = 0;
+  if (int err = fs->Pread(fd, p, n, off, &read); err != 0) return ErrnoStatus("read", path, err);
+  if (read != n) return Status(ErrorCode::kCorruption, path + ": unexpected end of file");
   return Status::Ok();
-}
-
-Status ReadAll(int fd, const std::string& path, char* p, std::size_t n, std::uint64_t off) {
-  while (n > 0) {
-    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Errno("read", path, errno);
-    }
-    if (r == 0) return Status(ErrorCode::kCorruption, path + ": unexpected end of file");
-    p += r;
-    n -= static_cast<std::size_t>(r);
-    off += static_cast<std::uint64_t>(r);
-  }
-  return Status::Ok();
-}
-
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return Errno("open", dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Errno("fsync", dir, err);
 }
 
 // Reads the header of an open snapshot file: fills *h, returns the body's offset.
-Result<std::uint64_t> ReadHeader(int fd, const std::string& path, SnapshotHeader* h) {
-  char fixed[12];
-  if (Status s = ReadAll(fd, path, fixed, sizeof(fixed), 0); !s.ok()) return s;
-  if (std::memcmp(fixed, kHeadMagic, 4) != 0)
+Result<std::uint64_t> ReadHeader(base::FileSystem* fs, int fd, const std::string& path,
+                                 SnapshotHeader* h) {
+  char fixed[kHeadFixedBytes];
+  if (Status s = ReadExact(fs, fd, path, fixed, sizeof(fixed), 0); !s.ok()) return s;
+  base::ByteReader r(std::string_view(fixed, sizeof(fixed)), "snapshot_header");
+  const std::string_view magic = r.Raw("magic", kHeadMagic.size());
+  const std::uint8_t version = r.U8("version");
+  r.Raw("pad", 3);
+  const std::uint32_t len = r.U32("meta_len");
+  if (Status s = r.Finish(); !s.ok()) return s;
+  if (magic != kHeadMagic)
     return Status(ErrorCode::kCorruption, path + ": not a snapshot file (bad magic)");
-  if (static_cast<std::uint8_t>(fixed[4]) != kSnapshotVersion)
+  if (version != kSnapshotVersion)
     return Status(ErrorCode::kCorruption, path + ": unsupported snapshot version");
-  auto len = static_cast<std::uint32_t>(GetLE(fixed + 8, 4));
   if (len > kMetaBytesMax) return Status(ErrorCode::kCorruption, path + ": header too large");
   std::string meta(len + 4, '\0');
-  if (Status s = ReadAll(fd, path, meta.data(), meta.size(), sizeof(fixed)); !s.ok()) return s;
-  auto crc = static_cast<std::uint32_t>(GetLE(meta.data() + len, 4));
+  if (Status s = ReadExact(fs, fd, path, meta.data(), meta.size(), sizeof(fixed)); !s.ok())
+    return s;
+  const std::uint32_t crc = base::DecodeFixed32(meta.data() + len);
   meta.resize(len);
-  if (wire::Crc32c(meta) != crc) return Status(ErrorCode::kCorruption, path + ": header checksum");
-  if (!DecodeMeta(meta, h)) return Status(ErrorCode::kCorruption, path + ": malformed header");
+  if (base::Crc32c(meta) != crc) return Status(ErrorCode::kCorruption, path + ": header checksum");
+  if (Status s = DecodeMeta(meta, h); !s.ok())
+    return Status(ErrorCode::kCorruption, path + ": malformed header: " + s.message());
   return std::uint64_t{sizeof(fixed) + len + 4};
+}
+
+// Reads and checks the trailer of an open snapshot file whose body starts at
+// `body_start`; fills the reader's body range and expected CRC.
+Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::uint64_t body_start,
+                   std::uint64_t* body_len, std::uint32_t* body_crc) {
+  std::uint64_t size = 0;
+  if (int err = fs->FileSize(fd, &size); err != 0) return ErrnoStatus("stat", path, err);
+  if (size < body_start + kTrailerBytes)
+    return Status(ErrorCode::kCorruption, path + ": truncated");
+  char trailer[kTrailerBytes];
+  if (Status s = ReadExact(fs, fd, path, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok())
+    return s;
+  base::ByteReader r(std::string_view(trailer, kTrailerBytes), "snapshot_trailer");
+  *body_len = r.U64("body_len");
+  *body_crc = r.U32("body_crc");
+  const std::string_view magic = r.Raw("magic", kTailMagic.size());
+  if (!r.Finish().ok() || magic != kTailMagic || *body_len != size - kTrailerBytes - body_start)
+    return Status(ErrorCode::kCorruption, path + ": bad trailer");
+  return Status::Ok();
 }
 
 }  // namespace
 
 // ---- SnapshotStore ----
 
-Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Errno("mkdir", dir, errno);
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return Errno("opendir", dir, errno);
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
+Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& dir,
+                                                           base::FileSystem* fs) {
+  fs = OrPosix(fs);
+  if (int err = fs->Mkdir(dir); err != 0 && err != EEXIST) return ErrnoStatus("mkdir", dir, err);
+  std::vector<std::string> names;
+  if (int err = fs->ListDir(dir, &names); err != 0) return ErrnoStatus("list", dir, err);
+  for (const std::string& name : names) {
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
-      ::unlink((dir + "/" + name).c_str());  // an interrupted write or receive
+      fs->Unlink(dir + "/" + name);  // an interrupted write or receive
     }
   }
-  ::closedir(d);
-  return std::unique_ptr<SnapshotStore>(new SnapshotStore(dir));
+  return std::unique_ptr<SnapshotStore>(new SnapshotStore(dir, fs));
 }
 
 std::string SnapshotStore::PathOf(Index index, Term term) const {
@@ -179,25 +160,31 @@ std::string SnapshotStore::PathOf(Index index, Term term) const {
 }
 
 bool SnapshotStore::Exists(Index index, Term term) const {
-  struct stat st;
-  return ::stat(PathOf(index, term).c_str(), &st) == 0;
+  int fd = -1;
+  if (fs_->Open(PathOf(index, term), O_RDONLY, 0, &fd) != 0) return false;
+  fs_->Close(fd);
+  return true;
 }
 
 Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const SnapshotHeader& header) {
   std::unique_ptr<SnapshotFileWriter> w(new SnapshotFileWriter());
+  w->fs_ = fs_;
   w->final_path_ = PathOf(header.meta.index, header.meta.term);
   w->tmp_path_ = w->final_path_ + ".local.tmp";
   w->dir_ = dir_;
-  w->fd_ = ::open(w->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w->fd_ < 0) return Errno("open", w->tmp_path_, errno);
-  std::string meta = EncodeMeta(header);
-  std::string head(kHeadMagic, 4);
-  head.push_back(static_cast<char>(kSnapshotVersion));
-  head.append(3, '\0');
-  PutU32(&head, static_cast<std::uint32_t>(meta.size()));
-  head += meta;
-  PutU32(&head, wire::Crc32c(meta));
-  if (Status s = WriteAll(w->fd_, w->tmp_path_, head.data(), head.size(), 0); !s.ok()) return s;
+  if (int err = fs_->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644, &w->fd_); err != 0)
+    return ErrnoStatus("open", w->tmp_path_, err);
+  const std::string meta = EncodeMeta(header);
+  std::string head;
+  base::ByteWriter hw(&head);
+  hw.Raw(kHeadMagic);
+  hw.U8(kSnapshotVersion);
+  hw.Raw(std::string_view("\0\0\0", 3));
+  hw.U32(static_cast<std::uint32_t>(meta.size()));
+  hw.Raw(meta);
+  hw.U32(base::Crc32c(meta));
+  if (int err = fs_->PwriteAll(w->fd_, head.data(), head.size(), 0); err != 0)
+    return ErrnoStatus("write", w->tmp_path_, err);
   w->offset_ = head.size();
   return w;
 }
@@ -205,106 +192,86 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const Snapshot
 Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenReader(Index index,
                                                                       Term term) const {
   std::unique_ptr<SnapshotFileReader> r(new SnapshotFileReader());
+  r->fs_ = fs_;
   r->path_ = PathOf(index, term);
-  r->fd_ = ::open(r->path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (r->fd_ < 0) return Errno("open", r->path_, errno);
-  auto start = ReadHeader(r->fd_, r->path_, &r->header_);
+  if (int err = fs_->Open(r->path_, O_RDONLY, 0, &r->fd_); err != 0)
+    return ErrnoStatus("open", r->path_, err);
+  auto start = ReadHeader(fs_, r->fd_, r->path_, &r->header_);
   if (!start.ok()) return start.status();
-  struct stat st;
-  if (::fstat(r->fd_, &st) != 0) return Errno("stat", r->path_, errno);
-  auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < *start + kTrailerBytes)
-    return Status(ErrorCode::kCorruption, r->path_ + ": truncated");
-  char trailer[kTrailerBytes];
-  if (Status s = ReadAll(r->fd_, r->path_, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok())
-    return s;
   r->body_start_ = *start;
-  r->body_len_ = GetLE(trailer, 8);
-  r->expected_crc_ = static_cast<std::uint32_t>(GetLE(trailer + 8, 4));
-  if (std::memcmp(trailer + 12, kTailMagic, 4) != 0 ||
-      r->body_len_ != size - kTrailerBytes - *start)
-    return Status(ErrorCode::kCorruption, r->path_ + ": bad trailer");
+  if (Status s = ReadTrailer(fs_, r->fd_, r->path_, *start, &r->body_len_, &r->expected_crc_);
+      !s.ok())
+    return s;
   return r;
 }
 
 Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Term term) {
   std::unique_ptr<SnapshotReceiver> r(new SnapshotReceiver());
-  r->store_ = this;
+  r->fs_ = fs_;
+  r->dir_ = dir_;
   r->index_ = index;
   r->term_ = term;
   r->final_path_ = PathOf(index, term);
   r->tmp_path_ = r->final_path_ + ".recv.tmp";
-  r->fd_ = ::open(r->tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (r->fd_ < 0) return Errno("open", r->tmp_path_, errno);
+  if (int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644, &r->fd_); err != 0)
+    return ErrnoStatus("open", r->tmp_path_, err);
   return r;
 }
 
 Result<std::uint64_t> SnapshotStore::FileSize(Index index, Term term) const {
-  struct stat st;
-  std::string p = PathOf(index, term);
-  if (::stat(p.c_str(), &st) != 0) return Errno("stat", p, errno);
-  return static_cast<std::uint64_t>(st.st_size);
+  const std::string p = PathOf(index, term);
+  int fd = -1;
+  if (int err = fs_->Open(p, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("stat", p, err);
+  std::uint64_t size = 0;
+  const int err = fs_->FileSize(fd, &size);
+  fs_->Close(fd);
+  if (err != 0) return ErrnoStatus("stat", p, err);
+  return size;
 }
 
 Result<std::string> SnapshotStore::ReadRaw(Index index, Term term, std::uint64_t offset,
                                            std::size_t n) const {
-  std::string p = PathOf(index, term);
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", p, errno);
+  const std::string p = PathOf(index, term);
+  int fd = -1;
+  if (int err = fs_->Open(p, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("open", p, err);
   std::string out(n, '\0');
   std::size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, out.data() + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int err = errno;
-      ::close(fd);
-      return Errno("read", p, err);
-    }
-    if (r == 0) break;
-    got += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
-  out.resize(got);
+  const int err = fs_->Pread(fd, out.data(), n, offset, &got);
+  fs_->Close(fd);
+  if (err != 0) return ErrnoStatus("read", p, err);
+  out.resize(got);  // short at the end of the file
   return out;
 }
 
 void SnapshotStore::Cleanup(std::size_t keep) {
   std::vector<std::pair<Index, Term>> found;
-  if (DIR* d = ::opendir(dir_.c_str())) {
-    while (dirent* e = ::readdir(d)) {
+  std::vector<std::string> names;
+  if (fs_->ListDir(dir_, &names) == 0) {
+    for (const std::string& name : names) {
       Index i;
       Term t;
-      if (ParseName(e->d_name, &i, &t)) found.emplace_back(i, t);
+      if (ParseName(name, &i, &t)) found.emplace_back(i, t);
     }
-    ::closedir(d);
   }
   std::sort(found.begin(), found.end());
   if (found.size() <= keep) return;
   for (std::size_t i = 0; i + keep < found.size(); ++i) {
-    ::unlink(PathOf(found[i].first, found[i].second).c_str());
+    fs_->Unlink(PathOf(found[i].first, found[i].second));
   }
 }
 
-Result<SnapshotHeader> SnapshotStore::Validate(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open", path, errno);
+Result<SnapshotHeader> SnapshotStore::Validate(const std::string& path, base::FileSystem* fs) {
+  fs = OrPosix(fs);
   SnapshotFileReader r;
-  r.fd_ = fd;  // closed by r's destructor
+  r.fs_ = fs;
   r.path_ = path;
-  auto start = ReadHeader(fd, path, &r.header_);
+  if (int err = fs->Open(path, O_RDONLY, 0, &r.fd_); err != 0)  // closed by r's destructor
+    return ErrnoStatus("open", path, err);
+  auto start = ReadHeader(fs, r.fd_, path, &r.header_);
   if (!start.ok()) return start.status();
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Errno("stat", path, errno);
-  auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < *start + kTrailerBytes) return Status(ErrorCode::kCorruption, path + ": truncated");
-  char trailer[kTrailerBytes];
-  if (Status s = ReadAll(fd, path, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok()) return s;
   r.body_start_ = *start;
-  r.body_len_ = GetLE(trailer, 8);
-  r.expected_crc_ = static_cast<std::uint32_t>(GetLE(trailer + 8, 4));
-  if (std::memcmp(trailer + 12, kTailMagic, 4) != 0 || r.body_len_ != size - kTrailerBytes - *start)
-    return Status(ErrorCode::kCorruption, path + ": bad trailer");
+  if (Status s = ReadTrailer(fs, r.fd_, path, *start, &r.body_len_, &r.expected_crc_); !s.ok())
+    return s;
   std::string buf(1 << 16, '\0');
   for (;;) {
     auto n = r.Read(buf.data(), buf.size());
@@ -317,47 +284,50 @@ Result<SnapshotHeader> SnapshotStore::Validate(const std::string& path) {
 // ---- SnapshotFileWriter ----
 
 SnapshotFileWriter::~SnapshotFileWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+  if (fd_ >= 0) fs_->Close(fd_);
+  if (!committed_ && !tmp_path_.empty()) fs_->Unlink(tmp_path_);
 }
 
 Status SnapshotFileWriter::Write(std::string_view bytes) {
-  if (Status s = WriteAll(fd_, tmp_path_, bytes.data(), bytes.size(), offset_); !s.ok()) return s;
+  if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
+    return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();
   body_len_ += bytes.size();
-  body_crc_ = wire::Crc32cExtend(body_crc_, bytes.data(), bytes.size());
+  body_crc_ = base::Crc32cExtend(body_crc_, bytes.data(), bytes.size());
   return Status::Ok();
 }
 
 Status SnapshotFileWriter::Commit() {
   std::string trailer;
-  PutU64(&trailer, body_len_);
-  PutU32(&trailer, body_crc_);
-  trailer.append(kTailMagic, 4);
-  if (Status s = WriteAll(fd_, tmp_path_, trailer.data(), trailer.size(), offset_); !s.ok())
-    return s;
-  if (::fsync(fd_) != 0) return Errno("fsync", tmp_path_, errno);
-  ::close(fd_);
+  base::ByteWriter w(&trailer);
+  w.U64(body_len_);
+  w.U32(body_crc_);
+  w.Raw(kTailMagic);
+  if (int err = fs_->PwriteAll(fd_, trailer.data(), trailer.size(), offset_); err != 0)
+    return ErrnoStatus("write", tmp_path_, err);
+  if (int err = fs_->Fsync(fd_); err != 0) return ErrnoStatus("fsync", tmp_path_, err);
+  fs_->Close(fd_);
   fd_ = -1;
-  if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0)
-    return Errno("rename", tmp_path_, errno);
+  if (int err = fs_->Rename(tmp_path_, final_path_); err != 0)
+    return ErrnoStatus("rename", tmp_path_, err);
   committed_ = true;
-  return SyncDir(dir_);
+  if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
+  return Status::Ok();
 }
 
 // ---- SnapshotFileReader ----
 
 SnapshotFileReader::~SnapshotFileReader() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) fs_->Close(fd_);
 }
 
 Result<std::size_t> SnapshotFileReader::Read(char* buf, std::size_t n) {
   std::uint64_t left = body_len_ - pos_;
   std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, left));
   if (want == 0) return std::size_t{0};
-  if (Status s = ReadAll(fd_, path_, buf, want, body_start_ + pos_); !s.ok()) return s;
+  if (Status s = ReadExact(fs_, fd_, path_, buf, want, body_start_ + pos_); !s.ok()) return s;
   pos_ += want;
-  crc_ = wire::Crc32cExtend(crc_, buf, want);
+  crc_ = base::Crc32cExtend(crc_, buf, want);
   if (pos_ == body_len_ && crc_ != expected_crc_)
     return Status(ErrorCode::kCorruption, path_ + ": body checksum mismatch");
   return want;
@@ -366,29 +336,31 @@ Result<std::size_t> SnapshotFileReader::Read(char* buf, std::size_t n) {
 // ---- SnapshotReceiver ----
 
 SnapshotReceiver::~SnapshotReceiver() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!finished_ && !tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+  if (fd_ >= 0) fs_->Close(fd_);
+  if (!finished_ && !tmp_path_.empty()) fs_->Unlink(tmp_path_);
 }
 
 Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   if (offset != offset_) return Status(ErrorCode::kInvalidArgument, "snapshot chunk out of order");
-  if (Status s = WriteAll(fd_, tmp_path_, bytes.data(), bytes.size(), offset_); !s.ok()) return s;
+  if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
+    return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();
   return Status::Ok();
 }
 
 Status SnapshotReceiver::Finish() {
-  if (::fsync(fd_) != 0) return Errno("fsync", tmp_path_, errno);
-  ::close(fd_);
+  if (int err = fs_->Fsync(fd_); err != 0) return ErrnoStatus("fsync", tmp_path_, err);
+  fs_->Close(fd_);
   fd_ = -1;
-  auto h = SnapshotStore::Validate(tmp_path_);
+  auto h = SnapshotStore::Validate(tmp_path_, fs_);
   if (!h.ok()) return h.status();
   if (h->meta.index != index_ || h->meta.term != term_)
     return Status(ErrorCode::kCorruption, "received snapshot names another index/term");
-  if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0)
-    return Errno("rename", tmp_path_, errno);
+  if (int err = fs_->Rename(tmp_path_, final_path_); err != 0)
+    return ErrnoStatus("rename", tmp_path_, err);
   finished_ = true;
-  return SyncDir(store_->dir());
+  if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
+  return Status::Ok();
 }
 
 }  // namespace raft::runtime

@@ -10,8 +10,11 @@
 //
 // Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp, fsynced,
 // renamed and the directory fsynced, so a visible .snap file is always complete.
-// Thread safety: the store's methods may be called from several threads; each
-// writer/reader object belongs to one thread.
+// Every file operation goes through a base::FileSystem (the POSIX one unless the
+// caller passes another, e.g. a fault-injecting or simulated one).
+// Thread safety: the store's methods may be called from several threads (if its
+// FileSystem allows that, as the POSIX one does); each writer/reader object belongs to
+// one thread.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,10 @@
 #include "raft/state_machine.h"
 #include "raft/status.h"
 #include "raft/types.h"
+
+namespace raft::base {
+class FileSystem;
+}  // namespace raft::base
 
 namespace raft::runtime {
 
@@ -43,6 +50,7 @@ class SnapshotFileWriter final : public SnapshotWriter {
  private:
   friend class SnapshotStore;
   SnapshotFileWriter() = default;
+  base::FileSystem* fs_ = nullptr;
   int fd_ = -1;
   std::string tmp_path_, final_path_, dir_;
   std::uint64_t body_len_ = 0;
@@ -62,6 +70,7 @@ class SnapshotFileReader final : public SnapshotReader {
  private:
   friend class SnapshotStore;
   SnapshotFileReader() = default;
+  base::FileSystem* fs_ = nullptr;
   int fd_ = -1;
   std::string path_;
   SnapshotHeader header_;
@@ -84,7 +93,8 @@ class SnapshotReceiver {
  private:
   friend class SnapshotStore;
   SnapshotReceiver() = default;
-  class SnapshotStore* store_ = nullptr;
+  base::FileSystem* fs_ = nullptr;
+  std::string dir_;
   int fd_ = -1;
   std::string tmp_path_, final_path_;
   std::uint64_t offset_ = 0;
@@ -95,8 +105,10 @@ class SnapshotReceiver {
 
 class SnapshotStore {
  public:
-  // Creates the directory if needed and removes leftover *.tmp files.
-  static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir);
+  // Creates the directory if needed and removes leftover *.tmp files. `fs` is not owned
+  // and must outlive the store and every object it returns; nullptr: the POSIX calls.
+  static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir,
+                                                     base::FileSystem* fs = nullptr);
 
   Result<std::unique_ptr<SnapshotFileWriter>> Create(const SnapshotHeader& header);
   Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
@@ -112,12 +124,14 @@ class SnapshotStore {
   std::string PathOf(Index index, Term term) const;
   const std::string& dir() const { return dir_; }
 
-  // Reads and checks the header and the body CRC of a file (bounded memory).
-  static Result<SnapshotHeader> Validate(const std::string& path);
+  // Reads and checks the header and the body CRC of a file (bounded memory). `fs` as
+  // for Open.
+  static Result<SnapshotHeader> Validate(const std::string& path, base::FileSystem* fs = nullptr);
 
  private:
-  explicit SnapshotStore(std::string dir) : dir_(std::move(dir)) {}
+  SnapshotStore(std::string dir, base::FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}
   std::string dir_;
+  base::FileSystem* fs_;
 };
 
 }  // namespace raft::runtime

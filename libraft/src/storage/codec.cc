@@ -2,10 +2,18 @@
 
 #include <cstdio>
 
-#include "storage/crc32c.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
 #include "storage/format.h"
 
 namespace raft::storage {
+
+using base::Crc32cExtend;
+using base::DecodeFixed32;
+using base::DecodeFixed64;
+using base::EncodeFixed32;
+using base::EncodeFixed64;
+using base::MaskCrc;
 
 std::string SegmentFileName(std::uint64_t first_index) {
   char buf[64];
@@ -34,30 +42,30 @@ void EncodeRecord(const Entry& e, std::string* out) {
   std::size_t start = out->size();
   out->resize(start + kRecordHeaderBytes);
   char* h = out->data() + start;
-  Put32(h + kRecordLengthOffset, static_cast<std::uint32_t>(e.data.size()));
+  EncodeFixed32(h + kRecordLengthOffset, static_cast<std::uint32_t>(e.data.size()));
   h[kRecordVersionOffset] = static_cast<char>(kRecordVersion);
   h[kRecordTypeOffset] = static_cast<char>(e.type);
-  Put64(h + kRecordIndexOffset, e.index);
-  Put64(h + kRecordTermOffset, e.term);
+  EncodeFixed64(h + kRecordIndexOffset, e.index);
+  EncodeFixed64(h + kRecordTermOffset, e.term);
   std::uint32_t crc = Crc32cExtend(0, h + kRecordLengthOffset, kRecordHeaderBytes - 4);
   crc = Crc32cExtend(crc, e.data.data(), e.data.size());
-  Put32(h + kRecordCrcOffset, MaskCrc(crc));
+  EncodeFixed32(h + kRecordCrcOffset, MaskCrc(crc));
   out->append(e.data);
 }
 
 RecordParse ParseRecord(std::string_view data, RecordView* out) {
   if (data.size() < kRecordHeaderBytes) return RecordParse::kTruncated;
   const char* h = data.data();
-  std::uint32_t length = Get32(h + kRecordLengthOffset);
+  std::uint32_t length = DecodeFixed32(h + kRecordLengthOffset);
   if (length > kRecordPayloadBytesMax) return RecordParse::kBadLength;
   if (data.size() - kRecordHeaderBytes < length) return RecordParse::kTruncated;
   std::uint32_t crc = Crc32cExtend(0, h + kRecordLengthOffset, kRecordHeaderBytes - 4 + length);
-  if (MaskCrc(crc) != Get32(h + kRecordCrcOffset)) return RecordParse::kBadCrc;
+  if (MaskCrc(crc) != DecodeFixed32(h + kRecordCrcOffset)) return RecordParse::kBadCrc;
   auto version = static_cast<std::uint8_t>(h[kRecordVersionOffset]);
   auto type = static_cast<std::uint8_t>(h[kRecordTypeOffset]);
   if (version != kRecordVersion || type > kRecordTypeMax) return RecordParse::kBadVersion;
-  out->index = Get64(h + kRecordIndexOffset);
-  out->term = Get64(h + kRecordTermOffset);
+  out->index = DecodeFixed64(h + kRecordIndexOffset);
+  out->term = DecodeFixed64(h + kRecordTermOffset);
   out->type = static_cast<EntryType>(type);
   out->payload = data.substr(kRecordHeaderBytes, length);
   out->bytes = kRecordHeaderBytes + length;
@@ -95,20 +103,21 @@ bool AnyValidRecordFrom(std::string_view data, std::size_t from) {
 void EncodeHardStateSlot(std::uint64_t seq, const HardState& hs, char* slot) {
   for (std::size_t i = 0; i < kHardStateSlotBytes; ++i) slot[i] = 0;
   slot[4] = static_cast<char>(kHardStateVersion);
-  Put64(slot + 8, seq);
-  Put64(slot + 16, hs.term);
-  Put64(slot + 24, hs.vote);
-  Put64(slot + 32, hs.commit);
-  Put32(slot, MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)));
+  EncodeFixed64(slot + 8, seq);
+  EncodeFixed64(slot + 16, hs.term);
+  EncodeFixed64(slot + 24, hs.vote);
+  EncodeFixed64(slot + 32, hs.commit);
+  EncodeFixed32(slot, MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)));
 }
 
 bool DecodeHardStateSlot(const char* slot, std::uint64_t* seq, HardState* hs) {
-  if (MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)) != Get32(slot)) return false;
+  if (MaskCrc(Crc32cExtend(0, slot + 4, kHardStateSlotBytes - 4)) != DecodeFixed32(slot))
+    return false;
   if (static_cast<std::uint8_t>(slot[4]) != kHardStateVersion) return false;
-  *seq = Get64(slot + 8);
-  hs->term = Get64(slot + 16);
-  hs->vote = Get64(slot + 24);
-  hs->commit = Get64(slot + 32);
+  *seq = DecodeFixed64(slot + 8);
+  hs->term = DecodeFixed64(slot + 16);
+  hs->vote = DecodeFixed64(slot + 24);
+  hs->commit = DecodeFixed64(slot + 32);
   return true;
 }
 
@@ -117,37 +126,37 @@ std::string EncodeSnapshotMeta(const SnapshotMeta& meta) {
   std::string out(kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes + 8 * members, '\0');
   char* b = out.data() + kSnapshotMetaPrefixBytes;
   b[0] = static_cast<char>(kSnapshotMetaVersion);
-  Put64(b + 4, meta.index);
-  Put64(b + 12, meta.term);
-  Put32(b + 20, static_cast<std::uint32_t>(meta.conf.voters.size()));
-  Put32(b + 24, static_cast<std::uint32_t>(meta.conf.learners.size()));
+  EncodeFixed64(b + 4, meta.index);
+  EncodeFixed64(b + 12, meta.term);
+  EncodeFixed32(b + 20, static_cast<std::uint32_t>(meta.conf.voters.size()));
+  EncodeFixed32(b + 24, static_cast<std::uint32_t>(meta.conf.learners.size()));
   char* p = b + kSnapshotMetaFixedBodyBytes;
-  for (NodeId id : meta.conf.voters) Put64(p, id), p += 8;
-  for (NodeId id : meta.conf.learners) Put64(p, id), p += 8;
-  Put32(out.data() + 4, static_cast<std::uint32_t>(out.size() - kSnapshotMetaPrefixBytes));
-  Put32(out.data(), MaskCrc(Crc32cExtend(0, out.data() + 4, out.size() - 4)));
+  for (NodeId id : meta.conf.voters) EncodeFixed64(p, id), p += 8;
+  for (NodeId id : meta.conf.learners) EncodeFixed64(p, id), p += 8;
+  EncodeFixed32(out.data() + 4, static_cast<std::uint32_t>(out.size() - kSnapshotMetaPrefixBytes));
+  EncodeFixed32(out.data(), MaskCrc(Crc32cExtend(0, out.data() + 4, out.size() - 4)));
   return out;
 }
 
 bool DecodeSnapshotMeta(std::string_view data, SnapshotMeta* meta) {
   if (data.size() < kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes) return false;
-  if (Get32(data.data() + 4) != data.size() - kSnapshotMetaPrefixBytes) return false;
-  if (MaskCrc(Crc32cExtend(0, data.data() + 4, data.size() - 4)) != Get32(data.data()))
+  if (DecodeFixed32(data.data() + 4) != data.size() - kSnapshotMetaPrefixBytes) return false;
+  if (MaskCrc(Crc32cExtend(0, data.data() + 4, data.size() - 4)) != DecodeFixed32(data.data()))
     return false;
   const char* b = data.data() + kSnapshotMetaPrefixBytes;
   if (static_cast<std::uint8_t>(b[0]) != kSnapshotMetaVersion) return false;
-  std::uint32_t voters = Get32(b + 20);
-  std::uint32_t learners = Get32(b + 24);
+  std::uint32_t voters = DecodeFixed32(b + 20);
+  std::uint32_t learners = DecodeFixed32(b + 24);
   if (voters > kSnapshotMetaMembersMax || learners > kSnapshotMetaMembersMax) return false;
   if (data.size() !=
       kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes + 8 * (std::size_t{voters} + learners))
     return false;
   SnapshotMeta m;
-  m.index = Get64(b + 4);
-  m.term = Get64(b + 12);
+  m.index = DecodeFixed64(b + 4);
+  m.term = DecodeFixed64(b + 12);
   const char* p = b + kSnapshotMetaFixedBodyBytes;
-  for (std::uint32_t i = 0; i < voters; ++i, p += 8) m.conf.voters.insert(Get64(p));
-  for (std::uint32_t i = 0; i < learners; ++i, p += 8) m.conf.learners.insert(Get64(p));
+  for (std::uint32_t i = 0; i < voters; ++i, p += 8) m.conf.voters.insert(DecodeFixed64(p));
+  for (std::uint32_t i = 0; i < learners; ++i, p += 8) m.conf.learners.insert(DecodeFixed64(p));
   *meta = std::move(m);
   return true;
 }

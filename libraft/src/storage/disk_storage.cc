@@ -4,10 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <system_error>
 
 #include "base/assert.h"
+#include "base/errno_status.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 
@@ -53,12 +52,12 @@ std::size_t DiskStorage::SegmentCount() const { return impl_->segment_count(); }
 DiskStorage::Impl::Impl(std::string dir, const DiskStorageOptions& options)
     : dir_(std::move(dir)),
       options_(options),
-      ops_(options.file_ops != nullptr ? options.file_ops : storage::PosixFileOps()) {}
+      fs_(options.file_system != nullptr ? options.file_system : base::PosixFileSystem()) {}
 
 DiskStorage::Impl::~Impl() {
-  for (Segment& seg : segments_) ops_->Close(seg.fd);
+  for (Segment& seg : segments_) fs_->Close(seg.fd);
   for (int fd : {hard_state_fd_, dir_fd_, lock_fd_}) {
-    if (fd >= 0) ops_->Close(fd);
+    if (fd >= 0) fs_->Close(fd);
   }
 }
 
@@ -66,19 +65,12 @@ std::string DiskStorage::Impl::PathOf(std::string_view name) const {
   return fmt::format("{}/{}", dir_, name);
 }
 
-Status DiskStorage::Impl::ErrnoStatus(const char* op, const std::string& path, int err) {
-  std::string what = std::system_category().message(err);
-  if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
-    return Status(ErrorCode::kNoSpace,
-                  fmt::format("{} {}: {}: out of disk space (or file size limit); free space, "
-                              "then reopen the storage",
-                              op, path, what));
-  }
-  return Status(ErrorCode::kIOError, fmt::format("{} {}: {}", op, path, what));
-}
-
 Status DiskStorage::Impl::Fail(const char* op, const std::string& path, int err) {
-  return Fail(ErrnoStatus(op, path, err));
+  Status s = base::ErrnoStatus(op, path, err);
+  if (s.code() == ErrorCode::kNoSpace) {  // the failed state is sticky: say how to leave it
+    s = Status(s.code(), s.message() + "; free space, then reopen the storage");
+  }
+  return Fail(std::move(s));
 }
 
 Status DiskStorage::Impl::Fail(Status s) {
@@ -137,8 +129,8 @@ Status DiskStorage::Impl::ReadRecords(const Segment& seg, std::size_t k0, std::s
   const std::uint64_t begin = seg.records[k0].offset;
   const std::uint64_t end = seg.records[k1 - 1].offset + seg.records[k1 - 1].bytes;
   std::string buf(end - begin, '\0');
-  if (int err = ops_->PreadAll(seg.fd, buf.data(), buf.size(), begin); err != 0)
-    return ErrnoStatus("read", seg.path, err);
+  if (int err = fs_->PreadAll(seg.fd, buf.data(), buf.size(), begin); err != 0)
+    return base::ErrnoStatus("read", seg.path, err);
   for (std::size_t k = k0; k < k1; ++k) {
     const RecordLoc& loc = seg.records[k];
     RecordView v;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "base/file_system.h"
 #include "raft/disk_storage.h"
-#include "storage/file_ops.h"
 
 namespace raft {
 
@@ -62,9 +62,8 @@ class DiskStorage::Impl {
   };
 
   std::string PathOf(std::string_view name) const;
-  // Builds the Status for a failed syscall: ENOSPC/EDQUOT/EFBIG -> kNoSpace, else kIOError.
-  static Status ErrnoStatus(const char* op, const std::string& path, int err);
-  // Records the first write-side failure; every later write returns it.
+  // Records the first write-side failure (base::ErrnoStatus of `err`); every later
+  // write returns it.
   Status Fail(const char* op, const std::string& path, int err);
   Status Fail(Status s);
 
@@ -90,7 +89,7 @@ class DiskStorage::Impl {
 
   std::string dir_;
   DiskStorageOptions options_;
-  storage::FileOps* ops_;
+  base::FileSystem* fs_;  // not owned
   int lock_fd_ = -1;
   int dir_fd_ = -1;
   int hard_state_fd_ = -1;

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "base/assert.h"
+#include "base/errno_status.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 
@@ -39,7 +40,7 @@ Status DiskStorage::Impl::Recover() {
   bool removed = false;
   while (firsts.size() >= 2 && firsts[1] <= snapshot_.index + 1) {
     std::string path = PathOf(storage::SegmentFileName(firsts.front()));
-    if (int err = ops_->Unlink(path); err != 0) return ErrnoStatus("unlink", path, err);
+    if (int err = fs_->Unlink(path); err != 0) return base::ErrnoStatus("unlink", path, err);
     firsts.erase(firsts.begin());
     removed = true;
   }
@@ -53,45 +54,40 @@ Status DiskStorage::Impl::Recover() {
 
   // What the previous process wrote may still sit only in the page cache; make it
   // durable before serving it (the core may acknowledge it).
-  if (int err = ops_->Fdatasync(segments_.back().fd); err != 0)
-    return ErrnoStatus("fdatasync", segments_.back().path, err);
-  if (int err = ops_->Fdatasync(hard_state_fd_); err != 0)
-    return ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
+  if (int err = fs_->Fdatasync(segments_.back().fd); err != 0)
+    return base::ErrnoStatus("fdatasync", segments_.back().path, err);
+  if (int err = fs_->Fdatasync(hard_state_fd_); err != 0)
+    return base::ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
   return SyncDir();
 }
 
 Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* has_hard_state,
                                       bool* has_snapshot) {
   if (options_.create_if_missing) {
-    int err = ops_->Mkdir(dir_);
-    if (err != 0 && err != EEXIST) return ErrnoStatus("mkdir", dir_, err);
+    int err = fs_->Mkdir(dir_);
+    if (err != 0 && err != EEXIST) return base::ErrnoStatus("mkdir", dir_, err);
     if (err == 0) {  // make the new directory's name durable in its parent
       std::string parent = dir_.find('/') == std::string::npos
                                ? std::string(".")
                                : dir_.substr(0, std::max<std::size_t>(dir_.rfind('/'), 1));
-      int parent_fd = -1;
-      if (err = ops_->Open(parent, O_RDONLY | O_DIRECTORY, 0, &parent_fd); err == 0) {
-        err = ops_->Fsync(parent_fd);
-        ops_->Close(parent_fd);
-      }
-      if (err != 0) return ErrnoStatus("fsync", parent, err);
+      if (err = fs_->SyncDir(parent); err != 0) return base::ErrnoStatus("fsync", parent, err);
     }
   }
-  if (int err = ops_->Open(dir_, O_RDONLY | O_DIRECTORY, 0, &dir_fd_); err != 0) {
+  if (int err = fs_->Open(dir_, O_RDONLY | O_DIRECTORY, 0, &dir_fd_); err != 0) {
     if (err == ENOENT)
       return Status(ErrorCode::kInvalidArgument, fmt::format("{}: no such directory", dir_));
-    return ErrnoStatus("open", dir_, err);
+    return base::ErrnoStatus("open", dir_, err);
   }
   std::string lock_path = PathOf(storage::kLockFile);
-  if (int err = ops_->Open(lock_path, O_RDWR | O_CREAT, 0644, &lock_fd_); err != 0)
-    return ErrnoStatus("open", lock_path, err);
-  if (int err = ops_->LockExclusive(lock_fd_); err != 0) {
+  if (int err = fs_->Open(lock_path, O_RDWR | O_CREAT, 0644, &lock_fd_); err != 0)
+    return base::ErrnoStatus("open", lock_path, err);
+  if (int err = fs_->LockExclusive(lock_fd_); err != 0) {
     if (err == EWOULDBLOCK)
       return Status(ErrorCode::kBusy, fmt::format("{}: in use by another open storage", dir_));
-    return ErrnoStatus("flock", lock_path, err);
+    return base::ErrnoStatus("flock", lock_path, err);
   }
   std::vector<std::string> names;
-  if (int err = ops_->ListDir(dir_, &names); err != 0) return ErrnoStatus("list", dir_, err);
+  if (int err = fs_->ListDir(dir_, &names); err != 0) return base::ErrnoStatus("list", dir_, err);
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     Index first = 0;
@@ -102,8 +98,8 @@ Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* 
     } else if (name == storage::kSnapshotMetaFile) {
       *has_snapshot = true;
     } else if (name.ends_with(storage::kTempSuffix)) {
-      if (int err = ops_->Unlink(PathOf(name)); err != 0)
-        return ErrnoStatus("unlink", PathOf(name), err);
+      if (int err = fs_->Unlink(PathOf(name)); err != 0)
+        return base::ErrnoStatus("unlink", PathOf(name), err);
       notes_.push_back(fmt::format("{}: removed leftover of an interrupted replace", name));
     } else if (name != storage::kLockFile) {
       notes_.push_back(fmt::format("{}: unknown file ignored", name));
@@ -115,16 +111,17 @@ Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* 
 Status DiskStorage::Impl::LoadSnapshotMeta() {
   std::string path = PathOf(storage::kSnapshotMetaFile);
   int fd = -1;
-  if (int err = ops_->Open(path, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("open", path, err);
+  if (int err = fs_->Open(path, O_RDONLY, 0, &fd); err != 0)
+    return base::ErrnoStatus("open", path, err);
   std::uint64_t size = 0;
-  int err = ops_->FileSize(fd, &size);
+  int err = fs_->FileSize(fd, &size);
   std::string data;
   if (err == 0 && size <= (std::uint64_t{1} << 24)) {
     data.resize(size);
-    err = ops_->PreadAll(fd, data.data(), data.size(), 0);
+    err = fs_->PreadAll(fd, data.data(), data.size(), 0);
   }
-  ops_->Close(fd);
-  if (err != 0) return ErrnoStatus("read", path, err);
+  fs_->Close(fd);
+  if (err != 0) return base::ErrnoStatus("read", path, err);
   if (!storage::DecodeSnapshotMeta(data, &snapshot_))
     return Corruption(fmt::format("{}: bad checksum or format ({} bytes)", path, size));
   return Status::Ok();
@@ -138,16 +135,16 @@ Status DiskStorage::Impl::LoadOrCreateHardState(bool exists, bool log_exists) {
     storage::EncodeHardStateSlot(0, HardState{}, contents.data());  // seq 0 in slot 0
     if (Status s = WriteFileAtomically(storage::kHardStateFile, contents); !s.ok()) return s;
   }
-  if (int err = ops_->Open(path, O_RDWR, 0, &hard_state_fd_); err != 0)
-    return ErrnoStatus("open", path, err);
+  if (int err = fs_->Open(path, O_RDWR, 0, &hard_state_fd_); err != 0)
+    return base::ErrnoStatus("open", path, err);
   std::uint64_t size = 0;
-  if (int err = ops_->FileSize(hard_state_fd_, &size); err != 0)
-    return ErrnoStatus("stat", path, err);
+  if (int err = fs_->FileSize(hard_state_fd_, &size); err != 0)
+    return base::ErrnoStatus("stat", path, err);
   std::string data(storage::kHardStateFileBytes, '\0');
-  if (int err = ops_->PreadAll(hard_state_fd_, data.data(),
-                               std::min<std::uint64_t>(size, data.size()), 0);
+  if (int err =
+          fs_->PreadAll(hard_state_fd_, data.data(), std::min<std::uint64_t>(size, data.size()), 0);
       err != 0)
-    return ErrnoStatus("read", path, err);
+    return base::ErrnoStatus("read", path, err);
   bool found = false;
   for (std::size_t slot = 0; slot < 2; ++slot) {
     std::uint64_t seq = 0;
@@ -174,15 +171,15 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
     return Corruption(fmt::format("{}: starts at index {} but the previous segment ends at {}",
                                   seg.path, first, segments_.back().Last()));
   }
-  if (int err = ops_->Open(seg.path, O_RDWR, 0, &seg.fd); err != 0)
-    return ErrnoStatus("open", seg.path, err);
+  if (int err = fs_->Open(seg.path, O_RDWR, 0, &seg.fd); err != 0)
+    return base::ErrnoStatus("open", seg.path, err);
   segments_.push_back(seg);  // owns the fd from here on (closed by ~Impl)
   Segment& s = segments_.back();
   std::uint64_t size = 0;
-  if (int err = ops_->FileSize(s.fd, &size); err != 0) return ErrnoStatus("stat", s.path, err);
+  if (int err = fs_->FileSize(s.fd, &size); err != 0) return base::ErrnoStatus("stat", s.path, err);
   std::string data(size, '\0');
-  if (int err = ops_->PreadAll(s.fd, data.data(), size, 0); err != 0)
-    return ErrnoStatus("read", s.path, err);
+  if (int err = fs_->PreadAll(s.fd, data.data(), size, 0); err != 0)
+    return base::ErrnoStatus("read", s.path, err);
   Term prev_term = segments_.size() >= 2 && !segments_[segments_.size() - 2].records.empty()
                        ? segments_[segments_.size() - 2].records.back().term
                        : 0;
@@ -209,9 +206,10 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
     if (storage::AnyValidRecordFrom(data, off + 1))
       return Corruption(where + "; a valid record follows, so this is not a torn write");
     // Torn tail: the last write before a crash. Drop it, durably.
-    if (int err = ops_->Ftruncate(s.fd, off); err != 0)
-      return ErrnoStatus("ftruncate", s.path, err);
-    if (int err = ops_->Fdatasync(s.fd); err != 0) return ErrnoStatus("fdatasync", s.path, err);
+    if (int err = fs_->Ftruncate(s.fd, off); err != 0)
+      return base::ErrnoStatus("ftruncate", s.path, err);
+    if (int err = fs_->Fdatasync(s.fd); err != 0)
+      return base::ErrnoStatus("fdatasync", s.path, err);
     notes_.push_back(fmt::format("{}: torn write at byte offset {} ({}): truncated {} bytes",
                                  s.path, off, storage::RecordParseName(p), size - off));
     size = off;

@@ -10,7 +10,7 @@
 namespace raft {
 
 Status DiskStorage::Impl::SyncDir() {
-  if (int err = ops_->Fsync(dir_fd_); err != 0) return Fail("fsync", dir_, err);
+  if (int err = fs_->Fsync(dir_fd_); err != 0) return Fail("fsync", dir_, err);
   dir_dirty_ = false;
   return Status::Ok();
 }
@@ -19,17 +19,17 @@ Status DiskStorage::Impl::WriteFileAtomically(std::string_view name, const std::
   const std::string path = PathOf(name);
   const std::string tmp = path + std::string(storage::kTempSuffix);
   int fd = -1;
-  if (int err = ops_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd); err != 0)
+  if (int err = fs_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd); err != 0)
     return Fail("create", tmp, err);
-  int err = ops_->PwriteAll(fd, contents.data(), contents.size(), 0);
+  int err = fs_->PwriteAll(fd, contents.data(), contents.size(), 0);
   const char* op = "write";
   if (err == 0) {
-    err = ops_->Fsync(fd);
+    err = fs_->Fsync(fd);
     op = "fsync";
   }
-  ops_->Close(fd);
+  fs_->Close(fd);
   if (err != 0) return Fail(op, tmp, err);
-  if (err = ops_->Rename(tmp, path); err != 0) return Fail("rename", tmp, err);
+  if (err = fs_->Rename(tmp, path); err != 0) return Fail("rename", tmp, err);
   return SyncDir();
 }
 
@@ -37,7 +37,7 @@ Status DiskStorage::Impl::CreateSegment(Index first) {
   Segment seg;
   seg.first = first;
   seg.path = PathOf(storage::SegmentFileName(first));
-  if (int err = ops_->Open(seg.path, O_RDWR | O_CREAT | O_EXCL, 0644, &seg.fd); err != 0)
+  if (int err = fs_->Open(seg.path, O_RDWR | O_CREAT | O_EXCL, 0644, &seg.fd); err != 0)
     return Fail("create", seg.path, err);
   segments_.push_back(std::move(seg));
   dir_dirty_ = true;
@@ -46,12 +46,12 @@ Status DiskStorage::Impl::CreateSegment(Index first) {
 
 Status DiskStorage::Impl::RemoveNewestSegment() {
   Segment& seg = segments_.back();
-  ops_->Close(seg.fd);
+  fs_->Close(seg.fd);
   seg.fd = -1;
   std::string path = seg.path;
   segments_.pop_back();
   log_dirty_ = false;  // the dirty segment, if any, is gone; the new back() is synced
-  if (int err = ops_->Unlink(path); err != 0) return Fail("unlink", path, err);
+  if (int err = fs_->Unlink(path); err != 0) return Fail("unlink", path, err);
   // One directory fsync per unlink: a crash leaves a prefix of the segments, never a gap.
   return SyncDir();
 }
@@ -65,8 +65,8 @@ Status DiskStorage::Impl::TruncateFrom(Index i) {
   RAFT_ASSERT(seg.first <= i);
   if (i > seg.Last()) return Status::Ok();  // i started the segments just removed
   const std::uint64_t off = seg.records[i - seg.first].offset;
-  if (int err = ops_->Ftruncate(seg.fd, off); err != 0) return Fail("ftruncate", seg.path, err);
-  if (int err = ops_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
+  if (int err = fs_->Ftruncate(seg.fd, off); err != 0) return Fail("ftruncate", seg.path, err);
+  if (int err = fs_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
   seg.records.resize(i - seg.first);
   seg.bytes = off;
   log_dirty_ = false;
@@ -76,7 +76,7 @@ Status DiskStorage::Impl::TruncateFrom(Index i) {
 Status DiskStorage::Impl::FlushWriteBuffer(std::vector<RecordLoc>* pending) {
   if (write_buf_.empty()) return Status::Ok();
   Segment& seg = segments_.back();
-  if (int err = ops_->PwriteAll(seg.fd, write_buf_.data(), write_buf_.size(), seg.bytes); err != 0)
+  if (int err = fs_->PwriteAll(seg.fd, write_buf_.data(), write_buf_.size(), seg.bytes); err != 0)
     return Fail("write", seg.path, err);
   seg.records.insert(seg.records.end(), pending->begin(), pending->end());
   seg.bytes += write_buf_.size();
@@ -127,7 +127,7 @@ Status DiskStorage::Impl::Append(const std::vector<Entry>& entries) {
       if (Status s = FlushWriteBuffer(&pending); !s.ok()) return s;
       if (log_dirty_) {
         Segment& old = segments_.back();
-        if (int err = ops_->Fdatasync(old.fd); err != 0) return Fail("fdatasync", old.path, err);
+        if (int err = fs_->Fdatasync(old.fd); err != 0) return Fail("fdatasync", old.path, err);
         log_dirty_ = false;
       }
       if (Status s = CreateSegment(e.index); !s.ok()) return s;
@@ -150,7 +150,7 @@ Status DiskStorage::Impl::Sync() {
   // Log before hard state: a durable commit index never points past the durable log.
   if (log_dirty_) {
     Segment& seg = segments_.back();
-    if (int err = ops_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
+    if (int err = fs_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
     log_dirty_ = false;
   }
   if (dir_dirty_) {
@@ -162,11 +162,11 @@ Status DiskStorage::Impl::Sync() {
     char slot[storage::kHardStateSlotBytes];
     storage::EncodeHardStateSlot(seq, hard_state_, slot);
     const std::string path = PathOf(storage::kHardStateFile);
-    if (int err = ops_->PwriteAll(hard_state_fd_, slot, sizeof(slot),
-                                  (seq % 2) * storage::kHardStateSlotStride);
+    if (int err = fs_->PwriteAll(hard_state_fd_, slot, sizeof(slot),
+                                 (seq % 2) * storage::kHardStateSlotStride);
         err != 0)
       return Fail("write", path, err);
-    if (int err = ops_->Fdatasync(hard_state_fd_); err != 0) return Fail("fdatasync", path, err);
+    if (int err = fs_->Fdatasync(hard_state_fd_); err != 0) return Fail("fdatasync", path, err);
     hard_state_seq_ = seq;
     durable_hard_state_ = hard_state_;
   }
@@ -223,8 +223,8 @@ Status DiskStorage::Impl::Compact(Index index) {
   while (n + 1 < segments_.size()) {
     const Segment& seg = segments_[n];
     if (!(seg.Last() < index || (seg.Last() == index && index == snapshot_.index))) break;
-    ops_->Close(seg.fd);
-    if (int err = ops_->Unlink(seg.path); err != 0) {
+    fs_->Close(seg.fd);
+    if (int err = fs_->Unlink(seg.path); err != 0) {
       const std::string path = seg.path;
       segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n + 1));
       return Fail("unlink", path, err);

@@ -1,10 +1,10 @@
 // On-disk constants of DiskStorage. docs/storage-format.md is the specification; the
-// two change together. Little-endian helpers for encoding. Pure, header-only.
+// two change together. Fields are little-endian (base/coding.h); CRCs are CRC32C, masked
+// (base/crc32c.h). Pure, header-only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 namespace raft::storage {
@@ -43,22 +43,5 @@ inline constexpr std::size_t kSnapshotMetaPrefixBytes = 8;
 inline constexpr std::size_t kSnapshotMetaFixedBodyBytes = 28;
 inline constexpr std::uint8_t kSnapshotMetaVersion = 1;
 inline constexpr std::uint32_t kSnapshotMetaMembersMax = 1u << 16;
-
-inline void Put32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline void Put64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-inline std::uint32_t Get32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
-inline std::uint64_t Get64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
 
 }  // namespace raft::storage

@@ -6,10 +6,15 @@
 #include <cstring>
 #include <utility>
 
-#include "wire/byte_io.h"
-#include "wire/crc32c.h"
+#include "base/coding.h"
+#include "base/crc32c.h"
 
 namespace raft::wire {
+
+using base::ByteWriter;
+using base::Crc32c;
+using base::Crc32cExtend;
+
 namespace {
 
 // Initial payload buffer; it grows geometrically (capped at the declared length).
@@ -20,12 +25,6 @@ bool IsFrameType(std::uint8_t t) { return t >= 1 && t <= kFrameTypeMax; }
 bool IsHandshakeType(FrameType t) {
   return t == FrameType::kHandshake || t == FrameType::kHandshakeAck ||
          t == FrameType::kHandshakeReject;
-}
-
-std::uint32_t Load32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
 }
 
 }  // namespace
@@ -103,7 +102,7 @@ Status FrameDecoder::CheckMagic() {
 }
 
 Status FrameDecoder::ParseHeader() {
-  const std::uint32_t stored = Load32(header_.data() + kHeaderCrcOffset);
+  const std::uint32_t stored = base::DecodeFixed32(header_.data() + kHeaderCrcOffset);
   const std::uint32_t computed = Crc32cExtend(0, header_.data(), kHeaderCrcOffset);
   if (stored != computed) {
     return Fail(fmt::format("frame header checksum mismatch (stored {:08x}, computed {:08x})",
@@ -124,12 +123,12 @@ Status FrameDecoder::ParseHeader() {
                             kProtocolVersionMax));
   }
   if (flags != 0) return Fail(fmt::format("reserved frame flags {:#06x} set", flags));
-  payload_len_ = Load32(header_.data() + kPayloadLenOffset);
+  payload_len_ = base::DecodeFixed32(header_.data() + kPayloadLenOffset);
   if (payload_len_ > payload_bytes_max_) {
     return Fail(fmt::format("{} frame payload of {} bytes exceeds the limit of {}",
                             FrameTypeName(frame_type), payload_len_, payload_bytes_max_));
   }
-  payload_crc_ = Load32(header_.data() + kPayloadCrcOffset);
+  payload_crc_ = base::DecodeFixed32(header_.data() + kPayloadCrcOffset);
   current_ = Frame{frame_type, version, std::string()};
   current_.payload.reserve(std::min<std::size_t>(payload_len_, kPayloadReserveInitial));
   in_payload_ = true;

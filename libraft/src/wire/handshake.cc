@@ -4,9 +4,13 @@
 
 #include <algorithm>
 
-#include "wire/byte_io.h"
+#include "base/coding.h"
 
 namespace raft::wire {
+
+using base::ByteReader;
+using base::ByteWriter;
+
 namespace {
 
 Status Invalid(const char* grammar, const std::string& message) {

@@ -7,10 +7,14 @@
 #include <set>
 #include <utility>
 
-#include "wire/byte_io.h"
+#include "base/coding.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
+
+using base::ByteReader;
+using base::ByteWriter;
+
 namespace {
 
 constexpr std::uint8_t kMessageFlagsKnown = kMessageFlagReject | kMessageFlagCampaignTransfer;

@@ -4,10 +4,14 @@
 
 #include <limits>
 
-#include "wire/byte_io.h"
+#include "base/coding.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
+
+using base::ByteReader;
+using base::ByteWriter;
+
 namespace {
 
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();

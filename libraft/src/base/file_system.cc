@@ -1,4 +1,4 @@
-#include "storage/file_ops.h"
+#include "base/file_system.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -8,10 +8,17 @@
 
 #include <cerrno>
 
-namespace raft::storage {
+namespace raft::base {
+
+int FileSystem::PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset) {
+  std::size_t read = 0;
+  if (int err = Pread(fd, data, n, offset, &read); err != 0) return err;
+  return read == n ? 0 : EIO;  // the file is shorter than the caller knows it to be
+}
+
 namespace {
 
-class Posix final : public FileOps {
+class Posix final : public FileSystem {
  public:
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
     int r;
@@ -36,18 +43,17 @@ class Posix final : public FileOps {
     }
     return 0;
   }
-  int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset) override {
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override {
     char* p = static_cast<char*>(data);
-    while (n > 0) {
-      ssize_t r = ::pread(fd, p, n, static_cast<off_t>(offset));
+    *read = 0;
+    while (*read < n) {
+      ssize_t r = ::pread(fd, p + *read, n - *read, static_cast<off_t>(offset + *read));
       if (r < 0) {
         if (errno == EINTR) continue;
         return errno;
       }
-      if (r == 0) return EIO;  // file shorter than the index says
-      p += r;
-      n -= static_cast<std::size_t>(r);
-      offset += static_cast<std::uint64_t>(r);
+      if (r == 0) break;  // end of file
+      *read += static_cast<std::size_t>(r);
     }
     return 0;
   }
@@ -62,6 +68,7 @@ class Posix final : public FileOps {
     *size = static_cast<std::uint64_t>(st.st_size);
     return 0;
   }
+  int LockExclusive(int fd) override { return ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno; }
   int Rename(const std::string& from, const std::string& to) override {
     return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
   }
@@ -82,14 +89,20 @@ class Posix final : public FileOps {
     ::closedir(d);
     return err;
   }
-  int LockExclusive(int fd) override { return ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno; }
+  int SyncDir(const std::string& dir) override {
+    int fd = -1;
+    if (int err = Open(dir, O_RDONLY | O_DIRECTORY, 0, &fd); err != 0) return err;
+    int err = Fsync(fd);
+    Close(fd);
+    return err;
+  }
 };
 
 }  // namespace
 
-FileOps* PosixFileOps() {
+FileSystem* PosixFileSystem() {
   static Posix posix;
   return &posix;
 }
 
-}  // namespace raft::storage
+}  // namespace raft::base

@@ -4,7 +4,7 @@
 // and alignment. On x86-64 with SSE4.2 the crc32 instruction takes over (chosen once at
 // run time): the software loop cost 2% of the leader's CPU in kvbench at 64 connections,
 // most of its io thread's own time. ARMv8's CRC extension is not wired up.
-#include "wire/crc32c.h"
+#include "base/crc32c.h"
 
 #include <array>
 #include <cstring>
@@ -12,7 +12,7 @@
 #include <nmmintrin.h>
 #endif
 
-namespace raft::wire {
+namespace raft::base {
 namespace {
 
 constexpr std::uint32_t kPolynomial = 0x82F63B78u;
@@ -93,4 +93,4 @@ std::uint32_t Crc32cExtendPortable(std::uint32_t crc, const void* data, std::siz
   return ~c;
 }
 
-}  // namespace raft::wire
+}  // namespace raft::base

@@ -1,12 +1,12 @@
 // CRC32C against published vectors (RFC 3720 B.4, the iSCSI test patterns) and against
 // a bit-at-a-time reference on random inputs of every length and alignment.
-#include "wire/crc32c.h"
+#include "base/crc32c.h"
 
 #include <catch2/catch.hpp>
 #include <random>
 #include <string>
 
-namespace raft::wire {
+namespace raft::base {
 namespace {
 
 std::uint32_t NaiveCrc32c(std::string_view data) {
@@ -18,7 +18,7 @@ std::uint32_t NaiveCrc32c(std::string_view data) {
   return ~c;
 }
 
-TEST_CASE("crc32c matches the RFC 3720 test vectors", "[wire][crc32c]") {
+TEST_CASE("crc32c matches the RFC 3720 test vectors", "[base][crc32c]") {
   CHECK(Crc32c("123456789") == 0xE3069283u);
   CHECK(Crc32c("") == 0u);
   CHECK(Crc32c(std::string(32, '\0')) == 0x8A9136AAu);
@@ -34,7 +34,7 @@ TEST_CASE("crc32c matches the RFC 3720 test vectors", "[wire][crc32c]") {
 }
 
 TEST_CASE("crc32c (hardware where available) and slicing-by-8 agree with the bitwise definition",
-          "[wire][crc32c]") {
+          "[base][crc32c]") {
   INFO("hardware crc32: " << Crc32cHardware());
   std::mt19937_64 rng(42);
   std::string buf(300, '\0');
@@ -51,7 +51,7 @@ TEST_CASE("crc32c (hardware where available) and slicing-by-8 agree with the bit
   }
 }
 
-TEST_CASE("crc32c extends across split points", "[wire][crc32c]") {
+TEST_CASE("crc32c extends across split points", "[base][crc32c]") {
   const std::string s = "The quick brown fox jumps over the lazy dog, twice over.";
   for (std::size_t cut = 0; cut <= s.size(); ++cut) {
     const std::uint32_t head = Crc32cExtend(0, s.data(), cut);
@@ -60,4 +60,4 @@ TEST_CASE("crc32c extends across split points", "[wire][crc32c]") {
 }
 
 }  // namespace
-}  // namespace raft::wire
+}  // namespace raft::base

@@ -1,21 +1,27 @@
-#include "wire/byte_io.h"
+#include "base/coding.h"
 
 #include <fmt/format.h>
 
-namespace raft::wire {
+namespace raft::base {
 
 void ByteWriter::U8(std::uint8_t v) { out_->push_back(static_cast<char>(v)); }
 
 void ByteWriter::U16(std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char buf[2];
+  EncodeFixed16(buf, v);
+  out_->append(buf, sizeof(buf));
 }
 
 void ByteWriter::U32(std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char buf[4];
+  EncodeFixed32(buf, v);
+  out_->append(buf, sizeof(buf));
 }
 
 void ByteWriter::U64(std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out_->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  char buf[8];
+  EncodeFixed64(buf, v);
+  out_->append(buf, sizeof(buf));
 }
 
 void ByteWriter::Bytes(std::string_view data) {
@@ -29,21 +35,10 @@ bool ByteReader::Need(const char* field, std::size_t n) {
   if (!ok()) return false;
   if (remaining() >= n) return true;
   status_ = Status(ErrorCode::kCorruption,
-                   fmt::format("wire: truncated {} at field '{}' (offset {}, need {}, have {})",
+                   fmt::format("{}: truncated at field '{}' (offset {}, need {}, have {})",
                                grammar_, field, pos_, n, remaining()));
   return false;
 }
-
-namespace {
-template <typename T>
-T LoadLittleEndian(const char* p) {
-  T v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    v |= static_cast<T>(static_cast<unsigned char>(p[i])) << (8 * i);
-  }
-  return v;
-}
-}  // namespace
 
 std::uint8_t ByteReader::U8(const char* field) {
   if (!Need(field, 1)) return 0;
@@ -52,21 +47,21 @@ std::uint8_t ByteReader::U8(const char* field) {
 
 std::uint16_t ByteReader::U16(const char* field) {
   if (!Need(field, 2)) return 0;
-  const auto v = LoadLittleEndian<std::uint16_t>(in_.data() + pos_);
+  const auto v = DecodeFixed16(in_.data() + pos_);
   pos_ += 2;
   return v;
 }
 
 std::uint32_t ByteReader::U32(const char* field) {
   if (!Need(field, 4)) return 0;
-  const auto v = LoadLittleEndian<std::uint32_t>(in_.data() + pos_);
+  const auto v = DecodeFixed32(in_.data() + pos_);
   pos_ += 4;
   return v;
 }
 
 std::uint64_t ByteReader::U64(const char* field) {
   if (!Need(field, 8)) return 0;
-  const auto v = LoadLittleEndian<std::uint64_t>(in_.data() + pos_);
+  const auto v = DecodeFixed64(in_.data() + pos_);
   pos_ += 8;
   return v;
 }
@@ -81,6 +76,20 @@ std::string ByteReader::Bytes(const char* field, std::uint32_t max_len) {
   if (!Need(field, len)) return {};
   std::string out(in_.substr(pos_, len));
   pos_ += len;
+  return out;
+}
+
+std::string_view ByteReader::Raw(const char* field, std::size_t n) {
+  if (!Need(field, n)) return {};
+  std::string_view out = in_.substr(pos_, n);
+  pos_ += n;
+  return out;
+}
+
+std::string_view ByteReader::Rest() {
+  if (!ok()) return {};
+  std::string_view out = in_.substr(pos_);
+  pos_ = in_.size();
   return out;
 }
 
@@ -101,7 +110,7 @@ std::uint32_t ByteReader::Count(const char* field, std::uint32_t max, std::size_
 
 void ByteReader::Fail(const std::string& message) {
   if (!ok()) return;
-  status_ = Status(ErrorCode::kCorruption, fmt::format("wire: {}: {}", grammar_, message));
+  status_ = Status(ErrorCode::kCorruption, fmt::format("{}: {}", grammar_, message));
 }
 
 Status ByteReader::Finish() {
@@ -111,4 +120,4 @@ Status ByteReader::Finish() {
   return status_;
 }
 
-}  // namespace raft::wire
+}  // namespace raft::base

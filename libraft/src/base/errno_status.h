@@ -1,0 +1,22 @@
+// The one errno -> Status mapping of the project (the library and kvserver).
+//   ENOSPC, EDQUOT, EFBIG -> kNoSpace (out of disk space, over a quota, or over the
+//                            file size limit: the operator frees space, then retries)
+//   anything else         -> kIOError
+// Pure and thread-safe.
+#pragma once
+
+#include <string_view>
+
+#include "raft/status.h"
+
+namespace raft::base {
+
+// True for the errno values that mean "no space" (mapped to kNoSpace).
+bool IsNoSpaceErrno(int err);
+
+// The Status for errno value `err` (non-zero) returned by operation `op` on `path`.
+// Message: "<op> <path>: <strerror(err)>", plus a hint for kNoSpace; e.g.
+// "fsync /data/raft/log-....seg: Input/output error".
+Status ErrnoStatus(std::string_view op, std::string_view path, int err);
+
+}  // namespace raft::base

@@ -1,0 +1,65 @@
+// FileSystem: every file-system call the library makes (DiskStorage, SnapshotStore),
+// behind one virtual interface, LevelDB's Env in spirit. It is the seam for fault
+// injection in tests (ENOSPC, EIO on fsync, counting syncs) and for a future
+// deterministic simulator with a simulated disk. Files are named by path and opened
+// files by an int descriptor; `flags` and `mode` of Open are those of open(2).
+//
+// Every call returns 0 on success or an errno value; none throws (base/errno_status.h
+// turns an errno into a Status). Implementations must be usable from one thread at a
+// time per open file; the POSIX one is stateless and thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace raft::base {
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  // --- Files
+  // open(2) (O_CLOEXEC is added); *fd receives the descriptor. O_CREAT creates.
+  virtual int Open(const std::string& path, int flags, mode_t mode, int* fd) = 0;
+  virtual int Close(int fd) = 0;
+  // Writes all n bytes at `offset` (retrying short writes and EINTR). On error, an
+  // unknown prefix of the bytes may have been written.
+  virtual int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) = 0;
+  // Reads up to n bytes at `offset` into data; *read receives the count, which is less
+  // than n only when the file ends first (retrying short reads and EINTR).
+  virtual int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) = 0;
+  // fdatasync(2): the file's data and the metadata needed to read it back.
+  virtual int Fdatasync(int fd) = 0;
+  // fsync(2): data and all metadata. On a descriptor of a directory opened with
+  // O_RDONLY | O_DIRECTORY, makes the names in it durable (see also SyncDir).
+  virtual int Fsync(int fd) = 0;
+  virtual int Ftruncate(int fd, std::uint64_t size) = 0;
+  virtual int FileSize(int fd, std::uint64_t* size) = 0;
+  // flock(LOCK_EX | LOCK_NB): EWOULDBLOCK if another descriptor holds the lock.
+  virtual int LockExclusive(int fd) = 0;
+
+  // --- Names
+  // rename(2): atomic replacement of `to`; durable only after SyncDir of its directory.
+  virtual int Rename(const std::string& from, const std::string& to) = 0;
+  // Removes a file (unlink(2)).
+  virtual int Unlink(const std::string& path) = 0;
+  // Creates a directory (mode 0755); EEXIST if it exists.
+  virtual int Mkdir(const std::string& path) = 0;
+  // Names in `dir` except "." and "..", in unspecified order.
+  virtual int ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
+  // Makes the entries of directory `dir` (creations, renames, removals) durable: open,
+  // fsync, close.
+  virtual int SyncDir(const std::string& dir) = 0;
+
+  // Exactly n bytes at `offset`: Pread, then EIO if the file ended first.
+  int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset);
+};
+
+// The real POSIX calls. Stateless; the returned object lives for the whole program.
+FileSystem* PosixFileSystem();
+
+}  // namespace raft::base
