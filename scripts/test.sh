@@ -159,7 +159,8 @@ fi
 if want tsan; then
   # The multi-threaded tests only (see the top of this file). second_deadlock_stack
   # names both acquisitions of a lock-order inversion.
-  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+  # scripts/tsan.supp lists the only suppressions: races inside uninstrumented RocksDB.
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp}"
   PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test kvserver" \
     PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test)$' \
     phase tsan "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_WERROR=ON \
