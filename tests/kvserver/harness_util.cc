@@ -10,6 +10,7 @@
 #define CATCH_CONFIG_EXTERNAL_INTERFACES  // for the failure listener below
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
