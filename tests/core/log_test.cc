@@ -17,7 +17,8 @@ TEST_CASE("5.3 log matching: a conflicting suffix is replaced, a matching one ke
   REQUIRE(s.Append(Ents({{1, 1}, {2, 1}, {3, 2}})).ok());
   RaftLog log(&s, 0);
   std::optional<Index> trunc;
-  // Matching, shorter append (a stale message): nothing truncated (bug 4).
+  // Matching, shorter append (a stale message): nothing truncated (see
+  // testdata/stale_append.txt).
   auto last = log.MaybeAppend(0, 0, 0, Ents({{1, 1}, {2, 1}}), &trunc);
   REQUIRE(last == 2);
   REQUIRE_FALSE(trunc);

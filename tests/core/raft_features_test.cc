@@ -12,8 +12,7 @@ namespace {
 ConfChange Change(ConfChangeType t, NodeId id) { return ConfChange{t, id, {}}; }
 }  // namespace
 
-TEST_CASE("single node: an entry commits only after the leader's own fsync (bug 10)",
-          "[durability]") {
+TEST_CASE("single node: an entry commits only after the leader's own fsync", "[durability]") {
   TestCluster c(1);
   c.Elect(1);
   REQUIRE(c.node(1).role() == Role::kLeader);
@@ -31,8 +30,7 @@ TEST_CASE("single node: an entry commits only after the leader's own fsync (bug 
   c.node(1).Advance(r2);
 }
 
-TEST_CASE("thesis 9.6 pre-vote: a rejoining isolated node does not bump the term (bug 8)",
-          "[prevote]") {
+TEST_CASE("thesis 9.6 pre-vote: a rejoining isolated node does not bump the term", "[prevote]") {
   TestCluster c(3);
   c.Elect(1);
   Term t = c.node(1).term();
@@ -75,7 +73,7 @@ TEST_CASE("thesis 4.2.3 a node that hears from a live leader ignores vote reques
   REQUIRE(c.node(3).role() == Role::kCandidate);
 }
 
-TEST_CASE("partial connectivity converges with pre-vote and check-quorum (bug 7)", "[prevote]") {
+TEST_CASE("partial connectivity converges with pre-vote and check-quorum", "[prevote]") {
   TestCluster c(5);
   c.Elect(1);
   // 1,2,3 fully connected; 4 reaches only 2; 5 reaches only 3. Simulate by
@@ -148,7 +146,7 @@ TEST_CASE("one membership change at a time", "[confchange]") {
 }
 
 TEST_CASE("2015 single-server change bug: no change before an entry of the leader's term commits",
-          "[confchange][bug1]") {
+          "[confchange]") {
   TestCluster c(4, [](Config& cfg) { cfg.check_quorum = false; });
   c.Elect(1);
   c.Isolate(2);
@@ -232,7 +230,7 @@ TEST_CASE("thesis 6.4 ReadIndex on the leader and from a follower", "[readindex]
   REQUIRE(c.state(2).reads[0].index == c.node(1).GetStatus().hard_state.commit);
 }
 
-TEST_CASE("ReadIndex on a leader that lost its majority never answers (bug 6)", "[readindex]") {
+TEST_CASE("ReadIndex on a leader that lost its majority never answers", "[readindex]") {
   TestCluster c(3);
   c.Elect(1);
   c.Isolate(1);

@@ -19,7 +19,11 @@ endif()
 find_package(Threads REQUIRED)
 
 raft_test(process_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_harness.cc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
+          ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
+          ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
+          ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_cluster_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_api_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_lin_test.cc

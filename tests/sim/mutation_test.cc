@@ -1,8 +1,9 @@
-// Teeth (STYLE.md point 13): each rule-breaking switch of src/core/mutation.h must make the
-// simulator's sweep fail. For each mutation the sweep runs seeds 1, 2, ... until a seed
-// fails a SAFETY check (liveness failures do not count: they are not what the mutation
-// breaks) or the core aborts on an invariant, at most kMaxSeeds. Prints how many seeds each
-// mutation needed and which check caught it. Linked against raft_core_mutant only.
+// Teeth (a test that cannot fail is worse than none): each rule-breaking switch of
+// src/core/mutation.h must make the simulator's sweep fail. For each mutation the sweep
+// runs seeds 1, 2, ... until a seed fails a SAFETY check (liveness failures do not count:
+// they are not what the mutation breaks) or the core aborts on an invariant, at most
+// kMaxSeeds. Prints how many seeds each mutation needed and which check caught it. Linked
+// against raft_core_mutant only.
 #include "core/mutation.h"
 
 #include <catch2/catch.hpp>

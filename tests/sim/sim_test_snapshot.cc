@@ -1,5 +1,5 @@
 // Snapshot scenarios: local snapshots + compaction, InstallSnapshot to lagging followers,
-// crashes around both (raft-scenarios.md, "Snapshot races").
+// crashes around both.
 #include <fmt/format.h>
 
 #include "scenario_util.h"

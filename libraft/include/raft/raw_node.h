@@ -25,7 +25,7 @@
 //   4. Apply rd.committed_entries to the state machine in order (may overlap step 3),
 //      and serve rd.read_states once applied index >= their index.
 //   5. Call Advance(rd). The core then treats everything in rd as durable and applied.
-// Calling Ready() again before Advance() is a bug (aborts).
+// Calling GetReady() again before Advance() is a bug (aborts).
 #pragma once
 
 #include <cstdint>
@@ -106,7 +106,7 @@ class RaftCore;  // internal
 class RawNode {
  public:
   // `storage` is borrowed: it must outlive the RawNode and reflect everything persisted
-  // through Ready (the application writes to it between Ready() and Advance()).
+  // through Ready (the application writes to it between GetReady() and Advance()).
   static Result<std::unique_ptr<RawNode>> Create(const Config& config, const Storage* storage);
   ~RawNode();
   RawNode(const RawNode&) = delete;

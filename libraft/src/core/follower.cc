@@ -102,9 +102,10 @@ void RaftCore::HandleSnapshot(const Message& m) {
 }
 
 bool RaftCore::Restore(const SnapshotMeta& meta) {
-  if (meta.index <= log_.committed()) return false;  // old snapshot: ignore (bug 5)
+  if (meta.index <= log_.committed()) return false;  // an old snapshot: ignore it
   if (log_.MatchTerm(meta.index, meta.term)) {
-    // The snapshot lies inside our log with a matching term: keep the suffix.
+    // The snapshot lies inside our log with a matching term: keep the suffix (see
+    // testdata/snapshot_inside_log.txt).
     log_.CommitTo(meta.index);
     return false;
   }

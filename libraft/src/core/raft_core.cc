@@ -250,7 +250,7 @@ Status RaftCore::Step(const Message& m) {
       resp.reject = true;
       Send(std::move(resp));
     }
-    return Status::Ok();  // every other stale message is ignored (bug 4: stale replies)
+    return Status::Ok();  // every other message of an older term (e.g. a late reply) is ignored
   }
 
   if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {

@@ -22,7 +22,8 @@ class Unstable {
   std::optional<Index> MaybeLastIndex() const;
   std::optional<Term> MaybeTerm(Index i) const;
 
-  // Entries at or after `index` are durable; drop those with a matching term.
+  // Entries up to and including `index` are durable: drops them, unless the entry at
+  // `index` no longer has `term` (replaced meanwhile) or lies in the snapshot.
   void StableTo(Index index, Term term);
   void StableSnapTo(Index index);
   void Restore(const SnapshotMeta& meta);
