@@ -80,8 +80,8 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.cluster_secret = impl->token;
   o.bootstrap = impl->fresh && flags.join.empty();
   o.tick_ms = flags.tick_ms;
-  o.heartbeat_ticks = flags.heartbeat_ticks;
-  o.election_ticks = flags.election_ticks;
+  o.core.heartbeat_ticks = flags.heartbeat_ticks;
+  o.core.election_ticks = flags.election_ticks;
   o.snapshot_entries = flags.snapshot_entries;
   o.snapshot_trailing_entries = flags.snapshot_trailing;
   o.logger = logger;

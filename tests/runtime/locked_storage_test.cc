@@ -32,7 +32,7 @@ struct Fixture {
   }
   // What the disk thread does for a Ready's entries.
   void Persist(const std::vector<Entry>& ents) {
-    std::lock_guard<std::mutex> l(mu);
+    base::MutexLock l(&mu);
     Status s = disk->Append(ents);
     INFO(s.ToString());
     REQUIRE(s.ok());
@@ -41,7 +41,7 @@ struct Fixture {
     view->Publish();
   }
   std::filesystem::path dir;
-  std::mutex mu;
+  base::Mutex mu;
   std::unique_ptr<DiskStorage> disk;
   std::unique_ptr<LockedStorage> view;
 };
@@ -69,7 +69,7 @@ TEST_CASE("LockedStorage serves recent entries and terms while the disk thread h
   // futures wait for their threads (no hang with an implementation that blocks).
   std::future<Result<std::vector<Entry>>> f;
   std::future<Result<Term>> t;
-  std::unique_lock<std::mutex> fsync_in_progress(fx.mu);
+  base::ReleasableMutexLock fsync_in_progress(&fx.mu);
   f = std::async(std::launch::async, [&] { return fx.view->Entries(90, 121, UINT64_MAX); });
   REQUIRE(FinishesWithin(f, 2000ms));
   auto got = f.get();
@@ -104,7 +104,7 @@ TEST_CASE("LockedStorage replaces a suffix, and goes to disk beyond its payload 
   fx.Persist(Make(9, 49, 3, mib));
   std::future<Result<std::vector<Entry>>> old, recent;
   std::future<Result<Term>> term;
-  std::unique_lock<std::mutex> held(fx.mu);
+  base::ReleasableMutexLock held(&fx.mu);
   old = std::async(std::launch::async, [&] { return fx.view->Entries(9, 10, UINT64_MAX); });
   CHECK_FALSE(FinishesWithin(old, 100ms));  // a disk read: waits for the lock
   term = std::async(std::launch::async, [&] { return fx.view->TermAt(9); });
@@ -113,7 +113,7 @@ TEST_CASE("LockedStorage replaces a suffix, and goes to disk beyond its payload 
   recent = std::async(std::launch::async, [&] { return fx.view->Entries(40, 49, UINT64_MAX); });
   REQUIRE(FinishesWithin(recent, 2000ms));
   CHECK(recent.get()->size() == 9);
-  held.unlock();
+  held.Unlock();
   REQUIRE(FinishesWithin(old, 2000ms));
   auto from_disk = old.get();
   REQUIRE(from_disk.ok());

@@ -60,7 +60,7 @@ class Cluster {
     o.data_dir = t.dir;
     o.bootstrap = bootstrap;
     o.tick_ms = 10;
-    o.election_ticks = 10;
+    o.core.election_ticks = 10;
     o.snapshot_entries = snapshot_entries_;
     o.snapshot_trailing_entries = 5;
     o.snapshot_chunk_bytes = 1024;  // many chunks even for small states

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/config.h"
 #include "raft/logger.h"
 #include "raft/raw_node.h"
 #include "raft/state_machine.h"
@@ -49,17 +50,17 @@ struct NodeOptions {
   // waits to be added by an existing cluster (or resumes from its stored state).
   bool bootstrap = false;
 
-  int tick_ms = 100;
-  int heartbeat_ticks = 1;
-  int election_ticks = 10;
-  bool pre_vote = true;
-  bool check_quorum = true;
+  // The consensus core's settings (raft/config.h): election_ticks, heartbeat_ticks,
+  // pre_vote, check_quorum, read_only and the message, in-flight, uncommitted and
+  // per-Ready byte limits are passed through as given (Node::Start fails with
+  // Config::Validate's error). The Node sets three fields itself and ignores what is
+  // given for them: `id` (self.id), `seed` (random at every start) and `applied` (the
+  // state machine's applied index after recovery).
+  Config core;
 
-  std::uint64_t max_msg_bytes = 1 << 20;
+  int tick_ms = 100;  // the length of one of core's ticks
   // Largest proposal accepted (kInvalidArgument above): an entry must fit in one frame.
   std::uint64_t max_entry_bytes = 16ull << 20;
-  std::uint32_t max_inflight_msgs = 256;
-  std::uint64_t max_uncommitted_bytes = 64ull << 20;
   std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
   std::uint64_t peer_queue_bytes_max = 64ull << 20;  // per-peer send queue bound
 
@@ -96,7 +97,7 @@ struct NodeStatusInfo {
   std::string failure;  // non-empty when the node stopped accepting writes (disk error)
 };
 
-// Counters for metrics, read with Node::Metrics().
+// Counters for metrics, read with Node::GetMetrics().
 struct NodeMetrics {
   std::uint64_t leader_changes = 0;
   std::uint64_t proposals_committed = 0;
@@ -164,9 +165,8 @@ class Node {
   std::vector<MemberInfo> Members() const;
   NodeId id() const;
 
-  class Impl;
-
  private:
+  class Impl;
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

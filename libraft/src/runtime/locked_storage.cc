@@ -6,13 +6,13 @@
 namespace raft {
 
 HardState LockedStorage::InitialHardState() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   return hard_state_;
 }
 
 Result<std::vector<Entry>> LockedStorage::Entries(Index lo, Index hi, std::uint64_t max) const {
   {
-    std::lock_guard<std::mutex> l(cache_mu_);
+    base::MutexLock l(&cache_mu_);
     const Index end = recent_first_ + recent_.size();
     if (lo < hi && lo >= first_ && hi <= last_ + 1 && lo >= payload_first_ && lo >= recent_first_ &&
         hi <= end) {
@@ -28,39 +28,40 @@ Result<std::vector<Entry>> LockedStorage::Entries(Index lo, Index hi, std::uint6
       return out;
     }
   }
-  std::lock_guard<std::mutex> l(*mu_);
+  base::MutexLock l(mu_);
   return disk_->Entries(lo, hi, max);
 }
 
 Result<Term> LockedStorage::TermAt(Index i) const {
   {
-    std::lock_guard<std::mutex> l(cache_mu_);
+    base::MutexLock l(&cache_mu_);
     if (i + 1 == first_ && snapshot_.index == i) return snapshot_.term;
     if (i >= first_ && i <= last_ && i >= recent_first_ && i - recent_first_ < recent_.size())
       return recent_[i - recent_first_].term;
   }
-  std::lock_guard<std::mutex> l(*mu_);
+  base::MutexLock l(mu_);
   return disk_->TermAt(i);
 }
 
 Index LockedStorage::FirstIndex() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   return first_;
 }
 
 Index LockedStorage::LastIndex() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   return last_;
 }
 
 Result<SnapshotMeta> LockedStorage::Snapshot() const {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   return snapshot_;
 }
 
 void LockedStorage::PublishAppended(const std::vector<Entry>& entries) {
+  mu_->AssertHeld();
   if (entries.empty()) return;
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   const Index k = entries.front().index;
   if (recent_.empty() || k < recent_first_ || k > recent_first_ + recent_.size()) {
     recent_.clear();
@@ -99,15 +100,17 @@ void LockedStorage::TrimLocked() {
 }
 
 void LockedStorage::PublishReset() {
-  std::lock_guard<std::mutex> l(cache_mu_);
+  mu_->AssertHeld();
+  base::MutexLock l(&cache_mu_);
   recent_.clear();
   recent_first_ = payload_first_ = 0;
   payload_bytes_ = 0;
 }
 
 void LockedStorage::Publish() {
+  mu_->AssertHeld();
   auto snap = disk_->Snapshot();
-  std::lock_guard<std::mutex> l(cache_mu_);
+  base::MutexLock l(&cache_mu_);
   first_ = disk_->FirstIndex();
   last_ = disk_->LastIndex();
   hard_state_ = disk_->InitialHardState();

@@ -15,14 +15,15 @@
 // the disk under the storage mutex.
 //
 // Thread safety: the Storage methods from any thread; Publish* from the disk thread with
-// the storage mutex held.
+// the storage mutex held (asserted). Lock order: storage mutex -> cache_mu_; the Storage
+// methods never hold cache_mu_ while they take the storage mutex.
 #pragma once
 
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "raft/disk_storage.h"
 #include "raft/storage.h"
 
@@ -30,7 +31,8 @@ namespace raft {
 
 class LockedStorage final : public Storage {
  public:
-  LockedStorage(std::mutex* mu, const DiskStorage* disk) : mu_(mu), disk_(disk) {}
+  // `mu` guards `disk`; both are borrowed and outlive this.
+  LockedStorage(base::Mutex* mu, const DiskStorage* disk) : mu_(mu), disk_(disk) {}
   HardState InitialHardState() const override;
   Result<std::vector<Entry>> Entries(Index lo, Index hi, std::uint64_t max_bytes) const override;
   Result<Term> TermAt(Index i) const override;
@@ -39,6 +41,8 @@ class LockedStorage final : public Storage {
   Result<SnapshotMeta> Snapshot() const override;
 
   // Disk thread, with the storage mutex held, after each successful write.
+  // Each asserts at run time that the caller holds the storage mutex (not annotated
+  // RAFT_REQUIRES(mu_): the analysis cannot tie mu_ to the caller's own mutex field).
   void PublishAppended(const std::vector<Entry>& entries);  // now durable
   void PublishReset();  // after a snapshot install: forget the recent entries
   void Publish();       // bounds, hard state and snapshot meta from the disk
@@ -47,20 +51,21 @@ class LockedStorage final : public Storage {
   static constexpr std::uint64_t kPayloadBytesMax = 32ull << 20;
 
  private:
-  void TrimLocked();
+  void TrimLocked() RAFT_REQUIRES(cache_mu_);
 
-  std::mutex* mu_;
-  const DiskStorage* disk_;
-  mutable std::mutex cache_mu_;
-  Index first_ = 1, last_ = 0;
-  HardState hard_state_;
-  SnapshotMeta snapshot_;
+  base::Mutex* const mu_;  // the storage mutex
+  const DiskStorage* const disk_ RAFT_PT_GUARDED_BY(mu_);
+  mutable base::Mutex cache_mu_ RAFT_ACQUIRED_AFTER(mu_);
+  Index first_ RAFT_GUARDED_BY(cache_mu_) = 1;
+  Index last_ RAFT_GUARDED_BY(cache_mu_) = 0;
+  HardState hard_state_ RAFT_GUARDED_BY(cache_mu_);
+  SnapshotMeta snapshot_ RAFT_GUARDED_BY(cache_mu_);
   // Entries [recent_first_, recent_first_ + recent_.size()); those below payload_first_
   // had their payload released (only the index and term are kept).
-  Index recent_first_ = 0;
-  Index payload_first_ = 0;
-  std::uint64_t payload_bytes_ = 0;
-  std::deque<Entry> recent_;
+  Index recent_first_ RAFT_GUARDED_BY(cache_mu_) = 0;
+  Index payload_first_ RAFT_GUARDED_BY(cache_mu_) = 0;
+  std::uint64_t payload_bytes_ RAFT_GUARDED_BY(cache_mu_) = 0;
+  std::deque<Entry> recent_ RAFT_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace raft

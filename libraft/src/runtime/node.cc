@@ -1,9 +1,6 @@
 // raft::Node: construction, recovery, shutdown and the thread-safe API surface.
 #include <pthread.h>
 
-#include <filesystem>
-#include <random>
-
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -14,11 +11,17 @@ const std::uint64_t NodeMetrics::kLatencyBucketsUs[NodeMetrics::kBuckets] = {
 
 // ---------------------------------------------------------------- Impl: lifecycle
 
-Node::Impl::Impl(const NodeOptions& options, StateMachine* sm)
-    : opts_(options), sm_(sm), tick_timer_(io_) {
-  if (opts_.listen_addr.empty()) opts_.listen_addr = opts_.self.raft_addr;
-  if (opts_.self.id == kNoNode) opts_.self.id = NodeIdFromName(opts_.self.name);
+namespace {
+// The options with their defaults filled in: the listen address, the id from the name.
+NodeOptions WithDefaults(NodeOptions o) {
+  if (o.listen_addr.empty()) o.listen_addr = o.self.raft_addr;
+  if (o.self.id == kNoNode) o.self.id = NodeIdFromName(o.self.name);
+  return o;
 }
+}  // namespace
+
+Node::Impl::Impl(const NodeOptions& options, StateMachine* sm)
+    : opts_(WithDefaults(options)), sm_(sm), tick_timer_(io_) {}
 
 Node::Impl::~Impl() { Stop(); }
 
@@ -26,150 +29,42 @@ void Node::Impl::Log(LogLevel level, std::string_view msg, std::vector<LogField>
   if (opts_.logger && opts_.logger->Enabled(level)) opts_.logger->Log(level, "raft", msg, fields);
 }
 
-Status Node::Impl::Open() {
-  std::error_code ec;
-  std::filesystem::create_directories(opts_.data_dir, ec);
-  if (ec)
-    return Status(ErrorCode::kIOError, "cannot create " + opts_.data_dir + ": " + ec.message());
-  DiskStorageOptions dopts;
-  dopts.segment_bytes_target = opts_.segment_bytes;
-  auto disk = DiskStorage::Open(opts_.data_dir + "/log", dopts);
-  if (!disk.ok()) return disk.status();
-  disk_ = std::move(disk).value();
-  for (const auto& note : disk_->recovery_notes())
-    Log(LogLevel::kWarn, "log recovery", {{"note", note}});
-  auto snaps = runtime::SnapshotStore::Open(opts_.data_dir + "/snap");
-  if (!snaps.ok()) return snaps.status();
-  snaps_ = std::move(snaps).value();
-  storage_view_ = std::make_unique<LockedStorage>(&storage_mu_, disk_.get());
-  storage_view_->Publish();
-
-  HardState hs = disk_->InitialHardState();
-  auto snap = disk_->Snapshot();
-  if (!snap.ok()) return snap.status();
-  bool fresh = disk_->LastIndex() == 0 && hs.term == 0 && snap->index == 0;
-  if (fresh && opts_.bootstrap) {
-    Entry e;
-    e.term = 1;
-    e.index = 1;
-    e.type = EntryType::kConfChange;
-    e.data = EncodeConfChange(
-        ConfChange{ConfChangeType::kAddVoter, opts_.self.id, EncodeMemberInfo(opts_.self)});
-    if (Status s = disk_->Append({e}); !s.ok()) return s;
-    if (Status s = disk_->SetHardState(HardState{1, kNoNode, 1}); !s.ok()) return s;
-    if (Status s = disk_->Sync(); !s.ok()) return s;
-    storage_view_->Publish();
-    Log(LogLevel::kInfo, "bootstrapped a new one-member cluster", {{"id", opts_.self.name}});
-  }
-
-  // Membership and addresses: the snapshot's header, then the log.
-  applied_conf_ = snap->conf;
-  if (snap->index > 0) {
-    auto reader = snaps_->OpenReader(snap->index, snap->term);
-    if (!reader.ok())
-      return Status(ErrorCode::kCorruption,
-                    "the log's snapshot " + std::to_string(snap->index) +
-                        " has no readable file: " + reader.status().ToString());
-    for (const auto& m : (*reader)->header().members) applied_members_[m.id] = m;
-  }
-  for (const auto& [id, m] : applied_members_) members_[id] = m;
-  // State machine recovery: restore from the snapshot if the machine is behind it.
-  Index sm_applied = sm_->AppliedIndex();
-  if (snap->index > sm_applied) {
-    auto reader = snaps_->OpenReader(snap->index, snap->term);
-    if (!reader.ok()) return reader.status();
-    if (Status s = sm_->Restore(reader->get(), *snap); !s.ok()) return s;
-    sm_applied = snap->index;
-    Log(LogLevel::kInfo, "state machine restored from snapshot",
-        {{"index", std::to_string(snap->index)}});
-  }
-  // The commit index is written without its own fsync (Ready::must_sync), so it may lag
-  // what the state machine applied; the core raises it (Config::applied). Applied beyond
-  // the log's end, though, means the log lost entries it had made durable.
-  if (sm_applied > disk_->LastIndex())
-    return Status(ErrorCode::kCorruption,
-                  "state machine applied index " + std::to_string(sm_applied) +
-                      " is beyond the log's last index " + std::to_string(disk_->LastIndex()));
-  applied_ = sm_applied;
-  applied_term_ = snap->term;
-  last_snapshot_index_ = snap->index;
-  for (Index lo = disk_->FirstIndex(); lo <= disk_->LastIndex();) {
-    auto ents = disk_->Entries(lo, disk_->LastIndex() + 1, 16 << 20);
-    if (!ents.ok()) return ents.status();
-    LearnMembers(*ents);
-    for (const auto& e : *ents) {
-      if (e.index > sm_applied) break;
-      TrackApplied(e);
-    }
-    lo += ents->size();
-  }
-
-  hard_state_ = written_hard_state_ = disk_->InitialHardState();
-  Config cfg;
-  cfg.id = opts_.self.id;
-  cfg.election_ticks = opts_.election_ticks;
-  cfg.heartbeat_ticks = opts_.heartbeat_ticks;
-  cfg.seed = std::random_device{}();
-  cfg.applied = sm_applied;
-  cfg.max_msg_bytes = opts_.max_msg_bytes;
-  cfg.max_inflight_msgs = opts_.max_inflight_msgs;
-  cfg.max_uncommitted_bytes = opts_.max_uncommitted_bytes;
-  cfg.pre_vote = opts_.pre_vote;
-  cfg.check_quorum = opts_.check_quorum;
-  auto raw = RawNode::Create(cfg, storage_view_.get());
-  if (!raw.ok()) return raw.status();
-  raw_ = std::move(raw).value();
-
-  runtime::TransportOptions topts;
-  topts.self = opts_.self.id;
-  topts.self_addr = opts_.self.raft_addr;
-  topts.listen_addr = opts_.listen_addr;
-  topts.cluster_id = opts_.cluster_id;
-  topts.cluster_secret = opts_.cluster_secret;
-  topts.peer_queue_bytes_max = opts_.peer_queue_bytes_max;
-  topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
-  topts.logger = opts_.logger;
-  transport_ = std::make_unique<runtime::Transport>(io_, topts, this, snaps_.get());
-  if (Status s = transport_->Listen(); !s.ok()) return s;
-  for (const auto& [id, m] : members_) transport_->SetPeerAddress(id, m.raft_addr);
-  {
-    std::lock_guard<std::mutex> l(status_mu_);
-    core_status_ = raw_->GetStatus();
-    members_view_.clear();  // members known from the snapshot header count too
-    for (const auto& [id, mi] : members_) members_view_.push_back(mi);
-  }
-  Log(LogLevel::kInfo, "node started",
-      {{"id", opts_.self.name},
-       {"raft_addr", opts_.self.raft_addr},
-       {"term", std::to_string(hs.term)},
-       {"applied", std::to_string(sm_applied)},
-       {"last_index", std::to_string(disk_->LastIndex())}});
-  return Status::Ok();
-}
-
 namespace {
 // Names show in top -H, perf and /proc/<pid>/task/*/comm (at most 15 characters).
 void NameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
 }  // namespace
 
+// Each thread binds its checker first and unbinds it last, so Stop() may touch the
+// thread's state once it is joined.
 void Node::Impl::Run() {
   disk_thread_ = std::thread([this] {
     NameThread("raft-disk");
+    disk_checker_.Bind();
     while (auto job = disk_q_.Pop()) (*job)();
+    disk_checker_.Unbind();
   });
   apply_thread_ = std::thread([this] {
     NameThread("raft-apply");
+    apply_checker_.Bind();
     ApplyLoop();
+    apply_checker_.Unbind();
   });
   snap_thread_ = std::thread([this] {
     NameThread("raft-snapshot");
+    snap_checker_.Bind();
     while (auto job = snap_q_.Pop()) (*job)();
+    snap_checker_.Unbind();
   });
-  asio::post(io_, [this] { Tick(); });
+  asio::post(io_, [this] {
+    io_checker_.Check();
+    Tick();
+  });
   io_thread_ = std::thread([this] {
     NameThread("raft-io");
+    io_checker_.Bind();
     auto guard = asio::make_work_guard(io_);
     io_.run();
+    io_checker_.Unbind();
   });
 }
 
@@ -179,6 +74,7 @@ void Node::Impl::Stop() {
   stopping_ = true;
   if (io_thread_.joinable()) {
     asio::post(io_, [this] {
+      io_checker_.Check();
       transport_->Stop();
       tick_timer_.cancel();
       for (auto& [ctx, r] : pending_reads_)
@@ -196,23 +92,31 @@ void Node::Impl::Stop() {
   if (disk_thread_.joinable()) disk_thread_.join();
   apply_q_.Close();
   if (apply_thread_.joinable()) apply_thread_.join();
+  // Every thread is joined: what they owned is ours now.
+  io_checker_.Check();
+  apply_checker_.Check();
   std::map<Index, PendingProposal> left;
   {
-    std::lock_guard<std::mutex> l(pending_mu_);
+    base::MutexLock l(&pending_mu_);
     left.swap(proposals_);
   }
   for (auto& [i, p] : left)
     p.cb->Run(Status(ErrorCode::kShutdown, "node stopped; outcome unknown"));
   for (auto& [i, cb] : waiting_reads_) cb->Run(Status(ErrorCode::kShutdown, "node stopped"));
   waiting_reads_.clear();
-  if (disk_) {
-    std::lock_guard<std::mutex> l(storage_mu_);
-    if (hard_state_ != written_hard_state_) (void)disk_->SetHardState(hard_state_);
-    (void)disk_->Sync();
+  {
+    base::MutexLock l(&storage_mu_);
+    if (disk_) {
+      if (hard_state_ != written_hard_state_) (void)disk_->SetHardState(hard_state_);
+      (void)disk_->Sync();
+    }
   }
   transport_.reset();
   raw_.reset();
-  disk_.reset();
+  {
+    base::MutexLock l(&storage_mu_);
+    disk_.reset();
+  }
   Log(LogLevel::kInfo, "node stopped", {{"id", opts_.self.name}});
 }
 
@@ -240,8 +144,14 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
     done(std::move(r));
   });
   asio::post(io_, [this, cb, data = std::move(data), timeout, conf_change, cc]() mutable {
+    io_checker_.Check();
     if (failed_) {
-      cb->Run(Status(ErrorCode::kIOError, "node stopped accepting writes: " + failure_));
+      std::string failure;
+      {
+        base::MutexLock l(&status_mu_);
+        failure = failure_;
+      }
+      cb->Run(Status(ErrorCode::kIOError, "node stopped accepting writes: " + failure));
       return;
     }
     auto pos = conf_change ? raw_->ProposeConfChange(cc) : raw_->Propose(std::move(data));
@@ -251,7 +161,7 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
     }
     auto now = Clock::now();
     {
-      std::lock_guard<std::mutex> l(pending_mu_);
+      base::MutexLock l(&pending_mu_);
       proposals_[pos->index] = PendingProposal{pos->term, cb, now};
     }
     deadlines_.Add(now, timeout, cb);
@@ -274,6 +184,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
     done(std::move(r));
   });
   asio::post(io_, [this, cb, timeout] {
+    io_checker_.Check();
     std::string ctx = std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
     if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
@@ -295,6 +206,7 @@ void Node::Impl::Transfer(NodeId target, std::chrono::milliseconds timeout,
     return;
   }
   asio::post(io_, [this, target, timeout, done = std::move(done)]() mutable {
+    io_checker_.Check();
     Status s = raw_->TransferLeadership(target);
     if (!s.ok()) {
       done(s);
@@ -310,7 +222,7 @@ void Node::Impl::Transfer(NodeId target, std::chrono::milliseconds timeout,
 }
 
 NodeStatusInfo Node::Impl::GetStatus() const {
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   NodeStatusInfo s;
   s.id = opts_.self.id;
   s.name = opts_.self.name;
@@ -324,7 +236,10 @@ NodeStatusInfo Node::Impl::GetStatus() const {
   s.failure = failure_;
   std::map<NodeId, MemberInfo> book;
   for (const auto& m : members_view_) book[m.id] = m;
-  auto add = [&](NodeId id, bool voter) {
+  std::vector<std::pair<NodeId, bool>> members;  // id, voter
+  for (NodeId id : core_status_.conf.voters) members.emplace_back(id, true);
+  for (NodeId id : core_status_.conf.learners) members.emplace_back(id, false);
+  for (const auto& [id, voter] : members) {
     MemberStatus ms;
     ms.info = book.count(id) ? book[id] : MemberInfo{id, std::to_string(id), "", ""};
     ms.voter = voter;
@@ -336,29 +251,27 @@ NodeStatusInfo Node::Impl::GetStatus() const {
       ms.recent_active = p.recent_active;
     }
     s.members.push_back(ms);
-  };
-  for (NodeId id : core_status_.conf.voters) add(id, true);
-  for (NodeId id : core_status_.conf.learners) add(id, false);
+  }
   return s;
 }
 
 Role Node::Impl::role() const {
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   return core_status_.role;
 }
 
 NodeId Node::Impl::leader() const {
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   return core_status_.leader;
 }
 
 NodeMetrics Node::Impl::GetMetrics() const {
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   return metrics_;
 }
 
 std::vector<MemberInfo> Node::Impl::Members() const {
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   return members_view_;
 }
 

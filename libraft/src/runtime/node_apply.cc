@@ -46,7 +46,7 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   std::vector<std::uint64_t> latencies;
   auto now = Clock::now();
   {
-    std::lock_guard<std::mutex> l(pending_mu_);
+    base::MutexLock l(&pending_mu_);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto it = proposals_.find(entries[i].index);
       if (it == proposals_.end()) continue;
@@ -64,7 +64,7 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
     }
   }
   {
-    std::lock_guard<std::mutex> l(status_mu_);
+    base::MutexLock l(&status_mu_);
     for (auto us : latencies) {
       std::size_t b = 0;
       while (b < NodeMetrics::kBuckets && us > NodeMetrics::kLatencyBucketsUs[b]) ++b;
@@ -94,7 +94,7 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
   last_snapshot_index_ = meta.index;
   std::vector<SharedCallback> lost;
   {
-    std::lock_guard<std::mutex> l(pending_mu_);
+    base::MutexLock l(&pending_mu_);
     for (auto it = proposals_.begin(); it != proposals_.end() && it->first <= meta.index;) {
       lost.push_back(it->second.cb);
       it = proposals_.erase(it);
@@ -102,10 +102,12 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
   }
   for (auto& cb : lost)
     cb->Run(Status(ErrorCode::kTimeout, "state replaced by a snapshot; the outcome is unknown"));
-  std::lock_guard<std::mutex> l(status_mu_);
-  ++metrics_.snapshots_installed;
-  metrics_.last_snapshot_ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  {
+    base::MutexLock l(&status_mu_);
+    ++metrics_.snapshots_installed;
+    metrics_.last_snapshot_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  }
   Log(LogLevel::kInfo, "snapshot installed", {{"index", std::to_string(meta.index)}});
 }
 
@@ -132,6 +134,7 @@ void Node::Impl::MaybeSnapshot() {
   last_snapshot_index_ = applied;
   auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
   snap_q_.Push([this, meta, members = std::move(members), job]() mutable {
+    snap_checker_.Check();
     SnapshotJob(meta, std::move(members), std::move(*job));
   });
 }
@@ -153,9 +156,10 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
   auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
   disk_q_.Push([this, meta, ms] {
+    disk_checker_.Check();
     Status st;
     {
-      std::lock_guard<std::mutex> l(storage_mu_);
+      base::MutexLock l(&storage_mu_);
       auto r = disk_->CreateSnapshot(meta.index, meta.conf);
       st = r.status();
       Index keep = opts_.snapshot_trailing_entries;
@@ -169,7 +173,7 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
       snaps_->Cleanup(2);
       Log(LogLevel::kInfo, "snapshot taken",
           {{"index", std::to_string(meta.index)}, {"ms", std::to_string(ms)}});
-      std::lock_guard<std::mutex> l(status_mu_);
+      base::MutexLock l(&status_mu_);
       ++metrics_.snapshots_taken;
       metrics_.last_snapshot_ms = ms;
     }

@@ -11,7 +11,23 @@
 //                 and decides when to snapshot.
 //   snap thread   writes snapshot files from a SnapshotSource, then hands compaction
 //                 to the disk thread.
-// Lock order: storage_mu_ before pending_mu_; neither is held while calling user code.
+//
+// Ownership is checked, not only written down: state owned by one thread is
+// RAFT_GUARDED_BY its base::ThreadChecker (io_checker_, apply_checker_, ...), the
+// functions that run there RAFT_REQUIRE it, and work posted to a thread starts with
+// <thread>_checker_.Check(), which aborts on any other thread (base/thread_checker.h).
+// Before Run() and after the threads are joined no checker is bound: Open() and Stop()
+// run alone and may touch everything.
+//
+// Shared state is RAFT_GUARDED_BY its mutex. Lock order (a lock on the left may be held
+// while taking one on its right, never the reverse):
+//   storage_mu_ -> status_mu_        PersistReady: fsync metrics under the storage lock
+//   storage_mu_ -> cache_mu_         LockedStorage::Publish*, called with storage_mu_ held
+//   storage_mu_ -> pending_mu_       (not nested today; the order if it ever is)
+//   status_mu_, pending_mu_, cache_mu_ and the WorkQueues' mutexes are leaves: nothing is
+//   taken while one of them is held (LockedStorage::Entries drops cache_mu_ before it
+//   takes storage_mu_). status_mu_ and pending_mu_ are never held together.
+// No runtime lock is held while calling user code (StateMachine, Logger, callbacks).
 #pragma once
 
 #include <asio.hpp>
@@ -21,10 +37,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <variant>
 
+#include "base/mutex.h"
+#include "base/thread_checker.h"
 #include "raft/disk_storage.h"
 #include "raft/node.h"
 #include "runtime/locked_storage.h"
@@ -125,50 +142,76 @@ class Node::Impl : public runtime::TransportHandler {
   };
 
   // io thread
-  void Tick();
-  void Pump();
-  void SchedulePump();  // one Pump for everything queued on the io thread until it runs
-  void SendAll(std::vector<Message>& msgs);
-  void OnPersisted(Ready rd, Status s);
-  void FinishReady(Ready rd);
-  void LearnMembers(const std::vector<Entry>& entries);
-  void LearnMember(const MemberInfo& m);
-  void SweepDeadlines();
-  void Fail(const Status& s);
+  void Tick() RAFT_REQUIRES(io_checker_);
+  void Pump() RAFT_REQUIRES(io_checker_);
+  // One Pump for everything queued on the io thread until it runs.
+  void SchedulePump() RAFT_REQUIRES(io_checker_);
+  void SendAll(std::vector<Message>& msgs) RAFT_REQUIRES(io_checker_);
+  void OnPersisted(Ready rd, Status s) RAFT_REQUIRES(io_checker_);
+  void FinishReady(Ready rd) RAFT_REQUIRES(io_checker_);
+  void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
+  void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
+  void SweepDeadlines() RAFT_REQUIRES(io_checker_);
+  void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
-  Status PersistReady(const Ready& rd, const std::optional<HardState>& hs);  // disk thread
+
+  // disk thread
+  Status PersistReady(const Ready& rd, const std::optional<HardState>& hs)
+      RAFT_REQUIRES(disk_checker_);
 
   // apply thread
-  void ApplyLoop();
-  void ApplyEntries(const std::vector<Entry>& entries);
-  void TrackApplied(const Entry& e);  // applied_term_, applied_conf_, applied_members_
-  void RestoreSnapshot(const SnapshotMeta& meta);
-  void ServeReads();
-  void MaybeSnapshot();
-  void SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
-                   std::unique_ptr<SnapshotSource> src);
+  void ApplyLoop() RAFT_REQUIRES(apply_checker_);
+  void ApplyEntries(const std::vector<Entry>& entries) RAFT_REQUIRES(apply_checker_);
+  // applied_term_, applied_conf_, applied_members_
+  void TrackApplied(const Entry& e) RAFT_REQUIRES(apply_checker_);
+  void RestoreSnapshot(const SnapshotMeta& meta) RAFT_REQUIRES(apply_checker_);
+  void ServeReads() RAFT_REQUIRES(apply_checker_);
+  void MaybeSnapshot() RAFT_REQUIRES(apply_checker_);
 
-  NodeOptions opts_;
-  StateMachine* sm_;
+  // snapshot thread
+  void SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
+                   std::unique_ptr<SnapshotSource> src) RAFT_REQUIRES(snap_checker_);
+
+  // Open()'s steps, in order (node_open.cc). They run before the threads start.
+  struct Recovered;  // what the steps hand on to each other
+  Status OpenStorage();
+  Status LoadSnapshotMeta(Recovered* r);
+  Status BootstrapIfFresh(const Recovered& r);
+  Status RecoverStateMachine(Recovered* r) RAFT_REQUIRES(io_checker_, apply_checker_);
+  Status ReplayLog(const Recovered& r) RAFT_REQUIRES(io_checker_, apply_checker_);
+  Status CreateCore(const Recovered& r) RAFT_REQUIRES(io_checker_);
+  Status StartTransport() RAFT_REQUIRES(io_checker_);
+  void PublishInitialStatus(const Recovered& r) RAFT_REQUIRES(io_checker_);
+
+  const NodeOptions opts_;  // immutable after construction: any thread reads it
+  StateMachine* const sm_ RAFT_PT_GUARDED_BY(apply_checker_);
+
+  base::ThreadChecker io_checker_{"io"};
+  base::ThreadChecker disk_checker_{"disk"};
+  base::ThreadChecker apply_checker_{"apply"};
+  base::ThreadChecker snap_checker_{"snapshot"};
 
   asio::io_context io_;
   std::thread io_thread_;
-  asio::steady_timer tick_timer_;
-  std::unique_ptr<runtime::Transport> transport_;
+  asio::steady_timer tick_timer_ RAFT_GUARDED_BY(io_checker_);
+  std::unique_ptr<runtime::Transport> transport_ RAFT_GUARDED_BY(io_checker_);
 
-  mutable std::mutex storage_mu_;
-  std::unique_ptr<DiskStorage> disk_;
-  std::unique_ptr<LockedStorage> storage_view_;
-  std::unique_ptr<runtime::SnapshotStore> snaps_;
-  std::unique_ptr<RawNode> raw_;
+  // Lock order: see the top of this file.
+  mutable base::Mutex storage_mu_ RAFT_ACQUIRED_BEFORE(status_mu_, pending_mu_);
+  std::unique_ptr<DiskStorage> disk_ RAFT_GUARDED_BY(storage_mu_);
+  std::unique_ptr<LockedStorage> storage_view_;    // thread-safe (locked_storage.h)
+  std::unique_ptr<runtime::SnapshotStore> snaps_;  // thread-safe (snapshot_store.h)
+  std::unique_ptr<RawNode> raw_ RAFT_GUARDED_BY(io_checker_);
 
   // io-thread state
-  bool persisting_ = false;
-  bool pump_scheduled_ = false;
-  bool failed_ = false;
-  HardState hard_state_;                  // the newest one a Ready carried
-  HardState written_hard_state_;          // the newest one handed to the disk thread
-  std::map<NodeId, MemberInfo> members_;  // address book (guarded by status_mu_ for readers)
+  bool persisting_ RAFT_GUARDED_BY(io_checker_) = false;
+  bool pump_scheduled_ RAFT_GUARDED_BY(io_checker_) = false;
+  bool failed_ RAFT_GUARDED_BY(io_checker_) = false;
+  // The newest hard state a Ready carried, and the newest one handed to the disk thread.
+  HardState hard_state_ RAFT_GUARDED_BY(io_checker_);
+  HardState written_hard_state_ RAFT_GUARDED_BY(io_checker_);
+  // The address book; readers on other threads use members_view_.
+  std::map<NodeId, MemberInfo> members_ RAFT_GUARDED_BY(io_checker_);
   struct PendingRead {
     SharedCallback cb;
     std::uint64_t issued_tick;  // re-issued after kReadRetryTicks without an answer
@@ -176,17 +219,18 @@ class Node::Impl : public runtime::TransportHandler {
   // A ReadIndex request (or its answer) can be lost on the way to/from the leader, and
   // the core does not resend it; the runtime re-issues it with the same context.
   static constexpr std::uint64_t kReadRetryTicks = 3;
-  std::map<std::string, PendingRead> pending_reads_;  // by ReadIndex context
-  std::uint64_t ticks_ = 0;
-  DeadlineQueue deadlines_;
-  std::uint64_t next_read_id_ = 1;
-  NodeId last_leader_ = kNoNode;
+  // By ReadIndex context.
+  std::map<std::string, PendingRead> pending_reads_ RAFT_GUARDED_BY(io_checker_);
+  std::uint64_t ticks_ RAFT_GUARDED_BY(io_checker_) = 0;
+  DeadlineQueue deadlines_ RAFT_GUARDED_BY(io_checker_);
+  std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
+  NodeId last_leader_ RAFT_GUARDED_BY(io_checker_) = kNoNode;
   struct TransferWait {
     NodeId target;
     Clock::time_point deadline;
     std::function<void(Status)> done;
   };
-  std::vector<TransferWait> transfers_;
+  std::vector<TransferWait> transfers_ RAFT_GUARDED_BY(io_checker_);
 
   // disk thread
   runtime::WorkQueue<std::function<void()>> disk_q_;
@@ -195,14 +239,17 @@ class Node::Impl : public runtime::TransportHandler {
   // apply thread
   runtime::WorkQueue<ApplyTask> apply_q_;
   std::thread apply_thread_;
-  std::mutex pending_mu_;
-  std::map<Index, PendingProposal> proposals_;          // by log index (pending_mu_)
-  std::multimap<Index, SharedCallback> waiting_reads_;  // apply thread only
-  std::atomic<Index> applied_{0};
-  ConfState applied_conf_;                        // apply thread: membership as of applied_
-  std::map<NodeId, MemberInfo> applied_members_;  // apply thread
-  Term applied_term_ = 0;
-  Index last_snapshot_index_ = 0;  // apply thread
+  base::Mutex pending_mu_;
+  // By log index: added on the io thread, completed on the apply thread.
+  std::map<Index, PendingProposal> proposals_ RAFT_GUARDED_BY(pending_mu_);
+  std::multimap<Index, SharedCallback> waiting_reads_ RAFT_GUARDED_BY(apply_checker_);
+  std::atomic<Index> applied_{0};  // written by the apply thread (and Open)
+  // Membership and term as of applied_.
+  ConfState applied_conf_ RAFT_GUARDED_BY(apply_checker_);
+  std::map<NodeId, MemberInfo> applied_members_ RAFT_GUARDED_BY(apply_checker_);
+  Term applied_term_ RAFT_GUARDED_BY(apply_checker_) = 0;
+  // Written by the apply thread, read by GetStatus() on any thread.
+  std::atomic<Index> last_snapshot_index_{0};
   std::atomic<bool> snapshot_running_{false};
 
   // snapshot thread
@@ -210,15 +257,15 @@ class Node::Impl : public runtime::TransportHandler {
   std::thread snap_thread_;
 
   // status (read by any thread)
-  mutable std::mutex status_mu_;
-  NodeStatus core_status_;
-  std::vector<MemberInfo> members_view_;
-  std::string failure_;
-  NodeMetrics metrics_;
+  mutable base::Mutex status_mu_;
+  NodeStatus core_status_ RAFT_GUARDED_BY(status_mu_);
+  std::vector<MemberInfo> members_view_ RAFT_GUARDED_BY(status_mu_);
+  std::string failure_ RAFT_GUARDED_BY(status_mu_);
+  NodeMetrics metrics_ RAFT_GUARDED_BY(status_mu_);
 
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> pending_count_{0};
-  bool stopped_ = false;
+  bool stopped_ = false;  // the thread that calls Stop() (Node's owner)
 };
 
 }  // namespace raft

@@ -11,6 +11,7 @@ void Node::Impl::Tick() {
   Pump();
   tick_timer_.expires_after(std::chrono::milliseconds(opts_.tick_ms));
   tick_timer_.async_wait([this](asio::error_code ec) {
+    io_checker_.Check();
     if (!ec) Tick();
   });
 }
@@ -47,7 +48,7 @@ void Node::Impl::SweepDeadlines() {
 void Node::Impl::SendAll(std::vector<Message>& msgs) {
   for (auto& m : msgs) {
     if (m.type == MessageType::kSnapshot) {
-      std::lock_guard<std::mutex> l(status_mu_);
+      base::MutexLock l(&status_mu_);
       ++metrics_.snapshots_sent;
     }
     transport_->Send(std::move(m));
@@ -61,6 +62,7 @@ void Node::Impl::SchedulePump() {
   if (pump_scheduled_) return;
   pump_scheduled_ = true;
   asio::post(io_, [this] {
+    io_checker_.Check();
     pump_scheduled_ = false;
     Pump();
   });
@@ -82,7 +84,7 @@ void Node::Impl::Pump() {
             {{"leader", std::to_string(rd.soft_state->leader)},
              {"role", RoleName(rd.soft_state->role)},
              {"term", std::to_string(raw_->term())}});
-        std::lock_guard<std::mutex> l(status_mu_);
+        base::MutexLock l(&status_mu_);
         ++metrics_.leader_changes;
         last_leader_ = rd.soft_state->leader;
       }
@@ -115,8 +117,12 @@ void Node::Impl::Pump() {
     persisting_ = true;
     auto shared = std::make_shared<Ready>(std::move(rd));
     disk_q_.Push([this, shared, hs] {
+      disk_checker_.Check();
       Status s = PersistReady(*shared, hs);
-      asio::post(io_, [this, shared, s] { OnPersisted(std::move(*shared), s); });
+      asio::post(io_, [this, shared, s] {
+        io_checker_.Check();
+        OnPersisted(std::move(*shared), s);
+      });
     });
     return;
   }
@@ -124,7 +130,7 @@ void Node::Impl::Pump() {
 
 Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>& hs) {
   auto start = Clock::now();
-  std::lock_guard<std::mutex> l(storage_mu_);
+  base::MutexLock l(&storage_mu_);
   if (rd.snapshot) {
     Status s = disk_->ApplySnapshot(*rd.snapshot);
     storage_view_->PublishReset();
@@ -144,7 +150,7 @@ Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>&
   storage_view_->Publish();
   auto us = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
-  std::lock_guard<std::mutex> sl(status_mu_);
+  base::MutexLock sl(&status_mu_);
   ++metrics_.fsyncs;
   std::size_t b = 0;
   while (b < NodeMetrics::kBuckets && us > NodeMetrics::kLatencyBucketsUs[b]) ++b;
@@ -185,7 +191,7 @@ void Node::Impl::FinishReady(Ready rd) {
     pending_reads_.erase(it);
   }
   if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   core_status_ = raw_->GetStatus();
 }
 
@@ -194,7 +200,7 @@ void Node::Impl::Fail(const Status& s) {
   failed_ = true;
   Log(LogLevel::kError, "storage failed; this node stops accepting writes",
       {{"error", s.ToString()}});
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   failure_ = s.ToString();
 }
 
@@ -213,12 +219,13 @@ void Node::Impl::LearnMember(const MemberInfo& m) {
   members_[m.id] = m;
   if (transport_ && m.id != opts_.self.id && !m.raft_addr.empty())
     transport_->SetPeerAddress(m.id, m.raft_addr);
-  std::lock_guard<std::mutex> l(status_mu_);
+  base::MutexLock l(&status_mu_);
   members_view_.clear();
   for (const auto& [id, mi] : members_) members_view_.push_back(mi);
 }
 
 void Node::Impl::OnMessage(Message m) {
+  io_checker_.Check();  // the Transport calls on the io thread
   if (failed_ || stopping_) return;
   Status s = raw_->Step(m);
   if (!s.ok()) Log(LogLevel::kDebug, "message refused", {{"error", s.ToString()}});
@@ -226,22 +233,26 @@ void Node::Impl::OnMessage(Message m) {
 }
 
 void Node::Impl::OnUnreachable(NodeId peer) {
+  io_checker_.Check();  // the Transport calls on the io thread
   if (!stopping_) raw_->ReportUnreachable(peer);
 }
 
 void Node::Impl::OnPeerLost(NodeId peer) {
+  io_checker_.Check();  // the Transport calls on the io thread
   // A killed leader's connections end at once: campaign soon rather than after a full
   // election timeout (RawNode::ReportLeaderLost).
   if (!stopping_ && !failed_) raw_->ReportLeaderLost(peer);
 }
 
 void Node::Impl::OnSnapshotSent(NodeId peer, bool ok) {
+  io_checker_.Check();  // the Transport calls on the io thread
   if (stopping_) return;
   raw_->ReportSnapshot(peer, ok);
   Pump();
 }
 
 void Node::Impl::OnPeerAddress(NodeId peer, const std::string& addr) {
+  io_checker_.Check();  // the Transport calls on the io thread
   // Addresses from the log win; a dialer's own claim only fills a gap (a new member
   // answering a leader it has not heard of yet).
   if (members_.count(peer) || transport_->HasPeer(peer)) return;

@@ -3,7 +3,8 @@
 #include <charconv>
 
 #include "runtime/hmac.h"
-#include "runtime/transport_conn.h"
+#include "runtime/inbound_conn.h"
+#include "runtime/peer_conn.h"
 
 namespace raft::runtime {
 
@@ -52,6 +53,7 @@ std::string Transport::AuthProof(NodeId from, NodeId to) const {
 }
 
 Status Transport::Listen() {
+  CheckThread();
   auto ep = ParseEndpoint(options_.listen_addr);
   if (!ep.ok()) return ep.status();
   asio::error_code ec;
@@ -69,6 +71,7 @@ Status Transport::Listen() {
 
 void Transport::Accept() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket sock) {
+    CheckThread();
     if (stopped_) return;
     if (!ec) {
       auto conn = std::make_shared<InboundConn>(this, std::move(sock));
@@ -85,6 +88,7 @@ void Transport::Accept() {
 }
 
 void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
+  CheckThread();
   if (id == options_.self || stopped_) return;
   auto it = peers_.find(id);
   if (it == peers_.end()) {
@@ -95,11 +99,13 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
 }
 
 void Transport::PeerIsUp(NodeId id) {
+  CheckThread();
   auto it = peers_.find(id);
   if (it != peers_.end()) it->second->PeerIsUp();
 }
 
 void Transport::Send(Message m) {
+  CheckThread();
   if (stopped_) return;
   auto it = peers_.find(m.to);
   if (it == peers_.end()) {
@@ -111,6 +117,7 @@ void Transport::Send(Message m) {
 }
 
 void Transport::Stop() {
+  CheckThread();
   if (stopped_) return;
   stopped_ = true;
   asio::error_code ec;

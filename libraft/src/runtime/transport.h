@@ -13,8 +13,11 @@
 // whatever the snapshot size.
 //
 // Thread safety: every method, and every handler callback, runs on the io_context's
-// single thread. Connection objects are shared_ptr-owned because Asio completion
-// handlers must keep them alive; nothing else shares them.
+// single thread (checked when TransportOptions::io_thread is set: every entry point and
+// every Asio completion of the Transport, PeerConn and InboundConn calls CheckThread()).
+// Connection objects are shared_ptr-owned because Asio completion handlers must keep
+// them alive; nothing else shares them. PeerConn (peer_conn.h) is our dialed connection
+// to one peer, InboundConn (inbound_conn.h) one a peer dialed to us.
 #pragma once
 
 #include <asio.hpp>
@@ -23,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "base/thread_checker.h"
 #include "raft/logger.h"
 #include "raft/message.h"
 #include "raft/status.h"
@@ -41,6 +45,8 @@ struct TransportOptions {
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
   std::uint32_t snapshot_window_chunks = 4;
   Logger* logger = nullptr;
+  // The io_context's thread, bound while it runs (borrowed); nullptr: unchecked.
+  const base::ThreadChecker* io_thread = nullptr;
 };
 
 class TransportHandler {
@@ -85,6 +91,10 @@ class Transport {
   std::string AuthProof(NodeId from, NodeId to) const;
   void PeerIsUp(NodeId id);
   bool stopped() const { return stopped_; }
+  // Aborts unless called on the io thread (or no io thread is running).
+  void CheckThread() const {
+    if (options_.io_thread != nullptr) options_.io_thread->Check();
+  }
 
  private:
   void Accept();

@@ -2,10 +2,10 @@
 // Thread safety: Push/Close from any thread; Pop from the consumer.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <optional>
+
+#include "base/mutex.h"
 
 namespace raft::runtime {
 
@@ -14,15 +14,15 @@ class WorkQueue {
  public:
   void Push(T item) {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      base::MutexLock l(&mu_);
       items_.push_back(std::move(item));
     }
-    cv_.notify_one();
+    cv_.Signal();
   }
   // Blocks until an item arrives or the queue is closed and drained (nullopt).
   std::optional<T> Pop() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !items_.empty() || closed_; });
+    base::MutexLock l(&mu_);
+    while (items_.empty() && !closed_) cv_.Wait();
     if (items_.empty()) return std::nullopt;
     T item = std::move(items_.front());
     items_.pop_front();
@@ -30,17 +30,18 @@ class WorkQueue {
   }
   void Close() {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      base::MutexLock l(&mu_);
       closed_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<T> items_;
-  bool closed_ = false;
+  // A leaf lock: items are pushed and popped with no other lock held.
+  base::Mutex mu_;
+  base::CondVar cv_{&mu_};
+  std::deque<T> items_ RAFT_GUARDED_BY(mu_);
+  bool closed_ RAFT_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace raft::runtime

@@ -1,0 +1,55 @@
+// InboundConn: a connection a peer dialed to us (see transport.h for the contract).
+//
+// It must open with a valid handshake within kHandshakeTimeout (cluster id, target node,
+// proof of the cluster secret); then it carries the peer's raft messages to the
+// TransportHandler and its snapshot chunks to a SnapshotReceiver, answering each chunk
+// with an ack. The first malformed, oversized or unexpected frame closes it. Our
+// answers (handshake ack or reject, chunk acks) go out in order through out_.
+//
+// io thread only (checked with Transport::CheckThread). Every Asio completion first checks
+// closed_: after Close() it touches nothing.
+#pragma once
+
+#include <asio.hpp>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/transport.h"
+#include "wire/frame.h"
+
+namespace raft::runtime {
+
+class InboundConn : public std::enable_shared_from_this<InboundConn> {
+ public:
+  InboundConn(Transport* t, asio::ip::tcp::socket sock);
+  void Start();
+  void Close();
+
+ private:
+  void StartRead();
+  bool HandleFrame(wire::Frame f);  // false: close the connection
+  bool HandleHandshake(const wire::Frame& f);
+  bool HandleChunk(const wire::Frame& f);
+  // Queues one answer; an answer that cannot be framed closes the connection (false).
+  bool SendFrame(wire::FrameType type, const Result<std::string>& payload, bool close_after);
+  void StartWrite();
+
+  Transport* t_;
+  asio::ip::tcp::socket sock_;
+  asio::steady_timer handshake_timer_;  // a dialer that never completes its handshake is cut
+  std::string remote_;
+  std::vector<char> read_buf_;
+  wire::FrameDecoder decoder_;
+  bool handshaken_ = false;
+  NodeId peer_ = kNoNode;
+  std::deque<std::string> out_;
+  std::vector<std::string> writing_;  // non-empty only while write_active_
+  bool write_active_ = false;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+  std::unique_ptr<SnapshotReceiver> receiver_;
+};
+
+}  // namespace raft::runtime

@@ -1,0 +1,202 @@
+// Node::Impl::Open: recovery as a sequence of named steps (as DiskStorage::Impl::Recover).
+//
+//   OpenStorage           data_dir, the durable log, the snapshot store, the core's view
+//   LoadSnapshotMeta      the log's snapshot (index 0: none)
+//   BootstrapIfFresh      entry 1 = "add self" for a new one-member cluster
+//   RecoverStateMachine   members from the snapshot header; restore the state machine if
+//                         it is behind the snapshot; check it is not ahead of the log
+//   ReplayLog             membership and address book from the log's entries
+//   CreateCore            the RawNode, with NodeOptions::core plus what the Node sets
+//   StartTransport        listen, and dial every known member on demand
+//   PublishInitialStatus  what GetStatus() shows before the first Ready
+//
+// Open runs before Run() starts the threads, so no ThreadChecker is bound yet and the
+// steps may touch io-thread and apply-thread state alike.
+#include <filesystem>
+#include <random>
+
+#include "runtime/node_impl.h"
+
+namespace raft {
+
+struct Node::Impl::Recovered {
+  SnapshotMeta snap;     // the log's snapshot; index 0 when there is none
+  Index sm_applied = 0;  // the state machine's applied index after recovery
+  HardState hard_state;  // as stored, for the "node started" line
+  Index last_index = 0;  // the log's last index
+};
+
+Status Node::Impl::Open() {
+  io_checker_.Check();
+  apply_checker_.Check();
+  Recovered r;
+  if (Status s = OpenStorage(); !s.ok()) return s;
+  if (Status s = LoadSnapshotMeta(&r); !s.ok()) return s;
+  if (Status s = BootstrapIfFresh(r); !s.ok()) return s;
+  if (Status s = RecoverStateMachine(&r); !s.ok()) return s;
+  if (Status s = ReplayLog(r); !s.ok()) return s;
+  if (Status s = CreateCore(r); !s.ok()) return s;
+  if (Status s = StartTransport(); !s.ok()) return s;
+  PublishInitialStatus(r);
+  return Status::Ok();
+}
+
+Status Node::Impl::OpenStorage() {
+  std::error_code ec;
+  std::filesystem::create_directories(opts_.data_dir, ec);
+  if (ec)
+    return Status(ErrorCode::kIOError, "cannot create " + opts_.data_dir + ": " + ec.message());
+  DiskStorageOptions dopts;
+  dopts.segment_bytes_target = opts_.segment_bytes;
+  auto disk = DiskStorage::Open(opts_.data_dir + "/log", dopts);
+  if (!disk.ok()) return disk.status();
+  auto snaps = runtime::SnapshotStore::Open(opts_.data_dir + "/snap");
+  if (!snaps.ok()) return snaps.status();
+  snaps_ = std::move(snaps).value();
+  base::MutexLock l(&storage_mu_);
+  disk_ = std::move(disk).value();
+  for (const auto& note : disk_->recovery_notes())
+    Log(LogLevel::kWarn, "log recovery", {{"note", note}});
+  storage_view_ = std::make_unique<LockedStorage>(&storage_mu_, disk_.get());
+  storage_view_->Publish();
+  return Status::Ok();
+}
+
+Status Node::Impl::LoadSnapshotMeta(Recovered* r) {
+  base::MutexLock l(&storage_mu_);
+  auto snap = disk_->Snapshot();
+  if (!snap.ok()) return snap.status();
+  r->snap = *snap;
+  r->hard_state = disk_->InitialHardState();
+  r->last_index = disk_->LastIndex();
+  return Status::Ok();
+}
+
+Status Node::Impl::BootstrapIfFresh(const Recovered& r) {
+  const bool fresh = r.last_index == 0 && r.hard_state.term == 0 && r.snap.index == 0;
+  if (!fresh || !opts_.bootstrap) return Status::Ok();
+  Entry e;
+  e.term = 1;
+  e.index = 1;
+  e.type = EntryType::kConfChange;
+  e.data = EncodeConfChange(
+      ConfChange{ConfChangeType::kAddVoter, opts_.self.id, EncodeMemberInfo(opts_.self)});
+  {
+    base::MutexLock l(&storage_mu_);
+    if (Status s = disk_->Append({e}); !s.ok()) return s;
+    if (Status s = disk_->SetHardState(HardState{1, kNoNode, 1}); !s.ok()) return s;
+    if (Status s = disk_->Sync(); !s.ok()) return s;
+    storage_view_->Publish();
+  }
+  Log(LogLevel::kInfo, "bootstrapped a new one-member cluster", {{"id", opts_.self.name}});
+  return Status::Ok();
+}
+
+Status Node::Impl::RecoverStateMachine(Recovered* r) {
+  const SnapshotMeta& snap = r->snap;
+  applied_conf_ = snap.conf;
+  Index sm_applied = sm_->AppliedIndex();
+  if (snap.index > 0) {
+    // One reader: its header names the members; its body restores a state machine that
+    // is behind the snapshot.
+    auto reader = snaps_->OpenReader(snap.index, snap.term);
+    if (!reader.ok())
+      return Status(ErrorCode::kCorruption,
+                    "the log's snapshot " + std::to_string(snap.index) +
+                        " has no readable file: " + reader.status().ToString());
+    for (const auto& m : (*reader)->header().members) applied_members_[m.id] = m;
+    if (snap.index > sm_applied) {
+      if (Status s = sm_->Restore(reader->get(), snap); !s.ok()) return s;
+      sm_applied = snap.index;
+      Log(LogLevel::kInfo, "state machine restored from snapshot",
+          {{"index", std::to_string(snap.index)}});
+    }
+  }
+  for (const auto& [id, m] : applied_members_) members_[id] = m;
+  Index last_index;
+  {
+    base::MutexLock l(&storage_mu_);
+    last_index = disk_->LastIndex();
+  }
+  // The commit index is written without its own fsync (Ready::must_sync), so it may lag
+  // what the state machine applied; the core raises it (Config::applied). Applied beyond
+  // the log's end, though, means the log lost entries it had made durable.
+  if (sm_applied > last_index)
+    return Status(ErrorCode::kCorruption,
+                  "state machine applied index " + std::to_string(sm_applied) +
+                      " is beyond the log's last index " + std::to_string(last_index));
+  r->sm_applied = sm_applied;
+  r->last_index = last_index;
+  applied_ = sm_applied;
+  applied_term_ = snap.term;
+  last_snapshot_index_ = snap.index;
+  return Status::Ok();
+}
+
+Status Node::Impl::ReplayLog(const Recovered& r) {
+  for (Index lo = storage_view_->FirstIndex(); lo <= r.last_index;) {
+    Result<std::vector<Entry>> ents = std::vector<Entry>();
+    {
+      base::MutexLock l(&storage_mu_);
+      ents = disk_->Entries(lo, r.last_index + 1, 16 << 20);
+    }
+    if (!ents.ok()) return ents.status();
+    LearnMembers(*ents);
+    for (const auto& e : *ents) {
+      if (e.index > r.sm_applied) break;
+      TrackApplied(e);
+    }
+    lo += ents->size();
+  }
+  return Status::Ok();
+}
+
+Status Node::Impl::CreateCore(const Recovered& r) {
+  {
+    base::MutexLock l(&storage_mu_);
+    hard_state_ = written_hard_state_ = disk_->InitialHardState();
+  }
+  // NodeOptions::core as given, but for the three fields the Node owns (node.h).
+  Config cfg = opts_.core;
+  cfg.id = opts_.self.id;
+  cfg.seed = std::random_device{}();
+  cfg.applied = r.sm_applied;
+  auto raw = RawNode::Create(cfg, storage_view_.get());
+  if (!raw.ok()) return raw.status();
+  raw_ = std::move(raw).value();
+  return Status::Ok();
+}
+
+Status Node::Impl::StartTransport() {
+  runtime::TransportOptions topts;
+  topts.self = opts_.self.id;
+  topts.self_addr = opts_.self.raft_addr;
+  topts.listen_addr = opts_.listen_addr;
+  topts.cluster_id = opts_.cluster_id;
+  topts.cluster_secret = opts_.cluster_secret;
+  topts.peer_queue_bytes_max = opts_.peer_queue_bytes_max;
+  topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
+  topts.logger = opts_.logger;
+  topts.io_thread = &io_checker_;
+  transport_ = std::make_unique<runtime::Transport>(io_, topts, this, snaps_.get());
+  if (Status s = transport_->Listen(); !s.ok()) return s;
+  for (const auto& [id, m] : members_) transport_->SetPeerAddress(id, m.raft_addr);
+  return Status::Ok();
+}
+
+void Node::Impl::PublishInitialStatus(const Recovered& r) {
+  {
+    base::MutexLock l(&status_mu_);
+    core_status_ = raw_->GetStatus();
+    members_view_.clear();  // members known from the snapshot header count too
+    for (const auto& [id, mi] : members_) members_view_.push_back(mi);
+  }
+  Log(LogLevel::kInfo, "node started",
+      {{"id", opts_.self.name},
+       {"raft_addr", opts_.self.raft_addr},
+       {"term", std::to_string(r.hard_state.term)},
+       {"applied", std::to_string(r.sm_applied)},
+       {"last_index", std::to_string(r.last_index)}});
+}
+
+}  // namespace raft

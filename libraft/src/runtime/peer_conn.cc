@@ -1,0 +1,345 @@
+#include "runtime/peer_conn.h"
+
+#include "base/assert.h"
+#include "wire/handshake.h"
+#include "wire/message_codec.h"
+#include "wire/snapshot_chunk.h"
+
+namespace raft::runtime {
+namespace {
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+constexpr int kBackoffMinMs = 50;
+constexpr int kBackoffMaxMs = 2000;
+}  // namespace
+
+PeerConn::PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string addr)
+    : t_(t), io_(io), id_(id), addr_(std::move(addr)), sock_(io), backoff_timer_(io) {
+  decoder_.emplace(t->options().frame_bytes_max);
+}
+
+void PeerConn::CheckInvariants() const {
+  if (closed_) return;
+  if (write_active_) RAFT_ASSERT(state_ == State::kReady, "a write outside kReady");
+  if (!write_active_) RAFT_ASSERT(writing_.empty(), "write buffers without a write");
+  if (state_ == State::kIdle || state_ == State::kBackoff) {
+    RAFT_ASSERT(queue_.empty(), "frames queued without a connection");
+    RAFT_ASSERT(writing_.empty());
+  }
+  if (queue_.empty() && writing_.empty()) RAFT_ASSERT_EQ(queued_bytes_, std::uint64_t{0});
+  if (snap_) RAFT_ASSERT_LE(snap_->sent, snap_->size);
+}
+
+void PeerConn::SetAddress(const std::string& addr) {
+  t_->CheckThread();
+  if (addr == addr_) return;
+  addr_ = addr;
+  if (state_ != State::kIdle) Fail("peer address changed");
+  CheckInvariants();
+}
+
+void PeerConn::PeerIsUp() {
+  t_->CheckThread();
+  backoff_ms_ = kBackoffMinMs;
+  if (state_ != State::kBackoff) return;
+  backoff_timer_.cancel();
+  state_ = State::kIdle;
+  CheckInvariants();
+}
+
+void PeerConn::SendMessage(const Message& m) {
+  t_->CheckThread();
+  if (closed_) return;
+  if (m.type == MessageType::kSnapshot) {
+    StartSnapshot(m);
+    CheckInvariants();
+    return;
+  }
+  if (state_ == State::kBackoff) {
+    // The peer was unreachable moments ago: drop rather than queue stale traffic.
+    t_->handler()->OnUnreachable(id_);
+    return;
+  }
+  auto payload = wire::EncodeMessage(m);
+  Status s = payload.ok() ? Enqueue(wire::FrameType::kRaftMessage, *payload, /*force=*/false)
+                          : payload.status();
+  if (!s.ok()) {
+    // Dropped. A queue over its cap is an unreachable peer; a message that cannot be
+    // framed is our bug or a limit set too low, and the core must not wait for it either.
+    if (s.code() != ErrorCode::kBusy) {
+      t_->Log(LogLevel::kError, "cannot send message",
+              {{"peer", std::to_string(id_)},
+               {"type", MessageTypeName(m.type)},
+               {"error", s.ToString()}});
+    }
+    t_->handler()->OnUnreachable(id_);
+    return;
+  }
+  if (state_ == State::kIdle) Connect();
+  StartWrite();
+  CheckInvariants();
+}
+
+Status PeerConn::Enqueue(wire::FrameType type, const std::string& payload, bool force) {
+  auto frame = wire::EncodeFrame(type, payload, t_->options().frame_bytes_max);
+  if (!frame.ok()) return frame.status();
+  if (!force && queued_bytes_ + frame->size() > t_->options().peer_queue_bytes_max)
+    return Status(ErrorCode::kBusy, "send queue to peer " + std::to_string(id_) + " is full");
+  queued_bytes_ += frame->size();
+  queue_.push_back(std::move(frame).value());
+  return Status::Ok();
+}
+
+void PeerConn::Connect() {
+  auto ep = ParseEndpoint(addr_);
+  if (!ep.ok()) {
+    Fail(ep.status().message());
+    return;
+  }
+  state_ = State::kConnecting;
+  auto self = shared_from_this();
+  sock_.async_connect(*ep, [this, self, g = gen_](asio::error_code ec) {
+    t_->CheckThread();
+    if (closed_ || g != gen_ || state_ != State::kConnecting) return;
+    if (ec) {
+      Fail("connect: " + ec.message());
+      return;
+    }
+    asio::error_code ignored;
+    sock_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    wire::Handshake hs;
+    hs.from = t_->options().self;
+    hs.to = id_;
+    hs.cluster_id = t_->options().cluster_id;
+    hs.address = t_->options().self_addr;
+    hs.auth = t_->AuthProof(hs.from, hs.to);
+    auto payload = wire::EncodeHandshake(hs);
+    auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kHandshake, *payload,
+                                                  t_->options().frame_bytes_max)
+                              : Result<std::string>(payload.status());
+    if (!frame.ok()) {
+      // Without a handshake the peer would cut the connection: fail it here, loudly.
+      t_->Log(LogLevel::kError, "cannot encode our handshake",
+              {{"peer", std::to_string(id_)}, {"error", frame.status().ToString()}});
+      Fail("cannot encode the handshake: " + frame.status().message());
+      return;
+    }
+    // First on the wire, ahead of what queued while connecting; over the cap if need be.
+    queued_bytes_ += frame->size();
+    queue_.push_front(std::move(frame).value());
+    state_ = State::kReady;
+    StartRead();
+    StartWrite();
+    CheckInvariants();
+  });
+}
+
+void PeerConn::StartWrite() {
+  if (write_active_ || state_ != State::kReady || queue_.empty()) return;
+  // Coalesce everything queued into one gather write.
+  writing_.clear();
+  std::vector<asio::const_buffer> bufs;
+  while (!queue_.empty()) {
+    writing_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  for (const auto& f : writing_) bufs.emplace_back(asio::buffer(f));
+  write_active_ = true;
+  auto self = shared_from_this();
+  asio::async_write(sock_, bufs, [this, self, g = gen_](asio::error_code ec, std::size_t) {
+    t_->CheckThread();
+    if (closed_ || g != gen_) return;  // a connection that already failed
+    write_active_ = false;
+    for (const auto& f : writing_) queued_bytes_ -= f.size();
+    writing_.clear();
+    if (ec) {
+      Fail("write: " + ec.message());
+      return;
+    }
+    backoff_ms_ = kBackoffMinMs;
+    reported_unreachable_ = false;
+    PumpSnapshot();
+    StartWrite();
+    CheckInvariants();
+  });
+}
+
+void PeerConn::StartRead() {
+  read_buf_.resize(kReadChunkBytes);
+  auto self = shared_from_this();
+  sock_.async_read_some(
+      asio::buffer(read_buf_), [this, self, g = gen_](asio::error_code ec, std::size_t n) {
+        t_->CheckThread();
+        if (closed_ || g != gen_ || state_ != State::kReady) return;
+        if (ec) {
+          Fail(ec == asio::error::eof ? "peer closed the connection" : "read: " + ec.message());
+          return;
+        }
+        Status s = decoder_->Feed(std::string_view(read_buf_.data(), n));
+        while (auto f = decoder_->Pop()) {
+          HandleFrame(std::move(*f));
+          if (closed_ || state_ != State::kReady) return;
+        }
+        if (!s.ok()) {
+          Fail("bad frame from peer: " + s.message());
+          return;
+        }
+        CheckInvariants();
+        StartRead();
+      });
+}
+
+void PeerConn::HandleFrame(wire::Frame f) {
+  switch (f.type) {
+    case wire::FrameType::kHandshakeAck:
+      return;
+    case wire::FrameType::kHandshakeReject: {
+      auto rej = wire::DecodeHandshakeReject(f.payload);
+      std::string why = rej.ok() ? std::string(wire::RejectCodeName(rej->code)) + ": " + rej->reason
+                                 : "malformed reject";
+      t_->Log(LogLevel::kError, "peer refused our handshake",
+              {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+      backoff_ms_ = kBackoffMaxMs;
+      Fail("handshake refused: " + why);
+      return;
+    }
+    case wire::FrameType::kSnapshotChunkAck:
+      HandleChunkAck(f);
+      return;
+    default:
+      Fail(std::string("unexpected frame ") + wire::FrameTypeName(f.type));
+  }
+}
+
+void PeerConn::HandleChunkAck(const wire::Frame& f) {
+  auto ack = wire::DecodeSnapshotChunkAck(f.payload);
+  if (!ack.ok() || !snap_ || ack->snapshot_index != snap_->msg.snapshot.index) return;
+  if (ack->abort) {
+    FinishSnapshot(false);
+    return;
+  }
+  snap_->acked = std::max(snap_->acked, ack->offset);
+  if (snap_->acked < snap_->size) {
+    PumpSnapshot();
+    StartWrite();
+    return;
+  }
+  // The whole file is durable at the peer: now the message that makes it install. The
+  // stream succeeded only if that message is on its way.
+  auto payload = wire::EncodeMessage(snap_->msg);
+  Status s = payload.ok() ? Enqueue(wire::FrameType::kRaftMessage, *payload, /*force=*/true)
+                          : payload.status();
+  if (!s.ok()) {
+    t_->Log(LogLevel::kError, "cannot send the snapshot's install message",
+            {{"peer", std::to_string(id_)},
+             {"index", std::to_string(snap_->msg.snapshot.index)},
+             {"error", s.ToString()}});
+    FinishSnapshot(false);
+    return;
+  }
+  StartWrite();
+  FinishSnapshot(true);
+}
+
+void PeerConn::StartSnapshot(const Message& m) {
+  if (snap_) return;  // one stream per peer; the core offers again after a failure
+  auto size = t_->snapshots()->FileSize(m.snapshot.index, m.snapshot.term);
+  if (!size.ok()) {
+    t_->Log(LogLevel::kError, "snapshot file missing", {{"error", size.status().ToString()}});
+    t_->handler()->OnSnapshotSent(id_, false);
+    return;
+  }
+  snap_ = SnapshotSend{m, *size, 0, 0};
+  t_->Log(LogLevel::kInfo, "sending snapshot",
+          {{"peer", std::to_string(id_)},
+           {"index", std::to_string(m.snapshot.index)},
+           {"bytes", std::to_string(*size)}});
+  if (state_ == State::kIdle) Connect();
+  if (state_ == State::kBackoff) {
+    FinishSnapshot(false);
+    return;
+  }
+  PumpSnapshot();
+  StartWrite();
+}
+
+void PeerConn::PumpSnapshot() {
+  if (!snap_ || state_ != State::kReady) return;
+  const auto& o = t_->options();
+  std::uint64_t window = std::uint64_t{o.snapshot_chunk_bytes} * o.snapshot_window_chunks;
+  while (snap_->sent < snap_->size && snap_->sent - snap_->acked < window) {
+    std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(o.snapshot_chunk_bytes, snap_->size - snap_->sent));
+    auto data = t_->snapshots()->ReadRaw(snap_->msg.snapshot.index, snap_->msg.snapshot.term,
+                                         snap_->sent, n);
+    if (!data.ok() || data->size() != n) {
+      FinishSnapshot(false);
+      return;
+    }
+    wire::SnapshotChunk c;
+    c.snapshot_index = snap_->msg.snapshot.index;
+    c.snapshot_term = snap_->msg.snapshot.term;
+    c.offset = snap_->sent;
+    c.last = snap_->sent + n == snap_->size;
+    c.data = std::move(data).value();
+    auto payload = wire::EncodeSnapshotChunk(c);
+    Status s = payload.ok() ? Enqueue(wire::FrameType::kSnapshotChunk, *payload, /*force=*/true)
+                            : payload.status();
+    if (!s.ok()) {
+      t_->Log(LogLevel::kError, "cannot send snapshot chunk",
+              {{"peer", std::to_string(id_)}, {"error", s.ToString()}});
+      FinishSnapshot(false);
+      return;
+    }
+    snap_->sent += n;
+  }
+}
+
+void PeerConn::FinishSnapshot(bool ok) {
+  if (!snap_) return;
+  snap_.reset();
+  t_->handler()->OnSnapshotSent(id_, ok);
+}
+
+void PeerConn::Fail(const std::string& why) {
+  if (closed_) return;
+  asio::error_code ignored;
+  sock_.close(ignored);
+  sock_ = asio::ip::tcp::socket(io_);
+  decoder_.emplace(t_->options().frame_bytes_max);
+  ++gen_;  // completions of the old socket's operations are ignored from now on
+  bool had_traffic = !queue_.empty() || !writing_.empty();
+  queue_.clear();
+  queued_bytes_ = 0;
+  writing_.clear();  // the closed socket's aborted write no longer reads these buffers
+  write_active_ = false;
+  state_ = State::kBackoff;
+  FinishSnapshot(false);
+  if (!reported_unreachable_) {
+    t_->Log(LogLevel::kWarn, "peer unreachable",
+            {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+    reported_unreachable_ = true;
+  }
+  if (had_traffic) t_->handler()->OnUnreachable(id_);
+  backoff_timer_.expires_after(std::chrono::milliseconds(backoff_ms_));
+  backoff_ms_ = std::min(backoff_ms_ * 2, kBackoffMaxMs);
+  auto self = shared_from_this();
+  backoff_timer_.async_wait([this, self](asio::error_code ec) {
+    t_->CheckThread();
+    if (ec || closed_) return;
+    if (state_ == State::kBackoff) state_ = State::kIdle;
+    CheckInvariants();
+  });
+  CheckInvariants();
+}
+
+void PeerConn::Close() {
+  t_->CheckThread();
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ignored;
+  backoff_timer_.cancel();
+  sock_.close(ignored);
+  queue_.clear();
+}
+
+}  // namespace raft::runtime

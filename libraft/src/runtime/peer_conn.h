@@ -1,0 +1,112 @@
+// PeerConn: our dialed connection to one peer (see transport.h for the contract). Raft
+// messages and snapshot chunks go out; the handshake answer and chunk acks come in.
+//
+// States (state_):
+//
+//                 SendMessage / StartSnapshot: Connect()
+//       kIdle ──────────────────────────────────────────> kConnecting
+//         ^                                                    │ connected: the handshake
+//         │ backoff timer fires,                               │ frame goes first in queue_
+//         │ or PeerIsUp() (the peer dialed us)                 v
+//     kBackoff <──────────── Fail() <────────────────────── kReady
+//                 (connect, write or read error, bad frame,    (also from kConnecting)
+//                  refused handshake, address change)
+//
+//   kIdle        no socket; nothing queued.
+//   kConnecting  async_connect in flight; messages queue up behind the handshake.
+//   kReady       writes drain queue_; reads take acks. The only state that writes.
+//   kBackoff     the peer failed moments ago: new messages are dropped and the peer
+//                reported unreachable (the core probes again later); a snapshot offer
+//                fails at once. Lasts backoff_ms_ (50 ms doubling to 2 s, reset by a
+//                successful write or PeerIsUp()).
+//   Close() is final from any state (closed_).
+//
+// Invariants (CheckInvariants() asserts the cheap ones after every entry point and
+// completion):
+//   - queued_bytes_ == the frame bytes in queue_ plus writing_ (asserted: 0 when both
+//     are empty).
+//   - write_active_ implies state_ == kReady; writing_ is non-empty only while
+//     write_active_ (one gather write at a time).
+//   - queue_ and writing_ are empty in kIdle and kBackoff: Fail() drops them and reports
+//     the peer unreachable if they held traffic.
+//   - The byte cap (peer_queue_bytes_max) bounds raft messages: one that does not fit
+//     is dropped (Enqueue with force = false, kBusy) and the peer reported unreachable.
+//     Frames whose loss would stall a protocol bypass it (force = true): the handshake,
+//     snapshot chunks (bounded by the snapshot window instead: at most
+//     snapshot_window_chunks unacknowledged) and the snapshot's install message.
+//   - A frame that cannot be built (over frame_bytes_max, or a field over its wire
+//     limit) is never queued: a message is dropped and the peer reported unreachable;
+//     a snapshot stream fails (OnSnapshotSent(false)); a handshake fails the connection.
+//   - Every Asio completion first checks that it still applies: not closed_, its socket
+//     generation g == gen_ (Fail() replaces the socket and bumps gen_), and for connect
+//     and read the state it was started in. A stale completion touches nothing.
+//
+// io thread only (checked with Transport::CheckThread). shared_ptr-owned so that Asio
+// completions keep it alive.
+#pragma once
+
+#include <asio.hpp>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/transport.h"
+#include "wire/frame.h"
+
+namespace raft::runtime {
+
+class PeerConn : public std::enable_shared_from_this<PeerConn> {
+ public:
+  PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string addr);
+  void SetAddress(const std::string& addr);
+  // The peer just dialed us: it is up, so stop waiting out a reconnect backoff.
+  void PeerIsUp();
+  void SendMessage(const Message& m);
+  void Close();
+
+ private:
+  enum class State { kIdle, kConnecting, kReady, kBackoff };
+  struct SnapshotSend {
+    Message msg;
+    std::uint64_t size = 0;   // of the file
+    std::uint64_t sent = 0;   // bytes queued as chunks; <= size
+    std::uint64_t acked = 0;  // the peer's highest acknowledged offset
+  };
+
+  void Connect();
+  // Frames `payload` and queues it at the back. kInvalidArgument when it cannot be
+  // framed (nothing queued); kBusy when it does not fit under the byte cap and !force.
+  Status Enqueue(wire::FrameType type, const std::string& payload, bool force);
+  void StartWrite();
+  void StartRead();
+  void HandleFrame(wire::Frame f);
+  void HandleChunkAck(const wire::Frame& f);
+  void Fail(const std::string& why);
+  void StartSnapshot(const Message& m);
+  void PumpSnapshot();
+  void FinishSnapshot(bool ok);
+  void CheckInvariants() const;
+
+  Transport* t_;
+  asio::io_context& io_;
+  NodeId id_;
+  std::string addr_;
+  asio::ip::tcp::socket sock_;
+  asio::steady_timer backoff_timer_;
+  int backoff_ms_ = 50;
+  State state_ = State::kIdle;
+  std::deque<std::string> queue_;  // frames waiting for the next write
+  std::uint64_t queued_bytes_ = 0;
+  std::vector<std::string> writing_;  // frames of the write in flight
+  bool write_active_ = false;
+  std::vector<char> read_buf_;
+  std::optional<wire::FrameDecoder> decoder_;  // replaced with each new socket
+  std::optional<SnapshotSend> snap_;           // at most one stream per peer
+  bool reported_unreachable_ = false;          // logged once per outage
+  bool closed_ = false;
+  std::uint64_t gen_ = 0;  // bumped when the socket is replaced
+};
+
+}  // namespace raft::runtime
