@@ -104,7 +104,7 @@ fi
 
 if [ "$run_release" -eq 1 ]; then
   phase release "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_SANITIZE=OFF \
-    -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON
+    -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON -DRAFT_WERROR=ON
 fi
 
 if [ "$run_asan" -eq 1 ]; then
@@ -113,7 +113,7 @@ if [ "$run_asan" -eq 1 ]; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:strict_init_order=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
   phase asan+ubsan "$ASAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_SANITIZE=ON \
-    -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON
+    -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON -DRAFT_WERROR=ON
 fi
 
 finish 0 "PASS"
