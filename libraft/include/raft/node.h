@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/export.h"
 #include "raft/logger.h"
 #include "raft/raw_node.h"
 #include "raft/state_machine.h"
@@ -35,9 +36,9 @@ struct MemberInfo {
 };
 
 // The stable 64-bit id of a node name (FNV-1a; never 0).
-NodeId NodeIdFromName(const std::string& name);
-std::string EncodeMemberInfo(const MemberInfo& m);
-bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
+RAFT_EXPORT NodeId NodeIdFromName(const std::string& name);
+RAFT_EXPORT std::string EncodeMemberInfo(const MemberInfo& m);
+RAFT_EXPORT bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
 
 struct NodeOptions {
   MemberInfo self;          // id, name, raft_addr (advertised), app_data
@@ -97,7 +98,7 @@ struct NodeStatusInfo {
 };
 
 // Counters for metrics, read with Node::Metrics().
-struct NodeMetrics {
+struct RAFT_EXPORT NodeMetrics {
   std::uint64_t leader_changes = 0;
   std::uint64_t proposals_committed = 0;
   std::uint64_t proposals_failed = 0;
@@ -116,7 +117,7 @@ struct NodeMetrics {
   std::uint64_t last_snapshot_ms = 0;
 };
 
-class Node {
+class RAFT_EXPORT Node {
  public:
   using Callback = std::function<void(Result<std::string>)>;
 
@@ -164,7 +165,7 @@ class Node {
   std::vector<MemberInfo> Members() const;
   NodeId id() const;
 
-  class Impl;
+  class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h
 
  private:
   explicit Node(std::unique_ptr<Impl> impl);

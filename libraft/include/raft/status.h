@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "raft/export.h"
+
 namespace raft {
 
 enum class ErrorCode {
@@ -25,10 +27,10 @@ enum class ErrorCode {
   kBusy,               // too many pending requests; retry later
 };
 
-const char* ErrorCodeName(ErrorCode code);
+RAFT_EXPORT const char* ErrorCodeName(ErrorCode code);
 
 // Status: ok, or an error code with a message a person can act on.
-class Status {
+class RAFT_EXPORT Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}
