@@ -61,7 +61,8 @@ std::string RenderEntry(const Entry& e) {
     if (!DecodeConfChange(e.data, &cc)) return out + " ConfChange <malformed> " + Quote(e.data);
     out += " ConfChange ";
     out += ConfChangeTypeName(cc.type);
-    out += " " + std::to_string(cc.node);
+    out += ' ';
+    out += std::to_string(cc.node);
     if (!cc.context.empty()) out += " ctx=" + Quote(cc.context);
     return out;
   }

@@ -52,7 +52,8 @@ History Generate(const GenParams& p) {
     pl.op.complete_tick = complete;
     pl.point = static_cast<double>(pl.op.invoke_tick) +
                unit(rng) * static_cast<double>(complete - pl.op.invoke_tick);
-    pl.op.input.key = "k" + std::to_string(uniform(0, p.keys - 1));
+    pl.op.input.key = "k";
+    pl.op.input.key += std::to_string(uniform(0, p.keys - 1));
     const std::int64_t roll = uniform(0, 99);
     pl.op.input.kind = roll < 40   ? OpKind::kGet
                        : roll < 65 ? OpKind::kPut
@@ -236,7 +237,9 @@ TEST_CASE("large history: 5000 operations over 30 keys", "[lin][random][large]")
 History Explosive(int n, const std::string& key) {
   History h;
   for (int i = 0; i < n; ++i) {
-    h.push_back(test::Put(static_cast<ClientId>(i + 1), 0, 100, key, "v" + std::to_string(i)));
+    std::string value = "v";
+    value += std::to_string(i);
+    h.push_back(test::Put(static_cast<ClientId>(i + 1), 0, 100, key, std::move(value)));
   }
   h.push_back(test::Get(99, 101, 102, key, "v0"));
   h.push_back(test::Get(99, 103, 104, key, "v1"));

@@ -167,9 +167,9 @@ TEST_CASE("unknown outcomes may take effect late or never", "[lin][unknown]") {
     base = {Put(1, 0, 1, "x", "a"), Unknown(3, 2, Input::Put("x", "b")),
             Unknown(4, 3, Input::Cas("x", "b", "c")), Get(2, 5, 6, "x", "c")};
     CHECK(CheckHistory(base).ok());
-    base[2].input.expected = "a";  // Cas a -> c also works: it can run before the Put
+    base[2].input.expected = std::string("a");  // Cas a -> c also works: it can run before the Put
     CHECK(CheckHistory(base).ok());
-    base[2].input.expected = "z";  // nothing ever holds "z"
+    base[2].input.expected = std::string("z");  // nothing ever holds "z"
     CHECK(CheckHistory(base).verdict == Verdict::kNotLinearizable);
   }
   SECTION("an unknown write can clobber the value a failed Cas expected") {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "raft/export.h"
 #include "raft/status.h"
 #include "raft/types.h"
 
@@ -21,7 +22,7 @@ enum class ReadOnlyOption : std::uint8_t {
   kLeaseBased = 1,
 };
 
-struct Config {
+struct RAFT_EXPORT Config {
   NodeId id = kNoNode;
 
   // A follower that hears nothing from a leader for a randomized timeout in

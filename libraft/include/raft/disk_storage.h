@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/export.h"
 #include "raft/status.h"
 #include "raft/storage.h"
 #include "raft/types.h"
@@ -46,7 +47,7 @@ struct DiskStorageOptions {
   base::FileSystem* file_system = nullptr;
 };
 
-class DiskStorage final : public Storage {
+class RAFT_EXPORT DiskStorage final : public Storage {
  public:
   // Opens (or creates) the store in `dir`, running recovery (docs/storage-format.md,
   // "Recovery on open"): a torn tail of the last segment is truncated and reported in
@@ -118,7 +119,7 @@ class DiskStorage final : public Storage {
   std::size_t SegmentCount() const;
 
  private:
-  class Impl;  // src/storage/disk_storage_impl.h
+  class RAFT_NO_EXPORT Impl;  // src/storage/disk_storage_impl.h
   explicit DiskStorage(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

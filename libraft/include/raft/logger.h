@@ -8,10 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include "raft/export.h"
+
 namespace raft {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
-const char* LogLevelName(LogLevel level);
+RAFT_EXPORT const char* LogLevelName(LogLevel level);
 
 struct LogField {
   std::string key;

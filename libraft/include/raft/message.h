@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/export.h"
 #include "raft/types.h"
 
 namespace raft {
@@ -26,8 +27,8 @@ enum class MessageType : std::uint8_t {
 };
 
 constexpr int kMessageTypeMax = 12;
-const char* MessageTypeName(MessageType t);
-bool IsResponse(MessageType t);
+RAFT_EXPORT const char* MessageTypeName(MessageType t);
+RAFT_EXPORT bool IsResponse(MessageType t);
 
 // Field meaning per type (unused fields are zero/empty):
 //   kAppend:          index/log_term = prev entry, entries, commit

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "raft/config.h"
+#include "raft/export.h"
 #include "raft/logger.h"
 #include "raft/raw_node.h"
 #include "raft/state_machine.h"
@@ -36,9 +37,9 @@ struct MemberInfo {
 };
 
 // The stable 64-bit id of a node name (FNV-1a; never 0).
-NodeId NodeIdFromName(const std::string& name);
-std::string EncodeMemberInfo(const MemberInfo& m);
-bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
+RAFT_EXPORT NodeId NodeIdFromName(const std::string& name);
+RAFT_EXPORT std::string EncodeMemberInfo(const MemberInfo& m);
+RAFT_EXPORT bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
 
 struct NodeOptions {
   MemberInfo self;          // id, name, raft_addr (advertised), app_data
@@ -98,7 +99,7 @@ struct NodeStatusInfo {
 };
 
 // Counters for metrics, read with Node::GetMetrics().
-struct NodeMetrics {
+struct RAFT_EXPORT NodeMetrics {
   std::uint64_t leader_changes = 0;
   std::uint64_t proposals_committed = 0;
   std::uint64_t proposals_failed = 0;
@@ -117,7 +118,7 @@ struct NodeMetrics {
   std::uint64_t last_snapshot_ms = 0;
 };
 
-class Node {
+class RAFT_EXPORT Node {
  public:
   using Callback = std::function<void(Result<std::string>)>;
 
@@ -166,7 +167,7 @@ class Node {
   NodeId id() const;
 
  private:
-  class Impl;
+  class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h
   explicit Node(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

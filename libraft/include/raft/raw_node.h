@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "raft/config.h"
+#include "raft/export.h"
 #include "raft/message.h"
 #include "raft/status.h"
 #include "raft/storage.h"
@@ -43,7 +44,7 @@
 namespace raft {
 
 enum class Role : std::uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
-const char* RoleName(Role r);
+RAFT_EXPORT const char* RoleName(Role r);
 
 // A read whose linearization point is `index`: serve it once applied >= index.
 struct ReadState {
@@ -58,7 +59,7 @@ struct SoftState {
   bool operator==(const SoftState&) const = default;
 };
 
-struct Ready {
+struct RAFT_EXPORT Ready {
   std::optional<SoftState> soft_state;          // set when leader or role changed
   std::optional<HardState> hard_state;          // set when it must be persisted
   std::optional<SnapshotMeta> snapshot;         // install before entries
@@ -78,7 +79,7 @@ struct Ready {
 
 // Replication state of one peer as seen by the leader.
 enum class ProgressState : std::uint8_t { kProbe, kReplicate, kSnapshot };
-const char* ProgressStateName(ProgressState s);
+RAFT_EXPORT const char* ProgressStateName(ProgressState s);
 
 struct PeerStatus {
   NodeId id = kNoNode;
@@ -103,7 +104,7 @@ struct NodeStatus {
 
 class RaftCore;  // internal
 
-class RawNode {
+class RAFT_EXPORT RawNode {
  public:
   // `storage` is borrowed: it must outlive the RawNode and reflect everything persisted
   // through Ready (the application writes to it between GetReady() and Advance()).

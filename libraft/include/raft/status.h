@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "raft/export.h"
+
 namespace raft {
 
 enum class ErrorCode {
@@ -26,12 +28,12 @@ enum class ErrorCode {
   kBusy,               // too many pending requests; retry later
 };
 
-const char* ErrorCodeName(ErrorCode code);
+RAFT_EXPORT const char* ErrorCodeName(ErrorCode code);
 
 // Status: ok, or an error code with a message a person can act on. [[nodiscard]]: a
 // dropped Status is a compile error under -Werror; a deliberate drop says so with (void)
 // and a comment.
-class [[nodiscard]] Status {
+class [[nodiscard]] RAFT_EXPORT Status {
  public:
   Status() = default;
   Status(ErrorCode code, std::string message) : code_(code), message_(std::move(message)) {}

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "raft/export.h"
 #include "raft/status.h"
 #include "raft/types.h"
 
@@ -40,7 +41,7 @@ class Storage {
 // MemoryStorage keeps everything in memory. Not thread-safe: callers serialize access.
 // Writers (the application, after a Ready) use Append/SetHardState/ApplySnapshot/
 // Compact; the core only reads.
-class MemoryStorage final : public Storage {
+class RAFT_EXPORT MemoryStorage final : public Storage {
  public:
   MemoryStorage();
 
@@ -80,6 +81,6 @@ class MemoryStorage final : public Storage {
 };
 
 // The entries Bootstrap writes; storage implementations share it.
-std::vector<Entry> BootstrapEntries(const std::vector<NodeId>& voters);
+RAFT_EXPORT std::vector<Entry> BootstrapEntries(const std::vector<NodeId>& voters);
 
 }  // namespace raft

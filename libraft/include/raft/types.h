@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "raft/export.h"
 #include "raft/status.h"
 
 namespace raft {
@@ -67,8 +68,8 @@ struct ConfChange {
 };
 
 // Pure codec for ConfChange entry payloads. Decode fails on malformed input.
-std::string EncodeConfChange(const ConfChange& cc);
-bool DecodeConfChange(const std::string& data, ConfChange* out);
+RAFT_EXPORT std::string EncodeConfChange(const ConfChange& cc);
+RAFT_EXPORT bool DecodeConfChange(const std::string& data, ConfChange* out);
 
 // Metadata of a snapshot: the state machine after applying every entry <= index.
 // The snapshot's bytes never pass through the core; the runtime moves them.
@@ -93,5 +94,5 @@ namespace raft {
 // Applies one membership change to `conf`. kInvalidArgument when the change is not a
 // single-voter step (adding an existing voter, removing an absent node, node 0,
 // demoting a voter to learner).
-Result<ConfState> ApplyConfChange(const ConfState& conf, const ConfChange& cc);
+RAFT_EXPORT Result<ConfState> ApplyConfChange(const ConfState& conf, const ConfChange& cc);
 }  // namespace raft
