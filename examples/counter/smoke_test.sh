@@ -12,7 +12,9 @@
 #
 # Exit status 0 on success, 1 on a failed check (the work directory with every node's
 # stdout/stderr is kept and printed). Takes about 5 s.
-# COUNTER_BASE_PORT picks the ports (base+1 .. base+4; default: random in 20000-39999).
+# COUNTER_BASE_PORT picks the ports (base+1 .. base+4). Default: random below the kernel's
+# ephemeral range (outgoing connections take ports from that range, and a node started
+# late, like n4, could find its port taken), with all four ports unused when picked.
 set -euo pipefail
 
 BIN=${1:-${COUNTERD:-}}
@@ -21,7 +23,25 @@ if [ -z "$BIN" ] || [ ! -x "$BIN" ]; then
   exit 2
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
-BASE=${COUNTER_BASE_PORT:-$((20000 + RANDOM % 20000))}
+port_in_use() {  # port -> 0 when any TCP socket on this machine uses it
+  ss -Htan 2>/dev/null | awk -v p=":$1" '$4 ~ p"$" || $5 ~ p"$" { found = 1 } END { exit !found }'
+}
+pick_base() {
+  local lo=32768 range base i try free
+  if read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null; then :; fi
+  range=$((lo - 20000 - 5))
+  [ "$range" -gt 100 ] || range=10000
+  for try in $(seq 1 50); do
+    base=$((20000 + (RANDOM * 32768 + RANDOM) % range))
+    free=1
+    for i in 1 2 3 4; do
+      if port_in_use $((base + i)); then free=0; break; fi
+    done
+    if [ "$free" -eq 1 ]; then echo "$base"; return; fi
+  done
+  echo "$base"
+}
+BASE=${COUNTER_BASE_PORT:-$(pick_base)}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/counter-smoke.XXXXXX")
 REPLY_TIMEOUT_S=15
 declare -A PID FD
