@@ -144,7 +144,7 @@ if want thread-safety; then
   PHASE_TARGETS="raft counterd" PHASE_TESTS=none \
     phase thread-safety "$CLANG_BUILD_DIR" -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=Debug -DRAFT_WERROR=ON -DRAFT_BUILD_TESTS=OFF -DRAFT_BUILD_KVSERVER=OFF \
-    -DRAFT_BUILD_EXAMPLES=ON "-DCMAKE_CXX_FLAGS=-Werror=thread-safety"
+    -DRAFT_BUILD_EXAMPLES=ON "-DCMAKE_CXX_FLAGS=-Werror=thread-safety -Werror=thread-safety-beta"
 fi
 
 if want asan; then
@@ -160,7 +160,7 @@ if want tsan; then
   # The multi-threaded tests only (see the top of this file). second_deadlock_stack
   # names both acquisitions of a lock-order inversion.
   # scripts/tsan.supp lists the only suppressions: races inside uninstrumented RocksDB.
-  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp}"
+  export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$ROOT/scripts/tsan.supp}"
   PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test kvserver" \
     PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test)$' \
     phase tsan "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_WERROR=ON \

@@ -74,6 +74,20 @@ TEST_CASE("posix file system: write, read, size, truncate, rename, list", "[base
   CHECK(fs->SyncDir(dir.path() + "/missing") == ENOENT);
 }
 
+TEST_CASE("MkdirAll creates every missing parent and accepts an existing path", "[base][fs]") {
+  FileSystem* fs = PosixFileSystem();
+  ScratchDir dir;
+  const std::string deep = dir.path() + "/x//y/z/";
+  REQUIRE(fs->MkdirAll(deep) == 0);
+  CHECK(std::filesystem::is_directory(dir.path() + "/x/y/z"));
+  CHECK(fs->MkdirAll(deep) == 0);                 // exists: fine
+  CHECK(fs->MkdirAll(dir.path() + "/x/y") == 0);  // a parent that exists: fine
+  int fd = -1;
+  REQUIRE(fs->Open(dir.path() + "/file", O_RDWR | O_CREAT, 0644, &fd) == 0);
+  REQUIRE(fs->Close(fd) == 0);
+  CHECK(fs->MkdirAll(dir.path() + "/file/below") == ENOTDIR);
+}
+
 TEST_CASE("errno maps to kNoSpace or kIOError, naming operation and path", "[base][errno]") {
   for (int err : {ENOSPC, EDQUOT, EFBIG}) {
     const Status s = ErrnoStatus("write", "/d/f", err);

@@ -16,6 +16,17 @@ int FileSystem::PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset
   return read == n ? 0 : EIO;  // the file is shorter than the caller knows it to be
 }
 
+int FileSystem::MkdirAll(const std::string& path) {
+  // Each prefix ending before a '/', then the whole path; "" and "/" need nothing.
+  for (std::size_t i = 1; i <= path.size(); ++i) {
+    if (i < path.size() && path[i] != '/') continue;
+    if (i < path.size() && path[i - 1] == '/') continue;  // "a//b"
+    const std::string prefix = path.substr(0, i);
+    if (int err = Mkdir(prefix); err != 0 && err != EEXIST) return err;
+  }
+  return 0;
+}
+
 namespace {
 
 class Posix final : public FileSystem {

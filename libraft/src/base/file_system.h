@@ -57,6 +57,9 @@ class FileSystem {
 
   // Exactly n bytes at `offset`: Pread, then EIO if the file ended first.
   int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset);
+  // `path` and every missing parent, through Mkdir (an existing directory is fine).
+  // Creations are not synced: a caller that needs them durable SyncDirs the parents.
+  int MkdirAll(const std::string& path);
 };
 
 // The real POSIX calls. Stateless; the returned object lives for the whole program.

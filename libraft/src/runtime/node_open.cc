@@ -12,9 +12,10 @@
 //
 // Open runs before Run() starts the threads, so no ThreadChecker is bound yet and the
 // steps may touch io-thread and apply-thread state alike.
-#include <filesystem>
 #include <random>
 
+#include "base/errno_status.h"
+#include "base/file_system.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -42,10 +43,9 @@ Status Node::Impl::Open() {
 }
 
 Status Node::Impl::OpenStorage() {
-  std::error_code ec;
-  std::filesystem::create_directories(opts_.data_dir, ec);
-  if (ec)
-    return Status(ErrorCode::kIOError, "cannot create " + opts_.data_dir + ": " + ec.message());
+  if (int err = base::PosixFileSystem()->MkdirAll(opts_.data_dir); err != 0) {
+    return base::ErrnoStatus("create the data directory", opts_.data_dir, err);
+  }
   DiskStorageOptions dopts;
   dopts.segment_bytes_target = opts_.segment_bytes;
   auto disk = DiskStorage::Open(opts_.data_dir + "/log", dopts);
