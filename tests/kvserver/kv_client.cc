@@ -22,7 +22,7 @@ constexpr Millis kConnectTimeout = 2s;
 std::pair<std::string, int> SplitHostPort(const std::string& addr) {
   auto colon = addr.rfind(':');
   if (colon == std::string::npos) {
-    throw std::invalid_argument("KvClient: address '" + addr + "' is not host:port");
+    throw std::invalid_argument(fmt::format("KvClient: address '{}' is not host:port", addr));
   }
   return {addr.substr(0, colon), std::stoi(addr.substr(colon + 1))};
 }
