@@ -74,7 +74,7 @@ HttpReply KvClient::Request(const std::string& method, const std::string& target
 HttpReply KvClient::Put(std::string_view key, std::string_view value,
                         std::string_view query) const {
   std::string target = "/kv/" + PercentEncode(key);
-  if (!query.empty()) target += "?" + std::string(query);
+  if (!query.empty()) target.append("?").append(query);  // appends: GCC 12 -O3 -Wrestrict
   return Request("PUT", target, std::string(value), "application/octet-stream");
 }
 
@@ -103,7 +103,7 @@ HttpReply KvClient::List(std::string_view prefix, int limit,
   std::string target = "/kv?prefix=" + PercentEncode(prefix);
   if (limit >= 0) target += fmt::format("&limit={}", limit);
   if (start_after) target += "&start_after=" + PercentEncode(*start_after);
-  if (!extra.empty()) target += "&" + std::string(extra);
+  if (!extra.empty()) target.append("&").append(extra);
   return Request("GET", target);
 }
 
