@@ -134,6 +134,7 @@ raft::Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOpt
     if (ec) return fail("setsockopt", ec);
     shard->acceptor->bind(endpoint, ec);
     if (ec) return fail("bind", ec);
+    if (endpoint.port() == 0) endpoint = shard->acceptor->local_endpoint(ec);  // port 0: reuse
     // A burst of new connections (64 clients at once) must not overflow the SYN queue.
     shard->acceptor->listen(options.listen_backlog, ec);
     if (ec) return fail("listen", ec);
@@ -215,6 +216,12 @@ HttpServerStats HttpServer::stats() const {
 }
 
 std::size_t HttpServer::threads() const { return shards_.size(); }
+
+std::uint16_t HttpServer::port() const {
+  error_code ec;
+  auto ep = shards_.front()->acceptor->local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
 
 asio::io_context& HttpServer::io(std::size_t i) { return shards_.at(i)->io; }
 

@@ -81,6 +81,8 @@ class HttpServer {
 
   HttpServerStats stats() const;
   std::size_t threads() const;
+  // The bound port (the one asked for, or the kernel's pick for port 0).
+  std::uint16_t port() const;
   boost::asio::io_context& io(std::size_t i);
 
   struct Shard;  // one I/O thread: io_context, acceptor, connections (http_server.cc)
