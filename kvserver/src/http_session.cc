@@ -228,6 +228,7 @@ void HttpSession::OnBody(error_code ec) {
 void HttpSession::Dispatch() {
   read_timer_.cancel();
   head_deadline_armed_ = false;
+  served_any_ = true;  // from now on, waiting for a next request is keep-alive idling
   HttpRequest req = parser_->release();
   parser_.reset();
   Slot s;
@@ -321,7 +322,6 @@ void HttpSession::OnWritten(error_code ec) {
   ++base_seq_;
   if (!done.interim) {
     inflight_bytes_ -= done.bytes;
-    served_any_ = true;
     Touch();
   }
   if (done.close) {

@@ -110,7 +110,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool head_deadline_armed_ = false;
   bool closed_ = false;
   bool writing_ = false;
-  bool served_any_ = false;  // a request completed on this connection (keep-alive)
+  bool served_any_ = false;  // a request was received on this connection (keep-alive)
   std::deque<Slot> slots_;
   std::uint64_t base_seq_ = 0;  // seq of slots_.front()
   std::size_t in_flight_ = 0;   // dispatched, not yet completed
