@@ -1,5 +1,7 @@
 // kvctl: command-line client for kvserver. Works against any node; when a node is down
-// it tries the others it knows (from -addr and from the cluster's /status).
+// it tries the others it knows (from -addr and from the cluster's /status). A write is
+// never re-sent to another node once it may have been sent (see Send): when its answer
+// is lost, kvctl reports "outcome unknown" and exits with 1.
 //
 //   kvctl [-addr h:p[,h:p...]] [-o text|json] [-token T] [-timeout-ms N] COMMAND ARGS
 //   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
@@ -53,10 +55,30 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   }
 }
 
-// Sends the request to the known nodes in turn until one answers with something other
-// than a connection failure or 503.
-httplib::Result Send(const Options& o, const std::string& method, const std::string& path,
-                     const std::string& body, std::string* used) {
+// Whether `method` changes state: a write is sent to at most one node once it may have
+// left (see Send).
+bool IsWrite(const std::string& method) { return method != "GET" && method != "HEAD"; }
+
+// Whether a failed attempt sent nothing: the TCP connection was never established.
+// Every other transport error (Write, Read, ...) may have delivered the request.
+bool NothingSent(httplib::Error e) {
+  return e == httplib::Error::Connection || e == httplib::Error::ConnectionTimeout;
+}
+
+// The answer of Send: `result` from the last node tried (`used`), and whether a write's
+// outcome is unknown (it may have been sent, and no answer came back).
+struct Sent {
+  httplib::Result result;
+  bool outcome_unknown = false;
+};
+
+// Sends the request to the known nodes in turn (learning the others from /status) until
+// one answers. A read moves on after any transport error or a 503. A write moves on only
+// when nothing was sent (the connection was refused or timed out) or the node answered
+// 503 (it did not take the write); after any other error the write may have been applied,
+// so it is never re-sent elsewhere: the outcome is unknown.
+Sent Send(const Options& o, const std::string& method, const std::string& path,
+          const std::string& body, std::string* used) {
   std::vector<std::string> addrs = o.addrs;
   std::set<std::string> tried;
   std::optional<httplib::Result> last;
@@ -68,6 +90,7 @@ httplib::Result Send(const Options& o, const std::string& method, const std::str
     httplib::Client cli(host, port);
     cli.set_connection_timeout(std::chrono::seconds(2));
     cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
+    cli.set_write_timeout(std::chrono::milliseconds(o.timeout_ms));
     httplib::Headers h;
     if (!o.token.empty()) h.emplace("X-Cluster-Token", o.token);
     httplib::Request req;
@@ -78,19 +101,30 @@ httplib::Result Send(const Options& o, const std::string& method, const std::str
     if (!body.empty() && method == "POST") req.set_header("Content-Type", "application/json");
     last.emplace(cli.send(req));
     *used = addrs[i];
-    if (*last && (*last)->status != 503) return std::move(*last);
+    if (*last && (*last)->status != 503) return {std::move(*last)};
+    if (!*last && IsWrite(method) && !NothingSent(last->error())) {
+      return {std::move(*last), /*outcome_unknown=*/true};
+    }
     // Learn the other members from this node, if it answers /status.
     if (auto st = cli.Get("/status"); st && st->status == 200) {
       auto j = nlohmann::json::parse(st->body, nullptr, false);
-      if (!j.is_discarded())
+      if (!j.is_discarded() && j.contains("members") && j["members"].is_array())
         for (const auto& m : j["members"]) addrs.push_back(m.value("http_addr", ""));
     }
   }
-  if (last) return std::move(*last);
-  return httplib::Result(nullptr, httplib::Error::Connection);
+  if (last) return {std::move(*last)};
+  return {httplib::Result(nullptr, httplib::Error::Connection)};
 }
 
-int Report(const Options& o, const httplib::Result& r, const std::string& addr) {
+int Report(const Options& o, const Sent& sent, const std::string& addr) {
+  const httplib::Result& r = sent.result;
+  if (!r && sent.outcome_unknown) {
+    std::fprintf(stderr,
+                 "kvctl: outcome unknown: the request was sent to %s and no answer came back "
+                 "(%s); it may or may not have been applied, and was not re-sent\n",
+                 addr.c_str(), httplib::to_string(r.error()).c_str());
+    return 1;
+  }
   if (!r) {
     std::fprintf(stderr, "kvctl: no node reachable (last tried %s: %s)\n", addr.c_str(),
                  httplib::to_string(r.error()).c_str());
@@ -164,21 +198,26 @@ int main(int argc, char** argv) {
   auto key_path = [](const std::string& k) { return "/kv/" + kv::PercentEncode(k); };
 
   if (cmd == "put" && need(2)) {
-    auto r = Send(o, "PUT", key_path(args[1]), args[2], &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "PUT", key_path(args[1]), args[2], &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else if (cmd == "create" && need(2)) {
-    auto r = Send(o, "PUT", key_path(args[1]) + "?prev_exist=false", args[2], &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_exist=false", args[2], &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else if (cmd == "cas" && need(3)) {
-    auto r = Send(o, "PUT", key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]),
-                  args[3], &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]),
+                     args[3], &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else if (cmd == "get" && need(1)) {
-    auto r = Send(o, "GET", key_path(args[1]) + (o.stale ? "?consistency=stale" : ""), "", &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent =
+        Send(o, "GET", key_path(args[1]) + (o.stale ? "?consistency=stale" : ""), "", &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     if (o.json) {
       std::cout << "{\"key\": " << kv::JsonString(args[1])
                 << ", \"value\": " << kv::JsonString(r->body) << "}\n";
@@ -186,17 +225,20 @@ int main(int argc, char** argv) {
       std::cout << r->body << "\n";
     }
   } else if (cmd == "del" && need(1)) {
-    auto r = Send(o, "DELETE", key_path(args[1]), "", &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "DELETE", key_path(args[1]), "", &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     auto j = nlohmann::json::parse(r->body, nullptr, false);
     std::cout << (o.json ? r->body : (j.value("deleted", false) ? "deleted" : "not found")) << "\n";
   } else if (cmd == "list" && args.size() <= 2) {
     std::string prefix = args.size() == 2 ? args[1] : "";
-    auto r = Send(o, "GET",
-                  "/kv?prefix=" + kv::PercentEncode(prefix) + "&limit=" + std::to_string(o.limit) +
-                      (o.stale ? "&consistency=stale" : ""),
-                  "", &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent =
+        Send(o, "GET",
+             "/kv?prefix=" + kv::PercentEncode(prefix) + "&limit=" + std::to_string(o.limit) +
+                 (o.stale ? "&consistency=stale" : ""),
+             "", &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     if (o.json) {
       std::cout << r->body << "\n";
     } else {
@@ -205,8 +247,9 @@ int main(int argc, char** argv) {
         std::cout << it["key"].get<std::string>() << "\t" << it["value"].get<std::string>() << "\n";
     }
   } else if ((cmd == "status" || cmd == "members") && need(0)) {
-    auto r = Send(o, "GET", "/status", "", &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "GET", "/status", "", &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     if (o.json) {
       std::cout << r->body << "\n";
       return 0;
@@ -234,13 +277,15 @@ int main(int argc, char** argv) {
     }
   } else if (cmd == "join" && need(3)) {
     nlohmann::json b = {{"id", args[1]}, {"raft_addr", args[2]}, {"http_addr", args[3]}};
-    auto r = Send(o, "POST", "/join", b.dump(), &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "POST", "/join", b.dump(), &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "joined " + args[1]) << "\n";
   } else if ((cmd == "leave" || cmd == "transfer-leader") && need(1)) {
     nlohmann::json b = {{"id", args[1]}};
-    auto r = Send(o, "POST", "/" + cmd, b.dump(), &used);
-    if (int rc = Report(o, r, used)) return rc;
+    auto sent = Send(o, "POST", "/" + cmd, b.dump(), &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else {
     return Usage();

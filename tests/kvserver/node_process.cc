@@ -152,21 +152,43 @@ void NodeProcess::Kill() {
   Reap(status);
 }
 
+void NodeProcess::Signal(int signal) {
+  INFO("signal " << signal << " to " << spec_.id);
+  REQUIRE(pid_ > 0);
+  ::kill(pid_, signal);
+}
+
+std::optional<int> NodeProcess::WaitExit(Millis limit) {
+  if (pid_ < 0) return last_exit_;
+  const pid_t pid = pid_;
+  auto deadline = Clock::now() + limit;
+  int status = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      Reap(status);
+      return last_exit_;
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+std::size_t NodeProcess::RssBytes() const {
+  if (pid_ < 0) return 0;
+  std::string status = ReadFile(fmt::format("/proc/{}/status", pid_));
+  auto pos = status.find("\nVmRSS:");
+  if (pos == std::string::npos) return 0;
+  return std::strtoull(status.c_str() + pos + 8, nullptr, 10) * 1024;  // "VmRSS:  1234 kB"
+}
+
 int NodeProcess::Terminate(Millis limit) {
   INFO("SIGTERM " << spec_.id);
   REQUIRE(pid_ > 0);
   const pid_t pid = pid_;
   ::kill(pid, SIGTERM);
-  auto deadline = Clock::now() + limit;
+  if (auto code = WaitExit(limit)) return *code;
   int status = 0;
-  while (Clock::now() < deadline) {
-    pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      Reap(status);
-      return *last_exit_;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   Reap(status);

@@ -51,8 +51,17 @@ class NodeProcess {
   // SIGTERM, then waits up to `limit` for the exit; returns the exit code (128 + signal
   // when killed by a signal). Fails the test (after a SIGKILL) when it does not exit.
   int Terminate(Millis limit = 20s);
+  // Sends `signal` to the running process (fails the test if it is not running).
+  void Signal(int signal);
+  // Waits up to `limit` for the process to exit (after Signal); returns the exit code
+  // (128 + signal), or nothing when it is still running.
+  std::optional<int> WaitExit(Millis limit);
   // Whether the process is running (reaps it if it exited; see last_exit()).
   bool Alive();
+  // The running process's resident set size (VmRSS in /proc/PID/status), in bytes; 0
+  // when it is not running.
+  std::size_t RssBytes() const;
+  pid_t pid() const { return pid_; }
   // Exit code of the last exited run (128 + signal), if any.
   std::optional<int> last_exit() const { return last_exit_; }
 

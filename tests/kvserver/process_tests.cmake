@@ -33,3 +33,20 @@ raft_test(process_test
 target_compile_definitions(process_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>")
 add_dependencies(process_test kvserver)
 set_tests_properties(process_test PROPERTIES TIMEOUT 600)
+
+# The HTTP front door (issue 12): conformance, the adversarial suite and kvctl's retry
+# rule. Its own binary, so that it runs beside process_test:
+#   build/tests/kvserver/process_http_test '[adversarial]'    # or '[http]', '~[slow]', '[kvctl]'
+raft_test(process_http_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
+          ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
+          ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
+          ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_http_test.cc
+  LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_base
+  LABELS process)
+target_compile_definitions(process_http_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>"
+                                                     KVCTL_BIN="$<TARGET_FILE:kvctl>")
+add_dependencies(process_http_test kvserver kvctl)
+set_tests_properties(process_http_test PROPERTIES TIMEOUT 300)
