@@ -30,7 +30,7 @@ constexpr std::chrono::milliseconds kAcceptBackoff{100};
 
 void Accept(HttpServer::Shard* shard);
 
-void OnAccepted(HttpServer::Shard* shard, error_code ec, tcp::socket socket) {
+void OnAccepted(HttpServer::Shard* shard, error_code ec, Socket socket) {
   if (ec == asio::error::operation_aborted || !shard->acceptor || !shard->acceptor->is_open())
     return;
   if (ec) {
@@ -69,7 +69,20 @@ void OnAccepted(HttpServer::Shard* shard, error_code ec, tcp::socket socket) {
 
 void Accept(HttpServer::Shard* shard) {
   shard->acceptor->async_accept(
-      shard->io, [shard](error_code ec, tcp::socket s) { OnAccepted(shard, ec, std::move(s)); });
+      shard->io, [shard](error_code ec, Socket s) { OnAccepted(shard, ec, std::move(s)); });
+}
+
+// Every kSweepInterval: refreshes the shard's clock and acts on passed deadlines.
+void Sweep(HttpServer::Shard* shard) {
+  shard->now = Clock::now();
+  for (auto it = shard->conns.begin(); it != shard->conns.end();) {
+    HttpSession* s = *it++;  // CheckDeadlines may close s, which unlinks it
+    s->CheckDeadlines(shard->now);
+  }
+  shard->sweep->expires_after(kSweepInterval);
+  shard->sweep->async_wait([shard](error_code ec) {
+    if (!ec) Sweep(shard);
+  });
 }
 
 // Every session of the shard, kept alive while the caller walks them (closing one
@@ -125,6 +138,7 @@ raft::Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const HttpServerOpt
         std::max<std::size_t>(1, options.max_conns / n + (i == 0 ? options.max_conns % n : 0));
     shard->acceptor.emplace(shard->io);
     shard->accept_backoff.emplace(shard->io);
+    shard->sweep.emplace(shard->io);
     error_code ec;
     shard->acceptor->open(endpoint.protocol(), ec);
     if (ec) return fail("socket", ec);
@@ -160,6 +174,7 @@ void HttpServer::Run() {
       Guard guard(s->io.get_executor());
       if (!stopped->load()) {
         Accept(s);
+        Sweep(s);
         s->io.run();
       }
     });
@@ -196,6 +211,7 @@ void HttpServer::Stop() {
       error_code ignored;
       s->acceptor->close(ignored);
       s->accept_backoff->cancel();
+      s->sweep->cancel();
       for (auto& session : Sessions(s)) session->Close();
       s->io.stop();
     });

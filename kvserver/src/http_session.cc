@@ -5,8 +5,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cstdio>
+#include <cstdlib>
 
-#include "base/assert.h"
 #include "http_util.h"
 
 namespace kv {
@@ -27,6 +28,13 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
+// A broken invariant of the session: abort with what broke (never input-dependent).
+void Invariant(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "kvserver: http session invariant broken: %s\n", what);
+  std::abort();
+}
+
 // Beast's parse errors (malformed input) as opposed to socket errors.
 bool IsParseError(const error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category() &&
@@ -40,12 +48,8 @@ Responder::Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq)
 
 void Responder::operator()(HttpResponse res) const { session_->Post(seq_, std::move(res)); }
 
-HttpSession::HttpSession(HttpServer::Shard* shard, tcp::socket socket)
-    : shard_(shard),
-      socket_(std::move(socket)),
-      read_timer_(shard->io),
-      write_timer_(shard->io),
-      buf_(shard->opts->max_header_bytes + 65536) {
+HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket)
+    : shard_(shard), socket_(std::move(socket)), buf_(shard->opts->max_header_bytes + 65536) {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -71,8 +75,7 @@ void HttpSession::Close() {
   closed_ = true;
   shard_->conns.erase(lru_);
   --shard_->open;
-  read_timer_.cancel();
-  write_timer_.cancel();
+  read_deadline_ = write_deadline_ = kNever;
   error_code ec;
   socket_.close(ec);
 }
@@ -133,7 +136,7 @@ void HttpSession::WaitFirstByte() {
   }
   read_pending_ = true;
   // Waiting for readability holds no buffer: an idle connection costs the session only.
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](error_code ec) {
     self->read_pending_ = false;
     if (self->closed_) return;
     if (ec) return self->Close();
@@ -226,7 +229,7 @@ void HttpSession::OnBody(error_code ec) {
 }
 
 void HttpSession::Dispatch() {
-  read_timer_.cancel();
+  read_deadline_ = kNever;
   head_deadline_armed_ = false;
   served_any_ = true;  // from now on, waiting for a next request is keep-alive idling
   HttpRequest req = parser_->release();
@@ -254,11 +257,10 @@ void HttpSession::Post(std::uint64_t seq, HttpResponse res) {
 
 void HttpSession::Complete(std::uint64_t seq, HttpResponse res) {
   if (closed_) return;
-  RAFT_ASSERT_GE(seq, base_seq_);
+  Invariant(seq >= base_seq_ && seq - base_seq_ < slots_.size(), "answer for an unknown request");
   const std::size_t idx = seq - base_seq_;
-  RAFT_ASSERT_LT(idx, slots_.size());
   Slot& s = slots_[idx];
-  RAFT_ASSERT(!s.res.has_value(), "a request answered twice");
+  Invariant(!s.res.has_value() && !s.interim, "a request answered twice");
   --in_flight_;
   inflight_bytes_ -= s.bytes;
   if (shard_->draining && idx + 1 == slots_.size() && read_state_ != ReadState::kBody)
@@ -275,7 +277,7 @@ void HttpSession::Complete(std::uint64_t seq, HttpResponse res) {
 
 void HttpSession::Refuse(int code, std::string_view message) {
   unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
-  read_timer_.cancel();
+  read_deadline_ = kNever;
   head_deadline_armed_ = false;
   read_state_ = ReadState::kStopped;
   parser_.reset();
@@ -298,12 +300,7 @@ void HttpSession::Flush() {
   Slot& f = slots_.front();
   if (!f.interim && !f.res) return;
   writing_ = true;
-  write_timer_.expires_after(shard_->opts->write_timeout);
-  write_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->closed_ || !self->writing_) return;
-    ++self->shard_->timeouts;  // the client does not read its answers
-    self->Close();
-  });
+  write_deadline_ = shard_->now + shard_->opts->write_timeout;
   auto done = [self = shared_from_this()](error_code ec, std::size_t) { self->OnWritten(ec); };
   if (f.interim) {
     asio::async_write(socket_, asio::buffer(f.raw), std::move(done));
@@ -314,7 +311,7 @@ void HttpSession::Flush() {
 
 void HttpSession::OnWritten(error_code ec) {
   writing_ = false;
-  write_timer_.cancel();
+  write_deadline_ = kNever;
   if (closed_) return;
   if (ec) return Close();
   Slot done = std::move(slots_.front());
@@ -326,14 +323,12 @@ void HttpSession::OnWritten(error_code ec) {
   }
   if (done.close) {
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(Socket::shutdown_send, ignored);
     if (read_pending_) return Close();  // draining while a next request was awaited
     read_state_ = ReadState::kStopped;
     slots_.clear();
-    read_timer_.expires_after(kLingerTime);
-    read_timer_.async_wait([self = shared_from_this()](error_code e) {
-      if (!e) self->Close();
-    });
+    lingering_ = true;
+    ArmRead(kLingerTime);
     return Linger();
   }
   if (read_state_ == ReadState::kPaused) ReadNext();
@@ -352,12 +347,18 @@ void HttpSession::Linger() {
                           });
 }
 
-void HttpSession::ArmRead(std::chrono::milliseconds d) {
-  read_timer_.expires_after(d);
-  read_timer_.async_wait([self = shared_from_this()](error_code ec) {
-    if (ec || self->closed_) return;
-    self->OnReadDeadline();
-  });
+void HttpSession::ArmRead(std::chrono::milliseconds d) { read_deadline_ = shard_->now + d; }
+
+void HttpSession::CheckDeadlines(Clock::time_point now) {
+  if (closed_) return;
+  if (writing_ && now >= write_deadline_) {
+    ++shard_->timeouts;  // the client does not read its answers
+    return Close();
+  }
+  if (now >= read_deadline_) {
+    read_deadline_ = kNever;
+    OnReadDeadline();
+  }
 }
 
 void HttpSession::OnReadDeadline() {
@@ -377,11 +378,13 @@ void HttpSession::OnReadDeadline() {
       ++shard_->timeouts;
       read_timed_out_ = true;
       error_code ignored;
-      socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+      socket_.shutdown(Socket::shutdown_receive, ignored);
       return;
     }
     case ReadState::kPaused:
+      return;
     case ReadState::kStopped:
+      if (lingering_) Close();
       return;
   }
 }

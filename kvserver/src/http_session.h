@@ -29,6 +29,13 @@ namespace kv {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+// Sockets bound to the io_context's own executor type: no type-erased executor (and its
+// work tracking) on every asynchronous operation.
+using Socket = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
+constexpr Clock::time_point kNever = Clock::time_point::max();
+// Deadlines are checked this often: they hold to within it.
+constexpr std::chrono::milliseconds kSweepInterval{100};
 
 struct HttpServer::Shard {
   explicit Shard(std::size_t index) : index(index) {}
@@ -48,11 +55,13 @@ struct HttpServer::Shard {
   asio::io_context io{1};
   std::optional<tcp::acceptor> acceptor;
   std::optional<asio::steady_timer> accept_backoff;
+  std::optional<asio::steady_timer> sweep;
+  Clock::time_point now = Clock::now();  // as of the last sweep
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(HttpServer::Shard* shard, tcp::socket socket);
+  HttpSession(HttpServer::Shard* shard, Socket socket);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -66,6 +75,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Drain();
   // From Responder, on any thread.
   void Post(std::uint64_t seq, HttpResponse res);
+  // From the shard's sweep: acts on a read or write deadline that has passed.
+  void CheckDeadlines(Clock::time_point now);
 
  private:
   enum class ReadState { kWaitFirstByte, kHead, kBody, kPaused, kStopped };
@@ -98,10 +109,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool CanReadMore() const;
 
   HttpServer::Shard* shard_;
-  tcp::socket socket_;
+  Socket socket_;
   std::string peer_;
-  asio::steady_timer read_timer_;
-  asio::steady_timer write_timer_;
+  // Deadlines, checked by the shard's sweep (every kSweepInterval): no timer operation
+  // per request. kNever: none.
+  Clock::time_point read_deadline_ = kNever;
+  Clock::time_point write_deadline_ = kNever;
+  bool lingering_ = false;
   boost::beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   ReadState read_state_ = ReadState::kWaitFirstByte;

@@ -214,7 +214,7 @@ void KvServer::Impl::RequestStop() {
   stop_cv.notify_all();
 }
 
-void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "-", code); }
+void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }
 
 void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {
   counters.Count(call->route, call->req.method_string(), res.result_int());

@@ -7,6 +7,7 @@
 // of the request (IoState is touched only there).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -25,15 +26,25 @@
 
 namespace kv {
 
-// HTTP request counters by route, method and code, for /metrics.
+// HTTP request counters by route, method and code, for /metrics. Lock-free (relaxed
+// atomics in a fixed table): counted on every answer, from any thread.
 class HttpCounters {
  public:
+  // Routes and methods outside the fixed lists count as "other"; codes outside 100..599
+  // as 599.
   void Count(std::string_view route, std::string_view method, int code);
   std::string Render() const;
 
+  static constexpr std::string_view kRoutes[] = {
+      "/kv/{key}", "/kv",      "/join",   "/leave",  "/transfer-leader",
+      "/status",   "/metrics", "/health", "refused", "other"};
+  static constexpr std::string_view kMethods[] = {"GET", "PUT", "DELETE", "POST", "other"};
+
  private:
-  mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, std::less<>> counts_;
+  static constexpr std::size_t kCodes = 500;  // 100..599
+  static constexpr std::size_t kRouteCount = std::size(kRoutes);
+  static constexpr std::size_t kMethodCount = std::size(kMethods);
+  std::array<std::atomic<std::uint64_t>, kRouteCount * kMethodCount * kCodes> counts_{};
 };
 
 // One request being served: what the route handlers and their continuations share.

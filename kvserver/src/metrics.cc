@@ -44,23 +44,28 @@ std::string Escape(const std::string& s) {
 }  // namespace
 
 void HttpCounters::Count(std::string_view route, std::string_view method, int code) {
-  std::lock_guard<std::mutex> l(mu_);
-  auto key = std::make_tuple(route, method, code);
-  auto it = counts_.find(key);
-  if (it == counts_.end())
-    it = counts_.emplace(std::make_tuple(std::string(route), std::string(method), code), 0).first;
-  ++it->second;
+  std::size_t r = kRouteCount - 1, m = kMethodCount - 1;
+  for (std::size_t i = 0; i + 1 < kRouteCount; ++i)
+    if (kRoutes[i] == route) r = i;
+  for (std::size_t i = 0; i + 1 < kMethodCount; ++i)
+    if (kMethods[i] == method) m = i;
+  std::size_t c = code >= 100 && code <= 599 ? static_cast<std::size_t>(code - 100) : kCodes - 1;
+  counts_[(r * kMethodCount + m) * kCodes + c].fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string HttpCounters::Render() const {
   std::ostringstream o;
   o << "# HELP kv_http_requests_total HTTP requests by route, method and status code.\n"
        "# TYPE kv_http_requests_total counter\n";
-  std::lock_guard<std::mutex> l(mu_);
-  for (const auto& [k, n] : counts_) {
-    o << "kv_http_requests_total{route=\"" << Escape(std::get<0>(k)) << "\",method=\""
-      << Escape(std::get<1>(k)) << "\",code=\"" << std::get<2>(k) << "\"} " << n << "\n";
-  }
+  for (std::size_t r = 0; r < kRouteCount; ++r)
+    for (std::size_t m = 0; m < kMethodCount; ++m)
+      for (std::size_t c = 0; c < kCodes; ++c) {
+        std::uint64_t n =
+            counts_[(r * kMethodCount + m) * kCodes + c].load(std::memory_order_relaxed);
+        if (n == 0) continue;
+        o << "kv_http_requests_total{route=\"" << kRoutes[r] << "\",method=\"" << kMethods[m]
+          << "\",code=\"" << c + 100 << "\"} " << n << "\n";
+      }
   return o.str();
 }
 
