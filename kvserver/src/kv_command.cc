@@ -2,7 +2,7 @@
 
 #include <limits>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 
 namespace kv {
 namespace {
@@ -14,8 +14,8 @@ constexpr std::uint8_t kFlagsAll = kFlagOk | kFlagPrev | kFlagError;
 
 constexpr std::uint32_t kBytesMax = std::numeric_limits<std::uint32_t>::max();
 
-using raft::base::ByteReader;
-using raft::base::ByteWriter;
+using raft::ByteReader;
+using raft::ByteWriter;
 
 }  // namespace
 

@@ -13,8 +13,8 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "base/coding.h"
 #include "kv_command.h"
+#include "raft/coding.h"
 #include "rocks_state_machine_fs.h"
 #include "rocks_state_machine_snapshot.h"
 
@@ -48,13 +48,13 @@ std::string UserKey(std::string_view key) {
 
 std::string EncodeU64(std::uint64_t v) {
   std::string out(8, '\0');
-  raft::base::EncodeFixed64(out.data(), v);
+  raft::EncodeFixed64(out.data(), v);
   return out;
 }
 
 bool DecodeU64(const std::string& in, std::uint64_t* v) {
   if (in.size() != 8) return false;
-  *v = raft::base::DecodeFixed64(in.data());
+  *v = raft::DecodeFixed64(in.data());
   return true;
 }
 

@@ -10,12 +10,12 @@
 #include <filesystem>
 #include <system_error>
 
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 #include "rocks_state_machine.h"
 
 namespace kv::fs {
 
-using raft::base::ErrnoStatus;
+using raft::ErrnoStatus;
 
 namespace {
 

@@ -1,6 +1,6 @@
 // File-system helpers of RocksStateMachine: fsync, durable rename, removal, and the
 // recovery of a directory swap interrupted by a crash. POSIX calls only; every error is
-// a raft::Status from raft::base::ErrnoStatus (libraft/src/base/errno_status.h: ENOSPC,
+// a raft::Status from raft::ErrnoStatus (raft/errno_status.h: ENOSPC,
 // EDQUOT, EFBIG -> kNoSpace, anything else -> kIOError). Stateless; callable from any
 // thread.
 #pragma once

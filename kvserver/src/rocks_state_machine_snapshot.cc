@@ -13,8 +13,8 @@
 #include <system_error>
 #include <vector>
 
-#include "base/coding.h"
-#include "base/errno_status.h"
+#include "raft/coding.h"
+#include "raft/errno_status.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
@@ -80,7 +80,7 @@ class StreamIn {
       for (std::size_t done = 0; done < take;) {
         ssize_t w = ::write(fd, p + done, take - done);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return raft::base::ErrnoStatus("write", path, errno);
+        if (w < 0) return raft::ErrnoStatus("write", path, errno);
         done += static_cast<std::size_t>(w);
       }
       pos_ += take;
@@ -118,25 +118,25 @@ class StreamIn {
 raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
   char len_buf[2];
   if (raft::Status s = in->ReadExact(len_buf, 2); !s.ok()) return s;
-  std::size_t name_len = raft::base::DecodeFixed16(len_buf);
+  std::size_t name_len = raft::DecodeFixed16(len_buf);
   if (name_len == 0 || name_len > kMaxNameBytes) return Corrupt("bad file name length");
   std::string name(name_len, '\0');
   if (raft::Status s = in->ReadExact(name.data(), name_len); !s.ok()) return s;
   if (!ValidName(name)) return Corrupt("bad file name");
   char size_buf[8];
   if (raft::Status s = in->ReadExact(size_buf, 8); !s.ok()) return s;
-  std::uint64_t size = raft::base::DecodeFixed64(size_buf);
+  std::uint64_t size = raft::DecodeFixed64(size_buf);
 
   std::string path = dir + "/" + name;
   // O_EXCL: a name repeated in the stream is refused instead of overwriting.
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
     if (errno == EEXIST) return Corrupt("file " + name + " appears twice");
-    return raft::base::ErrnoStatus("create", path, errno);
+    return raft::ErrnoStatus("create", path, errno);
   }
   if (raft::Status s = in->CopyTo(fd.get(), size, path); !s.ok()) return s;
-  if (::fsync(fd.get()) != 0) return raft::base::ErrnoStatus("fsync", path, errno);
-  if (int err = fd.Close(); err != 0) return raft::base::ErrnoStatus("close", path, err);
+  if (::fsync(fd.get()) != 0) return raft::ErrnoStatus("fsync", path, errno);
+  if (int err = fd.Close(); err != 0) return raft::ErrnoStatus("close", path, err);
   return raft::Status::Ok();
 }
 
@@ -167,13 +167,13 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
                           "kv snapshot: unexpected entry " + it->path().string());
     names.push_back(it->path().filename().string());
   }
-  if (ec) return raft::base::ErrnoStatus("list", dir_, ec.value());
+  if (ec) return raft::ErrnoStatus("list", dir_, ec.value());
   std::sort(names.begin(), names.end());
   if (names.size() > kMaxSnapshotFiles)
     return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: too many files in " + dir_);
 
   std::string header(kSnapshotMagic, sizeof(kSnapshotMagic));
-  raft::base::ByteWriter hw(&header);
+  raft::ByteWriter hw(&header);
   hw.U8(kSnapshotVersion);
   hw.U64(applied_index_);
   hw.U32(static_cast<std::uint32_t>(names.size()));
@@ -183,12 +183,12 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
   for (const std::string& name : names) {
     std::string path = dir_ + "/" + name;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return raft::base::ErrnoStatus("open", path, errno);
+    if (fd.get() < 0) return raft::ErrnoStatus("open", path, errno);
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return raft::base::ErrnoStatus("stat", path, errno);
+    if (::fstat(fd.get(), &st) != 0) return raft::ErrnoStatus("stat", path, errno);
     auto size = static_cast<std::uint64_t>(st.st_size);
     std::string file_header;
-    raft::base::ByteWriter fw(&file_header);
+    raft::ByteWriter fw(&file_header);
     fw.U16(static_cast<std::uint16_t>(name.size()));  // <= NAME_MAX (255)
     fw.Raw(name);
     fw.U64(size);
@@ -198,7 +198,7 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
           static_cast<std::size_t>(std::min<std::uint64_t>(left, kSnapshotBufferBytes));
       ssize_t n = ::read(fd.get(), buf.get(), want);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return raft::base::ErrnoStatus("read", path, errno);
+      if (n < 0) return raft::ErrnoStatus("read", path, errno);
       if (n == 0)
         return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: " + path + " shrank");
       if (raft::Status s = out->Write(std::string_view(buf.get(), static_cast<std::size_t>(n)));
@@ -212,18 +212,18 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
 
 raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
                              raft::Index expected_index) {
-  if (::mkdir(dir.c_str(), 0755) != 0) return raft::base::ErrnoStatus("mkdir", dir, errno);
+  if (::mkdir(dir.c_str(), 0755) != 0) return raft::ErrnoStatus("mkdir", dir, errno);
   StreamIn in(reader);
   char header[4 + 1 + 8 + 4];
   if (raft::Status s = in.ReadExact(header, sizeof(header)); !s.ok()) return s;
   if (std::memcmp(header, kSnapshotMagic, 4) != 0) return Corrupt("bad magic");
   if (static_cast<std::uint8_t>(header[4]) != kSnapshotVersion)
     return Corrupt("unsupported version " + std::to_string(static_cast<unsigned char>(header[4])));
-  raft::Index applied = raft::base::DecodeFixed64(header + 5);
+  raft::Index applied = raft::DecodeFixed64(header + 5);
   if (applied != expected_index)
     return Corrupt("snapshot of index " + std::to_string(applied) + ", expected " +
                    std::to_string(expected_index));
-  std::uint64_t count = raft::base::DecodeFixed32(header + 13);
+  std::uint64_t count = raft::DecodeFixed32(header + 13);
   if (count > kMaxSnapshotFiles) return Corrupt("too many files");
 
   for (std::uint64_t i = 0; i < count; ++i)

@@ -1,5 +1,5 @@
 // ByteWriter/ByteReader: little-endian layout, bounds checks, sticky first error.
-#include "base/coding.h"
+#include "raft/coding.h"
 
 #include <catch2/catch.hpp>
 #include <limits>

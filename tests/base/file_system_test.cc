@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <filesystem>
 
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 
 namespace raft::base {
 namespace {

@@ -10,7 +10,7 @@
 #include <random>
 #include <thread>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
 #include "process_harness.h"
 
@@ -481,7 +481,7 @@ std::string FrameHeader(std::uint8_t type, std::uint32_t payload_len, std::uint3
   h.push_back(static_cast<char>(version));
   h.push_back(static_cast<char>(type));
   h.append(2, '\0');  // flags
-  raft::base::ByteWriter w(&h);
+  raft::ByteWriter w(&h);
   w.U32(payload_len);
   w.U32(payload_crc);
   w.U32(Crc32c(h));

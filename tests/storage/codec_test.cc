@@ -3,7 +3,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
 #include "storage/format.h"
 #include "test_util.h"
@@ -68,7 +68,7 @@ TEST_CASE("record round trip and every parse failure", "[storage][codec]") {
   std::string newer = rec;
   newer[kRecordVersionOffset] = 2;
   std::uint32_t crc = Crc32cExtend(0, newer.data() + 4, newer.size() - 4);
-  base::EncodeFixed32(newer.data(), MaskCrc(crc));
+  raft::EncodeFixed32(newer.data(), MaskCrc(crc));
   CHECK(ParseRecord(newer, &v) == RecordParse::kBadVersion);
   // Zeros never parse.
   CHECK(ParseRecord(std::string(100, '\0'), &v) == RecordParse::kBadCrc);

@@ -6,13 +6,13 @@
 #include <limits>
 #include <random>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "test_util.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
 
-using base::ByteWriter;
+using raft::ByteWriter;
 
 namespace {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <new>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
 
 namespace {
@@ -45,7 +45,7 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); 
 
 namespace raft::wire::testing {
 
-using base::ByteWriter;
+using raft::ByteWriter;
 using base::Crc32c;
 
 AllocationProbe::AllocationProbe() {

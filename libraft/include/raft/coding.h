@@ -1,4 +1,5 @@
-// Little-endian fixed-width encoding, the one codec under every format of the project:
+// Little-endian fixed-width encoding, the one codec under every format of the project
+// (public: applications encode their commands and snapshots with it, as kvserver does):
 // the wire protocol (docs/wire-protocol.md, section 2), the storage files and snapshot
 // files (docs/storage-format.md), and the payloads above them (ConfChange, MemberInfo,
 // kvserver commands). Pure; includes nothing the core's purity check bans.
@@ -19,9 +20,10 @@
 #include <string>
 #include <string_view>
 
+#include "raft/export.h"
 #include "raft/status.h"
 
-namespace raft::base {
+namespace raft {
 
 // Byte-by-byte, so independent of host endianness and alignment (compilers turn each
 // into one load or store).
@@ -51,7 +53,7 @@ inline std::uint64_t DecodeFixed64(const char* p) {
   return v;
 }
 
-class ByteWriter {
+class RAFT_EXPORT ByteWriter {
  public:
   // `out` is borrowed and must outlive the writer; bytes are appended to it.
   explicit ByteWriter(std::string* out) : out_(out) {}
@@ -69,7 +71,7 @@ class ByteWriter {
   std::string* out_;
 };
 
-class ByteReader {
+class RAFT_EXPORT ByteReader {
  public:
   // `in` is borrowed and must outlive the reader. `grammar` names the production being
   // decoded ("raft_message", "snapshot_header") in error messages; it and every `field`
@@ -117,4 +119,4 @@ class ByteReader {
   Status status_;
 };
 
-}  // namespace raft::base
+}  // namespace raft

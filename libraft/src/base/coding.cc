@@ -1,8 +1,8 @@
-#include "base/coding.h"
+#include "raft/coding.h"
 
 #include <fmt/format.h>
 
-namespace raft::base {
+namespace raft {
 
 void ByteWriter::U8(std::uint8_t v) { out_->push_back(static_cast<char>(v)); }
 
@@ -120,4 +120,4 @@ Status ByteReader::Finish() {
   return status_;
 }
 
-}  // namespace raft::base
+}  // namespace raft

@@ -1,10 +1,10 @@
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 
 #include <cerrno>
 #include <string>
 #include <system_error>
 
-namespace raft::base {
+namespace raft {
 
 bool IsNoSpaceErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
 
@@ -19,4 +19,4 @@ Status ErrnoStatus(std::string_view op, std::string_view path, int err) {
   return Status(ErrorCode::kIOError, std::move(msg));
 }
 
-}  // namespace raft::base
+}  // namespace raft

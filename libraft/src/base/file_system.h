@@ -4,7 +4,7 @@
 // deterministic simulator with a simulated disk. Files are named by path and opened
 // files by an int descriptor; `flags` and `mode` of Open are those of open(2).
 //
-// Every call returns 0 on success or an errno value; none throws (base/errno_status.h
+// Every call returns 0 on success or an errno value; none throws (raft/errno_status.h
 // turns an errno into a Status). Implementations must be usable from one thread at a
 // time per open file; the POSIX one is stateless and thread-safe.
 #pragma once

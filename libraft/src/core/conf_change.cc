@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "raft/storage.h"
 #include "raft/types.h"
 
@@ -18,7 +18,7 @@ constexpr std::size_t kConfChangeHeaderBytes = 1 + 1 + 8;
 std::string EncodeConfChange(const ConfChange& cc) {
   std::string out;
   out.reserve(kConfChangeHeaderBytes + cc.context.size());
-  base::ByteWriter w(&out);
+  raft::ByteWriter w(&out);
   w.U8(kConfChangeVersion);
   w.U8(static_cast<std::uint8_t>(cc.type));
   w.U64(cc.node);
@@ -27,7 +27,7 @@ std::string EncodeConfChange(const ConfChange& cc) {
 }
 
 bool DecodeConfChange(const std::string& data, ConfChange* out) {
-  base::ByteReader r(data, "conf_change");
+  raft::ByteReader r(data, "conf_change");
   if (r.U8("version") != kConfChangeVersion) r.Fail("unknown version");
   const std::uint8_t type = r.U8("type");
   if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) r.Fail("unknown type");

@@ -2,7 +2,7 @@
 //
 // member_info := version:u8(=1) id:u64 name:str raft_addr:str app_data:str
 // str         := len:u32 bytes[len]          (little-endian; each str <= 64 KiB)
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "raft/node.h"
 
 namespace raft {
@@ -22,7 +22,7 @@ NodeId NodeIdFromName(const std::string& name) {
 
 std::string EncodeMemberInfo(const MemberInfo& m) {
   std::string out;
-  base::ByteWriter w(&out);
+  raft::ByteWriter w(&out);
   w.U8(kMemberInfoVersion);
   w.U64(m.id);
   w.Bytes(m.name);
@@ -32,7 +32,7 @@ std::string EncodeMemberInfo(const MemberInfo& m) {
 }
 
 bool DecodeMemberInfo(std::string_view in, MemberInfo* out) {
-  base::ByteReader r(in, "member_info");
+  raft::ByteReader r(in, "member_info");
   if (r.U8("version") != kMemberInfoVersion) r.Fail("unknown version");
   MemberInfo m;
   m.id = r.U64("id");

@@ -14,7 +14,7 @@
 // steps may touch io-thread and apply-thread state alike.
 #include <random>
 
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 #include "base/file_system.h"
 #include "runtime/node_impl.h"
 
@@ -44,7 +44,7 @@ Status Node::Impl::Open() {
 
 Status Node::Impl::OpenStorage() {
   if (int err = base::PosixFileSystem()->MkdirAll(opts_.data_dir); err != 0) {
-    return base::ErrnoStatus("create the data directory", opts_.data_dir, err);
+    return raft::ErrnoStatus("create the data directory", opts_.data_dir, err);
   }
   DiskStorageOptions dopts;
   dopts.segment_bytes_target = opts_.segment_bytes;

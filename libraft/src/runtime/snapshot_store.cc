@@ -8,15 +8,15 @@
 #include <limits>
 #include <string_view>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 #include "base/file_system.h"
 
 namespace raft::runtime {
 namespace {
 
-using base::ErrnoStatus;
+using raft::ErrnoStatus;
 
 constexpr std::string_view kHeadMagic("RSNP", 4);
 constexpr std::string_view kTailMagic("RSNE", 4);
@@ -32,7 +32,7 @@ base::FileSystem* OrPosix(base::FileSystem* fs) {
 
 std::string EncodeMeta(const SnapshotHeader& h) {
   std::string m;
-  base::ByteWriter w(&m);
+  raft::ByteWriter w(&m);
   w.U64(h.meta.index);
   w.U64(h.meta.term);
   w.U32(static_cast<std::uint32_t>(h.meta.conf.voters.size()));
@@ -45,7 +45,7 @@ std::string EncodeMeta(const SnapshotHeader& h) {
 }
 
 Status DecodeMeta(std::string_view in, SnapshotHeader* h) {
-  base::ByteReader r(in, "snapshot_meta");
+  raft::ByteReader r(in, "snapshot_meta");
   h->meta.index = r.U64("index");
   h->meta.term = r.U64("term");
   for (std::uint32_t n = r.Count("voters_n", kCountMax, 8); n > 0; --n) {
@@ -95,7 +95,7 @@ Result<std::uint64_t> ReadHeader(base::FileSystem* fs, int fd, const std::string
                                  SnapshotHeader* h) {
   char fixed[kHeadFixedBytes];
   if (Status s = ReadExact(fs, fd, path, fixed, sizeof(fixed), 0); !s.ok()) return s;
-  base::ByteReader r(std::string_view(fixed, sizeof(fixed)), "snapshot_header");
+  raft::ByteReader r(std::string_view(fixed, sizeof(fixed)), "snapshot_header");
   const std::string_view magic = r.Raw("magic", kHeadMagic.size());
   const std::uint8_t version = r.U8("version");
   r.Raw("pad", 3);
@@ -109,7 +109,7 @@ Result<std::uint64_t> ReadHeader(base::FileSystem* fs, int fd, const std::string
   std::string meta(len + 4, '\0');
   if (Status s = ReadExact(fs, fd, path, meta.data(), meta.size(), sizeof(fixed)); !s.ok())
     return s;
-  const std::uint32_t crc = base::DecodeFixed32(meta.data() + len);
+  const std::uint32_t crc = raft::DecodeFixed32(meta.data() + len);
   meta.resize(len);
   if (base::Crc32c(meta) != crc) return Status(ErrorCode::kCorruption, path + ": header checksum");
   if (Status s = DecodeMeta(meta, h); !s.ok())
@@ -128,7 +128,7 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
   char trailer[kTrailerBytes];
   if (Status s = ReadExact(fs, fd, path, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok())
     return s;
-  base::ByteReader r(std::string_view(trailer, kTrailerBytes), "snapshot_trailer");
+  raft::ByteReader r(std::string_view(trailer, kTrailerBytes), "snapshot_trailer");
   *body_len = r.U64("body_len");
   *body_crc = r.U32("body_crc");
   const std::string_view magic = r.Raw("magic", kTailMagic.size());
@@ -176,7 +176,7 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const Snapshot
     return ErrnoStatus("open", w->tmp_path_, err);
   const std::string meta = EncodeMeta(header);
   std::string head;
-  base::ByteWriter hw(&head);
+  raft::ByteWriter hw(&head);
   hw.Raw(kHeadMagic);
   hw.U8(kSnapshotVersion);
   hw.Raw(std::string_view("\0\0\0", 3));
@@ -299,7 +299,7 @@ Status SnapshotFileWriter::Write(std::string_view bytes) {
 
 Status SnapshotFileWriter::Commit() {
   std::string trailer;
-  base::ByteWriter w(&trailer);
+  raft::ByteWriter w(&trailer);
   w.U64(body_len_);
   w.U32(body_crc_);
   w.Raw(kTailMagic);

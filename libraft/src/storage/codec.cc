@@ -2,17 +2,17 @@
 
 #include <cstdio>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
 #include "storage/format.h"
 
 namespace raft::storage {
 
 using base::Crc32cExtend;
-using base::DecodeFixed32;
-using base::DecodeFixed64;
-using base::EncodeFixed32;
-using base::EncodeFixed64;
+using raft::DecodeFixed32;
+using raft::DecodeFixed64;
+using raft::EncodeFixed32;
+using raft::EncodeFixed64;
 using base::MaskCrc;
 
 std::string SegmentFileName(std::uint64_t first_index) {

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 
@@ -66,7 +66,7 @@ std::string DiskStorage::Impl::PathOf(std::string_view name) const {
 }
 
 Status DiskStorage::Impl::Fail(const char* op, const std::string& path, int err) {
-  Status s = base::ErrnoStatus(op, path, err);
+  Status s = raft::ErrnoStatus(op, path, err);
   if (s.code() == ErrorCode::kNoSpace) {  // the failed state is sticky: say how to leave it
     s = Status(s.code(), s.message() + "; free space, then reopen the storage");
   }
@@ -130,7 +130,7 @@ Status DiskStorage::Impl::ReadRecords(const Segment& seg, std::size_t k0, std::s
   const std::uint64_t end = seg.records[k1 - 1].offset + seg.records[k1 - 1].bytes;
   std::string buf(end - begin, '\0');
   if (int err = fs_->PreadAll(seg.fd, buf.data(), buf.size(), begin); err != 0)
-    return base::ErrnoStatus("read", seg.path, err);
+    return raft::ErrnoStatus("read", seg.path, err);
   for (std::size_t k = k0; k < k1; ++k) {
     const RecordLoc& loc = seg.records[k];
     RecordView v;

@@ -62,7 +62,7 @@ class DiskStorage::Impl {
   };
 
   std::string PathOf(std::string_view name) const;
-  // Records the first write-side failure (base::ErrnoStatus of `err`); every later
+  // Records the first write-side failure (raft::ErrnoStatus of `err`); every later
   // write returns it.
   Status Fail(const char* op, const std::string& path, int err);
   Status Fail(Status s);

@@ -6,7 +6,7 @@
 #include <cerrno>
 
 #include "base/assert.h"
-#include "base/errno_status.h"
+#include "raft/errno_status.h"
 #include "storage/codec.h"
 #include "storage/disk_storage_impl.h"
 
@@ -40,7 +40,7 @@ Status DiskStorage::Impl::Recover() {
   bool removed = false;
   while (firsts.size() >= 2 && firsts[1] <= snapshot_.index + 1) {
     std::string path = PathOf(storage::SegmentFileName(firsts.front()));
-    if (int err = fs_->Unlink(path); err != 0) return base::ErrnoStatus("unlink", path, err);
+    if (int err = fs_->Unlink(path); err != 0) return raft::ErrnoStatus("unlink", path, err);
     firsts.erase(firsts.begin());
     removed = true;
   }
@@ -55,9 +55,9 @@ Status DiskStorage::Impl::Recover() {
   // What the previous process wrote may still sit only in the page cache; make it
   // durable before serving it (the core may acknowledge it).
   if (int err = fs_->Fdatasync(segments_.back().fd); err != 0)
-    return base::ErrnoStatus("fdatasync", segments_.back().path, err);
+    return raft::ErrnoStatus("fdatasync", segments_.back().path, err);
   if (int err = fs_->Fdatasync(hard_state_fd_); err != 0)
-    return base::ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
+    return raft::ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
   return SyncDir();
 }
 
@@ -65,29 +65,29 @@ Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* 
                                       bool* has_snapshot) {
   if (options_.create_if_missing) {
     int err = fs_->Mkdir(dir_);
-    if (err != 0 && err != EEXIST) return base::ErrnoStatus("mkdir", dir_, err);
+    if (err != 0 && err != EEXIST) return raft::ErrnoStatus("mkdir", dir_, err);
     if (err == 0) {  // make the new directory's name durable in its parent
       std::string parent = dir_.find('/') == std::string::npos
                                ? std::string(".")
                                : dir_.substr(0, std::max<std::size_t>(dir_.rfind('/'), 1));
-      if (err = fs_->SyncDir(parent); err != 0) return base::ErrnoStatus("fsync", parent, err);
+      if (err = fs_->SyncDir(parent); err != 0) return raft::ErrnoStatus("fsync", parent, err);
     }
   }
   if (int err = fs_->Open(dir_, O_RDONLY | O_DIRECTORY, 0, &dir_fd_); err != 0) {
     if (err == ENOENT)
       return Status(ErrorCode::kInvalidArgument, fmt::format("{}: no such directory", dir_));
-    return base::ErrnoStatus("open", dir_, err);
+    return raft::ErrnoStatus("open", dir_, err);
   }
   std::string lock_path = PathOf(storage::kLockFile);
   if (int err = fs_->Open(lock_path, O_RDWR | O_CREAT, 0644, &lock_fd_); err != 0)
-    return base::ErrnoStatus("open", lock_path, err);
+    return raft::ErrnoStatus("open", lock_path, err);
   if (int err = fs_->LockExclusive(lock_fd_); err != 0) {
     if (err == EWOULDBLOCK)
       return Status(ErrorCode::kBusy, fmt::format("{}: in use by another open storage", dir_));
-    return base::ErrnoStatus("flock", lock_path, err);
+    return raft::ErrnoStatus("flock", lock_path, err);
   }
   std::vector<std::string> names;
-  if (int err = fs_->ListDir(dir_, &names); err != 0) return base::ErrnoStatus("list", dir_, err);
+  if (int err = fs_->ListDir(dir_, &names); err != 0) return raft::ErrnoStatus("list", dir_, err);
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     Index first = 0;
@@ -99,7 +99,7 @@ Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* 
       *has_snapshot = true;
     } else if (name.ends_with(storage::kTempSuffix)) {
       if (int err = fs_->Unlink(PathOf(name)); err != 0)
-        return base::ErrnoStatus("unlink", PathOf(name), err);
+        return raft::ErrnoStatus("unlink", PathOf(name), err);
       notes_.push_back(fmt::format("{}: removed leftover of an interrupted replace", name));
     } else if (name != storage::kLockFile) {
       notes_.push_back(fmt::format("{}: unknown file ignored", name));
@@ -112,7 +112,7 @@ Status DiskStorage::Impl::LoadSnapshotMeta() {
   std::string path = PathOf(storage::kSnapshotMetaFile);
   int fd = -1;
   if (int err = fs_->Open(path, O_RDONLY, 0, &fd); err != 0)
-    return base::ErrnoStatus("open", path, err);
+    return raft::ErrnoStatus("open", path, err);
   std::uint64_t size = 0;
   int err = fs_->FileSize(fd, &size);
   std::string data;
@@ -121,7 +121,7 @@ Status DiskStorage::Impl::LoadSnapshotMeta() {
     err = fs_->PreadAll(fd, data.data(), data.size(), 0);
   }
   fs_->Close(fd);
-  if (err != 0) return base::ErrnoStatus("read", path, err);
+  if (err != 0) return raft::ErrnoStatus("read", path, err);
   if (!storage::DecodeSnapshotMeta(data, &snapshot_))
     return Corruption(fmt::format("{}: bad checksum or format ({} bytes)", path, size));
   return Status::Ok();
@@ -136,15 +136,15 @@ Status DiskStorage::Impl::LoadOrCreateHardState(bool exists, bool log_exists) {
     if (Status s = WriteFileAtomically(storage::kHardStateFile, contents); !s.ok()) return s;
   }
   if (int err = fs_->Open(path, O_RDWR, 0, &hard_state_fd_); err != 0)
-    return base::ErrnoStatus("open", path, err);
+    return raft::ErrnoStatus("open", path, err);
   std::uint64_t size = 0;
   if (int err = fs_->FileSize(hard_state_fd_, &size); err != 0)
-    return base::ErrnoStatus("stat", path, err);
+    return raft::ErrnoStatus("stat", path, err);
   std::string data(storage::kHardStateFileBytes, '\0');
   if (int err =
           fs_->PreadAll(hard_state_fd_, data.data(), std::min<std::uint64_t>(size, data.size()), 0);
       err != 0)
-    return base::ErrnoStatus("read", path, err);
+    return raft::ErrnoStatus("read", path, err);
   bool found = false;
   for (std::size_t slot = 0; slot < 2; ++slot) {
     std::uint64_t seq = 0;
@@ -172,14 +172,14 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
                                   seg.path, first, segments_.back().Last()));
   }
   if (int err = fs_->Open(seg.path, O_RDWR, 0, &seg.fd); err != 0)
-    return base::ErrnoStatus("open", seg.path, err);
+    return raft::ErrnoStatus("open", seg.path, err);
   segments_.push_back(seg);  // owns the fd from here on (closed by ~Impl)
   Segment& s = segments_.back();
   std::uint64_t size = 0;
-  if (int err = fs_->FileSize(s.fd, &size); err != 0) return base::ErrnoStatus("stat", s.path, err);
+  if (int err = fs_->FileSize(s.fd, &size); err != 0) return raft::ErrnoStatus("stat", s.path, err);
   std::string data(size, '\0');
   if (int err = fs_->PreadAll(s.fd, data.data(), size, 0); err != 0)
-    return base::ErrnoStatus("read", s.path, err);
+    return raft::ErrnoStatus("read", s.path, err);
   Term prev_term = segments_.size() >= 2 && !segments_[segments_.size() - 2].records.empty()
                        ? segments_[segments_.size() - 2].records.back().term
                        : 0;
@@ -207,9 +207,9 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
       return Corruption(where + "; a valid record follows, so this is not a torn write");
     // Torn tail: the last write before a crash. Drop it, durably.
     if (int err = fs_->Ftruncate(s.fd, off); err != 0)
-      return base::ErrnoStatus("ftruncate", s.path, err);
+      return raft::ErrnoStatus("ftruncate", s.path, err);
     if (int err = fs_->Fdatasync(s.fd); err != 0)
-      return base::ErrnoStatus("fdatasync", s.path, err);
+      return raft::ErrnoStatus("fdatasync", s.path, err);
     notes_.push_back(fmt::format("{}: torn write at byte offset {} ({}): truncated {} bytes",
                                  s.path, off, storage::RecordParseName(p), size - off));
     size = off;

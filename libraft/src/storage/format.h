@@ -1,5 +1,5 @@
 // On-disk constants of DiskStorage. docs/storage-format.md is the specification; the
-// two change together. Fields are little-endian (base/coding.h); CRCs are CRC32C, masked
+// two change together. Fields are little-endian (raft/coding.h); CRCs are CRC32C, masked
 // (base/crc32c.h). Pure, header-only.
 #pragma once
 

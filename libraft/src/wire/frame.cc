@@ -6,12 +6,12 @@
 #include <cstring>
 #include <utility>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "base/crc32c.h"
 
 namespace raft::wire {
 
-using base::ByteWriter;
+using raft::ByteWriter;
 using base::Crc32c;
 using base::Crc32cExtend;
 
@@ -102,7 +102,7 @@ Status FrameDecoder::CheckMagic() {
 }
 
 Status FrameDecoder::ParseHeader() {
-  const std::uint32_t stored = base::DecodeFixed32(header_.data() + kHeaderCrcOffset);
+  const std::uint32_t stored = raft::DecodeFixed32(header_.data() + kHeaderCrcOffset);
   const std::uint32_t computed = Crc32cExtend(0, header_.data(), kHeaderCrcOffset);
   if (stored != computed) {
     return Fail(fmt::format("frame header checksum mismatch (stored {:08x}, computed {:08x})",
@@ -123,12 +123,12 @@ Status FrameDecoder::ParseHeader() {
                             kProtocolVersionMax));
   }
   if (flags != 0) return Fail(fmt::format("reserved frame flags {:#06x} set", flags));
-  payload_len_ = base::DecodeFixed32(header_.data() + kPayloadLenOffset);
+  payload_len_ = raft::DecodeFixed32(header_.data() + kPayloadLenOffset);
   if (payload_len_ > payload_bytes_max_) {
     return Fail(fmt::format("{} frame payload of {} bytes exceeds the limit of {}",
                             FrameTypeName(frame_type), payload_len_, payload_bytes_max_));
   }
-  payload_crc_ = base::DecodeFixed32(header_.data() + kPayloadCrcOffset);
+  payload_crc_ = raft::DecodeFixed32(header_.data() + kPayloadCrcOffset);
   current_ = Frame{frame_type, version, std::string()};
   current_.payload.reserve(std::min<std::size_t>(payload_len_, kPayloadReserveInitial));
   in_payload_ = true;

@@ -4,12 +4,12 @@
 
 #include <algorithm>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 
 namespace raft::wire {
 
-using base::ByteReader;
-using base::ByteWriter;
+using raft::ByteReader;
+using raft::ByteWriter;
 
 namespace {
 

@@ -7,13 +7,13 @@
 #include <set>
 #include <utility>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
 
-using base::ByteReader;
-using base::ByteWriter;
+using raft::ByteReader;
+using raft::ByteWriter;
 
 namespace {
 

@@ -4,13 +4,13 @@
 
 #include <limits>
 
-#include "base/coding.h"
+#include "raft/coding.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
 
-using base::ByteReader;
-using base::ByteWriter;
+using raft::ByteReader;
+using raft::ByteWriter;
 
 namespace {
 
