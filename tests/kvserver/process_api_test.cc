@@ -10,9 +10,9 @@
 #include <random>
 #include <thread>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
 #include "process_harness.h"
+#include "raft/coding.h"
 
 namespace kvtest {
 namespace {

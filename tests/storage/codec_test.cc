@@ -3,8 +3,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
+#include "raft/coding.h"
 #include "storage/format.h"
 #include "test_util.h"
 

@@ -5,8 +5,8 @@
 #include <limits>
 #include <new>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
+#include "raft/coding.h"
 
 namespace {
 bool g_probe_active = false;
@@ -45,8 +45,8 @@ void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); 
 
 namespace raft::wire::testing {
 
-using raft::ByteWriter;
 using base::Crc32c;
+using raft::ByteWriter;
 
 AllocationProbe::AllocationProbe() {
   REQUIRE(!g_probe_active);

@@ -14,8 +14,8 @@
 // steps may touch io-thread and apply-thread state alike.
 #include <random>
 
-#include "raft/errno_status.h"
 #include "base/file_system.h"
+#include "raft/errno_status.h"
 #include "runtime/node_impl.h"
 
 namespace raft {

@@ -8,10 +8,10 @@
 #include <limits>
 #include <string_view>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
-#include "raft/errno_status.h"
 #include "base/file_system.h"
+#include "raft/coding.h"
+#include "raft/errno_status.h"
 
 namespace raft::runtime {
 namespace {

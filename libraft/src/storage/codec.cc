@@ -2,18 +2,18 @@
 
 #include <cstdio>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
+#include "raft/coding.h"
 #include "storage/format.h"
 
 namespace raft::storage {
 
 using base::Crc32cExtend;
+using base::MaskCrc;
 using raft::DecodeFixed32;
 using raft::DecodeFixed64;
 using raft::EncodeFixed32;
 using raft::EncodeFixed64;
-using base::MaskCrc;
 
 std::string SegmentFileName(std::uint64_t first_index) {
   char buf[64];

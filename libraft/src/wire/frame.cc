@@ -6,14 +6,14 @@
 #include <cstring>
 #include <utility>
 
-#include "raft/coding.h"
 #include "base/crc32c.h"
+#include "raft/coding.h"
 
 namespace raft::wire {
 
-using raft::ByteWriter;
 using base::Crc32c;
 using base::Crc32cExtend;
+using raft::ByteWriter;
 
 namespace {
 
