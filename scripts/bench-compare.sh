@@ -609,6 +609,7 @@ flood_run() {
     line=$(grep '^connflood t=' "$flog" | tail -1 || true)
     answered=$(flood_field "$line" idle_answered) slow=$(flood_field "$line" slow_open)
     if [ "${answered:-0}" -ge "$FLOOD_IDLE" ] && [ $((100 * ${slow:-0})) -ge $((95 * FLOOD_SLOW)) ]; then
+      R[flood.opened]=1
       break
     fi
     kill -0 "$flood_pid" 2>/dev/null || { log "kvserver: connflood exited ($flog)"; break; }
@@ -825,7 +826,10 @@ ETCD_FO=$(median <<<"${R[etcd.failover.equal]:-}")
 # The front-door verdicts (issue 12).
 FLOOD_RATIO=$(ratio "${R[flood.load.ops]:-}" "${R[flood.base.ops]:-}")
 FLOOD_W_VERDICT=n/a FLOOD_H_VERDICT=n/a FLOOD_M_VERDICT=n/a LIST_VERDICT=n/a
-if [ -n "${R[flood.base.ops]:-}" ]; then
+if [ -n "${R[flood.base.ops]:-}" ] && [ -z "${R[flood.opened]:-}" ]; then
+  # The targets hold "with the flood open": a server that refuses or drops it fails all three.
+  FLOOD_W_VERDICT="FAIL (flood not open)" FLOOD_H_VERDICT=$FLOOD_W_VERDICT FLOOD_M_VERDICT=$FLOOD_W_VERDICT
+elif [ -n "${R[flood.base.ops]:-}" ]; then
   FLOOD_W_VERDICT=FAIL
   [ "$FLOOD_RATIO" != n/a ] && FLOOD_W_VERDICT=$(check "$FLOOD_RATIO >= 0.9")
   FLOOD_H_VERDICT=FAIL
