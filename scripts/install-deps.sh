@@ -9,7 +9,7 @@ PACKAGES=(
   # libraft
   libasio-dev libfmt-dev
   # kvserver
-  librocksdb-dev nlohmann-json3-dev libcpp-httplib-dev
+  librocksdb-dev nlohmann-json3-dev libcpp-httplib-dev libboost1.81-dev libssl-dev
   # tests
   catch2
 )

@@ -23,8 +23,16 @@ struct ServerFlags {
   std::uint64_t snapshot_trailing = 1000;
   std::uint64_t max_key_bytes = 1024;
   std::uint64_t max_value_bytes = 1 << 20;
-  int http_threads = 16;        // workers started at once
-  int http_max_threads = 1024;  // ceiling: one per connection being served
+  std::uint64_t max_list_bytes = 1 << 20;  // keys + values per listing page
+  // HTTP front door (docs/http-api.md, "Limits").
+  int http_threads = 1;  // I/O threads
+  std::uint64_t http_max_conns = 10000;
+  std::uint64_t http_max_header_bytes = 16384;
+  int http_header_timeout_ms = 10000;
+  int http_body_timeout_ms = 30000;
+  int http_idle_timeout_ms = 120000;
+  int http_write_timeout_ms = 30000;
+  std::uint64_t http_pipeline_depth = 16;
   int request_timeout_ms = 5000;
   std::string log_level = "info";
   bool log_json = false;

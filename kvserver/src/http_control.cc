@@ -1,21 +1,19 @@
 // Control plane routes: /join, /leave, /transfer-leader, /status, /metrics, /health.
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
-#include <thread>
 
-#include "http_util.h"
 #include "kv_server_impl.h"
 
 namespace kv {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ChangeStarter = std::function<void(raft::Node::Callback)>;
 
-std::optional<nlohmann::json> ParseBody(const httplib::Request& req, httplib::Response& res) {
-  auto j = nlohmann::json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    ReplyError(res, 400, "body must be a JSON object");
-    return std::nullopt;
-  }
+std::optional<nlohmann::json> ParseBody(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
   return j;
 }
 
@@ -24,32 +22,136 @@ std::string Field(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-// Retries a membership proposal while another change is pending.
-raft::Result<std::string> RetryChange(
-    const std::function<std::future<raft::Result<std::string>>()>& f, Clock::time_point deadline) {
-  for (;;) {
-    auto r = f().get();
-    bool retry = !r.ok() && (r.status().code() == raft::ErrorCode::kConfChangePending ||
-                             r.status().code() == raft::ErrorCode::kProposalDropped);
-    if (!retry || Clock::now() >= deadline) return r;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+// Runs a membership change, retrying (every 50 ms, on the I/O thread `io`) while another
+// change is pending, until `deadline`; `done` runs on `io`.
+void RetryChange(boost::asio::any_io_executor io, ChangeStarter start, Clock::time_point deadline,
+                 std::function<void(raft::Result<std::string>)> done) {
+  start([io, start, deadline, done](raft::Result<std::string> r) mutable {
+    boost::asio::post(io, [io, start, deadline, done, r = std::move(r)]() mutable {
+      bool retry = !r.ok() && (r.status().code() == raft::ErrorCode::kConfChangePending ||
+                               r.status().code() == raft::ErrorCode::kProposalDropped);
+      if (!retry || Clock::now() >= deadline) return done(std::move(r));
+      auto timer = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(50));
+      timer->async_wait([io, start, deadline, done, timer](boost::system::error_code) mutable {
+        RetryChange(io, std::move(start), deadline, std::move(done));
+      });
+    });
+  });
 }
 
 }  // namespace
 
-bool KvServer::Impl::CheckToken(const httplib::Request& req, httplib::Response& res) const {
+bool KvServer::Impl::CheckToken(const CallPtr& call) {
   if (token.empty()) return true;
-  if (ConstantTimeEquals(req.get_header_value("X-Cluster-Token"), token)) return true;
-  ReplyError(res, 401, "missing or wrong X-Cluster-Token");
+  auto it = call->req.find("X-Cluster-Token");
+  if (it != call->req.end() && ConstantTimeEquals(it->value(), token)) return true;
+  Answer(call, ErrorAnswer(401, "missing or wrong X-Cluster-Token"));
   return false;
 }
 
-void KvServer::Impl::InstallControlRoutes() {
-  http.Post("/join", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!CheckToken(req, res)) return;
-    auto j = ParseBody(req, res);
-    if (!j) return;
+namespace {
+
+// A join on the leader: add as learner, wait for catch-up, promote. Lives on the I/O
+// thread of the request; each step is a callback, polling with a timer.
+struct JoinFlow : std::enable_shared_from_this<JoinFlow> {
+  KvServer::Impl* impl;
+  CallPtr call;
+  raft::MemberInfo m;
+  Clock::time_point deadline;
+  boost::asio::steady_timer timer;
+  JoinFlow(KvServer::Impl* impl, CallPtr call, raft::MemberInfo m)
+      : impl(impl),
+        call(call),
+        m(std::move(m)),
+        deadline(Clock::now() + std::chrono::seconds(60)),
+        timer(call->info.io) {}
+
+  void AddLearner() {
+    auto self = shared_from_this();
+    RetryChange(
+        call->info.io,
+        [self](raft::Node::Callback cb) {
+          self->impl->node->AddLearner(self->m, self->impl->timeout(), std::move(cb));
+        },
+        deadline,
+        [self](raft::Result<std::string> r) {
+          if (!r.ok()) return self->impl->Answer(self->call, StatusAnswer(r.status()));
+          self->WaitCaughtUp();
+        });
+  }
+  // Promote once the learner has caught up with the commit index (it may need a
+  // snapshot first); a voter that cannot keep up would only hurt availability.
+  void WaitCaughtUp() {
+    auto st = impl->node->GetStatus();
+    for (const auto& ms : st.members)
+      if (ms.info.id == m.id && ms.match + 1 >= st.commit) return Promote();
+    if (Clock::now() >= deadline || st.role != raft::Role::kLeader)
+      return impl->Answer(
+          call, ErrorAnswer(504, "node '" + m.name +
+                                     "' was added as a learner but did not catch up in time; "
+                                     "join again to retry the promotion"));
+    timer.expires_after(std::chrono::milliseconds(20));
+    timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->WaitCaughtUp();
+    });
+  }
+  void Promote() {
+    auto self = shared_from_this();
+    RetryChange(
+        call->info.io,
+        [self](raft::Node::Callback cb) {
+          self->impl->node->PromoteLearner(self->m.id, self->impl->timeout(), std::move(cb));
+        },
+        deadline,
+        [self](raft::Result<std::string> r) {
+          if (!r.ok()) return self->impl->Answer(self->call, StatusAnswer(r.status()));
+          self->impl->Log(raft::LogLevel::kInfo, "node joined as voter", {{"node", self->m.name}});
+          self->impl->Answer(self->call, JsonAnswer(200, self->impl->StatusJson()));
+        });
+  }
+};
+
+}  // namespace
+
+void KvServer::Impl::HandleControl(const CallPtr& call) {
+  const HttpRequest& req = call->req;
+  const std::string_view route = call->route;
+  if (route == "/status" || route == "/metrics" || route == "/health") {
+    if (req.method() != http::verb::get)
+      return Answer(call, ErrorAnswer(405, "only GET " + std::string(route)));
+    if (route == "/status") return Answer(call, JsonAnswer(200, StatusJson()));
+    if (route == "/metrics") {
+      HttpResponse res{http::status::ok, 11};
+      res.set(http::field::content_type, "text/plain; version=0.0.4");
+      res.body() = MetricsText();
+      return Answer(call, std::move(res));
+    }
+    raft::NodeId leader = node->leader();
+    if (leader == raft::kNoNode || shutting_down)
+      return Answer(call, ErrorAnswer(503, "no leader known"));
+    auto st = node->GetStatus();
+    if (!st.failure.empty()) return Answer(call, ErrorAnswer(503, st.failure));
+    std::string addr;
+    for (const auto& ms : st.members)
+      if (ms.info.id == st.leader) addr = ms.info.app_data;
+    return Answer(call, JsonAnswer(200, "{\"ok\": true, \"leader\": " + JsonString(addr) + "}"));
+  }
+  if (route != "/join" && route != "/leave" && route != "/transfer-leader")
+    return Answer(call, ErrorAnswer(404, "no such route"));
+  if (req.method() != http::verb::post)
+    return Answer(call, ErrorAnswer(405, "only POST " + std::string(route)));
+  if (!CheckToken(call)) return;
+  // A JSON body: a browser cannot send it cross-origin without a preflight (F-10).
+  auto ct = req.find(http::field::content_type);
+  std::string_view type = ct == req.end() ? std::string_view() : std::string_view(ct->value());
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  if (!IEquals(type, "application/json"))
+    return Answer(call, ErrorAnswer(415, "the body must be JSON (Content-Type: application/json)"));
+  auto j = ParseBody(req.body());
+  if (!j) return Answer(call, ErrorAnswer(400, "body must be a JSON object"));
+
+  if (route == "/join") {
     raft::MemberInfo m;
     m.name = Field(*j, "id");
     m.raft_addr = Field(*j, "raft_addr");
@@ -58,91 +160,49 @@ void KvServer::Impl::InstallControlRoutes() {
     int port;
     if (m.name.empty() || !SplitHostPort(m.raft_addr, &host, &port) ||
         !SplitHostPort(m.app_data, &host, &port))
-      return ReplyError(res, 400, "join needs id, raft_addr and http_addr (host:port)");
-    if (!IsLeader()) return Forward(req, res);
+      return Answer(call, ErrorAnswer(400, "join needs id, raft_addr and http_addr (host:port)"));
+    if (!IsLeader()) return Forward(call, std::chrono::seconds(65));  // waits for catch-up
     m.id = raft::NodeIdFromName(m.name);
-    auto deadline = Clock::now() + std::chrono::seconds(60);
     // Already a member? Same addresses: idempotent (promote if still a learner).
     bool learner = false;
     for (const auto& ms : node->GetStatus().members) {
       if (ms.info.id != m.id) continue;
       if (ms.info.raft_addr != m.raft_addr || ms.info.app_data != m.app_data)
-        return ReplyError(res, 409,
-                          "node '" + m.name + "' is already a member at raft " + ms.info.raft_addr +
-                              ", http " + ms.info.app_data);
-      if (ms.voter) return ReplyJson(res, 200, StatusJson());
+        return Answer(call, ErrorAnswer(409, "node '" + m.name + "' is already a member at raft " +
+                                                 ms.info.raft_addr + ", http " + ms.info.app_data));
+      if (ms.voter) return Answer(call, JsonAnswer(200, StatusJson()));
       learner = true;
     }
     Log(raft::LogLevel::kInfo, "join requested",
         {{"node", m.name}, {"raft_addr", m.raft_addr}, {"http_addr", m.app_data}});
-    if (!learner) {
-      auto r = RetryChange([&] { return node->AddLearner(m, timeout()); }, deadline);
-      if (!r.ok()) return ReplyStatus(res, r.status());
-    }
-    // Promote once the learner has caught up with the commit index (it may need a
-    // snapshot first); a voter that cannot keep up would only hurt availability.
-    for (;;) {
-      auto st = node->GetStatus();
-      bool caught_up = false;
-      for (const auto& ms : st.members)
-        if (ms.info.id == m.id && ms.match + 1 >= st.commit) caught_up = true;
-      if (caught_up) break;
-      if (Clock::now() >= deadline || st.role != raft::Role::kLeader)
-        return ReplyError(res, 504,
-                          "node '" + m.name +
-                              "' was added as a learner but did not catch up in time; join again "
-                              "to retry the promotion");
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    auto r = RetryChange([&] { return node->PromoteLearner(m.id, timeout()); }, deadline);
-    if (!r.ok()) return ReplyStatus(res, r.status());
-    Log(raft::LogLevel::kInfo, "node joined as voter", {{"node", m.name}});
-    ReplyJson(res, 200, StatusJson());
-  });
+    auto flow = std::make_shared<JoinFlow>(this, call, std::move(m));
+    if (learner) return flow->WaitCaughtUp();
+    return flow->AddLearner();
+  }
 
-  http.Post("/leave", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!CheckToken(req, res)) return;
-    auto j = ParseBody(req, res);
-    if (!j) return;
-    std::string name = Field(*j, "id");
-    if (name.empty()) return ReplyError(res, 400, "leave needs id");
-    if (!IsLeader()) return Forward(req, res);
-    raft::NodeId id = raft::NodeIdFromName(name);
+  std::string name = Field(*j, "id");
+  if (name.empty())
+    return Answer(call, ErrorAnswer(400, std::string(route.substr(1)) + " needs id"));
+  if (!IsLeader()) return Forward(call);
+  raft::NodeId id = raft::NodeIdFromName(name);
+  if (route == "/leave") {
     bool member = false;
     for (const auto& ms : node->GetStatus().members) member |= ms.info.id == id;
-    if (!member) return ReplyError(res, 404, "node '" + name + "' is not a member");
-    auto r = RetryChange([&] { return node->RemoveMember(id, timeout()); },
-                         Clock::now() + std::chrono::seconds(30));
-    if (!r.ok()) return ReplyStatus(res, r.status());
-    Log(raft::LogLevel::kInfo, "node removed", {{"node", name}});
-    ReplyJson(res, 200, "{\"removed\": " + JsonString(name) + "}");
-  });
-
-  http.Post("/transfer-leader", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!CheckToken(req, res)) return;
-    auto j = ParseBody(req, res);
-    if (!j) return;
-    std::string name = Field(*j, "id");
-    if (name.empty()) return ReplyError(res, 400, "transfer-leader needs id");
-    if (!IsLeader()) return Forward(req, res);
-    auto s = node->TransferLeadership(raft::NodeIdFromName(name), timeout()).get();
-    if (!s.ok()) return ReplyStatus(res, s);
-    ReplyJson(res, 200, "{\"leader\": " + JsonString(name) + "}");
-  });
-
-  http.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    ReplyJson(res, 200, StatusJson());
-  });
-  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.status = 200;
-    res.set_content(MetricsText(), "text/plain; version=0.0.4");
-  });
-  http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-    auto st = node->GetStatus();
-    if (st.leader == raft::kNoNode || !st.failure.empty() || shutting_down)
-      return ReplyError(res, 503, st.failure.empty() ? "no leader known" : st.failure);
-    std::string leader = LeaderHttpAddr();
-    ReplyJson(res, 200, "{\"ok\": true, \"leader\": " + JsonString(leader) + "}");
+    if (!member) return Answer(call, ErrorAnswer(404, "node '" + name + "' is not a member"));
+    RetryChange(
+        call->info.io,
+        [this, id](raft::Node::Callback cb) { node->RemoveMember(id, timeout(), std::move(cb)); },
+        Clock::now() + std::chrono::seconds(30),
+        [this, call, name](raft::Result<std::string> r) {
+          if (!r.ok()) return Answer(call, StatusAnswer(r.status()));
+          Log(raft::LogLevel::kInfo, "node removed", {{"node", name}});
+          Answer(call, JsonAnswer(200, "{\"removed\": " + JsonString(name) + "}"));
+        });
+    return;
+  }
+  node->TransferLeadership(id, timeout(), [this, call, name](raft::Status s) {
+    if (!s.ok()) return Answer(call, StatusAnswer(s));
+    Answer(call, JsonAnswer(200, "{\"leader\": " + JsonString(name) + "}"));
   });
 }
 

@@ -1,107 +1,137 @@
-// /kv routes: PUT, GET, DELETE of single keys and prefix listing.
+// /kv routes: PUT, GET, DELETE of single keys and prefix listing. Writes complete from
+// the Raft apply thread (the Responder hands the answer to the connection's thread);
+// reads wait for a shared read barrier, then read RocksDB on the I/O thread.
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "http_util.h"
 #include "kv_command.h"
 #include "kv_server_impl.h"
 
 namespace kv {
 namespace {
 
-bool Stale(const httplib::Request& req) {
-  return req.has_param("consistency") && req.get_param_value("consistency") == "stale";
+bool Stale(const Target& t) { return t.Param("consistency") == "stale"; }
+
+std::string Dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+HttpResponse WriteAnswer(Op op, const raft::Result<std::string>& r) {
+  if (!r.ok()) return StatusAnswer(r.status());
+  CommandResult result;
+  if (!DecodeResult(*r, &result)) return ErrorAnswer(500, "malformed state machine result");
+  nlohmann::json j;
+  j["index"] = result.index;
+  j["prev_value"] = result.prev ? nlohmann::json(*result.prev) : nlohmann::json(nullptr);
+  if (op == Op::kCas && !result.ok) {
+    nlohmann::json e;
+    e["error"] = "compare failed";
+    e["current"] = j["prev_value"];
+    return JsonAnswer(412, Dump(e));
+  }
+  if (op == Op::kDelete) j["deleted"] = result.prev.has_value();
+  return JsonAnswer(200, Dump(j));
 }
 
 }  // namespace
 
-void KvServer::Impl::InstallDataRoutes() {
-  auto write = [this](const httplib::Request& req, httplib::Response& res, Op op) {
-    auto key = KeyFromTarget(req.target);
-    if (!key) return ReplyError(res, 400, "malformed or empty key in the URL");
-    if (key->size() > flags.max_key_bytes)
-      return ReplyError(res, 413,
-                        "key is longer than " + std::to_string(flags.max_key_bytes) + " bytes");
-    if (req.body.size() > flags.max_value_bytes)
-      return ReplyError(res, 413,
-                        "value is larger than " + std::to_string(flags.max_value_bytes) + " bytes");
-    if (!IsLeader()) return Forward(req, res);
-    Command cmd;
-    cmd.op = op;
-    cmd.key = *key;
-    if (op == Op::kPut) {
-      cmd.value = req.body;
-      if (req.has_param("prev_value")) {
-        cmd.op = Op::kCas;
-        cmd.expected = req.get_param_value("prev_value");  // httplib decoded the query
-      } else if (req.has_param("prev_exist")) {
-        if (req.get_param_value("prev_exist") != "false")
-          return ReplyError(res, 400, "prev_exist only supports false (create if absent)");
-        cmd.op = Op::kCas;
-        cmd.expected = std::nullopt;
-      }
-    }
-    auto r = node->Propose(EncodeCommand(cmd), timeout()).get();
-    if (!r.ok()) return ReplyStatus(res, r.status());
-    CommandResult result;
-    if (!DecodeResult(*r, &result)) return ReplyError(res, 500, "malformed state machine result");
-    nlohmann::json j;
-    j["index"] = result.index;
-    j["prev_value"] = result.prev ? nlohmann::json(*result.prev) : nlohmann::json(nullptr);
-    if (cmd.op == Op::kCas && !result.ok) {
-      nlohmann::json e;
-      e["error"] = "compare failed";
-      e["current"] = j["prev_value"];
-      return ReplyJson(res, 412, e.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    }
-    if (op == Op::kDelete) j["deleted"] = result.prev.has_value();
-    ReplyJson(res, 200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  };
-  http.Put(R"(/kv/[\s\S]*)", [write](const httplib::Request& req, httplib::Response& res) {
-    write(req, res, Op::kPut);
-  });
-  http.Delete(R"(/kv/[\s\S]*)", [write](const httplib::Request& req, httplib::Response& res) {
-    write(req, res, Op::kDelete);
-  });
-
-  http.Get(R"(/kv/[\s\S]*)", [this](const httplib::Request& req, httplib::Response& res) {
-    auto key = KeyFromTarget(req.target);
-    if (!key) return ReplyError(res, 400, "malformed or empty key in the URL");
-    if (!Stale(req)) {
-      auto b = node->ReadBarrier(timeout()).get();
-      if (!b.ok()) return ReplyStatus(res, b.status(), /*is_read=*/true);
-    }
-    auto v = sm->Get(*key);
-    if (!v.ok()) return ReplyError(res, 500, v.status().ToString());
-    if (!v->has_value()) return ReplyError(res, 404, "key not found");
-    res.status = 200;
-    res.set_content(**v, "application/octet-stream");
-  });
-
-  http.Get("/kv", [this](const httplib::Request& req, httplib::Response& res) {
+void KvServer::Impl::HandleData(const CallPtr& call) {
+  const HttpRequest& req = call->req;
+  const Target& t = call->target;
+  if (call->route == "/kv") {
+    if (req.method() != http::verb::get) return Answer(call, ErrorAnswer(405, "only GET /kv"));
     std::size_t limit = 100;
-    if (req.has_param("limit")) {
-      const std::string v = req.get_param_value("limit");
+    if (t.Has("limit")) {
+      const std::string v = t.Param("limit");
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
       if (ec != std::errc() || p != v.data() + v.size() || limit == 0 || limit > 1000)
-        return ReplyError(res, 400, "limit must be a number in 1..1000");
+        return Answer(call, ErrorAnswer(400, "limit must be a number in 1..1000"));
     }
-    bool b64 = req.has_param("encoding") && req.get_param_value("encoding") == "base64";
-    if (!Stale(req)) {
-      auto b = node->ReadBarrier(timeout()).get();
-      if (!b.ok()) return ReplyStatus(res, b.status(), /*is_read=*/true);
+    auto list = [this, call, limit] {
+      const Target& t = call->target;
+      const bool b64 = t.Param("encoding") == "base64";
+      auto items = sm->List(t.Param("prefix"), t.Param("start_after"), limit, flags.max_list_bytes);
+      if (!items.ok()) return Answer(call, ErrorAnswer(500, items.status().ToString()));
+      // Written straight into the body: no DOM copy of the values.
+      std::string body = "{\"items\": [";
+      std::size_t bytes = 0;
+      for (std::size_t i = 0; i < items->size(); ++i) {
+        const auto& [k, v] = (*items)[i];
+        bytes += k.size() + v.size();
+        if (i > 0) body += ", ";
+        body += "{\"key\": ";
+        body += JsonString(b64 ? Base64(k) : k);
+        body += ", \"value\": ";
+        body += JsonString(b64 ? Base64(v) : v);
+        body += "}";
+      }
+      body += "], \"next\": ";
+      const bool more =
+          !items->empty() && (items->size() == limit || bytes >= flags.max_list_bytes);
+      body += more ? JsonString(b64 ? Base64(items->back().first) : items->back().first) : "null";
+      body += "}";
+      Answer(call, JsonAnswer(200, std::move(body)));
+    };
+    if (Stale(t)) return list();
+    return AfterReadBarrier(call, [this, call, list](const raft::Status& s) {
+      if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
+      list();
+    });
+  }
+
+  auto key = KeyFromPath(t.path);
+  if (!key) return Answer(call, ErrorAnswer(400, "malformed or empty key in the URL"));
+  if (key->size() > flags.max_key_bytes)
+    return Answer(call, ErrorAnswer(413, "key is longer than " +
+                                             std::to_string(flags.max_key_bytes) + " bytes"));
+
+  if (req.method() == http::verb::get) {
+    auto get = [this, call, key = *key] {
+      auto v = sm->Get(key);
+      if (!v.ok()) return Answer(call, ErrorAnswer(500, v.status().ToString()));
+      if (!v->has_value()) return Answer(call, ErrorAnswer(404, "key not found"));
+      HttpResponse res{http::status::ok, 11};
+      res.set(http::field::content_type, "application/octet-stream");
+      res.body() = std::move(**v);
+      Answer(call, std::move(res));
+    };
+    if (Stale(t)) return get();
+    return AfterReadBarrier(call, [this, call, get](const raft::Status& s) {
+      if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
+      get();
+    });
+  }
+
+  Op op;
+  if (req.method() == http::verb::put) {
+    op = Op::kPut;
+  } else if (req.method() == http::verb::delete_) {
+    op = Op::kDelete;
+  } else {
+    return Answer(call, ErrorAnswer(405, "only GET, PUT and DELETE on /kv/{key}"));
+  }
+  if (req.body().size() > flags.max_value_bytes)  // the server checked it already
+    return Answer(call, ErrorAnswer(413, "value is larger than " +
+                                             std::to_string(flags.max_value_bytes) + " bytes"));
+  if (!IsLeader()) return Forward(call);
+  Command cmd;
+  cmd.op = op;
+  cmd.key = std::move(*key);
+  if (op == Op::kPut) {
+    cmd.value = req.body();
+    if (t.Has("prev_value")) {
+      cmd.op = Op::kCas;
+      cmd.expected = t.Param("prev_value");
+    } else if (t.Has("prev_exist")) {
+      if (t.Param("prev_exist") != "false")
+        return Answer(call, ErrorAnswer(400, "prev_exist only supports false (create if absent)"));
+      cmd.op = Op::kCas;
+      cmd.expected = std::nullopt;
     }
-    auto items = sm->List(req.get_param_value("prefix"), req.get_param_value("start_after"), limit);
-    if (!items.ok()) return ReplyError(res, 500, items.status().ToString());
-    nlohmann::json j;
-    j["items"] = nlohmann::json::array();
-    for (const auto& [k, v] : *items) {
-      j["items"].push_back({{"key", b64 ? Base64(k) : k}, {"value", b64 ? Base64(v) : v}});
-    }
-    j["next"] = items->size() == limit
-                    ? nlohmann::json(b64 ? Base64(items->back().first) : items->back().first)
-                    : nlohmann::json(nullptr);
-    ReplyJson(res, 200, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  const Op final_op = cmd.op == Op::kCas ? Op::kCas : op;
+  node->Propose(EncodeCommand(cmd), timeout(), [this, call, final_op](raft::Result<std::string> r) {
+    Answer(call, WriteAnswer(final_op, r));
   });
 }
 

@@ -42,67 +42,80 @@ std::string PercentEncode(std::string_view s) {
   return out;
 }
 
-std::optional<std::string> KeyFromTarget(const std::string& target) {
+std::optional<Target> ParseTarget(std::string_view target) {
+  Target t;
+  auto q = target.find('?');
+  t.path = target.substr(0, q);
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    auto eq = pair.find('=');
+    auto name = PercentDecode(pair.substr(0, eq));
+    auto value =
+        PercentDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value) return std::nullopt;
+    t.params.emplace(std::move(*name), std::move(*value));
+  }
+  return t;
+}
+
+std::optional<std::string> KeyFromPath(std::string_view path) {
   constexpr std::string_view kPrefix = "/kv/";
-  if (target.compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
-  std::string_view raw(target);
-  raw.remove_prefix(kPrefix.size());
-  if (auto q = raw.find('?'); q != std::string_view::npos) raw = raw.substr(0, q);
-  auto key = PercentDecode(raw);
+  if (path.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  auto key = PercentDecode(path.substr(kPrefix.size()));
   if (!key || key->empty()) return std::nullopt;
   return key;
 }
 
-void ReplyJson(httplib::Response& res, int code, const std::string& json) {
-  res.status = code;
-  res.set_content(json, "application/json");
+HttpResponse JsonAnswer(int code, std::string json) {
+  HttpResponse res{static_cast<http::status>(code), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = std::move(json);
+  return res;
 }
 
-void ReplyError(httplib::Response& res, int code, const std::string& message) {
-  nlohmann::json j;
-  j["error"] = message;
-  if (code == 503) res.set_header("Retry-After", "1");
-  ReplyJson(res, code, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+HttpResponse ErrorAnswer(int code, std::string_view message) {
+  std::string body = "{\"error\": ";
+  body += JsonString(message);
+  body += "}";
+  HttpResponse res = JsonAnswer(code, std::move(body));
+  if (code == 503) res.set(http::field::retry_after, "1");
+  return res;
 }
 
-void ReplyStatus(httplib::Response& res, const raft::Status& s, bool is_read) {
+HttpResponse StatusAnswer(const raft::Status& s, bool is_read) {
   using raft::ErrorCode;
   switch (s.code()) {
     case ErrorCode::kOk:
-      ReplyJson(res, 200, "{}");
-      return;
+      return JsonAnswer(200, "{}");
     case ErrorCode::kInvalidArgument:
-      ReplyError(res, 400, s.message());
-      return;
+      return ErrorAnswer(400, s.message());
     case ErrorCode::kTimeout:
-      if (is_read) {
-        ReplyError(res, 504, "timed out waiting for a read index from the leader; retry");
-        return;
-      }
-      ReplyError(res, 504, "timed out waiting for commit; the outcome is unknown: " + s.message());
-      return;
+      if (is_read)
+        return ErrorAnswer(504, "timed out waiting for a read index from the leader; retry");
+      return ErrorAnswer(504,
+                         "timed out waiting for commit; the outcome is unknown: " + s.message());
     case ErrorCode::kNotLeader:
-      ReplyError(res, 503, "no leader available (" + s.message() + "); retry");
-      return;
+      return ErrorAnswer(503, "no leader available (" + s.message() + "); retry");
     case ErrorCode::kShutdown:
-      ReplyError(res, 503, "node is shutting down; retry another node");
-      return;
+      return ErrorAnswer(503, "node is shutting down; retry another node");
     case ErrorCode::kIOError:
     case ErrorCode::kNoSpace:
-      ReplyError(res, 503, "node is not accepting writes: " + s.message());
-      return;
+      return ErrorAnswer(503, "node is not accepting writes: " + s.message());
     case ErrorCode::kBusy:
     case ErrorCode::kProposalDropped:
     case ErrorCode::kConfChangePending:
-      ReplyError(res, 503, s.ToString() + "; retry");
-      return;
+      return ErrorAnswer(503, s.ToString() + "; retry");
     default:
-      ReplyError(res, 500, s.ToString());
-      return;
+      return ErrorAnswer(500, s.ToString());
   }
 }
 
-std::string JsonString(const std::string& s) {
+std::string JsonString(std::string_view s) {
   return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -133,6 +146,19 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     diff |= static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(i < b.size() ? b[i] : 0);
   return diff == 0;
+}
+
+}  // namespace kv
+
+namespace kv {
+
+bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
 }
 
 }  // namespace kv

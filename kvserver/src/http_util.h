@@ -1,32 +1,49 @@
-// Helpers shared by the HTTP handlers. Includes httplib: only kvserver .cc files that
-// serve or send HTTP include this header.
+// Helpers shared by the HTTP handlers: URL decoding, answers, JSON strings.
 #pragma once
 
-#include <httplib.h>
-
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
+#include "http_types.h"
 #include "raft/status.h"
 
 namespace kv {
 
-// Strict percent-decoding ("%zz" or a truncated escape is an error). '+' stays '+'.
+// Strict percent-decoding ("%zz" or a truncated escape is an error). '+' stays '+'
+// (query strings are not form-encoded).
 std::optional<std::string> PercentDecode(std::string_view s);
 std::string PercentEncode(std::string_view s);
-// The key of a "/kv/{key}[?query]" target, decoded; nullopt when malformed or empty.
-std::optional<std::string> KeyFromTarget(const std::string& target);
 
-void ReplyJson(httplib::Response& res, int code, const std::string& json);
-void ReplyError(httplib::Response& res, int code, const std::string& message);
+// A request target split into its path (still encoded) and its decoded query parameters
+// (the first of a repeated name wins); nullopt when an escape is malformed.
+struct Target {
+  std::string_view path;
+  std::map<std::string, std::string, std::less<>> params;
+  bool Has(std::string_view name) const { return params.find(name) != params.end(); }
+  std::string Param(std::string_view name) const {
+    auto it = params.find(name);
+    return it == params.end() ? std::string() : it->second;
+  }
+};
+std::optional<Target> ParseTarget(std::string_view target);
+// The key of a "/kv/{key}" path, decoded; nullopt when malformed or empty.
+std::optional<std::string> KeyFromPath(std::string_view path);
+
+HttpResponse JsonAnswer(int code, std::string json);
+// {"error": message}; 503 carries Retry-After: 1.
+HttpResponse ErrorAnswer(int code, std::string_view message);
 // Maps an error from the Raft layer to the documented HTTP status (503, 504, 400...).
 // `is_read`: a timed-out read changed nothing, so its message says so.
-void ReplyStatus(httplib::Response& res, const raft::Status& s, bool is_read = false);
+HttpResponse StatusAnswer(const raft::Status& s, bool is_read = false);
 
 // JSON string with invalid UTF-8 replaced (nlohmann's replace handler).
-std::string JsonString(const std::string& s);
+std::string JsonString(std::string_view s);
 std::string Base64(std::string_view in);
 // Compares in time independent of where the inputs differ (tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison (header values).
+bool IEquals(std::string_view a, std::string_view b);
 
 }  // namespace kv

@@ -1,15 +1,16 @@
 // KvServer lifecycle: start, join, serve, graceful shutdown; request forwarding.
 #include "kv_server.h"
 
-#include <sys/socket.h>
+#include <httplib.h>  // the client of JoinCluster
+#include <sys/resource.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "elastic_pool.h"
-#include "http_util.h"
 #include "kv_server_impl.h"
 
 namespace kv {
@@ -18,13 +19,28 @@ namespace {
 // Pending connections the kernel queues before accept (the SYN backlog is capped by
 // net.core.somaxconn).
 constexpr int kHttpListenBacklog = 4096;
+// Descriptors kept for everything but HTTP connections: RocksDB's SSTs
+// (RocksOptions::max_open_files), log segments, snapshots, Raft peers.
+constexpr rlim_t kReservedFds = 1200;
 
-std::string RouteOf(const std::string& path) {
-  if (path.rfind("/kv/", 0) == 0) return "/kv/{key}";
-  for (const char* r :
+std::string_view RouteOf(std::string_view path) {
+  if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
+  for (std::string_view r :
        {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics", "/health"})
     if (path == r) return r;
   return "other";
+}
+
+// Raises the soft descriptor limit to the hard one; returns the soft limit in force.
+rlim_t RaiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
+  }
+  return rl.rlim_cur;
 }
 
 std::string Trim(std::string s) {
@@ -39,7 +55,8 @@ std::string Trim(std::string s) {
 KvServer::KvServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 KvServer::~KvServer() {
-  Shutdown();
+  impl_->RequestStop();
+  if (impl_->http) impl_->http->Stop();
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
 }
@@ -93,38 +110,43 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (!node.ok()) return node.status();
   impl->node = std::move(node).value();
 
-  Impl* p = impl.get();
-  auto min_threads = static_cast<std::size_t>(flags.http_threads);
-  auto max_threads = static_cast<std::size_t>(flags.http_max_threads);
-  p->http.new_task_queue = [min_threads, max_threads] {
-    return new ElasticPool(min_threads, max_threads);
-  };
-  p->http.set_payload_max_length(flags.max_value_bytes);
-  p->http.set_read_timeout(std::chrono::seconds(5));
-  p->http.set_write_timeout(std::chrono::seconds(5));
-  p->http.set_keep_alive_max_count(100000);
-  // Without it, Nagle + delayed ACK hold every reply after the first on a keep-alive
-  // connection for ~40 ms (found by kvbench: 22 writes/s on one connection).
-  p->http.set_tcp_nodelay(true);
-  p->InstallRoutes();
-  // Debian's cpp-httplib is a shared library built with a listen backlog of 5: a burst of
-  // new connections (64 clients connecting at once) overflowed it, and the dropped SYNs
-  // cost the clients 1-7 s of retransmission (found by kvbench: rare 3.3 s latencies and
-  // timeouts). httplib hands the listening socket to the socket-options hook before it
-  // binds; once bound, listen() again with a deeper backlog.
-  int listen_fd = -1;
-  p->http.set_socket_options([&listen_fd](socket_t sock) {
-    httplib::default_socket_options(sock);
-    listen_fd = sock;  // the last socket tried is the one that bound
-  });
+  rlim_t fds = RaiseFdLimit();
+  std::size_t max_conns = flags.http_max_conns;
+  if (fds < kReservedFds + max_conns) {
+    max_conns = fds > kReservedFds + 64 ? static_cast<std::size_t>(fds - kReservedFds) : 64;
+    impl->Log(
+        raft::LogLevel::kWarn, "descriptor limit too low for -http-max-conns; lowered",
+        {{"rlimit_nofile", std::to_string(fds)}, {"http_max_conns", std::to_string(max_conns)}});
+  }
+  HttpServerOptions ho;
   std::string host;
   int port = 0;
-  SplitHostPort(flags.laddr, &host, &port);
-  if (!p->http.bind_to_port(host, port))
-    return raft::Status(raft::ErrorCode::kIOError, "cannot listen on " + flags.laddr);
-  if (listen_fd < 0 || ::listen(listen_fd, kHttpListenBacklog) != 0)
-    return raft::Status(raft::ErrorCode::kIOError,
-                        "cannot set the listen backlog on " + flags.laddr);
+  if (!SplitHostPort(flags.laddr, &host, &port))
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "malformed -laddr " + flags.laddr);
+  ho.host = host;
+  ho.port = static_cast<std::uint16_t>(port);
+  ho.threads = flags.http_threads;
+  ho.max_conns = max_conns;
+  ho.max_header_bytes = flags.http_max_header_bytes;
+  ho.max_body_bytes = flags.max_value_bytes;
+  ho.pipeline_depth = flags.http_pipeline_depth;
+  ho.max_inflight_bytes = std::max<std::size_t>(4u << 20, 2 * flags.max_value_bytes);
+  ho.header_timeout = std::chrono::milliseconds(flags.http_header_timeout_ms);
+  ho.body_timeout = std::chrono::milliseconds(flags.http_body_timeout_ms);
+  ho.idle_timeout = std::chrono::milliseconds(flags.http_idle_timeout_ms);
+  ho.write_timeout = std::chrono::milliseconds(flags.http_write_timeout_ms);
+  ho.listen_backlog = kHttpListenBacklog;
+  ho.logger = logger;
+  auto http = HttpServer::Listen(ho, impl.get());
+  if (!http.ok()) return http.status();
+  impl->http = std::move(http).value();
+  LeaderClient::Options fo;
+  fo.max_answer_bytes = flags.max_value_bytes + flags.max_list_bytes + (1u << 20);
+  for (std::size_t i = 0; i < impl->http->threads(); ++i) {
+    auto st = std::make_unique<Impl::IoState>();
+    st->forward = std::make_unique<LeaderClient>(impl->http->io(i).get_executor(), fo);
+    impl->io_state.push_back(std::move(st));
+  }
   impl->Log(raft::LogLevel::kInfo, "http listening", {{"laddr", flags.laddr}});
   return std::unique_ptr<KvServer>(new KvServer(std::move(impl)));
 }
@@ -137,14 +159,26 @@ raft::Status KvServer::Serve() {
       raft::Status s = p->JoinCluster();
       if (!s.ok()) {
         p->Log(raft::LogLevel::kError, "join failed; shutting down", {{"error", s.ToString()}});
-        p->http.stop();
+        p->RequestStop();
       }
     });
   }
-  p->http.listen_after_bind();  // returns after stop(), once in-flight requests finished
+  std::thread io([p] { p->http->Run(); });
+  {
+    std::unique_lock<std::mutex> l(p->stop_mu);
+    p->stop_cv.wait(l, [p] { return p->stop_requested; });
+  }
+  // 1. HTTP: stop accepting, answer what is in flight (new requests get 503), then close.
   p->shutting_down = true;
+  p->http->StopAccepting();
+  const auto drain_deadline =
+      std::chrono::steady_clock::now() + p->timeout() + std::chrono::seconds(2);
+  while (p->http->open_connections() > 0 && std::chrono::steady_clock::now() < drain_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  p->http->Stop();
+  io.join();
   if (joiner.joinable()) joiner.join();
-  // Leadership transfer, so the cluster does not wait an election timeout for us.
+  // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for us.
   auto st = p->node->GetStatus();
   if (st.role == raft::Role::kLeader) {
     raft::NodeId best = raft::kNoNode;
@@ -162,65 +196,46 @@ raft::Status KvServer::Serve() {
     }
   }
   p->node->Stop();
+  // 3. RocksDB.
   p->sm->Close();
   p->Log(raft::LogLevel::kInfo, "shutdown complete", {});
   return raft::Status::Ok();
 }
 
 void KvServer::Shutdown() {
-  std::call_once(impl_->shutdown_once, [this] {
-    impl_->shutting_down = true;
-    impl_->Log(raft::LogLevel::kInfo, "shutting down: no new HTTP requests", {});
-    impl_->http.stop();
-  });
+  impl_->Log(raft::LogLevel::kInfo, "shutting down: no new HTTP requests", {});
+  impl_->RequestStop();
 }
 
-void KvServer::Impl::InstallRoutes() {
-  http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    counters.Count(RouteOf(req.path), req.method, res.status);
-  });
-  http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    ReplyError(res, res.status,
-               res.status == 404 ? "no such route"
-                                 : "request refused (HTTP " + std::to_string(res.status) + ")");
-  });
-  http.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "internal error";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        ReplyError(res, 500, what);
-      });
-  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (shutting_down) {
-      ReplyError(res, 503, "node is shutting down; retry another node");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    if (!PercentDecode(req.target)) {
-      ReplyError(res, 400, "malformed percent-encoding in the URL");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    // Refuse ambiguous framing (a request-smuggling ingredient): every Content-Length
-    // must be plain digits, and repeated ones must agree.
-    std::size_t n = req.get_header_value_count("Content-Length");
-    for (std::size_t i = 0; i < n; ++i) {
-      std::string v = req.get_header_value("Content-Length", i);
-      bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
-      if (!digits || v != req.get_header_value("Content-Length", 0)) {
-        res.set_header("Connection", "close");
-        ReplyError(res, 400, "malformed or conflicting Content-Length");
-        return httplib::Server::HandlerResponse::Handled;
-      }
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  InstallDataRoutes();
-  InstallControlRoutes();
+void KvServer::Impl::RequestStop() {
+  shutting_down = true;
+  std::lock_guard<std::mutex> l(stop_mu);
+  stop_requested = true;
+  stop_cv.notify_all();
+}
+
+void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "-", code); }
+
+void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {
+  counters.Count(call->route, call->req.method_string(), res.result_int());
+  call->respond(std::move(res));
+}
+
+void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder respond) {
+  auto call = std::make_shared<Call>(std::move(req), info, std::move(respond));
+  std::string_view target = call->req.target();
+  auto t = ParseTarget(target);
+  call->route = RouteOf(t ? t->path : target.substr(0, target.find('?')));
+  if (!t) return Answer(call, ErrorAnswer(400, "malformed percent-encoding in the URL"));
+  call->target = std::move(*t);
+  // A browser page must not drive the API (CSRF, DNS rebinding: security review F-10);
+  // non-browser clients send no Origin.
+  if (call->req.count(http::field::origin) != 0)
+    return Answer(call, ErrorAnswer(403, "requests from browser pages (Origin) are refused"));
+  if (shutting_down)
+    return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
+  if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
+  HandleControl(call);
 }
 
 bool KvServer::Impl::IsLeader() const { return node->role() == raft::Role::kLeader; }
@@ -232,34 +247,68 @@ std::string KvServer::Impl::LeaderHttpAddr() const {
   return "";
 }
 
-void KvServer::Impl::Forward(const httplib::Request& req, httplib::Response& res) {
-  if (req.has_header("X-Kv-Forwarded"))
-    return ReplyError(res, 503,
-                      "this node is not the leader (request was already forwarded); retry");
-  std::string addr = LeaderHttpAddr();
-  std::string host;
-  int port = 0;
-  if (addr.empty() || !SplitHostPort(addr, &host, &port))
-    return ReplyError(res, 503, "no leader known; retry");
-  httplib::Client cli(host, port);
-  cli.set_connection_timeout(std::chrono::seconds(2));
-  cli.set_read_timeout(timeout() + std::chrono::seconds(65));  // /join may wait for catch-up
-  cli.set_write_timeout(std::chrono::seconds(5));
-  httplib::Request out;
-  out.method = req.method;
-  out.path = req.target;
-  out.body = req.body;
-  out.set_header("X-Kv-Forwarded", "1");
-  for (const char* h : {"X-Cluster-Token", "Content-Type"})
-    if (req.has_header(h)) out.set_header(h, req.get_header_value(h));
-  auto r = cli.send(out);
-  if (!r)
-    return ReplyError(res, 503,
-                      "leader at " + addr + " unreachable: " + httplib::to_string(r.error()));
-  res.status = r->status;
-  res.body = r->body;
-  for (const char* h : {"Content-Type", "Retry-After"})
-    if (r->has_header(h)) res.set_header(h, r->get_header_value(h));
+void KvServer::Impl::Forward(const CallPtr& call, std::chrono::milliseconds extra_wait) {
+  if (call->req.count("X-Kv-Forwarded") != 0)
+    return Answer(call, ErrorAnswer(503,
+                                    "this node is not the leader (request was already "
+                                    "forwarded); retry"));
+  IoState& io = *io_state[call->info.io_index];
+  raft::NodeId leader = node->leader();
+  if (leader == raft::kNoNode) return Answer(call, ErrorAnswer(503, "no leader known; retry"));
+  if (leader != io.leader_cached) {
+    io.leader_addr = LeaderHttpAddr();
+    io.leader_cached = io.leader_addr.empty() ? raft::kNoNode : leader;
+  }
+  if (io.leader_addr.empty()) return Answer(call, ErrorAnswer(503, "no leader known; retry"));
+  HttpRequest out{call->req.method(), call->req.target(), 11};
+  out.set("X-Kv-Forwarded", "1");
+  for (auto f : {http::field::content_type})
+    if (auto it = call->req.find(f); it != call->req.end()) out.set(f, it->value());
+  if (auto it = call->req.find("X-Cluster-Token"); it != call->req.end())
+    out.set("X-Cluster-Token", it->value());
+  out.body() = std::move(call->req.body());
+  std::string addr = io.leader_addr;
+  io.forward->Send(
+      addr, std::move(out), timeout() + std::chrono::seconds(1) + extra_wait,
+      [this, call, addr](ForwardResult r) {
+        switch (r.kind) {
+          case ForwardResult::Kind::kAnswered: {
+            HttpResponse res{r.res.result(), 11};
+            for (auto f : {http::field::content_type, http::field::retry_after})
+              if (auto it = r.res.find(f); it != r.res.end()) res.set(f, it->value());
+            res.body() = std::move(r.res.body());
+            return Answer(call, std::move(res));
+          }
+          case ForwardResult::Kind::kNotSent:
+            return Answer(call, ErrorAnswer(503, r.error + "; retry"));
+          case ForwardResult::Kind::kUnknown:
+            return Answer(call, ErrorAnswer(504, "forwarded to the leader at " + addr + ", but " +
+                                                     r.error + ": the outcome is unknown"));
+        }
+      });
+}
+
+void KvServer::Impl::AfterReadBarrier(const CallPtr& call,
+                                      std::function<void(const raft::Status&)> then) {
+  IoState& io = *io_state[call->info.io_index];
+  io.barrier_waiting.push_back(std::move(then));
+  if (!io.barrier_in_flight) IssueBarrier(call->info.io_index);
+}
+
+void KvServer::Impl::IssueBarrier(std::size_t io_index) {
+  IoState& io = *io_state[io_index];
+  io.barrier_in_flight = true;
+  auto batch = std::make_shared<std::vector<std::function<void(const raft::Status&)>>>(
+      std::move(io.barrier_waiting));
+  io.barrier_waiting.clear();
+  node->ReadBarrier(timeout(), [this, io_index, batch](raft::Result<std::string> r) {
+    boost::asio::post(http->io(io_index), [this, io_index, batch, s = r.status()] {
+      for (auto& f : *batch) f(s);
+      IoState& io = *io_state[io_index];
+      io.barrier_in_flight = false;
+      if (!io.barrier_waiting.empty()) IssueBarrier(io_index);
+    });
+  });
 }
 
 raft::Status KvServer::Impl::JoinCluster() {

@@ -1,16 +1,23 @@
-// KvServer::Impl, shared by kv_server.cc (lifecycle, join), http_data.cc (/kv) and
-// http_control.cc (/join, /leave, /status, /metrics, /health).
+// KvServer::Impl, shared by kv_server.cc (lifecycle, join, routing, forwarding),
+// http_data.cc (/kv) and http_control.cc (/join, /leave, /status, /metrics, /health).
+//
+// Threads: HTTP handlers run on the HttpServer's I/O threads and never block; Raft
+// completions arrive on the Node's io or apply thread and either answer directly (the
+// Responder posts to the connection's thread) or post their continuation to the I/O thread
+// of the request (IoState is touched only there).
 #pragma once
 
-#include <httplib.h>
-
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "flags.h"
+#include "http_forward.h"
+#include "http_server.h"
+#include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
 #include "raft/node.h"
@@ -21,25 +28,52 @@ namespace kv {
 // HTTP request counters by route, method and code, for /metrics.
 class HttpCounters {
  public:
-  void Count(const std::string& route, const std::string& method, int code);
+  void Count(std::string_view route, std::string_view method, int code);
   std::string Render() const;
 
  private:
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, std::uint64_t> counts_;
+  std::map<std::tuple<std::string, std::string, int>, std::uint64_t, std::less<>> counts_;
 };
 
-struct KvServer::Impl {
+// One request being served: what the route handlers and their continuations share.
+struct Call {
+  Call(HttpRequest r, RequestInfo i, Responder res)
+      : req(std::move(r)), info(std::move(i)), respond(std::move(res)) {}
+  HttpRequest req;
+  Target target;
+  RequestInfo info;
+  Responder respond;
+  std::string_view route;  // for metrics: a fixed string
+};
+using CallPtr = std::shared_ptr<Call>;
+
+struct KvServer::Impl : HttpHandler {
   ServerFlags flags;
   StructuredLogger* logger = nullptr;
   std::string token;
   bool fresh = false;  // no Raft state on disk at start
   std::unique_ptr<RocksStateMachine> sm;
   std::unique_ptr<raft::Node> node;
-  httplib::Server http;
+  std::unique_ptr<HttpServer> http;
   HttpCounters counters;
   std::atomic<bool> shutting_down{false};
-  std::once_flag shutdown_once;
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stop_requested = false;  // guarded by stop_mu
+
+  // Per I/O thread; touched only on that thread.
+  struct IoState {
+    std::unique_ptr<LeaderClient> forward;
+    // Read barriers: at most one in flight; requests that arrive meanwhile share the next
+    // (issued after they arrived, so each still sees every write acknowledged before it).
+    bool barrier_in_flight = false;
+    std::vector<std::function<void(const raft::Status&)>> barrier_waiting;
+    // The leader's HTTP address, refreshed when the leader changes.
+    raft::NodeId leader_cached = raft::kNoNode;
+    std::string leader_addr;
+  };
+  std::vector<std::unique_ptr<IoState>> io_state;
 
   std::chrono::milliseconds timeout() const {
     return std::chrono::milliseconds(flags.request_timeout_ms);
@@ -48,19 +82,32 @@ struct KvServer::Impl {
     if (logger) logger->Log(level, "kvserver", msg, fields);
   }
 
-  void InstallRoutes();
-  void InstallDataRoutes();
-  void InstallControlRoutes();
+  // HttpHandler.
+  void Handle(HttpRequest req, const RequestInfo& info, Responder respond) override;
+  void CountRefused(int code) override;
 
-  // Forwards the request to the leader (one hop). Returns false (and replies 503) when
-  // no leader is known or the request was already forwarded once.
-  void Forward(const httplib::Request& req, httplib::Response& res);
+  // Answers a call (any thread) and counts it.
+  void Answer(const CallPtr& call, HttpResponse res);
+
+  void HandleData(const CallPtr& call);     // http_data.cc
+  void HandleControl(const CallPtr& call);  // http_control.cc
+
+  // Runs `then` on the call's I/O thread once a read barrier issued after this call
+  // completed (with its status).
+  void AfterReadBarrier(const CallPtr& call, std::function<void(const raft::Status&)> then);
+  void IssueBarrier(std::size_t io_index);
+
+  // Forwards the call to the leader (one hop): 503 when no leader is known, the request
+  // was already forwarded once, or nothing reached the leader; 504 once it was sent and
+  // the answer was lost. `extra_wait`: added to the answer deadline (/join).
+  void Forward(const CallPtr& call, std::chrono::milliseconds extra_wait = {});
   bool IsLeader() const;
-  // The leader's HTTP address, or "" when unknown.
+  // The leader's HTTP address, or "" when unknown (GetStatus; control plane).
   std::string LeaderHttpAddr() const;
-  bool CheckToken(const httplib::Request& req, httplib::Response& res) const;
+  bool CheckToken(const CallPtr& call);
 
   raft::Status JoinCluster();  // startup: POST /join to flags.join until accepted
+  void RequestStop();
 
   std::string StatusJson() const;
   std::string MetricsText() const;

@@ -5,6 +5,8 @@
 //   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
 //   list [PREFIX] [-limit N] | status | members | join ID RAFT_ADDR HTTP_ADDR
 //   leave ID | transfer-leader ID
+#include <httplib.h>
+
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>

@@ -43,9 +43,13 @@ std::string Escape(const std::string& s) {
 
 }  // namespace
 
-void HttpCounters::Count(const std::string& route, const std::string& method, int code) {
+void HttpCounters::Count(std::string_view route, std::string_view method, int code) {
   std::lock_guard<std::mutex> l(mu_);
-  ++counts_[{route, method, code}];
+  auto key = std::make_tuple(route, method, code);
+  auto it = counts_.find(key);
+  if (it == counts_.end())
+    it = counts_.emplace(std::make_tuple(std::string(route), std::string(method), code), 0).first;
+  ++it->second;
 }
 
 std::string HttpCounters::Render() const {
@@ -110,6 +114,17 @@ std::string KvServer::Impl::MetricsText() const {
   }
   Gauge(o, "kv_db_size_bytes", "Approximate size of the RocksDB state.",
         static_cast<double>(sm->ApproximateSizeBytes()));
+  auto hs = http->stats();
+  Gauge(o, "kv_http_connections", "Open HTTP connections.", static_cast<double>(hs.open));
+  Counter(o, "kv_http_connections_accepted_total", "HTTP connections accepted.", hs.accepted);
+  Counter(o, "kv_http_connections_evicted_total",
+          "Idle HTTP connections closed to admit new ones at -http-max-conns.", hs.evicted);
+  Counter(o, "kv_http_connections_rejected_total",
+          "New HTTP connections refused at -http-max-conns (none idle).", hs.rejected);
+  Counter(o, "kv_http_timeouts_total",
+          "HTTP connections closed by a head, body, idle or write deadline.", hs.timeouts);
+  Counter(o, "kv_http_accept_errors_total", "Failed accepts (e.g. out of descriptors).",
+          hs.accept_errors);
   o << counters.Render();
   return o.str();
 }

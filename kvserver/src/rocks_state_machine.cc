@@ -69,6 +69,7 @@ rocksdb::Options MakeOptions(const RocksOptions& o, std::shared_ptr<rocksdb::Cac
   rocksdb::Options opt;
   opt.create_if_missing = true;
   opt.max_background_jobs = o.background_jobs;
+  opt.max_open_files = o.max_open_files;
   opt.write_buffer_size = o.write_buffer_bytes;
   opt.max_write_buffer_number = o.max_write_buffers;
   opt.target_file_size_base = o.target_file_bytes;
@@ -363,7 +364,8 @@ raft::Result<std::optional<std::string>> RocksStateMachine::Get(std::string_view
 }
 
 raft::Result<std::vector<std::pair<std::string, std::string>>> RocksStateMachine::List(
-    std::string_view prefix, std::string_view start_after, std::size_t limit) const {
+    std::string_view prefix, std::string_view start_after, std::size_t limit,
+    std::size_t max_bytes) const {
   std::vector<std::pair<std::string, std::string>> out;
   std::shared_lock lock(mu_);
   if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
@@ -375,11 +377,14 @@ raft::Result<std::vector<std::pair<std::string, std::string>>> RocksStateMachine
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  for (it->Seek(std::max(lower, after)); it->Valid() && out.size() < limit; it->Next()) {
+  std::size_t bytes = 0;
+  for (it->Seek(std::max(lower, after)); it->Valid() && out.size() < limit && bytes < max_bytes;
+       it->Next()) {
     rocksdb::Slice k = it->key();
     if (!k.starts_with(lower)) break;
     if (k.compare(after) <= 0) continue;  // only the key equal to start_after
     k.remove_prefix(1);
+    bytes += k.size() + it->value().size();
     out.emplace_back(k.ToString(), it->value().ToString());
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list");

@@ -76,6 +76,8 @@ struct RocksOptions {
   int background_jobs = 2;                      // flush and compaction threads
   std::uint64_t target_file_bytes = 64u << 20;  // SST size at level 1
   int bloom_bits_per_key = 10;                  // 0: no filter
+  // SST files kept open (RocksDB's default, -1, keeps all: descriptors the HTTP port needs).
+  int max_open_files = 1000;
 };
 
 class RocksStateMachine final : public raft::StateMachine {
@@ -119,10 +121,11 @@ class RocksStateMachine final : public raft::StateMachine {
   // Up to `limit` (key, value) pairs whose keys start with `prefix` and sort strictly after
   // `start_after` (bytewise), in key order. An empty `start_after` starts at the prefix.
   // Pass the last key returned to get the next page; limit 0 gives an empty page.
-  // kShutdown after Close.
-  raft::Result<std::vector<std::pair<std::string, std::string>>> List(std::string_view prefix,
-                                                                      std::string_view start_after,
-                                                                      std::size_t limit) const;
+  // The page also ends after the item that brings the keys and values it holds to
+  // `max_bytes` or more (so it holds at most max_bytes plus one item). kShutdown after Close.
+  raft::Result<std::vector<std::pair<std::string, std::string>>> List(
+      std::string_view prefix, std::string_view start_after, std::size_t limit,
+      std::size_t max_bytes = SIZE_MAX) const;
 
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;

@@ -32,17 +32,37 @@ TEST_CASE("bad flags are refused with a message naming the flag", "[kvserver][fl
 }
 
 TEST_CASE("keys are strictly percent-decoded from the target", "[kvserver][http]") {
-  REQUIRE(KeyFromTarget("/kv/a%2Fb?x=1") == "a/b");
-  REQUIRE(KeyFromTarget("/kv/a/b") == "a/b");
-  REQUIRE(KeyFromTarget("/kv/%00%ff") == std::string("\0\xff", 2));
-  REQUIRE_FALSE(KeyFromTarget("/kv/"));
-  REQUIRE_FALSE(KeyFromTarget("/kv/%zz"));
-  REQUIRE_FALSE(KeyFromTarget("/kv/abc%4"));
+  auto key = [](std::string_view target) -> std::optional<std::string> {
+    auto t = ParseTarget(target);
+    if (!t) return std::nullopt;
+    return KeyFromPath(t->path);
+  };
+  REQUIRE(key("/kv/a%2Fb?x=1") == "a/b");
+  REQUIRE(key("/kv/a/b") == "a/b");
+  REQUIRE(key("/kv/%00%ff") == std::string("\0\xff", 2));
+  REQUIRE_FALSE(key("/kv/"));
+  REQUIRE_FALSE(key("/kv/%zz"));
+  REQUIRE_FALSE(key("/kv/abc%4"));
   REQUIRE(PercentDecode(PercentEncode(std::string("\x01 /?%", 5))) == std::string("\x01 /?%", 5));
   REQUIRE(Base64("foobar") == "Zm9vYmFy");
   REQUIRE(Base64("fo") == "Zm8=");
   REQUIRE(ConstantTimeEquals("tok", "tok"));
   REQUIRE_FALSE(ConstantTimeEquals("tok", "to"));
+}
+
+TEST_CASE("query parameters are decoded strictly; '+' stays '+'", "[kvserver][http]") {
+  auto t = ParseTarget("/kv?prefix=a%20b&start_after=x+y&limit=5&limit=6&flag&=v");
+  REQUIRE(t);
+  REQUIRE(t->path == "/kv");
+  REQUIRE(t->Param("prefix") == "a b");
+  REQUIRE(t->Param("start_after") == "x+y");
+  REQUIRE(t->Param("limit") == "5");  // the first of a repeated name
+  REQUIRE(t->Has("flag"));
+  REQUIRE(t->Param("flag").empty());
+  REQUIRE_FALSE(t->Has("missing"));
+  REQUIRE_FALSE(ParseTarget("/kv?prefix=%zz"));
+  REQUIRE_FALSE(ParseTarget("/kv?%=1"));
+  REQUIRE(ParseTarget("/status")->params.empty());
 }
 
 TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {

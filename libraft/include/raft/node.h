@@ -150,11 +150,19 @@ class RAFT_EXPORT Node {
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 
   // Membership (leader only; one change at a time). Complete when the change is applied.
+  // The callback forms run `done` as Propose does (apply or io thread, or inline in the
+  // caller for an immediate refusal); it must not block.
+  void AddLearner(const MemberInfo& member, std::chrono::milliseconds timeout, Callback done);
+  void PromoteLearner(NodeId id, std::chrono::milliseconds timeout, Callback done);
+  void RemoveMember(NodeId id, std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> AddLearner(const MemberInfo& member,
                                               std::chrono::milliseconds timeout);
   std::future<Result<std::string>> PromoteLearner(NodeId id, std::chrono::milliseconds timeout);
   std::future<Result<std::string>> RemoveMember(NodeId id, std::chrono::milliseconds timeout);
   // Starts a leadership transfer; completes when `target` leads or the attempt fails.
+  // `done` runs on the io thread (or inline for an immediate refusal) and must not block.
+  void TransferLeadership(NodeId target, std::chrono::milliseconds timeout,
+                          std::function<void(Status)> done);
   std::future<Status> TransferLeadership(NodeId target, std::chrono::milliseconds timeout);
 
   NodeStatusInfo GetStatus() const;

@@ -324,36 +324,55 @@ std::future<Result<std::string>> Node::ReadBarrier(std::chrono::milliseconds tim
   return std::move(f);
 }
 
+void Node::AddLearner(const MemberInfo& member, std::chrono::milliseconds timeout, Callback done) {
+  MemberInfo m = member;
+  if (m.id == kNoNode) m.id = NodeIdFromName(m.name);
+  impl_->Propose({}, timeout, std::move(done), true,
+                 ConfChange{ConfChangeType::kAddLearner, m.id, EncodeMemberInfo(m)});
+}
+
+void Node::PromoteLearner(NodeId id, std::chrono::milliseconds timeout, Callback done) {
+  std::string ctx;
+  for (const auto& m : Members())
+    if (m.id == id) ctx = EncodeMemberInfo(m);
+  impl_->Propose({}, timeout, std::move(done), true,
+                 ConfChange{ConfChangeType::kAddVoter, id, ctx});
+}
+
+void Node::RemoveMember(NodeId id, std::chrono::milliseconds timeout, Callback done) {
+  impl_->Propose({}, timeout, std::move(done), true,
+                 ConfChange{ConfChangeType::kRemoveNode, id, {}});
+}
+
+void Node::TransferLeadership(NodeId target, std::chrono::milliseconds timeout,
+                              std::function<void(Status)> done) {
+  impl_->Transfer(target, timeout, std::move(done));
+}
+
 std::future<Result<std::string>> Node::AddLearner(const MemberInfo& member,
                                                   std::chrono::milliseconds timeout) {
   auto [cb, f] = MakeFuture();
-  MemberInfo m = member;
-  if (m.id == kNoNode) m.id = NodeIdFromName(m.name);
-  impl_->Propose({}, timeout, std::move(cb), true,
-                 ConfChange{ConfChangeType::kAddLearner, m.id, EncodeMemberInfo(m)});
+  AddLearner(member, timeout, std::move(cb));
   return std::move(f);
 }
 
 std::future<Result<std::string>> Node::PromoteLearner(NodeId id,
                                                       std::chrono::milliseconds timeout) {
   auto [cb, f] = MakeFuture();
-  std::string ctx;
-  for (const auto& m : Members())
-    if (m.id == id) ctx = EncodeMemberInfo(m);
-  impl_->Propose({}, timeout, std::move(cb), true, ConfChange{ConfChangeType::kAddVoter, id, ctx});
+  PromoteLearner(id, timeout, std::move(cb));
   return std::move(f);
 }
 
 std::future<Result<std::string>> Node::RemoveMember(NodeId id, std::chrono::milliseconds timeout) {
   auto [cb, f] = MakeFuture();
-  impl_->Propose({}, timeout, std::move(cb), true, ConfChange{ConfChangeType::kRemoveNode, id, {}});
+  RemoveMember(id, timeout, std::move(cb));
   return std::move(f);
 }
 
 std::future<Status> Node::TransferLeadership(NodeId target, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<std::promise<Status>>();
   auto f = p->get_future();
-  impl_->Transfer(target, timeout, [p](Status s) { p->set_value(std::move(s)); });
+  TransferLeadership(target, timeout, [p](Status s) { p->set_value(std::move(s)); });
   return f;
 }
 

@@ -1,0 +1,389 @@
+// HttpSession: one connection of the front door (see http_session.h for the states).
+#include "http_session.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "base/assert.h"
+#include "http_util.h"
+
+namespace kv {
+namespace {
+
+using error_code = boost::system::error_code;
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// After an error answer the connection may still carry an unread body: it is read and
+// discarded for a moment (up to these bounds) before the close, so that the client is
+// not reset before it reads the answer ("lingering close").
+constexpr std::size_t kLingerBytes = 1 << 20;
+constexpr std::chrono::milliseconds kLingerTime{1000};
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Beast's parse errors (malformed input) as opposed to socket errors.
+bool IsParseError(const error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+}  // namespace
+
+Responder::Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq)
+    : session_(std::move(session)), seq_(seq) {}
+
+void Responder::operator()(HttpResponse res) const { session_->Post(seq_, std::move(res)); }
+
+HttpSession::HttpSession(HttpServer::Shard* shard, tcp::socket socket)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      read_timer_(shard->io),
+      write_timer_(shard->io),
+      buf_(shard->opts->max_header_bytes + 65536) {
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  // Answers are written whole; without it Nagle and the client's delayed ACK hold
+  // the second answer on a keep-alive connection for ~40 ms.
+  socket_.set_option(tcp::no_delay(true), ec);
+  shard_->conns.push_back(this);
+  lru_ = std::prev(shard_->conns.end());
+  ++shard_->open;
+}
+
+HttpSession::~HttpSession() {
+  if (!closed_) {
+    shard_->conns.erase(lru_);
+    --shard_->open;
+  }
+}
+
+void HttpSession::Start() { ReadNext(); }
+
+void HttpSession::Close() {
+  if (closed_) return;
+  closed_ = true;
+  shard_->conns.erase(lru_);
+  --shard_->open;
+  read_timer_.cancel();
+  write_timer_.cancel();
+  error_code ec;
+  socket_.close(ec);
+}
+
+bool HttpSession::Idle() const {
+  return !closed_ && slots_.empty() && in_flight_ == 0 &&
+         (read_state_ == ReadState::kWaitFirstByte || read_state_ == ReadState::kHead);
+}
+
+void HttpSession::Drain() {
+  if (slots_.empty() && in_flight_ == 0 && read_state_ != ReadState::kBody) Close();
+  // Otherwise: the answers in flight are written (the last with Connection: close),
+  // and a request that still arrives is answered 503 (OnHead).
+}
+
+void HttpSession::Touch() { shard_->conns.splice(shard_->conns.end(), shard_->conns, lru_); }
+
+bool HttpSession::CanReadMore() const {
+  const HttpServerOptions& o = *shard_->opts;
+  if (in_flight_ >= o.pipeline_depth || slots_.size() >= 2 * o.pipeline_depth) return false;
+  return slots_.empty() || inflight_bytes_ < o.max_inflight_bytes;
+}
+
+void HttpSession::ReadNext() {
+  if (closed_ || read_state_ == ReadState::kStopped) return;
+  if (!CanReadMore()) {
+    read_state_ = ReadState::kPaused;
+    return;
+  }
+  const HttpServerOptions& o = *shard_->opts;
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+  parser_->body_limit(o.max_body_bytes);
+  read_timed_out_ = false;
+  if (buf_.size() > 0) {  // a pipelined request already (partly) here
+    if (!head_deadline_armed_) {
+      ArmRead(o.header_timeout);
+      head_deadline_armed_ = true;
+    }
+    ReadHead();
+    return;
+  }
+  WaitFirstByte();
+}
+
+void HttpSession::WaitFirstByte() {
+  const HttpServerOptions& o = *shard_->opts;
+  read_state_ = ReadState::kWaitFirstByte;
+  // A new connection must send its first head within the head deadline; an idle
+  // keep-alive connection may wait the idle timeout for its next request.
+  if (!head_deadline_armed_) {
+    if (served_any_) {
+      ArmRead(o.idle_timeout);
+    } else {
+      ArmRead(o.header_timeout);
+      head_deadline_armed_ = true;
+    }
+  }
+  read_pending_ = true;
+  // Waiting for readability holds no buffer: an idle connection costs the session only.
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](error_code ec) {
+    self->read_pending_ = false;
+    if (self->closed_) return;
+    if (ec) return self->Close();
+    if (!self->head_deadline_armed_) {
+      self->ArmRead(self->shard_->opts->header_timeout);
+      self->head_deadline_armed_ = true;
+    }
+    self->ReadHead();
+  });
+}
+
+void HttpSession::ReadHead() {
+  read_state_ = ReadState::kHead;
+  read_pending_ = true;
+  http::async_read_header(
+      socket_, buf_, *parser_,
+      [self = shared_from_this()](error_code ec, std::size_t) { self->OnHead(ec); });
+}
+
+void HttpSession::OnHead(error_code ec) {
+  read_pending_ = false;
+  if (closed_) return;
+  const HttpServerOptions& o = *shard_->opts;
+  if (ec) {
+    if (read_timed_out_) return Refuse(408, "the request head did not arrive in time");
+    if (ec == http::error::header_limit)
+      return Refuse(431, "request line and headers are larger than " +
+                             std::to_string(o.max_header_bytes) + " bytes");
+    if (ec == http::error::body_limit)
+      return Refuse(413, "body is larger than " + std::to_string(o.max_body_bytes) + " bytes");
+    if (IsParseError(ec)) return Refuse(400, "malformed request: " + ec.message());
+    // The client closed (between requests, or mid-head) or the socket failed.
+    read_state_ = ReadState::kStopped;
+    if (slots_.empty() && in_flight_ == 0) return Close();
+    if (!slots_.empty()) slots_.back().close = true;  // answer what was asked, then close
+    return;
+  }
+  const auto& h = parser_->get();
+  if (h.count(http::field::transfer_encoding) != 0) {
+    if (h.count(http::field::content_length) != 0)
+      return Refuse(400, "both Transfer-Encoding and Content-Length");
+    if (h.count(http::field::transfer_encoding) != 1 ||
+        !IEquals(TrimOws(h[http::field::transfer_encoding]), "chunked"))
+      return Refuse(501, "Transfer-Encoding other than chunked is not supported");
+  }
+  if (auto ce = h.find(http::field::content_encoding);
+      ce != h.end() && !IEquals(TrimOws(ce->value()), "identity"))
+    return Refuse(415, "Content-Encoding is not supported: send the value itself");
+  bool need_continue = false;
+  if (auto ex = h.find(http::field::expect); ex != h.end()) {
+    if (!IEquals(TrimOws(ex->value()), "100-continue"))
+      return Refuse(417, "only Expect: 100-continue is supported");
+    need_continue = h.version() >= 11;
+  }
+  if (shard_->draining) return Refuse(503, "node is shutting down; retry another node");
+  if (parser_->is_done()) return Dispatch();
+  if (need_continue) {
+    Slot s;
+    s.interim = true;
+    s.raw = kContinue;
+    slots_.push_back(std::move(s));
+    Flush();
+  }
+  ReadBody();
+}
+
+void HttpSession::ReadBody() {
+  read_state_ = ReadState::kBody;
+  ArmRead(shard_->opts->body_timeout);
+  read_pending_ = true;
+  http::async_read(socket_, buf_, *parser_,
+                   [self = shared_from_this()](error_code ec, std::size_t) { self->OnBody(ec); });
+}
+
+void HttpSession::OnBody(error_code ec) {
+  read_pending_ = false;
+  if (closed_) return;
+  if (ec) {
+    if (read_timed_out_) return Refuse(408, "the request body did not arrive in time");
+    if (ec == http::error::body_limit)
+      return Refuse(
+          413, "body is larger than " + std::to_string(shard_->opts->max_body_bytes) + " bytes");
+    if (IsParseError(ec)) return Refuse(400, "malformed request body: " + ec.message());
+    read_state_ = ReadState::kStopped;  // the client went away mid-body
+    if (slots_.empty() && in_flight_ == 0) return Close();
+    if (!slots_.empty()) slots_.back().close = true;
+    return;
+  }
+  Dispatch();
+}
+
+void HttpSession::Dispatch() {
+  read_timer_.cancel();
+  head_deadline_armed_ = false;
+  HttpRequest req = parser_->release();
+  parser_.reset();
+  Slot s;
+  s.close = !req.keep_alive();
+  s.version = req.version();
+  s.bytes = req.body().size();
+  slots_.push_back(std::move(s));
+  const std::uint64_t seq = base_seq_ + slots_.size() - 1;
+  ++in_flight_;
+  inflight_bytes_ += slots_.back().bytes;
+  read_state_ = slots_.back().close ? ReadState::kStopped : ReadState::kPaused;
+  Touch();
+  RequestInfo info{shard_->io.get_executor(), shard_->index, peer_};
+  shard_->handler->Handle(std::move(req), info, Responder(shared_from_this(), seq));
+  ReadNext();
+}
+
+void HttpSession::Post(std::uint64_t seq, HttpResponse res) {
+  asio::post(shard_->io, [self = shared_from_this(), seq, res = std::move(res)]() mutable {
+    self->Complete(seq, std::move(res));
+  });
+}
+
+void HttpSession::Complete(std::uint64_t seq, HttpResponse res) {
+  if (closed_) return;
+  RAFT_ASSERT_GE(seq, base_seq_);
+  const std::size_t idx = seq - base_seq_;
+  RAFT_ASSERT_LT(idx, slots_.size());
+  Slot& s = slots_[idx];
+  RAFT_ASSERT(!s.res.has_value(), "a request answered twice");
+  --in_flight_;
+  inflight_bytes_ -= s.bytes;
+  if (shard_->draining && idx + 1 == slots_.size() && read_state_ != ReadState::kBody)
+    s.close = true;
+  res.version(s.version);
+  res.keep_alive(!s.close);
+  res.prepare_payload();
+  s.bytes = res.body().size();
+  inflight_bytes_ += s.bytes;
+  s.res = std::move(res);
+  Flush();
+  if (read_state_ == ReadState::kPaused) ReadNext();
+}
+
+void HttpSession::Refuse(int code, std::string_view message) {
+  unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+  read_timer_.cancel();
+  head_deadline_armed_ = false;
+  read_state_ = ReadState::kStopped;
+  parser_.reset();
+  shard_->handler->CountRefused(code);
+  HttpResponse res = ErrorAnswer(code, message);
+  res.version(version);
+  res.keep_alive(false);
+  res.prepare_payload();
+  Slot s;
+  s.close = true;
+  s.bytes = res.body().size();
+  s.res = std::move(res);
+  inflight_bytes_ += s.bytes;
+  slots_.push_back(std::move(s));
+  Flush();
+}
+
+void HttpSession::Flush() {
+  if (writing_ || closed_ || slots_.empty()) return;
+  Slot& f = slots_.front();
+  if (!f.interim && !f.res) return;
+  writing_ = true;
+  write_timer_.expires_after(shard_->opts->write_timeout);
+  write_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->closed_ || !self->writing_) return;
+    ++self->shard_->timeouts;  // the client does not read its answers
+    self->Close();
+  });
+  auto done = [self = shared_from_this()](error_code ec, std::size_t) { self->OnWritten(ec); };
+  if (f.interim) {
+    asio::async_write(socket_, asio::buffer(f.raw), std::move(done));
+  } else {
+    http::async_write(socket_, *f.res, std::move(done));
+  }
+}
+
+void HttpSession::OnWritten(error_code ec) {
+  writing_ = false;
+  write_timer_.cancel();
+  if (closed_) return;
+  if (ec) return Close();
+  Slot done = std::move(slots_.front());
+  slots_.pop_front();
+  ++base_seq_;
+  if (!done.interim) {
+    inflight_bytes_ -= done.bytes;
+    served_any_ = true;
+    Touch();
+  }
+  if (done.close) {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (read_pending_) return Close();  // draining while a next request was awaited
+    read_state_ = ReadState::kStopped;
+    slots_.clear();
+    read_timer_.expires_after(kLingerTime);
+    read_timer_.async_wait([self = shared_from_this()](error_code e) {
+      if (!e) self->Close();
+    });
+    return Linger();
+  }
+  if (read_state_ == ReadState::kPaused) ReadNext();
+  Flush();
+  if (shard_->draining) Drain();
+}
+
+void HttpSession::Linger() {
+  if (!linger_buf_) linger_buf_ = std::make_unique<std::array<char, 4096>>();
+  socket_.async_read_some(asio::buffer(*linger_buf_),
+                          [self = shared_from_this()](error_code ec, std::size_t n) {
+                            self->lingered_ += n;
+                            if (ec || self->closed_ || self->lingered_ >= kLingerBytes)
+                              return self->Close();
+                            self->Linger();
+                          });
+}
+
+void HttpSession::ArmRead(std::chrono::milliseconds d) {
+  read_timer_.expires_after(d);
+  read_timer_.async_wait([self = shared_from_this()](error_code ec) {
+    if (ec || self->closed_) return;
+    self->OnReadDeadline();
+  });
+}
+
+void HttpSession::OnReadDeadline() {
+  switch (read_state_) {
+    case ReadState::kWaitFirstByte:
+      if (!slots_.empty() || in_flight_ != 0) {  // busy answering: not idle
+        ArmRead(shard_->opts->idle_timeout);
+        return;
+      }
+      ++shard_->timeouts;
+      Close();
+      return;
+    case ReadState::kHead:
+    case ReadState::kBody: {
+      // End the pending read without touching a write in progress: it completes with
+      // end of stream, and OnHead/OnBody answer 408.
+      ++shard_->timeouts;
+      read_timed_out_ = true;
+      error_code ignored;
+      socket_.shutdown(tcp::socket::shutdown_receive, ignored);
+      return;
+    }
+    case ReadState::kPaused:
+    case ReadState::kStopped:
+      return;
+  }
+}
+
+}  // namespace kv

@@ -1,0 +1,123 @@
+// HttpSession: one HTTP connection of the front door, and HttpServer::Shard, the I/O
+// thread that owns it. Internal to http_server.cc and http_session.cc.
+//
+// Thread safety: a session and its shard are touched only on the shard's I/O thread,
+// except Responder, which posts there. The counters in Shard are atomics for stats().
+//
+// Per connection, in order:
+//   wait for the first byte (idle deadline; from accept: the head deadline)
+//   -> head (parser with header limit, head deadline) -> checks -> body (body limit as
+//   bytes arrive, body deadline) -> dispatch to the handler (slot N in the pipeline)
+//   -> next request while fewer than pipeline_depth are in flight and their bytes fit.
+// Answers are written in slot order as they complete. An error the server answers itself
+// (4xx/5xx on malformed or over-limit input) is the last slot: reading stops, and the
+// connection closes once it is written, so an unread body is never taken for a request.
+#pragma once
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <deque>
+#include <list>
+#include <optional>
+
+#include "http_server.h"
+
+namespace kv {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+struct HttpServer::Shard {
+  explicit Shard(std::size_t index) : index(index) {}
+  // Evicts the longest-idle connection; false when none is idle.
+  bool EvictIdle();
+
+  std::size_t index;
+  const HttpServerOptions* opts = nullptr;
+  HttpHandler* handler = nullptr;
+  std::size_t max_conns = 0;  // this shard's share
+  bool draining = false;      // StopAccepting() ran
+  // Oldest activity first. Declared before io so that sessions destroyed with the
+  // io_context's pending handlers can still unlink themselves.
+  std::list<HttpSession*> conns;
+  std::atomic<std::uint64_t> accepted{0}, evicted{0}, rejected{0}, timeouts{0}, accept_errors{0};
+  std::atomic<std::size_t> open{0};
+  asio::io_context io{1};
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_backoff;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(HttpServer::Shard* shard, tcp::socket socket);
+  ~HttpSession();
+  HttpSession(const HttpSession&) = delete;
+  HttpSession& operator=(const HttpSession&) = delete;
+
+  void Start();
+  // Closes the socket now; answers not yet written are dropped.
+  void Close();
+  // No request in flight, no answer pending, nothing of a body being read.
+  bool Idle() const;
+  // Draining: closes now when idle, else after the answers in flight.
+  void Drain();
+  // From Responder, on any thread.
+  void Post(std::uint64_t seq, HttpResponse res);
+
+ private:
+  enum class ReadState { kWaitFirstByte, kHead, kBody, kPaused, kStopped };
+  struct Slot {
+    std::optional<HttpResponse> res;  // set when complete
+    std::string raw;                  // an interim answer ("100 Continue"), written as is
+    bool interim = false;
+    bool close = false;  // close the connection after this answer
+    unsigned version = 11;
+    std::size_t bytes = 0;
+  };
+
+  void ReadNext();
+  void WaitFirstByte();
+  void ReadHead();
+  void OnHead(boost::system::error_code ec);
+  void ReadBody();
+  void OnBody(boost::system::error_code ec);
+  void Dispatch();
+  void Complete(std::uint64_t seq, HttpResponse res);
+  // Answers the request being read with an error of the server's own, then closes.
+  void Refuse(int code, std::string_view message);
+  void Flush();
+  void OnWritten(boost::system::error_code ec);
+  // Reads and discards what the client still sends after a final answer, briefly.
+  void Linger();
+  void ArmRead(std::chrono::milliseconds d);
+  void OnReadDeadline();
+  void Touch();
+  bool CanReadMore() const;
+
+  HttpServer::Shard* shard_;
+  tcp::socket socket_;
+  std::string peer_;
+  asio::steady_timer read_timer_;
+  asio::steady_timer write_timer_;
+  boost::beast::flat_buffer buf_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  ReadState read_state_ = ReadState::kWaitFirstByte;
+  bool read_pending_ = false;
+  bool read_timed_out_ = false;
+  bool head_deadline_armed_ = false;
+  bool closed_ = false;
+  bool writing_ = false;
+  bool served_any_ = false;  // a request completed on this connection (keep-alive)
+  std::deque<Slot> slots_;
+  std::uint64_t base_seq_ = 0;  // seq of slots_.front()
+  std::size_t in_flight_ = 0;   // dispatched, not yet completed
+  std::size_t inflight_bytes_ = 0;
+  std::list<HttpSession*>::iterator lru_;
+  std::unique_ptr<std::array<char, 4096>> linger_buf_;
+  std::size_t lingered_ = 0;
+};
+
+}  // namespace kv

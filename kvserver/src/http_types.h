@@ -1,0 +1,52 @@
+// The HTTP message types of kvserver's front door (Boost.Beast) and the one-shot
+// completion a handler answers through. Included by the server and the route files only:
+// Beast is heavy, so kv_server.h and the state machine do not include it.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace kv {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using HttpResponse = http::response<http::string_body>;
+
+class HttpSession;
+
+// Answers one request. Copyable (it shares one state); call it exactly once, from any
+// thread: the answer is handed to the connection's I/O thread and written in request
+// order. A call after the connection closed is dropped.
+class Responder {
+ public:
+  Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq);
+  void operator()(HttpResponse res) const;
+
+ private:
+  std::shared_ptr<HttpSession> session_;
+  std::uint64_t seq_;
+};
+
+// Where a request is being served: its I/O thread (for timers and continuations that
+// must run there) and the peer's address.
+struct RequestInfo {
+  boost::asio::any_io_executor io;
+  std::size_t io_index = 0;  // 0 .. threads-1
+  std::string peer;          // "ip:port"
+};
+
+// Serves complete requests. Handle runs on an I/O thread and must not block: work that
+// waits (Raft, the leader) completes later through the Responder.
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  virtual void Handle(HttpRequest req, const RequestInfo& info, Responder respond) = 0;
+  // An answer the server made itself (limits, malformed input, timeouts), for metrics.
+  virtual void CountRefused(int code) = 0;
+};
+
+}  // namespace kv
