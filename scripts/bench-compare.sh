@@ -916,7 +916,7 @@ TABLE=$(
     echo
   fi
   echo "kvserver leader RSS after the matrix: ${KV_RSS:-?} KiB. Leader term before -> after the matrix: kvserver ${KV_TERMS:--}, etcd ${ETCD_TERMS:--}."
-  echo "Settings: ${DURATION} s per cell after ${WARMUP} s warmup, $KEYS keys preloaded, $VALUE_BYTES-byte values, load at the leader, one kvbench thread (etcd gRPC: etcd-grpc, one Go client per connection count sharing one gRPC connection); $TRIALS failover trials per configuration."
+  echo "Settings: ${DURATION} s per cell after ${WARMUP} s warmup, $KEYS keys preloaded, $VALUE_BYTES-byte values, load at the leader, one kvbench thread (etcd gRPC: etcd-grpc, as many closed-loop clients as kvbench has connections, sharing one gRPC connection); $TRIALS failover trials per configuration."
 )
 
 # ------------------------------------------------------------------ chart
