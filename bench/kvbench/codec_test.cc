@@ -1,5 +1,8 @@
 // Tests for the pure parts of kvbench: the histogram against exact percentiles, the HTTP
-// response parser fed byte by byte, request writing and base64. Exit status 0 = pass.
+// response parser fed byte by byte, request writing and base64, /proc/PID/stat parsing.
+// Exit status 0 = pass.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -8,6 +11,7 @@
 
 #include "histogram.h"
 #include "http_codec.h"
+#include "proc_cpu.h"
 #include "workload.h"
 
 namespace {
@@ -131,6 +135,21 @@ void TestRequests() {
   CHECK(b == "Zm9vYmFy");
 }
 
+void TestProcCpu() {
+  // Fields after the command: state(3) ... utime(14) stime(15) cutime(16) ...
+  CHECK(kvbench::CpuTicksFromStat("42 (kv server) S 1 2 3 4 5 6 7 8 9 10 250 31 7 7 20") == 281);
+  CHECK(kvbench::CpuTicksFromStat("42 (a) b) S 1 2 3 4 5 6 7 8 9 10 5 6 0") == 11);
+  CHECK(kvbench::CpuTicksFromStat("42 (x) S 1 2 3") == -1);
+  CHECK(kvbench::CpuTicksFromStat("no parenthesis") == -1);
+  std::vector<int> pids;
+  const std::vector<int> expected = {12, 34, 5};
+  CHECK(kvbench::ParsePidList("12,34,5", pids) && pids == expected);
+  CHECK(!kvbench::ParsePidList("12,,5", pids));
+  CHECK(!kvbench::ParsePidList("12,x", pids));
+  CHECK(!kvbench::ParsePidList("", pids));
+  CHECK(kvbench::CpuSeconds({static_cast<int>(getpid())}) >= 0);
+}
+
 }  // namespace
 
 int main() {
@@ -138,6 +157,7 @@ int main() {
   TestHistogramPercentiles();
   TestParser();
   TestRequests();
+  TestProcCpu();
   if (failures != 0) {
     std::fprintf(stderr, "kvbench_codec_test: %d failures\n", failures);
     return 1;

@@ -5,6 +5,7 @@
 
 #include "flags.h"
 #include "load_generator.h"
+#include "proc_cpu.h"
 
 namespace {
 
@@ -27,6 +28,10 @@ flags:
   --timeout S          a connect or request older than this counts as a timeout and the
                        connection is reopened (default 5)
   --seed N             PRNG seed for key and operation choice (default 1)
+  --path P             every operation is GET P (e.g. /health) instead of the key/value
+                       workload; counted as reads, only 2xx succeeds
+  --cpu-pids P,P,...   also report the CPU time (utime + stime from /proc/PID/stat) these
+                       server processes used during the measured phase, and per operation
   --json               one JSON object on stdout instead of text
 
 Exit status: 0 when at least one operation succeeded in the measured phase, 1 otherwise
@@ -87,8 +92,16 @@ int main(int argc, char** argv) {
   o.preload = flags.Bool("preload");
   o.request_timeout_s = flags.Double("timeout", 5);
   o.seed = static_cast<uint64_t>(flags.Int("seed", 1));
+  o.get_path = flags.String("path", "");
+  const std::string cpu_pids = flags.String("cpu-pids", "");
   const bool json = flags.Bool("json");
   std::string problem = flags.error();
+  if (problem.empty() && !cpu_pids.empty() && !kvbench::ParsePidList(cpu_pids, o.cpu_pids)) {
+    problem = "--cpu-pids must be a comma-separated list of process ids";
+  }
+  if (problem.empty() && !o.get_path.empty() && o.get_path[0] != '/') {
+    problem = "--path must start with '/'";
+  }
   if (problem.empty() && !flags.Unused().empty())
     problem = std::string("unknown flag --").append(flags.Unused()[0]);
   if (problem.empty() && target != "kvserver" && target != "etcd") {
@@ -118,6 +131,9 @@ int main(int argc, char** argv) {
     if (!addrs.empty()) addrs.push_back(',');
     addrs.append(e.HostPort());
   }
+  // CPU microseconds of the listed servers per successful operation; -1: not measured.
+  const double cpu_us_per_op =
+      m.server_cpu_s >= 0 && ops > 0 ? m.server_cpu_s * 1e6 / static_cast<double>(ops) : -1;
 
   if (json) {
     std::printf(
@@ -125,14 +141,16 @@ int main(int argc, char** argv) {
         "\"warmup_s\":%.3f,\"keys\":%llu,\"value_size\":%zu,\"read_ratio\":%.3f,"
         "\"preload\":{\"ok\":%s,\"seconds\":%.3f,\"errors\":%s},"
         "\"ops\":%llu,\"reads\":%llu,\"writes\":%llu,\"not_found\":%llu,\"ops_per_s\":%.1f,"
-        "\"errors\":%s,\"latency_ms\":%s,\"read_latency_ms\":%s,\"write_latency_ms\":%s}\n",
+        "\"errors\":%s,\"latency_ms\":%s,\"read_latency_ms\":%s,\"write_latency_ms\":%s,"
+        "\"server_cpu_s\":%.3f,\"cpu_us_per_op\":%.1f}\n",
         target.c_str(), addrs.c_str(), o.connections, m.elapsed_s, o.warmup_s,
         static_cast<unsigned long long>(o.keys), o.value_bytes, o.read_ratio,
         r.preload_ok ? "true" : "false", r.preload.elapsed_s, ErrorsJson(r.preload.errors).c_str(),
         static_cast<unsigned long long>(ops), static_cast<unsigned long long>(m.reads),
         static_cast<unsigned long long>(m.writes), static_cast<unsigned long long>(m.not_found),
         ops_per_s, ErrorsJson(m.errors).c_str(), LatencyJson(m.latency_ns).c_str(),
-        LatencyJson(m.read_latency_ns).c_str(), LatencyJson(m.write_latency_ns).c_str());
+        LatencyJson(m.read_latency_ns).c_str(), LatencyJson(m.write_latency_ns).c_str(),
+        m.server_cpu_s, cpu_us_per_op);
   } else {
     std::printf(
         "kvbench: target %s  addr %s  connections %d  read-ratio %.2f  value %zu B  "
@@ -158,6 +176,10 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(e.parse), static_cast<unsigned long long>(e.http_3xx),
         static_cast<unsigned long long>(e.http_4xx), static_cast<unsigned long long>(e.http_5xx));
     PrintLatencyLine("latency", m.latency_ns);
+    if (cpu_us_per_op >= 0) {
+      std::printf("server   %.2f CPU s = %.1f CPU us per operation\n", m.server_cpu_s,
+                  cpu_us_per_op);
+    }
     if (m.reads > 0 && m.writes > 0) {
       PrintLatencyLine("reads", m.read_latency_ns);
       PrintLatencyLine("writes", m.write_latency_ns);

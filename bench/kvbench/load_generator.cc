@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "http_codec.h"
+#include "proc_cpu.h"
 
 namespace kvbench {
 namespace {
@@ -109,6 +110,7 @@ class Generator {
   Phase phase_ = Phase::kPreload;
   LoadResult result_;
   Clock::time_point phase_start_;
+  double cpu_start_s_ = -1;
   uint64_t next_preload_key_ = 0;
   uint64_t preload_written_ = 0;
   uint64_t preload_failures_ = 0;
@@ -178,6 +180,9 @@ void Connection::Issue() {
     if (preload_key_ < 0) return;  // idle until the generator moves to warmup
     key_index = static_cast<uint64_t>(preload_key_);
     op_ = OpKind::kWrite;
+  } else if (!o.get_path.empty()) {
+    key_index = 0;
+    op_ = OpKind::kRead;
   } else {
     key_index = NextRandom(rng_) % o.keys;
     const double u = static_cast<double>(NextRandom(rng_) >> 11) * 0x1.0p-53;
@@ -189,7 +194,11 @@ void Connection::Issue() {
     StampValue(NextRandom(rng_), value_);
   }
   out_.clear();
-  AppendOp(out_, scratch_, o.target, op_, host_, key_, value_);
+  if (!o.get_path.empty() && gen_.phase() != Phase::kPreload) {
+    AppendRequest(out_, "GET", o.get_path, host_, "", "");
+  } else {
+    AppendOp(out_, scratch_, o.target, op_, host_, key_, value_);
+  }
   in_.clear();
   busy_ = true;
   started_ = Clock::now();
@@ -234,7 +243,8 @@ void Connection::ReadMore(uint64_t gen) {
 void Connection::OnResponse(const ParsedResponse& r) {
   const auto latency = Clock::now() - started_;
   busy_ = false;
-  const bool ok = (r.status >= 200 && r.status < 300) || (op_ == OpKind::kRead && r.status == 404);
+  const bool not_found_ok = op_ == OpKind::kRead && gen_.options().get_path.empty();
+  const bool ok = (r.status >= 200 && r.status < 300) || (not_found_ok && r.status == 404);
   if (gen_.Recording()) {
     PhaseResult& p = gen_.current();
     if (ok) {
@@ -329,12 +339,17 @@ void Generator::StartWarmup() {
 
 void Generator::StartMeasure() {
   phase_ = Phase::kMeasure;
+  if (!options_.cpu_pids.empty()) cpu_start_s_ = CpuSeconds(options_.cpu_pids);
   phase_start_ = Clock::now();
   phase_timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(options_.duration_s)));
   phase_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec) return;
     result_.measure.elapsed_s = std::chrono::duration<double>(Clock::now() - phase_start_).count();
+    if (cpu_start_s_ >= 0) {
+      const double end_s = CpuSeconds(options_.cpu_pids);
+      if (end_s >= 0) result_.measure.server_cpu_s = end_s - cpu_start_s_;
+    }
     Finish();
   });
 }

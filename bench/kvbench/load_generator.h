@@ -29,6 +29,12 @@ struct LoadOptions {
   bool preload = false;
   double request_timeout_s = 5;  // a request (or connect) older than this is a timeout
   uint64_t seed = 1;
+  // Non-empty: every operation is `GET get_path` (a read; only 2xx succeeds) instead of the
+  // key/value workload, e.g. "/health".
+  std::string get_path;
+  // Processes whose CPU time (utime + stime) is taken at the start and end of the measure
+  // phase (PhaseResult::server_cpu_s).
+  std::vector<int> cpu_pids;
 };
 
 struct ErrorCounts {
@@ -51,6 +57,7 @@ struct PhaseResult {
   Histogram latency_ns;  // successful operations, request written to response parsed
   Histogram read_latency_ns;
   Histogram write_latency_ns;
+  double server_cpu_s = -1;  // CPU seconds of LoadOptions::cpu_pids over the phase; -1: none
 };
 
 struct LoadResult {
