@@ -47,7 +47,8 @@ const std::vector<FlagDef>& Defs() {
       KV_NUM("max-key-bytes", max_key_bytes, "largest key accepted (413 above)"),
       KV_NUM("max-value-bytes", max_value_bytes, "largest value accepted (413 above)"),
       KV_NUM("max-list-bytes", max_list_bytes,
-             "keys + values per listing page (at least one item; 'next' continues)"),
+             "size of a listing page: keys + values, and its JSON (at least one item; 'next' "
+             "continues)"),
       KV_NUM("http-threads", http_threads, "HTTP I/O threads (event loops)"),
       KV_NUM("http-max-conns", http_max_conns,
              "open HTTP connections; at the cap a new one evicts the longest idle"),

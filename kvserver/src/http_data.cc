@@ -52,13 +52,15 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       const bool b64 = t.Param("encoding") == "base64";
       auto items = sm->List(t.Param("prefix"), t.Param("start_after"), limit, flags.max_list_bytes);
       if (!items.ok()) return Answer(call, ErrorAnswer(500, items.status().ToString()));
-      // Written straight into the body: no DOM copy of the values.
+      // Written straight into the body: no DOM copy of the values. The page also ends once
+      // the body passes the budget (escaping can make JSON up to 6x the raw bytes).
       std::string body = "{\"items\": [";
-      std::size_t bytes = 0;
-      for (std::size_t i = 0; i < items->size(); ++i) {
-        const auto& [k, v] = (*items)[i];
+      std::size_t bytes = 0, n = 0;
+      for (; n < items->size(); ++n) {
+        if (n > 0 && body.size() >= flags.max_list_bytes) break;
+        const auto& [k, v] = (*items)[n];
         bytes += k.size() + v.size();
-        if (i > 0) body += ", ";
+        if (n > 0) body += ", ";
         body += "{\"key\": ";
         body += JsonString(b64 ? Base64(k) : k);
         body += ", \"value\": ";
@@ -66,9 +68,9 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
         body += "}";
       }
       body += "], \"next\": ";
-      const bool more =
-          !items->empty() && (items->size() == limit || bytes >= flags.max_list_bytes);
-      body += more ? JsonString(b64 ? Base64(items->back().first) : items->back().first) : "null";
+      const bool more = n > 0 && (n < items->size() || n == limit || bytes >= flags.max_list_bytes);
+      const std::string& last = n > 0 ? (*items)[n - 1].first : std::string();
+      body += more ? JsonString(b64 ? Base64(last) : last) : "null";
       body += "}";
       Answer(call, JsonAnswer(200, std::move(body)));
     };
