@@ -86,9 +86,15 @@ bool HttpSession::Idle() const {
 }
 
 void HttpSession::Drain() {
-  if (slots_.empty() && in_flight_ == 0 && read_state_ != ReadState::kBody) Close();
-  // Otherwise: the answers in flight are written (the last with Connection: close),
-  // and a request that still arrives is answered 503 (OnHead).
+  if (slots_.empty() && in_flight_ == 0 && read_state_ != ReadState::kBody) return Close();
+  // A request still being received (head or body) is not waited for: its read ends now
+  // and it is answered 503 (OnHead/OnBody). The answers in flight are written (the last
+  // with Connection: close), then the connection closes.
+  if (read_pending_ && (read_state_ == ReadState::kHead || read_state_ == ReadState::kBody)) {
+    read_drained_ = true;
+    error_code ignored;
+    socket_.shutdown(Socket::shutdown_receive, ignored);
+  }
 }
 
 void HttpSession::Touch() { shard_->conns.splice(shard_->conns.end(), shard_->conns, lru_); }
@@ -161,6 +167,7 @@ void HttpSession::OnHead(error_code ec) {
   if (closed_) return;
   const HttpServerOptions& o = *shard_->opts;
   if (ec) {
+    if (read_drained_) return Refuse(503, "node is shutting down; retry another node");
     if (read_timed_out_) return Refuse(408, "the request head did not arrive in time");
     if (ec == http::error::header_limit)
       return Refuse(431, "request line and headers are larger than " +
@@ -215,6 +222,7 @@ void HttpSession::OnBody(error_code ec) {
   read_pending_ = false;
   if (closed_) return;
   if (ec) {
+    if (read_drained_) return Refuse(503, "node is shutting down; retry another node");
     if (read_timed_out_) return Refuse(408, "the request body did not arrive in time");
     if (ec == http::error::body_limit)
       return Refuse(

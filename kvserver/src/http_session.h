@@ -121,6 +121,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ReadState read_state_ = ReadState::kWaitFirstByte;
   bool read_pending_ = false;
   bool read_timed_out_ = false;
+  bool read_drained_ = false;  // Drain() ended a read in progress
   bool head_deadline_armed_ = false;
   bool closed_ = false;
   bool writing_ = false;
