@@ -1,17 +1,20 @@
 // libFuzzer target for kvserver's HTTP front door (issue 12): arbitrary bytes on a real
 // loopback connection to a real HttpServer in this process.
 //
-// Input: byte 0 is the plan (which server, how the rest is split into writes; see
-// PlanOf); the rest is written as is on one new connection, then the write side is shut
-// down (except on the slow server, which must close by its own deadlines), and the
-// answers are read until the server closes. Checked per input:
-//   - the connection closes within kHardBound (else a hang: abort);
+// Input: byte 0 is the plan (which server, how the rest is split into writes, whether
+// the client resets the connection at the end; see PlanOf); the rest is written as is on
+// one new connection, then the write side is shut down (except on the slow server, which
+// must close by its own deadlines), and the answers are read until the server closes.
+// Checked per input:
+//   - the connection closes within kHardBound (else a hang: abort), and the server's side
+//     of it closes too once ours has (after a client reset as well);
 //   - the bytes read are HTTP/1.x answers, each with exactly one Content-Length and a body
 //     of that size (the interim "100 Continue" aside), and nothing after the last; nothing
 //     is cut short unless the connection was reset;
 //   - the handler's answers arrive in request order (X-Seq 0, 1, 2, ...), one for every
 //     request it was handed (on a clean close); the server's own answer (an error it makes
-//     itself) and any answer with Connection: close are the last;
+//     itself: a status of ServerOwnCode, counted once through CountRefused) closes the
+//     connection and is the last, as is any answer that closes it;
 //   - no more answers than the input holds request heads (+1 for the server's own).
 // Crashes, sanitizer reports and aborts are findings.
 //
@@ -355,6 +358,7 @@ Fixture& TheFixture() {
 
 struct Plan {
   bool slow = false;      // the slow server; the write side stays open
+  bool abort = false;     // once written, the connection is reset (SO_LINGER 0), unread
   int split = 0;          // 0 one write, 1 fixed chunks, 2 one write per line, 3 chunks + pauses
   std::size_t chunk = 1;  // bytes per write for split 1 and 3
 };
@@ -362,7 +366,8 @@ struct Plan {
 Plan PlanOf(std::uint8_t c) {
   static constexpr std::array<std::size_t, 8> kChunks = {1, 2, 3, 7, 16, 64, 256, 1024};
   Plan p;
-  p.slow = (c & 0xf0) == 0xf0;  // 1 in 16: every such input waits for a deadline
+  p.slow = (c & 0xf0) == 0xf0;   // 1 in 16: every such input waits for a deadline
+  p.abort = (c & 0xf0) == 0xe0;  // 1 in 16
   p.split = c & 3;
   p.chunk = kChunks[(c >> 2) & 7];
   return p;
@@ -382,10 +387,12 @@ std::vector<std::size_t> WriteEnds(const Plan& p, std::string_view payload) {
 }
 
 struct Exchange {
-  std::string answers;  // every byte read
-  std::string peer;     // our address as the server sees it
-  bool reset = false;   // the connection was reset (answers may be cut short)
-  bool hung = false;    // not closed within kHardBound
+  std::string answers;     // every byte read
+  std::string peer;        // our address as the server sees it
+  bool reset = false;      // the connection was reset (answers may be cut short)
+  bool hung = false;       // not closed within kHardBound
+  bool kept_open = false;  // the server's side stayed open after ours closed
+  bool aborted = false;    // we reset it (Plan::abort)
 };
 
 [[noreturn]] void Die(const char* what) {
@@ -393,15 +400,26 @@ struct Exchange {
   std::abort();
 }
 
-Exchange Run(std::uint16_t port, const Plan& plan, std::string_view payload) {
+// One connection to `server` (serving on `port`): writes the payload as planned, reads
+// until the server closes (or resets, unless it was reset by us). `accepted`: the
+// server's count of accepted connections before this one.
+Exchange Run(const kv::HttpServer& server, std::uint16_t port, std::uint64_t accepted,
+             const Plan& plan, std::string_view payload) {
   Exchange ex;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) Die("socket");
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) Die("connect");
+  int fd = -1;
+  for (int attempt = 0;; ++attempt) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) Die("socket");
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+    // Out of local ports (connections in TIME_WAIT after a burst): wait, it passes.
+    if (errno != EADDRNOTAVAIL || attempt == 200) Die("connect");
+    ::close(fd);
+    std::this_thread::sleep_for(10ms);
+  }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   sockaddr_in local{};
@@ -417,11 +435,20 @@ Exchange Run(std::uint16_t port, const Plan& plan, std::string_view payload) {
   bool writing = true;
   auto finish_writing = [&] {
     writing = false;
-    if (!plan.slow) ::shutdown(fd, SHUT_WR);
+    if (!plan.slow && !plan.abort) ::shutdown(fd, SHUT_WR);
   };
   if (payload.empty()) finish_writing();
   char buf[16384];
   while (true) {
+    if (plan.abort && !writing) {
+      // Not before the server took the connection: the reset must reach a session.
+      while (server.stats().accepted == accepted && Clock::now() < deadline)
+        std::this_thread::sleep_for(20us);
+      const linger reset{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      ex.reset = ex.aborted = true;
+      break;
+    }
     const auto now = Clock::now();
     if (now >= deadline) {
       ex.hung = true;
@@ -595,6 +622,7 @@ bool ServerOwnCode(int code) {
 std::string Check(std::string_view payload, const Exchange& ex, std::uint64_t handled,
                   std::uint64_t refused) {
   if (ex.hung) return "the connection did not close within the hard bound";
+  if (ex.kept_open) return "the server kept the connection open after the client closed";
   std::vector<Answer> answers;
   std::size_t interim = 0;
   std::string err = ParseAnswers(ex.answers, ex.reset, &answers, &interim);
@@ -647,7 +675,7 @@ std::string Escaped(std::string_view s) {
 
 // Per-run figures (replay prints them).
 struct Totals {
-  std::uint64_t inputs = 0, answers = 0, interim = 0, resets = 0, closed_by_server = 0;
+  std::uint64_t inputs = 0, answers = 0, interim = 0, resets = 0, aborts = 0;
   std::map<int, std::uint64_t> by_status;
 };
 Totals totals;
@@ -659,7 +687,16 @@ void RunInput(const std::uint8_t* data, std::size_t size) {
   const Plan plan = PlanOf(data[0]);
   const std::uint64_t refused_before = f.handler.refused();
   const std::string_view payload(reinterpret_cast<const char*>(data + 1), size - 1);
-  Exchange ex = Run(f.servers[plan.slow ? 1 : 0].port, plan, payload);
+  RunningServer& server = f.servers[plan.slow ? 1 : 0];
+  Exchange ex = Run(*server.server, server.port, server.server->stats().accepted, plan, payload);
+  // Our side is closed: the server's must follow (after a reset too), and only then is
+  // the handler's count for this connection final.
+  if (!ex.hung) {
+    const auto until = Clock::now() + kHardBound;
+    while (server.server->stats().open != 0 && Clock::now() < until)
+      std::this_thread::sleep_for(20us);
+    ex.kept_open = server.server->stats().open != 0;
+  }
   const std::uint64_t handled = f.handler.TakeHandled(ex.peer);
   const std::uint64_t refused = f.handler.refused() - refused_before;
   const std::string err = Check(payload, ex, handled, refused);
@@ -684,7 +721,8 @@ void RunInput(const std::uint8_t* data, std::size_t size) {
   ++totals.inputs;
   totals.answers += answers.size();
   totals.interim += interim;
-  totals.resets += ex.reset;
+  totals.resets += ex.reset && !ex.aborted;
+  totals.aborts += ex.aborted;
   for (const Answer& a : answers) ++totals.by_status[a.status];
 }
 
@@ -859,11 +897,12 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf(
       "fuzz_http_replay: %llu inputs in %.1f s: %llu answers, %llu 100-continue, %llu "
-      "resets\n  by status:",
+      "resets by the server, %llu by the client\n  by status:",
       static_cast<unsigned long long>(totals.inputs), secs,
       static_cast<unsigned long long>(totals.answers),
       static_cast<unsigned long long>(totals.interim),
-      static_cast<unsigned long long>(totals.resets));
+      static_cast<unsigned long long>(totals.resets),
+      static_cast<unsigned long long>(totals.aborts));
   for (const auto& [code, n] : totals.by_status)
     std::printf(" %d:%llu", code, static_cast<unsigned long long>(n));
   std::printf("\n");
