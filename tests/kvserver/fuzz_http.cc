@@ -410,11 +410,22 @@ Exchange Run(const kv::HttpServer& server, std::uint16_t port, std::uint64_t acc
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  // Non-blocking from the start: libFuzzer's timer signals interrupt blocking calls.
   int fd = -1;
   for (int attempt = 0;; ++attempt) {
-    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) Die("socket");
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+    if (errno == EINPROGRESS || errno == EINTR) {
+      pollfd pfd{fd, POLLOUT, 0};
+      while (::poll(&pfd, 1, 2000) < 0 && errno == EINTR) {
+      }
+      int err = 0;
+      socklen_t err_len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+      if ((pfd.revents & POLLOUT) && err == 0) break;
+      errno = err != 0 ? err : ETIMEDOUT;
+    }
     // Out of local ports (connections in TIME_WAIT after a burst): wait, it passes.
     if (errno != EADDRNOTAVAIL || attempt == 200) Die("connect");
     ::close(fd);
