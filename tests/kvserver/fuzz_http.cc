@@ -452,8 +452,12 @@ Exchange Run(const kv::HttpServer& server, std::uint16_t port, std::uint64_t acc
   char buf[16384];
   while (true) {
     if (plan.abort && !writing) {
-      // Not before the server took the connection: the reset must reach a session.
-      while (server.stats().accepted == accepted && Clock::now() < deadline)
+      // Not before the server has a session for it (accepted is counted just before the
+      // session is made): else the session could be made after our wait for the close,
+      // and serve requests that count for a later connection from the same port. Until
+      // our reset, it cannot close by itself (deadlines of 200 ms, the linger).
+      while ((server.stats().accepted == accepted || server.stats().open == 0) &&
+             Clock::now() < deadline)
         std::this_thread::sleep_for(20us);
       const linger reset{1, 0};
       ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
