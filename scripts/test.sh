@@ -162,8 +162,8 @@ if want tsan; then
   # names both acquisitions of a lock-order inversion.
   # scripts/tsan.supp lists the only suppressions: races inside uninstrumented RocksDB.
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$ROOT/scripts/tsan.supp}"
-  PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test process_http_test kvserver" \
-    PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test|process_http_test)$' \
+  PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test process_http_test fuzz_http_replay kvserver" \
+    PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test|process_http_test|fuzz_http_replay)$' \
     phase tsan "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_WERROR=ON \
     -DRAFT_SANITIZE=OFF -DRAFT_TSAN=ON -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON
 fi

@@ -116,6 +116,12 @@ void HttpSession::ReadNext() {
   parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
   parser_->body_limit(o.max_body_bytes);
   read_timed_out_ = false;
+  // Empty lines before a request line are ignored (RFC 9112 2.2: a client may send an
+  // extra CRLF after a body). Only those already received.
+  for (auto data = static_cast<const char*>(buf_.data().data());
+       buf_.size() > 0 && (data[0] == '\r' || data[0] == '\n');
+       data = static_cast<const char*>(buf_.data().data()))
+    buf_.consume(1);
   if (buf_.size() > 0) {  // a pipelined request already (partly) here
     if (!head_deadline_armed_) {
       ArmRead(o.header_timeout);
@@ -189,11 +195,12 @@ void HttpSession::OnHead(error_code ec) {
         !IEquals(TrimOws(h[http::field::transfer_encoding]), "chunked"))
       return Refuse(501, "Transfer-Encoding other than chunked is not supported");
   }
-  if (auto ce = h.find(http::field::content_encoding);
-      ce != h.end() && !IEquals(TrimOws(ce->value()), "identity"))
-    return Refuse(415, "Content-Encoding is not supported: send the value itself");
+  // Every field of the name counts: a second one must not slip past the first.
+  for (auto [ce, end] = h.equal_range(http::field::content_encoding); ce != end; ++ce)
+    if (!IEquals(TrimOws(ce->value()), "identity"))
+      return Refuse(415, "Content-Encoding is not supported: send the value itself");
   bool need_continue = false;
-  if (auto ex = h.find(http::field::expect); ex != h.end()) {
+  for (auto [ex, end] = h.equal_range(http::field::expect); ex != end; ++ex) {
     if (!IEquals(TrimOws(ex->value()), "100-continue"))
       return Refuse(417, "only Expect: 100-continue is supported");
     need_continue = h.version() >= 11;
