@@ -148,6 +148,9 @@ class Node::Impl : public runtime::TransportHandler {
   void SchedulePump() RAFT_REQUIRES(io_checker_);
   void SendAll(std::vector<Message>& msgs) RAFT_REQUIRES(io_checker_);
   void OnPersisted(Ready rd, Status s) RAFT_REQUIRES(io_checker_);
+  // Queues the committed entries of `rd` that are already durable here for the apply
+  // thread, before `rd` goes to the disk thread (io thread).
+  void ApplyDurableCommitted(const Ready& rd) RAFT_REQUIRES(io_checker_);
   void FinishReady(Ready rd) RAFT_REQUIRES(io_checker_);
   void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);

@@ -114,6 +114,7 @@ void Node::Impl::Pump() {
       hs = hard_state_;
       written_hard_state_ = hard_state_;
     }
+    ApplyDurableCommitted(rd);
     persisting_ = true;
     auto shared = std::make_shared<Ready>(std::move(rd));
     disk_q_.Push([this, shared, hs] {
@@ -126,6 +127,25 @@ void Node::Impl::Pump() {
     });
     return;
   }
+}
+
+void Node::Impl::ApplyDurableCommitted(const Ready& rd) {
+  // Committed entries that an earlier Ready made durable here need not wait for this
+  // Ready's fdatasync (under load it is the one in flight when their acknowledgements
+  // arrived, so waiting cost a whole fdatasync per write: docs/performance.md, finding
+  // 13). raw_node.h allows applying committed entries while a Ready persists; these are
+  // also durable locally, so the state machine never gets ahead of the log on disk.
+  // FinishReady queues rd.committed_entries whole, as before (Advance needs them); the
+  // apply thread skips what it has applied, and the queue keeps the order.
+  if (rd.snapshot || rd.committed_entries.empty()) return;
+  const Index stable_through =
+      rd.entries.empty() ? rd.committed_entries.back().index : rd.entries.front().index - 1;
+  ApplyTask early;
+  for (const auto& e : rd.committed_entries) {
+    if (e.index > stable_through) break;
+    early.entries.push_back(e);
+  }
+  if (!early.entries.empty()) apply_q_.Push(std::move(early));
 }
 
 Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>& hs) {
