@@ -262,8 +262,8 @@ void KvServer::Impl::Forward(const CallPtr& call, std::chrono::milliseconds extr
   if (io.leader_addr.empty()) return Answer(call, ErrorAnswer(503, "no leader known; retry"));
   HttpRequest out{call->req.method(), call->req.target(), 11};
   out.set("X-Kv-Forwarded", "1");
-  for (auto f : {http::field::content_type})
-    if (auto it = call->req.find(f); it != call->req.end()) out.set(f, it->value());
+  if (auto it = call->req.find(http::field::content_type); it != call->req.end())
+    out.set(http::field::content_type, it->value());
   if (auto it = call->req.find("X-Cluster-Token"); it != call->req.end())
     out.set("X-Cluster-Token", it->value());
   out.body() = std::move(call->req.body());

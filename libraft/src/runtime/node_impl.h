@@ -149,8 +149,8 @@ class Node::Impl : public runtime::TransportHandler {
   void SendAll(std::vector<Message>& msgs) RAFT_REQUIRES(io_checker_);
   void OnPersisted(Ready rd, Status s) RAFT_REQUIRES(io_checker_);
   // Queues the committed entries of `rd` that are already durable here for the apply
-  // thread, before `rd` goes to the disk thread (io thread).
-  void ApplyDurableCommitted(const Ready& rd) RAFT_REQUIRES(io_checker_);
+  // thread (moving their payloads out of `rd`), before `rd` goes to the disk thread.
+  void ApplyDurableCommitted(Ready& rd) RAFT_REQUIRES(io_checker_);
   void FinishReady(Ready rd) RAFT_REQUIRES(io_checker_);
   void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
@@ -208,6 +208,8 @@ class Node::Impl : public runtime::TransportHandler {
 
   // io-thread state
   bool persisting_ RAFT_GUARDED_BY(io_checker_) = false;
+  // Last index ApplyDurableCommitted queued; FinishReady queues only later entries.
+  Index early_applied_through_ RAFT_GUARDED_BY(io_checker_) = 0;
   bool pump_scheduled_ RAFT_GUARDED_BY(io_checker_) = false;
   bool failed_ RAFT_GUARDED_BY(io_checker_) = false;
   // The newest hard state a Ready carried, and the newest one handed to the disk thread.

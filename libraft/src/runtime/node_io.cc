@@ -129,21 +129,22 @@ void Node::Impl::Pump() {
   }
 }
 
-void Node::Impl::ApplyDurableCommitted(const Ready& rd) {
+void Node::Impl::ApplyDurableCommitted(Ready& rd) {
   // Committed entries that an earlier Ready made durable here need not wait for this
   // Ready's fdatasync (under load it is the one in flight when their acknowledgements
   // arrived, so waiting cost a whole fdatasync per write: docs/performance.md, finding
   // 13). raw_node.h allows applying committed entries while a Ready persists; these are
   // also durable locally, so the state machine never gets ahead of the log on disk.
-  // FinishReady queues rd.committed_entries whole, as before (Advance needs them); the
-  // apply thread skips what it has applied, and the queue keeps the order.
+  // Their payloads move to the apply thread now; the entries stay in rd (index and term:
+  // Advance needs the last index) and FinishReady queues only those after them.
   if (rd.snapshot || rd.committed_entries.empty()) return;
   const Index stable_through =
       rd.entries.empty() ? rd.committed_entries.back().index : rd.entries.front().index - 1;
   ApplyTask early;
-  for (const auto& e : rd.committed_entries) {
+  for (auto& e : rd.committed_entries) {
     if (e.index > stable_through) break;
-    early.entries.push_back(e);
+    early_applied_through_ = e.index;
+    early.entries.push_back(std::move(e));  // e keeps its index and term for Advance
   }
   if (!early.entries.empty()) apply_q_.Push(std::move(early));
 }
@@ -197,7 +198,8 @@ void Node::Impl::FinishReady(Ready rd) {
   raw_->Advance(rd);
   ApplyTask task;
   task.restore = rd.snapshot;
-  task.entries = std::move(rd.committed_entries);
+  for (auto& e : rd.committed_entries)  // those not already queued by ApplyDurableCommitted
+    if (e.index > early_applied_through_) task.entries.push_back(std::move(e));
   for (auto& rs : rd.read_states) {
     auto it = pending_reads_.find(rs.context);
     if (it == pending_reads_.end()) continue;
