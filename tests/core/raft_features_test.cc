@@ -1,6 +1,7 @@
 // Thesis features beyond the basic paper: pre-vote, check-quorum, membership,
 // leadership transfer, ReadIndex, snapshots, flow control, error values.
 #include <catch2/catch.hpp>
+#include <optional>
 
 #include "test_cluster.h"
 
@@ -390,6 +391,87 @@ TEST_CASE("a follower answers heartbeats while its disk is busy; append acks sti
   REQUIRE(out.size() == 1);
   REQUIRE(out[0].type == MessageType::kHeartbeatResponse);
   c.node(2).Advance(busy);
+}
+
+TEST_CASE("TakeCommitted hands out entries committed during a slow fsync, once", "[durability]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Stabilize();
+  REQUIRE(c.node(1).Propose("a").ok());
+  c.Process(1);  // "a" is durable on the leader
+  c.Deliver();
+  c.Process(2);  // and on the followers, whose acknowledgements wait in the queue
+  c.Process(3);
+  REQUIRE(c.node(1).Propose("b").ok());
+  Ready busy = c.node(1).GetReady();  // the leader's disk is writing "b" (a slow fsync)
+  REQUIRE(busy.entries.size() == 1);
+  REQUIRE(busy.entries[0].data == "b");
+  const Index b_index = busy.entries[0].index;
+  REQUIRE(c.node(1).TakeCommitted().empty());  // "a" is not committed yet
+  c.Deliver();                                 // the acknowledgements of "a" arrive
+  std::vector<Entry> taken = c.node(1).TakeCommitted();
+  REQUIRE(taken.size() == 1);
+  REQUIRE(taken[0].data == "a");
+  REQUIRE(taken[0].index == b_index - 1);
+  REQUIRE(c.node(1).TakeCommitted().empty());  // handed out once
+  // Finish the slow Ready by hand: nothing in it is repeated by the next one.
+  TestNode& t = c.state(1);
+  REQUIRE(t.storage->Append(busy.entries).ok());
+  for (auto& m : busy.messages) c.queue().push_back(m);
+  for (auto& e : busy.committed_entries) REQUIRE(e.index > taken.back().index);
+  c.node(1).Advance(busy);
+  REQUIRE(c.node(1).GetStatus().applied == taken.back().index);
+  t.applied.push_back(taken[0]);
+  c.Stabilize();
+  REQUIRE(t.applied.back().data == "b");
+  REQUIRE(t.applied[t.applied.size() - 2].data == "a");
+  for (std::size_t i = 1; i < t.applied.size(); ++i)
+    REQUIRE(t.applied[i].index == t.applied[i - 1].index + 1);
+}
+
+TEST_CASE("TakeCommitted never hands out an entry that is not durable here", "[durability]") {
+  TestCluster c(3);
+  c.Elect(1);
+  c.Stabilize();
+  c.Isolate(3);
+  REQUIRE(c.node(1).Propose("d").ok());
+  c.Stabilize();  // "d" commits with nodes 1 and 2
+  c.Heal();
+  // Rounds of heartbeats until node 3 gets "d" together with a commit index covering it.
+  std::optional<Ready> busy;
+  TestNode& t = c.state(3);
+  for (int round = 0; round < 10 && !busy; ++round) {
+    c.Tick(1, c.state(1).config.heartbeat_ticks);
+    c.Process(1);
+    c.Deliver();
+    while (!busy && c.node(3).HasReady()) {
+      Ready rd = c.node(3).GetReady();
+      if (!rd.entries.empty() && rd.entries.back().data == "d") {
+        busy = std::move(rd);
+        break;
+      }
+      for (auto& m : rd.messages) c.queue().push_back(m);
+      REQUIRE(t.storage->Append(rd.entries).ok());
+      if (rd.hard_state) t.storage->SetHardState(*rd.hard_state);
+      for (auto& m : rd.messages_after_persist) c.queue().push_back(m);
+      for (auto& e : rd.committed_entries) t.applied.push_back(e);
+      c.node(3).Advance(rd);
+    }
+    if (!busy) {
+      c.Deliver();
+      c.Process(1);
+      c.Deliver();
+    }
+  }
+  REQUIRE(busy);
+  REQUIRE(!busy->committed_entries.empty());
+  REQUIRE(busy->committed_entries.back().data == "d");  // committed, not yet durable here
+  REQUIRE(c.node(3).TakeCommitted().empty());
+  REQUIRE(t.storage->Append(busy->entries).ok());
+  if (busy->hard_state) t.storage->SetHardState(*busy->hard_state);
+  for (auto& e : busy->committed_entries) t.applied.push_back(e);
+  c.node(3).Advance(*busy);
+  REQUIRE(c.node(3).TakeCommitted().empty());  // the Ready applied them: nothing repeats
 }
 
 TEST_CASE("a commit-only hard state needs no fsync; a lost commit index comes back from applied",

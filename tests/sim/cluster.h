@@ -46,6 +46,10 @@ struct ClusterOptions {
   std::uint32_t max_inflight_msgs = 256;
   bool shuffle_events = true;     // random order of the events of one tick
   bool use_take_messages = true;  // let appends/heartbeats leave during a slow fsync
+  // Like the runtime (node_io.cc): apply a Ready's committed entries that are already
+  // durable here before its fsync completes, and entries committed during a slow fsync
+  // at once (RawNode::TakeCommitted).
+  bool apply_durable_early = true;
   // Run Checker::CheckElectability after every event (only valid while the voter set is
   // the founding one: runs and scenarios without membership changes).
   bool check_electability = false;
@@ -117,7 +121,12 @@ class Cluster {
   void TornWrite(SimNode& n);
   void SendFromNode(SimNode& n, const Message& m);
   void Deliver(Envelope e);
-  void ApplyEntry(SimNode& n, const Entry& e);
+  // known_commit: a commit index the core reported outside a Ready's hard state.
+  void ApplyEntry(SimNode& n, const Entry& e, Index known_commit = 0);
+  // Applies a committed entry before the outstanding Ready's fsync completes, checking
+  // first that it is durable in n's storage.
+  void ApplyDurableEntry(SimNode& n, const Entry& e, const char* via);
+  void TakeCommitted(SimNode& n);
   void RestoreSnapshot(SimNode& n, const SnapshotMeta& meta, const std::string& data);
   void FlushEarlyMessages(SimNode& n);
   void ObserveRoles();

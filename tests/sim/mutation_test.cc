@@ -99,6 +99,10 @@ TEST_CASE("mutation: truncate on a stale append", "[sim][mutation]") {
   Expect(Kind::kTruncateOnStaleAppend, "TruncateOnStaleAppend", "swarm");
 }
 
+TEST_CASE("mutation: hand out committed entries not yet durable here", "[sim][mutation]") {
+  Expect(Kind::kTakeUndurable, "TakeUndurable", "swarm");
+}
+
 TEST_CASE("baseline: the unmutated core passes the mutation sweep's first seeds",
           "[sim][mutation]") {
   raft::mutation::g_active = Kind::kNone;

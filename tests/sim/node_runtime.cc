@@ -71,6 +71,16 @@ void Cluster::ProcessReady(SimNode& n) {
     w.sync_tick = now_ + delay;
     w.rd = std::move(rd);
     n.pending = std::move(w);
+    if (options_.apply_durable_early && !n.pending->rd.snapshot) {
+      // The runtime's ApplyDurableCommitted: entries below this Ready's own are durable.
+      const Ready& prd = n.pending->rd;
+      const Index stable_through = prd.entries.empty() ? UINT64_MAX : prd.entries.front().index - 1;
+      for (const Entry& e : prd.committed_entries) {
+        if (e.index > stable_through) break;
+        ApplyDurableEntry(n, e, "early");
+        n.pending->applied_early_through = e.index;
+      }
+    }
     if (delay == 0) {
       CompleteWrite(n);
     } else {
@@ -80,8 +90,43 @@ void Cluster::ProcessReady(SimNode& n) {
 }
 
 void Cluster::FlushEarlyMessages(SimNode& n) {
-  if (!options_.use_take_messages || !n.running() || !n.pending) return;
-  for (const Message& m : n.raw->TakeMessages()) SendFromNode(n, m);
+  if (!n.running() || !n.pending) return;
+  if (options_.use_take_messages) {
+    for (const Message& m : n.raw->TakeMessages()) SendFromNode(n, m);
+  }
+  TakeCommitted(n);
+}
+
+void Cluster::TakeCommitted(SimNode& n) {
+  if (!options_.apply_durable_early) return;
+  std::vector<Entry> ents = n.raw->TakeCommitted();
+  if (ents.empty()) return;
+  if (n.pending) {
+    const Ready& prd = n.pending->rd;
+    if (!prd.committed_entries.empty() &&
+        prd.committed_entries.back().index > n.pending->applied_early_through) {
+      throw SimFailure(fmt::format(
+          "tick {}: n{} TakeCommitted handed out [{}..{}] while the outstanding Ready's "
+          "committed entry {} (not durable yet) is unapplied",
+          now_, n.id, ents.front().index, ents.back().index, prd.committed_entries.back().index));
+    }
+  }
+  if (trace_->on()) {
+    Log(fmt::format("n{} took committed [{}..{}]", n.id, ents.front().index, ents.back().index));
+  }
+  for (const Entry& e : ents) ApplyDurableEntry(n, e, "TakeCommitted");
+  if (clients_ != nullptr) clients_->ServeReads(n);
+}
+
+void Cluster::ApplyDurableEntry(SimNode& n, const Entry& e, const char* via) {
+  auto t = n.storage->TermAt(e.index);
+  if (!t.ok() || *t != e.term) {
+    throw SimFailure(
+        fmt::format("tick {}: n{} applies entry {}/{} ({}) that its disk does not "
+                    "hold",
+                    now_, n.id, e.index, e.term, via));
+  }
+  ApplyEntry(n, e, n.raw->GetStatus().hard_state.commit);
 }
 
 void Cluster::CompleteWrite(SimNode& n) {
@@ -114,7 +159,8 @@ void Cluster::CompleteWrite(SimNode& n) {
   // Step 3: messages that assert durable state.
   for (const Message& m : rd.messages_after_persist) SendFromNode(n, m);
   // Step 4: apply, serve reads.
-  for (const Entry& e : rd.committed_entries) ApplyEntry(n, e);
+  for (const Entry& e : rd.committed_entries)
+    if (e.index > w.applied_early_through) ApplyEntry(n, e);
   if (clients_ != nullptr) {
     for (const ReadState& r : rd.read_states) clients_->OnReadState(n, r);
   }
@@ -227,8 +273,9 @@ void Cluster::Deliver(Envelope e) {
   }
 }
 
-void Cluster::ApplyEntry(SimNode& n, const Entry& e) {
-  Index commit = std::max({n.reported_commit, n.durable_hs().commit, n.storage->FirstIndex() - 1});
+void Cluster::ApplyEntry(SimNode& n, const Entry& e, Index known_commit) {
+  Index commit = std::max(
+      {n.reported_commit, n.durable_hs().commit, n.storage->FirstIndex() - 1, known_commit});
   checker_.OnApply(n, e, commit, n.raw->term());
   lin::Output out;
   KvOp op;

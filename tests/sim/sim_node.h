@@ -29,6 +29,7 @@ struct PendingWrite {
   Ready rd;
   std::string snapshot_data;  // bytes of rd.snapshot, if set
   std::int64_t sync_tick = 0;
+  Index applied_early_through = 0;  // rd's committed entries up to here are applied already
 };
 
 struct SimNode {

@@ -23,7 +23,9 @@
 //   3. Only then send rd.messages_after_persist: vote grants and requests, append
 //      acknowledgements and every other response. They assert state persisted in step 2.
 //   4. Apply rd.committed_entries to the state machine in order (may overlap step 3),
-//      and serve rd.read_states once applied index >= their index.
+//      and serve rd.read_states once applied index >= their index. (Committed entries
+//      already durable here may be applied before step 2 completes; TakeCommitted hands
+//      out those that become committed while a Ready is outstanding.)
 //   5. Call Advance(rd). The core then treats everything in rd as durable and applied.
 // Calling GetReady() again before Advance() is a bug (aborts).
 #pragma once
@@ -162,6 +164,17 @@ class RAFT_EXPORT RawNode {
   // heartbeats never wait behind the disk (a stalled disk must not stall check-quorum).
   // Messages that need persistence stay for the next Ready.
   std::vector<Message> TakeMessages();
+
+  // Committed entries that are durable on this node and were not handed out yet, in index
+  // order, at most Config::max_committed_bytes_per_ready of them (at least one). Callable
+  // at any time, including while a Ready is being persisted: an entry committed by an
+  // acknowledgement that arrives during an fdatasync need not wait for that fdatasync
+  // (step 2 of the outstanding Ready) to reach the state machine. Never returns an entry
+  // of the outstanding Ready (not durable yet), nor anything while a snapshot waits to be
+  // installed. Apply them in order after every committed entry handed out before (by
+  // GetReady or TakeCommitted); the next GetReady does not repeat them. Like the Ready's
+  // committed entries, they count as applied from the next Advance.
+  std::vector<Entry> TakeCommitted();
 
   NodeStatus GetStatus() const;
   NodeId id() const;

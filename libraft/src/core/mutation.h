@@ -14,6 +14,7 @@ enum class Kind {
   kSkipUpToDateCheck,      // grant votes without the candidate-log-up-to-date check (5.4.1)
   kApplyBeforeCommit,      // hand out entries for apply one past the commit index
   kTruncateOnStaleAppend,  // truncate the log on an append even if entries match
+  kTakeUndurable,          // TakeCommitted hands out committed entries not yet durable here
 };
 
 #ifdef RAFT_MUTATIONS

@@ -43,6 +43,7 @@ class RaftCore {
   Ready GetReady();
   void Advance(const Ready& rd);
   std::vector<Message> TakeMessages();
+  std::vector<Entry> TakeCommitted();
   NodeStatus GetStatus() const;
 
   NodeId id() const { return cfg_.id; }
@@ -52,6 +53,9 @@ class RaftCore {
 
  private:
   RaftCore(const Config& config, const Storage* storage);
+
+  // --- ready.cc ---
+  void AcceptApplying(const std::vector<Entry>& ents);
 
   // --- raft_core.cc ---
   void Reset(Term term);

@@ -29,6 +29,7 @@ bool RawNode::HasReady() const { return core_->HasReady(); }
 Ready RawNode::GetReady() { return core_->GetReady(); }
 void RawNode::Advance(const Ready& rd) { core_->Advance(rd); }
 std::vector<Message> RawNode::TakeMessages() { return core_->TakeMessages(); }
+std::vector<Entry> RawNode::TakeCommitted() { return core_->TakeCommitted(); }
 NodeStatus RawNode::GetStatus() const { return core_->GetStatus(); }
 NodeId RawNode::id() const { return core_->id(); }
 Role RawNode::role() const { return core_->role(); }

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "core/mutation.h"
 #include "core/raft_core.h"
 
 namespace raft {
@@ -39,14 +40,7 @@ Ready RaftCore::GetReady() {
   rd.must_sync = rd.snapshot || !rd.entries.empty() || hard.term != prev_hard_.term ||
                  hard.vote != prev_hard_.vote;
   rd.committed_entries = log_.NextCommittedEntries(cfg_.max_committed_bytes_per_ready);
-  if (!rd.committed_entries.empty()) {
-    log_.AcceptApplying(rd.committed_entries.back().index);
-    if (role_ == Role::kLeader) {
-      std::uint64_t n = 0;
-      for (const auto& e : rd.committed_entries) n += e.data.size();
-      uncommitted_bytes_ = uncommitted_bytes_ > n ? uncommitted_bytes_ - n : 0;
-    }
-  }
+  AcceptApplying(rd.committed_entries);
   rd.messages = std::move(msgs_);
   msgs_.clear();
   rd.messages_after_persist = std::move(msgs_after_persist_);
@@ -68,6 +62,33 @@ std::vector<Message> RaftCore::TakeMessages() {
   return out;
 }
 
+void RaftCore::AcceptApplying(const std::vector<Entry>& ents) {
+  if (ents.empty()) return;
+  log_.AcceptApplying(ents.back().index);
+  if (role_ == Role::kLeader) {
+    std::uint64_t n = 0;
+    for (const auto& e : ents) n += e.data.size();
+    uncommitted_bytes_ = uncommitted_bytes_ > n ? uncommitted_bytes_ - n : 0;
+  }
+}
+
+std::vector<Entry> RaftCore::TakeCommitted() {
+  // Only entries durable here (below the unstable tail, which holds the outstanding
+  // Ready's entries until Advance): the state machine must never get ahead of the log on
+  // this node's disk. While a snapshot waits to be installed nothing is handed out: the
+  // entries after it are applied on top of it, after the Ready that installs it.
+  if (log_.unstable().snapshot()) return {};
+  auto [lo, hi] = log_.NextCommittedRange();
+  if (!mutation::Active(mutation::Kind::kTakeUndurable)) hi = std::min(hi, log_.LastStableIndex());
+  if (lo > hi) return {};
+  const std::uint64_t budget =
+      cfg_.max_committed_bytes_per_ready == 0 ? UINT64_MAX : cfg_.max_committed_bytes_per_ready;
+  auto ents = log_.Slice(lo, hi + 1, budget);
+  RAFT_ASSERT(ents.has_value());
+  AcceptApplying(*ents);
+  return std::move(*ents);
+}
+
 void RaftCore::Advance(const Ready& rd) {
   RAFT_ASSERT(ready_outstanding_ && "Advance without GetReady");
   ready_outstanding_ = false;
@@ -84,7 +105,9 @@ void RaftCore::Advance(const Ready& rd) {
     const Entry& last = rd.entries.back();
     log_.StableTo(last.index, last.term);
   }
-  if (!rd.committed_entries.empty()) log_.AppliedTo(rd.committed_entries.back().index);
+  // Everything handed out so far (this Ready's committed entries and any taken by
+  // TakeCommitted meanwhile) now counts as applied.
+  if (log_.applying() > log_.applied()) log_.AppliedTo(log_.applying());
   conf_.Prune(log_.committed());
   if (role_ == Role::kLeader) {
     // Our own entries now count: they are durable.

@@ -6,7 +6,9 @@
 //   disk thread   persists each Ready (DiskStorage: append, hard state, one Sync) and
 //                 posts the completion back to the io thread, which then releases the
 //                 messages_after_persist and Advance()s. Only one Ready is in flight;
-//                 meanwhile TakeMessages() lets appends and heartbeats leave.
+//                 meanwhile TakeMessages() lets appends and heartbeats leave and
+//                 TakeCommitted() hands newly committed, locally durable entries to the
+//                 apply thread.
 //   apply thread  feeds the StateMachine in log order, completes proposals and reads,
 //                 and decides when to snapshot.
 //   snap thread   writes snapshot files from a SnapshotSource, then hands compaction
@@ -151,6 +153,8 @@ class Node::Impl : public runtime::TransportHandler {
   // Queues the committed entries of `rd` that are already durable here for the apply
   // thread (moving their payloads out of `rd`), before `rd` goes to the disk thread.
   void ApplyDurableCommitted(Ready& rd) RAFT_REQUIRES(io_checker_);
+  // While a Ready persists: queues entries committed meanwhile (RawNode::TakeCommitted).
+  void TakeDurableCommitted() RAFT_REQUIRES(io_checker_);
   void FinishReady(Ready rd) RAFT_REQUIRES(io_checker_);
   void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
@@ -208,8 +212,10 @@ class Node::Impl : public runtime::TransportHandler {
 
   // io-thread state
   bool persisting_ RAFT_GUARDED_BY(io_checker_) = false;
-  // Last index ApplyDurableCommitted queued; FinishReady queues only later entries.
-  Index early_applied_through_ RAFT_GUARDED_BY(io_checker_) = 0;
+  // Last committed index handed to the apply thread (by ApplyDurableCommitted,
+  // TakeCommitted or FinishReady, or restored from a snapshot): entries reach the apply
+  // queue exactly once and in order, which TakeDurableCommitted asserts.
+  Index queued_through_ RAFT_GUARDED_BY(io_checker_) = 0;
   bool pump_scheduled_ RAFT_GUARDED_BY(io_checker_) = false;
   bool failed_ RAFT_GUARDED_BY(io_checker_) = false;
   // The newest hard state a Ready carried, and the newest one handed to the disk thread.

@@ -128,6 +128,7 @@ Status Node::Impl::RecoverStateMachine(Recovered* r) {
   r->sm_applied = sm_applied;
   r->last_index = last_index;
   applied_ = sm_applied;
+  queued_through_ = sm_applied;
   applied_term_ = snap.term;
   last_snapshot_index_ = snap.index;
   return Status::Ok();
