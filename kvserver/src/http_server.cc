@@ -72,13 +72,14 @@ void Accept(HttpServer::Shard* shard) {
       shard->io, [shard](error_code ec, Socket s) { OnAccepted(shard, ec, std::move(s)); });
 }
 
-// Every kSweepInterval: refreshes the shard's clock and acts on passed deadlines.
+// Every kSweepInterval: refreshes the shard's clock and acts on the deadlines due (only
+// those sessions: the wheel holds each one at its earliest deadline).
 void Sweep(HttpServer::Shard* shard) {
   shard->now = Clock::now();
-  for (auto it = shard->conns.begin(); it != shard->conns.end();) {
-    HttpSession* s = *it++;  // CheckDeadlines may close s, which unlinks it
+  shard->wheel.Advance(shard->now, [shard](HttpSession* s) {
+    auto keep = s->shared_from_this();  // CheckDeadlines may close it
     s->CheckDeadlines(shard->now);
-  }
+  });
   shard->sweep->expires_after(kSweepInterval);
   shard->sweep->async_wait([shard](error_code ec) {
     if (!ec) Sweep(shard);

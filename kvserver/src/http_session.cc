@@ -58,6 +58,7 @@ HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket)
   socket_.set_option(tcp::no_delay(true), ec);
   shard_->conns.push_back(this);
   lru_ = std::prev(shard_->conns.end());
+  wheel_link_.owner = this;
   ++shard_->open;
 }
 
@@ -66,6 +67,7 @@ HttpSession::~HttpSession() {
     shard_->conns.erase(lru_);
     --shard_->open;
   }
+  shard_->wheel.Cancel(&wheel_link_);
 }
 
 void HttpSession::Start() { ReadNext(); }
@@ -76,6 +78,7 @@ void HttpSession::Close() {
   shard_->conns.erase(lru_);
   --shard_->open;
   read_deadline_ = write_deadline_ = kNever;
+  shard_->wheel.Cancel(&wheel_link_);
   error_code ec;
   socket_.close(ec);
 }
@@ -316,6 +319,7 @@ void HttpSession::Flush() {
   if (!f.interim && !f.res) return;
   writing_ = true;
   write_deadline_ = shard_->now + shard_->opts->write_timeout;
+  Schedule(write_deadline_);
   auto done = [self = shared_from_this()](error_code ec, std::size_t) { self->OnWritten(ec); };
   if (f.interim) {
     asio::async_write(socket_, asio::buffer(f.raw), std::move(done));
@@ -362,7 +366,14 @@ void HttpSession::Linger() {
                           });
 }
 
-void HttpSession::ArmRead(std::chrono::milliseconds d) { read_deadline_ = shard_->now + d; }
+void HttpSession::ArmRead(std::chrono::milliseconds d) {
+  read_deadline_ = shard_->now + d;
+  Schedule(read_deadline_);
+}
+
+void HttpSession::Schedule(Clock::time_point deadline) {
+  if (!closed_) shard_->wheel.Schedule(&wheel_link_, deadline);
+}
 
 void HttpSession::CheckDeadlines(Clock::time_point now) {
   if (closed_) return;
@@ -372,8 +383,13 @@ void HttpSession::CheckDeadlines(Clock::time_point now) {
   }
   if (now >= read_deadline_) {
     read_deadline_ = kNever;
-    OnReadDeadline();
+    OnReadDeadline();  // may arm a new read deadline (and so register it)
   }
+  if (closed_) return;
+  // This registration fired early (a deadline moved later or was cleared) or the read
+  // deadline was re-armed: register what is still pending.
+  const Clock::time_point next = std::min(read_deadline_, writing_ ? write_deadline_ : kNever);
+  if (next != kNever) Schedule(next);
 }
 
 void HttpSession::OnReadDeadline() {

@@ -23,6 +23,7 @@
 #include <list>
 #include <optional>
 
+#include "deadline_wheel.h"
 #include "http_server.h"
 
 namespace kv {
@@ -36,6 +37,9 @@ using Socket = tcp::socket::rebind_executor<asio::io_context::executor_type>::ot
 constexpr Clock::time_point kNever = Clock::time_point::max();
 // Deadlines are checked this often: they hold to within it.
 constexpr std::chrono::milliseconds kSweepInterval{100};
+// The deadline wheel's round: 4096 ticks of kSweepInterval (about 7 minutes; longer
+// deadlines wait in their slot for their round).
+constexpr std::size_t kWheelSlots = 4096;
 
 struct HttpServer::Shard {
   explicit Shard(std::size_t index) : index(index) {}
@@ -57,6 +61,8 @@ struct HttpServer::Shard {
   std::optional<asio::steady_timer> accept_backoff;
   std::optional<asio::steady_timer> sweep;
   Clock::time_point now = Clock::now();  // as of the last sweep
+  // Each session's earliest deadline (deadline_wheel.h); the sweep fires those due.
+  DeadlineWheel<HttpSession> wheel{now, kSweepInterval, kWheelSlots};
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -75,7 +81,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Drain();
   // From Responder, on any thread.
   void Post(std::uint64_t seq, HttpResponse res);
-  // From the shard's sweep: acts on a read or write deadline that has passed.
+  // From the shard's wheel: acts on a read or write deadline that has passed, and
+  // registers the next one.
   void CheckDeadlines(Clock::time_point now);
 
  private:
@@ -104,6 +111,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Reads and discards what the client still sends after a final answer, briefly.
   void Linger();
   void ArmRead(std::chrono::milliseconds d);
+  // Registers `deadline` (just set) with the shard's wheel.
+  void Schedule(Clock::time_point deadline);
   void OnReadDeadline();
   void Touch();
   bool CanReadMore() const;
@@ -111,10 +120,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpServer::Shard* shard_;
   Socket socket_;
   std::string peer_;
-  // Deadlines, checked by the shard's sweep (every kSweepInterval): no timer operation
-  // per request. kNever: none.
+  // Deadlines, registered with the shard's wheel and acted on by its sweep (every
+  // kSweepInterval): no timer operation per request. kNever: none. Clearing one leaves
+  // the wheel's registration, which then fires once for nothing.
   Clock::time_point read_deadline_ = kNever;
   Clock::time_point write_deadline_ = kNever;
+  DeadlineWheel<HttpSession>::Link wheel_link_;
   bool lingering_ = false;
   boost::beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
