@@ -22,6 +22,7 @@ HttpResponse WriteAnswer(Op op, const raft::Result<std::string>& r) {
   if (!DecodeResult(*r, &result)) return ErrorAnswer(500, "malformed state machine result");
   nlohmann::json j;
   j["index"] = result.index;
+  if (op == Op::kSet) return JsonAnswer(200, Dump(j));  // the previous value was not read
   j["prev_value"] = result.prev ? nlohmann::json(*result.prev) : nlohmann::json(nullptr);
   if (op == Op::kCas && !result.ok) {
     nlohmann::json e;
@@ -121,6 +122,14 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
   cmd.key = std::move(*key);
   if (op == Op::kPut) {
     cmd.value = req.body();
+    if (t.Has("prev_kv")) {
+      const std::string v = t.Param("prev_kv");
+      if (v != "true" && v != "false")
+        return Answer(call, ErrorAnswer(400, "prev_kv must be true or false"));
+      if (v == "false") cmd.op = Op::kSet;
+    } else {
+      cmd.op = Op::kSet;  // the previous value is returned only when asked for
+    }
     if (t.Has("prev_value")) {
       cmd.op = Op::kCas;
       cmd.expected = t.Param("prev_value");
@@ -131,7 +140,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       cmd.expected = std::nullopt;
     }
   }
-  const Op final_op = cmd.op == Op::kCas ? Op::kCas : op;
+  const Op final_op = cmd.op;
   node->Propose(EncodeCommand(cmd), timeout(), [this, call, final_op](raft::Result<std::string> r) {
     Answer(call, WriteAnswer(final_op, r));
   });

@@ -31,6 +31,7 @@ std::string EncodeCommand(const Command& c) {
   w.Bytes(c.key);
   switch (c.op) {
     case Op::kPut:
+    case Op::kSet:
       w.Bytes(c.value);
       break;
     case Op::kDelete:
@@ -56,7 +57,8 @@ bool DecodeCommand(std::string_view data, Command* out) {
   out->key = in.Bytes("key", kBytesMax);
   switch (op) {
     case static_cast<std::uint8_t>(Op::kPut):
-      out->op = Op::kPut;
+    case static_cast<std::uint8_t>(Op::kSet):
+      out->op = static_cast<Op>(op);
       out->value = in.Bytes("value", kBytesMax);
       break;
     case static_cast<std::uint8_t>(Op::kDelete):

@@ -149,12 +149,19 @@ CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, rocksdb::WriteBatc
                            Pending* pending) {
   std::string ikey = UserKey(c.key);
   CommandResult r;
+  if (c.op == Op::kSet) {  // no read: the result carries no previous value
+    batch->Put(ikey, c.value);
+    (*pending)[ikey] = c.value;
+    return r;
+  }
   r.prev = Current(db, *pending, ikey);
   bool write = false;
   switch (c.op) {
     case Op::kPut:
       write = true;
       break;
+    case Op::kSet:
+      break;  // handled above
     case Op::kDelete:
       if (r.prev) {
         batch->Delete(ikey);

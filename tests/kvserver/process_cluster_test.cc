@@ -149,8 +149,7 @@ TEST_CASE("three nodes: writes through a follower are visible on every node", "[
     auto doc = r.Json();
     REQUIRE(doc.is_object());
     indexes.push_back(JsonU64(doc, "index"));
-    REQUIRE(doc.contains("prev_value"));
-    REQUIRE(doc["prev_value"].is_null());
+    REQUIRE_FALSE(doc.contains("prev_value"));  // only with ?prev_kv=true
     written[key] = value;
   }
   // Each write reports its log index (docs/http-api.md), increasing.
@@ -169,12 +168,19 @@ TEST_CASE("three nodes: writes through a follower are visible on every node", "[
     for (const auto& [k, v] : written) RequireValue(c, k, v, /*stale=*/true);
   }
 
-  // Overwrite through the follower reports the previous value; CAS failure and DELETE
-  // are forwarded too.
-  HttpReply r = via.Put("f/00", "second");
+  // Overwrite through the follower reports the previous value when asked; CAS failure
+  // and DELETE are forwarded too.
+  HttpReply r = via.Put("f/00", "second", "prev_kv=true");
   INFO(r.Describe());
   REQUIRE(r.status == 200);
   REQUIRE(r.Json().value("prev_value", std::string()) == "value 0");
+  r = via.Put("f/01", "second", "prev_kv=false");
+  INFO(r.Describe());
+  REQUIRE(r.status == 200);
+  REQUIRE_FALSE(r.Json().contains("prev_value"));
+  REQUIRE(via.Put("f/01", "x", "prev_kv=yes").status == 400);
+  r = via.Put("f/01", "third", "prev_kv=true");
+  REQUIRE(r.Json().value("prev_value", std::string()) == "second");
   r = via.Cas("f/00", "wrong", "third");
   INFO(r.Describe());
   REQUIRE(r.status == 412);

@@ -204,6 +204,8 @@ TEST_CASE("command codec round-trips every op", "[kv_command]") {
   std::string binary("a\0b\xff", 4);
   std::vector<Command> cmds = {
       {Op::kPut, "k", "v", std::nullopt},
+      {Op::kSet, "k", "v", std::nullopt},
+      {Op::kSet, binary, "", std::nullopt},
       {Op::kPut, "", "", std::nullopt},
       {Op::kPut, binary, std::string(100000, 'x'), std::nullopt},
       {Op::kDelete, "gone", "", std::nullopt},
@@ -290,7 +292,6 @@ TEST_CASE("apply: put, delete and cas semantics and results", "[state_machine]")
   r = ApplyOne(sm.get(), CommandEntry(8, {Op::kDelete, "a", "", std::nullopt}));
   CHECK((r.ok && !r.prev));
   CHECK(sm->AppliedIndex() == 8);
-
   // One batch: later commands see the earlier ones; non-commands yield "" and advance.
   std::vector<std::string> results;
   sm->Apply({PutEntry(9, "c", "1"), Entry{2, 10, EntryType::kNormal, ""},
@@ -318,6 +319,18 @@ TEST_CASE("apply: put, delete and cas semantics and results", "[state_machine]")
   CHECK(results[0].empty());
   CHECK(GetOrDie(*sm, "b") == "B");
   CHECK(sm->AppliedIndex() == 15);
+  // A set writes like a put but reads nothing: its result never carries the old value,
+  // and a later command in the same batch sees what it wrote.
+  std::vector<std::string> set_results;
+  sm->Apply({CommandEntry(100, {Op::kSet, "b", "B2", std::nullopt}),
+             CommandEntry(101, {Op::kCas, "b", "B3", std::string("B2")})},
+            &set_results);
+  REQUIRE(set_results.size() == 2);
+  REQUIRE(DecodeResult(set_results[0], &r));
+  CHECK((r.ok && !r.prev && r.index == 100));
+  REQUIRE(DecodeResult(set_results[1], &r));
+  CHECK((r.ok && r.prev == "B2"));
+  CHECK(GetOrDie(*sm, "b") == "B3");
 }
 
 TEST_CASE("the applied index and data persist across close and reopen", "[state_machine]") {
