@@ -111,6 +111,7 @@ TEST_CASE("snapshot files go through the store's FileSystem", "[runtime][snapsho
   CountingFileSystem fs;
   auto store = SnapshotStore::Open(dir.string(), &fs);
   REQUIRE(store.ok());
+  fs.sync_dirs = 0;  // Open's sync of the new directory's parent
   SnapshotHeader h;
   h.meta = SnapshotMeta{5, 2, ConfState{{1}, {}}};
   {
@@ -216,6 +217,22 @@ TEST_CASE("a snapshot view reads its file after cleanup removed the name", "[run
   CHECK(whole.find(std::string(5000, 'x')) != std::string::npos);
   view->reset();
   std::filesystem::remove_all(dir);
+}
+
+// Safety review 9c: the snap/ directory's name is made durable in its parent when the
+// store creates it (the log may name a snapshot in it on the next start).
+TEST_CASE("opening a store creates its directory durably", "[runtime][snapshot]") {
+  const auto parent =
+      std::filesystem::temp_directory_path() / ("raft-snap-dir-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(parent);
+  std::filesystem::create_directories(parent);
+  CountingFileSystem fs;
+  REQUIRE(SnapshotStore::Open((parent / "snap").string(), &fs).ok());
+  CHECK(fs.synced_dirs == std::vector<std::string>{parent.string()});
+  fs.synced_dirs.clear();
+  REQUIRE(SnapshotStore::Open((parent / "snap").string(), &fs).ok());  // exists: no sync
+  CHECK(fs.synced_dirs.empty());
+  std::filesystem::remove_all(parent);
 }
 
 }  // namespace raft::runtime

@@ -152,7 +152,13 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
 Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& dir,
                                                            base::FileSystem* fs) {
   fs = OrPosix(fs);
-  if (int err = fs->Mkdir(dir); err != 0 && err != EEXIST) return ErrnoStatus("mkdir", dir, err);
+  if (int err = fs->Mkdir(dir); err == 0) {
+    // New: its name must be durable before any file in it is (the log will name them).
+    const std::string parent = base::ParentDir(dir);
+    if (int e = fs->SyncDir(parent); e != 0) return ErrnoStatus("fsync", parent, e);
+  } else if (err != EEXIST) {
+    return ErrnoStatus("mkdir", dir, err);
+  }
   std::vector<std::string> names;
   if (int err = fs->ListDir(dir, &names); err != 0) return ErrnoStatus("list", dir, err);
   for (const std::string& name : names) {

@@ -9,7 +9,8 @@
 //   trailer := body_len:u64 body_crc:u32 "RSNE"
 //
 // Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp, fsynced,
-// renamed and the directory fsynced, so a visible .snap file is always complete.
+// renamed and the directory fsynced, so a visible .snap file is always complete. The
+// directory itself is made durable in its parent when Open creates it.
 // Every file operation goes through a base::FileSystem (the POSIX one unless the
 // caller passes another, e.g. a fault-injecting or simulated one).
 // Thread safety: the store's methods may be called from several threads (if its
@@ -132,7 +133,8 @@ class SnapshotView {
 
 class SnapshotStore {
  public:
-  // Creates the directory if needed and removes leftover *.tmp files. `fs` is not owned
+  // Creates the directory if needed (durably: its parent is synced) and removes leftover
+  // *.tmp files. `fs` is not owned
   // and must outlive the store and every object it returns; nullptr: the POSIX calls.
   static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir,
                                                      base::FileSystem* fs = nullptr);
