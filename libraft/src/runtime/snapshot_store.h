@@ -134,8 +134,8 @@ class SnapshotView {
 class SnapshotStore {
  public:
   // Creates the directory if needed (durably: its parent is synced) and removes leftover
-  // *.tmp files. `fs` is not owned
-  // and must outlive the store and every object it returns; nullptr: the POSIX calls.
+  // *.tmp files. `fs` is not owned and must outlive the store and every object it
+  // returns; nullptr: the POSIX calls.
   static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir,
                                                      base::FileSystem* fs = nullptr);
 
