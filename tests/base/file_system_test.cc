@@ -88,6 +88,67 @@ TEST_CASE("MkdirAll creates every missing parent and accepts an existing path", 
   CHECK(fs->MkdirAll(dir.path() + "/file/below") == ENOTDIR);
 }
 
+// The POSIX calls, recording the directories synced.
+class SyncRecorder final : public FileSystem {
+ public:
+  std::vector<std::string> synced_dirs;
+
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    return posix_->Open(path, flags, mode, fd);
+  }
+  int Close(int fd) override { return posix_->Close(fd); }
+  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    return posix_->PwriteAll(fd, data, n, offset);
+  }
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override {
+    return posix_->Pread(fd, data, n, offset, read);
+  }
+  int Fdatasync(int fd) override { return posix_->Fdatasync(fd); }
+  int Fsync(int fd) override { return posix_->Fsync(fd); }
+  int Ftruncate(int fd, std::uint64_t size) override { return posix_->Ftruncate(fd, size); }
+  int FileSize(int fd, std::uint64_t* size) override { return posix_->FileSize(fd, size); }
+  int LockExclusive(int fd) override { return posix_->LockExclusive(fd); }
+  int Rename(const std::string& from, const std::string& to) override {
+    return posix_->Rename(from, to);
+  }
+  int Unlink(const std::string& path) override { return posix_->Unlink(path); }
+  int Mkdir(const std::string& path) override { return posix_->Mkdir(path); }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    return posix_->ListDir(dir, names);
+  }
+  int SyncDir(const std::string& dir) override {
+    synced_dirs.push_back(dir);
+    return posix_->SyncDir(dir);
+  }
+
+ private:
+  FileSystem* posix_ = PosixFileSystem();
+};
+
+// Safety review 9c: a directory's name is durable only once its parent is synced.
+TEST_CASE("MkdirAll syncs the parent of each directory it creates", "[base][fs]") {
+  SyncRecorder fs;
+  ScratchDir dir;
+  REQUIRE(fs.MkdirAll(dir.path() + "/x//y/z/") == 0);
+  CHECK(fs.synced_dirs ==
+        std::vector<std::string>{dir.path(), dir.path() + "/x", dir.path() + "/x//y"});
+  fs.synced_dirs.clear();
+  REQUIRE(fs.MkdirAll(dir.path() + "/x/y/w") == 0);  // only w is new
+  CHECK(fs.synced_dirs == std::vector<std::string>{dir.path() + "/x/y"});
+  fs.synced_dirs.clear();
+  REQUIRE(fs.MkdirAll(dir.path() + "/x/y") == 0);  // nothing new, nothing synced
+  CHECK(fs.synced_dirs.empty());
+}
+
+TEST_CASE("ParentDir names the directory holding the last component", "[base][fs]") {
+  CHECK(ParentDir("a/b//c") == "a/b");
+  CHECK(ParentDir("a/b/") == "a");
+  CHECK(ParentDir("/a") == "/");
+  CHECK(ParentDir("/") == "/");
+  CHECK(ParentDir("a") == ".");
+  CHECK(ParentDir("") == ".");
+}
+
 TEST_CASE("errno maps to kNoSpace or kIOError, naming operation and path", "[base][errno]") {
   for (int err : {ENOSPC, EDQUOT, EFBIG}) {
     const Status s = ErrnoStatus("write", "/d/f", err);

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "mem_kv.h"
+#include "runtime/snapshot_store.h"
 
 namespace raft::test {
 namespace {
@@ -88,7 +89,7 @@ class Cluster {
     TestNode& t = nodes_.at(name);
     t.sm = std::make_unique<MemKv>();
     auto n = Node::Start(Options(t, bootstrap), t.sm.get());
-    REQUIRE(n.ok());
+    if (!n.ok()) FAIL("Node::Start(" + name + "): " + n.status().ToString());
     t.node = std::move(n).value();
   }
   void Stop(const std::string& name) {
@@ -222,6 +223,42 @@ TEST_CASE("runtime: a new node is caught up by snapshot after compaction", "[run
   REQUIRE(WaitFor([&] { return c.at("n3").sm->Size() >= 120; }));
   REQUIRE(c.Put("z", "last").ok());
   REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("z") == "last"; }));
+}
+
+// Safety review 4: complete received snapshot files whose install never happened (the
+// sender lost leadership, the final message was lost, ...) sit in snap/ above the node's
+// own snapshots. Cleanup after the next local snapshot must not delete the file the log's
+// snapshot metadata names (the node would refuse to restart); it drops files below it.
+TEST_CASE("runtime: orphan received snapshots above the local one survive cleanup harmlessly",
+          "[runtime][snapshot]") {
+  Cluster c(/*snapshot_entries=*/20);
+  c.Add("n1", true);
+  c.WaitLeader();
+  c.Stop("n1");
+  const std::string snap_dir = c.at("n1").dir + "/snap";
+  {
+    auto store = runtime::SnapshotStore::Open(snap_dir);
+    REQUIRE(store.ok());
+    for (Index index : {Index{3}, Index{1000}, Index{1001}}) {
+      runtime::SnapshotHeader h;
+      h.meta = SnapshotMeta{index, 1, ConfState{{NodeIdFromName("n1")}, {}}};
+      auto w = (*store)->Create(h);
+      REQUIRE(w.ok());
+      REQUIRE((*w)->Commit().ok());
+    }
+  }
+  c.Start("n1");
+  for (int i = 0; i < 30; ++i) REQUIRE(c.Put(Key(i), "v").ok());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().snapshots_taken >= 1; }));
+  c.Stop("n1");
+  c.Start("n1");  // the log's snapshot file is still there
+  c.WaitLeader();
+  CHECK(c.at("n1").sm->Get("k29") == "v");
+  REQUIRE(c.Put("after", "restart").ok());
+  c.Stop("n1");
+  auto store = runtime::SnapshotStore::Open(snap_dir);
+  REQUIRE(store.ok());
+  CHECK_FALSE((*store)->Exists(3, 1));  // below the log's snapshot: dropped
 }
 
 TEST_CASE("runtime: garbage on the Raft port is refused and the node keeps serving", "[runtime]") {

@@ -16,6 +16,7 @@ namespace {
 class CountingFileSystem final : public base::FileSystem {
  public:
   int sync_dirs = 0;
+  std::vector<std::string> synced_dirs;
   int fsync_errno = 0;
 
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
@@ -43,6 +44,7 @@ class CountingFileSystem final : public base::FileSystem {
   }
   int SyncDir(const std::string& dir) override {
     ++sync_dirs;
+    synced_dirs.push_back(dir);
     return posix_->SyncDir(dir);
   }
 
@@ -84,8 +86,8 @@ TEST_CASE("snapshot files round trip through bounded buffers and detect corrupti
   REQUIRE(SnapshotStore::Validate((*store)->PathOf(42, 7)).ok());
 
   // Receive the same file raw, as from a peer, under another name: validated on Finish.
-  auto size = (*store)->FileSize(42, 7);
-  REQUIRE(size.ok());
+  auto view = (*store)->OpenView(42, 7);
+  REQUIRE(view.ok());
   std::string path = (*store)->PathOf(42, 7);
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -95,7 +97,8 @@ TEST_CASE("snapshot files round trip through bounded buffers and detect corrupti
   REQUIRE(SnapshotStore::Validate(path).status().code() == ErrorCode::kCorruption);
   auto recv = (*store)->Receive(42, 7);
   REQUIRE(recv.ok());
-  auto raw = (*store)->ReadRaw(42, 7, 0, *size);
+  auto raw = (*view)->ReadAt(0, (*view)->size() + 10);  // short at the end
+  REQUIRE(raw->size() == (*view)->size());
   REQUIRE((*recv)->Write(0, *raw).ok());
   REQUIRE((*recv)->Finish().code() == ErrorCode::kCorruption);
   std::filesystem::remove_all(dir);
@@ -108,6 +111,7 @@ TEST_CASE("snapshot files go through the store's FileSystem", "[runtime][snapsho
   CountingFileSystem fs;
   auto store = SnapshotStore::Open(dir.string(), &fs);
   REQUIRE(store.ok());
+  fs.sync_dirs = 0;  // Open's sync of the new directory's parent
   SnapshotHeader h;
   h.meta = SnapshotMeta{5, 2, ConfState{{1}, {}}};
   {
@@ -129,6 +133,106 @@ TEST_CASE("snapshot files go through the store's FileSystem", "[runtime][snapsho
   CHECK(s.message().starts_with("fsync " + (*store)->PathOf(6, 2)));
   CHECK_FALSE((*store)->Exists(6, 2));
   std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// Writes a complete snapshot file (index, term) with `body`.
+void WriteSnapshot(SnapshotStore* store, Index index, Term term, const std::string& body) {
+  SnapshotHeader h;
+  h.meta = SnapshotMeta{index, term, ConfState{{1}, {}}};
+  auto w = store->Create(h);
+  REQUIRE(w.ok());
+  REQUIRE((*w)->Write(body).ok());
+  REQUIRE((*w)->Commit().ok());
+}
+
+}  // namespace
+
+// Safety review 4: cleanup keys on the log's snapshot, not on "the newest two".
+TEST_CASE("cleanup keeps the log's snapshot and those above it, drops those below",
+          "[runtime][snapshot]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("raft-snap-cleanup-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto store = SnapshotStore::Open(dir.string());
+  REQUIRE(store.ok());
+  SnapshotStore* s = store->get();
+  WriteSnapshot(s, 10, 1, "a");
+  WriteSnapshot(s, 20, 1, "b");
+  WriteSnapshot(s, 20, 2, "c");    // same index, another term: not the log's
+  WriteSnapshot(s, 1000, 3, "d");  // received orphans above the log's snapshot
+  WriteSnapshot(s, 1001, 3, "e");
+  auto old_recv = s->Receive(15, 1);  // a receive in progress below it
+  REQUIRE(old_recv.ok());
+  REQUIRE((*old_recv)->Write(0, "partial").ok());
+  auto new_recv = s->Receive(2000, 3);  // and one above it
+  REQUIRE(new_recv.ok());
+
+  s->Cleanup(20, 2);
+  CHECK_FALSE(s->Exists(10, 1));
+  CHECK_FALSE(s->Exists(20, 1));
+  CHECK(s->Exists(20, 2));
+  CHECK(s->Exists(1000, 3));
+  CHECK(s->Exists(1001, 3));
+  CHECK_FALSE(std::filesystem::exists(s->PathOf(15, 1) + ".recv.tmp"));
+  CHECK((*old_recv)->Finish().code() == ErrorCode::kIOError);  // its name is gone
+  CHECK(std::filesystem::exists(s->PathOf(2000, 3) + ".recv.tmp"));
+
+  s->Cleanup(1001, 3);  // a later local snapshot passes the orphans
+  CHECK_FALSE(s->Exists(20, 2));
+  CHECK_FALSE(s->Exists(1000, 3));
+  CHECK(s->Exists(1001, 3));
+  new_recv->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Safety review 3, at the store: a view reads the file it opened, whatever happens to the
+// name.
+TEST_CASE("a snapshot view reads its file after cleanup removed the name", "[runtime][snapshot]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("raft-snap-view-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto store = SnapshotStore::Open(dir.string());
+  REQUIRE(store.ok());
+  SnapshotStore* s = store->get();
+  WriteSnapshot(s, 10, 1, std::string(5000, 'x'));
+  auto view = s->OpenView(10, 1);
+  REQUIRE(view.ok());
+  auto head = (*view)->ReadAt(0, 100);
+  REQUIRE(head.ok());
+  WriteSnapshot(s, 20, 1, "newer");
+  WriteSnapshot(s, 30, 1, "newest");
+  s->Cleanup(30, 1);
+  REQUIRE_FALSE(s->Exists(10, 1));
+  REQUIRE_FALSE(s->OpenView(10, 1).ok());  // a new stream cannot start on it
+  std::string whole = *head;
+  for (;;) {
+    auto chunk = (*view)->ReadAt(whole.size(), 1000);
+    REQUIRE(chunk.ok());
+    if (chunk->empty()) break;
+    whole += *chunk;
+  }
+  CHECK(whole.size() == (*view)->size());
+  CHECK(whole.find(std::string(5000, 'x')) != std::string::npos);
+  view->reset();
+  std::filesystem::remove_all(dir);
+}
+
+// Safety review 9c: the snap/ directory's name is made durable in its parent when the
+// store creates it (the log may name a snapshot in it on the next start).
+TEST_CASE("opening a store creates its directory durably", "[runtime][snapshot]") {
+  const auto parent =
+      std::filesystem::temp_directory_path() / ("raft-snap-dir-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(parent);
+  std::filesystem::create_directories(parent);
+  CountingFileSystem fs;
+  REQUIRE(SnapshotStore::Open((parent / "snap").string(), &fs).ok());
+  CHECK(fs.synced_dirs == std::vector<std::string>{parent.string()});
+  fs.synced_dirs.clear();
+  REQUIRE(SnapshotStore::Open((parent / "snap").string(), &fs).ok());  // exists: no sync
+  CHECK(fs.synced_dirs.empty());
+  std::filesystem::remove_all(parent);
 }
 
 }  // namespace raft::runtime

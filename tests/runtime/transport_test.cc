@@ -139,5 +139,61 @@ TEST_CASE("a snapshot whose install message cannot be framed is reported failed,
   CHECK(p.rb.messages.empty());
 }
 
+// Safety review 3: the leader streams snapshot S1 while it records S2 and S3; cleanup
+// removes S1's name mid-stream. The stream reads through the file it opened, so it
+// completes. Deterministic: handlers run one at a time, and the name is removed after the
+// first chunk reached the receiver but long before the sender could have read the rest
+// (it reads at most snapshot_window_chunks ahead of the acks).
+TEST_CASE("a snapshot whose file is cleaned up mid-stream still streams to the end",
+          "[runtime][transport][snapshot]") {
+  Pair p;
+  auto write = [&](Index index, std::size_t body_bytes) {
+    SnapshotHeader h;
+    h.meta.index = index;
+    h.meta.term = 2;
+    h.meta.conf.voters = {1, 2};
+    auto w = p.store_a->Create(h);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write(std::string(body_bytes, static_cast<char>('a' + index % 26))).ok());
+    REQUIRE((*w)->Commit().ok());
+    return h.meta;
+  };
+  const SnapshotMeta s1 = write(10, 64 * 1024);  // 64 chunks of 1 KiB
+
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = 2;
+  m.snapshot = s1;
+  p.a->Send(m);
+  const std::filesystem::path partial = p.store_b->PathOf(10, 2) + ".recv.tmp";
+  auto received = [&] {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(partial, ec);
+    return ec ? std::uintmax_t{0} : n;
+  };
+  for (int i = 0; i < 100000 && received() == 0 && !p.ra.snapshot_sent; ++i) {
+    p.io.restart();
+    p.io.run_one_for(10ms);
+  }
+  REQUIRE(received() > 0);
+  REQUIRE_FALSE(p.ra.snapshot_sent.has_value());  // mid-stream
+
+  write(20, 100);
+  write(30, 100);
+  p.store_a->Cleanup(30, 2);
+  REQUIRE_FALSE(p.store_a->Exists(10, 2));  // S1's name is gone
+
+  p.RunUntil([&] { return p.ra.snapshot_sent.has_value(); });
+  REQUIRE(p.ra.snapshot_sent.has_value());
+  CHECK(*p.ra.snapshot_sent);
+  CHECK(p.store_b->Exists(10, 2));
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  REQUIRE(p.rb.messages.size() == 1);
+  CHECK(p.rb.messages[0].type == MessageType::kSnapshot);
+  CHECK(p.rb.messages[0].snapshot == s1);
+}
+
 }  // namespace
 }  // namespace raft::runtime

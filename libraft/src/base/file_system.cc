@@ -22,9 +22,22 @@ int FileSystem::MkdirAll(const std::string& path) {
     if (i < path.size() && path[i] != '/') continue;
     if (i < path.size() && path[i - 1] == '/') continue;  // "a//b"
     const std::string prefix = path.substr(0, i);
-    if (int err = Mkdir(prefix); err != 0 && err != EEXIST) return err;
+    const int err = Mkdir(prefix);
+    if (err == EEXIST) continue;
+    if (err != 0) return err;
+    if (int e = SyncDir(ParentDir(prefix)); e != 0) return e;
   }
   return 0;
+}
+
+std::string ParentDir(const std::string& path) {
+  if (path.empty()) return ".";
+  std::size_t end = path.size();
+  while (end > 1 && path[end - 1] == '/') --end;  // "a/b/" names b
+  std::size_t slash = path.rfind('/', end - 1);
+  if (slash == std::string::npos) return ".";
+  while (slash > 0 && path[slash - 1] == '/') --slash;  // "a//b"
+  return slash == 0 ? std::string("/") : path.substr(0, slash);
 }
 
 namespace {

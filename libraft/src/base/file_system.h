@@ -45,7 +45,8 @@ class FileSystem {
   // --- Names
   // rename(2): atomic replacement of `to`; durable only after SyncDir of its directory.
   virtual int Rename(const std::string& from, const std::string& to) = 0;
-  // Removes a file (unlink(2)).
+  // Removes a file's name (unlink(2)). Descriptors already open on the file keep reading
+  // and writing it until they are closed (SnapshotView relies on this).
   virtual int Unlink(const std::string& path) = 0;
   // Creates a directory (mode 0755); EEXIST if it exists.
   virtual int Mkdir(const std::string& path) = 0;
@@ -57,10 +58,15 @@ class FileSystem {
 
   // Exactly n bytes at `offset`: Pread, then EIO if the file ended first.
   int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset);
-  // `path` and every missing parent, through Mkdir (an existing directory is fine).
-  // Creations are not synced: a caller that needs them durable SyncDirs the parents.
+  // `path` and every missing parent, through Mkdir (an existing directory is fine). Each
+  // directory it creates is made durable in its parent (SyncDir(ParentDir(d))) before
+  // the next is created; existing ones are left alone.
   int MkdirAll(const std::string& path);
 };
+
+// The directory holding `path`'s last component: "a/b//c" -> "a/b", "/a" -> "/",
+// "a" -> ".". A trailing '/' counts as part of the last component.
+std::string ParentDir(const std::string& path);
 
 // The real POSIX calls. Stateless; the returned object lives for the whole program.
 FileSystem* PosixFileSystem();

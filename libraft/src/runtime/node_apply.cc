@@ -170,7 +170,9 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
     if (!st.ok()) {
       Log(LogLevel::kError, "recording snapshot failed", {{"error", st.ToString()}});
     } else {
-      snaps_->Cleanup(2);
+      // `meta` is now the log's snapshot: only this thread changes it (CreateSnapshot
+      // here, ApplySnapshot in PersistReady).
+      snaps_->Cleanup(meta.index, meta.term);
       Log(LogLevel::kInfo, "snapshot taken",
           {{"index", std::to_string(meta.index)}, {"ms", std::to_string(ms)}});
       base::MutexLock l(&status_mu_);

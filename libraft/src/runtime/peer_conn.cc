@@ -242,17 +242,18 @@ void PeerConn::HandleChunkAck(const wire::Frame& f) {
 
 void PeerConn::StartSnapshot(const Message& m) {
   if (snap_) return;  // one stream per peer; the core offers again after a failure
-  auto size = t_->snapshots()->FileSize(m.snapshot.index, m.snapshot.term);
-  if (!size.ok()) {
-    t_->Log(LogLevel::kError, "snapshot file missing", {{"error", size.status().ToString()}});
+  auto file = t_->snapshots()->OpenView(m.snapshot.index, m.snapshot.term);
+  if (!file.ok()) {
+    t_->Log(LogLevel::kError, "snapshot file missing", {{"error", file.status().ToString()}});
     t_->handler()->OnSnapshotSent(id_, false);
     return;
   }
-  snap_ = SnapshotSend{m, *size, 0, 0};
+  const std::uint64_t size = (*file)->size();
+  snap_ = SnapshotSend{m, std::move(file).value(), size, 0, 0};
   t_->Log(LogLevel::kInfo, "sending snapshot",
           {{"peer", std::to_string(id_)},
            {"index", std::to_string(m.snapshot.index)},
-           {"bytes", std::to_string(*size)}});
+           {"bytes", std::to_string(size)}});
   if (state_ == State::kIdle) Connect();
   if (state_ == State::kBackoff) {
     FinishSnapshot(false);
@@ -269,8 +270,7 @@ void PeerConn::PumpSnapshot() {
   while (snap_->sent < snap_->size && snap_->sent - snap_->acked < window) {
     std::size_t n = static_cast<std::size_t>(
         std::min<std::uint64_t>(o.snapshot_chunk_bytes, snap_->size - snap_->sent));
-    auto data = t_->snapshots()->ReadRaw(snap_->msg.snapshot.index, snap_->msg.snapshot.term,
-                                         snap_->sent, n);
+    auto data = snap_->file->ReadAt(snap_->sent, n);
     if (!data.ok() || data->size() != n) {
       FinishSnapshot(false);
       return;

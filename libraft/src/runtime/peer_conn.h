@@ -70,6 +70,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   enum class State { kIdle, kConnecting, kReady, kBackoff };
   struct SnapshotSend {
     Message msg;
+    // The file, open for the whole stream: a snapshot cleaned up meanwhile still streams.
+    std::unique_ptr<SnapshotView> file;
     std::uint64_t size = 0;   // of the file
     std::uint64_t sent = 0;   // bytes queued as chunks; <= size
     std::uint64_t acked = 0;  // the peer's highest acknowledged offset

@@ -81,6 +81,14 @@ bool ParseName(const std::string& name, Index* index, Term* term) {
   return true;
 }
 
+constexpr std::string_view kReceiveSuffix = ".recv.tmp";
+
+// A receive in progress: FileName(index, term) + kReceiveSuffix.
+bool ParseReceiveName(const std::string& name, Index* index, Term* term) {
+  if (!name.ends_with(kReceiveSuffix)) return false;
+  return ParseName(name.substr(0, name.size() - kReceiveSuffix.size()), index, term);
+}
+
 // Exactly n bytes at `off`; a file that ends first is kCorruption.
 Status ReadExact(base::FileSystem* fs, int fd, const std::string& path, char* p, std::size_t n,
                  std::uint64_t off) {
@@ -144,7 +152,13 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
 Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& dir,
                                                            base::FileSystem* fs) {
   fs = OrPosix(fs);
-  if (int err = fs->Mkdir(dir); err != 0 && err != EEXIST) return ErrnoStatus("mkdir", dir, err);
+  if (int err = fs->Mkdir(dir); err == 0) {
+    // New: its name must be durable before any file in it is (the log will name them).
+    const std::string parent = base::ParentDir(dir);
+    if (int e = fs->SyncDir(parent); e != 0) return ErrnoStatus("fsync", parent, e);
+  } else if (err != EEXIST) {
+    return ErrnoStatus("mkdir", dir, err);
+  }
   std::vector<std::string> names;
   if (int err = fs->ListDir(dir, &names); err != 0) return ErrnoStatus("list", dir, err);
   for (const std::string& name : names) {
@@ -212,51 +226,34 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Te
   r->index_ = index;
   r->term_ = term;
   r->final_path_ = PathOf(index, term);
-  r->tmp_path_ = r->final_path_ + ".recv.tmp";
+  r->tmp_path_ = r->final_path_ + std::string(kReceiveSuffix);
   if (int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644, &r->fd_); err != 0)
     return ErrnoStatus("open", r->tmp_path_, err);
   return r;
 }
 
-Result<std::uint64_t> SnapshotStore::FileSize(Index index, Term term) const {
-  const std::string p = PathOf(index, term);
-  int fd = -1;
-  if (int err = fs_->Open(p, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("stat", p, err);
-  std::uint64_t size = 0;
-  const int err = fs_->FileSize(fd, &size);
-  fs_->Close(fd);
-  if (err != 0) return ErrnoStatus("stat", p, err);
-  return size;
+Result<std::unique_ptr<SnapshotView>> SnapshotStore::OpenView(Index index, Term term) const {
+  std::unique_ptr<SnapshotView> v(new SnapshotView());
+  v->fs_ = fs_;
+  v->path_ = PathOf(index, term);
+  v->index_ = index;
+  v->term_ = term;
+  if (int err = fs_->Open(v->path_, O_RDONLY, 0, &v->fd_); err != 0)
+    return ErrnoStatus("open", v->path_, err);
+  if (int err = fs_->FileSize(v->fd_, &v->size_); err != 0)
+    return ErrnoStatus("stat", v->path_, err);
+  return v;
 }
 
-Result<std::string> SnapshotStore::ReadRaw(Index index, Term term, std::uint64_t offset,
-                                           std::size_t n) const {
-  const std::string p = PathOf(index, term);
-  int fd = -1;
-  if (int err = fs_->Open(p, O_RDONLY, 0, &fd); err != 0) return ErrnoStatus("open", p, err);
-  std::string out(n, '\0');
-  std::size_t got = 0;
-  const int err = fs_->Pread(fd, out.data(), n, offset, &got);
-  fs_->Close(fd);
-  if (err != 0) return ErrnoStatus("read", p, err);
-  out.resize(got);  // short at the end of the file
-  return out;
-}
-
-void SnapshotStore::Cleanup(std::size_t keep) {
-  std::vector<std::pair<Index, Term>> found;
+void SnapshotStore::Cleanup(Index index, Term term) {
   std::vector<std::string> names;
-  if (fs_->ListDir(dir_, &names) == 0) {
-    for (const std::string& name : names) {
-      Index i;
-      Term t;
-      if (ParseName(name, &i, &t)) found.emplace_back(i, t);
-    }
-  }
-  std::sort(found.begin(), found.end());
-  if (found.size() <= keep) return;
-  for (std::size_t i = 0; i + keep < found.size(); ++i) {
-    fs_->Unlink(PathOf(found[i].first, found[i].second));
+  if (fs_->ListDir(dir_, &names) != 0) return;
+  for (const std::string& name : names) {
+    Index i;
+    Term t;
+    if (!ParseName(name, &i, &t) && !ParseReceiveName(name, &i, &t)) continue;
+    if (i > index || (i == index && t == term)) continue;
+    fs_->Unlink(dir_ + "/" + name);
   }
 }
 
@@ -313,6 +310,21 @@ Status SnapshotFileWriter::Commit() {
   committed_ = true;
   if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
   return Status::Ok();
+}
+
+// ---- SnapshotView ----
+
+SnapshotView::~SnapshotView() {
+  if (fd_ >= 0) fs_->Close(fd_);
+}
+
+Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
+  std::string out(n, '\0');
+  std::size_t got = 0;
+  if (int err = fs_->Pread(fd_, out.data(), n, offset, &got); err != 0)
+    return ErrnoStatus("read", path_, err);
+  out.resize(got);  // short at the end of the file
+  return out;
 }
 
 // ---- SnapshotFileReader ----

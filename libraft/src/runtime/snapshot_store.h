@@ -9,7 +9,8 @@
 //   trailer := body_len:u64 body_crc:u32 "RSNE"
 //
 // Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp, fsynced,
-// renamed and the directory fsynced, so a visible .snap file is always complete.
+// renamed and the directory fsynced, so a visible .snap file is always complete. The
+// directory itself is made durable in its parent when Open creates it.
 // Every file operation goes through a base::FileSystem (the POSIX one unless the
 // caller passes another, e.g. a fault-injecting or simulated one).
 // Thread safety: the store's methods may be called from several threads (if its
@@ -103,10 +104,38 @@ class SnapshotReceiver {
   bool finished_ = false;
 };
 
+// An open snapshot file, for streaming its raw bytes to a peer. The view holds the file
+// open, so its bytes stay readable for the view's whole life even if Cleanup removes the
+// file's name meanwhile (FileSystem::Unlink): a stream depends on the name only when it
+// starts. One thread at a time.
+class SnapshotView {
+ public:
+  ~SnapshotView();
+  SnapshotView(const SnapshotView&) = delete;
+  SnapshotView& operator=(const SnapshotView&) = delete;
+  Index index() const { return index_; }
+  Term term() const { return term_; }
+  // The whole file's size in bytes (a visible snapshot file never changes).
+  std::uint64_t size() const { return size_; }
+  // Up to n bytes at `offset`, fewer only where the file ends.
+  Result<std::string> ReadAt(std::uint64_t offset, std::size_t n) const;
+
+ private:
+  friend class SnapshotStore;
+  SnapshotView() = default;
+  base::FileSystem* fs_ = nullptr;
+  int fd_ = -1;
+  std::string path_;
+  Index index_ = 0;
+  Term term_ = 0;
+  std::uint64_t size_ = 0;
+};
+
 class SnapshotStore {
  public:
-  // Creates the directory if needed and removes leftover *.tmp files. `fs` is not owned
-  // and must outlive the store and every object it returns; nullptr: the POSIX calls.
+  // Creates the directory if needed (durably: its parent is synced) and removes leftover
+  // *.tmp files. `fs` is not owned and must outlive the store and every object it
+  // returns; nullptr: the POSIX calls.
   static Result<std::unique_ptr<SnapshotStore>> Open(const std::string& dir,
                                                      base::FileSystem* fs = nullptr);
 
@@ -114,13 +143,19 @@ class SnapshotStore {
   Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
   Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term);
 
-  // Raw access for streaming a file to a peer.
-  Result<std::uint64_t> FileSize(Index index, Term term) const;
-  Result<std::string> ReadRaw(Index index, Term term, std::uint64_t offset, std::size_t n) const;
+  // The file's raw bytes, for streaming it to a peer; kIOError if there is no such file.
+  Result<std::unique_ptr<SnapshotView>> OpenView(Index index, Term term) const;
 
   bool Exists(Index index, Term term) const;
-  // Deletes every snapshot except the newest `keep` ones.
-  void Cleanup(std::size_t keep);
+  // Deletes the files the node no longer needs, given the log's snapshot (`index`,
+  // `term`, as DiskStorage::Snapshot() names it): every snapshot below `index` (or at it
+  // with another term), complete or a receive still in progress (the core would refuse
+  // to install it: the log is already past it). Never the log's own file, and none above
+  // it: one of those may be a received snapshot whose install is on its way to the log.
+  // Received files the core ignored (orphans) go once a later local snapshot passes
+  // them. Readers and views already open are unaffected; a receive in progress below
+  // `index` fails when it finishes.
+  void Cleanup(Index index, Term term);
   std::string PathOf(Index index, Term term) const;
   const std::string& dir() const { return dir_; }
 
