@@ -50,8 +50,9 @@ struct DiskStorageOptions {
 class RAFT_EXPORT DiskStorage final : public Storage {
  public:
   // Opens (or creates) the store in `dir`, running recovery (docs/storage-format.md,
-  // "Recovery on open"): a torn tail of the last segment is truncated and reported in
-  // recovery_notes(); a bad record anywhere else is kCorruption naming file and offset.
+  // "Recovery on open"): a torn tail of the last segment (written after the last sync
+  // mark) is truncated and reported in recovery_notes(); a bad record anywhere else,
+  // synced records included, is kCorruption naming file and offset.
   // Errors: kCorruption, kIOError, kNoSpace, kInvalidArgument (bad options, or dir
   // missing with create_if_missing = false), kBusy (dir locked by another open store).
   static Result<std::unique_ptr<DiskStorage>> Open(const std::string& dir,
@@ -87,8 +88,10 @@ class RAFT_EXPORT DiskStorage final : public Storage {
   Status SetHardState(const HardState& hs);
 
   // Makes every earlier Append and SetHardState durable: fdatasync of the open log
-  // segment, fsync of the directory if segments were created, then the hard-state slot
-  // write + fdatasync. Cheap (no syscalls) when nothing is pending.
+  // segment followed by a sync mark (one unsynced write, so that recovery can tell
+  // damage to these records from a torn write), fsync of the directory if segments were
+  // created, then the hard-state slot write + fdatasync. Cheap (no syscalls) when
+  // nothing is pending.
   Status Sync();
 
   // Records a snapshot of the state machine at `index` (FirstIndex()-1 <= index <=

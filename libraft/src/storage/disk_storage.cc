@@ -137,7 +137,8 @@ Status DiskStorage::Impl::ReadRecords(const Segment& seg, std::size_t k0, std::s
     RecordParse p =
         storage::ParseRecord(std::string_view(buf).substr(loc.offset - begin, loc.bytes), &v);
     const Index want = seg.first + k;
-    if (p != RecordParse::kOk || v.bytes != loc.bytes || v.index != want || v.term != loc.term) {
+    if (p != RecordParse::kOk || v.sync_mark || v.bytes != loc.bytes || v.index != want ||
+        v.term != loc.term) {
       return Status(ErrorCode::kCorruption,
                     fmt::format("{}: record for index {} at byte offset {} changed on disk: {}",
                                 seg.path, want, loc.offset,

@@ -50,8 +50,9 @@ class DiskStorage::Impl {
     std::uint32_t bytes = 0;  // header + payload
     Term term = 0;
   };
-  // One log-<first>.seg file. Records are contiguous: records[k] has index first + k.
-  // Invariant: bytes == end of the last record == size of the file as far as we wrote.
+  // One log-<first>.seg file. Entry records are contiguous: records[k] has index
+  // first + k; sync marks between them are not listed. Invariant: bytes == end of the
+  // last record or sync mark == size of the file as far as we wrote.
   struct Segment {
     Index first = 0;
     std::string path;
@@ -80,6 +81,9 @@ class DiskStorage::Impl {
   Status RemoveNewestSegment();  // close + unlink + fsync(dir)
   Status TruncateFrom(Index i);
   Status FlushWriteBuffer(std::vector<RecordLoc>* pending);
+  // After an fdatasync of segments_.back(): a sync mark after its last entry record
+  // (docs/storage-format.md), not synced. No-op when the segment has no entries.
+  Status WriteSyncMark();
   Status SyncDir();
 
   // Index of the segment holding entry i (FirstIndex()-1 <= i <= LastIndex(), i present).

@@ -86,6 +86,18 @@ Status DiskStorage::Impl::FlushWriteBuffer(std::vector<RecordLoc>* pending) {
   return Status::Ok();
 }
 
+Status DiskStorage::Impl::WriteSyncMark() {
+  Segment& seg = segments_.back();
+  if (seg.records.empty()) return Status::Ok();
+  std::string mark;
+  storage::EncodeSyncMark(seg.Last(), seg.records.back().term, &mark);
+  // Not synced: the next fdatasync of this segment (which happens anyway) covers it.
+  if (int err = fs_->PwriteAll(seg.fd, mark.data(), mark.size(), seg.bytes); err != 0)
+    return Fail("write", seg.path, err);
+  seg.bytes += mark.size();
+  return Status::Ok();
+}
+
 Status DiskStorage::Impl::Append(const std::vector<Entry>& entries) {
   if (!failure_.ok()) return failure_;
   if (entries.empty()) return Status::Ok();
@@ -152,6 +164,7 @@ Status DiskStorage::Impl::Sync() {
     Segment& seg = segments_.back();
     if (int err = fs_->Fdatasync(seg.fd); err != 0) return Fail("fdatasync", seg.path, err);
     log_dirty_ = false;
+    if (Status s = WriteSyncMark(); !s.ok()) return s;
   }
   if (dir_dirty_) {
     if (Status s = SyncDir(); !s.ok()) return s;
