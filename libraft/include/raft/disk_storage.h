@@ -7,8 +7,19 @@
 // Group commit: Append writes without syncing and Sync makes everything written so far
 // durable with one fdatasync of the log (plus one of the hard-state file when it changed).
 //
-// Thread safety: none. One thread (or a caller-held lock) serializes every call,
-// reads included. One process at a time: Open takes an exclusive flock on dir/LOCK.
+// Thread safety: one writer, concurrent readers. The write side (Append, SetHardState,
+// Sync, CreateSnapshot, ApplySnapshot, Compact, failure(), recovery_notes()) is called
+// from one thread at a time (or under a caller-held lock). The reads (the raft::Storage
+// methods and SegmentCount) may be called from any thread, concurrently with a write,
+// and never wait for the writer's write or fsync syscalls: an internal lock guards the
+// in-memory index only, and a write releases it around every file-system call. A read
+// waits at most for the writer's in-memory bookkeeping and for other reads' preads.
+// What a concurrent read sees: the index between two steps of the write, i.e. entries
+// appended and not yet synced (as "Before any Sync" below says), and while a suffix is
+// replaced, the log cut short before the new entries arrive. A caller that must see
+// only durable entries bounds its reads by what it saw after Sync returned (as the
+// runtime's LockedStorage does). One process at a time: Open takes an exclusive flock
+// on dir/LOCK.
 //
 // Failure: the first write-side error (write, fsync, ftruncate, rename, unlink) puts the
 // storage into a failed state; every later write-side call (Append, SetHardState, Sync,

@@ -24,6 +24,7 @@ Status Corruption(std::string message) {
 }  // namespace
 
 Status DiskStorage::Impl::Recover() {
+  base::MutexLock l(&mu_);  // nothing can read yet: held across the file-system calls too
   std::vector<Index> firsts;
   bool has_hard_state = false;
   bool has_snapshot = false;
@@ -258,7 +259,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
   }
   first_index_ = s_index + 1;
   bool consistent = phys_first == s_index + 1;
-  if (!consistent && s_index <= LastIndex()) {
+  if (!consistent && s_index <= LastIndexLocked()) {
     const Segment& seg = segments_[SegmentOf(s_index)];
     consistent = seg.records[s_index - seg.first].term == snapshot_.term;
   }
@@ -267,7 +268,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
   notes_.push_back(fmt::format(
       "log (indexes {}..{}) does not contain the snapshot (index {}, term {}): replaced by "
       "the snapshot, finishing an interrupted ApplySnapshot",
-      phys_first, LastIndex(), s_index, snapshot_.term));
+      phys_first, LastIndexLocked(), s_index, snapshot_.term));
   while (!segments_.empty()) {
     if (Status s = RemoveNewestSegment(); !s.ok()) return s;
   }
