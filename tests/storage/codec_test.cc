@@ -65,16 +65,47 @@ TEST_CASE("record round trip and every parse failure", "[storage][codec]") {
     }
   }
   // A valid CRC over an unknown version is a newer format, not a torn write.
-  std::string newer = rec;
-  newer[kRecordVersionOffset] = 2;
-  std::uint32_t crc = Crc32cExtend(0, newer.data() + 4, newer.size() - 4);
-  raft::EncodeFixed32(newer.data(), MaskCrc(crc));
-  CHECK(ParseRecord(newer, &v) == RecordParse::kBadVersion);
+  auto with_version = [&](const std::string& r, std::uint8_t version) {
+    std::string out = r;
+    out[kRecordVersionOffset] = static_cast<char>(version);
+    std::uint32_t crc = Crc32cExtend(0, out.data() + 4, out.size() - 4);
+    raft::EncodeFixed32(out.data(), MaskCrc(crc));
+    return out;
+  };
+  CHECK(ParseRecord(with_version(rec, kRecordVersion + 1), &v) == RecordParse::kBadVersion);
+  CHECK(ParseRecord(with_version(rec, 0), &v) == RecordParse::kBadVersion);
+  // Version 1 records (written before sync marks existed) are still read.
+  REQUIRE(ParseRecord(with_version(rec, 1), &v) == RecordParse::kOk);
+  CHECK(v.index == 7);
+  CHECK_FALSE(v.sync_mark);
   // Zeros never parse.
   CHECK(ParseRecord(std::string(100, '\0'), &v) == RecordParse::kBadCrc);
   CHECK_FALSE(AnyValidRecordFrom(std::string(300, '\0'), 0));
   CHECK(AnyValidRecordFrom(std::string(13, 'x') + rec, 1));
   CHECK_FALSE(AnyValidRecordFrom(std::string(13, 'x') + rec, 14));
+}
+
+TEST_CASE("sync mark round trip; version 2 only, no payload", "[storage][codec]") {
+  std::string mark;
+  EncodeSyncMark(41, 6, &mark);
+  REQUIRE(mark.size() == kSyncMarkBytes);
+  RecordView v;
+  REQUIRE(ParseRecord(mark, &v) == RecordParse::kOk);
+  CHECK(v.sync_mark);
+  CHECK(v.index == 41);
+  CHECK(v.term == 6);
+  CHECK(v.bytes == kSyncMarkBytes);
+  CHECK(AnyValidRecordFrom(std::string(5, 'x') + mark, 1));
+  // A version-1 sync mark, or one with a payload, is not a format we wrote.
+  std::string v1 = mark;
+  v1[kRecordVersionOffset] = 1;
+  raft::EncodeFixed32(v1.data(), MaskCrc(Crc32cExtend(0, v1.data() + 4, v1.size() - 4)));
+  CHECK(ParseRecord(v1, &v) == RecordParse::kBadVersion);
+  std::string with_payload = mark + "x";
+  raft::EncodeFixed32(with_payload.data() + kRecordLengthOffset, 1);
+  raft::EncodeFixed32(with_payload.data(),
+                      MaskCrc(Crc32cExtend(0, with_payload.data() + 4, with_payload.size() - 4)));
+  CHECK(ParseRecord(with_payload, &v) == RecordParse::kBadVersion);
 }
 
 TEST_CASE("hard-state slot round trip", "[storage][codec]") {

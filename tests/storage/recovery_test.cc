@@ -48,13 +48,16 @@ TEST_CASE("cutting the last segment at every byte offset opens with a prefix",
   auto all = BuildStore(dir.path(), SmallSegments());
   const std::string last = ReadFile(dir.File(kLast));
   std::vector<std::size_t> ends;  // end offset of each record of the last segment
+  std::vector<bool> mark;         // whether that record is a sync mark
   for (std::size_t off = 0; off < last.size();) {
     RecordView v;
     REQUIRE(ParseRecord(std::string_view(last).substr(off), &v) == RecordParse::kOk);
     off += v.bytes;
     ends.push_back(off);
+    mark.push_back(v.sync_mark);
   }
-  REQUIRE(ends.size() == 4);
+  REQUIRE(ends.size() == 5);  // four entries, then the mark of the Sync
+  REQUIRE(mark == std::vector<bool>{false, false, false, false, true});
   FaultyFileSystem no_sync;  // the repair's effect is checked on the file, not its durability
   no_sync.syncs_are_noops = true;
   DiskStorageOptions opts = SmallSegments();
@@ -67,15 +70,19 @@ TEST_CASE("cutting the last segment at every byte offset opens with a prefix",
     const DiskStorage& s = **r;
     std::size_t whole = 0;
     while (whole < ends.size() && ends[whole] <= cut) ++whole;
-    REQUIRE(s.LastIndex() == 12 + whole);
+    const std::size_t entries = std::min<std::size_t>(whole, 4);
+    REQUIRE(s.LastIndex() == 12 + entries);
     auto ents = s.Entries(1, s.LastIndex() + 1, UINT64_MAX);
     REQUIRE(ents.ok());
-    CHECK(*ents == std::vector<Entry>(all.begin(), all.begin() + 12 + whole));
+    CHECK(*ents == std::vector<Entry>(all.begin(), all.begin() + 12 + entries));
     const bool at_boundary = cut == 0 || (whole > 0 && ends[whole - 1] == cut);
     CHECK(s.recovery_notes().size() == (at_boundary ? 0u : 1u));
     if (!at_boundary) CHECK(Contains(s.recovery_notes()[0], "torn write"));
-    // The repair was durable: the file now ends at the last whole record.
-    CHECK(std::filesystem::file_size(dir.File(kLast)) == (whole ? ends[whole - 1] : 0));
+    // The repair was durable: the file now ends at the last whole record, and a sync
+    // mark follows the recovered (now synced) entries if none did.
+    const std::size_t size =
+        whole == 0 ? 0 : ends[whole - 1] + (mark[whole - 1] ? 0 : kSyncMarkBytes);
+    CHECK(std::filesystem::file_size(dir.File(kLast)) == size);
   }
 }
 
@@ -138,6 +145,58 @@ TEST_CASE("a flipped byte before the tail of the last segment is corruption",
   }
 }
 
+// Issue 13, defect 8 (safety.md finding 8): the hard state's commit index is written only
+// on a term or vote change, so it no longer catches a committed entry lost at the tail.
+// The sync mark after every synced batch does: the damaged final entry record has a
+// valid record after it. Before sync marks this opened, silently without entry 16.
+TEST_CASE("a damaged final entry record that was synced is corruption, not a torn write",
+          "[storage][recovery]") {
+  TempDir dir;
+  BuildStore(dir.path(), SmallSegments());  // 1..16 appended, synced, commit = 16
+  const std::string last = ReadFile(dir.File(kLast));
+  const std::size_t final_record = RecordBytes(40) + RecordBytes(0) + RecordBytes(7);
+  for (std::size_t k :
+       {final_record, final_record + 5, final_record + 20, final_record + RecordBytes(30) - 1}) {
+    std::string bad = last;
+    bad[k] = static_cast<char>(bad[k] ^ 0x10);
+    WriteFile(dir.File(kLast), bad);
+    auto r = DiskStorage::Open(dir.path(), SmallSegments());
+    INFO("flip at " << k << ": "
+                    << (r.ok() ? fmt::format("opened, last index {}", (*r)->LastIndex())
+                               : r.status().message()));
+    REQUIRE(r.status().code() == ErrorCode::kCorruption);
+    CHECK(Contains(r.status().message(), fmt::format("byte offset {}", final_record)));
+    CHECK(Contains(r.status().message(), "not a torn write"));
+  }
+}
+
+TEST_CASE("a torn final write that was never synced is still truncated", "[storage][recovery]") {
+  TempDir dir;
+  BuildStore(dir.path(), SmallSegments());
+  {
+    auto s = std::move(DiskStorage::Open(dir.path(), DiskStorageOptions{})).value();  // no roll
+    REQUIRE(s->Append({MakeEntry(17, 3, 30), MakeEntry(18, 3, 30)}).ok());
+    REQUIRE(s->SegmentCount() == 4);
+    // No Sync: a crash now may leave any part of 17..18 on disk.
+  }
+  const std::string last = ReadFile(dir.File(kLast));
+  const std::size_t rec18 = last.size() - RecordBytes(30);
+  for (const std::string& torn : {last.substr(0, rec18 + 11),
+                                  last.substr(0, rec18) + std::string(RecordBytes(30), '\0'), [&] {
+                                    std::string bad = last;
+                                    bad[rec18 + 30] = static_cast<char>(bad[rec18 + 30] ^ 0x10);
+                                    return bad;
+                                  }()}) {
+    WriteFile(dir.File(kLast), torn);
+    auto r = DiskStorage::Open(dir.path(), SmallSegments());
+    INFO(r.status().message());
+    REQUIRE(r.ok());
+    CHECK((*r)->LastIndex() == 17);
+    REQUIRE((*r)->recovery_notes().size() == 1);
+    CHECK(Contains((*r)->recovery_notes()[0], fmt::format("torn write at byte offset {}", rec18)));
+  }
+}
+
 TEST_CASE("a misdirected record (valid CRC, wrong index) is corruption", "[storage][recovery]") {
   TempDir dir;
   BuildStore(dir.path(), SmallSegments());
@@ -162,6 +221,15 @@ TEST_CASE("a misdirected record (valid CRC, wrong index) is corruption", "[stora
     auto r = DiskStorage::Open(dir.path(), SmallSegments());
     CHECK(r.status().code() == ErrorCode::kCorruption);
     CHECK(Contains(r.status().message(), "previous segment ends at 4"));
+  }
+  SECTION("a sync mark naming another entry than the one before it") {
+    const std::string last = ReadFile(dir.File(kLast));
+    std::string stale;
+    EncodeSyncMark(15, 2, &stale);  // the last entry is (16, 3)
+    WriteFile(dir.File(kLast), last + stale);
+    auto r = DiskStorage::Open(dir.path(), SmallSegments());
+    CHECK(r.status().code() == ErrorCode::kCorruption);
+    CHECK(Contains(r.status().message(), fmt::format("sync mark at byte offset {}", last.size())));
   }
 }
 

@@ -7,8 +7,19 @@
 // Group commit: Append writes without syncing and Sync makes everything written so far
 // durable with one fdatasync of the log (plus one of the hard-state file when it changed).
 //
-// Thread safety: none. One thread (or a caller-held lock) serializes every call,
-// reads included. One process at a time: Open takes an exclusive flock on dir/LOCK.
+// Thread safety: one writer, concurrent readers. The write side (Append, SetHardState,
+// Sync, CreateSnapshot, ApplySnapshot, Compact, failure(), recovery_notes()) is called
+// from one thread at a time (or under a caller-held lock). The reads (the raft::Storage
+// methods and SegmentCount) may be called from any thread, concurrently with a write,
+// and never wait for the writer's write or fsync syscalls: an internal lock guards the
+// in-memory index only, and a write releases it around every file-system call. A read
+// waits at most for the writer's in-memory bookkeeping and for other reads' preads.
+// What a concurrent read sees: the index between two steps of the write, i.e. entries
+// appended and not yet synced (as "Before any Sync" below says), and while a suffix is
+// replaced, the log cut short before the new entries arrive. A caller that must see
+// only durable entries bounds its reads by what it saw after Sync returned (as the
+// runtime's LockedStorage does). One process at a time: Open takes an exclusive flock
+// on dir/LOCK.
 //
 // Failure: the first write-side error (write, fsync, ftruncate, rename, unlink) puts the
 // storage into a failed state; every later write-side call (Append, SetHardState, Sync,
@@ -50,8 +61,9 @@ struct DiskStorageOptions {
 class RAFT_EXPORT DiskStorage final : public Storage {
  public:
   // Opens (or creates) the store in `dir`, running recovery (docs/storage-format.md,
-  // "Recovery on open"): a torn tail of the last segment is truncated and reported in
-  // recovery_notes(); a bad record anywhere else is kCorruption naming file and offset.
+  // "Recovery on open"): a torn tail of the last segment (written after the last sync
+  // mark) is truncated and reported in recovery_notes(); a bad record anywhere else,
+  // synced records included, is kCorruption naming file and offset.
   // Errors: kCorruption, kIOError, kNoSpace, kInvalidArgument (bad options, or dir
   // missing with create_if_missing = false), kBusy (dir locked by another open store).
   static Result<std::unique_ptr<DiskStorage>> Open(const std::string& dir,
@@ -87,8 +99,10 @@ class RAFT_EXPORT DiskStorage final : public Storage {
   Status SetHardState(const HardState& hs);
 
   // Makes every earlier Append and SetHardState durable: fdatasync of the open log
-  // segment, fsync of the directory if segments were created, then the hard-state slot
-  // write + fdatasync. Cheap (no syscalls) when nothing is pending.
+  // segment followed by a sync mark (one unsynced write, so that recovery can tell
+  // damage to these records from a torn write), fsync of the directory if segments were
+  // created, then the hard-state slot write + fdatasync. Cheap (no syscalls) when
+  // nothing is pending.
   Status Sync();
 
   // Records a snapshot of the state machine at `index` (FirstIndex()-1 <= index <=

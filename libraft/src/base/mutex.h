@@ -82,6 +82,20 @@ class RAFT_SCOPED_CAPABILITY ReleasableMutexLock {
   bool held_ = true;
 };
 
+// The reverse of MutexLock: releases `mu`, which the caller holds, for the scope and takes
+// it again at the end. For a slow call (a write, an fsync) that the lock's other users
+// must not wait for; the analysis rejects guarded fields touched inside the scope.
+class RAFT_SCOPED_CAPABILITY MutexUnlock {
+ public:
+  explicit MutexUnlock(Mutex* mu) RAFT_RELEASE(mu) : mu_(mu) { mu_->Unlock(); }
+  ~MutexUnlock() RAFT_RELEASE() { mu_->Lock(); }
+  MutexUnlock(const MutexUnlock&) = delete;
+  MutexUnlock& operator=(const MutexUnlock&) = delete;
+
+ private:
+  Mutex* const mu_;
+};
+
 // A condition variable bound to one Mutex for its lifetime.
 class CondVar {
  public:

@@ -13,6 +13,10 @@ HardState LockedStorage::InitialHardState() const {
 Result<std::vector<Entry>> LockedStorage::Entries(Index lo, Index hi, std::uint64_t max) const {
   {
     base::MutexLock l(&cache_mu_);
+    // Beyond what was published: perhaps on disk, but not durable yet. (Below, the disk
+    // answers: its first index is at or above the published one.)
+    if (lo < hi && lo >= first_ && hi > last_ + 1)
+      return Status(ErrorCode::kUnavailable, "entries beyond the last durable index");
     const Index end = recent_first_ + recent_.size();
     if (lo < hi && lo >= first_ && hi <= last_ + 1 && lo >= payload_first_ && lo >= recent_first_ &&
         hi <= end) {
@@ -28,7 +32,7 @@ Result<std::vector<Entry>> LockedStorage::Entries(Index lo, Index hi, std::uint6
       return out;
     }
   }
-  base::MutexLock l(mu_);
+  // A cold read: DiskStorage's reads do not wait for the disk thread's fsync.
   return disk_->Entries(lo, hi, max);
 }
 
@@ -36,10 +40,11 @@ Result<Term> LockedStorage::TermAt(Index i) const {
   {
     base::MutexLock l(&cache_mu_);
     if (i + 1 == first_ && snapshot_.index == i) return snapshot_.term;
+    if (i + 1 >= first_ && i > last_)
+      return Status(ErrorCode::kUnavailable, "index beyond the last durable one");
     if (i >= first_ && i <= last_ && i >= recent_first_ && i - recent_first_ < recent_.size())
       return recent_[i - recent_first_].term;
   }
-  base::MutexLock l(mu_);
   return disk_->TermAt(i);
 }
 

@@ -26,9 +26,11 @@
 //   storage_mu_ -> status_mu_        PersistReady: fsync metrics under the storage lock
 //   storage_mu_ -> cache_mu_         LockedStorage::Publish*, called with storage_mu_ held
 //   storage_mu_ -> pending_mu_       (not nested today; the order if it ever is)
-//   status_mu_, pending_mu_, cache_mu_ and the WorkQueues' mutexes are leaves: nothing is
-//   taken while one of them is held (LockedStorage::Entries drops cache_mu_ before it
-//   takes storage_mu_). status_mu_ and pending_mu_ are never held together.
+//   storage_mu_, cache_mu_ -> DiskStorage's index lock (a leaf inside the storage)
+//   status_mu_, pending_mu_ and the WorkQueues' mutexes are leaves: nothing is taken while
+//   one of them is held. The io thread never takes storage_mu_: LockedStorage reads the
+//   disk through DiskStorage's thread-safe reads, which never wait for an fsync.
+//   status_mu_ and pending_mu_ are never held together.
 // No runtime lock is held while calling user code (StateMachine, Logger, callbacks).
 #pragma once
 

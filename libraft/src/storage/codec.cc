@@ -38,19 +38,32 @@ bool ParseSegmentFileName(std::string_view name, std::uint64_t* first_index) {
   return true;
 }
 
-void EncodeRecord(const Entry& e, std::string* out) {
+namespace {
+
+void EncodeRecordOfType(std::uint8_t type, Index index, Term term, std::string_view payload,
+                        std::string* out) {
   std::size_t start = out->size();
   out->resize(start + kRecordHeaderBytes);
   char* h = out->data() + start;
-  EncodeFixed32(h + kRecordLengthOffset, static_cast<std::uint32_t>(e.data.size()));
+  EncodeFixed32(h + kRecordLengthOffset, static_cast<std::uint32_t>(payload.size()));
   h[kRecordVersionOffset] = static_cast<char>(kRecordVersion);
-  h[kRecordTypeOffset] = static_cast<char>(e.type);
-  EncodeFixed64(h + kRecordIndexOffset, e.index);
-  EncodeFixed64(h + kRecordTermOffset, e.term);
+  h[kRecordTypeOffset] = static_cast<char>(type);
+  EncodeFixed64(h + kRecordIndexOffset, index);
+  EncodeFixed64(h + kRecordTermOffset, term);
   std::uint32_t crc = Crc32cExtend(0, h + kRecordLengthOffset, kRecordHeaderBytes - 4);
-  crc = Crc32cExtend(crc, e.data.data(), e.data.size());
+  crc = Crc32cExtend(crc, payload.data(), payload.size());
   EncodeFixed32(h + kRecordCrcOffset, MaskCrc(crc));
-  out->append(e.data);
+  out->append(payload);
+}
+
+}  // namespace
+
+void EncodeRecord(const Entry& e, std::string* out) {
+  EncodeRecordOfType(static_cast<std::uint8_t>(e.type), e.index, e.term, e.data, out);
+}
+
+void EncodeSyncMark(Index index, Term term, std::string* out) {
+  EncodeRecordOfType(kRecordTypeSyncMark, index, term, {}, out);
 }
 
 RecordParse ParseRecord(std::string_view data, RecordView* out) {
@@ -63,10 +76,14 @@ RecordParse ParseRecord(std::string_view data, RecordView* out) {
   if (MaskCrc(crc) != DecodeFixed32(h + kRecordCrcOffset)) return RecordParse::kBadCrc;
   auto version = static_cast<std::uint8_t>(h[kRecordVersionOffset]);
   auto type = static_cast<std::uint8_t>(h[kRecordTypeOffset]);
-  if (version != kRecordVersion || type > kRecordTypeMax) return RecordParse::kBadVersion;
+  if (version < kRecordVersionMin || version > kRecordVersion || type > kRecordTypeMax)
+    return RecordParse::kBadVersion;
+  const bool mark = type == kRecordTypeSyncMark;
+  if (mark && (version < 2 || length != 0)) return RecordParse::kBadVersion;
+  out->sync_mark = mark;
   out->index = DecodeFixed64(h + kRecordIndexOffset);
   out->term = DecodeFixed64(h + kRecordTermOffset);
-  out->type = static_cast<EntryType>(type);
+  out->type = mark ? EntryType::kNormal : static_cast<EntryType>(type);
   out->payload = data.substr(kRecordHeaderBytes, length);
   out->bytes = kRecordHeaderBytes + length;
   return RecordParse::kOk;
@@ -91,7 +108,8 @@ const char* RecordParseName(RecordParse p) {
 bool AnyValidRecordFrom(std::string_view data, std::size_t from) {
   for (std::size_t off = from; off + kRecordHeaderBytes <= data.size(); ++off) {
     // Cheap filters first, so the CRC runs on few candidate offsets.
-    if (static_cast<std::uint8_t>(data[off + kRecordVersionOffset]) != kRecordVersion) continue;
+    const auto version = static_cast<std::uint8_t>(data[off + kRecordVersionOffset]);
+    if (version < kRecordVersionMin || version > kRecordVersion) continue;
     if (static_cast<std::uint8_t>(data[off + kRecordTypeOffset]) > kRecordTypeMax) continue;
     RecordView v;
     RecordParse p = ParseRecord(data.substr(off), &v);

@@ -20,6 +20,10 @@ bool ParseSegmentFileName(std::string_view name, std::uint64_t* first_index);
 // Appends the record for `e` to *out. e.data.size() must be <= kRecordPayloadBytesMax.
 void EncodeRecord(const Entry& e, std::string* out);
 
+// Appends a sync mark after the entry record (index, term): docs/storage-format.md.
+void EncodeSyncMark(Index index, Term term, std::string* out);
+inline constexpr std::size_t kSyncMarkBytes = kRecordHeaderBytes;
+
 // Bytes EncodeRecord produces for a payload of `payload_bytes`.
 inline std::size_t RecordBytes(std::size_t payload_bytes) {
   return kRecordHeaderBytes + payload_bytes;
@@ -34,7 +38,9 @@ enum class RecordParse {
 };
 
 // A parsed record: header fields and a view of the payload inside the parsed buffer.
+// A sync mark has sync_mark set, the index and term of the entry before it, no payload.
 struct RecordView {
+  bool sync_mark = false;
   Index index = 0;
   Term term = 0;
   EntryType type = EntryType::kNormal;

@@ -55,6 +55,7 @@ DiskStorage::Impl::Impl(std::string dir, const DiskStorageOptions& options)
       fs_(options.file_system != nullptr ? options.file_system : base::PosixFileSystem()) {}
 
 DiskStorage::Impl::~Impl() {
+  base::MutexLock l(&mu_);  // for the analysis: nothing else runs now
   for (Segment& seg : segments_) fs_->Close(seg.fd);
   for (int fd : {hard_state_fd_, dir_fd_, lock_fd_}) {
     if (fd >= 0) fs_->Close(fd);
@@ -80,9 +81,39 @@ Status DiskStorage::Impl::Fail(Status s) {
   return failure_;
 }
 
+HardState DiskStorage::Impl::hard_state() const {
+  base::MutexLock l(&mu_);
+  return hard_state_;
+}
+
+Index DiskStorage::Impl::FirstIndex() const {
+  base::MutexLock l(&mu_);
+  return first_index_;
+}
+
+Index DiskStorage::Impl::LastIndex() const {
+  base::MutexLock l(&mu_);
+  return LastIndexLocked();
+}
+
+SnapshotMeta DiskStorage::Impl::snapshot() const {
+  base::MutexLock l(&mu_);
+  return snapshot_;
+}
+
+std::size_t DiskStorage::Impl::segment_count() const {
+  base::MutexLock l(&mu_);
+  return segments_.size();
+}
+
 Result<Term> DiskStorage::Impl::TermAt(Index i) const {
+  base::MutexLock l(&mu_);
+  return TermAtLocked(i);
+}
+
+Result<Term> DiskStorage::Impl::TermAtLocked(Index i) const {
   if (i + 1 < first_index_) return Status(ErrorCode::kCompacted, "index compacted");
-  if (i > LastIndex()) return Status(ErrorCode::kUnavailable, "index beyond last");
+  if (i > LastIndexLocked()) return Status(ErrorCode::kUnavailable, "index beyond last");
   if (i == snapshot_.index) return snapshot_.term;  // also i == 0 with no snapshot
   const Segment& seg = segments_[SegmentOf(i)];
   return seg.records[i - seg.first].term;
@@ -99,8 +130,11 @@ std::size_t DiskStorage::Impl::SegmentOf(Index i) const {
 
 Result<std::vector<Entry>> DiskStorage::Impl::Entries(Index lo, Index hi,
                                                       std::uint64_t max_bytes) const {
+  // Held across the preads too: the writer cannot close a descriptor or cut the bytes
+  // of a record in the index meanwhile. It may wait for this read, never the reverse.
+  base::MutexLock l(&mu_);
   if (lo < first_index_) return Status(ErrorCode::kCompacted, "entries compacted");
-  if (hi > LastIndex() + 1) return Status(ErrorCode::kUnavailable, "entries beyond last");
+  if (hi > LastIndexLocked() + 1) return Status(ErrorCode::kUnavailable, "entries beyond last");
   std::vector<Entry> out;
   if (lo >= hi) return out;
   // Decide the range from the index alone, then read each segment's part with one pread.
@@ -137,7 +171,8 @@ Status DiskStorage::Impl::ReadRecords(const Segment& seg, std::size_t k0, std::s
     RecordParse p =
         storage::ParseRecord(std::string_view(buf).substr(loc.offset - begin, loc.bytes), &v);
     const Index want = seg.first + k;
-    if (p != RecordParse::kOk || v.bytes != loc.bytes || v.index != want || v.term != loc.term) {
+    if (p != RecordParse::kOk || v.sync_mark || v.bytes != loc.bytes || v.index != want ||
+        v.term != loc.term) {
       return Status(ErrorCode::kCorruption,
                     fmt::format("{}: record for index {} at byte offset {} changed on disk: {}",
                                 seg.path, want, loc.offset,

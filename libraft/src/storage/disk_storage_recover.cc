@@ -24,6 +24,7 @@ Status Corruption(std::string message) {
 }  // namespace
 
 Status DiskStorage::Impl::Recover() {
+  base::MutexLock l(&mu_);  // nothing can read yet: held across the file-system calls too
   std::vector<Index> firsts;
   bool has_hard_state = false;
   bool has_snapshot = false;
@@ -58,7 +59,13 @@ Status DiskStorage::Impl::Recover() {
     return raft::ErrnoStatus("fdatasync", segments_.back().path, err);
   if (int err = fs_->Fdatasync(hard_state_fd_); err != 0)
     return raft::ErrnoStatus("fdatasync", PathOf(storage::kHardStateFile), err);
-  return SyncDir();
+  if (Status s = SyncDir(); !s.ok()) return s;
+  // The tail is durable now; if no sync mark says so (a crash before the mark, or a
+  // version-1 log), write one, as Sync does.
+  const Segment& last = segments_.back();
+  if (!last.records.empty() && last.records.back().offset + last.records.back().bytes == last.bytes)
+    return WriteSyncMark();
+  return Status::Ok();
 }
 
 Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* has_hard_state,
@@ -187,6 +194,17 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
   while (off < size) {
     RecordView v;
     RecordParse p = storage::ParseRecord(std::string_view(data).substr(off), &v);
+    if (p == RecordParse::kOk && v.sync_mark) {
+      // Says the entry records before it were synced; it must follow the last one.
+      if (v.index != s.Last() || (!s.records.empty() && v.term != s.records.back().term)) {
+        return Corruption(fmt::format(
+            "{}: sync mark at byte offset {} names (index {}, term {}), but the entry before it "
+            "is index {}: misplaced or stale record",
+            s.path, off, v.index, v.term, s.Last()));
+      }
+      off += v.bytes;
+      continue;
+    }
     if (p == RecordParse::kOk) {
       if (v.index != s.Last() + 1 || v.term < prev_term) {
         return Corruption(fmt::format(
@@ -203,9 +221,11 @@ Status DiskStorage::Impl::ScanSegment(Index first, bool is_last) {
                                     s.Last() + 1, storage::RecordParseName(p));
     if (p == RecordParse::kBadVersion) return Corruption(where);
     if (!is_last) return Corruption(where + " in a closed segment");
+    // Every fdatasync of new records is followed by a sync mark, so a record that was
+    // synced has a valid record after it: damage to synced (perhaps acknowledged) data.
     if (storage::AnyValidRecordFrom(data, off + 1))
       return Corruption(where + "; a valid record follows, so this is not a torn write");
-    // Torn tail: the last write before a crash. Drop it, durably.
+    // Torn tail: the last write before a crash, never synced. Drop it, durably.
     if (int err = fs_->Ftruncate(s.fd, off); err != 0)
       return raft::ErrnoStatus("ftruncate", s.path, err);
     if (int err = fs_->Fdatasync(s.fd); err != 0)
@@ -239,7 +259,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
   }
   first_index_ = s_index + 1;
   bool consistent = phys_first == s_index + 1;
-  if (!consistent && s_index <= LastIndex()) {
+  if (!consistent && s_index <= LastIndexLocked()) {
     const Segment& seg = segments_[SegmentOf(s_index)];
     consistent = seg.records[s_index - seg.first].term == snapshot_.term;
   }
@@ -248,7 +268,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
   notes_.push_back(fmt::format(
       "log (indexes {}..{}) does not contain the snapshot (index {}, term {}): replaced by "
       "the snapshot, finishing an interrupted ApplySnapshot",
-      phys_first, LastIndex(), s_index, snapshot_.term));
+      phys_first, LastIndexLocked(), s_index, snapshot_.term));
   while (!segments_.empty()) {
     if (Status s = RemoveNewestSegment(); !s.ok()) return s;
   }

@@ -26,8 +26,12 @@ inline constexpr std::size_t kRecordVersionOffset = 8;
 inline constexpr std::size_t kRecordTypeOffset = 9;
 inline constexpr std::size_t kRecordIndexOffset = 10;
 inline constexpr std::size_t kRecordTermOffset = 18;
-inline constexpr std::uint8_t kRecordVersion = 1;
-inline constexpr std::uint8_t kRecordTypeMax = 1;  // EntryType::kConfChange
+// Version 2 added the sync mark (type 2); version 1 records (types 0, 1) are still read.
+inline constexpr std::uint8_t kRecordVersion = 2;  // written
+inline constexpr std::uint8_t kRecordVersionMin = 1;
+inline constexpr std::uint8_t kRecordTypeEntryMax = 1;  // EntryType::kConfChange
+inline constexpr std::uint8_t kRecordTypeSyncMark = 2;  // no payload; version >= 2
+inline constexpr std::uint8_t kRecordTypeMax = kRecordTypeSyncMark;
 inline constexpr std::uint32_t kRecordPayloadBytesMax = 64u << 20;
 
 // --- Hard-state file: two 40-byte slots at offsets 0 and 512, file is 1024 bytes.
