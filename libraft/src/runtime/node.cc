@@ -185,7 +185,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
   });
   asio::post(io_, [this, cb, timeout] {
     io_checker_.Check();
-    std::string ctx = std::to_string(next_read_id_++);
+    std::string ctx = read_ctx_prefix_ + std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
     if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
       cb->Run(s);

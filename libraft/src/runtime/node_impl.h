@@ -228,6 +228,12 @@ class Node::Impl : public runtime::TransportHandler {
   std::map<std::string, PendingRead> pending_reads_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t ticks_ RAFT_GUARDED_BY(io_checker_) = 0;
   DeadlineQueue deadlines_ RAFT_GUARDED_BY(io_checker_);
+  // A ReadIndex context is read_ctx_prefix_ + next_read_id_. The counter restarts with
+  // every incarnation; the prefix is a random 64-bit nonce drawn at Open (CreateCore), so
+  // an answer addressed to an earlier incarnation (still queued at the leader or in a
+  // PeerConn across our restart) never matches a barrier of this one: its read index
+  // was fixed before this barrier was issued, so it would be a stale read.
+  std::string read_ctx_prefix_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
   NodeId last_leader_ RAFT_GUARDED_BY(io_checker_) = kNoNode;
   struct TransferWait {

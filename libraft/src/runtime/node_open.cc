@@ -12,6 +12,8 @@
 //
 // Open runs before Run() starts the threads, so no ThreadChecker is bound yet and the
 // steps may touch io-thread and apply-thread state alike.
+#include <fmt/format.h>
+
 #include <random>
 
 #include "base/file_system.h"
@@ -159,7 +161,11 @@ Status Node::Impl::CreateCore(const Recovered& r) {
   // NodeOptions::core as given, but for the three fields the Node owns (node.h).
   Config cfg = opts_.core;
   cfg.id = opts_.self.id;
-  cfg.seed = std::random_device{}();
+  std::random_device rd;
+  cfg.seed = rd();
+  // Read contexts of this incarnation: "<16 hex digits>-<counter>" (node_impl.h).
+  const std::uint64_t nonce = (std::uint64_t{rd()} << 32) | rd();
+  read_ctx_prefix_ = fmt::format("{:016x}-", nonce);
   cfg.applied = r.sm_applied;
   auto raw = RawNode::Create(cfg, storage_view_.get());
   if (!raw.ok()) return raw.status();
