@@ -272,4 +272,102 @@ TEST_CASE("runtime: a read answer addressed to an earlier incarnation does not c
   CHECK(*r == "2");  // "1" would be the old answer: a read index fixed before this barrier
 }
 
+// safety.md finding 5. Proposals are tracked by log index. An index can be reused: a
+// newer leader's entries replace this node's uncommitted ones, and when this node leads
+// again its next proposals land on the same indexes. The proposal displaced from the
+// map must fail (kProposalDropped) instead of losing its callback and its
+// max_pending_requests slot.
+TEST_CASE("runtime: a proposal whose index a later term reuses fails instead of vanishing",
+          "[runtime]") {
+  Fixture f;
+  f.SeedLog();
+  NodeOptions opts = f.Options(/*election_ticks=*/10);
+  opts.core.check_quorum = false;  // a stays leader although b never acknowledges
+  opts.max_pending_requests = 4;
+  ScriptedPeer& b = *f.b;
+  MemKv sm;
+  auto started = Node::Start(opts, &sm);
+  REQUIRE(started.ok());
+  Node& a = **started;
+  auto leads = [&](Term t) {
+    auto s = a.GetStatus();
+    return s.role == Role::kLeader && s.term == t;
+  };
+
+  // a wins term 2 with b's vote: its no-op is entry 3, three proposals take 4, 5 and 6.
+  REQUIRE(b.RunUntil([&] { return leads(2); }, [&] { b.GrantVotes(); }));
+  auto p4 = a.Propose("p4=x", 60s);
+  auto p5 = a.Propose("p5=x", 60s);
+  auto p6 = a.Propose("p6=x", 60s);
+  REQUIRE(WaitFor([&] { return a.GetStatus().last_index == 6; }));
+
+  // b leads term 3 from a log ending at 2: its entry 3 replaces a's entries 3..6.
+  Message app;
+  app.type = MessageType::kAppend;
+  app.to = a.id();
+  app.term = 3;
+  app.index = 2;
+  app.log_term = 1;
+  app.commit = 2;
+  app.entries.push_back(Entry{3, 3, EntryType::kNormal, ""});
+  b.Send(app);
+  REQUIRE(b.RunUntil([&] { return a.GetStatus().last_index == 3; }, [] {}));
+
+  // b falls silent; a wins term 4 (no-op at 4), and its next proposal takes index 5.
+  REQUIRE(b.RunUntil([&] { return leads(4); }, [&] { b.GrantVotes(); }));
+  auto q5 = a.Propose("q5=y", 60s);
+  CHECK(Outcome(p5) == "ProposalDropped");
+
+  // b acknowledges through 5: the no-op and q5 commit. q5 gets its result, and p4,
+  // whose index the no-op took, fails too.
+  REQUIRE(WaitFor([&] { return a.GetStatus().last_index == 5; }));
+  Message ack;
+  ack.type = MessageType::kAppendResponse;
+  ack.to = a.id();
+  ack.term = 4;
+  ack.index = 5;
+  b.Send(ack);
+  b.RunUntil([&] { return q5.wait_for(0s) == std::future_status::ready; }, [] {}, 10s);
+  CHECK(Outcome(q5) == "ok");
+  CHECK(Outcome(p4) == "ProposalDropped");
+  CHECK(sm.Get("q5") == "y");
+
+  // Only p6 is pending now: three more proposals fit under max_pending_requests = 4
+  // (a lost callback would keep its slot: the third would be refused with kBusy). The
+  // first of them takes index 6 from p6.
+  std::vector<std::future<Result<std::string>>> more;
+  for (int i = 0; i < 3; ++i) more.push_back(a.Propose("r=z", 60s));
+  CHECK(Outcome(p6) == "ProposalDropped");
+  a.Stop();
+  for (auto& r : more) CHECK(Outcome(r) == "Shutdown");
+}
+
+// safety.md finding 9a. The core adds an unknown id named by a kAddVoter change as a new
+// voter; PromoteLearner must only ever turn a learner into a voter. Here the id of a
+// member that does not exist would make the one-member cluster {a, x}: that change can
+// never commit, and no other change may start until it does.
+TEST_CASE("runtime: PromoteLearner refuses an id that is not a learner", "[runtime]") {
+  Fixture f;
+  NodeOptions opts = f.Options(/*election_ticks=*/10);
+  opts.bootstrap = true;
+  MemKv sm;
+  auto started = Node::Start(opts, &sm);
+  REQUIRE(started.ok());
+  Node& a = **started;
+  REQUIRE(WaitFor([&] { return a.role() == Role::kLeader; }));
+  REQUIRE(a.Propose("k=1", 5s).get().ok());  // the leader has committed in its term
+
+  auto typo = a.PromoteLearner(NodeIdFromName("no-such-node"), 2s).get();
+  CHECK(typo.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(typo.status().message().find("not a learner") != std::string::npos);
+  auto self = a.PromoteLearner(a.id(), 2s).get();
+  CHECK(self.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(self.status().message().find("already a voter") != std::string::npos);
+  CHECK(a.GetStatus().members.size() == 1);
+  // The cluster is not wedged: a write and a membership change still commit.
+  // (Promoting a real learner: the joins of node_test.cc.)
+  CHECK(a.Propose("k=2", 5s).get().ok());
+  CHECK(a.AddLearner(MemberInfo{0, "learner", "127.0.0.1:1", ""}, 5s).get().ok());
+}
+
 }  // namespace raft::test

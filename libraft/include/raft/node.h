@@ -150,6 +150,8 @@ class RAFT_EXPORT Node {
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 
   // Membership (leader only; one change at a time). Complete when the change is applied.
+  // PromoteLearner turns a learner into a voter and nothing else: kInvalidArgument when
+  // the id is not a learner (already a voter, or never added with AddLearner).
   // The callback forms run `done` as Propose does (apply or io thread, or inline in the
   // caller for an immediate refusal); it must not block.
   void AddLearner(const MemberInfo& member, std::chrono::milliseconds timeout, Callback done);

@@ -156,6 +156,11 @@ class Node::Impl : public runtime::TransportHandler {
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
+  // PromoteLearner (the API's only kAddVoter): kInvalidArgument unless `id` is a learner
+  // in the leader's latest configuration. The core would add an unknown id as a new
+  // voter, and a voter that never answers can wedge the cluster (with one member: the
+  // change never commits, and no other change may start until it does).
+  Status CheckPromotion(NodeId id) const RAFT_REQUIRES(io_checker_);
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
 
   // disk thread
