@@ -370,4 +370,72 @@ TEST_CASE("runtime: PromoteLearner refuses an id that is not a learner", "[runti
   CHECK(a.AddLearner(MemberInfo{0, "learner", "127.0.0.1:1", ""}, 5s).get().ok());
 }
 
+// safety.md finding 9b. The size limits must agree before the node runs: an entry the
+// node accepts must fit in a log record and a frame, an append in a frame and under the
+// wire's entry count, and the peer queue must hold the largest append. Otherwise the
+// failure comes much later (a leader failing on an entry its log refuses).
+TEST_CASE("runtime: Start refuses size limits that disagree", "[runtime]") {
+  Fixture f;
+  const std::uint64_t frame = wire::kFramePayloadBytesMaxDefault;
+  const std::uint64_t entry_max = frame - wire::kMessageFixedBytes - wire::kEntryFixedBytes;
+  struct Case {
+    const char* what;
+    std::function<void(NodeOptions&)> set;
+    const char* names;  // the option the error must name
+  };
+  const Case cases[] = {
+      {"an entry over the log's record limit",
+       [](NodeOptions& o) { o.max_entry_bytes = 100ull << 20; }, "max_entry_bytes"},
+      {"an entry that fits a record but not a frame",
+       [&](NodeOptions& o) { o.max_entry_bytes = entry_max + 1; }, "max_entry_bytes"},
+      {"appends over the frame limit", [](NodeOptions& o) { o.core.max_msg_bytes = 64ull << 20; },
+       "max_msg_bytes"},
+      {"appends over the wire's entry count",
+       [](NodeOptions& o) { o.core.max_msg_bytes = 32ull << 20; }, "max_msg_bytes"},
+      {"a peer queue smaller than one append",
+       [](NodeOptions& o) { o.peer_queue_bytes_max = 1 << 20; }, "peer_queue_bytes_max"},
+      {"snapshot chunks of 0 bytes", [](NodeOptions& o) { o.snapshot_chunk_bytes = 0; },
+       "snapshot_chunk_bytes"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    NodeOptions o = f.Options(10);
+    o.bootstrap = true;
+    c.set(o);
+    MemKv sm;
+    auto n = Node::Start(o, &sm);
+    CHECK_FALSE(n.ok());
+    if (n.ok()) continue;
+    CHECK(n.status().code() == ErrorCode::kInvalidArgument);
+    CHECK(n.status().message().find(c.names) != std::string::npos);
+  }
+
+  // The largest entry allowed is accepted.
+  {
+    NodeOptions o = f.Options(10);
+    o.bootstrap = true;
+    o.max_entry_bytes = entry_max;
+    o.peer_queue_bytes_max = 2 * frame;  // the default is 20 bytes short of that append
+    MemKv sm;
+    auto n = Node::Start(o, &sm);
+    REQUIRE(n.ok());
+  }
+  // An entry over max_entry_bytes is refused at Propose with an error value, a membership
+  // change counting its encoded entry, and the node keeps serving.
+  NodeOptions o = f.Options(10);
+  o.max_entry_bytes = 1024;
+  MemKv sm;
+  auto started = Node::Start(o, &sm);
+  REQUIRE(started.ok());
+  Node& a = **started;
+  REQUIRE(WaitFor([&] { return a.role() == Role::kLeader; }));
+  auto big = a.Propose(std::string(1025, 'x'), 5s);
+  CHECK(Outcome(big) == "InvalidArgument");
+  auto member = a.AddLearner(MemberInfo{0, "m", "127.0.0.1:1", std::string(1024, 'd')}, 5s);
+  CHECK(Outcome(member) == "InvalidArgument");
+  auto small = a.Propose("k=v", 5s);
+  CHECK(Outcome(small) == "ok");
+  CHECK(a.GetStatus().failure.empty());
+}
+
 }  // namespace raft::test

@@ -60,7 +60,11 @@ struct NodeOptions {
   Config core;
 
   int tick_ms = 100;  // the length of one of core's ticks
-  // Largest proposal accepted (kInvalidArgument above): an entry must fit in one frame.
+  // Largest proposal accepted (kInvalidArgument above; a membership change counts its
+  // encoded entry). Start checks that an entry this large fits in one log record and one
+  // frame, that an append of core.max_msg_bytes fits in one frame and the wire's entry
+  // count, and that peer_queue_bytes_max holds the largest append (kInvalidArgument
+  // naming the option otherwise; docs/runtime.md lists the bounds).
   std::uint64_t max_entry_bytes = 16ull << 20;
   std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
   std::uint64_t peer_queue_bytes_max = 64ull << 20;  // per-peer send queue bound

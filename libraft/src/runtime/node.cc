@@ -133,10 +133,14 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
     done(Status(ErrorCode::kBusy, "too many pending requests"));
     return;
   }
-  if (data.size() > opts_.max_entry_bytes) {
-    done(Status(ErrorCode::kInvalidArgument, "entry of " + std::to_string(data.size()) +
-                                                 " bytes is over the limit of " +
-                                                 std::to_string(opts_.max_entry_bytes)));
+  // Open checked max_entry_bytes against the log's record limit and the frame limit, so
+  // an entry accepted here can be stored and sent (an entry the log refused would fail
+  // the leader, and a client's retry the next one).
+  const std::size_t entry_bytes = conf_change ? EncodeConfChange(cc).size() : data.size();
+  if (entry_bytes > opts_.max_entry_bytes) {
+    done(Status(ErrorCode::kInvalidArgument,
+                "entry of " + std::to_string(entry_bytes) + " bytes is over the limit of " +
+                    std::to_string(opts_.max_entry_bytes) + " (NodeOptions::max_entry_bytes)"));
     return;
   }
   ++pending_count_;

@@ -48,6 +48,7 @@
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "runtime/work_queue.h"
+#include "wire/wire_format.h"
 
 namespace raft {
 
@@ -182,6 +183,8 @@ class Node::Impl : public runtime::TransportHandler {
 
   // Open()'s steps, in order (node_open.cc). They run before the threads start.
   struct Recovered;  // what the steps hand on to each other
+  // kInvalidArgument naming the option when the size limits disagree (node_open.cc).
+  Status ValidateOptions() const;
   Status OpenStorage();
   Status LoadSnapshotMeta(Recovered* r);
   Status BootstrapIfFresh(const Recovered& r);
@@ -191,6 +194,9 @@ class Node::Impl : public runtime::TransportHandler {
   Status StartTransport() RAFT_REQUIRES(io_checker_);
   void PublishInitialStatus(const Recovered& r) RAFT_REQUIRES(io_checker_);
 
+  // The frame limit of our transport and, the same build, of every peer's decoder (not a
+  // NodeOption: docs/runtime.md). ValidateOptions checks the size limits against it.
+  static constexpr std::uint32_t kFrameBytesMax = wire::kFramePayloadBytesMaxDefault;
   const NodeOptions opts_;  // immutable after construction: any thread reads it
   StateMachine* const sm_ RAFT_PT_GUARDED_BY(apply_checker_);
 
