@@ -11,6 +11,7 @@
 
 #include "runtime/hmac.h"
 #include "runtime/snapshot_store.h"
+#include "wire/wire_format.h"
 
 namespace raft::runtime {
 
@@ -108,6 +109,26 @@ TEST_CASE("a message over the frame limit is reported unreachable, and the next 
   p.RunUntil([&] { return !p.rb.messages.empty(); });
   REQUIRE(p.rb.messages.size() == 1);
   CHECK(p.rb.messages[0].entries.at(0).data.size() == 10);
+}
+
+// safety.md finding 9b: a message the codec refuses (here a context over the wire's
+// limit) was dropped without a report, so the core waited for it; it is reported like
+// one over the frame limit.
+TEST_CASE("a message the codec refuses is reported unreachable, and the next one flows",
+          "[runtime][transport]") {
+  Pair p;
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.from = 1;
+  m.to = 2;
+  m.term = 1;
+  m.context = std::string(wire::kContextBytesMax + 1, 'c');
+  p.a->Send(m);
+  CHECK(p.ra.unreachable == 1);  // at once, nothing queued
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  REQUIRE(p.rb.messages.size() == 1);
+  CHECK(p.rb.messages[0].type == MessageType::kAppend);
 }
 
 TEST_CASE("a snapshot whose install message cannot be framed is reported failed, not sent",

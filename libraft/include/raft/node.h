@@ -60,7 +60,11 @@ struct NodeOptions {
   Config core;
 
   int tick_ms = 100;  // the length of one of core's ticks
-  // Largest proposal accepted (kInvalidArgument above): an entry must fit in one frame.
+  // Largest proposal accepted (kInvalidArgument above; a membership change counts its
+  // encoded entry). Start checks that an entry this large fits in one log record and one
+  // frame, that an append of core.max_msg_bytes fits in one frame and the wire's entry
+  // count, and that peer_queue_bytes_max holds the largest append (kInvalidArgument
+  // naming the option otherwise; docs/runtime.md lists the bounds).
   std::uint64_t max_entry_bytes = 16ull << 20;
   std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
   std::uint64_t peer_queue_bytes_max = 64ull << 20;  // per-peer send queue bound
@@ -150,6 +154,8 @@ class RAFT_EXPORT Node {
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 
   // Membership (leader only; one change at a time). Complete when the change is applied.
+  // PromoteLearner turns a learner into a voter and nothing else: kInvalidArgument when
+  // the id is not a learner (already a voter, or never added with AddLearner).
   // The callback forms run `done` as Propose does (apply or io thread, or inline in the
   // caller for an immediate refusal); it must not block.
   void AddLearner(const MemberInfo& member, std::chrono::milliseconds timeout, Callback done);

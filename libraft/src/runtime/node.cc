@@ -1,6 +1,7 @@
 // raft::Node: construction, recovery, shutdown and the thread-safe API surface.
 #include <pthread.h>
 
+#include "base/assert.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -132,10 +133,14 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
     done(Status(ErrorCode::kBusy, "too many pending requests"));
     return;
   }
-  if (data.size() > opts_.max_entry_bytes) {
-    done(Status(ErrorCode::kInvalidArgument, "entry of " + std::to_string(data.size()) +
-                                                 " bytes is over the limit of " +
-                                                 std::to_string(opts_.max_entry_bytes)));
+  // Open checked max_entry_bytes against the log's record limit and the frame limit, so
+  // an entry accepted here can be stored and sent (an entry the log refused would fail
+  // the leader, and a client's retry the next one).
+  const std::size_t entry_bytes = conf_change ? EncodeConfChange(cc).size() : data.size();
+  if (entry_bytes > opts_.max_entry_bytes) {
+    done(Status(ErrorCode::kInvalidArgument,
+                "entry of " + std::to_string(entry_bytes) + " bytes is over the limit of " +
+                    std::to_string(opts_.max_entry_bytes) + " (NodeOptions::max_entry_bytes)"));
     return;
   }
   ++pending_count_;
@@ -154,19 +159,61 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
       cb->Run(Status(ErrorCode::kIOError, "node stopped accepting writes: " + failure));
       return;
     }
+    if (conf_change && cc.type == ConfChangeType::kAddVoter) {
+      if (Status s = CheckPromotion(cc.node); !s.ok()) {
+        cb->Run(s);
+        return;
+      }
+    }
     auto pos = conf_change ? raw_->ProposeConfChange(cc) : raw_->Propose(std::move(data));
     if (!pos.ok()) {
       cb->Run(pos.status());
       return;
     }
     auto now = Clock::now();
+    SharedCallback displaced;
     {
       base::MutexLock l(&pending_mu_);
-      proposals_[pos->index] = PendingProposal{pos->term, cb, now};
+      auto [it, inserted] = proposals_.try_emplace(pos->index, PendingProposal{pos->term, cb, now});
+      if (!inserted) {
+        // This index held a proposal of an earlier term that a newer leader's entries
+        // replaced before it committed (committed entries are never replaced, and an
+        // applied one has left the map), and this node, leading again, reused the index.
+        // That proposal can no longer commit: it fails now, or its callback would be
+        // lost (and its pending_count_ slot with it).
+        RAFT_ASSERT_LT(it->second.term, pos->term);
+        displaced = std::move(it->second.cb);
+        it->second = PendingProposal{pos->term, cb, now};
+      }
+    }
+    if (displaced) {
+      {
+        base::MutexLock l(&status_mu_);
+        ++metrics_.proposals_failed;
+      }
+      displaced->Run(
+          Status(ErrorCode::kProposalDropped,
+                 "leadership changed before the proposal committed; it was not applied"));
     }
     deadlines_.Add(now, timeout, cb);
     SchedulePump();
   });
+}
+
+Status Node::Impl::CheckPromotion(NodeId id) const {
+  // Only a leader knows the configuration a change applies to; elsewhere the core
+  // answers kNotLeader.
+  if (raw_->role() != Role::kLeader) return Status::Ok();
+  const ConfState conf = raw_->GetStatus().conf;  // as appended: what the change applies to
+  if (conf.voters.count(id))
+    return Status(ErrorCode::kInvalidArgument,
+                  "node " + std::to_string(id) + " is already a voter");
+  if (!conf.learners.count(id))
+    return Status(ErrorCode::kInvalidArgument,
+                  "node " + std::to_string(id) +
+                      " is not a learner: add it with AddLearner and let it catch up first "
+                      "(PromoteLearner never adds a new voter)");
+  return Status::Ok();
 }
 
 void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback done) {
@@ -185,7 +232,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
   });
   asio::post(io_, [this, cb, timeout] {
     io_checker_.Check();
-    std::string ctx = std::to_string(next_read_id_++);
+    std::string ctx = read_ctx_prefix_ + std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
     if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
       cb->Run(s);

@@ -52,6 +52,7 @@
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "runtime/work_queue.h"
+#include "wire/wire_format.h"
 
 namespace raft {
 
@@ -162,6 +163,11 @@ class Node::Impl : public runtime::TransportHandler {
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
+  // PromoteLearner (the API's only kAddVoter): kInvalidArgument unless `id` is a learner
+  // in the leader's latest configuration. The core would add an unknown id as a new
+  // voter, and a voter that never answers can wedge the cluster (with one member: the
+  // change never commits, and no other change may start until it does).
+  Status CheckPromotion(NodeId id) const RAFT_REQUIRES(io_checker_);
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
 
   // disk thread
@@ -183,6 +189,8 @@ class Node::Impl : public runtime::TransportHandler {
 
   // Open()'s steps, in order (node_open.cc). They run before the threads start.
   struct Recovered;  // what the steps hand on to each other
+  // kInvalidArgument naming the option when the size limits disagree (node_open.cc).
+  Status ValidateOptions() const;
   Status OpenStorage();
   Status LoadSnapshotMeta(Recovered* r);
   Status BootstrapIfFresh(const Recovered& r);
@@ -192,6 +200,9 @@ class Node::Impl : public runtime::TransportHandler {
   Status StartTransport() RAFT_REQUIRES(io_checker_);
   void PublishInitialStatus(const Recovered& r) RAFT_REQUIRES(io_checker_);
 
+  // The frame limit of our transport and, the same build, of every peer's decoder (not a
+  // NodeOption: docs/runtime.md). ValidateOptions checks the size limits against it.
+  static constexpr std::uint32_t kFrameBytesMax = wire::kFramePayloadBytesMaxDefault;
   const NodeOptions opts_;  // immutable after construction: any thread reads it
   StateMachine* const sm_ RAFT_PT_GUARDED_BY(apply_checker_);
 
@@ -236,6 +247,12 @@ class Node::Impl : public runtime::TransportHandler {
   std::map<std::string, PendingRead> pending_reads_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t ticks_ RAFT_GUARDED_BY(io_checker_) = 0;
   DeadlineQueue deadlines_ RAFT_GUARDED_BY(io_checker_);
+  // A ReadIndex context is read_ctx_prefix_ + next_read_id_. The counter restarts with
+  // every incarnation; the prefix is a random 64-bit nonce drawn at Open (CreateCore), so
+  // an answer addressed to an earlier incarnation (still queued at the leader or in a
+  // PeerConn across our restart) never matches a barrier of this one: its read index
+  // was fixed before this barrier was issued, so it would be a stale read.
+  std::string read_ctx_prefix_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
   NodeId last_leader_ RAFT_GUARDED_BY(io_checker_) = kNoNode;
   struct TransferWait {

@@ -1,5 +1,6 @@
 // Node::Impl::Open: recovery as a sequence of named steps (as DiskStorage::Impl::Recover).
 //
+//   ValidateOptions       the size limits agree with each other and with the formats
 //   OpenStorage           data_dir, the durable log, the snapshot store, the core's view
 //   LoadSnapshotMeta      the log's snapshot (index 0: none)
 //   BootstrapIfFresh      entry 1 = "add self" for a new one-member cluster
@@ -12,11 +13,16 @@
 //
 // Open runs before Run() starts the threads, so no ThreadChecker is bound yet and the
 // steps may touch io-thread and apply-thread state alike.
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <random>
 
 #include "base/file_system.h"
 #include "raft/errno_status.h"
 #include "runtime/node_impl.h"
+#include "storage/format.h"
+#include "wire/wire_format.h"
 
 namespace raft {
 
@@ -31,6 +37,7 @@ Status Node::Impl::Open() {
   io_checker_.Check();
   apply_checker_.Check();
   Recovered r;
+  if (Status s = ValidateOptions(); !s.ok()) return s;
   if (Status s = OpenStorage(); !s.ok()) return s;
   if (Status s = LoadSnapshotMeta(&r); !s.ok()) return s;
   if (Status s = BootstrapIfFresh(r); !s.ok()) return s;
@@ -39,6 +46,55 @@ Status Node::Impl::Open() {
   if (Status s = CreateCore(r); !s.ok()) return s;
   if (Status s = StartTransport(); !s.ok()) return s;
   PublishInitialStatus(r);
+  return Status::Ok();
+}
+
+// Every entry the Node accepts (Propose refuses data over max_entry_bytes) must fit in
+// one log record, and, alone in an append, in one frame under the per-peer queue cap; an
+// append of max_msg_bytes (EntrySizeBytes counts at least 24 bytes per entry, at least
+// one entry per append) must fit in one frame and under the wire's entry count. A limit
+// that broke one of these would surface much later: a leader failing on an entry its log
+// refuses (and a client's retry failing the next leader), or an append dropped and
+// retried forever.
+Status Node::Impl::ValidateOptions() const {
+  const std::uint64_t frame_max = kFrameBytesMax;
+  const std::uint64_t max_entry = opts_.max_entry_bytes;
+  const std::uint64_t max_msg = opts_.core.max_msg_bytes;
+  auto bad = [](const std::string& what) {
+    return Status(ErrorCode::kInvalidArgument, "NodeOptions: " + what);
+  };
+  if (max_entry > storage::kRecordPayloadBytesMax)
+    return bad(fmt::format("max_entry_bytes {} is over the log's record limit of {} bytes",
+                           max_entry, storage::kRecordPayloadBytesMax));
+  // (Compared without overflow: max_entry is at most the record limit by now.)
+  if (wire::kMessageFixedBytes + wire::kEntryFixedBytes + max_entry > frame_max)
+    return bad(fmt::format(
+        "max_entry_bytes {} does not fit in one frame: at most {} bytes (the frame limit, {}, "
+        "less the message and entry headers)",
+        max_entry, frame_max - wire::kMessageFixedBytes - wire::kEntryFixedBytes, frame_max));
+  if (max_msg > frame_max - wire::kMessageFixedBytes)
+    return bad(fmt::format("core.max_msg_bytes {} does not fit in one frame: at most {} bytes",
+                           max_msg, frame_max - wire::kMessageFixedBytes));
+  const std::uint64_t entry_bytes_min = EntrySizeBytes(Entry{});
+  if (max_msg > std::uint64_t{wire::kEntriesPerMessageMax} * entry_bytes_min)
+    return bad(fmt::format(
+        "core.max_msg_bytes {} allows more than {} entries per message (the wire's limit): "
+        "at most {} bytes",
+        max_msg, wire::kEntriesPerMessageMax,
+        std::uint64_t{wire::kEntriesPerMessageMax} * entry_bytes_min));
+  // The largest append: one entry of max_entry_bytes, or max_msg_bytes of entries.
+  const std::uint64_t append_payload_max =
+      wire::kMessageFixedBytes +
+      std::max<std::uint64_t>(wire::kEntryFixedBytes + max_entry, max_msg);
+  if (opts_.peer_queue_bytes_max < wire::kFrameHeaderBytes + append_payload_max)
+    return bad(
+        fmt::format("peer_queue_bytes_max {} cannot hold the largest append ({} bytes, from "
+                    "max_entry_bytes and core.max_msg_bytes)",
+                    opts_.peer_queue_bytes_max, wire::kFrameHeaderBytes + append_payload_max));
+  if (opts_.snapshot_chunk_bytes == 0 ||
+      wire::kSnapshotChunkFixedBytes + opts_.snapshot_chunk_bytes > frame_max)
+    return bad(fmt::format("snapshot_chunk_bytes {} must be in [1, {}]", opts_.snapshot_chunk_bytes,
+                           frame_max - wire::kSnapshotChunkFixedBytes));
   return Status::Ok();
 }
 
@@ -160,7 +216,11 @@ Status Node::Impl::CreateCore(const Recovered& r) {
   // NodeOptions::core as given, but for the three fields the Node owns (node.h).
   Config cfg = opts_.core;
   cfg.id = opts_.self.id;
-  cfg.seed = std::random_device{}();
+  std::random_device rd;
+  cfg.seed = rd();
+  // Read contexts of this incarnation: "<16 hex digits>-<counter>" (node_impl.h).
+  const std::uint64_t nonce = (std::uint64_t{rd()} << 32) | rd();
+  read_ctx_prefix_ = fmt::format("{:016x}-", nonce);
   cfg.applied = r.sm_applied;
   auto raw = RawNode::Create(cfg, storage_view_.get());
   if (!raw.ok()) return raw.status();
@@ -177,6 +237,7 @@ Status Node::Impl::StartTransport() {
   topts.cluster_secret = opts_.cluster_secret;
   topts.peer_queue_bytes_max = opts_.peer_queue_bytes_max;
   topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
+  topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;
   topts.io_thread = &io_checker_;
   transport_ = std::make_unique<runtime::Transport>(io_, topts, this, snaps_.get());

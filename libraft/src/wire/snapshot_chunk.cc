@@ -26,7 +26,7 @@ Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk) {
                               chunk.data.size(), chunk.offset));
   }
   std::string out;
-  out.reserve(8 + 8 + 8 + 1 + 4 + chunk.data.size());
+  out.reserve(kSnapshotChunkFixedBytes + chunk.data.size());
   ByteWriter w(&out);
   w.U64(chunk.snapshot_index);
   w.U64(chunk.snapshot_term);

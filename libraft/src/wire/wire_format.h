@@ -56,6 +56,8 @@ inline constexpr std::uint32_t kAuthBytesMax = 1024;
 inline constexpr std::uint32_t kAddressBytesMax = 255;
 inline constexpr std::uint32_t kReasonBytesMax = 1024;
 
+// snapshot_chunk: snapshot_index snapshot_term offset flags data_len, then the data.
+inline constexpr std::size_t kSnapshotChunkFixedBytes = 8 + 8 + 8 + 1 + 4;
 // snapshot_chunk flags and snapshot_chunk_ack status values.
 inline constexpr std::uint8_t kChunkFlagLast = 1u << 0;
 inline constexpr std::uint8_t kChunkAckOk = 0;
