@@ -319,24 +319,6 @@ TEST_CASE("a full in-flight window of lost appends is recovered by heartbeats (s
 }  // namespace raft
 
 namespace raft {
-TEST_CASE("lease reads answer at once inside the lease and not after it expires",
-          "[readindex][lease]") {
-  test::TestCluster c(3, [](Config& cfg) { cfg.read_only = ReadOnlyOption::kLeaseBased; });
-  c.Elect(1);
-  c.Tick(1, 1);  // a heartbeat round, acknowledged by both followers
-  c.Stabilize();
-  REQUIRE(c.node(1).ReadIndex("in-lease").ok());
-  c.ProcessAll();  // no delivery: answered from the lease alone
-  REQUIRE(c.state(1).reads.size() == 1);
-  // Cut the leader off: its lease runs out before check-quorum demotes it.
-  c.Isolate(1);
-  c.Tick(1, 9);
-  c.Stabilize();
-  REQUIRE(c.node(1).role() == Role::kLeader);
-  REQUIRE(c.node(1).ReadIndex("stale?").ok());
-  c.Stabilize();
-  REQUIRE(c.state(1).reads.size() == 1);  // not answered: the lease expired
-}
 TEST_CASE("ReportLeaderLost: followers elect a new leader within election_ticks of a crash",
           "[election]") {
   TestCluster c(3);

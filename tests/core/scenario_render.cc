@@ -115,6 +115,7 @@ std::string RenderMessage(const Message& m) {
       out += " snapshot=" + RenderSnapshot(m.snapshot);
       break;
     case MessageType::kTimeoutNow:
+      out += " log=" + LogPos(m.log_term, m.index);
       break;
     case MessageType::kReadIndex:
       out += " ctx=" + Quote(m.context);

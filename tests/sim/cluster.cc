@@ -39,6 +39,7 @@ Config Cluster::NodeConfig(NodeId id, Index applied) {
   c.max_inflight_msgs = options_.max_inflight_msgs;
   c.pre_vote = options_.pre_vote;
   c.check_quorum = options_.check_quorum;
+  c.read_only = options_.lease_reads ? ReadOnlyOption::kLeaseBased : ReadOnlyOption::kSafe;
   return c;
 }
 

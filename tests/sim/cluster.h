@@ -42,6 +42,7 @@ struct ClusterOptions {
   int heartbeat_ticks = 2;
   bool pre_vote = true;
   bool check_quorum = true;
+  bool lease_reads = false;  // ReadOnlyOption::kLeaseBased on every node
   std::uint64_t max_msg_bytes = 1 << 20;
   std::uint32_t max_inflight_msgs = 256;
   bool shuffle_events = true;     // random order of the events of one tick

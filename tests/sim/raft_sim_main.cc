@@ -1,6 +1,7 @@
 // raft_sim: sweep seeds, or replay one with a trace.
-//   raft_sim --seeds 1..1000 [--nodes N] [--profile NAME] [--ticks T] [--no-fork] [-v]
-//   raft_sim --seed 42 [--nodes N] [--profile NAME] [--ticks T] [--trace]
+//   raft_sim --seeds 1..1000 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--no-fork] [-v]
+//   raft_sim --seed 42 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--trace]
+// --lease runs every node with lease reads (ReadOnlyOption::kLeaseBased).
 // A sweep prints one line per failing seed with the command that replays it, then a
 // summary; the exit status is 1 if any seed failed. Each seed runs in a forked child so
 // that a core assertion (abort) fails that seed, not the sweep.
@@ -25,8 +26,9 @@ using raft::sim::RunResult;
 void Usage() {
   std::fprintf(stderr,
                "usage: raft_sim --seeds A..B [--nodes 3|5|7] [--profile NAME] [--ticks T] "
-               "[--no-fork] [-v]\n"
-               "       raft_sim --seed N [--nodes 3|5|7] [--profile NAME] [--ticks T] [--trace]\n"
+               "[--lease] [--no-fork] [-v]\n"
+               "       raft_sim --seed N [--nodes 3|5|7] [--profile NAME] [--ticks T] [--lease] "
+               "[--trace]\n"
                "profiles:");
   for (const auto& p : raft::sim::ProfileNames()) std::fprintf(stderr, " %s", p.c_str());
   std::fprintf(stderr, "\n");
@@ -81,6 +83,8 @@ int main(int argc, char** argv) {
       if (!raft::sim::IsProfile(o.profile)) Usage();
     } else if (a == "--ticks") {
       o.fault_ticks = std::stoi(next());
+    } else if (a == "--lease") {
+      o.lease_reads = true;
     } else if (a == "--trace") {
       o.trace = true;
     } else if (a == "--no-fork") {
@@ -125,7 +129,8 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  std::printf("%llu of %llu seeds failed (%s profile)\n", static_cast<unsigned long long>(failed),
-              static_cast<unsigned long long>(hi - lo + 1), o.profile.c_str());
+  std::printf("%llu of %llu seeds failed (%s profile%s)\n", static_cast<unsigned long long>(failed),
+              static_cast<unsigned long long>(hi - lo + 1), o.profile.c_str(),
+              o.lease_reads ? ", lease reads" : "");
   return failed == 0 ? 0 : 1;
 }

@@ -79,6 +79,9 @@ std::string FaultMix::Describe() const {
   if (snapshot > 0) add(fmt::format("snapshot({:.3f} keep<={})", snapshot, snapshot_keep_max));
   add(fmt::format("clients({:.2f}) msgbytes={} inflight={}", client_issue, max_msg_bytes,
                   max_inflight_msgs));
+  if (conn_reset > 0) add(fmt::format("conn-reset({:.3f})", conn_reset));
+  if (bounce > 0) add(fmt::format("bounce({:.3f})", bounce));
+  if (lease_reads) add("lease-reads");
   return s;
 }
 
@@ -135,6 +138,7 @@ std::string ReplayCommand(const RunOptions& o) {
   if (o.nodes != 0) s += fmt::format(" --nodes {}", o.nodes);
   if (o.profile != "swarm") s += " --profile " + o.profile;
   if (o.fault_ticks != RunOptions{}.fault_ticks) s += fmt::format(" --ticks {}", o.fault_ticks);
+  if (o.lease_reads) s += " --lease";
   return s + " --trace";
 }
 
@@ -145,6 +149,11 @@ RunResult RunSeed(const RunOptions& o) {
   res.nodes = o.nodes != 0 ? o.nodes : kSizes[rng.Uniform(3)];
   if (o.profile == "figure8" && o.nodes == 0) res.nodes = 5;
   FaultMix mix = PickMix(rng, o.profile);
+  if (o.lease_reads) {
+    mix.lease_reads = true;
+    mix.conn_reset = rng.Chance(0.5) ? 0.002 + rng.Real() * 0.02 : 0;
+    mix.bounce = rng.Chance(0.5) ? 0.001 + rng.Real() * 0.01 : 0;
+  }
   res.mix = mix.Describe();
   ClusterOptions copts;
   copts.voters = res.nodes;
@@ -152,6 +161,7 @@ RunResult RunSeed(const RunOptions& o) {
   copts.max_msg_bytes = mix.max_msg_bytes;
   copts.max_inflight_msgs = mix.max_inflight_msgs;
   copts.check_electability = mix.conf_change == 0;
+  copts.lease_reads = o.lease_reads;
   Trace trace(o.trace);
   trace.Log(
       0, fmt::format("seed {} nodes {} profile {} mix: {}", o.seed, res.nodes, o.profile, res.mix));

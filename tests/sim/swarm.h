@@ -38,6 +38,15 @@ struct FaultMix {
   double snapshot = 0;
   int snapshot_keep_max = 0;
   double client_issue = 0.3;
+  // Lease reads (ReadOnlyOption::kLeaseBased) on every node. Pauses then spare the leader:
+  // a paused process's clock stops, and a leader whose ticks fall behind its followers'
+  // is outside the lease's clock assumption (docs/core.md, "Lease reads", condition 7).
+  bool lease_reads = false;
+  // Only in lease runs (so that the other sweeps keep their schedules): per tick, a
+  // follower's connection from its live leader is reset (ReportLeaderLost), and a node
+  // crashes and restarts at once.
+  double conn_reset = 0;
+  double bounce = 0;
   std::uint64_t max_msg_bytes = 1 << 20;
   std::uint32_t max_inflight_msgs = 256;
 
@@ -56,6 +65,7 @@ struct RunOptions {
   std::uint64_t seed = 1;
   int nodes = 0;  // 0: the seed picks 3, 5 or 7
   std::string profile = "swarm";
+  bool lease_reads = false;  // every node uses ReadOnlyOption::kLeaseBased (see FaultMix)
   bool trace = false;
   int fault_ticks = 600;
   int liveness_ticks = 400;
@@ -75,7 +85,7 @@ struct RunResult {
 };
 
 RunResult RunSeed(const RunOptions& options);
-// "raft_sim --seed N --nodes X --profile P --trace"
+// "raft_sim --seed N --nodes X --profile P --lease --trace"
 std::string ReplayCommand(const RunOptions& options);
 
 }  // namespace raft::sim

@@ -33,7 +33,13 @@ void SwarmDriver::Inject() {
   }
   if (rng.Chance(mix_.pause)) {
     NodeId id = RandomRunning();
-    if (id != kNoNode) c_.Pause(id, static_cast<int>(rng.Range(1, mix_.pause_max_ticks)));
+    if (id != kNoNode) {
+      int ticks = static_cast<int>(rng.Range(1, mix_.pause_max_ticks));
+      // With lease reads a leader is not paused (see FaultMix::lease_reads); a follower's
+      // stopped clock only makes its promise last longer.
+      bool spare = mix_.lease_reads && c_.node(id).raw->role() == Role::kLeader;
+      if (!spare) c_.Pause(id, ticks);
+    }
   }
   if (rng.Chance(mix_.slow_disk * 0.01)) {
     NodeId id = RandomRunning();
@@ -43,6 +49,9 @@ void SwarmDriver::Inject() {
       c_.Log(fmt::format("FAULT n{} disk now takes 0..{} ticks", id, hi));
     }
   }
+  // Drawn only when on, so that runs without them keep their schedules.
+  if (mix_.conn_reset > 0 && rng.Chance(mix_.conn_reset)) ResetLeaderConnection();
+  if (mix_.bounce > 0 && rng.Chance(mix_.bounce)) Bounce();
   if (rng.Chance(mix_.conf_change)) ConfChangeOne();
   if (rng.Chance(mix_.transfer)) TransferOne();
   if (rng.Chance(mix_.snapshot)) {
@@ -204,6 +213,29 @@ void SwarmDriver::TransferOne() {
   Status s = c_.node(l).raw->TransferLeadership(t);
   c_.Log(fmt::format("TRANSFER n{} -> n{}: {}", l, t, s.ok() ? "started" : s.ToString()));
   c_.Kick(l);
+}
+
+// The runtime's transport reports ReportLeaderLost whenever an inbound connection ends,
+// also when the peer is alive (a reset, a middlebox): a follower hears it about its
+// live leader.
+void SwarmDriver::ResetLeaderConnection() {
+  NodeId id = RandomRunning();
+  if (id == kNoNode || c_.node(id).raw->role() != Role::kFollower) return;
+  NodeId lead = c_.node(id).raw->leader();
+  if (lead == kNoNode) return;
+  c_.Log(fmt::format("FAULT n{}: connection from its leader n{} reset", id, lead));
+  c_.node(id).raw->ReportLeaderLost(lead);
+  c_.Kick(id);
+}
+
+// A crash and an immediate restart (a supervisor restarting the process at once): the
+// node comes back inside the election timeout of whatever it acknowledged before.
+void SwarmDriver::Bounce() {
+  NodeId id = RandomRunning();
+  if (id == kNoNode) return;
+  c_.Log(fmt::format("FAULT n{} bounces (crash, restart at once)", id));
+  c_.Crash(id, mix_.torn && c_.rng().Chance(0.5));
+  c_.Restart(id);
 }
 
 }  // namespace raft::sim

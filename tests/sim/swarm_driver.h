@@ -24,6 +24,8 @@ class SwarmDriver {
   void RestartOne();
   void ConfChangeOne();
   void TransferOne();
+  void ResetLeaderConnection();
+  void Bounce();
 
   Cluster& c_;
   FaultMix mix_;

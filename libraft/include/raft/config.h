@@ -15,10 +15,16 @@ enum class ReadOnlyOption : std::uint8_t {
   kSafe = 0,
   // The leader answers at once while it holds a lease: a quorum of voters acknowledged
   // a heartbeat it sent less than election_ticks - 1 ticks ago, so none of them will
-  // vote for another candidate yet (they ignore votes for election_ticks after hearing
-  // from a leader). Outside the lease it falls back to kSafe. Requires check_quorum.
-  // Assumes every node's ticks advance at the same rate to within one tick per election
-  // timeout: a paused or slowed leader process (GC, VM stall) can serve a stale read.
+  // vote for another candidate or campaign yet: each keeps that promise for
+  // election_ticks of its own ticks after hearing from a leader, and for election_ticks
+  // after it starts (it may have promised before a restart); ReportLeaderLost and
+  // Campaign() do not break it. A leader that has sent TimeoutNow (a transfer, whose
+  // campaign the voters do obey) has no lease for the rest of its term. Outside the lease
+  // it falls back to kSafe. Requires check_quorum, and every voter must use it (the
+  // promise is kept by the voters' configuration). Assumes every node's ticks advance at
+  // the same rate to within one tick per election timeout: a paused or slowed leader
+  // process (GC, VM stall, a timer that re-arms after the tick's work) can serve a stale
+  // read. See docs/core.md, "Lease reads".
   kLeaseBased = 1,
 };
 

@@ -21,7 +21,7 @@ enum class MessageType : std::uint8_t {
   kHeartbeat = 7,           // leader -> follower: commit = min(match, commit), read_seq
   kHeartbeatResponse = 8,   // echoes read_seq
   kSnapshot = 9,            // leader -> follower: install `snapshot` (bytes moved by runtime)
-  kTimeoutNow = 10,         // leader -> transfer target: campaign now
+  kTimeoutNow = 10,         // leader -> transfer target: campaign now (index/log_term = last)
   kReadIndex = 11,          // follower -> leader: request a read index for `context`
   kReadIndexResponse = 12,  // leader -> follower: index = read index (reject if unknown)
 };
@@ -39,6 +39,8 @@ RAFT_EXPORT bool IsResponse(MessageType t);
 //   k*VoteResponse:   reject
 //   kHeartbeat:       commit, read_seq;  kHeartbeatResponse: read_seq
 //   kSnapshot:        snapshot
+//   kTimeoutNow:      index/log_term = the leader's last entry; the target obeys only if
+//                     it follows the sender and its own log ends exactly there
 //   kReadIndex:       context;  kReadIndexResponse: index, context, reject
 struct Message {
   MessageType type = MessageType::kAppend;

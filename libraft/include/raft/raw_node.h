@@ -139,7 +139,9 @@ class RAFT_EXPORT RawNode {
   // transfer runs; it is aborted after an election timeout.
   Status TransferLeadership(NodeId target);
 
-  // Starts an election now (subject to pre-vote). No-op on a leader or a non-voter.
+  // Starts an election now (subject to pre-vote). No-op on a leader or a non-voter, and
+  // with kLeaseBased while this node may still be counted in a leader's lease (less than
+  // election_ticks after it last heard from a leader, or after it started).
   void Campaign();
 
   // The transport could not deliver to `id`; the leader falls back to probing it.
@@ -149,7 +151,9 @@ class RAFT_EXPORT RawNode {
   // thesis 4.2.3, so others may win its pre-vote and vote) and campaigns within a random
   // 1..election_ticks ticks instead of a full election timeout. A leader that is alive
   // keeps its place: the followers that still hear from it refuse the pre-vote. No safety
-  // property depends on it; it only shortens failover after a crash.
+  // property depends on it; it only shortens failover after a crash. With kLeaseBased it
+  // is ignored: the leader may be alive (a reset connection) and serving reads from a
+  // lease that counts on this follower's promise.
   void ReportLeaderLost(NodeId id);
   // Outcome of streaming the snapshot offered to `id` by a kSnapshot message.
   void ReportSnapshot(NodeId id, bool success);

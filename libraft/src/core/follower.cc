@@ -9,23 +9,26 @@ namespace raft {
 void RaftCore::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleAppend(m);
       break;
     case MessageType::kHeartbeat:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleHeartbeat(m);
       break;
     case MessageType::kSnapshot:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleSnapshot(m);
       break;
     case MessageType::kTimeoutNow:
-      // Leadership transfer: campaign at once, skipping pre-vote.
-      Hup(/*transfer=*/true);
+      // Leadership transfer: campaign at once, skipping pre-vote and the voters' leader
+      // stickiness. Obeyed only from the leader we follow, and only if our log ends exactly
+      // where the leader's log ended when it sent this: the leader appends nothing while
+      // its transfer runs and appends an empty entry when it aborts it, so a late or
+      // duplicated TimeoutNow cannot depose a leader that has moved on.
+      if (m.from == lead_ && log_.LastPosition() == LogPosition{m.log_term, m.index}) {
+        Hup(/*transfer=*/true);
+      }
       break;
     case MessageType::kReadIndexResponse:
       if (!m.reject) read_states_.push_back(ReadState{m.index, m.context});
@@ -33,6 +36,12 @@ void RaftCore::StepFollower(const Message& m) {
     default:
       break;  // responses meant for a leader or candidate we no longer are
   }
+}
+
+void RaftCore::HeardFromLeader(NodeId from) {
+  election_elapsed_ = 0;
+  lead_ = from;
+  lease_promised_until_tick_ = ticks_ + static_cast<std::uint64_t>(cfg_.election_ticks);
 }
 
 void RaftCore::HandleAppend(const Message& m) {
@@ -118,6 +127,9 @@ bool RaftCore::Restore(const SnapshotMeta& meta) {
 
 void RaftCore::ReportLeaderLost(NodeId id) {
   if (role_ != Role::kFollower || id == kNoNode || lead_ != id) return;
+  // With kLeaseBased the leader may be alive and counting on our promise (a reset
+  // connection, not a crash): keep it, and campaign on the normal timeout.
+  if (cfg_.read_only == ReadOnlyOption::kLeaseBased) return;
   // Out of the lease: from now on this node may grant pre-votes and votes.
   election_elapsed_ = std::max(election_elapsed_, cfg_.election_ticks);
   // Campaign soon, at a random tick so that followers that lost the leader together do

@@ -221,13 +221,7 @@ void RaftCore::HandleAppendResponse(const Message& m) {
   if (role_ != Role::kLeader) return;
   while (SendAppend(m.from, false)) {
   }
-  if (m.from == lead_transferee_ && pr.match() == log_.LastIndex()) {
-    Message t;
-    t.type = MessageType::kTimeoutNow;
-    t.to = m.from;
-    t.term = term_;
-    Send(std::move(t));
-  }
+  if (m.from == lead_transferee_ && pr.match() == log_.LastIndex()) SendTimeoutNow(m.from);
 }
 
 void RaftCore::HandleHeartbeatResponse(const Message& m) {
@@ -266,14 +260,20 @@ void RaftCore::LeaderReadIndex(std::string context, NodeId from) {
   heartbeat_pending_ = true;  // one heartbeat round per Ready confirms all queued reads
 }
 
-// The lease: a voter that answered a heartbeat sent at tick t reset its election timer
-// at or after t, so it refuses to vote for anyone else until its own clock passes
-// t + election_ticks. If a quorum answered heartbeats sent within the last
-// election_ticks - 1 ticks, no other leader can exist yet. One tick of margin absorbs
-// tick granularity; the assumption is that no node's ticks run faster than ours by
-// more than that within one election timeout (a paused process breaks it: that is the
-// documented risk of kLeaseBased).
+// The lease. A voter that answered a heartbeat sent at tick t heard from us at or after
+// t, and from then on keeps a promise for election_ticks of its own ticks
+// (LeasePromised): it neither grants a (pre-)vote nor campaigns, whatever happens to its
+// term, its leader or its connections (ReportLeaderLost), and across a restart. So if a
+// quorum answered heartbeats sent within the last election_ticks - 1 ticks, no other
+// leader can exist yet. The promise is kept by the voters' own configuration: every voter
+// must run kLeaseBased. Exceptions:
+//  - a transfer: voters grant a campaign_transfer vote inside the promise, so once this
+//    leader has sent a TimeoutNow it has no lease for the rest of its term;
+//  - clocks: one tick of margin absorbs tick granularity; the assumption is that no node's
+//    ticks run faster than ours by more than that within one election timeout (a paused
+//    or slowed leader process breaks it: the documented risk of kLeaseBased).
 bool RaftCore::LeaseValid() const {
+  if (timeout_now_sent_) return false;
   auto sent_tick = [&](std::uint64_t seq) -> std::optional<std::uint64_t> {
     for (auto it = hb_sent_.rbegin(); it != hb_sent_.rend(); ++it)
       if (it->first <= seq) return it->second;
@@ -314,15 +314,26 @@ Status RaftCore::TransferLeadership(NodeId target) {
   election_elapsed_ = 0;  // the transfer must finish within one election timeout
   Progress& pr = prs_.at(target);
   if (pr.match() == log_.LastIndex()) {
-    Message t;
-    t.type = MessageType::kTimeoutNow;
-    t.to = target;
-    t.term = term_;
-    Send(std::move(t));
+    SendTimeoutNow(target);
   } else {
     SendAppend(target, true);
   }
   return Status::Ok();
+}
+
+void RaftCore::SendTimeoutNow(NodeId to) {
+  // The target campaigns with campaign_transfer, which voters inside our lease obey: from
+  // now on, for the rest of this term, this leader has no lease (LeaseValid), since that
+  // TimeoutNow may be obeyed at any later moment while it is in flight.
+  timeout_now_sent_ = true;
+  LogPosition last = log_.LastPosition();
+  Message t;
+  t.type = MessageType::kTimeoutNow;
+  t.to = to;
+  t.term = term_;
+  t.index = last.index;  // the target obeys only if its log ends here (StepFollower)
+  t.log_term = last.term;
+  Send(std::move(t));
 }
 
 void RaftCore::ReportUnreachable(NodeId id) {

@@ -45,6 +45,9 @@ Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const S
   r->durable_term_ = hs.term;
   r->prev_hard_ = hs;
   r->BecomeFollower(hs.term, kNoNode);
+  // Before a crash this node may have acknowledged a heartbeat that a leader still counts
+  // in its lease: keep that promise for a full election timeout after starting.
+  r->lease_promised_until_tick_ = static_cast<std::uint64_t>(config.election_ticks);
   r->prev_soft_ = SoftState{kNoNode, Role::kFollower};
   r->was_member_ = r->conf().Contains(config.id);
   return r;
@@ -71,6 +74,7 @@ void RaftCore::Reset(Term term) {
   heartbeat_elapsed_ = 0;
   ResetRandomizedElectionTimeout();
   AbortLeaderTransfer();
+  timeout_now_sent_ = false;
   votes_.clear();
   read_only_.Reset();
   hb_sent_.clear();
@@ -151,6 +155,9 @@ bool RaftCore::Promotable() const {
 
 void RaftCore::Hup(bool transfer) {
   if (role_ == Role::kLeader || !Promotable()) return;
+  // Our own vote would break a promise a leader's lease may count on; only that leader's
+  // TimeoutNow (it gave up its lease when sending it) releases it early.
+  if (!transfer && LeasePromised()) return;
   if (cfg_.pre_vote && !transfer) {
     BecomePreCandidate();
     StartElection(/*pre_vote=*/true, false);
@@ -218,9 +225,11 @@ Status RaftCore::Step(const Message& m) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
       // Leader stickiness (thesis 4.2.3): a node that heard from a live leader within the
       // minimum election timeout ignores vote requests, unless they come from a transfer.
+      // With kLeaseBased the promise also covers a restart and survives a change of term
+      // (LeasePromised).
       bool in_lease =
           cfg_.check_quorum && lead_ != kNoNode && election_elapsed_ < cfg_.election_ticks;
-      if (in_lease && !m.campaign_transfer) return Status::Ok();
+      if ((in_lease || LeasePromised()) && !m.campaign_transfer) return Status::Ok();
     }
     if (m.type == MessageType::kPreVote) {
       // Answering a pre-vote never changes our term.
@@ -274,8 +283,9 @@ Status RaftCore::Step(const Message& m) {
 
 void RaftCore::HandleVoteRequest(const Message& m) {
   bool pre = m.type == MessageType::kPreVote;
-  bool can_vote =
-      vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
+  bool promised = LeasePromised() && !m.campaign_transfer;
+  bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode && !promised) ||
+                  (pre && m.term > term_);
   bool up_to_date =
       mutation::Active(mutation::Kind::kSkipUpToDateCheck) || log_.IsUpToDate(m.index, m.log_term);
   Message resp;
@@ -362,7 +372,14 @@ void RaftCore::TickHeartbeat() {
         return;
       }
     }
-    AbortLeaderTransfer();  // a transfer gets one election timeout
+    if (lead_transferee_ != kNoNode) {
+      AbortLeaderTransfer();  // a transfer gets one election timeout
+      // An empty entry marks the log: a TimeoutNow of the aborted transfer that arrives
+      // after it (late, duplicated) no longer matches the target's log and is ignored
+      // (StepFollower). Refused only if the uncommitted-bytes limit is already exceeded.
+      Entry mark;
+      (void)AppendAsLeader({std::move(mark)});
+    }
   }
   if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;

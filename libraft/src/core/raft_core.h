@@ -81,6 +81,7 @@ class RaftCore {
 
   // --- follower.cc ---
   void StepFollower(const Message& m);
+  void HeardFromLeader(NodeId from);  // a leader's Append, Heartbeat or Snapshot arrived
   void HandleAppend(const Message& m);
   void DropAcksFrom(Index index);
   void HandleHeartbeat(const Message& m);
@@ -104,7 +105,14 @@ class RaftCore {
   void ReleaseReads();
   void RespondRead(PendingRead r);
   void AbortLeaderTransfer() { lead_transferee_ = kNoNode; }
+  void SendTimeoutNow(NodeId to);
   bool LeaseValid() const;
+  // kLeaseBased only: this node may still be counted in a leader's lease (it heard from a
+  // leader, or started, less than election_ticks ago), so it neither votes for nor
+  // becomes another leader except through that leader's own transfer.
+  bool LeasePromised() const {
+    return cfg_.read_only == ReadOnlyOption::kLeaseBased && ticks_ < lease_promised_until_tick_;
+  }
 
   Config cfg_;
   Prng prng_;
@@ -122,9 +130,15 @@ class RaftCore {
   int randomized_election_timeout_ = 0;
   std::map<NodeId, bool> votes_;
   bool campaign_transfer_ = false;
+  // kLeaseBased: the tick (of ticks_) until which this node keeps its promise to a
+  // leader's lease. Set to ticks_ + election_ticks whenever a leader's message arrives,
+  // and to election_ticks at creation (a restarted node may have promised before it
+  // crashed). Unlike election_elapsed_ and lead_, no term or role change clears it.
+  std::uint64_t lease_promised_until_tick_ = 0;
 
   // Leader state.
   NodeId lead_transferee_ = kNoNode;
+  bool timeout_now_sent_ = false;  // this term: no lease from now on (see LeaseValid)
   Index pending_conf_index_ = 0;
   std::uint64_t uncommitted_bytes_ = 0;
   ReadOnlyQueue read_only_;
