@@ -146,6 +146,9 @@ apt_install() {
 }
 
 # ------------------------------------------------------------------ build
+# The tree being measured, read before the build (the tree may move during a long run).
+KV_VERSION="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
+[ -z "${KVSERVER:-}" ] || KV_VERSION="$KVSERVER (KVSERVER=)"
 if [ "$SKIP_BUILD" -eq 0 ]; then
   "$ROOT/scripts/install-deps.sh" >&2
   log "building Release in $BUILD_DIR"
@@ -1009,7 +1012,7 @@ if [ "$APPEND" -eq 1 ]; then
     uname -a
     echo "$ nproc"
     nproc
-    echo "kvserver $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'), etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
+    echo "kvserver $KV_VERSION, etcd $("$ETCD" --version 2>/dev/null | head -1 | awk '{ print $3 }')"
     echo "scripts/bench-compare.sh --duration $DURATION --warmup $WARMUP --trials $TRIALS --stability $STABILITY --snapshot-gb $SNAPSHOT_GB --flood-idle $FLOOD_IDLE --flood-slow $FLOOD_SLOW --list-values $LIST_VALUES --list-seconds $LIST_SECONDS --keys $KEYS --conns $CONNS${ONLY:+ --only $ONLY}$([ "$GRPC" -eq 1 ] || echo ' --no-grpc')"
     echo '```'
     echo
