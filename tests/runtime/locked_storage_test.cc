@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 
 // The real file system, except that while armed, Fdatasync stops until Release(): a
 // disk thread stuck in a slow fsync, deterministically.
-class GatedFileSystem final : public base::FileSystem {
+class GatedFileSystem final : public base::ForwardingFileSystem {
  public:
   void Arm() {
     std::lock_guard<std::mutex> l(mu_);
@@ -49,34 +49,10 @@ class GatedFileSystem final : public base::FileSystem {
         cv_.wait(l, [&] { return !armed_; });
       }
     }
-    return fs_->Fdatasync(fd);
+    return ForwardingFileSystem::Fdatasync(fd);
   }
-  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
-    return fs_->Open(path, flags, mode, fd);
-  }
-  int Close(int fd) override { return fs_->Close(fd); }
-  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
-    return fs_->PwriteAll(fd, data, n, offset);
-  }
-  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override {
-    return fs_->Pread(fd, data, n, offset, read);
-  }
-  int Fsync(int fd) override { return fs_->Fsync(fd); }
-  int Ftruncate(int fd, std::uint64_t size) override { return fs_->Ftruncate(fd, size); }
-  int FileSize(int fd, std::uint64_t* size) override { return fs_->FileSize(fd, size); }
-  int LockExclusive(int fd) override { return fs_->LockExclusive(fd); }
-  int Rename(const std::string& from, const std::string& to) override {
-    return fs_->Rename(from, to);
-  }
-  int Unlink(const std::string& path) override { return fs_->Unlink(path); }
-  int Mkdir(const std::string& path) override { return fs_->Mkdir(path); }
-  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
-    return fs_->ListDir(dir, names);
-  }
-  int SyncDir(const std::string& dir) override { return fs_->SyncDir(dir); }
 
  private:
-  base::FileSystem* const fs_ = base::PosixFileSystem();
   std::mutex mu_;
   std::condition_variable cv_;
   bool armed_ = false;

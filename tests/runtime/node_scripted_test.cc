@@ -19,28 +19,13 @@
 #include "raft/node.h"
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
+#include "runtime_test_util.h"
 #include "wire/wire_format.h"
 
 namespace raft::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::uint16_t FreePort() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 15s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
 
 // How a proposal or read ended: "ok", the error code's name, or "callback lost" when the
 // runtime destroyed the callback without running it (the future's promise broke).

@@ -72,53 +72,26 @@ std::vector<std::string> ListSegments(const std::string& dir) {
   return out;
 }
 
-int FaultyFileSystem::Open(const std::string& path, int flags, mode_t mode, int* fd) {
-  return base::PosixFileSystem()->Open(path, flags, mode, fd);
-}
-int FaultyFileSystem::Close(int fd) { return base::PosixFileSystem()->Close(fd); }
 int FaultyFileSystem::PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) {
   ++write_calls;
   if (fail_writes_after >= 0 && write_calls > fail_writes_after) {
-    base::PosixFileSystem()->PwriteAll(fd, data, n / 2, offset);
+    target()->PwriteAll(fd, data, n / 2, offset);
     return write_errno;
   }
-  return base::PosixFileSystem()->PwriteAll(fd, data, n, offset);
-}
-int FaultyFileSystem::Pread(int fd, void* data, std::size_t n, std::uint64_t offset,
-                            std::size_t* read) {
-  return base::PosixFileSystem()->Pread(fd, data, n, offset, read);
+  return target()->PwriteAll(fd, data, n, offset);
 }
 int FaultyFileSystem::Fdatasync(int fd) {
   ++fdatasync_calls;
   if (fail_fdatasyncs_after >= 0 && fdatasync_calls > fail_fdatasyncs_after) return fdatasync_errno;
-  return syncs_are_noops ? 0 : base::PosixFileSystem()->Fdatasync(fd);
+  return syncs_are_noops ? 0 : target()->Fdatasync(fd);
 }
 int FaultyFileSystem::Fsync(int fd) {
   ++fsync_calls;
-  return syncs_are_noops ? 0 : base::PosixFileSystem()->Fsync(fd);
+  return syncs_are_noops ? 0 : target()->Fsync(fd);
 }
-int FaultyFileSystem::Ftruncate(int fd, std::uint64_t size) {
-  return base::PosixFileSystem()->Ftruncate(fd, size);
-}
-int FaultyFileSystem::FileSize(int fd, std::uint64_t* size) {
-  return base::PosixFileSystem()->FileSize(fd, size);
-}
-int FaultyFileSystem::Rename(const std::string& from, const std::string& to) {
-  return base::PosixFileSystem()->Rename(from, to);
-}
-int FaultyFileSystem::Unlink(const std::string& path) {
-  return base::PosixFileSystem()->Unlink(path);
-}
-int FaultyFileSystem::Mkdir(const std::string& path) {
-  return base::PosixFileSystem()->Mkdir(path);
-}
-int FaultyFileSystem::ListDir(const std::string& dir, std::vector<std::string>* names) {
-  return base::PosixFileSystem()->ListDir(dir, names);
-}
-int FaultyFileSystem::LockExclusive(int fd) { return base::PosixFileSystem()->LockExclusive(fd); }
 int FaultyFileSystem::SyncDir(const std::string& dir) {
   ++fsync_calls;
-  return syncs_are_noops ? 0 : base::PosixFileSystem()->SyncDir(dir);
+  return syncs_are_noops ? 0 : target()->SyncDir(dir);
 }
 
 }  // namespace raft::storage::testing

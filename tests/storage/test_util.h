@@ -38,7 +38,7 @@ std::vector<std::string> ListSegments(const std::string& dir);  // sorted names
 
 // Counts calls; from the (n+1)-th write or fdatasync on, fails with the given errno.
 // A failing write first writes half of its bytes (as a full disk would).
-class FaultyFileSystem final : public base::FileSystem {
+class FaultyFileSystem final : public base::ForwardingFileSystem {
  public:
   int write_calls = 0;
   int fdatasync_calls = 0;
@@ -49,19 +49,9 @@ class FaultyFileSystem final : public base::FileSystem {
   int fdatasync_errno = 0;
   bool syncs_are_noops = false;  // for tests that reopen hundreds of times
 
-  int Open(const std::string& path, int flags, mode_t mode, int* fd) override;
-  int Close(int fd) override;
   int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override;
-  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override;
   int Fdatasync(int fd) override;
   int Fsync(int fd) override;
-  int Ftruncate(int fd, std::uint64_t size) override;
-  int FileSize(int fd, std::uint64_t* size) override;
-  int Rename(const std::string& from, const std::string& to) override;
-  int Unlink(const std::string& path) override;
-  int Mkdir(const std::string& path) override;
-  int ListDir(const std::string& dir, std::vector<std::string>* names) override;
-  int LockExclusive(int fd) override;
   int SyncDir(const std::string& dir) override;  // counted as an fsync
 };
 

@@ -71,4 +71,44 @@ std::string ParentDir(const std::string& path);
 // The real POSIX calls. Stateless; the returned object lives for the whole program.
 FileSystem* PosixFileSystem();
 
+// Forwards every call to `target` (borrowed; the POSIX one by default). Derive and
+// override the calls to observe or fault: the tests' counting, gating and failing file
+// systems, and the simulator's disk to come, are written this way. Thread safety: that
+// of the target and of the overrides.
+class ForwardingFileSystem : public FileSystem {
+ public:
+  explicit ForwardingFileSystem(FileSystem* target = PosixFileSystem()) : target_(target) {}
+
+  int Open(const std::string& path, int flags, mode_t mode, int* fd) override {
+    return target_->Open(path, flags, mode, fd);
+  }
+  int Close(int fd) override { return target_->Close(fd); }
+  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
+    return target_->PwriteAll(fd, data, n, offset);
+  }
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t offset, std::size_t* read) override {
+    return target_->Pread(fd, data, n, offset, read);
+  }
+  int Fdatasync(int fd) override { return target_->Fdatasync(fd); }
+  int Fsync(int fd) override { return target_->Fsync(fd); }
+  int Ftruncate(int fd, std::uint64_t size) override { return target_->Ftruncate(fd, size); }
+  int FileSize(int fd, std::uint64_t* size) override { return target_->FileSize(fd, size); }
+  int LockExclusive(int fd) override { return target_->LockExclusive(fd); }
+  int Rename(const std::string& from, const std::string& to) override {
+    return target_->Rename(from, to);
+  }
+  int Unlink(const std::string& path) override { return target_->Unlink(path); }
+  int Mkdir(const std::string& path) override { return target_->Mkdir(path); }
+  int ListDir(const std::string& dir, std::vector<std::string>* names) override {
+    return target_->ListDir(dir, names);
+  }
+  int SyncDir(const std::string& dir) override { return target_->SyncDir(dir); }
+
+ protected:
+  FileSystem* target() const { return target_; }
+
+ private:
+  FileSystem* target_;
+};
+
 }  // namespace raft::base

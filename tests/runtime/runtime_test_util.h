@@ -1,0 +1,30 @@
+// Helpers shared by the runtime tests (real threads, files and loopback TCP).
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+namespace raft::test {
+
+// A loopback port free at the time of the call (the acceptor closes before it returns).
+inline std::uint16_t FreePort() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+// Polls `cond` every `step` until it holds or `limit` passes; returns its last value.
+template <typename F>
+bool WaitFor(F cond, std::chrono::milliseconds limit = std::chrono::seconds(15),
+             std::chrono::milliseconds step = std::chrono::milliseconds(10)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(step);
+  }
+  return cond();
+}
+
+}  // namespace raft::test
