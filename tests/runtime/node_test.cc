@@ -9,26 +9,11 @@
 
 #include "mem_kv.h"
 #include "runtime/snapshot_store.h"
+#include "runtime_test_util.h"
 
 namespace raft::test {
 namespace {
 using namespace std::chrono_literals;
-
-std::uint16_t FreePort() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-template <typename F>
-bool WaitFor(F cond, std::chrono::milliseconds limit = 15s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
 
 // "k<i>". Built by appending: GCC 12 at -O3 reports a false -Wrestrict inside
 // `"k" + std::to_string(i)` (GCC bug 105329).
@@ -223,6 +208,37 @@ TEST_CASE("runtime: a new node is caught up by snapshot after compaction", "[run
   REQUIRE(WaitFor([&] { return c.at("n3").sm->Size() >= 120; }));
   REQUIRE(c.Put("z", "last").ok());
   REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("z") == "last"; }));
+}
+
+// Files below a snapshot this node installs (an older snapshot, a receive that never
+// completed or was never installed) are removed once the install is durable, as after a
+// local snapshot: they would otherwise stay until this node takes a snapshot of its own.
+TEST_CASE("runtime: installing a received snapshot removes the snapshot files below it",
+          "[runtime][snapshot]") {
+  Cluster c(/*snapshot_entries=*/20);
+  c.Add("n1", true);
+  c.WaitLeader();
+  for (int i = 0; i < 60; ++i) REQUIRE(c.Put(Key(i), std::string(100, 'v')).ok());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().snapshots_taken >= 1; }));
+  c.Add("n2", false);
+  c.Stop("n2");
+  const std::string snap_dir = c.at("n2").dir + "/snap";
+  {
+    auto store = runtime::SnapshotStore::Open(snap_dir);
+    REQUIRE(store.ok());
+    runtime::SnapshotHeader h;
+    h.meta = SnapshotMeta{2, 1, ConfState{{NodeIdFromName("n1")}, {}}};
+    auto w = (*store)->Create(h);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  c.Start("n2");
+  c.Join("n2");
+  REQUIRE(WaitFor([&] { return c.at("n2").node->GetMetrics().snapshots_installed >= 1; }));
+  REQUIRE(c.at("n2").node->GetMetrics().snapshots_taken == 0);  // no local snapshot's cleanup
+  auto store = runtime::SnapshotStore::Open(snap_dir);
+  REQUIRE(store.ok());
+  CHECK(WaitFor([&] { return !(*store)->Exists(2, 1); }, 5s));
 }
 
 // Safety review 4: complete received snapshot files whose install never happened (the

@@ -122,6 +122,10 @@ void Node::Impl::Pump() {
     disk_q_.Push([this, shared, hs] {
       disk_checker_.Check();
       Status s = PersistReady(*shared, hs);
+      // An installed snapshot is now the log's: files below it (older snapshots, receives
+      // that never completed or were never installed) go, as after a local snapshot.
+      if (s.ok() && shared->snapshot)
+        snaps_->Cleanup(shared->snapshot->index, shared->snapshot->term);
       asio::post(io_, [this, shared, s] {
         io_checker_.Check();
         OnPersisted(std::move(*shared), s);
