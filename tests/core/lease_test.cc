@@ -69,6 +69,20 @@ bool OldLeaderAnswersAfterNewWrite(TestCluster& c, const Links& cut) {
   return c.state(1).reads.size() > before;
 }
 
+// After node 3's campaign: either it won, and node 1 must not answer a read from its
+// lease after 3's write, or the promise held, 1 is the only leader, and its lease read
+// is fresh.
+void RequireNoStaleLeaseRead(TestCluster& c, const Links& cut) {
+  if (c.node(3).role() == Role::kLeader) {
+    REQUIRE_FALSE(OldLeaderAnswersAfterNewWrite(c, cut));
+    return;
+  }
+  const std::size_t before = c.state(1).reads.size();
+  REQUIRE(c.node(1).ReadIndex("fresh").ok());
+  c.ProcessAll();
+  REQUIRE(c.state(1).reads.size() == before + 1);
+}
+
 }  // namespace
 
 TEST_CASE("lease reads answer at once inside the lease and not after it expires",
@@ -112,15 +126,8 @@ TEST_CASE("lease: ReportLeaderLost does not release a follower's promise to the 
   c.Tick(3, kElection);           // 3 has not heard from 1 for an election timeout
   c.node(3).Campaign();
   StabilizeCut(c, cut);
-  if (c.node(3).role() == Role::kLeader) {
-    REQUIRE_FALSE(OldLeaderAnswersAfterNewWrite(c, cut));
-  } else {
-    // The fix: 2 kept its promise and refused 3's pre-vote, so 1 is the only leader and
-    // its lease read is fresh.
-    REQUIRE(c.node(1).ReadIndex("fresh").ok());
-    c.ProcessAll();
-    REQUIRE(c.state(1).reads.size() == 1);
-  }
+  // The fix: 2 keeps its promise and refuses 3's pre-vote, so 1 stays the only leader.
+  RequireNoStaleLeaseRead(c, cut);
 }
 
 // safety.md 1c: a follower that acknowledged a heartbeat and restarted at once.
@@ -134,13 +141,7 @@ TEST_CASE("lease: a restarted voter keeps the promise it may have made before th
   c.Tick(3, kElection);
   c.node(3).Campaign();
   StabilizeCut(c, cut);
-  if (c.node(3).role() == Role::kLeader) {
-    REQUIRE_FALSE(OldLeaderAnswersAfterNewWrite(c, cut));
-  } else {
-    REQUIRE(c.node(1).ReadIndex("fresh").ok());
-    c.ProcessAll();
-    REQUIRE(c.state(1).reads.size() == 1);
-  }
+  RequireNoStaleLeaseRead(c, cut);
   // After an election timeout of its own, 2 votes again: 3 wins (1 is still cut off).
   c.Tick(2, kElection);
   c.Tick(3, kElection);
