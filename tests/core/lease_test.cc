@@ -69,6 +69,26 @@ bool OldLeaderAnswersAfterNewWrite(TestCluster& c, const Links& cut) {
   return c.state(1).reads.size() > before;
 }
 
+// Node 1 (leader) starts a transfer to node 3; its TimeoutNow is taken out of the queue
+// (held up in the network) and returned.
+Message HoldTimeoutNowTo3(TestCluster& c) {
+  REQUIRE(c.node(1).TransferLeadership(3).ok());
+  c.Process(1);
+  auto tn = c.Queued(MessageType::kTimeoutNow);
+  REQUIRE(tn.size() == 1);
+  std::erase_if(c.queue(), [](const Message& m) { return m.type == MessageType::kTimeoutNow; });
+  return tn[0];
+}
+
+// Ticks node 1 through an election timeout: the transfer in progress is aborted.
+void AbortTransfer(TestCluster& c) {
+  for (int i = 0; i < kElection; ++i) {
+    c.Tick(1);
+    c.Stabilize();
+  }
+  REQUIRE(c.node(1).GetStatus().lead_transferee == kNoNode);
+}
+
 // After node 3's campaign: either it won, and node 1 must not answer a read from its
 // lease after 3's write, or the promise held, 1 is the only leader, and its lease read
 // is fresh.
@@ -166,22 +186,14 @@ TEST_CASE("thesis 3.10 a TimeoutNow delayed past the abort of its transfer is ig
   TestCluster c(3);
   c.Elect(1);
   const Term t = c.node(1).term();
-  REQUIRE(c.node(1).TransferLeadership(3).ok());
-  c.Process(1);
-  auto tn = c.Queued(MessageType::kTimeoutNow);
-  REQUIRE(tn.size() == 1);
-  std::erase_if(c.queue(), [](const Message& m) { return m.type == MessageType::kTimeoutNow; });
   // The TimeoutNow is held up (queued behind a reconnect); the transfer is aborted at the
   // next election boundary and 1 goes on leading term t.
-  for (int i = 0; i < kElection; ++i) {
-    c.Tick(1);
-    c.Stabilize();
-  }
-  REQUIRE(c.node(1).GetStatus().lead_transferee == kNoNode);
+  const Message tn = HoldTimeoutNowTo3(c);
+  AbortTransfer(c);
   REQUIRE(c.node(1).Propose("after-abort").ok());
   c.Stabilize();
-  REQUIRE(c.node(3).Step(tn[0]).ok());  // the late TimeoutNow, then a duplicate
-  REQUIRE(c.node(3).Step(tn[0]).ok());
+  REQUIRE(c.node(3).Step(tn).ok());  // the late TimeoutNow, then a duplicate
+  REQUIRE(c.node(3).Step(tn).ok());
   c.Stabilize();
   REQUIRE(c.node(1).role() == Role::kLeader);
   REQUIRE(c.node(1).term() == t);
@@ -193,17 +205,11 @@ TEST_CASE("thesis 3.10 an aborted transfer leaves no TimeoutNow to obey, even wh
   TestCluster c(3);
   c.Elect(1);
   const Term t = c.node(1).term();
-  REQUIRE(c.node(1).TransferLeadership(3).ok());
-  c.Process(1);
-  auto tn = c.Queued(MessageType::kTimeoutNow);
-  REQUIRE(tn.size() == 1);
+  const Message tn = HoldTimeoutNowTo3(c);
   c.queue().clear();
-  for (int i = 0; i < kElection; ++i) {
-    c.Tick(1);
-    c.Stabilize();
-  }
+  AbortTransfer(c);
   // No proposal since the abort: the leader's own abort mark makes the TimeoutNow stale.
-  REQUIRE(c.node(3).Step(tn[0]).ok());
+  REQUIRE(c.node(3).Step(tn).ok());
   c.Stabilize();
   REQUIRE(c.node(1).role() == Role::kLeader);
   REQUIRE(c.node(1).term() == t);
