@@ -79,7 +79,7 @@ struct SimNetworkFaults {
 };
 
 struct SimNetworkStats {
-  std::uint64_t frames_sent = 0;          // handed to a live connection (copies not counted)
+  std::uint64_t frames_sent = 0;          // put on a connection: handshakes, messages, chunks, acks
   std::uint64_t frames_delivered = 0;     // reached the receiver's transport
   std::uint64_t frames_dropped = 0;       // the drop fault, or lost on a connection that ended
   std::uint64_t frames_duplicated = 0;    // extra copies made by the duplicate fault

@@ -230,6 +230,14 @@ TEST_CASE("faults: drop is silent, duplicate delivers twice, the wire limits app
     REQUIRE(c.H(2).messages.empty());
     REQUIRE(c.net.stats().frames_undecodable == 10);
   }
+  SECTION("a message with a forged sender is refused, as the real one does") {
+    Cluster c(3);
+    c.Send(1, Msg(3, 2, 0));  // sent by node 1, claims to be from 3
+    c.Send(1, Msg(1, 2, 2));
+    c.Run();
+    REQUIRE(c.H(2).messages == std::vector<Message>{Msg(1, 2, 2)});
+    REQUIRE(c.net.stats().frames_undecodable == 1);
+  }
   SECTION("a message over the sender's frame limit is not sent, and reported") {
     runtime::TransportOptions o;
     o.frame_bytes_max = 256;
@@ -385,6 +393,34 @@ TEST_CASE("a cut mid-snapshot fails the stream and discards the partial file",
   REQUIRE(st.Bytes(1, 100, 4) == st.Bytes(0, 100, 4));
 }
 
+TEST_CASE("a stream outlives the cleanup of its file; a receiver error aborts it",
+          "[nodesim][network][snapshot]") {
+  Stores st;
+  Cluster c(2, 9, st.Ptrs(), SmallChunks());
+  Message m = st.Make(100, 4, 50000);
+  c.Send(1, m);
+  while (c.net.stats().frames_delivered < 4) REQUIRE(c.world.Step());
+  // A later local snapshot makes cleanup remove the one being streamed: the open view
+  // keeps its bytes, and chunks are read as they are sent.
+  st.Make(200, 5, 10);
+  st.stores[0]->Cleanup(200, 5);
+  REQUIRE_FALSE(st.stores[0]->Exists(100, 4));
+  c.Run();
+  REQUIRE(c.H(1).snapshots_sent == std::vector<std::pair<NodeId, bool>>{{2, true}});
+  REQUIRE(st.stores[1]->Exists(100, 4));
+
+  // The receiver cannot store it (its directory is gone): it answers with an abort, the
+  // sender reports the failure, no install message follows.
+  Message m2 = st.Make(300, 6, 50000);
+  c.Send(1, m2);
+  std::filesystem::remove_all(st.stores[1]->dir());
+  c.Run();
+  REQUIRE(c.H(1).snapshots_sent.back() == std::make_pair(NodeId{2}, false));
+  REQUIRE(c.H(2).From(1).size() == 1);  // only the first install message
+  REQUIRE(c.net.stats().snapshot_streams_failed == 1);
+  REQUIRE(c.H(2).lost.empty());  // the connection itself is fine
+}
+
 TEST_CASE("a stopped transport gets no callback and frees its address", "[nodesim][network]") {
   Cluster c(2);
   c.Send(1, Msg(1, 2, 0));
@@ -402,6 +438,10 @@ TEST_CASE("a stopped transport gets no callback and frees its address", "[nodesi
   c.Send(1, Msg(1, 2, 1));
   c.Run();
   REQUIRE(h2.messages == std::vector<Message>{Msg(1, 2, 1)});
+  // The dialer stops: the listener hears that its peer is lost.
+  c.transports[0]->Stop();
+  c.Run();
+  REQUIRE(h2.lost == std::vector<NodeId>{1});
   t2->Stop();
 }
 
