@@ -3,14 +3,21 @@
 
 namespace raft {
 
-void Node::Impl::ApplyLoop() {
-  while (auto task = apply_q_.Pop()) {
-    if (task->restore) RestoreSnapshot(*task->restore);
-    if (!task->entries.empty()) ApplyEntries(task->entries);
-    for (auto& [index, cb] : task->reads) waiting_reads_.emplace(index, cb);
-    ServeReads();
-    MaybeSnapshot();
-  }
+void Node::Impl::PostApply(ApplyTask task) {
+  // std::function needs a copyable callable: the task travels behind a shared_ptr.
+  auto shared = std::make_shared<ApplyTask>(std::move(task));
+  env_->Post(runtime::Lane::kApply, [this, shared] {
+    apply_checker_.Check();
+    RunApplyTask(*shared);
+  });
+}
+
+void Node::Impl::RunApplyTask(ApplyTask& task) {
+  if (task.restore) RestoreSnapshot(*task.restore);
+  if (!task.entries.empty()) ApplyEntries(task.entries);
+  for (auto& [index, cb] : task.reads) waiting_reads_.emplace(index, cb);
+  ServeReads();
+  MaybeSnapshot();
 }
 
 // Membership and term as of the applied index, for the snapshots taken at it.
@@ -44,7 +51,7 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   // index means ours was overwritten and never committed.
   std::vector<std::pair<SharedCallback, Result<std::string>>> done;
   std::vector<std::uint64_t> latencies;
-  auto now = Clock::now();
+  auto now = env_->Now();
   {
     base::MutexLock l(&pending_mu_);
     for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -78,7 +85,7 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
 }
 
 void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
-  auto start = Clock::now();
+  auto start = env_->Now();
   auto reader = snaps_->OpenReader(meta.index, meta.term);
   Status s = reader.ok() ? sm_->Restore(reader->get(), meta) : reader.status();
   if (!s.ok()) {
@@ -106,7 +113,7 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
     base::MutexLock l(&status_mu_);
     ++metrics_.snapshots_installed;
     metrics_.last_snapshot_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
   }
   Log(LogLevel::kInfo, "snapshot installed", {{"index", std::to_string(meta.index)}});
 }
@@ -133,7 +140,7 @@ void Node::Impl::MaybeSnapshot() {
   snapshot_running_ = true;
   last_snapshot_index_ = applied;
   auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
-  snap_q_.Push([this, meta, members = std::move(members), job]() mutable {
+  env_->Post(runtime::Lane::kSnapshot, [this, meta, members = std::move(members), job]() mutable {
     snap_checker_.Check();
     SnapshotJob(meta, std::move(members), std::move(*job));
   });
@@ -142,7 +149,7 @@ void Node::Impl::MaybeSnapshot() {
 // Snapshot thread: write the file, then let the disk thread record it and compact.
 void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
                              std::unique_ptr<SnapshotSource> src) {
-  auto start = Clock::now();
+  auto start = env_->Now();
   auto writer = snaps_->Create(runtime::SnapshotHeader{meta, std::move(members)});
   Status s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
   if (s.ok()) s = (*writer)->Commit();
@@ -154,8 +161,8 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
     return;
   }
   auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
-  disk_q_.Push([this, meta, ms] {
+      std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
+  env_->Post(runtime::Lane::kDisk, [this, meta, ms] {
     disk_checker_.Check();
     Status st;
     {
