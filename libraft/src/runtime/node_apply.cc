@@ -1,4 +1,5 @@
 // The apply thread: state machine, proposal and read completion, snapshot policy.
+#include "core/mutation.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -57,7 +58,8 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto it = proposals_.find(entries[i].index);
       if (it == proposals_.end()) continue;
-      if (it->second.term == entries[i].term) {
+      if (it->second.term == entries[i].term ||
+          mutation::Active(mutation::Kind::kProposalByIndexOnly)) {
         done.emplace_back(it->second.cb, std::move(results[i]));
         latencies.push_back(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start).count()));
@@ -87,7 +89,9 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
 void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
   auto start = env_->Now();
   auto reader = snaps_->OpenReader(meta.index, meta.term);
-  Status s = reader.ok() ? sm_->Restore(reader->get(), meta) : reader.status();
+  Status s = !reader.ok()                                     ? reader.status()
+             : mutation::Active(mutation::Kind::kSkipRestore) ? Status::Ok()
+                                                              : sm_->Restore(reader->get(), meta);
   if (!s.ok()) {
     // The state machine is in an unknown state: nothing may be applied on top of it.
     Log(LogLevel::kError, "snapshot restore failed; aborting", {{"error", s.ToString()}});
@@ -120,7 +124,8 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
 
 void Node::Impl::ServeReads() {
   Index applied = applied_.load();
-  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
+  while (!waiting_reads_.empty() && (waiting_reads_.begin()->first <= applied ||
+                                     mutation::Active(mutation::Kind::kServeReadEarly))) {
     waiting_reads_.begin()->second->Run(std::to_string(waiting_reads_.begin()->first));
     waiting_reads_.erase(waiting_reads_.begin());
   }

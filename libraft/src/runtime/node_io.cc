@@ -1,4 +1,5 @@
 // The io thread: drives the RawNode through the durability contract of raw_node.h.
+#include "core/mutation.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -111,6 +112,8 @@ void Node::Impl::Pump() {
       hs = hard_state_;
       written_hard_state_ = hard_state_;
     }
+    if (mutation::Active(mutation::Kind::kSendBeforePersist)) SendAll(rd.messages_after_persist);
+    if (mutation::Active(mutation::Kind::kSkipHardState)) hs.reset();
     ApplyDurableCommitted(rd);
     persisting_ = true;
     auto shared = std::make_shared<Ready>(std::move(rd));
@@ -183,7 +186,7 @@ Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>&
   if (hs) {
     if (Status s = disk_->SetHardState(*hs); !s.ok()) return s;
   }
-  Status s = disk_->Sync();
+  Status s = mutation::Active(mutation::Kind::kSkipLogSync) ? Status::Ok() : disk_->Sync();
   if (!s.ok()) return s;
   // Only now is the core allowed to see these entries as stable.
   storage_view_->PublishAppended(rd.entries);

@@ -18,6 +18,7 @@
 #include <algorithm>
 
 #include "base/file_system.h"
+#include "core/mutation.h"
 #include "raft/errno_status.h"
 #include "runtime/node_impl.h"
 #include "storage/format.h"
@@ -218,7 +219,8 @@ Status Node::Impl::CreateCore(const Recovered& r) {
   cfg.id = opts_.self.id;
   cfg.seed = env_->Random64();
   // Read contexts of this incarnation: "<16 hex digits>-<counter>" (node_impl.h).
-  const std::uint64_t nonce = env_->Random64();
+  const std::uint64_t nonce =
+      mutation::Active(mutation::Kind::kReadContextReuse) ? 0 : env_->Random64();
   read_ctx_prefix_ = fmt::format("{:016x}-", nonce);
   cfg.applied = r.sm_applied;
   auto raw = RawNode::Create(cfg, storage_view_.get());
