@@ -223,7 +223,9 @@ bool Sim::StartProc(Proc& p, bool bootstrap) {
   p.fs = std::make_unique<SimFileSystem>(p.disk.get());
   const int slot = p.slot;
   p.kv = std::make_unique<SimKv>([this, slot](const Entry& e) { OnApplied(slot, e); });
-  auto env = std::make_unique<SimEnv>(&world_, &net_, p.slot, p.fs.get());
+  // Clocks drift (each tick period within +-5%), except in lease runs, whose safety
+  // assumes bounded drift (core.md, "Lease reads").
+  auto env = std::make_unique<SimEnv>(&world_, &net_, p.slot, p.fs.get(), res_.mix.lease ? 0 : 5);
   auto node = std::make_unique<Node::Impl>(OptionsFor(p, bootstrap), p.kv.get(), std::move(env));
   Status s = node->Open();
   if (!s.ok()) {
@@ -460,8 +462,11 @@ void Sim::FaultLoop() {
     case 3:
       if (m.slow_disk) {
         Proc& p = *procs_[r.Uniform(procs_.size())];
+        // A paused io lane is a paused clock: lease reads assume none (core.md, "Lease
+        // reads"), so lease runs stall the other lanes only.
         const Lane lanes[] = {Lane::kDisk, Lane::kDisk, Lane::kApply, Lane::kSnapshot, Lane::kIo};
-        world_.StallLane(p.slot, lanes[r.Uniform(5)], world_.Now() + milliseconds(r.Range(1, 60)));
+        const std::uint64_t n = res_.mix.lease ? 4 : 5;
+        world_.StallLane(p.slot, lanes[r.Uniform(n)], world_.Now() + milliseconds(r.Range(1, 60)));
       }
       break;
     case 4:

@@ -23,7 +23,7 @@ using namespace raft::nodesim;
 constexpr std::uint64_t kMaxSeeds = 40;
 
 // Runs one seed in a child: "" if it passed, else what caught it.
-std::string RunIsolated(std::uint64_t seed, bool liveness_counts) {
+std::string RunIsolated(std::uint64_t seed, bool liveness_counts, bool lease) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   std::fflush(stdout);
@@ -35,6 +35,7 @@ std::string RunIsolated(std::uint64_t seed, bool liveness_counts) {
     NodeSimOptions o;
     o.seed = seed;
     o.swarm = false;  // every fault on
+    o.mix.lease = lease;
     NodeSimResult r = RunNodeSim(o);
     std::string out;
     if (!r.ok && (liveness_counts || r.failure.find("liveness") == std::string::npos))
@@ -54,12 +55,12 @@ std::string RunIsolated(std::uint64_t seed, bool liveness_counts) {
   return out;
 }
 
-void Expect(Kind kind, const char* name, bool liveness_counts = false) {
+void Expect(Kind kind, const char* name, bool liveness_counts = false, bool lease = false) {
   raft::mutation::g_active = kind;
   std::uint64_t caught = 0;
   std::string how;
   for (std::uint64_t seed = 1; seed <= kMaxSeeds && caught == 0; ++seed) {
-    how = RunIsolated(seed, liveness_counts);
+    how = RunIsolated(seed, liveness_counts, lease);
     if (!how.empty()) caught = seed;
   }
   raft::mutation::g_active = Kind::kNone;
@@ -107,4 +108,18 @@ TEST_CASE("nodesim mutation: installed snapshot not restored", "[nodesim][mutati
 TEST_CASE("nodesim mutation: the core's TakeCommitted hands out undurable entries",
           "[nodesim][mutation]") {
   Expect(Kind::kTakeUndurable, "TakeUndurable");
+}
+TEST_CASE("nodesim mutation: a snapshot stream reads its file by name", "[nodesim][mutation]") {
+  // Defect 2: cleanup removes the name mid-stream and the stream fails; under steady
+  // writes a follower that needs a snapshot may never get one (a liveness failure).
+  Expect(Kind::kViewByName, "ViewByName", /*liveness_counts=*/true);
+}
+TEST_CASE("nodesim mutation: TimeoutNow obeyed from anyone, late or duplicated",
+          "[nodesim][mutation]") {
+  // Defect 7: a late TimeoutNow deposes a leader that moved on; with lease reads on, the
+  // deposed leader's lease read is stale.
+  Expect(Kind::kTimeoutNowAnySender, "TimeoutNowAnySender", false, /*lease=*/true);
+}
+TEST_CASE("nodesim mutation: lease kept after TimeoutNow", "[nodesim][mutation]") {
+  Expect(Kind::kLeaseAfterTransfer, "LeaseAfterTransfer", false, /*lease=*/true);
 }

@@ -29,9 +29,9 @@ void SimEnv::StartTicker(std::chrono::milliseconds period, std::function<void()>
 }
 
 void SimEnv::ArmTicker() {
-  // Each process's clock runs at its own rate: every period is drawn within +-5%.
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(period_).count();
-  const auto d = std::chrono::microseconds(world_->rng().Range(us * 95 / 100, us * 105 / 100));
+  const auto d = std::chrono::microseconds(
+      world_->rng().Range(us * (100 - drift_pct_) / 100, us * (100 + drift_pct_) / 100));
   world_->After(d, [this, gone = gone_] {
     if (*gone || ticker_stopped_ || !alive()) return;
     Post(Lane::kIo, tick_);

@@ -18,8 +18,9 @@ class SimNetwork;
 
 class SimEnv final : public runtime::Env {
  public:
-  // Borrowed: world, network and fs outlive the Env.
-  SimEnv(SimWorld* world, SimNetwork* network, int slot, base::FileSystem* fs);
+  // Borrowed: world, network and fs outlive the Env. Each tick period is drawn within
+  // +-drift_pct percent (clocks that run at different rates).
+  SimEnv(SimWorld* world, SimNetwork* network, int slot, base::FileSystem* fs, int drift_pct);
   ~SimEnv() override;
 
   Clock::time_point Now() override { return world_->Now(); }
@@ -44,6 +45,7 @@ class SimEnv final : public runtime::Env {
   const int slot_;
   const std::uint64_t incarnation_;
   base::FileSystem* const fs_;
+  const int drift_pct_;
   std::chrono::milliseconds period_{100};
   std::function<void()> tick_;
   bool ticker_stopped_ = false;

@@ -325,6 +325,17 @@ SnapshotView::~SnapshotView() {
 Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
   std::string out(n, '\0');
   std::size_t got = 0;
+  if (mutation::Active(mutation::Kind::kViewByName)) {
+    // Defect 2's code: every read opens the file by its name again.
+    int fd = -1;
+    if (int err = fs_->Open(path_, O_RDONLY, 0, &fd); err != 0)
+      return ErrnoStatus("open", path_, err);
+    int err = fs_->Pread(fd, out.data(), n, offset, &got);
+    fs_->Close(fd);
+    if (err != 0) return ErrnoStatus("read", path_, err);
+    out.resize(got);
+    return out;
+  }
   if (int err = fs_->Pread(fd_, out.data(), n, offset, &got); err != 0)
     return ErrnoStatus("read", path_, err);
   out.resize(got);  // short at the end of the file
