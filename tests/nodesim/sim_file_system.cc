@@ -225,6 +225,14 @@ int SimDisk::Close(std::uint64_t view, int fd) {
   return 0;
 }
 
+void SimDisk::CloseAll(std::uint64_t view) {
+  std::vector<int> mine;
+  for (const auto& [fd, f] : fds_) {
+    if (f->view == view) mine.push_back(fd);
+  }
+  for (int fd : mine) Close(view, fd);
+}
+
 int SimDisk::PwriteAll(std::uint64_t view, int fd, const void* data, std::size_t n,
                        std::uint64_t off) {
   Fd* f;
@@ -530,6 +538,10 @@ bool SimDisk::ReadFile(const std::string& path, std::string* contents) const {
 }
 
 // --- SimFileSystem: every call is refused once the view's process died.
+
+SimFileSystem::~SimFileSystem() {
+  if (alive()) disk_->CloseAll(view_);
+}
 
 int SimFileSystem::Open(const std::string& path, int flags, mode_t, int* fd) {
   return disk_->Open(view_, path, flags, fd);

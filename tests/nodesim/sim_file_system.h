@@ -78,6 +78,8 @@ class SimDisk {
   std::vector<std::string> ListAll() const;
   // The current (page cache) contents of a file, or false if there is none; for tests.
   bool ReadFile(const std::string& path, std::string* contents) const;
+  // Open descriptors of live views (for leak checks in tests).
+  std::size_t OpenFds() const { return fds_.size(); }
 
  private:
   friend class SimFileSystem;
@@ -88,6 +90,7 @@ class SimDisk {
   // The SimFileSystem entry points; `view` identifies the calling process.
   int Open(std::uint64_t view, const std::string& path, int flags, int* fd);
   int Close(std::uint64_t view, int fd);
+  void CloseAll(std::uint64_t view);  // the process exited
   int PwriteAll(std::uint64_t view, int fd, const void* data, std::size_t n, std::uint64_t off);
   int Pread(std::uint64_t view, int fd, void* data, std::size_t n, std::uint64_t off,
             std::size_t* read);
@@ -130,10 +133,14 @@ class SimDisk {
 
 // One process's file system on a SimDisk (borrowed; must outlive the view). After
 // SimDisk::Crash every call returns EIO. Descriptors are private to the view (another
-// view's numbers are EBADF). Open ignores `mode`.
+// view's numbers are EBADF). Destroying a live view is the process exiting: its
+// descriptors still open are closed (and their locks released). Open ignores `mode`.
 class SimFileSystem final : public base::FileSystem {
  public:
   explicit SimFileSystem(SimDisk* disk) : disk_(disk), view_(disk->NewView()) {}
+  ~SimFileSystem() override;
+  SimFileSystem(const SimFileSystem&) = delete;
+  SimFileSystem& operator=(const SimFileSystem&) = delete;
 
   int Open(const std::string& path, int flags, mode_t mode, int* fd) override;
   int Close(int fd) override;
