@@ -572,5 +572,31 @@ TEST_CASE("SimDisk: a committed snapshot survives a crash", "[nodesim][fs]") {
   CHECK(names.size() == 1);  // the interrupted .tmp was removed by Open
 }
 
+TEST_CASE("SimDisk: a SnapshotView streams a file that Cleanup removed", "[nodesim][fs]") {
+  sim::Rng rng(17);
+  SimDisk disk(&rng);
+  SimFileSystem fs(&disk);
+  REQUIRE(fs.MkdirAll("/node") == 0);
+  auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
+  REQUIRE(store.ok());
+  for (Index i : {10, 20}) {
+    auto w = (*store)->Create(runtime::SnapshotHeader{SnapshotMeta{i, 1, ConfState{{1}, {}}}, {}});
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write(std::string(5000, static_cast<char>('a' + i))).ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  auto view = (*store)->OpenView(10, 1);
+  REQUIRE(view.ok());
+  const std::uint64_t size = (*view)->size();
+  (*store)->Cleanup(20, 1);
+  CHECK_FALSE((*store)->Exists(10, 1));
+  auto bytes = (*view)->ReadAt(0, static_cast<std::size_t>(size));
+  REQUIRE(bytes.ok());
+  CHECK(bytes->size() == size);
+  CHECK(bytes->find(std::string(5000, 'a' + 10)) != std::string::npos);
+  view->reset();
+  CHECK(disk.OpenFds() == 0);
+}
+
 }  // namespace
 }  // namespace raft::nodesim
