@@ -20,7 +20,12 @@ using std::chrono::microseconds;
 SimNetwork::SimNetwork(SimWorld* world) : world_(world) {}
 
 SimNetwork::~SimNetwork() {
-  RAFT_ASSERT(transports_.empty(), "SimNetwork destroyed before its transports stopped");
+  // Transports still alive become inert: their Stop (and destructor) no longer reach us.
+  for (auto& [id, t] : transports_) {
+    t->stopped_ = true;
+    t->peers_.clear();
+    t->inbound_.clear();
+  }
 }
 
 std::unique_ptr<SimTransport> SimNetwork::NewTransport(int slot, std::uint64_t incarnation,

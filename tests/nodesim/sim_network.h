@@ -41,8 +41,9 @@
 // at the moment of the event (a cut drops the receiver's partial file at once).
 //
 // Deterministic: every choice comes from the world's Rng, containers are ordered.
-// Not thread-safe: everything runs on the simulator's thread. The network must outlive
-// its transports and the world's queued work (closures hold a pointer to it).
+// Not thread-safe: everything runs on the simulator's thread. The network should outlive
+// its transports (a transport that outlives it is inert) and must outlive the world's
+// queued work that runs (closures hold a pointer to it).
 #pragma once
 
 #include <chrono>
@@ -130,6 +131,13 @@ class SimNetwork {
   bool Reachable(int a, int b) const;
 
   void SetFaults(const SimNetworkFaults& faults) { faults_ = faults; }
+  // The raft-message fault probabilities and the extra delay bound, the rest unchanged.
+  void SetFaults(double drop, double duplicate, double reorder, int extra_delay_ms) {
+    faults_.drop_probability = drop;
+    faults_.duplicate_probability = duplicate;
+    faults_.reorder_probability = reorder;
+    faults_.extra_delay_max = std::chrono::milliseconds(extra_delay_ms);
+  }
   const SimNetworkFaults& faults() const { return faults_; }
   const SimNetworkStats& stats() const { return stats_; }
   SimWorld* world() const { return world_; }

@@ -86,7 +86,12 @@ struct Cluster {
     in_call = false;
   }
   Recorder& H(NodeId id) { return handlers[id - 1]; }
-  void Run(std::chrono::milliseconds d = 1000ms) { world.RunUntil(world.Now() + d); }
+  // Runs for `d` of virtual time (the clock reaches now + d even if all is idle).
+  void Run(std::chrono::milliseconds d = 1000ms) {
+    auto until = world.Now() + d;
+    world.At(until, [] {});
+    world.RunUntil(until);
+  }
 
   bool in_call = false;
   SimWorld world;

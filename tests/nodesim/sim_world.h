@@ -16,10 +16,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <deque>
 #include <vector>
 
 #include "runtime/env.h"
@@ -28,8 +28,8 @@
 namespace raft::nodesim {
 
 using Clock = runtime::Clock;
-using runtime::Lane;
 using runtime::kLanes;
+using runtime::Lane;
 using sim::Rng;
 
 class SimWorld {
@@ -82,6 +82,7 @@ class SimWorld {
   std::uint64_t next_event_seq_ = 0;
   std::map<std::pair<Clock::time_point, std::uint64_t>, std::function<void()>> events_;
   std::vector<Slot> slots_;
+  std::vector<std::pair<int, int>> ready_;  // Step()'s scratch: (slot, lane)
 };
 
 }  // namespace raft::nodesim

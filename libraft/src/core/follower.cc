@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "core/mutation.h"
 #include "core/raft_core.h"
 
 namespace raft {
@@ -26,7 +27,8 @@ void RaftCore::StepFollower(const Message& m) {
       // where the leader's log ended when it sent this: the leader appends nothing while
       // its transfer runs and appends an empty entry when it aborts it, so a late or
       // duplicated TimeoutNow cannot depose a leader that has moved on.
-      if (m.from == lead_ && log_.LastPosition() == LogPosition{m.log_term, m.index}) {
+      if (mutation::Active(mutation::Kind::kTimeoutNowAnySender) ||
+          (m.from == lead_ && log_.LastPosition() == LogPosition{m.log_term, m.index})) {
         Hup(/*transfer=*/true);
       }
       break;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/assert.h"
+#include "core/mutation.h"
 #include "core/quorum.h"
 #include "core/raft_core.h"
 
@@ -273,7 +274,7 @@ void RaftCore::LeaderReadIndex(std::string context, NodeId from) {
 //    ticks run faster than ours by more than that within one election timeout (a paused
 //    or slowed leader process breaks it: the documented risk of kLeaseBased).
 bool RaftCore::LeaseValid() const {
-  if (timeout_now_sent_) return false;
+  if (timeout_now_sent_ && !mutation::Active(mutation::Kind::kLeaseAfterTransfer)) return false;
   auto sent_tick = [&](std::uint64_t seq) -> std::optional<std::uint64_t> {
     for (auto it = hb_sent_.rbegin(); it != hb_sent_.rend(); ++it)
       if (it->first <= seq) return it->second;

@@ -15,6 +15,22 @@ enum class Kind {
   kApplyBeforeCommit,      // hand out entries for apply one past the commit index
   kTruncateOnStaleAppend,  // truncate the log on an append even if entries match
   kTakeUndurable,          // TakeCommitted hands out committed entries not yet durable here
+  kTimeoutNowAnySender,    // a TimeoutNow is obeyed from anyone, late or duplicated (defect 7)
+  kLeaseAfterTransfer,     // a leader keeps its read lease after sending TimeoutNow (defect 1a)
+
+  // The runtime's rules (src/runtime, src/storage): the full-node simulator
+  // (tests/nodesim) must catch each one.
+  kSendBeforePersist,    // messages_after_persist leave before the Ready is durable
+  kSkipHardState,        // a new term or vote is never written to disk
+  kSkipLogSync,          // the Ready's fdatasync is skipped (entries published as stable)
+  kReadContextReuse,     // every incarnation uses the same ReadIndex contexts (defect 1)
+  kServeReadEarly,       // a read barrier completes before its read index is applied
+  kProposalByIndexOnly,  // a proposal completes on any entry at its index (defect 4)
+  kCleanupTooEager,      // snapshot cleanup also deletes the log's own snapshot (defect 3)
+  kSkipSnapshotDirSync,  // a new snapshot's rename is not made durable
+  kSkipRestore,          // an installed snapshot is not restored into the state machine
+  kViewByName,           // a snapshot stream reads its file by name, not through the
+                         // descriptor it opened (defect 2: cleanup ends the stream)
 };
 
 #ifdef RAFT_MUTATIONS

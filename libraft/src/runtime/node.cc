@@ -1,6 +1,4 @@
 // raft::Node: construction, recovery, shutdown and the thread-safe API surface.
-#include <pthread.h>
-
 #include "base/assert.h"
 #include "runtime/node_impl.h"
 
@@ -21,8 +19,8 @@ NodeOptions WithDefaults(NodeOptions o) {
 }
 }  // namespace
 
-Node::Impl::Impl(const NodeOptions& options, StateMachine* sm)
-    : opts_(WithDefaults(options)), sm_(sm), tick_timer_(io_) {}
+Node::Impl::Impl(const NodeOptions& options, StateMachine* sm, std::unique_ptr<runtime::Env> env)
+    : opts_(WithDefaults(options)), sm_(sm), env_(std::move(env)) {}
 
 Node::Impl::~Impl() { Stop(); }
 
@@ -30,42 +28,20 @@ void Node::Impl::Log(LogLevel level, std::string_view msg, std::vector<LogField>
   if (opts_.logger && opts_.logger->Enabled(level)) opts_.logger->Log(level, "raft", msg, fields);
 }
 
-namespace {
-// Names show in top -H, perf and /proc/<pid>/task/*/comm (at most 15 characters).
-void NameThread(const char* name) { pthread_setname_np(pthread_self(), name); }
-}  // namespace
-
-// Each thread binds its checker first and unbinds it last, so Stop() may touch the
-// thread's state once it is joined.
+// Each lane binds its checker while it runs (runtime/env.h), so Stop() may touch the
+// lanes' state once they have stopped.
 void Node::Impl::Run() {
-  disk_thread_ = std::thread([this] {
-    NameThread("raft-disk");
-    disk_checker_.Bind();
-    while (auto job = disk_q_.Pop()) (*job)();
-    disk_checker_.Unbind();
-  });
-  apply_thread_ = std::thread([this] {
-    NameThread("raft-apply");
-    apply_checker_.Bind();
-    ApplyLoop();
-    apply_checker_.Unbind();
-  });
-  snap_thread_ = std::thread([this] {
-    NameThread("raft-snapshot");
-    snap_checker_.Bind();
-    while (auto job = snap_q_.Pop()) (*job)();
-    snap_checker_.Unbind();
-  });
-  asio::post(io_, [this] {
+  base::ThreadChecker* const checkers[runtime::kLanes] = {&io_checker_, &disk_checker_,
+                                                          &apply_checker_, &snap_checker_};
+  env_->Start(checkers);
+  running_ = true;
+  env_->Post(runtime::Lane::kIo, [this] {
     io_checker_.Check();
     Tick();
   });
-  io_thread_ = std::thread([this] {
-    NameThread("raft-io");
-    io_checker_.Bind();
-    auto guard = asio::make_work_guard(io_);
-    io_.run();
-    io_checker_.Unbind();
+  env_->StartTicker(std::chrono::milliseconds(opts_.tick_ms), [this] {
+    io_checker_.Check();
+    Tick();
   });
 }
 
@@ -73,27 +49,21 @@ void Node::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
   stopping_ = true;
-  if (io_thread_.joinable()) {
-    asio::post(io_, [this] {
+  if (running_) {
+    env_->Shutdown(runtime::Lane::kIo, [this] {
       io_checker_.Check();
       transport_->Stop();
-      tick_timer_.cancel();
       for (auto& [ctx, r] : pending_reads_)
         r.cb->Run(Status(ErrorCode::kShutdown, "node stopping"));
       pending_reads_.clear();
       for (auto& t : transfers_) t.done(Status(ErrorCode::kShutdown, "node stopping"));
       transfers_.clear();
-      io_.stop();
     });
-    io_thread_.join();
+    env_->Shutdown(runtime::Lane::kSnapshot, nullptr);
+    env_->Shutdown(runtime::Lane::kDisk, nullptr);
+    env_->Shutdown(runtime::Lane::kApply, nullptr);
   }
-  snap_q_.Close();
-  if (snap_thread_.joinable()) snap_thread_.join();
-  disk_q_.Close();
-  if (disk_thread_.joinable()) disk_thread_.join();
-  apply_q_.Close();
-  if (apply_thread_.joinable()) apply_thread_.join();
-  // Every thread is joined: what they owned is ours now.
+  // Every lane has stopped: what they owned is ours now.
   io_checker_.Check();
   apply_checker_.Check();
   std::map<Index, PendingProposal> left;
@@ -148,7 +118,8 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
     --pending_count_;
     done(std::move(r));
   });
-  asio::post(io_, [this, cb, data = std::move(data), timeout, conf_change, cc]() mutable {
+  env_->Post(runtime::Lane::kIo, [this, cb, data = std::move(data), timeout, conf_change,
+                                  cc]() mutable {
     io_checker_.Check();
     if (failed_) {
       std::string failure;
@@ -170,7 +141,7 @@ void Node::Impl::Propose(std::string data, std::chrono::milliseconds timeout, No
       cb->Run(pos.status());
       return;
     }
-    auto now = Clock::now();
+    auto now = env_->Now();
     SharedCallback displaced;
     {
       base::MutexLock l(&pending_mu_);
@@ -230,7 +201,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
     --pending_count_;
     done(std::move(r));
   });
-  asio::post(io_, [this, cb, timeout] {
+  env_->Post(runtime::Lane::kIo, [this, cb, timeout] {
     io_checker_.Check();
     std::string ctx = read_ctx_prefix_ + std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
@@ -241,7 +212,7 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
     // With no leader known yet (an election, a restart) the request waits and is
     // re-issued every few ticks until a leader answers or the deadline passes.
     pending_reads_[ctx] = PendingRead{cb, ticks_};
-    deadlines_.Add(Clock::now(), timeout, cb);
+    deadlines_.Add(env_->Now(), timeout, cb);
     SchedulePump();
   });
 }
@@ -252,7 +223,7 @@ void Node::Impl::Transfer(NodeId target, std::chrono::milliseconds timeout,
     done(Status(ErrorCode::kShutdown, "node is shutting down"));
     return;
   }
-  asio::post(io_, [this, target, timeout, done = std::move(done)]() mutable {
+  env_->Post(runtime::Lane::kIo, [this, target, timeout, done = std::move(done)]() mutable {
     io_checker_.Check();
     Status s = raw_->TransferLeadership(target);
     if (!s.ok()) {
@@ -263,7 +234,7 @@ void Node::Impl::Transfer(NodeId target, std::chrono::milliseconds timeout,
       done(Status::Ok());
       return;
     }
-    transfers_.push_back(TransferWait{target, Clock::now() + timeout, std::move(done)});
+    transfers_.push_back(TransferWait{target, env_->Now() + timeout, std::move(done)});
     Pump();
   });
 }
@@ -332,7 +303,7 @@ Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, StateMachi
   if (options.self.name.empty() && options.self.id == kNoNode)
     return Status(ErrorCode::kInvalidArgument, "node needs a name or id");
   if (options.data_dir.empty()) return Status(ErrorCode::kInvalidArgument, "data_dir is empty");
-  auto impl = std::make_unique<Impl>(options, sm);
+  auto impl = std::make_unique<Impl>(options, sm, runtime::NewThreadEnv());
   if (Status s = impl->Open(); !s.ok()) return s;
   impl->Run();
   return std::unique_ptr<Node>(new Node(std::move(impl)));

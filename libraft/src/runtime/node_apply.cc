@@ -1,16 +1,24 @@
 // The apply thread: state machine, proposal and read completion, snapshot policy.
+#include "core/mutation.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
 
-void Node::Impl::ApplyLoop() {
-  while (auto task = apply_q_.Pop()) {
-    if (task->restore) RestoreSnapshot(*task->restore);
-    if (!task->entries.empty()) ApplyEntries(task->entries);
-    for (auto& [index, cb] : task->reads) waiting_reads_.emplace(index, cb);
-    ServeReads();
-    MaybeSnapshot();
-  }
+void Node::Impl::PostApply(ApplyTask task) {
+  // std::function needs a copyable callable: the task travels behind a shared_ptr.
+  auto shared = std::make_shared<ApplyTask>(std::move(task));
+  env_->Post(runtime::Lane::kApply, [this, shared] {
+    apply_checker_.Check();
+    RunApplyTask(*shared);
+  });
+}
+
+void Node::Impl::RunApplyTask(ApplyTask& task) {
+  if (task.restore) RestoreSnapshot(*task.restore);
+  if (!task.entries.empty()) ApplyEntries(task.entries);
+  for (auto& [index, cb] : task.reads) waiting_reads_.emplace(index, cb);
+  ServeReads();
+  MaybeSnapshot();
 }
 
 // Membership and term as of the applied index, for the snapshots taken at it.
@@ -44,13 +52,14 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   // index means ours was overwritten and never committed.
   std::vector<std::pair<SharedCallback, Result<std::string>>> done;
   std::vector<std::uint64_t> latencies;
-  auto now = Clock::now();
+  auto now = env_->Now();
   {
     base::MutexLock l(&pending_mu_);
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto it = proposals_.find(entries[i].index);
       if (it == proposals_.end()) continue;
-      if (it->second.term == entries[i].term) {
+      if (it->second.term == entries[i].term ||
+          mutation::Active(mutation::Kind::kProposalByIndexOnly)) {
         done.emplace_back(it->second.cb, std::move(results[i]));
         latencies.push_back(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(now - it->second.start).count()));
@@ -78,9 +87,11 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
 }
 
 void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
-  auto start = Clock::now();
+  auto start = env_->Now();
   auto reader = snaps_->OpenReader(meta.index, meta.term);
-  Status s = reader.ok() ? sm_->Restore(reader->get(), meta) : reader.status();
+  Status s = !reader.ok()                                     ? reader.status()
+             : mutation::Active(mutation::Kind::kSkipRestore) ? Status::Ok()
+                                                              : sm_->Restore(reader->get(), meta);
   if (!s.ok()) {
     // The state machine is in an unknown state: nothing may be applied on top of it.
     Log(LogLevel::kError, "snapshot restore failed; aborting", {{"error", s.ToString()}});
@@ -106,14 +117,15 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
     base::MutexLock l(&status_mu_);
     ++metrics_.snapshots_installed;
     metrics_.last_snapshot_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
   }
   Log(LogLevel::kInfo, "snapshot installed", {{"index", std::to_string(meta.index)}});
 }
 
 void Node::Impl::ServeReads() {
   Index applied = applied_.load();
-  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
+  while (!waiting_reads_.empty() && (waiting_reads_.begin()->first <= applied ||
+                                     mutation::Active(mutation::Kind::kServeReadEarly))) {
     waiting_reads_.begin()->second->Run(std::to_string(waiting_reads_.begin()->first));
     waiting_reads_.erase(waiting_reads_.begin());
   }
@@ -133,7 +145,7 @@ void Node::Impl::MaybeSnapshot() {
   snapshot_running_ = true;
   last_snapshot_index_ = applied;
   auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
-  snap_q_.Push([this, meta, members = std::move(members), job]() mutable {
+  env_->Post(runtime::Lane::kSnapshot, [this, meta, members = std::move(members), job]() mutable {
     snap_checker_.Check();
     SnapshotJob(meta, std::move(members), std::move(*job));
   });
@@ -142,7 +154,7 @@ void Node::Impl::MaybeSnapshot() {
 // Snapshot thread: write the file, then let the disk thread record it and compact.
 void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
                              std::unique_ptr<SnapshotSource> src) {
-  auto start = Clock::now();
+  auto start = env_->Now();
   auto writer = snaps_->Create(runtime::SnapshotHeader{meta, std::move(members)});
   Status s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
   if (s.ok()) s = (*writer)->Commit();
@@ -154,8 +166,8 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
     return;
   }
   auto ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
-  disk_q_.Push([this, meta, ms] {
+      std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
+  env_->Post(runtime::Lane::kDisk, [this, meta, ms] {
     disk_checker_.Check();
     Status st;
     {

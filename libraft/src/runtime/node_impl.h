@@ -1,5 +1,10 @@
 // Node::Impl: the threads and state behind raft::Node (see node.h).
 //
+// The four "threads" below are the lanes of a runtime::Env (runtime/env.h): threads in
+// production (NewThreadEnv), one seeded scheduler in the full-node simulator
+// (tests/nodesim). Nothing here creates a thread, reads a clock, opens a file or a
+// socket except through env_.
+//
 //   io thread     owns the RawNode, the Transport and the tick timer. Every input
 //                 (message, proposal, read, tick) runs here; Pump() turns Readies into
 //                 work for the other threads.
@@ -34,29 +39,27 @@
 // No runtime lock is held while calling user code (StateMachine, Logger, callbacks).
 #pragma once
 
-#include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <thread>
 #include <variant>
 
 #include "base/mutex.h"
 #include "base/thread_checker.h"
 #include "raft/disk_storage.h"
 #include "raft/node.h"
+#include "runtime/env.h"
 #include "runtime/locked_storage.h"
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
-#include "runtime/work_queue.h"
 #include "wire/wire_format.h"
 
 namespace raft {
 
-using Clock = std::chrono::steady_clock;
+using Clock = runtime::Clock;
 
 // A callback that runs at most once, whichever of completion or timeout comes first.
 class OnceCallback {
@@ -104,12 +107,14 @@ class DeadlineQueue {
 
 class Node::Impl : public runtime::TransportHandler {
  public:
-  Impl(const NodeOptions& options, StateMachine* sm);
+  // `env` runs the node: runtime::NewThreadEnv() in production, the full-node
+  // simulator's SimEnv in tests/nodesim (runtime/env.h).
+  Impl(const NodeOptions& options, StateMachine* sm, std::unique_ptr<runtime::Env> env);
   ~Impl() override;
 
   Status Open();  // storage, snapshot store, state machine recovery, core, listener
-  void Run();     // start threads
-  void Stop();
+  void Run();     // start the lanes (threads) and the ticker
+  void Stop();    // graceful: every lane finishes the work it has, the log is synced
 
   // Public API entry points (any thread).
   void Propose(std::string data, std::chrono::milliseconds timeout, Node::Callback done,
@@ -174,8 +179,11 @@ class Node::Impl : public runtime::TransportHandler {
   Status PersistReady(const Ready& rd, const std::optional<HardState>& hs)
       RAFT_REQUIRES(disk_checker_);
 
+  // Any thread: queues `task` on the apply lane.
+  void PostApply(ApplyTask task);
+
   // apply thread
-  void ApplyLoop() RAFT_REQUIRES(apply_checker_);
+  void RunApplyTask(ApplyTask& task) RAFT_REQUIRES(apply_checker_);
   void ApplyEntries(const std::vector<Entry>& entries) RAFT_REQUIRES(apply_checker_);
   // applied_term_, applied_conf_, applied_members_
   void TrackApplied(const Entry& e) RAFT_REQUIRES(apply_checker_);
@@ -211,10 +219,11 @@ class Node::Impl : public runtime::TransportHandler {
   base::ThreadChecker apply_checker_{"apply"};
   base::ThreadChecker snap_checker_{"snapshot"};
 
-  asio::io_context io_;
-  std::thread io_thread_;
-  asio::steady_timer tick_timer_ RAFT_GUARDED_BY(io_checker_);
-  std::unique_ptr<runtime::Transport> transport_ RAFT_GUARDED_BY(io_checker_);
+  // Time, scheduling, files, network. Declared first of the resources, so it is
+  // destroyed last: the transport and the lanes' work refer to it.
+  const std::unique_ptr<runtime::Env> env_;
+  bool running_ = false;  // Run() was called (Node's owner thread)
+  std::unique_ptr<runtime::MessageTransport> transport_ RAFT_GUARDED_BY(io_checker_);
 
   // Lock order: see the top of this file.
   mutable base::Mutex storage_mu_ RAFT_ACQUIRED_BEFORE(status_mu_, pending_mu_);
@@ -262,13 +271,7 @@ class Node::Impl : public runtime::TransportHandler {
   };
   std::vector<TransferWait> transfers_ RAFT_GUARDED_BY(io_checker_);
 
-  // disk thread
-  runtime::WorkQueue<std::function<void()>> disk_q_;
-  std::thread disk_thread_;
-
   // apply thread
-  runtime::WorkQueue<ApplyTask> apply_q_;
-  std::thread apply_thread_;
   base::Mutex pending_mu_;
   // By log index: added on the io thread, completed on the apply thread.
   std::map<Index, PendingProposal> proposals_ RAFT_GUARDED_BY(pending_mu_);
@@ -281,10 +284,6 @@ class Node::Impl : public runtime::TransportHandler {
   // Written by the apply thread, read by GetStatus() on any thread.
   std::atomic<Index> last_snapshot_index_{0};
   std::atomic<bool> snapshot_running_{false};
-
-  // snapshot thread
-  runtime::WorkQueue<std::function<void()>> snap_q_;
-  std::thread snap_thread_;
 
   // status (read by any thread)
   mutable base::Mutex status_mu_;

@@ -1,4 +1,5 @@
 // The io thread: drives the RawNode through the durability contract of raw_node.h.
+#include "core/mutation.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
@@ -9,15 +10,10 @@ void Node::Impl::Tick() {
   raw_->Tick();
   SweepDeadlines();
   Pump();
-  tick_timer_.expires_after(std::chrono::milliseconds(opts_.tick_ms));
-  tick_timer_.async_wait([this](asio::error_code ec) {
-    io_checker_.Check();
-    if (!ec) Tick();
-  });
 }
 
 void Node::Impl::SweepDeadlines() {
-  auto now = Clock::now();
+  auto now = env_->Now();
   deadlines_.Expire(
       now, Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
   for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
@@ -61,7 +57,7 @@ void Node::Impl::SchedulePump() {
   // heartbeat round for all queued reads, one fsync.
   if (pump_scheduled_) return;
   pump_scheduled_ = true;
-  asio::post(io_, [this] {
+  env_->Post(runtime::Lane::kIo, [this] {
     io_checker_.Check();
     pump_scheduled_ = false;
     Pump();
@@ -116,17 +112,19 @@ void Node::Impl::Pump() {
       hs = hard_state_;
       written_hard_state_ = hard_state_;
     }
+    if (mutation::Active(mutation::Kind::kSendBeforePersist)) SendAll(rd.messages_after_persist);
+    if (mutation::Active(mutation::Kind::kSkipHardState)) hs.reset();
     ApplyDurableCommitted(rd);
     persisting_ = true;
     auto shared = std::make_shared<Ready>(std::move(rd));
-    disk_q_.Push([this, shared, hs] {
+    env_->Post(runtime::Lane::kDisk, [this, shared, hs] {
       disk_checker_.Check();
       Status s = PersistReady(*shared, hs);
       // An installed snapshot is now the log's: files below it (older snapshots, receives
       // that never completed or were never installed) go, as after a local snapshot.
       if (s.ok() && shared->snapshot)
         snaps_->Cleanup(shared->snapshot->index, shared->snapshot->term);
-      asio::post(io_, [this, shared, s] {
+      env_->Post(runtime::Lane::kIo, [this, shared, s] {
         io_checker_.Check();
         OnPersisted(std::move(*shared), s);
       });
@@ -153,7 +151,7 @@ void Node::Impl::ApplyDurableCommitted(Ready& rd) {
     queued_through_ = e.index;
     early.entries.push_back(std::move(e));  // e keeps its index and term for Advance
   }
-  if (!early.entries.empty()) apply_q_.Push(std::move(early));
+  if (!early.entries.empty()) PostApply(std::move(early));
 }
 
 void Node::Impl::TakeDurableCommitted() {
@@ -170,11 +168,11 @@ void Node::Impl::TakeDurableCommitted() {
   queued_through_ = ents.back().index;
   ApplyTask task;
   task.entries = std::move(ents);
-  apply_q_.Push(std::move(task));
+  PostApply(std::move(task));
 }
 
 Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>& hs) {
-  auto start = Clock::now();
+  auto start = env_->Now();
   base::MutexLock l(&storage_mu_);
   if (rd.snapshot) {
     Status s = disk_->ApplySnapshot(*rd.snapshot);
@@ -188,13 +186,13 @@ Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>&
   if (hs) {
     if (Status s = disk_->SetHardState(*hs); !s.ok()) return s;
   }
-  Status s = disk_->Sync();
+  Status s = mutation::Active(mutation::Kind::kSkipLogSync) ? Status::Ok() : disk_->Sync();
   if (!s.ok()) return s;
   // Only now is the core allowed to see these entries as stable.
   storage_view_->PublishAppended(rd.entries);
   storage_view_->Publish();
   auto us = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(env_->Now() - start).count());
   base::MutexLock sl(&status_mu_);
   ++metrics_.fsyncs;
   std::size_t b = 0;
@@ -241,7 +239,7 @@ void Node::Impl::FinishReady(Ready rd) {
     }
     pending_reads_.erase(it);
   }
-  if (task.restore || !task.entries.empty() || !task.reads.empty()) apply_q_.Push(std::move(task));
+  if (task.restore || !task.entries.empty() || !task.reads.empty()) PostApply(std::move(task));
   base::MutexLock l(&status_mu_);
   core_status_ = raw_->GetStatus();
 }

@@ -16,9 +16,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 
 #include "base/file_system.h"
+#include "core/mutation.h"
 #include "raft/errno_status.h"
 #include "runtime/node_impl.h"
 #include "storage/format.h"
@@ -99,14 +99,15 @@ Status Node::Impl::ValidateOptions() const {
 }
 
 Status Node::Impl::OpenStorage() {
-  if (int err = base::PosixFileSystem()->MkdirAll(opts_.data_dir); err != 0) {
+  if (int err = env_->file_system()->MkdirAll(opts_.data_dir); err != 0) {
     return raft::ErrnoStatus("create the data directory", opts_.data_dir, err);
   }
   DiskStorageOptions dopts;
   dopts.segment_bytes_target = opts_.segment_bytes;
+  dopts.file_system = env_->file_system();
   auto disk = DiskStorage::Open(opts_.data_dir + "/log", dopts);
   if (!disk.ok()) return disk.status();
-  auto snaps = runtime::SnapshotStore::Open(opts_.data_dir + "/snap");
+  auto snaps = runtime::SnapshotStore::Open(opts_.data_dir + "/snap", env_->file_system());
   if (!snaps.ok()) return snaps.status();
   snaps_ = std::move(snaps).value();
   base::MutexLock l(&storage_mu_);
@@ -216,10 +217,10 @@ Status Node::Impl::CreateCore(const Recovered& r) {
   // NodeOptions::core as given, but for the three fields the Node owns (node.h).
   Config cfg = opts_.core;
   cfg.id = opts_.self.id;
-  std::random_device rd;
-  cfg.seed = rd();
+  cfg.seed = env_->Random64();
   // Read contexts of this incarnation: "<16 hex digits>-<counter>" (node_impl.h).
-  const std::uint64_t nonce = (std::uint64_t{rd()} << 32) | rd();
+  const std::uint64_t nonce =
+      mutation::Active(mutation::Kind::kReadContextReuse) ? 0 : env_->Random64();
   read_ctx_prefix_ = fmt::format("{:016x}-", nonce);
   cfg.applied = r.sm_applied;
   auto raw = RawNode::Create(cfg, storage_view_.get());
@@ -240,7 +241,7 @@ Status Node::Impl::StartTransport() {
   topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;
   topts.io_thread = &io_checker_;
-  transport_ = std::make_unique<runtime::Transport>(io_, topts, this, snaps_.get());
+  transport_ = env_->NewTransport(topts, this, snaps_.get());
   if (Status s = transport_->Listen(); !s.ok()) return s;
   for (const auto& [id, m] : members_) transport_->SetPeerAddress(id, m.raft_addr);
   return Status::Ok();

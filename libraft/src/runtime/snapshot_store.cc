@@ -10,6 +10,7 @@
 
 #include "base/crc32c.h"
 #include "base/file_system.h"
+#include "core/mutation.h"
 #include "raft/coding.h"
 #include "raft/errno_status.h"
 
@@ -252,7 +253,9 @@ void SnapshotStore::Cleanup(Index index, Term term) {
     Index i;
     Term t;
     if (!ParseName(name, &i, &t) && !ParseReceiveName(name, &i, &t)) continue;
-    if (i > index || (i == index && t == term)) continue;
+    if (i > index ||
+        (i == index && t == term && !mutation::Active(mutation::Kind::kCleanupTooEager)))
+      continue;
     fs_->Unlink(dir_ + "/" + name);
   }
 }
@@ -308,7 +311,8 @@ Status SnapshotFileWriter::Commit() {
   if (int err = fs_->Rename(tmp_path_, final_path_); err != 0)
     return ErrnoStatus("rename", tmp_path_, err);
   committed_ = true;
-  if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
+  if (!mutation::Active(mutation::Kind::kSkipSnapshotDirSync))
+    if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
   return Status::Ok();
 }
 
@@ -321,6 +325,17 @@ SnapshotView::~SnapshotView() {
 Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
   std::string out(n, '\0');
   std::size_t got = 0;
+  if (mutation::Active(mutation::Kind::kViewByName)) {
+    // Defect 2's code: every read opens the file by its name again.
+    int fd = -1;
+    if (int err = fs_->Open(path_, O_RDONLY, 0, &fd); err != 0)
+      return ErrnoStatus("open", path_, err);
+    int err = fs_->Pread(fd, out.data(), n, offset, &got);
+    fs_->Close(fd);
+    if (err != 0) return ErrnoStatus("read", path_, err);
+    out.resize(got);
+    return out;
+  }
   if (int err = fs_->Pread(fd_, out.data(), n, offset, &got); err != 0)
     return ErrnoStatus("read", path_, err);
   out.resize(got);  // short at the end of the file

@@ -30,6 +30,7 @@
 #include "raft/logger.h"
 #include "raft/message.h"
 #include "raft/status.h"
+#include "runtime/env.h"
 #include "runtime/snapshot_store.h"
 
 namespace raft::runtime {
@@ -65,23 +66,23 @@ class TransportHandler {
 class PeerConn;
 class InboundConn;
 
-class Transport {
+class Transport final : public MessageTransport {
  public:
   Transport(asio::io_context& io, TransportOptions options, TransportHandler* handler,
             SnapshotStore* snapshots);
-  ~Transport();
+  ~Transport() override;
 
   // Binds and starts accepting. kIOError naming the address on failure.
-  Status Listen();
+  Status Listen() override;
   // The bound port (useful with port 0 in tests).
   std::uint16_t port() const { return port_; }
 
-  void SetPeerAddress(NodeId id, const std::string& addr);
-  bool HasPeer(NodeId id) const { return peers_.count(id) > 0; }
+  void SetPeerAddress(NodeId id, const std::string& addr) override;
+  bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
   // Sends one message. kSnapshot messages start a snapshot stream to the peer; the
   // message itself follows the last chunk. Never blocks.
-  void Send(Message m);
-  void Stop();
+  void Send(Message m) override;
+  void Stop() override;
 
   // Internal, used by connections.
   const TransportOptions& options() const { return options_; }
