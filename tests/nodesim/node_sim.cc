@@ -59,6 +59,16 @@ std::string NodeSimResult::Summary() const {
 namespace {
 
 constexpr milliseconds kOpTimeout = 1000ms;
+
+void ClearDiskFaults(SimDisk& d) {
+  d.options().fail_fsync_probability = 0;
+  d.options().fail_write_probability = 0;
+  d.options().capacity_bytes = UINT64_MAX;
+}
+bool DiskFaulty(SimDisk& d) {
+  return d.options().fail_fsync_probability > 0 || d.options().fail_write_probability > 0 ||
+         d.options().capacity_bytes != UINT64_MAX;
+}
 constexpr int kTickMs = 10;
 
 // One process slot: its disk survives crashes; everything else is its current incarnation.
@@ -446,17 +456,18 @@ void Sim::FaultLoop() {
     case 1:
       if (m.disk_errors) {
         Proc& p = *procs_[r.Uniform(procs_.size())];
-        p.disk->SetFaults(r.Chance(0.5) ? 0.2 : 0.0, r.Chance(0.5) ? 0.2 : 0.0);
+        p.disk->options().fail_fsync_probability = r.Chance(0.5) ? 0.2 : 0.0;
+        p.disk->options().fail_write_probability = r.Chance(0.5) ? 0.2 : 0.0;
         Proc* pp = &p;
-        world_.After(milliseconds(r.Range(5, 200)), [pp] { pp->disk->SetFaults(0, 0); });
+        world_.After(milliseconds(r.Range(5, 200)), [pp] { ClearDiskFaults(*pp->disk); });
       }
       break;
     case 2:
       if (m.disk_full) {
         Proc& p = *procs_[r.Uniform(procs_.size())];
-        p.disk->SetCapacity(p.disk->TotalBytes() + r.Uniform(4096));
+        p.disk->options().capacity_bytes = p.disk->TotalBytes() + r.Uniform(4096);
         Proc* pp = &p;
-        world_.After(milliseconds(r.Range(5, 300)), [pp] { pp->disk->SetCapacity(0); });
+        world_.After(milliseconds(r.Range(5, 300)), [pp] { ClearDiskFaults(*pp->disk); });
       }
       break;
     case 3:
@@ -597,10 +608,7 @@ void Sim::Heal() {
   faults_on_ = false;
   net_.Heal();
   net_.SetFaults(0, 0, 0, 0);
-  for (auto& p : procs_) {
-    p->disk->SetFaults(0, 0);
-    p->disk->SetCapacity(0);
-  }
+  for (auto& p : procs_) ClearDiskFaults(*p->disk);
   for (auto& p : procs_)
     if (p->member && !p->removed && !p->up() && !p->restart_pending) ScheduleRestart(*p, 1ms);
 }

@@ -504,12 +504,13 @@ TEST_CASE("SimDisk: DiskStorage under fsync, write and space faults keeps what i
   CHECK(failures > 30);  // the faults did fire
 }
 
-// Found by the simulated disk: Sync writes an unsynced sync mark after its fdatasync;
-// when the next Append rolls to a new segment at once (the batch starts a segment), the
-// closing segment is not fdatasynced again (log_dirty_ is false), so a crash can tear
-// its sync mark and the reopen reports a closed segment's torn tail as corruption.
+// Found by the simulated disk (issue 13): Sync writes an unsynced sync mark after its
+// fdatasync; when the next Append rolled to a new segment at once (the batch starts a
+// segment), the closing segment was not fdatasynced again (log_dirty_ was false), so a
+// crash could tear its sync mark and the reopen reported a closed segment's torn tail as
+// corruption. Fixed by DiskStorage's mark_unsynced_; failed on 39 of 40 seeds before.
 TEST_CASE("SimDisk: DiskStorage reopens after a crash when a Sync ended a segment",
-          "[nodesim][fs][!mayfail]") {
+          "[nodesim][fs]") {
   int broken = 0;
   for (std::uint64_t seed = 0; seed < 40; ++seed) {
     sim::Rng rng(seed);

@@ -136,6 +136,10 @@ class DiskStorage::Impl {
   HardState durable_hard_state_;               // in the newest valid slot of the hard-state file
   std::uint64_t hard_state_seq_ = 0;
   bool log_dirty_ = false;  // segments_.back() has writes not yet fdatasynced
+  // segments_.back() ends with a sync mark not yet fdatasynced (WriteSyncMark). Not
+  // log_dirty_: a Sync with nothing new to sync need not sync the mark, but the roll that
+  // closes the segment must (found by the full-node simulator's disk, issue 13).
+  bool mark_unsynced_ = false;
   bool dir_dirty_ = false;  // a segment was created since the last directory fsync
   Status failure_;
   std::vector<std::string> notes_;

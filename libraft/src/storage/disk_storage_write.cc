@@ -59,7 +59,10 @@ Status DiskStorage::Impl::RemoveNewestSegment() {
   // Out of the index first: no reader can use the descriptor once it is closed.
   Segment seg = std::move(segments_.back());
   segments_.pop_back();
-  log_dirty_ = false;  // the dirty segment, if any, is gone; the new back() is synced
+  // The dirty segment, if any, is gone; the new back() was synced, mark included, when it
+  // was closed.
+  log_dirty_ = false;
+  mark_unsynced_ = false;
   if (int err = Unlocked([&] {
         fs_->Close(seg.fd);
         return fs_->Unlink(seg.path);
@@ -92,6 +95,7 @@ Status DiskStorage::Impl::TruncateFrom(Index i) {
       err != 0)
     return Fail(op, seg.path, err);
   log_dirty_ = false;
+  mark_unsynced_ = false;  // cut off with the records after `off`, or synced
   return Status::Ok();
 }
 
@@ -120,11 +124,14 @@ Status DiskStorage::Impl::WriteSyncMark() {
   storage::EncodeSyncMark(seg.Last(), seg.records.back().term, &mark);
   const int fd = seg.fd;
   const std::uint64_t at = seg.bytes;
-  // Not synced: the next fdatasync of this segment (which happens anyway) covers it.
+  // Not synced: the next fdatasync of this segment covers it, the one of the next Sync or
+  // the one of the roll that closes the segment (mark_unsynced_: a closed segment's tail,
+  // mark included, is durable before the next segment exists).
   if (int err = Unlocked([&] { return fs_->PwriteAll(fd, mark.data(), mark.size(), at); });
       err != 0)
     return Fail("write", seg.path, err);
   seg.bytes += mark.size();
+  mark_unsynced_ = true;
   return Status::Ok();
 }
 
@@ -169,11 +176,12 @@ Status DiskStorage::Impl::Append(const std::vector<Entry>& entries) {
       // Roll: the closing segment becomes durable before the next one exists, so a
       // closed segment never has a torn tail.
       if (Status s = FlushWriteBuffer(&pending); !s.ok()) return s;
-      if (log_dirty_) {
+      if (log_dirty_ || mark_unsynced_) {
         const int fd = segments_.back().fd;
         if (int err = Unlocked([&] { return fs_->Fdatasync(fd); }); err != 0)
           return Fail("fdatasync", segments_.back().path, err);
         log_dirty_ = false;
+        mark_unsynced_ = false;
       }
       if (Status s = CreateSegment(e.index); !s.ok()) return s;
     }
@@ -204,6 +212,7 @@ Status DiskStorage::Impl::SyncLocked() {
     if (int err = Unlocked([&] { return fs_->Fdatasync(fd); }); err != 0)
       return Fail("fdatasync", segments_.back().path, err);
     log_dirty_ = false;
+    mark_unsynced_ = false;
     if (Status s = WriteSyncMark(); !s.ok()) return s;
   }
   if (dir_dirty_) {
