@@ -208,6 +208,7 @@ void SimNetwork::Transmit(std::uint64_t conn_id, Dir dir, std::string frame, boo
     world_->After(microseconds(0), [this, conn_id] { EndConn(conn_id); });
     return;
   }
+  bool damaged = false;
   if (raft_message) {
     if (rng.Chance(faults_.drop_probability)) {
       ++stats_.frames_dropped;
@@ -216,6 +217,7 @@ void SimNetwork::Transmit(std::uint64_t conn_id, Dir dir, std::string frame, boo
     if (rng.Chance(faults_.corrupt_probability) && !frame.empty()) {
       frame[rng.Uniform(frame.size())] ^= static_cast<char>(1 + rng.Uniform(255));
       ++stats_.frames_corrupted;
+      damaged = true;
     }
   }
   const int d = static_cast<int>(dir);
@@ -226,24 +228,27 @@ void SimNetwork::Transmit(std::uint64_t conn_id, Dir dir, std::string frame, boo
   };
   if (raft_message && rng.Chance(faults_.duplicate_probability)) {
     ++stats_.frames_duplicated;
-    Schedule(conn_id, dir, frame, held_back());
+    Schedule(conn_id, dir, frame, damaged, held_back());
   }
   if (raft_message && rng.Chance(faults_.reorder_probability)) {
     ++stats_.frames_reordered;
-    Schedule(conn_id, dir, std::move(frame), held_back());  // later frames may overtake it
+    Schedule(conn_id, dir, std::move(frame), damaged, held_back());  // later frames may overtake it
     return;
   }
   auto at = std::max(now + Delay(), c.last_arrival[d]);
   c.last_arrival[d] = at;
-  Schedule(conn_id, dir, std::move(frame), at);
+  Schedule(conn_id, dir, std::move(frame), damaged, at);
 }
 
-void SimNetwork::Schedule(std::uint64_t conn_id, Dir dir, std::string frame, Clock::time_point at) {
+void SimNetwork::Schedule(std::uint64_t conn_id, Dir dir, std::string frame, bool damaged,
+                          Clock::time_point at) {
   if (dir == Dir::kForward) ++conns_.at(conn_id).in_flight;
-  world_->At(at, [this, conn_id, dir, frame = std::move(frame)] { Arrive(conn_id, dir, frame); });
+  world_->At(at, [this, conn_id, dir, damaged, frame = std::move(frame)] {
+    Arrive(conn_id, dir, frame, damaged);
+  });
 }
 
-void SimNetwork::Arrive(std::uint64_t conn_id, Dir dir, std::string frame) {
+void SimNetwork::Arrive(std::uint64_t conn_id, Dir dir, std::string frame, bool damaged) {
   auto it = conns_.find(conn_id);
   if (it == conns_.end() || it->second.broken) {
     ++stats_.frames_dropped;
@@ -257,7 +262,7 @@ void SimNetwork::Arrive(std::uint64_t conn_id, Dir dir, std::string frame) {
     return;
   }
   // Handed to the receiver's io lane; the connection may still end before it runs.
-  PostTo(receiver, [this, conn_id, dir, frame = std::move(frame)](SimTransport* t) {
+  PostTo(receiver, [this, conn_id, dir, damaged, frame = std::move(frame)](SimTransport* t) {
     auto cit = conns_.find(conn_id);
     if (cit == conns_.end() || cit->second.broken) {
       ++stats_.frames_dropped;
@@ -265,7 +270,7 @@ void SimNetwork::Arrive(std::uint64_t conn_id, Dir dir, std::string frame) {
     }
     ++stats_.frames_delivered;
     if (dir == Dir::kForward) {
-      t->HandleForward(conn_id, frame);
+      t->HandleForward(conn_id, frame, damaged);
     } else {
       t->HandleAck(cit->second.peer, conn_id, frame);
     }
@@ -479,13 +484,16 @@ void SimTransport::InboundEnded(std::uint64_t conn_id) {
   if (handshaken) Post([peer](SimTransport* t) { t->handler_->OnPeerLost(peer); });
 }
 
-void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes) {
+void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes, bool damaged) {
   auto it = inbound_.find(conn_id);
   if (it == inbound_.end()) return;
   Inbound& in = it->second;
   auto refuse = [&](std::string_view why, const std::string& detail) {
     ++net_->stats_.frames_undecodable;
     Log(LogLevel::kWarn, why, {{"peer", std::to_string(in.peer)}, {"error", detail}});
+    if (damaged) return;
+    SimNetwork* net = net_;  // closed at the next event, not under this call
+    net->world_->After(std::chrono::microseconds(0), [net, conn_id] { net->EndConn(conn_id); });
   };
   auto f = wire::DecodeFrame(bytes, options_.frame_bytes_max);
   if (!f.ok()) return refuse("dropping a malformed frame", f.status().message());
@@ -518,8 +526,10 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
 
 void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::string& payload) {
   auto c = wire::DecodeSnapshotChunk(payload);
-  if (!c.ok()) {
+  if (!c.ok()) {  // as InboundConn: the connection closes
     ++net_->stats_.frames_undecodable;
+    SimNetwork* net = net_;
+    net->world_->After(std::chrono::microseconds(0), [net, conn_id] { net->EndConn(conn_id); });
     return;
   }
   wire::SnapshotChunkAck ack;

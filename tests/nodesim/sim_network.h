@@ -29,9 +29,9 @@
 //     (the real handshake), gets OnPeerLost(sender).
 //   - Faults (SimNetworkFaults, settable at any time): drop, duplicate, reorder (a frame
 //     held back so that later ones overtake it, as across a reconnection) and corrupt
-//     apply to raft message frames only; the delay, the extra delay and the random cut
-//     apply to every frame. A lost or reordered chunk on real TCP means a broken
-//     connection, which the cut fault models; chunks are otherwise reliable.
+//     (the receiver drops the frame and counts it) apply to raft message frames only; the delay,
+//     the extra delay and the random cut apply to every frame. A lost or reordered chunk on real
+//     TCP means a broken connection, which the cut fault models; chunks are otherwise reliable.
 //
 // Callbacks. Every TransportHandler callback runs on the owning node's io lane through
 // SimWorld::Post(slot, incarnation, Lane::kIo, ...), never synchronously inside a
@@ -172,8 +172,10 @@ class SimNetwork {
   void EndConn(std::uint64_t conn_id);
   // Puts one encoded frame on the connection. `raft_message`: the message faults apply.
   void Transmit(std::uint64_t conn_id, Dir dir, std::string frame, bool raft_message);
-  void Schedule(std::uint64_t conn_id, Dir dir, std::string frame, Clock::time_point at);
-  void Arrive(std::uint64_t conn_id, Dir dir, std::string frame);
+  // `damaged`: the corrupt fault hit the frame (its refusal is silent, see HandleForward).
+  void Schedule(std::uint64_t conn_id, Dir dir, std::string frame, bool damaged,
+                Clock::time_point at);
+  void Arrive(std::uint64_t conn_id, Dir dir, std::string frame, bool damaged);
   std::chrono::microseconds Delay();
   int GroupOf(int slot) const;
 
@@ -242,7 +244,10 @@ class SimTransport final : public runtime::MessageTransport {
   // Called by the network.
   void OutboundEnded(NodeId peer, std::uint64_t conn_id, bool had_traffic);
   void InboundEnded(std::uint64_t conn_id);
-  void HandleForward(std::uint64_t conn_id, const std::string& bytes);
+  // A frame that fails to decode (or a forged message) is dropped and counted; unless the
+  // corrupt fault made it so, the connection then ends, as InboundConn closes it (a
+  // snapshot stream on it fails instead of waiting forever for an ack).
+  void HandleForward(std::uint64_t conn_id, const std::string& bytes, bool damaged);
   void HandleChunk(std::uint64_t conn_id, Inbound& in, const std::string& payload);
   void HandleAck(NodeId peer, std::uint64_t conn_id, const std::string& bytes);
   void PeerIsUp(NodeId peer);

@@ -238,10 +238,13 @@ TEST_CASE("faults: drop is silent, duplicate delivers twice, the wire limits app
   SECTION("a message with a forged sender is refused, as the real one does") {
     Cluster c(3);
     c.Send(1, Msg(3, 2, 0));  // sent by node 1, claims to be from 3
+    c.Run();
+    REQUIRE(c.H(2).messages.empty());
+    REQUIRE(c.net.stats().frames_undecodable == 1);
+    REQUIRE(c.H(2).lost == std::vector<NodeId>{1});  // and the connection is closed
     c.Send(1, Msg(1, 2, 2));
     c.Run();
     REQUIRE(c.H(2).messages == std::vector<Message>{Msg(1, 2, 2)});
-    REQUIRE(c.net.stats().frames_undecodable == 1);
   }
   SECTION("a message over the sender's frame limit is not sent, and reported") {
     runtime::TransportOptions o;
@@ -424,6 +427,26 @@ TEST_CASE("a stream outlives the cleanup of its file; a receiver error aborts it
   REQUIRE(c.H(2).From(1).size() == 1);  // only the first install message
   REQUIRE(c.net.stats().snapshot_streams_failed == 1);
   REQUIRE(c.H(2).lost.empty());  // the connection itself is fine
+}
+
+TEST_CASE("a chunk over the receiver's frame limit fails the stream instead of stalling it",
+          "[nodesim][network][snapshot]") {
+  Stores st;
+  Cluster c(2, 11, st.Ptrs(), SmallChunks());
+  runtime::TransportOptions o = c.transports[1]->options();
+  c.transports[1]->Stop();
+  o.frame_bytes_max = 1024;  // below the sender's 4096-byte chunks
+  Recorder h2;
+  auto t2 = c.net.NewTransport(1, c.world.Incarnation(1), o, &h2, st.stores[1].get());
+  REQUIRE(t2->Listen().ok());
+  c.Run(100ms);
+  c.Send(1, st.Make(100, 4, 50000));
+  c.Run();
+  REQUIRE(c.H(1).snapshots_sent == std::vector<std::pair<NodeId, bool>>{{2, false}});
+  REQUIRE(h2.messages.empty());
+  REQUIRE(h2.lost == std::vector<NodeId>{1});
+  REQUIRE_FALSE(st.stores[1]->Exists(100, 4));
+  t2->Stop();
 }
 
 TEST_CASE("a stopped transport gets no callback and frees its address", "[nodesim][network]") {
