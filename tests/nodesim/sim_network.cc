@@ -15,6 +15,32 @@ constexpr int kBackoffMaxMs = 2000;
 using std::chrono::microseconds;
 }  // namespace
 
+std::string ToString(const SimNetworkStats& s) {
+  std::string out;
+  auto add = [&](const char* name, std::uint64_t v) {
+    if (!out.empty()) out += ' ';
+    out += name;
+    out += '=';
+    out += std::to_string(v);
+  };
+  add("sent", s.frames_sent);
+  add("delivered", s.frames_delivered);
+  add("dropped", s.frames_dropped);
+  add("duplicated", s.frames_duplicated);
+  add("reordered", s.frames_reordered);
+  add("corrupted", s.frames_corrupted);
+  add("undecodable", s.frames_undecodable);
+  add("unsendable", s.messages_unsendable);
+  add("connects", s.connects);
+  add("refused", s.connects_refused);
+  add("cut", s.connections_cut);
+  add("unreachable", s.unreachable_reports);
+  add("snapshots_started", s.snapshot_streams_started);
+  add("snapshots_completed", s.snapshot_streams_completed);
+  add("snapshots_failed", s.snapshot_streams_failed);
+  return out;
+}
+
 // ---- SimNetwork ----
 
 SimNetwork::SimNetwork(SimWorld* world) : world_(world) {}

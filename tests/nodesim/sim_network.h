@@ -97,6 +97,9 @@ struct SimNetworkStats {
   std::uint64_t snapshot_streams_failed = 0;     // OnSnapshotSent(false)
 };
 
+// "sent=… delivered=… …", one line for a run's report.
+std::string ToString(const SimNetworkStats& s);
+
 class SimTransport;
 
 class SimNetwork {

@@ -151,6 +151,7 @@ TEST_CASE("messages arrive decoded, equal and in order, on the io lane", "[nodes
   REQUIRE(s.frames_delivered == 122);
   REQUIRE(s.frames_dropped == 0);
   REQUIRE(s.connects == 2);
+  REQUIRE(ToString(s).rfind("sent=122 delivered=122 dropped=0 ", 0) == 0);
 }
 
 TEST_CASE("partitions, unknown peers and crashes drop frames and report unreachable",
