@@ -11,7 +11,7 @@
 
 #include "kv_history.h"
 #include "lin_checker.h"
-#include "runtime/node_impl.h"
+#include "raft/node.h"
 #include "sim_env.h"
 #include "sim_file_system.h"
 #include "sim_kv.h"
@@ -78,7 +78,7 @@ struct Proc {
   std::unique_ptr<SimDisk> disk;
   std::unique_ptr<SimFileSystem> fs;
   std::unique_ptr<SimKv> kv;
-  std::unique_ptr<Node::Impl> node;
+  std::unique_ptr<Node> node;
   bool started_once = false;  // has had a process (its data dir may hold state)
   bool member = false;        // added to the configuration (or the bootstrapper)
   bool removed = false;       // removed from the configuration: stays down
@@ -236,20 +236,18 @@ bool Sim::StartProc(Proc& p, bool bootstrap) {
   // Clocks drift (each tick period within +-5%), except in lease runs, whose safety
   // assumes bounded drift (core.md, "Lease reads").
   auto env = std::make_unique<SimEnv>(&world_, &net_, p.slot, p.fs.get(), res_.mix.lease ? 0 : 5);
-  auto node = std::make_unique<Node::Impl>(OptionsFor(p, bootstrap), p.kv.get(), std::move(env));
-  Status s = node->Open();
-  if (!s.ok()) {
+  auto node = Node::StartWithEnv(OptionsFor(p, bootstrap), p.kv.get(), std::move(env));
+  if (!node.ok()) {
+    const Status s = node.status();
     Trace(fmt::format("{} open failed: {}", p.info.name, s.ToString()));
-    node.reset();
     p.kv.reset();
     p.fs.reset();
     world_.Kill(p.slot);
-    if (!faults_on_ && !p.disk->faulty())
+    if (!faults_on_ && !DiskFaulty(*p.disk))
       Fail(fmt::format("{} did not come back: {}", p.info.name, s.ToString()));
     return false;
   }
-  node->Run();
-  p.node = std::move(node);
+  p.node = std::move(node).value();
   p.started_once = true;
   Trace(fmt::format("{} up (incarnation {})", p.info.name, world_.Incarnation(p.slot)));
   return true;
@@ -348,7 +346,7 @@ void Sim::CheckStep() {
 // ------------------------------------------------------------------------------ clients
 
 void Sim::ClientLoop(int client) {
-  if (finished_ || failed()) return;
+  if (finished_ || failed() || !faults_on_) return;
   Rng& r = world_.rng();
   auto next = [this, client] {
     world_.After(std::chrono::microseconds(world_.rng().Range(0, 20000)),
@@ -368,7 +366,7 @@ void Sim::ClientLoop(int client) {
       fmt::format("v{}{}", op, std::string(static_cast<std::size_t>(r.Uniform(40)), 'x'));
   const std::uint64_t kind = r.Uniform(10);
   const int slot = target->slot;
-  Node::Impl* node = target->node.get();
+  Node* node = target->node.get();
   if (kind < 4) {
     auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
     node->ReadBarrier(kOpTimeout, [this, id, slot, key, next](Result<std::string> res) {
@@ -429,8 +427,7 @@ void Sim::ClientLoop(int client) {
                     }
                   }
                   if (!finished_) next();
-                },
-                false, {});
+                });
 }
 
 // ------------------------------------------------------------------------------ faults
@@ -512,7 +509,7 @@ void Sim::FaultLoop() {
           if (target != leader) {
             ++res_.transfers;
             Trace(fmt::format("transfer {} -> {}", leader->info.name, target->info.name));
-            leader->node->Transfer(target->info.id, 500ms, [](Status) {});
+            leader->node->TransferLeadership(target->info.id, 500ms, [](Status) {});
           }
         }
       }
@@ -570,37 +567,30 @@ void Sim::Membership() {
     ++res_.members_added;
     membership_busy_ = true;
     Trace(fmt::format("add learner {}", p->info.name));
-    leader->node->Propose(
-        {}, kOpTimeout, done("add learner", p->info.name), true,
-        ConfChange{ConfChangeType::kAddLearner, p->info.id, EncodeMemberInfo(p->info)});
+    leader->node->AddLearner(p->info, kOpTimeout, done("add learner", p->info.name));
     if (!p->up()) StartProc(*p, false);
   } else if (choice == 1 && !learners.empty()) {
     Proc* p = learners[r.Uniform(learners.size())];
     membership_busy_ = true;
     Trace(fmt::format("promote {}", p->info.name));
-    leader->node->Propose(
-        {}, kOpTimeout, done("promote", p->info.name), true,
-        ConfChange{ConfChangeType::kAddVoter, p->info.id, EncodeMemberInfo(p->info)});
+    leader->node->PromoteLearner(p->info.id, kOpTimeout, done("promote", p->info.name));
   } else if (choice == 2 && static_cast<int>(voters.size()) > o_.voters) {
     Proc* p = voters[r.Uniform(voters.size())];
     membership_busy_ = true;
     ++res_.members_removed;
     Trace(fmt::format("remove {}{}", p->info.name, p == leader ? " (the leader)" : ""));
     const int slot = p->slot;
-    leader->node->Propose(
-        {}, kOpTimeout,
-        [this, slot](Result<std::string> res) {
-          membership_busy_ = false;
-          if (!res.ok()) return;
-          // Applied on the leader: the member is gone. Its process stops a
-          // little later (it may still be needed to commit nothing more).
-          Proc* pp = procs_[static_cast<std::size_t>(slot)].get();
-          pp->removed = true;
-          world_.After(50ms, [this, pp] {
-            if (!finished_) StopProc(*pp);
-          });
-        },
-        true, ConfChange{ConfChangeType::kRemoveNode, p->info.id, {}});
+    leader->node->RemoveMember(p->info.id, kOpTimeout, [this, slot](Result<std::string> res) {
+      membership_busy_ = false;
+      if (!res.ok()) return;
+      // Applied on the leader: the member is gone. Its process stops a
+      // little later (it may still be needed to commit nothing more).
+      Proc* pp = procs_[static_cast<std::size_t>(slot)].get();
+      pp->removed = true;
+      world_.After(50ms, [this, pp] {
+        if (!finished_) StopProc(*pp);
+      });
+    });
   }
 }
 
@@ -650,17 +640,19 @@ bool Sim::Setup() {
     for (ConfChangeType t : {ConfChangeType::kAddLearner, ConfChangeType::kAddVoter}) {
       bool ok = false;
       for (int attempt = 0; attempt < 20 && !ok && !failed(); ++attempt) {
-        bool done = false;
+        // The callback may outlive this attempt (it runs at the latest when its node
+        // stops): it writes to shared state, never to this frame.
+        auto state = std::make_shared<std::pair<bool, bool>>(false, false);  // done, ok
         Proc* leader = nullptr;
         if (!RunUntilTrue(5000ms, [&] { return (leader = Leader()) != nullptr; })) break;
-        leader->node->Propose(
-            {}, kOpTimeout,
-            [&](Result<std::string> r) {
-              done = true;
-              ok = r.ok();
-            },
-            true, ConfChange{t, p.info.id, EncodeMemberInfo(p.info)});
-        RunUntilTrue(3000ms, [&] { return done; });
+        auto cb = [state](Result<std::string> r) { *state = {true, r.ok()}; };
+        if (t == ConfChangeType::kAddLearner) {
+          leader->node->AddLearner(p.info, kOpTimeout, cb);
+        } else {
+          leader->node->PromoteLearner(p.info.id, kOpTimeout, cb);
+        }
+        RunUntilTrue(3000ms, [&] { return state->first; });
+        ok = state->second;
       }
       if (!ok) {
         Fail(fmt::format("setup: could not add {}", p.info.name));
@@ -674,24 +666,24 @@ bool Sim::Setup() {
 bool Sim::HealAndVerify() {
   Heal();
   // Liveness: every member up, a leader, a final write committed and applied everywhere.
-  std::optional<Index> final_index;
-  bool in_flight = false;
+  // Shared with the final write's callback, which may run after this returns.
+  auto final_index = std::make_shared<std::optional<Index>>();
+  auto in_flight = std::make_shared<bool>(false);
   auto converged = [&] {
     for (auto& p : procs_)
       if (p->member && !p->removed && !p->up()) return false;
     Proc* leader = Leader();
     if (leader == nullptr) return false;
-    if (!final_index) {
-      if (in_flight) return false;
-      in_flight = true;
+    if (!*final_index) {
+      if (*in_flight) return false;
+      *in_flight = true;
       const int slot = leader->slot;
       leader->node->Propose(EncodePut("final", "done"), kOpTimeout,
-                            [&, slot](Result<std::string> r) {
-                              in_flight = false;
+                            [this, slot, final_index, in_flight](Result<std::string> r) {
+                              *in_flight = false;
                               Proc& lp = *procs_[static_cast<std::size_t>(slot)];
-                              if (r.ok() && lp.kv) final_index = lp.kv->applied();
-                            },
-                            false, {});
+                              if (r.ok() && lp.kv) *final_index = lp.kv->applied();
+                            });
       return false;
     }
     // Every member of the leader's configuration has applied the final write, and all
@@ -702,7 +694,9 @@ bool Sim::HealAndVerify() {
       Proc* p = nullptr;
       for (auto& q : procs_)
         if (q->info.id == m.info.id) p = q.get();
-      if (p == nullptr || !p->up() || p->kv->applied() < *final_index) return false;
+      if (p == nullptr || !p->up() || p->kv->applied() < **final_index ||
+          p->kv->applied() != ref->applied())
+        return false;
     }
     for (const auto& m : st.members) {
       for (auto& q : procs_)

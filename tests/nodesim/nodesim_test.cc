@@ -50,7 +50,8 @@ TEST_CASE("nodesim: every fault at once", "[nodesim]") {
 
 TEST_CASE("nodesim: regression seeds", "[nodesim]") {
   // Seeds that once found a bug (docs/testing.md, "Full-node simulation"); each must pass.
-  for (std::uint64_t seed : std::initializer_list<std::uint64_t>{}) RunSeed(seed);
+  // 18, 165: DiskStorage::TermAt(0) aborted with a snapshot recorded and nothing compacted.
+  for (std::uint64_t seed : {18, 165}) RunSeed(seed);
 }
 
 TEST_CASE("nodesim: sweep", "[nodesim][sweep]") {

@@ -4,12 +4,13 @@
 
 namespace raft::nodesim {
 
-SimEnv::SimEnv(SimWorld* world, SimNetwork* network, int slot, base::FileSystem* fs)
+SimEnv::SimEnv(SimWorld* world, SimNetwork* network, int slot, base::FileSystem* fs, int drift_pct)
     : world_(world),
       network_(network),
       slot_(slot),
       incarnation_(world->Incarnation(slot)),
-      fs_(fs) {}
+      fs_(fs),
+      drift_pct_(drift_pct) {}
 
 SimEnv::~SimEnv() { *gone_ = true; }
 

@@ -246,6 +246,24 @@ TEST_CASE("create snapshot validates its index", "[storage]") {
   CHECK(s->CreateSnapshot(9, {})->term == 2);
 }
 
+// Found by the full-node simulator (issue 13): with a snapshot recorded but nothing
+// compacted (snapshot_trailing_entries >= the snapshot's index), the leader asked for the
+// term at index 0 to send entry 1 to a new member, and TermAt aborted on an invariant.
+TEST_CASE("term at index 0 is 0 while a snapshot has compacted nothing", "[storage]") {
+  TempDir dir;
+  auto s = OpenOk(dir.path());
+  AppendOk(*s, MakeEntries(1, 10, 2));
+  REQUIRE(s->CreateSnapshot(5, {}).ok());
+  REQUIRE(s->FirstIndex() == 1);
+  auto t = s->TermAt(0);
+  REQUIRE(t.ok());
+  CHECK(*t == 0);
+  CHECK(*s->TermAt(1) == 2);
+  REQUIRE(s->Compact(3).ok());
+  CHECK(s->TermAt(0).status().code() == ErrorCode::kCompacted);
+  CHECK(*s->TermAt(3) == 2);
+}
+
 TEST_CASE("a second open of the same directory is refused", "[storage]") {
   TempDir dir;
   auto s = OpenOk(dir.path());

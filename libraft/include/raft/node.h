@@ -26,6 +26,10 @@
 
 namespace raft {
 
+namespace runtime {
+class Env;  // src/runtime/env.h (internal)
+}  // namespace runtime
+
 // A member as the cluster knows it. Carried in the ConfChange entry that added it, so
 // every replica learns it from the log (and from snapshots).
 struct MemberInfo {
@@ -129,6 +133,10 @@ class RAFT_EXPORT Node {
   // Opens (or creates) data_dir, recovers the log and the state machine, binds the
   // listener and starts the threads. `sm` is borrowed and must outlive the Node.
   static Result<std::unique_ptr<Node>> Start(const NodeOptions& options, StateMachine* sm);
+  // Internal, not exported: Start on the given runtime::Env (src/runtime/env.h) instead
+  // of threads, sockets and files. The full-node simulator (tests/nodesim) runs nodes so.
+  RAFT_NO_EXPORT static Result<std::unique_ptr<Node>> StartWithEnv(
+      const NodeOptions& options, StateMachine* sm, std::unique_ptr<runtime::Env> env);
   ~Node();  // Stop() if still running
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;

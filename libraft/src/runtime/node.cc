@@ -299,11 +299,16 @@ Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Node::~Node() { Stop(); }
 
 Result<std::unique_ptr<Node>> Node::Start(const NodeOptions& options, StateMachine* sm) {
+  return StartWithEnv(options, sm, runtime::NewThreadEnv());
+}
+
+Result<std::unique_ptr<Node>> Node::StartWithEnv(const NodeOptions& options, StateMachine* sm,
+                                                 std::unique_ptr<runtime::Env> env) {
   if (sm == nullptr) return Status(ErrorCode::kInvalidArgument, "state machine is null");
   if (options.self.name.empty() && options.self.id == kNoNode)
     return Status(ErrorCode::kInvalidArgument, "node needs a name or id");
   if (options.data_dir.empty()) return Status(ErrorCode::kInvalidArgument, "data_dir is empty");
-  auto impl = std::make_unique<Impl>(options, sm, runtime::NewThreadEnv());
+  auto impl = std::make_unique<Impl>(options, sm, std::move(env));
   if (Status s = impl->Open(); !s.ok()) return s;
   impl->Run();
   return std::unique_ptr<Node>(new Node(std::move(impl)));

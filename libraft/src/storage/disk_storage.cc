@@ -115,6 +115,9 @@ Result<Term> DiskStorage::Impl::TermAtLocked(Index i) const {
   if (i + 1 < first_index_) return Status(ErrorCode::kCompacted, "index compacted");
   if (i > LastIndexLocked()) return Status(ErrorCode::kUnavailable, "index beyond last");
   if (i == snapshot_.index) return snapshot_.term;  // also i == 0 with no snapshot
+  // Index 0 precedes every entry; with nothing compacted its term is 0 even when a
+  // snapshot is recorded (snapshot_trailing_entries kept the whole log behind it).
+  if (i == 0) return Term{0};
   const Segment& seg = segments_[SegmentOf(i)];
   return seg.records[i - seg.first].term;
 }
