@@ -51,7 +51,9 @@ TEST_CASE("nodesim: every fault at once", "[nodesim]") {
 TEST_CASE("nodesim: regression seeds", "[nodesim]") {
   // Seeds that once found a bug (docs/testing.md, "Full-node simulation"); each must pass.
   // 18, 165: DiskStorage::TermAt(0) aborted with a snapshot recorded and nothing compacted.
-  for (std::uint64_t seed : {18, 165}) RunSeed(seed);
+  // 679, 1455: DiskStorage::TermAt(first - 1) aborted after a newer snapshot replaced
+  // the one whose term answered it.
+  for (std::uint64_t seed : {18, 165, 679, 1455}) RunSeed(seed);
 }
 
 TEST_CASE("nodesim: sweep", "[nodesim][sweep]") {

@@ -264,6 +264,29 @@ TEST_CASE("term at index 0 is 0 while a snapshot has compacted nothing", "[stora
   CHECK(*s->TermAt(3) == 2);
 }
 
+// Found by the full-node simulator (issue 13, seeds 679 and 1455): after a restart the
+// log starts right after its snapshot, whose term answered TermAt(first - 1); a newer
+// snapshot recorded without compacting replaced it, and the leader walking back a
+// follower's log aborted on TermAt(first - 1).
+TEST_CASE("term before the first index survives a newer snapshot", "[storage]") {
+  TempDir dir;
+  DiskStorageOptions one_entry_segments;
+  one_entry_segments.segment_bytes_target = 1;  // Compact(10) removes entry 10's segment
+  {
+    auto s = OpenOk(dir.path(), one_entry_segments);
+    AppendOk(*s, MakeEntries(1, 21, 3));
+    REQUIRE(s->CreateSnapshot(10, {}).ok());
+    REQUIRE(s->Compact(10).ok());
+  }
+  auto s = OpenOk(dir.path(), one_entry_segments);
+  REQUIRE(s->FirstIndex() == 11);
+  REQUIRE(s->CreateSnapshot(15, {}).ok());
+  auto t = s->TermAt(10);
+  REQUIRE(t.ok());
+  CHECK(*t == 3);
+  CHECK(s->TermAt(9).status().code() == ErrorCode::kCompacted);
+}
+
 TEST_CASE("a second open of the same directory is refused", "[storage]") {
   TempDir dir;
   auto s = OpenOk(dir.path());

@@ -115,9 +115,10 @@ Result<Term> DiskStorage::Impl::TermAtLocked(Index i) const {
   if (i + 1 < first_index_) return Status(ErrorCode::kCompacted, "index compacted");
   if (i > LastIndexLocked()) return Status(ErrorCode::kUnavailable, "index beyond last");
   if (i == snapshot_.index) return snapshot_.term;  // also i == 0 with no snapshot
-  // Index 0 precedes every entry; with nothing compacted its term is 0 even when a
-  // snapshot is recorded (snapshot_trailing_entries kept the whole log behind it).
-  if (i == 0) return Term{0};
+  // The position before the first entry is not in any segment. Its term is kept apart:
+  // a later snapshot replaces snapshot_ but not first_index_ (found by the full-node
+  // simulator, issue 13: TermAt(first - 1) and TermAt(0) aborted on the segment lookup).
+  if (i + 1 == first_index_) return before_first_term_;
   const Segment& seg = segments_[SegmentOf(i)];
   return seg.records[i - seg.first].term;
 }

@@ -131,6 +131,10 @@ class DiskStorage::Impl {
   // By first index; never empty after Recover.
   std::vector<Segment> segments_ RAFT_GUARDED_BY(mu_);
   Index first_index_ RAFT_GUARDED_BY(mu_) = 1;  // logical: reads below return kCompacted
+  // The term of index first_index_ - 1 (0 for index 0): what TermAt answers there, since
+  // no segment need hold that entry (after a restart or ApplySnapshot it was the
+  // snapshot's, and a later CreateSnapshot replaces snapshot_ without compacting).
+  Term before_first_term_ RAFT_GUARDED_BY(mu_) = 0;
   SnapshotMeta snapshot_ RAFT_GUARDED_BY(mu_);
   HardState hard_state_ RAFT_GUARDED_BY(mu_);  // latest SetHardState
   HardState durable_hard_state_;               // in the newest valid slot of the hard-state file

@@ -242,6 +242,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
   const Index s_index = snapshot_.index;
   if (segments_.empty()) {  // a new store, or every segment was covered by the snapshot
     first_index_ = s_index + 1;
+    before_first_term_ = snapshot_.term;
     if (Status s = CreateSegment(s_index + 1); !s.ok()) return s;
     return SyncDir();
   }
@@ -251,6 +252,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
       return Corruption(fmt::format("{}: log starts at index {} but there is no snapshot",
                                     segments_.front().path, phys_first));
     first_index_ = 1;
+    before_first_term_ = 0;
     return Status::Ok();
   }
   if (phys_first > s_index + 1) {
@@ -258,6 +260,7 @@ Status DiskStorage::Impl::ReconcileWithSnapshot() {
                                   segments_.front().path, phys_first, s_index));
   }
   first_index_ = s_index + 1;
+  before_first_term_ = snapshot_.term;
   bool consistent = phys_first == s_index + 1;
   if (!consistent && s_index <= LastIndexLocked()) {
     const Segment& seg = segments_[SegmentOf(s_index)];

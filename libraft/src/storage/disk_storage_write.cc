@@ -273,6 +273,7 @@ Status DiskStorage::Impl::ApplySnapshot(const SnapshotMeta& meta) {
     return s;
   snapshot_ = meta;
   first_index_ = meta.index + 1;
+  before_first_term_ = meta.term;
   while (!segments_.empty()) {
     if (Status s = RemoveNewestSegment(); !s.ok()) return s;
   }
@@ -287,7 +288,10 @@ Status DiskStorage::Impl::Compact(Index index) {
   if (index > LastIndexLocked()) return Status(ErrorCode::kInvalidArgument, "compact beyond last");
   if (index > snapshot_.index)
     return Status(ErrorCode::kInvalidArgument, "compact beyond the latest snapshot");
+  Result<Term> before_first = TermAtLocked(index);
+  RAFT_ASSERT(before_first.ok());  // first_index_ - 1 <= index <= LastIndex
   first_index_ = index + 1;
+  before_first_term_ = *before_first;
   // Remove closed segments whose entries all lie below the new first index (keeping the
   // one holding `index` unless the snapshot answers TermAt(index)). Oldest first; any
   // subset surviving a crash is covered by the snapshot, and Open removes it. Out of the
