@@ -101,6 +101,11 @@ class Sim {
       p->disk = std::make_unique<SimDisk>(&world_.rng());
       procs_.push_back(std::move(p));
     }
+    net_.SetSendObserver([this](int slot, const Message& m) {
+      if (m.type == MessageType::kPreVote || m.type == MessageType::kPreVoteResponse) return;
+      Term& t = max_term_sent_[slot];
+      if (m.term > t) t = m.term;
+    });
     // Per-run settings drawn from the seed: small snapshots and chunks, so that
     // compaction, snapshot streaming and restores happen all the time.
     snapshot_entries_ = static_cast<std::uint64_t>(world_.rng().Range(5, 60));
@@ -177,6 +182,13 @@ class Sim {
   std::map<Index, std::pair<Term, std::string>> applied_;
   // Election safety: the leader seen in each term.
   std::map<Term, NodeId> leaders_;
+  // Durability, per slot, over all its incarnations: the highest term its messages
+  // carried (pre-votes aside: they carry a term not yet taken) and the highest index its
+  // state machine applied. A restart must recover at least both (docs/runtime.md: nothing
+  // that depends on a term leaves before it is durable; nothing is applied before it is
+  // durable here).
+  std::map<int, Term> max_term_sent_;
+  std::map<int, Index> max_applied_;
 
   // Clients.
   lin::HistoryRecorder history_;
@@ -184,6 +196,12 @@ class Sim {
   std::uint64_t next_op_ = 1;
   // Values of acknowledged writes, which must be in the committed log at the end.
   std::set<std::string> acked_values_;
+  // The log index of each write command, by its last field (a unique value, or a
+  // delete's op id), and the highest index of a write acknowledged so far: a read
+  // invoked after that acknowledgement must get a read index at least as high.
+  std::map<std::string, Index> tag_index_;
+  Index max_acked_index_ = 0;
+  std::map<int, int> reads_in_flight_;  // by slot
 };
 
 FaultMix Sim::DrawMix() {
@@ -249,6 +267,15 @@ bool Sim::StartProc(Proc& p, bool bootstrap) {
   }
   p.node = std::move(node).value();
   p.started_once = true;
+  const NodeStatusInfo st = p.node->GetStatus();
+  if (st.term < max_term_sent_[p.slot])
+    Fail(fmt::format("durability: {} restarted at term {} but had sent messages of term {}",
+                     p.info.name, st.term, max_term_sent_[p.slot]));
+  if (std::max(st.last_index, st.snapshot_index) < max_applied_[p.slot])
+    Fail(
+        fmt::format("durability: {} restarted with its log ending at {} (snapshot {}) but had "
+                    "applied up to {}",
+                    p.info.name, st.last_index, st.snapshot_index, max_applied_[p.slot]));
   Trace(fmt::format("{} up (incarnation {})", p.info.name, world_.Incarnation(p.slot)));
   return true;
 }
@@ -319,6 +346,8 @@ std::vector<Proc*> Sim::MembersUp() {
 // ------------------------------------------------------------------------------ checks
 
 void Sim::OnApplied(int slot, const Entry& e) {
+  Index& hi = max_applied_[slot];
+  if (e.index > hi) hi = e.index;
   auto [it, fresh] = applied_.emplace(e.index, std::make_pair(e.term, e.data));
   if (!fresh && (it->second.first != e.term || it->second.second != e.data)) {
     Fail(
@@ -327,9 +356,15 @@ void Sim::OnApplied(int slot, const Entry& e) {
                     slot, e.index, e.term, e.data, e.index, it->second.first, it->second.second));
   }
   if (e.index > res_.last_index) res_.last_index = e.index;
+  if (e.type == EntryType::kNormal && !e.data.empty()) {
+    auto nl = e.data.rfind('\n');
+    if (nl != std::string::npos) tag_index_.emplace(e.data.substr(nl + 1), e.index);
+  }
 }
 
 void Sim::CheckStep() {
+  if (net_.stats().snapshot_chunks_unreadable > 0)
+    Fail("a snapshot stream could not read the view it had open");
   for (auto& p : procs_) {
     if (!p->up()) continue;
     if (!p->kv->error().empty())
@@ -352,7 +387,7 @@ void Sim::ClientLoop(int client) {
     world_.After(std::chrono::microseconds(world_.rng().Range(0, 20000)),
                  [this, client] { ClientLoop(client); });
   };
-  Proc* target = r.Chance(0.8) ? Leader() : nullptr;
+  Proc* target = r.Chance(0.6) ? Leader() : nullptr;
   if (target == nullptr) target = RandomUp();
   if (target == nullptr) {
     next();
@@ -369,8 +404,16 @@ void Sim::ClientLoop(int client) {
   Node* node = target->node.get();
   if (kind < 4) {
     auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
-    node->ReadBarrier(kOpTimeout, [this, id, slot, key, next](Result<std::string> res) {
+    const Index floor = max_acked_index_;
+    ++reads_in_flight_[slot];
+    node->ReadBarrier(kOpTimeout, [this, id, slot, key, next, floor](Result<std::string> res) {
+      --reads_in_flight_[slot];
       Proc& p = *procs_[static_cast<std::size_t>(slot)];
+      if (res.ok() && std::stoull(*res) < floor)
+        Fail(
+            fmt::format("stale read index: a read on n{} got index {}, but a write at index {} "
+                        "was acknowledged before the read began",
+                        slot, *res, floor));
       if (res.ok() && p.kv) {
         history_.Complete(id, Now(), lin::Output::Value(p.kv->Get(key)));
         ++res_.reads_ok;
@@ -396,12 +439,18 @@ void Sim::ClientLoop(int client) {
     input = lin::Input::Delete(key);
     cmd = EncodeDelete(key, op);
   }
+  const std::string tag = cmd.substr(cmd.rfind('\n') + 1);
   const lin::OpKind op_kind = input.kind;
   auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
   node->Propose(std::move(cmd), kOpTimeout,
-                [this, id, op_kind, value, next](Result<std::string> res) {
+                [this, id, op_kind, value, tag, next](Result<std::string> res) {
                   if (res.ok()) {
                     ++res_.ops_ok;
+                    auto it = tag_index_.find(tag);
+                    if (it == tag_index_.end())
+                      Fail("an acknowledged write was never applied anywhere: " + tag);
+                    else if (it->second > max_acked_index_)
+                      max_acked_index_ = it->second;
                     if (op_kind == lin::OpKind::kCas) {
                       history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
                       if (*res == "1") acked_values_.insert(value);
@@ -445,8 +494,15 @@ void Sim::FaultLoop() {
         auto up = MembersUp();
         if (!up.empty()) {
           Proc* p = up[r.Uniform(up.size())];
+          // Half the time, aim at a process with a read barrier in flight: its answer may
+          // then reach the next incarnation (defect 1 of issue 13).
+          std::vector<Proc*> reading;
+          for (Proc* q : up)
+            if (reads_in_flight_[q->slot] > 0) reading.push_back(q);
+          if (!reading.empty() && r.Chance(0.5)) p = reading[r.Uniform(reading.size())];
           CrashProc(*p);
-          ScheduleRestart(*p, milliseconds(r.Range(10, 800)));
+          // A third of the restarts are immediate (a supervisor restarting the process).
+          ScheduleRestart(*p, milliseconds(r.Chance(0.3) ? r.Range(0, 3) : r.Range(10, 800)));
         }
       }
       break;

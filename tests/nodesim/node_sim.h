@@ -10,7 +10,8 @@
 //            real API (AddLearner, then PromoteLearner once they are caught up).
 //   faults   `fault_time` of virtual time with clients running and the faults of the
 //            seed's mix (swarm testing: each seed enables a random subset).
-//   heal     faults and clients stop, the network heals, crashed members restart; within `heal_time`
+//   heal     faults and clients stop, the network heals, crashed members restart; within
+//   `heal_time`
 //            every member must be up, one leader elected, a final write committed and
 //            applied on every member, and every member's state machine equal.
 // Checks: after every step, at most one leader per term; on every apply, the entry at

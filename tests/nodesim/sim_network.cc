@@ -388,6 +388,7 @@ std::uint64_t SimTransport::Connection(NodeId peer, bool report_unreachable) {
 
 void SimTransport::Send(Message m) {
   if (stopped_) return;
+  if (net_->send_observer_) net_->send_observer_(slot_, m);
   if (peers_.count(m.to) == 0) {
     ReportUnreachable(m.to);
     if (m.type == MessageType::kSnapshot) {
@@ -455,6 +456,7 @@ void SimTransport::PumpSnapshot(NodeId peer) {
     auto n = static_cast<std::size_t>(std::min(chunk, s.size - s.sent));
     auto data = s.file->ReadAt(s.sent, n);  // read as it is sent: the file may be gone by now
     if (!data.ok() || data->size() != n) {
+      ++net_->stats_.snapshot_chunks_unreadable;
       Log(LogLevel::kError, "cannot read snapshot chunk",
           {{"peer", std::to_string(peer)},
            {"error", data.ok() ? "short read" : data.status().ToString()}});

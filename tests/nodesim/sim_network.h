@@ -48,6 +48,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,6 +96,9 @@ struct SimNetworkStats {
   std::uint64_t snapshot_streams_started = 0;    // kSnapshot sends accepted
   std::uint64_t snapshot_streams_completed = 0;  // OnSnapshotSent(true)
   std::uint64_t snapshot_streams_failed = 0;     // OnSnapshotSent(false)
+  // Chunks a stream could not read from its open SnapshotView. The view keeps its file
+  // open, so this stays 0 unless something breaks that (the simulator checks it).
+  std::uint64_t snapshot_chunks_unreadable = 0;
 };
 
 // "sent=… delivered=… …", one line for a run's report.
@@ -143,6 +147,11 @@ class SimNetwork {
   }
   const SimNetworkFaults& faults() const { return faults_; }
   const SimNetworkStats& stats() const { return stats_; }
+  // Sees every raft message a transport accepts to send (before faults), with the
+  // sender's slot: the simulator checks what a node announced against what it recovers.
+  void SetSendObserver(std::function<void(int slot, const Message& m)> observer) {
+    send_observer_ = std::move(observer);
+  }
   SimWorld* world() const { return world_; }
 
  private:
@@ -184,6 +193,7 @@ class SimNetwork {
 
   SimWorld* world_;
   SimNetworkFaults faults_;
+  std::function<void(int, const Message&)> send_observer_;
   SimNetworkStats stats_;
   std::uint64_t next_transport_id_ = 1;
   std::uint64_t next_conn_id_ = 1;
