@@ -99,6 +99,9 @@ class Sim {
       p->info.id = NodeIdFromName(p->info.name);
       p->info.raft_addr = fmt::format("n{}:4000", i);
       p->disk = std::make_unique<SimDisk>(&world_.rng());
+      // Half the seeds tear unsynced writes with garbage, not only short (drawn apart
+      // from the run's Rng, so that a seed's schedule does not depend on it).
+      p->disk->options().tear_with_garbage = Rng(o.seed ^ 0x7ea5u).Chance(0.5);
       procs_.push_back(std::move(p));
     }
     net_.SetSendObserver([this](int slot, const Message& m) {
