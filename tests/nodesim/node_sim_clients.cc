@@ -1,0 +1,108 @@
+// The full-node simulator's clients: requests to the leader or any node, their history for the
+// linearizability checker, the read-index and acknowledgement checks (node_sim_internal.h).
+#include <fmt/format.h>
+
+#include "node_sim_internal.h"
+
+namespace raft::nodesim::internal {
+
+void Sim::ClientLoop(int client) {
+  if (finished_ || failed() || !faults_on_) return;
+  Rng& r = world_.rng();
+  auto next = [this, client] {
+    world_.After(std::chrono::microseconds(world_.rng().Range(0, 20000)),
+                 [this, client] { ClientLoop(client); });
+  };
+  Proc* target = r.Chance(0.6) ? Leader() : nullptr;
+  if (target == nullptr) target = RandomUp();
+  if (target == nullptr) {
+    next();
+    return;
+  }
+  const std::string key = fmt::format("k{}", r.Uniform(static_cast<std::uint64_t>(o_.keys)));
+  const std::uint64_t op = next_op_++;
+  // Unique values (so acknowledged writes can be found), of varied length (so
+  // snapshots span several chunks).
+  const std::string value =
+      fmt::format("v{}{}", op, std::string(static_cast<std::size_t>(r.Uniform(40)), 'x'));
+  const std::uint64_t kind = r.Uniform(10);
+  const int slot = target->slot;
+  Node* node = target->node.get();
+  if (kind < 4) {
+    auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
+    const Index floor = max_acked_index_;
+    ++reads_in_flight_[slot];
+    node->ReadBarrier(kOpTimeout, [this, id, slot, key, next, floor](Result<std::string> res) {
+      --reads_in_flight_[slot];
+      Proc& p = *procs_[static_cast<std::size_t>(slot)];
+      if (res.ok() && std::stoull(*res) < floor)
+        Fail(
+            fmt::format("stale read index: a read on n{} got index {}, but a write at index {} "
+                        "was acknowledged before the read began",
+                        slot, *res, floor));
+      if (res.ok() && p.kv) {
+        history_.Complete(id, Now(), lin::Output::Value(p.kv->Get(key)));
+        ++res_.reads_ok;
+      } else {
+        history_.Discard(id);  // a read without an answer constrains nothing
+      }
+      if (!finished_) next();
+    });
+    return;
+  }
+  lin::Input input;
+  std::string cmd;
+  if (kind < 7) {
+    input = lin::Input::Put(key, value);
+    cmd = EncodePut(key, value);
+  } else if (kind < 9) {
+    // Expect the current value of some node's state machine, or absence.
+    std::optional<std::string> expected;
+    if (target->kv && r.Chance(0.8)) expected = target->kv->Get(key);
+    input = lin::Input::Cas(key, expected, value);
+    cmd = EncodeCas(key, expected, value);
+  } else {
+    input = lin::Input::Delete(key);
+    cmd = EncodeDelete(key, op);
+  }
+  const std::string tag = cmd.substr(cmd.rfind('\n') + 1);
+  const lin::OpKind op_kind = input.kind;
+  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
+  node->Propose(std::move(cmd), kOpTimeout,
+                [this, id, op_kind, value, tag, next](Result<std::string> res) {
+                  if (res.ok()) {
+                    ++res_.ops_ok;
+                    auto it = tag_index_.find(tag);
+                    if (it == tag_index_.end())
+                      Fail("an acknowledged write was never applied anywhere: " + tag);
+                    else if (it->second > max_acked_index_)
+                      max_acked_index_ = it->second;
+                    if (op_kind == lin::OpKind::kCas) {
+                      history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
+                      if (*res == "1") acked_values_.insert(value);
+                    } else {
+                      history_.Complete(id, Now(), lin::Output::Ack());
+                      if (op_kind == lin::OpKind::kPut) acked_values_.insert(value);
+                    }
+                  } else {
+                    switch (res.status().code()) {
+                      // Refused before it was proposed, or (kProposalDropped) the runtime
+                      // promises it was not applied: the checker holds it to that.
+                      case ErrorCode::kNotLeader:
+                      case ErrorCode::kBusy:
+                      case ErrorCode::kInvalidArgument:
+                      case ErrorCode::kConfChangePending:
+                      case ErrorCode::kProposalDropped:
+                        ++res_.ops_discarded;
+                        history_.Discard(id);
+                        break;
+                      default:  // kTimeout, kShutdown, kIOError...: outcome unknown
+                        ++res_.ops_unknown;
+                        break;
+                    }
+                  }
+                  if (!finished_) next();
+                });
+}
+
+}  // namespace raft::nodesim::internal

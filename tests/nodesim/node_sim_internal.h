@@ -1,0 +1,175 @@
+// The full-node simulator's run, shared by its parts (not a public interface):
+//   node_sim.cc          processes, checks, phases (setup, faults, heal), the result
+//   node_sim_clients.cc  the clients and their history
+//   node_sim_faults.cc   the fault loop, the operator, membership changes, healing
+// node_sim.h describes a run and its checks. Single-threaded, like all of the simulator.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kv_history.h"
+#include "node_sim.h"
+#include "raft/node.h"
+#include "sim_env.h"
+#include "sim_file_system.h"
+#include "sim_kv.h"
+#include "sim_network.h"
+#include "sim_world.h"
+
+namespace raft::nodesim::internal {
+
+using namespace std::chrono_literals;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kOpTimeout = 1000ms;
+
+// Disk faults off (no EIO, no capacity limit); whether any is on.
+void ClearDiskFaults(SimDisk& d);
+bool DiskFaulty(SimDisk& d);
+constexpr int kTickMs = 10;
+
+// One process slot: its disk survives crashes; everything else is its current incarnation.
+struct Proc {
+  int slot = 0;
+  MemberInfo info;
+  std::unique_ptr<SimDisk> disk;
+  std::unique_ptr<SimFileSystem> fs;
+  std::unique_ptr<SimKv> kv;
+  std::unique_ptr<Node> node;
+  bool started_once = false;  // has had a process (its data dir may hold state)
+  bool member = false;        // added to the configuration (or the bootstrapper)
+  bool removed = false;       // removed from the configuration: stays down
+  bool restart_pending = false;
+  bool up() const { return node != nullptr; }
+};
+
+class Sim {
+ public:
+  explicit Sim(const NodeSimOptions& o) : o_(o), world_(o.seed), net_(&world_) {
+    res_.mix = o.swarm ? DrawMix() : o.mix;
+    const int n = o.voters + o.spares;
+    for (int i = 0; i < n; ++i) {
+      auto p = std::make_unique<Proc>();
+      p->slot = i;
+      p->info.name = fmt::format("n{}", i);
+      p->info.id = NodeIdFromName(p->info.name);
+      p->info.raft_addr = fmt::format("n{}:4000", i);
+      p->disk = std::make_unique<SimDisk>(&world_.rng());
+      // Half the seeds tear unsynced writes with garbage, not only short (drawn apart
+      // from the run's Rng, so that a seed's schedule does not depend on it).
+      p->disk->options().tear_with_garbage = Rng(o.seed ^ 0x7ea5u).Chance(0.5);
+      procs_.push_back(std::move(p));
+    }
+    net_.SetSendObserver([this](int slot, const Message& m) {
+      if (m.type == MessageType::kPreVote || m.type == MessageType::kPreVoteResponse) return;
+      Term& t = max_term_sent_[slot];
+      if (m.term > t) t = m.term;
+    });
+    // Per-run settings drawn from the seed: small snapshots and chunks, so that
+    // compaction, snapshot streaming and restores happen all the time.
+    snapshot_entries_ = static_cast<std::uint64_t>(world_.rng().Range(5, 60));
+    snapshot_trailing_ = static_cast<std::uint64_t>(world_.rng().Range(0, 20));
+    chunk_bytes_ = static_cast<std::uint32_t>(world_.rng().Range(16, 600));
+    segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
+  }
+
+  ~Sim() {
+    finished_ = true;
+    for (auto& p : procs_) p->node.reset();
+  }
+
+  NodeSimResult Run();
+
+ private:
+  FaultMix DrawMix();
+  void Trace(const std::string& s) {
+    if (o_.trace) std::fprintf(stderr, "[%9.3f] %s\n", Seconds(), s.c_str());
+  }
+  double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
+  void Fail(const std::string& what) {
+    if (!res_.ok) return;
+    res_.ok = false;
+    res_.failure = fmt::format("t={:.3f}s step={}: {}", Seconds(), world_.steps(), what);
+    Trace("FAIL " + res_.failure);
+  }
+  bool failed() const { return !res_.ok; }
+
+  // Processes.
+  NodeOptions OptionsFor(const Proc& p, bool bootstrap) const;
+  bool StartProc(Proc& p, bool bootstrap);
+  void CrashProc(Proc& p);
+  void StopProc(Proc& p);
+  void ScheduleRestart(Proc& p, milliseconds after);
+  Proc* Leader();
+  Proc* RandomUp();
+  std::vector<Proc*> MembersUp();
+
+  // Checks.
+  void OnApplied(int slot, const Entry& e);
+  void CheckStep();
+
+  // Clients.
+  void ClientLoop(int client);
+  lin::Tick Now() { return ++lin_clock_; }
+
+  // Faults.
+  void FaultLoop();
+  void OperatorLoop();
+  void Membership();
+  void Heal();
+
+  // Phases.
+  bool Setup();
+  bool HealAndVerify();
+  void RunFor(milliseconds d);
+  bool RunUntilTrue(milliseconds bound, const std::function<bool()>& done);
+
+  const NodeSimOptions o_;
+  SimWorld world_;
+  SimNetwork net_;
+  NodeSimResult res_;
+  Clock::time_point start_ = world_.Now();
+  std::vector<std::unique_ptr<Proc>> procs_;
+  std::uint64_t snapshot_entries_ = 20, snapshot_trailing_ = 5;
+  std::uint32_t chunk_bytes_ = 128;
+  std::uint64_t segment_bytes_ = 4096;
+  bool faults_on_ = false;
+  bool finished_ = false;
+  bool membership_busy_ = false;
+
+  // State machine safety: what was first applied at each index, anywhere.
+  std::map<Index, std::pair<Term, std::string>> applied_;
+  // Election safety: the leader seen in each term.
+  std::map<Term, NodeId> leaders_;
+  // Durability, per slot, over all its incarnations: the highest term its messages
+  // carried (pre-votes aside: they carry a term not yet taken) and the highest index its
+  // state machine applied. A restart must recover at least both (docs/runtime.md: nothing
+  // that depends on a term leaves before it is durable; nothing is applied before it is
+  // durable here).
+  std::map<int, Term> max_term_sent_;
+  std::map<int, Index> max_applied_;
+
+  // Clients.
+  lin::HistoryRecorder history_;
+  lin::Tick lin_clock_ = 0;
+  std::uint64_t next_op_ = 1;
+  // Values of acknowledged writes, which must be in the committed log at the end.
+  std::set<std::string> acked_values_;
+  // The log index of each write command, by its last field (a unique value, or a
+  // delete's op id), and the highest index of a write acknowledged so far: a read
+  // invoked after that acknowledgement must get a read index at least as high.
+  std::map<std::string, Index> tag_index_;
+  Index max_acked_index_ = 0;
+  std::map<int, int> reads_in_flight_;  // by slot
+};
+
+}  // namespace raft::nodesim::internal
