@@ -61,18 +61,11 @@ FaultMix Sim::DrawMix() {
   // Each fault on with probability 1/2; lease reads in a quarter of the runs.
   Rng& r = world_.rng();
   FaultMix m;
-  m.crash = r.Chance(0.5);
-  m.disk_errors = r.Chance(0.5);
-  m.disk_full = r.Chance(0.5);
-  m.slow_disk = r.Chance(0.5);
-  m.drop = r.Chance(0.5);
-  m.duplicate = r.Chance(0.5);
-  m.reorder = r.Chance(0.5);
-  m.delay = r.Chance(0.5);
-  m.cut = r.Chance(0.5);
-  m.partition = r.Chance(0.5);
-  m.membership = r.Chance(0.5);
-  m.transfer = r.Chance(0.5);
+  for (bool FaultMix::*fault :
+       {&FaultMix::crash, &FaultMix::disk_errors, &FaultMix::disk_full, &FaultMix::slow_disk,
+        &FaultMix::drop, &FaultMix::duplicate, &FaultMix::reorder, &FaultMix::delay, &FaultMix::cut,
+        &FaultMix::partition, &FaultMix::membership, &FaultMix::transfer})
+    m.*fault = r.Chance(0.5);
   m.lease = r.Chance(0.25);
   return m;
 }
