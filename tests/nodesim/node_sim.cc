@@ -47,6 +47,14 @@ std::string NodeSimResult::Summary() const {
 
 namespace internal {
 
+void TraceLogger::Log(LogLevel level, std::string_view component, std::string_view msg,
+                      const std::vector<LogField>& fields) {
+  std::string line = fmt::format("{} {} {}: {}", name_, LogLevelName(level), component, msg);
+  for (const auto& f : fields) line += fmt::format(" {}={}", f.key, f.value);
+  const double t = std::chrono::duration<double>(world_->Now().time_since_epoch()).count();
+  std::fprintf(stderr, "[%9.3f]   %s\n", t - 3600.0, line.c_str());
+}
+
 void ClearDiskFaults(SimDisk& d) {
   d.options().fail_fsync_probability = 0;
   d.options().fail_write_probability = 0;
@@ -89,6 +97,7 @@ NodeOptions Sim::OptionsFor(const Proc& p, bool bootstrap) const {
   opts.snapshot_trailing_entries = snapshot_trailing_;
   opts.snapshot_chunk_bytes = chunk_bytes_;
   opts.segment_bytes = segment_bytes_;
+  opts.logger = p.logger.get();
   return opts;
 }
 
@@ -264,7 +273,7 @@ bool Sim::Setup() {
         auto state = std::make_shared<std::pair<bool, bool>>(false, false);  // done, ok
         Proc* leader = nullptr;
         if (!RunUntilTrue(5000ms, [&] { return (leader = Leader()) != nullptr; })) break;
-        auto cb = [state](Result<std::string> r) { *state = {true, r.ok()}; };
+        auto cb = ClientSide([state](Result<std::string> r) { *state = {true, r.ok()}; });
         if (t == ConfChangeType::kAddLearner) {
           leader->node->AddLearner(p.info, kOpTimeout, cb);
         } else {
@@ -297,12 +306,15 @@ bool Sim::HealAndVerify() {
       if (*in_flight) return false;
       *in_flight = true;
       const int slot = leader->slot;
+      Trace(fmt::format("final write proposed on n{}", slot));
       leader->node->Propose(EncodePut("final", "done"), kOpTimeout,
-                            [this, slot, final_index, in_flight](Result<std::string> r) {
+                            ClientSide([this, slot, final_index, in_flight](Result<std::string> r) {
                               *in_flight = false;
+                              Trace(fmt::format("final write on n{}: {}", slot,
+                                                r.ok() ? "ok" : r.status().ToString()));
                               Proc& lp = *procs_[static_cast<std::size_t>(slot)];
                               if (r.ok() && lp.kv) *final_index = lp.kv->applied();
-                            });
+                            }));
       return false;
     }
     // Every member of the leader's configuration has applied the final write, and all

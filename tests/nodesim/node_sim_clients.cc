@@ -6,6 +6,20 @@
 
 namespace raft::nodesim::internal {
 
+Node::Callback Sim::ClientSide(Node::Callback cb) {
+  auto once = std::make_shared<Node::Callback>(std::move(cb));
+  auto run = [once](Result<std::string> r) {
+    if (!*once) return;
+    Node::Callback c = std::move(*once);
+    *once = nullptr;
+    c(std::move(r));
+  };
+  world_.After(kOpTimeout + 500ms, [run] {
+    run(Status(ErrorCode::kTimeout, "the client gave up: no answer from the node"));
+  });
+  return run;
+}
+
 void Sim::ClientLoop(int client) {
   if (finished_ || failed() || !faults_on_) return;
   Rng& r = world_.rng();
@@ -32,22 +46,23 @@ void Sim::ClientLoop(int client) {
     auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
     const Index floor = max_acked_index_;
     ++reads_in_flight_[slot];
-    node->ReadBarrier(kOpTimeout, [this, id, slot, key, next, floor](Result<std::string> res) {
-      --reads_in_flight_[slot];
-      Proc& p = *procs_[static_cast<std::size_t>(slot)];
-      if (res.ok() && std::stoull(*res) < floor)
-        Fail(
-            fmt::format("stale read index: a read on n{} got index {}, but a write at index {} "
-                        "was acknowledged before the read began",
-                        slot, *res, floor));
-      if (res.ok() && p.kv) {
-        history_.Complete(id, Now(), lin::Output::Value(p.kv->Get(key)));
-        ++res_.reads_ok;
-      } else {
-        history_.Discard(id);  // a read without an answer constrains nothing
-      }
-      if (!finished_) next();
-    });
+    node->ReadBarrier(
+        kOpTimeout, ClientSide([this, id, slot, key, next, floor](Result<std::string> res) {
+          --reads_in_flight_[slot];
+          Proc& p = *procs_[static_cast<std::size_t>(slot)];
+          if (res.ok() && std::stoull(*res) < floor)
+            Fail(
+                fmt::format("stale read index: a read on n{} got index {}, but a write at index {} "
+                            "was acknowledged before the read began",
+                            slot, *res, floor));
+          if (res.ok() && p.kv) {
+            history_.Complete(id, Now(), lin::Output::Value(p.kv->Get(key)));
+            ++res_.reads_ok;
+          } else {
+            history_.Discard(id);  // a read without an answer constrains nothing
+          }
+          if (!finished_) next();
+        }));
     return;
   }
   lin::Input input;
@@ -69,7 +84,7 @@ void Sim::ClientLoop(int client) {
   const lin::OpKind op_kind = input.kind;
   auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
   node->Propose(std::move(cmd), kOpTimeout,
-                [this, id, op_kind, value, tag, next](Result<std::string> res) {
+                ClientSide([this, id, op_kind, value, tag, next](Result<std::string> res) {
                   if (res.ok()) {
                     ++res_.ops_ok;
                     auto it = tag_index_.find(tag);
@@ -102,7 +117,7 @@ void Sim::ClientLoop(int client) {
                     }
                   }
                   if (!finished_) next();
-                });
+                }));
 }
 
 }  // namespace raft::nodesim::internal

@@ -148,30 +148,31 @@ void Sim::Membership() {
     ++res_.members_added;
     membership_busy_ = true;
     Trace(fmt::format("add learner {}", p->info.name));
-    leader->node->AddLearner(p->info, kOpTimeout, done("add learner", p->info.name));
+    leader->node->AddLearner(p->info, kOpTimeout, ClientSide(done("add learner", p->info.name)));
     if (!p->up()) StartProc(*p, false);
   } else if (choice == 1 && !learners.empty()) {
     Proc* p = learners[r.Uniform(learners.size())];
     membership_busy_ = true;
     Trace(fmt::format("promote {}", p->info.name));
-    leader->node->PromoteLearner(p->info.id, kOpTimeout, done("promote", p->info.name));
+    leader->node->PromoteLearner(p->info.id, kOpTimeout, ClientSide(done("promote", p->info.name)));
   } else if (choice == 2 && static_cast<int>(voters.size()) > o_.voters) {
     Proc* p = voters[r.Uniform(voters.size())];
     membership_busy_ = true;
     ++res_.members_removed;
     Trace(fmt::format("remove {}{}", p->info.name, p == leader ? " (the leader)" : ""));
     const int slot = p->slot;
-    leader->node->RemoveMember(p->info.id, kOpTimeout, [this, slot](Result<std::string> res) {
-      membership_busy_ = false;
-      if (!res.ok()) return;
-      // Applied on the leader: the member is gone. Its process stops a
-      // little later (it may still be needed to commit nothing more).
-      Proc* pp = procs_[static_cast<std::size_t>(slot)].get();
-      pp->removed = true;
-      world_.After(50ms, [this, pp] {
-        if (!finished_) StopProc(*pp);
-      });
-    });
+    leader->node->RemoveMember(p->info.id, kOpTimeout,
+                               ClientSide([this, slot](Result<std::string> res) {
+                                 membership_busy_ = false;
+                                 if (!res.ok()) return;
+                                 // Applied on the leader: the member is gone. Its process stops a
+                                 // little later (it may still be needed to commit nothing more).
+                                 Proc* pp = procs_[static_cast<std::size_t>(slot)].get();
+                                 pp->removed = true;
+                                 world_.After(50ms, [this, pp] {
+                                   if (!finished_) StopProc(*pp);
+                                 });
+                               }));
   }
 }
 

@@ -37,11 +37,25 @@ void ClearDiskFaults(SimDisk& d);
 bool DiskFaulty(SimDisk& d);
 constexpr int kTickMs = 10;
 
+// With --trace: every node's log lines (info and above), prefixed by the virtual time.
+class TraceLogger final : public Logger {
+ public:
+  TraceLogger(const SimWorld* world, std::string name) : world_(world), name_(std::move(name)) {}
+  bool Enabled(LogLevel level) const override { return level >= LogLevel::kInfo; }
+  void Log(LogLevel level, std::string_view component, std::string_view msg,
+           const std::vector<LogField>& fields) override;
+
+ private:
+  const SimWorld* world_;
+  std::string name_;
+};
+
 // One process slot: its disk survives crashes; everything else is its current incarnation.
 struct Proc {
   int slot = 0;
   MemberInfo info;
   std::unique_ptr<SimDisk> disk;
+  std::unique_ptr<TraceLogger> logger;  // with --trace
   std::unique_ptr<SimFileSystem> fs;
   std::unique_ptr<SimKv> kv;
   std::unique_ptr<Node> node;
@@ -63,6 +77,7 @@ class Sim {
       p->info.name = fmt::format("n{}", i);
       p->info.id = NodeIdFromName(p->info.name);
       p->info.raft_addr = fmt::format("n{}:4000", i);
+      if (o.trace) p->logger = std::make_unique<TraceLogger>(&world_, p->info.name);
       p->disk = std::make_unique<SimDisk>(&world_.rng());
       // Half the seeds tear unsynced writes with garbage, not only short (drawn apart
       // from the run's Rng, so that a seed's schedule does not depend on it).
@@ -116,6 +131,11 @@ class Sim {
   // Checks.
   void OnApplied(int slot, const Entry& e);
   void CheckStep();
+
+  // A request's callback, run once: by the node, or with kTimeout by the client giving
+  // up `kOpTimeout` + 500 ms after it asked (a crash drops the requests still queued in
+  // the dead process's lanes, and their callbacks with them, as a real crash does).
+  Node::Callback ClientSide(Node::Callback cb);
 
   // Clients.
   void ClientLoop(int client);

@@ -29,6 +29,8 @@ enum class Kind {
   kCleanupTooEager,      // snapshot cleanup also deletes the log's own snapshot (defect 3)
   kSkipSnapshotDirSync,  // a new snapshot's rename is not made durable
   kSkipRestore,          // an installed snapshot is not restored into the state machine
+  kRestoreByName,        // the restore opens the installed snapshot by name, late (a newer
+                         // snapshot's cleanup may have removed it: found by nodesim)
   kViewByName,           // a snapshot stream reads its file by name, not through the
                          // descriptor it opened (defect 2: cleanup ends the stream)
 };

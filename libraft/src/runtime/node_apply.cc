@@ -14,7 +14,7 @@ void Node::Impl::PostApply(ApplyTask task) {
 }
 
 void Node::Impl::RunApplyTask(ApplyTask& task) {
-  if (task.restore) RestoreSnapshot(*task.restore);
+  if (task.restore) RestoreSnapshot(*task.restore, task.restore_reader.get());
   if (!task.entries.empty()) ApplyEntries(task.entries);
   for (auto& [index, cb] : task.reads) waiting_reads_.emplace(index, cb);
   ServeReads();
@@ -86,12 +86,17 @@ void Node::Impl::ApplyEntries(const std::vector<Entry>& all) {
   for (auto& [cb, r] : done) cb->Run(std::move(r));
 }
 
-void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
+void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFileReader* open) {
   auto start = env_->Now();
-  auto reader = snaps_->OpenReader(meta.index, meta.term);
+  Result<std::unique_ptr<runtime::SnapshotFileReader>> reader =
+      std::unique_ptr<runtime::SnapshotFileReader>();
+  if (open == nullptr || mutation::Active(mutation::Kind::kRestoreByName)) {
+    reader = snaps_->OpenReader(meta.index, meta.term);
+    if (reader.ok()) open = reader->get();
+  }
   Status s = !reader.ok()                                     ? reader.status()
              : mutation::Active(mutation::Kind::kSkipRestore) ? Status::Ok()
-                                                              : sm_->Restore(reader->get(), meta);
+                                                              : sm_->Restore(open, meta);
   if (!s.ok()) {
     // The state machine is in an unknown state: nothing may be applied on top of it.
     Log(LogLevel::kError, "snapshot restore failed; aborting", {{"error", s.ToString()}});
@@ -101,7 +106,7 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta) {
   applied_term_ = meta.term;
   applied_conf_ = meta.conf;
   applied_members_.clear();
-  for (const auto& m : (*reader)->header().members) applied_members_[m.id] = m;
+  for (const auto& m : open->header().members) applied_members_[m.id] = m;
   last_snapshot_index_ = meta.index;
   std::vector<SharedCallback> lost;
   {

@@ -139,6 +139,11 @@ class Node::Impl : public runtime::TransportHandler {
   struct ApplyTask {
     std::vector<Entry> entries;
     std::optional<SnapshotMeta> restore;
+    // The installed snapshot's file, opened on the disk thread right after it became the
+    // log's snapshot: a newer snapshot's cleanup may remove the name before the apply
+    // thread gets here, and an open file stays readable (found by the full-node
+    // simulator, issue 13). Null: RestoreSnapshot opens it by name.
+    std::shared_ptr<runtime::SnapshotFileReader> restore_reader;
     std::vector<std::pair<Index, SharedCallback>> reads;
   };
   struct PendingProposal {
@@ -157,13 +162,16 @@ class Node::Impl : public runtime::TransportHandler {
   // One Pump for everything queued on the io thread until it runs.
   void SchedulePump() RAFT_REQUIRES(io_checker_);
   void SendAll(std::vector<Message>& msgs) RAFT_REQUIRES(io_checker_);
-  void OnPersisted(Ready rd, Status s) RAFT_REQUIRES(io_checker_);
+  // `snap` is the Ready's snapshot file, opened once it was installed (or null).
+  void OnPersisted(Ready rd, Status s, std::shared_ptr<runtime::SnapshotFileReader> snap)
+      RAFT_REQUIRES(io_checker_);
   // Queues the committed entries of `rd` that are already durable here for the apply
   // thread (moving their payloads out of `rd`), before `rd` goes to the disk thread.
   void ApplyDurableCommitted(Ready& rd) RAFT_REQUIRES(io_checker_);
   // While a Ready persists: queues entries committed meanwhile (RawNode::TakeCommitted).
   void TakeDurableCommitted() RAFT_REQUIRES(io_checker_);
-  void FinishReady(Ready rd) RAFT_REQUIRES(io_checker_);
+  void FinishReady(Ready rd, std::shared_ptr<runtime::SnapshotFileReader> snap = nullptr)
+      RAFT_REQUIRES(io_checker_);
   void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
@@ -187,7 +195,8 @@ class Node::Impl : public runtime::TransportHandler {
   void ApplyEntries(const std::vector<Entry>& entries) RAFT_REQUIRES(apply_checker_);
   // applied_term_, applied_conf_, applied_members_
   void TrackApplied(const Entry& e) RAFT_REQUIRES(apply_checker_);
-  void RestoreSnapshot(const SnapshotMeta& meta) RAFT_REQUIRES(apply_checker_);
+  void RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFileReader* reader)
+      RAFT_REQUIRES(apply_checker_);
   void ServeReads() RAFT_REQUIRES(apply_checker_);
   void MaybeSnapshot() RAFT_REQUIRES(apply_checker_);
 

@@ -121,12 +121,18 @@ void Node::Impl::Pump() {
       disk_checker_.Check();
       Status s = PersistReady(*shared, hs);
       // An installed snapshot is now the log's: files below it (older snapshots, receives
-      // that never completed or were never installed) go, as after a local snapshot.
-      if (s.ok() && shared->snapshot)
+      // that never completed or were never installed) go, as after a local snapshot. Its
+      // own file is opened now, for the apply thread's restore: the next installed
+      // snapshot's cleanup (on this thread) may remove the name before that restore runs.
+      std::shared_ptr<runtime::SnapshotFileReader> snap;
+      if (s.ok() && shared->snapshot) {
         snaps_->Cleanup(shared->snapshot->index, shared->snapshot->term);
-      env_->Post(runtime::Lane::kIo, [this, shared, s] {
+        auto r = snaps_->OpenReader(shared->snapshot->index, shared->snapshot->term);
+        if (r.ok()) snap = std::move(r).value();  // else the restore reports the error
+      }
+      env_->Post(runtime::Lane::kIo, [this, shared, s, snap] {
         io_checker_.Check();
-        OnPersisted(std::move(*shared), s);
+        OnPersisted(std::move(*shared), s, snap);
       });
     });
     return;
@@ -203,23 +209,25 @@ Status Node::Impl::PersistReady(const Ready& rd, const std::optional<HardState>&
   return s;
 }
 
-void Node::Impl::OnPersisted(Ready rd, Status s) {
+void Node::Impl::OnPersisted(Ready rd, Status s,
+                             std::shared_ptr<runtime::SnapshotFileReader> snap) {
   if (stopping_) return;
   if (!s.ok()) {
     Fail(s);
     return;
   }
   persisting_ = false;
-  FinishReady(std::move(rd));
+  FinishReady(std::move(rd), std::move(snap));
   Pump();
 }
 
 // Steps 3-5 of the durability contract, once step 2 is durable (or needed no fsync).
-void Node::Impl::FinishReady(Ready rd) {
+void Node::Impl::FinishReady(Ready rd, std::shared_ptr<runtime::SnapshotFileReader> snap) {
   SendAll(rd.messages_after_persist);
   raw_->Advance(rd);
   ApplyTask task;
   task.restore = rd.snapshot;
+  task.restore_reader = std::move(snap);
   if (rd.snapshot) queued_through_ = rd.snapshot->index;
   for (auto& e : rd.committed_entries) {  // those not already queued by ApplyDurableCommitted
     if (e.index <= queued_through_) continue;
