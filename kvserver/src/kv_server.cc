@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "kv_server_impl.h"
+#include "rocks_state_machine_fs.h"
 
 namespace kv {
 namespace {
@@ -76,11 +77,9 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
     ss << f.rdbuf();
     impl->token = Trim(ss.str());
   }
-  std::error_code ec;
-  std::filesystem::create_directories(flags.data, ec);
-  if (ec)
-    return raft::Status(raft::ErrorCode::kIOError,
-                        "cannot create " + flags.data + ": " + ec.message());
+  if (raft::Status s = fs::MakeDirs(flags.data); !s.ok()) return s;  // 0700 if new
+  if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
+    logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
   impl->fresh = !std::filesystem::exists(flags.data + "/raft/log");
 
   auto sm = RocksStateMachine::Open(flags.data + "/kv", RocksOptions{});

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
@@ -55,15 +56,41 @@ bool Exists(const std::string& path) {
 }
 
 raft::Status MakeDirs(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(path, ec);
-  if (ec) return ErrnoStatus("create directory", path, ec.value());
+  // Component by component, each created 0700 (std::filesystem::create_directories
+  // would use 0777 less the umask).
+  std::string prefix;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t slash = path.find('/', pos);
+    if (slash == std::string::npos) slash = path.size();
+    prefix = path.substr(0, slash);
+    pos = slash + 1;
+    if (prefix.empty() || prefix == "." || prefix == "..") continue;
+    if (::mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoStatus("create directory", prefix, errno);
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);
+  if (!S_ISDIR(st.st_mode)) return ErrnoStatus("create directory", path, ENOTDIR);
   return raft::Status::Ok();
+}
+
+std::string LoosePermissions(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return "";
+  const unsigned mode = st.st_mode & 0777;
+  if ((mode & 077) == 0) return "";
+  char buf[160];
+  std::snprintf(buf, sizeof(buf),
+                "the data directory %s has permissions %04o: group or others may read the "
+                "stored values; the recommended permissions are 0700",
+                dir.c_str(), mode);
+  return buf;
 }
 
 raft::Result<int> LockDir(const std::string& dir) {
   std::string path = Join(dir, "LOCK");
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus("open", path, errno);
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int err = errno;

@@ -23,8 +23,13 @@ raft::Status RemoveAll(const std::string& path);
 
 bool Exists(const std::string& path);
 
-// Creates `path` (and missing parents) as a directory; an existing one is fine.
+// Creates `path` (and missing parents) as a directory, each new one 0700; an existing
+// one is fine (and keeps its mode: LoosePermissions reports a loose one).
 raft::Status MakeDirs(const std::string& path);
+
+// "" when only the owner may access `dir` (or it does not exist); otherwise a warning
+// naming it, its mode and 0700 (etcd checks its data directory the same way).
+std::string LoosePermissions(const std::string& dir);
 
 // An exclusive flock(2) on <dir>/LOCK, held until Unlock or process exit, so that two
 // processes (or two instances in one process) never recover or open the same dir.

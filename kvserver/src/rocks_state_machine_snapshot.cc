@@ -129,7 +129,7 @@ raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
 
   std::string path = dir + "/" + name;
   // O_EXCL: a name repeated in the stream is refused instead of overwriting.
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
     if (errno == EEXIST) return Corrupt("file " + name + " appears twice");
     return raft::ErrnoStatus("create", path, errno);
@@ -212,7 +212,7 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
 
 raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
                              raft::Index expected_index) {
-  if (::mkdir(dir.c_str(), 0755) != 0) return raft::ErrnoStatus("mkdir", dir, errno);
+  if (::mkdir(dir.c_str(), 0700) != 0) return raft::ErrnoStatus("mkdir", dir, errno);
   StreamIn in(reader);
   char header[4 + 1 + 8 + 4];
   if (raft::Status s = in.ReadExact(header, sizeof(header)); !s.ok()) return s;

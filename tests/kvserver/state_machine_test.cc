@@ -2,6 +2,7 @@
 // across restarts and crashes, snapshots with bounded memory, the restore swap's crash
 // recovery, and reads concurrent with Apply and Restore.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 
 #include "kv_command.h"
 #include "rocks_state_machine.h"
+#include "rocks_state_machine_fs.h"
 
 namespace kv {
 namespace {
@@ -734,6 +736,42 @@ TEST_CASE("List: prefix, order, start_after and pagination", "[state_machine]") 
   auto none = sm->List("b", "", 0);
   REQUIRE(none.ok());
   CHECK(none->empty());
+}
+
+}  // namespace
+}  // namespace kv
+
+namespace kv {
+namespace {
+
+unsigned ModeOf(const std::string& path) {
+  struct stat st;
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st.st_mode & 0777;
+}
+
+// Security review F-13: the store is for its owner only, whatever the umask.
+TEST_CASE("the state machine's directories are 0700 and its files 0600", "[sm][fs]") {
+  TempDir dir;
+  const mode_t old = ::umask(0);
+  {
+    auto sm = OpenOrDie(dir.path("a/b/kv"));
+    CHECK(ModeOf(dir.path("a")) == 0700);
+    CHECK(ModeOf(dir.path("a/b/kv")) == 0700);
+    CHECK(ModeOf(dir.path("a/b/kv") + "/LOCK") == 0600);
+  }
+  ::umask(old);
+}
+
+TEST_CASE("a data directory open to group or others is reported", "[sm][fs]") {
+  TempDir dir;
+  REQUIRE(fs::MakeDirs(dir.path("d")).ok());
+  CHECK(fs::LoosePermissions(dir.path("d")) == "");
+  REQUIRE(::chmod(dir.path("d").c_str(), 0750) == 0);
+  const std::string warning = fs::LoosePermissions(dir.path("d"));
+  CHECK(warning.find("0750") != std::string::npos);
+  CHECK(warning.find("0700") != std::string::npos);
+  CHECK(fs::LoosePermissions(dir.path("missing")) == "");
 }
 
 }  // namespace

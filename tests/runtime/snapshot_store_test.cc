@@ -1,12 +1,15 @@
 // Snapshot files: streamed write and read, validation, corruption detection.
 #include "runtime/snapshot_store.h"
 
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 
 #include "base/file_system.h"
+#include "raft/disk_storage.h"
 
 namespace raft::runtime {
 namespace {
@@ -210,6 +213,44 @@ TEST_CASE("opening a store creates its directory durably", "[runtime][snapshot]"
   REQUIRE(SnapshotStore::Open((parent / "snap").string(), &fs).ok());  // exists: no sync
   CHECK(fs.synced_dirs.empty());
   std::filesystem::remove_all(parent);
+}
+
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+
+// Security review F-13: the log and the snapshots hold every value, for the owner only,
+// whatever the umask.
+TEST_CASE("the data directories are 0700 and every file 0600", "[runtime][snapshot][fs]") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("raft-modes-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  const mode_t old = ::umask(0);
+  auto mode = [](const std::filesystem::path& p) {
+    struct stat st;
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 0777;
+  };
+  {
+    REQUIRE(base::PosixFileSystem()->MkdirAll((dir / "data").string()) == 0);
+    auto disk = DiskStorage::Open((dir / "data" / "log").string(), {});
+    REQUIRE(disk.ok());
+    REQUIRE((*disk)->Append({Entry{1, 1, EntryType::kNormal, "x"}}).ok());
+    REQUIRE((*disk)->SetHardState(HardState{1, kNoNode, 1}).ok());
+    REQUIRE((*disk)->Sync().ok());
+    auto store = SnapshotStore::Open((dir / "data" / "snap").string());
+    REQUIRE(store.ok());
+    auto w = (*store)->Create(SnapshotHeader{SnapshotMeta{1, 1, ConfState{{1}, {}}}, {}});
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  ::umask(old);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    INFO(e.path().string());
+    CHECK(mode(e.path()) == (e.is_directory() ? 0700u : 0600u));
+  }
+  CHECK(mode(dir) == 0700u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace raft::runtime

@@ -98,7 +98,7 @@ class Posix final : public FileSystem {
   }
   int Unlink(const std::string& path) override { return ::unlink(path.c_str()) == 0 ? 0 : errno; }
   int Mkdir(const std::string& path) override {
-    return ::mkdir(path.c_str(), 0755) == 0 ? 0 : errno;
+    return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
   }
   int ListDir(const std::string& dir, std::vector<std::string>* names) override {
     DIR* d = ::opendir(dir.c_str());

@@ -48,7 +48,8 @@ class FileSystem {
   // Removes a file's name (unlink(2)). Descriptors already open on the file keep reading
   // and writing it until they are closed (SnapshotView relies on this).
   virtual int Unlink(const std::string& path) = 0;
-  // Creates a directory (mode 0755); EEXIST if it exists.
+  // Creates a directory (mode 0700: only the owner may read what the library stores);
+  // EEXIST if it exists. Files are created 0600 by their callers.
   virtual int Mkdir(const std::string& path) = 0;
   // Names in `dir` except "." and "..", in unspecified order.
   virtual int ListDir(const std::string& dir, std::vector<std::string>* names) = 0;

@@ -187,7 +187,7 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const Snapshot
   w->final_path_ = PathOf(header.meta.index, header.meta.term);
   w->tmp_path_ = w->final_path_ + ".local.tmp";
   w->dir_ = dir_;
-  if (int err = fs_->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644, &w->fd_); err != 0)
+  if (int err = fs_->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &w->fd_); err != 0)
     return ErrnoStatus("open", w->tmp_path_, err);
   const std::string meta = EncodeMeta(header);
   std::string head;
@@ -228,7 +228,7 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Te
   r->term_ = term;
   r->final_path_ = PathOf(index, term);
   r->tmp_path_ = r->final_path_ + std::string(kReceiveSuffix);
-  if (int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0644, &r->fd_); err != 0)
+  if (int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &r->fd_); err != 0)
     return ErrnoStatus("open", r->tmp_path_, err);
   return r;
 }

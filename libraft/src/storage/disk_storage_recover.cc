@@ -86,7 +86,7 @@ Status DiskStorage::Impl::LockAndList(std::vector<Index>* segment_firsts, bool* 
     return raft::ErrnoStatus("open", dir_, err);
   }
   std::string lock_path = PathOf(storage::kLockFile);
-  if (int err = fs_->Open(lock_path, O_RDWR | O_CREAT, 0644, &lock_fd_); err != 0)
+  if (int err = fs_->Open(lock_path, O_RDWR | O_CREAT, 0600, &lock_fd_); err != 0)
     return raft::ErrnoStatus("open", lock_path, err);
   if (int err = fs_->LockExclusive(lock_fd_); err != 0) {
     if (err == EWOULDBLOCK)

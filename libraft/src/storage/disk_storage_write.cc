@@ -26,7 +26,7 @@ Status DiskStorage::Impl::WriteFileAtomically(std::string_view name, const std::
   const char* op = "create";
   int err = Unlocked([&] {
     int fd = -1;
-    if (int e = fs_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644, &fd); e != 0) return e;
+    if (int e = fs_->Open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, &fd); e != 0) return e;
     op = "write";
     int e = fs_->PwriteAll(fd, contents.data(), contents.size(), 0);
     if (e == 0) {
@@ -47,7 +47,7 @@ Status DiskStorage::Impl::CreateSegment(Index first) {
   seg.first = first;
   seg.path = PathOf(storage::SegmentFileName(first));
   if (int err =
-          Unlocked([&] { return fs_->Open(seg.path, O_RDWR | O_CREAT | O_EXCL, 0644, &seg.fd); });
+          Unlocked([&] { return fs_->Open(seg.path, O_RDWR | O_CREAT | O_EXCL, 0600, &seg.fd); });
       err != 0)
     return Fail("create", seg.path, err);
   segments_.push_back(std::move(seg));
