@@ -222,5 +222,34 @@ TEST_CASE("the encoder refuses what a decoder would refuse", "[wire][frame]") {
   CHECK(EncodeFrame(static_cast<FrameType>(7), "").status().code() == ErrorCode::kInvalidArgument);
 }
 
+// Security review F-11: a listener limits the first, unauthenticated frame to 4 KiB, the
+// frames after it to the full limit; the header alone decides, before any payload byte.
+TEST_CASE("the first frame of a stream has its own, smaller limit", "[wire][frame]") {
+  const std::string big(kFirstFramePayloadBytesMax + 1, 'x');
+  const std::string small(100, 'y');
+  {
+    FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax);
+    Status s = d.Feed(MustFrame(FrameType::kHandshake, big).substr(0, kFrameHeaderBytes));
+    CHECK(s.code() == ErrorCode::kCorruption);
+    CHECK(s.message().find("first frame") != std::string::npos);
+  }
+  {
+    FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax);
+    REQUIRE(
+        d.Feed(MustFrame(FrameType::kHandshake, small) + MustFrame(FrameType::kRaftMessage, big))
+            .ok());
+    auto first = d.Pop();
+    auto second = d.Pop();
+    REQUIRE(first);
+    REQUIRE(second);
+    CHECK(second->payload.size() == big.size());
+  }
+  {
+    FrameDecoder d;  // a dialer's decoder: no first-frame limit
+    REQUIRE(d.Feed(MustFrame(FrameType::kRaftMessage, big)).ok());
+    CHECK(d.Pop());
+  }
+}
+
 }  // namespace
 }  // namespace raft::wire

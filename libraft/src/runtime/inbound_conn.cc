@@ -15,7 +15,7 @@ InboundConn::InboundConn(Transport* t, asio::ip::tcp::socket sock)
     : t_(t),
       sock_(std::move(sock)),
       handshake_timer_(sock_.get_executor()),
-      decoder_(t->options().frame_bytes_max) {
+      decoder_(t->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax) {
   asio::error_code ec;
   auto ep = sock_.remote_endpoint(ec);
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());

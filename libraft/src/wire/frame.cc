@@ -124,9 +124,11 @@ Status FrameDecoder::ParseHeader() {
   }
   if (flags != 0) return Fail(fmt::format("reserved frame flags {:#06x} set", flags));
   payload_len_ = raft::DecodeFixed32(header_.data() + kPayloadLenOffset);
-  if (payload_len_ > payload_bytes_max_) {
-    return Fail(fmt::format("{} frame payload of {} bytes exceeds the limit of {}",
-                            FrameTypeName(frame_type), payload_len_, payload_bytes_max_));
+  const std::uint32_t limit = stream_offset_ == 0 ? first_payload_bytes_max_ : payload_bytes_max_;
+  if (payload_len_ > limit) {
+    return Fail(fmt::format("{} frame payload of {} bytes exceeds the limit of {}{}",
+                            FrameTypeName(frame_type), payload_len_, limit,
+                            stream_offset_ == 0 ? " for a connection's first frame" : ""));
   }
   payload_crc_ = raft::DecodeFixed32(header_.data() + kPayloadCrcOffset);
   current_ = Frame{frame_type, version, std::string()};

@@ -2,6 +2,7 @@
 // (docs/wire-protocol.md, section 3). Pure code: no sockets, no Asio.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -54,8 +55,13 @@ Result<std::string> EncodeFrame(FrameType type, std::string_view payload,
 // Thread safety: none; one connection's reader owns its decoder.
 class FrameDecoder {
  public:
-  explicit FrameDecoder(std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault)
-      : payload_bytes_max_(payload_bytes_max) {}
+  // `first_payload_bytes_max` limits the first frame of the stream (a listener passes
+  // kFirstFramePayloadBytesMax: that frame is the unauthenticated handshake), the other
+  // limit every later one.
+  explicit FrameDecoder(std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault,
+                        std::uint32_t first_payload_bytes_max = UINT32_MAX)
+      : payload_bytes_max_(payload_bytes_max),
+        first_payload_bytes_max_(std::min(payload_bytes_max, first_payload_bytes_max)) {}
 
   // Consumes all of `bytes`. Ok, or kCorruption naming the first violation and the
   // stream offset of the frame it was found in.
@@ -79,6 +85,7 @@ class FrameDecoder {
   Status Fail(std::string message);
 
   const std::uint32_t payload_bytes_max_;
+  const std::uint32_t first_payload_bytes_max_;
   std::uint64_t stream_offset_ = 0;  // stream offset of the frame being decoded
   // Header bytes received for the current frame, header_len_ <= kFrameHeaderBytes.
   FrameHeaderBytes header_{};

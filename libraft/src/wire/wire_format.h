@@ -28,6 +28,10 @@ inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
 
 // Default limit on a frame's payload; the decoder's caller may choose another.
 inline constexpr std::uint32_t kFramePayloadBytesMaxDefault = 64u << 20;
+// Limit on the payload of the first frame a listener reads on a connection: the
+// handshake, unauthenticated, at most about 1.6 KiB (security review F-11: a stranger
+// may not make a listener buffer 64 MiB before it has proved anything).
+inline constexpr std::uint32_t kFirstFramePayloadBytesMax = 4096;
 
 enum class FrameType : std::uint8_t {
   kHandshake = 1,
