@@ -216,5 +216,42 @@ TEST_CASE("a snapshot whose file is cleaned up mid-stream still streams to the e
   CHECK(p.rb.messages[0].snapshot == s1);
 }
 
+// Security review F-11: inbound connections are capped; one over the cap is closed at
+// once, and the listener accepts again once one closes.
+TEST_CASE("a listener closes connections over inbound_conns_max and accepts again below",
+          "[runtime][transport]") {
+  Pair p;
+  TransportOptions o = Pair::Options(3);
+  o.inbound_conns_max = 2;
+  Recorder r;
+  Transport t(p.io, o, &r, p.store_b.get());
+  REQUIRE(t.Listen().ok());
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), t.port());
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> socks;
+  std::vector<bool> closed;
+  char buf[16];
+  auto dial = [&] {
+    socks.push_back(std::make_unique<asio::ip::tcp::socket>(p.io));
+    socks.back()->connect(ep);
+    closed.push_back(false);
+    const std::size_t k = socks.size() - 1;
+    socks.back()->async_read_some(asio::buffer(buf), [&, k](asio::error_code ec, std::size_t) {
+      if (ec) closed[k] = true;
+    });
+    p.RunUntil([] { return false; }, 10);  // 100 ms: the listener accepts (or refuses)
+  };
+  dial();
+  dial();
+  dial();
+  CHECK_FALSE(closed[0]);
+  CHECK_FALSE(closed[1]);
+  CHECK(closed[2]);  // over the cap
+  socks[0]->close();
+  p.RunUntil([] { return false; }, 10);
+  dial();
+  CHECK_FALSE(closed[3]);  // below the cap again
+  t.Stop();
+}
+
 }  // namespace
 }  // namespace raft::runtime

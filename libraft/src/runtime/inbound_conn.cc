@@ -9,6 +9,10 @@ namespace raft::runtime {
 namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
+// Answers waiting to be written (handshake answers, snapshot chunk acks). A dialer keeps
+// at most its snapshot window of chunks unacknowledged, so a longer queue means it stopped
+// reading: the connection closes rather than buffer without bound (security review F-11).
+constexpr std::size_t kOutFramesMax = 64;
 }  // namespace
 
 InboundConn::InboundConn(Transport* t, asio::ip::tcp::socket sock)
@@ -196,6 +200,11 @@ bool InboundConn::SendFrame(wire::FrameType type, const Result<std::string>& pay
             {{"remote", remote_},
              {"type", wire::FrameTypeName(type)},
              {"error", frame.status().ToString()}});
+    return false;
+  }
+  if (out_.size() >= kOutFramesMax) {
+    t_->Log(LogLevel::kWarn, "closing connection: the peer does not read our answers",
+            {{"remote", remote_}, {"queued", std::to_string(out_.size())}});
     return false;
   }
   out_.push_back(std::move(frame).value());

@@ -37,7 +37,8 @@ Transport::Transport(asio::io_context& io, TransportOptions options, TransportHa
       options_(std::move(options)),
       handler_(handler),
       snapshots_(snapshots),
-      acceptor_(io) {}
+      acceptor_(io),
+      accept_backoff_(io) {}
 
 Transport::~Transport() { Stop(); }
 
@@ -72,17 +73,37 @@ Status Transport::Listen() {
 void Transport::Accept() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket sock) {
     CheckThread();
-    if (stopped_) return;
-    if (!ec) {
-      auto conn = std::make_shared<InboundConn>(this, std::move(sock));
-      inbound_[conn.get()] = conn;
-      conn->Start();
-    } else if (ec != asio::error::operation_aborted) {
-      Log(LogLevel::kWarn, "accept failed", {{"error", ec.message()}});
-    }
+    if (stopped_ || ec == asio::error::operation_aborted) return;
     // Forget connections that have closed.
     for (auto it = inbound_.begin(); it != inbound_.end();)
       it = it->second.expired() ? inbound_.erase(it) : std::next(it);
+    if (ec) {
+      // Out of descriptors or buffers: the error would repeat at once. Pause, log once.
+      Log(LogLevel::kWarn, "accept failed; pausing 100 ms", {{"error", ec.message()}});
+      accept_backoff_.expires_after(std::chrono::milliseconds(100));
+      accept_backoff_.async_wait([this](asio::error_code e) {
+        CheckThread();
+        if (!e && !stopped_) Accept();
+      });
+      return;
+    }
+    if (inbound_.size() >= options_.inbound_conns_max) {
+      // Logged when refusing starts and every 1,000 refusals; the count when it ends.
+      if (refused_conns_++ == 0)
+        Log(LogLevel::kWarn, "refusing a connection: too many open",
+            {{"open", std::to_string(inbound_.size())},
+             {"max", std::to_string(options_.inbound_conns_max)}});
+      asio::error_code ignored;
+      sock.close(ignored);
+      if (refused_conns_ >= 1000) refused_conns_ = 0;
+    } else {
+      if (refused_conns_ > 1)
+        Log(LogLevel::kInfo, "accepting again", {{"refused", std::to_string(refused_conns_ - 1)}});
+      refused_conns_ = 0;
+      auto conn = std::make_shared<InboundConn>(this, std::move(sock));
+      inbound_[conn.get()] = conn;
+      conn->Start();
+    }
     Accept();
   });
 }
@@ -122,6 +143,7 @@ void Transport::Stop() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  accept_backoff_.cancel();
   for (auto& [id, p] : peers_) p->Close();
   for (auto& [ptr, w] : inbound_)
     if (auto c = w.lock()) c->Close();

@@ -45,6 +45,9 @@ struct TransportOptions {
   std::uint32_t frame_bytes_max = 64u << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
   std::uint32_t snapshot_window_chunks = 4;
+  // Connections peers dialed to us, open at once; one over it is closed at accept
+  // (security review F-11). A member keeps one; the rest are reconnects in flight.
+  std::size_t inbound_conns_max = 256;
   Logger* logger = nullptr;
   // The io_context's thread, bound while it runs (borrowed); nullptr: unchecked.
   const base::ThreadChecker* io_thread = nullptr;
@@ -105,6 +108,10 @@ class Transport final : public MessageTransport {
   TransportHandler* handler_;
   SnapshotStore* snapshots_;
   asio::ip::tcp::acceptor acceptor_;
+  // After an accept error (EMFILE, ENFILE, ENOBUFS...), accepting resumes after a pause
+  // instead of failing again at once in a busy loop.
+  asio::steady_timer accept_backoff_;
+  std::uint64_t refused_conns_ = 0;  // refused over inbound_conns_max since accepting last
   std::uint16_t port_ = 0;
   std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
