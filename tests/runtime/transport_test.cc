@@ -253,5 +253,20 @@ TEST_CASE("a listener closes connections over inbound_conns_max and accepts agai
   t.Stop();
 }
 
+// Security review F-8: a peer named by a hostname is resolved asynchronously (Asio's
+// resolver thread), not by a blocking getaddrinfo on the io thread; the path works end to
+// end ("localhost" comes from /etc/hosts, no DNS server needed).
+TEST_CASE("a peer named by a hostname is resolved and dialed", "[runtime][transport]") {
+  Pair p;
+  p.a->SetPeerAddress(2, "localhost:" + std::to_string(p.b->port()));
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  REQUIRE(p.rb.messages.size() == 1);
+  p.a->SetPeerAddress(2, "no-such-host.invalid:" + std::to_string(p.b->port()));
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return p.ra.unreachable > 0; });
+  CHECK(p.ra.unreachable > 0);  // a name that does not resolve fails the dial, visibly
+}
+
 }  // namespace
 }  // namespace raft::runtime

@@ -13,7 +13,13 @@ constexpr int kBackoffMaxMs = 2000;
 }  // namespace
 
 PeerConn::PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string addr)
-    : t_(t), io_(io), id_(id), addr_(std::move(addr)), sock_(io), backoff_timer_(io) {
+    : t_(t),
+      io_(io),
+      id_(id),
+      addr_(std::move(addr)),
+      sock_(io),
+      backoff_timer_(io),
+      resolver_(io) {
   decoder_.emplace(t->options().frame_bytes_max);
 }
 
@@ -90,14 +96,39 @@ Status PeerConn::Enqueue(wire::FrameType type, const std::string& payload, bool 
 }
 
 void PeerConn::Connect() {
-  auto ep = ParseEndpoint(addr_);
-  if (!ep.ok()) {
-    Fail(ep.status().message());
+  std::string host;
+  std::uint16_t port = 0;
+  if (Status s = SplitHostPort(addr_, &host, &port); !s.ok()) {
+    Fail(s.message());
     return;
   }
   state_ = State::kConnecting;
+  asio::error_code numeric;
+  const auto ip = asio::ip::make_address(host, numeric);
+  if (!numeric) {
+    ConnectTo(asio::ip::tcp::endpoint(ip, port));
+    return;
+  }
+  // A name: resolved by Asio's resolver thread, so a slow or hostile DNS server never
+  // stalls the io thread's ticks and heartbeats (security review F-8). Messages queue up
+  // meanwhile, as while connecting.
   auto self = shared_from_this();
-  sock_.async_connect(*ep, [this, self, g = gen_](asio::error_code ec) {
+  resolver_.async_resolve(
+      host, std::to_string(port),
+      [this, self, g = gen_](asio::error_code ec, asio::ip::tcp::resolver::results_type results) {
+        t_->CheckThread();
+        if (closed_ || g != gen_ || state_ != State::kConnecting) return;
+        if (ec || results.empty()) {
+          Fail("resolve " + addr_ + ": " + (ec ? ec.message() : "no address"));
+          return;
+        }
+        ConnectTo(results.begin()->endpoint());
+      });
+}
+
+void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
+  auto self = shared_from_this();
+  sock_.async_connect(ep, [this, self, g = gen_](asio::error_code ec) {
     t_->CheckThread();
     if (closed_ || g != gen_ || state_ != State::kConnecting) return;
     if (ec) {
@@ -338,6 +369,7 @@ void PeerConn::Close() {
   closed_ = true;
   asio::error_code ignored;
   backoff_timer_.cancel();
+  resolver_.cancel();
   sock_.close(ignored);
   queue_.clear();
 }

@@ -77,7 +77,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
     std::uint64_t acked = 0;  // the peer's highest acknowledged offset
   };
 
-  void Connect();
+  void Connect();  // resolves a name first (asynchronously), then ConnectTo
+  void ConnectTo(const asio::ip::tcp::endpoint& ep);
   // Frames `payload` and queues it at the back. kInvalidArgument when it cannot be
   // framed (nothing queued); kBusy when it does not fit under the byte cap and !force.
   Status Enqueue(wire::FrameType type, const std::string& payload, bool force);
@@ -97,6 +98,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   std::string addr_;
   asio::ip::tcp::socket sock_;
   asio::steady_timer backoff_timer_;
+  asio::ip::tcp::resolver resolver_;  // names in addr_ are resolved asynchronously
   int backoff_ms_ = 50;
   State state_ = State::kIdle;
   std::deque<std::string> queue_;  // frames waiting for the next write

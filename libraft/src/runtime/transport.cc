@@ -8,24 +8,32 @@
 
 namespace raft::runtime {
 
-Result<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& addr) {
+Status SplitHostPort(const std::string& addr, std::string* host, std::uint16_t* port) {
   auto colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size())
     return Status(ErrorCode::kInvalidArgument, "address '" + addr + "' is not host:port");
-  std::string host = addr.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
+  *host = addr.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']')
+    *host = host->substr(1, host->size() - 2);
+  unsigned p = 0;
   auto ps = addr.substr(colon + 1);
-  auto [p, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), port);
-  if (ec != std::errc() || p != ps.data() + ps.size() || port > 65535)
+  auto [end, ec] = std::from_chars(ps.data(), ps.data() + ps.size(), p);
+  if (ec != std::errc() || end != ps.data() + ps.size() || p > 65535)
     return Status(ErrorCode::kInvalidArgument, "address '" + addr + "' has a bad port");
+  *port = static_cast<std::uint16_t>(p);
+  return Status::Ok();
+}
+
+Result<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& addr) {
+  std::string host;
+  std::uint16_t port = 0;
+  if (Status s = SplitHostPort(addr, &host, &port); !s.ok()) return s;
   asio::error_code err;
   auto ip = asio::ip::make_address(host, err);
-  if (!err) return asio::ip::tcp::endpoint(ip, static_cast<std::uint16_t>(port));
+  if (!err) return asio::ip::tcp::endpoint(ip, port);
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
-  auto results = resolver.resolve(host, ps, err);
+  auto results = resolver.resolve(host, std::to_string(port), err);
   if (err || results.empty())
     return Status(ErrorCode::kInvalidArgument, "cannot resolve '" + host + "': " + err.message());
   return results.begin()->endpoint();

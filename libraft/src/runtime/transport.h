@@ -120,7 +120,10 @@ class Transport final : public MessageTransport {
   friend class InboundConn;
 };
 
-// "host:port" -> endpoint. Hostnames are resolved (blocking; /etc/hosts for localhost).
+// "host:port" (or "[v6]:port") -> host and port; kInvalidArgument naming the address.
+Status SplitHostPort(const std::string& addr, std::string* host, std::uint16_t* port);
+// "host:port" -> endpoint. Hostnames are resolved, blocking: for Listen at startup only.
+// Dialing resolves asynchronously (PeerConn::Connect), off the io thread.
 Result<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& addr);
 
 }  // namespace raft::runtime
