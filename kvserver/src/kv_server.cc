@@ -76,6 +76,13 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
     std::stringstream ss;
     ss << f.rdbuf();
     impl->token = Trim(ss.str());
+    // An empty file (a secret mount that failed, an empty template) must not mean "no
+    // authentication" (security review F-9): refuse to start.
+    if (impl->token.empty())
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          "-cluster-token-file " + flags.cluster_token_file +
+                              " is empty; refusing to start without the token (remove the flag "
+                              "to run without one)");
   }
   if (raft::Status s = fs::MakeDirs(flags.data); !s.ok()) return s;  // 0700 if new
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())

@@ -1,8 +1,13 @@
 // kvserver pieces that need no process: flags, key decoding, log formatting.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "flags.h"
 #include "http_util.h"
+#include "kv_server.h"
 #include "logger.h"
 
 namespace kv {
@@ -76,6 +81,25 @@ TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {
   REQUIRE(j.find("\"k\":\"v\"") != std::string::npos);
   REQUIRE(j.find("\"level\":\"info\"") != std::string::npos);
   REQUIRE_FALSE(text.Enabled(raft::LogLevel::kDebug));
+}
+
+// Security review F-9: a token file that is empty (a failed secret mount) must not mean
+// "no authentication".
+TEST_CASE("an empty -cluster-token-file refuses to start", "[kvserver][flags]") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kv-token-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string token = (dir / "token").string();
+  std::ofstream(token) << "  \n";
+  auto f = ParseServerFlags({"-id", "t1", "-laddr", "127.0.0.1:1", "-raddr", "127.0.0.1:2", "-data",
+                             (dir / "data").string(), "-cluster-token-file", token});
+  INFO(f.status().ToString());
+  REQUIRE(f.ok());
+  StructuredLogger logger(raft::LogLevel::kError, false);
+  auto server = KvServer::Start(*f, &logger);
+  REQUIRE_FALSE(server.ok());
+  CHECK(server.status().message().find("is empty") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace kv
