@@ -18,6 +18,10 @@ Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const S
   if (!s.ok()) return s;
   if (storage == nullptr) return Status(ErrorCode::kInvalidArgument, "storage is null");
   HardState hs = storage->InitialHardState();
+  if (hs.term > kTermMax) {
+    return Status(ErrorCode::kCorruption, "stored term " + std::to_string(hs.term) +
+                                              " is above kTermMax " + std::to_string(kTermMax));
+  }
   if (hs.commit > storage->LastIndex()) {
     return Status(ErrorCode::kCorruption, "stored commit index " + std::to_string(hs.commit) +
                                               " is beyond the last index " +
@@ -68,6 +72,7 @@ void RaftCore::Reset(Term term) {
   if (term_ != term) {
     term_ = term;
     vote_ = kNoNode;
+    acked_in_term_ = 0;
   }
   lead_ = kNoNode;
   election_elapsed_ = 0;
@@ -131,6 +136,7 @@ void RaftCore::BecomePreCandidate() {
 
 void RaftCore::BecomeCandidate() {
   RAFT_ASSERT(role_ != Role::kLeader);
+  RAFT_ASSERT_LT(term_, kTermMax);  // Hup
   Reset(term_ + 1);
   vote_ = cfg_.id;
   role_ = Role::kCandidate;
@@ -155,6 +161,10 @@ bool RaftCore::Promotable() const {
 
 void RaftCore::Hup(bool transfer) {
   if (role_ == Role::kLeader || !Promotable()) return;
+  // At the ceiling no campaign term is left (a message of a higher term is refused): the
+  // cluster stays at kTermMax forever. Reaching it takes 2^62 elections, or, from a peer
+  // that lies, 2^30 messages (kTermJumpMax); docs/core.md, "Message validation".
+  if (term_ >= kTermMax) return;
   // Our own vote would break a promise a leader's lease may count on; only that leader's
   // TimeoutNow (it gave up its lease when sending it) releases it early.
   if (!transfer && LeasePromised()) return;
@@ -169,7 +179,7 @@ void RaftCore::Hup(bool transfer) {
 
 void RaftCore::StartElection(bool pre_vote, bool transfer) {
   campaign_transfer_ = transfer;
-  Term t = pre_vote ? term_ + 1 : term_;
+  Term t = pre_vote ? term_ + 1 : term_;  // term_ < kTermMax (Hup)
   votes_.clear();
   votes_[cfg_.id] = true;
   if (TallyVotes(conf().voters, votes_) == VoteResult::kWon) {
@@ -213,13 +223,7 @@ void RaftCore::Send(Message m) {
 }
 
 Status RaftCore::Step(const Message& m) {
-  if (m.to != cfg_.id)
-    return Status(ErrorCode::kInvalidArgument, "message for node " + std::to_string(m.to));
-  if (m.from == kNoNode || m.from == cfg_.id)
-    return Status(ErrorCode::kInvalidArgument, "message from an invalid sender");
-  auto type = static_cast<int>(m.type);
-  if (type < 1 || type > kMessageTypeMax)
-    return Status(ErrorCode::kInvalidArgument, "unknown message type");
+  if (Status s = Validate(m); !s.ok()) return s;  // before anything changes
 
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
