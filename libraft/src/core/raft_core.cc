@@ -224,6 +224,8 @@ void RaftCore::Send(Message m) {
 
 Status RaftCore::Step(const Message& m) {
   if (Status s = Validate(m); !s.ok()) return s;  // before anything changes
+  // term_ <= kTermMax (Create, Hup), so the sum does not wrap.
+  if (m.term > term_ + kTermJumpMax) return StepTowardsTerm(m);
 
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
@@ -283,6 +285,26 @@ Status RaftCore::Step(const Message& m) {
       break;
   }
   return Status::Ok();
+}
+
+// A term more than kTermJumpMax above ours is not believed at once: one forged frame
+// would otherwise move the cluster to kTermMax, where nobody can campaign. A message that
+// would make us adopt its term moves us kTermJumpMax up instead (as a follower of nobody:
+// safe, as any step up of the term is) and is refused; the next one from an honest peer
+// that far ahead (none is: one term per election) is then close enough. A forged term
+// now costs 2^30 messages to reach the ceiling. Vote requests and pre-vote answers move
+// nothing (their terms are proposals).
+Status RaftCore::StepTowardsTerm(const Message& m) {
+  Term to = term_ + kTermJumpMax;  // < m.term <= kTermMax (Validate)
+  if (m.type != MessageType::kVote && m.type != MessageType::kPreVote &&
+      m.type != MessageType::kPreVoteResponse) {
+    BecomeFollower(to, kNoNode);
+  }
+  return Status(ErrorCode::kInvalidArgument,
+                std::string(MessageTypeName(m.type)) + " from " + std::to_string(m.from) +
+                    " in term " + std::to_string(m.term) + " refused: more than kTermJumpMax " +
+                    std::to_string(kTermJumpMax) + " above our term; moved to term " +
+                    std::to_string(term_));
 }
 
 void RaftCore::HandleVoteRequest(const Message& m) {

@@ -63,6 +63,7 @@ class RaftCore {
   // have come from an honest peer given our state; Ok otherwise. Reads state, changes
   // nothing: Step returns the refusal before acting (docs/core.md, "Message validation").
   Status Validate(const Message& m) const;
+  Status StepTowardsTerm(const Message& m);  // m.term > term_ + kTermJumpMax
 
   // --- raft_core.cc ---
   void Reset(Term term);

@@ -119,10 +119,6 @@ Status RaftCore::Validate(const Message& m) const {
     return Status(ErrorCode::kInvalidArgument,
                   "message of unknown type " + std::to_string(type) + " from " + Num(m.from));
   if (Status s = CheckFields(m); !s.ok()) return s;
-  // term_ <= kTermMax (Create, Hup), so the sum does not wrap.
-  if (m.term > term_ + kTermJumpMax)
-    return Refuse(m, "term is more than kTermJumpMax " + Num(kTermJumpMax) + " above ours (" +
-                         Num(term_) + ")");
   if (m.term < term_) return Status::Ok();  // ignored or answered with our term (Step)
 
   // From here the message is of our term or a newer one, and Step acts on it.
