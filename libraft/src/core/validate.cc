@@ -148,10 +148,8 @@ Status RaftCore::Validate(const Message& m) const {
       // truncated in that term). etcd-io/raft panics in commitTo in the last case.
       Index bound = new_term ? 0 : acked_in_term_.value_or(log_.LastIndex());
       if (m.commit > bound)
-        return Refuse(m, "commit " + Num(m.commit) +
-                             " is beyond what we acknowledged to the "
-                             "leader of this term (" +
-                             Num(bound) + ")");
+        return Refuse(m, "commit " + Num(m.commit) + " is beyond " + Num(bound) +
+                             ", what we acknowledged to this term's leader");
       if (m.commit > log_.LastIndex())
         return Refuse(
             m, "commit " + Num(m.commit) + " is beyond our last index " + Num(log_.LastIndex()));
