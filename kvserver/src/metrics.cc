@@ -102,6 +102,9 @@ std::string KvServer::Impl::MetricsText() const {
           m.snapshots_installed);
   Counter(o, "kv_raft_snapshots_sent_total", "Snapshot streams started to followers.",
           m.snapshots_sent);
+  Counter(o, "kv_raft_messages_refused_total",
+          "Peer messages the Raft core refused (malformed, or impossible from an honest peer).",
+          m.messages_refused);
   Gauge(o, "kv_raft_snapshot_last_duration_seconds",
         "Duration of the last snapshot taken or installed.",
         static_cast<double>(m.last_snapshot_ms) / 1000.0);

@@ -27,6 +27,17 @@ enum class MessageType : std::uint8_t {
 };
 
 constexpr int kMessageTypeMax = 12;
+
+// Bounds every message must respect (RaftCore refuses it otherwise; docs/core.md,
+// "Message validation"). Far below 2^64, so that term + 1 and index + count never wrap;
+// an honest cluster reaches neither (one term per election, one index per entry).
+constexpr Term kTermMax = Term{1} << 62;
+constexpr Index kIndexMax = Index{1} << 62;
+// A message may carry a term at most this far above the receiver's own; one further
+// above moves the receiver only this far up, and is refused. One frame can then no longer
+// push a cluster to kTermMax (an honest gap is one term per election the receiver missed:
+// 2^32 of them take over a century at one election a second).
+constexpr Term kTermJumpMax = Term{1} << 32;
 RAFT_EXPORT const char* MessageTypeName(MessageType t);
 RAFT_EXPORT bool IsResponse(MessageType t);
 

@@ -116,6 +116,9 @@ struct RAFT_EXPORT NodeMetrics {
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t snapshots_sent = 0;
+  // Peer messages the core refused (RawNode::Step: malformed, or impossible from an honest
+  // peer; docs/core.md, "Message validation").
+  std::uint64_t messages_refused = 0;
   // Latency histograms: counts per bucket; bucket i covers <= kLatencyBucketsUs[i].
   static constexpr std::size_t kBuckets = 16;
   static const std::uint64_t kLatencyBucketsUs[kBuckets];

@@ -118,8 +118,10 @@ class RAFT_EXPORT RawNode {
   // Advances logical time by one tick.
   void Tick();
 
-  // Feeds a message from a peer. Messages for another node or of unknown type are
-  // refused with kInvalidArgument; stale ones are ignored silently (Ok).
+  // Feeds a message from a peer. A malformed one, or one no honest peer could send given
+  // this node's state, is refused with kInvalidArgument naming the field, before anything
+  // changes (docs/core.md, "Message validation"; one exception: a term more than
+  // kTermJumpMax ahead moves this node that far up). Stale ones are ignored (Ok).
   Status Step(const Message& m);
 
   // Leader only. Appends `data` as a normal entry and returns its position: the entry

@@ -46,15 +46,24 @@ void RaftCore::HeardFromLeader(NodeId from) {
   lease_promised_until_tick_ = ticks_ + static_cast<std::uint64_t>(cfg_.election_ticks);
 }
 
-void RaftCore::HandleAppend(const Message& m) {
+void RaftCore::SendAppendAck(NodeId to, Index index) {
+  // Unknown stays unknown: what we acknowledged before a restart may be higher.
+  if (acked_in_term_) acked_in_term_ = std::max(*acked_in_term_, index);
   Message resp;
   resp.type = MessageType::kAppendResponse;
-  resp.to = m.from;
+  resp.to = to;
   resp.term = term_;
+  resp.index = index;
+  Send(std::move(resp));
+}
+
+// Validate has checked that the entries are contiguous from m.index + 1; so when
+// m.index >= committed, every entry lies above our commit index, and MaybeAppend's
+// conflict is never a committed entry.
+void RaftCore::HandleAppend(const Message& m) {
   if (m.index < log_.committed()) {
     // Everything up to our commit index matches the leader's log already.
-    resp.index = log_.committed();
-    Send(std::move(resp));
+    SendAppendAck(m.from, log_.committed());
     return;
   }
   std::vector<Entry> conf_entries;
@@ -75,13 +84,16 @@ void RaftCore::HandleAppend(const Message& m) {
       if (e.index >= appended_from) changed |= conf_.OnAppend(e);
     }
     if (changed) OnConfigChanged();
-    resp.index = *last_new;
-    Send(std::move(resp));
+    SendAppendAck(m.from, *last_new);
     return;
   }
   // Reject with a hint: the largest index <= m.index whose term is <= m.log_term.
   // The leader skips every entry of a conflicting term in one round trip (thesis 5.3).
   Index hint = log_.FindConflictByTerm(std::min(m.index, log_.LastIndex()), m.log_term);
+  Message resp;
+  resp.type = MessageType::kAppendResponse;
+  resp.to = m.from;
+  resp.term = term_;
   resp.index = m.index;
   resp.reject = true;
   resp.reject_hint = hint;
@@ -90,6 +102,8 @@ void RaftCore::HandleAppend(const Message& m) {
 }
 
 void RaftCore::HandleHeartbeat(const Message& m) {
+  // Validate bounds m.commit by what we acknowledged; the min only keeps CommitTo's
+  // precondition local.
   log_.CommitTo(std::min(m.commit, log_.LastIndex()));
   Message resp;
   resp.type = MessageType::kHeartbeatResponse;
@@ -100,16 +114,7 @@ void RaftCore::HandleHeartbeat(const Message& m) {
 }
 
 void RaftCore::HandleSnapshot(const Message& m) {
-  Message resp;
-  resp.type = MessageType::kAppendResponse;
-  resp.to = m.from;
-  resp.term = term_;
-  if (Restore(m.snapshot)) {
-    resp.index = log_.LastIndex();
-  } else {
-    resp.index = log_.committed();
-  }
-  Send(std::move(resp));
+  SendAppendAck(m.from, Restore(m.snapshot) ? log_.LastIndex() : log_.committed());
 }
 
 bool RaftCore::Restore(const SnapshotMeta& meta) {

@@ -18,6 +18,10 @@ Result<std::unique_ptr<RaftCore>> RaftCore::Create(const Config& config, const S
   if (!s.ok()) return s;
   if (storage == nullptr) return Status(ErrorCode::kInvalidArgument, "storage is null");
   HardState hs = storage->InitialHardState();
+  if (hs.term > kTermMax) {
+    return Status(ErrorCode::kCorruption, "stored term " + std::to_string(hs.term) +
+                                              " is above kTermMax " + std::to_string(kTermMax));
+  }
   if (hs.commit > storage->LastIndex()) {
     return Status(ErrorCode::kCorruption, "stored commit index " + std::to_string(hs.commit) +
                                               " is beyond the last index " +
@@ -68,6 +72,7 @@ void RaftCore::Reset(Term term) {
   if (term_ != term) {
     term_ = term;
     vote_ = kNoNode;
+    acked_in_term_ = 0;
   }
   lead_ = kNoNode;
   election_elapsed_ = 0;
@@ -131,6 +136,7 @@ void RaftCore::BecomePreCandidate() {
 
 void RaftCore::BecomeCandidate() {
   RAFT_ASSERT(role_ != Role::kLeader);
+  RAFT_ASSERT_LT(term_, kTermMax);  // Hup
   Reset(term_ + 1);
   vote_ = cfg_.id;
   role_ = Role::kCandidate;
@@ -155,6 +161,10 @@ bool RaftCore::Promotable() const {
 
 void RaftCore::Hup(bool transfer) {
   if (role_ == Role::kLeader || !Promotable()) return;
+  // At the ceiling no campaign term is left (a message of a higher term is refused): the
+  // cluster stays at kTermMax forever. Reaching it takes 2^62 elections, or, from a peer
+  // that lies, 2^30 messages (kTermJumpMax); docs/core.md, "Message validation".
+  if (term_ >= kTermMax) return;
   // Our own vote would break a promise a leader's lease may count on; only that leader's
   // TimeoutNow (it gave up its lease when sending it) releases it early.
   if (!transfer && LeasePromised()) return;
@@ -169,7 +179,7 @@ void RaftCore::Hup(bool transfer) {
 
 void RaftCore::StartElection(bool pre_vote, bool transfer) {
   campaign_transfer_ = transfer;
-  Term t = pre_vote ? term_ + 1 : term_;
+  Term t = pre_vote ? term_ + 1 : term_;  // term_ < kTermMax (Hup)
   votes_.clear();
   votes_[cfg_.id] = true;
   if (TallyVotes(conf().voters, votes_) == VoteResult::kWon) {
@@ -213,13 +223,9 @@ void RaftCore::Send(Message m) {
 }
 
 Status RaftCore::Step(const Message& m) {
-  if (m.to != cfg_.id)
-    return Status(ErrorCode::kInvalidArgument, "message for node " + std::to_string(m.to));
-  if (m.from == kNoNode || m.from == cfg_.id)
-    return Status(ErrorCode::kInvalidArgument, "message from an invalid sender");
-  auto type = static_cast<int>(m.type);
-  if (type < 1 || type > kMessageTypeMax)
-    return Status(ErrorCode::kInvalidArgument, "unknown message type");
+  if (Status s = Validate(m); !s.ok()) return s;  // before anything changes
+  // term_ <= kTermMax (Create, Hup), so the sum does not wrap.
+  if (m.term > term_ + kTermJumpMax) return StepTowardsTerm(m);
 
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
@@ -279,6 +285,26 @@ Status RaftCore::Step(const Message& m) {
       break;
   }
   return Status::Ok();
+}
+
+// A term more than kTermJumpMax above ours is not believed at once: one forged frame
+// would otherwise move the cluster to kTermMax, where nobody can campaign. A message that
+// would make us adopt its term moves us kTermJumpMax up instead (as a follower of nobody:
+// safe, as any step up of the term is) and is refused; the next one from an honest peer
+// that far ahead (none is: one term per election) is then close enough. A forged term
+// now costs 2^30 messages to reach the ceiling. Vote requests and pre-vote answers move
+// nothing (their terms are proposals).
+Status RaftCore::StepTowardsTerm(const Message& m) {
+  Term to = term_ + kTermJumpMax;  // < m.term <= kTermMax (Validate)
+  if (m.type != MessageType::kVote && m.type != MessageType::kPreVote &&
+      m.type != MessageType::kPreVoteResponse) {
+    BecomeFollower(to, kNoNode);
+  }
+  return Status(ErrorCode::kInvalidArgument,
+                std::string(MessageTypeName(m.type)) + " from " + std::to_string(m.from) +
+                    " in term " + std::to_string(m.term) + " refused: more than kTermJumpMax " +
+                    std::to_string(kTermJumpMax) + " above our term; moved to term " +
+                    std::to_string(term_));
 }
 
 void RaftCore::HandleVoteRequest(const Message& m) {

@@ -3,6 +3,7 @@
 //   follower.cc   Append/Heartbeat/Snapshot handling, ReadIndex forwarding
 //   leader.cc     replication, commit, heartbeats, ReadIndex, transfer, membership
 //   ready.cc      Ready/Advance: the durability contract
+//   validate.cc   every message's fields checked before Step acts on it
 // Thread safety: none; one owner thread.
 #pragma once
 
@@ -57,6 +58,13 @@ class RaftCore {
   // --- ready.cc ---
   void AcceptApplying(const std::vector<Entry>& ents);
 
+  // --- validate.cc ---
+  // kInvalidArgument (naming the field and its bound) when `m` is malformed or could not
+  // have come from an honest peer given our state; Ok otherwise. Reads state, changes
+  // nothing: Step returns the refusal before acting (docs/core.md, "Message validation").
+  Status Validate(const Message& m) const;
+  Status StepTowardsTerm(const Message& m);  // m.term > term_ + kTermJumpMax
+
   // --- raft_core.cc ---
   void Reset(Term term);
   void BecomeFollower(Term term, NodeId lead);
@@ -83,6 +91,7 @@ class RaftCore {
   void StepFollower(const Message& m);
   void HeardFromLeader(NodeId from);  // a leader's Append, Heartbeat or Snapshot arrived
   void HandleAppend(const Message& m);
+  void SendAppendAck(NodeId to, Index index);  // accept; records acked_in_term_
   void DropAcksFrom(Index index);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
@@ -135,6 +144,11 @@ class RaftCore {
   // and to election_ticks at creation (a restarted node may have promised before it
   // crashed). Unlike election_elapsed_ and lead_, no term or role change clears it.
   std::uint64_t lease_promised_until_tick_ = 0;
+  // Follower: the highest index this node acknowledged (an accepting AppendResponse) in
+  // term_, or nullopt when unknown (since a restart, until the term changes). A leader's
+  // heartbeat commits at most its match for us, so an honest heartbeat commit never
+  // exceeds it (Validate).
+  std::optional<Index> acked_in_term_;
 
   // Leader state.
   NodeId lead_transferee_ = kNoNode;

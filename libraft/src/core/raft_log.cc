@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "core/mutation.h"
+#include "raft/message.h"
 
 namespace raft {
 
@@ -65,6 +66,13 @@ bool RaftLog::IsUpToDate(Index last_index, Term last_term) const {
 std::optional<Index> RaftLog::MaybeAppend(Index prev_index, Term prev_term, Index leader_commit,
                                           std::vector<Entry> ents,
                                           std::optional<Index>* truncated_from) {
+  // The preconditions (raft_log.h) make every index below in range: the conflict lies in
+  // [prev_index + 1, last_new], above committed_.
+  RAFT_ASSERT_GE(prev_index, committed_);
+  RAFT_ASSERT(ents.size() <= kIndexMax - prev_index);
+  RAFT_ASSERT(ents.empty() || (ents.front().index == prev_index + 1 &&
+                               ents.back().index == prev_index + ents.size()),
+              "entries not contiguous from prev_index + 1");
   if (!MatchTerm(prev_index, prev_term)) return std::nullopt;
   Index last_new = prev_index + ents.size();
   Index conflict = FindConflict(ents);

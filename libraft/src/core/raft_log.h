@@ -36,6 +36,9 @@ class RaftLog {
   // Follower side of AppendEntries. If (prev_index, prev_term) matches, appends what is
   // new in `ents` (truncating a conflicting suffix, never a matching one), moves commit
   // to min(leader_commit, last new index) and returns the last new index.
+  // Requires (RaftCore::Validate and HandleAppend ensure it for any message):
+  // prev_index >= committed(), ents contiguous from prev_index + 1, and
+  // prev_index + ents.size() <= kIndexMax; so a conflict is never a committed entry.
   std::optional<Index> MaybeAppend(Index prev_index, Term prev_term, Index leader_commit,
                                    std::vector<Entry> ents, std::optional<Index>* truncated_from);
   // Appends at LastIndex()+1 onwards (leader); returns the new last index.

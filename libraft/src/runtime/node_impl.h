@@ -45,6 +45,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <variant>
 
 #include "base/mutex.h"
@@ -136,6 +137,8 @@ class Node::Impl : public runtime::TransportHandler {
   void OnPeerAddress(NodeId peer, const std::string& addr) override;
 
  private:
+  void OnRefused(const Message& m, const Status& s);  // io thread
+
   struct ApplyTask {
     std::vector<Entry> entries;
     std::optional<SnapshotMeta> restore;
@@ -273,6 +276,11 @@ class Node::Impl : public runtime::TransportHandler {
   std::string read_ctx_prefix_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
   NodeId last_leader_ RAFT_GUARDED_BY(io_checker_) = kNoNode;
+  // Refused messages are logged at most once per kRefusedLogInterval; the next line says
+  // how many were refused without a line of their own meanwhile.
+  static constexpr std::chrono::seconds kRefusedLogInterval{1};
+  std::optional<Clock::time_point> refused_logged_at_ RAFT_GUARDED_BY(io_checker_);
+  std::uint64_t refused_unlogged_ RAFT_GUARDED_BY(io_checker_) = 0;
   struct TransferWait {
     NodeId target;
     Clock::time_point deadline;

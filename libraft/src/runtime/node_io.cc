@@ -285,8 +285,30 @@ void Node::Impl::OnMessage(Message m) {
   io_checker_.Check();  // the Transport calls on the io thread
   if (failed_ || stopping_) return;
   Status s = raw_->Step(m);
-  if (!s.ok()) Log(LogLevel::kDebug, "message refused", {{"error", s.ToString()}});
+  if (!s.ok()) OnRefused(m, s);
   SchedulePump();
+}
+
+// A refusal is either a bug or a peer that lies (docs/core.md, "Message validation"):
+// counted, and logged at most once per kRefusedLogInterval so that a flood of them
+// cannot flood the log. (Closing the sender's connection is the transport's part; not
+// done here.)
+void Node::Impl::OnRefused(const Message& m, const Status& s) {
+  {
+    base::MutexLock l(&status_mu_);
+    ++metrics_.messages_refused;
+  }
+  auto now = env_->Now();
+  if (refused_logged_at_ && now - *refused_logged_at_ < kRefusedLogInterval) {
+    ++refused_unlogged_;
+    return;
+  }
+  Log(LogLevel::kWarn, "peer message refused",
+      {{"from", std::to_string(m.from)},
+       {"error", s.ToString()},
+       {"refused_unlogged", std::to_string(refused_unlogged_)}});
+  refused_logged_at_ = now;
+  refused_unlogged_ = 0;
 }
 
 void Node::Impl::OnUnreachable(NodeId peer) {
