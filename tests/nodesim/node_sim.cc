@@ -379,6 +379,10 @@ NodeSimResult Sim::Run() {
     auto stats = p->node->GetMetrics();
     res_.snapshots_taken += stats.snapshots_taken;
     res_.snapshots_installed += stats.snapshots_installed;
+    // Honest nodes never send a message another one refuses (RaftCore::Validate).
+    if (stats.messages_refused > 0 && res_.ok)
+      Fail(fmt::format("{} refused {} messages from honest peers", p->info.name,
+                       stats.messages_refused));
     p->node->Stop();
   }
   if (!failed()) {

@@ -258,7 +258,8 @@ class Program {
     int prologue = (flags >> 1) & 3;
     ClusterOptions o;
     o.voters = kHonest + 1;  // n4 is the byzantine voter
-    o.spares = 1;            // n5: never started
+    o.allow_term_jump_refusals = true;
+    o.spares = 1;  // n5: never started
     Cluster c(o, in_.U8(), nullptr);
     c_ = &c;
     try {

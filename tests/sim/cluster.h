@@ -54,6 +54,11 @@ struct ClusterOptions {
   // Run Checker::CheckElectability after every event (only valid while the voter set is
   // the founding one: runs and scenarios without membership changes).
   bool check_electability = false;
+  // A refused message fails the run (honest runs never refuse one), except, when set, a
+  // refusal for a term more than kTermJumpMax ahead: the byzantine harness's lying member
+  // can move an honest node that far up (RaftCore::StepTowardsTerm), and that node's
+  // honest messages are then refused by the others until they have caught up.
+  bool allow_term_jump_refusals = false;
 };
 
 class Cluster {

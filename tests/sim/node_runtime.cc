@@ -262,7 +262,8 @@ void Cluster::Deliver(Envelope e) {
   if (trace_->on()) Log("  recv " + DescribeMessage(m));
   if (m.type == MessageType::kSnapshot) to->received_snapshots[m.snapshot.index] = e.snapshot_data;
   Status s = to->raw->Step(m);
-  if (!s.ok()) {
+  if (!s.ok() && !(options_.allow_term_jump_refusals &&
+                   s.message().find("kTermJumpMax") != std::string::npos)) {
     throw SimFailure(
         fmt::format("tick {}: n{} refused [{}]: {}", now_, m.to, DescribeMessage(m), s.ToString()));
   }
