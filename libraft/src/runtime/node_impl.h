@@ -137,7 +137,7 @@ class Node::Impl : public runtime::TransportHandler {
   void OnPeerAddress(NodeId peer, const std::string& addr) override;
 
  private:
-  void OnRefused(const Message& m, const Status& s);  // io thread
+  void OnRefused(const Message& m, const Status& s) RAFT_REQUIRES(io_checker_);
 
   struct ApplyTask {
     std::vector<Entry> entries;
