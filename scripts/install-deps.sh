@@ -11,7 +11,7 @@ PACKAGES=(
   # kvserver
   librocksdb-dev nlohmann-json3-dev libcpp-httplib-dev libboost1.81-dev libssl-dev
   # tests
-  catch2
+  catch2 openssl
 )
 
 missing=()
