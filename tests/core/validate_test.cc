@@ -328,6 +328,20 @@ TEST_CASE("F-1 b: a snapshot not from the leader, or inconsistent, is refused", 
     m.snapshot.index = kIndexMax + 1;
     RequireRefused(c, m);
   }
+  SECTION("a snapshot that contradicts our committed entries, in a new term") {
+    // Found by fuzz_byzantine: the leader of a new term may send a snapshot, but its log
+    // holds our committed entries and its terms never decrease.
+    m.term = t + 1;
+    const Term at_commit = *c.state(3).storage->TermAt(commit);
+    m.snapshot.index = commit;
+    m.snapshot.term = at_commit + 1;
+    RequireRefused(c, m);
+    if (at_commit > 1) {
+      m.snapshot.index = commit + 5;
+      m.snapshot.term = at_commit - 1;
+      RequireRefused(c, m);
+    }
+  }
   REQUIRE(c.node(3).GetStatus().last_index == commit);
 }
 

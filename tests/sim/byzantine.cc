@@ -249,8 +249,8 @@ bool LocalFailure(const std::string& what) {
 
 class Program {
  public:
-  Program(const std::uint8_t* data, std::size_t size, bool silent)
-      : in_(data, size), silent_(silent) {}
+  Program(const std::uint8_t* data, std::size_t size, bool silent, bool trace)
+      : in_(data, size), silent_(silent), trace_(trace) {}
 
   ByzantineOutcome Run() {
     std::uint8_t flags = in_.U8();
@@ -260,7 +260,7 @@ class Program {
     o.voters = kHonest + 1;  // n4 is the byzantine voter
     o.allow_term_jump_refusals = true;
     o.spares = 1;  // n5: never started
-    Cluster c(o, in_.U8(), nullptr);
+    Cluster c(o, in_.U8(), &trace_);
     c_ = &c;
     try {
       c.Crash(kByzantine);
@@ -331,6 +331,7 @@ class Program {
           (bytes_kind & 4) != 0 || honest.empty() ? KvMachine().Serialize() : honest;
     }
     ++out_.byzantine_sent;
+    if (trace_.on()) c_->Log("byzantine " + DescribeMessage(m));
     (void)n.raw->Step(m);  // a refusal is the point; the program goes on
     c_->Kick(to);
   }
@@ -405,6 +406,7 @@ class Program {
 
   Bytes in_;
   bool silent_;
+  Trace trace_;
   bool strict_ = false;
   Cluster* c_ = nullptr;
   ByzantineOutcome out_;
@@ -473,8 +475,9 @@ std::string MustRefuseReason(const Message& m, const NodeStatus& st, const Stora
   }
 }
 
-ByzantineOutcome RunByzantineProgram(const std::uint8_t* data, std::size_t size, bool silent) {
-  return Program(data, size, silent).Run();
+ByzantineOutcome RunByzantineProgram(const std::uint8_t* data, std::size_t size, bool silent,
+                                     bool trace) {
+  return Program(data, size, silent, trace).Run();
 }
 
 }  // namespace raft::sim

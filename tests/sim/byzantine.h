@@ -62,8 +62,9 @@ struct ByzantineOutcome {
 
 // Runs one program. Never throws SimFailure; a crash or an assert aborts the process.
 // `silent`: n4 sends nothing (the control: the same programs must pass on any core).
+// `trace`: print every step and message (byzantine_sweep --trace FILE).
 ByzantineOutcome RunByzantineProgram(const std::uint8_t* data, std::size_t size,
-                                     bool silent = false);
+                                     bool silent = false, bool trace = false);
 
 // What the receiver can tell from its own state: why no honest member would send `m` to
 // it, or "" if an honest member might. `status` is the receiver's RawNode::GetStatus(),

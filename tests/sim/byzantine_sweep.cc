@@ -3,6 +3,7 @@
 //   byzantine_sweep --seeds A..B [--bytes N]   programs from seeds A..B (N random bytes each)
 //   byzantine_sweep FILE...                    the saved inputs FILE... (e.g. fuzz_corpus/*)
 //   --silent                                   n4 sends nothing (the control run)
+//   --trace                                    print every step and message
 // Exit status 1 on the first finding (the seed or file and the oracle's message are
 // printed); a crash or RAFT_ASSERT aborts after the seed or file was printed.
 #include <unistd.h>
@@ -24,6 +25,7 @@ namespace {
 
 char g_current[256] = "";
 bool g_silent = false;
+bool g_trace = false;
 
 void OnFatal(int sig) {
   const char* msg = "\nbyzantine_sweep: died while running ";
@@ -41,7 +43,7 @@ struct Tally {
 bool RunOne(const std::vector<std::uint8_t>& bytes, const std::string& name, Tally* t) {
   std::snprintf(g_current, sizeof g_current, "%s", name.c_str());
   raft::sim::ByzantineOutcome out =
-      raft::sim::RunByzantineProgram(bytes.data(), bytes.size(), g_silent);
+      raft::sim::RunByzantineProgram(bytes.data(), bytes.size(), g_silent, g_trace);
   t->messages += out.byzantine_sent;
   t->actions += out.actions;
   switch (out.kind) {
@@ -75,6 +77,8 @@ int main(int argc, char** argv) {
       hi = dots == std::string::npos ? lo : std::strtoull(r.c_str() + dots + 2, nullptr, 10);
     } else if (a == "--silent") {
       g_silent = true;
+    } else if (a == "--trace") {
+      g_trace = true;
     } else if (a == "--bytes" && i + 1 < argc) {
       nbytes = std::strtoull(argv[++i], nullptr, 10);
     } else {

@@ -140,6 +140,26 @@ Status RaftCore::Validate(const Message& m) const {
                                " conflicts with our committed entry of term " + Num(*ours));
       }
       return Status::Ok();
+    case MessageType::kSnapshot: {
+      // Leader Completeness again: the sender's log holds our committed entries, and its
+      // terms never decrease. So a snapshot at or below our commit index has our term
+      // there, and one beyond it has a term at least that of our last committed entry.
+      // (Found by fuzz_byzantine: a snapshot at 10/1 over a committed 7/2 was installed,
+      // and the follower then acknowledged index 10 to an honest leader of a log of 8.)
+      const SnapshotMeta& s = m.snapshot;
+      const Index commit = log_.committed();
+      if (s.index <= commit) {
+        auto ours = log_.TermAt(s.index);
+        if (ours && *ours != s.term)
+          return Refuse(m, "snapshot " + Num(s.index) + "/" + Num(s.term) +
+                               " conflicts with our committed entry of term " + Num(*ours));
+      } else if (auto at_commit = log_.TermAt(commit); at_commit && *at_commit > s.term) {
+        return Refuse(m, "snapshot " + Num(s.index) + "/" + Num(s.term) +
+                             " has a term below our committed entry " + Num(commit) + "/" +
+                             Num(*at_commit));
+      }
+      return Status::Ok();
+    }
     case MessageType::kHeartbeat: {
       // An honest leader sends commit = min(its commit, its match for us), and its match
       // is what we acknowledged in its term. So a heartbeat of a term new to us commits 0,
