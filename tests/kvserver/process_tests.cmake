@@ -18,35 +18,41 @@ if(NOT TARGET fmt::fmt)
 endif()
 find_package(Threads REQUIRED)
 
-raft_test(process_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
-          ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
-          ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
-          ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
-          ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc
-          ${CMAKE_CURRENT_LIST_DIR}/process_cluster_test.cc
+# The harness, compiled once for every process test binary.
+add_library(kv_process_harness STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
+  ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
+  ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
+  ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
+  ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc)
+target_include_directories(kv_process_harness PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(kv_process_harness PUBLIC PkgConfig::HTTPLIB nlohmann_json::nlohmann_json
+                      fmt::fmt Threads::Threads Catch2::Catch2 raft_base)
+target_compile_definitions(kv_process_harness PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>")
+raft_warnings(kv_process_harness)
+
+# kv_process_test(NAME SOURCES... [LIBS...] [TIMEOUT s]): one process test binary, run by
+# CTest with the label "process"; it may start kvserver and kvctl (KVCTL_BIN).
+function(kv_process_test name)
+  cmake_parse_arguments(KP "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  raft_test(${name} SOURCES ${KP_SOURCES} LIBS kv_process_harness ${KP_LIBS} LABELS process)
+  target_compile_definitions(${name} PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>"
+                                             KVCTL_BIN="$<TARGET_FILE:kvctl>")
+  add_dependencies(${name} kvserver kvctl)
+  if(NOT KP_TIMEOUT)
+    set(KP_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${KP_TIMEOUT})
+endfunction()
+
+kv_process_test(process_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_cluster_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_api_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_lin_test.cc
-  LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_lin
-       raft_base
-  LABELS process)
-target_compile_definitions(process_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>")
-add_dependencies(process_test kvserver)
-set_tests_properties(process_test PROPERTIES TIMEOUT 600)
+  LIBS raft_lin
+  TIMEOUT 600)
 
 # The HTTP front door (issue 12): conformance, the adversarial suite and kvctl's retry
 # rule. Its own binary, so that it runs beside process_test:
 #   build/tests/kvserver/process_http_test '[adversarial]'    # or '[http]', '~[slow]', '[kvctl]'
-raft_test(process_http_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
-          ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
-          ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
-          ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
-          ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc
-          ${CMAKE_CURRENT_LIST_DIR}/process_http_test.cc
-  LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_base
-  LABELS process)
-target_compile_definitions(process_http_test PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>"
-                                                     KVCTL_BIN="$<TARGET_FILE:kvctl>")
-add_dependencies(process_http_test kvserver kvctl)
-set_tests_properties(process_http_test PROPERTIES TIMEOUT 300)
+kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http_test.cc)
