@@ -50,3 +50,21 @@ target_compile_definitions(process_http_test PRIVATE KVSERVER_BIN="$<TARGET_FILE
                                                      KVCTL_BIN="$<TARGET_FILE:kvctl>")
 add_dependencies(process_http_test kvserver kvctl)
 set_tests_properties(process_http_test PROPERTIES TIMEOUT 300)
+
+# HTTPS on the HTTP port (issue 14): a TLS cluster with client certificates, kvctl over
+# HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
+#   build/tests/kvserver/process_https_test '[sighup]'
+raft_test(process_https_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/harness_util.cc
+          ${CMAKE_CURRENT_LIST_DIR}/kv_client.cc
+          ${CMAKE_CURRENT_LIST_DIR}/node_process.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_cluster.cc
+          ${CMAKE_CURRENT_LIST_DIR}/raw_connection.cc
+          ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc
+  LIBS PkgConfig::HTTPLIB nlohmann_json::nlohmann_json fmt::fmt Threads::Threads raft_base
+  LABELS process)
+target_compile_definitions(process_https_test PRIVATE
+  KVSERVER_BIN="$<TARGET_FILE:kvserver>" KVCTL_BIN="$<TARGET_FILE:kvctl>"
+  MAKE_CERTS_SH="${PROJECT_SOURCE_DIR}/scripts/make-certs.sh")
+add_dependencies(process_https_test kvserver kvctl)
+set_tests_properties(process_https_test PROPERTIES TIMEOUT 300)
