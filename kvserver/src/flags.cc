@@ -209,7 +209,9 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
 std::string ServerFlagsUsage() {
   ServerFlags defaults;
   std::string out =
-      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join HOST:PORT] [flags]\n\n"
+      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join [https://]HOST:PORT]\n"
+      "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]] "
+      "[flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
       "The first node (no -join, empty -data) starts a new cluster.\n\nflags:\n";
   for (const auto& d : Defs()) {
