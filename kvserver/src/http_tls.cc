@@ -49,7 +49,7 @@ raft::Result<std::shared_ptr<ssl::context>> MakeHttpTlsContext(const HttpTlsFile
   ERR_clear_error();
   if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
-                        "OpenSSL refuses TLS 1.3: " + OpenSslReason());
+                        std::string("OpenSSL refuses TLS 1.3: ").append(OpenSslReason()));
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(files.cert_file, ec);
@@ -82,7 +82,7 @@ raft::Result<std::shared_ptr<ssl::context>> MakeHttpTlsClientContext(const HttpT
   ERR_clear_error();
   if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_3_VERSION) != 1)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
-                        "OpenSSL refuses TLS 1.3: " + OpenSslReason());
+                        std::string("OpenSSL refuses TLS 1.3: ").append(OpenSslReason()));
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
   boost::system::error_code ec;
   if (files.trusted_ca_file.empty()) {

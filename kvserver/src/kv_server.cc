@@ -383,9 +383,10 @@ raft::Status KvServer::Impl::JoinCluster() {
     }
     if (!r && r.error() == httplib::Error::SSLServerVerification)
       return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "the HTTPS certificate of " + addr->ToString() +
-                              " does not verify against -trusted-ca-file (or does not name "
-                              "that host)");
+                          std::string("the HTTPS certificate of ")
+                              .append(addr->ToString())
+                              .append(" does not verify against -trusted-ca-file (or does "
+                                      "not name that host)"));
     if (r && (r->status == 400 || r->status == 401 || r->status == 409))
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "join refused (" + std::to_string(r->status) + "): " + r->body);

@@ -1,7 +1,9 @@
 // HTTPS pieces that need no process: the flags' rules, -join/-addr parsing, the TLS
-// contexts and their reload (certificates from scripts/make-certs.sh).
+// contexts and their reload, and an in-process HttpServer over TLS handing the client
+// certificate's CN to its handler (certificates from scripts/make-certs.sh).
 #include "http_tls.h"
 
+#include <httplib.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -9,9 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "flags.h"
 #include "http_client.h"
+#include "http_server.h"
 
 namespace kv {
 namespace {
@@ -59,8 +63,8 @@ TEST_CASE("HTTP addresses: scheme, default scheme, malformed", "[kvserver][http]
 
 TEST_CASE("TLS contexts: clear errors, and a failed reload keeps the current one",
           "[kvserver][tls]") {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("kv-tls-test-" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   std::string("kv-tls-test-").append(std::to_string(::getpid()));
   std::string cmd = "'";
   cmd.append(MAKE_CERTS_SH)
       .append("' -d '")
@@ -98,6 +102,82 @@ TEST_CASE("TLS contexts: clear errors, and a failed reload keeps the current one
 
   CHECK_FALSE(VerifiedPeerCommonName(nullptr).has_value());
   std::filesystem::remove_all(dir);
+}
+
+// Answers every request with the CN the session saw ("-" when none).
+class EchoCn : public HttpHandler {
+ public:
+  void Handle(HttpRequest, const RequestInfo& info, Responder respond) override {
+    HttpResponse res{http::status::ok, 11};
+    res.body() = info.client_cn.value_or("-");
+    respond(std::move(res));
+  }
+  void CountRefused(int) override {}
+};
+
+// GET / over HTTPS with `client` ("" for none) of `dir`; the body, or "error: ..." when
+// no answer came.
+std::string FetchCn(std::uint16_t port, const std::filesystem::path& dir,
+                    const std::string& client) {
+  HttpClientTls tls{(dir / "ca.crt").string(), "", ""};
+  if (!client.empty()) {
+    tls.cert_file = (dir / (client + ".crt")).string();
+    tls.key_file = (dir / (client + ".key")).string();
+  }
+  auto cli = MakeHttpClient({true, "127.0.0.1", port}, tls);
+  REQUIRE(cli.ok());
+  (*cli)->set_connection_timeout(std::chrono::seconds(3));
+  (*cli)->set_read_timeout(std::chrono::seconds(3));
+  auto r = (*cli)->Get("/");
+  if (!r) return std::string("error: ").append(httplib::to_string(r.error()));
+  return r->body;
+}
+
+TEST_CASE("a TLS session hands the verified client certificate's CN to the handler",
+          "[kvserver][tls]") {
+  const auto root = std::filesystem::temp_directory_path() /
+                    std::string("kv-tls-cn-").append(std::to_string(::getpid()));
+  const auto dir = root / "ca";
+  const auto other = root / "other";
+  for (const auto& d : {dir, other}) {
+    std::string cmd = "'";
+    cmd.append(MAKE_CERTS_SH)
+        .append("' -d '")
+        .append(d.string())
+        .append("' -n node0 -c 'admin' >/dev/null");
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  const bool client_cert_auth = GENERATE(true, false);
+  auto contexts = HttpTlsContexts::Load({(dir / "node0.crt").string(), (dir / "node0.key").string(),
+                                         (dir / "ca.crt").string(), client_cert_auth});
+  REQUIRE(contexts.ok());
+  EchoCn handler;
+  HttpServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.tls = contexts->get();
+  auto server = HttpServer::Listen(o, &handler);
+  REQUIRE(server.ok());
+  std::thread io([&] { (*server)->Run(); });
+  const std::uint16_t port = (*server)->port();
+  if (client_cert_auth) {
+    CHECK(FetchCn(port, dir, "admin") == "admin");
+    CHECK(FetchCn(port, dir, "").rfind("error", 0) == 0);
+    // A certificate from another CA is refused even though the client trusts the server.
+    HttpClientTls foreign{(dir / "ca.crt").string(), (other / "admin.crt").string(),
+                          (other / "admin.key").string()};
+    auto cli = MakeHttpClient({true, "127.0.0.1", port}, foreign);
+    REQUIRE(cli.ok());
+    CHECK_FALSE((*cli)->Get("/"));
+    CHECK((*server)->stats().tls_handshake_failures >= 2);
+  } else {
+    // No certificate is asked for, so none is reported, even when the client has one.
+    CHECK(FetchCn(port, dir, "admin") == "-");
+    CHECK(FetchCn(port, dir, "") == "-");
+  }
+  (*server)->Stop();
+  io.join();
+  std::filesystem::remove_all(root);
 }
 
 }  // namespace

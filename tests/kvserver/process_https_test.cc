@@ -93,7 +93,7 @@ TEST_CASE("a 3-node HTTPS cluster with client certificates: join, forwarding, re
   cluster.node(0).Start();
   cluster.node(0).WaitServing();
   cluster.WaitLeader();
-  cluster.node(1).Start("https://" + cluster.node(0).http_addr());
+  cluster.node(1).Start(fmt::format("https://{}", cluster.node(0).http_addr()));
   cluster.node(1).WaitServing();
   cluster.WaitVoters(2);
   cluster.node(2).Start(cluster.node(0).http_addr());
