@@ -8,6 +8,11 @@
 #
 #   scripts/run-cluster.sh           start (keeps the data of an earlier run)
 #   scripts/run-cluster.sh --clean   wipe the data directories first
+#   scripts/run-cluster.sh --tls     HTTPS with client certificates (and --clean --tls)
+#
+# --tls: certificates from scripts/make-certs.sh in <data>/certs (made on first use;
+# RAFT_CERTS_DIR overrides), every node with -cert-file/-key-file/-trusted-ca-file and
+# -client-cert-auth, joins over https:// (tls_flags below lists a node's flags).
 #
 # Data lives in <repo>/data/<id> (RAFT_DATA_DIR overrides <repo>/data). Output of each
 # node is prefixed with its id. KVSERVER=path runs that binary instead of building one.
@@ -20,12 +25,24 @@ START_TIMEOUT_S=30  # per node: until its HTTP port accepts connections
 STOP_TIMEOUT_S=20   # after SIGTERM, before SIGKILL
 
 clean=0
-case "${1:-}" in
-  "") ;;
-  --clean) clean=1 ;;
-  -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-  *) echo "run-cluster: unknown option '$1' (try --help)" >&2; exit 2 ;;
-esac
+tls=0
+for arg in "$@"; do
+  case "$arg" in
+    --clean) clean=1 ;;
+    --tls) tls=1 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+    *) echo "run-cluster: unknown option '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+CERTS_DIR="${RAFT_CERTS_DIR:-$DATA_DIR/certs}"
+
+# tls_flags NODE: the kvserver flags of NODE under --tls, one per line (none without it).
+tls_flags() {
+  [ "$tls" -eq 1 ] || return 0
+  local node=$1
+  printf '%s\n' -cert-file "$CERTS_DIR/$node.crt" -key-file "$CERTS_DIR/$node.key" \
+    -trusted-ca-file "$CERTS_DIR/ca.crt" -client-cert-auth
+}
 
 # ---- the binary
 if [ -n "${KVSERVER:-}" ]; then
@@ -58,6 +75,10 @@ for port in 3000 3001 3002 4000 4001 4002; do
 done
 
 if [ "$clean" -eq 1 ]; then rm -rf "${DATA_DIR:?}/node0" "$DATA_DIR/node1" "$DATA_DIR/node2"; fi
+if [ "$tls" -eq 1 ] && [ ! -f "$CERTS_DIR/node2.crt" ]; then
+  "$ROOT/scripts/make-certs.sh" -d "$CERTS_DIR" -n "node0 node1 node2" -c "admin writer reader"
+  echo "run-cluster: certificates in $CERTS_DIR (scripts/make-certs.sh)"
+fi
 
 # ---- start
 ids=()
@@ -94,8 +115,10 @@ start_node() {
   local id=$1 http=$2 raft=$3
   shift 3
   mkdir -p "$DATA_DIR/$id"
+  local tls_args=()
+  mapfile -t tls_args < <(tls_flags "$id")
   setsid "$BIN" -id "$id" -laddr "127.0.0.1:$http" -raddr "127.0.0.1:$raft" \
-    -data "$DATA_DIR/$id" "$@" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
+    -data "$DATA_DIR/$id" "${tls_args[@]}" "$@" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
   ids+=("$id")
   pids+=($!)
   local deadline=$((SECONDS + START_TIMEOUT_S))
@@ -114,11 +137,26 @@ start_node() {
   done
 }
 
+scheme=http
+if [ "$tls" -eq 1 ]; then scheme=https; fi
 start_node node0 3000 4000
-start_node node1 3001 4001 -join 127.0.0.1:3000
-start_node node2 3002 4002 -join 127.0.0.1:3000
+start_node node1 3001 4001 -join "$scheme://127.0.0.1:3000"
+start_node node2 3002 4002 -join "$scheme://127.0.0.1:3000"
 
-cat <<'EOF'
+if [ "$tls" -eq 1 ]; then
+  cat <<EOF
+
+run-cluster: 3 nodes up over HTTPS (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
+  C="--cacert $CERTS_DIR/ca.crt --cert $CERTS_DIR/writer.crt --key $CERTS_DIR/writer.key"
+  curl \$C -XPUT https://127.0.0.1:3000/kv/hello -d world
+  curl \$C https://127.0.0.1:3001/kv/hello
+  kvctl -addr https://127.0.0.1:3000 -cacert $CERTS_DIR/ca.crt \\
+    -cert $CERTS_DIR/writer.crt -key $CERTS_DIR/writer.key status
+Ctrl-C stops all three.
+
+EOF
+else
+  cat <<'EOF'
 
 run-cluster: 3 nodes up (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
   curl -XPUT 127.0.0.1:3000/kv/hello -d world     # write a key
@@ -127,6 +165,7 @@ run-cluster: 3 nodes up (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
 Ctrl-C stops all three.
 
 EOF
+fi
 
 # ---- run until Ctrl-C, or until a node dies on its own
 rc=0

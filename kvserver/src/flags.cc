@@ -4,6 +4,8 @@
 #include <functional>
 #include <map>
 
+#include "http_client.h"
+
 namespace kv {
 namespace {
 
@@ -26,6 +28,14 @@ bool ParseNum(const std::string& s, T* out) {
 #field, help, [](const ServerFlags& f) { return f.field; },                 \
         [](ServerFlags& f, const std::string& v) { f.field = v; return true; } \
   }
+#define KV_NAMED_STR(flag, field, help)                       \
+  FlagDef {                                                   \
+    flag, help, [](const ServerFlags& f) { return f.field; }, \
+        [](ServerFlags& f, const std::string& v) {            \
+          f.field = v;                                        \
+          return true;                                        \
+        }                                                     \
+  }
 #define KV_NUM(flag, field, help)                                                                 \
   FlagDef {                                                                                       \
     flag, help, [](const ServerFlags& f) { return std::to_string(f.field); },                     \
@@ -37,7 +47,9 @@ const std::vector<FlagDef>& Defs() {
       KV_STR(id, "node name, unique in the cluster (required)"),
       KV_STR(laddr, "HTTP listen address host:port (also advertised to the cluster)"),
       KV_STR(raddr, "Raft listen address host:port (also advertised to the cluster)"),
-      KV_STR(join, "HTTP address of any member to join; ignored when -data holds state"),
+      KV_STR(join,
+             "HTTP address of any member to join (host:port in this node's scheme, or "
+             "http://host:port, https://host:port); ignored when -data holds state"),
       KV_STR(data, "data directory (default ./data/<id>)"),
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
@@ -96,6 +108,24 @@ const std::vector<FlagDef>& Defs() {
                 f.cluster_token_file = v;
                 return true;
               }},
+      KV_NAMED_STR(
+          "cert-file", cert_file,
+          "PEM certificate (chain) of this node: serve HTTPS (TLS 1.3) on -laddr; also its "
+          "client certificate for -join and forwarding; reloaded on SIGHUP"),
+      KV_NAMED_STR("key-file", key_file, "PEM private key of -cert-file"),
+      KV_NAMED_STR("trusted-ca-file", trusted_ca_file,
+                   "PEM CA that client certificates (-client-cert-auth) and other nodes' HTTPS "
+                   "certificates must chain to (default for the latter: the system's CAs)"),
+      FlagDef{
+          "client-cert-auth",
+          "HTTPS: refuse clients without a certificate verified against -trusted-ca-file",
+          [](const ServerFlags& f) { return std::string(f.client_cert_auth ? "true" : "false"); },
+          [](ServerFlags& f, const std::string& v) {
+            if (v != "true" && v != "false") return false;
+            f.client_cert_auth = v == "true";
+            return true;
+          },
+          true},
   };
   return defs;
 }
@@ -147,8 +177,28 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
     return raft::Status(raft::ErrorCode::kInvalidArgument, "-laddr must be host:port");
   if (!SplitHostPort(f.raddr, &host, &port))
     return raft::Status(raft::ErrorCode::kInvalidArgument, "-raddr must be host:port");
-  if (!f.join.empty() && !SplitHostPort(f.join, &host, &port))
-    return raft::Status(raft::ErrorCode::kInvalidArgument, "-join must be host:port");
+  if (f.cert_file.empty() != f.key_file.empty())
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-cert-file and -key-file go together (HTTPS needs both)");
+  if (!f.https() && (!f.trusted_ca_file.empty() || f.client_cert_auth))
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-trusted-ca-file and -client-cert-auth need HTTPS (-cert-file and "
+                        "-key-file)");
+  if (f.client_cert_auth && f.trusted_ca_file.empty())
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-client-cert-auth needs -trusted-ca-file (the CA of the clients)");
+  if (!f.join.empty()) {
+    auto join = ParseHttpAddr(f.join, f.https(), "-join");
+    if (!join.ok()) return join.status();
+    // Every node of a cluster serves the same scheme: a node learns the others' HTTP
+    // addresses (host:port) from the membership and calls them in its own scheme.
+    if (join->https != f.https())
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          f.https() ? "-join must be https:// when this node serves HTTPS (all "
+                                      "nodes of a cluster use the same scheme)"
+                                    : "-join https:// needs -cert-file and -key-file (all nodes "
+                                      "of a cluster use the same scheme)");
+  }
   if (f.election_ticks <= f.heartbeat_ticks)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-election-ticks must be greater than -heartbeat-ticks");
@@ -159,7 +209,9 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
 std::string ServerFlagsUsage() {
   ServerFlags defaults;
   std::string out =
-      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join HOST:PORT] [flags]\n\n"
+      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join [https://]HOST:PORT]\n"
+      "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]] "
+      "[flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
       "The first node (no -join, empty -data) starts a new cluster.\n\nflags:\n";
   for (const auto& d : Defs()) {

@@ -14,8 +14,8 @@ struct ServerFlags {
   std::string id;                        // -id: this node's name (required)
   std::string laddr = "127.0.0.1:3000";  // -laddr: HTTP listen address
   std::string raddr = "127.0.0.1:4000";  // -raddr: Raft listen address
-  std::string join;                      // -join: HTTP address of any member
-  std::string data;                      // -data: default ./data/<id>
+  std::string join;  // -join: HTTP address of any member (host:port or http(s)://host:port)
+  std::string data;  // -data: default ./data/<id>
   int tick_ms = 50;
   int heartbeat_ticks = 1;
   int election_ticks = 5;
@@ -39,7 +39,15 @@ struct ServerFlags {
   std::string cluster_id = "kvserver";
   std::string cluster_token;
   std::string cluster_token_file;
+  // HTTPS on -laddr (docs/operations.md, "HTTPS"). Also this node's client certificate
+  // and trusted CA when it calls another node's HTTP port (-join, forwarding).
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
   bool help = false;
+
+  bool https() const { return !cert_file.empty(); }
 };
 
 // Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a

@@ -12,6 +12,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "flags.h"
+#include "http_stream.h"
 
 namespace kv {
 
@@ -21,8 +22,9 @@ using error_code = boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
 struct LeaderClient::Conn {
-  explicit Conn(const asio::any_io_executor& io) : socket(io) {}
-  tcp::socket socket;
+  Conn(const asio::io_context::executor_type& io, std::shared_ptr<asio::ssl::context> tls)
+      : stream(Socket(io), std::move(tls)) {}
+  HttpStream stream;  // TLS when the node serves HTTPS
   boost::beast::flat_buffer buf;
   Clock::time_point idle_since;
 };
@@ -41,7 +43,7 @@ struct LeaderClient::Op {
   std::optional<http::response_parser<http::string_body>> parser;
 };
 
-LeaderClient::LeaderClient(asio::any_io_executor io, Options options)
+LeaderClient::LeaderClient(asio::io_context::executor_type io, Options options)
     : io_(std::move(io)), opts_(options) {}
 
 LeaderClient::~LeaderClient() = default;
@@ -56,7 +58,7 @@ std::unique_ptr<LeaderClient::Conn> LeaderClient::TakePooled(const std::string& 
     if (Clock::now() - c->idle_since > opts_.max_idle) continue;
     // The leader may have closed it meanwhile: EOF or an error pending means not usable.
     char b;
-    ssize_t n = ::recv(c->socket.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c->stream.socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) continue;
     if (n > 0) continue;  // unsolicited bytes: not in a known state
     return c;
@@ -86,7 +88,7 @@ void LeaderClient::Connect(std::shared_ptr<Op> op) {
   int port = 0;
   if (!SplitHostPort(op->addr, &host, &port))
     return Finish(op, {ForwardResult::Kind::kNotSent, {}, "bad leader address " + op->addr});
-  op->conn = std::make_unique<Conn>(io_);
+  op->conn = std::make_unique<Conn>(io_, opts_.tls ? opts_.tls->CurrentClient() : nullptr);
   op->reused = false;
   op->timer.expires_after(opts_.connect_timeout);
   op->timer.async_wait([op](error_code ec) {
@@ -94,30 +96,49 @@ void LeaderClient::Connect(std::shared_ptr<Op> op) {
     op->timed_out = true;
     op->resolver.cancel();
     error_code ignored;
-    if (op->conn) op->conn->socket.close(ignored);
+    if (op->conn) op->conn->stream.socket().close(ignored);
   });
   op->resolver.async_resolve(
       host, std::to_string(port), tcp::resolver::numeric_service,
-      [this, op](error_code ec, tcp::resolver::results_type results) {
+      [this, op, host](error_code ec, tcp::resolver::results_type results) {
         if (ec) {
           op->timer.cancel();
           return Finish(op, {ForwardResult::Kind::kNotSent,
                              {},
                              "cannot resolve the leader " + op->addr + ": " + ec.message()});
         }
-        asio::async_connect(
-            op->conn->socket, results, [this, op](error_code e, const tcp::endpoint&) {
-              op->timer.cancel();
-              if (e)
-                return Finish(op, {ForwardResult::Kind::kNotSent,
-                                   {},
-                                   "leader at " + op->addr + " unreachable: " +
-                                       (op->timed_out ? "connect timed out" : e.message())});
-              error_code ignored;
-              op->conn->socket.set_option(tcp::no_delay(true), ignored);
-              Write(op);
-            });
+        asio::async_connect(op->conn->stream.socket(), results,
+                            [this, op, host](error_code e, const tcp::endpoint&) {
+                              if (e) {
+                                op->timer.cancel();
+                                return Finish(
+                                    op, {ForwardResult::Kind::kNotSent,
+                                         {},
+                                         "leader at " + op->addr + " unreachable: " +
+                                             (op->timed_out ? "connect timed out" : e.message())});
+                              }
+                              error_code ignored;
+                              op->conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+                              if (op->conn->stream.tls()) return Handshake(op, host);
+                              op->timer.cancel();
+                              Write(op);
+                            });
       });
+}
+
+// Within the connect deadline (its timer still runs): nothing of the request has left.
+void LeaderClient::Handshake(std::shared_ptr<Op> op, std::string host) {
+  op->conn->stream.VerifyServerName(host);
+  op->conn->stream.AsyncHandshake(asio::ssl::stream_base::client, [this, op](error_code ec) {
+    op->timer.cancel();
+    if (ec) {
+      std::string msg = "TLS handshake with the leader at ";
+      msg.append(op->addr).append(" failed: ");
+      msg.append(op->timed_out ? std::string("timed out") : ec.message());
+      return Finish(op, {ForwardResult::Kind::kNotSent, {}, std::move(msg)});
+    }
+    Write(op);
+  });
 }
 
 void LeaderClient::Write(std::shared_ptr<Op> op) {
@@ -127,9 +148,9 @@ void LeaderClient::Write(std::shared_ptr<Op> op) {
     if (ec) return;
     op->timed_out = true;
     error_code ignored;
-    if (op->conn) op->conn->socket.close(ignored);
+    if (op->conn) op->conn->stream.socket().close(ignored);
   });
-  http::async_write(op->conn->socket, op->req, [this, op](error_code ec, std::size_t) {
+  http::async_write(op->conn->stream, op->req, [this, op](error_code ec, std::size_t) {
     if (ec) {
       // Not all of it left: the leader cannot have taken it for a request. A pooled
       // connection may just have been closed by the leader: try once on a new one.
@@ -150,7 +171,7 @@ void LeaderClient::Read(std::shared_ptr<Op> op) {
   op->parser.emplace();
   op->parser->body_limit(opts_.max_answer_bytes);
   http::async_read(
-      op->conn->socket, op->conn->buf, *op->parser, [this, op](error_code ec, std::size_t) {
+      op->conn->stream, op->conn->buf, *op->parser, [this, op](error_code ec, std::size_t) {
         op->timer.cancel();
         if (ec)
           return Finish(op, {ForwardResult::Kind::kUnknown,

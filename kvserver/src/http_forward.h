@@ -6,9 +6,14 @@
 // sent", safe to retry (503); once the request was written, a lost or late answer is
 // "outcome unknown" (504): the leader may have applied it.
 //
+// HTTPS (Options::tls): every node of a cluster serves the same scheme, so a node that
+// serves HTTPS calls the leader over HTTPS, with its own certificate as the client's and
+// the leader's certificate verified against -trusted-ca-file and the leader's host.
+//
 // Thread safety: one LeaderClient per I/O thread; every call on that thread.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -16,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "http_tls.h"
 #include "http_types.h"
 
 namespace kv {
@@ -37,8 +43,10 @@ class LeaderClient {
     std::chrono::milliseconds max_idle{30000};
     std::size_t max_idle_per_leader = 64;
     std::size_t max_answer_bytes = (1 << 20) + 65536;
+    // HTTPS when set (its CurrentClient() for each new connection); must outlive this.
+    HttpTlsContexts* tls = nullptr;
   };
-  LeaderClient(boost::asio::any_io_executor io, Options options);
+  LeaderClient(boost::asio::io_context::executor_type io, Options options);
   ~LeaderClient();
 
   // Sends `req` to `addr` ("host:port") and calls `done` on this I/O thread with the
@@ -51,12 +59,13 @@ class LeaderClient {
  private:
   struct Op;
   void Connect(std::shared_ptr<Op> op);
+  void Handshake(std::shared_ptr<Op> op, std::string host);
   void Write(std::shared_ptr<Op> op);
   void Read(std::shared_ptr<Op> op);
   void Finish(std::shared_ptr<Op> op, ForwardResult r);
   std::unique_ptr<Conn> TakePooled(const std::string& addr);
 
-  boost::asio::any_io_executor io_;
+  boost::asio::io_context::executor_type io_;
   Options opts_;
   std::map<std::string, std::vector<std::unique_ptr<Conn>>> idle_;
 };

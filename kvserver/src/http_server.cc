@@ -62,7 +62,9 @@ void OnAccepted(HttpServer::Shard* shard, error_code ec, Socket socket) {
     error_code ignored;
     socket.close(ignored);
   } else {
-    std::make_shared<HttpSession>(shard, std::move(socket))->Start();
+    std::make_shared<HttpSession>(shard, std::move(socket),
+                                  shard->opts->tls ? shard->opts->tls->Current() : nullptr)
+        ->Start();
   }
   Accept(shard);
 }
@@ -228,6 +230,7 @@ HttpServerStats HttpServer::stats() const {
     st.rejected += s->rejected.load();
     st.timeouts += s->timeouts.load();
     st.accept_errors += s->accept_errors.load();
+    st.tls_handshake_failures += s->tls_handshake_failures.load();
   }
   return st;
 }

@@ -7,6 +7,9 @@
 // deadlines (408), idle keep-alive timeout, pipelined requests in flight and the bytes
 // they hold per connection, open connections (the longest-idle is evicted at the cap).
 //
+// HTTPS (options.tls): each connection is TLS 1.3 from its first byte, with the same
+// deadlines and cap; the handshake must finish within the head deadline (http_session.h).
+//
 // Not chosen: a thread pool running handlers (handlers never block: Raft work completes
 // through callbacks), one acceptor handing connections to threads (a cross-thread hop per
 // accept and a shared connection list).
@@ -20,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "http_tls.h"
 #include "http_types.h"
 #include "logger.h"
 #include "raft/status.h"
@@ -47,6 +51,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{30000};
   int listen_backlog = 4096;
   StructuredLogger* logger = nullptr;
+  // HTTPS when set: each new connection takes tls->Current() (so a reload applies to the
+  // connections accepted after it). Must outlive the server.
+  HttpTlsContexts* tls = nullptr;
 };
 
 // Counters, read from any thread.
@@ -57,6 +64,9 @@ struct HttpServerStats {
   std::uint64_t rejected = 0;  // new connections refused at the cap (none idle)
   std::uint64_t timeouts = 0;  // head, body, idle and write deadlines that closed one
   std::uint64_t accept_errors = 0;
+  // HTTPS: handshakes that failed (plain HTTP, no or an untrusted client certificate, a
+  // protocol below TLS 1.3). Handshakes cut by the deadline count as timeouts.
+  std::uint64_t tls_handshake_failures = 0;
 };
 
 class HttpServer {

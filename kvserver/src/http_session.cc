@@ -1,13 +1,19 @@
 // HttpSession: one connection of the front door (see http_session.h for the states).
 #include "http_session.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cstdio>
 #include <cstdlib>
 
+#include "http_tls.h"
 #include "http_util.h"
 
 namespace kv {
@@ -21,6 +27,16 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // not reset before it reads the answer ("lingering close").
 constexpr std::size_t kLingerBytes = 1 << 20;
 constexpr std::chrono::milliseconds kLingerTime{1000};
+// HTTPS: how much of the next request one read takes while waiting for it (one TLS
+// record at most).
+constexpr std::size_t kFirstReadBytes = 16384;
+// The answer to plain HTTP sent to the HTTPS port, written in clear without a session
+// (as nginx does): the client learns why instead of seeing an empty reply.
+constexpr std::string_view kPlainToHttpsAnswer =
+    "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    "Content-Length: 59\r\n\r\n"
+    "{\"error\":\"this port serves HTTPS: use https:// (TLS 1.3)\"}\n";
+static_assert(kPlainToHttpsAnswer.size() - kPlainToHttpsAnswer.find("\r\n\r\n") - 4 == 59);
 
 std::string_view TrimOws(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -48,14 +64,17 @@ Responder::Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq)
 
 void Responder::operator()(HttpResponse res) const { session_->Post(seq_, std::move(res)); }
 
-HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket)
-    : shard_(shard), socket_(std::move(socket)), buf_(shard->opts->max_header_bytes + 65536) {
+HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket,
+                         std::shared_ptr<asio::ssl::context> tls)
+    : shard_(shard),
+      stream_(std::move(socket), std::move(tls)),
+      buf_(shard->opts->max_header_bytes + 65536) {
   error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   // Answers are written whole; without it Nagle and the client's delayed ACK hold
   // the second answer on a keep-alive connection for ~40 ms.
-  socket_.set_option(tcp::no_delay(true), ec);
+  stream_.socket().set_option(tcp::no_delay(true), ec);
   shard_->conns.push_back(this);
   lru_ = std::prev(shard_->conns.end());
   wheel_link_.owner = this;
@@ -70,7 +89,40 @@ HttpSession::~HttpSession() {
   shard_->wheel.Cancel(&wheel_link_);
 }
 
-void HttpSession::Start() { ReadNext(); }
+void HttpSession::Start() {
+  if (stream_.tls()) return Handshake();
+  ReadNext();
+}
+
+void HttpSession::Handshake() {
+  // The handshake has the head deadline and counts against the connection cap like any
+  // connection; one that never completes it is closed (OnReadDeadline).
+  read_state_ = ReadState::kHandshake;
+  ArmRead(shard_->opts->header_timeout);
+  read_pending_ = true;
+  stream_.AsyncHandshake(asio::ssl::stream_base::server,
+                         [self = shared_from_this()](error_code ec) { self->OnHandshake(ec); });
+}
+
+void HttpSession::OnHandshake(error_code ec) {
+  read_pending_ = false;
+  if (closed_) return;
+  if (ec) {
+    ++shard_->tls_handshake_failures;
+    if (ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+      // Best effort, never blocking: a new connection's socket buffer takes it.
+      ::send(stream_.socket().native_handle(), kPlainToHttpsAnswer.data(),
+             kPlainToHttpsAnswer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      shard_->handler->CountRefused(400);
+    }
+    return Close();
+  }
+  read_deadline_ = kNever;
+  client_cn_ = VerifiedPeerCommonName(stream_.native_tls());
+  read_state_ = ReadState::kWaitFirstByte;
+  ReadNext();
+}
 
 void HttpSession::Close() {
   if (closed_) return;
@@ -80,12 +132,13 @@ void HttpSession::Close() {
   read_deadline_ = write_deadline_ = kNever;
   shard_->wheel.Cancel(&wheel_link_);
   error_code ec;
-  socket_.close(ec);
+  stream_.socket().close(ec);
 }
 
 bool HttpSession::Idle() const {
   return !closed_ && slots_.empty() && in_flight_ == 0 &&
-         (read_state_ == ReadState::kWaitFirstByte || read_state_ == ReadState::kHead);
+         (read_state_ == ReadState::kHandshake || read_state_ == ReadState::kWaitFirstByte ||
+          read_state_ == ReadState::kHead);
 }
 
 void HttpSession::Drain() {
@@ -96,7 +149,7 @@ void HttpSession::Drain() {
   if (read_pending_ && (read_state_ == ReadState::kHead || read_state_ == ReadState::kBody)) {
     read_drained_ = true;
     error_code ignored;
-    socket_.shutdown(Socket::shutdown_receive, ignored);
+    stream_.socket().shutdown(Socket::shutdown_receive, ignored);
   }
 }
 
@@ -150,8 +203,25 @@ void HttpSession::WaitFirstByte() {
     }
   }
   read_pending_ = true;
+  if (stream_.tls()) {
+    // Bytes of the next request may already sit in the TLS stream's buffers, where a wait
+    // for the socket's readability would not see them: read instead.
+    stream_.async_read_some(buf_.prepare(std::min(kFirstReadBytes, buf_.max_size() - buf_.size())),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              self->read_pending_ = false;
+                              if (self->closed_) return;
+                              if (ec) return self->Close();
+                              self->buf_.commit(n);
+                              if (!self->head_deadline_armed_) {
+                                self->ArmRead(self->shard_->opts->header_timeout);
+                                self->head_deadline_armed_ = true;
+                              }
+                              self->ReadHead();
+                            });
+    return;
+  }
   // Waiting for readability holds no buffer: an idle connection costs the session only.
-  socket_.async_wait(Socket::wait_read, [self = shared_from_this()](error_code ec) {
+  stream_.socket().async_wait(Socket::wait_read, [self = shared_from_this()](error_code ec) {
     self->read_pending_ = false;
     if (self->closed_) return;
     if (ec) return self->Close();
@@ -167,7 +237,7 @@ void HttpSession::ReadHead() {
   read_state_ = ReadState::kHead;
   read_pending_ = true;
   http::async_read_header(
-      socket_, buf_, *parser_,
+      stream_, buf_, *parser_,
       [self = shared_from_this()](error_code ec, std::size_t) { self->OnHead(ec); });
 }
 
@@ -224,7 +294,7 @@ void HttpSession::ReadBody() {
   read_state_ = ReadState::kBody;
   ArmRead(shard_->opts->body_timeout);
   read_pending_ = true;
-  http::async_read(socket_, buf_, *parser_,
+  http::async_read(stream_, buf_, *parser_,
                    [self = shared_from_this()](error_code ec, std::size_t) { self->OnBody(ec); });
 }
 
@@ -262,7 +332,7 @@ void HttpSession::Dispatch() {
   inflight_bytes_ += slots_.back().bytes;
   read_state_ = slots_.back().close ? ReadState::kStopped : ReadState::kPaused;
   Touch();
-  RequestInfo info{shard_->io.get_executor(), shard_->index, peer_};
+  RequestInfo info{shard_->io.get_executor(), shard_->index, peer_, client_cn_};
   shard_->handler->Handle(std::move(req), info, Responder(shared_from_this(), seq));
   ReadNext();
 }
@@ -322,9 +392,9 @@ void HttpSession::Flush() {
   Schedule(write_deadline_);
   auto done = [self = shared_from_this()](error_code ec, std::size_t) { self->OnWritten(ec); };
   if (f.interim) {
-    asio::async_write(socket_, asio::buffer(f.raw), std::move(done));
+    asio::async_write(stream_, asio::buffer(f.raw), std::move(done));
   } else {
-    http::async_write(socket_, *f.res, std::move(done));
+    http::async_write(stream_, *f.res, std::move(done));
   }
 }
 
@@ -341,29 +411,37 @@ void HttpSession::OnWritten(error_code ec) {
     Touch();
   }
   if (done.close) {
-    error_code ignored;
-    socket_.shutdown(Socket::shutdown_send, ignored);
     if (read_pending_) return Close();  // draining while a next request was awaited
-    read_state_ = ReadState::kStopped;
-    slots_.clear();
-    lingering_ = true;
-    ArmRead(kLingerTime);
-    return Linger();
+    return CloseAfterAnswer();
   }
   if (read_state_ == ReadState::kPaused) ReadNext();
   Flush();
   if (shard_->draining) Drain();
 }
 
+void HttpSession::CloseAfterAnswer() {
+  read_state_ = ReadState::kStopped;
+  slots_.clear();
+  lingering_ = true;
+  ArmRead(kLingerTime);  // bounds the linger and the TLS shutdown alike
+  if (stream_.tls()) {
+    stream_.AsyncShutdown([self = shared_from_this()](error_code) { self->Close(); });
+    return;
+  }
+  error_code ignored;
+  stream_.socket().shutdown(Socket::shutdown_send, ignored);
+  Linger();
+}
+
 void HttpSession::Linger() {
   if (!linger_buf_) linger_buf_ = std::make_unique<std::array<char, 4096>>();
-  socket_.async_read_some(asio::buffer(*linger_buf_),
-                          [self = shared_from_this()](error_code ec, std::size_t n) {
-                            self->lingered_ += n;
-                            if (ec || self->closed_ || self->lingered_ >= kLingerBytes)
-                              return self->Close();
-                            self->Linger();
-                          });
+  stream_.socket().async_read_some(asio::buffer(*linger_buf_),
+                                   [self = shared_from_this()](error_code ec, std::size_t n) {
+                                     self->lingered_ += n;
+                                     if (ec || self->closed_ || self->lingered_ >= kLingerBytes)
+                                       return self->Close();
+                                     self->Linger();
+                                   });
 }
 
 void HttpSession::ArmRead(std::chrono::milliseconds d) {
@@ -394,6 +472,10 @@ void HttpSession::CheckDeadlines(Clock::time_point now) {
 
 void HttpSession::OnReadDeadline() {
   switch (read_state_) {
+    case ReadState::kHandshake:
+      ++shard_->timeouts;  // Close() ends the handshake: OnHandshake sees closed_
+      Close();
+      return;
     case ReadState::kWaitFirstByte:
       if (!slots_.empty() || in_flight_ != 0) {  // busy answering: not idle
         ArmRead(shard_->opts->idle_timeout);
@@ -409,7 +491,7 @@ void HttpSession::OnReadDeadline() {
       ++shard_->timeouts;
       read_timed_out_ = true;
       error_code ignored;
-      socket_.shutdown(Socket::shutdown_receive, ignored);
+      stream_.socket().shutdown(Socket::shutdown_receive, ignored);
       return;
     }
     case ReadState::kPaused:

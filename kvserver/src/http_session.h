@@ -5,7 +5,8 @@
 // except Responder, which posts there. The counters in Shard are atomics for stats().
 //
 // Per connection, in order:
-//   wait for the first byte (idle deadline; from accept: the head deadline)
+//   (HTTPS: the TLS handshake, head deadline; refused or late: closed)
+//   -> wait for the first byte (idle deadline; from accept: the head deadline)
 //   -> head (parser with header limit, head deadline) -> checks -> body (body limit as
 //   bytes arrive, body deadline) -> dispatch to the handler (slot N in the pipeline)
 //   -> next request while fewer than pipeline_depth are in flight and their bytes fit.
@@ -25,15 +26,13 @@
 
 #include "deadline_wheel.h"
 #include "http_server.h"
+#include "http_stream.h"
 
 namespace kv {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-// Sockets bound to the io_context's own executor type: no type-erased executor (and its
-// work tracking) on every asynchronous operation.
-using Socket = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
 constexpr Clock::time_point kNever = Clock::time_point::max();
 // Deadlines are checked this often: they hold to within it.
 constexpr std::chrono::milliseconds kSweepInterval{100};
@@ -54,7 +53,8 @@ struct HttpServer::Shard {
   // Oldest activity first. Declared before io so that sessions destroyed with the
   // io_context's pending handlers can still unlink themselves.
   std::list<HttpSession*> conns;
-  std::atomic<std::uint64_t> accepted{0}, evicted{0}, rejected{0}, timeouts{0}, accept_errors{0};
+  std::atomic<std::uint64_t> accepted{0}, evicted{0}, rejected{0}, timeouts{0}, accept_errors{0},
+      tls_handshake_failures{0};
   std::atomic<std::size_t> open{0};
   asio::io_context io{1};
   std::optional<tcp::acceptor> acceptor;
@@ -67,7 +67,9 @@ struct HttpServer::Shard {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(HttpServer::Shard* shard, Socket socket);
+  // HTTPS when `tls` is set (the context of this connection; see HttpTlsContexts).
+  HttpSession(HttpServer::Shard* shard, Socket socket,
+              std::shared_ptr<boost::asio::ssl::context> tls);
   ~HttpSession();
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
@@ -86,7 +88,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void CheckDeadlines(Clock::time_point now);
 
  private:
-  enum class ReadState { kWaitFirstByte, kHead, kBody, kPaused, kStopped };
+  enum class ReadState { kHandshake, kWaitFirstByte, kHead, kBody, kPaused, kStopped };
   struct Slot {
     std::optional<HttpResponse> res;  // set when complete
     std::string raw;                  // an interim answer ("100 Continue"), written as is
@@ -96,6 +98,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::size_t bytes = 0;
   };
 
+  void Handshake();
+  void OnHandshake(boost::system::error_code ec);
   void ReadNext();
   void WaitFirstByte();
   void ReadHead();
@@ -108,7 +112,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Refuse(int code, std::string_view message);
   void Flush();
   void OnWritten(boost::system::error_code ec);
-  // Reads and discards what the client still sends after a final answer, briefly.
+  // After a final answer: ends the sending side (TLS: close_notify) and reads and
+  // discards what the client still sends, briefly, then closes.
+  void CloseAfterAnswer();
   void Linger();
   void ArmRead(std::chrono::milliseconds d);
   // Registers `deadline` (just set) with the shard's wheel.
@@ -118,8 +124,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool CanReadMore() const;
 
   HttpServer::Shard* shard_;
-  Socket socket_;
+  HttpStream stream_;
   std::string peer_;
+  // HTTPS with -client-cert-auth: the verified client certificate's subject CN.
+  std::optional<std::string> client_cn_;
   // Deadlines, registered with the shard's wheel and acted on by its sweep (every
   // kSweepInterval): no timer operation per request. kNever: none. Clearing one leaves
   // the wheel's registration, which then fires once for nothing.
@@ -129,7 +137,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool lingering_ = false;
   boost::beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  ReadState read_state_ = ReadState::kWaitFirstByte;
+  ReadState read_state_ = ReadState::kWaitFirstByte;  // kHandshake from Start() when TLS
   bool read_pending_ = false;
   bool read_timed_out_ = false;
   bool read_drained_ = false;  // Drain() ended a read in progress

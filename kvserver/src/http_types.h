@@ -8,6 +8,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace kv {
@@ -32,11 +33,16 @@ class Responder {
 };
 
 // Where a request is being served: its I/O thread (for timers and continuations that
-// must run there) and the peer's address.
+// must run there), the peer's address and, over HTTPS with -client-cert-auth, who the
+// client's certificate says it is.
 struct RequestInfo {
   boost::asio::any_io_executor io;
   std::size_t io_index = 0;  // 0 .. threads-1
   std::string peer;          // "ip:port"
+  // The subject common name of the client certificate verified in this connection's TLS
+  // handshake (against -trusted-ca-file); nullopt over plain HTTP, without
+  // -client-cert-auth, or when the subject has no single CN (http_tls.h).
+  std::optional<std::string> client_cn;
 };
 
 // Serves complete requests. Handle runs on an I/O thread and must not block: work that

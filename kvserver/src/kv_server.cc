@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "http_client.h"
 #include "kv_server_impl.h"
 #include "rocks_state_machine_fs.h"
 
@@ -42,6 +43,22 @@ rlim_t RaiseFdLimit() {
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) return want.rlim_cur;
   }
   return rl.rlim_cur;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return host.rfind("127.", 0) == 0;
+}
+
+// The warning for an HTTP port reachable from the network in cleartext: keys, values and
+// tokens can be read and changed on the way (issue 14).
+void WarnIfCleartextBeyondLoopback(const ServerFlags& flags, const std::string& host,
+                                   StructuredLogger* logger) {
+  if (flags.https() || IsLoopbackHost(host)) return;
+  logger->Log(raft::LogLevel::kWarn, "kvserver",
+              "HTTP listens beyond loopback without TLS: requests, values and tokens cross the "
+              "network in cleartext; set -cert-file and -key-file to serve HTTPS",
+              {{"laddr", flags.laddr}});
 }
 
 std::string Trim(std::string s) {
@@ -143,17 +160,29 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   ho.write_timeout = std::chrono::milliseconds(flags.http_write_timeout_ms);
   ho.listen_backlog = kHttpListenBacklog;
   ho.logger = logger;
+  if (flags.https()) {
+    auto tls = HttpTlsContexts::Load(
+        {flags.cert_file, flags.key_file, flags.trusted_ca_file, flags.client_cert_auth});
+    if (!tls.ok()) return tls.status();
+    impl->http_tls = std::move(tls).value();
+    ho.tls = impl->http_tls.get();
+  }
+  WarnIfCleartextBeyondLoopback(flags, host, logger);
   auto http = HttpServer::Listen(ho, impl.get());
   if (!http.ok()) return http.status();
   impl->http = std::move(http).value();
   LeaderClient::Options fo;
   fo.max_answer_bytes = flags.max_value_bytes + flags.max_list_bytes + (1u << 20);
+  fo.tls = impl->http_tls.get();
   for (std::size_t i = 0; i < impl->http->threads(); ++i) {
     auto st = std::make_unique<Impl::IoState>();
     st->forward = std::make_unique<LeaderClient>(impl->http->io(i).get_executor(), fo);
     impl->io_state.push_back(std::move(st));
   }
-  impl->Log(raft::LogLevel::kInfo, "http listening", {{"laddr", flags.laddr}});
+  impl->Log(raft::LogLevel::kInfo, "http listening",
+            {{"laddr", flags.laddr},
+             {"scheme", flags.https() ? "https" : "http"},
+             {"client_cert_auth", flags.client_cert_auth ? "true" : "false"}});
   return std::unique_ptr<KvServer>(new KvServer(std::move(impl)));
 }
 
@@ -211,6 +240,20 @@ raft::Status KvServer::Serve() {
 void KvServer::Shutdown() {
   impl_->Log(raft::LogLevel::kInfo, "shutting down: no new HTTP requests", {});
   impl_->RequestStop();
+}
+
+raft::Status KvServer::ReloadCertificates() {
+  if (!impl_->http_tls) return raft::Status::Ok();
+  raft::Status s = impl_->http_tls->Reload();
+  if (s.ok()) {
+    impl_->Log(raft::LogLevel::kInfo, "HTTPS certificates reloaded; new connections use them",
+               {{"cert_file", impl_->flags.cert_file}});
+  } else {
+    impl_->Log(raft::LogLevel::kError,
+               "HTTPS certificate reload failed; still serving the previous ones",
+               {{"error", s.ToString()}});
+  }
+  return s;
 }
 
 void KvServer::Impl::RequestStop() {
@@ -318,13 +361,17 @@ void KvServer::Impl::IssueBarrier(std::size_t io_index) {
 }
 
 raft::Status KvServer::Impl::JoinCluster() {
-  std::string host;
-  int port = 0;
-  SplitHostPort(flags.join, &host, &port);
+  auto addr = ParseHttpAddr(flags.join, flags.https(), "-join");  // checked by the flags
+  if (!addr.ok()) return addr.status();
+  // This node's own certificate and CA (etcd's way): the member it joins through must
+  // trust the one, and its certificate must chain to the other.
+  const HttpClientTls tls{flags.trusted_ca_file, flags.cert_file, flags.key_file};
   nlohmann::json body = {{"id", flags.id}, {"raft_addr", flags.raddr}, {"http_addr", flags.laddr}};
   int backoff_ms = 200;
   while (!shutting_down) {
-    httplib::Client cli(host, port);
+    auto client = MakeHttpClient(*addr, tls);
+    if (!client.ok()) return client.status();
+    httplib::Client& cli = **client;
     cli.set_connection_timeout(std::chrono::seconds(2));
     cli.set_read_timeout(std::chrono::seconds(90));
     httplib::Headers headers;
@@ -334,6 +381,12 @@ raft::Status KvServer::Impl::JoinCluster() {
       Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", flags.join}});
       return raft::Status::Ok();
     }
+    if (!r && r.error() == httplib::Error::SSLServerVerification)
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          std::string("the HTTPS certificate of ")
+                              .append(addr->ToString())
+                              .append(" does not verify against -trusted-ca-file (or does "
+                                      "not name that host)"));
     if (r && (r->status == 400 || r->status == 401 || r->status == 409))
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "join refused (" + std::to_string(r->status) + "): " + r->body);

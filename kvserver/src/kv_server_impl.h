@@ -18,6 +18,7 @@
 #include "flags.h"
 #include "http_forward.h"
 #include "http_server.h"
+#include "http_tls.h"
 #include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
@@ -66,6 +67,8 @@ struct KvServer::Impl : HttpHandler {
   bool fresh = false;  // no Raft state on disk at start
   std::unique_ptr<RocksStateMachine> sm;
   std::unique_ptr<raft::Node> node;
+  // HTTPS on -laddr and to other nodes (-join, forwarding) when -cert-file is set.
+  std::unique_ptr<HttpTlsContexts> http_tls;
   std::unique_ptr<HttpServer> http;
   HttpCounters counters;
   std::atomic<bool> shutting_down{false};

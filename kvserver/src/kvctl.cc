@@ -3,7 +3,13 @@
 // never re-sent to another node once it may have been sent (see Send): when its answer
 // is lost, kvctl reports "outcome unknown" and exits with 1.
 //
-//   kvctl [-addr h:p[,h:p...]] [-o text|json] [-token T] [-timeout-ms N] COMMAND ARGS
+// HTTPS: an address https://h:p, or a bare h:p when -cacert or -cert is given (nodes
+// learned from /status use the scheme of the node that listed them: a cluster serves one
+// scheme). -cacert: the CA the nodes' certificates must chain to (default: the system's);
+// -cert/-key: the client certificate, for nodes with -client-cert-auth.
+//
+//   kvctl [-addr [https://]h:p[,...]] [-cacert F] [-cert F -key F] [-o text|json]
+//         [-token T] [-timeout-ms N] COMMAND ARGS
 //   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
 //   list [PREFIX] [-limit N] | status | members | join ID RAFT_ADDR HTTP_ADDR
 //   leave ID | transfer-leader ID
@@ -15,12 +21,14 @@
 #include <set>
 
 #include "flags.h"
+#include "http_client.h"
 #include "http_util.h"
 
 namespace {
 
 struct Options {
   std::vector<std::string> addrs = {"127.0.0.1:3000"};
+  kv::HttpClientTls tls;  // -cacert, -cert, -key
   bool json = false;
   std::string token;
   int timeout_ms = 10000;
@@ -30,7 +38,11 @@ struct Options {
 
 int Usage() {
   std::fputs(
-      "usage: kvctl [-addr h:p[,h:p...]] [-o text|json] [-token T] [-timeout-ms N] COMMAND\n"
+      "usage: kvctl [-addr [https://]h:p[,...]] [-cacert FILE] [-cert FILE -key FILE]\n"
+      "             [-o text|json] [-token T] [-timeout-ms N] COMMAND\n"
+      "  -addr     nodes to try; https://h:p (or h:p with -cacert/-cert) for HTTPS\n"
+      "  -cacert   PEM CA the nodes' HTTPS certificates must chain to (default: system CAs)\n"
+      "  -cert     PEM client certificate (nodes with -client-cert-auth), with -key\n"
       "commands:\n"
       "  put KEY VALUE          write a value\n"
       "  get KEY [-stale]       read (linearizable unless -stale)\n"
@@ -59,10 +71,12 @@ std::vector<std::string> Split(const std::string& s, char sep) {
 // left (see Send).
 bool IsWrite(const std::string& method) { return method != "GET" && method != "HEAD"; }
 
-// Whether a failed attempt sent nothing: the TCP connection was never established.
-// Every other transport error (Write, Read, ...) may have delivered the request.
+// Whether a failed attempt sent nothing: the TCP connection or the TLS session was never
+// established. Every other transport error (Write, Read, ...) may have delivered the
+// request.
 bool NothingSent(httplib::Error e) {
-  return e == httplib::Error::Connection || e == httplib::Error::ConnectionTimeout;
+  return e == httplib::Error::Connection || e == httplib::Error::ConnectionTimeout ||
+         e == httplib::Error::SSLConnection || e == httplib::Error::SSLServerVerification;
 }
 
 // The answer of Send: `result` from the last node tried (`used`), and whether a write's
@@ -83,11 +97,15 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
   std::set<std::string> tried;
   std::optional<httplib::Result> last;
   for (std::size_t i = 0; i < addrs.size() && i < 16; ++i) {
-    if (!tried.insert(addrs[i]).second) continue;
-    std::string host;
-    int port = 0;
-    if (!kv::SplitHostPort(addrs[i], &host, &port)) continue;
-    httplib::Client cli(host, port);
+    const bool https_default = !o.tls.ca_file.empty() || !o.tls.cert_file.empty();
+    auto addr = kv::ParseHttpAddr(addrs[i], https_default, "-addr");
+    if (!addr.ok() || !tried.insert(addr->ToString()).second) continue;
+    auto client = kv::MakeHttpClient(*addr, o.tls);
+    if (!client.ok()) {
+      std::fprintf(stderr, "kvctl: %s\n", client.status().message().c_str());
+      std::exit(2);
+    }
+    httplib::Client& cli = **client;
     cli.set_connection_timeout(std::chrono::seconds(2));
     cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
     cli.set_write_timeout(std::chrono::milliseconds(o.timeout_ms));
@@ -109,7 +127,10 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
     if (auto st = cli.Get("/status"); st && st->status == 200) {
       auto j = nlohmann::json::parse(st->body, nullptr, false);
       if (!j.is_discarded() && j.contains("members") && j["members"].is_array())
-        for (const auto& m : j["members"]) addrs.push_back(m.value("http_addr", ""));
+        for (const auto& m : j["members"]) {
+          std::string a = addr->https ? "https://" : "http://";
+          addrs.push_back(a.append(m.value("http_addr", "")));
+        }
     }
   }
   if (last) return {std::move(*last)};
@@ -171,6 +192,12 @@ int main(int argc, char** argv) {
     } else if (name == "o") {
       if (!value(&v) || (v != "json" && v != "text")) return Usage();
       o.json = v == "json";
+    } else if (name == "cacert") {
+      if (!value(&o.tls.ca_file)) return Usage();
+    } else if (name == "cert") {
+      if (!value(&o.tls.cert_file)) return Usage();
+    } else if (name == "key") {
+      if (!value(&o.tls.key_file)) return Usage();
     } else if (name == "token") {
       if (!value(&o.token)) return Usage();
     } else if (name == "timeout-ms") {

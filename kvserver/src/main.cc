@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   // Everything this process creates (the Raft log, snapshots, RocksDB's files) is for its
@@ -41,15 +42,27 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<kv::KvServer> owned = std::move(server).value();
   kv::KvServer* s = owned.get();
+  // SIGHUP: reload the certificates (any time); SIGINT/SIGTERM: graceful shutdown, and a
+  // second one exits at once.
   std::thread([s, &logger, set] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    logger.Log(raft::LogLevel::kInfo, "kvserver", "signal received; graceful shutdown",
-               {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
-    s->Shutdown();
-    sigwait(&set, &sig);
-    logger.Log(raft::LogLevel::kWarn, "kvserver", "second signal; exiting now", {});
-    std::_Exit(1);
+    bool stopping = false;
+    for (;;) {
+      int sig = 0;
+      sigwait(&set, &sig);
+      if (sig == SIGHUP) {
+        logger.Log(raft::LogLevel::kInfo, "kvserver", "SIGHUP: reloading certificates", {});
+        (void)s->ReloadCertificates();  // logs its outcome; the old files stay on error
+        continue;
+      }
+      if (stopping) {
+        logger.Log(raft::LogLevel::kWarn, "kvserver", "second signal; exiting now", {});
+        std::_Exit(1);
+      }
+      stopping = true;
+      logger.Log(raft::LogLevel::kInfo, "kvserver", "signal received; graceful shutdown",
+                 {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+      s->Shutdown();
+    }
   }).detach();
   raft::Status st = s->Serve();
   owned.reset();

@@ -133,6 +133,9 @@ std::string KvServer::Impl::MetricsText() const {
           "HTTP connections closed by a head, body, idle or write deadline.", hs.timeouts);
   Counter(o, "kv_http_accept_errors_total", "Failed accepts (e.g. out of descriptors).",
           hs.accept_errors);
+  Counter(o, "kv_http_tls_handshake_failures_total",
+          "HTTPS handshakes refused (plain HTTP, missing or untrusted client certificate).",
+          hs.tls_handshake_failures);
   o << counters.Render();
   return o.str();
 }

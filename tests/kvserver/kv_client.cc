@@ -37,8 +37,8 @@ std::string HttpReply::Describe() const {
   return fmt::format("HTTP {} {}", status, Printable(shown));
 }
 
-KvClient::KvClient(std::string http_addr, Millis timeout)
-    : addr_(std::move(http_addr)), timeout_(timeout) {
+KvClient::KvClient(std::string http_addr, Millis timeout, std::optional<ClientTls> tls)
+    : addr_(std::move(http_addr)), timeout_(timeout), tls_(std::move(tls)) {
   auto [host, port] = SplitHostPort(addr_);
   host_ = host;
   port_ = port;
@@ -47,7 +47,11 @@ KvClient::KvClient(std::string http_addr, Millis timeout)
 HttpReply KvClient::Request(const std::string& method, const std::string& target,
                             const std::string& body, const std::string& content_type,
                             const std::multimap<std::string, std::string>& headers) const {
-  httplib::Client cli(host_, port_);
+  httplib::Client cli = tls_ ? httplib::Client(fmt::format("https://{}:{}", host_, port_),
+                                               tls_->cert_file, tls_->key_file)
+                             : httplib::Client(host_, port_);
+  if (tls_ && !tls_->ca_file.empty()) cli.set_ca_cert_path(tls_->ca_file);
+  if (tls_) cli.enable_server_certificate_verification(true);
   cli.set_url_encode(false);  // targets are encoded by the caller, byte for byte
   cli.set_connection_timeout(kConnectTimeout);
   cli.set_read_timeout(timeout_);

@@ -27,12 +27,22 @@ struct HttpReply {
   std::string Describe() const;
 };
 
+// HTTPS on the client side: the CA the server's certificate must chain to, and a client
+// certificate (both or neither of cert_file and key_file).
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+
 // HTTP client for one node ("host:port"). Keys and values are raw bytes; keys are
 // percent-encoded here (every reserved byte, '/' included). Cheap and stateless (one
-// connection per request): usable from any thread.
+// connection per request): usable from any thread. With `tls`, HTTPS (TLS 1.3 or 1.2, the
+// server's certificate and host verified).
 class KvClient {
  public:
-  explicit KvClient(std::string http_addr, Millis timeout = 10s);
+  explicit KvClient(std::string http_addr, Millis timeout = 10s,
+                    std::optional<ClientTls> tls = std::nullopt);
 
   HttpReply Put(std::string_view key, std::string_view value, std::string_view query = {}) const;
   HttpReply Get(std::string_view key, bool stale = false) const;
@@ -62,6 +72,7 @@ class KvClient {
   std::string host_;
   int port_ = 0;
   Millis timeout_;
+  std::optional<ClientTls> tls_;
 };
 
 // Puts and requires 200, retrying 503 (no leader yet: nothing was written) for up to

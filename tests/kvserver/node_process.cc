@@ -207,7 +207,7 @@ void NodeProcess::WaitServing(Millis limit) {
                     << ") while waiting for it to serve. Log tail:\n"
                     << LogTail());
     }
-    last = KvClient(http_addr(), 2s).Status();
+    last = Client(2s).Status();
     if (last.Ok()) return;
     std::this_thread::sleep_for(20ms);
   }
@@ -217,7 +217,7 @@ void NodeProcess::WaitServing(Millis limit) {
 }
 
 nlohmann::json NodeProcess::StatusJson(Millis timeout) const {
-  HttpReply r = KvClient(http_addr(), timeout).Status();
+  HttpReply r = Client(timeout).Status();
   if (!r.Ok()) return nullptr;
   auto doc = r.Json();
   if (doc.is_discarded() || !doc.is_object()) return nullptr;

@@ -25,6 +25,9 @@ struct NodeSpec {
   std::filesystem::path log_path;
   std::vector<std::string> extra_args;  // passed on every start, after the standard ones
   bool equals_syntax = false;           // pass flags as --flag=value instead of -flag value
+  // The node serves HTTPS (its -cert-file etc. are in extra_args): the harness's own
+  // requests (WaitServing, StatusJson, Client()) use these client files.
+  std::optional<ClientTls> client_tls;
 };
 
 // One kvserver process (started, stopped and restarted any number of times on the same
@@ -82,7 +85,9 @@ class NodeProcess {
   std::uint16_t raft_port() const { return spec_.raft_port; }
   const NodeSpec& spec() const { return spec_; }
   NodeSpec& mutable_spec() { return spec_; }
-  KvClient Client(Millis timeout = 10s) const { return KvClient(http_addr(), timeout); }
+  KvClient Client(Millis timeout = 10s) const {
+    return KvClient(http_addr(), timeout, spec_.client_tls);
+  }
   int starts() const { return starts_; }
 
  private:

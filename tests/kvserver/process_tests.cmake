@@ -32,12 +32,13 @@ target_compile_definitions(kv_process_harness PRIVATE KVSERVER_BIN="$<TARGET_FIL
 raft_warnings(kv_process_harness)
 
 # kv_process_test(NAME SOURCES... [LIBS...] [TIMEOUT s]): one process test binary, run by
-# CTest with the label "process"; it may start kvserver and kvctl (KVCTL_BIN).
+# CTest with the label "process"; it may start kvserver and kvctl (KVCTL_BIN) and make
+# certificates (MAKE_CERTS_SH).
 function(kv_process_test name)
   cmake_parse_arguments(KP "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
   raft_test(${name} SOURCES ${KP_SOURCES} LIBS kv_process_harness ${KP_LIBS} LABELS process)
   target_compile_definitions(${name} PRIVATE KVSERVER_BIN="$<TARGET_FILE:kvserver>"
-                                             KVCTL_BIN="$<TARGET_FILE:kvctl>")
+    KVCTL_BIN="$<TARGET_FILE:kvctl>" MAKE_CERTS_SH="${PROJECT_SOURCE_DIR}/scripts/make-certs.sh")
   add_dependencies(${name} kvserver kvctl)
   if(NOT KP_TIMEOUT)
     set(KP_TIMEOUT 300)
@@ -56,3 +57,8 @@ kv_process_test(process_test
 # rule. Its own binary, so that it runs beside process_test:
 #   build/tests/kvserver/process_http_test '[adversarial]'    # or '[http]', '~[slow]', '[kvctl]'
 kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http_test.cc)
+
+# HTTPS on the HTTP port (issue 14): a TLS cluster with client certificates, kvctl over
+# HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
+#   build/tests/kvserver/process_https_test '[sighup]'
+kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
