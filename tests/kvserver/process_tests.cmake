@@ -62,3 +62,8 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 # HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
+
+# TLS on both ports (issue 14): a 3-node cluster with HTTPS and TLS between the nodes
+# (-peer-cert-file etc.), failover and rejoin, plain connections and a foreign CA refused.
+#   build/tests/kvserver/process_tls_test
+kv_process_test(process_tls_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_tls_test.cc)
