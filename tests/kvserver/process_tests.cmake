@@ -67,3 +67,7 @@ kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_htt
 # (-peer-cert-file etc.), failover and rejoin, plain connections and a foreign CA refused.
 #   build/tests/kvserver/process_tls_test
 kv_process_test(process_tls_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_tls_test.cc)
+
+# The storage quota (issue 14): 507 past -quota-bytes, the NOSPACE alarm, recovery by
+# deleting keys.
+kv_process_test(process_quota_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_quota_test.cc)
