@@ -142,6 +142,10 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
       f.help = true;
       continue;
     }
+    if (a == "-version" || a == "--version") {
+      f.version = true;
+      continue;
+    }
     if (a.size() < 2 || a[0] != '-')
       return raft::Status(raft::ErrorCode::kInvalidArgument, "unexpected argument '" + a + "'");
     std::string name = a.substr(a[1] == '-' ? 2 : 1);
@@ -169,7 +173,7 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "bad value '" + value + "' for flag -" + name);
   }
-  if (f.help) return f;
+  if (f.help || f.version) return f;
   if (f.id.empty()) return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -id is required");
   std::string host;
   int port = 0;
@@ -213,7 +217,8 @@ std::string ServerFlagsUsage() {
       "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]] "
       "[flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
-      "The first node (no -join, empty -data) starts a new cluster.\n\nflags:\n";
+      "The first node (no -join, empty -data) starts a new cluster.\n"
+      "-version prints the version, git commit and build type.\n\nflags:\n";
   for (const auto& d : Defs()) {
     std::string def = d.get(defaults);
     out += "  -" + std::string(d.name);

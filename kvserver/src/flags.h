@@ -46,12 +46,14 @@ struct ServerFlags {
   std::string trusted_ca_file;
   bool client_cert_auth = false;
   bool help = false;
+  bool version = false;  // -version: print build_info.h's VersionText and exit
 
   bool https() const { return !cert_file.empty(); }
 };
 
 // Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a
-// missing value or a bad number. `help` is set for -h/-help/--help.
+// missing value or a bad number. `help` is set for -h/-help/--help, `version` for
+// -version/--version (the other flags are then not checked).
 raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args);
 // Every flag with its default and meaning.
 std::string ServerFlagsUsage();

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "build_info.h"
 #include "flags.h"
 #include "http_client.h"
 #include "http_util.h"
@@ -208,6 +209,9 @@ int main(int argc, char** argv) {
     } else if (name == "limit") {
       if (!value(&v)) return Usage();
       o.limit = std::atoi(v.c_str());
+    } else if (name == "version") {
+      std::fputs(kv::VersionText("kvctl").c_str(), stdout);
+      return 0;
     } else if (name == "h" || name == "help") {
       Usage();
       return 0;

@@ -1,6 +1,7 @@
 // /metrics: Prometheus text exposition format (version 0.0.4).
 #include <sstream>
 
+#include "build_info.h"
 #include "kv_server_impl.h"
 
 namespace kv {
@@ -73,6 +74,12 @@ std::string KvServer::Impl::MetricsText() const {
   auto st = node->GetStatus();
   auto m = node->GetMetrics();
   std::ostringstream o;
+  const BuildInfo& b = GetBuildInfo();
+  o << "# HELP kv_build_info The version, git commit and build type of this binary (always 1).\n"
+       "# TYPE kv_build_info gauge\n"
+    << "kv_build_info{version=\"" << Escape(std::string(b.version)) << "\",commit=\""
+    << Escape(std::string(b.commit)) << "\",build_type=\"" << Escape(std::string(b.build_type))
+    << "\"} 1\n";
   o << "# HELP kv_raft_role Current role (1 for the role this node has).\n# TYPE kv_raft_role "
        "gauge\n";
   for (auto r : {raft::Role::kFollower, raft::Role::kPreCandidate, raft::Role::kCandidate,

@@ -62,3 +62,8 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 # HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
+
+# Operators' habits (issue 15, "Deployment and habits"): -version, /livez and /readyz,
+# kv_build_info and process_* metrics, integer formatting, promtool check metrics.
+#   build/tests/kvserver/process_ops_test '[readyz]'
+kv_process_test(process_ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_ops_test.cc TIMEOUT 120)
