@@ -27,8 +27,8 @@ constexpr rlim_t kReservedFds = 1200;
 
 std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
-  for (std::string_view r :
-       {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics", "/health"})
+  for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
+                             "/health", "/livez", "/readyz"})
     if (path == r) return r;
   return "other";
 }

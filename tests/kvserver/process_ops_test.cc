@@ -1,8 +1,9 @@
 // Operators' habits against real processes (issue 15, "Deployment and habits";
 // docs/operations.md "Deployment"): -version on kvserver and kvctl, the kv_build_info
-// metric.
+// metric; /livez and /readyz on a leader, a follower, a node still joining and one that
+// lost its quorum.
 //
-//   build/tests/kvserver/process_ops_test            # or '[version]'
+//   build/tests/kvserver/process_ops_test            # or '[version]', '[readyz]'
 #include <fmt/format.h>
 #include <sys/wait.h>
 
@@ -79,6 +80,73 @@ TEST_CASE("-version on kvserver and kvctl; kv_build_info says the same", "[versi
   INFO("/metrics:\n" << metrics.body);
   CHECK(metrics.body.find(want) != std::string::npos);
   CHECK(metrics.body.find("# TYPE kv_build_info gauge\n") != std::string::npos);
+}
+
+// GET /readyz until its status is `code` (and, when not ready, its reason `reason`).
+void WaitReady(const NodeProcess& node, int code, const std::string& reason = {},
+               Millis limit = 10s) {
+  HttpReply last;
+  bool ok = WaitUntil(limit, [&] {
+    last = node.Client(2s).Request("GET", "/readyz");
+    return last.status == code && (reason.empty() || last.Json().value("reason", "") == reason);
+  });
+  INFO(node.id() << ": waited for /readyz " << code << " " << reason
+                 << "; last: " << last.Describe());
+  REQUIRE(ok);
+}
+
+TEST_CASE("/livez and /readyz: leader, follower, a node still joining, a lost quorum", "[readyz]") {
+  ProcessCluster cluster;
+  cluster.Start(3);
+  std::size_t leader = cluster.WaitLeader();
+  std::size_t follower = cluster.Follower(leader);
+  cluster.WaitCaughtUp(follower);
+  for (std::size_t i : {leader, follower}) {
+    HttpReply live = cluster.node(i).Client().Request("GET", "/livez");
+    INFO(live.Describe());
+    CHECK(live.status == 200);
+    CHECK(live.Json().value("live", false));
+    WaitReady(cluster.node(i), 200);
+    HttpReply ready = cluster.node(i).Client().Request("GET", "/readyz");
+    INFO(ready.Describe());
+    CHECK(ready.content_type == "application/json");
+    CHECK(ready.Json().value("ready", false));
+    CHECK(ready.Json().value("leader", "") == cluster.node(leader).id());
+  }
+  // Only GET.
+  CHECK(cluster.node(leader).Client().Request("POST", "/readyz").status == 405);
+  CHECK(cluster.node(leader).Client().Request("PUT", "/livez").status == 405);
+  // The probes are counted under their own route.
+  HttpReply metrics = cluster.node(follower).Client().Metrics();
+  CHECK(metrics.body.find(R"(kv_http_requests_total{route="/readyz",method="GET",code="200"})") !=
+        std::string::npos);
+
+  SECTION("a node that has not joined yet: live, not ready") {
+    // -join to a port nothing listens on: the node serves HTTP and keeps retrying.
+    NodeProcess& lonely = cluster.AddNode();
+    lonely.Start(fmt::format("127.0.0.1:{}", PickFreePort()));
+    lonely.WaitServing();
+    CHECK(lonely.Client().Request("GET", "/livez").status == 200);
+    HttpReply ready = lonely.Client().Request("GET", "/readyz");
+    INFO(ready.Describe());
+    CHECK(ready.status == 503);
+    CHECK(ready.retry_after == "1");
+    CHECK(ready.Json().value("ready", true) == false);
+    CHECK(ready.Json().value("reason", "") == "not_member");
+    CHECK_FALSE(ready.Json().value("error", "").empty());
+  }
+  SECTION("the last node of three, its quorum gone: live, not ready") {
+    std::size_t other = cluster.Follower(leader, 1);
+    cluster.node(leader).Kill();
+    cluster.node(other).Kill();
+    WaitReady(cluster.node(follower), 503, "no_leader");
+    CHECK(cluster.node(follower).Client().Request("GET", "/livez").status == 200);
+    // Health says the same as before (no leader), and stays a separate route.
+    CHECK(cluster.node(follower).Client().Health().status == 503);
+    // Back: the cluster elects a leader and the node is ready again.
+    cluster.node(leader).Start();
+    WaitReady(cluster.node(follower), 200, {}, 20s);
+  }
 }
 
 }  // namespace
