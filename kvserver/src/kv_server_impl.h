@@ -23,6 +23,7 @@
 #include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
+#include "prom_format.h"
 #include "raft/node.h"
 #include "rocks_state_machine.h"
 
@@ -35,7 +36,7 @@ class HttpCounters {
   // Routes and methods outside the fixed lists count as "other"; codes outside 100..599
   // as 599.
   void Count(std::string_view route, std::string_view method, int code);
-  std::string Render() const;
+  void Render(PromWriter& w) const;  // kv_http_requests_total
 
   static constexpr std::string_view kRoutes[] = {
       "/kv/{key}", "/kv",     "/join",  "/leave",  "/transfer-leader", "/status",

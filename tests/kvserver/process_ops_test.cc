@@ -1,15 +1,22 @@
 // Operators' habits against real processes (issue 15, "Deployment and habits";
 // docs/operations.md "Deployment"): -version on kvserver and kvctl, the kv_build_info
 // metric; /livez and /readyz on a leader, a follower, a node still joining and one that
-// lost its quorum.
+// lost its quorum; /metrics with exact integers and the process_* metrics, accepted by
+// `promtool check metrics` (Debian package prometheus; the check is skipped, saying so,
+// only when promtool is not installed).
 //
-//   build/tests/kvserver/process_ops_test            # or '[version]', '[readyz]'
+//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]'
 #include <fmt/format.h>
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -147,6 +154,83 @@ TEST_CASE("/livez and /readyz: leader, follower, a node still joining, a lost qu
     cluster.node(leader).Start();
     WaitReady(cluster.node(follower), 200, {}, 20s);
   }
+}
+
+// The sample lines of an exposition: name{labels} -> value text.
+std::map<std::string, std::string> Samples(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    REQUIRE(sp != std::string::npos);
+    out[line.substr(0, sp)] = line.substr(sp + 1);
+  }
+  return out;
+}
+
+double Value(const std::map<std::string, std::string>& samples, const std::string& name) {
+  auto it = samples.find(name);
+  INFO("metric " << name);
+  REQUIRE(it != samples.end());
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+TEST_CASE("/metrics: exact integers, process_* metrics, promtool check metrics", "[metrics]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  KvClient client = cluster.node(0).Client();
+  // 1.4 MB through the log: kv_raft_bytes_appended_total passes 1,000,000.
+  const std::string big(700 * 1000, 'v');
+  PutOk(client, "big/1", big);
+  PutOk(client, "big/2", big);
+  HttpReply metrics = client.Metrics();
+  REQUIRE(metrics.Ok());
+  INFO("/metrics:\n" << metrics.body);
+  auto samples = Samples(metrics.body);
+
+  // Every value that is an integer is written as one: digits only, no exponent.
+  for (const auto& [name, text] : samples) {
+    double v = std::strtod(text.c_str(), nullptr);
+    INFO(name << " " << text);
+    if (std::isfinite(v) && v == std::trunc(v))
+      CHECK(text.find_first_not_of("-0123456789") == std::string::npos);
+  }
+  const std::string& appended = samples.at("kv_raft_bytes_appended_total");
+  CHECK(appended.size() >= 7);
+  CHECK(std::stoull(appended) >= 1400000u);
+
+  // process_*: this node's own numbers.
+  CHECK(Value(samples, "process_resident_memory_bytes") > 1e6);
+  CHECK(samples.at("process_resident_memory_bytes").find_first_not_of("0123456789") ==
+        std::string::npos);
+  double open = Value(samples, "process_open_fds");
+  CHECK(open >= 5);  // the listeners, RocksDB, the log
+  CHECK(Value(samples, "process_max_fds") >= open);
+  CHECK(Value(samples, "process_cpu_seconds_total") >= 0);
+  double now = static_cast<double>(std::time(nullptr));
+  double start = Value(samples, "process_start_time_seconds");
+  CHECK(start <= now + 1);
+  CHECK(start > now - 120);
+  CHECK(metrics.body.find("# TYPE process_cpu_seconds_total counter\n") != std::string::npos);
+
+  // promtool, on exactly what the node served.
+  if (RunCommand("command -v promtool >/dev/null 2>&1").exit_code != 0) {
+    WARN(
+        "SKIPPED promtool check metrics: promtool not found (Debian package prometheus; "
+        "scripts/install-deps.sh installs it)");
+    return;
+  }
+  std::filesystem::path file = cluster.root() / "metrics.txt";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << metrics.body;
+  }
+  Run check = RunCommand(fmt::format("promtool check metrics < '{}' 2>&1", file.string()));
+  INFO("promtool check metrics:\n" << check.output);
+  CHECK(check.exit_code == 0);
+  CHECK(check.output.empty());  // no lint findings either
 }
 
 }  // namespace
