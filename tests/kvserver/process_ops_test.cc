@@ -3,9 +3,9 @@
 // metric; /livez and /readyz on a leader, a follower, a node still joining and one that
 // lost its quorum; /metrics with exact integers and the process_* metrics, accepted by
 // `promtool check metrics` (Debian package prometheus; the check is skipped, saying so,
-// only when promtool is not installed).
+// only when promtool is not installed); kvctl's KVCTL_ADDR and usage texts.
 //
-//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]'
+//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]', '[kvctl]'
 #include <fmt/format.h>
 #include <sys/wait.h>
 
@@ -231,6 +231,67 @@ TEST_CASE("/metrics: exact integers, process_* metrics, promtool check metrics",
   INFO("promtool check metrics:\n" << check.output);
   CHECK(check.exit_code == 0);
   CHECK(check.output.empty());  // no lint findings either
+}
+
+// kvctl with stdout and stderr together.
+Run Kvctl(const std::string& env, const std::string& args) {
+  return RunCommand(fmt::format("{} {} -timeout-ms 3000 {} 2>&1", env, KvctlBinary(), args));
+}
+
+TEST_CASE("kvctl: KVCTL_ADDR is the default address; usage for every command", "[kvctl]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  const std::string live = cluster.node(0).http_addr();
+  const std::string dead = fmt::format("127.0.0.1:{}", PickFreePort());
+  const std::string env = "env KVCTL_ADDR=" + live;
+
+  Run put = Kvctl(env, "put env/k v1");
+  INFO(put.output);
+  REQUIRE(put.exit_code == 0);
+  Run get = Kvctl(env, "get env/k");
+  CHECK(get.exit_code == 0);
+  CHECK(get.output == "v1\n");
+  // -addr wins over KVCTL_ADDR; KVCTL_ADDR (a list, like -addr) is used without it.
+  CHECK(Kvctl("env KVCTL_ADDR=" + dead, "-addr " + live + " get env/k").output == "v1\n");
+  Run list = Kvctl(fmt::format("env KVCTL_ADDR={},{}", dead, live), "get env/k");
+  CHECK(list.exit_code == 0);
+  CHECK(list.output == "v1\n");
+  Run nobody = Kvctl("env KVCTL_ADDR=" + dead, "get env/k");
+  CHECK(nobody.exit_code == 1);
+  CHECK(nobody.output.find("no node reachable (last tried " + dead) != std::string::npos);
+
+  // kvctl help: every command, exit 0.
+  Run help = Kvctl("", "help");
+  INFO(help.output);
+  CHECK(help.exit_code == 0);
+  for (const char* cmd : {"put", "get", "del", "cas", "create", "list", "status", "members", "join",
+                          "leave", "transfer-leader", "help"}) {
+    INFO(cmd);
+    CHECK(help.output.find(fmt::format("\n  {} ", cmd)) != std::string::npos);
+    Run h = Kvctl("", fmt::format("{} -h", cmd));
+    CHECK(h.exit_code == 0);
+    CHECK(h.output.rfind(fmt::format("usage: kvctl [flags] {}", cmd), 0) == 0);
+    CHECK(Kvctl("", fmt::format("help {}", cmd)).output == h.output);
+  }
+  CHECK(help.output.find("KVCTL_ADDR") != std::string::npos);
+  CHECK(Kvctl("", "-h").output == help.output);
+
+  // Mistakes: exit 2 and a message saying what is wrong.
+  Run few = Kvctl(env, "put onlykey");
+  CHECK(few.exit_code == 2);
+  CHECK(few.output.rfind(
+            "kvctl: put: wrong number of arguments\nusage: kvctl [flags] put KEY VALUE\n", 0) == 0);
+  Run unknown = Kvctl(env, "frobnicate");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("unknown command 'frobnicate'") != std::string::npos);
+  Run none = Kvctl(env, "");
+  CHECK(none.exit_code == 2);
+  CHECK(none.output.find("no command given") != std::string::npos);
+  Run flag = Kvctl(env, "-limit");
+  CHECK(flag.exit_code == 2);
+  CHECK(flag.output.find("flag -limit needs a value") != std::string::npos);
+  CHECK(Kvctl(env, "-o yaml status").output.find("bad value 'yaml' for flag -o") !=
+        std::string::npos);
 }
 
 }  // namespace
