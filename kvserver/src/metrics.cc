@@ -120,6 +120,13 @@ std::string KvServer::Impl::MetricsText() const {
   }
   w.Gauge("kv_db_size_bytes", "Approximate size of the RocksDB state.",
           std::uint64_t{sm->ApproximateSizeBytes()});
+  w.Gauge("kv_quota_bytes",
+          "-quota-bytes: the state size above which writes are refused (0: none).",
+          std::uint64_t{quota->limit()});
+  w.Gauge("kv_quota_alarm", "1 while the NOSPACE alarm is raised (writes get 507).",
+          std::uint64_t{quota->alarm() ? 1u : 0u});
+  w.Counter("kv_quota_refused_writes_total", "Writes refused with 507 by the quota.",
+            std::uint64_t{quota->refused()});
   auto hs = http->stats();
   w.Gauge("kv_http_connections", "Open HTTP connections.", std::uint64_t{hs.open});
   w.Counter("kv_http_connections_accepted_total", "HTTP connections accepted.", hs.accepted);

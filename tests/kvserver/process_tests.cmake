@@ -63,6 +63,10 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
 
+# The storage quota (issue 14): 507 past -quota-bytes, the NOSPACE alarm, recovery by
+# deleting keys.
+kv_process_test(process_quota_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_quota_test.cc)
+
 # Operators' habits (issue 15, "Deployment and habits"): -version, /livez and /readyz,
 # kv_build_info and process_* metrics, integer formatting, promtool check metrics.
 #   build/tests/kvserver/process_ops_test '[readyz]'
