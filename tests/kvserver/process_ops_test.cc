@@ -3,9 +3,11 @@
 // metric; /livez and /readyz on a leader, a follower, a node still joining and one that
 // lost its quorum; /metrics with exact integers and the process_* metrics, accepted by
 // `promtool check metrics` (Debian package prometheus; the check is skipped, saying so,
-// only when promtool is not installed); kvctl's KVCTL_ADDR and usage texts.
+// only when promtool is not installed); kvctl's KVCTL_ADDR and usage texts; -join with
+// several addresses.
 //
-//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]', '[kvctl]'
+//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]', '[kvctl]',
+//   '[join]'
 #include <fmt/format.h>
 #include <sys/wait.h>
 
@@ -292,6 +294,24 @@ TEST_CASE("kvctl: KVCTL_ADDR is the default address; usage for every command", "
   CHECK(flag.output.find("flag -limit needs a value") != std::string::npos);
   CHECK(Kvctl(env, "-o yaml status").output.find("bad value 'yaml' for flag -o") !=
         std::string::npos);
+}
+
+TEST_CASE("-join with several addresses: a dead one is skipped", "[join]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  const std::string dead = fmt::format("127.0.0.1:{}", PickFreePort());
+  NodeProcess& joiner = cluster.AddNode();
+  joiner.Start(fmt::format("{}, {}", dead, cluster.node(0).http_addr()));
+  joiner.WaitServing();
+  cluster.WaitVoters(2);
+  std::string log = joiner.Log();
+  INFO(log);
+  CHECK(log.find("join attempt failed; trying the next -join address") != std::string::npos);
+  CHECK(log.find(dead) != std::string::npos);
+  CHECK(log.find(fmt::format("joined the cluster\" via=http://{}", cluster.node(0).http_addr())) !=
+        std::string::npos);
+  cluster.WaitCaughtUp(1);
+  WaitReady(joiner, 200);
 }
 
 }  // namespace
