@@ -13,6 +13,8 @@ void KvServer::Impl::HandleProbe(const CallPtr& call) {
     return Answer(call, ErrorAnswer(405, "only GET " + std::string(call->route)));
   if (call->route == "/livez") return Answer(call, JsonAnswer(200, "{\"live\": true}"));
   auto st = node->GetStatus();
+  // The Raft log's failure, else the state machine's (a full disk stalls the apply).
+  if (st.failure.empty()) st.failure = sm->Failure();
   Readiness r = CheckReadiness(st, shutting_down);
   nlohmann::json j;
   j["ready"] = r.ready;

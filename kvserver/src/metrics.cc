@@ -88,6 +88,9 @@ std::string KvServer::Impl::MetricsText() const {
           std::uint64_t{st.leader != raft::kNoNode ? 1u : 0u});
   w.Gauge("kv_raft_storage_failed", "1 when storage failed and writes stopped.",
           std::uint64_t{st.failure.empty() ? 0u : 1u});
+  w.Gauge("kv_state_machine_failed",
+          "1 while the state machine cannot apply (a full disk) and retries.",
+          std::uint64_t{sm->Failure().empty() ? 0u : 1u});
   w.Counter("kv_raft_leader_changes_total", "Leader changes seen by this node.", m.leader_changes);
   w.Counter("kv_raft_proposals_committed_total", "Proposals committed and applied here.",
             m.proposals_committed);

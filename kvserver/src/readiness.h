@@ -22,8 +22,9 @@ struct Readiness {
 };
 
 // Ready when, checked in this order: the node is not shutting down; its storage has not
-// failed; `st.members` lists it (st.id) as a voter; a leader is known; and
-// st.applied + lag_entries_max >= st.commit. The first check that fails is the reason.
+// failed (st.failure: the log's or the state machine's); `st.members` lists it (st.id)
+// as a voter; a leader is known; and st.applied + lag_entries_max >= st.commit. The
+// first check that fails is the reason.
 Readiness CheckReadiness(const raft::NodeStatusInfo& st, bool shutting_down,
                          raft::Index lag_entries_max = kReadyLagEntriesMax);
 
