@@ -8,8 +8,12 @@
 // scheme). -cacert: the CA the nodes' certificates must chain to (default: the system's);
 // -cert/-key: the client certificate, for nodes with -client-cert-auth.
 //
+// Credentials: a bearer token (nodes with -auth-file) from -token-file FILE or the
+// environment variable KVCTL_TOKEN, never from argv (other local users can read it there:
+// security review F-9); or the client certificate.
+//
 //   kvctl [-addr [https://]h:p[,...]] [-cacert F] [-cert F -key F] [-o text|json]
-//         [-token T] [-timeout-ms N] COMMAND ARGS
+//         [-token-file F] [-timeout-ms N] COMMAND ARGS
 //   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
 //   list [PREFIX] [-limit N] | status | members | join ID RAFT_ADDR HTTP_ADDR
 //   leave ID | transfer-leader ID
@@ -20,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "auth.h"
 #include "flags.h"
 #include "http_client.h"
 #include "http_util.h"
@@ -39,10 +44,11 @@ struct Options {
 int Usage() {
   std::fputs(
       "usage: kvctl [-addr [https://]h:p[,...]] [-cacert FILE] [-cert FILE -key FILE]\n"
-      "             [-o text|json] [-token T] [-timeout-ms N] COMMAND\n"
-      "  -addr     nodes to try; https://h:p (or h:p with -cacert/-cert) for HTTPS\n"
-      "  -cacert   PEM CA the nodes' HTTPS certificates must chain to (default: system CAs)\n"
-      "  -cert     PEM client certificate (nodes with -client-cert-auth), with -key\n"
+      "             [-o text|json] [-token-file FILE] [-timeout-ms N] COMMAND\n"
+      "  -addr       nodes to try; https://h:p (or h:p with -cacert/-cert) for HTTPS\n"
+      "  -cacert     PEM CA the nodes' HTTPS certificates must chain to (default: system CAs)\n"
+      "  -cert       PEM client certificate (nodes with -client-cert-auth), with -key\n"
+      "  -token-file file holding the bearer token (nodes with -auth-file); or set KVCTL_TOKEN\n"
       "commands:\n"
       "  put KEY VALUE          write a value\n"
       "  get KEY [-stale]       read (linearizable unless -stale)\n"
@@ -110,7 +116,7 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
     cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
     cli.set_write_timeout(std::chrono::milliseconds(o.timeout_ms));
     httplib::Headers h;
-    if (!o.token.empty()) h.emplace("X-Cluster-Token", o.token);
+    if (!o.token.empty()) h.emplace("Authorization", std::string("Bearer ").append(o.token));
     httplib::Request req;
     req.method = method;
     req.path = path;
@@ -124,7 +130,7 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
       return {std::move(*last), /*outcome_unknown=*/true};
     }
     // Learn the other members from this node, if it answers /status.
-    if (auto st = cli.Get("/status"); st && st->status == 200) {
+    if (auto st = cli.Get("/status", h); st && st->status == 200) {
       auto j = nlohmann::json::parse(st->body, nullptr, false);
       if (!j.is_discarded() && j.contains("members") && j["members"].is_array())
         for (const auto& m : j["members"]) {
@@ -199,7 +205,19 @@ int main(int argc, char** argv) {
     } else if (name == "key") {
       if (!value(&o.tls.key_file)) return Usage();
     } else if (name == "token") {
-      if (!value(&o.token)) return Usage();
+      std::fputs(
+          "kvctl: -token was removed: a token on the command line is visible to every local "
+          "user (ps); use -token-file FILE or the environment variable KVCTL_TOKEN\n",
+          stderr);
+      return 2;
+    } else if (name == "token-file") {
+      if (!value(&v)) return Usage();
+      auto token = kv::ReadSecretFile(v, "-token-file");
+      if (!token.ok()) {
+        std::fprintf(stderr, "kvctl: %s\n", token.status().message().c_str());
+        return 2;
+      }
+      o.token = std::move(token).value();
     } else if (name == "timeout-ms") {
       if (!value(&v)) return Usage();
       o.timeout_ms = std::atoi(v.c_str());
@@ -217,6 +235,15 @@ int main(int argc, char** argv) {
     } else {
       args.push_back(a);
     }
+  }
+  if (o.token.empty()) {
+    if (const char* env = std::getenv("KVCTL_TOKEN"); env != nullptr && *env != '\0') o.token = env;
+  }
+  if (!o.token.empty() && !kv::BearerToken(std::string("Bearer ").append(o.token))) {
+    std::fputs(
+        "kvctl: the token holds characters a bearer token may not (A-Z a-z 0-9 - . _ ~ + /)\n",
+        stderr);
+    return 2;
   }
   if (args.empty()) return Usage();
   const std::string& cmd = args[0];

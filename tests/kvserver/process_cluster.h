@@ -14,6 +14,7 @@ namespace kvtest {
 
 struct ClusterOptions {
   std::vector<std::string> extra_args;  // for every node
+  std::string token;                    // NodeSpec::token of every node
 };
 
 // A set of kvserver processes in one temporary directory: node0 bootstraps, the others
