@@ -62,3 +62,8 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 # HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
+
+# Authentication and authorization on the HTTP port (issue 14): -auth-file roles on every
+# route, the join token, forwarding with the client's token, CSRF/Host refusals, kvctl.
+kv_process_test(process_auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_auth_test.cc
+                TIMEOUT 120)
