@@ -325,11 +325,13 @@ TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][r
          {std::string("\x00\x01\x02garbage\xff\r\n\r\n", 15), std::string("GET\r\n\r\n"),
           std::string("HELLO /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
           // Invalid framing must not be executed as a write (RFC 9112 6.3: 400).
-          std::string("PUT /kv/bad-length HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
+          std::string(
+              "PUT /kv/bad-length HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
           std::string("PUT /kv/bad-length HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
                       "Content-Length: 2\r\n\r\nab"),
-          std::string("PUT /kv/bad-chunks HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "zz\r\nxx\r\n0\r\n\r\n")}) {
+          std::string(
+              "PUT /kv/bad-chunks HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "zz\r\nxx\r\n0\r\n\r\n")}) {
       RawConnection conn(s.node().http_port());
       conn.Send(garbage);
       std::string response = conn.ReadHttpResponse(3s);

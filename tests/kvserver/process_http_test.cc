@@ -271,10 +271,10 @@ TEST_CASE("Expect: 100-continue: 100, then the answer; 413 instead of 100 when t
   {
     // Content-Length over -max-value-bytes (1 MiB): 413 at the head, no 100.
     RawConnection conn(n.port());
-    REQUIRE(
-        conn.Send(fmt::format("PUT /kv/expect-big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n"
-                              "Expect: 100-continue\r\n\r\n",
-                              2 * kMiB)));
+    REQUIRE(conn.Send(
+        fmt::format("PUT /kv/expect-big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n"
+                    "Expect: 100-continue\r\n\r\n",
+                    2 * kMiB)));
     RawResponse r = conn.ReadResponse(5s);
     INFO(r.Describe());
     REQUIRE(r.status == 413);
@@ -302,8 +302,8 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
     // Binary bytes (CRLF and NUL inside chunks), sent in pieces with pauses.
     const std::string value = std::string("a\r\n0\r\n\r\n\0b", 11) + PatternValue(300, 'c');
     RawConnection conn(n.port());
-    REQUIRE(
-        conn.Send("PUT /kv/chunked-bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    REQUIRE(conn.Send(
+        "PUT /kv/chunked-bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
     for (std::size_t at = 0; at < value.size(); at += 100) {
       std::string piece = value.substr(at, 100);
       std::string chunk = fmt::format("{:x}\r\n", piece.size());
@@ -320,9 +320,10 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
     RequireValue(c, "chunked-bin", value);
   }
   {
-    RawResponse r = Exchange(n.port(),
-                             "PUT /kv/chunked-empty HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
-                             "chunked\r\n\r\n0\r\n\r\n");
+    RawResponse r =
+        Exchange(n.port(),
+                 "PUT /kv/chunked-empty HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\n0\r\n\r\n");
     INFO(r.Describe());
     REQUIRE(r.status == 200);
     RequireValue(c, "chunked-empty", "");
@@ -593,8 +594,9 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
   SECTION("a header line that never ends: 431 or close, early") {
     RawConnection conn(n.port());
     bool closed = false;
-    std::size_t sent = StreamUntilAnswer(conn, "GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ",
-                                         std::string(64 * kKiB, 'e'), 64 * kMiB, &closed);
+    std::size_t sent = StreamUntilAnswer(
+        conn, "GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ", std::string(64 * kKiB, 'e'),
+        64 * kMiB, &closed);
     RawResponse r = conn.ReadResponse(2s);
     INFO("sent " << sent / kKiB << " KiB of one header line; closed " << closed << "; "
                  << r.Describe());
@@ -638,8 +640,9 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
              std::string("PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
              std::string("PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
                          "Content-Length: 2\r\n\r\nab"),
-             std::string("PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "zz\r\nxx\r\n0\r\n\r\n"),
+             std::string(
+                 "PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "zz\r\nxx\r\n0\r\n\r\n"),
          }) {
       RawConnection conn(n.port());
       conn.Send(bad);
@@ -708,7 +711,8 @@ TEST_CASE("adversarial: slow clients are cut off at the head and body deadlines"
   }
   SECTION("a body that stalls is closed with 408 at the body deadline; nothing is stored") {
     RawConnection conn(n.port());
-    conn.Send("PUT /kv/stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
+    conn.Send(
+        "PUT /kv/stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
     auto t0 = Clock::now();
     RawResponse r = conn.ReadResponse(5s);
     auto took = Since(t0);
@@ -953,7 +957,8 @@ TEST_CASE("adversarial: SIGTERM while slow clients hold connections: 503, clean 
   RawConnection slow_head(n.port());
   slow_head.Send("GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
   RawConnection slow_body(n.port());
-  slow_body.Send("PUT /kv/partial HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
+  slow_body.Send(
+      "PUT /kv/partial HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
   RawConnection keep_alive(n.port());
   REQUIRE(keep_alive.Send(Get("/health")));
   REQUIRE(keep_alive.ReadResponse(5s).status == 200);
