@@ -78,8 +78,8 @@ TEST_CASE("auth: every route with no, read, readwrite and admin tokens; joins; C
   const std::string read_file = WriteSecret(dir / "read", kRead + "\n");
 
   ProcessCluster cluster({.extra_args = {"-auth-file", auth_file, "-peer-secret-file", peer_file,
-                                         "-join-token-file", join_file},
-                          .token = kAdmin});
+                                         "-join-token-file", join_file}});
+  cluster.set_token(kAdmin);
   cluster.Start(3);  // node1 and node2 joined through node0 with the join token
   std::size_t leader = cluster.WaitLeader();
   std::size_t follower = cluster.Follower(leader);
