@@ -49,6 +49,14 @@ rlim_t RaiseFdLimit() {
 // tokens can be read and changed on the way) or without authentication (anyone who reaches
 // it reads, writes and changes membership): security review F-9, issue 14.
 void WarnIfExposed(const ServerFlags& flags, const std::string& host, StructuredLogger* logger) {
+  std::string raft_host;
+  int raft_port = 0;
+  if (flags.peer_secret_file.empty() && SplitHostPort(flags.raddr, &raft_host, &raft_port) &&
+      !IsLoopbackHost(raft_host))
+    logger->Log(raft::LogLevel::kWarn, "kvserver",
+                "the Raft port listens beyond loopback without a peer secret: anyone who reaches "
+                "it can pose as a member; set -peer-secret-file",
+                {{"raddr", flags.raddr}});
   if (IsLoopbackHost(host)) return;
   if (!flags.https())
     logger->Log(raft::LogLevel::kWarn, "kvserver",

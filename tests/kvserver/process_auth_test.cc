@@ -6,7 +6,7 @@
 // follower is forwarded with the client's token; a join with a read token or none is
 // refused; browser requests (Origin), foreign Host names and non-JSON control bodies are
 // refused; -metrics-auth; kvctl with -token-file and KVCTL_TOKEN, and its refused -token;
-// the removed -cluster-token flag.
+// the removed -cluster-token flag; the startup warnings beyond loopback.
 //
 //   build/tests/kvserver/process_auth_test
 #include <fmt/format.h>
@@ -210,6 +210,23 @@ TEST_CASE("auth: every route with no, read, readwrite and admin tokens; joins; C
   CHECK(none.Metrics().status == 401);
   CHECK(read.Metrics().status == 200);
   CHECK(none.Health().status != 401);
+
+  // Beyond loopback without TLS, authentication or a peer secret: one warning each at start
+  // (a one-node cluster of its own: no -join).
+  NodeProcess& open = cluster.AddNode();
+  open.mutable_spec().extra_args.clear();
+  open.mutable_spec().token.clear();
+  open.Start(std::nullopt, {"-laddr", fmt::format("0.0.0.0:{}", open.http_port()), "-raddr",
+                            fmt::format("0.0.0.0:{}", open.raft_port())});
+  open.WaitServing();
+  for (const char* warning :
+       {"beyond loopback without TLS", "beyond loopback without authentication",
+        "beyond loopback without a peer secret"}) {
+    INFO(warning << "\n" << open.LogTail(20));
+    CHECK(open.Log().find(warning) != std::string::npos);
+  }
+  // On loopback, none of them.
+  CHECK(cluster.node(leader).Log().find("beyond loopback") == std::string::npos);
 
   // The shared -cluster-token is gone: a clear startup error naming the replacements.
   NodeProcess& old = cluster.AddNode({"-cluster-token", "s3cret"});
