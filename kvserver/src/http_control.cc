@@ -122,10 +122,12 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
     raft::NodeId leader = node->leader();
     if (leader == raft::kNoNode || shutting_down)
       return Answer(call, ErrorAnswer(503, "no leader known"));
+    // With -auth-file /health needs no credential, so it does not say why (paths, errors):
+    // the log and /status (read role) do (security review F-15).
+    if (std::string f = Failure(); !f.empty())
+      return Answer(call,
+                    ErrorAnswer(503, auth ? "storage failure; see the node's log or /status" : f));
     auto st = node->GetStatus();
-    // /health needs no credential: the failure (paths, errors) is in the log and /status.
-    if (!st.failure.empty())
-      return Answer(call, ErrorAnswer(503, "storage failure; see the node's log or /status"));
     std::string addr;
     for (const auto& ms : st.members)
       if (ms.info.id == st.leader) addr = ms.info.app_data;
@@ -204,7 +206,7 @@ std::string KvServer::Impl::StatusJson() const {
   j["applied_index"] = st.applied;
   j["last_index"] = st.last_index;
   j["snapshot_index"] = st.snapshot_index;
-  j["failure"] = st.failure;
+  j["failure"] = st.failure.empty() ? sm->Failure() : st.failure;
   j["db_size_bytes"] = sm->ApproximateSizeBytes();
   j["quota_bytes"] = quota->limit();
   j["alarms"] = nlohmann::json::array();

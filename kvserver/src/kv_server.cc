@@ -77,6 +77,7 @@ KvServer::KvServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KvServer::~KvServer() {
   impl_->RequestStop();
   if (impl_->http) impl_->http->Stop();
+  if (impl_->sm) impl_->sm->Interrupt();  // a stalled Apply must not block Stop
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
 }
@@ -224,7 +225,7 @@ raft::Status KvServer::Serve() {
     });
   }
   std::thread io([p] { p->http->Run(); });
-  std::thread quota([p] { p->QuotaLoop(); });
+  std::thread upkeep([p] { p->UpkeepLoop(); });
   {
     std::unique_lock<std::mutex> l(p->stop_mu);
     p->stop_cv.wait(l, [p] { return p->stop_requested; });
@@ -239,24 +240,10 @@ raft::Status KvServer::Serve() {
   p->http->Stop();
   io.join();
   if (joiner.joinable()) joiner.join();
-  quota.join();  // a compaction in progress finishes first
+  upkeep.join();  // a compaction in progress finishes first
   // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for us.
-  auto st = p->node->GetStatus();
-  if (st.role == raft::Role::kLeader) {
-    raft::NodeId best = raft::kNoNode;
-    raft::Index best_match = 0;
-    for (const auto& ms : st.members) {
-      if (ms.voter && ms.info.id != st.id && ms.match >= best_match) {
-        best = ms.info.id;
-        best_match = ms.match;
-      }
-    }
-    if (best != raft::kNoNode) {
-      auto s = p->node->TransferLeadership(best, std::chrono::seconds(2)).get();
-      p->Log(raft::LogLevel::kInfo, "leadership handed over before shutdown",
-             {{"to", std::to_string(best)}, {"result", s.ToString()}});
-    }
-  }
+  p->HandOverLeadership("shutdown");
+  p->sm->Interrupt();  // entries not applied yet are replayed at restart
   p->node->Stop();
   // 3. RocksDB.
   p->sm->Close();
@@ -290,12 +277,35 @@ void KvServer::Impl::RequestStop() {
   stop_cv.notify_all();
 }
 
-void KvServer::Impl::QuotaLoop() {
-  if (quota->limit() == 0) return;
+void KvServer::Impl::HandOverLeadership(const char* why) {
+  auto st = node->GetStatus();
+  if (st.role != raft::Role::kLeader) return;
+  raft::NodeId best = raft::kNoNode;
+  raft::Index best_match = 0;
+  for (const auto& ms : st.members) {
+    if (ms.voter && ms.info.id != st.id && ms.match >= best_match) {
+      best = ms.info.id;
+      best_match = ms.match;
+    }
+  }
+  if (best == raft::kNoNode) return;
+  auto s = node->TransferLeadership(best, std::chrono::seconds(2)).get();
+  Log(raft::LogLevel::kInfo, "leadership handed over",
+      {{"why", why}, {"to", std::to_string(best)}, {"result", s.ToString()}});
+}
+
+void KvServer::Impl::UpkeepLoop() {
   std::uint64_t deletes_compacted = sm->DeletesApplied();
   std::unique_lock<std::mutex> l(stop_mu);
   while (!stop_cv.wait_for(l, std::chrono::seconds(1), [this] { return stop_requested; })) {
     l.unlock();
+    // A leader whose state machine stalls (full disk) cannot answer writes: let a
+    // healthy member lead.
+    if (!sm->Failure().empty()) HandOverLeadership("state machine cannot apply");
+    if (quota->limit() == 0) {
+      l.lock();
+      continue;
+    }
     const bool was_raised = quota->alarm();
     quota->Observe(sm->ApproximateSizeBytes());
     const std::uint64_t deletes = sm->DeletesApplied();
@@ -314,6 +324,11 @@ void KvServer::Impl::QuotaLoop() {
     }
     l.lock();
   }
+}
+
+std::string KvServer::Impl::Failure() const {
+  std::string f = node->GetStatus().failure;
+  return f.empty() ? sm->Failure() : f;
 }
 
 void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }

@@ -128,10 +128,16 @@ struct KvServer::Impl : HttpHandler {
   bool Admit(const CallPtr& call);
 
   raft::Status JoinCluster();  // startup: POST /join to flags.join until accepted
-  // Quota upkeep, on its own thread until stop: observes the size every second and, while
-  // the alarm is raised and keys were deleted since the last pass, compacts (so that the
-  // deleted values free their space and the alarm can clear).
-  void QuotaLoop();
+  // Upkeep, on its own thread until stop, every second: the quota (observes the size and,
+  // while the alarm is raised and keys were deleted since the last pass, compacts so
+  // that the deleted values free their space and the alarm can clear); a leader whose
+  // state machine stalls hands leadership over.
+  void UpkeepLoop();
+  // Transfers leadership to the most caught-up voter when this node leads (waits up to
+  // 2 s); `why` is logged.
+  void HandOverLeadership(const char* why);
+  // The node's failure (Raft log) or else the state machine's, "" when healthy.
+  std::string Failure() const;
   void RequestStop();
 
   std::string StatusJson() const;

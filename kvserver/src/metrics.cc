@@ -89,6 +89,9 @@ std::string KvServer::Impl::MetricsText() const {
   Gauge(o, "kv_raft_has_leader", "1 when a leader is known.", st.leader != raft::kNoNode ? 1 : 0);
   Gauge(o, "kv_raft_storage_failed", "1 when storage failed and writes stopped.",
         st.failure.empty() ? 0 : 1);
+  Gauge(o, "kv_state_machine_failed",
+        "1 while the state machine cannot apply (a full disk) and retries.",
+        sm->Failure().empty() ? 0 : 1);
   Counter(o, "kv_raft_leader_changes_total", "Leader changes seen by this node.", m.leader_changes);
   Counter(o, "kv_raft_proposals_committed_total", "Proposals committed and applied here.",
           m.proposals_committed);
