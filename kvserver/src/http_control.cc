@@ -109,6 +109,7 @@ struct JoinFlow : std::enable_shared_from_this<JoinFlow> {
 void KvServer::Impl::HandleControl(const CallPtr& call) {
   const HttpRequest& req = call->req;
   const std::string_view route = call->route;
+  if (route == "/livez" || route == "/readyz") return HandleProbe(call);
   if (route == "/status" || route == "/metrics" || route == "/health") {
     if (req.method() != http::verb::get)
       return Answer(call, ErrorAnswer(405, "only GET " + std::string(route)));

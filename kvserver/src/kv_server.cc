@@ -27,8 +27,8 @@ constexpr rlim_t kReservedFds = 1200;
 
 std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
-  for (std::string_view r :
-       {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics", "/health"})
+  for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
+                             "/health", "/livez", "/readyz"})
     if (path == r) return r;
   return "other";
 }
@@ -470,40 +470,55 @@ void KvServer::Impl::IssueBarrier(std::size_t io_index) {
 }
 
 raft::Status KvServer::Impl::JoinCluster() {
-  auto addr = ParseHttpAddr(flags.join, flags.https(), "-join");  // checked by the flags
-  if (!addr.ok()) return addr.status();
+  // -join is a comma-separated list of members (checked by the flags), tried in turn.
+  std::vector<HttpAddr> seeds;
+  for (const std::string& seed : SplitJoinSeeds(flags.join)) {
+    auto addr = ParseHttpAddr(seed, flags.https(), "-join");
+    if (!addr.ok()) return addr.status();
+    seeds.push_back(*addr);
+  }
   // This node's own certificate and CA (etcd's way): the member it joins through must
   // trust the one, and its certificate must chain to the other.
   const HttpClientTls tls{flags.trusted_ca_file, flags.cert_file, flags.key_file};
   nlohmann::json body = {{"id", flags.id}, {"raft_addr", flags.raddr}, {"http_addr", flags.laddr}};
   int backoff_ms = 200;
   while (!shutting_down) {
-    auto client = MakeHttpClient(*addr, tls);
-    if (!client.ok()) return client.status();
-    httplib::Client& cli = **client;
-    cli.set_connection_timeout(std::chrono::seconds(2));
-    cli.set_read_timeout(std::chrono::seconds(90));
-    httplib::Headers headers;
-    if (!join_token.empty())
-      headers.emplace("Authorization", std::string("Bearer ").append(join_token));
-    auto r = cli.Post("/join", headers, body.dump(), "application/json");
-    if (r && r->status == 200) {
-      Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", flags.join}});
-      return raft::Status::Ok();
+    // One pass over the seeds; a refusal (400, 401, 403, 409, 415) or a certificate that does not
+    // verify ends the join (another seed would say the same); anything else tries the
+    // next seed, and after the last one the pass starts again after a backoff.
+    for (std::size_t i = 0; i < seeds.size() && !shutting_down; ++i) {
+      const HttpAddr& addr = seeds[i];
+      auto client = MakeHttpClient(addr, tls);
+      if (!client.ok()) return client.status();
+      httplib::Client& cli = **client;
+      cli.set_connection_timeout(std::chrono::seconds(2));
+      cli.set_read_timeout(std::chrono::seconds(90));
+      httplib::Headers headers;
+      if (!join_token.empty())
+        headers.emplace("Authorization", std::string("Bearer ").append(join_token));
+      auto r = cli.Post("/join", headers, body.dump(), "application/json");
+      if (r && r->status == 200) {
+        Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", addr.ToString()}});
+        return raft::Status::Ok();
+      }
+      if (!r && r.error() == httplib::Error::SSLServerVerification)
+        return raft::Status(raft::ErrorCode::kInvalidArgument,
+                            std::string("the HTTPS certificate of ")
+                                .append(addr.ToString())
+                                .append(" does not verify against -trusted-ca-file (or does "
+                                        "not name that host)"));
+      if (r && (r->status == 400 || r->status == 401 || r->status == 403 || r->status == 409 ||
+                r->status == 415))
+        return raft::Status(raft::ErrorCode::kInvalidArgument,
+                            "join refused (" + std::to_string(r->status) + "): " + r->body);
+      Log(raft::LogLevel::kWarn,
+          i + 1 < seeds.size() ? "join attempt failed; trying the next -join address"
+                               : "join attempt failed; retrying",
+          {{"via", addr.ToString()},
+           {"error",
+            r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error())}});
     }
-    if (!r && r.error() == httplib::Error::SSLServerVerification)
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          std::string("the HTTPS certificate of ")
-                              .append(addr->ToString())
-                              .append(" does not verify against -trusted-ca-file (or does "
-                                      "not name that host)"));
-    if (r && (r->status == 400 || r->status == 401 || r->status == 403 || r->status == 409 ||
-              r->status == 415))
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "join refused (" + std::to_string(r->status) + "): " + r->body);
-    Log(raft::LogLevel::kWarn, "join attempt failed; retrying",
-        {{"via", flags.join},
-         {"error", r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error())}});
+    if (shutting_down) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 5000);
   }
