@@ -9,6 +9,7 @@
 #   scripts/run-cluster.sh           start (keeps the data of an earlier run)
 #   scripts/run-cluster.sh --clean   wipe the data directories first
 #   scripts/run-cluster.sh --tls     TLS on both ports (and --clean --tls)
+#   scripts/run-cluster.sh --auth    authentication (-auth-file; combines with --tls)
 #
 # --tls: certificates from scripts/make-certs.sh in <data>/certs (made on first use;
 # RAFT_CERTS_DIR overrides). Every node serves HTTPS with client certificates required
@@ -16,6 +17,12 @@
 # nodes on its Raft port (-peer-cert-file/-peer-key-file/-peer-trusted-ca-file, the same
 # node certificate), and joins over https:// (tls_flags below lists a node's flags).
 # kill -HUP a node to reload both ports' certificates.
+#
+# --auth: secrets in <data>/secrets (made on first use, mode 600): tokens admin.token,
+# writer.token and reader.token listed in the auth file with their roles (plus, with
+# --tls, the certificates' names: cn:admin, cn:writer, cn:reader, cn:node0..2), the Raft
+# peer secret; every node runs with -auth-file, -peer-secret-file and -join-token-file
+# (the admin token). Use a token with kvctl -token-file or KVCTL_TOKEN (auth_flags below).
 #
 # Data lives in <repo>/data/<id> (RAFT_DATA_DIR overrides <repo>/data). Output of each
 # node is prefixed with its id. KVSERVER=path runs that binary instead of building one.
@@ -29,15 +36,18 @@ STOP_TIMEOUT_S=20   # after SIGTERM, before SIGKILL
 
 clean=0
 tls=0
+auth=0
 for arg in "$@"; do
   case "$arg" in
     --clean) clean=1 ;;
     --tls) tls=1 ;;
+    --auth) auth=1 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run-cluster: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 CERTS_DIR="${RAFT_CERTS_DIR:-$DATA_DIR/certs}"
+SECRETS_DIR="$DATA_DIR/secrets"
 
 # tls_flags NODE: the kvserver flags of NODE under --tls, one per line (none without it).
 tls_flags() {
@@ -47,6 +57,37 @@ tls_flags() {
     -trusted-ca-file "$CERTS_DIR/ca.crt" -client-cert-auth \
     -peer-cert-file "$CERTS_DIR/$node.crt" -peer-key-file "$CERTS_DIR/$node.key" \
     -peer-trusted-ca-file "$CERTS_DIR/ca.crt"
+}
+
+# auth_flags: the kvserver flags under --auth, one per line (none without it).
+auth_flags() {
+  [ "$auth" -eq 1 ] || return 0
+  printf '%s\n' -auth-file "$SECRETS_DIR/auth" -peer-secret-file "$SECRETS_DIR/peer.secret" \
+    -join-token-file "$SECRETS_DIR/admin.token"
+}
+
+# make_secrets: the tokens, the auth file and the peer secret, once.
+make_secrets() {
+  [ -f "$SECRETS_DIR/auth" ] && return 0
+  mkdir -p "$SECRETS_DIR"
+  chmod 700 "$SECRETS_DIR"
+  (
+    umask 077
+    for who in admin writer reader; do openssl rand -hex 32 >"$SECRETS_DIR/$who.token"; done
+    openssl rand -hex 32 >"$SECRETS_DIR/peer.secret"
+    {
+      echo "# made by scripts/run-cluster.sh --auth; format: docs/operations.md, Authentication"
+      echo "$(cat "$SECRETS_DIR/admin.token") admin"
+      echo "$(cat "$SECRETS_DIR/writer.token") readwrite"
+      echo "$(cat "$SECRETS_DIR/reader.token") read"
+      if [ "$tls" -eq 1 ]; then
+        printf 'cn:%s admin\n' admin node0 node1 node2
+        echo "cn:writer readwrite"
+        echo "cn:reader read"
+      fi
+    } >"$SECRETS_DIR/auth"
+  )
+  echo "run-cluster: tokens and auth file in $SECRETS_DIR"
 }
 
 # ---- the binary
@@ -85,6 +126,8 @@ if [ "$tls" -eq 1 ] && [ ! -f "$CERTS_DIR/node2.crt" ]; then
   echo "run-cluster: certificates in $CERTS_DIR (scripts/make-certs.sh)"
 fi
 
+if [ "$auth" -eq 1 ]; then make_secrets; fi
+
 # ---- start
 ids=()
 pids=()
@@ -119,11 +162,12 @@ trap on_signal INT TERM
 start_node() {
   local id=$1 http=$2 raft=$3
   shift 3
-  mkdir -p "$DATA_DIR/$id"
-  local tls_args=()
+  (umask 077 && mkdir -p "$DATA_DIR/$id")  # 0700: the data is for the owner only
+  local tls_args=() auth_args=()
   mapfile -t tls_args < <(tls_flags "$id")
+  mapfile -t auth_args < <(auth_flags)
   setsid "$BIN" -id "$id" -laddr "127.0.0.1:$http" -raddr "127.0.0.1:$raft" \
-    -data "$DATA_DIR/$id" "${tls_args[@]}" "$@" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
+    -data "$DATA_DIR/$id" "${tls_args[@]}" "${auth_args[@]}" "$@" </dev/null > >(trap '' INT; exec sed -u "s/^/[$id] /") 2>&1 &
   ids+=("$id")
   pids+=($!)
   local deadline=$((SECONDS + START_TIMEOUT_S))
@@ -148,6 +192,15 @@ start_node node0 3000 4000
 start_node node1 3001 4001 -join "$scheme://127.0.0.1:3000"
 start_node node2 3002 4002 -join "$scheme://127.0.0.1:3000"
 
+if [ "$auth" -eq 1 ]; then
+  cat <<EOF
+
+run-cluster: authentication on. Every request but /health and /metrics needs a token:
+  curl -H "Authorization: Bearer \$(cat $SECRETS_DIR/writer.token)" ...
+  kvctl -token-file $SECRETS_DIR/admin.token status
+  KVCTL_TOKEN=\$(cat $SECRETS_DIR/reader.token) kvctl get hello
+EOF
+fi
 if [ "$tls" -eq 1 ]; then
   cat <<EOF
 

@@ -102,18 +102,23 @@ const std::vector<FlagDef>& Defs() {
                 f.cluster_id = v;
                 return !v.empty();
               }},
-      FlagDef{"cluster-token", "shared secret for /join, /leave and the Raft handshake",
-              [](const ServerFlags& f) { return f.cluster_token.empty() ? "" : "<set>"; },
+      KV_NAMED_STR("auth-file", auth_file,
+                   "HTTP credentials: lines 'TOKEN ROLE' or 'cn:NAME ROLE' (read, readwrite, "
+                   "admin); every route then needs one but /health, /livez, /readyz, /metrics"),
+      FlagDef{"metrics-auth", "with -auth-file: /metrics needs the read role too",
+              [](const ServerFlags& f) { return std::string(f.metrics_auth ? "true" : "false"); },
               [](ServerFlags& f, const std::string& v) {
-                f.cluster_token = v;
+                if (v != "true" && v != "false") return false;
+                f.metrics_auth = v == "true";
                 return true;
-              }},
-      FlagDef{"cluster-token-file", "file holding the cluster token",
-              [](const ServerFlags& f) { return f.cluster_token_file; },
-              [](ServerFlags& f, const std::string& v) {
-                f.cluster_token_file = v;
-                return true;
-              }},
+              },
+              true},
+      KV_NAMED_STR("peer-secret-file", peer_secret_file,
+                   "file holding the Raft handshake's shared secret (same on every node; never "
+                   "sent over HTTP)"),
+      KV_NAMED_STR("join-token-file", join_token_file,
+                   "file holding the bearer token (admin role in the cluster's -auth-file) this "
+                   "node presents to -join"),
       KV_NAMED_STR(
           "cert-file", cert_file,
           "PEM certificate (chain) of this node: serve HTTPS (TLS 1.3) on -laddr; also its "
@@ -169,6 +174,13 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
       name = name.substr(0, eq);
       has_value = true;
     }
+    if (name == "cluster-token" || name == "cluster-token-file")
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          std::string("flag -").append(name).append(
+                              " was removed: the Raft secret and the HTTP credentials are "
+                              "separate now; use -peer-secret-file (Raft handshake), -auth-file "
+                              "(HTTP tokens and roles) and -join-token-file (the token -join "
+                              "presents); see docs/operations.md, Authentication"));
     auto it = by_name.find(name);
     if (it == by_name.end())
       return raft::Status(raft::ErrorCode::kInvalidArgument, "unknown flag -" + name);
@@ -225,6 +237,8 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
                                     : "-join https:// needs -cert-file and -key-file (all nodes "
                                       "of a cluster use the same scheme)");
   }
+  if (f.metrics_auth && f.auth_file.empty())
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "-metrics-auth needs -auth-file");
   if (f.election_ticks <= f.heartbeat_ticks)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-election-ticks must be greater than -heartbeat-ticks");

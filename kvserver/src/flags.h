@@ -40,8 +40,13 @@ struct ServerFlags {
   std::string log_level = "info";
   bool log_json = false;
   std::string cluster_id = "kvserver";
-  std::string cluster_token;
-  std::string cluster_token_file;
+  // Secrets (docs/operations.md, "Authentication"), each read from a file, never argv:
+  // the HTTP credentials and their roles; the Raft handshake's secret (never sent over
+  // HTTP); the admin token this node presents to -join.
+  std::string auth_file;
+  bool metrics_auth = false;  // /metrics needs the read role (else it is exempt)
+  std::string peer_secret_file;
+  std::string join_token_file;
   // HTTPS on -laddr (docs/operations.md, "HTTPS"). Also this node's client certificate
   // and trusted CA when it calls another node's HTTP port (-join, forwarding).
   std::string cert_file;

@@ -3,6 +3,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
+#include "join_check.h"
 #include "kv_server_impl.h"
 
 namespace kv {
@@ -40,14 +41,6 @@ void RetryChange(boost::asio::any_io_executor io, ChangeStarter start, Clock::ti
 }
 
 }  // namespace
-
-bool KvServer::Impl::CheckToken(const CallPtr& call) {
-  if (token.empty()) return true;
-  auto it = call->req.find("X-Cluster-Token");
-  if (it != call->req.end() && ConstantTimeEquals(it->value(), token)) return true;
-  Answer(call, ErrorAnswer(401, "missing or wrong X-Cluster-Token"));
-  return false;
-}
 
 namespace {
 
@@ -130,7 +123,11 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
     raft::NodeId leader = node->leader();
     if (leader == raft::kNoNode || shutting_down)
       return Answer(call, ErrorAnswer(503, "no leader known"));
-    if (std::string f = Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
+    // With -auth-file /health needs no credential, so it does not say why (paths, errors):
+    // the log and /status (read role) do (security review F-15).
+    if (std::string f = Failure(); !f.empty())
+      return Answer(call,
+                    ErrorAnswer(503, auth ? "storage failure; see the node's log or /status" : f));
     auto st = node->GetStatus();
     std::string addr;
     for (const auto& ms : st.members)
@@ -141,7 +138,6 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
     return Answer(call, ErrorAnswer(404, "no such route"));
   if (req.method() != http::verb::post)
     return Answer(call, ErrorAnswer(405, "only POST " + std::string(route)));
-  if (!CheckToken(call)) return;
   // A JSON body: a browser cannot send it cross-origin without a preflight (F-10).
   auto ct = req.find(http::field::content_type);
   std::string_view type = ct == req.end() ? std::string_view() : std::string_view(ct->value());
@@ -153,31 +149,25 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
   if (!j) return Answer(call, ErrorAnswer(400, "body must be a JSON object"));
 
   if (route == "/join") {
-    raft::MemberInfo m;
-    m.name = Field(*j, "id");
-    m.raft_addr = Field(*j, "raft_addr");
-    m.app_data = Field(*j, "http_addr");
-    std::string host;
-    int port;
-    if (m.name.empty() || !SplitHostPort(m.raft_addr, &host, &port) ||
-        !SplitHostPort(m.app_data, &host, &port))
-      return Answer(call, ErrorAnswer(400, "join needs id, raft_addr and http_addr (host:port)"));
+    JoinRequest jr{Field(*j, "id"), Field(*j, "raft_addr"), Field(*j, "http_addr")};
+    // The form first (any node), the membership on the leader (join_check.h).
+    if (JoinVerdict v = CheckJoin(jr, {}); v.kind == JoinVerdict::Kind::kRefused)
+      return Answer(call, ErrorAnswer(v.status, v.message));
     if (!IsLeader()) return Forward(call, std::chrono::seconds(65));  // waits for catch-up
+    JoinVerdict v = CheckJoin(jr, node->GetStatus().members);
+    if (v.kind == JoinVerdict::Kind::kRefused)
+      return Answer(call, ErrorAnswer(v.status, v.message));
+    if (v.kind == JoinVerdict::Kind::kAlreadyVoter)
+      return Answer(call, JsonAnswer(200, StatusJson()));
+    raft::MemberInfo m;
+    m.name = jr.name;
     m.id = raft::NodeIdFromName(m.name);
-    // Already a member? Same addresses: idempotent (promote if still a learner).
-    bool learner = false;
-    for (const auto& ms : node->GetStatus().members) {
-      if (ms.info.id != m.id) continue;
-      if (ms.info.raft_addr != m.raft_addr || ms.info.app_data != m.app_data)
-        return Answer(call, ErrorAnswer(409, "node '" + m.name + "' is already a member at raft " +
-                                                 ms.info.raft_addr + ", http " + ms.info.app_data));
-      if (ms.voter) return Answer(call, JsonAnswer(200, StatusJson()));
-      learner = true;
-    }
+    m.raft_addr = jr.raft_addr;
+    m.app_data = jr.http_addr;
     Log(raft::LogLevel::kInfo, "join requested",
         {{"node", m.name}, {"raft_addr", m.raft_addr}, {"http_addr", m.app_data}});
     auto flow = std::make_shared<JoinFlow>(this, call, std::move(m));
-    if (learner) return flow->WaitCaughtUp();
+    if (v.kind == JoinVerdict::Kind::kPromote) return flow->WaitCaughtUp();
     return flow->AddLearner();
   }
 

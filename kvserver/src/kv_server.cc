@@ -45,27 +45,29 @@ rlim_t RaiseFdLimit() {
   return rl.rlim_cur;
 }
 
-bool IsLoopbackHost(const std::string& host) {
-  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-  return host.rfind("127.", 0) == 0;
-}
-
-// The warning for an HTTP port reachable from the network in cleartext: keys, values and
-// tokens can be read and changed on the way (issue 14).
-void WarnIfCleartextBeyondLoopback(const ServerFlags& flags, const std::string& host,
-                                   StructuredLogger* logger) {
-  if (flags.https() || IsLoopbackHost(host)) return;
-  logger->Log(raft::LogLevel::kWarn, "kvserver",
-              "HTTP listens beyond loopback without TLS: requests, values and tokens cross the "
-              "network in cleartext; set -cert-file and -key-file to serve HTTPS",
-              {{"laddr", flags.laddr}});
-}
-
-std::string Trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  std::size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
+// Warnings for an HTTP port reachable from the network in cleartext (keys, values and
+// tokens can be read and changed on the way) or without authentication (anyone who reaches
+// it reads, writes and changes membership): security review F-9, issue 14.
+void WarnIfExposed(const ServerFlags& flags, const std::string& host, StructuredLogger* logger) {
+  std::string raft_host;
+  int raft_port = 0;
+  if (flags.peer_secret_file.empty() && SplitHostPort(flags.raddr, &raft_host, &raft_port) &&
+      !IsLoopbackHost(raft_host))
+    logger->Log(raft::LogLevel::kWarn, "kvserver",
+                "the Raft port listens beyond loopback without a peer secret: anyone who reaches "
+                "it can pose as a member; set -peer-secret-file",
+                {{"raddr", flags.raddr}});
+  if (IsLoopbackHost(host)) return;
+  if (!flags.https())
+    logger->Log(raft::LogLevel::kWarn, "kvserver",
+                "HTTP listens beyond loopback without TLS: requests, values and tokens cross the "
+                "network in cleartext; set -cert-file and -key-file to serve HTTPS",
+                {{"laddr", flags.laddr}});
+  if (flags.auth_file.empty())
+    logger->Log(raft::LogLevel::kWarn, "kvserver",
+                "HTTP listens beyond loopback without authentication: anyone who reaches it can "
+                "read, write and change the membership; set -auth-file",
+                {{"laddr", flags.laddr}});
 }
 
 }  // namespace
@@ -85,22 +87,42 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   auto impl = std::make_unique<Impl>();
   impl->flags = flags;
   impl->logger = logger;
-  impl->token = flags.cluster_token;
-  if (!flags.cluster_token_file.empty()) {
-    std::ifstream f(flags.cluster_token_file);
-    if (!f)
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "cannot read -cluster-token-file " + flags.cluster_token_file);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    impl->token = Trim(ss.str());
-    // An empty file (a secret mount that failed, an empty template) must not mean "no
-    // authentication" (security review F-9): refuse to start.
-    if (impl->token.empty())
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "-cluster-token-file " + flags.cluster_token_file +
-                              " is empty; refusing to start without the token (remove the flag "
-                              "to run without one)");
+  if (!flags.auth_file.empty()) {
+    std::string warning;
+    auto table = AuthTable::Load(flags.auth_file, &warning);
+    if (!table.ok()) return table.status();
+    if (!warning.empty())
+      logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"auth_file", flags.auth_file}});
+    impl->auth = std::move(table).value();
+    impl->Log(raft::LogLevel::kInfo, "HTTP authentication on",
+              {{"auth_file", flags.auth_file},
+               {"tokens", std::to_string(impl->auth->tokens())},
+               {"common_names", std::to_string(impl->auth->common_names())},
+               {"metrics_auth", flags.metrics_auth ? "true" : "false"}});
+  }
+  std::string peer_secret;
+  if (!flags.peer_secret_file.empty()) {
+    auto secret = ReadSecretFile(flags.peer_secret_file, "-peer-secret-file");
+    if (!secret.ok()) return secret.status();
+    peer_secret = std::move(secret).value();
+  }
+  if (!flags.join_token_file.empty()) {
+    auto token = ReadSecretFile(flags.join_token_file, "-join-token-file");
+    if (!token.ok()) return token.status();
+    impl->join_token = std::move(token).value();
+    if (!BearerToken(std::string("Bearer ").append(impl->join_token)))
+      return raft::Status(
+          raft::ErrorCode::kInvalidArgument,
+          std::string("-join-token-file ")
+              .append(flags.join_token_file)
+              .append(" does not hold a token (A-Z a-z 0-9 - . _ ~ + /, no space)"));
+    // Nodes normally share one auth file: a join token it does not make admin will be
+    // refused by the member this node joins through.
+    if (impl->auth && impl->auth->TokenRole(impl->join_token) != Role::kAdmin)
+      impl->Log(raft::LogLevel::kWarn,
+                "the -join-token-file token is not an admin token of -auth-file; a cluster with "
+                "this auth file will refuse its join",
+                {{"join_token_file", flags.join_token_file}});
   }
   if (raft::Status s = fs::MakeDirs(flags.data); !s.ok()) return s;  // 0700 if new
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
@@ -119,7 +141,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.self.app_data = flags.laddr;
   o.data_dir = flags.data + "/raft";
   o.cluster_id = flags.cluster_id;
-  o.cluster_secret = impl->token;
+  o.cluster_secret = peer_secret;
   o.peer_tls.cert_file = flags.peer_cert_file;
   o.peer_tls.key_file = flags.peer_key_file;
   o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
@@ -152,6 +174,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (!SplitHostPort(flags.laddr, &host, &port))
     return raft::Status(raft::ErrorCode::kInvalidArgument, "malformed -laddr " + flags.laddr);
   ho.host = host;
+  impl->listen_host = host;
   ho.port = static_cast<std::uint16_t>(port);
   ho.threads = flags.http_threads;
   ho.max_conns = max_conns;
@@ -172,7 +195,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
     impl->http_tls = std::move(tls).value();
     ho.tls = impl->http_tls.get();
   }
-  WarnIfCleartextBeyondLoopback(flags, host, logger);
+  WarnIfExposed(flags, host, logger);
   auto http = HttpServer::Listen(ho, impl.get());
   if (!http.ok()) return http.status();
   impl->http = std::move(http).value();
@@ -187,7 +210,8 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   impl->Log(raft::LogLevel::kInfo, "http listening",
             {{"laddr", flags.laddr},
              {"scheme", flags.https() ? "https" : "http"},
-             {"client_cert_auth", flags.client_cert_auth ? "true" : "false"}});
+             {"client_cert_auth", flags.client_cert_auth ? "true" : "false"},
+             {"auth", impl->auth ? "on" : "off"}});
   return std::unique_ptr<KvServer>(new KvServer(std::move(impl)));
 }
 
@@ -323,6 +347,13 @@ std::string KvServer::Impl::Failure() const {
 void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }
 
 void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {
+  // A 500's details (RocksDB status strings, paths) go to the log, not to the client
+  // (security review F-15).
+  if (res.result() == http::status::internal_server_error) {
+    Log(raft::LogLevel::kError, "internal error answering a request",
+        {{"route", std::string(call->route)}, {"detail", res.body()}});
+    res = ErrorAnswer(500, "internal error; see the node's log");
+  }
   counters.Count(call->route, call->req.method_string(), res.result_int());
   call->respond(std::move(res));
 }
@@ -334,14 +365,47 @@ void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder 
   call->route = RouteOf(t ? t->path : target.substr(0, target.find('?')));
   if (!t) return Answer(call, ErrorAnswer(400, "malformed percent-encoding in the URL"));
   call->target = std::move(*t);
-  // A browser page must not drive the API (CSRF, DNS rebinding: security review F-10);
-  // non-browser clients send no Origin.
-  if (call->req.count(http::field::origin) != 0)
-    return Answer(call, ErrorAnswer(403, "requests from browser pages (Origin) are refused"));
+  if (!Admit(call)) return;
   if (shutting_down)
     return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
   if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
   HandleControl(call);
+}
+
+bool KvServer::Impl::Admit(const CallPtr& call) {
+  const HttpRequest& req = call->req;
+  // DNS rebinding (F-10): on loopback, only our own name or an IP literal as Host.
+  if (auto host = req.find(http::field::host);
+      host != req.end() && !HostAllowed(host->value(), listen_host)) {
+    Answer(call, ErrorAnswer(403,
+                             "unexpected Host header for a server on loopback (DNS "
+                             "rebinding?); use an IP address, localhost or the -laddr host"));
+    return false;
+  }
+  // A browser page must not drive the API (CSRF, DNS rebinding: security review F-10).
+  // kvserver serves no page of its own, so no browser request is same-origin: any Origin is
+  // refused; non-browser clients send none.
+  if (req.count(http::field::origin) != 0) {
+    Answer(call, ErrorAnswer(403, "requests from browser pages (Origin) are refused"));
+    return false;
+  }
+  if (!auth) return true;
+  std::optional<std::string_view> authorization;
+  if (auto it = req.find(http::field::authorization); it != req.end())
+    authorization = std::string_view(it->value());
+  std::optional<std::string_view> cn;
+  if (call->info.client_cn) cn = *call->info.client_cn;
+  std::string_view path = call->target.path;
+  AuthDecision d =
+      Authorize(*auth, AccessFor(path, req.method_string(), flags.metrics_auth), authorization, cn);
+  if (d.status == 200) return true;
+  HttpResponse res = ErrorAnswer(d.status, d.message);
+  if (d.status == 401)
+    res.set(http::field::www_authenticate, authorization
+                                               ? R"(Bearer realm="kvserver", error="invalid_token")"
+                                               : R"(Bearer realm="kvserver")");
+  Answer(call, std::move(res));
+  return false;
 }
 
 bool KvServer::Impl::IsLeader() const { return node->role() == raft::Role::kLeader; }
@@ -370,8 +434,9 @@ void KvServer::Impl::Forward(const CallPtr& call, std::chrono::milliseconds extr
   out.set("X-Kv-Forwarded", "1");
   if (auto it = call->req.find(http::field::content_type); it != call->req.end())
     out.set(http::field::content_type, it->value());
-  if (auto it = call->req.find("X-Cluster-Token"); it != call->req.end())
-    out.set("X-Cluster-Token", it->value());
+  // The leader authorizes the forwarded request again, with the client's credential.
+  if (auto it = call->req.find(http::field::authorization); it != call->req.end())
+    out.set(http::field::authorization, it->value());
   out.body() = std::move(call->req.body());
   std::string addr = io.leader_addr;
   io.forward->Send(
@@ -431,7 +496,7 @@ raft::Status KvServer::Impl::JoinCluster() {
   nlohmann::json body = {{"id", flags.id}, {"raft_addr", flags.raddr}, {"http_addr", flags.laddr}};
   int backoff_ms = 200;
   while (!shutting_down) {
-    // One pass over the seeds; a refusal (400, 401, 409) or a certificate that does not
+    // One pass over the seeds; a refusal (400, 401, 403, 409, 415) or a certificate that does not
     // verify ends the join (another seed would say the same); anything else tries the
     // next seed, and after the last one the pass starts again after a backoff.
     for (std::size_t i = 0; i < seeds.size() && !shutting_down; ++i) {
@@ -442,7 +507,8 @@ raft::Status KvServer::Impl::JoinCluster() {
       cli.set_connection_timeout(std::chrono::seconds(2));
       cli.set_read_timeout(std::chrono::seconds(90));
       httplib::Headers headers;
-      if (!token.empty()) headers.emplace("X-Cluster-Token", token);
+      if (!join_token.empty())
+        headers.emplace("Authorization", std::string("Bearer ").append(join_token));
       auto r = cli.Post("/join", headers, body.dump(), "application/json");
       if (r && r->status == 200) {
         Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", addr.ToString()}});
@@ -454,7 +520,8 @@ raft::Status KvServer::Impl::JoinCluster() {
                                 .append(addr.ToString())
                                 .append(" does not verify against -trusted-ca-file (or does "
                                         "not name that host)"));
-      if (r && (r->status == 400 || r->status == 401 || r->status == 409))
+      if (r && (r->status == 400 || r->status == 401 || r->status == 403 || r->status == 409 ||
+                r->status == 415))
         return raft::Status(raft::ErrorCode::kInvalidArgument,
                             "join refused (" + std::to_string(r->status) + "): " + r->body);
       Log(raft::LogLevel::kWarn,

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 
+#include "auth.h"
 #include "flags.h"
 #include "http_forward.h"
 #include "http_server.h"
@@ -66,8 +67,11 @@ using CallPtr = std::shared_ptr<Call>;
 struct KvServer::Impl : HttpHandler {
   ServerFlags flags;
   StructuredLogger* logger = nullptr;
-  std::string token;
-  bool fresh = false;  // no Raft state on disk at start
+  // HTTP authentication (-auth-file); unset: every route is open.
+  std::optional<AuthTable> auth;
+  std::string join_token;   // -join-token-file: presented by JoinCluster
+  std::string listen_host;  // the -laddr host (Host header checks)
+  bool fresh = false;       // no Raft state on disk at start
   std::unique_ptr<RocksStateMachine> sm;
   std::unique_ptr<Quota> quota;  // -quota-bytes
   std::unique_ptr<raft::Node> node;
@@ -123,7 +127,8 @@ struct KvServer::Impl : HttpHandler {
   bool IsLeader() const;
   // The leader's HTTP address, or "" when unknown (GetStatus; control plane).
   std::string LeaderHttpAddr() const;
-  bool CheckToken(const CallPtr& call);
+  // Host, Origin and credentials (auth.h); answers and returns false when refused.
+  bool Admit(const CallPtr& call);
 
   raft::Status JoinCluster();  // startup: POST /join to flags.join until accepted
   // Upkeep, on its own thread until stop, every second: the quota (observes the size and,

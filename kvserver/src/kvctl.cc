@@ -8,8 +8,12 @@
 // scheme). -cacert: the CA the nodes' certificates must chain to (default: the system's);
 // -cert/-key: the client certificate, for nodes with -client-cert-auth.
 //
+// Credentials: a bearer token (nodes with -auth-file) from -token-file FILE or the
+// environment variable KVCTL_TOKEN, never from argv (other local users can read it there:
+// security review F-9); or the client certificate.
+//
 //   kvctl [-addr [https://]h:p[,...]] [-cacert F] [-cert F -key F] [-o text|json]
-//         [-token T] [-timeout-ms N] COMMAND ARGS
+//         [-token-file F] [-timeout-ms N] COMMAND ARGS
 // The commands and their usage are in kCommands (`kvctl help`, `kvctl CMD -h`). The
 // default -addr is $KVCTL_ADDR (same syntax), else 127.0.0.1:3000.
 #include <httplib.h>
@@ -19,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "auth.h"
 #include "build_info.h"
 #include "flags.h"
 #include "http_client.h"
@@ -63,11 +68,11 @@ constexpr CommandDoc kCommands[] = {
      "The node answering is the first of -addr that answers."},
     {"members", "", 0, 0, "the members: id, role, Raft and HTTP addresses", ""},
     {"join", "ID RAFT_ADDR HTTP_ADDR", 3, 3, "add a node (as a learner, promoted once caught up)",
-     "Needs -token when the cluster has a token. A kvserver started with -join does this\n"
-     "itself."},
-    {"leave", "ID", 1, 1, "remove a member", "Needs -token when the cluster has a token."},
+     "Needs an admin token (-token-file or KVCTL_TOKEN) on a cluster with -auth-file.\n"
+     "A kvserver started with -join does this itself."},
+    {"leave", "ID", 1, 1, "remove a member", "Needs an admin token on a cluster with -auth-file."},
     {"transfer-leader", "ID", 1, 1, "hand leadership to member ID",
-     "Needs -token when the cluster has a token."},
+     "Needs an admin token on a cluster with -auth-file."},
     {"help", "[COMMAND]", 0, 1, "this text, or one command's", ""},
 };
 
@@ -85,7 +90,8 @@ constexpr const char* kGlobalFlags =
     "                             (default: the system's); with it, H:P means HTTPS\n"
     "  -cert FILE -key FILE       PEM client certificate (nodes with -client-cert-auth)\n"
     "  -o text|json               output format (default text)\n"
-    "  -token T                   cluster token, for join, leave and transfer-leader\n"
+    "  -token-file FILE           bearer token for nodes with -auth-file (or $KVCTL_TOKEN;\n"
+    "                             never on the command line)\n"
     "  -timeout-ms N              wait for an answer (default 10000)\n"
     "  -version                   print kvctl's version, git commit and build type\n"
     "  -h, -help                  this text; after a command, that command's usage\n";
@@ -174,7 +180,7 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
     cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
     cli.set_write_timeout(std::chrono::milliseconds(o.timeout_ms));
     httplib::Headers h;
-    if (!o.token.empty()) h.emplace("X-Cluster-Token", o.token);
+    if (!o.token.empty()) h.emplace("Authorization", std::string("Bearer ").append(o.token));
     httplib::Request req;
     req.method = method;
     req.path = path;
@@ -188,7 +194,7 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
       return {std::move(*last), /*outcome_unknown=*/true};
     }
     // Learn the other members from this node, if it answers /status.
-    if (auto st = cli.Get("/status"); st && st->status == 200) {
+    if (auto st = cli.Get("/status", h); st && st->status == 200) {
       auto j = nlohmann::json::parse(st->body, nullptr, false);
       if (!j.is_discarded() && j.contains("members") && j["members"].is_array())
         for (const auto& m : j["members"]) {
@@ -273,7 +279,17 @@ int main(int argc, char** argv) {
     } else if (name == "key") {
       if (!value(&o.tls.key_file)) return missing();
     } else if (name == "token") {
-      if (!value(&o.token)) return missing();
+      return UsageError(
+          "-token was removed: a token on the command line is visible to every local user "
+          "(ps); use -token-file FILE or the environment variable KVCTL_TOKEN");
+    } else if (name == "token-file") {
+      if (!value(&v)) return missing();
+      auto token = kv::ReadSecretFile(v, "-token-file");
+      if (!token.ok()) {
+        std::fprintf(stderr, "kvctl: %s\n", token.status().message().c_str());
+        return 2;
+      }
+      o.token = std::move(token).value();
     } else if (name == "timeout-ms") {
       if (!value(&v)) return missing();
       o.timeout_ms = std::atoi(v.c_str());
@@ -295,6 +311,12 @@ int main(int argc, char** argv) {
       args.push_back(a);
     }
   }
+  if (o.token.empty()) {
+    if (const char* env = std::getenv("KVCTL_TOKEN"); env != nullptr && *env != '\0') o.token = env;
+  }
+  if (!o.token.empty() && !kv::BearerToken(std::string("Bearer ").append(o.token)))
+    return UsageError(
+        "the token holds characters a bearer token may not (A-Z a-z 0-9 - . _ ~ + /)");
   if (args.empty()) {
     if (help) {
       PrintUsage(stdout);

@@ -24,9 +24,12 @@
 // then seeded mutations of them, registered as a CTest.
 //
 // The handler follows the real routes (kv_server.cc, http_data.cc, http_control.cc):
-// ParseTarget, KeyFromPath, Origin, Content-Type, X-Cluster-Token, query parameters, a
-// JSON body. It answers some requests at once, some later from the I/O thread, and some
-// from another thread in reverse order, so that answers complete out of order.
+// ParseTarget, KeyFromPath, Origin, the Authorization header (auth.h: a request that
+// carries one is authorized against a fixed table, with an admin and a read token in
+// fuzz_http.dict; one without is served, so inputs reach every route), Content-Type, query
+// parameters, a JSON body, the /join checks (join_check.h). It answers some requests at once, some
+// later from the I/O thread, and some from another thread in reverse order, so that answers
+// complete out of order.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -58,9 +61,11 @@
 #include <utility>
 #include <vector>
 
+#include "auth.h"
 #include "http_server.h"
 #include "http_types.h"
 #include "http_util.h"
+#include "join_check.h"
 #include "logger.h"
 
 #ifdef FUZZ_HTTP_REPLAY
@@ -98,6 +103,14 @@ std::string Field(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// The credentials the handler knows (also in fuzz_http.dict).
+const kv::AuthTable& FuzzAuth() {
+  static const kv::AuthTable table =
+      kv::AuthTable::Parse("fuzz-admin-token-0123 admin\nfuzz-read-token-01234 read\n", "fuzz")
+          .value();
+  return table;
+}
+
 // What the real routes would answer, without Raft or RocksDB: the same parsing and
 // header lookups, stateless (an answer depends on the request only).
 HttpResponse Route(const HttpRequest& req) {
@@ -110,6 +123,11 @@ HttpResponse Route(const HttpRequest& req) {
   if (req.count(http::field::origin) != 0)
     return ErrorAnswer(403, "requests from browser pages (Origin) are refused");
   const std::string_view path = t->path;
+  if (auto authz = req.find(http::field::authorization); authz != req.end()) {
+    kv::AuthDecision d = kv::Authorize(FuzzAuth(), kv::AccessFor(path, req.method_string(), false),
+                                       std::string_view(authz->value()), std::nullopt);
+    if (d.status != 200) return ErrorAnswer(d.status, d.message);
+  }
   if (path == "/kv") {
     if (req.method() != http::verb::get) return ErrorAnswer(405, "only GET /kv");
     std::size_t limit = 100;
@@ -173,9 +191,6 @@ HttpResponse Route(const HttpRequest& req) {
   if (path != "/join" && path != "/leave" && path != "/transfer-leader")
     return ErrorAnswer(404, "no such route");
   if (req.method() != http::verb::post) return ErrorAnswer(405, "only POST");
-  if (auto it = req.find("X-Cluster-Token");
-      it != req.end() && !kv::ConstantTimeEquals(it->value(), "secret"))
-    return ErrorAnswer(401, "missing or wrong X-Cluster-Token");
   auto ct = req.find(http::field::content_type);
   std::string_view type = ct == req.end() ? std::string_view() : std::string_view(ct->value());
   type = type.substr(0, type.find(';'));
@@ -185,6 +200,10 @@ HttpResponse Route(const HttpRequest& req) {
   auto j = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return ErrorAnswer(400, "body must be a JSON object");
   const std::string id = Field(j, "id");
+  if (path == "/join") {
+    kv::JoinVerdict v = kv::CheckJoin({id, Field(j, "raft_addr"), Field(j, "http_addr")}, {});
+    if (v.kind == kv::JoinVerdict::Kind::kRefused) return ErrorAnswer(v.status, v.message);
+  }
   if (id.empty()) return ErrorAnswer(400, "needs id");
   return JsonAnswer(200, "{\"id\": " + JsonString(id) + "}");
 }

@@ -37,8 +37,12 @@ std::string HttpReply::Describe() const {
   return fmt::format("HTTP {} {}", status, Printable(shown));
 }
 
-KvClient::KvClient(std::string http_addr, Millis timeout, std::optional<ClientTls> tls)
-    : addr_(std::move(http_addr)), timeout_(timeout), tls_(std::move(tls)) {
+KvClient::KvClient(std::string http_addr, Millis timeout, std::optional<ClientTls> tls,
+                   std::string token)
+    : addr_(std::move(http_addr)),
+      timeout_(timeout),
+      tls_(std::move(tls)),
+      token_(std::move(token)) {
   auto [host, port] = SplitHostPort(addr_);
   host_ = host;
   port_ = port;
@@ -61,6 +65,8 @@ HttpReply KvClient::Request(const std::string& method, const std::string& target
   req.path = target;
   req.body = body;
   for (const auto& [name, value] : headers) req.set_header(name, value);
+  if (!token_.empty() && headers.count("Authorization") == 0)
+    req.set_header("Authorization", std::string("Bearer ").append(token_));
   if (!content_type.empty()) req.set_header("Content-Type", content_type);
   HttpReply reply;
   auto res = cli.send(req);
@@ -72,6 +78,7 @@ HttpReply KvClient::Request(const std::string& method, const std::string& target
   reply.body = res->body;
   reply.content_type = res->get_header_value("Content-Type");
   reply.retry_after = res->get_header_value("Retry-After");
+  reply.www_authenticate = res->get_header_value("WWW-Authenticate");
   return reply;
 }
 
@@ -119,14 +126,14 @@ HttpReply KvClient::Join(const std::string& id, const std::string& raft_addr,
                          const std::string& http_addr, const std::string& token) const {
   nlohmann::json body = {{"id", id}, {"raft_addr", raft_addr}, {"http_addr", http_addr}};
   std::multimap<std::string, std::string> headers;
-  if (!token.empty()) headers.emplace("X-Cluster-Token", token);
+  if (!token.empty()) headers.emplace("Authorization", std::string("Bearer ").append(token));
   return Request("POST", "/join", body.dump(), "application/json", headers);
 }
 
 HttpReply KvClient::Leave(const std::string& id, const std::string& token) const {
   nlohmann::json body = {{"id", id}};
   std::multimap<std::string, std::string> headers;
-  if (!token.empty()) headers.emplace("X-Cluster-Token", token);
+  if (!token.empty()) headers.emplace("Authorization", std::string("Bearer ").append(token));
   return Request("POST", "/leave", body.dump(), "application/json", headers);
 }
 

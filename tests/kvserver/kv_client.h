@@ -19,6 +19,7 @@ struct HttpReply {
   std::string error;  // transport error when status == 0
   std::string content_type;
   std::string retry_after;
+  std::string www_authenticate;
 
   bool Ok() const { return status == 200; }
   // The body parsed as JSON; a discarded (is_discarded()) value when it is not JSON.
@@ -38,11 +39,12 @@ struct ClientTls {
 // HTTP client for one node ("host:port"). Keys and values are raw bytes; keys are
 // percent-encoded here (every reserved byte, '/' included). Cheap and stateless (one
 // connection per request): usable from any thread. With `tls`, HTTPS (TLS 1.3 or 1.2, the
-// server's certificate and host verified).
+// server's certificate and host verified). With `token`, every request carries
+// "Authorization: Bearer <token>" unless it sets its own Authorization header.
 class KvClient {
  public:
   explicit KvClient(std::string http_addr, Millis timeout = 10s,
-                    std::optional<ClientTls> tls = std::nullopt);
+                    std::optional<ClientTls> tls = std::nullopt, std::string token = {});
 
   HttpReply Put(std::string_view key, std::string_view value, std::string_view query = {}) const;
   HttpReply Get(std::string_view key, bool stale = false) const;
@@ -56,6 +58,7 @@ class KvClient {
   HttpReply Status() const;
   HttpReply Metrics() const;
   HttpReply Health() const;
+  // `token`: sent as the bearer token instead of the client's own (when not empty).
   HttpReply Join(const std::string& id, const std::string& raft_addr, const std::string& http_addr,
                  const std::string& token = {}) const;
   HttpReply Leave(const std::string& id, const std::string& token = {}) const;
@@ -73,6 +76,7 @@ class KvClient {
   int port_ = 0;
   Millis timeout_;
   std::optional<ClientTls> tls_;
+  std::string token_;
 };
 
 // Puts and requires 200, retrying 503 (no leader yet: nothing was written) for up to

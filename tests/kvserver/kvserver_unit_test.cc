@@ -84,22 +84,36 @@ TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {
   REQUIRE_FALSE(text.Enabled(raft::LogLevel::kDebug));
 }
 
-// Security review F-9: a token file that is empty (a failed secret mount) must not mean
-// "no authentication".
-TEST_CASE("an empty -cluster-token-file refuses to start", "[kvserver][flags]") {
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("kv-token-test-" + std::to_string(::getpid()));
+// Security review F-9: a secret file that is empty (a failed secret mount) must not mean
+// "no authentication"; the old shared-token flags are refused with their replacements.
+TEST_CASE("empty secret and auth files refuse to start; -cluster-token is gone",
+          "[kvserver][flags]") {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   (std::string("kv-token-test-") + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const std::string token = (dir / "token").string();
-  std::ofstream(token) << "  \n";
-  auto f = ParseServerFlags({"-id", "t1", "-laddr", "127.0.0.1:1", "-raddr", "127.0.0.1:2", "-data",
-                             (dir / "data").string(), "-cluster-token-file", token});
-  INFO(f.status().ToString());
-  REQUIRE(f.ok());
-  StructuredLogger logger(raft::LogLevel::kError, false);
-  auto server = KvServer::Start(*f, &logger);
-  REQUIRE_FALSE(server.ok());
-  CHECK(server.status().message().find("is empty") != std::string::npos);
+  const std::string empty = (dir / "empty").string();
+  std::ofstream(empty) << "  \n";
+  for (const char* flag : {"-peer-secret-file", "-join-token-file", "-auth-file"}) {
+    auto f = ParseServerFlags({"-id", "t1", "-laddr", "127.0.0.1:1", "-raddr", "127.0.0.1:2",
+                               "-data", (dir / "data").string(), flag, empty});
+    INFO(flag << ": " << f.status().ToString());
+    REQUIRE(f.ok());
+    StructuredLogger logger(raft::LogLevel::kError, false);
+    auto server = KvServer::Start(*f, &logger);
+    REQUIRE_FALSE(server.ok());
+    INFO(server.status().ToString());
+    CHECK((server.status().message().find("is empty") != std::string::npos ||
+           server.status().message().find("holds no credential") != std::string::npos));
+  }
+  for (const char* flag : {"-cluster-token", "--cluster-token-file"}) {
+    auto f = ParseServerFlags({"-id", "t1", flag, "x"});
+    REQUIRE_FALSE(f.ok());
+    CHECK(f.status().message().find("was removed") != std::string::npos);
+    CHECK(f.status().message().find("-peer-secret-file") != std::string::npos);
+    CHECK(f.status().message().find("-auth-file") != std::string::npos);
+  }
+  CHECK(ParseServerFlags({"-id", "t1", "-metrics-auth"}).status().message() ==
+        "-metrics-auth needs -auth-file");
   std::filesystem::remove_all(dir);
 }
 

@@ -28,6 +28,8 @@ struct NodeSpec {
   // The node serves HTTPS (its -cert-file etc. are in extra_args): the harness's own
   // requests (WaitServing, StatusJson, Client()) use these client files.
   std::optional<ClientTls> client_tls;
+  // The node runs with -auth-file: the harness's own requests carry this bearer token.
+  std::string token;
 };
 
 // One kvserver process (started, stopped and restarted any number of times on the same
@@ -86,7 +88,7 @@ class NodeProcess {
   const NodeSpec& spec() const { return spec_; }
   NodeSpec& mutable_spec() { return spec_; }
   KvClient Client(Millis timeout = 10s) const {
-    return KvClient(http_addr(), timeout, spec_.client_tls);
+    return KvClient(http_addr(), timeout, spec_.client_tls, spec_.token);
   }
   int starts() const { return starts_; }
 

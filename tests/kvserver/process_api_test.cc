@@ -323,13 +323,15 @@ TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][r
   SECTION("garbage on the HTTP port") {
     for (std::string garbage :
          {std::string("\x00\x01\x02garbage\xff\r\n\r\n", 15), std::string("GET\r\n\r\n"),
-          std::string("HELLO /kv/k HTTP/1.1\r\nHost: x\r\n\r\n"),
+          std::string("HELLO /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
           // Invalid framing must not be executed as a write (RFC 9112 6.3: 400).
-          std::string("PUT /kv/bad-length HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
-          std::string("PUT /kv/bad-length HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+          std::string(
+              "PUT /kv/bad-length HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
+          std::string("PUT /kv/bad-length HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
                       "Content-Length: 2\r\n\r\nab"),
-          std::string("PUT /kv/bad-chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                      "zz\r\nxx\r\n0\r\n\r\n")}) {
+          std::string(
+              "PUT /kv/bad-chunks HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              "zz\r\nxx\r\n0\r\n\r\n")}) {
       RawConnection conn(s.node().http_port());
       conn.Send(garbage);
       std::string response = conn.ReadHttpResponse(3s);
@@ -374,7 +376,7 @@ TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][r
     // written.
     {
       RawConnection conn(s.node().http_port());
-      conn.Send("PUT /kv/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n");
+      conn.Send("PUT /kv/huge HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1073741824\r\n\r\n");
       conn.Send(std::string(64 * 1024, 'x'));
       std::string response = conn.ReadHttpResponse(2s);
       INFO("1 GiB Content-Length: " << Printable(response.substr(0, 200)));
@@ -426,7 +428,7 @@ TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][r
 
   SECTION("oversized headers") {
     RawConnection conn(s.node().http_port());
-    conn.Send("GET /kv/k HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(256 * 1024, 'h') +
+    conn.Send("GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(256 * 1024, 'h') +
               "\r\n\r\n");
     std::string response = conn.ReadHttpResponse(5s);
     INFO("256 KiB header: " << Printable(response.substr(0, 200)));
@@ -457,7 +459,7 @@ TEST_CASE("slow clients do not exhaust the HTTP server", "[slowloris][api][robus
   };
   for (int i = 0; i < kStalled; ++i) {
     stalled.push_back(std::make_unique<RawConnection>(s.node().http_port()));
-    stalled.back()->Send("GET /kv/k HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    stalled.back()->Send("GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
     trickle(false);
   }
   trickle(true);
@@ -501,7 +503,7 @@ TEST_CASE("garbage bytes on the Raft port are refused and the node keeps serving
   for (auto& ch : random_bytes) ch = static_cast<char>(rng());
   std::string garbage_payload = "definitely not a handshake";
   const std::vector<std::pair<std::string, std::string>> inputs = {
-      {"an HTTP request", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+      {"an HTTP request", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"},
       {"256 KiB of random bytes", random_bytes},
       {"magic, then a bad header CRC", "RAFT" + std::string(16, '\x01')},
       {"a frame claiming a 4 GiB payload", FrameHeader(1, 0xFFFFFFFFu, 0)},

@@ -51,9 +51,15 @@ NodeProcess& ProcessCluster::AddNode(const std::vector<std::string>& extra_args)
   spec.data_dir = root_ / spec.id;
   spec.log_path = root_ / (spec.id + ".log");
   spec.extra_args = options_.extra_args;
+  spec.token = token_;
   spec.extra_args.insert(spec.extra_args.end(), extra_args.begin(), extra_args.end());
   nodes_.push_back(std::make_unique<NodeProcess>(std::move(spec)));
   return *nodes_.back();
+}
+
+void ProcessCluster::set_token(const std::string& token) {
+  token_ = token;
+  for (auto& n : nodes_) n->mutable_spec().token = token;
 }
 
 void ProcessCluster::Start(std::size_t n) {

@@ -33,6 +33,10 @@ class ProcessCluster {
   // Adds a node (not started) with fresh ports and data dir; id "node<index>".
   NodeProcess& AddNode(const std::vector<std::string>& extra_args = {});
 
+  // The bearer token of the harness's own requests to every node, present and future
+  // (NodeSpec::token; nodes running with -auth-file).
+  void set_token(const std::string& token);
+
   NodeProcess& node(std::size_t i) { return *nodes_.at(i); }
   std::size_t size() const { return nodes_.size(); }
   const std::filesystem::path& root() const { return root_; }
@@ -51,6 +55,7 @@ class ProcessCluster {
 
  private:
   ClusterOptions options_;
+  std::string token_;
   std::filesystem::path root_;
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
 };

@@ -486,45 +486,7 @@ TEST_CASE(
   for (std::size_t i = 0; i < 3; ++i) RequireValue(cluster.node(i).Client(), "q", "after");
 }
 
-TEST_CASE("cluster token: control plane and joins need it", "[cluster][token]") {
-  const std::string token = "s3cret-token";
-  ProcessCluster cluster({.extra_args = {"-cluster-token", token}});
-  cluster.Start(3);  // the joins carry the token
-  std::size_t leader = cluster.WaitLeader();
-  KvClient c = cluster.node(cluster.Follower(leader)).Client();
-
-  for (const std::string& t : {std::string(), std::string("wrong"), token + "x"}) {
-    HttpReply r = c.Leave(cluster.node(leader).id(), t);
-    INFO("POST /leave with token '" << t << "': " << r.Describe());
-    CHECK(r.status == 401);
-    r = c.Join("intruder", "127.0.0.1:1", "127.0.0.1:2", t);
-    INFO("POST /join with token '" << t << "': " << r.Describe());
-    CHECK(r.status == 401);
-  }
-  // Data routes do not need it.
-  PutOk(c, "k", "v");
-
-  // A node started without the token (or with another one) is not admitted.
-  NodeProcess& wrong = cluster.AddNode({"-cluster-token", "other"});
-  wrong.Start(cluster.node(leader).http_addr());
-  NodeProcess& none = cluster.AddNode();
-  none.mutable_spec().extra_args.clear();  // no token at all
-  none.Start(cluster.node(leader).http_addr());
-  std::this_thread::sleep_for(1500ms);
-  auto st = cluster.node(leader).StatusJson();
-  INFO("leader status: " << st.dump());
-  REQUIRE(Members(st).size() == 3);
-  // Both refused nodes say why in their logs.
-  for (NodeProcess* n : {&wrong, &none}) {
-    INFO(n->id() << " log:\n" << n->LogTail(15));
-    CHECK(std::regex_search(n->Log(), std::regex("401|token", std::regex::icase)));
-  }
-  // The token holder still manages membership.
-  HttpReply r = c.Leave(cluster.node(cluster.Follower(leader, 1)).id(), token);
-  INFO(r.Describe());
-  REQUIRE(r.status == 200);
-  cluster.WaitVoters(2);
-}
+// Authentication (-auth-file, -join-token-file, -peer-secret-file): process_auth_test.cc.
 
 TEST_CASE("--flag=value syntax, --help and bad flags", "[cli]") {
   ProcessCluster cluster;

@@ -183,12 +183,12 @@ std::size_t StreamUntilAnswer(RawConnection& conn, const std::string& head,
 
 std::string Put(const std::string& target, const std::string& body,
                 const std::string& extra_headers = {}) {
-  return fmt::format("PUT {} HTTP/1.1\r\nHost: x\r\n{}Content-Length: {}\r\n\r\n{}", target,
+  return fmt::format("PUT {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Content-Length: {}\r\n\r\n{}", target,
                      extra_headers, body.size(), body);
 }
 
 std::string Get(const std::string& target, const std::string& extra_headers = {}) {
-  return fmt::format("GET {} HTTP/1.1\r\nHost: x\r\n{}\r\n", target, extra_headers);
+  return fmt::format("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n", target, extra_headers);
 }
 
 // Raises this process's open-file limit to its hard limit; returns the new soft limit.
@@ -253,7 +253,7 @@ TEST_CASE("Expect: 100-continue: 100, then the answer; 413 instead of 100 when t
   {
     RawConnection conn(n.port());
     REQUIRE(
-        conn.Send("PUT /kv/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        conn.Send("PUT /kv/expect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
                   "Expect: 100-continue\r\n\r\n"));
     RawResponse r = conn.ReadResponse(5s);
     INFO("before the body: " << r.Describe());
@@ -271,10 +271,10 @@ TEST_CASE("Expect: 100-continue: 100, then the answer; 413 instead of 100 when t
   {
     // Content-Length over -max-value-bytes (1 MiB): 413 at the head, no 100.
     RawConnection conn(n.port());
-    REQUIRE(
-        conn.Send(fmt::format("PUT /kv/expect-big HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n"
-                              "Expect: 100-continue\r\n\r\n",
-                              2 * kMiB)));
+    REQUIRE(conn.Send(
+        fmt::format("PUT /kv/expect-big HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n"
+                    "Expect: 100-continue\r\n\r\n",
+                    2 * kMiB)));
     RawResponse r = conn.ReadResponse(5s);
     INFO(r.Describe());
     REQUIRE(r.status == 413);
@@ -292,7 +292,7 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
   {
     RawResponse r =
         Exchange(n.port(),
-                 "PUT /kv/chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "PUT /kv/chunked HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
     INFO(r.Describe());
     REQUIRE(r.status == 200);
@@ -302,8 +302,8 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
     // Binary bytes (CRLF and NUL inside chunks), sent in pieces with pauses.
     const std::string value = std::string("a\r\n0\r\n\r\n\0b", 11) + PatternValue(300, 'c');
     RawConnection conn(n.port());
-    REQUIRE(
-        conn.Send("PUT /kv/chunked-bin HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    REQUIRE(conn.Send(
+        "PUT /kv/chunked-bin HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
     for (std::size_t at = 0; at < value.size(); at += 100) {
       std::string piece = value.substr(at, 100);
       std::string chunk = fmt::format("{:x}\r\n", piece.size());
@@ -320,9 +320,10 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
     RequireValue(c, "chunked-bin", value);
   }
   {
-    RawResponse r = Exchange(n.port(),
-                             "PUT /kv/chunked-empty HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
-                             "chunked\r\n\r\n0\r\n\r\n");
+    RawResponse r =
+        Exchange(n.port(),
+                 "PUT /kv/chunked-empty HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: "
+                 "chunked\r\n\r\n0\r\n\r\n");
     INFO(r.Describe());
     REQUIRE(r.status == 200);
     RequireValue(c, "chunked-empty", "");
@@ -331,7 +332,7 @@ TEST_CASE("chunked request bodies are stored exactly, within the value limit", "
   for (std::size_t size : {std::size_t{1024}, std::size_t{1025}}) {
     const std::string value = PatternValue(size, 'l');
     std::string request =
-        "PUT /kv/chunked-limit HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+        "PUT /kv/chunked-limit HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
     for (std::size_t at = 0; at < size; at += 256) {
       std::string piece = value.substr(at, 256);
       request += fmt::format("{:x}\r\n", piece.size());
@@ -437,7 +438,7 @@ TEST_CASE("adversarial: a chunked body past the value limit is refused as it arr
   chunk += "\r\n";
   bool closed = false;
   std::size_t sent = StreamUntilAnswer(
-      conn, "PUT /kv/bomb HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", chunk,
+      conn, "PUT /kv/bomb HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n", chunk,
       64 * kMiB, &closed);
   RawResponse r = conn.ReadResponse(5s);
   INFO("sent " << sent / kKiB << " KiB of a 64 MiB chunked body; closed " << closed << "; "
@@ -459,7 +460,7 @@ TEST_CASE("adversarial: a PUT with neither Content-Length nor Transfer-Encoding 
   RawConnection conn(n.port());
   // The bytes after the head are the next request (RFC 9112 6.3: no length, no body),
   // here a malformed one.
-  REQUIRE(conn.Send("PUT /kv/nolen HTTP/1.1\r\nHost: x\r\n\r\nnot-a-request\r\n\r\n"));
+  REQUIRE(conn.Send("PUT /kv/nolen HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nnot-a-request\r\n\r\n"));
   RawResponse r = conn.ReadResponse(5s);
   INFO("PUT without a length: " << r.Describe());
   REQUIRE((r.status == 200 || r.status == 411));
@@ -593,8 +594,9 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
   SECTION("a header line that never ends: 431 or close, early") {
     RawConnection conn(n.port());
     bool closed = false;
-    std::size_t sent = StreamUntilAnswer(conn, "GET /kv/k HTTP/1.1\r\nHost: x\r\nX-Endless: ",
-                                         std::string(64 * kKiB, 'e'), 64 * kMiB, &closed);
+    std::size_t sent = StreamUntilAnswer(
+        conn, "GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Endless: ", std::string(64 * kKiB, 'e'),
+        64 * kMiB, &closed);
     RawResponse r = conn.ReadResponse(2s);
     INFO("sent " << sent / kKiB << " KiB of one header line; closed " << closed << "; "
                  << r.Describe());
@@ -605,7 +607,7 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
   SECTION("Transfer-Encoding with Content-Length: 400 + close") {
     RawConnection conn(n.port());
     conn.Send(
-        "PUT /kv/smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        "PUT /kv/smuggle HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
         "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     RawResponse r = conn.ReadResponse(5s);
     INFO(r.Describe());
@@ -617,7 +619,7 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
     for (const char* te : {"gzip, chunked", "identity", "chunked, gzip", "x-custom"}) {
       RawConnection conn(n.port());
       conn.Send(
-          fmt::format("PUT /kv/te HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {}\r\n\r\n"
+          fmt::format("PUT /kv/te HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: {}\r\n\r\n"
                       "5\r\nhello\r\n0\r\n\r\n",
                       te));
       RawResponse r = conn.ReadResponse(5s);
@@ -631,15 +633,16 @@ TEST_CASE("adversarial: oversized and malformed request heads", "[http][adversar
              std::string("\x00\x01\x02garbage\xff\r\n\r\n", 15),
              std::string("GET\r\n\r\n"),
              std::string("GET /kv/k\r\n\r\n"),
-             std::string("GET /kv/k HTTP/1.1 extra\r\nHost: x\r\n\r\n"),
-             std::string("GET /kv/k HTTX/1.1\r\nHost: x\r\n\r\n"),
+             std::string("GET /kv/k HTTP/1.1 extra\r\nHost: 127.0.0.1\r\n\r\n"),
+             std::string("GET /kv/k HTTX/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
              std::string("GET /kv/k HTTP/1.1\r\nNo colon here\r\n\r\n"),
              std::string("GET /kv/k HTTP/1.1\r\nBad Name: x\r\n\r\n"),
-             std::string("PUT /kv/bad HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
-             std::string("PUT /kv/bad HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
+             std::string("PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n"),
+             std::string("PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n"
                          "Content-Length: 2\r\n\r\nab"),
-             std::string("PUT /kv/bad HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "zz\r\nxx\r\n0\r\n\r\n"),
+             std::string(
+                 "PUT /kv/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "zz\r\nxx\r\n0\r\n\r\n"),
          }) {
       RawConnection conn(n.port());
       conn.Send(bad);
@@ -666,7 +669,7 @@ TEST_CASE("adversarial: slow clients are cut off at the head and body deadlines"
     std::vector<std::unique_ptr<RawConnection>> slow;
     for (int i = 0; i < kSlow; ++i) {
       slow.push_back(std::make_unique<RawConnection>(n.port()));
-      slow.back()->Send("GET /kv/k HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+      slow.back()->Send("GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
     }
     auto t0 = Clock::now();
     std::vector<Millis> closed_at(kSlow, Millis(-1));
@@ -708,7 +711,8 @@ TEST_CASE("adversarial: slow clients are cut off at the head and body deadlines"
   }
   SECTION("a body that stalls is closed with 408 at the body deadline; nothing is stored") {
     RawConnection conn(n.port());
-    conn.Send("PUT /kv/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    conn.Send(
+        "PUT /kv/stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
     auto t0 = Clock::now();
     RawResponse r = conn.ReadResponse(5s);
     auto took = Since(t0);
@@ -719,7 +723,7 @@ TEST_CASE("adversarial: slow clients are cut off at the head and body deadlines"
     CHECK(conn.ClosedByPeer(3s));
     // Trickled: still cut at the deadline.
     RawConnection trickle(n.port());
-    trickle.Send("PUT /kv/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+    trickle.Send("PUT /kv/stalled HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n");
     t0 = Clock::now();
     while (Since(t0) < 4000ms && trickle.SendSome("x") >= 0 && trickle.Poll() &&
            !trickle.HasResponse()) {
@@ -794,7 +798,7 @@ TEST_CASE("adversarial: a connection flood evicts idle connections; normal clien
     for (int i = 0; i < kMaxConns; ++i) {
       auto conn = RawConnection::TryConnect(n.port(), 2s);
       REQUIRE(conn);
-      conn->Send("PUT /kv/busy HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123");
+      conn->Send("PUT /kv/busy HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123");
       busy.push_back(std::move(conn));
     }
     std::this_thread::sleep_for(300ms);
@@ -951,9 +955,10 @@ TEST_CASE("adversarial: SIGTERM while slow clients hold connections: 503, clean 
   HttpNode n;
   PutOk(n.client(), "durable", "yes");
   RawConnection slow_head(n.port());
-  slow_head.Send("GET /kv/k HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  slow_head.Send("GET /kv/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
   RawConnection slow_body(n.port());
-  slow_body.Send("PUT /kv/partial HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+  slow_body.Send(
+      "PUT /kv/partial HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789");
   RawConnection keep_alive(n.port());
   REQUIRE(keep_alive.Send(Get("/health")));
   REQUIRE(keep_alive.ReadResponse(5s).status == 200);

@@ -115,7 +115,7 @@ TEST_CASE("a 3-node HTTPS cluster with client certificates: join, forwarding, re
   // start a cluster per section).
   {  // plain HTTP to the HTTPS port: a clear 400 in clear text, then a close
     RawConnection c(port);
-    REQUIRE(c.Send("GET /status HTTP/1.1\r\nHost: x\r\n\r\n"));
+    REQUIRE(c.Send("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
     std::string got = c.ReadUntilClose(5s);
     INFO(Printable(got));
     REQUIRE(got.find("400") != std::string::npos);

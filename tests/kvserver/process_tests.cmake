@@ -68,6 +68,11 @@ kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_htt
 #   build/tests/kvserver/process_tls_test
 kv_process_test(process_tls_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_tls_test.cc)
 
+# Authentication and authorization on the HTTP port (issue 14): -auth-file roles on every
+# route, the join token, forwarding with the client's token, CSRF/Host refusals, kvctl.
+kv_process_test(process_auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_auth_test.cc
+                TIMEOUT 120)
+
 # The storage quota (issue 14): 507 past -quota-bytes, the NOSPACE alarm, recovery by
 # deleting keys.
 kv_process_test(process_quota_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_quota_test.cc)
