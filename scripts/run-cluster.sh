@@ -8,12 +8,15 @@
 #
 #   scripts/run-cluster.sh           start (keeps the data of an earlier run)
 #   scripts/run-cluster.sh --clean   wipe the data directories first
-#   scripts/run-cluster.sh --tls     HTTPS with client certificates (and --clean --tls)
+#   scripts/run-cluster.sh --tls     TLS on both ports (and --clean --tls)
 #   scripts/run-cluster.sh --auth    authentication (-auth-file; combines with --tls)
 #
 # --tls: certificates from scripts/make-certs.sh in <data>/certs (made on first use;
-# RAFT_CERTS_DIR overrides), every node with -cert-file/-key-file/-trusted-ca-file and
-# -client-cert-auth, joins over https:// (tls_flags below lists a node's flags).
+# RAFT_CERTS_DIR overrides). Every node serves HTTPS with client certificates required
+# (-cert-file/-key-file/-trusted-ca-file, -client-cert-auth), speaks TLS to the other
+# nodes on its Raft port (-peer-cert-file/-peer-key-file/-peer-trusted-ca-file, the same
+# node certificate), and joins over https:// (tls_flags below lists a node's flags).
+# kill -HUP a node to reload both ports' certificates.
 #
 # --auth: secrets in <data>/secrets (made on first use, mode 600): tokens admin.token,
 # writer.token and reader.token listed in the auth file with their roles (plus, with
@@ -51,7 +54,9 @@ tls_flags() {
   [ "$tls" -eq 1 ] || return 0
   local node=$1
   printf '%s\n' -cert-file "$CERTS_DIR/$node.crt" -key-file "$CERTS_DIR/$node.key" \
-    -trusted-ca-file "$CERTS_DIR/ca.crt" -client-cert-auth
+    -trusted-ca-file "$CERTS_DIR/ca.crt" -client-cert-auth \
+    -peer-cert-file "$CERTS_DIR/$node.crt" -peer-key-file "$CERTS_DIR/$node.key" \
+    -peer-trusted-ca-file "$CERTS_DIR/ca.crt"
 }
 
 # auth_flags: the kvserver flags under --auth, one per line (none without it).
@@ -199,7 +204,7 @@ fi
 if [ "$tls" -eq 1 ]; then
   cat <<EOF
 
-run-cluster: 3 nodes up over HTTPS (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
+run-cluster: 3 nodes up over HTTPS, TLS between them (node0 127.0.0.1:3000, node1 :3001, node2 :3002). Try:
   C="--cacert $CERTS_DIR/ca.crt --cert $CERTS_DIR/writer.crt --key $CERTS_DIR/writer.key"
   curl \$C -XPUT https://127.0.0.1:3000/kv/hello -d world
   curl \$C https://127.0.0.1:3001/kv/hello

@@ -137,6 +137,13 @@ const std::vector<FlagDef>& Defs() {
             return true;
           },
           true},
+      KV_NAMED_STR("peer-cert-file", peer_cert_file,
+                   "PEM certificate (chain) of this node on the Raft port (-raddr): TLS 1.3 "
+                   "with mutual verification; needs -peer-key-file and -peer-trusted-ca-file; "
+                   "reloaded on SIGHUP"),
+      KV_NAMED_STR("peer-key-file", peer_key_file, "PEM private key of -peer-cert-file"),
+      KV_NAMED_STR("peer-trusted-ca-file", peer_trusted_ca_file,
+                   "PEM CA that the other nodes' Raft port certificates must chain to"),
   };
   return defs;
 }
@@ -209,6 +216,11 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
   if (f.client_cert_auth && f.trusted_ca_file.empty())
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-client-cert-auth needs -trusted-ca-file (the CA of the clients)");
+  if (f.peer_cert_file.empty() != f.peer_key_file.empty() ||
+      f.peer_cert_file.empty() != f.peer_trusted_ca_file.empty())
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-peer-cert-file, -peer-key-file and -peer-trusted-ca-file go together "
+                        "(TLS on the Raft port needs all three)");
   for (const std::string& seed : SplitJoinSeeds(f.join)) {
     if (seed.empty())
       return raft::Status(
@@ -239,8 +251,8 @@ std::string ServerFlagsUsage() {
   std::string out =
       "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join "
       "[https://]HOST:PORT[,...]]\n"
-      "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]] "
-      "[flags]\n\n"
+      "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]]\n"
+      "                [-peer-cert-file F -peer-key-file F -peer-trusted-ca-file F] [flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
       "The first node (no -join, empty -data) starts a new cluster.\n"
       "-version prints the version, git commit and build type.\n\nflags:\n";

@@ -53,10 +53,16 @@ struct ServerFlags {
   std::string key_file;
   std::string trusted_ca_file;
   bool client_cert_auth = false;
+  // TLS on the Raft port (-raddr), etcd's names: all three or none (docs/operations.md,
+  // "TLS on the Raft port"). Reloaded on SIGHUP with the HTTPS files.
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_trusted_ca_file;
   bool help = false;
   bool version = false;  // -version: print build_info.h's VersionText and exit
 
   bool https() const { return !cert_file.empty(); }
+  bool peer_tls() const { return !peer_cert_file.empty(); }
 };
 
 // Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a

@@ -142,6 +142,9 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.data_dir = flags.data + "/raft";
   o.cluster_id = flags.cluster_id;
   o.cluster_secret = peer_secret;
+  o.peer_tls.cert_file = flags.peer_cert_file;
+  o.peer_tls.key_file = flags.peer_key_file;
+  o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
   o.bootstrap = impl->fresh && flags.join.empty();
   o.tick_ms = flags.tick_ms;
   o.core.heartbeat_ticks = flags.heartbeat_ticks;
@@ -257,17 +260,27 @@ void KvServer::Shutdown() {
 }
 
 raft::Status KvServer::ReloadCertificates() {
-  if (!impl_->http_tls) return raft::Status::Ok();
-  raft::Status s = impl_->http_tls->Reload();
-  if (s.ok()) {
-    impl_->Log(raft::LogLevel::kInfo, "HTTPS certificates reloaded; new connections use them",
-               {{"cert_file", impl_->flags.cert_file}});
-  } else {
-    impl_->Log(raft::LogLevel::kError,
-               "HTTPS certificate reload failed; still serving the previous ones",
-               {{"error", s.ToString()}});
+  // Both ports, each on its own: a bad file for one does not keep the other's new files
+  // out. The first error is returned.
+  raft::Status result;
+  if (impl_->http_tls) {
+    raft::Status s = impl_->http_tls->Reload();
+    if (s.ok()) {
+      impl_->Log(raft::LogLevel::kInfo, "HTTPS certificates reloaded; new connections use them",
+                 {{"cert_file", impl_->flags.cert_file}});
+    } else {
+      impl_->Log(raft::LogLevel::kError,
+                 "HTTPS certificate reload failed; still serving the previous ones",
+                 {{"error", s.ToString()}});
+      result = s;
+    }
   }
-  return s;
+  if (impl_->flags.peer_tls() && impl_->node) {
+    // Node::ReloadTls logs its outcome (component "raft").
+    raft::Status s = impl_->node->ReloadTls();
+    if (!s.ok() && result.ok()) result = s;
+  }
+  return result;
 }
 
 void KvServer::Impl::RequestStop() {

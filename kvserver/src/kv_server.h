@@ -26,7 +26,8 @@ class KvServer {
   // callable from any thread (e.g. a signal-handling thread).
   void Shutdown();
 
-  // Re-reads the certificate and key files (SIGHUP): new connections use the new ones,
+  // Re-reads the certificate and key files of both ports (SIGHUP: HTTPS and the Raft
+  // port's -peer-* files): new connections use the new ones,
   // open connections keep theirs. On an error (a missing or bad file) the files in use
   // stay in use and the error is returned and logged. Ok when there is nothing to
   // reload. Any thread.

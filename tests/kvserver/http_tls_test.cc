@@ -47,6 +47,24 @@ TEST_CASE("HTTPS flags go together and -join follows this node's scheme", "[kvse
   CHECK(f->client_cert_auth);
 }
 
+TEST_CASE("the Raft port's -peer-* TLS flags: all three or none", "[kvserver][flags]") {
+  const std::string go_together = "go together";
+  CHECK(Message({"-peer-cert-file", "a"}).find(go_together) != std::string::npos);
+  CHECK(Message({"-peer-cert-file", "a", "-peer-key-file", "b"}).find(go_together) !=
+        std::string::npos);
+  CHECK(Message({"-peer-trusted-ca-file", "c"}).find("-peer-cert-file") != std::string::npos);
+  CHECK(Message({"-peer-key-file", "b", "-peer-trusted-ca-file", "c"}).find(go_together) !=
+        std::string::npos);
+  // Independent of HTTPS: either port may use TLS without the other.
+  auto f = ParseServerFlags(
+      {"-id", "n1", "-peer-cert-file", "a", "-peer-key-file", "b", "-peer-trusted-ca-file", "c"});
+  REQUIRE(f.ok());
+  CHECK(f->peer_tls());
+  CHECK_FALSE(f->https());
+  CHECK(f->peer_trusted_ca_file == "c");
+  CHECK_FALSE(ParseServerFlags({"-id", "n1"})->peer_tls());
+}
+
 TEST_CASE("HTTP addresses: scheme, default scheme, malformed", "[kvserver][http]") {
   auto a = ParseHttpAddr("https://h:1", false, "-addr");
   REQUIRE(a.ok());

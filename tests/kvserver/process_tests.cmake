@@ -63,6 +63,11 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
 
+# TLS on both ports (issue 14): a 3-node cluster with HTTPS and TLS between the nodes
+# (-peer-cert-file etc.), failover and rejoin, plain connections and a foreign CA refused.
+#   build/tests/kvserver/process_tls_test
+kv_process_test(process_tls_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_tls_test.cc)
+
 # Authentication and authorization on the HTTP port (issue 14): -auth-file roles on every
 # route, the join token, forwarding with the client's token, CSRF/Host refusals, kvctl.
 kv_process_test(process_auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_auth_test.cc

@@ -45,12 +45,36 @@ RAFT_EXPORT NodeId NodeIdFromName(const std::string& name);
 RAFT_EXPORT std::string EncodeMemberInfo(const MemberInfo& m);
 RAFT_EXPORT bool DecodeMemberInfo(std::string_view data, MemberInfo* out);
 
+// TLS on the Raft port (docs/runtime.md, "TLS"): TLS 1.3 only, both ends present a
+// certificate and verify the other's against the trusted CA (mutual TLS); a peer without
+// a certificate, or with one from another CA, is refused during the TLS handshake. The
+// application handshake (cluster id, node ids, secret) then runs inside TLS. Every field
+// is PEM: a file name, or the PEM text itself in the *_pem field when the file name is
+// empty (for certificates that do not live in files). All three (certificate, key, CA)
+// or none: Node::Start refuses a partial set.
+struct TlsOptions {
+  std::string cert_file;        // this node's certificate, then any intermediates
+  std::string key_file;         // its private key (unencrypted)
+  std::string trusted_ca_file;  // the CA(s) that peers' certificates must chain to
+  std::string cert_pem;         // used when cert_file is empty
+  std::string key_pem;          // used when key_file is empty
+  std::string trusted_ca_pem;   // used when trusted_ca_file is empty
+  // Any field set: TLS is on (and then all three must be given).
+  bool enabled() const {
+    return !cert_file.empty() || !key_file.empty() || !trusted_ca_file.empty() ||
+           !cert_pem.empty() || !key_pem.empty() || !trusted_ca_pem.empty();
+  }
+};
+
 struct NodeOptions {
   MemberInfo self;          // id, name, raft_addr (advertised), app_data
   std::string listen_addr;  // host:port to bind; defaults to self.raft_addr
   std::string data_dir;     // log, hard state and snapshots live here
   std::string cluster_id = "raft";
   std::string cluster_secret;  // when set, peers must prove they know it
+  // TLS on the Raft port, both directions (off when !peer_tls.enabled()). Every member of
+  // a cluster must agree: a TLS node and a plain one cannot talk.
+  TlsOptions peer_tls;
   // Start a new one-member cluster when data_dir holds no state. Otherwise the node
   // waits to be added by an existing cluster (or resumes from its stored state).
   bool bootstrap = false;
@@ -190,6 +214,16 @@ class RAFT_EXPORT Node {
   // The address book: every member known from the log and snapshots.
   std::vector<MemberInfo> Members() const;
   NodeId id() const;
+
+  // Rotation: reads peer_tls's files again (or takes `tls`, which replaces them) and uses
+  // the new certificate, key and CA for every connection opened from now on; connections
+  // already open keep the session they negotiated. On an error (kInvalidArgument naming
+  // the file and OpenSSL's reason: missing, unreadable, not PEM, key and certificate do
+  // not match) nothing changes and the previous certificates stay in use.
+  // kInvalidArgument when the node was started without TLS (it cannot be turned on
+  // later). Any thread; reads the files on the caller's thread.
+  Status ReloadTls();
+  Status ReloadTls(const TlsOptions& tls);
 
  private:
   class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h

@@ -15,15 +15,15 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 constexpr std::size_t kOutFramesMax = 64;
 }  // namespace
 
-InboundConn::InboundConn(Transport* t, asio::ip::tcp::socket sock)
+InboundConn::InboundConn(Transport* t, std::shared_ptr<PeerStream> stream)
     : t_(t),
-      sock_(std::move(sock)),
-      handshake_timer_(sock_.get_executor()),
+      stream_(std::move(stream)),
+      handshake_timer_(stream_->socket().get_executor()),
       decoder_(t->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax) {
   asio::error_code ec;
-  auto ep = sock_.remote_endpoint(ec);
+  auto ep = stream_->socket().remote_endpoint(ec);
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
-  sock_.set_option(asio::ip::tcp::no_delay(true), ec);
+  stream_->socket().set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
 void InboundConn::Start() {
@@ -36,23 +36,32 @@ void InboundConn::Start() {
     t_->Log(LogLevel::kWarn, "closing connection: no handshake in time", {{"remote", remote_}});
     Close();
   });
-  StartRead();
+  stream_->AsyncAccept([this, self](asio::error_code ec) {
+    t_->CheckThread();
+    if (closed_ || t_->stopped()) return;
+    if (ec) {
+      t_->Log(LogLevel::kWarn, "refused connection: TLS handshake failed",
+              {{"remote", remote_}, {"error", ec.message()}});
+      Close();
+      return;
+    }
+    StartRead();
+  });
 }
 
 void InboundConn::Close() {
   t_->CheckThread();
   if (closed_) return;
   closed_ = true;
-  asio::error_code ignored;
   handshake_timer_.cancel();
-  sock_.close(ignored);
+  stream_->Close();
   receiver_.reset();
 }
 
 void InboundConn::StartRead() {
   read_buf_.resize(kReadChunkBytes);
   auto self = shared_from_this();
-  sock_.async_read_some(asio::buffer(read_buf_), [this, self](asio::error_code ec, std::size_t n) {
+  stream_->AsyncReadSome(asio::buffer(read_buf_), [this, self](asio::error_code ec, std::size_t n) {
     t_->CheckThread();
     if (closed_ || t_->stopped()) return;
     if (ec) {
@@ -221,7 +230,7 @@ void InboundConn::StartWrite() {
   for (const auto& f : writing_) bufs.emplace_back(asio::buffer(f));
   write_active_ = true;
   auto self = shared_from_this();
-  asio::async_write(sock_, bufs, [this, self](asio::error_code ec, std::size_t) {
+  stream_->AsyncWrite(bufs, [this, self](asio::error_code ec, std::size_t) {
     t_->CheckThread();
     write_active_ = false;
     writing_.clear();

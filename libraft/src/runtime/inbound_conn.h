@@ -1,7 +1,8 @@
 // InboundConn: a connection a peer dialed to us (see transport.h for the contract).
 //
-// It must open with a valid handshake within kHandshakeTimeout (cluster id, target node,
-// proof of the cluster secret); then it carries the peer's raft messages to the
+// With TLS, the TLS handshake comes first (a dialer without a certificate from our CA is
+// refused there); then it must open with a valid handshake, both within kHandshakeTimeout (cluster
+// id, target node, proof of the cluster secret); then it carries the peer's raft messages to the
 // TransportHandler and its snapshot chunks to a SnapshotReceiver, answering each chunk
 // with an ack. The first malformed, oversized or unexpected frame closes it. Our
 // answers (handshake ack or reject, chunk acks) go out in order through out_.
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/peer_stream.h"
 #include "runtime/transport.h"
 #include "wire/frame.h"
 
@@ -23,7 +25,8 @@ namespace raft::runtime {
 
 class InboundConn : public std::enable_shared_from_this<InboundConn> {
  public:
-  InboundConn(Transport* t, asio::ip::tcp::socket sock);
+  // `stream`: accepted, its TLS handshake (if TLS) not run yet: Start() runs it.
+  InboundConn(Transport* t, std::shared_ptr<PeerStream> stream);
   void Start();
   void Close();
 
@@ -37,8 +40,9 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   void StartWrite();
 
   Transport* t_;
-  asio::ip::tcp::socket sock_;
-  asio::steady_timer handshake_timer_;  // a dialer that never completes its handshake is cut
+  std::shared_ptr<PeerStream> stream_;
+  // A dialer that never completes its handshakes (TLS, then ours) is cut.
+  asio::steady_timer handshake_timer_;
   std::string remote_;
   std::vector<char> read_buf_;
   wire::FrameDecoder decoder_;

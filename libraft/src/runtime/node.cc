@@ -1,6 +1,7 @@
 // raft::Node: construction, recovery, shutdown and the thread-safe API surface.
 #include "base/assert.h"
 #include "runtime/node_impl.h"
+#include "runtime/tls_context.h"
 
 namespace raft {
 
@@ -405,5 +406,32 @@ Role Node::role() const { return impl_->role(); }
 NodeId Node::leader() const { return impl_->leader(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 NodeId Node::id() const { return impl_->id(); }
+Status Node::ReloadTls() { return impl_->ReloadTls(nullptr); }
+Status Node::ReloadTls(const TlsOptions& tls) { return impl_->ReloadTls(&tls); }
+
+Status Node::Impl::ReloadTls(const TlsOptions* replace) {
+  if (!peer_tls_)
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "peer TLS is off (the node started without peer_tls); a reload cannot turn it on");
+  Status s;
+  {
+    base::MutexLock l(&tls_mu_);  // one reload at a time
+    auto ctx = runtime::NewTlsContext(replace ? *replace : tls_opts_);
+    if (ctx.ok()) {
+      peer_tls_->Set(std::move(ctx).value());
+      if (replace) tls_opts_ = *replace;
+    } else {
+      s = ctx.status();
+    }
+  }
+  if (s.ok()) {
+    Log(LogLevel::kInfo, "peer TLS certificates reloaded; new connections use them", {});
+  } else {
+    Log(LogLevel::kError, "peer TLS reload failed; the previous certificates stay in use",
+        {{"error", s.ToString()}});
+  }
+  return s;
+}
 
 }  // namespace raft

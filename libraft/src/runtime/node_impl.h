@@ -36,6 +36,7 @@
 //   one of them is held. The io thread never takes storage_mu_: LockedStorage reads the
 //   disk through DiskStorage's thread-safe reads, which never wait for an fsync.
 //   status_mu_ and pending_mu_ are never held together.
+//   tls_mu_ -> the TlsContextHolder's lock (a leaf); tls_mu_ is taken by ReloadTls only.
 // No runtime lock is held while calling user code (StateMachine, Logger, callbacks).
 #pragma once
 
@@ -57,6 +58,10 @@
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "wire/wire_format.h"
+
+namespace raft::runtime {
+class TlsContextHolder;  // runtime/tls_context.h
+}  // namespace raft::runtime
 
 namespace raft {
 
@@ -128,6 +133,8 @@ class Node::Impl : public runtime::TransportHandler {
   NodeMetrics GetMetrics() const;
   std::vector<MemberInfo> Members() const;
   NodeId id() const { return opts_.self.id; }
+  // Node::ReloadTls: `replace` null re-reads the current TlsOptions.
+  Status ReloadTls(const TlsOptions* replace);
 
   // TransportHandler (io thread).
   void OnMessage(Message m) override;
@@ -211,6 +218,7 @@ class Node::Impl : public runtime::TransportHandler {
   struct Recovered;  // what the steps hand on to each other
   // kInvalidArgument naming the option when the size limits disagree (node_open.cc).
   Status ValidateOptions() const;
+  Status LoadTls();  // peer_tls_ from opts_.peer_tls, when it is enabled
   Status OpenStorage();
   Status LoadSnapshotMeta(Recovered* r);
   Status BootstrapIfFresh(const Recovered& r);
@@ -235,6 +243,13 @@ class Node::Impl : public runtime::TransportHandler {
   // destroyed last: the transport and the lanes' work refer to it.
   const std::unique_ptr<runtime::Env> env_;
   bool running_ = false;  // Run() was called (Node's owner thread)
+  // TLS on the Raft port: set by Open() when opts_.peer_tls is enabled, then never
+  // replaced (the holder swaps contexts inside, thread-safe); the transport borrows it,
+  // so it is declared before transport_.
+  std::unique_ptr<runtime::TlsContextHolder> peer_tls_;
+  // The TlsOptions the current context came from (ReloadTls(tls) replaces them).
+  base::Mutex tls_mu_;
+  TlsOptions tls_opts_ RAFT_GUARDED_BY(tls_mu_);
   std::unique_ptr<runtime::MessageTransport> transport_ RAFT_GUARDED_BY(io_checker_);
 
   // Lock order: see the top of this file.

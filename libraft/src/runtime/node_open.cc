@@ -1,6 +1,8 @@
 // Node::Impl::Open: recovery as a sequence of named steps (as DiskStorage::Impl::Recover).
 //
 //   ValidateOptions       the size limits agree with each other and with the formats
+//   LoadTls               the peer TLS context, when peer_tls is set (before any file
+//                         of data_dir is touched: a bad certificate fails fast)
 //   OpenStorage           data_dir, the durable log, the snapshot store, the core's view
 //   LoadSnapshotMeta      the log's snapshot (index 0: none)
 //   BootstrapIfFresh      entry 1 = "add self" for a new one-member cluster
@@ -21,6 +23,7 @@
 #include "core/mutation.h"
 #include "raft/errno_status.h"
 #include "runtime/node_impl.h"
+#include "runtime/tls_context.h"
 #include "storage/format.h"
 #include "wire/wire_format.h"
 
@@ -38,6 +41,7 @@ Status Node::Impl::Open() {
   apply_checker_.Check();
   Recovered r;
   if (Status s = ValidateOptions(); !s.ok()) return s;
+  if (Status s = LoadTls(); !s.ok()) return s;
   if (Status s = OpenStorage(); !s.ok()) return s;
   if (Status s = LoadSnapshotMeta(&r); !s.ok()) return s;
   if (Status s = BootstrapIfFresh(r); !s.ok()) return s;
@@ -229,6 +233,16 @@ Status Node::Impl::CreateCore(const Recovered& r) {
   return Status::Ok();
 }
 
+Status Node::Impl::LoadTls() {
+  if (!opts_.peer_tls.enabled()) return Status::Ok();
+  auto ctx = runtime::NewTlsContext(opts_.peer_tls);
+  if (!ctx.ok()) return ctx.status();
+  peer_tls_ = std::make_unique<runtime::TlsContextHolder>(std::move(ctx).value());
+  base::MutexLock l(&tls_mu_);
+  tls_opts_ = opts_.peer_tls;
+  return Status::Ok();
+}
+
 Status Node::Impl::StartTransport() {
   runtime::TransportOptions topts;
   topts.self = opts_.self.id;
@@ -240,6 +254,7 @@ Status Node::Impl::StartTransport() {
   topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
   topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;
+  topts.tls = peer_tls_.get();
   topts.io_thread = &io_checker_;
   transport_ = env_->NewTransport(topts, this, snaps_.get());
   if (Status s = transport_->Listen(); !s.ok()) return s;

@@ -17,7 +17,7 @@ PeerConn::PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string ad
       io_(io),
       id_(id),
       addr_(std::move(addr)),
-      sock_(io),
+      stream_(t->NewStream()),
       backoff_timer_(io),
       resolver_(io) {
   decoder_.emplace(t->options().frame_bytes_max);
@@ -128,15 +128,15 @@ void PeerConn::Connect() {
 
 void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
   auto self = shared_from_this();
-  sock_.async_connect(ep, [this, self, g = gen_](asio::error_code ec) {
+  stream_->AsyncConnect(ep, [this, self, g = gen_](asio::error_code ec) {
     t_->CheckThread();
     if (closed_ || g != gen_ || state_ != State::kConnecting) return;
     if (ec) {
-      Fail("connect: " + ec.message());
+      Fail((stream_->tls() ? "connect (TLS): " : "connect: ") + ec.message());
       return;
     }
     asio::error_code ignored;
-    sock_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    stream_->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     wire::Handshake hs;
     hs.from = t_->options().self;
     hs.to = id_;
@@ -176,7 +176,7 @@ void PeerConn::StartWrite() {
   for (const auto& f : writing_) bufs.emplace_back(asio::buffer(f));
   write_active_ = true;
   auto self = shared_from_this();
-  asio::async_write(sock_, bufs, [this, self, g = gen_](asio::error_code ec, std::size_t) {
+  stream_->AsyncWrite(bufs, [this, self, g = gen_](asio::error_code ec, std::size_t) {
     t_->CheckThread();
     if (closed_ || g != gen_) return;  // a connection that already failed
     write_active_ = false;
@@ -197,7 +197,7 @@ void PeerConn::StartWrite() {
 void PeerConn::StartRead() {
   read_buf_.resize(kReadChunkBytes);
   auto self = shared_from_this();
-  sock_.async_read_some(
+  stream_->AsyncReadSome(
       asio::buffer(read_buf_), [this, self, g = gen_](asio::error_code ec, std::size_t n) {
         t_->CheckThread();
         if (closed_ || g != gen_ || state_ != State::kReady) return;
@@ -333,9 +333,8 @@ void PeerConn::FinishSnapshot(bool ok) {
 
 void PeerConn::Fail(const std::string& why) {
   if (closed_) return;
-  asio::error_code ignored;
-  sock_.close(ignored);
-  sock_ = asio::ip::tcp::socket(io_);
+  stream_->Close();
+  stream_ = t_->NewStream();  // the old one lives on until its aborted operations complete
   decoder_.emplace(t_->options().frame_bytes_max);
   ++gen_;  // completions of the old socket's operations are ignored from now on
   bool had_traffic = !queue_.empty() || !writing_.empty();
@@ -367,10 +366,9 @@ void PeerConn::Close() {
   t_->CheckThread();
   if (closed_) return;
   closed_ = true;
-  asio::error_code ignored;
   backoff_timer_.cancel();
   resolver_.cancel();
-  sock_.close(ignored);
+  stream_->Close();
   queue_.clear();
 }
 

@@ -13,7 +13,8 @@
 //                  refused handshake, address change)
 //
 //   kIdle        no socket; nothing queued.
-//   kConnecting  async_connect in flight; messages queue up behind the handshake.
+//   kConnecting  the connect (and with TLS, the TLS handshake) in flight; messages
+//                queue up behind the handshake.
 //   kReady       writes drain queue_; reads take acks. The only state that writes.
 //   kBackoff     the peer failed moments ago: new messages are dropped and the peer
 //                reported unreachable (the core probes again later); a snapshot offer
@@ -52,6 +53,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/peer_stream.h"
 #include "runtime/transport.h"
 #include "wire/frame.h"
 
@@ -96,7 +98,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   asio::io_context& io_;
   NodeId id_;
   std::string addr_;
-  asio::ip::tcp::socket sock_;
+  std::shared_ptr<PeerStream> stream_;  // replaced by Fail(); TLS when the transport's is on
   asio::steady_timer backoff_timer_;
   asio::ip::tcp::resolver resolver_;  // names in addr_ are resolved asynchronously
   int backoff_ms_ = 50;

@@ -5,6 +5,8 @@
 #include "runtime/hmac.h"
 #include "runtime/inbound_conn.h"
 #include "runtime/peer_conn.h"
+#include "runtime/peer_stream.h"
+#include "runtime/tls_context.h"
 
 namespace raft::runtime {
 
@@ -108,7 +110,9 @@ void Transport::Accept() {
       if (refused_conns_ > 1)
         Log(LogLevel::kInfo, "accepting again", {{"refused", std::to_string(refused_conns_ - 1)}});
       refused_conns_ = 0;
-      auto conn = std::make_shared<InboundConn>(this, std::move(sock));
+      auto conn = std::make_shared<InboundConn>(
+          this,
+          PeerStream::Adopt(std::move(sock), options_.tls ? options_.tls->Get() : TlsContextPtr()));
       inbound_[conn.get()] = conn;
       conn->Start();
     }
@@ -125,6 +129,10 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
   } else {
     it->second->SetAddress(addr);
   }
+}
+
+std::shared_ptr<PeerStream> Transport::NewStream() {
+  return PeerStream::Make(io_, options_.tls ? options_.tls->Get() : TlsContextPtr());
 }
 
 void Transport::PeerIsUp(NodeId id) {

@@ -1,4 +1,5 @@
-// Transport: Raft messages over TCP with the framing of docs/wire-protocol.md.
+// Transport: Raft messages over TCP with the framing of docs/wire-protocol.md, inside
+// TLS when TransportOptions::tls is set (every connection's PeerStream, peer_stream.h).
 //
 // One outbound connection per peer (dialed on demand, handshake first, reconnect with
 // backoff) carries our messages and snapshot chunks to it; the peer's own outbound
@@ -35,6 +36,8 @@
 
 namespace raft::runtime {
 
+class TlsContextHolder;
+
 struct TransportOptions {
   NodeId self = kNoNode;
   std::string self_addr;  // advertised in the handshake
@@ -49,6 +52,9 @@ struct TransportOptions {
   // (security review F-11). A member keeps one; the rest are reconnects in flight.
   std::size_t inbound_conns_max = 256;
   Logger* logger = nullptr;
+  // TLS on every connection, with the holder's current context at the time the
+  // connection opens (tls_context.h; borrowed, thread-safe); nullptr: plain TCP.
+  const TlsContextHolder* tls = nullptr;
   // The io_context's thread, bound while it runs (borrowed); nullptr: unchecked.
   const base::ThreadChecker* io_thread = nullptr;
 };
@@ -68,6 +74,7 @@ class TransportHandler {
 
 class PeerConn;
 class InboundConn;
+class PeerStream;
 
 class Transport final : public MessageTransport {
  public:
@@ -94,6 +101,8 @@ class Transport final : public MessageTransport {
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
   std::string AuthProof(NodeId from, NodeId to) const;
   void PeerIsUp(NodeId id);
+  // A new stream to dial on: TLS with the current context when options().tls is set.
+  std::shared_ptr<PeerStream> NewStream();
   bool stopped() const { return stopped_; }
   // Aborts unless called on the io thread (or no io thread is running).
   void CheckThread() const {
