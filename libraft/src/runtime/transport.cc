@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include "runtime/hmac.h"
 #include "runtime/inbound_conn.h"
 #include "runtime/peer_conn.h"
 
@@ -53,12 +52,6 @@ Transport::~Transport() { Stop(); }
 void Transport::Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const {
   if (options_.logger && options_.logger->Enabled(level))
     options_.logger->Log(level, "transport", msg, fields);
-}
-
-std::string Transport::AuthProof(NodeId from, NodeId to) const {
-  if (options_.cluster_secret.empty()) return {};
-  return HmacSha256(options_.cluster_secret, "raft-handshake-v1|" + options_.cluster_id + "|" +
-                                                 std::to_string(from) + "|" + std::to_string(to));
 }
 
 Status Transport::Listen() {

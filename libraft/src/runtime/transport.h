@@ -3,7 +3,8 @@
 // One outbound connection per peer (dialed on demand, handshake first, reconnect with
 // backoff) carries our messages and snapshot chunks to it; the peer's own outbound
 // connection carries its messages to us. Inbound connections are accepted, must open
-// with a valid handshake (cluster id, target node, proof of the cluster secret), and
+// with a valid handshake (cluster id, target node, and with a cluster secret a mutual
+// challenge-response proof of it: docs/wire-protocol.md 4.1, peer_auth.h), and
 // are closed on the first malformed, oversized or unexpected frame: bad input never
 // reaches the core and never allocates beyond the frame limit.
 //
@@ -92,7 +93,6 @@ class Transport final : public MessageTransport {
   TransportHandler* handler() const { return handler_; }
   SnapshotStore* snapshots() const { return snapshots_; }
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
-  std::string AuthProof(NodeId from, NodeId to) const;
   void PeerIsUp(NodeId id);
   bool stopped() const { return stopped_; }
   // Aborts unless called on the io thread (or no io thread is running).
