@@ -61,6 +61,11 @@ const std::vector<FlagDef>& Defs() {
       KV_NUM("max-list-bytes", max_list_bytes,
              "size of a listing page: keys + values, and its JSON (at least one item; 'next' "
              "continues)"),
+      FlagDef{"quota-bytes",
+              "size of the key-value state above which writes get 507 and the NOSPACE alarm "
+              "rises (0: no quota)",
+              [](const ServerFlags& f) { return std::to_string(f.quota_bytes); },
+              [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.quota_bytes); }},
       KV_NUM("http-threads", http_threads, "HTTP I/O threads (event loops)"),
       KV_NUM("http-max-conns", http_max_conns,
              "open HTTP connections; at the cap a new one evicts the longest idle"),

@@ -24,6 +24,7 @@ struct ServerFlags {
   std::uint64_t max_key_bytes = 1024;
   std::uint64_t max_value_bytes = 1 << 20;
   std::uint64_t max_list_bytes = 1 << 20;  // keys + values per listing page
+  std::uint64_t quota_bytes = 8ull << 30;  // -quota-bytes: 0 = no quota (quota.h)
   // HTTP front door (docs/http-api.md, "Limits").
   int http_threads = 1;  // I/O threads
   std::uint64_t http_max_conns = 10000;

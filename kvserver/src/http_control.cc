@@ -217,6 +217,10 @@ std::string KvServer::Impl::StatusJson() const {
   j["last_index"] = st.last_index;
   j["snapshot_index"] = st.snapshot_index;
   j["failure"] = st.failure;
+  j["db_size_bytes"] = sm->ApproximateSizeBytes();
+  j["quota_bytes"] = quota->limit();
+  j["alarms"] = nlohmann::json::array();
+  if (quota->alarm()) j["alarms"].push_back("NOSPACE");
   j["leader"] = nullptr;
   j["members"] = nlohmann::json::array();
   for (const auto& ms : st.members) {

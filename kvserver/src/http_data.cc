@@ -140,6 +140,14 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       cmd.expected = std::nullopt;
     }
   }
+  if (cmd.op != Op::kDelete &&
+      !quota->AdmitWrite(sm->ApproximateSizeBytes(), cmd.key.size() + cmd.value.size())) {
+    return Answer(call,
+                  ErrorAnswer(507, "database space exceeded: the state is over -quota-bytes " +
+                                       std::to_string(quota->limit()) +
+                                       "; delete keys to free space (reads and deletes "
+                                       "still work)"));
+  }
   const Op final_op = cmd.op;
   node->Propose(EncodeCommand(cmd), timeout(), [this, call, final_op](raft::Result<std::string> r) {
     Answer(call, WriteAnswer(final_op, r));

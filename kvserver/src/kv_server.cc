@@ -109,6 +109,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   auto sm = RocksStateMachine::Open(flags.data + "/kv", RocksOptions{});
   if (!sm.ok()) return sm.status();
   impl->sm = std::move(sm).value();
+  impl->quota = std::make_unique<Quota>(flags.quota_bytes);
 
   raft::NodeOptions o;
   o.self.name = flags.id;
@@ -199,6 +200,7 @@ raft::Status KvServer::Serve() {
     });
   }
   std::thread io([p] { p->http->Run(); });
+  std::thread quota([p] { p->QuotaLoop(); });
   {
     std::unique_lock<std::mutex> l(p->stop_mu);
     p->stop_cv.wait(l, [p] { return p->stop_requested; });
@@ -213,6 +215,7 @@ raft::Status KvServer::Serve() {
   p->http->Stop();
   io.join();
   if (joiner.joinable()) joiner.join();
+  quota.join();  // a compaction in progress finishes first
   // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for us.
   auto st = p->node->GetStatus();
   if (st.role == raft::Role::kLeader) {
@@ -261,6 +264,32 @@ void KvServer::Impl::RequestStop() {
   std::lock_guard<std::mutex> l(stop_mu);
   stop_requested = true;
   stop_cv.notify_all();
+}
+
+void KvServer::Impl::QuotaLoop() {
+  if (quota->limit() == 0) return;
+  std::uint64_t deletes_compacted = sm->DeletesApplied();
+  std::unique_lock<std::mutex> l(stop_mu);
+  while (!stop_cv.wait_for(l, std::chrono::seconds(1), [this] { return stop_requested; })) {
+    l.unlock();
+    const bool was_raised = quota->alarm();
+    quota->Observe(sm->ApproximateSizeBytes());
+    const std::uint64_t deletes = sm->DeletesApplied();
+    if (quota->alarm() && deletes != deletes_compacted) {
+      deletes_compacted = deletes;
+      raft::Status s = sm->Compact();
+      if (!s.ok()) Log(raft::LogLevel::kWarn, "compaction failed", {{"error", s.ToString()}});
+      quota->Observe(sm->ApproximateSizeBytes());
+    }
+    if (quota->alarm() != was_raised) {
+      Log(quota->alarm() ? raft::LogLevel::kWarn : raft::LogLevel::kInfo,
+          quota->alarm() ? "quota alarm raised: writes refused (507) until space is freed"
+                         : "quota alarm cleared: writes accepted again",
+          {{"quota_bytes", std::to_string(quota->limit())},
+           {"size_bytes", std::to_string(sm->ApproximateSizeBytes())}});
+    }
+    l.lock();
+  }
 }
 
 void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }

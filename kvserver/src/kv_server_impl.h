@@ -22,6 +22,7 @@
 #include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
+#include "quota.h"
 #include "raft/node.h"
 #include "rocks_state_machine.h"
 
@@ -66,6 +67,7 @@ struct KvServer::Impl : HttpHandler {
   std::string token;
   bool fresh = false;  // no Raft state on disk at start
   std::unique_ptr<RocksStateMachine> sm;
+  std::unique_ptr<Quota> quota;  // -quota-bytes
   std::unique_ptr<raft::Node> node;
   // HTTPS on -laddr and to other nodes (-join, forwarding) when -cert-file is set.
   std::unique_ptr<HttpTlsContexts> http_tls;
@@ -121,6 +123,10 @@ struct KvServer::Impl : HttpHandler {
   bool CheckToken(const CallPtr& call);
 
   raft::Status JoinCluster();  // startup: POST /join to flags.join until accepted
+  // Quota upkeep, on its own thread until stop: observes the size every second and, while
+  // the alarm is raised and keys were deleted since the last pass, compacts (so that the
+  // deleted values free their space and the alarm can clear).
+  void QuotaLoop();
   void RequestStop();
 
   std::string StatusJson() const;

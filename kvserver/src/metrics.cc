@@ -122,6 +122,13 @@ std::string KvServer::Impl::MetricsText() const {
   }
   Gauge(o, "kv_db_size_bytes", "Approximate size of the RocksDB state.",
         static_cast<double>(sm->ApproximateSizeBytes()));
+  Gauge(o, "kv_quota_bytes",
+        "-quota-bytes: the state size above which writes are refused (0: none).",
+        static_cast<double>(quota->limit()));
+  Gauge(o, "kv_quota_alarm", "1 while the NOSPACE alarm is raised (writes get 507).",
+        quota->alarm() ? 1.0 : 0.0);
+  Counter(o, "kv_quota_refused_writes_total", "Writes refused with 507 by the quota.",
+          quota->refused());
   auto hs = http->stats();
   Gauge(o, "kv_http_connections", "Open HTTP connections.", static_cast<double>(hs.open));
   Counter(o, "kv_http_connections_accepted_total", "HTTP connections accepted.", hs.accepted);

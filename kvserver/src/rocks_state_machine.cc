@@ -280,6 +280,7 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
     }
     CommandResult r = ApplyCommand(db_.get(), c, &batch, &pending);
     r.index = e.index;
+    if (c.op == Op::kDelete && r.prev) deletes_applied_.fetch_add(1);
     results->push_back(EncodeResult(r));
   }
   if (applied == before) return;
@@ -405,6 +406,18 @@ std::uint64_t RocksStateMachine::ApproximateSizeBytes() const {
   (void)db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
   (void)db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
   return sst + mem;
+}
+
+raft::Status RocksStateMachine::Compact() {
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
+    return FromRocks(s, "flush before compaction");
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  if (rocksdb::Status s = db_->CompactRange(co, nullptr, nullptr); !s.ok())
+    return FromRocks(s, "compaction");
+  return raft::Status::Ok();
 }
 
 }  // namespace kv

@@ -129,6 +129,12 @@ class RocksStateMachine final : public raft::StateMachine {
 
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;
+  // Deletes that removed a key, applied since Open (the quota compacts only after some).
+  std::uint64_t DeletesApplied() const { return deletes_applied_.load(); }
+  // Flushes the memtable and compacts the whole key space down to the last level, so that
+  // deleted values stop counting in ApproximateSizeBytes. Blocks while RocksDB works (and
+  // a Restore waits for it); any thread. kShutdown after Close.
+  raft::Status Compact();
 
   // Flushes the memtable, closes the DB and releases the directory. Idempotent.
   void Close();
@@ -148,6 +154,7 @@ class RocksStateMachine final : public raft::StateMachine {
   mutable std::shared_mutex mu_;
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<raft::Index> applied_{0};
+  std::atomic<std::uint64_t> deletes_applied_{0};
   std::uint64_t checkpoint_seq_ = 0;  // apply thread only
 };
 

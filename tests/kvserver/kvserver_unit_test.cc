@@ -9,6 +9,7 @@
 #include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
+#include "quota.h"
 
 namespace kv {
 
@@ -100,6 +101,40 @@ TEST_CASE("an empty -cluster-token-file refuses to start", "[kvserver][flags]") 
   REQUIRE_FALSE(server.ok());
   CHECK(server.status().message().find("is empty") != std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the quota admits writes within the limit and holds the alarm until below 95%",
+          "[kvserver][quota]") {
+  Quota q(1000);
+  CHECK(q.AdmitWrite(0, 1000));  // exactly at the limit: admitted
+  CHECK(q.AdmitWrite(900, 100));
+  CHECK_FALSE(q.alarm());
+  CHECK_FALSE(q.AdmitWrite(901, 100));  // one byte over
+  CHECK(q.alarm());
+  CHECK(q.refused() == 1);
+  // While raised, even a write that would fit is refused (no flapping at the limit).
+  CHECK_FALSE(q.AdmitWrite(960, 1));
+  q.Observe(951);
+  CHECK(q.alarm());
+  q.Observe(949);  // below 95%: cleared
+  CHECK_FALSE(q.alarm());
+  CHECK(q.AdmitWrite(949, 1));
+  q.Observe(1000);  // at the limit without a write: raised by the observation
+  CHECK(q.alarm());
+  CHECK_FALSE(q.AdmitWrite(0, 1 << 20));  // more than the whole limit: refused once cleared
+  CHECK(q.refused() == 3);
+}
+
+TEST_CASE("quota 0 admits everything", "[kvserver][quota]") {
+  Quota q(0);
+  CHECK(q.AdmitWrite(~0ull, ~0ull));
+  q.Observe(~0ull);
+  CHECK_FALSE(q.alarm());
+  auto f = ParseServerFlags({"-id", "a", "-quota-bytes", "0"});
+  REQUIRE(f.ok());
+  CHECK(f->quota_bytes == 0);
+  CHECK(ParseServerFlags({"-id", "a"})->quota_bytes == (8ull << 30));
+  CHECK_FALSE(ParseServerFlags({"-id", "a", "-quota-bytes", "-1"}).ok());
 }
 
 }  // namespace kv

@@ -62,3 +62,7 @@ kv_process_test(process_http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_http
 # HTTPS, reload on SIGHUP. Certificates from scripts/make-certs.sh (the openssl command).
 #   build/tests/kvserver/process_https_test '[sighup]'
 kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_https_test.cc)
+
+# The storage quota (issue 14): 507 past -quota-bytes, the NOSPACE alarm, recovery by
+# deleting keys.
+kv_process_test(process_quota_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_quota_test.cc)
