@@ -26,8 +26,16 @@ using namespace std::chrono_literals;
 struct Recorder : TransportHandler {
   std::vector<Message> messages;
   int unreachable = 0;
+  int conns_closed = 0;
+  int refuse = 0;  // refuse this many messages (as a node refuses an invalid one)
   std::optional<bool> snapshot_sent;
-  void OnMessage(Message m) override { messages.push_back(std::move(m)); }
+  Status OnMessage(Message m) override {
+    messages.push_back(std::move(m));
+    if (refuse == 0) return Status::Ok();
+    --refuse;
+    return Status(ErrorCode::kInvalidArgument, "refused by the test");
+  }
+  void OnPeerConnClosed(NodeId) override { ++conns_closed; }
   void OnUnreachable(NodeId) override { ++unreachable; }
   void OnSnapshotSent(NodeId, bool ok) override { snapshot_sent = ok; }
   void OnPeerAddress(NodeId, const std::string&) override {}
@@ -439,6 +447,58 @@ TEST_CASE("a dialer sends nothing to a listener that cannot prove the secret",
   CHECK(closed);
   CHECK(after_ack == 0);  // no HandshakeFinish, no message
   CHECK(p.ra.unreachable > 0);
+}
+
+}  // namespace
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+namespace {
+
+// Issue 14 step 2: a message the node refuses closes the connection it came on (and is
+// counted); the honest dialer reconnects and its next messages flow.
+TEST_CASE("a message the node refuses closes its connection", "[runtime][transport]") {
+  Pair p;
+  p.rb.refuse = 1;
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return p.rb.conns_closed > 0; });
+  CHECK(p.rb.conns_closed == 1);
+  REQUIRE(p.rb.messages.size() == 1);
+  // The dialer sees the close, backs off and redials; a message sent meanwhile may be
+  // dropped (reported unreachable), so keep sending until one arrives.
+  for (int i = 0; i < 100 && p.rb.messages.size() < 2; ++i) {
+    p.a->Send(Append(10));
+    p.RunUntil([] { return false; }, 2);
+  }
+  CHECK(p.rb.messages.size() >= 2);
+  CHECK(p.rb.conns_closed == 1);  // the honest messages did not close anything
+}
+
+// A raw dialer on a connection after a valid handshake: a forged sender and an
+// unexpected frame type close the connection and are counted, as a refused message is.
+TEST_CASE("forged senders and unexpected frames close an authenticated connection",
+          "[runtime][transport]") {
+  Pair p("", "s3cret");
+  bool forged_closed = false, unexpected_closed = false;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(1, 2, "", "s3cret").ok());
+    Message m = Append(10);
+    m.from = 3;  // not the authenticated peer
+    REQUIRE(peer->SendPayload(wire::Payload(m)));
+    forged_closed = peer->WaitClosed();
+
+    auto peer2 = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer2);
+    REQUIRE(peer2->Handshake(1, 2, "", "s3cret").ok());
+    REQUIRE(peer2->SendPayload(wire::HandshakeAck{}));
+    unexpected_closed = peer2->WaitClosed();
+  });
+  CHECK(forged_closed);
+  CHECK(unexpected_closed);
+  CHECK(p.rb.conns_closed == 2);
+  CHECK(p.rb.messages.empty());
 }
 
 }  // namespace

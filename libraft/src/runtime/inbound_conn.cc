@@ -83,35 +83,32 @@ void InboundConn::StartRead() {
 bool InboundConn::HandleFrame(wire::Frame f) {
   if (!handshaken_) return hello_answered_ ? HandleFinish(f) : HandleHandshake(f);
   if (f.version != version_) {
-    t_->Log(LogLevel::kWarn, "closing connection: frame of another protocol version",
-            {{"remote", remote_},
-             {"version", std::to_string(f.version)},
-             {"negotiated", std::to_string(version_)}});
-    return false;
+    return CloseForBadInput("closing connection: frame of another protocol version",
+                            std::to_string(f.version));
   }
   switch (f.type) {
     case wire::FrameType::kRaftMessage: {
       auto m = wire::DecodeMessage(f.payload);
-      if (!m.ok()) {
-        t_->Log(LogLevel::kWarn, "closing connection: bad message",
-                {{"remote", remote_}, {"error", m.status().message()}});
-        return false;
-      }
+      if (!m.ok()) return CloseForBadInput("closing connection: bad message", m.status().message());
       if (m->from != peer_ || m->to != t_->options().self) {
-        t_->Log(LogLevel::kWarn, "closing connection: message with forged sender or target",
-                {{"remote", remote_}, {"peer", std::to_string(peer_)}});
-        return false;
+        return CloseForBadInput("closing connection: message with forged sender or target",
+                                std::to_string(m->from) + " -> " + std::to_string(m->to));
       }
-      t_->handler()->OnMessage(std::move(m).value());
+      if (Status s = t_->handler()->OnMessage(std::move(m).value()); !s.ok())
+        return CloseForBadInput("closing connection: the node refused a message", s.ToString());
       return true;
     }
     case wire::FrameType::kSnapshotChunk:
       return HandleChunk(f);
     default:
-      t_->Log(LogLevel::kWarn, "closing connection: unexpected frame",
-              {{"remote", remote_}, {"type", wire::FrameTypeName(f.type)}});
-      return false;
+      return CloseForBadInput("closing connection: unexpected frame", wire::FrameTypeName(f.type));
   }
+}
+
+bool InboundConn::CloseForBadInput(std::string_view why, const std::string& detail) {
+  t_->LogBadInput(why, {{"remote", remote_}, {"peer", std::to_string(peer_)}, {"error", detail}});
+  t_->handler()->OnPeerConnClosed(peer_);
+  return false;
 }
 
 bool InboundConn::Reject(wire::RejectCode code, const std::string& reason) {
@@ -237,11 +234,8 @@ bool InboundConn::HandleFinish(const wire::Frame& f) {
 
 bool InboundConn::HandleChunk(const wire::Frame& f) {
   auto c = wire::DecodeSnapshotChunk(f.payload);
-  if (!c.ok()) {
-    t_->Log(LogLevel::kWarn, "closing connection: bad snapshot chunk",
-            {{"remote", remote_}, {"error", c.status().message()}});
-    return false;
-  }
+  if (!c.ok())
+    return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
   wire::SnapshotChunkAck ack;
   ack.snapshot_index = c->snapshot_index;
   ack.snapshot_term = c->snapshot_term;

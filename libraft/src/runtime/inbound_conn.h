@@ -33,6 +33,9 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
  private:
   void StartRead();
   bool HandleFrame(wire::Frame f);  // false: close the connection
+  // Bad input from the authenticated peer: logged (rate-limited), counted
+  // (OnPeerConnClosed); the caller closes. Returns false.
+  bool CloseForBadInput(std::string_view why, const std::string& detail);
   bool HandleHandshake(const wire::Frame& f);
   bool HandleFinish(const wire::Frame& f);
   // Logs, sends HandshakeReject and closes after it; false.

@@ -281,18 +281,19 @@ void Node::Impl::LearnMember(const MemberInfo& m) {
   for (const auto& [id, mi] : members_) members_view_.push_back(mi);
 }
 
-void Node::Impl::OnMessage(Message m) {
-  io_checker_.Check();  // the Transport calls on the io thread
-  if (failed_ || stopping_) return;
+Status Node::Impl::OnMessage(Message m) {
+  io_checker_.Check();                            // the Transport calls on the io thread
+  if (failed_ || stopping_) return Status::Ok();  // dropped, not the sender's fault
   Status s = raw_->Step(m);
   if (!s.ok()) OnRefused(m, s);
   SchedulePump();
+  return s;
 }
 
 // A refusal is either a bug or a peer that lies (docs/core.md, "Message validation"):
 // counted, and logged at most once per kRefusedLogInterval so that a flood of them
-// cannot flood the log. (Closing the sender's connection is the transport's part; not
-// done here.)
+// cannot flood the log. The transport closes the sender's connection (OnMessage's
+// result) and reports it in OnPeerConnClosed.
 void Node::Impl::OnRefused(const Message& m, const Status& s) {
   {
     base::MutexLock l(&status_mu_);
@@ -309,6 +310,12 @@ void Node::Impl::OnRefused(const Message& m, const Status& s) {
        {"refused_unlogged", std::to_string(refused_unlogged_)}});
   refused_logged_at_ = now;
   refused_unlogged_ = 0;
+}
+
+void Node::Impl::OnPeerConnClosed(NodeId /*peer*/) {
+  io_checker_.Check();  // the Transport calls on the io thread
+  base::MutexLock l(&status_mu_);
+  ++metrics_.peer_conns_closed;
 }
 
 void Node::Impl::OnUnreachable(NodeId peer) {

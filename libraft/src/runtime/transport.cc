@@ -54,6 +54,18 @@ void Transport::Log(LogLevel level, std::string_view msg, std::vector<LogField> 
     options_.logger->Log(level, "transport", msg, fields);
 }
 
+void Transport::LogBadInput(std::string_view msg, std::vector<LogField> fields) {
+  const auto now = std::chrono::steady_clock::now();
+  if (bad_input_logged_at_ && now - *bad_input_logged_at_ < kBadInputLogInterval) {
+    ++bad_input_unlogged_;
+    return;
+  }
+  fields.push_back({"unlogged", std::to_string(bad_input_unlogged_)});
+  Log(LogLevel::kWarn, msg, std::move(fields));
+  bad_input_logged_at_ = now;
+  bad_input_unlogged_ = 0;
+}
+
 Status Transport::Listen() {
   CheckThread();
   auto ep = ParseEndpoint(options_.listen_addr);
