@@ -327,6 +327,30 @@ TEST_CASE("runtime: a message the core refuses closes its connection", "[runtime
   CHECK(c.at("n1").node->GetMetrics().messages_refused == 1);
   CHECK(c.at("n1").node->GetStatus().term == term);
   REQUIRE(c.Put("after", "2").ok());
+
+  // F-1 (b): a kSnapshot message with no received file behind it never reaches the core
+  // (which would drop the log for it); the node keeps serving and restarts.
+  auto peer2 = testing::RawPeer::Connect("127.0.0.1", port);
+  REQUIRE(peer2);
+  REQUIRE(peer2->Handshake(77, self, "raft", "").ok());
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = 77;
+  snap.to = self;
+  snap.term = term + 1;  // a new term: the core itself would not refuse it
+  snap.snapshot.index = c.at("n1").node->GetStatus().commit + 1000;
+  snap.snapshot.term = term + 1;
+  snap.snapshot.conf.voters = {self};
+  REQUIRE(peer2->SendPayload(wire::Payload(snap)));
+  CHECK(peer2->WaitClosed());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peer_conns_closed == 2; }));
+  CHECK(c.at("n1").node->GetMetrics().messages_refused == 2);
+  CHECK(c.at("n1").node->GetStatus().snapshot_index < snap.snapshot.index);
+  REQUIRE(c.Put("after-snapshot", "3").ok());
+  c.Stop("n1");
+  c.Start("n1");
+  c.WaitLeader();
+  REQUIRE(c.Put("after-restart", "4").ok());
 }
 
 TEST_CASE("runtime: proposals on a follower fail naming the leader; stop fails pending ones",

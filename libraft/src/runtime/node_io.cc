@@ -284,7 +284,23 @@ void Node::Impl::LearnMember(const MemberInfo& m) {
 Status Node::Impl::OnMessage(Message m) {
   io_checker_.Check();                            // the Transport calls on the io thread
   if (failed_ || stopping_) return Status::Ok();  // dropped, not the sender's fault
-  Status s = raw_->Step(m);
+  Status s;
+  if (m.type == MessageType::kSnapshot && m.snapshot.index > raw_->GetStatus().hard_state.commit &&
+      !snaps_->Exists(m.snapshot.index, m.snapshot.term)) {
+    // F-1 (b): the core would restore a snapshot we do not hold, the disk thread drop the
+    // log for it, and the apply thread find no file. A sender streams the file (received
+    // whole and its checksums verified, SnapshotReceiver::Finish) before this message.
+    // One at or below our commit index is stale (a duplicate whose file a later local
+    // snapshot already cleaned up): the core ignores it, and it is no sign of a liar.
+    std::string why("snapshot message for ");
+    why += std::to_string(m.snapshot.index);
+    why += '/';
+    why += std::to_string(m.snapshot.term);
+    why += " without a received snapshot file";
+    s = Status(ErrorCode::kInvalidArgument, why);
+  } else {
+    s = raw_->Step(m);
+  }
   if (!s.ok()) OnRefused(m, s);
   SchedulePump();
   return s;
