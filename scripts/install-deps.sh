@@ -10,8 +10,8 @@ PACKAGES=(
   libasio-dev libfmt-dev
   # kvserver
   librocksdb-dev nlohmann-json3-dev libcpp-httplib-dev libboost1.81-dev libssl-dev
-  # tests
-  catch2 openssl
+  # tests (prometheus: promtool check metrics; systemd: systemd-analyze verify)
+  catch2 openssl prometheus systemd
 )
 
 missing=()

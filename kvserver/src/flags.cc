@@ -48,8 +48,9 @@ const std::vector<FlagDef>& Defs() {
       KV_STR(laddr, "HTTP listen address host:port (also advertised to the cluster)"),
       KV_STR(raddr, "Raft listen address host:port (also advertised to the cluster)"),
       KV_STR(join,
-             "HTTP address of any member to join (host:port in this node's scheme, or "
-             "http://host:port, https://host:port); ignored when -data holds state"),
+             "HTTP addresses of members to join, comma-separated, tried in turn (host:port "
+             "in this node's scheme, or http://host:port, https://host:port); ignored when "
+             "-data holds state"),
       KV_STR(data, "data directory (default ./data/<id>)"),
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
@@ -147,6 +148,10 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
       f.help = true;
       continue;
     }
+    if (a == "-version" || a == "--version") {
+      f.version = true;
+      continue;
+    }
     if (a.size() < 2 || a[0] != '-')
       return raft::Status(raft::ErrorCode::kInvalidArgument, "unexpected argument '" + a + "'");
     std::string name = a.substr(a[1] == '-' ? 2 : 1);
@@ -174,7 +179,7 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "bad value '" + value + "' for flag -" + name);
   }
-  if (f.help) return f;
+  if (f.help || f.version) return f;
   if (f.id.empty()) return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -id is required");
   std::string host;
   int port = 0;
@@ -192,8 +197,12 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
   if (f.client_cert_auth && f.trusted_ca_file.empty())
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-client-cert-auth needs -trusted-ca-file (the CA of the clients)");
-  if (!f.join.empty()) {
-    auto join = ParseHttpAddr(f.join, f.https(), "-join");
+  for (const std::string& seed : SplitJoinSeeds(f.join)) {
+    if (seed.empty())
+      return raft::Status(
+          raft::ErrorCode::kInvalidArgument,
+          std::string("-join: an empty address in the list '").append(f.join).append("'"));
+    auto join = ParseHttpAddr(seed, f.https(), "-join");
     if (!join.ok()) return join.status();
     // Every node of a cluster serves the same scheme: a node learns the others' HTTP
     // addresses (host:port) from the membership and calls them in its own scheme.
@@ -214,11 +223,13 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
 std::string ServerFlagsUsage() {
   ServerFlags defaults;
   std::string out =
-      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join [https://]HOST:PORT]\n"
+      "usage: kvserver -id NAME [-laddr HOST:PORT] [-raddr HOST:PORT] [-join "
+      "[https://]HOST:PORT[,...]]\n"
       "                [-cert-file F -key-file F [-trusted-ca-file F -client-cert-auth]] "
       "[flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
-      "The first node (no -join, empty -data) starts a new cluster.\n\nflags:\n";
+      "The first node (no -join, empty -data) starts a new cluster.\n"
+      "-version prints the version, git commit and build type.\n\nflags:\n";
   for (const auto& d : Defs()) {
     std::string def = d.get(defaults);
     out += "  -" + std::string(d.name);
@@ -228,6 +239,21 @@ std::string ServerFlagsUsage() {
     out += "\n";
   }
   return out;
+}
+
+std::vector<std::string> SplitJoinSeeds(const std::string& join) {
+  std::vector<std::string> out;
+  if (join.empty()) return out;
+  std::size_t start = 0;
+  for (;;) {
+    auto comma = join.find(',', start);
+    std::string item = join.substr(start, comma == std::string::npos ? comma : comma - start);
+    auto b = item.find_first_not_of(' ');
+    auto e = item.find_last_not_of(' ');
+    out.push_back(b == std::string::npos ? "" : item.substr(b, e - b + 1));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
 }
 
 bool SplitHostPort(const std::string& addr, std::string* host, int* port) {

@@ -14,7 +14,9 @@ struct ServerFlags {
   std::string id;                        // -id: this node's name (required)
   std::string laddr = "127.0.0.1:3000";  // -laddr: HTTP listen address
   std::string raddr = "127.0.0.1:4000";  // -raddr: Raft listen address
-  std::string join;  // -join: HTTP address of any member (host:port or http(s)://host:port)
+  // -join: HTTP addresses of members, comma-separated, tried in turn (host:port or
+  // http(s)://host:port).
+  std::string join;
   std::string data;  // -data: default ./data/<id>
   int tick_ms = 50;
   int heartbeat_ticks = 1;
@@ -47,15 +49,21 @@ struct ServerFlags {
   std::string trusted_ca_file;
   bool client_cert_auth = false;
   bool help = false;
+  bool version = false;  // -version: print build_info.h's VersionText and exit
 
   bool https() const { return !cert_file.empty(); }
 };
 
 // Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a
-// missing value or a bad number. `help` is set for -h/-help/--help.
+// missing value or a bad number. `help` is set for -h/-help/--help, `version` for
+// -version/--version (the other flags are then not checked).
 raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args);
 // Every flag with its default and meaning.
 std::string ServerFlagsUsage();
+
+// The -join list split at commas, each item trimmed of spaces (an empty item stays, as
+// ""); nothing for "".
+std::vector<std::string> SplitJoinSeeds(const std::string& join);
 
 // Shared by kvctl: splits "host:port"; false when malformed.
 bool SplitHostPort(const std::string& addr, std::string* host, int* port);

@@ -116,6 +116,7 @@ struct JoinFlow : std::enable_shared_from_this<JoinFlow> {
 void KvServer::Impl::HandleControl(const CallPtr& call) {
   const HttpRequest& req = call->req;
   const std::string_view route = call->route;
+  if (route == "/livez" || route == "/readyz") return HandleProbe(call);
   if (route == "/status" || route == "/metrics" || route == "/health") {
     if (req.method() != http::verb::get)
       return Answer(call, ErrorAnswer(405, "only GET " + std::string(route)));
@@ -129,8 +130,8 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
     raft::NodeId leader = node->leader();
     if (leader == raft::kNoNode || shutting_down)
       return Answer(call, ErrorAnswer(503, "no leader known"));
+    if (std::string f = Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
     auto st = node->GetStatus();
-    if (!st.failure.empty()) return Answer(call, ErrorAnswer(503, st.failure));
     std::string addr;
     for (const auto& ms : st.members)
       if (ms.info.id == st.leader) addr = ms.info.app_data;
@@ -216,7 +217,7 @@ std::string KvServer::Impl::StatusJson() const {
   j["applied_index"] = st.applied;
   j["last_index"] = st.last_index;
   j["snapshot_index"] = st.snapshot_index;
-  j["failure"] = st.failure;
+  j["failure"] = st.failure.empty() ? sm->Failure() : st.failure;
   j["db_size_bytes"] = sm->ApproximateSizeBytes();
   j["quota_bytes"] = quota->limit();
   j["alarms"] = nlohmann::json::array();

@@ -76,6 +76,8 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       Answer(call, JsonAnswer(200, std::move(body)));
     };
     if (Stale(t)) return list();
+    if (std::string f = sm->Failure(); !f.empty())  // the barrier would wait for the apply
+      return Answer(call, ErrorAnswer(503, f + "; consistency=stale reads still work"));
     return AfterReadBarrier(call, [this, call, list](const raft::Status& s) {
       if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
       list();
@@ -99,6 +101,8 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       Answer(call, std::move(res));
     };
     if (Stale(t)) return get();
+    if (std::string f = sm->Failure(); !f.empty())  // the barrier would wait for the apply
+      return Answer(call, ErrorAnswer(503, f + "; consistency=stale reads still work"));
     return AfterReadBarrier(call, [this, call, get](const raft::Status& s) {
       if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
       get();
@@ -148,6 +152,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
                                        "; delete keys to free space (reads and deletes "
                                        "still work)"));
   }
+  if (std::string f = sm->Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
   const Op final_op = cmd.op;
   node->Propose(EncodeCommand(cmd), timeout(), [this, call, final_op](raft::Result<std::string> r) {
     Answer(call, WriteAnswer(final_op, r));

@@ -27,8 +27,8 @@ constexpr rlim_t kReservedFds = 1200;
 
 std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
-  for (std::string_view r :
-       {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics", "/health"})
+  for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
+                             "/health", "/livez", "/readyz"})
     if (path == r) return r;
   return "other";
 }
@@ -75,6 +75,7 @@ KvServer::KvServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KvServer::~KvServer() {
   impl_->RequestStop();
   if (impl_->http) impl_->http->Stop();
+  if (impl_->sm) impl_->sm->Interrupt();  // a stalled Apply must not block Stop
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
 }
@@ -200,7 +201,7 @@ raft::Status KvServer::Serve() {
     });
   }
   std::thread io([p] { p->http->Run(); });
-  std::thread quota([p] { p->QuotaLoop(); });
+  std::thread upkeep([p] { p->UpkeepLoop(); });
   {
     std::unique_lock<std::mutex> l(p->stop_mu);
     p->stop_cv.wait(l, [p] { return p->stop_requested; });
@@ -215,24 +216,10 @@ raft::Status KvServer::Serve() {
   p->http->Stop();
   io.join();
   if (joiner.joinable()) joiner.join();
-  quota.join();  // a compaction in progress finishes first
+  upkeep.join();  // a compaction in progress finishes first
   // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for us.
-  auto st = p->node->GetStatus();
-  if (st.role == raft::Role::kLeader) {
-    raft::NodeId best = raft::kNoNode;
-    raft::Index best_match = 0;
-    for (const auto& ms : st.members) {
-      if (ms.voter && ms.info.id != st.id && ms.match >= best_match) {
-        best = ms.info.id;
-        best_match = ms.match;
-      }
-    }
-    if (best != raft::kNoNode) {
-      auto s = p->node->TransferLeadership(best, std::chrono::seconds(2)).get();
-      p->Log(raft::LogLevel::kInfo, "leadership handed over before shutdown",
-             {{"to", std::to_string(best)}, {"result", s.ToString()}});
-    }
-  }
+  p->HandOverLeadership("shutdown");
+  p->sm->Interrupt();  // entries not applied yet are replayed at restart
   p->node->Stop();
   // 3. RocksDB.
   p->sm->Close();
@@ -266,12 +253,35 @@ void KvServer::Impl::RequestStop() {
   stop_cv.notify_all();
 }
 
-void KvServer::Impl::QuotaLoop() {
-  if (quota->limit() == 0) return;
+void KvServer::Impl::HandOverLeadership(const char* why) {
+  auto st = node->GetStatus();
+  if (st.role != raft::Role::kLeader) return;
+  raft::NodeId best = raft::kNoNode;
+  raft::Index best_match = 0;
+  for (const auto& ms : st.members) {
+    if (ms.voter && ms.info.id != st.id && ms.match >= best_match) {
+      best = ms.info.id;
+      best_match = ms.match;
+    }
+  }
+  if (best == raft::kNoNode) return;
+  auto s = node->TransferLeadership(best, std::chrono::seconds(2)).get();
+  Log(raft::LogLevel::kInfo, "leadership handed over",
+      {{"why", why}, {"to", std::to_string(best)}, {"result", s.ToString()}});
+}
+
+void KvServer::Impl::UpkeepLoop() {
   std::uint64_t deletes_compacted = sm->DeletesApplied();
   std::unique_lock<std::mutex> l(stop_mu);
   while (!stop_cv.wait_for(l, std::chrono::seconds(1), [this] { return stop_requested; })) {
     l.unlock();
+    // A leader whose state machine stalls (full disk) cannot answer writes: let a
+    // healthy member lead.
+    if (!sm->Failure().empty()) HandOverLeadership("state machine cannot apply");
+    if (quota->limit() == 0) {
+      l.lock();
+      continue;
+    }
     const bool was_raised = quota->alarm();
     quota->Observe(sm->ApproximateSizeBytes());
     const std::uint64_t deletes = sm->DeletesApplied();
@@ -290,6 +300,11 @@ void KvServer::Impl::QuotaLoop() {
     }
     l.lock();
   }
+}
+
+std::string KvServer::Impl::Failure() const {
+  std::string f = node->GetStatus().failure;
+  return f.empty() ? sm->Failure() : f;
 }
 
 void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }
@@ -390,38 +405,53 @@ void KvServer::Impl::IssueBarrier(std::size_t io_index) {
 }
 
 raft::Status KvServer::Impl::JoinCluster() {
-  auto addr = ParseHttpAddr(flags.join, flags.https(), "-join");  // checked by the flags
-  if (!addr.ok()) return addr.status();
+  // -join is a comma-separated list of members (checked by the flags), tried in turn.
+  std::vector<HttpAddr> seeds;
+  for (const std::string& seed : SplitJoinSeeds(flags.join)) {
+    auto addr = ParseHttpAddr(seed, flags.https(), "-join");
+    if (!addr.ok()) return addr.status();
+    seeds.push_back(*addr);
+  }
   // This node's own certificate and CA (etcd's way): the member it joins through must
   // trust the one, and its certificate must chain to the other.
   const HttpClientTls tls{flags.trusted_ca_file, flags.cert_file, flags.key_file};
   nlohmann::json body = {{"id", flags.id}, {"raft_addr", flags.raddr}, {"http_addr", flags.laddr}};
   int backoff_ms = 200;
   while (!shutting_down) {
-    auto client = MakeHttpClient(*addr, tls);
-    if (!client.ok()) return client.status();
-    httplib::Client& cli = **client;
-    cli.set_connection_timeout(std::chrono::seconds(2));
-    cli.set_read_timeout(std::chrono::seconds(90));
-    httplib::Headers headers;
-    if (!token.empty()) headers.emplace("X-Cluster-Token", token);
-    auto r = cli.Post("/join", headers, body.dump(), "application/json");
-    if (r && r->status == 200) {
-      Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", flags.join}});
-      return raft::Status::Ok();
+    // One pass over the seeds; a refusal (400, 401, 409) or a certificate that does not
+    // verify ends the join (another seed would say the same); anything else tries the
+    // next seed, and after the last one the pass starts again after a backoff.
+    for (std::size_t i = 0; i < seeds.size() && !shutting_down; ++i) {
+      const HttpAddr& addr = seeds[i];
+      auto client = MakeHttpClient(addr, tls);
+      if (!client.ok()) return client.status();
+      httplib::Client& cli = **client;
+      cli.set_connection_timeout(std::chrono::seconds(2));
+      cli.set_read_timeout(std::chrono::seconds(90));
+      httplib::Headers headers;
+      if (!token.empty()) headers.emplace("X-Cluster-Token", token);
+      auto r = cli.Post("/join", headers, body.dump(), "application/json");
+      if (r && r->status == 200) {
+        Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", addr.ToString()}});
+        return raft::Status::Ok();
+      }
+      if (!r && r.error() == httplib::Error::SSLServerVerification)
+        return raft::Status(raft::ErrorCode::kInvalidArgument,
+                            std::string("the HTTPS certificate of ")
+                                .append(addr.ToString())
+                                .append(" does not verify against -trusted-ca-file (or does "
+                                        "not name that host)"));
+      if (r && (r->status == 400 || r->status == 401 || r->status == 409))
+        return raft::Status(raft::ErrorCode::kInvalidArgument,
+                            "join refused (" + std::to_string(r->status) + "): " + r->body);
+      Log(raft::LogLevel::kWarn,
+          i + 1 < seeds.size() ? "join attempt failed; trying the next -join address"
+                               : "join attempt failed; retrying",
+          {{"via", addr.ToString()},
+           {"error",
+            r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error())}});
     }
-    if (!r && r.error() == httplib::Error::SSLServerVerification)
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          std::string("the HTTPS certificate of ")
-                              .append(addr->ToString())
-                              .append(" does not verify against -trusted-ca-file (or does "
-                                      "not name that host)"));
-    if (r && (r->status == 400 || r->status == 401 || r->status == 409))
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "join refused (" + std::to_string(r->status) + "): " + r->body);
-    Log(raft::LogLevel::kWarn, "join attempt failed; retrying",
-        {{"via", flags.join},
-         {"error", r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error())}});
+    if (shutting_down) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 5000);
   }

@@ -1,5 +1,6 @@
 // KvServer::Impl, shared by kv_server.cc (lifecycle, join, routing, forwarding),
-// http_data.cc (/kv) and http_control.cc (/join, /leave, /status, /metrics, /health).
+// http_data.cc (/kv), http_control.cc (/join, /leave, /status, /metrics, /health) and
+// http_probes.cc (/livez, /readyz).
 //
 // Threads: HTTP handlers run on the HttpServer's I/O threads and never block; Raft
 // completions arrive on the Node's io or apply thread and either answer directly (the
@@ -22,6 +23,7 @@
 #include "http_util.h"
 #include "kv_server.h"
 #include "logger.h"
+#include "prom_format.h"
 #include "quota.h"
 #include "raft/node.h"
 #include "rocks_state_machine.h"
@@ -35,11 +37,11 @@ class HttpCounters {
   // Routes and methods outside the fixed lists count as "other"; codes outside 100..599
   // as 599.
   void Count(std::string_view route, std::string_view method, int code);
-  std::string Render() const;
+  void Render(PromWriter& w) const;  // kv_http_requests_total
 
   static constexpr std::string_view kRoutes[] = {
-      "/kv/{key}", "/kv",      "/join",   "/leave",  "/transfer-leader",
-      "/status",   "/metrics", "/health", "refused", "other"};
+      "/kv/{key}", "/kv",     "/join",  "/leave",  "/transfer-leader", "/status",
+      "/metrics",  "/health", "/livez", "/readyz", "refused",          "other"};
   static constexpr std::string_view kMethods[] = {"GET", "PUT", "DELETE", "POST", "other"};
 
  private:
@@ -107,6 +109,7 @@ struct KvServer::Impl : HttpHandler {
 
   void HandleData(const CallPtr& call);     // http_data.cc
   void HandleControl(const CallPtr& call);  // http_control.cc
+  void HandleProbe(const CallPtr& call);    // http_probes.cc: /livez, /readyz
 
   // Runs `then` on the call's I/O thread once a read barrier issued after this call
   // completed (with its status).
@@ -123,10 +126,16 @@ struct KvServer::Impl : HttpHandler {
   bool CheckToken(const CallPtr& call);
 
   raft::Status JoinCluster();  // startup: POST /join to flags.join until accepted
-  // Quota upkeep, on its own thread until stop: observes the size every second and, while
-  // the alarm is raised and keys were deleted since the last pass, compacts (so that the
-  // deleted values free their space and the alarm can clear).
-  void QuotaLoop();
+  // Upkeep, on its own thread until stop, every second: the quota (observes the size and,
+  // while the alarm is raised and keys were deleted since the last pass, compacts so
+  // that the deleted values free their space and the alarm can clear); a leader whose
+  // state machine stalls hands leadership over.
+  void UpkeepLoop();
+  // Transfers leadership to the most caught-up voter when this node leads (waits up to
+  // 2 s); `why` is logged.
+  void HandOverLeadership(const char* why);
+  // The node's failure (Raft log) or else the state machine's, "" when healthy.
+  std::string Failure() const;
   void RequestStop();
 
   std::string StatusJson() const;

@@ -10,9 +10,8 @@
 //
 //   kvctl [-addr [https://]h:p[,...]] [-cacert F] [-cert F -key F] [-o text|json]
 //         [-token T] [-timeout-ms N] COMMAND ARGS
-//   put KEY VALUE | get KEY [-stale] | del KEY | cas KEY OLD NEW | create KEY VALUE
-//   list [PREFIX] [-limit N] | status | members | join ID RAFT_ADDR HTTP_ADDR
-//   leave ID | transfer-leader ID
+// The commands and their usage are in kCommands (`kvctl help`, `kvctl CMD -h`). The
+// default -addr is $KVCTL_ADDR (same syntax), else 127.0.0.1:3000.
 #include <httplib.h>
 
 #include <cstdio>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "build_info.h"
 #include "flags.h"
 #include "http_client.h"
 #include "http_util.h"
@@ -36,23 +36,87 @@ struct Options {
   int limit = 100;
 };
 
-int Usage() {
-  std::fputs(
-      "usage: kvctl [-addr [https://]h:p[,...]] [-cacert FILE] [-cert FILE -key FILE]\n"
-      "             [-o text|json] [-token T] [-timeout-ms N] COMMAND\n"
-      "  -addr     nodes to try; https://h:p (or h:p with -cacert/-cert) for HTTPS\n"
-      "  -cacert   PEM CA the nodes' HTTPS certificates must chain to (default: system CAs)\n"
-      "  -cert     PEM client certificate (nodes with -client-cert-auth), with -key\n"
-      "commands:\n"
-      "  put KEY VALUE          write a value\n"
-      "  get KEY [-stale]       read (linearizable unless -stale)\n"
-      "  del KEY                delete\n"
-      "  cas KEY OLD NEW        compare-and-set\n"
-      "  create KEY VALUE       write only if the key is absent\n"
-      "  list [PREFIX] [-limit N]\n"
-      "  status | members\n"
-      "  join ID RAFT_ADDR HTTP_ADDR | leave ID | transfer-leader ID\n",
-      stderr);
+// One command: its arguments, a one-line summary and what more there is to know. Both
+// `kvctl help CMD` and `kvctl CMD -h` print it.
+struct CommandDoc {
+  const char* name;
+  const char* args;  // synopsis after the name
+  std::size_t min_args, max_args;
+  const char* summary;
+  const char* detail;
+};
+
+constexpr CommandDoc kCommands[] = {
+    {"put", "KEY VALUE", 2, 2, "write VALUE under KEY",
+     "Prints OK (-o json: the answer, with the log index of the write)."},
+    {"get", "KEY [-stale]", 1, 1, "read KEY",
+     "Linearizable (through the leader); -stale reads this node's copy, possibly old.\n"
+     "Exit 1 with '404' when the key does not exist."},
+    {"del", "KEY", 1, 1, "delete KEY", "Prints 'deleted' or 'not found'."},
+    {"cas", "KEY OLD NEW", 3, 3, "compare-and-set: write NEW only if KEY holds OLD",
+     "Exit 1 with '412' and the current value when it does not."},
+    {"create", "KEY VALUE", 2, 2, "write VALUE only if KEY does not exist",
+     "Exit 1 with '412' when it exists."},
+    {"list", "[PREFIX] [-limit N] [-stale]", 0, 1, "list keys and values under PREFIX",
+     "One page of at most -limit items (default 100), in byte order, tab separated."},
+    {"status", "", 0, 0, "this node's role, term, leader, indexes and the members",
+     "The node answering is the first of -addr that answers."},
+    {"members", "", 0, 0, "the members: id, role, Raft and HTTP addresses", ""},
+    {"join", "ID RAFT_ADDR HTTP_ADDR", 3, 3, "add a node (as a learner, promoted once caught up)",
+     "Needs -token when the cluster has a token. A kvserver started with -join does this\n"
+     "itself."},
+    {"leave", "ID", 1, 1, "remove a member", "Needs -token when the cluster has a token."},
+    {"transfer-leader", "ID", 1, 1, "hand leadership to member ID",
+     "Needs -token when the cluster has a token."},
+    {"help", "[COMMAND]", 0, 1, "this text, or one command's", ""},
+};
+
+const CommandDoc* FindCommand(const std::string& name) {
+  for (const auto& c : kCommands)
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+constexpr const char* kGlobalFlags =
+    "flags (before or after the command):\n"
+    "  -addr [https://]H:P[,...]  nodes to try, in order (default: $KVCTL_ADDR, else\n"
+    "                             127.0.0.1:3000); the others are learned from /status\n"
+    "  -cacert FILE               PEM CA the nodes' HTTPS certificates must chain to\n"
+    "                             (default: the system's); with it, H:P means HTTPS\n"
+    "  -cert FILE -key FILE       PEM client certificate (nodes with -client-cert-auth)\n"
+    "  -o text|json               output format (default text)\n"
+    "  -token T                   cluster token, for join, leave and transfer-leader\n"
+    "  -timeout-ms N              wait for an answer (default 10000)\n"
+    "  -version                   print kvctl's version, git commit and build type\n"
+    "  -h, -help                  this text; after a command, that command's usage\n";
+
+void PrintUsage(FILE* out) {
+  std::fputs("usage: kvctl [flags] COMMAND [ARGS]\n\ncommands:\n", out);
+  for (const auto& c : kCommands) {
+    std::string synopsis = std::string(c.name) + " " + c.args;
+    std::fprintf(out, "  %-36s %s\n", synopsis.c_str(), c.summary);
+  }
+  std::fputs("\n", out);
+  std::fputs(kGlobalFlags, out);
+  std::fputs("\n'kvctl help COMMAND' or 'kvctl COMMAND -h' shows one command.\n", out);
+}
+
+void PrintCommandUsage(const CommandDoc& c, FILE* out) {
+  std::fprintf(out, "usage: kvctl [flags] %s %s\n\n%s.\n", c.name, c.args, c.summary);
+  if (*c.detail != '\0') std::fprintf(out, "%s\n", c.detail);
+  std::fputs("\n", out);
+  std::fputs(kGlobalFlags, out);
+}
+
+// Bad command line: the message, then where to look; exit code 2.
+int UsageError(const std::string& message, const CommandDoc* c = nullptr) {
+  std::fprintf(stderr, "kvctl: %s\n", message.c_str());
+  if (c != nullptr) {
+    std::fprintf(stderr, "usage: kvctl [flags] %s %s\nRun 'kvctl %s -h' for more.\n", c->name,
+                 c->args, c->name);
+  } else {
+    std::fputs("Run 'kvctl help' for the commands and flags.\n", stderr);
+  }
   return 2;
 }
 
@@ -169,9 +233,16 @@ int Report(const Options& o, const Sent& sent, const std::string& addr) {
 
 int main(int argc, char** argv) {
   Options o;
+  if (const char* env = std::getenv("KVCTL_ADDR"); env != nullptr && *env != '\0')
+    o.addrs = Split(env, ',');
   std::vector<std::string> args;
+  bool help = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    std::string name = a.rfind("--", 0) == 0  ? a.substr(2)
+                       : a.rfind("-", 0) == 0 ? a.substr(1)
+                                              : "";
+    name = name.substr(0, name.find('='));
     auto value = [&](std::string* out) {
       if (auto eq = a.find('='); eq != std::string::npos) {
         *out = a.substr(eq + 1);
@@ -181,66 +252,97 @@ int main(int argc, char** argv) {
       *out = argv[++i];
       return true;
     };
-    std::string name = a.rfind("--", 0) == 0  ? a.substr(2)
-                       : a.rfind("-", 0) == 0 ? a.substr(1)
-                                              : "";
-    name = name.substr(0, name.find('='));
+    auto missing = [&] {
+      return UsageError(std::string("flag -").append(name).append(" needs a value"));
+    };
+    auto bad = [&](const std::string& v) {
+      return UsageError(std::string("bad value '").append(v).append("' for flag -").append(name));
+    };
     std::string v;
     if (name == "addr") {
-      if (!value(&v)) return Usage();
+      if (!value(&v)) return missing();
       o.addrs = Split(v, ',');
     } else if (name == "o") {
-      if (!value(&v) || (v != "json" && v != "text")) return Usage();
+      if (!value(&v)) return missing();
+      if (v != "json" && v != "text") return bad(v);
       o.json = v == "json";
     } else if (name == "cacert") {
-      if (!value(&o.tls.ca_file)) return Usage();
+      if (!value(&o.tls.ca_file)) return missing();
     } else if (name == "cert") {
-      if (!value(&o.tls.cert_file)) return Usage();
+      if (!value(&o.tls.cert_file)) return missing();
     } else if (name == "key") {
-      if (!value(&o.tls.key_file)) return Usage();
+      if (!value(&o.tls.key_file)) return missing();
     } else if (name == "token") {
-      if (!value(&o.token)) return Usage();
+      if (!value(&o.token)) return missing();
     } else if (name == "timeout-ms") {
-      if (!value(&v)) return Usage();
+      if (!value(&v)) return missing();
       o.timeout_ms = std::atoi(v.c_str());
+      if (o.timeout_ms <= 0) return bad(v);
     } else if (name == "stale") {
       o.stale = true;
     } else if (name == "limit") {
-      if (!value(&v)) return Usage();
+      if (!value(&v)) return missing();
       o.limit = std::atoi(v.c_str());
-    } else if (name == "h" || name == "help") {
-      Usage();
+      if (o.limit <= 0) return bad(v);
+    } else if (name == "version") {
+      std::fputs(kv::VersionText("kvctl").c_str(), stdout);
       return 0;
+    } else if (name == "h" || name == "help") {
+      help = true;
     } else if (!name.empty() && a != "-") {
-      std::fprintf(stderr, "kvctl: unknown flag %s\n", a.c_str());
-      return 2;
+      return UsageError(std::string("unknown flag ").append(a));
     } else {
       args.push_back(a);
     }
   }
-  if (args.empty()) return Usage();
+  if (args.empty()) {
+    if (help) {
+      PrintUsage(stdout);
+      return 0;
+    }
+    return UsageError("no command given");
+  }
   const std::string& cmd = args[0];
-  auto need = [&](std::size_t n) { return args.size() == n + 1; };
+  const CommandDoc* doc = FindCommand(cmd);
+  if (doc == nullptr) return UsageError(std::string("unknown command '").append(cmd).append("'"));
+  if (help) {
+    PrintCommandUsage(*doc, stdout);
+    return 0;
+  }
+  const std::size_t nargs = args.size() - 1;
+  if (nargs < doc->min_args || nargs > doc->max_args)
+    return UsageError(cmd + ": wrong number of arguments", doc);
+  if (cmd == "help") {
+    if (nargs == 0) {
+      PrintUsage(stdout);
+      return 0;
+    }
+    const CommandDoc* about = FindCommand(args[1]);
+    if (about == nullptr)
+      return UsageError(std::string("unknown command '").append(args[1]).append("'"));
+    PrintCommandUsage(*about, stdout);
+    return 0;
+  }
   std::string used;
   auto key_path = [](const std::string& k) { return "/kv/" + kv::PercentEncode(k); };
 
-  if (cmd == "put" && need(2)) {
+  if (cmd == "put") {
     auto sent = Send(o, "PUT", key_path(args[1]), args[2], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
-  } else if (cmd == "create" && need(2)) {
+  } else if (cmd == "create") {
     auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_exist=false", args[2], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
-  } else if (cmd == "cas" && need(3)) {
+  } else if (cmd == "cas") {
     auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]),
                      args[3], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
-  } else if (cmd == "get" && need(1)) {
+  } else if (cmd == "get") {
     auto sent =
         Send(o, "GET", key_path(args[1]) + (o.stale ? "?consistency=stale" : ""), "", &used);
     const httplib::Result& r = sent.result;
@@ -251,13 +353,13 @@ int main(int argc, char** argv) {
     } else {
       std::cout << r->body << "\n";
     }
-  } else if (cmd == "del" && need(1)) {
+  } else if (cmd == "del") {
     auto sent = Send(o, "DELETE", key_path(args[1]), "", &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     auto j = nlohmann::json::parse(r->body, nullptr, false);
     std::cout << (o.json ? r->body : (j.value("deleted", false) ? "deleted" : "not found")) << "\n";
-  } else if (cmd == "list" && args.size() <= 2) {
+  } else if (cmd == "list") {
     std::string prefix = args.size() == 2 ? args[1] : "";
     auto sent =
         Send(o, "GET",
@@ -273,7 +375,7 @@ int main(int argc, char** argv) {
       for (const auto& it : j["items"])
         std::cout << it["key"].get<std::string>() << "\t" << it["value"].get<std::string>() << "\n";
     }
-  } else if ((cmd == "status" || cmd == "members") && need(0)) {
+  } else if (cmd == "status" || cmd == "members") {
     auto sent = Send(o, "GET", "/status", "", &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
@@ -302,20 +404,18 @@ int main(int argc, char** argv) {
       std::printf("%-12s %-8s %-22s %-22s\n", m.value("id", "").c_str(), role.c_str(),
                   m.value("raft_addr", "").c_str(), m.value("http_addr", "").c_str());
     }
-  } else if (cmd == "join" && need(3)) {
+  } else if (cmd == "join") {
     nlohmann::json b = {{"id", args[1]}, {"raft_addr", args[2]}, {"http_addr", args[3]}};
     auto sent = Send(o, "POST", "/join", b.dump(), &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "joined " + args[1]) << "\n";
-  } else if ((cmd == "leave" || cmd == "transfer-leader") && need(1)) {
+  } else {  // leave, transfer-leader {
     nlohmann::json b = {{"id", args[1]}};
     auto sent = Send(o, "POST", "/" + cmd, b.dump(), &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
-  } else {
-    return Usage();
   }
   return 0;
 }

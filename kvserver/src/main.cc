@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "build_info.h"
 #include "flags.h"
 #include "kv_server.h"
 #include "logger.h"
@@ -16,6 +17,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kvserver: %s\nRun 'kvserver --help' for the list of flags.\n",
                  flags.status().message().c_str());
     return 2;
+  }
+  if (flags->version) {
+    std::fputs(kv::VersionText("kvserver").c_str(), stdout);
+    return 0;
   }
   if (flags->help) {
     std::fputs(kv::ServerFlagsUsage().c_str(), stdout);

@@ -8,9 +8,12 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "kv_command.h"
@@ -239,6 +242,7 @@ raft::Status RocksStateMachine::OpenLiveDb() {
 }
 
 void RocksStateMachine::Close() {
+  interrupted_.store(true);  // a stalled Apply holds mu_ shared: let it go
   std::unique_lock lock(mu_);
   if (db_) {
     // A failed flush loses nothing: the applied index stays older and the runtime
@@ -254,6 +258,10 @@ void RocksStateMachine::Close() {
 void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
                               std::vector<std::string>* results) {
   std::shared_lock lock(mu_);
+  if (interrupted_.load()) {  // shutting down: the restart replays these entries
+    results->resize(results->size() + entries.size());
+    return;
+  }
   if (!db_) Fatal("Apply on a closed state machine");
   rocksdb::WriteBatch batch;
   Pending pending;
@@ -287,15 +295,49 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
   batch.Put(kAppliedKey, EncodeU64(applied));
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;  // the Raft log is the WAL (see the header)
-  if (rocksdb::Status s = db_->Write(wo, &batch); !s.ok())
-    Fatal("write of entries up to " + std::to_string(applied) + ": " + s.ToString());
+  rocksdb::Status s = db_->Write(wo, &batch);
+  for (int attempt = 0; !s.ok(); ++attempt) {
+    if (s.IsCorruption())
+      Fatal("write of entries up to " + std::to_string(applied) + ": " + s.ToString());
+    std::string failure = "state machine cannot apply entries up to ";
+    failure += std::to_string(applied) + " (" + s.ToString() + "); retrying until space is freed";
+    if (attempt == 0) {
+      std::fprintf(stderr, "kvserver: state machine: %s\n", failure.c_str());
+      std::fflush(stderr);
+    }
+    {
+      std::lock_guard<std::mutex> l(failure_mu_);
+      failure_ = std::move(failure);
+    }
+    const auto pause = std::chrono::milliseconds(std::min(2000, 100 << std::min(attempt, 5)));
+    for (auto waited = std::chrono::milliseconds(0); waited < pause;
+         waited += std::chrono::milliseconds(50)) {
+      if (interrupted_.load()) return;  // applied_ stays behind: the restart replays
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    (void)db_->Resume();  // clears a background error (a failed flush) once it can
+    s = db_->Write(wo, &batch);
+  }
+  {
+    std::lock_guard<std::mutex> l(failure_mu_);
+    failure_.clear();
+  }
   applied_.store(applied);
+}
+
+std::string RocksStateMachine::Failure() const {
+  std::lock_guard<std::mutex> l(failure_mu_);
+  return failure_;
 }
 
 raft::Index RocksStateMachine::AppliedIndex() { return applied_.load(); }
 
 raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSnapshot() {
   std::shared_lock lock(mu_);
+  // Interrupted (or stalled: not reached, Apply holds the thread), applied_ may be behind
+  // what the runtime handed out; a snapshot would carry the wrong index.
+  if (interrupted_.load())
+    return raft::Status(raft::ErrorCode::kShutdown, "state machine is interrupted");
   if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
   const raft::Index applied = applied_.load();
   const std::string path = Path(kCheckpointsDir) + "/ckpt-" + std::to_string(applied) + "-" +

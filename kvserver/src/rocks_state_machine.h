@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -95,9 +96,13 @@ class RocksStateMachine final : public raft::StateMachine {
   // entry with a valid command, EncodeResult of its outcome; for a malformed one,
   // EncodeResult with `error` set (a no-op, the same on every replica); "" for the
   // term-start no-op, kConfChange entries, and entries at or below the applied index
-  // (already applied: ignored). A RocksDB write error cannot be reported and must not be
-  // skipped (the replica would diverge): it aborts the process, and the restart replays
-  // the log from the durable applied index.
+  // (already applied: ignored). A RocksDB write error (a full disk: ENOSPC when a flush
+  // fails) cannot be reported and must not be skipped (the replica would diverge), and
+  // aborting would crash-loop while the disk stays full. So Apply stalls: Failure()
+  // names the error, and every 100 ms..2 s it asks RocksDB to resume (DB::Resume) and
+  // writes the batch again; once space is freed it succeeds and Failure() clears. The
+  // Raft core keeps running meanwhile. Interrupt() or Close() ends the stall without
+  // applying (the applied index stays behind; a restart replays the log after it).
   void Apply(const std::vector<raft::Entry>& entries, std::vector<std::string>* results) override;
 
   // The applied index stored in the DB. Right after Open it is the durable one (see
@@ -129,6 +134,12 @@ class RocksStateMachine final : public raft::StateMachine {
 
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;
+  // "" while Apply works; otherwise why it stalls (see Apply). Any thread.
+  std::string Failure() const;
+  // Makes a stalled Apply give up and every later one return without applying: for
+  // shutdown, before the runtime joins the apply thread. Any thread; irreversible.
+  void Interrupt() { interrupted_.store(true); }
+
   // Deletes that removed a key, applied since Open (the quota compacts only after some).
   std::uint64_t DeletesApplied() const { return deletes_applied_.load(); }
   // Flushes the memtable and compacts the whole key space down to the last level, so that
@@ -155,6 +166,9 @@ class RocksStateMachine final : public raft::StateMachine {
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<raft::Index> applied_{0};
   std::atomic<std::uint64_t> deletes_applied_{0};
+  std::atomic<bool> interrupted_{false};
+  mutable std::mutex failure_mu_;
+  std::string failure_;               // guarded by failure_mu_
   std::uint64_t checkpoint_seq_ = 0;  // apply thread only
 };
 

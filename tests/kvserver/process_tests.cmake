@@ -66,3 +66,12 @@ kv_process_test(process_https_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_htt
 # The storage quota (issue 14): 507 past -quota-bytes, the NOSPACE alarm, recovery by
 # deleting keys.
 kv_process_test(process_quota_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_quota_test.cc)
+
+# A full disk (issue 14): one node's RocksDB on a small tmpfs the test fills (needs root;
+# otherwise it warns and passes without running).
+kv_process_test(process_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_disk_test.cc)
+
+# Operators' habits (issue 15, "Deployment and habits"): -version, /livez and /readyz,
+# kv_build_info and process_* metrics, integer formatting, promtool check metrics.
+#   build/tests/kvserver/process_ops_test '[readyz]'
+kv_process_test(process_ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_ops_test.cc TIMEOUT 120)

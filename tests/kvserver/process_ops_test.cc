@@ -1,0 +1,318 @@
+// Operators' habits against real processes (issue 15, "Deployment and habits";
+// docs/operations.md "Deployment"): -version on kvserver and kvctl, the kv_build_info
+// metric; /livez and /readyz on a leader, a follower, a node still joining and one that
+// lost its quorum; /metrics with exact integers and the process_* metrics, accepted by
+// `promtool check metrics` (Debian package prometheus; the check is skipped, saying so,
+// only when promtool is not installed); kvctl's KVCTL_ADDR and usage texts; -join with
+// several addresses.
+//
+//   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]', '[kvctl]',
+//   '[join]'
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "process_harness.h"
+
+namespace kvtest {
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  // stdout only
+};
+
+// Runs a shell command line; stdout is captured, stderr goes to the test's stderr.
+Run RunCommand(const std::string& cmd) {
+  Run run;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t got = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
+  int status = ::pclose(p);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string KvctlBinary() {
+  if (const char* env = std::getenv("KVCTL_BIN"); env != nullptr && *env != '\0') return env;
+  return KVCTL_BIN;
+}
+
+// -version's three lines: "<program> <version>", "commit <c>", "build_type <t>".
+struct Version {
+  std::string version, commit, build_type;
+};
+
+Version ParseVersion(const std::string& program, const std::string& text) {
+  static const std::regex re(
+      R"(^(\S+) ([0-9]+\.[0-9]+\.[0-9]+)\ncommit ([0-9a-f]{12}(-dirty)?|unknown)\nbuild_type (\S+)\n$)");
+  std::smatch m;
+  INFO("-version output:\n" << text);
+  REQUIRE(std::regex_match(text, m, re));
+  REQUIRE(m[1].str() == program);
+  return {m[2].str(), m[3].str(), m[5].str()};
+}
+
+TEST_CASE("-version on kvserver and kvctl; kv_build_info says the same", "[version]") {
+  Run server = RunCommand(KvserverBinary() + " -version");
+  REQUIRE(server.exit_code == 0);
+  Version sv = ParseVersion("kvserver", server.output);
+  Run server2 = RunCommand(KvserverBinary() + " --version");
+  REQUIRE(server2.exit_code == 0);
+  REQUIRE(server2.output == server.output);
+  Run ctl = RunCommand(KvctlBinary() + " -version");
+  REQUIRE(ctl.exit_code == 0);
+  Version cv = ParseVersion("kvctl", ctl.output);
+  CHECK(cv.version == sv.version);
+  CHECK(cv.commit == sv.commit);
+  CHECK(cv.build_type == sv.build_type);
+
+  ProcessCluster cluster;
+  cluster.Start(1);
+  HttpReply metrics = cluster.node(0).Client().Metrics();
+  REQUIRE(metrics.Ok());
+  std::string want =
+      fmt::format("kv_build_info{{version=\"{}\",commit=\"{}\",build_type=\"{}\"}} 1\n", sv.version,
+                  sv.commit, sv.build_type);
+  INFO("/metrics:\n" << metrics.body);
+  CHECK(metrics.body.find(want) != std::string::npos);
+  CHECK(metrics.body.find("# TYPE kv_build_info gauge\n") != std::string::npos);
+}
+
+// GET /readyz until its status is `code` (and, when not ready, its reason `reason`).
+void WaitReady(const NodeProcess& node, int code, const std::string& reason = {},
+               Millis limit = 10s) {
+  HttpReply last;
+  bool ok = WaitUntil(limit, [&] {
+    last = node.Client(2s).Request("GET", "/readyz");
+    return last.status == code && (reason.empty() || last.Json().value("reason", "") == reason);
+  });
+  INFO(node.id() << ": waited for /readyz " << code << " " << reason
+                 << "; last: " << last.Describe());
+  REQUIRE(ok);
+}
+
+TEST_CASE("/livez and /readyz: leader, follower, a node still joining, a lost quorum", "[readyz]") {
+  ProcessCluster cluster;
+  cluster.Start(3);
+  std::size_t leader = cluster.WaitLeader();
+  std::size_t follower = cluster.Follower(leader);
+  cluster.WaitCaughtUp(follower);
+  for (std::size_t i : {leader, follower}) {
+    HttpReply live = cluster.node(i).Client().Request("GET", "/livez");
+    INFO(live.Describe());
+    CHECK(live.status == 200);
+    CHECK(live.Json().value("live", false));
+    WaitReady(cluster.node(i), 200);
+    HttpReply ready = cluster.node(i).Client().Request("GET", "/readyz");
+    INFO(ready.Describe());
+    CHECK(ready.content_type == "application/json");
+    CHECK(ready.Json().value("ready", false));
+    CHECK(ready.Json().value("leader", "") == cluster.node(leader).id());
+  }
+  // Only GET.
+  CHECK(cluster.node(leader).Client().Request("POST", "/readyz").status == 405);
+  CHECK(cluster.node(leader).Client().Request("PUT", "/livez").status == 405);
+  // The probes are counted under their own route.
+  HttpReply metrics = cluster.node(follower).Client().Metrics();
+  CHECK(metrics.body.find(R"(kv_http_requests_total{route="/readyz",method="GET",code="200"})") !=
+        std::string::npos);
+
+  SECTION("a node that has not joined yet: live, not ready") {
+    // -join to a port nothing listens on: the node serves HTTP and keeps retrying.
+    NodeProcess& lonely = cluster.AddNode();
+    lonely.Start(fmt::format("127.0.0.1:{}", PickFreePort()));
+    lonely.WaitServing();
+    CHECK(lonely.Client().Request("GET", "/livez").status == 200);
+    HttpReply ready = lonely.Client().Request("GET", "/readyz");
+    INFO(ready.Describe());
+    CHECK(ready.status == 503);
+    CHECK(ready.retry_after == "1");
+    CHECK(ready.Json().value("ready", true) == false);
+    CHECK(ready.Json().value("reason", "") == "not_member");
+    CHECK_FALSE(ready.Json().value("error", "").empty());
+  }
+  SECTION("the last node of three, its quorum gone: live, not ready") {
+    std::size_t other = cluster.Follower(leader, 1);
+    cluster.node(leader).Kill();
+    cluster.node(other).Kill();
+    WaitReady(cluster.node(follower), 503, "no_leader");
+    CHECK(cluster.node(follower).Client().Request("GET", "/livez").status == 200);
+    // Health says the same as before (no leader), and stays a separate route.
+    CHECK(cluster.node(follower).Client().Health().status == 503);
+    // Back: the cluster elects a leader and the node is ready again.
+    cluster.node(leader).Start();
+    WaitReady(cluster.node(follower), 200, {}, 20s);
+  }
+}
+
+// The sample lines of an exposition: name{labels} -> value text.
+std::map<std::string, std::string> Samples(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    REQUIRE(sp != std::string::npos);
+    out[line.substr(0, sp)] = line.substr(sp + 1);
+  }
+  return out;
+}
+
+double Value(const std::map<std::string, std::string>& samples, const std::string& name) {
+  auto it = samples.find(name);
+  INFO("metric " << name);
+  REQUIRE(it != samples.end());
+  return std::strtod(it->second.c_str(), nullptr);
+}
+
+TEST_CASE("/metrics: exact integers, process_* metrics, promtool check metrics", "[metrics]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  KvClient client = cluster.node(0).Client();
+  // 1.4 MB through the log: kv_raft_bytes_appended_total passes 1,000,000.
+  const std::string big(700 * 1000, 'v');
+  PutOk(client, "big/1", big);
+  PutOk(client, "big/2", big);
+  HttpReply metrics = client.Metrics();
+  REQUIRE(metrics.Ok());
+  INFO("/metrics:\n" << metrics.body);
+  auto samples = Samples(metrics.body);
+
+  // Every value that is an integer is written as one: digits only, no exponent.
+  for (const auto& [name, text] : samples) {
+    double v = std::strtod(text.c_str(), nullptr);
+    INFO(name << " " << text);
+    if (std::isfinite(v) && v == std::trunc(v))
+      CHECK(text.find_first_not_of("-0123456789") == std::string::npos);
+  }
+  const std::string& appended = samples.at("kv_raft_bytes_appended_total");
+  CHECK(appended.size() >= 7);
+  CHECK(std::stoull(appended) >= 1400000u);
+
+  // process_*: this node's own numbers.
+  CHECK(Value(samples, "process_resident_memory_bytes") > 1e6);
+  CHECK(samples.at("process_resident_memory_bytes").find_first_not_of("0123456789") ==
+        std::string::npos);
+  double open = Value(samples, "process_open_fds");
+  CHECK(open >= 5);  // the listeners, RocksDB, the log
+  CHECK(Value(samples, "process_max_fds") >= open);
+  CHECK(Value(samples, "process_cpu_seconds_total") >= 0);
+  double now = static_cast<double>(std::time(nullptr));
+  double start = Value(samples, "process_start_time_seconds");
+  CHECK(start <= now + 1);
+  CHECK(start > now - 120);
+  CHECK(metrics.body.find("# TYPE process_cpu_seconds_total counter\n") != std::string::npos);
+
+  // promtool, on exactly what the node served.
+  if (RunCommand("command -v promtool >/dev/null 2>&1").exit_code != 0) {
+    WARN(
+        "SKIPPED promtool check metrics: promtool not found (Debian package prometheus; "
+        "scripts/install-deps.sh installs it)");
+    return;
+  }
+  std::filesystem::path file = cluster.root() / "metrics.txt";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << metrics.body;
+  }
+  Run check = RunCommand(fmt::format("promtool check metrics < '{}' 2>&1", file.string()));
+  INFO("promtool check metrics:\n" << check.output);
+  CHECK(check.exit_code == 0);
+  CHECK(check.output.empty());  // no lint findings either
+}
+
+// kvctl with stdout and stderr together.
+Run Kvctl(const std::string& env, const std::string& args) {
+  return RunCommand(fmt::format("{} {} -timeout-ms 3000 {} 2>&1", env, KvctlBinary(), args));
+}
+
+TEST_CASE("kvctl: KVCTL_ADDR is the default address; usage for every command", "[kvctl]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  const std::string live = cluster.node(0).http_addr();
+  const std::string dead = fmt::format("127.0.0.1:{}", PickFreePort());
+  const std::string env = "env KVCTL_ADDR=" + live;
+
+  Run put = Kvctl(env, "put env/k v1");
+  INFO(put.output);
+  REQUIRE(put.exit_code == 0);
+  Run get = Kvctl(env, "get env/k");
+  CHECK(get.exit_code == 0);
+  CHECK(get.output == "v1\n");
+  // -addr wins over KVCTL_ADDR; KVCTL_ADDR (a list, like -addr) is used without it.
+  CHECK(Kvctl("env KVCTL_ADDR=" + dead, "-addr " + live + " get env/k").output == "v1\n");
+  Run list = Kvctl(fmt::format("env KVCTL_ADDR={},{}", dead, live), "get env/k");
+  CHECK(list.exit_code == 0);
+  CHECK(list.output == "v1\n");
+  Run nobody = Kvctl("env KVCTL_ADDR=" + dead, "get env/k");
+  CHECK(nobody.exit_code == 1);
+  CHECK(nobody.output.find("no node reachable (last tried " + dead) != std::string::npos);
+
+  // kvctl help: every command, exit 0.
+  Run help = Kvctl("", "help");
+  INFO(help.output);
+  CHECK(help.exit_code == 0);
+  for (const char* cmd : {"put", "get", "del", "cas", "create", "list", "status", "members", "join",
+                          "leave", "transfer-leader", "help"}) {
+    INFO(cmd);
+    CHECK(help.output.find(fmt::format("\n  {} ", cmd)) != std::string::npos);
+    Run h = Kvctl("", fmt::format("{} -h", cmd));
+    CHECK(h.exit_code == 0);
+    CHECK(h.output.rfind(fmt::format("usage: kvctl [flags] {}", cmd), 0) == 0);
+    CHECK(Kvctl("", fmt::format("help {}", cmd)).output == h.output);
+  }
+  CHECK(help.output.find("KVCTL_ADDR") != std::string::npos);
+  CHECK(Kvctl("", "-h").output == help.output);
+
+  // Mistakes: exit 2 and a message saying what is wrong.
+  Run few = Kvctl(env, "put onlykey");
+  CHECK(few.exit_code == 2);
+  CHECK(few.output.rfind(
+            "kvctl: put: wrong number of arguments\nusage: kvctl [flags] put KEY VALUE\n", 0) == 0);
+  Run unknown = Kvctl(env, "frobnicate");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("unknown command 'frobnicate'") != std::string::npos);
+  Run none = Kvctl(env, "");
+  CHECK(none.exit_code == 2);
+  CHECK(none.output.find("no command given") != std::string::npos);
+  Run flag = Kvctl(env, "-limit");
+  CHECK(flag.exit_code == 2);
+  CHECK(flag.output.find("flag -limit needs a value") != std::string::npos);
+  CHECK(Kvctl(env, "-o yaml status").output.find("bad value 'yaml' for flag -o") !=
+        std::string::npos);
+}
+
+TEST_CASE("-join with several addresses: a dead one is skipped", "[join]") {
+  ProcessCluster cluster;
+  cluster.Start(1);
+  const std::string dead = fmt::format("127.0.0.1:{}", PickFreePort());
+  NodeProcess& joiner = cluster.AddNode();
+  joiner.Start(fmt::format("{}, {}", dead, cluster.node(0).http_addr()));
+  joiner.WaitServing();
+  cluster.WaitVoters(2);
+  std::string log = joiner.Log();
+  INFO(log);
+  CHECK(log.find("join attempt failed; trying the next -join address") != std::string::npos);
+  CHECK(log.find(dead) != std::string::npos);
+  CHECK(log.find(fmt::format("joined the cluster\" via=http://{}", cluster.node(0).http_addr())) !=
+        std::string::npos);
+  cluster.WaitCaughtUp(1);
+  WaitReady(joiner, 200);
+}
+
+}  // namespace
+}  // namespace kvtest
