@@ -107,6 +107,10 @@ std::string KvServer::Impl::MetricsText() const {
   w.Counter("kv_raft_messages_refused_total",
             "Peer messages the Raft core refused (malformed, or impossible from an honest peer).",
             m.messages_refused);
+  w.Counter("kv_raft_peer_conns_closed_total",
+            "Raft connections closed because of bad input from the peer (a refused message, "
+            "a malformed frame).",
+            m.peer_conns_closed);
   w.Gauge("kv_raft_snapshot_last_duration_seconds",
           "Duration of the last snapshot taken or installed.",
           static_cast<double>(m.last_snapshot_ms) / 1000.0);

@@ -541,7 +541,9 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
       if (!m.ok()) return refuse("dropping a bad message", m.status().message());
       if (m->from != in.peer || m->to != options_.self)
         return refuse("dropping a message", "forged sender or target");
-      handler_->OnMessage(std::move(m).value());
+      // As InboundConn: a message the node refuses closes the connection.
+      if (Status s = handler_->OnMessage(std::move(m).value()); !s.ok())
+        return refuse("closing a connection: the node refused a message", s.message());
       return;
     }
     case wire::FrameType::kSnapshotChunk:

@@ -27,9 +27,10 @@ struct Recorder final : runtime::TransportHandler {
   std::vector<NodeId> lost;
 
   void Note() { synchronous_callbacks += (in_call != nullptr && *in_call) ? 1 : 0; }
-  void OnMessage(Message m) override {
+  Status OnMessage(Message m) override {
     Note();
     messages.push_back(std::move(m));
+    return Status::Ok();
   }
   void OnUnreachable(NodeId peer) override {
     Note();

@@ -41,7 +41,10 @@ std::string Outcome(std::future<Result<std::string>>& f, std::chrono::millisecon
 
 struct Inbox final : runtime::TransportHandler {
   std::deque<Message> messages;
-  void OnMessage(Message m) override { messages.push_back(std::move(m)); }
+  Status OnMessage(Message m) override {
+    messages.push_back(std::move(m));
+    return Status::Ok();
+  }
   void OnUnreachable(NodeId) override {}
   void OnSnapshotSent(NodeId, bool) override {}
   void OnPeerAddress(NodeId, const std::string&) override {}

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "mem_kv.h"
+#include "raw_peer.h"
 #include "runtime/snapshot_store.h"
 #include "runtime_test_util.h"
 
@@ -300,6 +301,56 @@ TEST_CASE("runtime: garbage on the Raft port is refused and the node keeps servi
     REQUIRE(ec);
   }
   REQUIRE(c.Put("still", "alive").ok());
+}
+
+// Issue 14 step 2 (F-1 a): a message the core refuses (a term of 2^64-1) closes the
+// connection it came on, is counted, and changes nothing.
+TEST_CASE("runtime: a message the core refuses closes its connection", "[runtime]") {
+  Cluster c;
+  c.Add("n1", true);
+  c.WaitLeader();
+  REQUIRE(c.Put("before", "1").ok());
+  const Term term = c.at("n1").node->GetStatus().term;
+  auto port = static_cast<std::uint16_t>(std::stoi(c.at("n1").addr.substr(10)));
+  auto peer = testing::RawPeer::Connect("127.0.0.1", port);
+  REQUIRE(peer);
+  const NodeId self = NodeIdFromName("n1");
+  REQUIRE(peer->Handshake(77, self, "raft", "").ok());
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.from = 77;
+  m.to = self;
+  m.term = ~Term{0};
+  REQUIRE(peer->SendPayload(wire::Payload(m)));
+  CHECK(peer->WaitClosed());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peer_conns_closed == 1; }));
+  CHECK(c.at("n1").node->GetMetrics().messages_refused == 1);
+  CHECK(c.at("n1").node->GetStatus().term == term);
+  REQUIRE(c.Put("after", "2").ok());
+
+  // F-1 (b): a kSnapshot message with no received file behind it never reaches the core
+  // (which would drop the log for it); the node keeps serving and restarts.
+  auto peer2 = testing::RawPeer::Connect("127.0.0.1", port);
+  REQUIRE(peer2);
+  REQUIRE(peer2->Handshake(77, self, "raft", "").ok());
+  Message snap;
+  snap.type = MessageType::kSnapshot;
+  snap.from = 77;
+  snap.to = self;
+  snap.term = term + 1;  // a new term: the core itself would not refuse it
+  snap.snapshot.index = c.at("n1").node->GetStatus().commit + 1000;
+  snap.snapshot.term = term + 1;
+  snap.snapshot.conf.voters = {self};
+  REQUIRE(peer2->SendPayload(wire::Payload(snap)));
+  CHECK(peer2->WaitClosed());
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peer_conns_closed == 2; }));
+  CHECK(c.at("n1").node->GetMetrics().messages_refused == 2);
+  CHECK(c.at("n1").node->GetStatus().snapshot_index < snap.snapshot.index);
+  REQUIRE(c.Put("after-snapshot", "3").ok());
+  c.Stop("n1");
+  c.Start("n1");
+  c.WaitLeader();
+  REQUIRE(c.Put("after-restart", "4").ok());
 }
 
 TEST_CASE("runtime: proposals on a follower fail naming the leader; stop fails pending ones",

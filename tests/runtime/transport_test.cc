@@ -1,5 +1,6 @@
-// Transport-level checks that need no cluster: HMAC, and frames that cannot be built
-// (over the frame limit) are reported, never queued or counted as sent.
+// Transport-level checks that need no cluster: the version-2 handshake (mutual proofs,
+// no replay, version 1 refused), and frames that cannot be built (over the frame limit)
+// are reported, never queued or counted as sent.
 #include "runtime/transport.h"
 
 #include <unistd.h>
@@ -8,27 +9,16 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
-#include "runtime/hmac.h"
+#include "raw_peer.h"
+#include "runtime/peer_auth.h"
 #include "runtime/snapshot_store.h"
+#include "wire/handshake.h"
+#include "wire/message_codec.h"
 #include "wire/wire_format.h"
 
 namespace raft::runtime {
-
-TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2", "[runtime][hmac]") {
-  auto mac = HmacSha256("Jefe", "what do ya want for nothing?");
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : mac) {
-    hex.push_back(kHex[c >> 4]);
-    hex.push_back(kHex[c & 15]);
-  }
-  REQUIRE(hex == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  REQUIRE(ConstantTimeEquals("abc", "abc"));
-  REQUIRE_FALSE(ConstantTimeEquals("abc", "abd"));
-  REQUIRE_FALSE(ConstantTimeEquals("abc", "ab"));
-}
-
 namespace {
 
 using namespace std::chrono_literals;
@@ -36,8 +26,16 @@ using namespace std::chrono_literals;
 struct Recorder : TransportHandler {
   std::vector<Message> messages;
   int unreachable = 0;
+  int conns_closed = 0;
+  int refuse = 0;  // refuse this many messages (as a node refuses an invalid one)
   std::optional<bool> snapshot_sent;
-  void OnMessage(Message m) override { messages.push_back(std::move(m)); }
+  Status OnMessage(Message m) override {
+    messages.push_back(std::move(m));
+    if (refuse == 0) return Status::Ok();
+    --refuse;
+    return Status(ErrorCode::kInvalidArgument, "refused by the test");
+  }
+  void OnPeerConnClosed(NodeId) override { ++conns_closed; }
   void OnUnreachable(NodeId) override { ++unreachable; }
   void OnSnapshotSent(NodeId, bool ok) override { snapshot_sent = ok; }
   void OnPeerAddress(NodeId, const std::string&) override {}
@@ -54,7 +52,8 @@ struct Pair {
   asio::io_context io;
   std::unique_ptr<Transport> a, b;
 
-  Pair() {
+  // The cluster secrets of a (the dialer, node 1) and b (the listener, node 2).
+  explicit Pair(const std::string& secret_a = "", const std::string& secret_b = "") {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     auto sa = SnapshotStore::Open((dir / "a").string());
@@ -63,9 +62,9 @@ struct Pair {
     REQUIRE(sb.ok());
     store_a = std::move(sa).value();
     store_b = std::move(sb).value();
-    b = std::make_unique<Transport>(io, Options(2), &rb, store_b.get());
+    b = std::make_unique<Transport>(io, Options(2, secret_b), &rb, store_b.get());
     REQUIRE(b->Listen().ok());
-    a = std::make_unique<Transport>(io, Options(1), &ra, store_a.get());
+    a = std::make_unique<Transport>(io, Options(1, secret_a), &ra, store_a.get());
     a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(b->port()));
   }
   ~Pair() {
@@ -73,9 +72,10 @@ struct Pair {
     b->Stop();
     std::filesystem::remove_all(dir);
   }
-  static TransportOptions Options(NodeId self) {
+  static TransportOptions Options(NodeId self, const std::string& secret = "") {
     TransportOptions o;
     o.self = self;
+    o.cluster_secret = secret;
     o.listen_addr = "127.0.0.1:0";
     o.frame_bytes_max = 4096;
     o.snapshot_chunk_bytes = 1024;
@@ -266,6 +266,239 @@ TEST_CASE("a peer named by a hostname is resolved and dialed", "[runtime][transp
   p.a->Send(Append(10));
   p.RunUntil([&] { return p.ra.unreachable > 0; });
   CHECK(p.ra.unreachable > 0);  // a name that does not resolve fails the dial, visibly
+}
+
+}  // namespace
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+namespace {
+
+using testing::RawPeer;
+
+// Runs the io loop of `p` while `work` runs on a thread of its own (a RawPeer blocks).
+template <typename Work>
+void RunBeside(Pair& p, Work work) {
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    work();
+    done = true;
+  });
+  p.RunUntil([&] { return done.load(); }, 2000);
+  t.join();
+}
+
+std::string Hello(std::uint8_t vmin, std::uint8_t vmax, std::string auth) {
+  wire::Handshake hs;
+  hs.version_min = vmin;
+  hs.version_max = vmax;
+  hs.from = 1;
+  hs.to = 2;
+  hs.auth = std::move(auth);
+  return *wire::EncodeFrame(wire::FrameType::kHandshake, *wire::EncodeHandshake(hs));
+}
+
+std::optional<wire::HandshakeReject> ReadReject(RawPeer& peer) {
+  auto f = peer.Read();
+  if (!f || f->type != wire::FrameType::kHandshakeReject) return std::nullopt;
+  auto r = wire::DecodeHandshakeReject(f->payload);
+  if (!r.ok()) return std::nullopt;
+  return *r;
+}
+
+TEST_CASE("nodes with the same secret complete the mutual handshake", "[runtime][handshake]") {
+  Pair p("s3cret", "s3cret");
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  REQUIRE(p.rb.messages.size() == 1);
+  CHECK(p.ra.unreachable == 0);
+}
+
+TEST_CASE("a wrong or missing secret on either side lets no message through",
+          "[runtime][handshake]") {
+  auto [secret_a, secret_b] = GENERATE(std::pair<std::string, std::string>{"one", "two"},
+                                       std::pair<std::string, std::string>{"", "two"},
+                                       std::pair<std::string, std::string>{"one", ""});
+  INFO("dialer secret '" << secret_a << "', listener secret '" << secret_b << "'");
+  Pair p(secret_a, secret_b);
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return p.ra.unreachable > 0; });
+  CHECK(p.ra.unreachable > 0);
+  p.RunUntil([] { return false; }, 20);
+  CHECK(p.rb.messages.empty());
+}
+
+// The core of F-2: a recorded handshake (and the message after it) replayed byte for byte
+// on a new connection fails, because the listener's nonce is fresh.
+TEST_CASE("a replayed handshake is refused", "[runtime][handshake]") {
+  Pair p("", "s3cret");
+  std::string recorded;
+  std::string nonce1, nonce2;
+  std::optional<wire::HandshakeReject> rej;
+  bool closed = false;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(1, 2, "", "s3cret").ok());
+    REQUIRE(peer->SendPayload(wire::Payload(Append(10))));
+    recorded = peer->sent();
+    nonce1 = peer->listener_nonce();
+
+    auto replay = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(replay);
+    REQUIRE(replay->Send(recorded));
+    auto ack = replay->Read();
+    REQUIRE(ack);
+    REQUIRE(ack->type == wire::FrameType::kHandshakeAck);
+    nonce2 = wire::DecodeHandshakeAck(ack->payload)->auth.substr(0, wire::kNonceBytes);
+    rej = ReadReject(*replay);
+    closed = replay->WaitClosed();
+  });
+  CHECK(p.rb.messages.size() == 1);  // the original's message, not the replay's
+  CHECK(nonce1.size() == wire::kNonceBytes);
+  CHECK(nonce1 != nonce2);
+  REQUIRE(rej);
+  CHECK(rej->code == wire::RejectCode::kAuthFailed);
+  CHECK(closed);
+}
+
+TEST_CASE("a dialer with a wrong proof or no nonce is refused", "[runtime][handshake]") {
+  Pair p("", "s3cret");
+  std::optional<wire::HandshakeReject> wrong_secret, no_nonce;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    // It cannot verify the listener's proof either: it knows another secret.
+    CHECK_FALSE(peer->Handshake(1, 2, "", "guess").ok());
+    REQUIRE(peer->SendPayload(wire::HandshakeFinish{std::string(wire::kProofBytes, 'x')}));
+    wrong_secret = ReadReject(*peer);
+
+    auto v1 = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(v1);
+    REQUIRE(v1->Send(Hello(2, 2, "")));
+    no_nonce = ReadReject(*v1);
+  });
+  REQUIRE(wrong_secret);
+  CHECK(wrong_secret->code == wire::RejectCode::kAuthFailed);
+  REQUIRE(no_nonce);
+  CHECK(no_nonce->code == wire::RejectCode::kAuthFailed);
+  CHECK(p.rb.messages.empty());
+}
+
+TEST_CASE("a version-1 dialer is refused with a clear reason", "[runtime][handshake]") {
+  Pair p;
+  std::optional<wire::HandshakeReject> rej;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    // A version-1 hello: its auth was a 32-byte static HMAC.
+    REQUIRE(peer->Send(Hello(1, 1, std::string(32, 'h'))));
+    rej = ReadReject(*peer);
+  });
+  REQUIRE(rej);
+  CHECK(rej->code == wire::RejectCode::kVersionUnsupported);
+  CHECK(rej->reason.find("1..1") != std::string::npos);
+  CHECK(rej->reason.find("upgrade") != std::string::npos);
+}
+
+TEST_CASE("a frame other than HandshakeFinish after the hello closes the connection",
+          "[runtime][handshake]") {
+  Pair p;
+  bool closed = false;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Send(Hello(2, 2, std::string(wire::kNonceBytes, 'n'))));
+    REQUIRE(peer->SendPayload(wire::Payload(Append(10))));  // skips the finish
+    closed = peer->WaitClosed();
+  });
+  CHECK(closed);
+  CHECK(p.rb.messages.empty());
+}
+
+// The listener proves itself: a dialer that gets a wrong listener proof sends nothing
+// after its Handshake and closes.
+TEST_CASE("a dialer sends nothing to a listener that cannot prove the secret",
+          "[runtime][handshake]") {
+  Pair p("s3cret", "s3cret");
+  std::uint16_t port = 0;
+  const int listen_fd = RawPeer::Listen(&port);
+  REQUIRE(listen_fd >= 0);
+  p.a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(port));
+  p.a->Send(Append(10));
+  std::optional<wire::Frame> hello;
+  bool closed = false;
+  int after_ack = -1;
+  RunBeside(p, [&] {
+    auto conn = RawPeer::Accept(listen_fd, std::chrono::seconds(3));
+    REQUIRE(conn);
+    hello = conn->Read();
+    REQUIRE(hello);
+    wire::HandshakeAck ack;
+    ack.from = 2;
+    ack.auth = std::string(wire::kNonceBytes, 'n') + std::string(wire::kProofBytes, 'p');
+    REQUIRE(conn->SendPayload(ack));
+    closed = conn->WaitClosed();
+    after_ack = conn->frames_discarded();
+  });
+  ::close(listen_fd);
+  REQUIRE(hello);
+  CHECK(hello->type == wire::FrameType::kHandshake);
+  CHECK(closed);
+  CHECK(after_ack == 0);  // no HandshakeFinish, no message
+  CHECK(p.ra.unreachable > 0);
+}
+
+}  // namespace
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+namespace {
+
+// Issue 14 step 2: a message the node refuses closes the connection it came on (and is
+// counted); the honest dialer reconnects and its next messages flow.
+TEST_CASE("a message the node refuses closes its connection", "[runtime][transport]") {
+  Pair p;
+  p.rb.refuse = 1;
+  p.a->Send(Append(10));
+  p.RunUntil([&] { return p.rb.conns_closed > 0; });
+  CHECK(p.rb.conns_closed == 1);
+  REQUIRE(p.rb.messages.size() == 1);
+  // The dialer sees the close, backs off and redials; a message sent meanwhile may be
+  // dropped (reported unreachable), so keep sending until one arrives.
+  for (int i = 0; i < 100 && p.rb.messages.size() < 2; ++i) {
+    p.a->Send(Append(10));
+    p.RunUntil([] { return false; }, 2);
+  }
+  CHECK(p.rb.messages.size() >= 2);
+  CHECK(p.rb.conns_closed == 1);  // the honest messages did not close anything
+}
+
+// A raw dialer on a connection after a valid handshake: a forged sender and an
+// unexpected frame type close the connection and are counted, as a refused message is.
+TEST_CASE("forged senders and unexpected frames close an authenticated connection",
+          "[runtime][transport]") {
+  Pair p("", "s3cret");
+  bool forged_closed = false, unexpected_closed = false;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(1, 2, "", "s3cret").ok());
+    Message m = Append(10);
+    m.from = 3;  // not the authenticated peer
+    REQUIRE(peer->SendPayload(wire::Payload(m)));
+    forged_closed = peer->WaitClosed();
+
+    auto peer2 = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer2);
+    REQUIRE(peer2->Handshake(1, 2, "", "s3cret").ok());
+    REQUIRE(peer2->SendPayload(wire::HandshakeAck{}));
+    unexpected_closed = peer2->WaitClosed();
+  });
+  CHECK(forged_closed);
+  CHECK(unexpected_closed);
+  CHECK(p.rb.conns_closed == 2);
+  CHECK(p.rb.messages.empty());
 }
 
 }  // namespace

@@ -50,11 +50,11 @@ TEST_CASE("frame header layout is as specified", "[wire][frame]") {
   const std::string f = MustFrame(FrameType::kRaftMessage, "abc");
   REQUIRE(f.size() == kFrameHeaderBytes + 3);
   CHECK(f.substr(0, 4) == "RAFT");
-  CHECK(f[4] == 1);  // version
+  CHECK(f[4] == 2);  // version
   CHECK(f[5] == 4);  // RaftMessage
   CHECK(f.substr(6, 2) == std::string(2, '\0'));
   CHECK(f.substr(8, 4) == std::string("\x03\0\0\0", 4));
-  CHECK(f.substr(0, 20) == RawHeader(1, 4, 0, 3, Crc32c("abc")));
+  CHECK(f.substr(0, 20) == RawHeader(2, 4, 0, 3, Crc32c("abc")));
   CHECK(f.substr(20) == "abc");
   auto header = EncodeFrameHeader(FrameType::kRaftMessage, "abc");
   REQUIRE(header.ok());
@@ -64,9 +64,10 @@ TEST_CASE("frame header layout is as specified", "[wire][frame]") {
 TEST_CASE("frames decode whole, one byte at a time and in random splits", "[wire][frame]") {
   std::vector<Frame> sent = {
       {FrameType::kHandshake, 1, "hello"},
-      {FrameType::kRaftMessage, 1, ""},
-      {FrameType::kSnapshotChunk, 1, BinaryBytes(100000)},
-      {FrameType::kSnapshotChunkAck, 1, std::string(1, '\0')},
+      {FrameType::kRaftMessage, 2, ""},
+      {FrameType::kSnapshotChunk, 2, BinaryBytes(100000)},
+      {FrameType::kSnapshotChunkAck, 2, std::string(1, '\0')},
+      {FrameType::kHandshakeFinish, 2, BinaryBytes(32)},
       {FrameType::kHandshakeReject, 1, BinaryBytes(19)},
   };
   std::string stream;
@@ -133,12 +134,13 @@ TEST_CASE("header checks fire before any payload byte is buffered", "[wire][fram
       {"bad magic", "GET / HTTP/1.1\r\nHost", "bad magic 47 45 54 20 (not a raft peer?)"},
       {"header crc", RawHeader(1, 4, 0, 1, crc, 1), "frame header checksum mismatch"},
       {"version 0", RawHeader(0, 4, 0, 1, crc), "unsupported version 0"},
-      {"version 2", RawHeader(2, 4, 0, 1, crc), "unsupported version 2"},
+      {"version 1", RawHeader(1, 4, 0, 1, crc), "unsupported version 1"},
+      {"version 3", RawHeader(3, 4, 0, 1, crc), "unsupported version 3"},
       {"handshake version", RawHeader(2, 1, 0, 1, crc), "unsupported version 2"},
       {"type 0", RawHeader(1, 0, 0, 1, crc), "unknown frame type 0"},
-      {"type 7", RawHeader(1, 7, 0, 1, crc), "unknown frame type 7"},
-      {"flags", RawHeader(1, 4, 0x8000, 1, crc), "reserved frame flags 0x8000 set"},
-      {"length", RawHeader(1, 4, 0, 1025, crc), "payload of 1025 bytes exceeds the limit of 1024"},
+      {"type 8", RawHeader(2, 8, 0, 1, crc), "unknown frame type 8"},
+      {"flags", RawHeader(2, 4, 0x8000, 1, crc), "reserved frame flags 0x8000 set"},
+      {"length", RawHeader(2, 4, 0, 1025, crc), "payload of 1025 bytes exceeds the limit of 1024"},
   };
   for (const Case& c : cases) {
     INFO(c.name);
@@ -179,7 +181,7 @@ TEST_CASE("frames completed before an error are still delivered", "[wire][frame]
 
 TEST_CASE("a lying length allocates only what arrives", "[wire][frame]") {
   // Valid header announcing the default maximum (64 MiB); then only 1000 bytes arrive.
-  const std::string header = RawHeader(1, 5, 0, kFramePayloadBytesMaxDefault, 0x12345678);
+  const std::string header = RawHeader(2, 5, 0, kFramePayloadBytesMaxDefault, 0x12345678);
   std::size_t largest = 0;
   {
     FrameDecoder d;
@@ -192,7 +194,7 @@ TEST_CASE("a lying length allocates only what arrives", "[wire][frame]") {
   CHECK(largest <= 64 * 1024 + 1);  // + the string's terminator
   // One byte over the limit is refused at the header.
   FrameDecoder d;
-  CHECK(d.Feed(RawHeader(1, 5, 0, kFramePayloadBytesMaxDefault + 1, 0)).code() ==
+  CHECK(d.Feed(RawHeader(2, 5, 0, kFramePayloadBytesMaxDefault + 1, 0)).code() ==
         ErrorCode::kCorruption);
 }
 
@@ -219,19 +221,37 @@ TEST_CASE("the encoder refuses what a decoder would refuse", "[wire][frame]") {
         ErrorCode::kInvalidArgument);
   CHECK(EncodeFrame(FrameType::kRaftMessage, std::string(1024, 'x'), 1024).ok());
   CHECK(EncodeFrame(static_cast<FrameType>(0), "").status().code() == ErrorCode::kInvalidArgument);
-  CHECK(EncodeFrame(static_cast<FrameType>(7), "").status().code() == ErrorCode::kInvalidArgument);
+  CHECK(EncodeFrame(static_cast<FrameType>(8), "").status().code() == ErrorCode::kInvalidArgument);
 }
 
-// Security review F-11: a listener limits the first, unauthenticated frame to 4 KiB, the
-// frames after it to the full limit; the header alone decides, before any payload byte.
-TEST_CASE("the first frame of a stream has its own, smaller limit", "[wire][frame]") {
+// Security review F-11: a listener limits the first, unauthenticated frames to 4 KiB, the
+// frames after them to the full limit; the header alone decides, before any payload byte.
+TEST_CASE("the first frames of a stream have their own, smaller limit", "[wire][frame]") {
   const std::string big(kFirstFramePayloadBytesMax + 1, 'x');
   const std::string small(100, 'y');
   {
     FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax);
     Status s = d.Feed(MustFrame(FrameType::kHandshake, big).substr(0, kFrameHeaderBytes));
     CHECK(s.code() == ErrorCode::kCorruption);
-    CHECK(s.message().find("first frame") != std::string::npos);
+    CHECK(s.message().find("handshake frames") != std::string::npos);
+  }
+  {
+    // A listener: Handshake and HandshakeFinish are both limited.
+    FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax, kHandshakeFramesIn);
+    REQUIRE(d.Feed(MustFrame(FrameType::kHandshake, small)).ok());
+    CHECK(d.Feed(MustFrame(FrameType::kHandshakeFinish, big)).code() == ErrorCode::kCorruption);
+  }
+  {
+    FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax, kHandshakeFramesIn);
+    REQUIRE(d.Feed(MustFrame(FrameType::kHandshake, small) +
+                   MustFrame(FrameType::kHandshakeFinish, small) +
+                   MustFrame(FrameType::kRaftMessage, big))
+                .ok());
+    CHECK(d.Pop());
+    CHECK(d.Pop());
+    auto third = d.Pop();
+    REQUIRE(third);
+    CHECK(third->payload.size() == big.size());
   }
   {
     FrameDecoder d(kFramePayloadBytesMaxDefault, kFirstFramePayloadBytesMax);

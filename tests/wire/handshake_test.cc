@@ -37,14 +37,60 @@ TEST_CASE("handshake payloads round-trip with edge values", "[wire][handshake]")
       HandshakeAck{255, kMax, BinaryBytes(32)},
       HandshakeReject{RejectCode::kVersionUnsupported, ""},
       HandshakeReject{RejectCode::kShuttingDown, std::string(kReasonBytesMax, 'r')},
+      HandshakeFinish{},
+      HandshakeFinish{BinaryBytes(kProofBytes)},
   };
   for (const Payload& p : cases) CHECK(RoundTripFrame(p) == p);
 }
 
-TEST_CASE("handshake frames always carry version 1", "[wire][handshake]") {
+TEST_CASE("handshake frames always carry version 1, HandshakeFinish the protocol's",
+          "[wire][handshake]") {
   const std::string f = testing::MustEncodeFrame(Handshake{});
   CHECK(f[4] == 1);
   CHECK(f[5] == static_cast<char>(FrameType::kHandshake));
+  const std::string fin = testing::MustEncodeFrame(HandshakeFinish{});
+  CHECK(fin[4] == 2);
+  CHECK(fin[5] == 7);
+  // A HandshakeFinish claiming version 1 (no such frame in version 1) is refused.
+  std::string v1 = fin;
+  v1[4] = 1;
+  CHECK_FALSE(DecodeFrame(v1).ok());
+  CHECK(Handshake{}.version_min == 2);
+  CHECK(Handshake{}.version_max == 2);
+}
+
+TEST_CASE("handshake finish grammar", "[wire][handshake]") {
+  CHECK(DecodeHandshakeFinish(std::string(4, '\0'))->proof.empty());
+  std::string too_long = *EncodeHandshakeFinish(HandshakeFinish{std::string(kProofBytes, 'p')});
+  too_long[0] = static_cast<char>(kProofBytes + 1);
+  too_long += 'p';
+  CHECK(DecodeHandshakeFinish(too_long).status().code() == ErrorCode::kCorruption);
+  CHECK(EncodeHandshakeFinish(HandshakeFinish{std::string(kProofBytes + 1, 'p')}).status().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(DecodeHandshakeFinish("").status().code() == ErrorCode::kCorruption);
+}
+
+// The transcript is the spec's grammar byte for byte (docs/wire-protocol.md 4.1), and
+// every input changes it: the role, the hello, the version, the listener, the nonce.
+TEST_CASE("the handshake transcript covers every input", "[wire][handshake]") {
+  const std::string nonce(kNonceBytes, 'n');
+  auto t = HandshakeTranscript(kRoleDialer, "HELLO", 2, 7, nonce);
+  REQUIRE(t.ok());
+  std::string want("raft-handshake-v2\0", 18);
+  want += std::string("\x06\0\0\0dialer", 10);
+  want += std::string("\x05\0\0\0HELLO", 9);
+  want += std::string("\x02\x07\0\0\0\0\0\0\0", 9);
+  want += std::string("\x20\0\0\0", 4) + nonce;
+  CHECK(*t == want);
+  CHECK(*HandshakeTranscript(kRoleListener, "HELLO", 2, 7, nonce) != *t);
+  CHECK(*HandshakeTranscript(kRoleDialer, "HELLo", 2, 7, nonce) != *t);
+  CHECK(*HandshakeTranscript(kRoleDialer, "HELLO", 3, 7, nonce) != *t);
+  CHECK(*HandshakeTranscript(kRoleDialer, "HELLO", 2, 8, nonce) != *t);
+  CHECK(*HandshakeTranscript(kRoleDialer, "HELLO", 2, 7, std::string(kNonceBytes, 'm')) != *t);
+  CHECK(HandshakeTranscript("verylongrole", "", 2, 7, nonce).status().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(HandshakeTranscript(kRoleDialer, "", 2, 7, nonce + "x").status().code() ==
+        ErrorCode::kInvalidArgument);
 }
 
 TEST_CASE("handshake grammar violations", "[wire][handshake]") {
@@ -101,9 +147,10 @@ TEST_CASE("handshake grammar violations", "[wire][handshake]") {
 }
 
 TEST_CASE("version negotiation picks the highest common version", "[wire][handshake]") {
-  CHECK(NegotiateVersion(1, 1) == std::optional<std::uint8_t>(1));
-  CHECK(NegotiateVersion(1, 9) == std::optional<std::uint8_t>(1));
-  CHECK(NegotiateVersion(2, 9) == std::nullopt);
+  CHECK(NegotiateVersion(2, 2) == std::optional<std::uint8_t>(2));
+  CHECK(NegotiateVersion(1, 9) == std::optional<std::uint8_t>(2));
+  CHECK(NegotiateVersion(1, 1) == std::nullopt);  // a version-1 peer is refused
+  CHECK(NegotiateVersion(3, 9) == std::nullopt);
   CHECK(NegotiateVersion(0, 0) == std::nullopt);
 }
 
@@ -153,9 +200,9 @@ TEST_CASE("random payloads of every type round-trip through frames", "[wire][pay
 TEST_CASE("a frame's type selects the grammar", "[wire][payload]") {
   const std::string ack = *EncodeSnapshotChunkAck(SnapshotChunkAck{1, 2, 3, false});
   // The same bytes under another frame type must not be accepted as that type.
-  CHECK_FALSE(DecodePayload(Frame{FrameType::kRaftMessage, 1, ack}).ok());
-  CHECK_FALSE(DecodePayload(Frame{FrameType::kSnapshotChunk, 1, ack}).ok());
-  CHECK(DecodePayload(Frame{FrameType::kSnapshotChunkAck, 1, ack}).ok());
+  CHECK_FALSE(DecodePayload(Frame{FrameType::kRaftMessage, 2, ack}).ok());
+  CHECK_FALSE(DecodePayload(Frame{FrameType::kSnapshotChunk, 2, ack}).ok());
+  CHECK(DecodePayload(Frame{FrameType::kSnapshotChunkAck, 2, ack}).ok());
 }
 
 TEST_CASE("payload frames above the limit are refused by the encoder", "[wire][payload]") {

@@ -165,7 +165,7 @@ TEST_CASE("mutated and random payloads decode canonically or not at all", "[wire
     std::size_t largest = 0;
     {
       AllocationProbe probe;
-      decoded = DecodePayload(Frame{type, 1, payload});
+      decoded = DecodePayload(Frame{type, 2, payload});
       largest = probe.largest();
     }
     REQUIRE(largest <= 4 * payload.size() + 1024);

@@ -143,7 +143,7 @@ Message RandomMessage(std::mt19937_64& rng) {
 }
 
 Payload RandomPayload(std::mt19937_64& rng) {
-  switch (rng() % 6) {
+  switch (rng() % 7) {
     case 0: {
       const auto lo = static_cast<std::uint8_t>(1 + rng() % 255);
       const auto hi = static_cast<std::uint8_t>(lo + rng() % (256 - lo));
@@ -168,8 +168,10 @@ Payload RandomPayload(std::mt19937_64& rng) {
                       RandomBytes(rng, 200)};
       return c;
     }
-    default:
+    case 5:
       return SnapshotChunkAck{EdgyU64(rng), EdgyU64(rng), EdgyU64(rng), rng() % 2 == 0};
+    default:
+      return HandshakeFinish{RandomBytes(rng, kProofBytes)};
   }
 }
 

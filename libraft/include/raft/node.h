@@ -143,6 +143,9 @@ struct RAFT_EXPORT NodeMetrics {
   // Peer messages the core refused (RawNode::Step: malformed, or impossible from an honest
   // peer; docs/core.md, "Message validation").
   std::uint64_t messages_refused = 0;
+  // Connections peers dialed to us that the transport closed, after their handshake,
+  // because of bad input (a refused message, a malformed frame, a forged sender).
+  std::uint64_t peer_conns_closed = 0;
   // Latency histograms: counts per bucket; bucket i covers <= kLatencyBucketsUs[i].
   static constexpr std::size_t kBuckets = 16;
   static const std::uint64_t kLatencyBucketsUs[kBuckets];

@@ -1,6 +1,8 @@
 #include "runtime/inbound_conn.h"
 
-#include "runtime/hmac.h"
+#include <fmt/format.h>
+
+#include "runtime/peer_auth.h"
 #include "wire/handshake.h"
 #include "wire/message_codec.h"
 #include "wire/snapshot_chunk.h"
@@ -19,7 +21,8 @@ InboundConn::InboundConn(Transport* t, std::shared_ptr<PeerStream> stream)
     : t_(t),
       stream_(std::move(stream)),
       handshake_timer_(stream_->socket().get_executor()),
-      decoder_(t->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax) {
+      decoder_(t->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax,
+               wire::kHandshakeFramesIn) {
   asio::error_code ec;
   auto ep = stream_->socket().remote_endpoint(ec);
   remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -87,40 +90,48 @@ void InboundConn::StartRead() {
 }
 
 bool InboundConn::HandleFrame(wire::Frame f) {
-  if (!handshaken_) return HandleHandshake(f);
+  if (!handshaken_) return hello_answered_ ? HandleFinish(f) : HandleHandshake(f);
+  if (f.version != version_) {
+    return CloseForBadInput("closing connection: frame of another protocol version",
+                            std::to_string(f.version));
+  }
   switch (f.type) {
     case wire::FrameType::kRaftMessage: {
       auto m = wire::DecodeMessage(f.payload);
-      if (!m.ok()) {
-        t_->Log(LogLevel::kWarn, "closing connection: bad message",
-                {{"remote", remote_}, {"error", m.status().message()}});
-        return false;
-      }
+      if (!m.ok()) return CloseForBadInput("closing connection: bad message", m.status().message());
       if (m->from != peer_ || m->to != t_->options().self) {
-        t_->Log(LogLevel::kWarn, "closing connection: message with forged sender or target",
-                {{"remote", remote_}, {"peer", std::to_string(peer_)}});
-        return false;
+        return CloseForBadInput("closing connection: message with forged sender or target",
+                                std::to_string(m->from) + " -> " + std::to_string(m->to));
       }
-      t_->handler()->OnMessage(std::move(m).value());
+      if (Status s = t_->handler()->OnMessage(std::move(m).value()); !s.ok())
+        return CloseForBadInput("closing connection: the node refused a message", s.ToString());
       return true;
     }
     case wire::FrameType::kSnapshotChunk:
       return HandleChunk(f);
     default:
-      t_->Log(LogLevel::kWarn, "closing connection: unexpected frame",
-              {{"remote", remote_}, {"type", wire::FrameTypeName(f.type)}});
-      return false;
+      return CloseForBadInput("closing connection: unexpected frame", wire::FrameTypeName(f.type));
   }
+}
+
+bool InboundConn::CloseForBadInput(std::string_view why, const std::string& detail) {
+  t_->LogBadInput(why, {{"remote", remote_}, {"peer", std::to_string(peer_)}, {"error", detail}});
+  t_->handler()->OnPeerConnClosed(peer_);
+  return false;
+}
+
+bool InboundConn::Reject(wire::RejectCode code, const std::string& reason) {
+  t_->Log(LogLevel::kWarn, "refused connection",
+          {{"remote", remote_}, {"code", wire::RejectCodeName(code)}, {"reason", reason}});
+  wire::HandshakeReject r{code, reason};
+  SendFrame(wire::FrameType::kHandshakeReject, wire::EncodeHandshakeReject(r),
+            /*close_after=*/true);
+  return false;
 }
 
 bool InboundConn::HandleHandshake(const wire::Frame& f) {
   auto reject = [&](wire::RejectCode code, const std::string& reason) {
-    t_->Log(LogLevel::kWarn, "refused connection",
-            {{"remote", remote_}, {"code", wire::RejectCodeName(code)}, {"reason", reason}});
-    wire::HandshakeReject r{code, reason};
-    SendFrame(wire::FrameType::kHandshakeReject, wire::EncodeHandshakeReject(r),
-              /*close_after=*/true);
-    return false;
+    return Reject(code, reason);
   };
   if (f.type != wire::FrameType::kHandshake) {
     t_->Log(LogLevel::kWarn, "closing connection: no handshake", {{"remote", remote_}});
@@ -137,30 +148,103 @@ bool InboundConn::HandleHandshake(const wire::Frame& f) {
     return reject(wire::RejectCode::kClusterMismatch,
                   "cluster id '" + hs->cluster_id + "' is not '" + o.cluster_id + "'");
   auto version = wire::NegotiateVersion(hs->version_min, hs->version_max);
-  if (!version) return reject(wire::RejectCode::kVersionUnsupported, "no common protocol version");
+  if (!version) {
+    return reject(wire::RejectCode::kVersionUnsupported,
+                  fmt::format("the dialer speaks protocol versions {}..{}, this node {}..{} "
+                              "(version 2 is the mutual challenge-response handshake); "
+                              "upgrade every node to the same release",
+                              hs->version_min, hs->version_max, wire::kProtocolVersionMin,
+                              wire::kProtocolVersionMax));
+  }
   if (hs->to != kNoNode && hs->to != o.self)
     return reject(wire::RejectCode::kWrongNode, "this is node " + std::to_string(o.self));
   if (hs->from == kNoNode || hs->from == o.self)
     return reject(wire::RejectCode::kUnknownPeer, "invalid sender id");
-  if (!ConstantTimeEquals(hs->auth, t_->AuthProof(hs->from, hs->to)))
-    return reject(wire::RejectCode::kAuthFailed, "cluster secret proof does not match");
-  handshaken_ = true;
-  peer_ = hs->from;
-  if (!hs->address.empty()) t_->handler()->OnPeerAddress(peer_, hs->address);
-  t_->PeerIsUp(peer_);
+  if (hs->auth.size() != wire::kNonceBytes) {
+    return reject(
+        wire::RejectCode::kAuthFailed,
+        fmt::format("the dialer's nonce is {} bytes, not {}", hs->auth.size(), wire::kNonceBytes));
+  }
+  auto nonce = MakeHandshakeNonce();
+  if (!nonce.ok()) {
+    t_->Log(LogLevel::kError, "closing connection: no handshake nonce",
+            {{"remote", remote_}, {"error", nonce.status().ToString()}});
+    return false;
+  }
   wire::HandshakeAck ack;
   ack.version = *version;
   ack.from = o.self;
+  ack.auth = *nonce;
+  if (!o.cluster_secret.empty()) {
+    // We prove ourselves first: the dialer sends nothing more until it has checked this.
+    auto proof =
+        HandshakeProof(o.cluster_secret, wire::kRoleListener, f.payload, *version, o.self, *nonce);
+    if (!proof.ok()) {
+      t_->Log(LogLevel::kError, "closing connection: cannot compute our handshake proof",
+              {{"remote", remote_}, {"error", proof.status().ToString()}});
+      return false;
+    }
+    ack.auth += *proof;
+  }
+  hello_answered_ = true;
+  hello_ = f.payload;
+  listener_nonce_ = std::move(nonce).value();
+  version_ = *version;
+  peer_ = hs->from;  // claimed; authenticated by the HandshakeFinish
+  peer_address_ = hs->address;
   return SendFrame(wire::FrameType::kHandshakeAck, wire::EncodeHandshakeAck(ack), false);
+}
+
+bool InboundConn::HandleFinish(const wire::Frame& f) {
+  if (f.type != wire::FrameType::kHandshakeFinish || f.version != version_) {
+    t_->Log(LogLevel::kWarn, "closing connection: expected the dialer's HandshakeFinish",
+            {{"remote", remote_},
+             {"type", wire::FrameTypeName(f.type)},
+             {"version", std::to_string(f.version)}});
+    return false;
+  }
+  auto fin = wire::DecodeHandshakeFinish(f.payload);
+  if (!fin.ok()) {
+    t_->Log(LogLevel::kWarn, "closing connection: malformed handshake finish",
+            {{"remote", remote_}, {"error", fin.status().message()}});
+    return false;
+  }
+  const auto& o = t_->options();
+  if (o.cluster_secret.empty()) {
+    if (!fin->proof.empty()) {
+      return Reject(wire::RejectCode::kAuthFailed,
+                    "the dialer proves a cluster secret, but this node has none: configure "
+                    "the same secret on every node");
+    }
+  } else {
+    if (fin->proof.empty()) {
+      return Reject(wire::RejectCode::kAuthFailed,
+                    "the dialer has no cluster secret, but this node requires one");
+    }
+    auto expected = HandshakeProof(o.cluster_secret, wire::kRoleDialer, hello_, version_, o.self,
+                                   listener_nonce_);
+    if (!expected.ok()) {
+      t_->Log(LogLevel::kError, "closing connection: cannot compute the dialer's proof",
+              {{"remote", remote_}, {"error", expected.status().ToString()}});
+      return false;
+    }
+    if (!ProofEquals(fin->proof, *expected)) {
+      return Reject(wire::RejectCode::kAuthFailed, "cluster secret proof does not match");
+    }
+  }
+  handshaken_ = true;
+  hello_.clear();
+  listener_nonce_.clear();
+  if (!peer_address_.empty()) t_->handler()->OnPeerAddress(peer_, peer_address_);
+  peer_address_.clear();
+  t_->PeerIsUp(peer_);
+  return true;
 }
 
 bool InboundConn::HandleChunk(const wire::Frame& f) {
   auto c = wire::DecodeSnapshotChunk(f.payload);
-  if (!c.ok()) {
-    t_->Log(LogLevel::kWarn, "closing connection: bad snapshot chunk",
-            {{"remote", remote_}, {"error", c.status().message()}});
-    return false;
-  }
+  if (!c.ok())
+    return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
   wire::SnapshotChunkAck ack;
   ack.snapshot_index = c->snapshot_index;
   ack.snapshot_term = c->snapshot_term;
@@ -234,7 +318,9 @@ void InboundConn::StartWrite() {
     t_->CheckThread();
     write_active_ = false;
     writing_.clear();
-    if (ec || close_after_write_) {
+    // The answer that ends the connection may queue behind one being written (a
+    // HandshakeReject behind our HandshakeAck): close once all are out.
+    if (ec || (close_after_write_ && out_.empty())) {
       Close();
       return;
     }

@@ -1,8 +1,10 @@
 // InboundConn: a connection a peer dialed to us (see transport.h for the contract).
 //
 // With TLS, the TLS handshake comes first (a dialer without a certificate from our CA is
-// refused there); then it must open with a valid handshake, both within kHandshakeTimeout (cluster
-// id, target node, proof of the cluster secret); then it carries the peer's raft messages to the
+// refused there). Then it must open with a valid handshake, both within kHandshakeTimeout:
+// the dialer's Handshake (cluster id, target node, nonce), our HandshakeAck (our nonce
+// and, with a cluster secret, our proof), the dialer's HandshakeFinish (its proof), as in
+// docs/wire-protocol.md 4.1. Only then does it carry the peer's raft messages to the
 // TransportHandler and its snapshot chunks to a SnapshotReceiver, answering each chunk
 // with an ack. The first malformed, oversized or unexpected frame closes it. Our
 // answers (handshake ack or reject, chunk acks) go out in order through out_.
@@ -20,6 +22,7 @@
 #include "runtime/peer_stream.h"
 #include "runtime/transport.h"
 #include "wire/frame.h"
+#include "wire/handshake.h"
 
 namespace raft::runtime {
 
@@ -33,7 +36,13 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
  private:
   void StartRead();
   bool HandleFrame(wire::Frame f);  // false: close the connection
+  // Bad input from the authenticated peer: logged (rate-limited), counted
+  // (OnPeerConnClosed); the caller closes. Returns false.
+  bool CloseForBadInput(std::string_view why, const std::string& detail);
   bool HandleHandshake(const wire::Frame& f);
+  bool HandleFinish(const wire::Frame& f);
+  // Logs, sends HandshakeReject and closes after it; false.
+  bool Reject(wire::RejectCode code, const std::string& reason);
   bool HandleChunk(const wire::Frame& f);
   // Queues one answer; an answer that cannot be framed closes the connection (false).
   bool SendFrame(wire::FrameType type, const Result<std::string>& payload, bool close_after);
@@ -46,7 +55,15 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   std::string remote_;
   std::vector<char> read_buf_;
   wire::FrameDecoder decoder_;
+  // Handshake progress: the Handshake arrived and was answered (hello_ holds its payload,
+  // listener_nonce_ our nonce, version_ the chosen version, peer_ the claimed dialer),
+  // then the HandshakeFinish verified (handshaken_: peer_ is authenticated).
+  bool hello_answered_ = false;
   bool handshaken_ = false;
+  std::string hello_;
+  std::string listener_nonce_;
+  std::uint8_t version_ = 0;
+  std::string peer_address_;
   NodeId peer_ = kNoNode;
   std::deque<std::string> out_;
   std::vector<std::string> writing_;  // non-empty only while write_active_

@@ -137,11 +137,12 @@ class Node::Impl : public runtime::TransportHandler {
   Status ReloadTls(const TlsOptions* replace);
 
   // TransportHandler (io thread).
-  void OnMessage(Message m) override;
+  Status OnMessage(Message m) override;
   void OnUnreachable(NodeId peer) override;
   void OnPeerLost(NodeId peer) override;
   void OnSnapshotSent(NodeId peer, bool ok) override;
   void OnPeerAddress(NodeId peer, const std::string& addr) override;
+  void OnPeerConnClosed(NodeId peer) override;
 
  private:
   void OnRefused(const Message& m, const Status& s) RAFT_REQUIRES(io_checker_);

@@ -281,18 +281,35 @@ void Node::Impl::LearnMember(const MemberInfo& m) {
   for (const auto& [id, mi] : members_) members_view_.push_back(mi);
 }
 
-void Node::Impl::OnMessage(Message m) {
-  io_checker_.Check();  // the Transport calls on the io thread
-  if (failed_ || stopping_) return;
-  Status s = raw_->Step(m);
+Status Node::Impl::OnMessage(Message m) {
+  io_checker_.Check();                            // the Transport calls on the io thread
+  if (failed_ || stopping_) return Status::Ok();  // dropped, not the sender's fault
+  Status s;
+  if (m.type == MessageType::kSnapshot && m.snapshot.index > raw_->GetStatus().hard_state.commit &&
+      !snaps_->Exists(m.snapshot.index, m.snapshot.term)) {
+    // F-1 (b): the core would restore a snapshot we do not hold, the disk thread drop the
+    // log for it, and the apply thread find no file. A sender streams the file (received
+    // whole and its checksums verified, SnapshotReceiver::Finish) before this message.
+    // One at or below our commit index is stale (a duplicate whose file a later local
+    // snapshot already cleaned up): the core ignores it, and it is no sign of a liar.
+    std::string why("snapshot message for ");
+    why += std::to_string(m.snapshot.index);
+    why += '/';
+    why += std::to_string(m.snapshot.term);
+    why += " without a received snapshot file";
+    s = Status(ErrorCode::kInvalidArgument, why);
+  } else {
+    s = raw_->Step(m);
+  }
   if (!s.ok()) OnRefused(m, s);
   SchedulePump();
+  return s;
 }
 
 // A refusal is either a bug or a peer that lies (docs/core.md, "Message validation"):
 // counted, and logged at most once per kRefusedLogInterval so that a flood of them
-// cannot flood the log. (Closing the sender's connection is the transport's part; not
-// done here.)
+// cannot flood the log. The transport closes the sender's connection (OnMessage's
+// result) and reports it in OnPeerConnClosed.
 void Node::Impl::OnRefused(const Message& m, const Status& s) {
   {
     base::MutexLock l(&status_mu_);
@@ -309,6 +326,12 @@ void Node::Impl::OnRefused(const Message& m, const Status& s) {
        {"refused_unlogged", std::to_string(refused_unlogged_)}});
   refused_logged_at_ = now;
   refused_unlogged_ = 0;
+}
+
+void Node::Impl::OnPeerConnClosed(NodeId /*peer*/) {
+  io_checker_.Check();  // the Transport calls on the io thread
+  base::MutexLock l(&status_mu_);
+  ++metrics_.peer_conns_closed;
 }
 
 void Node::Impl::OnUnreachable(NodeId peer) {

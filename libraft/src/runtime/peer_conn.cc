@@ -1,6 +1,9 @@
 #include "runtime/peer_conn.h"
 
+#include <fmt/format.h>
+
 #include "base/assert.h"
+#include "runtime/peer_auth.h"
 #include "wire/handshake.h"
 #include "wire/message_codec.h"
 #include "wire/snapshot_chunk.h"
@@ -10,6 +13,8 @@ namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kBackoffMinMs = 50;
 constexpr int kBackoffMaxMs = 2000;
+// A listener that accepts but does not answer our Handshake in this time is failed.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
 }  // namespace
 
 PeerConn::PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string addr)
@@ -19,8 +24,9 @@ PeerConn::PeerConn(Transport* t, asio::io_context& io, NodeId id, std::string ad
       addr_(std::move(addr)),
       stream_(t->NewStream()),
       backoff_timer_(io),
+      handshake_timer_(io),
       resolver_(io) {
-  decoder_.emplace(t->options().frame_bytes_max);
+  decoder_.emplace(t->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax);
 }
 
 void PeerConn::CheckInvariants() const {
@@ -137,12 +143,19 @@ void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
     }
     asio::error_code ignored;
     stream_->socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    auto nonce = MakeHandshakeNonce();
+    if (!nonce.ok()) {
+      t_->Log(LogLevel::kError, "cannot make a handshake nonce",
+              {{"peer", std::to_string(id_)}, {"error", nonce.status().ToString()}});
+      Fail(nonce.status().message());
+      return;
+    }
     wire::Handshake hs;
     hs.from = t_->options().self;
     hs.to = id_;
     hs.cluster_id = t_->options().cluster_id;
     hs.address = t_->options().self_addr;
-    hs.auth = t_->AuthProof(hs.from, hs.to);
+    hs.auth = *nonce;
     auto payload = wire::EncodeHandshake(hs);
     auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kHandshake, *payload,
                                                   t_->options().frame_bytes_max)
@@ -154,14 +167,101 @@ void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
       Fail("cannot encode the handshake: " + frame.status().message());
       return;
     }
-    // First on the wire, ahead of what queued while connecting; over the cap if need be.
-    queued_bytes_ += frame->size();
-    queue_.push_front(std::move(frame).value());
-    state_ = State::kReady;
+    nonce_ = std::move(nonce).value();
+    hello_ = std::move(payload).value();
+    hello_frame_ = std::move(frame).value();
+    // The Handshake alone: what queued while connecting waits for the listener's proof.
+    state_ = State::kHandshaking;
+    stream_->AsyncWrite(asio::buffer(hello_frame_),
+                        [this, self, g = gen_](asio::error_code e, std::size_t) {
+                          t_->CheckThread();
+                          if (closed_ || g != gen_ || !e) return;
+                          Fail("write: " + e.message());
+                        });
+    handshake_timer_.expires_after(kHandshakeTimeout);
+    handshake_timer_.async_wait([this, self, g = gen_](asio::error_code e) {
+      t_->CheckThread();
+      if (e || closed_ || g != gen_ || state_ != State::kHandshaking) return;
+      Fail("no answer to our handshake in time");
+    });
     StartRead();
-    StartWrite();
     CheckInvariants();
   });
+}
+
+void PeerConn::HandleAck(const wire::Frame& f) {
+  handshake_timer_.cancel();
+  auto ack = wire::DecodeHandshakeAck(f.payload);
+  if (!ack.ok()) {
+    Fail("malformed handshake ack: " + ack.status().message());
+    return;
+  }
+  if (ack->version < wire::kProtocolVersionMin || ack->version > wire::kProtocolVersionMax) {
+    Fail(fmt::format("the peer chose protocol version {}, outside ours ({}..{})", ack->version,
+                     wire::kProtocolVersionMin, wire::kProtocolVersionMax));
+    return;
+  }
+  if (ack->from != id_) {
+    Fail(fmt::format("the listener at {} is node {}, not {}", addr_, ack->from, id_));
+    return;
+  }
+  const std::string& secret = t_->options().cluster_secret;
+  const std::string_view auth(ack->auth);
+  const std::size_t want = wire::kNonceBytes + (secret.empty() ? 0 : wire::kProofBytes);
+  if (auth.size() != want) {
+    std::string why;
+    if (auth.size() == wire::kNonceBytes + wire::kProofBytes && secret.empty()) {
+      why = "the peer proves a cluster secret, but this node has none";
+    } else if (auth.size() == wire::kNonceBytes && !secret.empty()) {
+      why = "the peer has no cluster secret, but this node requires one";
+    } else {
+      why = fmt::format("malformed handshake ack auth of {} bytes", auth.size());
+    }
+    t_->Log(LogLevel::kError, "peer failed authentication",
+            {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+    backoff_ms_ = kBackoffMaxMs;
+    Fail("handshake: " + why);
+    return;
+  }
+  const std::string_view listener_nonce = auth.substr(0, wire::kNonceBytes);
+  wire::HandshakeFinish fin;
+  if (!secret.empty()) {
+    auto expected =
+        HandshakeProof(secret, wire::kRoleListener, hello_, ack->version, id_, listener_nonce);
+    auto ours =
+        HandshakeProof(secret, wire::kRoleDialer, hello_, ack->version, id_, listener_nonce);
+    if (!expected.ok() || !ours.ok()) {
+      Fail("cannot compute handshake proofs: " +
+           (expected.ok() ? ours.status() : expected.status()).message());
+      return;
+    }
+    if (!ProofEquals(auth.substr(wire::kNonceBytes), *expected)) {
+      t_->Log(LogLevel::kError, "peer failed authentication",
+              {{"peer", std::to_string(id_)},
+               {"addr", addr_},
+               {"reason", "its cluster secret proof does not match"}});
+      backoff_ms_ = kBackoffMaxMs;
+      Fail("handshake: the listener's cluster secret proof does not match");
+      return;
+    }
+    fin.proof = std::move(ours).value();
+  }
+  auto payload = wire::EncodeHandshakeFinish(fin);
+  auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kHandshakeFinish, *payload,
+                                                t_->options().frame_bytes_max)
+                            : Result<std::string>(payload.status());
+  if (!frame.ok()) {
+    Fail("cannot encode the handshake finish: " + frame.status().message());
+    return;
+  }
+  // First on the wire, ahead of what queued meanwhile; over the cap if need be.
+  queued_bytes_ += frame->size();
+  queue_.push_front(std::move(frame).value());
+  hello_.clear();
+  nonce_.clear();
+  state_ = State::kReady;
+  PumpSnapshot();
+  StartWrite();
 }
 
 void PeerConn::StartWrite() {
@@ -200,7 +300,8 @@ void PeerConn::StartRead() {
   stream_->AsyncReadSome(
       asio::buffer(read_buf_), [this, self, g = gen_](asio::error_code ec, std::size_t n) {
         t_->CheckThread();
-        if (closed_ || g != gen_ || state_ != State::kReady) return;
+        if (closed_ || g != gen_ || (state_ != State::kReady && state_ != State::kHandshaking))
+          return;
         if (ec) {
           Fail(ec == asio::error::eof ? "peer closed the connection" : "read: " + ec.message());
           return;
@@ -208,7 +309,8 @@ void PeerConn::StartRead() {
         Status s = decoder_->Feed(std::string_view(read_buf_.data(), n));
         while (auto f = decoder_->Pop()) {
           HandleFrame(std::move(*f));
-          if (closed_ || state_ != State::kReady) return;
+          if (closed_ || g != gen_ || (state_ != State::kReady && state_ != State::kHandshaking))
+            return;
         }
         if (!s.ok()) {
           Fail("bad frame from peer: " + s.message());
@@ -222,11 +324,20 @@ void PeerConn::StartRead() {
 void PeerConn::HandleFrame(wire::Frame f) {
   switch (f.type) {
     case wire::FrameType::kHandshakeAck:
+      if (state_ != State::kHandshaking) {
+        Fail("unexpected HandshakeAck");
+        return;
+      }
+      HandleAck(f);
       return;
     case wire::FrameType::kHandshakeReject: {
       auto rej = wire::DecodeHandshakeReject(f.payload);
       std::string why = rej.ok() ? std::string(wire::RejectCodeName(rej->code)) + ": " + rej->reason
                                  : "malformed reject";
+      if (rej.ok() && rej->code == wire::RejectCode::kVersionUnsupported) {
+        why += fmt::format(" (this node speaks protocol versions {}..{}; upgrade every node)",
+                           wire::kProtocolVersionMin, wire::kProtocolVersionMax);
+      }
       t_->Log(LogLevel::kError, "peer refused our handshake",
               {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
       backoff_ms_ = kBackoffMaxMs;
@@ -234,11 +345,13 @@ void PeerConn::HandleFrame(wire::Frame f) {
       return;
     }
     case wire::FrameType::kSnapshotChunkAck:
+      if (state_ != State::kReady) break;
       HandleChunkAck(f);
       return;
     default:
-      Fail(std::string("unexpected frame ") + wire::FrameTypeName(f.type));
+      break;
   }
+  Fail(std::string("unexpected frame ") + wire::FrameTypeName(f.type));
 }
 
 void PeerConn::HandleChunkAck(const wire::Frame& f) {
@@ -335,7 +448,8 @@ void PeerConn::Fail(const std::string& why) {
   if (closed_) return;
   stream_->Close();
   stream_ = t_->NewStream();  // the old one lives on until its aborted operations complete
-  decoder_.emplace(t_->options().frame_bytes_max);
+  decoder_.emplace(t_->options().frame_bytes_max, wire::kFirstFramePayloadBytesMax);
+  handshake_timer_.cancel();
   ++gen_;  // completions of the old socket's operations are ignored from now on
   bool had_traffic = !queue_.empty() || !writing_.empty();
   queue_.clear();
@@ -367,6 +481,7 @@ void PeerConn::Close() {
   if (closed_) return;
   closed_ = true;
   backoff_timer_.cancel();
+  handshake_timer_.cancel();
   resolver_.cancel();
   stream_->Close();
   queue_.clear();

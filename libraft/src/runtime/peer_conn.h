@@ -5,17 +5,26 @@
 //
 //                 SendMessage / StartSnapshot: Connect()
 //       kIdle ──────────────────────────────────────────> kConnecting
-//         ^                                                    │ connected: the handshake
-//         │ backoff timer fires,                               │ frame goes first in queue_
+//         ^                                                    │ connected: the Handshake
+//         │ backoff timer fires,                               │ frame is written alone
 //         │ or PeerIsUp() (the peer dialed us)                 v
+//         │                                              kHandshaking
+//         │                                                    │ HandshakeAck verified: the
+//         │                                                    │ HandshakeFinish goes first
+//         │                                                    v in queue_
 //     kBackoff <──────────── Fail() <────────────────────── kReady
-//                 (connect, write or read error, bad frame,    (also from kConnecting)
-//                  refused handshake, address change)
+//                 (connect, write or read error, bad frame,    (also from kConnecting,
+//                  refused handshake, address change,           kHandshaking)
+//                  no HandshakeAck within kHandshakeTimeout)
 //
 //   kIdle        no socket; nothing queued.
 //   kConnecting  the connect (and with TLS, the TLS handshake) in flight; messages
 //                queue up behind the handshake.
-//   kReady       writes drain queue_; reads take acks. The only state that writes.
+//   kHandshaking our Handshake (with our nonce, hello_) is out; waiting for the
+//                listener's HandshakeAck, whose proof must verify before anything else
+//                is sent (docs/wire-protocol.md 4.1). Messages keep queuing up.
+//   kReady       writes drain queue_; reads take acks. The only state that writes
+//                queue_.
 //   kBackoff     the peer failed moments ago: new messages are dropped and the peer
 //                reported unreachable (the core probes again later); a snapshot offer
 //                fails at once. Lasts backoff_ms_ (50 ms doubling to 2 s, reset by a
@@ -69,7 +78,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   void Close();
 
  private:
-  enum class State { kIdle, kConnecting, kReady, kBackoff };
+  enum class State { kIdle, kConnecting, kHandshaking, kReady, kBackoff };
   struct SnapshotSend {
     Message msg;
     // The file, open for the whole stream: a snapshot cleaned up meanwhile still streams.
@@ -87,6 +96,9 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   void StartWrite();
   void StartRead();
   void HandleFrame(wire::Frame f);
+  // The listener's answer to our Handshake: verifies it, queues our HandshakeFinish and
+  // enters kReady; or fails the connection.
+  void HandleAck(const wire::Frame& f);
   void HandleChunkAck(const wire::Frame& f);
   void Fail(const std::string& why);
   void StartSnapshot(const Message& m);
@@ -100,7 +112,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   std::string addr_;
   std::shared_ptr<PeerStream> stream_;  // replaced by Fail(); TLS when the transport's is on
   asio::steady_timer backoff_timer_;
-  asio::ip::tcp::resolver resolver_;  // names in addr_ are resolved asynchronously
+  asio::steady_timer handshake_timer_;  // bounds kHandshaking
+  asio::ip::tcp::resolver resolver_;    // names in addr_ are resolved asynchronously
   int backoff_ms_ = 50;
   State state_ = State::kIdle;
   std::deque<std::string> queue_;  // frames waiting for the next write
@@ -109,8 +122,13 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   bool write_active_ = false;
   std::vector<char> read_buf_;
   std::optional<wire::FrameDecoder> decoder_;  // replaced with each new socket
-  std::optional<SnapshotSend> snap_;           // at most one stream per peer
-  bool reported_unreachable_ = false;          // logged once per outage
+  // The Handshake frame of the current socket (alive while its write is) and its payload
+  // and our nonce, which the listener's proof covers.
+  std::string hello_frame_;
+  std::string hello_;
+  std::string nonce_;
+  std::optional<SnapshotSend> snap_;   // at most one stream per peer
+  bool reported_unreachable_ = false;  // logged once per outage
   bool closed_ = false;
   std::uint64_t gen_ = 0;  // bumped when the socket is replaced
 };

@@ -2,7 +2,6 @@
 
 #include <charconv>
 
-#include "runtime/hmac.h"
 #include "runtime/inbound_conn.h"
 #include "runtime/peer_conn.h"
 #include "runtime/peer_stream.h"
@@ -57,10 +56,16 @@ void Transport::Log(LogLevel level, std::string_view msg, std::vector<LogField> 
     options_.logger->Log(level, "transport", msg, fields);
 }
 
-std::string Transport::AuthProof(NodeId from, NodeId to) const {
-  if (options_.cluster_secret.empty()) return {};
-  return HmacSha256(options_.cluster_secret, "raft-handshake-v1|" + options_.cluster_id + "|" +
-                                                 std::to_string(from) + "|" + std::to_string(to));
+void Transport::LogBadInput(std::string_view msg, std::vector<LogField> fields) {
+  const auto now = std::chrono::steady_clock::now();
+  if (bad_input_logged_at_ && now - *bad_input_logged_at_ < kBadInputLogInterval) {
+    ++bad_input_unlogged_;
+    return;
+  }
+  fields.push_back({"unlogged", std::to_string(bad_input_unlogged_)});
+  Log(LogLevel::kWarn, msg, std::move(fields));
+  bad_input_logged_at_ = now;
+  bad_input_unlogged_ = 0;
 }
 
 Status Transport::Listen() {

@@ -4,7 +4,8 @@
 // One outbound connection per peer (dialed on demand, handshake first, reconnect with
 // backoff) carries our messages and snapshot chunks to it; the peer's own outbound
 // connection carries its messages to us. Inbound connections are accepted, must open
-// with a valid handshake (cluster id, target node, proof of the cluster secret), and
+// with a valid handshake (cluster id, target node, and with a cluster secret a mutual
+// challenge-response proof of it: docs/wire-protocol.md 4.1, peer_auth.h), and
 // are closed on the first malformed, oversized or unexpected frame: bad input never
 // reaches the core and never allocates beyond the frame limit.
 //
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/thread_checker.h"
@@ -62,7 +64,10 @@ struct TransportOptions {
 class TransportHandler {
  public:
   virtual ~TransportHandler() = default;
-  virtual void OnMessage(Message m) = 0;
+  // A message from an authenticated peer. Not ok: the node refused it (impossible from an
+  // honest peer: malformed, wrong sender, rejected by the core's validation); the
+  // transport then closes the connection it came on (OnPeerConnClosed).
+  virtual Status OnMessage(Message m) = 0;
   virtual void OnUnreachable(NodeId peer) = 0;
   virtual void OnSnapshotSent(NodeId peer, bool ok) = 0;
   // A peer dialed us from `addr` (its advertised address): learn it if unknown.
@@ -70,6 +75,10 @@ class TransportHandler {
   // The connection `peer` dialed to us ended with an error or EOF (the peer's process
   // died, or the connection was reset).
   virtual void OnPeerLost(NodeId /*peer*/) {}
+  // The transport closed a connection `peer` dialed to us, after its handshake, because
+  // of bad input on it: a malformed or unexpected frame, a forged sender, a message
+  // the node refused. For a counter.
+  virtual void OnPeerConnClosed(NodeId /*peer*/) {}
 };
 
 class PeerConn;
@@ -99,7 +108,10 @@ class Transport final : public MessageTransport {
   TransportHandler* handler() const { return handler_; }
   SnapshotStore* snapshots() const { return snapshots_; }
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
-  std::string AuthProof(NodeId from, NodeId to) const;
+  // Logs a warning about a connection closed for bad input, at most once per
+  // kBadInputLogInterval; the next line counts those not logged meanwhile (a peer that
+  // floods bad input cannot flood the log).
+  void LogBadInput(std::string_view msg, std::vector<LogField> fields);
   void PeerIsUp(NodeId id);
   // A new stream to dial on: TLS with the current context when options().tls is set.
   std::shared_ptr<PeerStream> NewStream();
@@ -121,6 +133,9 @@ class Transport final : public MessageTransport {
   // instead of failing again at once in a busy loop.
   asio::steady_timer accept_backoff_;
   std::uint64_t refused_conns_ = 0;  // refused over inbound_conns_max since accepting last
+  static constexpr std::chrono::seconds kBadInputLogInterval{1};
+  std::optional<std::chrono::steady_clock::time_point> bad_input_logged_at_;
+  std::uint64_t bad_input_unlogged_ = 0;
   std::uint16_t port_ = 0;
   std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;

@@ -43,6 +43,8 @@ const char* FrameTypeName(FrameType type) {
       return "SnapshotChunk";
     case FrameType::kSnapshotChunkAck:
       return "SnapshotChunkAck";
+    case FrameType::kHandshakeFinish:
+      return "HandshakeFinish";
   }
   return "?";
 }
@@ -124,12 +126,14 @@ Status FrameDecoder::ParseHeader() {
   }
   if (flags != 0) return Fail(fmt::format("reserved frame flags {:#06x} set", flags));
   payload_len_ = raft::DecodeFixed32(header_.data() + kPayloadLenOffset);
-  const std::uint32_t limit = stream_offset_ == 0 ? first_payload_bytes_max_ : payload_bytes_max_;
+  const bool early = frames_started_ < first_frames_;
+  const std::uint32_t limit = early ? first_payload_bytes_max_ : payload_bytes_max_;
   if (payload_len_ > limit) {
     return Fail(fmt::format("{} frame payload of {} bytes exceeds the limit of {}{}",
                             FrameTypeName(frame_type), payload_len_, limit,
-                            stream_offset_ == 0 ? " for a connection's first frame" : ""));
+                            early ? " for a connection's handshake frames" : ""));
   }
+  ++frames_started_;
   payload_crc_ = raft::DecodeFixed32(header_.data() + kPayloadCrcOffset);
   current_ = Frame{frame_type, version, std::string()};
   current_.payload.reserve(std::min<std::size_t>(payload_len_, kPayloadReserveInitial));

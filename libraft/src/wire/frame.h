@@ -55,13 +55,15 @@ Result<std::string> EncodeFrame(FrameType type, std::string_view payload,
 // Thread safety: none; one connection's reader owns its decoder.
 class FrameDecoder {
  public:
-  // `first_payload_bytes_max` limits the first frame of the stream (a listener passes
-  // kFirstFramePayloadBytesMax: that frame is the unauthenticated handshake), the other
-  // limit every later one.
+  // `first_payload_bytes_max` limits the first `first_frames` frames of the stream (a
+  // listener passes kFirstFramePayloadBytesMax and kHandshakeFramesIn: those frames are
+  // the unauthenticated handshake), the other limit every later one.
   explicit FrameDecoder(std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault,
-                        std::uint32_t first_payload_bytes_max = UINT32_MAX)
+                        std::uint32_t first_payload_bytes_max = UINT32_MAX,
+                        std::size_t first_frames = 1)
       : payload_bytes_max_(payload_bytes_max),
-        first_payload_bytes_max_(std::min(payload_bytes_max, first_payload_bytes_max)) {}
+        first_payload_bytes_max_(std::min(payload_bytes_max, first_payload_bytes_max)),
+        first_frames_(first_frames) {}
 
   // Consumes all of `bytes`. Ok, or kCorruption naming the first violation and the
   // stream offset of the frame it was found in.
@@ -86,6 +88,8 @@ class FrameDecoder {
 
   const std::uint32_t payload_bytes_max_;
   const std::uint32_t first_payload_bytes_max_;
+  const std::size_t first_frames_;
+  std::size_t frames_started_ = 0;   // frames whose header passed ParseHeader
   std::uint64_t stream_offset_ = 0;  // stream offset of the frame being decoded
   // Header bytes received for the current frame, header_len_ <= kFrameHeaderBytes.
   FrameHeaderBytes header_{};

@@ -137,6 +137,45 @@ Result<HandshakeReject> DecodeHandshakeReject(std::string_view payload) {
   return rej;
 }
 
+Result<std::string> EncodeHandshakeFinish(const HandshakeFinish& fin) {
+  if (Status s = CheckLength("handshake_finish", "proof", fin.proof, kProofBytes); !s.ok()) {
+    return s;
+  }
+  std::string out;
+  ByteWriter w(&out);
+  w.Bytes(fin.proof);
+  return out;
+}
+
+Result<HandshakeFinish> DecodeHandshakeFinish(std::string_view payload) {
+  ByteReader r(payload, "handshake_finish");
+  HandshakeFinish fin;
+  fin.proof = r.Bytes("proof", kProofBytes);
+  if (Status s = r.Finish(); !s.ok()) return s;
+  return fin;
+}
+
+Result<std::string> HandshakeTranscript(std::string_view role, std::string_view hello,
+                                        std::uint8_t version, NodeId listener,
+                                        std::string_view listener_nonce) {
+  constexpr const char* kGrammar = "transcript";
+  if (Status s = CheckLength(kGrammar, "role", role, 8); !s.ok()) return s;
+  if (Status s = CheckLength(kGrammar, "hello", hello, kHelloBytesMax); !s.ok()) return s;
+  if (Status s = CheckLength(kGrammar, "listener_nonce", listener_nonce, kNonceBytes); !s.ok()) {
+    return s;
+  }
+  // "raft-handshake-v2" and its terminating NUL.
+  constexpr char kContext[] = "raft-handshake-v2";
+  std::string out(kContext, sizeof(kContext));
+  ByteWriter w(&out);
+  w.Bytes(role);
+  w.Bytes(hello);
+  w.U8(version);
+  w.U64(listener);
+  w.Bytes(listener_nonce);
+  return out;
+}
+
 std::optional<std::uint8_t> NegotiateVersion(std::uint8_t peer_min, std::uint8_t peer_max) {
   const std::uint8_t lo = std::max(peer_min, kProtocolVersionMin);
   const std::uint8_t hi = std::min(peer_max, kProtocolVersionMax);

@@ -24,6 +24,7 @@ Result<std::string> EncodeOne(const HandshakeReject& p) { return EncodeHandshake
 Result<std::string> EncodeOne(const Message& p) { return EncodeMessage(p); }
 Result<std::string> EncodeOne(const SnapshotChunk& p) { return EncodeSnapshotChunk(p); }
 Result<std::string> EncodeOne(const SnapshotChunkAck& p) { return EncodeSnapshotChunkAck(p); }
+Result<std::string> EncodeOne(const HandshakeFinish& p) { return EncodeHandshakeFinish(p); }
 
 // Converts Result<T> to Result<Payload>.
 template <typename T>
@@ -58,6 +59,8 @@ Result<Payload> DecodePayload(const Frame& frame) {
       return Widen(DecodeSnapshotChunk(frame.payload));
     case FrameType::kSnapshotChunkAck:
       return Widen(DecodeSnapshotChunkAck(frame.payload));
+    case FrameType::kHandshakeFinish:
+      return Widen(DecodeHandshakeFinish(frame.payload));
   }
   return Status(ErrorCode::kCorruption, "wire: unknown frame type");
 }

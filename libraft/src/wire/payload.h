@@ -1,5 +1,5 @@
 // One entry point from frames to typed payloads and back, for the runtime and the
-// fuzzer: a Payload is whichever of the six payload types a frame carries.
+// fuzzer: a Payload is whichever of the seven payload types a frame carries.
 // Pure functions, thread-safe.
 #pragma once
 
@@ -16,10 +16,10 @@
 
 namespace raft::wire {
 
-// Alternatives in FrameType order: Handshake = kHandshake ... SnapshotChunkAck =
-// kSnapshotChunkAck.
+// Alternatives in FrameType order: Handshake = kHandshake ... HandshakeFinish =
+// kHandshakeFinish.
 using Payload = std::variant<Handshake, HandshakeAck, HandshakeReject, Message, SnapshotChunk,
-                             SnapshotChunkAck>;
+                             SnapshotChunkAck, HandshakeFinish>;
 
 // The frame type that carries `payload`.
 FrameType PayloadFrameType(const Payload& payload);

@@ -20,18 +20,22 @@ inline constexpr std::size_t kPayloadLenOffset = 8;
 inline constexpr std::size_t kPayloadCrcOffset = 12;
 inline constexpr std::size_t kHeaderCrcOffset = 16;  // CRC32C of header bytes [0, 16)
 
-// Protocol versions this implementation speaks. Handshake frames always carry version 1.
-inline constexpr std::uint8_t kProtocolVersionMin = 1;
-inline constexpr std::uint8_t kProtocolVersionMax = 1;
+// Protocol versions this implementation speaks. Handshake frames (types 1-3) always
+// carry version 1. Version 2 is the mutual challenge-response handshake (section 4.1);
+// version 1 (a static, replayable proof) is no longer spoken.
+inline constexpr std::uint8_t kProtocolVersionMin = 2;
+inline constexpr std::uint8_t kProtocolVersionMax = 2;
 inline constexpr std::uint8_t kProtocolVersion = kProtocolVersionMax;
 inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
 
 // Default limit on a frame's payload; the decoder's caller may choose another.
 inline constexpr std::uint32_t kFramePayloadBytesMaxDefault = 64u << 20;
-// Limit on the payload of the first frame a listener reads on a connection: the
-// handshake, unauthenticated, at most about 1.6 KiB (security review F-11: a stranger
-// may not make a listener buffer 64 MiB before it has proved anything).
+// Limit on the payload of each of the first kHandshakeFramesIn frames a listener reads
+// on a connection (Handshake, HandshakeFinish: unauthenticated, at most about 1.6 KiB)
+// and of the first frame a dialer reads (HandshakeAck or HandshakeReject). Security
+// review F-11: a stranger may not make a node buffer 64 MiB before it has proved anything.
 inline constexpr std::uint32_t kFirstFramePayloadBytesMax = 4096;
+inline constexpr std::size_t kHandshakeFramesIn = 2;
 
 enum class FrameType : std::uint8_t {
   kHandshake = 1,
@@ -40,8 +44,9 @@ enum class FrameType : std::uint8_t {
   kRaftMessage = 4,
   kSnapshotChunk = 5,
   kSnapshotChunkAck = 6,
+  kHandshakeFinish = 7,
 };
-inline constexpr std::uint8_t kFrameTypeMax = 6;
+inline constexpr std::uint8_t kFrameTypeMax = 7;
 
 // raft_message limits.
 inline constexpr std::uint32_t kEntriesPerMessageMax = 1u << 20;
@@ -59,6 +64,11 @@ inline constexpr std::uint32_t kClusterIdBytesMax = 255;
 inline constexpr std::uint32_t kAuthBytesMax = 1024;
 inline constexpr std::uint32_t kAddressBytesMax = 255;
 inline constexpr std::uint32_t kReasonBytesMax = 1024;
+// Version 2 handshake (section 4.1): nonces and HMAC-SHA256 proofs.
+inline constexpr std::size_t kNonceBytes = 32;
+inline constexpr std::size_t kProofBytes = 32;
+// hello:bytes(4096) in the transcript: a Handshake payload fits a first frame.
+inline constexpr std::uint32_t kHelloBytesMax = kFirstFramePayloadBytesMax;
 
 // snapshot_chunk: snapshot_index snapshot_term offset flags data_len, then the data.
 inline constexpr std::size_t kSnapshotChunkFixedBytes = 8 + 8 + 8 + 1 + 4;
