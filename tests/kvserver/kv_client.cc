@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -184,6 +185,14 @@ std::uint64_t JsonU64(const nlohmann::json& doc, const char* field) {
   if (v.is_number_integer())
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, v.get<std::int64_t>()));
   return 0;
+}
+
+double MetricSample(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  return -1;
 }
 
 }  // namespace kvtest

@@ -90,6 +90,8 @@ void RequireValue(const KvClient& client, std::string_view key, std::string_view
 // Members of a /status document as (id -> voter).
 std::map<std::string, bool> Members(const nlohmann::json& status);
 std::uint64_t JsonU64(const nlohmann::json& doc, const char* field);  // 0 when absent
+// The value of the unlabelled sample `name` in Prometheus text `text`; -1 when absent.
+double MetricSample(const std::string& text, const std::string& name);
 // Whether a /status document says "leader" (any letter case: the spec does not fix it).
 bool IsLeaderRole(const nlohmann::json& status);
 

@@ -18,7 +18,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "process_harness.h"
 
@@ -67,14 +66,6 @@ void Fill(const fs::path& file, std::uint64_t leave) {
   for (std::uint64_t n = 0; n + block.size() <= free - leave; n += block.size()) out << block;
   out.close();
   REQUIRE(out.good());
-}
-
-double Metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  return -1;
 }
 
 std::string FailureOf(NodeProcess& n) {
@@ -129,7 +120,7 @@ TEST_CASE(
   REQUIRE(n2.Alive());
   KvClient n2c = n2.Client();
   CHECK(n2c.Health().status == 503);
-  CHECK(Metric(n2c.Metrics().body, "kv_state_machine_failed") == 1);
+  CHECK(MetricSample(n2c.Metrics().body, "kv_state_machine_failed") == 1);
   const std::string small(1, 'y');
   // A follower forwards writes: the leader commits them without node2's apply.
   CHECK(WaitUntil(10s, [&] { return c.WaitLeader() != 2; }));
@@ -154,7 +145,7 @@ TEST_CASE(
     REQUIRE(r.Ok());
     REQUIRE(r.body == v);
   }
-  CHECK(Metric(n2c.Metrics().body, "kv_state_machine_failed") == 0);
+  CHECK(MetricSample(n2c.Metrics().body, "kv_state_machine_failed") == 0);
 
   // And a restart finds everything.
   CHECK(n2.Terminate() == 0);

@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "process_harness.h"
 
@@ -46,14 +45,6 @@ std::vector<std::string> HttpsArgs(const fs::path& dir, const std::string& name,
 
 ClientTls ClientOf(const fs::path& dir, const std::string& client) {
   return {Path(dir, "ca.crt"), Path(dir, client + ".crt"), Path(dir, client + ".key")};
-}
-
-std::uint64_t MetricValue(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(name + " ", 0) == 0) return std::stoull(line.substr(name.size() + 1));
-  return 0;
 }
 
 struct KvctlRun {
@@ -138,7 +129,7 @@ TEST_CASE("a 3-node HTTPS cluster with client certificates: join, forwarding, re
     REQUIRE(distrust.status == 0);
     auto metrics = cluster.node(follower).Client().Metrics();
     REQUIRE(metrics.Ok());
-    REQUIRE(MetricValue(metrics.body, "kv_http_tls_handshake_failures_total") >= 3);
+    REQUIRE(MetricSample(metrics.body, "kv_http_tls_handshake_failures_total") >= 3);
   }
   {  // a connection that never starts the handshake is closed at the head deadline
     RawConnection c(port);

@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include <catch2/catch.hpp>
-#include <sstream>
 
 #include "process_harness.h"
 
@@ -24,15 +23,6 @@ bool HasAlarm(const HttpReply& status) {
   for (const auto& a : j["alarms"])
     if (a == "NOSPACE") return true;
   return false;
-}
-
-// The value of an unlabelled metric; -1 when absent.
-double Metric(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
-  return -1;
 }
 
 TEST_CASE("writes past -quota-bytes get 507, the alarm clears once keys are deleted", "[quota]") {
@@ -66,9 +56,10 @@ TEST_CASE("writes past -quota-bytes get 507, the alarm clears once keys are dele
 
   CHECK(HasAlarm(kv.Status()));
   const std::string metrics = kv.Metrics().body;
-  CHECK(Metric(metrics, "kv_quota_alarm") == 1);
-  CHECK(Metric(metrics, "kv_quota_bytes") == Approx(static_cast<double>(kQuota)).epsilon(1e-5));
-  CHECK(Metric(metrics, "kv_quota_refused_writes_total") >= 1);
+  CHECK(MetricSample(metrics, "kv_quota_alarm") == 1);
+  CHECK(MetricSample(metrics, "kv_quota_bytes") ==
+        Approx(static_cast<double>(kQuota)).epsilon(1e-5));
+  CHECK(MetricSample(metrics, "kv_quota_refused_writes_total") >= 1);
 
   // Refused through a follower too (it forwards to the leader); small writes as well.
   const std::size_t follower = c.Follower(leader);
@@ -93,7 +84,7 @@ TEST_CASE("writes past -quota-bytes get 507, the alarm clears once keys are dele
     CHECK(WaitUntil(
         20s, [&] { return !HasAlarm(c.node(i).Client().Status()); }, 200ms));
   }
-  CHECK(Metric(kv.Metrics().body, "kv_quota_alarm") == 0);
+  CHECK(MetricSample(kv.Metrics().body, "kv_quota_alarm") == 0);
   REQUIRE(kv.Put("after", value).Ok());
   REQUIRE(c.node(follower).Client().Put("after2", "y").Ok());
   CHECK(kv.Get("after").body == value);

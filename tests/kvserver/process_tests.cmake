@@ -85,3 +85,13 @@ kv_process_test(process_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_disk
 # kv_build_info and process_* metrics, integer formatting, promtool check metrics.
 #   build/tests/kvserver/process_ops_test '[readyz]'
 kv_process_test(process_ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_ops_test.cc TIMEOUT 120)
+
+# A hostile peer on the Raft port (issue 14): crafted frames after a valid handshake (a
+# huge term, non-contiguous entries, a snapshot without its file, a forged ack), a replayed
+# handshake, a wrong secret, junk before the handshake; under load, losing nothing.
+# It speaks the wire protocol with tests/runtime/raw_peer (the library's codecs).
+kv_process_test(process_adversary_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_adversary_test.cc
+          ${PROJECT_SOURCE_DIR}/tests/runtime/raw_peer.cc
+  LIBS raft_internal TIMEOUT 180)
+target_include_directories(process_adversary_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/runtime)
