@@ -127,7 +127,62 @@ void WriteSnapshot(SnapshotStore* store, Index index, Term term, const std::stri
   REQUIRE((*w)->Commit().ok());
 }
 
+// Files of receives in progress of (index, term): <name>.<stream>.recv.tmp.
+int ReceiveFiles(const SnapshotStore& store, Index index, Term term) {
+  const std::string prefix = std::filesystem::path(store.PathOf(index, term)).filename().string();
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(store.dir())) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix + ".", 0) == 0 && name.ends_with(".recv.tmp")) ++n;
+  }
+  return n;
+}
+
 }  // namespace
+
+// Security review F-17: two receives of one snapshot (a stale stream and its restart)
+// write files of their own; each Finish validates its own bytes; a leftover is removed
+// when the store opens again.
+TEST_CASE("receives of the same snapshot never share a file", "[runtime][snapshot]") {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("raft-snap-recv-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto store = SnapshotStore::Open(dir.string());
+  REQUIRE(store.ok());
+  SnapshotStore* s = store->get();
+  WriteSnapshot(s, 7, 1, "source");
+  auto view = s->OpenView(7, 1);
+  REQUIRE(view.ok());
+  auto raw = (*view)->ReadAt(0, (*view)->size());
+  REQUIRE(raw.ok());
+  std::filesystem::remove(s->PathOf(7, 1));
+
+  auto a = s->Receive(7, 1);
+  auto b = s->Receive(7, 1);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(ReceiveFiles(*s, 7, 1) == 2);
+  REQUIRE((*a)->Write(0, raw->substr(0, 10)).ok());
+  REQUIRE((*b)->Write(0, *raw).ok());  // b's bytes never land in a's file, nor a's in b's
+  REQUIRE((*b)->Finish().ok());
+  CHECK(SnapshotStore::Validate(s->PathOf(7, 1)).ok());
+  CHECK(ReceiveFiles(*s, 7, 1) == 1);  // a's, still open
+  REQUIRE((*a)->Write(10, "garbage").ok());
+  CHECK((*a)->Finish().code() == ErrorCode::kCorruption);
+  CHECK(SnapshotStore::Validate(s->PathOf(7, 1)).ok());  // b's file is untouched
+  a->reset();
+  CHECK(ReceiveFiles(*s, 7, 1) == 0);
+
+  auto left = s->Receive(7, 1);  // a crash mid-receive leaves its file behind
+  REQUIRE(left.ok());
+  REQUIRE((*left)->Write(0, "partial").ok());
+  CHECK(ReceiveFiles(*s, 7, 1) == 1);
+  auto reopened = SnapshotStore::Open(dir.string());
+  REQUIRE(reopened.ok());
+  CHECK(ReceiveFiles(**reopened, 7, 1) == 0);
+  left->reset();
+  std::filesystem::remove_all(dir);
+}
 
 // Safety review 4: cleanup keys on the log's snapshot, not on "the newest two".
 TEST_CASE("cleanup keeps the log's snapshot and those above it, drops those below",
@@ -155,9 +210,9 @@ TEST_CASE("cleanup keeps the log's snapshot and those above it, drops those belo
   CHECK(s->Exists(20, 2));
   CHECK(s->Exists(1000, 3));
   CHECK(s->Exists(1001, 3));
-  CHECK_FALSE(std::filesystem::exists(s->PathOf(15, 1) + ".recv.tmp"));
+  CHECK(ReceiveFiles(*s, 15, 1) == 0);
   CHECK((*old_recv)->Finish().code() == ErrorCode::kIOError);  // its name is gone
-  CHECK(std::filesystem::exists(s->PathOf(2000, 3) + ".recv.tmp"));
+  CHECK(ReceiveFiles(*s, 2000, 3) == 1);
 
   s->Cleanup(1001, 3);  // a later local snapshot passes the orphans
   CHECK_FALSE(s->Exists(20, 2));

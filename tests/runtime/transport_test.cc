@@ -90,6 +90,27 @@ struct Pair {
   }
 };
 
+// The files of receives in progress of (index, term) in `store`
+// (<name>.<stream>.recv.tmp).
+std::vector<std::filesystem::path> Partials(const SnapshotStore& store, Index index, Term term) {
+  const std::string prefix = std::filesystem::path(store.PathOf(index, term)).filename().string();
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(store.dir())) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix + ".", 0) == 0 && name.ends_with(".recv.tmp")) out.push_back(e.path());
+  }
+  return out;
+}
+
+// Bytes received so far into the one receive of (index, term); 0 when there is none.
+std::uintmax_t PartialBytes(const SnapshotStore& store, Index index, Term term) {
+  auto files = Partials(store, index, term);
+  if (files.size() != 1) return 0;
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(files[0], ec);
+  return ec ? std::uintmax_t{0} : n;
+}
+
 Message Append(std::size_t bytes) {
   Message m;
   m.type = MessageType::kAppend;
@@ -188,12 +209,7 @@ TEST_CASE("a snapshot whose file is cleaned up mid-stream still streams to the e
   m.term = 2;
   m.snapshot = s1;
   p.a->Send(m);
-  const std::filesystem::path partial = p.store_b->PathOf(10, 2) + ".recv.tmp";
-  auto received = [&] {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(partial, ec);
-    return ec ? std::uintmax_t{0} : n;
-  };
+  auto received = [&] { return PartialBytes(*p.store_b, 10, 2); };
   for (int i = 0; i < 100000 && received() == 0 && !p.ra.snapshot_sent; ++i) {
     p.io.restart();
     p.io.run_one_for(10ms);
@@ -499,6 +515,137 @@ TEST_CASE("forged senders and unexpected frames close an authenticated connectio
   CHECK(unexpected_closed);
   CHECK(p.rb.conns_closed == 2);
   CHECK(p.rb.messages.empty());
+}
+
+}  // namespace
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+namespace {
+
+using testing::RawPeer;
+
+SnapshotMeta WriteSnapshot(SnapshotStore& store, Index index, std::size_t body_bytes) {
+  SnapshotHeader h;
+  h.meta.index = index;
+  h.meta.term = 2;
+  h.meta.conf.voters = {1, 2};
+  auto w = store.Create(h);
+  REQUIRE(w.ok());
+  REQUIRE((*w)->Write(std::string(body_bytes, 'b')).ok());
+  REQUIRE((*w)->Commit().ok());
+  return h.meta;
+}
+
+// Security review F-17: the receiver acknowledges bytes it holds. An ack beyond what the
+// sender sent (a broken or lying listener) closes the connection and fails the stream;
+// the install message never leaves (the peer has no file for it).
+TEST_CASE("a snapshot chunk ack beyond what was sent fails the stream",
+          "[runtime][transport][snapshot]") {
+  Pair p;
+  std::uint16_t port = 0;
+  const int listen_fd = RawPeer::Listen(&port);
+  REQUIRE(listen_fd >= 0);
+  p.a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(port));
+  const SnapshotMeta meta = WriteSnapshot(*p.store_a, 10, 64 * 1024);
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = 2;
+  m.snapshot = meta;
+  p.a->Send(m);
+  bool closed = false;
+  std::optional<wire::SnapshotChunk> first;
+  RunBeside(p, [&] {
+    auto conn = RawPeer::Accept(listen_fd, std::chrono::seconds(3));
+    REQUIRE(conn);
+    auto hello = conn->Read();
+    REQUIRE(hello);
+    wire::HandshakeAck ack;
+    ack.from = 2;
+    ack.auth = std::string(wire::kNonceBytes, 'n');  // no secret: a nonce and no proof
+    REQUIRE(conn->SendPayload(ack));
+    auto finish = conn->Read();
+    REQUIRE(finish);
+    REQUIRE(finish->type == wire::FrameType::kHandshakeFinish);
+    auto chunk = conn->Read();
+    REQUIRE(chunk);
+    REQUIRE(chunk->type == wire::FrameType::kSnapshotChunk);
+    auto c = wire::DecodeSnapshotChunk(chunk->payload);
+    REQUIRE(c.ok());
+    first = *c;
+    wire::SnapshotChunkAck lie;
+    lie.snapshot_index = c->snapshot_index;
+    lie.snapshot_term = c->snapshot_term;
+    lie.offset = 1 << 30;  // "I have it all", far beyond the window of chunks sent
+    REQUIRE(conn->SendPayload(lie));
+    closed = conn->WaitClosed();
+  });
+  ::close(listen_fd);
+  REQUIRE(first);
+  CHECK(first->offset == 0);
+  CHECK(closed);
+  p.RunUntil([&] { return p.ra.snapshot_sent.has_value(); });
+  REQUIRE(p.ra.snapshot_sent.has_value());
+  CHECK_FALSE(*p.ra.snapshot_sent);
+}
+
+// Security review F-17: each receive writes a file of its own, and a new stream from a
+// peer supersedes the one still open on its older connection (whose file goes), so two
+// streams never write into one file and at most one partial receive per peer is on disk.
+TEST_CASE("a new snapshot stream from a peer supersedes its receive on an older connection",
+          "[runtime][transport][snapshot]") {
+  Pair p;
+  auto chunk = [](std::uint64_t offset, char fill) {
+    wire::SnapshotChunk c;
+    c.snapshot_index = 10;
+    c.snapshot_term = 2;
+    c.offset = offset;
+    c.data = std::string(512, fill);
+    return c;
+  };
+  std::optional<wire::SnapshotChunkAck> old_first, new_first, old_second;
+  std::size_t partials_after_new = 0;
+  std::vector<std::uintmax_t> sizes_at_end;  // of the partial files, while `newer` is open
+  RunBeside(p, [&] {
+    auto read_ack = [](RawPeer& peer) -> std::optional<wire::SnapshotChunkAck> {
+      auto f = peer.Read();
+      if (!f || f->type != wire::FrameType::kSnapshotChunkAck) return std::nullopt;
+      auto a = wire::DecodeSnapshotChunkAck(f->payload);
+      if (!a.ok()) return std::nullopt;
+      return *a;
+    };
+    auto older = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(older);
+    REQUIRE(older->Handshake(1, 2, "", "").ok());
+    REQUIRE(older->SendPayload(chunk(0, 'o')));
+    old_first = read_ack(*older);
+    auto newer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(newer);
+    REQUIRE(newer->Handshake(1, 2, "", "").ok());
+    REQUIRE(newer->SendPayload(chunk(0, 'n')));
+    new_first = read_ack(*newer);
+    partials_after_new = Partials(*p.store_b, 10, 2).size();
+    REQUIRE(older->SendPayload(chunk(512, 'o')));
+    old_second = read_ack(*older);
+    for (const auto& f : Partials(*p.store_b, 10, 2))
+      sizes_at_end.push_back(std::filesystem::file_size(f));
+  });
+  REQUIRE(old_first);
+  CHECK_FALSE(old_first->abort);
+  CHECK(old_first->offset == 512);
+  REQUIRE(new_first);
+  CHECK_FALSE(new_first->abort);
+  CHECK(partials_after_new == 1);  // the older stream's file is gone
+  REQUIRE(old_second);
+  CHECK(old_second->abort);  // its stream was abandoned
+  // The newer stream's file holds the newer stream's bytes only; closing its connection
+  // removed it too.
+  REQUIRE(sizes_at_end.size() == 1);
+  CHECK(sizes_at_end[0] == 512);
+  p.RunUntil([&] { return Partials(*p.store_b, 10, 2).empty(); });
+  CHECK(Partials(*p.store_b, 10, 2).empty());
 }
 
 }  // namespace

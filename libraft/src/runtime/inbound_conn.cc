@@ -250,6 +250,8 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   ack.snapshot_term = c->snapshot_term;
   Status s;
   if (c->offset == 0) {
+    receiver_.reset();
+    t_->ClaimReceive(peer_, shared_from_this());
     auto r = t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term);
     if (r.ok()) {
       receiver_ = std::move(r).value();
@@ -279,6 +281,17 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   }
   if (c->last || !s.ok()) receiver_.reset();
   return SendFrame(wire::FrameType::kSnapshotChunkAck, wire::EncodeSnapshotChunkAck(ack), false);
+}
+
+void InboundConn::DropReceive(const std::string& why) {
+  t_->CheckThread();
+  if (!receiver_) return;
+  t_->Log(LogLevel::kWarn, "snapshot receive abandoned",
+          {{"peer", std::to_string(peer_)},
+           {"index", std::to_string(receiver_->index())},
+           {"received_bytes", std::to_string(receiver_->bytes_received())},
+           {"why", why}});
+  receiver_.reset();
 }
 
 bool InboundConn::SendFrame(wire::FrameType type, const Result<std::string>& payload,

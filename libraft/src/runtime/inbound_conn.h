@@ -32,6 +32,9 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   InboundConn(Transport* t, std::shared_ptr<PeerStream> stream);
   void Start();
   void Close();
+  // Abandons the snapshot receive in progress, if any (its file is removed); later chunks
+  // of that stream are answered with an abort. See Transport::ClaimReceive.
+  void DropReceive(const std::string& why);
 
  private:
   void StartRead();

@@ -356,9 +356,22 @@ void PeerConn::HandleFrame(wire::Frame f) {
 
 void PeerConn::HandleChunkAck(const wire::Frame& f) {
   auto ack = wire::DecodeSnapshotChunkAck(f.payload);
-  if (!ack.ok() || !snap_ || ack->snapshot_index != snap_->msg.snapshot.index) return;
+  if (!ack.ok() || !snap_ || ack->snapshot_index != snap_->msg.snapshot.index ||
+      ack->snapshot_term != snap_->msg.snapshot.term)
+    return;
   if (ack->abort) {
     FinishSnapshot(false);
+    return;
+  }
+  // The receiver acknowledges bytes it holds: never more than we sent. An ack beyond
+  // that is a broken or lying peer; believing it would send the install message for a
+  // file the peer does not have (and sent - acked would wrap below).
+  if (ack->offset > snap_->sent) {
+    Fail(std::string("snapshot chunk ack for offset ")
+             .append(std::to_string(ack->offset))
+             .append(" beyond the ")
+             .append(std::to_string(snap_->sent))
+             .append(" bytes sent"));
     return;
   }
   snap_->acked = std::max(snap_->acked, ack->offset);

@@ -84,10 +84,17 @@ bool ParseName(const std::string& name, Index* index, Term* term) {
 
 constexpr std::string_view kReceiveSuffix = ".recv.tmp";
 
-// A receive in progress: FileName(index, term) + kReceiveSuffix.
+// A receive in progress: FileName(index, term) + "." + <decimal stream number> +
+// kReceiveSuffix. Each stream has a name of its own (opened O_EXCL), so two streams of the
+// same snapshot never write into each other's file.
 bool ParseReceiveName(const std::string& name, Index* index, Term* term) {
   if (!name.ends_with(kReceiveSuffix)) return false;
-  return ParseName(name.substr(0, name.size() - kReceiveSuffix.size()), index, term);
+  std::string base = name.substr(0, name.size() - kReceiveSuffix.size());
+  const std::size_t dot = base.rfind('.');
+  if (dot == std::string::npos || dot + 1 == base.size()) return false;
+  for (std::size_t i = dot + 1; i < base.size(); ++i)
+    if (base[i] < '0' || base[i] > '9') return false;
+  return ParseName(base.substr(0, dot), index, term);
 }
 
 // Exactly n bytes at `off`; a file that ends first is kCorruption.
@@ -227,9 +234,20 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Te
   r->index_ = index;
   r->term_ = term;
   r->final_path_ = PathOf(index, term);
-  r->tmp_path_ = r->final_path_ + std::string(kReceiveSuffix);
-  if (int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &r->fd_); err != 0)
-    return ErrnoStatus("open", r->tmp_path_, err);
+  // A name no other stream has: numbers only grow in this process, and Open removed
+  // every receive of earlier ones. O_EXCL all the same: never write into a file that
+  // exists (a leftover, or one made by someone else).
+  for (;;) {
+    r->tmp_path_ = r->final_path_ + "." + std::to_string(receive_seq_.fetch_add(1)) +
+                   std::string(kReceiveSuffix);
+    int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0600, &r->fd_);
+    if (err == 0) break;
+    if (err != EEXIST) {
+      std::string path = std::move(r->tmp_path_);
+      r->tmp_path_.clear();  // not ours: the destructor must not unlink it
+      return ErrnoStatus("open", path, err);
+    }
+  }
   return r;
 }
 

@@ -8,7 +8,8 @@
 //              members_n:u32 (len:u32 member_info[len])*
 //   trailer := body_len:u64 body_crc:u32 "RSNE"
 //
-// Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp, fsynced,
+// Files are named snap-<index:20>-<term:20>.snap; they are written as *.tmp (a receive:
+// <name>.<stream number>.recv.tmp, one file per stream, created O_EXCL), fsynced,
 // renamed and the directory fsynced, so a visible .snap file is always complete. The
 // directory itself is made durable in its parent when Open creates it.
 // Every file operation goes through a base::FileSystem (the POSIX one unless the
@@ -18,6 +19,7 @@
 // one thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -141,6 +143,9 @@ class SnapshotStore {
 
   Result<std::unique_ptr<SnapshotFileWriter>> Create(const SnapshotHeader& header);
   Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
+  // A receive into a file of its own (<final name>.<n>.recv.tmp, created with O_EXCL):
+  // streams of the same snapshot, e.g. a stale one and its restart, never share bytes,
+  // and Finish validates exactly what this receiver wrote.
   Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term);
 
   // The file's raw bytes, for streaming it to a peer; kIOError if there is no such file.
@@ -167,6 +172,7 @@ class SnapshotStore {
   SnapshotStore(std::string dir, base::FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}
   std::string dir_;
   base::FileSystem* fs_;
+  std::atomic<std::uint64_t> receive_seq_{0};  // numbers each receive's file name
 };
 
 }  // namespace raft::runtime

@@ -140,6 +140,17 @@ std::shared_ptr<PeerStream> Transport::NewStream() {
   return PeerStream::Make(io_, options_.tls ? options_.tls->Get() : TlsContextPtr());
 }
 
+void Transport::ClaimReceive(NodeId peer, const std::shared_ptr<InboundConn>& conn) {
+  CheckThread();
+  for (auto it = receiving_.begin(); it != receiving_.end();)  // closed connections
+    it = it->second.expired() ? receiving_.erase(it) : std::next(it);
+  std::weak_ptr<InboundConn>& holder = receiving_[peer];
+  if (auto prev = holder.lock(); prev && prev != conn) {
+    prev->DropReceive("a newer snapshot stream from the same peer started");
+  }
+  holder = conn;
+}
+
 void Transport::PeerIsUp(NodeId id) {
   CheckThread();
   auto it = peers_.find(id);
@@ -170,6 +181,7 @@ void Transport::Stop() {
     if (auto c = w.lock()) c->Close();
   peers_.clear();
   inbound_.clear();
+  receiving_.clear();
 }
 
 }  // namespace raft::runtime
