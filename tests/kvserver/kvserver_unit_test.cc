@@ -71,6 +71,21 @@ TEST_CASE("query parameters are decoded strictly; '+' stays '+'", "[kvserver][ht
   REQUIRE(ParseTarget("/status")->params.empty());
 }
 
+TEST_CASE("ValidUtf8 accepts exactly what JSON passes through unchanged", "[kvserver][http]") {
+  for (std::string_view ok : {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                              "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"}) {
+    INFO(ok);
+    CHECK(ValidUtf8(ok));
+    CHECK(JsonString(ok).find("\xef\xbf\xbd") == std::string::npos);
+  }
+  for (std::string_view bad : {"\xff", "\x80", "\xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
+                               "\xf4\x90\x80\x80", "\xf0\x9f\x98", "a\xe2\x82"}) {
+    INFO(bad);
+    CHECK_FALSE(ValidUtf8(bad));
+    CHECK(JsonString(bad).find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+  }
+}
+
 TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {
   StructuredLogger text(raft::LogLevel::kInfo, false);
   auto line =

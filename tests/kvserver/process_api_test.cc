@@ -222,6 +222,22 @@ TEST_CASE("prefix listing: byte order, pagination, limits", "[api][list]") {
     INFO("listed: " << fmt::format("{}", fmt::join(shown, ", ")));
     REQUIRE(keys == ord);
   }
+  // Text mode cannot name "ord/\xff\0" (security review F-18): the page ends before it
+  // (its `next` is exact), and a page that would start with it is refused, never a
+  // U+FFFD cursor that resumes elsewhere.
+  {
+    HttpReply r = c.List("ord/", 10);
+    INFO(r.Describe());
+    REQUIRE(r.status == 200);
+    auto doc = r.Json();
+    REQUIRE(doc["items"].size() == 6);
+    REQUIRE(doc["items"][5]["key"] == "ord/\xc3\xa9");
+    REQUIRE(doc["next"] == "ord/\xc3\xa9");
+    r = c.List("ord/", 10, std::string("ord/\xc3\xa9"));
+    INFO(r.Describe());
+    REQUIRE(r.status == 400);
+    REQUIRE(r.body.find("encoding=base64") != std::string::npos);
+  }
 
   // Default limit 100; the maximum of 1000 is accepted.
   for (int i = 0; i < 105; ++i) PutOk(c, fmt::format("many/{:03}", i), "m");
