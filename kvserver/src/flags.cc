@@ -5,6 +5,7 @@
 #include <map>
 
 #include "http_client.h"
+#include "utf8.h"
 
 namespace kv {
 namespace {
@@ -200,6 +201,15 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
   }
   if (f.help || f.version) return f;
   if (f.id.empty()) return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -id is required");
+  // They travel in JSON (/join, /status): bytes JSON cannot carry would fail there, far
+  // from the command line (security review F-20: an exception in the join thread).
+  for (const auto& [flag, v] : {std::pair<const char*, const std::string*>{"-id", &f.id},
+                                {"-laddr", &f.laddr},
+                                {"-raddr", &f.raddr}}) {
+    if (!ValidUtf8(*v))
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          std::string(flag).append(" must be valid UTF-8"));
+  }
   std::string host;
   int port = 0;
   if (!SplitHostPort(f.laddr, &host, &port))

@@ -6,6 +6,7 @@
 
 #include "kv_command.h"
 #include "kv_server_impl.h"
+#include "utf8.h"
 
 namespace kv {
 namespace {

@@ -40,9 +40,6 @@ HttpResponse StatusAnswer(const raft::Status& s, bool is_read = false);
 
 // JSON string with invalid UTF-8 replaced (nlohmann's replace handler).
 std::string JsonString(std::string_view s);
-// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points above
-// U+10FFFF), i.e. exactly the strings JsonString passes through unchanged.
-bool ValidUtf8(std::string_view s);
 std::string Base64(std::string_view in);
 // Compares in time independent of where the inputs differ (tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

@@ -28,6 +28,7 @@
 #include "flags.h"
 #include "http_client.h"
 #include "http_util.h"
+#include "utf8.h"
 
 namespace {
 
@@ -427,12 +428,22 @@ int main(int argc, char** argv) {
                   m.value("raft_addr", "").c_str(), m.value("http_addr", "").c_str());
     }
   } else if (cmd == "join") {
+    for (std::size_t i = 1; i <= 3; ++i) {
+      if (!kv::ValidUtf8(args[i])) {  // JSON cannot carry it (dump() would throw)
+        std::fprintf(stderr, "kvctl: join: '%s' is not valid UTF-8\n", args[i].c_str());
+        return 2;
+      }
+    }
     nlohmann::json b = {{"id", args[1]}, {"raft_addr", args[2]}, {"http_addr", args[3]}};
     auto sent = Send(o, "POST", "/join", b.dump(), &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "joined " + args[1]) << "\n";
   } else {  // leave, transfer-leader {
+    if (!kv::ValidUtf8(args[1])) {
+      std::fprintf(stderr, "kvctl: %s: '%s' is not valid UTF-8\n", cmd.c_str(), args[1].c_str());
+      return 2;
+    }
     nlohmann::json b = {{"id", args[1]}};
     auto sent = Send(o, "POST", "/" + cmd, b.dump(), &used);
     const httplib::Result& r = sent.result;

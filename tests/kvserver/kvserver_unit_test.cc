@@ -10,6 +10,7 @@
 #include "kv_server.h"
 #include "logger.h"
 #include "quota.h"
+#include "utf8.h"
 
 namespace kv {
 
@@ -33,6 +34,10 @@ TEST_CASE("bad flags are refused with a message naming the flag", "[kvserver][fl
   REQUIRE(ParseServerFlags({"-id"}).status().message() == "flag -id needs a value");
   REQUIRE(ParseServerFlags({"-laddr", "x:1"}).status().message() == "flag -id is required");
   REQUIRE_FALSE(ParseServerFlags({"-id", "a", "-laddr", "nohost"}).ok());
+  // Names that travel in JSON must be UTF-8 (they made the join thread throw).
+  REQUIRE(ParseServerFlags({"-id", "a\xff"}).status().message() == "-id must be valid UTF-8");
+  REQUIRE(ParseServerFlags({"-id", "a", "-raddr", "h\xc3:1"}).status().message() ==
+          "-raddr must be valid UTF-8");
   REQUIRE(ParseServerFlags({"--help"})->help);
   REQUIRE(ServerFlagsUsage().find("-snapshot-entries") != std::string::npos);
 }

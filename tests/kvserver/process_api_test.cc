@@ -329,6 +329,30 @@ TEST_CASE("keys with '/' and percent-encoded bytes", "[api][keys]") {
   r = c.Put(std::string(1025, 'k'), "over");
   INFO(r.Describe());
   REQUIRE(r.status == 413);
+
+  // A raw '#' is part of the key (security review F-20: httplib cut the key there).
+  r = c.Request("PUT", "/kv/frag#ment", "hash");
+  INFO(r.Describe());
+  REQUIRE(r.status == 200);
+  RequireValue(c, "frag#ment", "hash");
+  REQUIRE(c.Get("frag").status == 404);
+}
+
+TEST_CASE("a wrong method on a known route is 405, an unknown route 404", "[api]") {
+  SingleNode s;
+  KvClient c = s.client();
+  const std::vector<std::pair<std::string, std::string>> wrong = {
+      {"POST", "/kv/k"},      {"PATCH", "/kv/k"},         {"PUT", "/kv"},     {"POST", "/status"},
+      {"DELETE", "/metrics"}, {"PUT", "/health"},         {"POST", "/livez"}, {"GET", "/join"},
+      {"GET", "/leave"},      {"GET", "/transfer-leader"}};
+  for (const auto& [method, target] : wrong) {
+    HttpReply r = c.Request(method, target, "{}", "application/json");
+    INFO(method << " " << target << ": " << r.Describe());
+    CHECK(r.status == 405);
+  }
+  HttpReply r = c.Request("GET", "/nope");
+  INFO(r.Describe());
+  CHECK(r.status == 404);
 }
 
 TEST_CASE("malformed HTTP requests get 4xx and the node keeps serving", "[api][robustness]") {
