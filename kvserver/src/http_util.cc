@@ -105,6 +105,9 @@ HttpResponse StatusAnswer(const raft::Status& s, bool is_read) {
       return ErrorAnswer(503, "node is shutting down; retry another node");
     case ErrorCode::kIOError:
     case ErrorCode::kNoSpace:
+      if (is_read)
+        return ErrorAnswer(503, "node cannot serve linearizable reads: " + s.message() +
+                                    "; consistency=stale reads still work");
       return ErrorAnswer(503, "node is not accepting writes: " + s.message());
     case ErrorCode::kBusy:
     case ErrorCode::kProposalDropped:

@@ -159,5 +159,98 @@ TEST_CASE(
   }
 }
 
+// The Raft log on a full disk (issue 14): node2's <data>/raft is a small tmpfs. An
+// append that fails with ENOSPC puts its log into the failed state: the node stays up,
+// says why, refuses what it cannot do safely, and the others keep committing. It never
+// aborts, not even when restarted on the still-full disk (a crash-loop). Once space is
+// freed, a restart recovers it with every acknowledged write.
+TEST_CASE(
+    "a full disk under the Raft log fails that node's log without a crash; a restart "
+    "after freeing space recovers it with nothing lost",
+    "[disk]") {
+  if (::geteuid() != 0) {
+    WARN("process_disk_test needs root to mount a tmpfs: not run");
+    return;
+  }
+  ProcessCluster c;
+  c.Start(2);
+  NodeProcess& n2 = c.AddNode();
+  TmpfsMount mount(n2.spec().data_dir / "raft", 16u << 20);
+  if (!mount.mounted()) {
+    WARN("cannot mount a tmpfs (" << mount.error() << "): process_disk_test not run");
+    return;
+  }
+  n2.Start(c.node(0).http_addr());
+  n2.WaitServing();
+  c.WaitVoters(3);
+  std::map<std::string, std::string> acked;
+  PutOk(c.node(c.WaitLeader()).Client(), "before-full", "b");
+  acked.emplace("before-full", "b");
+  c.WaitCaughtUp(2, 30s);
+  const fs::path filler = n2.spec().data_dir / "raft" / "filler";
+  Fill(filler, 1u << 20);
+
+  const std::string value(64 << 10, 'v');
+  int i = 0;
+  const bool failed = WaitUntil(
+      60s,
+      [&] {
+        const std::size_t leader = c.WaitLeader();
+        const std::string key = fmt::format("k{:05}", i++);
+        if (c.node(leader).Client().Put(key, value).Ok()) acked[key] = value;
+        return !FailureOf(n2).empty();
+      },
+      1ms);
+  INFO("writes acknowledged: " << acked.size());
+  REQUIRE(failed);
+  const std::string failure = FailureOf(n2);
+  INFO("failure: " << failure);
+  CHECK(failure.find("No space left on device") != std::string::npos);
+  CHECK(failure.find("storage failed") != std::string::npos);
+
+  // Up, saying why; what it cannot vouch for is refused, stale reads still work.
+  REQUIRE(n2.Alive());
+  KvClient n2c = n2.Client();
+  CHECK(n2c.Health().status == 503);
+  CHECK(MetricSample(n2c.Metrics().body, "kv_raft_storage_failed") == 1);
+  HttpReply r = n2c.Get("before-full");
+  CHECK(r.status == 503);  // at once: the barrier cannot complete on a failed node
+  CHECK(r.body.find("storage failed") != std::string::npos);
+  CHECK(r.body.find("consistency=stale") != std::string::npos);
+  r = n2c.Get("before-full", /*stale=*/true);
+  CHECK(r.Ok());
+  CHECK(r.body == "b");
+  // The others carry on (node2 no longer acknowledges anything).
+  for (int k = 0; k < 20; ++k) {
+    const std::string key = fmt::format("after-full{:02}", k);
+    PutOk(c.node(c.WaitLeader()).Client(), key, "a");
+    acked.emplace(key, "a");
+  }
+  REQUIRE(n2.Alive());
+
+  // A restart on the still-full disk must not crash-loop: the node comes up (recovery
+  // needs no new space), reports the failure again at its first write, and stays up.
+  CHECK(n2.Terminate() == 0);
+  n2.Start();
+  n2.WaitServing();
+  CHECK(WaitUntil(
+      30s, [&] { return !FailureOf(n2).empty(); }, 100ms));
+  CHECK(n2.Alive());
+
+  // Free the space, restart: node2 catches up and holds every acknowledged write.
+  fs::remove(filler);
+  CHECK(n2.Terminate() == 0);
+  n2.Start();
+  n2.WaitServing();
+  c.WaitCaughtUp(2, 30s);
+  CHECK(FailureOf(n2).empty());
+  CHECK(MetricSample(n2c.Metrics().body, "kv_raft_storage_failed") == 0);
+  for (const auto& [key, v] : acked) {
+    HttpReply got = n2c.Get(key, /*stale=*/true);
+    REQUIRE(got.Ok());
+    REQUIRE(got.body == v);
+  }
+}
+
 }  // namespace
 }  // namespace kvtest

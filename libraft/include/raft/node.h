@@ -186,7 +186,8 @@ class RAFT_EXPORT Node {
   // Linearizable read barrier: completes once this node's state machine has applied
   // everything committed before the call (ReadIndex; on a follower via the leader).
   // The result's value is the read index as decimal text. While no leader is known the
-  // request waits (it is re-sent every few ticks); kTimeout at the deadline. `done` runs
+  // request waits (it is re-sent every few ticks); kTimeout at the deadline. kIOError at
+  // once when this node's storage failed (see NodeStatusInfo::failure). `done` runs
   // on the io or the apply thread and must not block (as for Propose).
   void ReadBarrier(std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);

@@ -204,6 +204,15 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
   });
   env_->Post(runtime::Lane::kIo, [this, cb, timeout] {
     io_checker_.Check();
+    if (failed_) {  // it no longer takes part in Raft: the barrier could only time out
+      std::string failure;
+      {
+        base::MutexLock l(&status_mu_);
+        failure = failure_;
+      }
+      cb->Run(Status(ErrorCode::kIOError, "node storage failed: " + failure));
+      return;
+    }
     std::string ctx = read_ctx_prefix_ + std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
     if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
