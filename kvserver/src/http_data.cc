@@ -87,7 +87,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       Answer(call, JsonAnswer(200, std::move(body)));
     };
     if (Stale(t)) return list();
-    if (std::string f = sm->Failure(); !f.empty())  // the barrier would wait for the apply
+    if (std::string f = ReadFailure(); !f.empty())  // the barrier could not complete
       return Answer(call, ErrorAnswer(503, f + "; consistency=stale reads still work"));
     return AfterReadBarrier(call, [this, call, list](const raft::Status& s) {
       if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
@@ -112,7 +112,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       Answer(call, std::move(res));
     };
     if (Stale(t)) return get();
-    if (std::string f = sm->Failure(); !f.empty())  // the barrier would wait for the apply
+    if (std::string f = ReadFailure(); !f.empty())  // the barrier could not complete
       return Answer(call, ErrorAnswer(503, f + "; consistency=stale reads still work"));
     return AfterReadBarrier(call, [this, call, get](const raft::Status& s) {
       if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));

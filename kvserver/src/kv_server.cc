@@ -344,6 +344,11 @@ std::string KvServer::Impl::Failure() const {
   return f.empty() ? sm->Failure() : f;
 }
 
+std::string KvServer::Impl::ReadFailure() const {
+  // storage_failed() is one atomic load: GetStatus() only on the failure path.
+  return node->storage_failed() ? Failure() : sm->Failure();
+}
+
 void KvServer::Impl::CountRefused(int code) { counters.Count("refused", "other", code); }
 
 void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {

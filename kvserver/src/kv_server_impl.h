@@ -141,6 +141,10 @@ struct KvServer::Impl : HttpHandler {
   void HandOverLeadership(const char* why);
   // The node's failure (Raft log) or else the state machine's, "" when healthy.
   std::string Failure() const;
+  // Why a linearizable read cannot be served here ("" when it can): the Raft log failed
+  // (the node left Raft: the barrier would time out) or the state machine cannot apply
+  // (the barrier would wait for it). Cheap when healthy (per read).
+  std::string ReadFailure() const;
   void RequestStop();
 
   std::string StatusJson() const;

@@ -111,6 +111,13 @@ std::string KvServer::Impl::MetricsText() const {
             "Raft connections closed because of bad input from the peer (a refused message, "
             "a malformed frame).",
             m.peer_conns_closed);
+  w.Gauge("kv_raft_apply_queue_bytes",
+          "Bytes of committed entries waiting for the state machine (bounded by "
+          "NodeOptions::max_apply_queue_bytes).",
+          m.apply_queue_bytes);
+  w.Counter("kv_raft_apply_pauses_total",
+            "Times the apply queue reached its bound and committed entries were held back.",
+            m.apply_pauses);
   w.Gauge("kv_raft_snapshot_last_duration_seconds",
           "Duration of the last snapshot taken or installed.",
           static_cast<double>(m.last_snapshot_ms) / 1000.0);

@@ -456,6 +456,36 @@ TEST_CASE("TakeCommitted never hands out an entry that is not durable here", "[d
   REQUIRE(c.node(3).TakeCommitted().empty());  // the Ready applied them: nothing repeats
 }
 
+TEST_CASE("PauseCommitted holds committed entries back; the leader then refuses proposals",
+          "[durability][flow]") {
+  TestCluster c(3, [](Config& cfg) { cfg.max_uncommitted_bytes = 64; });
+  c.Elect(1);
+  c.Stabilize();
+  TestNode& t = c.state(1);
+  const std::size_t applied_before = t.applied.size();
+  c.node(1).PauseCommitted(true);
+  REQUIRE(c.node(1).Propose(std::string(40, 'a')).ok());
+  c.Stabilize();  // replicated and committed everywhere, but not handed out on node 1
+  REQUIRE(c.node(1).GetStatus().hard_state.commit == c.node(1).GetStatus().last_index);
+  REQUIRE(t.applied.size() == applied_before);
+  REQUIRE_FALSE(c.node(1).HasReady());  // committed entries alone make no Ready
+  REQUIRE(c.node(1).TakeCommitted().empty());
+  // Not handed out: they still count as uncommitted at the leader, which pushes back.
+  auto refused = c.node(1).Propose(std::string(40, 'b'));
+  REQUIRE_FALSE(refused.ok());
+  REQUIRE(refused.status().code() == ErrorCode::kProposalDropped);
+  // The other nodes applied it; resuming hands it out on node 1, once, in order.
+  REQUIRE(c.state(2).applied.back().data == std::string(40, 'a'));
+  c.node(1).PauseCommitted(false);
+  REQUIRE(c.node(1).HasReady());
+  c.Stabilize();
+  REQUIRE(t.applied.size() == applied_before + 1);
+  REQUIRE(t.applied.back().data == std::string(40, 'a'));
+  REQUIRE(c.node(1).Propose(std::string(40, 'b')).ok());
+  c.Stabilize();
+  REQUIRE(t.applied.back().data == std::string(40, 'b'));
+}
+
 TEST_CASE("a commit-only hard state needs no fsync; a lost commit index comes back from applied",
           "[durability]") {
   TestCluster c(3);

@@ -8,9 +8,11 @@
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -427,6 +429,96 @@ TEST_CASE("runtime: Start refuses size limits that disagree", "[runtime]") {
   auto small = a.Propose("k=v", 5s);
   CHECK(Outcome(small) == "ok");
   CHECK(a.GetStatus().failure.empty());
+}
+
+// Security review F-12: a state machine that stalls must not let committed entries pile
+// up in memory. The apply queue stops at NodeOptions::max_apply_queue_bytes (plus one
+// batch); the leader then refuses proposals once core.max_uncommitted_bytes wait; when
+// the state machine resumes everything accepted is applied, in order.
+TEST_CASE("runtime: a stalled state machine bounds the apply queue and pushes back on proposals",
+          "[runtime]") {
+  // MemKv whose Apply waits while the gate is closed.
+  class GatedKv final : public StateMachine {
+   public:
+    void Apply(const std::vector<Entry>& entries, std::vector<std::string>* results) override {
+      std::unique_lock l(mu_);
+      cv_.wait(l, [&] { return open_; });
+      l.unlock();
+      kv_.Apply(entries, results);
+    }
+    Index AppliedIndex() override { return 0; }
+    Result<std::unique_ptr<SnapshotSource>> PrepareSnapshot() override {
+      return kv_.PrepareSnapshot();
+    }
+    Status Restore(SnapshotReader* in, const SnapshotMeta& meta) override {
+      return kv_.Restore(in, meta);
+    }
+    void Open() {
+      std::lock_guard l(mu_);
+      open_ = true;
+      cv_.notify_all();
+    }
+    MemKv kv_;
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool open_ = false;
+  };
+
+  Fixture f;
+  NodeOptions o = f.Options(10);
+  o.bootstrap = true;
+  o.max_apply_queue_bytes = 256 << 10;
+  o.core.max_committed_bytes_per_ready = 64 << 10;
+  o.core.max_uncommitted_bytes = 1 << 20;
+  o.snapshot_entries = 1000000;  // no snapshot while the gate is shut
+  GatedKv sm;
+  auto started = Node::Start(o, &sm);
+  REQUIRE(started.ok());
+  Node& a = **started;
+  REQUIRE(WaitFor([&] { return a.role() == Role::kLeader; }));
+  // Leadership commits an empty entry that the apply thread now waits on: the gate holds
+  // everything after it.
+  const std::string value(16 << 10, 'v');
+  std::vector<std::future<Result<std::string>>> all, accepted;
+  std::uint64_t peak = 0;
+  for (int i = 0; i < 200; ++i) {
+    all.push_back(
+        a.Propose(std::string("k").append(std::to_string(i)).append("=").append(value), 60s));
+    std::this_thread::sleep_for(1ms);
+    peak = std::max(peak, a.GetMetrics().apply_queue_bytes);
+  }
+  std::this_thread::sleep_for(500ms);
+  // Refusals complete at once (on the io thread); accepted proposals wait for the gate.
+  std::size_t refused = 0;
+  for (auto& fut : all) {
+    if (fut.wait_for(0s) == std::future_status::ready) {
+      auto r = fut.get();
+      INFO(r.status().ToString());
+      CHECK(r.status().code() == ErrorCode::kProposalDropped);
+      ++refused;
+    } else {
+      accepted.push_back(std::move(fut));
+    }
+  }
+  // The leader stops admitting once 1 MiB waits uncommitted or not handed out (about 64
+  // proposals of 16 KiB beyond what the queue holds).
+  CHECK(refused > 0);
+  CHECK(accepted.size() < 120);
+  peak = std::max(peak, a.GetMetrics().apply_queue_bytes);
+  INFO("peak apply queue bytes " << peak << ", accepted " << accepted.size());
+  CHECK(peak > 0);
+  CHECK(peak <= (256u << 10) + (64u << 10) + value.size() + 64);
+  CHECK(a.GetMetrics().apply_pauses >= 1);
+
+  sm.Open();
+  for (auto& fut : accepted) CHECK(Outcome(fut, 30s) == "ok");
+  CHECK(WaitFor([&] { return a.GetMetrics().apply_queue_bytes == 0; }));
+  auto after = a.Propose("after=1", 10s);
+  CHECK(Outcome(after) == "ok");
+  CHECK(sm.kv_.Get("after") == "1");
+  CHECK(sm.kv_.Get("k0") == value);
 }
 
 }  // namespace raft::test

@@ -96,6 +96,13 @@ struct NodeOptions {
   std::uint64_t max_entry_bytes = 16ull << 20;
   std::size_t max_pending_requests = 100000;         // proposals + reads queued; beyond: kBusy
   std::uint64_t peer_queue_bytes_max = 64ull << 20;  // per-peer send queue bound
+  // Committed entries queued for the state machine (bytes of entry data): at this bound
+  // the io thread stops handing out committed entries (RawNode::PauseCommitted) until
+  // the apply thread drains below it; a leader then refuses proposals once
+  // core.max_uncommitted_bytes are waiting, so a slow state machine pushes back on
+  // clients instead of filling memory (security review F-12). One batch
+  // (core.max_committed_bytes_per_ready) may pass the bound. Must be > 0.
+  std::uint64_t max_apply_queue_bytes = 64ull << 20;
 
   // Compaction: snapshot every snapshot_entries applied entries, keeping
   // snapshot_trailing_entries of log behind it for slow followers.
@@ -146,6 +153,10 @@ struct RAFT_EXPORT NodeMetrics {
   // Connections peers dialed to us that the transport closed, after their handshake,
   // because of bad input (a refused message, a malformed frame, a forged sender).
   std::uint64_t peer_conns_closed = 0;
+  // Bytes of committed entries queued for the state machine now (a gauge), and how many
+  // times the queue reached NodeOptions::max_apply_queue_bytes (a counter).
+  std::uint64_t apply_queue_bytes = 0;
+  std::uint64_t apply_pauses = 0;
   // Latency histograms: counts per bucket; bucket i covers <= kLatencyBucketsUs[i].
   static constexpr std::size_t kBuckets = 16;
   static const std::uint64_t kLatencyBucketsUs[kBuckets];
@@ -186,9 +197,10 @@ class RAFT_EXPORT Node {
   // Linearizable read barrier: completes once this node's state machine has applied
   // everything committed before the call (ReadIndex; on a follower via the leader).
   // The result's value is the read index as decimal text. While no leader is known the
-  // request waits (it is re-sent every few ticks); kTimeout at the deadline. kIOError at
-  // once when this node's storage failed (see NodeStatusInfo::failure). `done` runs
-  // on the io or the apply thread and must not block (as for Propose).
+  // request waits (it is re-sent every few ticks); kTimeout at the deadline (also on a
+  // node whose storage failed, which no longer takes part in Raft: check
+  // storage_failed() first to answer at once). `done` runs on the io or the apply thread
+  // and must not block (as for Propose).
   void ReadBarrier(std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(std::chrono::milliseconds timeout);
 
@@ -214,6 +226,9 @@ class RAFT_EXPORT Node {
   // Cheap views of GetStatus() for per-request checks (no member list is built).
   Role role() const;
   NodeId leader() const;
+  // Whether the storage failed (NodeStatusInfo::failure is set): the node accepts no
+  // writes and serves no linearizable reads until it is restarted. One atomic load.
+  bool storage_failed() const;
   NodeMetrics GetMetrics() const;
   // The address book: every member known from the log and snapshots.
   std::vector<MemberInfo> Members() const;

@@ -182,6 +182,14 @@ class RAFT_EXPORT RawNode {
   // committed entries, they count as applied from the next Advance.
   std::vector<Entry> TakeCommitted();
 
+  // Backpressure from the state machine: while paused, neither GetReady nor TakeCommitted
+  // hands out committed entries, and committed entries alone do not make HasReady true;
+  // everything else (persistence, messages, commit index, snapshots to install) flows as
+  // usual. Entries not handed out still count against Config::max_uncommitted_bytes on a
+  // leader, so proposals are refused (kProposalDropped) instead of queuing without bound.
+  // Pausing never affects safety, only when entries reach the state machine.
+  void PauseCommitted(bool paused);
+
   NodeStatus GetStatus() const;
   NodeId id() const;
   Role role() const;

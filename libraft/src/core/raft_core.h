@@ -45,6 +45,7 @@ class RaftCore {
   void Advance(const Ready& rd);
   std::vector<Message> TakeMessages();
   std::vector<Entry> TakeCommitted();
+  void PauseCommitted(bool paused) { committed_paused_ = paused; }
   NodeStatus GetStatus() const;
 
   NodeId id() const { return cfg_.id; }
@@ -174,6 +175,7 @@ class RaftCore {
   bool ready_outstanding_ = false;
   bool was_member_ = false;
   bool removed_reported_ = false;
+  bool committed_paused_ = false;  // PauseCommitted: hand out no committed entries
 };
 
 }  // namespace raft

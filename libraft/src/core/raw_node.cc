@@ -30,6 +30,7 @@ Ready RawNode::GetReady() { return core_->GetReady(); }
 void RawNode::Advance(const Ready& rd) { core_->Advance(rd); }
 std::vector<Message> RawNode::TakeMessages() { return core_->TakeMessages(); }
 std::vector<Entry> RawNode::TakeCommitted() { return core_->TakeCommitted(); }
+void RawNode::PauseCommitted(bool paused) { core_->PauseCommitted(paused); }
 NodeStatus RawNode::GetStatus() const { return core_->GetStatus(); }
 NodeId RawNode::id() const { return core_->id(); }
 Role RawNode::role() const { return core_->role(); }

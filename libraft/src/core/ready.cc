@@ -22,7 +22,7 @@ bool RaftCore::HasReady() const {
   if (!msgs_.empty() || !msgs_after_persist_.empty() || !read_states_.empty()) return true;
   if (role_ == Role::kLeader && (bcast_pending_ || commit_bcast_pending_ || heartbeat_pending_))
     return true;
-  if (log_.HasNextCommittedEntries()) return true;
+  if (!committed_paused_ && log_.HasNextCommittedEntries()) return true;
   if (RemovalToReport()) return true;
   return false;
 }
@@ -39,8 +39,10 @@ Ready RaftCore::GetReady() {
   rd.entries = log_.unstable().entries();
   rd.must_sync = rd.snapshot || !rd.entries.empty() || hard.term != prev_hard_.term ||
                  hard.vote != prev_hard_.vote;
-  rd.committed_entries = log_.NextCommittedEntries(cfg_.max_committed_bytes_per_ready);
-  AcceptApplying(rd.committed_entries);
+  if (!committed_paused_) {
+    rd.committed_entries = log_.NextCommittedEntries(cfg_.max_committed_bytes_per_ready);
+    AcceptApplying(rd.committed_entries);
+  }
   rd.messages = std::move(msgs_);
   msgs_.clear();
   rd.messages_after_persist = std::move(msgs_after_persist_);
@@ -77,7 +79,7 @@ std::vector<Entry> RaftCore::TakeCommitted() {
   // Ready's entries until Advance): the state machine must never get ahead of the log on
   // this node's disk. While a snapshot waits to be installed nothing is handed out: the
   // entries after it are applied on top of it, after the Ready that installs it.
-  if (log_.unstable().snapshot()) return {};
+  if (log_.unstable().snapshot() || committed_paused_) return {};
   auto [lo, hi] = log_.NextCommittedRange();
   if (!mutation::Active(mutation::Kind::kTakeUndurable)) hi = std::min(hi, log_.LastStableIndex());
   if (lo > hi) return {};

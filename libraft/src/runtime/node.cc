@@ -204,15 +204,6 @@ void Node::Impl::ReadBarrier(std::chrono::milliseconds timeout, Node::Callback d
   });
   env_->Post(runtime::Lane::kIo, [this, cb, timeout] {
     io_checker_.Check();
-    if (failed_) {  // it no longer takes part in Raft: the barrier could only time out
-      std::string failure;
-      {
-        base::MutexLock l(&status_mu_);
-        failure = failure_;
-      }
-      cb->Run(Status(ErrorCode::kIOError, "node storage failed: " + failure));
-      return;
-    }
     std::string ctx = read_ctx_prefix_ + std::to_string(next_read_id_++);
     Status s = raw_->ReadIndex(ctx);
     if (!s.ok() && s.code() != ErrorCode::kNotLeader) {
@@ -295,7 +286,9 @@ NodeId Node::Impl::leader() const {
 
 NodeMetrics Node::Impl::GetMetrics() const {
   base::MutexLock l(&status_mu_);
-  return metrics_;
+  NodeMetrics m = metrics_;
+  m.apply_queue_bytes = apply_queue_bytes_.load();
+  return m;
 }
 
 std::vector<MemberInfo> Node::Impl::Members() const {
@@ -412,6 +405,7 @@ std::future<Status> Node::TransferLeadership(NodeId target, std::chrono::millise
 NodeStatusInfo Node::GetStatus() const { return impl_->GetStatus(); }
 NodeMetrics Node::GetMetrics() const { return impl_->GetMetrics(); }
 Role Node::role() const { return impl_->role(); }
+bool Node::storage_failed() const { return impl_->storage_failed(); }
 NodeId Node::leader() const { return impl_->leader(); }
 std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 NodeId Node::id() const { return impl_->id(); }

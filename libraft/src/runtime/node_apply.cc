@@ -5,11 +5,23 @@
 namespace raft {
 
 void Node::Impl::PostApply(ApplyTask task) {
+  std::uint64_t bytes = 0;
+  for (const Entry& e : task.entries) bytes += e.data.size();
+  apply_queue_bytes_ += bytes;
   // std::function needs a copyable callable: the task travels behind a shared_ptr.
   auto shared = std::make_shared<ApplyTask>(std::move(task));
-  env_->Post(runtime::Lane::kApply, [this, shared] {
+  env_->Post(runtime::Lane::kApply, [this, shared, bytes] {
     apply_checker_.Check();
     RunApplyTask(*shared);
+    const std::uint64_t before = apply_queue_bytes_.fetch_sub(bytes);
+    const std::uint64_t bound = opts_.max_apply_queue_bytes;
+    if (before >= bound && before - bytes < bound && !stopping_) {
+      // The io thread may have paused on this queue: let it hand out entries again.
+      env_->Post(runtime::Lane::kIo, [this] {
+        io_checker_.Check();
+        Pump();
+      });
+    }
   });
 }
 

@@ -129,6 +129,7 @@ class Node::Impl : public runtime::TransportHandler {
   void Transfer(NodeId target, std::chrono::milliseconds timeout, std::function<void(Status)> done);
   NodeStatusInfo GetStatus() const;
   Role role() const;
+  bool storage_failed() const { return storage_failed_.load(); }
   NodeId leader() const;
   NodeMetrics GetMetrics() const;
   std::vector<MemberInfo> Members() const;
@@ -187,6 +188,9 @@ class Node::Impl : public runtime::TransportHandler {
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
+  // Pauses or resumes handing out committed entries from the apply queue's size
+  // (NodeOptions::max_apply_queue_bytes); before every GetReady/TakeCommitted.
+  void UpdateApplyPause() RAFT_REQUIRES(io_checker_);
   // PromoteLearner (the API's only kAddVoter): kInvalidArgument unless `id` is a learner
   // in the leader's latest configuration. The core would add an unknown id as a new
   // voter, and a voter that never answers can wedge the cluster (with one member: the
@@ -310,6 +314,10 @@ class Node::Impl : public runtime::TransportHandler {
   std::map<Index, PendingProposal> proposals_ RAFT_GUARDED_BY(pending_mu_);
   std::multimap<Index, SharedCallback> waiting_reads_ RAFT_GUARDED_BY(apply_checker_);
   std::atomic<Index> applied_{0};  // written by the apply thread (and Open)
+  // Entry bytes posted to the apply lane and not yet applied: PostApply adds, the apply
+  // thread subtracts after the task (and wakes the io thread when it falls below the bound).
+  std::atomic<std::uint64_t> apply_queue_bytes_{0};
+  bool apply_paused_ RAFT_GUARDED_BY(io_checker_) = false;
   // Membership and term as of applied_.
   ConfState applied_conf_ RAFT_GUARDED_BY(apply_checker_);
   std::map<NodeId, MemberInfo> applied_members_ RAFT_GUARDED_BY(apply_checker_);
@@ -326,6 +334,7 @@ class Node::Impl : public runtime::TransportHandler {
   NodeMetrics metrics_ RAFT_GUARDED_BY(status_mu_);
 
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> storage_failed_{false};  // set by Fail (io thread), read anywhere
   std::atomic<std::size_t> pending_count_{0};
   bool stopped_ = false;  // the thread that calls Stop() (Node's owner)
 };

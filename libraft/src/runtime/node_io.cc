@@ -64,8 +64,20 @@ void Node::Impl::SchedulePump() {
   });
 }
 
+void Node::Impl::UpdateApplyPause() {
+  const bool pause = apply_queue_bytes_.load() >= opts_.max_apply_queue_bytes;
+  if (pause == apply_paused_) return;
+  apply_paused_ = pause;
+  raw_->PauseCommitted(pause);
+  if (pause) {
+    base::MutexLock l(&status_mu_);
+    ++metrics_.apply_pauses;
+  }
+}
+
 void Node::Impl::Pump() {
   while (!failed_ && !stopping_) {
+    UpdateApplyPause();
     if (persisting_) {
       // The disk is busy with the previous Ready: let appends and heartbeats out anyway,
       // and apply what acknowledgements committed meanwhile (docs/runtime.md).
@@ -255,6 +267,7 @@ void Node::Impl::FinishReady(Ready rd, std::shared_ptr<runtime::SnapshotFileRead
 void Node::Impl::Fail(const Status& s) {
   if (failed_) return;
   failed_ = true;
+  storage_failed_ = true;
   Log(LogLevel::kError, "storage failed; this node stops accepting writes",
       {{"error", s.ToString()}});
   base::MutexLock l(&status_mu_);

@@ -95,6 +95,8 @@ Status Node::Impl::ValidateOptions() const {
         fmt::format("peer_queue_bytes_max {} cannot hold the largest append ({} bytes, from "
                     "max_entry_bytes and core.max_msg_bytes)",
                     opts_.peer_queue_bytes_max, wire::kFrameHeaderBytes + append_payload_max));
+  if (opts_.max_apply_queue_bytes == 0)
+    return bad("max_apply_queue_bytes must be > 0 (0 would never hand out an entry)");
   if (opts_.snapshot_chunk_bytes == 0 ||
       wire::kSnapshotChunkFixedBytes + opts_.snapshot_chunk_bytes > frame_max)
     return bad(fmt::format("snapshot_chunk_bytes {} must be in [1, {}]", opts_.snapshot_chunk_bytes,
