@@ -83,6 +83,12 @@ const std::vector<FlagDef>& Defs() {
       KV_NUM("http-pipeline-depth", http_pipeline_depth,
              "requests in flight per connection (answered in order)"),
       KV_NUM("request-timeout-ms", request_timeout_ms, "commit/read wait before 504"),
+      FlagDef{
+          "learner-timeout-ms",
+          "the leader removes a learner it has not heard from for this long (an abandoned "
+          "join; 0: never)",
+          [](const ServerFlags& f) { return std::to_string(f.learner_timeout_ms); },
+          [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.learner_timeout_ms); }},
       FlagDef{"log-level", "debug, info, warn or error",
               [](const ServerFlags& f) { return f.log_level; },
               [](ServerFlags& f, const std::string& v) {

@@ -37,6 +37,9 @@ struct ServerFlags {
   int http_write_timeout_ms = 30000;
   std::uint64_t http_pipeline_depth = 16;
   int request_timeout_ms = 5000;
+  // A learner the leader has not heard from for this long is removed (a join that was
+  // abandoned; security review F-16). 0: never.
+  std::uint64_t learner_timeout_ms = 600000;
   std::string log_level = "info";
   bool log_json = false;
   std::string cluster_id = "kvserver";

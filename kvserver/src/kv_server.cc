@@ -307,11 +307,44 @@ void KvServer::Impl::HandOverLeadership(const char* why) {
       {{"why", why}, {"to", std::to_string(best)}, {"result", s.ToString()}});
 }
 
+void KvServer::Impl::ReapLearners(
+    std::map<raft::NodeId, std::chrono::steady_clock::time_point>* last_heard) {
+  if (flags.learner_timeout_ms == 0) return;
+  const auto st = node->GetStatus();
+  if (st.role != raft::Role::kLeader) {  // a new leader starts its own clock
+    last_heard->clear();
+    return;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::milliseconds(flags.learner_timeout_ms);
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> next;
+  for (const auto& ms : st.members) {
+    if (ms.voter) continue;
+    auto it = last_heard->find(ms.info.id);
+    const auto seen = ms.recent_active || it == last_heard->end() ? now : it->second;
+    next[ms.info.id] = seen;
+    if (now - seen < limit) continue;
+    // Not a voter: removing it changes no quorum. A node that comes back joins again.
+    raft::Result<std::string> r = node->RemoveMember(ms.info.id, timeout()).get();
+    const auto silent_s = std::chrono::duration_cast<std::chrono::seconds>(now - seen).count();
+    Log(r.ok() ? raft::LogLevel::kWarn : raft::LogLevel::kError,
+        r.ok() ? "removed a learner the leader has not heard from (an abandoned join)"
+               : "could not remove a silent learner",
+        {{"node", ms.info.name},
+         {"silent_s", std::to_string(silent_s)},
+         {"result", r.ok() ? std::string("ok") : r.status().ToString()}});
+    if (r.ok()) next.erase(ms.info.id);
+  }
+  *last_heard = std::move(next);
+}
+
 void KvServer::Impl::UpkeepLoop() {
   std::uint64_t deletes_compacted = sm->DeletesApplied();
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> learners_heard;
   std::unique_lock<std::mutex> l(stop_mu);
   while (!stop_cv.wait_for(l, std::chrono::seconds(1), [this] { return stop_requested; })) {
     l.unlock();
+    ReapLearners(&learners_heard);
     // A leader whose state machine stalls (full disk) cannot answer writes: let a
     // healthy member lead.
     if (!sm->Failure().empty()) HandOverLeadership("state machine cannot apply");

@@ -136,6 +136,10 @@ struct KvServer::Impl : HttpHandler {
   // that the deleted values free their space and the alarm can clear); a leader whose
   // state machine stalls hands leadership over.
   void UpkeepLoop();
+  // On the leader (upkeep thread): removes learners not heard from for
+  // -learner-timeout-ms. `last_heard` is the loop's memory: learner id -> when the
+  // leader last saw it active (or first saw it).
+  void ReapLearners(std::map<raft::NodeId, std::chrono::steady_clock::time_point>* last_heard);
   // Transfers leadership to the most caught-up voter when this node leads (waits up to
   // 2 s); `why` is logged.
   void HandOverLeadership(const char* why);

@@ -486,6 +486,45 @@ TEST_CASE(
   for (std::size_t i = 0; i < 3; ++i) RequireValue(cluster.node(i).Client(), "q", "after");
 }
 
+// Security review F-16: a join whose node never shows up (or goes away before it is
+// promoted) left a learner in the membership forever. The leader removes a learner it
+// has not heard from for -learner-timeout-ms; voters and live learners are untouched.
+TEST_CASE("the leader removes a learner it has not heard from for -learner-timeout-ms",
+          "[cluster][join]") {
+  ClusterOptions options;
+  options.extra_args = {"-learner-timeout-ms", "3000"};
+  ProcessCluster cluster(options);
+  cluster.Start(2);
+  const std::size_t leader = cluster.WaitLeader();
+  auto members = [&] { return Members(cluster.node(leader).StatusJson()); };
+  // A join for a node that does not exist: the leader adds it as a learner and waits for
+  // a catch-up that never comes (the client gives up at once; the join goes on).
+  const std::string ghost_raft = "127.0.0.1:" + std::to_string(PickFreePort());
+  const std::string ghost_http = "127.0.0.1:" + std::to_string(PickFreePort());
+  cluster.node(leader).Client(500ms).Join("ghost", ghost_raft, ghost_http);
+  REQUIRE(WaitUntil(10s, [&] { return members().count("ghost") == 1; }));
+  CHECK_FALSE(members()["ghost"]);  // a learner
+  const auto added = Clock::now();
+  CHECK(WaitUntil(
+      20s, [&] { return members().count("ghost") == 0; }, 100ms));
+  const auto took = std::chrono::duration_cast<Millis>(Clock::now() - added);
+  INFO("the ghost learner was removed after " << took.count() << " ms");
+  CHECK(took >= 2500ms);
+  CHECK(cluster.node(leader).Log().find("removed a learner the leader has not heard from") !=
+        std::string::npos);
+  // The real members are untouched, and a real node still joins (and stays) afterwards.
+  NodeProcess& n2 = cluster.AddNode();
+  n2.Start(cluster.node(0).http_addr());
+  n2.WaitServing();
+  cluster.WaitVoters(3);
+  std::this_thread::sleep_for(4s);  // longer than the timeout: live members stay
+  auto m = members();
+  CHECK(m.size() == 3);
+  for (const auto& [name, voter] : m) CHECK(voter);
+  PutOk(cluster.node(cluster.WaitLeader()).Client(), "after-reap", "v");
+  RequireValue(n2.Client(), "after-reap", "v");
+}
+
 // Authentication (-auth-file, -join-token-file, -peer-secret-file): process_auth_test.cc.
 
 TEST_CASE("--flag=value syntax, --help and bad flags", "[cli]") {
