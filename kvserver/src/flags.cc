@@ -1,8 +1,16 @@
 #include "flags.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <string_view>
+#include <tuple>
 
 #include "http_client.h"
 #include "utf8.h"
@@ -46,13 +54,25 @@ bool ParseNum(const std::string& s, T* out) {
 const std::vector<FlagDef>& Defs() {
   static const std::vector<FlagDef> defs = {
       KV_STR(id, "node name, unique in the cluster (required)"),
-      KV_STR(laddr, "HTTP listen address host:port (also advertised to the cluster)"),
-      KV_STR(raddr, "Raft listen address host:port (also advertised to the cluster)"),
+      KV_STR(laddr,
+             "HTTP listen address host:port (also what the cluster is given, unless "
+             "-advertise-laddr)"),
+      KV_STR(raddr,
+             "Raft listen address host:port (also what the cluster is given, unless "
+             "-advertise-raddr)"),
       KV_STR(join,
              "HTTP addresses of members to join, comma-separated, tried in turn (host:port "
              "in this node's scheme, or http://host:port, https://host:port); ignored when "
              "-data holds state"),
       KV_STR(data, "data directory (default ./data/<id>)"),
+      KV_NAMED_STR("advertise-laddr", advertise_laddr,
+                   "HTTP address given to the cluster and clients, host:port (default -laddr; "
+                   "set it when -laddr is 0.0.0.0 or mapped)"),
+      KV_NAMED_STR("advertise-raddr", advertise_raddr,
+                   "Raft address given to the cluster, host:port (default -raddr)"),
+      KV_NAMED_STR("config", config_file,
+                   "file of 'flag = value' lines read first (then KVSERVER_<FLAG> variables, "
+                   "then the command line)"),
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),
@@ -95,11 +115,19 @@ const std::vector<FlagDef>& Defs() {
                 f.log_level = v;
                 return v == "debug" || v == "info" || v == "warn" || v == "error";
               }},
-      FlagDef{"log-json", "write logs as JSON lines",
-              [](const ServerFlags& f) { return std::string(f.log_json ? "true" : "false"); },
+      FlagDef{"log-format",
+              "hclog (hashicorp/go-hclog's text, the Go service's), logfmt or json (one "
+              "object per line)",
+              [](const ServerFlags& f) { return f.log_format; },
+              [](ServerFlags& f, const std::string& v) {
+                f.log_format = v;
+                return v == "hclog" || v == "logfmt" || v == "json";
+              }},
+      FlagDef{"log-json", "same as -log-format json",
+              [](const ServerFlags&) { return std::string(); },
               [](ServerFlags& f, const std::string& v) {
                 if (v != "true" && v != "false") return false;
-                f.log_json = v == "true";
+                if (v == "true") f.log_format = "json";
                 return true;
               },
               true},
@@ -155,12 +183,110 @@ const std::vector<FlagDef>& Defs() {
   return defs;
 }
 
-}  // namespace
+// One setting to apply: a flag and its value, and where it came from (for errors).
+struct Setting {
+  const FlagDef* def;
+  std::string value;
+  std::string origin;
+};
 
-raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args) {
-  ServerFlags f;
+std::map<std::string, const FlagDef*> DefsByName() {
   std::map<std::string, const FlagDef*> by_name;
   for (const auto& d : Defs()) by_name[d.name] = &d;
+  return by_name;
+}
+
+// KVSERVER_REQUEST_TIMEOUT_MS for request-timeout-ms.
+std::string EnvName(const std::string& flag) {
+  std::string out = "KVSERVER_";
+  for (char c : flag) out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(c)));
+  return out;
+}
+
+std::string Trim(const std::string& s) {
+  auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+raft::Status BadConfig(const std::string& where, const std::string& what) {
+  return raft::Status(raft::ErrorCode::kInvalidArgument,
+                      std::string("config file ").append(where).append(": ").append(what));
+}
+
+// The -config file: `flag = value` lines ('_' may stand for '-' in the name), the value
+// bare (to the end of the line, trimmed) or double-quoted (with \" and \\; a # comment may
+// follow); lines starting with # and blank lines are skipped. A flag set twice, an
+// unknown flag or `config` itself is an error naming the line.
+raft::Result<std::vector<Setting>> ReadConfigFile(
+    const std::string& path, const std::map<std::string, const FlagDef*>& by_name) {
+  constexpr std::uintmax_t kMaxBytes = 1 << 20;
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return BadConfig(path, ec.message());
+  if (size > kMaxBytes) return BadConfig(path, "larger than 1 MiB");
+  std::ifstream in(path);
+  if (!in) return BadConfig(path, "cannot be read");
+  std::vector<Setting> out;
+  std::map<std::string, int> seen;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const std::string where = path + ":" + std::to_string(n);
+    line = Trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) return BadConfig(where, "expected 'flag = value'");
+    std::string name = Trim(line.substr(0, eq));
+    std::replace(name.begin(), name.end(), '_', '-');
+    std::string value = Trim(line.substr(eq + 1));
+    if (!value.empty() && value[0] == '"') {
+      std::string unq;
+      std::size_t i = 1;
+      for (; i < value.size() && value[i] != '"'; ++i) {
+        if (value[i] == '\\' && i + 1 < value.size() &&
+            (value[i + 1] == '"' || value[i + 1] == '\\'))
+          ++i;
+        unq.push_back(value[i]);
+      }
+      if (i == value.size()) return BadConfig(where, "unterminated quoted value");
+      std::string rest = Trim(value.substr(i + 1));
+      if (!rest.empty() && rest[0] != '#')
+        return BadConfig(where, "unexpected text after the quoted value");
+      value = unq;
+    }
+    auto it = by_name.find(name);
+    if (it == by_name.end() || name == "config")
+      return BadConfig(where, name == "config" ? "a config file cannot name another"
+                                               : "unknown flag '" + name + "'");
+    if (auto [prev, fresh] = seen.emplace(name, n); !fresh)
+      return BadConfig(where, std::string("'")
+                                  .append(name)
+                                  .append("' is already set on line ")
+                                  .append(std::to_string(prev->second)));
+    out.push_back({it->second, value, "config file " + where});
+  }
+  return out;
+}
+
+}  // namespace
+
+Environment ProcessEnvironment() {
+  Environment env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("KVSERVER_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    env.emplace_back(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  return env;
+}
+
+raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args,
+                                           const Environment& env) {
+  ServerFlags f;
+  const auto by_name = DefsByName();
+  std::vector<Setting> from_args;
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
     if (a == "-h" || a == "-help" || a == "--help") {
@@ -201,17 +327,50 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
         return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -" + name + " needs a value");
       }
     }
-    if (!d->set(f, value))
-      return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          "bad value '" + value + "' for flag -" + name);
+    from_args.push_back({d, value, ""});
   }
+  // The environment: KVSERVER_CONFIG names the file; the others are flags.
+  std::map<std::string, const FlagDef*> by_env;
+  for (const auto& d : Defs())
+    if (std::string_view(d.name) != "config") by_env[EnvName(d.name)] = &d;
+  std::vector<Setting> from_env;
+  std::string config_path;
+  for (const auto& [name, value] : env) {
+    if (name == "KVSERVER_CONFIG") {
+      config_path = value;
+    } else if (auto it = by_env.find(name); it != by_env.end()) {
+      from_env.push_back({it->second, value, "environment variable " + name});
+    } else if (name.rfind("KVSERVER_", 0) == 0) {
+      f.warnings.push_back("environment variable " + name + " is not a kvserver flag (ignored)");
+    }
+  }
+  for (const auto& s : from_args)
+    if (std::string_view(s.def->name) == "config") config_path = s.value;
+  std::vector<Setting> all;
+  if (!config_path.empty()) {
+    auto file = ReadConfigFile(config_path, by_name);
+    if (!file.ok()) return file.status();
+    all = std::move(file).value();
+  }
+  all.insert(all.end(), from_env.begin(), from_env.end());
+  all.insert(all.end(), from_args.begin(), from_args.end());
+  for (const auto& s : all) {
+    if (s.def->set(f, s.value)) continue;
+    std::string msg =
+        std::string("bad value '").append(s.value).append("' for flag -").append(s.def->name);
+    if (!s.origin.empty()) msg.append(" (").append(s.origin).append(")");
+    return raft::Status(raft::ErrorCode::kInvalidArgument, msg);
+  }
+  f.config_file = config_path;
   if (f.help || f.version) return f;
   if (f.id.empty()) return raft::Status(raft::ErrorCode::kInvalidArgument, "flag -id is required");
   // They travel in JSON (/join, /status): bytes JSON cannot carry would fail there, far
   // from the command line (security review F-20: an exception in the join thread).
   for (const auto& [flag, v] : {std::pair<const char*, const std::string*>{"-id", &f.id},
                                 {"-laddr", &f.laddr},
-                                {"-raddr", &f.raddr}}) {
+                                {"-raddr", &f.raddr},
+                                {"-advertise-laddr", &f.advertise_laddr},
+                                {"-advertise-raddr", &f.advertise_raddr}}) {
     if (!ValidUtf8(*v))
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           std::string(flag).append(" must be valid UTF-8"));
@@ -222,6 +381,38 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args)
     return raft::Status(raft::ErrorCode::kInvalidArgument, "-laddr must be host:port");
   if (!SplitHostPort(f.raddr, &host, &port))
     return raft::Status(raft::ErrorCode::kInvalidArgument, "-raddr must be host:port");
+  // What the others are given must be dialable; a wildcard listen address needs an
+  // advertised one (a lone node can do without: nobody dials it).
+  for (const auto& [flag, v] :
+       {std::pair<const char*, const std::string*>{"-advertise-laddr", &f.advertise_laddr},
+        {"-advertise-raddr", &f.advertise_raddr}}) {
+    if (v->empty()) continue;
+    if (!SplitHostPort(*v, &host, &port) || port == 0)
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          std::string(flag).append(" must be host:port"));
+    if (IsWildcardHost(host))
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          std::string(flag)
+                              .append(" must be an address the others can dial, "
+                                      "not ")
+                              .append(host));
+  }
+  for (const auto& [flag, v, adv] : {std::tuple<const char*, const std::string*, const char*>{
+                                         "-laddr", &f.laddr, "-advertise-laddr"},
+                                     {"-raddr", &f.raddr, "-advertise-raddr"}}) {
+    if (SplitHostPort(*v, &host, &port) && IsWildcardHost(host) &&
+        (std::string_view(adv) == "-advertise-laddr" ? f.advertise_laddr : f.advertise_raddr)
+            .empty())
+      f.warnings.push_back(
+          std::string(flag)
+              .append(" ")
+              .append(*v)
+              .append(
+                  " listens on every interface and is also what the other members are given, which "
+                  "they cannot dial: set ")
+              .append(adv)
+              .append(" (fine for a lone node)"));
+  }
   if (f.cert_file.empty() != f.key_file.empty())
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-cert-file and -key-file go together (HTTPS needs both)");
@@ -271,7 +462,10 @@ std::string ServerFlagsUsage() {
       "                [-peer-cert-file F -peer-key-file F -peer-trusted-ca-file F] [flags]\n\n"
       "A node of a strongly consistent replicated key-value store (Raft + RocksDB).\n"
       "The first node (no -join, empty -data) starts a new cluster.\n"
-      "-version prints the version, git commit and build type.\n\nflags:\n";
+      "-version prints the version, git commit and build type.\n"
+      "Every flag can also come from a -config file ('flag = value' lines) or a variable\n"
+      "KVSERVER_<FLAG> (KVSERVER_REQUEST_TIMEOUT_MS=100); the command line wins over the\n"
+      "environment, which wins over the file.\n\nflags:\n";
   for (const auto& d : Defs()) {
     std::string def = d.get(defaults);
     out += "  -" + std::string(d.name);
@@ -296,6 +490,10 @@ std::vector<std::string> SplitJoinSeeds(const std::string& join) {
     if (comma == std::string::npos) return out;
     start = comma + 1;
   }
+}
+
+bool IsWildcardHost(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]" || host == "*";
 }
 
 bool SplitHostPort(const std::string& addr, std::string* host, int* port) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raft/status.h"
@@ -18,6 +19,14 @@ struct ServerFlags {
   // http(s)://host:port).
   std::string join;
   std::string data;  // -data: default ./data/<id>
+  // -advertise-laddr / -advertise-raddr: the addresses the other members and clients are
+  // given (in the membership, /join, /status); default: -laddr / -raddr. Needed when
+  // those are 0.0.0.0 or behind NAT / container port mapping.
+  std::string advertise_laddr;
+  std::string advertise_raddr;
+  // -config FILE (or $KVSERVER_CONFIG): settings read before the environment and argv
+  // (docs/operations.md, "Configuration").
+  std::string config_file;
   int tick_ms = 50;
   int heartbeat_ticks = 1;
   int election_ticks = 5;
@@ -41,7 +50,7 @@ struct ServerFlags {
   // abandoned; security review F-16). 0: never.
   std::uint64_t learner_timeout_ms = 600000;
   std::string log_level = "info";
-  bool log_json = false;
+  std::string log_format = "hclog";  // hclog, logfmt or json (logger.h); -log-json = json
   std::string cluster_id = "kvserver";
   // Secrets (docs/operations.md, "Authentication"), each read from a file, never argv:
   // the HTTP credentials and their roles; the Raft handshake's secret (never sent over
@@ -63,21 +72,42 @@ struct ServerFlags {
   std::string peer_trusted_ca_file;
   bool help = false;
   bool version = false;  // -version: print build_info.h's VersionText and exit
+  // What the caller should log once its logger is up (e.g. an unknown KVSERVER_ variable).
+  std::vector<std::string> warnings;
 
   bool https() const { return !cert_file.empty(); }
   bool peer_tls() const { return !peer_cert_file.empty(); }
+  const std::string& http_advertise() const {
+    return advertise_laddr.empty() ? laddr : advertise_laddr;
+  }
+  const std::string& raft_advertise() const {
+    return advertise_raddr.empty() ? raddr : advertise_raddr;
+  }
 };
 
-// Parses argv. kInvalidArgument with a message naming the flag on an unknown flag, a
-// missing value or a bad number. `help` is set for -h/-help/--help, `version` for
-// -version/--version (the other flags are then not checked).
-raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args);
+// Environment variables as name/value pairs (only KVSERVER_* ones matter).
+using Environment = std::vector<std::pair<std::string, std::string>>;
+// This process's KVSERVER_* variables.
+Environment ProcessEnvironment();
+
+// Parses the settings, lowest precedence first: the defaults, the -config file (or
+// $KVSERVER_CONFIG), the KVSERVER_<FLAG> variables of `env` (KVSERVER_REQUEST_TIMEOUT_MS
+// for -request-timeout-ms), then argv. kInvalidArgument with a message naming the flag
+// and where it came from on an unknown flag (in argv or the file), a missing value, a bad
+// value or an unreadable file. An unknown KVSERVER_ variable is a warning. `help` is set
+// for -h/-help/--help, `version` for -version/--version (the other flags are then not
+// checked).
+raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args,
+                                           const Environment& env = {});
 // Every flag with its default and meaning.
 std::string ServerFlagsUsage();
 
 // The -join list split at commas, each item trimmed of spaces (an empty item stays, as
 // ""); nothing for "".
 std::vector<std::string> SplitJoinSeeds(const std::string& join);
+
+// 0.0.0.0, ::, [::] (listen on every interface: nobody can dial it).
+bool IsWildcardHost(const std::string& host);
 
 // Shared by kvctl: splits "host:port"; false when malformed.
 bool SplitHostPort(const std::string& addr, std::string* host, int* port);

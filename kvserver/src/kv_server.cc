@@ -137,8 +137,9 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   raft::NodeOptions o;
   o.self.name = flags.id;
   o.self.id = raft::NodeIdFromName(flags.id);
-  o.self.raft_addr = flags.raddr;
-  o.self.app_data = flags.laddr;
+  o.self.raft_addr = flags.raft_advertise();
+  o.self.app_data = flags.http_advertise();
+  o.listen_addr = flags.raddr;
   o.data_dir = flags.data + "/raft";
   o.cluster_id = flags.cluster_id;
   o.cluster_secret = peer_secret;
@@ -531,7 +532,9 @@ raft::Status KvServer::Impl::JoinCluster() {
   // This node's own certificate and CA (etcd's way): the member it joins through must
   // trust the one, and its certificate must chain to the other.
   const HttpClientTls tls{flags.trusted_ca_file, flags.cert_file, flags.key_file};
-  nlohmann::json body = {{"id", flags.id}, {"raft_addr", flags.raddr}, {"http_addr", flags.laddr}};
+  nlohmann::json body = {{"id", flags.id},
+                         {"raft_addr", flags.raft_advertise()},
+                         {"http_addr", flags.http_advertise()}};
   int backoff_ms = 200;
   while (!shutting_down) {
     // One pass over the seeds; a refusal (400, 401, 403, 409, 415) or a certificate that does not

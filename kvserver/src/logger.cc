@@ -1,5 +1,6 @@
 #include "logger.h"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -54,10 +55,16 @@ raft::LogLevel ParseLogLevel(const std::string& s) {
   return raft::LogLevel::kInfo;
 }
 
+LogFormat ParseLogFormat(const std::string& s) {
+  if (s == "logfmt") return LogFormat::kLogfmt;
+  if (s == "json") return LogFormat::kJson;
+  return LogFormat::kHclog;
+}
+
 std::string StructuredLogger::Format(raft::LogLevel level, std::string_view component,
                                      std::string_view msg,
                                      const std::vector<raft::LogField>& fields) const {
-  if (json_) {
+  if (format_ == LogFormat::kJson) {
     nlohmann::json j;
     j["ts"] = Timestamp();
     j["level"] = raft::LogLevelName(level);
@@ -65,6 +72,19 @@ std::string StructuredLogger::Format(raft::LogLevel level, std::string_view comp
     j["msg"] = std::string(msg);
     for (const auto& f : fields) j[f.key] = f.value;
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  if (format_ == LogFormat::kHclog) {
+    // hclog pads the bracketed level to 7 characters ("[INFO]  ", "[ERROR] ").
+    std::string tag = "[";
+    for (const char* c = raft::LogLevelName(level); *c != '\0'; ++c)
+      tag.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(*c))));
+    tag.push_back(']');
+    tag.resize(8, ' ');
+    std::string line = Timestamp();
+    line.append(" ").append(tag).append(component).append(": ").append(msg);
+    if (!fields.empty()) line.append(":");
+    for (const auto& f : fields) line.append(" ").append(f.key).append("=").append(Quote(f.value));
+    return line;
   }
   std::string line = "ts=" + Timestamp() + " level=" + raft::LogLevelName(level) +
                      " component=" + Quote(component) + " msg=" + Quote(msg);

@@ -1,6 +1,11 @@
 // Structured logs: one line per event with a UTC timestamp, level, component, message
-// and key=value fields (logfmt), or one JSON object per line. Written to stderr.
-// Thread-safe. Implements raft::Logger so libraft's events come out the same way.
+// and key=value fields, in one of three formats (docs/operations.md, "Logs"):
+//   hclog:  2026-12-05T07:40:00.123Z [WARN]  raft: leader changed: term=3 why="a b"
+//           (hashicorp/go-hclog's text format, which the Go service used)
+//   logfmt: ts=2026-12-05T07:40:00.123Z level=warn component=raft msg="leader changed" ...
+//   json:   {"component":"raft","level":"warn","msg":"leader changed","term":"3",...}
+// Written to stderr. Thread-safe. Implements raft::Logger so libraft's events come out
+// the same way.
 #pragma once
 
 #include <mutex>
@@ -12,9 +17,11 @@
 
 namespace kv {
 
+enum class LogFormat { kHclog, kLogfmt, kJson };
+
 class StructuredLogger final : public raft::Logger {
  public:
-  StructuredLogger(raft::LogLevel min_level, bool json) : min_(min_level), json_(json) {}
+  StructuredLogger(raft::LogLevel min_level, LogFormat format) : min_(min_level), format_(format) {}
   bool Enabled(raft::LogLevel level) const override { return level >= min_; }
   void Log(raft::LogLevel level, std::string_view component, std::string_view msg,
            const std::vector<raft::LogField>& fields) override;
@@ -25,10 +32,12 @@ class StructuredLogger final : public raft::Logger {
 
  private:
   raft::LogLevel min_;
-  bool json_;
+  LogFormat format_;
   std::mutex mu_;
 };
 
 raft::LogLevel ParseLogLevel(const std::string& s);
+// "hclog", "logfmt" or "json" (flags.cc checks the name); anything else is hclog.
+LogFormat ParseLogFormat(const std::string& s);
 
 }  // namespace kv

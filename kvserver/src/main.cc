@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto flags = kv::ParseServerFlags(args);
+  auto flags = kv::ParseServerFlags(args, kv::ProcessEnvironment());
   if (!flags.ok()) {
     std::fprintf(stderr, "kvserver: %s\nRun 'kvserver --help' for the list of flags.\n",
                  flags.status().message().c_str());
@@ -38,7 +38,12 @@ int main(int argc, char** argv) {
   // owner only: files 0600, directories 0700 (security review F-13).
   ::umask(077);
 
-  kv::StructuredLogger logger(kv::ParseLogLevel(flags->log_level), flags->log_json);
+  kv::StructuredLogger logger(kv::ParseLogLevel(flags->log_level),
+                              kv::ParseLogFormat(flags->log_format));
+  for (const std::string& w : flags->warnings) logger.Log(raft::LogLevel::kWarn, "kvserver", w, {});
+  if (!flags->config_file.empty())
+    logger.Log(raft::LogLevel::kInfo, "kvserver", "settings read from the config file",
+               {{"config", flags->config_file}});
   auto server = kv::KvServer::Start(*flags, &logger);
   if (!server.ok()) {
     logger.Log(raft::LogLevel::kError, "kvserver", "cannot start",

@@ -336,7 +336,7 @@ struct RunningServer {
 
 // Both servers share one handler. Built once, on the first input.
 struct Fixture {
-  Fixture() : logger(raft::LogLevel::kWarn, /*json=*/false) {
+  Fixture() : logger(raft::LogLevel::kWarn, kv::LogFormat::kLogfmt) {
     for (int i = 0; i < 2; ++i) {
       kv::HttpServerOptions o = ServerOptions(/*slow=*/i == 1);
       o.logger = &logger;

@@ -21,7 +21,7 @@ TEST_CASE("flags accept the Go syntax and the GNU syntax", "[kvserver][flags]") 
   REQUIRE(f->id == "node1");
   REQUIRE(f->raddr == "127.0.0.1:4001");
   REQUIRE(f->join == "127.0.0.1:3000");
-  REQUIRE(f->log_json);
+  REQUIRE(f->log_format == "json");
   REQUIRE(f->tick_ms == 20);
   REQUIRE(f->data == "./data/node1");
 }
@@ -91,13 +91,26 @@ TEST_CASE("ValidUtf8 accepts exactly what JSON passes through unchanged", "[kvse
   }
 }
 
-TEST_CASE("log lines are logfmt or JSON with fields", "[kvserver][log]") {
-  StructuredLogger text(raft::LogLevel::kInfo, false);
+TEST_CASE("log lines are hclog, logfmt or JSON with fields", "[kvserver][log]") {
+  StructuredLogger text(raft::LogLevel::kInfo, LogFormat::kLogfmt);
   auto line =
       text.Format(raft::LogLevel::kWarn, "raft", "leader changed", {{"term", "3"}, {"why", "a b"}});
   REQUIRE(line.find("level=warn component=raft msg=\"leader changed\" term=3 why=\"a b\"") !=
           std::string::npos);
-  StructuredLogger json(raft::LogLevel::kInfo, true);
+  // hclog: "<ts> [WARN]  raft: leader changed: term=3 why=\"a b\"", the level padded to 7.
+  StructuredLogger hclog(raft::LogLevel::kInfo, LogFormat::kHclog);
+  auto h = hclog.Format(raft::LogLevel::kWarn, "raft", "leader changed",
+                        {{"term", "3"}, {"why", "a b"}});
+  INFO(h);
+  REQUIRE(h.size() > 25);
+  CHECK(h[4] == '-');
+  CHECK(h.substr(24) == " [WARN]  raft: leader changed: term=3 why=\"a b\"");
+  CHECK(hclog.Format(raft::LogLevel::kError, "kvserver", "x", {}).substr(24) ==
+        " [ERROR] kvserver: x");
+  CHECK(ParseLogFormat("hclog") == LogFormat::kHclog);
+  CHECK(ParseLogFormat("logfmt") == LogFormat::kLogfmt);
+  CHECK(ParseLogFormat("json") == LogFormat::kJson);
+  StructuredLogger json(raft::LogLevel::kInfo, LogFormat::kJson);
   auto j = json.Format(raft::LogLevel::kInfo, "kvserver", "x", {{"k", "v"}});
   REQUIRE(j.find("\"k\":\"v\"") != std::string::npos);
   REQUIRE(j.find("\"level\":\"info\"") != std::string::npos);
@@ -118,7 +131,7 @@ TEST_CASE("empty secret and auth files refuse to start; -cluster-token is gone",
                                "-data", (dir / "data").string(), flag, empty});
     INFO(flag << ": " << f.status().ToString());
     REQUIRE(f.ok());
-    StructuredLogger logger(raft::LogLevel::kError, false);
+    StructuredLogger logger(raft::LogLevel::kError, LogFormat::kLogfmt);
     auto server = KvServer::Start(*f, &logger);
     REQUIRE_FALSE(server.ok());
     INFO(server.status().ToString());

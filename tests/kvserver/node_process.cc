@@ -86,6 +86,13 @@ void NodeProcess::Start(const std::optional<std::string>& join,
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment is built here: setenv is not async-signal-safe in the child.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+  env_strings.insert(env_strings.end(), spec_.env.begin(), spec_.env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   std::filesystem::create_directories(spec_.log_path.parent_path());
   int log_fd = ::open(spec_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -113,7 +120,7 @@ void NodeProcess::Start(const std::optional<std::string>& join,
     // Drop every other inherited descriptor (e.g. client sockets of writer threads),
     // so that no connection of the test outlives its owner inside a server process.
     ::syscall(SYS_close_range, 3U, ~0U, 0U);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   int fork_errno = errno;

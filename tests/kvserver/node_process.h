@@ -24,6 +24,7 @@ struct NodeSpec {
   std::filesystem::path data_dir;
   std::filesystem::path log_path;
   std::vector<std::string> extra_args;  // passed on every start, after the standard ones
+  std::vector<std::string> env;         // "NAME=value" added to the inherited environment
   bool equals_syntax = false;           // pass flags as --flag=value instead of -flag value
   // The node serves HTTPS (its -cert-file etc. are in extra_args): the harness's own
   // requests (WaitServing, StatusJson, Client()) use these client files.

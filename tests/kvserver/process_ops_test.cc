@@ -4,10 +4,10 @@
 // lost its quorum; /metrics with exact integers and the process_* metrics, accepted by
 // `promtool check metrics` (Debian package prometheus; the check is skipped, saying so,
 // only when promtool is not installed); kvctl's KVCTL_ADDR and usage texts; -join with
-// several addresses.
+// several addresses; -config and KVSERVER_* variables; -advertise-laddr/-advertise-raddr.
 //
 //   build/tests/kvserver/process_ops_test    # or '[version]', '[readyz]', '[metrics]', '[kvctl]',
-//   '[join]'
+//   '[join]', '[config]', '[advertise]'
 #include <fmt/format.h>
 #include <sys/wait.h>
 
@@ -304,14 +304,84 @@ TEST_CASE("-join with several addresses: a dead one is skipped", "[join]") {
   joiner.Start(fmt::format("{}, {}", dead, cluster.node(0).http_addr()));
   joiner.WaitServing();
   cluster.WaitVoters(2);
+  // The default log format is hclog's: "<ts> [INFO]  kvserver: <msg>: key=value ...". The
+  // joiner logs its success after the leader has counted it: wait for the line.
+  const std::string joined = fmt::format("[INFO]  kvserver: joined the cluster: via=http://{}",
+                                         cluster.node(0).http_addr());
+  CHECK(WaitUntil(5s, [&] { return joiner.Log().find(joined) != std::string::npos; }));
   std::string log = joiner.Log();
   INFO(log);
   CHECK(log.find("join attempt failed; trying the next -join address") != std::string::npos);
   CHECK(log.find(dead) != std::string::npos);
-  CHECK(log.find(fmt::format("joined the cluster\" via=http://{}", cluster.node(0).http_addr())) !=
-        std::string::npos);
   cluster.WaitCaughtUp(1);
   WaitReady(joiner, 200);
+}
+
+// -config FILE and KVSERVER_<FLAG> variables reach a real node, the command line winning.
+TEST_CASE("-config file and KVSERVER_* variables configure a node", "[config]") {
+  ProcessCluster cluster;
+  NodeProcess& n = cluster.AddNode();
+  const auto conf = cluster.root() / "node0.conf";
+  std::ofstream(conf) << "# limits for this test\n"
+                         "max-value-bytes = 64\n"
+                         "max_key_bytes = \"16\"\n"
+                         "log-level = debug\n";
+  n.mutable_spec().env = {"KVSERVER_CONFIG=" + conf.string(), "KVSERVER_LOG_FORMAT=json",
+                          "KVSERVER_MAX_KEY_BYTES=8"};
+  n.mutable_spec().extra_args = {"-log-level", "info"};  // argv wins over the file
+  cluster.Start(1);
+  KvClient c = n.Client();
+  CHECK(c.Put("k", std::string(64, 'v')).status == 200);
+  CHECK(c.Put("k", std::string(65, 'v')).status == 413);  // from the file
+  CHECK(c.Put("12345678", "v").status == 200);
+  CHECK(c.Put("123456789", "v").status == 413);  // the environment beat the file's 16
+  std::string log = n.Log();
+  INFO(log.substr(0, 4000));
+  CHECK(log.find("\"msg\":\"settings read from the config file\"") != std::string::npos);
+  CHECK(log.find("\"level\":\"debug\"") == std::string::npos);  // -log-level info won
+  // A bad value in the file stops the node with status 2, naming the line.
+  n.Kill();
+  std::ofstream(conf) << "max-value-bytes = lots\n";
+  n.Start();
+  REQUIRE(n.WaitExit(10s) == std::optional<int>(2));
+  CHECK(n.Log().find("bad value 'lots' for flag -max-value-bytes (config file " + conf.string() +
+                     ":1)") != std::string::npos);
+}
+
+// Listening on 0.0.0.0 with -advertise-laddr/-advertise-raddr: the membership, /join and
+// forwarding use the advertised addresses. Without them the join would be refused
+// (0.0.0.0 is no address a peer can dial; join_check.cc).
+TEST_CASE("-advertise-laddr/-advertise-raddr: listen on 0.0.0.0, give the cluster 127.0.0.1",
+          "[advertise]") {
+  ProcessCluster cluster;
+  for (int i = 0; i < 2; ++i) {
+    NodeProcess& n = cluster.AddNode();
+    n.mutable_spec().extra_args = {"-laddr",           fmt::format("0.0.0.0:{}", n.http_port()),
+                                   "-raddr",           fmt::format("0.0.0.0:{}", n.raft_port()),
+                                   "-advertise-laddr", n.http_addr(),
+                                   "-advertise-raddr", n.raft_addr()};
+  }
+  cluster.Start(2);
+  const std::size_t leader = cluster.WaitLeader();
+  auto st = cluster.node(leader).StatusJson();
+  INFO(st.dump());
+  for (std::size_t i = 0; i < 2; ++i) {
+    bool found = false;
+    for (const auto& m : st["members"]) {
+      if (m.value("id", "") != cluster.node(i).id()) continue;
+      found = true;
+      CHECK(m.value("http_addr", "") == cluster.node(i).http_addr());
+      CHECK(m.value("raft_addr", "") == cluster.node(i).raft_addr());
+    }
+    CHECK(found);
+    std::string log = cluster.node(i).Log();
+    CHECK(log.find("[INFO]  kvserver: http listening: laddr=0.0.0.0:") != std::string::npos);
+    CHECK(log.find("set -advertise-") == std::string::npos);  // no warning: they are set
+  }
+  // A write through the follower is forwarded to the leader's advertised address.
+  const std::size_t follower = cluster.Follower(leader);
+  PutOk(cluster.node(follower).Client(), "adv", "1");
+  RequireValue(cluster.node(leader).Client(), "adv", "1");
 }
 
 }  // namespace
