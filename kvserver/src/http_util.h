@@ -41,6 +41,8 @@ HttpResponse StatusAnswer(const raft::Status& s, bool is_read = false);
 // JSON string with invalid UTF-8 replaced (nlohmann's replace handler).
 std::string JsonString(std::string_view s);
 std::string Base64(std::string_view in);
+// Standard base64 with '=' padding, as Base64 writes it; nothing on any other input.
+std::optional<std::string> Base64Decode(std::string_view in);
 // Compares in time independent of where the inputs differ (tokens).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // Case-insensitive ASCII comparison (header values).

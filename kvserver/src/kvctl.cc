@@ -18,6 +18,7 @@
 // default -addr is $KVCTL_ADDR (same syntax), else 127.0.0.1:3000.
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,7 @@ struct Options {
   int timeout_ms = 10000;
   bool stale = false;
   int limit = 100;
+  bool all = false;  // list: every page
 };
 
 // One command: its arguments, a one-line summary and what more there is to know. Both
@@ -57,17 +59,25 @@ constexpr CommandDoc kCommands[] = {
      "Prints OK (-o json: the answer, with the log index of the write)."},
     {"get", "KEY [-stale]", 1, 1, "read KEY",
      "Linearizable (through the leader); -stale reads this node's copy, possibly old.\n"
-     "Exit 1 with '404' when the key does not exist."},
+     "Exit 1 with '404' when the key does not exist. -o json: {\"key\", \"value\"}, both\n"
+     "base64 with \"encoding\": \"base64\" when either is not valid UTF-8."},
     {"del", "KEY", 1, 1, "delete KEY", "Prints 'deleted' or 'not found'."},
     {"cas", "KEY OLD NEW", 3, 3, "compare-and-set: write NEW only if KEY holds OLD",
      "Exit 1 with '412' and the current value when it does not."},
     {"create", "KEY VALUE", 2, 2, "write VALUE only if KEY does not exist",
      "Exit 1 with '412' when it exists."},
-    {"list", "[PREFIX] [-limit N] [-stale]", 0, 1, "list keys and values under PREFIX",
-     "One page of at most -limit items (default 100), in byte order, tab separated."},
+    {"list", "[PREFIX] [-limit N] [-all] [-stale]", 0, 1, "list keys and values under PREFIX",
+     "In byte order, one 'KEY<tab>VALUE' line each (raw bytes). One page of at most -limit\n"
+     "items (default 100, at most 1000); -all pages through everything (each page is its\n"
+     "own linearizable read, so the whole is not one point in time). -o json: {\"items\":\n"
+     "[{\"key\", \"value\"}...], \"more\": bool}, an item's key and value base64 with\n"
+     "\"encoding\": \"base64\" when either is not valid UTF-8."},
     {"status", "", 0, 0, "this node's role, term, leader, indexes and the members",
      "The node answering is the first of -addr that answers."},
     {"members", "", 0, 0, "the members: id, role, Raft and HTTP addresses", ""},
+    {"endpoint", "health", 1, 1, "ask every member (found from any one) whether it is ready",
+     "GET /readyz on each member's HTTP address: healthy when it is a member with a known\n"
+     "leader, caught up, its storage sound. Exit 1 when any member is not healthy."},
     {"join", "ID RAFT_ADDR HTTP_ADDR", 3, 3, "add a node (as a learner, promoted once caught up)",
      "Needs an admin token (-token-file or KVCTL_TOKEN) on a cluster with -auth-file.\n"
      "A kvserver started with -join does this itself."},
@@ -94,6 +104,7 @@ constexpr const char* kGlobalFlags =
     "  -token-file FILE           bearer token for nodes with -auth-file (or $KVCTL_TOKEN;\n"
     "                             never on the command line)\n"
     "  -timeout-ms N              wait for an answer (default 10000)\n"
+    "  -limit N, -all, -stale     list: page size, every page; get/list: read locally\n"
     "  -version                   print kvctl's version, git commit and build type\n"
     "  -h, -help                  this text; after a command, that command's usage\n";
 
@@ -236,6 +247,154 @@ int Report(const Options& o, const Sent& sent, const std::string& addr) {
   return 0;
 }
 
+// One key and value as JSON, binary safe: as text when both are valid UTF-8, else both
+// base64 with "encoding": "base64".
+std::string PairJson(std::string_view key, std::string_view value) {
+  if (kv::ValidUtf8(key) && kv::ValidUtf8(value))
+    return std::string("{\"key\": ")
+        .append(kv::JsonString(key))
+        .append(", \"value\": ")
+        .append(kv::JsonString(value))
+        .append("}");
+  return std::string("{\"key\": ")
+      .append(kv::JsonString(kv::Base64(key)))
+      .append(", \"value\": ")
+      .append(kv::JsonString(kv::Base64(value)))
+      .append(", \"encoding\": \"base64\"}");
+}
+
+// list: pages are asked for in base64 (binary safe) and decoded here; each page is
+// printed as it comes, so -all holds one page in memory.
+int List(const Options& o, const std::string& prefix) {
+  std::string after;
+  bool started = false, more = false;
+  std::size_t printed = 0;
+  if (o.json) std::cout << "{\"items\": [";
+  for (;;) {
+    std::string path = "/kv?encoding=base64&prefix=" + kv::PercentEncode(prefix) +
+                       "&limit=" + std::to_string(o.limit);
+    if (started) path.append("&start_after=").append(kv::PercentEncode(after));
+    if (o.stale) path.append("&consistency=stale");
+    std::string used;
+    auto sent = Send(o, "GET", path, "", &used);
+    Options plain = o;
+    plain.json = plain.json && !started;  // the error body would land inside our JSON
+    if (int rc = Report(plain, sent, used)) return rc;
+    started = true;
+    auto j = nlohmann::json::parse(sent.result->body, nullptr, false);
+    auto fail = [&] {
+      std::fprintf(stderr, "kvctl: %s answered a listing kvctl cannot read\n", used.c_str());
+      return 1;
+    };
+    if (j.is_discarded() || !j.contains("items") || !j["items"].is_array()) return fail();
+    for (const auto& it : j["items"]) {
+      if (!it.contains("key") || !it["key"].is_string() || !it.contains("value") ||
+          !it["value"].is_string())
+        return fail();
+      auto k = kv::Base64Decode(it["key"].get<std::string>());
+      auto v = kv::Base64Decode(it["value"].get<std::string>());
+      if (!k || !v) return fail();
+      if (o.json) {
+        std::cout << (printed > 0 ? ", " : "") << PairJson(*k, *v);
+      } else {
+        std::cout.write(k->data(), static_cast<std::streamsize>(k->size()));
+        std::cout.put('\t');
+        std::cout.write(v->data(), static_cast<std::streamsize>(v->size()));
+        std::cout.put('\n');
+      }
+      ++printed;
+    }
+    more = j.contains("next") && j["next"].is_string();
+    if (!more || !o.all) break;
+    auto next = kv::Base64Decode(j["next"].get<std::string>());
+    if (!next) return fail();
+    after = std::move(*next);
+  }
+  if (o.json) std::cout << "], \"more\": " << (more ? "true" : "false") << "}\n";
+  std::cout.flush();
+  return 0;
+}
+
+std::string FormatMs(double ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fms", ms);
+  return buf;
+}
+
+// endpoint health: the members from the first node that answers /status, then
+// GET /readyz on each, in the scheme of that node.
+int EndpointHealth(const Options& o) {
+  std::string used;
+  auto sent = Send(o, "GET", "/status", "", &used);
+  if (int rc = Report(o, sent, used)) return rc;
+  auto j = nlohmann::json::parse(sent.result->body, nullptr, false);
+  if (j.is_discarded() || !j.contains("members") || !j["members"].is_array()) {
+    std::fprintf(stderr, "kvctl: %s answered a /status kvctl cannot read\n", used.c_str());
+    return 1;
+  }
+  const bool https_default = !o.tls.ca_file.empty() || !o.tls.cert_file.empty();
+  auto via = kv::ParseHttpAddr(used, https_default, "-addr");
+  const bool https = via.ok() && via->https;
+  httplib::Headers h;
+  if (!o.token.empty()) h.emplace("Authorization", std::string("Bearer ").append(o.token));
+  nlohmann::json out = nlohmann::json::array();
+  bool all_healthy = true;
+  if (!o.json)
+    std::printf("%-22s %-12s %-10s %-9s %s\n", "ENDPOINT", "ID", "HEALTH", "TOOK", "DETAIL");
+  for (const auto& m : j["members"]) {
+    const std::string id = m.value("id", ""), addr = m.value("http_addr", "");
+    nlohmann::json r = {{"endpoint", addr}, {"id", id}, {"healthy", false}};
+    std::string detail;
+    auto parsed = kv::ParseHttpAddr(std::string(https ? "https://" : "http://").append(addr), https,
+                                    "member address");
+    auto client = parsed.ok() ? kv::MakeHttpClient(*parsed, o.tls)
+                              : raft::Result<std::unique_ptr<httplib::Client>>(parsed.status());
+    if (!client.ok()) {
+      detail = client.status().message();
+    } else {
+      httplib::Client& cli = **client;
+      cli.set_connection_timeout(std::chrono::seconds(2));
+      cli.set_read_timeout(std::chrono::milliseconds(o.timeout_ms));
+      const auto start = std::chrono::steady_clock::now();
+      auto res = cli.Get("/readyz", h);
+      const double took_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      if (!res) {
+        detail = httplib::to_string(res.error());
+      } else {
+        r["took_ms"] = took_ms;
+        auto body = nlohmann::json::parse(res->body, nullptr, false);
+        const bool ready = res->status == 200 && !body.is_discarded() && body.value("ready", false);
+        r["healthy"] = ready;
+        if (ready) {
+          detail =
+              "leader " +
+              (body["leader"].is_string() ? body["leader"].get<std::string>() : std::string("?")) +
+              ", applied " + std::to_string(body.value("applied_index", 0ull));
+        } else if (!body.is_discarded() && body.contains("error") && body["error"].is_string()) {
+          detail = std::to_string(res->status) + " " + body["error"].get<std::string>();
+        } else {
+          detail = std::to_string(res->status);
+        }
+      }
+    }
+    r["detail"] = detail;
+    const bool healthy = r["healthy"].get<bool>();
+    all_healthy = all_healthy && healthy;
+    if (!o.json) {
+      std::string took =
+          r.contains("took_ms") ? FormatMs(r["took_ms"].get<double>()) : std::string("-");
+      std::printf("%-22s %-12s %-10s %-9s %s\n", addr.c_str(), id.c_str(),
+                  healthy ? "healthy" : "UNHEALTHY", took.c_str(), detail.c_str());
+    }
+    out.push_back(std::move(r));
+  }
+  if (o.json)
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return all_healthy ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -297,10 +456,12 @@ int main(int argc, char** argv) {
       if (o.timeout_ms <= 0) return bad(v);
     } else if (name == "stale") {
       o.stale = true;
+    } else if (name == "all") {
+      o.all = true;
     } else if (name == "limit") {
       if (!value(&v)) return missing();
       o.limit = std::atoi(v.c_str());
-      if (o.limit <= 0) return bad(v);
+      if (o.limit <= 0 || o.limit > 1000) return bad(v);
     } else if (name == "version") {
       std::fputs(kv::VersionText("kvctl").c_str(), stdout);
       return 0;
@@ -371,10 +532,10 @@ int main(int argc, char** argv) {
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     if (o.json) {
-      std::cout << "{\"key\": " << kv::JsonString(args[1])
-                << ", \"value\": " << kv::JsonString(r->body) << "}\n";
+      std::cout << PairJson(args[1], r->body) << "\n";
     } else {
-      std::cout << r->body << "\n";
+      std::cout.write(r->body.data(), static_cast<std::streamsize>(r->body.size()));
+      std::cout << "\n";
     }
   } else if (cmd == "del") {
     auto sent = Send(o, "DELETE", key_path(args[1]), "", &used);
@@ -383,21 +544,12 @@ int main(int argc, char** argv) {
     auto j = nlohmann::json::parse(r->body, nullptr, false);
     std::cout << (o.json ? r->body : (j.value("deleted", false) ? "deleted" : "not found")) << "\n";
   } else if (cmd == "list") {
-    std::string prefix = args.size() == 2 ? args[1] : "";
-    auto sent =
-        Send(o, "GET",
-             "/kv?prefix=" + kv::PercentEncode(prefix) + "&limit=" + std::to_string(o.limit) +
-                 (o.stale ? "&consistency=stale" : ""),
-             "", &used);
-    const httplib::Result& r = sent.result;
-    if (int rc = Report(o, sent, used)) return rc;
-    if (o.json) {
-      std::cout << r->body << "\n";
-    } else {
-      auto j = nlohmann::json::parse(r->body, nullptr, false);
-      for (const auto& it : j["items"])
-        std::cout << it["key"].get<std::string>() << "\t" << it["value"].get<std::string>() << "\n";
-    }
+    return List(o, args.size() == 2 ? args[1] : "");
+  } else if (cmd == "endpoint") {
+    if (args[1] != "health")
+      return UsageError(std::string("endpoint: unknown subcommand '").append(args[1]).append("'"),
+                        doc);
+    return EndpointHealth(o);
   } else if (cmd == "status" || cmd == "members") {
     auto sent = Send(o, "GET", "/status", "", &used);
     const httplib::Result& r = sent.result;

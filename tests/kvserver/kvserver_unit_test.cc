@@ -57,6 +57,19 @@ TEST_CASE("keys are strictly percent-decoded from the target", "[kvserver][http]
   REQUIRE(PercentDecode(PercentEncode(std::string("\x01 /?%", 5))) == std::string("\x01 /?%", 5));
   REQUIRE(Base64("foobar") == "Zm9vYmFy");
   REQUIRE(Base64("fo") == "Zm8=");
+  // Base64Decode reads back what Base64 writes (every length mod 3, every byte value) and
+  // refuses anything else.
+  std::string all_bytes;
+  for (int b = 0; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));
+  for (std::size_t n : {0, 1, 2, 3, 4, 5, 255, 256}) {
+    INFO(n);
+    CHECK(Base64Decode(Base64(all_bytes.substr(0, n))) == all_bytes.substr(0, n));
+  }
+  CHECK(Base64Decode("Zm9vYmFy") == "foobar");
+  for (const char* bad : {"Zm8", "Zm8=Zm8=", "Z===", "Zm=8", "Zm9v!mFy", "Zm9vYmF-"}) {
+    INFO(bad);
+    CHECK_FALSE(Base64Decode(bad));
+  }
   REQUIRE(ConstantTimeEquals("tok", "tok"));
   REQUIRE_FALSE(ConstantTimeEquals("tok", "to"));
 }

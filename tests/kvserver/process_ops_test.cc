@@ -266,8 +266,8 @@ TEST_CASE("kvctl: KVCTL_ADDR is the default address; usage for every command", "
   Run help = Kvctl("", "help");
   INFO(help.output);
   CHECK(help.exit_code == 0);
-  for (const char* cmd : {"put", "get", "del", "cas", "create", "list", "status", "members", "join",
-                          "leave", "transfer-leader", "help"}) {
+  for (const char* cmd : {"put", "get", "del", "cas", "create", "list", "status", "members",
+                          "endpoint", "join", "leave", "transfer-leader", "help"}) {
     INFO(cmd);
     CHECK(help.output.find(fmt::format("\n  {} ", cmd)) != std::string::npos);
     Run h = Kvctl("", fmt::format("{} -h", cmd));
@@ -315,6 +315,76 @@ TEST_CASE("-join with several addresses: a dead one is skipped", "[join]") {
   CHECK(log.find(dead) != std::string::npos);
   cluster.WaitCaughtUp(1);
   WaitReady(joiner, 200);
+}
+
+// kvctl list -all pages through everything, binary safe; get/list -o json base64 what is
+// not UTF-8; endpoint health asks every member (issue 15, kvctl).
+TEST_CASE("kvctl: list -all, binary-safe JSON output, endpoint health", "[kvctl]") {
+  ProcessCluster cluster;
+  cluster.Start(3);
+  const std::size_t leader = cluster.WaitLeader();
+  KvClient c = cluster.node(leader).Client();
+  for (int i = 0; i < 25; ++i) PutOk(c, fmt::format("p/{:02}", i), fmt::format("v{}", i));
+  PutOk(c, "q/outside", "x");
+  const std::string binary("b\xff\x00\n", 4);
+  PutOk(c, "p/zz-binary", binary);
+  const std::string env = "env KVCTL_ADDR=" + cluster.node(leader).http_addr();
+
+  // Text: every key under the prefix across pages of 4, raw bytes.
+  Run all = Kvctl(env, "list p/ -all -limit 4");
+  REQUIRE(all.exit_code == 0);
+  std::string want;
+  for (int i = 0; i < 25; ++i) want += fmt::format("p/{:02}\tv{}\n", i, i);
+  want += "p/zz-binary\t" + binary + "\n";
+  CHECK(all.output == want);
+  // Without -all: one page, and JSON says there is more.
+  Run page = Kvctl(env, "-o json list p/ -limit 4");
+  REQUIRE(page.exit_code == 0);
+  auto pj = nlohmann::json::parse(page.output);
+  CHECK(pj["items"].size() == 4);
+  CHECK(pj["more"] == true);
+  // JSON with -all: the binary item is base64, the others text.
+  Run js = Kvctl(env, "-o json list p/ -all -limit 7");
+  REQUIRE(js.exit_code == 0);
+  auto j = nlohmann::json::parse(js.output);
+  REQUIRE(j["items"].size() == 26);
+  CHECK(j["more"] == false);
+  CHECK(j["items"][3] == nlohmann::json({{"key", "p/03"}, {"value", "v3"}}));
+  const auto& last = j["items"][25];
+  CHECK(last.value("encoding", "") == "base64");
+  CHECK(Base64Decode(last.value("key", "")) == "p/zz-binary");
+  CHECK(Base64Decode(last.value("value", "")) == binary);
+  Run get = Kvctl(env, "-o json get p/zz-binary");
+  REQUIRE(get.exit_code == 0);
+  auto gj = nlohmann::json::parse(get.output);
+  CHECK(Base64Decode(gj.value("value", "")) == binary);
+  CHECK(gj.value("encoding", "") == "base64");
+  CHECK(nlohmann::json::parse(Kvctl(env, "-o json get p/01").output) ==
+        nlohmann::json({{"key", "p/01"}, {"value", "v1"}}));
+
+  // endpoint health: all three healthy, found from one address.
+  Run health = Kvctl(env, "endpoint health");
+  INFO(health.output);
+  CHECK(health.exit_code == 0);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(health.output.find(cluster.node(i).http_addr()) != std::string::npos);
+    CHECK(std::regex_search(health.output,
+                            std::regex(cluster.node(i).id() + " +healthy +[0-9.]+ms +leader ")));
+  }
+  // One member down: it is reported, the others stay healthy, exit 1.
+  const std::size_t down = cluster.Follower(leader);
+  cluster.node(down).Kill();
+  Run degraded = Kvctl(env, "-o json endpoint health");
+  INFO(degraded.output);
+  CHECK(degraded.exit_code == 1);
+  auto dj = nlohmann::json::parse(degraded.output);
+  REQUIRE(dj.size() == 3);
+  for (const auto& e : dj) {
+    const bool is_down = e.value("id", "") == cluster.node(down).id();
+    CHECK(e.value("healthy", !is_down) == !is_down);
+    if (is_down) CHECK_FALSE(e.value("detail", "").empty());
+  }
+  CHECK(Kvctl(env, "endpoint sickness").exit_code == 2);
 }
 
 // -config FILE and KVSERVER_<FLAG> variables reach a real node, the command line winning.
