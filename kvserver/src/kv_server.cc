@@ -295,17 +295,19 @@ void KvServer::Impl::HandOverLeadership(const char* why) {
   auto st = node->GetStatus();
   if (st.role != raft::Role::kLeader) return;
   raft::NodeId best = raft::kNoNode;
+  std::string best_name;
   raft::Index best_match = 0;
   for (const auto& ms : st.members) {
     if (ms.voter && ms.info.id != st.id && ms.match >= best_match) {
       best = ms.info.id;
+      best_name = ms.info.name;
       best_match = ms.match;
     }
   }
   if (best == raft::kNoNode) return;
   auto s = node->TransferLeadership(best, std::chrono::seconds(2)).get();
   Log(raft::LogLevel::kInfo, "leadership handed over",
-      {{"why", why}, {"to", std::to_string(best)}, {"result", s.ToString()}});
+      {{"why", why}, {"to", best_name}, {"result", s.ToString()}});
 }
 
 void KvServer::Impl::ReapLearners(

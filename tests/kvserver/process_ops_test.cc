@@ -313,6 +313,10 @@ TEST_CASE("-join with several addresses: a dead one is skipped", "[join]") {
   INFO(log);
   CHECK(log.find("join attempt failed; trying the next -join address") != std::string::npos);
   CHECK(log.find(dead) != std::string::npos);
+  // Members are named by their -id in the log, not by their 64-bit ids (the joiner hears
+  // from the leader before it has the membership: there the leader is still a number).
+  CHECK(cluster.node(0).Log().find("[INFO]  raft: leader changed: leader=node0 role=Leader") !=
+        std::string::npos);
   cluster.WaitCaughtUp(1);
   WaitReady(joiner, 200);
 }
@@ -385,6 +389,11 @@ TEST_CASE("kvctl: list -all, binary-safe JSON output, endpoint health", "[kvctl]
     if (is_down) CHECK_FALSE(e.value("detail", "").empty());
   }
   CHECK(Kvctl(env, "endpoint sickness").exit_code == 2);
+  // The transport names the lost peer by its -id.
+  CHECK(WaitUntil(5s, [&] {
+    return cluster.node(leader).Log().find("transport: peer unreachable: peer=" +
+                                           cluster.node(down).id()) != std::string::npos;
+  }));
 }
 
 // -config FILE and KVSERVER_<FLAG> variables reach a real node, the command line winning.

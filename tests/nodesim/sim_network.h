@@ -211,6 +211,7 @@ class SimTransport final : public runtime::MessageTransport {
 
   Status Listen() override;
   void SetPeerAddress(NodeId id, const std::string& addr) override;
+  void SetPeerName(NodeId, const std::string&) override {}  // the simulator logs ids
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
   void Send(Message m) override;
   void Stop() override;

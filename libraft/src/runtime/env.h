@@ -48,6 +48,8 @@ class MessageTransport {
   // Binds and starts accepting. kIOError naming the address on failure.
   virtual Status Listen() = 0;
   virtual void SetPeerAddress(NodeId id, const std::string& addr) = 0;
+  // The member's name, for log lines only (they name a peer by it instead of its id).
+  virtual void SetPeerName(NodeId id, const std::string& name) = 0;
   virtual bool HasPeer(NodeId id) const = 0;
   // Never blocks. kSnapshot messages stream the snapshot file first.
   virtual void Send(Message m) = 0;

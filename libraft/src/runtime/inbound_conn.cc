@@ -115,7 +115,7 @@ bool InboundConn::HandleFrame(wire::Frame f) {
 }
 
 bool InboundConn::CloseForBadInput(std::string_view why, const std::string& detail) {
-  t_->LogBadInput(why, {{"remote", remote_}, {"peer", std::to_string(peer_)}, {"error", detail}});
+  t_->LogBadInput(why, {{"remote", remote_}, {"peer", t_->PeerLabel(peer_)}, {"error", detail}});
   t_->handler()->OnPeerConnClosed(peer_);
   return false;
 }
@@ -268,14 +268,14 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     s = receiver_->Finish();
     if (s.ok()) {
       t_->Log(LogLevel::kInfo, "snapshot received",
-              {{"peer", std::to_string(peer_)}, {"index", std::to_string(c->snapshot_index)}});
+              {{"peer", t_->PeerLabel(peer_)}, {"index", std::to_string(c->snapshot_index)}});
     }
   }
   if (s.ok()) {
     ack.offset = c->offset + c->data.size();
   } else {
     t_->Log(LogLevel::kError, "snapshot receive failed",
-            {{"peer", std::to_string(peer_)}, {"error", s.ToString()}});
+            {{"peer", t_->PeerLabel(peer_)}, {"error", s.ToString()}});
     receiver_.reset();
     ack.abort = true;
   }
@@ -287,7 +287,7 @@ void InboundConn::DropReceive(const std::string& why) {
   t_->CheckThread();
   if (!receiver_) return;
   t_->Log(LogLevel::kWarn, "snapshot receive abandoned",
-          {{"peer", std::to_string(peer_)},
+          {{"peer", t_->PeerLabel(peer_)},
            {"index", std::to_string(receiver_->index())},
            {"received_bytes", std::to_string(receiver_->bytes_received())},
            {"why", why}});

@@ -186,6 +186,8 @@ class Node::Impl : public runtime::TransportHandler {
       RAFT_REQUIRES(io_checker_);
   void LearnMembers(const std::vector<Entry>& entries) RAFT_REQUIRES(io_checker_);
   void LearnMember(const MemberInfo& m) RAFT_REQUIRES(io_checker_);
+  // How log lines name a member: its name when known, else its id.
+  std::string MemberLabel(NodeId id) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   // Pauses or resumes handing out committed entries from the apply queue's size

@@ -91,7 +91,8 @@ void Node::Impl::Pump() {
     if (rd.soft_state) {
       if (rd.soft_state->leader != last_leader_) {
         Log(LogLevel::kInfo, "leader changed",
-            {{"leader", std::to_string(rd.soft_state->leader)},
+            {{"leader", rd.soft_state->leader == kNoNode ? std::string("none")
+                                                         : MemberLabel(rd.soft_state->leader)},
              {"role", RoleName(rd.soft_state->role)},
              {"term", std::to_string(raw_->term())}});
         base::MutexLock l(&status_mu_);
@@ -285,10 +286,17 @@ void Node::Impl::LearnMembers(const std::vector<Entry>& entries) {
   }
 }
 
+std::string Node::Impl::MemberLabel(NodeId id) {
+  auto it = members_.find(id);
+  return it != members_.end() && !it->second.name.empty() ? it->second.name : std::to_string(id);
+}
+
 void Node::Impl::LearnMember(const MemberInfo& m) {
   members_[m.id] = m;
-  if (transport_ && m.id != opts_.self.id && !m.raft_addr.empty())
+  if (transport_ && m.id != opts_.self.id && !m.raft_addr.empty()) {
     transport_->SetPeerAddress(m.id, m.raft_addr);
+    transport_->SetPeerName(m.id, m.name);
+  }
   base::MutexLock l(&status_mu_);
   members_view_.clear();
   for (const auto& [id, mi] : members_) members_view_.push_back(mi);
@@ -334,7 +342,7 @@ void Node::Impl::OnRefused(const Message& m, const Status& s) {
     return;
   }
   Log(LogLevel::kWarn, "peer message refused",
-      {{"from", std::to_string(m.from)},
+      {{"from", MemberLabel(m.from)},
        {"error", s.ToString()},
        {"refused_unlogged", std::to_string(refused_unlogged_)}});
   refused_logged_at_ = now;

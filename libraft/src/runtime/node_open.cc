@@ -260,7 +260,10 @@ Status Node::Impl::StartTransport() {
   topts.io_thread = &io_checker_;
   transport_ = env_->NewTransport(topts, this, snaps_.get());
   if (Status s = transport_->Listen(); !s.ok()) return s;
-  for (const auto& [id, m] : members_) transport_->SetPeerAddress(id, m.raft_addr);
+  for (const auto& [id, m] : members_) {
+    transport_->SetPeerAddress(id, m.raft_addr);
+    transport_->SetPeerName(id, m.name);
+  }
   return Status::Ok();
 }
 

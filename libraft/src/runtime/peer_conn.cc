@@ -79,7 +79,7 @@ void PeerConn::SendMessage(const Message& m) {
     // framed is our bug or a limit set too low, and the core must not wait for it either.
     if (s.code() != ErrorCode::kBusy) {
       t_->Log(LogLevel::kError, "cannot send message",
-              {{"peer", std::to_string(id_)},
+              {{"peer", t_->PeerLabel(id_)},
                {"type", MessageTypeName(m.type)},
                {"error", s.ToString()}});
     }
@@ -95,7 +95,7 @@ Status PeerConn::Enqueue(wire::FrameType type, const std::string& payload, bool 
   auto frame = wire::EncodeFrame(type, payload, t_->options().frame_bytes_max);
   if (!frame.ok()) return frame.status();
   if (!force && queued_bytes_ + frame->size() > t_->options().peer_queue_bytes_max)
-    return Status(ErrorCode::kBusy, "send queue to peer " + std::to_string(id_) + " is full");
+    return Status(ErrorCode::kBusy, "send queue to peer " + t_->PeerLabel(id_) + " is full");
   queued_bytes_ += frame->size();
   queue_.push_back(std::move(frame).value());
   return Status::Ok();
@@ -146,7 +146,7 @@ void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
     auto nonce = MakeHandshakeNonce();
     if (!nonce.ok()) {
       t_->Log(LogLevel::kError, "cannot make a handshake nonce",
-              {{"peer", std::to_string(id_)}, {"error", nonce.status().ToString()}});
+              {{"peer", t_->PeerLabel(id_)}, {"error", nonce.status().ToString()}});
       Fail(nonce.status().message());
       return;
     }
@@ -163,7 +163,7 @@ void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
     if (!frame.ok()) {
       // Without a handshake the peer would cut the connection: fail it here, loudly.
       t_->Log(LogLevel::kError, "cannot encode our handshake",
-              {{"peer", std::to_string(id_)}, {"error", frame.status().ToString()}});
+              {{"peer", t_->PeerLabel(id_)}, {"error", frame.status().ToString()}});
       Fail("cannot encode the handshake: " + frame.status().message());
       return;
     }
@@ -218,7 +218,7 @@ void PeerConn::HandleAck(const wire::Frame& f) {
       why = fmt::format("malformed handshake ack auth of {} bytes", auth.size());
     }
     t_->Log(LogLevel::kError, "peer failed authentication",
-            {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+            {{"peer", t_->PeerLabel(id_)}, {"addr", addr_}, {"reason", why}});
     backoff_ms_ = kBackoffMaxMs;
     Fail("handshake: " + why);
     return;
@@ -237,7 +237,7 @@ void PeerConn::HandleAck(const wire::Frame& f) {
     }
     if (!ProofEquals(auth.substr(wire::kNonceBytes), *expected)) {
       t_->Log(LogLevel::kError, "peer failed authentication",
-              {{"peer", std::to_string(id_)},
+              {{"peer", t_->PeerLabel(id_)},
                {"addr", addr_},
                {"reason", "its cluster secret proof does not match"}});
       backoff_ms_ = kBackoffMaxMs;
@@ -339,7 +339,7 @@ void PeerConn::HandleFrame(wire::Frame f) {
                            wire::kProtocolVersionMin, wire::kProtocolVersionMax);
       }
       t_->Log(LogLevel::kError, "peer refused our handshake",
-              {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+              {{"peer", t_->PeerLabel(id_)}, {"addr", addr_}, {"reason", why}});
       backoff_ms_ = kBackoffMaxMs;
       Fail("handshake refused: " + why);
       return;
@@ -387,7 +387,7 @@ void PeerConn::HandleChunkAck(const wire::Frame& f) {
                           : payload.status();
   if (!s.ok()) {
     t_->Log(LogLevel::kError, "cannot send the snapshot's install message",
-            {{"peer", std::to_string(id_)},
+            {{"peer", t_->PeerLabel(id_)},
              {"index", std::to_string(snap_->msg.snapshot.index)},
              {"error", s.ToString()}});
     FinishSnapshot(false);
@@ -408,7 +408,7 @@ void PeerConn::StartSnapshot(const Message& m) {
   const std::uint64_t size = (*file)->size();
   snap_ = SnapshotSend{m, std::move(file).value(), size, 0, 0};
   t_->Log(LogLevel::kInfo, "sending snapshot",
-          {{"peer", std::to_string(id_)},
+          {{"peer", t_->PeerLabel(id_)},
            {"index", std::to_string(m.snapshot.index)},
            {"bytes", std::to_string(size)}});
   if (state_ == State::kIdle) Connect();
@@ -443,7 +443,7 @@ void PeerConn::PumpSnapshot() {
                             : payload.status();
     if (!s.ok()) {
       t_->Log(LogLevel::kError, "cannot send snapshot chunk",
-              {{"peer", std::to_string(id_)}, {"error", s.ToString()}});
+              {{"peer", t_->PeerLabel(id_)}, {"error", s.ToString()}});
       FinishSnapshot(false);
       return;
     }
@@ -473,7 +473,7 @@ void PeerConn::Fail(const std::string& why) {
   FinishSnapshot(false);
   if (!reported_unreachable_) {
     t_->Log(LogLevel::kWarn, "peer unreachable",
-            {{"peer", std::to_string(id_)}, {"addr", addr_}, {"reason", why}});
+            {{"peer", t_->PeerLabel(id_)}, {"addr", addr_}, {"reason", why}});
     reported_unreachable_ = true;
   }
   if (had_traffic) t_->handler()->OnUnreachable(id_);

@@ -136,6 +136,16 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
   }
 }
 
+void Transport::SetPeerName(NodeId id, const std::string& name) {
+  CheckThread();
+  if (!name.empty()) names_[id] = name;
+}
+
+std::string Transport::PeerLabel(NodeId id) const {
+  auto it = names_.find(id);
+  return it != names_.end() ? it->second : std::to_string(id);
+}
+
 std::shared_ptr<PeerStream> Transport::NewStream() {
   return PeerStream::Make(io_, options_.tls ? options_.tls->Get() : TlsContextPtr());
 }

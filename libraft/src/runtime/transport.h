@@ -97,6 +97,9 @@ class Transport final : public MessageTransport {
   std::uint16_t port() const { return port_; }
 
   void SetPeerAddress(NodeId id, const std::string& addr) override;
+  void SetPeerName(NodeId id, const std::string& name) override;
+  // How log lines name a peer: its member name when known, else its id.
+  std::string PeerLabel(NodeId id) const;
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
   // Sends one message. kSnapshot messages start a snapshot stream to the peer; the
   // message itself follows the last chunk. Never blocks.
@@ -142,6 +145,7 @@ class Transport final : public MessageTransport {
   std::uint64_t bad_input_unlogged_ = 0;
   std::uint16_t port_ = 0;
   std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
+  std::map<NodeId, std::string> names_;  // SetPeerName; for logs
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
   std::map<NodeId, std::weak_ptr<InboundConn>> receiving_;  // see ClaimReceive
   bool stopped_ = false;
