@@ -115,6 +115,17 @@ const std::vector<FlagDef>& Defs() {
                 f.log_level = v;
                 return v == "debug" || v == "info" || v == "warn" || v == "error";
               }},
+      FlagDef{
+          "force-new-cluster",
+          "disaster recovery after losing a majority for good: start as the only member "
+          "of the cluster, with this node's data (use for one start; others then join)",
+          [](const ServerFlags& f) { return std::string(f.force_new_cluster ? "true" : "false"); },
+          [](ServerFlags& f, const std::string& v) {
+            if (v != "true" && v != "false") return false;
+            f.force_new_cluster = v == "true";
+            return true;
+          },
+          true},
       FlagDef{"log-format",
               "hclog (hashicorp/go-hclog's text, the Go service's), logfmt or json (one "
               "object per line)",

@@ -27,6 +27,9 @@ struct ServerFlags {
   // -config FILE (or $KVSERVER_CONFIG): settings read before the environment and argv
   // (docs/operations.md, "Configuration").
   std::string config_file;
+  // -force-new-cluster: a survivor of a lost majority restarts as the only member, with
+  // its data (raft::NodeOptions::force_new_cluster; docs/operations.md has the runbook).
+  bool force_new_cluster = false;
   int tick_ms = 50;
   int heartbeat_ticks = 1;
   int election_ticks = 5;

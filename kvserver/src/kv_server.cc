@@ -128,6 +128,20 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
     logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
   impl->fresh = !std::filesystem::exists(flags.data + "/raft/log");
+  // -force-new-cluster is for one start: left in place, a later restart would remove the
+  // members that joined since. A marker file makes that restart fail instead.
+  const std::string forced_marker = flags.data + "/force-new-cluster.done";
+  if (flags.force_new_cluster && impl->fresh)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-force-new-cluster: " + flags.data +
+                            " holds no Raft state to start a cluster from (run it on a "
+                            "surviving member's data directory)");
+  if (flags.force_new_cluster && std::filesystem::exists(forced_marker))
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-force-new-cluster was already applied to " + flags.data +
+                            ": remove the flag (it would remove the members that joined "
+                            "since); for a new recovery, delete " +
+                            forced_marker);
 
   auto sm = RocksStateMachine::Open(flags.data + "/kv", RocksOptions{});
   if (!sm.ok()) return sm.status();
@@ -147,6 +161,13 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.peer_tls.key_file = flags.peer_key_file;
   o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
   o.bootstrap = impl->fresh && flags.join.empty();
+  o.force_new_cluster = flags.force_new_cluster;
+  if (o.bootstrap)  // said loudly: a node meant to join but started without -join forks
+    impl->Log(raft::LogLevel::kWarn,
+              "no -join and an empty data directory: bootstrapping a NEW cluster with this "
+              "node as its only member (to join an existing cluster instead, stop it, empty "
+              "the data directory and start it with -join)",
+              {{"data", flags.data}});
   o.tick_ms = flags.tick_ms;
   o.core.heartbeat_ticks = flags.heartbeat_ticks;
   o.core.election_ticks = flags.election_ticks;
@@ -160,6 +181,16 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   auto node = raft::Node::Start(o, impl->sm.get());
   if (!node.ok()) return node.status();
   impl->node = std::move(node).value();
+  if (flags.force_new_cluster) {
+    std::ofstream marker(forced_marker);
+    marker << "force_new_cluster applied; remove -force-new-cluster from the flags\n";
+    marker.close();
+    if (!marker || !fs::FsyncPath(forced_marker).ok())
+      impl->Log(raft::LogLevel::kWarn,
+                "could not write the -force-new-cluster marker; remove the flag before the "
+                "next restart",
+                {{"path", forced_marker}});
+  }
 
   rlim_t fds = RaiseFdLimit();
   std::size_t max_conns = flags.http_max_conns;

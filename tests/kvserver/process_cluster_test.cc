@@ -527,6 +527,78 @@ TEST_CASE("the leader removes a learner it has not heard from for -learner-timeo
   RequireValue(n2.Client(), "after-reap", "v");
 }
 
+// Issue 15, "Recovery and identity": two of three nodes are lost for good (killed, their
+// data gone). The survivor cannot write; restarted with -force-new-cluster it forms a
+// one-member cluster with all its data, new nodes join it, and a later plain restart
+// keeps the new membership. Also: the first node says loudly that it bootstraps, a
+// joiner never does, and -force-new-cluster refuses an empty data directory.
+TEST_CASE("-force-new-cluster: a survivor of a lost majority restarts alone with its data",
+          "[cluster][recovery]") {
+  ProcessCluster cluster;
+  cluster.Start(3);
+  CHECK(cluster.node(0).Log().find("bootstrapping a NEW cluster") != std::string::npos);
+  for (std::size_t i : {1, 2}) {
+    CHECK(cluster.node(i).Log().find("bootstrapping a NEW cluster") == std::string::npos);
+    CHECK(cluster.node(i).Log().find("bootstrapped a new one-member cluster") == std::string::npos);
+  }
+  std::size_t leader = cluster.WaitLeader();
+  std::map<std::string, std::string> written =
+      WriteMany(cluster.node(leader).http_addr(), "fnc/", 60, 3);
+  const std::size_t survivor = cluster.Follower(leader);
+  cluster.WaitCaughtUp(survivor);
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i == survivor) continue;
+    cluster.node(i).Kill();
+    std::filesystem::remove_all(cluster.node(i).spec().data_dir);  // lost for good
+  }
+  NodeProcess& s = cluster.node(survivor);
+  // Alone in a three-member cluster: no quorum, no writes.
+  CHECK(s.Client(2s).Put("fnc/lost", "x").status >= 500);
+
+  s.Kill();
+  s.Start(std::nullopt, {"-force-new-cluster"});
+  s.WaitServing();
+  REQUIRE(WaitUntil(10s, [&] {
+    auto st = s.StatusJson();
+    return IsLeaderRole(st) && st["members"].size() == 1;
+  }));
+  CHECK(s.Log().find("force_new_cluster: every other member removed") != std::string::npos);
+  for (const auto& [k, v] : written) RequireValue(s.Client(), k, v);
+  PutOk(s.Client(), "fnc/after", "1");
+
+  // New nodes join the recovered cluster and get everything.
+  std::vector<std::size_t> fresh;
+  for (int i = 0; i < 2; ++i) {
+    NodeProcess& n = cluster.AddNode();
+    n.Start(s.http_addr());
+    n.WaitServing();
+    fresh.push_back(cluster.size() - 1);
+    cluster.WaitVoters(static_cast<std::size_t>(2 + i));
+  }
+  for (std::size_t i : fresh) {
+    cluster.WaitCaughtUp(i);
+    for (const auto& [k, v] : written) RequireValue(cluster.node(i).Client(), k, v, true);
+    RequireValue(cluster.node(i).Client(), "fnc/after", "1", true);
+  }
+  // The flag left in place would remove the new members: that restart is refused.
+  REQUIRE(s.Terminate() == 0);
+  s.Start(std::nullopt, {"-force-new-cluster"});
+  REQUIRE(s.WaitExit(10s) == std::optional<int>(1));
+  CHECK(s.Log().find("-force-new-cluster was already applied") != std::string::npos);
+  // A plain restart of the survivor keeps the new three-member cluster.
+  s.Start();
+  s.WaitServing();
+  cluster.WaitVoters(3);
+  PutOk(cluster.node(cluster.WaitLeader()).Client(), "fnc/final", "2");
+  RequireValue(s.Client(), "fnc/final", "2");
+
+  // On an empty data directory there is nothing to recover: exit 1, saying so.
+  NodeProcess& empty = cluster.AddNode();
+  empty.Start(std::nullopt, {"-force-new-cluster"});
+  REQUIRE(empty.WaitExit(10s) == std::optional<int>(1));
+  CHECK(empty.Log().find("holds no Raft state") != std::string::npos);
+}
+
 // Authentication (-auth-file, -join-token-file, -peer-secret-file): process_auth_test.cc.
 
 TEST_CASE("--flag=value syntax, --help and bad flags", "[cli]") {

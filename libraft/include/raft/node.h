@@ -78,6 +78,14 @@ struct NodeOptions {
   // Start a new one-member cluster when data_dir holds no state. Otherwise the node
   // waits to be added by an existing cluster (or resumes from its stored state).
   bool bootstrap = false;
+  // Disaster recovery when a majority is lost for good (etcd's --force-new-cluster):
+  // on a data_dir that holds state, the node appends one entry per other member
+  // removing it (term + 1), marks its whole log committed and starts as the only voter of
+  // its cluster, with all its data; others then join it again. Entries the old cluster
+  // had not committed become committed. A no-op once the node is alone; Start fails
+  // (kInvalidArgument) on an empty data_dir or when this node is not a voter of its
+  // stored membership. Set it for one start only (docs/operations.md has the runbook).
+  bool force_new_cluster = false;
 
   // The consensus core's settings (raft/config.h): election_ticks, heartbeat_ticks,
   // pre_vote, check_quorum, read_only and the message, in-flight, uncommitted and

@@ -229,6 +229,7 @@ class Node::Impl : public runtime::TransportHandler {
   Status OpenStorage();
   Status LoadSnapshotMeta(Recovered* r);
   Status BootstrapIfFresh(const Recovered& r);
+  Status ForceNewClusterIfAsked(Recovered* r);
   Status RecoverStateMachine(Recovered* r) RAFT_REQUIRES(io_checker_, apply_checker_);
   Status ReplayLog(const Recovered& r) RAFT_REQUIRES(io_checker_, apply_checker_);
   Status CreateCore(const Recovered& r) RAFT_REQUIRES(io_checker_);

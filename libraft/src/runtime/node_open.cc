@@ -6,6 +6,7 @@
 //   OpenStorage           data_dir, the durable log, the snapshot store, the core's view
 //   LoadSnapshotMeta      the log's snapshot (index 0: none)
 //   BootstrapIfFresh      entry 1 = "add self" for a new one-member cluster
+//   ForceNewClusterIfAsked  NodeOptions::force_new_cluster: remove every other member
 //   RecoverStateMachine   members from the snapshot header; restore the state machine if
 //                         it is behind the snapshot; check it is not ahead of the log
 //   ReplayLog             membership and address book from the log's entries
@@ -45,6 +46,7 @@ Status Node::Impl::Open() {
   if (Status s = OpenStorage(); !s.ok()) return s;
   if (Status s = LoadSnapshotMeta(&r); !s.ok()) return s;
   if (Status s = BootstrapIfFresh(r); !s.ok()) return s;
+  if (Status s = ForceNewClusterIfAsked(&r); !s.ok()) return s;
   if (Status s = RecoverStateMachine(&r); !s.ok()) return s;
   if (Status s = ReplayLog(r); !s.ok()) return s;
   if (Status s = CreateCore(r); !s.ok()) return s;
@@ -152,6 +154,61 @@ Status Node::Impl::BootstrapIfFresh(const Recovered& r) {
     storage_view_->Publish();
   }
   Log(LogLevel::kInfo, "bootstrapped a new one-member cluster", {{"id", opts_.self.name}});
+  return Status::Ok();
+}
+
+Status Node::Impl::ForceNewClusterIfAsked(Recovered* r) {
+  if (!opts_.force_new_cluster) return Status::Ok();
+  if (r->last_index == 0 && r->hard_state.term == 0 && r->snap.index == 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  "force_new_cluster: data_dir holds no state to start a cluster from");
+  std::vector<Entry> removals;
+  {
+    base::MutexLock l(&storage_mu_);
+    // The membership at the log's end: the snapshot's, then every change after it
+    // (changes take effect when appended).
+    ConfState conf = r->snap.conf;
+    for (Index lo = disk_->FirstIndex(); lo <= r->last_index;) {
+      auto ents = disk_->Entries(lo, r->last_index + 1, 16 << 20);
+      if (!ents.ok()) return ents.status();
+      for (const auto& e : *ents) {
+        ConfChange cc;
+        if (e.type != EntryType::kConfChange || !DecodeConfChange(e.data, &cc)) continue;
+        if (auto next = ApplyConfChange(conf, cc); next.ok()) conf = std::move(next).value();
+      }
+      lo += ents->size();
+    }
+    if (!conf.voters.count(opts_.self.id))
+      return Status(ErrorCode::kInvalidArgument,
+                    "force_new_cluster: this node is not a voter of its stored membership");
+    const Term term = r->hard_state.term + 1;
+    Index index = r->last_index;
+    std::vector<NodeId> others(conf.learners.begin(), conf.learners.end());
+    for (NodeId id : conf.voters)
+      if (id != opts_.self.id) others.push_back(id);
+    for (NodeId id : others) {
+      Entry e;
+      e.term = term;
+      e.index = ++index;
+      e.type = EntryType::kConfChange;
+      e.data = EncodeConfChange(ConfChange{ConfChangeType::kRemoveNode, id, {}});
+      removals.push_back(std::move(e));
+    }
+    if (!removals.empty()) {
+      if (Status s = disk_->Append(removals); !s.ok()) return s;
+      if (Status s = disk_->SetHardState(HardState{term, kNoNode, index}); !s.ok()) return s;
+      if (Status s = disk_->Sync(); !s.ok()) return s;
+      storage_view_->Publish();
+      r->hard_state = disk_->InitialHardState();
+      r->last_index = disk_->LastIndex();
+    }
+  }
+  Log(LogLevel::kWarn,
+      removals.empty() ? "force_new_cluster: already the only member; nothing to do"
+                       : "force_new_cluster: every other member removed; this node now forms "
+                         "a one-member cluster with its data",
+      {{"removed", std::to_string(removals.size())},
+       {"commit", std::to_string(r->hard_state.commit)}});
   return Status::Ok();
 }
 
