@@ -12,6 +12,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "cluster_id.h"
 #include "http_client.h"
 #include "utf8.h"
 
@@ -142,11 +143,14 @@ const std::vector<FlagDef>& Defs() {
                 return true;
               },
               true},
-      FlagDef{"cluster-id", "cluster name checked in the Raft handshake",
+      FlagDef{"cluster-id",
+              "id of the cluster, checked in the Raft handshake (1-64 of A-Z a-z 0-9 . _ -; "
+              "default: random at bootstrap, learned when joining, then kept in "
+              "<data>/cluster-id)",
               [](const ServerFlags& f) { return f.cluster_id; },
               [](ServerFlags& f, const std::string& v) {
                 f.cluster_id = v;
-                return !v.empty();
+                return ValidClusterId(v);
               }},
       KV_NAMED_STR("auth-file", auth_file,
                    "HTTP credentials: lines 'TOKEN ROLE' or 'cn:NAME ROLE' (read, readwrite, "

@@ -54,7 +54,10 @@ struct ServerFlags {
   std::uint64_t learner_timeout_ms = 600000;
   std::string log_level = "info";
   std::string log_format = "hclog";  // hclog, logfmt or json (logger.h); -log-json = json
-  std::string cluster_id = "kvserver";
+  // -cluster-id: the id a bootstrapping node gives its cluster (default: 32 random hex
+  // digits), or the one a node insists on (its stored id and a joined cluster's must
+  // match). "": the stored, generated or learned one (cluster_id.h).
+  std::string cluster_id;
   // Secrets (docs/operations.md, "Authentication"), each read from a file, never argv:
   // the HTTP credentials and their roles; the Raft handshake's secret (never sent over
   // HTTP); the admin token this node presents to -join.

@@ -201,6 +201,7 @@ std::string KvServer::Impl::StatusJson() const {
   auto st = node->GetStatus();
   nlohmann::json j;
   j["id"] = flags.id;
+  j["cluster_id"] = ClusterId();
   j["role"] = raft::RoleName(st.role);
   j["term"] = st.term;
   j["commit_index"] = st.commit;

@@ -72,6 +72,13 @@ struct KvServer::Impl : HttpHandler {
   std::string join_token;   // -join-token-file: presented by JoinCluster
   std::string listen_host;  // the -laddr host (Host header checks)
   bool fresh = false;       // no Raft state on disk at start
+  // The cluster id (cluster_id.h): "" on a joiner until JoinCluster learns it.
+  std::string ClusterId() const {
+    std::lock_guard<std::mutex> l(cluster_id_mu);
+    return cluster_id;
+  }
+  mutable std::mutex cluster_id_mu;
+  std::string cluster_id;  // guarded by cluster_id_mu
   std::unique_ptr<RocksStateMachine> sm;
   std::unique_ptr<Quota> quota;  // -quota-bytes
   std::unique_ptr<raft::Node> node;

@@ -36,7 +36,7 @@ namespace fs = std::filesystem;
 using raft::testing::RawPeer;
 
 const std::string kSecret = "adversary-test-peer-secret";
-const std::string kCluster = "kvserver";  // the default -cluster-id
+const std::string kCluster = "adversary-test";  // every node's -cluster-id
 
 // Writes keys w<i> through any node until stopped; remembers what was acknowledged.
 class Writer {
@@ -125,7 +125,8 @@ TEST_CASE("a hostile peer on the Raft port is refused; the cluster serves and lo
     out << kSecret << "\n";
   }
   fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
-  for (int i = 0; i < 3; ++i) cluster.AddNode({"-peer-secret-file", secret.string()});
+  for (int i = 0; i < 3; ++i)
+    cluster.AddNode({"-peer-secret-file", secret.string(), "-cluster-id", kCluster});
   cluster.node(0).Start();
   cluster.node(0).WaitServing();
   cluster.WaitLeader();

@@ -599,6 +599,57 @@ TEST_CASE("-force-new-cluster: a survivor of a lost majority restarts alone with
   CHECK(empty.Log().find("holds no Raft state") != std::string::npos);
 }
 
+// Issue 15: every cluster has its own id, generated at bootstrap, learned by a joiner
+// before it asks to be added, kept in <data>/cluster-id across restarts and shown in
+// /status. A node of another cluster is refused on the Raft port: two clusters never mix.
+TEST_CASE("cluster ids: generated, learned by joiners, kept; two clusters never mix",
+          "[cluster][identity]") {
+  ProcessCluster a;
+  a.Start(2);
+  ProcessCluster b;
+  b.Start(1);
+  auto id_of = [](NodeProcess& n) { return n.StatusJson().value("cluster_id", ""); };
+  const std::string ida = id_of(a.node(0)), idb = id_of(b.node(0));
+  CHECK(std::regex_match(ida, std::regex("[0-9a-f]{32}")));
+  CHECK(std::regex_match(idb, std::regex("[0-9a-f]{32}")));
+  CHECK(ida != idb);
+  CHECK(id_of(a.node(1)) == ida);  // learned when it joined
+  CHECK(a.node(1).Log().find("learned the cluster id: cluster_id=" + ida) != std::string::npos);
+  std::ifstream stored(a.node(1).spec().data_dir / "cluster-id");
+  std::string line;
+  std::getline(stored, line);
+  CHECK(line == ida);
+  REQUIRE(a.node(1).Terminate() == 0);
+  a.node(1).Start();
+  a.node(1).WaitServing();
+  CHECK(id_of(a.node(1)) == ida);
+
+  std::size_t leader = a.WaitLeader();
+  PutOk(a.node(leader).Client(), "a-key", "a");
+  PutOk(b.node(0).Client(), "b-key", "b");
+  // Cluster A is told to add B's node (under another name): A's leader dials it, and B's
+  // node refuses the handshake. B keeps its own data and never sees A's.
+  a.node(leader).Client(500ms).Join("intruder", b.node(0).raft_addr(), b.node(0).http_addr());
+  CHECK(WaitUntil(10s, [&] {
+    return b.node(0).Log().find("cluster id '" + ida + "' is not '" + idb + "'") !=
+           std::string::npos;
+  }));
+  std::this_thread::sleep_for(1s);
+  RequireValue(b.node(0).Client(), "b-key", "b");
+  CHECK(b.node(0).Client().Get("a-key").status == 404);
+  auto bst = b.node(0).StatusJson();
+  CHECK(bst["members"].size() == 1);
+  PutOk(a.node(a.WaitLeader()).Client(), "a-after", "ok");  // A goes on (quorum of 2)
+
+  // A node that insists on another id (-cluster-id) is refused when it joins, and stops.
+  NodeProcess& wrong = a.AddNode({"-cluster-id", "some-other-cluster"});
+  wrong.Start(a.node(0).http_addr());
+  REQUIRE(wrong.WaitExit(20s).has_value());
+  CHECK(
+      wrong.Log().find("is " + ida + ", but this node was given -cluster-id some-other-cluster") !=
+      std::string::npos);
+}
+
 // Authentication (-auth-file, -join-token-file, -peer-secret-file): process_auth_test.cc.
 
 TEST_CASE("--flag=value syntax, --help and bad flags", "[cli]") {

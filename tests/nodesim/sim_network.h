@@ -212,6 +212,7 @@ class SimTransport final : public runtime::MessageTransport {
   Status Listen() override;
   void SetPeerAddress(NodeId id, const std::string& addr) override;
   void SetPeerName(NodeId, const std::string&) override {}  // the simulator logs ids
+  void SetClusterId(const std::string&) override {}         // one cluster per simulation
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
   void Send(Message m) override;
   void Stop() override;

@@ -252,6 +252,13 @@ class RAFT_EXPORT Node {
   Status ReloadTls();
   Status ReloadTls(const TlsOptions& tls);
 
+  // Replaces NodeOptions::cluster_id, for a node that learns its cluster's id after
+  // Start (kvserver's joiner asks the cluster before asking to be added). Connections
+  // already open stay; new handshakes, both ways, use the new id (a node that does not
+  // know its cluster yet can start with an id no cluster uses). Any thread; takes effect
+  // on the io thread shortly after the call.
+  void SetClusterId(std::string cluster_id);
+
  private:
   class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h
   explicit Node(std::unique_ptr<Impl> impl);

@@ -50,6 +50,8 @@ class MessageTransport {
   virtual void SetPeerAddress(NodeId id, const std::string& addr) = 0;
   // The member's name, for log lines only (they name a peer by it instead of its id).
   virtual void SetPeerName(NodeId id, const std::string& name) = 0;
+  // Node::SetClusterId: the id sent and checked in handshakes from now on.
+  virtual void SetClusterId(const std::string& cluster_id) = 0;
   virtual bool HasPeer(NodeId id) const = 0;
   // Never blocks. kSnapshot messages stream the snapshot file first.
   virtual void Send(Message m) = 0;

@@ -411,6 +411,15 @@ std::vector<MemberInfo> Node::Members() const { return impl_->Members(); }
 NodeId Node::id() const { return impl_->id(); }
 Status Node::ReloadTls() { return impl_->ReloadTls(nullptr); }
 Status Node::ReloadTls(const TlsOptions& tls) { return impl_->ReloadTls(&tls); }
+void Node::SetClusterId(std::string cluster_id) { impl_->SetClusterId(std::move(cluster_id)); }
+
+void Node::Impl::SetClusterId(std::string cluster_id) {
+  if (stopping_) return;
+  env_->Post(runtime::Lane::kIo, [this, id = std::move(cluster_id)] {
+    io_checker_.Check();
+    if (transport_) transport_->SetClusterId(id);
+  });
+}
 
 Status Node::Impl::ReloadTls(const TlsOptions* replace) {
   if (!peer_tls_)

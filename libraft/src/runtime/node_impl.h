@@ -136,6 +136,7 @@ class Node::Impl : public runtime::TransportHandler {
   NodeId id() const { return opts_.self.id; }
   // Node::ReloadTls: `replace` null re-reads the current TlsOptions.
   Status ReloadTls(const TlsOptions* replace);
+  void SetClusterId(std::string cluster_id);  // Node::SetClusterId
 
   // TransportHandler (io thread).
   Status OnMessage(Message m) override;

@@ -136,6 +136,11 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
   }
 }
 
+void Transport::SetClusterId(const std::string& cluster_id) {
+  CheckThread();
+  options_.cluster_id = cluster_id;
+}
+
 void Transport::SetPeerName(NodeId id, const std::string& name) {
   CheckThread();
   if (!name.empty()) names_[id] = name;

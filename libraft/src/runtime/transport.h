@@ -98,6 +98,7 @@ class Transport final : public MessageTransport {
 
   void SetPeerAddress(NodeId id, const std::string& addr) override;
   void SetPeerName(NodeId id, const std::string& name) override;
+  void SetClusterId(const std::string& cluster_id) override;
   // How log lines name a peer: its member name when known, else its id.
   std::string PeerLabel(NodeId id) const;
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
