@@ -5,6 +5,7 @@
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "mem_kv.h"
@@ -62,19 +63,24 @@ class Cluster {
     return o;
   }
 
-  TestNode& Add(const std::string& name, bool bootstrap) {
+  TestNode& Add(const std::string& name, bool bootstrap,
+                const std::function<void(NodeOptions&)>& tweak = {}) {
     TestNode& t = nodes_[name];
     t.name = name;
     t.addr = "127.0.0.1:" + std::to_string(FreePort());
     t.dir = (root_ / name).string();
-    Start(name, bootstrap);
+    Start(name, bootstrap, tweak);
     return t;
   }
 
-  void Start(const std::string& name, bool bootstrap = false) {
+  // `tweak` changes the options of this start (e.g. force_new_cluster, cluster_id).
+  void Start(const std::string& name, bool bootstrap = false,
+             const std::function<void(NodeOptions&)>& tweak = {}) {
     TestNode& t = nodes_.at(name);
     t.sm = std::make_unique<MemKv>();
-    auto n = Node::Start(Options(t, bootstrap), t.sm.get());
+    NodeOptions o = Options(t, bootstrap);
+    if (tweak) tweak(o);
+    auto n = Node::Start(o, t.sm.get());
     if (!n.ok()) FAIL("Node::Start(" + name + "): " + n.status().ToString());
     t.node = std::move(n).value();
   }
@@ -100,15 +106,22 @@ class Cluster {
     return l;
   }
 
+  // Adds `name` as a learner through the leader.
+  void AddLearner(const std::string& name) {
+    MemberInfo mi{NodeIdFromName(name), name, nodes_.at(name).addr, ""};
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      auto r = at(WaitLeader()).node->AddLearner(mi, 5s).get();
+      if (r.ok()) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    FAIL("could not add " + name);
+  }
+
   // Adds `name` as a learner through the leader, then promotes it.
   void Join(const std::string& name) {
     TestNode& t = nodes_.at(name);
     MemberInfo mi{NodeIdFromName(name), name, t.addr, ""};
-    for (int attempt = 0; attempt < 50; ++attempt) {
-      auto r = at(WaitLeader()).node->AddLearner(mi, 5s).get();
-      if (r.ok()) break;
-      std::this_thread::sleep_for(50ms);
-    }
+    AddLearner(name);
     REQUIRE(WaitFor(
         [&] { return t.node->GetStatus().applied >= at(Leader()).node->GetStatus().commit; }));
     for (int attempt = 0; attempt < 50; ++attempt) {
@@ -368,6 +381,76 @@ TEST_CASE("runtime: proposals on a follower fail naming the leader; stop fails p
   c.Stop("n1");
   auto res = pending.get();
   REQUIRE(res.status().code() == ErrorCode::kShutdown);
+}
+
+}  // namespace raft::test
+
+namespace raft::test {
+
+// NodeOptions::force_new_cluster: after losing a majority for good, a survivor starts as
+// the only voter with every entry it had; a later start with the flag is a no-op; an
+// empty data_dir is refused.
+TEST_CASE("runtime: force_new_cluster: a survivor of a lost majority starts alone",
+          "[runtime][recovery]") {
+  Cluster c;
+  c.Add("n1", true);
+  c.WaitLeader();
+  c.Add("n2", false);
+  c.Add("n3", false);
+  c.Join("n2");
+  c.Join("n3");
+  for (int i = 0; i < 30; ++i) REQUIRE(c.Put(Key(i), std::to_string(i)).ok());
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("k29") == "29"; }));
+  for (auto n : {"n1", "n2", "n3"}) c.Stop(n);
+
+  auto force = [](NodeOptions& o) { o.force_new_cluster = true; };
+  c.Start("n3", false, force);
+  REQUIRE(c.WaitLeader() == "n3");
+  auto st = c.at("n3").node->GetStatus();
+  REQUIRE(st.members.size() == 1);
+  CHECK(st.members[0].info.name == "n3");
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("k29") == "29"; }));
+  CHECK(c.at("n3").sm->Get("k0") == "0");
+  REQUIRE(c.Put("after", "force").ok());
+  // Again with the flag: already alone, nothing to remove; the data stays.
+  c.Stop("n3");
+  c.Start("n3", false, force);
+  REQUIRE(c.WaitLeader() == "n3");
+  REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("after") == "force"; }));
+  CHECK(c.at("n3").node->GetStatus().members.size() == 1);
+  // A new member joins the recovered cluster and gets everything.
+  c.Add("n4", false);
+  c.Join("n4");
+  REQUIRE(WaitFor([&] { return c.at("n4").sm->Get("after") == "force"; }));
+  CHECK(c.at("n4").sm->Get("k15") == "15");
+
+  // Nothing to start from.
+  MemKv sm;
+  NodeOptions empty;
+  empty.self.name = "n9";
+  empty.self.raft_addr = "127.0.0.1:" + std::to_string(FreePort());
+  empty.data_dir = (std::filesystem::path(c.at("n3").dir).parent_path() / "n9").string();
+  empty.force_new_cluster = true;
+  auto refused = Node::Start(empty, &sm);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(refused.status().message().find("holds no state") != std::string::npos);
+}
+
+// Node::SetClusterId: a node that does not know its cluster's id yet is refused by it
+// (it gets no entry) until it takes the cluster's id.
+TEST_CASE("runtime: SetClusterId: a node is refused until it takes the cluster's id", "[runtime]") {
+  Cluster c;
+  c.Add("n1", true, [](NodeOptions& o) { o.cluster_id = "cluster-a"; });
+  c.WaitLeader();
+  REQUIRE(c.Put("a", "1").ok());
+  c.Add("n2", false, [](NodeOptions& o) { o.cluster_id = "not-known-yet"; });
+  c.AddLearner("n2");
+  std::this_thread::sleep_for(500ms);
+  CHECK(c.at("n2").node->GetStatus().applied == 0);
+  CHECK(c.at("n2").sm->Get("a").empty());
+  c.at("n2").node->SetClusterId("cluster-a");
+  REQUIRE(WaitFor([&] { return c.at("n2").sm->Get("a") == "1"; }));
 }
 
 }  // namespace raft::test
