@@ -46,6 +46,16 @@ bool ParseNum(const std::string& s, T* out) {
           return true;                                        \
         }                                                     \
   }
+#define KV_BOOL(flag, field, help)                                                            \
+  FlagDef {                                                                                   \
+    flag, help, [](const ServerFlags& f) { return std::string(f.field ? "true" : "false"); }, \
+        [](ServerFlags& f, const std::string& v) {                                            \
+          if (v != "true" && v != "false") return false;                                      \
+          f.field = v == "true";                                                              \
+          return true;                                                                        \
+        },                                                                                    \
+        true                                                                                  \
+  }
 #define KV_NUM(flag, field, help)                                                                 \
   FlagDef {                                                                                       \
     flag, help, [](const ServerFlags& f) { return std::to_string(f.field); },                     \
@@ -116,17 +126,9 @@ const std::vector<FlagDef>& Defs() {
                 f.log_level = v;
                 return v == "debug" || v == "info" || v == "warn" || v == "error";
               }},
-      FlagDef{
-          "force-new-cluster",
-          "disaster recovery after losing a majority for good: start as the only member "
-          "of the cluster, with this node's data (use for one start; others then join)",
-          [](const ServerFlags& f) { return std::string(f.force_new_cluster ? "true" : "false"); },
-          [](ServerFlags& f, const std::string& v) {
-            if (v != "true" && v != "false") return false;
-            f.force_new_cluster = v == "true";
-            return true;
-          },
-          true},
+      KV_BOOL("force-new-cluster", force_new_cluster,
+              "disaster recovery after losing a majority for good: start as the only member "
+              "of the cluster, with this node's data (use for one start; others then join)"),
       FlagDef{"log-format",
               "hclog (hashicorp/go-hclog's text, the Go service's), logfmt or json (one "
               "object per line)",
@@ -155,14 +157,7 @@ const std::vector<FlagDef>& Defs() {
       KV_NAMED_STR("auth-file", auth_file,
                    "HTTP credentials: lines 'TOKEN ROLE' or 'cn:NAME ROLE' (read, readwrite, "
                    "admin); every route then needs one but /health, /livez, /readyz, /metrics"),
-      FlagDef{"metrics-auth", "with -auth-file: /metrics needs the read role too",
-              [](const ServerFlags& f) { return std::string(f.metrics_auth ? "true" : "false"); },
-              [](ServerFlags& f, const std::string& v) {
-                if (v != "true" && v != "false") return false;
-                f.metrics_auth = v == "true";
-                return true;
-              },
-              true},
+      KV_BOOL("metrics-auth", metrics_auth, "with -auth-file: /metrics needs the read role too"),
       KV_NAMED_STR("peer-secret-file", peer_secret_file,
                    "file holding the Raft handshake's shared secret (same on every node; never "
                    "sent over HTTP)"),
@@ -177,16 +172,8 @@ const std::vector<FlagDef>& Defs() {
       KV_NAMED_STR("trusted-ca-file", trusted_ca_file,
                    "PEM CA that client certificates (-client-cert-auth) and other nodes' HTTPS "
                    "certificates must chain to (default for the latter: the system's CAs)"),
-      FlagDef{
-          "client-cert-auth",
-          "HTTPS: refuse clients without a certificate verified against -trusted-ca-file",
-          [](const ServerFlags& f) { return std::string(f.client_cert_auth ? "true" : "false"); },
-          [](ServerFlags& f, const std::string& v) {
-            if (v != "true" && v != "false") return false;
-            f.client_cert_auth = v == "true";
-            return true;
-          },
-          true},
+      KV_BOOL("client-cert-auth", client_cert_auth,
+              "HTTPS: refuse clients without a certificate verified against -trusted-ca-file"),
       KV_NAMED_STR("peer-cert-file", peer_cert_file,
                    "PEM certificate (chain) of this node on the Raft port (-raddr): TLS 1.3 "
                    "with mutual verification; needs -peer-key-file and -peer-trusted-ca-file; "

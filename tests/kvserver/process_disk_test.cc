@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "process_harness.h"
 
@@ -73,44 +74,67 @@ std::string FailureOf(NodeProcess& n) {
   return j.is_object() ? j.value("failure", "") : "";
 }
 
-TEST_CASE(
-    "a full disk stalls one node's state machine without a crash; freeing space recovers "
-    "it with nothing lost",
-    "[disk]") {
-  if (::geteuid() != 0) {
-    WARN("process_disk_test needs root to mount a tmpfs: not run");
-    return;
+// Two nodes, then a third (n2) joined with its <data>/<subdir> on a tmpfs of `bytes`.
+// mounted() false (after a warning saying why) when not root or the mount fails.
+struct ThirdOnTmpfs {
+  ThirdOnTmpfs(const ClusterOptions& options, const char* subdir, std::uint64_t bytes)
+      : c(options) {
+    if (::geteuid() != 0) {
+      WARN("process_disk_test needs root to mount a tmpfs: not run");
+      return;
+    }
+    c.Start(2);
+    n2 = &c.AddNode();
+    mount = std::make_unique<TmpfsMount>(n2->spec().data_dir / subdir, bytes);
+    if (!mount->mounted()) {
+      WARN("cannot mount a tmpfs (" << mount->error() << "): process_disk_test not run");
+      return;
+    }
+    n2->Start(c.node(0).http_addr());
+    n2->WaitServing();
+    c.WaitVoters(3);
   }
-  ClusterOptions options;
-  // Snapshots flush RocksDB's memtable: that flush is what meets the full disk.
-  options.extra_args = {"-snapshot-entries", "40", "-snapshot-trailing", "20"};
-  ProcessCluster c(options);
-  c.Start(2);
-  NodeProcess& n2 = c.AddNode();
-  TmpfsMount mount(n2.spec().data_dir / "kv", 24u << 20);
-  if (!mount.mounted()) {
-    WARN("cannot mount a tmpfs (" << mount.error() << "): process_disk_test not run");
-    return;
-  }
-  n2.Start(c.node(0).http_addr());
-  n2.WaitServing();
-  c.WaitVoters(3);
-  const fs::path filler = n2.spec().data_dir / "kv" / "filler";
-  Fill(filler, 1u << 20);
+  bool mounted() const { return mount && mount->mounted(); }
 
-  // Write until node2's state machine reports the full disk.
+  ProcessCluster c;
+  NodeProcess* n2 = nullptr;
+  std::unique_ptr<TmpfsMount> mount;
+};
+
+// Writes 64 KiB values k<n> through the leader, recording the acknowledged ones in
+// `acked`, until `n` reports a failure in /status; false when it has not within 60 s.
+bool WriteUntilFailure(ProcessCluster& c, NodeProcess& n,
+                       std::map<std::string, std::string>* acked) {
   const std::string value(64 << 10, 'v');
-  std::map<std::string, std::string> acked;
   int i = 0;
-  const bool stalled = WaitUntil(
+  return WaitUntil(
       60s,
       [&] {
         const std::size_t leader = c.WaitLeader();
         const std::string key = fmt::format("k{:05}", i++);
-        if (c.node(leader).Client().Put(key, value).Ok()) acked[key] = value;
-        return !FailureOf(n2).empty();
+        if (c.node(leader).Client().Put(key, value).Ok()) (*acked)[key] = value;
+        return !FailureOf(n).empty();
       },
       1ms);
+}
+
+TEST_CASE(
+    "a full disk stalls one node's state machine without a crash; freeing space recovers "
+    "it with nothing lost",
+    "[disk]") {
+  ClusterOptions options;
+  // Snapshots flush RocksDB's memtable: that flush is what meets the full disk.
+  options.extra_args = {"-snapshot-entries", "40", "-snapshot-trailing", "20"};
+  ThirdOnTmpfs t(options, "kv", 24u << 20);
+  if (!t.mounted()) return;
+  ProcessCluster& c = t.c;
+  NodeProcess& n2 = *t.n2;
+  const fs::path filler = n2.spec().data_dir / "kv" / "filler";
+  Fill(filler, 1u << 20);
+
+  // Write until node2's state machine reports the full disk.
+  std::map<std::string, std::string> acked;
+  const bool stalled = WriteUntilFailure(c, n2, &acked);
   INFO("writes acknowledged: " << acked.size());
   REQUIRE(stalled);
   const std::string failure = FailureOf(n2);
@@ -168,21 +192,10 @@ TEST_CASE(
     "a full disk under the Raft log fails that node's log without a crash; a restart "
     "after freeing space recovers it with nothing lost",
     "[disk]") {
-  if (::geteuid() != 0) {
-    WARN("process_disk_test needs root to mount a tmpfs: not run");
-    return;
-  }
-  ProcessCluster c;
-  c.Start(2);
-  NodeProcess& n2 = c.AddNode();
-  TmpfsMount mount(n2.spec().data_dir / "raft", 16u << 20);
-  if (!mount.mounted()) {
-    WARN("cannot mount a tmpfs (" << mount.error() << "): process_disk_test not run");
-    return;
-  }
-  n2.Start(c.node(0).http_addr());
-  n2.WaitServing();
-  c.WaitVoters(3);
+  ThirdOnTmpfs t(ClusterOptions{}, "raft", 16u << 20);
+  if (!t.mounted()) return;
+  ProcessCluster& c = t.c;
+  NodeProcess& n2 = *t.n2;
   std::map<std::string, std::string> acked;
   PutOk(c.node(c.WaitLeader()).Client(), "before-full", "b");
   acked.emplace("before-full", "b");
@@ -190,17 +203,7 @@ TEST_CASE(
   const fs::path filler = n2.spec().data_dir / "raft" / "filler";
   Fill(filler, 1u << 20);
 
-  const std::string value(64 << 10, 'v');
-  int i = 0;
-  const bool failed = WaitUntil(
-      60s,
-      [&] {
-        const std::size_t leader = c.WaitLeader();
-        const std::string key = fmt::format("k{:05}", i++);
-        if (c.node(leader).Client().Put(key, value).Ok()) acked[key] = value;
-        return !FailureOf(n2).empty();
-      },
-      1ms);
+  const bool failed = WriteUntilFailure(c, n2, &acked);
   INFO("writes acknowledged: " << acked.size());
   REQUIRE(failed);
   const std::string failure = FailureOf(n2);

@@ -106,6 +106,16 @@ class Cluster {
     return l;
   }
 
+  // n1 bootstraps; n2 and n3 join as voters.
+  void StartThree() {
+    Add("n1", true);
+    WaitLeader();
+    Add("n2", false);
+    Add("n3", false);
+    Join("n2");
+    Join("n3");
+  }
+
   // Adds `name` as a learner through the leader.
   void AddLearner(const std::string& name) {
     MemberInfo mi{NodeIdFromName(name), name, nodes_.at(name).addr, ""};
@@ -169,12 +179,7 @@ TEST_CASE("runtime: a bootstrapped node elects itself and commits", "[runtime]")
 TEST_CASE("runtime: three nodes join, replicate, survive a restart, transfer leadership",
           "[runtime]") {
   Cluster c;
-  c.Add("n1", true);
-  c.WaitLeader();
-  c.Add("n2", false);
-  c.Add("n3", false);
-  c.Join("n2");
-  c.Join("n3");
+  c.StartThree();
   auto st = c.at("n1").node->GetStatus();
   REQUIRE(st.members.size() == 3);
   for (int i = 0; i < 50; ++i) REQUIRE(c.Put(Key(i), std::to_string(i)).ok());
@@ -393,12 +398,7 @@ namespace raft::test {
 TEST_CASE("runtime: force_new_cluster: a survivor of a lost majority starts alone",
           "[runtime][recovery]") {
   Cluster c;
-  c.Add("n1", true);
-  c.WaitLeader();
-  c.Add("n2", false);
-  c.Add("n3", false);
-  c.Join("n2");
-  c.Join("n3");
+  c.StartThree();
   for (int i = 0; i < 30; ++i) REQUIRE(c.Put(Key(i), std::to_string(i)).ok());
   REQUIRE(WaitFor([&] { return c.at("n3").sm->Get("k29") == "29"; }));
   for (auto n : {"n1", "n2", "n3"}) c.Stop(n);

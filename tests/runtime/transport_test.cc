@@ -111,6 +111,17 @@ std::uintmax_t PartialBytes(const SnapshotStore& store, Index index, Term term) 
   return ec ? std::uintmax_t{0} : n;
 }
 
+// The kSnapshot message from node 1 to node 2 (term 2) that streams `meta`'s file.
+Message SnapshotMessage(const SnapshotMeta& meta) {
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 1;
+  m.to = 2;
+  m.term = 2;
+  m.snapshot = meta;
+  return m;
+}
+
 Message Append(std::size_t bytes) {
   Message m;
   m.type = MessageType::kAppend;
@@ -166,12 +177,7 @@ TEST_CASE("a snapshot whose install message cannot be framed is reported failed,
   REQUIRE((*w)->Write(std::string(3000, 's')).ok());
   REQUIRE((*w)->Commit().ok());
 
-  Message m;
-  m.type = MessageType::kSnapshot;
-  m.from = 1;
-  m.to = 2;
-  m.term = 2;
-  m.snapshot = h.meta;
+  Message m = SnapshotMessage(h.meta);
   p.a->Send(m);
   p.RunUntil([&] { return p.ra.snapshot_sent.has_value(); });
   REQUIRE(p.ra.snapshot_sent.has_value());
@@ -202,12 +208,7 @@ TEST_CASE("a snapshot whose file is cleaned up mid-stream still streams to the e
   };
   const SnapshotMeta s1 = write(10, 64 * 1024);  // 64 chunks of 1 KiB
 
-  Message m;
-  m.type = MessageType::kSnapshot;
-  m.from = 1;
-  m.to = 2;
-  m.term = 2;
-  m.snapshot = s1;
+  Message m = SnapshotMessage(s1);
   p.a->Send(m);
   auto received = [&] { return PartialBytes(*p.store_b, 10, 2); };
   for (int i = 0; i < 100000 && received() == 0 && !p.ra.snapshot_sent; ++i) {
@@ -548,12 +549,7 @@ TEST_CASE("a snapshot chunk ack beyond what was sent fails the stream",
   REQUIRE(listen_fd >= 0);
   p.a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(port));
   const SnapshotMeta meta = WriteSnapshot(*p.store_a, 10, 64 * 1024);
-  Message m;
-  m.type = MessageType::kSnapshot;
-  m.from = 1;
-  m.to = 2;
-  m.term = 2;
-  m.snapshot = meta;
+  Message m = SnapshotMessage(meta);
   p.a->Send(m);
   bool closed = false;
   std::optional<wire::SnapshotChunk> first;
