@@ -10,7 +10,6 @@
 #include <functional>
 #include <map>
 #include <string_view>
-#include <tuple>
 
 #include "cluster_id.h"
 #include "http_client.h"
@@ -385,35 +384,33 @@ raft::Result<ServerFlags> ParseServerFlags(const std::vector<std::string>& args,
     return raft::Status(raft::ErrorCode::kInvalidArgument, "-raddr must be host:port");
   // What the others are given must be dialable; a wildcard listen address needs an
   // advertised one (a lone node can do without: nobody dials it).
-  for (const auto& [flag, v] :
-       {std::pair<const char*, const std::string*>{"-advertise-laddr", &f.advertise_laddr},
-        {"-advertise-raddr", &f.advertise_raddr}}) {
-    if (v->empty()) continue;
-    if (!SplitHostPort(*v, &host, &port) || port == 0)
+  struct Port {
+    const char* flag;
+    const std::string* listen;
+    const char* advertise_flag;
+    const std::string* advertise;
+  };
+  for (const Port& p : {Port{"-laddr", &f.laddr, "-advertise-laddr", &f.advertise_laddr},
+                        Port{"-raddr", &f.raddr, "-advertise-raddr", &f.advertise_raddr}}) {
+    if (p.advertise->empty()) {
+      if (SplitHostPort(*p.listen, &host, &port) && IsWildcardHost(host))
+        f.warnings.push_back(std::string(p.flag)
+                                 .append(" ")
+                                 .append(*p.listen)
+                                 .append(" listens on every interface and is also what the other "
+                                         "members are given, which they cannot dial: set ")
+                                 .append(p.advertise_flag)
+                                 .append(" (fine for a lone node)"));
+      continue;
+    }
+    if (!SplitHostPort(*p.advertise, &host, &port))
       return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          std::string(flag).append(" must be host:port"));
+                          std::string(p.advertise_flag).append(" must be host:port"));
     if (IsWildcardHost(host))
       return raft::Status(raft::ErrorCode::kInvalidArgument,
-                          std::string(flag)
-                              .append(" must be an address the others can dial, "
-                                      "not ")
+                          std::string(p.advertise_flag)
+                              .append(" must be an address the others can dial, not ")
                               .append(host));
-  }
-  for (const auto& [flag, v, adv] : {std::tuple<const char*, const std::string*, const char*>{
-                                         "-laddr", &f.laddr, "-advertise-laddr"},
-                                     {"-raddr", &f.raddr, "-advertise-raddr"}}) {
-    if (SplitHostPort(*v, &host, &port) && IsWildcardHost(host) &&
-        (std::string_view(adv) == "-advertise-laddr" ? f.advertise_laddr : f.advertise_raddr)
-            .empty())
-      f.warnings.push_back(
-          std::string(flag)
-              .append(" ")
-              .append(*v)
-              .append(
-                  " listens on every interface and is also what the other members are given, which "
-                  "they cannot dial: set ")
-              .append(adv)
-              .append(" (fine for a lone node)"));
   }
   if (f.cert_file.empty() != f.key_file.empty())
     return raft::Status(raft::ErrorCode::kInvalidArgument,

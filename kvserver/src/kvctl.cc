@@ -250,17 +250,15 @@ int Report(const Options& o, const Sent& sent, const std::string& addr) {
 // One key and value as JSON, binary safe: as text when both are valid UTF-8, else both
 // base64 with "encoding": "base64".
 std::string PairJson(std::string_view key, std::string_view value) {
-  if (kv::ValidUtf8(key) && kv::ValidUtf8(value))
-    return std::string("{\"key\": ")
-        .append(kv::JsonString(key))
-        .append(", \"value\": ")
-        .append(kv::JsonString(value))
-        .append("}");
+  const bool text = kv::ValidUtf8(key) && kv::ValidUtf8(value);
+  auto field = [text](std::string_view v) {
+    return text ? kv::JsonString(v) : kv::JsonString(kv::Base64(v));
+  };
   return std::string("{\"key\": ")
-      .append(kv::JsonString(kv::Base64(key)))
+      .append(field(key))
       .append(", \"value\": ")
-      .append(kv::JsonString(kv::Base64(value)))
-      .append(", \"encoding\": \"base64\"}");
+      .append(field(value))
+      .append(text ? "}" : ", \"encoding\": \"base64\"}");
 }
 
 // list: pages are asked for in base64 (binary safe) and decoded here; each page is
