@@ -88,6 +88,12 @@ const std::vector<FlagDef>& Defs() {
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),
       KV_NUM("snapshot-entries", snapshot_entries, "applied entries between snapshots"),
       KV_NUM("snapshot-trailing", snapshot_trailing, "log entries kept behind a snapshot"),
+      FlagDef{
+          "max-snapshot-bytes",
+          "largest snapshot received from the leader; a longer stream is aborted (0: no "
+          "limit)",
+          [](const ServerFlags& f) { return std::to_string(f.max_snapshot_bytes); },
+          [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.max_snapshot_bytes); }},
       KV_NUM("max-key-bytes", max_key_bytes, "largest key accepted (413 above)"),
       KV_NUM("max-value-bytes", max_value_bytes, "largest value accepted (413 above)"),
       KV_NUM("max-list-bytes", max_list_bytes,

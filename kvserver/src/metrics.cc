@@ -111,6 +111,10 @@ std::string KvServer::Impl::MetricsText() const {
             "Raft connections closed because of bad input from the peer (a refused message, "
             "a malformed frame).",
             m.peer_conns_closed);
+  w.Counter("kv_raft_peers_reaped_total",
+            "Connections to Raft peer ids outside the membership (removed members, ids a "
+            "dialer claimed) closed after NodeOptions::peer_reap_ms of silence.",
+            m.peers_reaped);
   w.Gauge("kv_raft_apply_queue_bytes",
           "Bytes of committed entries waiting for the state machine (bounded by "
           "NodeOptions::max_apply_queue_bytes).",

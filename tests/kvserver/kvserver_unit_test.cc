@@ -197,4 +197,12 @@ TEST_CASE("quota 0 admits everything", "[kvserver][quota]") {
   CHECK_FALSE(ParseServerFlags({"-id", "a", "-quota-bytes", "-1"}).ok());
 }
 
+TEST_CASE("-max-snapshot-bytes: 64 GiB by default, 0 for no limit", "[kvserver][flags]") {
+  CHECK(ParseServerFlags({"-id", "a"})->max_snapshot_bytes == (64ull << 30));
+  auto f = ParseServerFlags({"-id", "a", "-max-snapshot-bytes", "0"});
+  REQUIRE(f.ok());
+  CHECK(f->max_snapshot_bytes == 0);
+  CHECK_FALSE(ParseServerFlags({"-id", "a", "-max-snapshot-bytes", "lots"}).ok());
+}
+
 }  // namespace kv

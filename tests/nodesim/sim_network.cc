@@ -340,6 +340,20 @@ void SimTransport::SetPeerAddress(NodeId id, const std::string& addr) {
   if (it->second.conn != 0) net_->EndConn(it->second.conn);
 }
 
+std::vector<NodeId> SimTransport::PeerIds() const {
+  std::vector<NodeId> ids;
+  for (const auto& [id, p] : peers_) ids.push_back(id);
+  return ids;
+}
+
+void SimTransport::RemovePeer(NodeId id) {
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  const std::uint64_t conn = it->second.conn;
+  peers_.erase(it);  // drops a snapshot stream to it, as PeerConn::Close does
+  if (conn != 0) net_->EndConn(conn);
+}
+
 void SimTransport::Stop() {
   if (stopped_) return;
   stopped_ = true;
@@ -566,10 +580,12 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
   ack.snapshot_index = c->snapshot_index;
   ack.snapshot_term = c->snapshot_term;
   Status s;
-  if (c->offset == 0) {
-    auto r = snapshots_ != nullptr ? snapshots_->Receive(c->snapshot_index, c->snapshot_term)
-                                   : Result<std::unique_ptr<runtime::SnapshotReceiver>>(
-                                         Status(ErrorCode::kIOError, "no snapshot store"));
+  if (c->offset == 0) {  // as InboundConn: only from the leader, at most snapshot_bytes_max
+    s = handler_->AcceptSnapshot(in.peer);
+    if (s.ok() && snapshots_ == nullptr) s = Status(ErrorCode::kIOError, "no snapshot store");
+    auto r = s.ok() ? snapshots_->Receive(c->snapshot_index, c->snapshot_term,
+                                          options_.snapshot_bytes_max)
+                    : Result<std::unique_ptr<runtime::SnapshotReceiver>>(s);
     if (r.ok()) {
       in.receiver = std::move(r).value();
     } else {

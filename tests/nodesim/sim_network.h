@@ -214,6 +214,8 @@ class SimTransport final : public runtime::MessageTransport {
   void SetPeerName(NodeId, const std::string&) override {}  // the simulator logs ids
   void SetClusterId(const std::string&) override {}         // one cluster per simulation
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
+  std::vector<NodeId> PeerIds() const override;
+  void RemovePeer(NodeId id) override;
   void Send(Message m) override;
   void Stop() override;
 

@@ -2,6 +2,8 @@
 // files in a temporary directory.
 #include "raft/node.h"
 
+#include <unistd.h>
+
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -451,6 +453,75 @@ TEST_CASE("runtime: SetClusterId: a node is refused until it takes the cluster's
   CHECK(c.at("n2").sm->Get("a").empty());
   c.at("n2").node->SetClusterId("cluster-a");
   REQUIRE(WaitFor([&] { return c.at("n2").sm->Get("a") == "1"; }));
+}
+
+// Security review F-11: the transport keeps connections to members and to ids heard from
+// lately, no others. An insider that passed the handshake claims id 99 and an address;
+// the node dials it to answer, and forgets it after peer_reap_ms of silence. A removed
+// member is forgotten the same way.
+TEST_CASE("runtime: peers outside the membership are forgotten after peer_reap_ms of silence",
+          "[runtime]") {
+  Cluster c;
+  c.Add("n1", true, [](NodeOptions& o) { o.peer_reap_ms = 1000; });
+  c.WaitLeader();
+  REQUIRE(c.Put("a", "1").ok());
+  const NodeId self = NodeIdFromName("n1");
+  const Term term = c.at("n1").node->GetStatus().term;
+  REQUIRE(term >= 2);
+  const auto port = static_cast<std::uint16_t>(std::stoi(c.at("n1").addr.substr(10)));
+  std::uint16_t back_port = 0;
+  const int back_fd = testing::RawPeer::Listen(&back_port);
+  REQUIRE(back_fd >= 0);
+  // A pre-vote of an older term is answered (rejected with our term) whoever sends it.
+  auto stale_prevote = [&](const std::string& address) {
+    auto peer = testing::RawPeer::Connect("127.0.0.1", port);
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(99, self, "raft", "", address).ok());
+    Message m;
+    m.type = MessageType::kPreVote;
+    m.from = 99;
+    m.to = self;
+    m.term = term - 1;
+    REQUIRE(peer->SendPayload(wire::Payload(m)));
+    return peer;
+  };
+  {
+    auto peer = stale_prevote("127.0.0.1:" + std::to_string(back_port));
+    auto dialed = testing::RawPeer::Accept(back_fd, 3s);
+    CHECK(dialed);  // the claimed address was learned and dialed
+    // F-1 d: a snapshot stream from anyone but the leader is refused before it reaches
+    // the disk (the first chunk's ack aborts it).
+    wire::SnapshotChunk chunk;
+    chunk.snapshot_index = 1000;
+    chunk.snapshot_term = term;
+    chunk.data = std::string(512, 's');
+    REQUIRE(peer->SendPayload(wire::Payload(chunk)));
+    auto f = peer->Read();
+    REQUIRE(f);
+    REQUIRE(f->type == wire::FrameType::kSnapshotChunkAck);
+    auto ack = wire::DecodeSnapshotChunkAck(f->payload);
+    REQUIRE(ack.ok());
+    CHECK(ack->abort);
+    for (const auto& e : std::filesystem::directory_iterator(c.at("n1").dir + "/snap"))
+      CHECK(e.path().string().find(".recv.tmp") == std::string::npos);
+  }
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peers_reaped == 1; }, 5s));
+  {
+    // Forgotten: the same question without an address goes unanswered.
+    auto peer = stale_prevote("");
+    CHECK_FALSE(testing::RawPeer::Accept(back_fd, 1500ms));
+  }
+  ::close(back_fd);
+  CHECK(c.at("n1").node->GetMetrics().messages_refused == 0);
+
+  // A removed member (stopped) is forgotten too; the members stay.
+  c.Add("n2", false);
+  c.AddLearner("n2");
+  REQUIRE(WaitFor([&] { return c.at("n2").sm->Get("a") == "1"; }));
+  REQUIRE(c.at("n1").node->RemoveMember(NodeIdFromName("n2"), 5s).get().ok());
+  c.Stop("n2");
+  REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peers_reaped == 2; }, 5s));
+  REQUIRE(c.Put("b", "2").ok());
 }
 
 }  // namespace raft::test

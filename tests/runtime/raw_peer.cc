@@ -112,7 +112,7 @@ bool RawPeer::WaitClosed(std::chrono::milliseconds timeout) {
 }
 
 Status RawPeer::Handshake(NodeId from, NodeId to, const std::string& cluster_id,
-                          const std::string& secret) {
+                          const std::string& secret, const std::string& address) {
   auto nonce = runtime::MakeHandshakeNonce();
   if (!nonce.ok()) return nonce.status();
   wire::Handshake hs;
@@ -120,6 +120,7 @@ Status RawPeer::Handshake(NodeId from, NodeId to, const std::string& cluster_id,
   hs.to = to;
   hs.cluster_id = cluster_id;
   hs.auth = *nonce;
+  hs.address = address;
   auto hello = wire::EncodeHandshake(hs);
   if (!hello.ok()) return hello.status();
   auto frame = wire::EncodeFrame(wire::FrameType::kHandshake, *hello);

@@ -45,8 +45,9 @@ class RawPeer {
   // The version-2 dialer handshake (docs/wire-protocol.md 4.1) as `from` to `to`: sends
   // the Handshake, checks the listener's HandshakeAck (its proof, when `secret` is set)
   // and sends the HandshakeFinish. The listener's nonce is stored in listener_nonce().
-  Status Handshake(NodeId from, NodeId to, const std::string& cluster_id,
-                   const std::string& secret);
+  // `address` is the Raft address the dialer claims (none when empty).
+  Status Handshake(NodeId from, NodeId to, const std::string& cluster_id, const std::string& secret,
+                   const std::string& address = "");
   const std::string& listener_nonce() const { return listener_nonce_; }
 
   // Every byte sent so far, for replaying.

@@ -81,6 +81,16 @@ TEST_CASE("snapshot files round trip through bounded buffers and detect corrupti
   REQUIRE(raw->size() == (*view)->size());
   REQUIRE((*recv)->Write(0, *raw).ok());
   REQUIRE((*recv)->Finish().code() == ErrorCode::kCorruption);
+
+  // A receive with a byte limit takes up to it and refuses the write that would pass it.
+  auto capped = (*store)->Receive(43, 7, 1000);
+  REQUIRE(capped.ok());
+  REQUIRE((*capped)->Write(0, std::string(600, 'c')).ok());
+  REQUIRE((*capped)->Write(600, std::string(400, 'c')).ok());
+  const Status over = (*capped)->Write(1000, "c");
+  CHECK(over.code() == ErrorCode::kInvalidArgument);
+  CHECK(over.message().find("limit of 1000 bytes") != std::string::npos);
+  CHECK((*capped)->bytes_received() == 1000);
   std::filesystem::remove_all(dir);
 }
 

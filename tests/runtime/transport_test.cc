@@ -29,6 +29,7 @@ struct Recorder : TransportHandler {
   int conns_closed = 0;
   int refuse = 0;  // refuse this many messages (as a node refuses an invalid one)
   std::optional<bool> snapshot_sent;
+  bool accept_snapshots = true;  // as a node answers AcceptSnapshot (the leader's: true)
   Status OnMessage(Message m) override {
     messages.push_back(std::move(m));
     if (refuse == 0) return Status::Ok();
@@ -39,6 +40,10 @@ struct Recorder : TransportHandler {
   void OnUnreachable(NodeId) override { ++unreachable; }
   void OnSnapshotSent(NodeId, bool ok) override { snapshot_sent = ok; }
   void OnPeerAddress(NodeId, const std::string&) override {}
+  Status AcceptSnapshot(NodeId) override {
+    return accept_snapshots ? Status::Ok()
+                            : Status(ErrorCode::kInvalidArgument, "not the leader (test)");
+  }
 };
 
 // Two transports on loopback with small frames (4 KiB), run on the test's thread.
@@ -53,7 +58,9 @@ struct Pair {
   std::unique_ptr<Transport> a, b;
 
   // The cluster secrets of a (the dialer, node 1) and b (the listener, node 2).
-  explicit Pair(const std::string& secret_a = "", const std::string& secret_b = "") {
+  // b_snapshot_bytes_max: b's TransportOptions::snapshot_bytes_max.
+  explicit Pair(const std::string& secret_a = "", const std::string& secret_b = "",
+                std::uint64_t b_snapshot_bytes_max = 0) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     auto sa = SnapshotStore::Open((dir / "a").string());
@@ -62,7 +69,9 @@ struct Pair {
     REQUIRE(sb.ok());
     store_a = std::move(sa).value();
     store_b = std::move(sb).value();
-    b = std::make_unique<Transport>(io, Options(2, secret_b), &rb, store_b.get());
+    TransportOptions ob = Options(2, secret_b);
+    ob.snapshot_bytes_max = b_snapshot_bytes_max;
+    b = std::make_unique<Transport>(io, ob, &rb, store_b.get());
     REQUIRE(b->Listen().ok());
     a = std::make_unique<Transport>(io, Options(1, secret_a), &ra, store_a.get());
     a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(b->port()));
@@ -642,6 +651,26 @@ TEST_CASE("a new snapshot stream from a peer supersedes its receive on an older 
   CHECK(sizes_at_end[0] == 512);
   p.RunUntil([&] { return Partials(*p.store_b, 10, 2).empty(); });
   CHECK(Partials(*p.store_b, 10, 2).empty());
+}
+
+// Security review F-1 d: a receiver takes a snapshot stream only from the peer its node
+// accepts (the leader it follows), and at most snapshot_bytes_max bytes of it. Either
+// refusal fails the sender's stream, and no file (partial or whole) is left behind.
+TEST_CASE("a snapshot stream from a non-leader, or over the byte limit, fails and leaves no file",
+          "[runtime][transport][snapshot]") {
+  for (const bool over_limit : {false, true}) {
+    CAPTURE(over_limit);
+    Pair p("", "", over_limit ? 16 * 1024 : 0);
+    p.rb.accept_snapshots = over_limit;  // the first round: b refuses the sender
+    const SnapshotMeta meta = WriteSnapshot(*p.store_a, 10, 64 * 1024);
+    p.a->Send(SnapshotMessage(meta));
+    p.RunUntil([&] { return p.ra.snapshot_sent.has_value(); });
+    REQUIRE(p.ra.snapshot_sent.has_value());
+    CHECK_FALSE(*p.ra.snapshot_sent);
+    CHECK_FALSE(p.store_b->Exists(10, 2));
+    CHECK(Partials(*p.store_b, 10, 2).empty());
+    CHECK(p.rb.messages.empty());  // the install message never left
+  }
 }
 
 }  // namespace

@@ -96,6 +96,12 @@ struct NodeOptions {
   Config core;
 
   int tick_ms = 100;  // the length of one of core's ticks
+  // The connection to a peer id outside the membership (a removed member, an id a dialer
+  // claimed in its handshake) is closed and its address forgotten once the id has sent
+  // nothing the core accepted for this long (security review F-11), so the peers the
+  // transport keeps are the members plus those heard from lately. Checked about once a
+  // second; 0: never.
+  int peer_reap_ms = 30000;
   // Largest proposal accepted (kInvalidArgument above; a membership change counts its
   // encoded entry). Start checks that an entry this large fits in one log record and one
   // frame, that an append of core.max_msg_bytes fits in one frame and the wire's entry
@@ -117,6 +123,10 @@ struct NodeOptions {
   std::uint64_t snapshot_entries = 10000;
   std::uint64_t snapshot_trailing_entries = 1000;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
+  // A snapshot stream from the leader longer than this is aborted and its partial file
+  // removed, so a peer cannot fill the disk with one (security review F-1 d); 0: no
+  // limit. Streams from any peer but the leader this node follows are refused.
+  std::uint64_t max_snapshot_bytes = 64ull << 30;
 
   std::uint64_t segment_bytes = 64ull << 20;
   Logger* logger = nullptr;  // borrowed; must outlive the Node; nullptr = silent
@@ -161,6 +171,9 @@ struct RAFT_EXPORT NodeMetrics {
   // Connections peers dialed to us that the transport closed, after their handshake,
   // because of bad input (a refused message, a malformed frame, a forged sender).
   std::uint64_t peer_conns_closed = 0;
+  // Connections to peer ids outside the membership closed after NodeOptions::peer_reap_ms
+  // of silence.
+  std::uint64_t peers_reaped = 0;
   // Bytes of committed entries queued for the state machine now (a gauge), and how many
   // times the queue reached NodeOptions::max_apply_queue_bytes (a counter).
   std::uint64_t apply_queue_bytes = 0;

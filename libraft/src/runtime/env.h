@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "raft/logger.h"
 #include "raft/message.h"
@@ -53,6 +55,12 @@ class MessageTransport {
   // Node::SetClusterId: the id sent and checked in handshakes from now on.
   virtual void SetClusterId(const std::string& cluster_id) = 0;
   virtual bool HasPeer(NodeId id) const = 0;
+  // The ids that have an address (SetPeerAddress), in increasing order.
+  virtual std::vector<NodeId> PeerIds() const = 0;
+  // Closes our connection to `id` and forgets its address and name (a later
+  // SetPeerAddress starts afresh). A snapshot stream to it is dropped without an
+  // OnSnapshotSent. Node::Impl reaps so the ids outside the membership (ReapPeers).
+  virtual void RemovePeer(NodeId id) = 0;
   // Never blocks. kSnapshot messages stream the snapshot file first.
   virtual void Send(Message m) = 0;
   // Closes every connection; no handler callback runs afterwards.

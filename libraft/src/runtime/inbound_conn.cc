@@ -252,7 +252,10 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   if (c->offset == 0) {
     receiver_.reset();
     t_->ClaimReceive(peer_, shared_from_this());
-    auto r = t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term);
+    s = t_->handler()->AcceptSnapshot(peer_);
+    auto r = s.ok() ? t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term,
+                                               t_->options().snapshot_bytes_max)
+                    : Result<std::unique_ptr<SnapshotReceiver>>(s);
     if (r.ok()) {
       receiver_ = std::move(r).value();
     } else {

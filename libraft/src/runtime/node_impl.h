@@ -145,6 +145,7 @@ class Node::Impl : public runtime::TransportHandler {
   void OnSnapshotSent(NodeId peer, bool ok) override;
   void OnPeerAddress(NodeId peer, const std::string& addr) override;
   void OnPeerConnClosed(NodeId peer) override;
+  Status AcceptSnapshot(NodeId peer) override;
 
  private:
   void OnRefused(const Message& m, const Status& s) RAFT_REQUIRES(io_checker_);
@@ -190,6 +191,10 @@ class Node::Impl : public runtime::TransportHandler {
   // How log lines name a member: its name when known, else its id.
   std::string MemberLabel(NodeId id) RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
+  // NodeOptions::peer_reap_ms: forgets the transport's peers outside the core's latest
+  // configuration that have been silent that long, and dials again a member whose
+  // address an earlier reap forgot (the entry that removed it was truncated).
+  void ReapPeers() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   // Pauses or resumes handing out committed entries from the apply queue's size
   // (NodeOptions::max_apply_queue_bytes); before every GetReady/TakeCommitted.
@@ -291,6 +296,11 @@ class Node::Impl : public runtime::TransportHandler {
   // By ReadIndex context.
   std::map<std::string, PendingRead> pending_reads_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t ticks_ RAFT_GUARDED_BY(io_checker_) = 0;
+  // ReapPeers: the tick each peer id last sent a message the core accepted (or when the
+  // reaper first saw it outside the membership), and the tick of the next reap. Holds the
+  // transport's peers and the ids heard from within peer_reap_ms, no more.
+  std::map<NodeId, std::uint64_t> heard_at_tick_ RAFT_GUARDED_BY(io_checker_);
+  std::uint64_t next_reap_tick_ RAFT_GUARDED_BY(io_checker_) = 0;
   DeadlineQueue deadlines_ RAFT_GUARDED_BY(io_checker_);
   // A ReadIndex context is read_ctx_prefix_ + next_read_id_. The counter restarts with
   // every incarnation; the prefix is a random 64-bit nonce drawn at Open (CreateCore), so

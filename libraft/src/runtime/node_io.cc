@@ -9,7 +9,42 @@ void Node::Impl::Tick() {
   ++ticks_;
   raw_->Tick();
   SweepDeadlines();
+  if (opts_.peer_reap_ms > 0 && ticks_ >= next_reap_tick_) {
+    next_reap_tick_ = ticks_ + std::max(1, 1000 / opts_.tick_ms);
+    ReapPeers();
+  }
   Pump();
+}
+
+void Node::Impl::ReapPeers() {
+  const std::uint64_t silent_ticks = std::max(1, opts_.peer_reap_ms / opts_.tick_ms);
+  const ConfState conf = raw_->GetStatus().conf;  // as appended
+  for (const auto* ids : {&conf.voters, &conf.learners}) {
+    for (NodeId id : *ids) {
+      auto it = members_.find(id);
+      if (id != opts_.self.id && !transport_->HasPeer(id) && it != members_.end() &&
+          !it->second.raft_addr.empty()) {
+        transport_->SetPeerAddress(id, it->second.raft_addr);
+        transport_->SetPeerName(id, it->second.name);
+      }
+    }
+  }
+  const NodeId leader = raw_->leader();
+  for (NodeId id : transport_->PeerIds()) {
+    if (conf.Contains(id) || id == leader) continue;
+    auto heard = heard_at_tick_.try_emplace(id, ticks_).first;  // first seen: the clock starts
+    if (ticks_ - heard->second < silent_ticks) continue;
+    Log(LogLevel::kInfo, "closing the connection to a peer outside the membership",
+        {{"peer", MemberLabel(id)},
+         {"silent_ms", std::to_string((ticks_ - heard->second) * opts_.tick_ms)}});
+    transport_->RemovePeer(id);
+    base::MutexLock l(&status_mu_);
+    ++metrics_.peers_reaped;
+  }
+  for (auto it = heard_at_tick_.begin(); it != heard_at_tick_.end();) {
+    const bool forget = ticks_ - it->second >= silent_ticks && !transport_->HasPeer(it->first);
+    it = forget ? heard_at_tick_.erase(it) : std::next(it);
+  }
 }
 
 void Node::Impl::SweepDeadlines() {
@@ -322,7 +357,11 @@ Status Node::Impl::OnMessage(Message m) {
   } else {
     s = raw_->Step(m);
   }
-  if (!s.ok()) OnRefused(m, s);
+  if (!s.ok()) {
+    OnRefused(m, s);
+  } else if (opts_.peer_reap_ms > 0) {
+    heard_at_tick_[m.from] = ticks_;
+  }
   SchedulePump();
   return s;
 }
@@ -372,6 +411,18 @@ void Node::Impl::OnSnapshotSent(NodeId peer, bool ok) {
   if (stopping_) return;
   raw_->ReportSnapshot(peer, ok);
   Pump();
+}
+
+Status Node::Impl::AcceptSnapshot(NodeId peer) {
+  io_checker_.Check();  // the Transport calls on the io thread
+  // An honest leader sends a snapshot only to a follower that answered its append, so
+  // the follower knows it leads by then; a stream from anyone else is refused before it
+  // reaches the disk.
+  const NodeId leader = raw_->leader();
+  if (peer == leader) return Status::Ok();
+  return Status(ErrorCode::kInvalidArgument,
+                "snapshot stream from " + MemberLabel(peer) + ", which is not the leader (" +
+                    (leader == kNoNode ? std::string("none known") : MemberLabel(leader)) + ")");
 }
 
 void Node::Impl::OnPeerAddress(NodeId peer, const std::string& addr) {

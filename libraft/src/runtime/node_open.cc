@@ -69,6 +69,9 @@ Status Node::Impl::ValidateOptions() const {
   auto bad = [](const std::string& what) {
     return Status(ErrorCode::kInvalidArgument, "NodeOptions: " + what);
   };
+  if (opts_.tick_ms <= 0) return bad(fmt::format("tick_ms {} must be positive", opts_.tick_ms));
+  if (opts_.peer_reap_ms < 0)
+    return bad(fmt::format("peer_reap_ms {} must be 0 (never) or positive", opts_.peer_reap_ms));
   if (max_entry > storage::kRecordPayloadBytesMax)
     return bad(fmt::format("max_entry_bytes {} is over the log's record limit of {} bytes",
                            max_entry, storage::kRecordPayloadBytesMax));
@@ -311,6 +314,7 @@ Status Node::Impl::StartTransport() {
   topts.cluster_secret = opts_.cluster_secret;
   topts.peer_queue_bytes_max = opts_.peer_queue_bytes_max;
   topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
+  topts.snapshot_bytes_max = opts_.max_snapshot_bytes;
   topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;
   topts.tls = peer_tls_.get();

@@ -227,9 +227,11 @@ Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenReader(Index inde
   return r;
 }
 
-Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Term term) {
+Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Term term,
+                                                                 std::uint64_t bytes_max) {
   std::unique_ptr<SnapshotReceiver> r(new SnapshotReceiver());
   r->fs_ = fs_;
+  r->bytes_max_ = bytes_max;
   r->dir_ = dir_;
   r->index_ = index;
   r->term_ = term;
@@ -387,6 +389,9 @@ SnapshotReceiver::~SnapshotReceiver() {
 
 Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   if (offset != offset_) return Status(ErrorCode::kInvalidArgument, "snapshot chunk out of order");
+  if (bytes_max_ != 0 && bytes.size() > bytes_max_ - offset_)
+    return Status(ErrorCode::kInvalidArgument,
+                  "snapshot stream exceeds the limit of " + std::to_string(bytes_max_) + " bytes");
   if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();

@@ -101,6 +101,7 @@ class SnapshotReceiver {
   int fd_ = -1;
   std::string tmp_path_, final_path_;
   std::uint64_t offset_ = 0;
+  std::uint64_t bytes_max_ = 0;  // 0: no limit
   Index index_ = 0;
   Term term_ = 0;
   bool finished_ = false;
@@ -145,8 +146,10 @@ class SnapshotStore {
   Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
   // A receive into a file of its own (<final name>.<n>.recv.tmp, created with O_EXCL):
   // streams of the same snapshot, e.g. a stale one and its restart, never share bytes,
-  // and Finish validates exactly what this receiver wrote.
-  Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term);
+  // and Finish validates exactly what this receiver wrote. A Write beyond `bytes_max`
+  // bytes in all fails (kInvalidArgument), writing nothing; 0: no limit.
+  Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term,
+                                                    std::uint64_t bytes_max = 0);
 
   // The file's raw bytes, for streaming it to a peer; kIOError if there is no such file.
   Result<std::unique_ptr<SnapshotView>> OpenView(Index index, Term term) const;

@@ -136,6 +136,24 @@ void Transport::SetPeerAddress(NodeId id, const std::string& addr) {
   }
 }
 
+std::vector<NodeId> Transport::PeerIds() const {
+  CheckThread();
+  std::vector<NodeId> ids;
+  ids.reserve(peers_.size());
+  for (const auto& [id, p] : peers_) ids.push_back(id);
+  return ids;
+}
+
+void Transport::RemovePeer(NodeId id) {
+  CheckThread();
+  auto it = peers_.find(id);
+  if (it != peers_.end()) {
+    it->second->Close();  // its pending completions hold it until they run, and see closed_
+    peers_.erase(it);
+  }
+  names_.erase(id);
+}
+
 void Transport::SetClusterId(const std::string& cluster_id) {
   CheckThread();
   options_.cluster_id = cluster_id;

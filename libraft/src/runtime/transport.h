@@ -50,6 +50,9 @@ struct TransportOptions {
   std::uint32_t frame_bytes_max = 64u << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
   std::uint32_t snapshot_window_chunks = 4;
+  // A received snapshot stream longer than this is aborted and its file removed
+  // (NodeOptions::max_snapshot_bytes); 0: no limit.
+  std::uint64_t snapshot_bytes_max = 0;
   // Connections peers dialed to us, open at once; one over it is closed at accept
   // (security review F-11). A member keeps one; the rest are reconnects in flight.
   std::size_t inbound_conns_max = 256;
@@ -70,6 +73,10 @@ class TransportHandler {
   virtual Status OnMessage(Message m) = 0;
   virtual void OnUnreachable(NodeId peer) = 0;
   virtual void OnSnapshotSent(NodeId peer, bool ok) = 0;
+  // A snapshot stream from `peer` starts (its first chunk). Not ok: it is refused (the
+  // chunk's ack aborts the stream; no file is created). The node takes one only from the
+  // leader it follows (security review F-1 d).
+  virtual Status AcceptSnapshot(NodeId /*peer*/) { return Status::Ok(); }
   // A peer dialed us from `addr` (its advertised address): learn it if unknown.
   virtual void OnPeerAddress(NodeId peer, const std::string& addr) = 0;
   // The connection `peer` dialed to us ended with an error or EOF (the peer's process
@@ -102,6 +109,8 @@ class Transport final : public MessageTransport {
   // How log lines name a peer: its member name when known, else its id.
   std::string PeerLabel(NodeId id) const;
   bool HasPeer(NodeId id) const override { return peers_.count(id) > 0; }
+  std::vector<NodeId> PeerIds() const override;
+  void RemovePeer(NodeId id) override;
   // Sends one message. kSnapshot messages start a snapshot stream to the peer; the
   // message itself follows the last chunk. Never blocks.
   void Send(Message m) override;
