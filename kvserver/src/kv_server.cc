@@ -501,7 +501,9 @@ void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {
         {{"route", std::string(call->route)}, {"detail", res.body()}});
     res = ErrorAnswer(500, "internal error; see the node's log");
   }
-  counters.Count(call->route, call->req.method_string(), res.result_int());
+  counters.Count(
+      call->route, call->req.method_string(), res.result_int(),
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - call->start).count());
   call->respond(std::move(res));
 }
 

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -31,14 +32,16 @@
 
 namespace kv {
 
-// HTTP request counters by route, method and code, for /metrics. Lock-free (relaxed
-// atomics in a fixed table): counted on every answer, from any thread.
+// HTTP request counters by route, method and code, and request latency by route, for
+// /metrics. Lock-free (relaxed atomics in fixed tables): counted on every answer, from
+// any thread.
 class HttpCounters {
  public:
   // Routes and methods outside the fixed lists count as "other"; codes outside 100..599
-  // as 599.
-  void Count(std::string_view route, std::string_view method, int code);
-  void Render(PromWriter& w) const;  // kv_http_requests_total
+  // as 599. `seconds`: from the complete request to its answer (negative: not timed).
+  void Count(std::string_view route, std::string_view method, int code, double seconds = -1);
+  // kv_http_requests_total and kv_http_request_duration_seconds.
+  void Render(PromWriter& w) const;
 
   static constexpr std::string_view kRoutes[] = {
       "/kv/{key}", "/kv",     "/join",  "/leave",  "/transfer-leader", "/status",
@@ -50,6 +53,11 @@ class HttpCounters {
   static constexpr std::size_t kRouteCount = std::size(kRoutes);
   static constexpr std::size_t kMethodCount = std::size(kMethods);
   std::array<std::atomic<std::uint64_t>, kRouteCount * kMethodCount * kCodes> counts_{};
+  // Per route: a count per bucket of raft::NodeMetrics::kLatencyBucketsUs (the last is
+  // above every bound), and the sum in microseconds.
+  static constexpr std::size_t kBuckets = raft::NodeMetrics::kBuckets + 1;
+  std::array<std::atomic<std::uint64_t>, kRouteCount * kBuckets> latency_{};
+  std::array<std::atomic<std::uint64_t>, kRouteCount> latency_sum_us_{};
 };
 
 // One request being served: what the route handlers and their continuations share.
@@ -61,6 +69,8 @@ struct Call {
   RequestInfo info;
   Responder respond;
   std::string_view route;  // for metrics: a fixed string
+  // When the request was complete and handed to the server (latency metric).
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 using CallPtr = std::shared_ptr<Call>;
 

@@ -32,7 +32,8 @@ void ProcessMetrics(PromWriter& w) {
 
 }  // namespace
 
-void HttpCounters::Count(std::string_view route, std::string_view method, int code) {
+void HttpCounters::Count(std::string_view route, std::string_view method, int code,
+                         double seconds) {
   std::size_t r = kRouteCount - 1, m = kMethodCount - 1;
   for (std::size_t i = 0; i + 1 < kRouteCount; ++i)
     if (kRoutes[i] == route) r = i;
@@ -40,6 +41,12 @@ void HttpCounters::Count(std::string_view route, std::string_view method, int co
     if (kMethods[i] == method) m = i;
   std::size_t c = code >= 100 && code <= 599 ? static_cast<std::size_t>(code - 100) : kCodes - 1;
   counts_[(r * kMethodCount + m) * kCodes + c].fetch_add(1, std::memory_order_relaxed);
+  if (seconds < 0) return;
+  const auto us = static_cast<std::uint64_t>(seconds * 1e6);
+  std::size_t b = 0;
+  while (b < raft::NodeMetrics::kBuckets && us > raft::NodeMetrics::kLatencyBucketsUs[b]) ++b;
+  latency_[r * kBuckets + b].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_us_[r].fetch_add(us, std::memory_order_relaxed);
 }
 
 void HttpCounters::Render(PromWriter& w) const {
@@ -56,6 +63,19 @@ void HttpCounters::Render(PromWriter& w) const {
                   {"code", std::to_string(c + 100)}},
                  n);
       }
+  w.Header("kv_http_request_duration_seconds", "histogram",
+           "HTTP request latency by route: from the complete request to its answer.");
+  const std::vector<double> bounds = LatencyBoundsSeconds();
+  for (std::size_t r = 0; r < kRouteCount; ++r) {
+    std::uint64_t counts[kBuckets];
+    std::uint64_t total = 0;
+    for (std::size_t b = 0; b < kBuckets; ++b)
+      total += counts[b] = latency_[r * kBuckets + b].load(std::memory_order_relaxed);
+    if (total == 0) continue;
+    w.HistogramSamples(
+        "kv_http_request_duration_seconds", {{"route", std::string(kRoutes[r])}}, bounds, counts,
+        static_cast<double>(latency_sum_us_[r].load(std::memory_order_relaxed)) / 1e6);
+  }
 }
 
 std::string KvServer::Impl::MetricsText() const {

@@ -88,17 +88,24 @@ void PromWriter::Histogram(std::string_view name, std::string_view help,
                            const std::vector<double>& bounds, const std::uint64_t* counts,
                            double sum) {
   Header(name, "histogram", help);
+  HistogramSamples(name, {}, bounds, counts, sum);
+}
+
+void PromWriter::HistogramSamples(std::string_view name, const PromLabels& labels,
+                                  const std::vector<double>& bounds, const std::uint64_t* counts,
+                                  double sum) {
   std::string bucket(name);
   bucket += "_bucket";
+  PromLabels with_le = labels;
+  with_le.emplace_back("le", "");
   std::uint64_t cum = 0;
-  for (std::size_t i = 0; i < bounds.size(); ++i) {
+  for (std::size_t i = 0; i <= bounds.size(); ++i) {
     cum += counts[i];
-    Sample(bucket, {{"le", FormatPromValue(bounds[i])}}, cum);
+    with_le.back().second = i < bounds.size() ? FormatPromValue(bounds[i]) : "+Inf";
+    Sample(bucket, with_le, cum);
   }
-  cum += counts[bounds.size()];
-  Sample(bucket, {{"le", "+Inf"}}, cum);
-  Sample(std::string(name) + "_sum", {}, sum);
-  Sample(std::string(name) + "_count", {}, cum);
+  Sample(std::string(name) + "_sum", labels, sum);
+  Sample(std::string(name) + "_count", labels, cum);
 }
 
 }  // namespace kv

@@ -40,6 +40,10 @@ class PromWriter {
   // is above every bound); cumulative _bucket lines, +Inf, _sum and _count.
   void Histogram(std::string_view name, std::string_view help, const std::vector<double>& bounds,
                  const std::uint64_t* counts, double sum);
+  // The same lines without the header, each with `labels` before "le": one series of a
+  // labelled histogram (write the Header once, then one call per label set).
+  void HistogramSamples(std::string_view name, const PromLabels& labels,
+                        const std::vector<double>& bounds, const std::uint64_t* counts, double sum);
 
  private:
   void Labels(const PromLabels& labels);

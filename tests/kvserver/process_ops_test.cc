@@ -216,6 +216,28 @@ TEST_CASE("/metrics: exact integers, process_* metrics, promtool check metrics",
   CHECK(start <= now + 1);
   CHECK(start > now - 120);
   CHECK(metrics.body.find("# TYPE process_cpu_seconds_total counter\n") != std::string::npos);
+  // Request latency by route: the two PUTs at least (this /metrics is answered after).
+  const std::string puts = "kv_http_request_duration_seconds_count{route=\"/kv/{key}\"} ";
+  const auto at = metrics.body.find(puts);
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoull(metrics.body.substr(at + puts.size())) >= 2);
+
+  // docs/grafana/kvserver.json asks only for metrics the node serves.
+  {
+    std::ifstream in(DASHBOARD_JSON);
+    REQUIRE(in);
+    const std::string dashboard((std::istreambuf_iterator<char>(in)), {});
+    const std::regex metric_name("\\b(kv|process)_[a-z_]+");
+    int names = 0;
+    for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), metric_name);
+         it != std::sregex_iterator(); ++it, ++names) {
+      std::string family = it->str();
+      if (family.ends_with("_bucket")) family.resize(family.size() - 7);
+      INFO("the dashboard uses " << it->str());
+      CHECK(metrics.body.find("# TYPE " + family + " ") != std::string::npos);
+    }
+    CHECK(names >= 15);
+  }
 
   // promtool, on exactly what the node served.
   if (RunCommand("command -v promtool >/dev/null 2>&1").exit_code != 0) {

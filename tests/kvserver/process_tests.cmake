@@ -85,6 +85,8 @@ kv_process_test(process_disk_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_disk
 # kv_build_info and process_* metrics, integer formatting, promtool check metrics.
 #   build/tests/kvserver/process_ops_test '[readyz]'
 kv_process_test(process_ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_ops_test.cc TIMEOUT 120)
+target_compile_definitions(process_ops_test PRIVATE
+  DASHBOARD_JSON="${PROJECT_SOURCE_DIR}/docs/grafana/kvserver.json")
 
 # A hostile peer on the Raft port (issue 14): crafted frames after a valid handshake (a
 # huge term, non-contiguous entries, a snapshot without its file, a forged ack), a replayed

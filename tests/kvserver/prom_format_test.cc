@@ -55,6 +55,14 @@ TEST_CASE("prom writer: headers, escaped labels, histograms", "[kvserver][metric
         "# HELP c_seconds Latency.\n# TYPE c_seconds histogram\n"
         "c_seconds_bucket{le=\"0.001\"} 1\nc_seconds_bucket{le=\"0.5\"} 1\n"
         "c_seconds_bucket{le=\"+Inf\"} 3\nc_seconds_sum 0.25\nc_seconds_count 3\n");
+
+  // A labelled series: its labels come before "le", and on _sum and _count.
+  out.clear();
+  w.HistogramSamples("d_seconds", {{"route", "/kv"}}, {0.5}, counts, 1.5);
+  CHECK(out ==
+        "d_seconds_bucket{route=\"/kv\",le=\"0.5\"} 1\n"
+        "d_seconds_bucket{route=\"/kv\",le=\"+Inf\"} 1\n"
+        "d_seconds_sum{route=\"/kv\"} 1.5\nd_seconds_count{route=\"/kv\"} 1\n");
 }
 
 TEST_CASE("/proc/<pid>/stat: fields counted after the last ')'", "[kvserver][metrics]") {
