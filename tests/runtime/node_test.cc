@@ -7,6 +7,7 @@
 #include <asio.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -522,6 +523,84 @@ TEST_CASE("runtime: peers outside the membership are forgotten after peer_reap_m
   c.Stop("n2");
   REQUIRE(WaitFor([&] { return c.at("n1").node->GetMetrics().peers_reaped == 2; }, 5s));
   REQUIRE(c.Put("b", "2").ok());
+}
+
+}  // namespace raft::test
+
+namespace raft::test {
+
+// The value the backup test writes at Key(i).
+std::string BackupValue(int i) { return std::string("v").append(std::to_string(i)); }
+
+// Node::Backup and NodeOptions::restore_from (issue 15): a backup of a three-node
+// cluster's state seeds a new one-member cluster that others join; the file is checked
+// end to end; a restore refuses a data_dir that holds state.
+TEST_CASE("runtime: a backup seeds a new cluster; damaged backups and used data_dirs are refused",
+          "[runtime][backup]") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("raft-backup-test-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string backup = (dir / "backup.snap").string();
+  Index backed_up = 0;
+  {
+    Cluster c;
+    c.StartThree();
+    for (int i = 0; i < 50; ++i) REQUIRE(c.Put(Key(i), BackupValue(i)).ok());
+    // From a follower, after a barrier: it holds every write acknowledged before.
+    const std::string follower = c.Leader() == "n2" ? "n3" : "n2";
+    REQUIRE(c.at(follower).node->ReadBarrier(5s).get().ok());
+    auto info = c.at(follower).node->Backup(backup).get();
+    REQUIRE(info.ok());
+    backed_up = info->meta.index;
+    CHECK(backed_up > 50);  // the writes, after the membership changes
+    CHECK(info->meta.conf.voters.size() == 3);
+    CHECK(info->members.size() == 3);
+    CHECK_FALSE(std::filesystem::exists(backup + ".tmp"));
+    auto verified = VerifyBackupFile(backup);
+    REQUIRE(verified.ok());
+    CHECK(verified->meta == info->meta);
+    CHECK(verified->bytes == info->bytes);
+    CHECK(verified->bytes == std::filesystem::file_size(backup));
+    CHECK(c.at(follower).node->GetStatus().snapshot_index == 0);  // the log's are untouched
+  }
+  // One flipped byte in the body, or a cut file: refused.
+  const std::string damaged = (dir / "damaged.snap").string();
+  std::filesystem::copy_file(backup, damaged);
+  {
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(damaged) / 2));
+    f.put('\x5a');
+  }
+  CHECK(VerifyBackupFile(damaged).status().code() == ErrorCode::kCorruption);
+  std::filesystem::resize_file(damaged, std::filesystem::file_size(backup) - 3);
+  CHECK_FALSE(VerifyBackupFile(damaged).ok());
+
+  Cluster c;
+  auto& m1 = c.Add("m1", false, [&](NodeOptions& o) { o.restore_from = backup; });
+  c.WaitLeader();
+  CHECK(m1.node->GetStatus().snapshot_index == backed_up);
+  for (int i = 0; i < 50; ++i) CHECK(m1.sm->Get(Key(i)) == BackupValue(i));
+  REQUIRE(c.Put("after", "restore").ok());
+  c.Add("m2", false);
+  c.Join("m2");
+  REQUIRE(WaitFor([&] { return c.at("m2").sm->Get("k49") == "v49"; }));
+  REQUIRE(WaitFor([&] { return c.at("m2").sm->Get("after") == "restore"; }));
+  const auto members = m1.node->Members();
+  CHECK(members.size() == 2);  // m1 and m2: none of the old cluster's
+
+  // The same option on a data_dir that holds state: refused, nothing changed.
+  c.Stop("m1");
+  NodeOptions again = c.Options(c.at("m1"), false);
+  again.restore_from = backup;
+  MemKv sm;
+  auto refused = Node::Start(again, &sm);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == ErrorCode::kInvalidArgument);
+  c.Start("m1");
+  c.WaitLeader();
+  REQUIRE(c.Put("still", "one cluster").ok());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace raft::test

@@ -86,6 +86,13 @@ struct NodeOptions {
   // (kInvalidArgument) on an empty data_dir or when this node is not a voter of its
   // stored membership. Set it for one start only (docs/operations.md has the runbook).
   bool force_new_cluster = false;
+  // Seeds a new one-member cluster from a backup (Node::Backup's file) on an empty
+  // data_dir: the log starts with the backup as its snapshot (its index and term), with
+  // this node as the only voter and member, and the state machine restores from it;
+  // others then join as usual. The file is checked end to end first (kCorruption naming
+  // it). Start fails with kInvalidArgument when data_dir already holds state; `bootstrap`
+  // is then not needed. Set it for the first start only (later starts resume the log).
+  std::string restore_from;
 
   // The consensus core's settings (raft/config.h): election_ticks, heartbeat_ticks,
   // pre_vote, check_quorum, read_only and the message, in-flight, uncommitted and
@@ -131,6 +138,19 @@ struct NodeOptions {
   std::uint64_t segment_bytes = 64ull << 20;
   Logger* logger = nullptr;  // borrowed; must outlive the Node; nullptr = silent
 };
+
+// A backup file (Node::Backup): the state machine at one applied index, with that index,
+// its term, the membership and checksums, in the snapshot file format
+// (docs/storage-format.md, "Snapshot files").
+struct BackupInfo {
+  SnapshotMeta meta;                // index, term and configuration of the copied state
+  std::vector<MemberInfo> members;  // the address book at that index
+  std::uint64_t bytes = 0;          // the file's size
+};
+
+// Reads a backup file whole and checks every checksum and length (bounded memory):
+// kCorruption or kIOError naming the file when it is not a complete, intact backup.
+RAFT_EXPORT Result<BackupInfo> VerifyBackupFile(const std::string& path);
 
 struct MemberStatus {
   MemberInfo info;
@@ -271,6 +291,16 @@ class RAFT_EXPORT Node {
   // know its cluster yet can start with an id no cluster uses). Any thread; takes effect
   // on the io thread shortly after the call.
   void SetClusterId(std::string cluster_id);
+
+  // Writes a backup to `path`: a consistent copy of the state machine at this node's
+  // applied index (StateMachine::PrepareSnapshot, streamed: bounded memory), with that
+  // index, its term, the membership and checksums, as `path`.tmp, fsynced, renamed into
+  // place. The log and its snapshots are untouched; on a follower the copy may lag the
+  // leader (a ReadBarrier first makes it include every write acknowledged before).
+  // Completes with the file's BackupInfo, or: kUnavailable (nothing applied yet),
+  // kShutdown, the state machine's or the file system's error (the .tmp removed). Any
+  // thread; the work runs on the apply and snapshot threads.
+  std::future<Result<BackupInfo>> Backup(const std::string& path);
 
  private:
   class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h

@@ -333,6 +333,13 @@ std::pair<Node::Callback, std::future<Result<std::string>>> MakeFuture() {
 }
 }  // namespace
 
+std::future<Result<BackupInfo>> Node::Backup(const std::string& path) {
+  auto p = std::make_shared<std::promise<Result<BackupInfo>>>();
+  auto f = p->get_future();
+  impl_->Backup(path, [p](Result<BackupInfo> r) { p->set_value(std::move(r)); });
+  return f;
+}
+
 std::future<Result<std::string>> Node::Propose(std::string data,
                                                std::chrono::milliseconds timeout) {
   auto [cb, f] = MakeFuture();

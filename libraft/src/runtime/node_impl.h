@@ -137,6 +137,9 @@ class Node::Impl : public runtime::TransportHandler {
   // Node::ReloadTls: `replace` null re-reads the current TlsOptions.
   Status ReloadTls(const TlsOptions* replace);
   void SetClusterId(std::string cluster_id);  // Node::SetClusterId
+  // Node::Backup (node_backup.cc): `done` runs exactly once, on the snapshot thread, or
+  // with kShutdown on whichever thread drops the work when a lane has stopped.
+  void Backup(std::string path, std::function<void(Result<BackupInfo>)> done);
 
   // TransportHandler (io thread).
   Status OnMessage(Message m) override;
@@ -234,6 +237,7 @@ class Node::Impl : public runtime::TransportHandler {
   Status LoadTls();  // peer_tls_ from opts_.peer_tls, when it is enabled
   Status OpenStorage();
   Status LoadSnapshotMeta(Recovered* r);
+  Status RestoreIfAsked(Recovered* r);  // NodeOptions::restore_from
   Status BootstrapIfFresh(const Recovered& r);
   Status ForceNewClusterIfAsked(Recovered* r);
   Status RecoverStateMachine(Recovered* r) RAFT_REQUIRES(io_checker_, apply_checker_);

@@ -5,6 +5,7 @@
 //                         of data_dir is touched: a bad certificate fails fast)
 //   OpenStorage           data_dir, the durable log, the snapshot store, the core's view
 //   LoadSnapshotMeta      the log's snapshot (index 0: none)
+//   RestoreIfAsked        NodeOptions::restore_from: a backup becomes the log's snapshot
 //   BootstrapIfFresh      entry 1 = "add self" for a new one-member cluster
 //   ForceNewClusterIfAsked  NodeOptions::force_new_cluster: remove every other member
 //   RecoverStateMachine   members from the snapshot header; restore the state machine if
@@ -45,6 +46,7 @@ Status Node::Impl::Open() {
   if (Status s = LoadTls(); !s.ok()) return s;
   if (Status s = OpenStorage(); !s.ok()) return s;
   if (Status s = LoadSnapshotMeta(&r); !s.ok()) return s;
+  if (Status s = RestoreIfAsked(&r); !s.ok()) return s;
   if (Status s = BootstrapIfFresh(r); !s.ok()) return s;
   if (Status s = ForceNewClusterIfAsked(&r); !s.ok()) return s;
   if (Status s = RecoverStateMachine(&r); !s.ok()) return s;
@@ -137,6 +139,51 @@ Status Node::Impl::LoadSnapshotMeta(Recovered* r) {
   r->snap = *snap;
   r->hard_state = disk_->InitialHardState();
   r->last_index = disk_->LastIndex();
+  return Status::Ok();
+}
+
+Status Node::Impl::RestoreIfAsked(Recovered* r) {
+  if (opts_.restore_from.empty()) return Status::Ok();
+  const std::string& from = opts_.restore_from;
+  if (r->last_index != 0 || r->hard_state.term != 0 || r->snap.index != 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  "restore_from: data_dir " + opts_.data_dir +
+                      " already holds state; a restore seeds an empty one");
+  auto in = runtime::SnapshotStore::OpenPath(from, env_->file_system());
+  if (!in.ok()) return Status(in.status().code(), "restore_from: " + in.status().ToString());
+  const SnapshotMeta& was = (*in)->header().meta;
+  if (was.index == 0 || was.term == 0)
+    return Status(ErrorCode::kCorruption, "restore_from: " + from + " names index 0 or term 0");
+  // The same state under a new membership: this node alone. The body is copied as it is
+  // (its CRC checked on the way: the last Read fails on a mismatch).
+  runtime::SnapshotHeader header{SnapshotMeta{was.index, was.term, ConfState{{opts_.self.id}, {}}},
+                                 {opts_.self}};
+  auto out = snaps_->Create(header);
+  if (!out.ok()) return out.status();
+  std::string buf(1 << 16, '\0');
+  for (;;) {
+    auto n = (*in)->Read(buf.data(), buf.size());
+    if (!n.ok())
+      return Status(n.status().code(), "restore_from: " + from + ": " + n.status().message());
+    if (*n == 0) break;
+    if (Status s = (*out)->Write(std::string_view(buf.data(), *n)); !s.ok()) return s;
+  }
+  if (Status s = (*out)->Commit(); !s.ok()) return s;
+  {
+    base::MutexLock l(&storage_mu_);
+    if (Status s = disk_->ApplySnapshot(header.meta); !s.ok()) return s;
+    const HardState hs{header.meta.term, kNoNode, header.meta.index};
+    if (Status s = disk_->SetHardState(hs); !s.ok()) return s;
+    if (Status s = disk_->Sync(); !s.ok()) return s;
+    storage_view_->Publish();
+    r->snap = header.meta;
+    r->hard_state = hs;
+    r->last_index = disk_->LastIndex();
+  }
+  Log(LogLevel::kWarn, "restored from a backup: a NEW cluster with this node as its only member",
+      {{"from", from},
+       {"index", std::to_string(header.meta.index)},
+       {"term", std::to_string(header.meta.term)}});
   return Status::Ok();
 }
 

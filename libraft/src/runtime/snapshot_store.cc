@@ -189,12 +189,26 @@ bool SnapshotStore::Exists(Index index, Term term) const {
 }
 
 Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const SnapshotHeader& header) {
+  return NewWriter(PathOf(header.meta.index, header.meta.term), ".local.tmp", dir_, header, fs_);
+}
+
+Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::CreateAt(const std::string& path,
+                                                                    const SnapshotHeader& header,
+                                                                    base::FileSystem* fs) {
+  return NewWriter(path, ".tmp", base::ParentDir(path), header, OrPosix(fs));
+}
+
+Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::NewWriter(const std::string& path,
+                                                                     std::string_view tmp_suffix,
+                                                                     const std::string& dir,
+                                                                     const SnapshotHeader& header,
+                                                                     base::FileSystem* fs) {
   std::unique_ptr<SnapshotFileWriter> w(new SnapshotFileWriter());
-  w->fs_ = fs_;
-  w->final_path_ = PathOf(header.meta.index, header.meta.term);
-  w->tmp_path_ = w->final_path_ + ".local.tmp";
-  w->dir_ = dir_;
-  if (int err = fs_->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &w->fd_); err != 0)
+  w->fs_ = fs;
+  w->final_path_ = path;
+  w->tmp_path_ = path + std::string(tmp_suffix);
+  w->dir_ = dir;
+  if (int err = fs->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &w->fd_); err != 0)
     return ErrnoStatus("open", w->tmp_path_, err);
   const std::string meta = EncodeMeta(header);
   std::string head;
@@ -205,7 +219,7 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const Snapshot
   hw.U32(static_cast<std::uint32_t>(meta.size()));
   hw.Raw(meta);
   hw.U32(base::Crc32c(meta));
-  if (int err = fs_->PwriteAll(w->fd_, head.data(), head.size(), 0); err != 0)
+  if (int err = fs->PwriteAll(w->fd_, head.data(), head.size(), 0); err != 0)
     return ErrnoStatus("write", w->tmp_path_, err);
   w->offset_ = head.size();
   return w;
@@ -213,15 +227,21 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const Snapshot
 
 Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenReader(Index index,
                                                                       Term term) const {
+  return OpenPath(PathOf(index, term), fs_);
+}
+
+Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenPath(const std::string& path,
+                                                                    base::FileSystem* fs) {
+  fs = OrPosix(fs);
   std::unique_ptr<SnapshotFileReader> r(new SnapshotFileReader());
-  r->fs_ = fs_;
-  r->path_ = PathOf(index, term);
-  if (int err = fs_->Open(r->path_, O_RDONLY, 0, &r->fd_); err != 0)
+  r->fs_ = fs;
+  r->path_ = path;
+  if (int err = fs->Open(r->path_, O_RDONLY, 0, &r->fd_); err != 0)
     return ErrnoStatus("open", r->path_, err);
-  auto start = ReadHeader(fs_, r->fd_, r->path_, &r->header_);
+  auto start = ReadHeader(fs, r->fd_, r->path_, &r->header_);
   if (!start.ok()) return start.status();
   r->body_start_ = *start;
-  if (Status s = ReadTrailer(fs_, r->fd_, r->path_, *start, &r->body_len_, &r->expected_crc_);
+  if (Status s = ReadTrailer(fs, r->fd_, r->path_, *start, &r->body_len_, &r->expected_crc_);
       !s.ok())
     return s;
   return r;
@@ -281,24 +301,15 @@ void SnapshotStore::Cleanup(Index index, Term term) {
 }
 
 Result<SnapshotHeader> SnapshotStore::Validate(const std::string& path, base::FileSystem* fs) {
-  fs = OrPosix(fs);
-  SnapshotFileReader r;
-  r.fs_ = fs;
-  r.path_ = path;
-  if (int err = fs->Open(path, O_RDONLY, 0, &r.fd_); err != 0)  // closed by r's destructor
-    return ErrnoStatus("open", path, err);
-  auto start = ReadHeader(fs, r.fd_, path, &r.header_);
-  if (!start.ok()) return start.status();
-  r.body_start_ = *start;
-  if (Status s = ReadTrailer(fs, r.fd_, path, *start, &r.body_len_, &r.expected_crc_); !s.ok())
-    return s;
+  auto r = OpenPath(path, fs);
+  if (!r.ok()) return r.status();
   std::string buf(1 << 16, '\0');
   for (;;) {
-    auto n = r.Read(buf.data(), buf.size());
+    auto n = (*r)->Read(buf.data(), buf.size());
     if (!n.ok()) return n.status();
     if (*n == 0) break;
   }
-  return r.header_;
+  return (*r)->header();
 }
 
 // ---- SnapshotFileWriter ----
@@ -325,6 +336,7 @@ Status SnapshotFileWriter::Commit() {
   w.Raw(kTailMagic);
   if (int err = fs_->PwriteAll(fd_, trailer.data(), trailer.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
+  offset_ += trailer.size();
   if (int err = fs_->Fsync(fd_); err != 0) return ErrnoStatus("fsync", tmp_path_, err);
   fs_->Close(fd_);
   fd_ = -1;

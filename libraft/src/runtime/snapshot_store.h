@@ -49,6 +49,8 @@ class SnapshotFileWriter final : public SnapshotWriter {
   Status Write(std::string_view bytes) override;
   // Appends the trailer, fsyncs, renames into place, fsyncs the directory.
   Status Commit();
+  // Bytes written so far: the whole file's size once committed.
+  std::uint64_t bytes_written() const { return offset_; }
 
  private:
   friend class SnapshotStore;
@@ -170,9 +172,23 @@ class SnapshotStore {
   // Reads and checks the header and the body CRC of a file (bounded memory). `fs` as
   // for Open.
   static Result<SnapshotHeader> Validate(const std::string& path, base::FileSystem* fs = nullptr);
+  // A file of the same format outside any store (Node::Backup, NodeOptions::restore_from):
+  // CreateAt writes `path` as `path`.tmp and Commit renames it into place; OpenPath
+  // reads one (header and trailer checked at open, the body CRC at its end).
+  static Result<std::unique_ptr<SnapshotFileWriter>> CreateAt(const std::string& path,
+                                                              const SnapshotHeader& header,
+                                                              base::FileSystem* fs = nullptr);
+  static Result<std::unique_ptr<SnapshotFileReader>> OpenPath(const std::string& path,
+                                                              base::FileSystem* fs = nullptr);
 
  private:
   SnapshotStore(std::string dir, base::FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}
+  // A writer of `path` through `path` + tmp_suffix; Commit syncs `dir` after the rename.
+  static Result<std::unique_ptr<SnapshotFileWriter>> NewWriter(const std::string& path,
+                                                               std::string_view tmp_suffix,
+                                                               const std::string& dir,
+                                                               const SnapshotHeader& header,
+                                                               base::FileSystem* fs);
   std::string dir_;
   base::FileSystem* fs_;
   std::atomic<std::uint64_t> receive_seq_{0};  // numbers each receive's file name

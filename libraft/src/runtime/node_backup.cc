@@ -1,0 +1,81 @@
+// Backups (Node::Backup; restoring one is an Open step, node_open.cc RestoreIfAsked).
+// A backup is a snapshot file (docs/storage-format.md, "Snapshot files") written outside
+// the snapshot store: the log, its snapshots and compaction never see it.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "runtime/node_impl.h"
+
+namespace raft {
+namespace {
+
+// Runs `done` once: with the result, or with kShutdown when every copy of the holder is
+// destroyed first (a lane that stopped drops the work posted to it, never running it).
+class BackupDone {
+ public:
+  explicit BackupDone(std::function<void(Result<BackupInfo>)> done) : done_(std::move(done)) {}
+  ~BackupDone() {
+    if (done_) done_(Status(ErrorCode::kShutdown, "node stopped before the backup was written"));
+  }
+  void Run(Result<BackupInfo> r) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(r));
+  }
+
+ private:
+  std::function<void(Result<BackupInfo>)> done_;
+};
+
+}  // namespace
+
+Result<BackupInfo> VerifyBackupFile(const std::string& path) {
+  auto header = runtime::SnapshotStore::Validate(path);
+  if (!header.ok())
+    return Status(header.status().code(),
+                  "backup " + path + " is not intact: " + header.status().message());
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (ec) return Status(ErrorCode::kIOError, "backup " + path + ": " + ec.message());
+  return BackupInfo{header->meta, header->members, bytes};
+}
+
+void Node::Impl::Backup(std::string path, std::function<void(Result<BackupInfo>)> done) {
+  auto holder = std::make_shared<BackupDone>(std::move(done));
+  if (stopping_) return holder->Run(Status(ErrorCode::kShutdown, "node is shutting down"));
+  env_->Post(runtime::Lane::kApply, [this, path = std::move(path), holder]() mutable {
+    apply_checker_.Check();
+    // Here, between two apply tasks, the state machine holds exactly applied_.
+    const Index applied = applied_.load();
+    if (applied == 0)
+      return holder->Run(Status(ErrorCode::kUnavailable, "nothing applied yet to back up"));
+    auto src = sm_->PrepareSnapshot();
+    if (!src.ok()) return holder->Run(src.status());
+    runtime::SnapshotHeader header{SnapshotMeta{applied, applied_term_, applied_conf_}, {}};
+    for (const auto& [id, m] : applied_members_) header.members.push_back(m);
+    auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
+    env_->Post(runtime::Lane::kSnapshot, [this, path = std::move(path), header = std::move(header),
+                                          job, holder]() mutable {
+      snap_checker_.Check();
+      auto start = env_->Now();
+      auto writer = runtime::SnapshotStore::CreateAt(path, header, env_->file_system());
+      Status s = writer.ok() ? (*job)->WriteTo(writer->get()) : writer.status();
+      if (s.ok()) s = (*writer)->Commit();
+      job->reset();
+      if (!s.ok()) {
+        Log(LogLevel::kError, "backup failed", {{"path", path}, {"error", s.ToString()}});
+        return holder->Run(s);
+      }
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start);
+      Log(LogLevel::kInfo, "backup written",
+          {{"path", path},
+           {"index", std::to_string(header.meta.index)},
+           {"bytes", std::to_string((*writer)->bytes_written())},
+           {"ms", std::to_string(ms.count())}});
+      holder->Run(BackupInfo{header.meta, header.members, (*writer)->bytes_written()});
+    });
+  });
+}
+
+}  // namespace raft
