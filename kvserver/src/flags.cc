@@ -134,6 +134,9 @@ const std::vector<FlagDef>& Defs() {
       KV_BOOL("force-new-cluster", force_new_cluster,
               "disaster recovery after losing a majority for good: start as the only member "
               "of the cluster, with this node's data (use for one start; others then join)"),
+      KV_STR(restore,
+             "seed a NEW one-member cluster from a backup file (kvctl snapshot save); only "
+             "on an empty data directory, without -join"),
       FlagDef{"log-format",
               "hclog (hashicorp/go-hclog's text, the Go service's), logfmt or json (one "
               "object per line)",

@@ -30,6 +30,9 @@ struct ServerFlags {
   // -force-new-cluster: a survivor of a lost majority restarts as the only member, with
   // its data (raft::NodeOptions::force_new_cluster; docs/operations.md has the runbook).
   bool force_new_cluster = false;
+  // -restore FILE: seed a new one-member cluster from a backup (raft::NodeOptions::
+  // restore_from) on an empty data directory; docs/operations.md, "Backup and restore".
+  std::string restore;
   int tick_ms = 50;
   int heartbeat_ticks = 1;
   int election_ticks = 5;

@@ -139,11 +139,7 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
   if (req.method() != http::verb::post)
     return Answer(call, ErrorAnswer(405, "only POST " + std::string(route)));
   // A JSON body: a browser cannot send it cross-origin without a preflight (F-10).
-  auto ct = req.find(http::field::content_type);
-  std::string_view type = ct == req.end() ? std::string_view() : std::string_view(ct->value());
-  type = type.substr(0, type.find(';'));
-  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
-  if (!IEquals(type, "application/json"))
+  if (!JsonContentType(req))
     return Answer(call, ErrorAnswer(415, "the body must be JSON (Content-Type: application/json)"));
   auto j = ParseBody(req.body());
   if (!j) return Answer(call, ErrorAnswer(400, "body must be a JSON object"));

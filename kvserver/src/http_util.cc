@@ -189,4 +189,12 @@ bool IEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool JsonContentType(const HttpRequest& req) {
+  auto ct = req.find(http::field::content_type);
+  std::string_view type = ct == req.end() ? std::string_view() : std::string_view(ct->value());
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  return IEquals(type, "application/json");
+}
+
 }  // namespace kv

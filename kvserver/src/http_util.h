@@ -32,6 +32,9 @@ std::optional<Target> ParseTarget(std::string_view target);
 std::optional<std::string> KeyFromPath(std::string_view path);
 
 HttpResponse JsonAnswer(int code, std::string json);
+// Content-Type is application/json (any parameters, any case). Control-plane POSTs
+// require it: a browser cannot send it cross-origin without a preflight (F-10).
+bool JsonContentType(const HttpRequest& req);
 // {"error": message}; 503 carries Retry-After: 1.
 HttpResponse ErrorAnswer(int code, std::string_view message);
 // Maps an error from the Raft layer to the documented HTTP status (503, 504, 400...).

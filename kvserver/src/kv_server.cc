@@ -28,8 +28,9 @@ constexpr rlim_t kReservedFds = 1200;
 
 std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
+  if (path.substr(0, 8) == "/backup/") return "/backup/{id}";
   for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
-                             "/health", "/livez", "/readyz"})
+                             "/health", "/livez", "/readyz", "/backup"})
     if (path == r) return r;
   return "other";
 }
@@ -174,7 +175,28 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
                 "this auth file will refuse its join",
                 {{"join_token_file", flags.join_token_file}});
   }
+  if (!flags.restore.empty()) {
+    if (!flags.join.empty() || flags.force_new_cluster)
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          "-restore seeds a new cluster with this node as its only member: "
+                          "drop -join and -force-new-cluster (other nodes join it afterwards)");
+    std::error_code ec;
+    if (std::filesystem::exists(flags.data, ec) && !std::filesystem::is_empty(flags.data, ec))
+      return raft::Status(raft::ErrorCode::kInvalidArgument,
+                          "-restore: data directory " + flags.data +
+                              " is not empty (restore only into an empty or new directory)");
+    auto backup = raft::VerifyBackupFile(flags.restore);
+    if (!backup.ok())
+      return raft::Status(backup.status().code(), "-restore: " + backup.status().message());
+    logger->Log(raft::LogLevel::kInfo, "kvserver", "restoring from a backup",
+                {{"file", flags.restore},
+                 {"index", std::to_string(backup->meta.index)},
+                 {"term", std::to_string(backup->meta.term)},
+                 {"bytes", std::to_string(backup->bytes)}});
+  }
   if (raft::Status s = fs::MakeDirs(flags.data); !s.ok()) return s;  // 0700 if new
+  // Backups served over HTTP (http_backup.cc) do not outlive the process that wrote them.
+  if (raft::Status s = impl->ClearBackups(); !s.ok()) return s;
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
     logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
   impl->fresh = !std::filesystem::exists(flags.data + "/raft/log");
@@ -234,7 +256,8 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.peer_tls.cert_file = flags.peer_cert_file;
   o.peer_tls.key_file = flags.peer_key_file;
   o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
-  o.bootstrap = impl->fresh && flags.join.empty();
+  o.bootstrap = impl->fresh && flags.join.empty() && flags.restore.empty();
+  o.restore_from = flags.restore;
   o.force_new_cluster = flags.force_new_cluster;
   if (o.bootstrap)  // said loudly: a node meant to join but started without -join forks
     impl->Log(raft::LogLevel::kWarn,
@@ -518,6 +541,7 @@ void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder 
   if (shutting_down)
     return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
   if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
+  if (call->route == "/backup" || call->route == "/backup/{id}") return HandleBackup(call);
   HandleControl(call);
 }
 

@@ -1,6 +1,6 @@
 // KvServer::Impl, shared by kv_server.cc (lifecycle, join, routing, forwarding),
-// http_data.cc (/kv), http_control.cc (/join, /leave, /status, /metrics, /health) and
-// http_probes.cc (/livez, /readyz).
+// http_data.cc (/kv), http_control.cc (/join, /leave, /status, /metrics, /health),
+// http_probes.cc (/livez, /readyz) and http_backup.cc (/backup).
 //
 // Threads: HTTP handlers run on the HttpServer's I/O threads and never block; Raft
 // completions arrive on the Node's io or apply thread and either answer directly (the
@@ -44,8 +44,8 @@ class HttpCounters {
   void Render(PromWriter& w) const;
 
   static constexpr std::string_view kRoutes[] = {
-      "/kv/{key}", "/kv",     "/join",  "/leave",  "/transfer-leader", "/status",
-      "/metrics",  "/health", "/livez", "/readyz", "refused",          "other"};
+      "/kv/{key}", "/kv",    "/join",   "/leave",  "/transfer-leader", "/status", "/metrics",
+      "/health",   "/livez", "/readyz", "/backup", "/backup/{id}",     "refused", "other"};
   static constexpr std::string_view kMethods[] = {"GET", "PUT", "DELETE", "POST", "other"};
 
  private:
@@ -131,6 +131,14 @@ struct KvServer::Impl : HttpHandler {
   void HandleData(const CallPtr& call);     // http_data.cc
   void HandleControl(const CallPtr& call);  // http_control.cc
   void HandleProbe(const CallPtr& call);    // http_probes.cc: /livez, /readyz
+
+  // http_backup.cc: POST /backup, GET and DELETE /backup/{id}.
+  void HandleBackup(const CallPtr& call);
+  std::string BackupDir() const;  // <data>/backups
+  raft::Status ClearBackups();    // at start: backups do not outlive their process
+  // Keeps `keep` and the newest others, up to a fixed count; removes the rest.
+  void PruneBackups(const std::string& keep);
+  std::atomic<bool> backup_running{false};  // one backup written at a time
 
   // Runs `then` on the call's I/O thread once a read barrier issued after this call
   // completed (with its status).

@@ -301,6 +301,9 @@ class RAFT_EXPORT Node {
   // kShutdown, the state machine's or the file system's error (the .tmp removed). Any
   // thread; the work runs on the apply and snapshot threads.
   std::future<Result<BackupInfo>> Backup(const std::string& path);
+  // The same; `done` runs exactly once, on a libraft thread (never inside this call
+  // unless the node is stopped): it must not block.
+  void Backup(const std::string& path, std::function<void(Result<BackupInfo>)> done);
 
  private:
   class RAFT_NO_EXPORT Impl;  // src/runtime/node_impl.h

@@ -340,6 +340,10 @@ std::future<Result<BackupInfo>> Node::Backup(const std::string& path) {
   return f;
 }
 
+void Node::Backup(const std::string& path, std::function<void(Result<BackupInfo>)> done) {
+  impl_->Backup(path, std::move(done));
+}
+
 std::future<Result<std::string>> Node::Propose(std::string data,
                                                std::chrono::milliseconds timeout) {
   auto [cb, f] = MakeFuture();
