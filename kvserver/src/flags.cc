@@ -134,6 +134,11 @@ const std::vector<FlagDef>& Defs() {
       KV_BOOL("force-new-cluster", force_new_cluster,
               "disaster recovery after losing a majority for good: start as the only member "
               "of the cluster, with this node's data (use for one start; others then join)"),
+      KV_NUM("watch-history", watch_history,
+             "log indices of change history kept for /watch; older from_index gets 410"),
+      KV_NUM("watch-history-bytes", watch_history_bytes,
+             "bytes of keys and values the change history may hold (with -quota-bytes, at "
+             "most a quarter of it); the oldest events go first"),
       KV_STR(restore,
              "seed a NEW one-member cluster from a backup file (kvctl snapshot save); only "
              "on an empty data directory, without -join"),

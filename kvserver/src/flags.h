@@ -42,6 +42,12 @@ struct ServerFlags {
   std::uint64_t max_key_bytes = 1024;
   std::uint64_t max_value_bytes = 1 << 20;
   std::uint64_t max_list_bytes = 1 << 20;  // keys + values per listing page
+  // -watch-history: log indices of change history kept for GET /watch
+  // (docs/state-format.md).
+  std::uint64_t watch_history = 100000;
+  // -watch-history-bytes: and at most about this many bytes of it (keys and values); with
+  // a quota, at most a quarter of -quota-bytes.
+  std::uint64_t watch_history_bytes = 256ull << 20;
   std::uint64_t quota_bytes = 8ull << 30;  // -quota-bytes: 0 = no quota (quota.h)
   // HTTP front door (docs/http-api.md, "Limits").
   int http_threads = 1;  // I/O threads

@@ -3,6 +3,7 @@
 // reads wait for a shared read barrier, then read RocksDB on the I/O thread.
 #include <charconv>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "kv_command.h"
 #include "kv_server_impl.h"
@@ -11,7 +12,16 @@
 namespace kv {
 namespace {
 
+constexpr std::uint64_t kMaxTtlSeconds = 315360000;  // ten years
+
 bool Stale(const Target& t) { return t.Param("consistency") == "stale"; }
+
+std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
 
 std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -25,10 +35,12 @@ HttpResponse WriteAnswer(Op op, const raft::Result<std::string>& r) {
   j["index"] = result.index;
   if (op == Op::kSet) return JsonAnswer(200, Dump(j));  // the previous value was not read
   j["prev_value"] = result.prev ? nlohmann::json(*result.prev) : nlohmann::json(nullptr);
+  if (result.prev) j["prev_index"] = result.prev_index;
   if (op == Op::kCas && !result.ok) {
     nlohmann::json e;
     e["error"] = "compare failed";
     e["current"] = j["prev_value"];
+    if (result.prev) e["current_index"] = result.prev_index;
     return JsonAnswer(412, Dump(e));
   }
   if (op == Op::kDelete) j["deleted"] = result.prev.has_value();
@@ -103,12 +115,15 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
 
   if (req.method() == http::verb::get) {
     auto get = [this, call, key = *key] {
-      auto v = sm->Get(key);
+      auto v = sm->GetRecord(key);
       if (!v.ok()) return Answer(call, ErrorAnswer(500, v.status().ToString()));
       if (!v->has_value()) return Answer(call, ErrorAnswer(404, "key not found"));
       HttpResponse res{http::status::ok, 11};
       res.set(http::field::content_type, "application/octet-stream");
-      res.body() = std::move(**v);
+      // The index of the last write to the key (CAS with prev_index; watch from after it).
+      res.set("X-Raft-Index", std::to_string((*v)->index));
+      if ((*v)->expire_at_ms != 0) res.set("X-Expire-At-Ms", std::to_string((*v)->expire_at_ms));
+      res.body() = std::move((*v)->value);
       Answer(call, std::move(res));
     };
     if (Stale(t)) return get();
@@ -145,6 +160,8 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
     } else {
       cmd.op = Op::kSet;  // the previous value is returned only when asked for
     }
+    if (t.Has("prev_value") + t.Has("prev_exist") + t.Has("prev_index") > 1)
+      return Answer(call, ErrorAnswer(400, "use one of prev_value, prev_exist and prev_index"));
     if (t.Has("prev_value")) {
       cmd.op = Op::kCas;
       cmd.expected = t.Param("prev_value");
@@ -153,6 +170,18 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
         return Answer(call, ErrorAnswer(400, "prev_exist only supports false (create if absent)"));
       cmd.op = Op::kCas;
       cmd.expected = std::nullopt;
+    } else if (t.Has("prev_index")) {
+      auto n = ParseDecimal(t.Param("prev_index"));
+      if (!n) return Answer(call, ErrorAnswer(400, "prev_index must be a number (0: absent)"));
+      cmd.op = Op::kCas;
+      cmd.expected_index = *n;
+    }
+    if (t.Has("ttl")) {
+      auto ttl = ParseDecimal(t.Param("ttl"));
+      if (!ttl || *ttl == 0 || *ttl > kMaxTtlSeconds)
+        return Answer(call, ErrorAnswer(400, "ttl must be a number of seconds in 1..315360000"));
+      // The leader's clock decides (docs/state-format.md, "Expiries").
+      cmd.expire_at_ms = WallClockMs() + *ttl * 1000;
     }
   }
   if (cmd.op != Op::kDelete &&

@@ -64,6 +64,47 @@ Responder::Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq)
 
 void Responder::operator()(HttpResponse res) const { session_->Post(seq_, std::move(res)); }
 
+ResponseStream Responder::Stream(HttpResponse head) const {
+  auto state = std::make_shared<StreamState>();
+  session_->PostStream(seq_, std::move(head), state);
+  return ResponseStream(session_, std::move(state));
+}
+
+ResponseStream::ResponseStream(std::shared_ptr<HttpSession> session,
+                               std::shared_ptr<StreamState> state)
+    : session_(std::move(session)), state_(std::move(state)) {}
+
+bool ResponseStream::Write(std::string piece) const {
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->closed) return false;
+    if (piece.empty() || state_->ended) return true;
+    state_->backlog += piece.size();
+    state_->pieces.push_back(std::move(piece));
+  }
+  session_->Kick(state_);
+  return true;
+}
+
+void ResponseStream::End() const {
+  {
+    std::lock_guard<std::mutex> l(state_->mu);
+    if (state_->ended || state_->closed) return;
+    state_->ended = true;
+  }
+  session_->Kick(state_);
+}
+
+std::size_t ResponseStream::Backlog() const {
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->backlog;
+}
+
+bool ResponseStream::Closed() const {
+  std::lock_guard<std::mutex> l(state_->mu);
+  return state_->closed;
+}
+
 HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket,
                          std::shared_ptr<asio::ssl::context> tls)
     : shard_(shard),
@@ -82,6 +123,11 @@ HttpSession::HttpSession(HttpServer::Shard* shard, Socket socket,
 }
 
 HttpSession::~HttpSession() {
+  for (Slot& slot : slots_)
+    if (slot.stream) {
+      std::lock_guard<std::mutex> l(slot.stream->mu);
+      slot.stream->closed = true;
+    }
   if (!closed_) {
     shard_->conns.erase(lru_);
     --shard_->open;
@@ -131,6 +177,11 @@ void HttpSession::Close() {
   --shard_->open;
   read_deadline_ = write_deadline_ = kNever;
   shard_->wheel.Cancel(&wheel_link_);
+  for (Slot& slot : slots_)
+    if (slot.stream) {
+      std::lock_guard<std::mutex> l(slot.stream->mu);
+      slot.stream->closed = true;
+    }
   error_code ec;
   stream_.socket().close(ec);
 }
@@ -257,6 +308,9 @@ void HttpSession::OnHead(error_code ec) {
     // The client closed (between requests, or mid-head) or the socket failed.
     read_state_ = ReadState::kStopped;
     if (slots_.empty() && in_flight_ == 0) return Close();
+    // A stream has no end of its own to wait for: its reader is gone.
+    for (const Slot& slot : slots_)
+      if (slot.stream) return Close();
     if (!slots_.empty()) slots_.back().close = true;  // answer what was asked, then close
     return;
   }
@@ -343,7 +397,36 @@ void HttpSession::Post(std::uint64_t seq, HttpResponse res) {
   });
 }
 
-void HttpSession::Complete(std::uint64_t seq, HttpResponse res) {
+void HttpSession::PostStream(std::uint64_t seq, HttpResponse head,
+                             std::shared_ptr<StreamState> state) {
+  asio::post(shard_->io, [self = shared_from_this(), seq, head = std::move(head),
+                          state = std::move(state)]() mutable {
+    if (self->closed_) {
+      std::lock_guard<std::mutex> l(state->mu);
+      state->closed = true;
+      return;
+    }
+    self->Complete(seq, std::move(head), std::move(state));
+  });
+}
+
+void HttpSession::Kick(const std::shared_ptr<StreamState>& state) {
+  {
+    std::lock_guard<std::mutex> l(state->mu);
+    if (state->kick_posted) return;
+    state->kick_posted = true;
+  }
+  asio::post(shard_->io, [self = shared_from_this(), state] {
+    {
+      std::lock_guard<std::mutex> l(state->mu);
+      state->kick_posted = false;
+    }
+    self->Flush();
+  });
+}
+
+void HttpSession::Complete(std::uint64_t seq, HttpResponse res,
+                           std::shared_ptr<StreamState> stream) {
   if (closed_) return;
   Invariant(seq >= base_seq_ && seq - base_seq_ < slots_.size(), "answer for an unknown request");
   const std::size_t idx = seq - base_seq_;
@@ -353,9 +436,20 @@ void HttpSession::Complete(std::uint64_t seq, HttpResponse res) {
   inflight_bytes_ -= s.bytes;
   if (shard_->draining && idx + 1 == slots_.size() && read_state_ != ReadState::kBody)
     s.close = true;
-  res.version(s.version);
-  res.keep_alive(!s.close);
-  res.prepare_payload();
+  if (stream) {
+    // The connection ends with the stream; an HTTP/1.0 client reads to the close.
+    s.close = true;
+    s.stream = std::move(stream);
+    res.body().clear();
+    res.version(s.version);
+    res.keep_alive(false);
+    if (s.version >= 11) res.chunked(true);
+    read_state_ = ReadState::kStopped;  // what follows a stream is never answered
+  } else {
+    res.version(s.version);
+    res.keep_alive(!s.close);
+    res.prepare_payload();
+  }
   s.bytes = res.body().size();
   inflight_bytes_ += s.bytes;
   s.res = std::move(res);
@@ -391,11 +485,50 @@ void HttpSession::Flush() {
   write_deadline_ = shard_->now + shard_->opts->write_timeout;
   Schedule(write_deadline_);
   auto done = [self = shared_from_this()](error_code ec, std::size_t) { self->OnWritten(ec); };
-  if (f.interim) {
+  if (f.stream) {
+    if (!FlushStream(f)) {
+      writing_ = false;
+      write_deadline_ = kNever;
+      return;
+    }
+    asio::async_write(stream_, asio::buffer(stream_buf_), std::move(done));
+  } else if (f.interim) {
     asio::async_write(stream_, asio::buffer(f.raw), std::move(done));
   } else {
     http::async_write(stream_, *f.res, std::move(done));
   }
+}
+
+bool HttpSession::FlushStream(Slot& f) {
+  stream_buf_.clear();
+  if (!f.head_written) {  // the status line and headers, as Beast would write them
+    const HttpResponse& h = *f.res;
+    stream_buf_.append(f.version >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ");
+    stream_buf_.append(std::to_string(h.result_int())).append(" ");
+    stream_buf_.append(h.reason()).append("\r\n");
+    for (const auto& field : h)
+      stream_buf_.append(field.name_string()).append(": ").append(field.value()).append("\r\n");
+    stream_buf_.append("\r\n");
+    f.head_written = true;
+  }
+  const bool chunked = f.version >= 11;
+  std::lock_guard<std::mutex> l(f.stream->mu);
+  for (; !f.stream->pieces.empty(); f.stream->pieces.pop_front()) {
+    const std::string& p = f.stream->pieces.front();
+    f.writing += p.size();
+    if (chunked) {
+      char size[24];
+      std::snprintf(size, sizeof(size), "%zx\r\n", p.size());
+      stream_buf_.append(size);
+    }
+    stream_buf_.append(p);
+    if (chunked) stream_buf_.append("\r\n");
+  }
+  if (f.stream->ended) {
+    if (chunked) stream_buf_.append("0\r\n\r\n");
+    f.finished = true;
+  }
+  return !stream_buf_.empty() || f.finished;
 }
 
 void HttpSession::OnWritten(error_code ec) {
@@ -403,6 +536,15 @@ void HttpSession::OnWritten(error_code ec) {
   write_deadline_ = kNever;
   if (closed_) return;
   if (ec) return Close();
+  if (Slot& f = slots_.front(); f.stream) {
+    {
+      std::lock_guard<std::mutex> l(f.stream->mu);
+      f.stream->backlog -= f.writing;
+    }
+    f.writing = 0;
+    Touch();
+    if (!f.finished) return Flush();  // more may be queued; else the next Kick
+  }
   Slot done = std::move(slots_.front());
   slots_.pop_front();
   ++base_seq_;

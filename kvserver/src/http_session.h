@@ -22,6 +22,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <deque>
 #include <list>
+#include <mutex>
 #include <optional>
 
 #include "deadline_wheel.h"
@@ -65,6 +66,16 @@ struct HttpServer::Shard {
   DeadlineWheel<HttpSession> wheel{now, kSweepInterval, kWheelSlots};
 };
 
+// What a ResponseStream and its session share.
+struct StreamState {
+  std::mutex mu;
+  std::deque<std::string> pieces;  // queued, not yet taken by a write
+  std::size_t backlog = 0;         // bytes queued or being written
+  bool ended = false;              // End() was called
+  bool closed = false;             // the connection is gone
+  bool kick_posted = false;        // a Flush is posted to the session's thread
+};
+
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   // HTTPS when `tls` is set (the context of this connection; see HttpTlsContexts).
@@ -83,6 +94,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Drain();
   // From Responder, on any thread.
   void Post(std::uint64_t seq, HttpResponse res);
+  void PostStream(std::uint64_t seq, HttpResponse head, std::shared_ptr<StreamState> state);
+  // From ResponseStream, on any thread: something was queued or the stream ended.
+  void Kick(const std::shared_ptr<StreamState>& state);
   // From the shard's wheel: acts on a read or write deadline that has passed, and
   // registers the next one.
   void CheckDeadlines(Clock::time_point now);
@@ -96,6 +110,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     bool close = false;  // close the connection after this answer
     unsigned version = 11;
     std::size_t bytes = 0;
+    // A streamed answer: res holds its head; the pieces come from `stream`.
+    std::shared_ptr<StreamState> stream;
+    bool head_written = false;
+    bool finished = false;    // the last write of the stream is under way
+    std::size_t writing = 0;  // bytes of the stream in the write under way
   };
 
   void Handshake();
@@ -107,7 +126,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void ReadBody();
   void OnBody(boost::system::error_code ec);
   void Dispatch();
-  void Complete(std::uint64_t seq, HttpResponse res);
+  void Complete(std::uint64_t seq, HttpResponse res, std::shared_ptr<StreamState> stream = nullptr);
+  // Writes what a streamed answer at the front has ready; false when nothing is.
+  bool FlushStream(Slot& f);
   // Answers the request being read with an error of the server's own, then closes.
   void Refuse(int code, std::string_view message);
   void Flush();
@@ -151,6 +172,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::size_t inflight_bytes_ = 0;
   std::list<HttpSession*>::iterator lru_;
   std::unique_ptr<std::array<char, 4096>> linger_buf_;
+  std::string stream_buf_;  // the stream write under way
   std::size_t lingered_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,6 +19,28 @@ using HttpRequest = http::request<http::string_body>;
 using HttpResponse = http::response<http::string_body>;
 
 class HttpSession;
+struct StreamState;  // http_session.h
+
+// A streamed answer (GET /watch): the head, then pieces as the handler makes them, then
+// the end. HTTP/1.1 sends them with chunked transfer encoding (one chunk per Write);
+// HTTP/1.0 sends the bytes as they are and marks the end by closing. The connection
+// always closes after a streamed answer. Any thread; copies share one stream.
+class ResponseStream {
+ public:
+  ResponseStream(std::shared_ptr<HttpSession> session, std::shared_ptr<StreamState> state);
+  // Queues `piece` (empty pieces are dropped: an empty chunk would end the answer). False
+  // once the connection is gone: the handler should stop writing.
+  bool Write(std::string piece) const;
+  // Ends the answer; the connection closes once everything queued is written. Idempotent.
+  void End() const;
+  // Bytes queued and not yet written (the handler keeps this bounded).
+  std::size_t Backlog() const;
+  bool Closed() const;
+
+ private:
+  std::shared_ptr<HttpSession> session_;
+  std::shared_ptr<StreamState> state_;
+};
 
 // Answers one request. Copyable (it shares one state); call it exactly once, from any
 // thread: the answer is handed to the connection's I/O thread and written in request
@@ -26,6 +49,9 @@ class Responder {
  public:
   Responder(std::shared_ptr<HttpSession> session, std::uint64_t seq);
   void operator()(HttpResponse res) const;
+  // Answers with a stream instead (the same "exactly once": either this or operator()).
+  // `head` is the status and headers; its body is ignored.
+  ResponseStream Stream(HttpResponse head) const;
 
  private:
   std::shared_ptr<HttpSession> session_;

@@ -2,9 +2,10 @@
 // state machine hands back to the proposer. Pure functions; no I/O, no allocation beyond
 // the returned values.
 //
-// Grammar (all integers little-endian; bytes32 := len:u32 byte[len]):
+// Grammar: docs/state-format.md, "Commands" (all integers little-endian;
+// bytes32 := len:u32 byte[len]). Version 1:
 //
-//   command  := version:u8(=1) op:u8 body
+//   command  := version:u8 op:u8 body
 //   body     := put | delete | cas | set     (chosen by op; nothing may follow)
 //   put      := key:bytes32 value:bytes32    (op = 1)
 //   delete   := key:bytes32                  (op = 2)
@@ -14,15 +15,23 @@
 //   expected := 0x00                         ("only if absent")
 //             | 0x01 prev:bytes32            ("only if the current value is prev")
 //
-//   result   := version:u8(=1) flags:u8 index:u64 [prev:bytes32] [error:bytes32]
-//   flags    := bit 0 ok, bit 1 prev present, bit 2 error present; other bits are 0
+// Version 2 (TTL keys and CAS on the index): put, set and cas end with expire_at:u64
+// (0: no TTL), `expected` may be 0x02 index:u64 ("only if the key's index is index"; 0:
+// only if absent), and op 5 is expire := key:bytes32 expire_at:u64. EncodeCommand
+// writes version 1 whenever none of these is used.
+//
+//   result   := version:u8(=1) flags:u8 index:u64 [prev_index:u64] [prev:bytes32]
+//               [error:bytes32]
+//   flags    := bit 0 ok, bit 1 prev present, bit 2 error present, bit 3 prev_index
+//               present; other bits are 0 (results never leave the node that applied
+//               them, so a new flag needs no new version)
 //
 // The decoders are strict: an unknown version or op, a length running past the end,
 // a flag outside its set, or any trailing byte fails the decode. A new field takes a new
 // version, a new op a new op code; an old decoder refuses either rather than misreading
-// it. Every node of a cluster must therefore know every op its leader proposes: op 4
-// (set) is new in this version, and a node that predates it applies a set as a no-op
-// (an "unknown op" error result), so a cluster is upgraded whole (docs/operations.md).
+// it. Every node of a cluster must therefore know every op its leader proposes: a node
+// that predates a version or op applies such an entry as a no-op (a "malformed command"
+// error result), so a cluster is upgraded whole (docs/operations.md).
 #pragma once
 
 #include <cstdint>
@@ -33,13 +42,16 @@
 namespace kv {
 
 inline constexpr std::uint8_t kCommandVersion = 1;
+inline constexpr std::uint8_t kCommandVersion2 = 2;
 inline constexpr std::uint8_t kResultVersion = 1;
 
 // kSet is what a plain PUT proposes: the same write as kPut, but the result carries no
 // previous value, so the apply thread of every replica skips a RocksDB read per write
 // (12% of all CPU under writes at 64 connections: docs/performance.md, finding 13).
 // kPut is what PUT ?prev_kv=true proposes.
-enum class Op : std::uint8_t { kPut = 1, kDelete = 2, kCas = 3, kSet = 4 };
+// kExpire is what the leader proposes for a TTL key that is due (docs/state-format.md,
+// "Expiries"): it removes the key only if its record still carries `expire_at_ms`.
+enum class Op : std::uint8_t { kPut = 1, kDelete = 2, kCas = 3, kSet = 4, kExpire = 5 };
 
 struct Command {
   Op op = Op::kPut;
@@ -47,6 +59,12 @@ struct Command {
   std::string value;  // kPut, kSet, kCas: the new value; unused (encoded as nothing) for kDelete
   // kCas only: the value the key must hold for the swap; nullopt means "only if absent".
   std::optional<std::string> expected;
+  // kCas only, instead of `expected`: the index the key's record must carry (0: only if
+  // absent).
+  std::optional<std::uint64_t> expected_index = std::nullopt;
+  // kPut, kSet, kCas: when the key expires (ms since the Unix epoch; 0: never).
+  // kExpire: the expiry it carries out.
+  std::uint64_t expire_at_ms = 0;
 
   bool operator==(const Command&) const = default;
 };
@@ -71,6 +89,9 @@ struct CommandResult {
   std::string error;
   // Log index of the entry (results never reach the disk; clients see it as "index").
   std::uint64_t index = 0;
+  // The index of the key's record before the command (0: absent or from before indexes
+  // were kept); set whenever `prev` is read.
+  std::uint64_t prev_index = 0;
 
   bool operator==(const CommandResult&) const = default;
 };

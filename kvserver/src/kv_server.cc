@@ -8,11 +8,13 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cluster_id.h"
 #include "http_client.h"
+#include "kv_command.h"
 #include "kv_server_impl.h"
 #include "rocks_state_machine_fs.h"
 
@@ -30,7 +32,7 @@ std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
   if (path.substr(0, 8) == "/backup/") return "/backup/{id}";
   for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
-                             "/health", "/livez", "/readyz", "/backup"})
+                             "/health", "/livez", "/readyz", "/backup", "/watch"})
     if (path == r) return r;
   return "other";
 }
@@ -239,9 +241,16 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   }
   impl->cluster_id = cluster_id;
 
-  auto sm = RocksStateMachine::Open(flags.data + "/kv", RocksOptions{});
+  RocksOptions rocks;
+  rocks.history_entries = flags.watch_history;
+  // The history counts against the quota like the data: it may take a quarter of it.
+  rocks.history_bytes = flags.quota_bytes == 0
+                            ? flags.watch_history_bytes
+                            : std::min(flags.watch_history_bytes, flags.quota_bytes / 4);
+  auto sm = RocksStateMachine::Open(flags.data + "/kv", rocks);
   if (!sm.ok()) return sm.status();
   impl->sm = std::move(sm).value();
+  impl->sm->SetAppliedListener([p = impl.get()](raft::Index i) { p->OnApplied(i); });
   impl->quota = std::make_unique<Quota>(flags.quota_bytes);
 
   raft::NodeOptions o;
@@ -366,6 +375,7 @@ raft::Status KvServer::Serve() {
   // 1. HTTP: stop accepting, answer what is in flight (new requests get 503), then close.
   p->shutting_down = true;
   p->http->StopAccepting();
+  p->EndWatches();  // streams have no end of their own
   const auto drain_deadline =
       std::chrono::steady_clock::now() + p->timeout() + std::chrono::seconds(2);
   while (p->http->open_connections() > 0 && std::chrono::steady_clock::now() < drain_deadline)
@@ -470,6 +480,31 @@ void KvServer::Impl::ReapLearners(
   *last_heard = std::move(next);
 }
 
+void KvServer::Impl::ExpireDue() {
+  if (!IsLeader() || !sm->Failure().empty()) return;
+  auto due = sm->DueExpiries(WallClockMs(), 1000);
+  if (!due.ok()) {
+    Log(raft::LogLevel::kWarn, "cannot read pending expiries",
+        {{"error", due.status().ToString()}});
+    return;
+  }
+  std::vector<std::future<raft::Result<std::string>>> pending;
+  pending.reserve(due->size());
+  for (auto& [key, at] : *due) {
+    Command c;
+    c.op = Op::kExpire;
+    c.key = std::move(key);
+    c.expire_at_ms = at;
+    pending.push_back(node->Propose(EncodeCommand(c), timeout()));
+  }
+  std::size_t failed = 0;
+  for (auto& f : pending)
+    if (!f.get().ok()) ++failed;
+  if (failed > 0)  // not lost: the expiry keys stay until an expire command applies
+    Log(raft::LogLevel::kInfo, "some expiries were not committed; retried next pass",
+        {{"failed", std::to_string(failed)}, {"due", std::to_string(pending.size())}});
+}
+
 void KvServer::Impl::UpkeepLoop() {
   std::uint64_t deletes_compacted = sm->DeletesApplied();
   std::map<raft::NodeId, std::chrono::steady_clock::time_point> learners_heard;
@@ -477,6 +512,7 @@ void KvServer::Impl::UpkeepLoop() {
   while (!stop_cv.wait_for(l, std::chrono::seconds(1), [this] { return stop_requested; })) {
     l.unlock();
     ReapLearners(&learners_heard);
+    ExpireDue();
     // A leader whose state machine stalls (full disk) cannot answer writes: let a
     // healthy member lead.
     if (!sm->Failure().empty()) HandOverLeadership("state machine cannot apply");
@@ -542,6 +578,7 @@ void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder 
     return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
   if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
   if (call->route == "/backup" || call->route == "/backup/{id}") return HandleBackup(call);
+  if (call->route == "/watch") return HandleWatch(call);
   HandleControl(call);
 }
 

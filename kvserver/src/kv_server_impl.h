@@ -1,6 +1,6 @@
 // KvServer::Impl, shared by kv_server.cc (lifecycle, join, routing, forwarding),
 // http_data.cc (/kv), http_control.cc (/join, /leave, /status, /metrics, /health),
-// http_probes.cc (/livez, /readyz) and http_backup.cc (/backup).
+// http_probes.cc (/livez, /readyz), http_backup.cc (/backup) and http_watch.cc (/watch).
 //
 // Threads: HTTP handlers run on the HttpServer's I/O threads and never block; Raft
 // completions arrive on the Node's io or apply thread and either answer directly (the
@@ -44,8 +44,9 @@ class HttpCounters {
   void Render(PromWriter& w) const;
 
   static constexpr std::string_view kRoutes[] = {
-      "/kv/{key}", "/kv",    "/join",   "/leave",  "/transfer-leader", "/status", "/metrics",
-      "/health",   "/livez", "/readyz", "/backup", "/backup/{id}",     "refused", "other"};
+      "/kv/{key}", "/kv",          "/join",   "/leave",  "/transfer-leader",
+      "/status",   "/metrics",     "/health", "/livez",  "/readyz",
+      "/backup",   "/backup/{id}", "/watch",  "refused", "other"};
   static constexpr std::string_view kMethods[] = {"GET", "PUT", "DELETE", "POST", "other"};
 
  private:
@@ -73,6 +74,13 @@ struct Call {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 };
 using CallPtr = std::shared_ptr<Call>;
+
+// Milliseconds since the Unix epoch: TTL expiry times (docs/state-format.md).
+inline std::uint64_t WallClockMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
 
 struct KvServer::Impl : HttpHandler {
   ServerFlags flags;
@@ -140,6 +148,17 @@ struct KvServer::Impl : HttpHandler {
   void PruneBackups(const std::string& keep);
   std::atomic<bool> backup_running{false};  // one backup written at a time
 
+  // http_watch.cc: GET /watch streams the change history.
+  struct Watcher;
+  void HandleWatch(const CallPtr& call);
+  // From the state machine's apply thread: wakes every watcher (never blocks).
+  void OnApplied(raft::Index applied);
+  void RemoveWatcher(Watcher* w);
+  void EndWatches();  // shutdown: every stream ends
+  std::size_t WatchersOpen() const;
+  mutable std::mutex watch_mu;
+  std::vector<std::shared_ptr<Watcher>> watchers;  // guarded by watch_mu
+
   // Runs `then` on the call's I/O thread once a read barrier issued after this call
   // completed (with its status).
   void AfterReadBarrier(const CallPtr& call, std::function<void(const raft::Status&)> then);
@@ -165,6 +184,10 @@ struct KvServer::Impl : HttpHandler {
   // -learner-timeout-ms. `last_heard` is the loop's memory: learner id -> when the
   // leader last saw it active (or first saw it).
   void ReapLearners(std::map<raft::NodeId, std::chrono::steady_clock::time_point>* last_heard);
+  // On the leader (upkeep thread): proposes an expire command for each TTL key due by
+  // this node's clock (up to 1000 a pass) and waits for them; a new leader finds the
+  // same pending expiries in its state and carries them out.
+  void ExpireDue();
   // Transfers leadership to the most caught-up voter when this node leads (waits up to
   // 2 s); `why` is logged.
   void HandOverLeadership(const char* why);

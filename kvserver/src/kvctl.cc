@@ -21,12 +21,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "auth.h"
 #include "build_info.h"
@@ -46,7 +48,9 @@ struct Options {
   int timeout_ms = 10000;
   bool stale = false;
   int limit = 100;
-  bool all = false;  // list: every page
+  bool all = false;        // list: every page
+  std::uint64_t ttl = 0;   // put, create, cas: seconds to live (0: none)
+  std::uint64_t from = 0;  // watch: first index (0: from now)
 };
 
 // One command: its arguments, a one-line summary and what more there is to know. Both
@@ -60,8 +64,10 @@ struct CommandDoc {
 };
 
 constexpr CommandDoc kCommands[] = {
-    {"put", "KEY VALUE", 2, 2, "write VALUE under KEY",
-     "Prints OK (-o json: the answer, with the log index of the write)."},
+    {"put", "KEY VALUE [-ttl S]", 2, 2, "write VALUE under KEY",
+     "Prints OK (-o json: the answer, with the log index of the write). -ttl S: the key\n"
+     "is removed about S seconds later, on every node, unless written again (put, create\n"
+     "and cas take -ttl)."},
     {"get", "KEY [-stale]", 1, 1, "read KEY",
      "Linearizable (through the leader); -stale reads this node's copy, possibly old.\n"
      "Exit 1 with '404' when the key does not exist. -o json: {\"key\", \"value\"}, both\n"
@@ -95,6 +101,12 @@ constexpr CommandDoc kCommands[] = {
      "with its index, term and members, checked end to end. Restore it with\n"
      "'kvserver -restore FILE' on an empty data directory. Needs an admin token on a\n"
      "cluster with -auth-file."},
+    {"watch", "[PREFIX] [-from N]", 0, 1, "print every change to keys under PREFIX as it happens",
+     "Streams GET /watch: one line per change, '<index> put <key> <value>', '<index> delete\n"
+     "<key>' or '<index> expire <key>' (-o json: the server's JSON lines), in log order, from\n"
+     "index N (default: from now). When the node goes away it resumes on the next of\n"
+     "-addr from the last index seen + 1, so nothing is missed or printed twice. Exit 1\n"
+     "when N is older than the history the nodes keep (410). Runs until interrupted."},
     {"help", "[COMMAND]", 0, 1, "this text, or one command's", ""},
 };
 
@@ -116,6 +128,8 @@ constexpr const char* kGlobalFlags =
     "                             never on the command line)\n"
     "  -timeout-ms N              wait for an answer (default 10000)\n"
     "  -limit N, -all, -stale     list: page size, every page; get/list: read locally\n"
+    "  -ttl S                     put/create/cas: the key expires after S seconds\n"
+    "  -from N                    watch: start at log index N\n"
     "  -version                   print kvctl's version, git commit and build type\n"
     "  -h, -help                  this text; after a command, that command's usage\n";
 
@@ -410,6 +424,97 @@ int SnapshotSave(const Options& o, const std::string& file) {
   return 0;
 }
 
+// watch: GET /watch on each of -addr in turn. Every line moves the cursor (an event to
+// its index + 1, a progress line past its index); after a lost connection the next
+// address is asked from the cursor, so the output has no gap and no repeat.
+int Watch(const Options& o, const std::string& prefix) {
+  std::uint64_t next = o.from;  // 0 until the first answer says where "now" is
+  int failures = 0;
+  for (std::size_t attempt = 0;; ++attempt) {
+    const bool https_default = !o.tls.ca_file.empty() || !o.tls.cert_file.empty();
+    auto addr = kv::ParseHttpAddr(o.addrs[attempt % o.addrs.size()], https_default, "-addr");
+    if (!addr.ok()) return UsageError(addr.status().message());
+    auto client = kv::MakeHttpClient(*addr, o.tls);
+    if (!client.ok()) {
+      std::fprintf(stderr, "kvctl: %s\n", client.status().message().c_str());
+      return 2;
+    }
+    httplib::Client& cli = **client;
+    cli.set_connection_timeout(std::chrono::seconds(2));
+    // The server sends a progress line every few seconds: silence this long is a dead node.
+    cli.set_read_timeout(std::chrono::seconds(20));
+    httplib::Headers h;
+    if (!o.token.empty()) h.emplace("Authorization", std::string("Bearer ").append(o.token));
+    std::string path = "/watch?prefix=" + kv::PercentEncode(prefix);
+    if (next != 0) path += "&from_index=" + std::to_string(next);
+    int status = 0;
+    std::string pending, error_body;
+    bool fatal = false;
+    auto on_head = [&](const httplib::Response& r) {
+      status = r.status;
+      if (status == 200 && next == 0 && r.has_header("X-Raft-Index"))
+        next = std::strtoull(r.get_header_value("X-Raft-Index").c_str(), nullptr, 10) + 1;
+      return true;
+    };
+    auto on_data = [&](const char* data, std::size_t n) {
+      if (status != 200) {
+        error_body.append(data, n);
+        return true;
+      }
+      failures = 0;
+      pending.append(data, n);
+      for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;
+           pending.erase(0, nl + 1)) {
+        const std::string line = pending.substr(0, nl);
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) continue;
+        const std::string type = j.value("type", "");
+        if (type == "progress") {
+          next = std::max(next, j.value("index", std::uint64_t{0}) + 1);
+          continue;
+        }
+        if (type == "error") {
+          std::fprintf(stderr, "kvctl: watch: %s\n", j.value("error", line).c_str());
+          fatal = j.value("code", 0) == 410;
+          return false;
+        }
+        const std::uint64_t index = j.value("index", std::uint64_t{0});
+        if (index < next) continue;  // never printed twice
+        next = index + 1;
+        if (o.json) {
+          std::cout << line << "\n";
+        } else {
+          const bool b64 = j.value("encoding", "") == "base64";
+          auto text = [b64](const std::string& v) {
+            return b64 ? kv::Base64Decode(v).value_or(v) : v;
+          };
+          std::cout << index << " " << type << " " << text(j.value("key", ""));
+          if (type == "put") std::cout << " " << text(j.value("value", ""));
+          std::cout << "\n";
+        }
+        std::cout.flush();
+      }
+      return true;
+    };
+    auto r = cli.Get(path, h, on_head, on_data);
+    if (fatal) return 1;
+    if (status != 0 && status != 200 && status != 503) {
+      auto j = nlohmann::json::parse(error_body, nullptr, false);
+      std::fprintf(stderr, "kvctl: watch: %d %s\n", status,
+                   !j.is_discarded() && j.contains("error") ? j["error"].get<std::string>().c_str()
+                                                            : error_body.c_str());
+      return 1;
+    }
+    if (++failures > 3 * static_cast<int>(o.addrs.size()) + 10) {
+      std::fprintf(stderr, "kvctl: watch: no node answers (last: %s: %s)\n",
+                   addr->ToString().c_str(),
+                   r ? "stream ended" : httplib::to_string(r.error()).c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(failures > 1 ? 500 : 50));
+  }
+}
+
 // endpoint health: the members from the first node that answers /status, then
 // GET /readyz on each, in the scheme of that node.
 int EndpointHealth(const Options& o) {
@@ -551,6 +656,12 @@ int main(int argc, char** argv) {
       if (!value(&v)) return missing();
       o.limit = std::atoi(v.c_str());
       if (o.limit <= 0 || o.limit > 1000) return bad(v);
+    } else if (name == "ttl" || name == "from") {
+      if (!value(&v)) return missing();
+      std::uint64_t n = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n == 0) return bad(v);
+      (name == "ttl" ? o.ttl : o.from) = n;
     } else if (name == "version") {
       std::fputs(kv::VersionText("kvctl").c_str(), stdout);
       return 0;
@@ -598,20 +709,27 @@ int main(int argc, char** argv) {
   }
   std::string used;
   auto key_path = [](const std::string& k) { return "/kv/" + kv::PercentEncode(k); };
+  // put, create, cas: the TTL as one more query parameter.
+  auto ttl_param = [&o](bool first) {
+    return o.ttl == 0 ? std::string() : (first ? "?ttl=" : "&ttl=") + std::to_string(o.ttl);
+  };
 
   if (cmd == "put") {
-    auto sent = Send(o, "PUT", key_path(args[1]), args[2], &used);
+    auto sent = Send(o, "PUT", key_path(args[1]) + ttl_param(true), args[2], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else if (cmd == "create") {
-    auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_exist=false", args[2], &used);
+    auto sent =
+        Send(o, "PUT", key_path(args[1]) + "?prev_exist=false" + ttl_param(false), args[2], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
   } else if (cmd == "cas") {
-    auto sent = Send(o, "PUT", key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]),
-                     args[3], &used);
+    auto sent =
+        Send(o, "PUT",
+             key_path(args[1]) + "?prev_value=" + kv::PercentEncode(args[2]) + ttl_param(false),
+             args[3], &used);
     const httplib::Result& r = sent.result;
     if (int rc = Report(o, sent, used)) return rc;
     std::cout << (o.json ? r->body : "OK") << "\n";
@@ -634,6 +752,8 @@ int main(int argc, char** argv) {
     std::cout << (o.json ? r->body : (j.value("deleted", false) ? "deleted" : "not found")) << "\n";
   } else if (cmd == "list") {
     return List(o, args.size() == 2 ? args[1] : "");
+  } else if (cmd == "watch") {
+    return Watch(o, args.size() == 2 ? args[1] : "");
   } else if (cmd == "snapshot") {
     if (args[1] != "save")
       return UsageError(std::string("snapshot: unknown subcommand '").append(args[1]).append("'"),

@@ -158,6 +158,7 @@ std::string KvServer::Impl::MetricsText() const {
   }
   w.Gauge("kv_db_size_bytes", "Approximate size of the RocksDB state.",
           std::uint64_t{sm->ApproximateSizeBytes()});
+  w.Gauge("kv_watchers", "Open GET /watch streams on this node.", std::uint64_t{WatchersOpen()});
   w.Gauge("kv_quota_bytes",
           "-quota-bytes: the state size above which writes are refused (0: none).",
           std::uint64_t{quota->limit()});

@@ -27,6 +27,12 @@ namespace {
 constexpr char kUserPrefix = 'u';
 const std::string kAppliedKey("\0applied", 8);
 const std::string kFormatKey("\0format", 7);
+const std::string kHistoryStartKey("\0hstart", 7);
+const std::string kHistoryBytesKey("\0hbytes", 7);
+// Format 1 -> 2 upgrade in progress: the last user key already rewritten.
+const std::string kUpgradeKey("\0upgrade", 8);
+constexpr std::uint8_t kFormat1 = 1;
+constexpr std::size_t kUpgradeBatchKeys = 10000;
 
 [[noreturn]] void Fatal(const std::string& what) {
   std::fprintf(stderr, "kvserver: fatal: state machine: %s\n", what.c_str());
@@ -93,24 +99,43 @@ rocksdb::Options MakeOptions(const RocksOptions& o, std::shared_ptr<rocksdb::Cac
   return opt;
 }
 
-// Reads the metadata keys. *found is false for a DB without them (a new, empty DB).
-raft::Status ReadMeta(rocksdb::DB* db, bool* found, raft::Index* applied) {
+// The metadata keys. found is false for a DB without them (a new, empty DB).
+struct Meta {
+  bool found = false;
+  std::uint8_t format = 0;
+  raft::Index applied = 0;
+  std::uint64_t history_start = 1;  // format 2 only
+  std::uint64_t history_bytes = 0;  // format 2 only
+};
+
+raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* meta) {
+  *meta = Meta{};
   std::string format, index;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kFormatKey, &format);
-  if (s.IsNotFound()) {
-    *found = false;
-    *applied = 0;
-    return raft::Status::Ok();
-  }
+  rocksdb::Status s = db->Get(ro, kFormatKey, &format);
+  if (s.IsNotFound()) return raft::Status::Ok();
   if (!s.ok()) return FromRocks(s, "read format");
-  if (format.size() != 1 || static_cast<std::uint8_t>(format[0]) != kStateFormatVersion)
+  if (format.size() != 1 || (static_cast<std::uint8_t>(format[0]) != kStateFormatVersion &&
+                             static_cast<std::uint8_t>(format[0]) != kFormat1))
     return raft::Status(raft::ErrorCode::kCorruption,
                         "state machine DB has an unsupported format version");
-  s = db->Get(rocksdb::ReadOptions(), kAppliedKey, &index);
+  meta->format = static_cast<std::uint8_t>(format[0]);
+  s = db->Get(ro, kAppliedKey, &index);
   if (!s.ok()) return FromRocks(s, "read applied index");
-  if (!DecodeU64(index, applied))
+  if (!DecodeU64(index, &meta->applied))
     return raft::Status(raft::ErrorCode::kCorruption, "malformed applied index");
-  *found = true;
+  if (meta->format == kStateFormatVersion) {
+    std::string start;
+    s = db->Get(ro, kHistoryStartKey, &start);
+    if (!s.ok()) return FromRocks(s, "read history start");
+    if (!DecodeU64(start, &meta->history_start))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed history start");
+    std::string bytes;
+    s = db->Get(ro, kHistoryBytesKey, &bytes);
+    if (!s.ok()) return FromRocks(s, "read history bytes");
+    if (!DecodeU64(bytes, &meta->history_bytes))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed history bytes");
+  }
+  meta->found = true;
   return raft::Status::Ok();
 }
 
@@ -123,21 +148,21 @@ raft::Status VerifyDb(const std::string& path, const RocksOptions& options,
   rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opt, path, &raw);
   if (!s.ok()) return FromRocks(s, "open received snapshot");
   std::unique_ptr<rocksdb::DB> db(raw);
-  bool found = false;
-  raft::Index applied = 0;
-  if (raft::Status st = ReadMeta(db.get(), &found, &applied); !st.ok()) return st;
-  if (!found || applied != expected)
+  Meta meta;
+  if (raft::Status st = ReadMeta(db.get(), rocksdb::ReadOptions(), &meta); !st.ok()) return st;
+  if (!meta.found || meta.applied != expected)
     return raft::Status(raft::ErrorCode::kCorruption, "received snapshot holds applied index " +
-                                                          std::to_string(applied) + ", expected " +
-                                                          std::to_string(expected));
+                                                          std::to_string(meta.applied) +
+                                                          ", expected " + std::to_string(expected));
   db->Close();
   db.reset();
   return fs::FsyncPath(path);
 }
 
+// Internal key -> the record the batch being built leaves (nullopt: deleted).
 using Pending = std::unordered_map<std::string, std::optional<std::string>>;
 
-// The value of internal key `ikey` as the batch being built sees it.
+// The record of internal key `ikey` as the batch being built sees it.
 std::optional<std::string> Current(rocksdb::DB* db, const Pending& pending,
                                    const std::string& ikey) {
   if (auto it = pending.find(ikey); it != pending.end()) return it->second;
@@ -148,16 +173,46 @@ std::optional<std::string> Current(rocksdb::DB* db, const Pending& pending,
   return value;
 }
 
-CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, rocksdb::WriteBatch* batch,
-                           Pending* pending) {
+// One entry's effects on the batch: the key, its history event, its expiry key.
+struct Effects {
+  rocksdb::WriteBatch* batch;
+  Pending* pending;
+  std::uint64_t index;
+  std::uint64_t* history_bytes;  // grows by each event's key and value
+
+  void Event(EventType type, const Command& c, std::string_view value) {
+    std::string k = HistoryKey(index), v = EncodeEvent(type, c.key, value);
+    *history_bytes += k.size() + v.size();
+    batch->Put(k, v);
+  }
+  void Write(const std::string& ikey, const Command& c) {
+    std::string rec = EncodeRecord(index, c.expire_at_ms, c.value);
+    batch->Put(ikey, rec);
+    (*pending)[ikey] = std::move(rec);
+    Event(EventType::kPut, c, c.value);
+    if (c.expire_at_ms != 0) batch->Put(ExpiryKey(c.expire_at_ms, c.key), "");
+  }
+  void Remove(const std::string& ikey, const Command& c, EventType why) {
+    batch->Delete(ikey);
+    (*pending)[ikey] = std::nullopt;
+    Event(why, c, "");
+  }
+};
+
+CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, Effects fx) {
   std::string ikey = UserKey(c.key);
   CommandResult r;
   if (c.op == Op::kSet) {  // no read: the result carries no previous value
-    batch->Put(ikey, c.value);
-    (*pending)[ikey] = c.value;
+    fx.Write(ikey, c);
     return r;
   }
-  r.prev = Current(db, *pending, ikey);
+  const std::optional<std::string> raw = Current(db, *fx.pending, ikey);
+  Record rec;
+  if (raw && !DecodeRecord(*raw, &rec)) Fatal("malformed record of a key: " + c.key);
+  if (raw) {
+    r.prev = std::string(rec.value);
+    r.prev_index = rec.index;
+  }
   bool write = false;
   switch (c.op) {
     case Op::kPut:
@@ -166,20 +221,25 @@ CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, rocksdb::WriteBatc
     case Op::kSet:
       break;  // handled above
     case Op::kDelete:
-      if (r.prev) {
-        batch->Delete(ikey);
-        (*pending)[ikey] = std::nullopt;
-      }
+      if (raw) fx.Remove(ikey, c, EventType::kDelete);
       break;
     case Op::kCas:
-      r.ok = r.prev == c.expected;
+      if (c.expected_index) {
+        r.ok = *c.expected_index == 0 ? !raw : raw && rec.index == *c.expected_index;
+      } else {
+        r.ok = r.prev == c.expected;
+      }
       write = r.ok;
       break;
+    case Op::kExpire:
+      // Always consumes its expiry key; removes the key only if it still carries this
+      // expiry (a PUT since then replaced or refreshed it).
+      fx.batch->Delete(ExpiryKey(c.expire_at_ms, c.key));
+      r.ok = raw && rec.expire_at_ms == c.expire_at_ms;
+      if (r.ok) fx.Remove(ikey, c, EventType::kExpire);
+      break;
   }
-  if (write) {
-    batch->Put(ikey, c.value);
-    (*pending)[ikey] = c.value;
-  }
+  if (write) fx.Write(ikey, c);
   return r;
 }
 
@@ -218,10 +278,9 @@ raft::Status RocksStateMachine::OpenLiveDb() {
   rocksdb::Status s = rocksdb::DB::Open(MakeOptions(options_, block_cache_), path, &raw);
   if (!s.ok()) return FromRocks(s, "open " + path);
   std::unique_ptr<rocksdb::DB> db(raw);
-  bool found = false;
-  raft::Index applied = 0;
-  if (raft::Status st = ReadMeta(db.get(), &found, &applied); !st.ok()) return st;
-  if (!found) {
+  Meta meta;
+  if (raft::Status st = ReadMeta(db.get(), rocksdb::ReadOptions(), &meta); !st.ok()) return st;
+  if (!meta.found) {
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
     it->SeekToFirst();
     if (it->Valid() || !it->status().ok())
@@ -231,13 +290,63 @@ raft::Status RocksStateMachine::OpenLiveDb() {
     rocksdb::WriteBatch batch;
     batch.Put(kFormatKey, std::string(1, static_cast<char>(kStateFormatVersion)));
     batch.Put(kAppliedKey, EncodeU64(0));
+    batch.Put(kHistoryStartKey, EncodeU64(1));
+    batch.Put(kHistoryBytesKey, EncodeU64(0));
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     if (s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "initialize " + path);
     if (s = db->Flush(rocksdb::FlushOptions()); !s.ok()) return FromRocks(s, "flush " + path);
+    meta.history_start = 1;
+  } else if (meta.format == kFormat1) {
+    if (raft::Status st = UpgradeFromFormat1(db.get(), meta.applied); !st.ok()) return st;
+    meta.history_start = meta.applied + 1;
+    meta.history_bytes = 0;
   }
   db_ = std::move(db);
-  applied_.store(applied);
+  applied_.store(meta.applied);
+  history_start_ = meta.history_start;
+  history_bytes_ = meta.history_bytes;
+  return raft::Status::Ok();
+}
+
+// docs/state-format.md, "Upgrading from format 1": every user value becomes a record
+// (index 0, no TTL), in batches that each record the last key done (kUpgradeKey), so a
+// crash resumes where the durable batches end instead of rewriting a record twice.
+raft::Status RocksStateMachine::UpgradeFromFormat1(rocksdb::DB* db, raft::Index applied) {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  std::string done;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kUpgradeKey, &done);
+  if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read upgrade progress");
+  const std::string lower(1, kUserPrefix), upper(1, static_cast<char>(kUserPrefix + 1));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));  // an implicit snapshot
+  rocksdb::WriteBatch batch;
+  std::size_t n = 0, total = 0;
+  for (it->Seek(done.empty() ? lower : done); it->Valid(); it->Next()) {
+    if (!done.empty() && it->key() == rocksdb::Slice(done)) continue;
+    batch.Put(it->key(),
+              EncodeRecord(0, 0, std::string_view(it->value().data(), it->value().size())));
+    ++total;
+    if (++n == kUpgradeBatchKeys) {
+      batch.Put(kUpgradeKey, it->key());
+      if (s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "upgrade to format 2");
+      batch.Clear();
+      n = 0;
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "upgrade to format 2");
+  it.reset();
+  batch.Delete(kUpgradeKey);
+  batch.Put(kHistoryStartKey, EncodeU64(applied + 1));
+  batch.Put(kHistoryBytesKey, EncodeU64(0));
+  batch.Put(kFormatKey, std::string(1, static_cast<char>(kStateFormatVersion)));
+  if (s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "upgrade to format 2");
+  if (s = db->Flush(rocksdb::FlushOptions()); !s.ok()) return FromRocks(s, "flush the upgrade");
+  std::fprintf(stderr, "kvserver: state machine: upgraded %s from format 1 to 2 (%zu keys)\n",
+               Path(kLiveDbDir).c_str(), total);
   return raft::Status::Ok();
 }
 
@@ -267,6 +376,7 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
   Pending pending;
   raft::Index applied = applied_.load();
   const raft::Index before = applied;
+  std::uint64_t history_bytes = history_bytes_;
   for (const raft::Entry& e : entries) {
     if (e.index <= applied) {  // already in the state: applying it again would be wrong
       results->emplace_back();
@@ -286,13 +396,17 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
       results->push_back(EncodeResult(bad));
       continue;
     }
-    CommandResult r = ApplyCommand(db_.get(), c, &batch, &pending);
+    CommandResult r =
+        ApplyCommand(db_.get(), c, Effects{&batch, &pending, e.index, &history_bytes});
     r.index = e.index;
-    if (c.op == Op::kDelete && r.prev) deletes_applied_.fetch_add(1);
+    if ((c.op == Op::kDelete && r.prev) || (c.op == Op::kExpire && r.ok))
+      deletes_applied_.fetch_add(1);
     results->push_back(EncodeResult(r));
   }
   if (applied == before) return;
   batch.Put(kAppliedKey, EncodeU64(applied));
+  const std::uint64_t history_start = PruneHistory(&batch, applied, before, &history_bytes);
+  batch.Put(kHistoryBytesKey, EncodeU64(history_bytes));
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;  // the Raft log is the WAL (see the header)
   rocksdb::Status s = db_->Write(wo, &batch);
@@ -323,6 +437,49 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
     failure_.clear();
   }
   applied_.store(applied);
+  history_start_ = history_start;
+  history_bytes_ = history_bytes;
+  if (applied_listener_) applied_listener_(applied);
+}
+
+// History retention (docs/state-format.md, "Change history"): by index, what falls out
+// of the window, in steps of 1/16 of it; by bytes, once over the budget, the oldest
+// events down to 15/16 of it. One range deletion either way. The events dropped are read
+// to keep the byte count exact; they are all below this batch (`before`), in the DB.
+std::uint64_t RocksStateMachine::PruneHistory(rocksdb::WriteBatch* batch, raft::Index applied,
+                                              raft::Index before, std::uint64_t* bytes) {
+  const std::uint64_t start = history_start_;
+  const std::uint64_t keep = std::max<std::uint64_t>(1, options_.history_entries);
+  const std::uint64_t budget = std::max<std::uint64_t>(16, options_.history_bytes);
+  std::uint64_t new_start = start;
+  if (applied >= keep && applied - keep + 1 >= start + std::max<std::uint64_t>(1, keep / 16))
+    new_start = applied - keep + 1;
+  if (new_start == start && *bytes <= budget) return start;
+  const std::string lower = HistoryKey(start), upper = HistoryKey(before + 1);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  const std::uint64_t by_index = new_start;
+  bool exhausted = true;
+  for (it->Seek(lower); it->Valid(); it->Next()) {
+    const auto index = HistoryIndex(std::string_view(it->key().data(), it->key().size()));
+    if (!index) Fatal("malformed history key");
+    if (*index >= by_index && *bytes <= budget - budget / 16) {
+      exhausted = false;
+      break;
+    }
+    *bytes -= std::min(*bytes, it->key().size() + it->value().size());
+    new_start = std::max(new_start, *index + 1);
+  }
+  if (!it->status().ok()) Fatal("history scan during apply: " + it->status().ToString());
+  // Every older event is gone and the budget is still passed: nothing before this batch
+  // is left.
+  if (exhausted && *bytes > budget - budget / 16) new_start = std::max(new_start, before + 1);
+  if (new_start == start) return start;
+  batch->DeleteRange(lower, HistoryKey(new_start));
+  batch->Put(kHistoryStartKey, EncodeU64(new_start));
+  return new_start;
 }
 
 std::string RocksStateMachine::Failure() const {
@@ -370,7 +527,9 @@ raft::Status RocksStateMachine::Restore(raft::SnapshotReader* in, const raft::Sn
     (void)fs::RemoveAll(tmp);
     return s;
   }
-  return SwapIn(meta.index);
+  s = SwapIn(meta.index);
+  if (s.ok() && applied_listener_) applied_listener_(meta.index);
+  return s;
 }
 
 // <dir>/db.new holds a complete, fsynced DB at `index`: make it the live DB.
@@ -404,13 +563,95 @@ raft::Status RocksStateMachine::SwapIn(raft::Index index) {
 }
 
 raft::Result<std::optional<std::string>> RocksStateMachine::Get(std::string_view key) const {
+  auto r = GetRecord(key);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move((*r)->value));
+}
+
+raft::Result<std::optional<KeyRecord>> RocksStateMachine::GetRecord(std::string_view key) const {
   std::shared_lock lock(mu_);
   if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
-  std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), UserKey(key), &value);
-  if (s.IsNotFound()) return std::optional<std::string>();
+  std::string raw;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), UserKey(key), &raw);
+  if (s.IsNotFound()) return std::optional<KeyRecord>();
   if (!s.ok()) return FromRocks(s, "get");
-  return std::optional<std::string>(std::move(value));
+  Record rec;
+  if (!DecodeRecord(raw, &rec))
+    return raft::Status(raft::ErrorCode::kCorruption, "malformed record of a key");
+  return std::optional<KeyRecord>(KeyRecord{std::string(rec.value), rec.index, rec.expire_at_ms});
+}
+
+raft::Result<HistoryPage> RocksStateMachine::History(std::uint64_t from, std::string_view prefix,
+                                                     std::size_t max_events, std::size_t max_scan,
+                                                     std::size_t max_bytes) const {
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  // One view for the metadata and the events: a batch is atomic, so every event up to
+  // the applied index read here is in it.
+  std::shared_ptr<const rocksdb::Snapshot> snap(
+      db_->GetSnapshot(), [db = db_.get()](const rocksdb::Snapshot* p) { db->ReleaseSnapshot(p); });
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+  Meta meta;
+  if (raft::Status st = ReadMeta(db_.get(), ro, &meta); !st.ok()) return st;
+  HistoryPage page;
+  page.applied = meta.applied;
+  page.start = meta.history_start;
+  page.next = from;
+  if (from < meta.history_start) {
+    page.compacted = true;
+    return page;
+  }
+  if (from > meta.applied) return page;
+  const std::string upper = HistoryKey(meta.applied + 1);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  std::size_t scanned = 0, bytes = 0;
+  for (it->Seek(HistoryKey(from)); it->Valid(); it->Next()) {
+    const rocksdb::Slice k = it->key();
+    const auto index = HistoryIndex(std::string_view(k.data(), k.size()));
+    if (!index) return raft::Status(raft::ErrorCode::kCorruption, "malformed history key");
+    if (scanned >= max_scan || page.events.size() >= max_events || bytes >= max_bytes) {
+      page.next = *index;
+      return page;
+    }
+    ++scanned;
+    Event e;
+    if (!DecodeEvent(std::string_view(it->value().data(), it->value().size()), &e))
+      return raft::Status(raft::ErrorCode::kCorruption,
+                          "malformed history event at index " + std::to_string(*index));
+    e.index = *index;
+    if (e.key.compare(0, prefix.size(), prefix) == 0) {
+      bytes += e.key.size() + e.value.size();
+      page.events.push_back(std::move(e));
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "history");
+  page.next = meta.applied + 1;  // every event up to the applied index was looked at
+  return page;
+}
+
+raft::Result<std::vector<std::pair<std::string, std::uint64_t>>> RocksStateMachine::DueExpiries(
+    std::uint64_t now_ms, std::size_t limit) const {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  const std::string lower = ExpiryKey(0, ""), upper = ExpiryKey(now_ms + 1, "");
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(lower); it->Valid() && out.size() < limit; it->Next()) {
+    std::uint64_t at = 0;
+    std::string key;
+    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &key))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed expiry key");
+    out.emplace_back(std::move(key), at);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "expiries");
+  return out;
 }
 
 raft::Result<std::vector<std::pair<std::string, std::string>>> RocksStateMachine::List(
@@ -434,8 +675,11 @@ raft::Result<std::vector<std::pair<std::string, std::string>>> RocksStateMachine
     if (!k.starts_with(lower)) break;
     if (k.compare(after) <= 0) continue;  // only the key equal to start_after
     k.remove_prefix(1);
-    bytes += k.size() + it->value().size();
-    out.emplace_back(k.ToString(), it->value().ToString());
+    Record rec;
+    if (!DecodeRecord(std::string_view(it->value().data(), it->value().size()), &rec))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed record of a key");
+    bytes += k.size() + rec.value.size();
+    out.emplace_back(k.ToString(), std::string(rec.value));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list");
   return out;

@@ -8,12 +8,17 @@
 //   db.new/        a received snapshot, complete and fsynced, about to become db/
 //   db.old/        the DB that a restore is replacing
 //
-// Key space (one column family, so one memtable and one flush order):
-//   'u' key           user data: every user key is stored with the prefix 'u'
-//   "\0applied"       u64 little-endian: index of the last entry applied
-//   "\0format"        u8: kStateFormatVersion, written when the DB is created
-// Metadata keys start with '\0' and user keys with 'u': they can never collide, and a
-// scan of user keys never meets metadata.
+// Key space (one column family, so one memtable and one flush order), specified in
+// docs/state-format.md:
+//   'u' key                 a user key's record (kv_record.h: index, expiry, value)
+//   'h' index:u64be         the change history (one event per changing entry)
+//   'x' expire_at:u64be key a pending expiry of a TTL key
+//   "\0applied"             u64 little-endian: index of the last entry applied
+//   "\0hstart"              u64 little-endian: every event at or after it is retained
+//   "\0hbytes"              u64 little-endian: bytes of the retained events' keys and values
+//   "\0format"              u8: kStateFormatVersion (a format-1 DB is upgraded on open)
+// Metadata keys start with '\0', the others with their letter: they can never collide,
+// and a scan of one space never meets another.
 //
 // Durability (the Raft log is the WAL; RocksDB's own WAL is disabled):
 //  - Each Apply call is one WriteBatch holding the commands' effects AND the new applied
@@ -31,15 +36,16 @@
 //    crash interrupted (see fs::RecoverLayout), so one complete DB is always found.
 //
 // Thread safety: Apply, PrepareSnapshot, Restore and AppliedIndex come from the runtime's
-// apply thread. Get, List and ApproximateSizeBytes may be called from any thread at any
-// time, concurrently with everything (they read the DB under a shared lock; Restore holds
-// it exclusively only while it swaps the directories). Close may be called from any
-// thread once the runtime no longer calls in.
+// apply thread. Get, GetRecord, List, History, DueExpiries and ApproximateSizeBytes may
+// be called from any thread at any time, concurrently with everything (they read the DB under a
+// shared lock; Restore holds it exclusively only while it swaps the directories). Close may be
+// called from any thread once the runtime no longer calls in.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +55,7 @@
 #include <utility>
 #include <vector>
 
+#include "kv_record.h"
 #include "raft/state_machine.h"
 #include "raft/status.h"
 #include "raft/types.h"
@@ -56,6 +63,7 @@
 namespace rocksdb {
 class Cache;
 class DB;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace kv {
@@ -65,7 +73,7 @@ inline constexpr std::string_view kCheckpointsDir = "checkpoints";
 inline constexpr std::string_view kRestoreTmpDir = "restore.tmp";
 inline constexpr std::string_view kNewDbDir = "db.new";
 inline constexpr std::string_view kOldDbDir = "db.old";
-inline constexpr std::uint8_t kStateFormatVersion = 1;
+inline constexpr std::uint8_t kStateFormatVersion = 2;
 
 // RocksDB tuning. The defaults suit a small machine: memory use is about
 // block_cache_bytes + max_write_buffers * write_buffer_bytes, whatever the data size
@@ -79,6 +87,27 @@ struct RocksOptions {
   int bloom_bits_per_key = 10;                  // 0: no filter
   // SST files kept open (RocksDB's default, -1, keeps all: descriptors the HTTP port needs).
   int max_open_files = 1000;
+  // Change history kept for watches: at most this many log indices (-watch-history; at
+  // least 1) and about this many bytes of keys and values (-watch-history-bytes).
+  std::uint64_t history_entries = 100000;
+  std::uint64_t history_bytes = 256u << 20;
+};
+
+// A key's value with what the state keeps beside it.
+struct KeyRecord {
+  std::string value;
+  std::uint64_t index = 0;         // the entry that last wrote it (0: before format 2)
+  std::uint64_t expire_at_ms = 0;  // 0: no TTL
+};
+
+// A piece of the change history (RocksStateMachine::History).
+struct HistoryPage {
+  std::vector<Event> events;  // index order, only keys with the prefix asked for
+  // Where the next page starts: every event before it (from `from`) was looked at.
+  std::uint64_t next = 0;
+  std::uint64_t applied = 0;  // the applied index the page was read at
+  std::uint64_t start = 0;    // the history start (hstart) then
+  bool compacted = false;     // `from` < start: the events asked for are gone
 };
 
 class RocksStateMachine final : public raft::StateMachine {
@@ -122,6 +151,26 @@ class RocksStateMachine final : public raft::StateMachine {
 
   // The value of `key`, nullopt if absent. kShutdown after Close.
   raft::Result<std::optional<std::string>> Get(std::string_view key) const;
+  // The same with the key's index and expiry.
+  raft::Result<std::optional<KeyRecord>> GetRecord(std::string_view key) const;
+
+  // The events with index in [from, applied] whose keys start with `prefix`, from one
+  // consistent view, in index order: at most `max_events` of them, after looking at no
+  // more than `max_scan` events in all (of any key), ending early once their keys and
+  // values pass `max_bytes`. page.next is where to continue. `from` below the history
+  // start: page.compacted, no events. kShutdown after Close.
+  raft::Result<HistoryPage> History(std::uint64_t from, std::string_view prefix,
+                                    std::size_t max_events, std::size_t max_scan,
+                                    std::size_t max_bytes) const;
+
+  // Up to `limit` pending expiries due at `now_ms` (expire_at <= now_ms), oldest first:
+  // (key, expire_at). Some may be stale (docs/state-format.md, "Expiries").
+  raft::Result<std::vector<std::pair<std::string, std::uint64_t>>> DueExpiries(
+      std::uint64_t now_ms, std::size_t limit) const;
+
+  // Called on the apply thread after each Apply that moved the applied index (with it)
+  // and after a Restore: it must not block. Set before the runtime starts.
+  void SetAppliedListener(std::function<void(raft::Index)> f) { applied_listener_ = std::move(f); }
 
   // Up to `limit` (key, value) pairs whose keys start with `prefix` and sort strictly after
   // `start_after` (bytewise), in key order. An empty `start_after` starts at the prefix.
@@ -154,6 +203,11 @@ class RocksStateMachine final : public raft::StateMachine {
   RocksStateMachine(std::string dir, const RocksOptions& options, int lock_fd);
   raft::Status OpenLiveDb();
   raft::Status SwapIn(raft::Index index);
+  raft::Status UpgradeFromFormat1(rocksdb::DB* db, raft::Index applied);
+  // Apply thread: adds the history's range deletion to `batch` when a bound is passed;
+  // returns the new history start and updates *bytes.
+  std::uint64_t PruneHistory(rocksdb::WriteBatch* batch, raft::Index applied, raft::Index before,
+                             std::uint64_t* bytes);
   std::string Path(std::string_view name) const;
 
   const std::string dir_;
@@ -165,6 +219,9 @@ class RocksStateMachine final : public raft::StateMachine {
   mutable std::shared_mutex mu_;
   std::unique_ptr<rocksdb::DB> db_;
   std::atomic<raft::Index> applied_{0};
+  std::uint64_t history_start_ = 1;  // apply thread (and OpenLiveDb under mu_)
+  std::uint64_t history_bytes_ = 0;  // likewise: the history's keys and values
+  std::function<void(raft::Index)> applied_listener_;
   std::atomic<std::uint64_t> deletes_applied_{0};
   std::atomic<bool> interrupted_{false};
   mutable std::mutex failure_mu_;

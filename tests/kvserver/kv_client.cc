@@ -80,6 +80,7 @@ HttpReply KvClient::Request(const std::string& method, const std::string& target
   reply.content_type = res->get_header_value("Content-Type");
   reply.retry_after = res->get_header_value("Retry-After");
   reply.www_authenticate = res->get_header_value("WWW-Authenticate");
+  reply.raft_index = res->get_header_value("X-Raft-Index");
   return reply;
 }
 

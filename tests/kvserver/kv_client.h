@@ -20,6 +20,7 @@ struct HttpReply {
   std::string content_type;
   std::string retry_after;
   std::string www_authenticate;
+  std::string raft_index;  // the X-Raft-Index header
 
   bool Ok() const { return status == 200; }
   // The body parsed as JSON; a discarded (is_discarded()) value when it is not JSON.

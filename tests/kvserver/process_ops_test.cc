@@ -304,7 +304,8 @@ TEST_CASE("kvctl: KVCTL_ADDR is the default address; usage for every command", "
   Run few = Kvctl(env, "put onlykey");
   CHECK(few.exit_code == 2);
   CHECK(few.output.rfind(
-            "kvctl: put: wrong number of arguments\nusage: kvctl [flags] put KEY VALUE\n", 0) == 0);
+            "kvctl: put: wrong number of arguments\nusage: kvctl [flags] put KEY VALUE [-ttl S]\n",
+            0) == 0);
   Run unknown = Kvctl(env, "frobnicate");
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.output.find("unknown command 'frobnicate'") != std::string::npos);

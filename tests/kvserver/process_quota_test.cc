@@ -50,8 +50,12 @@ TEST_CASE("writes past -quota-bytes get 507, the alarm clears once keys are dele
   INFO("keys written before the refusal: " << written.size());
   REQUIRE(refused.status == 507);
   CHECK(refused.Json().value("error", "").find("quota") != std::string::npos);
-  // At least most of the quota was usable, and not much more than it was admitted.
-  CHECK(written.size() * kValueBytes >= kQuota / 2);
+  // A good part of the quota was usable, and not much more than it was admitted. The
+  // change history counts too (each value is in it once more, up to a quarter of the
+  // quota), and with a quota this small (8 MiB, a 16 MiB memtable) everything is still
+  // in the memtable, events the history already dropped included: about 40% is usable
+  // here, three quarters once RocksDB flushes and compacts (docs/operations.md, "Quota").
+  CHECK(written.size() * kValueBytes >= kQuota / 3);
   CHECK(written.size() * kValueBytes <= kQuota + 4 * kValueBytes);
 
   CHECK(HasAlarm(kv.Status()));

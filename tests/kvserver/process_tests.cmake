@@ -97,3 +97,10 @@ kv_process_test(process_adversary_test
           ${PROJECT_SOURCE_DIR}/tests/runtime/raw_peer.cc
   LIBS raft_internal TIMEOUT 180)
 target_include_directories(process_adversary_test PRIVATE ${PROJECT_SOURCE_DIR}/tests/runtime)
+
+# Watch, indexes and TTL keys (issue 15): watchers and writers across a leader kill see
+# exactly the committed sequence; expiry on every replica through a leader change; 410 past
+# the retained history; kvctl watch and put -ttl.
+#   build/tests/kvserver/process_watch_test '[ttl]'
+kv_process_test(process_watch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_watch_test.cc
+                TIMEOUT 180)

@@ -1,6 +1,8 @@
 // kv::RocksStateMachine and the KV command codec: command semantics, the applied index
 // across restarts and crashes, snapshots with bounded memory, the restore swap's crash
 // recovery, and reads concurrent with Apply and Restore.
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +25,7 @@
 #include <thread>
 
 #include "kv_command.h"
+#include "kv_record.h"
 #include "rocks_state_machine.h"
 #include "rocks_state_machine_fs.h"
 
@@ -772,6 +775,289 @@ TEST_CASE("a data directory open to group or others is reported", "[sm][fs]") {
   CHECK(warning.find("0750") != std::string::npos);
   CHECK(warning.find("0700") != std::string::npos);
   CHECK(fs::LoosePermissions(dir.path("missing")) == "");
+}
+
+// Issue 15, watch and TTL: the format-2 codecs (docs/state-format.md).
+TEST_CASE("command codec version 2: TTL, CAS on the index, expire", "[kv_command]") {
+  Command ttl{Op::kSet, "k", "v", std::nullopt};
+  ttl.expire_at_ms = 1234567890123;
+  Command cas_index{Op::kCas, "k", "v", std::nullopt};
+  cas_index.expected_index = 42;
+  Command cas_absent_ttl{Op::kCas, "k", "v", std::nullopt};
+  cas_absent_ttl.expire_at_ms = 7;
+  Command expire{Op::kExpire, "k", "", std::nullopt};
+  expire.expire_at_ms = 99;
+  Command put_ttl{Op::kPut, "k", "v", std::nullopt};
+  put_ttl.expire_at_ms = 1;
+  for (const Command& c : {ttl, cas_index, cas_absent_ttl, expire, put_ttl}) {
+    const std::string e = EncodeCommand(c);
+    CHECK(e[0] == 2);
+    Command out;
+    REQUIRE(DecodeCommand(e, &out));
+    CHECK(out == c);
+  }
+  // Without a version-2 field the encoding stays version 1, and a version-2 encoding of
+  // such a command is refused (one encoding per command).
+  CHECK(EncodeCommand({Op::kSet, "k", "v", std::nullopt})[0] == 1);
+  std::string v2_plain = EncodeCommand(put_ttl);
+  std::fill(v2_plain.end() - 8, v2_plain.end(), '\0');  // expire_at 0
+  Command out;
+  CHECK_FALSE(DecodeCommand(v2_plain, &out));
+  // expire is a version-2 op; expected = 2 is version 2 only.
+  std::string v1_expire = EncodeCommand(expire);
+  v1_expire[0] = 1;
+  CHECK_FALSE(DecodeCommand(v1_expire, &out));
+  const std::string e = EncodeCommand(cas_index);
+  for (std::size_t n = 0; n < e.size(); ++n) CHECK_FALSE(DecodeCommand(e.substr(0, n), &out));
+
+  CommandResult r{true, std::string("old"), ""};
+  r.index = 9;
+  r.prev_index = 5;
+  CommandResult back;
+  REQUIRE(DecodeResult(EncodeResult(r), &back));
+  CHECK(back == r);
+}
+
+TEST_CASE("record and event codecs", "[kv_record]") {
+  const std::string binary("a\0b\xff", 4);
+  for (std::uint64_t at : {std::uint64_t{0}, std::uint64_t{1}, ~std::uint64_t{0}}) {
+    const std::string rec = EncodeRecord(77, at, binary);
+    Record r;
+    REQUIRE(DecodeRecord(rec, &r));
+    CHECK(r.index == 77);
+    CHECK(r.expire_at_ms == at);
+    CHECK(r.value == binary);
+    for (std::size_t n = 0; n < 9; ++n) CHECK_FALSE(DecodeRecord(rec.substr(0, n), &r));
+  }
+  Record r;
+  CHECK_FALSE(DecodeRecord(std::string("\x02") + std::string(8, '\0'), &r));  // unknown flag
+  for (EventType t : {EventType::kPut, EventType::kDelete, EventType::kExpire}) {
+    Event e;
+    REQUIRE(DecodeEvent(EncodeEvent(t, binary, "value"), &e));
+    CHECK(e.type == t);
+    CHECK(e.key == binary);
+    CHECK(e.value == (t == EventType::kPut ? "value" : ""));
+  }
+  Event e;
+  CHECK_FALSE(DecodeEvent(std::string("\x04\0\0\0\0", 5), &e));
+  CHECK_FALSE(DecodeEvent(EncodeEvent(EventType::kDelete, "k", "") + "x", &e));
+  // Keys sort by number.
+  CHECK(HistoryKey(255) < HistoryKey(256));
+  CHECK(HistoryIndex(HistoryKey(1ull << 40)) == std::optional<std::uint64_t>(1ull << 40));
+  CHECK(ExpiryKey(9, "zzz") < ExpiryKey(10, "a"));
+  std::uint64_t at = 0;
+  std::string key;
+  REQUIRE(ParseExpiryKey(ExpiryKey(10, binary), &at, &key));
+  CHECK((at == 10 && key == binary));
+}
+
+// prefix + n, as a string: GCC 12 warns (-Wrestrict, a false positive) about
+// "literal" + std::string temporaries.
+std::string Named(std::string_view prefix, int n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+std::vector<Event> AllHistory(const RocksStateMachine& sm, std::uint64_t from,
+                              std::string_view prefix, std::size_t page_events = 3) {
+  std::vector<Event> out;
+  for (;;) {
+    auto page = sm.History(from, prefix, page_events, 5, SIZE_MAX);
+    REQUIRE(page.ok());
+    REQUIRE_FALSE(page->compacted);
+    out.insert(out.end(), page->events.begin(), page->events.end());
+    REQUIRE(page->next >= from);
+    if (page->next > page->applied) return out;
+    from = page->next;
+  }
+}
+
+TEST_CASE("history: one event per change, in index order, paged, pruned", "[state_machine]") {
+  TempDir dir;
+  RocksOptions o;
+  o.history_entries = 32;
+  auto sm = OpenOrDie(dir.path("kv"), o);
+  std::vector<Event> expected;
+  raft::Index i = 0;
+  for (int n = 0; n < 10; ++n) {
+    ++i;
+    ApplyOne(sm.get(), PutEntry(i, Named("a/", n), Named("v", n)));
+    expected.push_back({i, EventType::kPut, Named("a/", n), Named("v", n)});
+    ++i;
+    ApplyOne(sm.get(), PutEntry(i, Named("b/", n), "w"));
+    expected.push_back({i, EventType::kPut, Named("b/", n), "w"});
+  }
+  // No event: a failed CAS, a delete of an absent key, a no-op entry.
+  ApplyOne(sm.get(), CommandEntry(++i, {Op::kCas, "a/0", "x", std::string("wrong")}));
+  ApplyOne(sm.get(), CommandEntry(++i, {Op::kDelete, "nothing", "", std::nullopt}));
+  std::vector<std::string> results;
+  sm->Apply({Entry{1, ++i, EntryType::kNormal, ""}}, &results);
+  ApplyOne(sm.get(), CommandEntry(++i, {Op::kDelete, "a/3", "", std::nullopt}));
+  expected.push_back({i, EventType::kDelete, "a/3", ""});
+
+  CHECK(AllHistory(*sm, 1, "") == expected);
+  std::vector<Event> only_a;
+  for (const Event& e : expected)
+    if (e.key.starts_with("a/")) only_a.push_back(e);
+  CHECK(AllHistory(*sm, 1, "a/", 1) == only_a);
+  // From the middle: exactly the suffix.
+  CHECK(AllHistory(*sm, 11, "") == std::vector<Event>(expected.begin() + 10, expected.end()));
+  // Past the end: nothing, next stays.
+  auto page = sm->History(i + 1, "", 10, 10, SIZE_MAX);
+  REQUIRE(page.ok());
+  CHECK((page->events.empty() && page->next == i + 1 && page->applied == i));
+
+  // Retention: 32 indices, dropped in steps of 2; then an old index is compacted.
+  for (int n = 0; n < 40; ++n) ApplyOne(sm.get(), PutEntry(++i, "c", std::to_string(n)));
+  page = sm->History(1, "", 10, 10, SIZE_MAX);
+  REQUIRE(page.ok());
+  CHECK(page->compacted);
+  CHECK(page->start > 1);
+  CHECK(page->start + 32 >= i);  // pruned at most 2 indices behind the window
+  CHECK(page->start + 32 <= i + 1);
+  auto tail = AllHistory(*sm, page->start, "");
+  REQUIRE(!tail.empty());
+  CHECK(tail.front().index == page->start);
+  CHECK(tail.back().index == i);
+  // The history survives a reopen.
+  sm.reset();
+  sm = OpenOrDie(dir.path("kv"), o);
+  CHECK(AllHistory(*sm, page->start, "").size() == tail.size());
+}
+
+TEST_CASE("history: the byte bound drops the oldest events, exactly counted", "[state_machine]") {
+  TempDir dir;
+  RocksOptions o;
+  o.history_entries = 1000000;
+  o.history_bytes = 16000;
+  auto sm = OpenOrDie(dir.path("kv"), o);
+  const std::string value(1000, 'v');
+  for (raft::Index i = 1; i <= 200; ++i) {
+    std::vector<std::string> results;
+    // Batches of two, as the runtime hands them over.
+    if (i % 2 == 1) {
+      sm->Apply({PutEntry(i, Named("k", static_cast<int>(i)), value),
+                 PutEntry(i + 1, Named("k", static_cast<int>(i + 1)), value)},
+                &results);
+    }
+    auto page = sm->History(1, "", 0, 0, 0);
+    REQUIRE(page.ok());
+    if (page->start == 1) continue;
+    // What is kept is within the budget and at least 15/16 of it minus one batch.
+    std::size_t kept = 0;
+    for (const Event& e : AllHistory(*sm, page->start, "", 100))
+      kept += 9 + 1 + 4 + e.key.size() + e.value.size();
+    CHECK(kept <= 16000 + 2 * 1020);
+    CHECK(kept >= 15000 - 2 * 1020);
+  }
+  auto page = sm->History(1, "", 0, 0, 0);
+  REQUIRE(page.ok());
+  CHECK(page->compacted);
+  CHECK(page->start > 180);
+  CHECK(page->start < 195);
+}
+
+TEST_CASE("indexes and TTL: CAS on the index, expiry removes only a key that still has it",
+          "[state_machine]") {
+  TempDir dir;
+  auto sm = OpenOrDie(dir.path("kv"));
+  ApplyOne(sm.get(), PutEntry(1, "k", "v1"));
+  auto rec = sm->GetRecord("k");
+  REQUIRE((rec.ok() && rec->has_value()));
+  CHECK(((*rec)->index == 1 && (*rec)->expire_at_ms == 0 && (*rec)->value == "v1"));
+
+  Command cas{Op::kCas, "k", "v2", std::nullopt};
+  cas.expected_index = 7;  // wrong
+  CommandResult r = ApplyOne(sm.get(), CommandEntry(2, cas));
+  CHECK((!r.ok && r.prev == "v1" && r.prev_index == 1));
+  cas.expected_index = 1;
+  r = ApplyOne(sm.get(), CommandEntry(3, cas));
+  CHECK(r.ok);
+  CHECK((*sm->GetRecord("k"))->index == 3);
+  cas.expected_index = 0;  // only if absent
+  CHECK_FALSE(ApplyOne(sm.get(), CommandEntry(4, cas)).ok);
+  Command create{Op::kCas, "new", "n", std::nullopt};
+  create.expected_index = 0;
+  CHECK(ApplyOne(sm.get(), CommandEntry(5, create)).ok);
+
+  // A TTL key, then its expiry.
+  Command ttl{Op::kSet, "t", "temp", std::nullopt};
+  ttl.expire_at_ms = 1000;
+  ApplyOne(sm.get(), CommandEntry(6, ttl));
+  CHECK((*sm->GetRecord("t"))->expire_at_ms == 1000);
+  auto due = sm->DueExpiries(999, 10);
+  REQUIRE(due.ok());
+  CHECK(due->empty());
+  due = sm->DueExpiries(1000, 10);
+  REQUIRE((due.ok() && due->size() == 1));
+  CHECK(((*due)[0].first == "t" && (*due)[0].second == 1000));
+  Command expire{Op::kExpire, "t", "", std::nullopt};
+  expire.expire_at_ms = 1000;
+  CHECK(ApplyOne(sm.get(), CommandEntry(7, expire)).ok);
+  CHECK(GetOrDie(*sm, "t") == std::nullopt);
+  CHECK(sm->DueExpiries(5000, 10)->empty());
+  CHECK(AllHistory(*sm, 7, "t") == std::vector<Event>{{7, EventType::kExpire, "t", ""}});
+
+  // Refreshed by a PUT before it expired: the old expiry is stale and removes only itself.
+  ttl.expire_at_ms = 2000;
+  ApplyOne(sm.get(), CommandEntry(8, ttl));
+  ttl.expire_at_ms = 3000;
+  ApplyOne(sm.get(), CommandEntry(9, ttl));
+  REQUIRE(sm->DueExpiries(2500, 10)->size() == 1);
+  expire.expire_at_ms = 2000;
+  CHECK_FALSE(ApplyOne(sm.get(), CommandEntry(10, expire)).ok);
+  CHECK(GetOrDie(*sm, "t") == "temp");
+  CHECK(sm->DueExpiries(2500, 10)->empty());
+  // A plain PUT drops the TTL: the expiry, when due, removes nothing.
+  ApplyOne(sm.get(), PutEntry(11, "t", "forever"));
+  CHECK((*sm->GetRecord("t"))->expire_at_ms == 0);
+  expire.expire_at_ms = 3000;
+  CHECK_FALSE(ApplyOne(sm.get(), CommandEntry(12, expire)).ok);
+  CHECK(GetOrDie(*sm, "t") == "forever");
+  CHECK(sm->DueExpiries(~std::uint64_t{0} - 1, 10)->empty());
+}
+
+TEST_CASE("a format-1 DB is upgraded on open: values kept, index 0, no history before",
+          "[state_machine]") {
+  TempDir dir;
+  REQUIRE(fs::MakeDirs(dir.path("kv")).ok());
+  {
+    rocksdb::Options opt;
+    opt.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(opt, dir.path("kv") + "/db", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteBatch b;
+    b.Put(std::string("\0format", 7), std::string(1, '\x01'));
+    std::string applied(8, '\0');
+    applied[0] = 25;
+    b.Put(std::string("\0applied", 8), applied);
+    for (int n = 0; n < 25000; ++n) {
+      std::string k = "u";
+      k += Key(static_cast<std::uint64_t>(n));
+      b.Put(k, Named("old", n));
+    }
+    REQUIRE(db->Write(rocksdb::WriteOptions(), &b).ok());
+    REQUIRE(db->Close().ok());
+  }
+  auto sm = OpenOrDie(dir.path("kv"));
+  CHECK(sm->AppliedIndex() == 25);
+  CHECK(GetOrDie(*sm, Key(0)) == "old0");
+  CHECK(GetOrDie(*sm, Key(24999)) == "old24999");
+  CHECK((*sm->GetRecord(Key(7)))->index == 0);
+  auto items = sm->List("", "", 3);
+  REQUIRE((items.ok() && items->size() == 3));
+  CHECK((*items)[2].second == "old2");
+  auto page = sm->History(25, "", 10, 10, SIZE_MAX);
+  REQUIRE(page.ok());
+  CHECK((page->compacted && page->start == 26));
+  ApplyOne(sm.get(), PutEntry(26, "fresh", "x"));
+  CHECK(AllHistory(*sm, 26, "") == std::vector<Event>{{26, EventType::kPut, "fresh", "x"}});
+  // Reopening does not upgrade twice.
+  sm.reset();
+  sm = OpenOrDie(dir.path("kv"));
+  CHECK(GetOrDie(*sm, Key(3)) == "old3");
 }
 
 }  // namespace
