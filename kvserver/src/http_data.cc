@@ -1,7 +1,6 @@
 // /kv routes: PUT, GET, DELETE of single keys and prefix listing. Writes complete from
 // the Raft apply thread (the Responder hands the answer to the connection's thread);
 // reads wait for a shared read barrier, then read RocksDB on the I/O thread.
-#include <charconv>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -15,13 +14,6 @@ namespace {
 constexpr std::uint64_t kMaxTtlSeconds = 315360000;  // ten years
 
 bool Stale(const Target& t) { return t.Param("consistency") == "stale"; }
-
-std::optional<std::uint64_t> ParseDecimal(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 std::string Dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -56,10 +48,10 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
     if (req.method() != http::verb::get) return Answer(call, ErrorAnswer(405, "only GET /kv"));
     std::size_t limit = 100;
     if (t.Has("limit")) {
-      const std::string v = t.Param("limit");
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
-      if (ec != std::errc() || p != v.data() + v.size() || limit == 0 || limit > 1000)
+      const auto n = ParseU64(t.Param("limit"));
+      if (!n || *n == 0 || *n > 1000)
         return Answer(call, ErrorAnswer(400, "limit must be a number in 1..1000"));
+      limit = static_cast<std::size_t>(*n);
     }
     auto list = [this, call, limit] {
       const Target& t = call->target;
@@ -171,13 +163,13 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       cmd.op = Op::kCas;
       cmd.expected = std::nullopt;
     } else if (t.Has("prev_index")) {
-      auto n = ParseDecimal(t.Param("prev_index"));
+      auto n = ParseU64(t.Param("prev_index"));
       if (!n) return Answer(call, ErrorAnswer(400, "prev_index must be a number (0: absent)"));
       cmd.op = Op::kCas;
       cmd.expected_index = *n;
     }
     if (t.Has("ttl")) {
-      auto ttl = ParseDecimal(t.Param("ttl"));
+      auto ttl = ParseU64(t.Param("ttl"));
       if (!ttl || *ttl == 0 || *ttl > kMaxTtlSeconds)
         return Answer(call, ErrorAnswer(400, "ttl must be a number of seconds in 1..315360000"));
       // The leader's clock decides (docs/state-format.md, "Expiries").

@@ -1,5 +1,6 @@
 #include "http_util.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 namespace kv {
@@ -116,6 +117,13 @@ HttpResponse StatusAnswer(const raft::Status& s, bool is_read) {
     default:
       return ErrorAnswer(500, s.ToString());
   }
+}
+
+std::optional<std::uint64_t> ParseU64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
 }
 
 std::string JsonString(std::string_view s) {

@@ -1,6 +1,7 @@
 // Helpers shared by the HTTP handlers: URL decoding, answers, JSON strings.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -41,6 +42,9 @@ HttpResponse ErrorAnswer(int code, std::string_view message);
 // `is_read`: a timed-out read changed nothing, so its message says so.
 HttpResponse StatusAnswer(const raft::Status& s, bool is_read = false);
 
+// A decimal number in [0, 2^64): digits only, at least one; nullopt otherwise (a sign,
+// spaces, overflow). Query parameters and kvctl's numeric flags.
+std::optional<std::uint64_t> ParseU64(std::string_view s);
 // JSON string with invalid UTF-8 replaced (nlohmann's replace handler).
 std::string JsonString(std::string_view s);
 std::string Base64(std::string_view in);

@@ -16,7 +16,6 @@
 // with a slow reader and a restart loses it); the history in RocksDB is the queue.
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "kv_server_impl.h"
@@ -31,13 +30,6 @@ constexpr std::size_t kPageBytes = 256 << 10;
 constexpr std::size_t kMaxBacklog = 1 << 20;
 constexpr auto kTick = std::chrono::seconds(1);
 constexpr auto kProgressEvery = std::chrono::seconds(5);
-
-std::optional<std::uint64_t> ParseIndex(std::string_view s) {
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 std::string EventLine(const Event& e, bool base64) {
   // A key or value that is not UTF-8 goes as base64 in any mode, flagged on the event.
@@ -161,7 +153,7 @@ void KvServer::Impl::HandleWatch(const CallPtr& call) {
   }
   std::uint64_t from = sm->AppliedIndex() + 1;  // default: changes from now on
   if (t.Has("from_index")) {
-    auto n = ParseIndex(t.Param("from_index"));
+    auto n = ParseU64(t.Param("from_index"));
     if (!n || *n == 0) return Answer(call, ErrorAnswer(400, "from_index must be a number >= 1"));
     from = *n;
   }

@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -658,10 +657,9 @@ int main(int argc, char** argv) {
       if (o.limit <= 0 || o.limit > 1000) return bad(v);
     } else if (name == "ttl" || name == "from") {
       if (!value(&v)) return missing();
-      std::uint64_t n = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-      if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n == 0) return bad(v);
-      (name == "ttl" ? o.ttl : o.from) = n;
+      const auto n = kv::ParseU64(v);
+      if (!n || *n == 0) return bad(v);
+      (name == "ttl" ? o.ttl : o.from) = *n;
     } else if (name == "version") {
       std::fputs(kv::VersionText("kvctl").c_str(), stdout);
       return 0;

@@ -89,6 +89,14 @@ TEST_CASE("query parameters are decoded strictly; '+' stays '+'", "[kvserver][ht
   REQUIRE(ParseTarget("/status")->params.empty());
 }
 
+TEST_CASE("ParseU64: decimal digits only, within 64 bits", "[kvserver][http]") {
+  CHECK(ParseU64("0") == std::optional<std::uint64_t>(0));
+  CHECK(ParseU64("42") == std::optional<std::uint64_t>(42));
+  CHECK(ParseU64("18446744073709551615") == std::optional<std::uint64_t>(~std::uint64_t{0}));
+  for (const char* bad : {"", "-1", "+1", " 1", "1 ", "1x", "0x10", "18446744073709551616"})
+    CHECK_FALSE(ParseU64(bad).has_value());
+}
+
 TEST_CASE("ValidUtf8 accepts exactly what JSON passes through unchanged", "[kvserver][http]") {
   for (std::string_view ok : {"", "plain", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
                               "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"}) {
