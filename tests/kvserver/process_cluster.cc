@@ -112,6 +112,20 @@ std::size_t ProcessCluster::Follower(std::size_t leader, std::size_t nth) {
   return 0;
 }
 
+std::vector<std::size_t> ProcessCluster::AddJoiners(const std::string& via, std::size_t n,
+                                                    std::size_t voters_before) {
+  std::vector<std::size_t> added;
+  for (std::size_t i = 0; i < n; ++i) {
+    NodeProcess& node = AddNode();
+    node.Start(via);
+    node.WaitServing();
+    added.push_back(nodes_.size() - 1);
+    WaitVoters(voters_before + i + 1);
+  }
+  for (std::size_t i : added) WaitCaughtUp(i);
+  return added;
+}
+
 void ProcessCluster::WaitVoters(std::size_t voters, Millis limit) {
   std::string seen;
   bool ok = WaitUntil(limit, [&] {

@@ -32,6 +32,11 @@ class ProcessCluster {
   void Start(std::size_t n);
   // Adds a node (not started) with fresh ports and data dir; id "node<index>".
   NodeProcess& AddNode(const std::vector<std::string>& extra_args = {});
+  // Adds and starts `n` nodes that join through `via` (an HTTP address) one at a time,
+  // each awaited as a voter of a cluster that had `voters_before` voters, then caught up.
+  // Returns their indices.
+  std::vector<std::size_t> AddJoiners(const std::string& via, std::size_t n,
+                                      std::size_t voters_before);
 
   // The bearer token of the harness's own requests to every node, present and future
   // (NodeSpec::token; nodes running with -auth-file).

@@ -567,16 +567,7 @@ TEST_CASE("-force-new-cluster: a survivor of a lost majority restarts alone with
   PutOk(s.Client(), "fnc/after", "1");
 
   // New nodes join the recovered cluster and get everything.
-  std::vector<std::size_t> fresh;
-  for (int i = 0; i < 2; ++i) {
-    NodeProcess& n = cluster.AddNode();
-    n.Start(s.http_addr());
-    n.WaitServing();
-    fresh.push_back(cluster.size() - 1);
-    cluster.WaitVoters(static_cast<std::size_t>(2 + i));
-  }
-  for (std::size_t i : fresh) {
-    cluster.WaitCaughtUp(i);
+  for (std::size_t i : cluster.AddJoiners(s.http_addr(), 2, 1)) {
     for (const auto& [k, v] : written) RequireValue(cluster.node(i).Client(), k, v, true);
     RequireValue(cluster.node(i).Client(), "fnc/after", "1", true);
   }

@@ -562,16 +562,7 @@ TEST_CASE("backup and restore: kvctl snapshot save, kvserver -restore, two nodes
   CHECK(seed.Log().find("restored from a backup") != std::string::npos);
   for (const auto& [k, v] : written) RequireValue(seed.Client(), k, v);
   PutOk(seed.Client(), "bk/after", "restore");
-  std::vector<std::size_t> joined;
-  for (int i = 0; i < 2; ++i) {
-    NodeProcess& n = cluster.AddNode();
-    n.Start(seed.http_addr());
-    n.WaitServing();
-    joined.push_back(cluster.size() - 1);
-    cluster.WaitVoters(static_cast<std::size_t>(2 + i));
-  }
-  for (std::size_t i : joined) {
-    cluster.WaitCaughtUp(i);
+  for (std::size_t i : cluster.AddJoiners(seed.http_addr(), 2, 1)) {
     for (const auto& [k, v] : written) RequireValue(cluster.node(i).Client(), k, v, true);
     RequireValue(cluster.node(i).Client(), "bk/after", "restore", true);
   }
