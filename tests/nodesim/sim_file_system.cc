@@ -413,6 +413,18 @@ int SimDisk::Mkdir(const std::string& path) {
   return 0;
 }
 
+int SimDisk::Rmdir(const std::string& path) {
+  std::uint64_t parent, ino;
+  std::string name;
+  if (int err = Lookup(path, &parent, &name); err != 0) return err;
+  if (parent == 0) return EBUSY;  // the root
+  if (int err = Resolve(path, &ino); err != 0) return err;
+  if (!inodes_[ino]->is_dir) return ENOTDIR;
+  if (!inodes_[ino]->entries.empty()) return ENOTEMPTY;
+  UnlinkName(parent, name);
+  return 0;
+}
+
 int SimDisk::ListDir(const std::string& dir, std::vector<std::string>* names) {
   std::uint64_t ino;
   if (int err = Resolve(dir, &ino); err != 0) return err;
@@ -568,6 +580,7 @@ int SimFileSystem::Rename(const std::string& from, const std::string& to) {
 }
 int SimFileSystem::Unlink(const std::string& path) { return alive() ? disk_->Unlink(path) : EIO; }
 int SimFileSystem::Mkdir(const std::string& path) { return alive() ? disk_->Mkdir(path) : EIO; }
+int SimFileSystem::Rmdir(const std::string& path) { return alive() ? disk_->Rmdir(path) : EIO; }
 int SimFileSystem::ListDir(const std::string& dir, std::vector<std::string>* names) {
   return alive() ? disk_->ListDir(dir, names) : EIO;
 }

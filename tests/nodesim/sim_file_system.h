@@ -101,6 +101,7 @@ class SimDisk {
   int Rename(const std::string& from, const std::string& to);
   int Unlink(const std::string& path);
   int Mkdir(const std::string& path);
+  int Rmdir(const std::string& path);
   int ListDir(const std::string& dir, std::vector<std::string>* names);
   int SyncDir(const std::string& dir);
 
@@ -154,6 +155,7 @@ class SimFileSystem final : public base::FileSystem {
   int Rename(const std::string& from, const std::string& to) override;
   int Unlink(const std::string& path) override;
   int Mkdir(const std::string& path) override;
+  int Rmdir(const std::string& path) override;
   int ListDir(const std::string& dir, std::vector<std::string>* names) override;
   int SyncDir(const std::string& dir) override;
 

@@ -97,6 +97,7 @@ class Posix final : public FileSystem {
     return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
   }
   int Unlink(const std::string& path) override { return ::unlink(path.c_str()) == 0 ? 0 : errno; }
+  int Rmdir(const std::string& path) override { return ::rmdir(path.c_str()) == 0 ? 0 : errno; }
   int Mkdir(const std::string& path) override {
     return ::mkdir(path.c_str(), 0700) == 0 ? 0 : errno;
   }

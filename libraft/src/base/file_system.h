@@ -51,6 +51,8 @@ class FileSystem {
   // Creates a directory (mode 0700: only the owner may read what the library stores);
   // EEXIST if it exists. Files are created 0600 by their callers.
   virtual int Mkdir(const std::string& path) = 0;
+  // Removes an empty directory (rmdir(2)); ENOTEMPTY if it holds anything.
+  virtual int Rmdir(const std::string& path) = 0;
   // Names in `dir` except "." and "..", in unspecified order.
   virtual int ListDir(const std::string& dir, std::vector<std::string>* names) = 0;
   // Makes the entries of directory `dir` (creations, renames, removals) durable: open,
@@ -100,6 +102,7 @@ class ForwardingFileSystem : public FileSystem {
   }
   int Unlink(const std::string& path) override { return target_->Unlink(path); }
   int Mkdir(const std::string& path) override { return target_->Mkdir(path); }
+  int Rmdir(const std::string& path) override { return target_->Rmdir(path); }
   int ListDir(const std::string& dir, std::vector<std::string>* names) override {
     return target_->ListDir(dir, names);
   }
