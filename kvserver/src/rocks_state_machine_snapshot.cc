@@ -115,6 +115,43 @@ class StreamIn {
   std::size_t pos_ = 0, len_ = 0;
 };
 
+// The checkpoint's regular files, sorted by name, with their sizes.
+raft::Result<std::vector<std::pair<std::string, std::uint64_t>>> ListFiles(const std::string& dir) {
+  std::vector<std::pair<std::string, std::uint64_t>> files;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec))
+      return raft::Status(raft::ErrorCode::kIOError,
+                          "kv snapshot: unexpected entry " + it->path().string());
+    const std::uint64_t size = it->file_size(ec);
+    if (ec) break;
+    files.emplace_back(it->path().filename().string(), size);
+  }
+  if (ec) return raft::ErrnoStatus("list", dir, ec.value());
+  std::sort(files.begin(), files.end());
+  if (files.size() > kMaxSnapshotFiles)
+    return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: too many files in " + dir);
+  return files;
+}
+
+std::string EncodeHeader(raft::Index applied, std::size_t file_count) {
+  std::string header(kSnapshotMagic, sizeof(kSnapshotMagic));
+  raft::ByteWriter hw(&header);
+  hw.U8(kSnapshotVersion);
+  hw.U64(applied);
+  hw.U32(static_cast<std::uint32_t>(file_count));
+  return header;
+}
+
+std::string EncodeFileHeader(const std::string& name, std::uint64_t size) {
+  std::string file_header;
+  raft::ByteWriter fw(&file_header);
+  fw.U16(static_cast<std::uint16_t>(name.size()));  // <= NAME_MAX (255)
+  fw.Raw(name);
+  fw.U64(size);
+  return file_header;
+}
+
 raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
   char len_buf[2];
   if (raft::Status s = in->ReadExact(len_buf, 2); !s.ok()) return s;
@@ -158,41 +195,34 @@ raft::Status CheckpointSource::WriteTo(raft::SnapshotWriter* out) {
   return s.ok() ? removed : s;
 }
 
-raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file(ec))
-      return raft::Status(raft::ErrorCode::kIOError,
-                          "kv snapshot: unexpected entry " + it->path().string());
-    names.push_back(it->path().filename().string());
+std::optional<raft::SnapshotFiles> CheckpointSource::ReleaseFiles() {
+  if (dir_.empty()) return std::nullopt;
+  auto files = ListFiles(dir_);
+  if (!files.ok()) return std::nullopt;  // WriteTo reports the error
+  // The same bytes as Stream writes: the header, each file's header and bytes, the end.
+  raft::SnapshotFiles out;
+  out.dir = dir_;
+  out.pieces.push_back({EncodeHeader(applied_index_, files->size()), ""});
+  for (const auto& [name, size] : *files) {
+    out.pieces.push_back({EncodeFileHeader(name, size), ""});
+    out.pieces.push_back({"", name});
   }
-  if (ec) return raft::ErrnoStatus("list", dir_, ec.value());
-  std::sort(names.begin(), names.end());
-  if (names.size() > kMaxSnapshotFiles)
-    return raft::Status(raft::ErrorCode::kIOError, "kv snapshot: too many files in " + dir_);
+  out.pieces.push_back({std::string(kSnapshotEndMagic, sizeof(kSnapshotEndMagic)), ""});
+  dir_.clear();  // the runtime's now
+  return out;
+}
 
-  std::string header(kSnapshotMagic, sizeof(kSnapshotMagic));
-  raft::ByteWriter hw(&header);
-  hw.U8(kSnapshotVersion);
-  hw.U64(applied_index_);
-  hw.U32(static_cast<std::uint32_t>(names.size()));
-  if (raft::Status s = out->Write(header); !s.ok()) return s;
+raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
+  auto files = ListFiles(dir_);
+  if (!files.ok()) return files.status();
+  if (raft::Status s = out->Write(EncodeHeader(applied_index_, files->size())); !s.ok()) return s;
 
   auto buf = std::make_unique<char[]>(kSnapshotBufferBytes);
-  for (const std::string& name : names) {
+  for (const auto& [name, size] : *files) {
     std::string path = dir_ + "/" + name;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return raft::ErrnoStatus("open", path, errno);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return raft::ErrnoStatus("stat", path, errno);
-    auto size = static_cast<std::uint64_t>(st.st_size);
-    std::string file_header;
-    raft::ByteWriter fw(&file_header);
-    fw.U16(static_cast<std::uint16_t>(name.size()));  // <= NAME_MAX (255)
-    fw.Raw(name);
-    fw.U64(size);
-    if (raft::Status s = out->Write(file_header); !s.ok()) return s;
+    if (raft::Status s = out->Write(EncodeFileHeader(name, size)); !s.ok()) return s;
     for (std::uint64_t left = size; left > 0;) {
       std::size_t want =
           static_cast<std::size_t>(std::min<std::uint64_t>(left, kSnapshotBufferBytes));

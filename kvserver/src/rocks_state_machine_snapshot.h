@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "raft/state_machine.h"
@@ -34,7 +35,9 @@ inline constexpr std::size_t kSnapshotBufferBytes = 1 << 20;
 // removed after WriteTo (successful or not) and by the destructor if WriteTo never ran.
 // The checkpoint's files are immutable (hard links to SSTs, copies of the rest), so
 // WriteTo may run on any thread while the live DB goes on changing, and may outlive the
-// state machine that made it. WriteTo may be called once.
+// state machine that made it. WriteTo may be called once. ReleaseFiles hands the
+// directory to the runtime instead (a linked snapshot: the stream's bytes are the same,
+// the SST files are not copied).
 class CheckpointSource final : public raft::SnapshotSource {
  public:
   CheckpointSource(std::string checkpoint_dir, raft::Index applied_index);
@@ -43,6 +46,7 @@ class CheckpointSource final : public raft::SnapshotSource {
   CheckpointSource& operator=(const CheckpointSource&) = delete;
 
   raft::Status WriteTo(raft::SnapshotWriter* out) override;
+  std::optional<raft::SnapshotFiles> ReleaseFiles() override;
 
  private:
   raft::Status Stream(raft::SnapshotWriter* out);

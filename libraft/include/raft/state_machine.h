@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,12 +30,34 @@ class SnapshotReader {
   virtual Result<std::size_t> Read(char* buf, std::size_t n) = 0;
 };
 
+// A snapshot body made of literal bytes and whole immutable files: see
+// SnapshotSource::ReleaseFiles.
+struct SnapshotFiles {
+  struct Piece {
+    std::string bytes;  // literal bytes, when `file` is empty
+    std::string file;   // else: the whole file of this plain name in `dir`
+  };
+  std::string dir;  // holds the files (and nothing the pieces do not name)
+  std::vector<Piece> pieces;
+};
+
 // A frozen view of the state at one applied index, produced on the apply thread and
 // written out later on a background thread while Apply goes on (RocksDB: a checkpoint).
 class SnapshotSource {
  public:
   virtual ~SnapshotSource() = default;
   virtual Status WriteTo(SnapshotWriter* out) = 0;
+
+  // The zero-copy path, optional. A source whose body is mostly whole files that nothing
+  // will change again (RocksDB: a checkpoint's hard links to SST files) returns them
+  // here, and gives up the directory: the runtime renames it into its snapshot store and
+  // keeps the files as the snapshot, so a snapshot costs no second copy of the state.
+  // The body is the pieces' bytes in order and must equal what WriteTo would write (a
+  // peer receives it as one stream and Restore reads it back the same way). `dir` must
+  // be on the file system of the node's data directory (else the runtime copies the
+  // bytes). Called at most once, instead of WriteTo, on the snapshot thread; nullopt
+  // (the default): the runtime calls WriteTo and stores the bytes it writes.
+  virtual std::optional<SnapshotFiles> ReleaseFiles() { return std::nullopt; }
 };
 
 // Thread safety: the runtime calls Apply, PrepareSnapshot, Restore and AppliedIndex on

@@ -13,6 +13,7 @@
 #include "core/mutation.h"
 #include "raft/coding.h"
 #include "raft/errno_status.h"
+#include "runtime/snapshot_linked.h"
 
 namespace raft::runtime {
 namespace {
@@ -106,31 +107,36 @@ Status ReadExact(base::FileSystem* fs, int fd, const std::string& path, char* p,
   return Status::Ok();
 }
 
-// Reads the header of an open snapshot file: fills *h, returns the body's offset.
-Result<std::uint64_t> ReadHeader(base::FileSystem* fs, int fd, const std::string& path,
-                                 SnapshotHeader* h) {
-  char fixed[kHeadFixedBytes];
-  if (Status s = ReadExact(fs, fd, path, fixed, sizeof(fixed), 0); !s.ok()) return s;
-  raft::ByteReader r(std::string_view(fixed, sizeof(fixed)), "snapshot_header");
+// The fixed part of a header: checks magic and version, returns meta_len.
+Result<std::uint32_t> ParseHeadFixed(std::string_view fixed, const std::string& path) {
+  raft::ByteReader r(fixed.substr(0, kHeadFixedBytes), "snapshot_header");
   const std::string_view magic = r.Raw("magic", kHeadMagic.size());
   const std::uint8_t version = r.U8("version");
   r.Raw("pad", 3);
   const std::uint32_t len = r.U32("meta_len");
-  if (Status s = r.Finish(); !s.ok()) return s;
+  if (Status s = r.Finish(); !s.ok())
+    return Status(ErrorCode::kCorruption, path + ": " + s.message());
   if (magic != kHeadMagic)
     return Status(ErrorCode::kCorruption, path + ": not a snapshot file (bad magic)");
   if (version != kSnapshotVersion)
     return Status(ErrorCode::kCorruption, path + ": unsupported snapshot version");
   if (len > kMetaBytesMax) return Status(ErrorCode::kCorruption, path + ": header too large");
-  std::string meta(len + 4, '\0');
-  if (Status s = ReadExact(fs, fd, path, meta.data(), meta.size(), sizeof(fixed)); !s.ok())
+  return len;
+}
+
+// Reads the header of an open snapshot file: fills *h, returns the body's offset.
+Result<std::uint64_t> ReadHeader(base::FileSystem* fs, int fd, const std::string& path,
+                                 SnapshotHeader* h) {
+  std::string head(kHeadFixedBytes, '\0');
+  if (Status s = ReadExact(fs, fd, path, head.data(), head.size(), 0); !s.ok()) return s;
+  auto len = ParseHeadFixed(head, path);
+  if (!len.ok()) return len.status();
+  head.resize(kHeadFixedBytes + *len + 4);
+  if (Status s = ReadExact(fs, fd, path, head.data() + kHeadFixedBytes, *len + 4, kHeadFixedBytes);
+      !s.ok())
     return s;
-  const std::uint32_t crc = raft::DecodeFixed32(meta.data() + len);
-  meta.resize(len);
-  if (base::Crc32c(meta) != crc) return Status(ErrorCode::kCorruption, path + ": header checksum");
-  if (Status s = DecodeMeta(meta, h); !s.ok())
-    return Status(ErrorCode::kCorruption, path + ": malformed header: " + s.message());
-  return std::uint64_t{sizeof(fixed) + len + 4};
+  if (Status s = snapfmt::ParseHead(head, path, h); !s.ok()) return s;
+  return std::uint64_t{head.size()};
 }
 
 // Reads and checks the trailer of an open snapshot file whose body starts at
@@ -155,7 +161,51 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
 
 }  // namespace
 
+namespace snapfmt {
+
+std::string EncodeHead(const SnapshotHeader& h) {
+  const std::string meta = EncodeMeta(h);
+  std::string head;
+  raft::ByteWriter hw(&head);
+  hw.Raw(kHeadMagic);
+  hw.U8(kSnapshotVersion);
+  hw.Raw(std::string_view("\0\0\0", 3));
+  hw.U32(static_cast<std::uint32_t>(meta.size()));
+  hw.Raw(meta);
+  hw.U32(base::Crc32c(meta));
+  return head;
+}
+
+Status ParseHead(std::string_view head, const std::string& path, SnapshotHeader* h) {
+  if (head.size() < kHeadFixedBytes)
+    return Status(ErrorCode::kCorruption, path + ": truncated header");
+  auto len = ParseHeadFixed(head, path);
+  if (!len.ok()) return len.status();
+  if (head.size() != kHeadFixedBytes + *len + 4)
+    return Status(ErrorCode::kCorruption, path + ": header length");
+  const std::string_view meta = head.substr(kHeadFixedBytes, *len);
+  if (base::Crc32c(meta) != raft::DecodeFixed32(head.data() + kHeadFixedBytes + *len))
+    return Status(ErrorCode::kCorruption, path + ": header checksum");
+  if (Status s = DecodeMeta(meta, h); !s.ok())
+    return Status(ErrorCode::kCorruption, path + ": malformed header: " + s.message());
+  return Status::Ok();
+}
+
+std::string EncodeTrailer(std::uint64_t body_len, std::uint32_t body_crc) {
+  std::string trailer;
+  raft::ByteWriter w(&trailer);
+  w.U64(body_len);
+  w.U32(body_crc);
+  w.Raw(kTailMagic);
+  return trailer;
+}
+
+}  // namespace snapfmt
+
 // ---- SnapshotStore ----
+
+SnapshotStore::SnapshotStore(std::string dir, base::FileSystem* fs)
+    : dir_(std::move(dir)), fs_(fs), pins_(std::make_shared<LinkedPins>(fs)) {}
 
 Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& dir,
                                                            base::FileSystem* fs) {
@@ -170,8 +220,9 @@ Result<std::unique_ptr<SnapshotStore>> SnapshotStore::Open(const std::string& di
   std::vector<std::string> names;
   if (int err = fs->ListDir(dir, &names); err != 0) return ErrnoStatus("list", dir, err);
   for (const std::string& name : names) {
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
-      fs->Unlink(dir + "/" + name);  // an interrupted write or receive
+    if (name.ends_with(".tmp")) {
+      // An interrupted write or receive (a file), or linked snapshot (a directory).
+      (void)RemoveTree(fs, dir + "/" + name);
     }
   }
   return std::unique_ptr<SnapshotStore>(new SnapshotStore(dir, fs));
@@ -181,11 +232,18 @@ std::string SnapshotStore::PathOf(Index index, Term term) const {
   return dir_ + "/" + FileName(index, term);
 }
 
+std::string SnapshotStore::LinkedPathOf(Index index, Term term) const {
+  return dir_ + "/" + FileName(index, term) + "d";
+}
+
 bool SnapshotStore::Exists(Index index, Term term) const {
   int fd = -1;
-  if (fs_->Open(PathOf(index, term), O_RDONLY, 0, &fd) != 0) return false;
-  fs_->Close(fd);
-  return true;
+  if (fs_->Open(LinkedPathOf(index, term) + "/manifest", O_RDONLY, 0, &fd) == 0 ||
+      fs_->Open(PathOf(index, term), O_RDONLY, 0, &fd) == 0) {
+    fs_->Close(fd);
+    return true;
+  }
+  return false;
 }
 
 Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::Create(const SnapshotHeader& header) {
@@ -210,15 +268,7 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::NewWriter(const std::
   w->dir_ = dir;
   if (int err = fs->Open(w->tmp_path_, O_WRONLY | O_CREAT | O_TRUNC, 0600, &w->fd_); err != 0)
     return ErrnoStatus("open", w->tmp_path_, err);
-  const std::string meta = EncodeMeta(header);
-  std::string head;
-  raft::ByteWriter hw(&head);
-  hw.Raw(kHeadMagic);
-  hw.U8(kSnapshotVersion);
-  hw.Raw(std::string_view("\0\0\0", 3));
-  hw.U32(static_cast<std::uint32_t>(meta.size()));
-  hw.Raw(meta);
-  hw.U32(base::Crc32c(meta));
+  const std::string head = snapfmt::EncodeHead(header);
   if (int err = fs->PwriteAll(w->fd_, head.data(), head.size(), 0); err != 0)
     return ErrnoStatus("write", w->tmp_path_, err);
   w->offset_ = head.size();
@@ -227,7 +277,18 @@ Result<std::unique_ptr<SnapshotFileWriter>> SnapshotStore::NewWriter(const std::
 
 Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenReader(Index index,
                                                                       Term term) const {
-  return OpenPath(PathOf(index, term), fs_);
+  auto linked = OpenLinked(index, term);
+  if (!linked.ok()) return linked.status();
+  if (*linked == nullptr) return OpenPath(PathOf(index, term), fs_);
+  std::unique_ptr<SnapshotFileReader> r(new SnapshotFileReader());
+  r->fs_ = fs_;
+  r->path_ = (*linked)->dir();
+  r->header_ = (*linked)->header();
+  r->body_start_ = (*linked)->body_start();
+  r->body_len_ = (*linked)->body_len();
+  r->expected_crc_ = (*linked)->body_crc();
+  r->linked_ = std::move(linked).value();
+  return r;
 }
 
 Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenPath(const std::string& path,
@@ -279,6 +340,14 @@ Result<std::unique_ptr<SnapshotView>> SnapshotStore::OpenView(Index index, Term 
   v->path_ = PathOf(index, term);
   v->index_ = index;
   v->term_ = term;
+  auto linked = OpenLinked(index, term);
+  if (!linked.ok()) return linked.status();
+  if (*linked != nullptr) {
+    v->path_ = (*linked)->dir();
+    v->size_ = (*linked)->size();
+    v->linked_ = std::move(linked).value();
+    return v;
+  }
   if (int err = fs_->Open(v->path_, O_RDONLY, 0, &v->fd_); err != 0)
     return ErrnoStatus("open", v->path_, err);
   if (int err = fs_->FileSize(v->fd_, &v->size_); err != 0)
@@ -289,14 +358,24 @@ Result<std::unique_ptr<SnapshotView>> SnapshotStore::OpenView(Index index, Term 
 void SnapshotStore::Cleanup(Index index, Term term) {
   std::vector<std::string> names;
   if (fs_->ListDir(dir_, &names) != 0) return;
+  const bool own_linked =
+      std::find(names.begin(), names.end(), FileName(index, term) + "d") != names.end();
   for (const std::string& name : names) {
     Index i;
     Term t;
-    if (!ParseName(name, &i, &t) && !ParseReceiveName(name, &i, &t)) continue;
-    if (i > index ||
-        (i == index && t == term && !mutation::Active(mutation::Kind::kCleanupTooEager)))
-      continue;
-    fs_->Unlink(dir_ + "/" + name);
+    const bool linked =
+        name.ends_with(".snapd") && ParseName(name.substr(0, name.size() - 1), &i, &t);
+    const bool file = !linked && ParseName(name, &i, &t);
+    if (!linked && !file && !ParseReceiveName(name, &i, &t)) continue;
+    // The log's own snapshot stays; as a .snap file only until a linked copy of it
+    // exists (one taken right after an install replaces the received file).
+    const bool own = i == index && t == term && !(file && own_linked);
+    if (i > index || (own && !mutation::Active(mutation::Kind::kCleanupTooEager))) continue;
+    if (linked) {
+      pins_->RemoveOrDoom(dir_ + "/" + name);  // now, or when its last reader closes
+    } else {
+      fs_->Unlink(dir_ + "/" + name);
+    }
   }
 }
 
@@ -329,11 +408,7 @@ Status SnapshotFileWriter::Write(std::string_view bytes) {
 }
 
 Status SnapshotFileWriter::Commit() {
-  std::string trailer;
-  raft::ByteWriter w(&trailer);
-  w.U64(body_len_);
-  w.U32(body_crc_);
-  w.Raw(kTailMagic);
+  const std::string trailer = snapfmt::EncodeTrailer(body_len_, body_crc_);
   if (int err = fs_->PwriteAll(fd_, trailer.data(), trailer.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
   offset_ += trailer.size();
@@ -357,6 +432,11 @@ SnapshotView::~SnapshotView() {
 Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
   std::string out(n, '\0');
   std::size_t got = 0;
+  if (linked_ != nullptr) {
+    if (Status s = linked_->ReadAt(offset, out.data(), n, &got); !s.ok()) return s;
+    out.resize(got);
+    return out;
+  }
   if (mutation::Active(mutation::Kind::kViewByName)) {
     // Defect 2's code: every read opens the file by its name again.
     int fd = -1;
@@ -384,7 +464,13 @@ Result<std::size_t> SnapshotFileReader::Read(char* buf, std::size_t n) {
   std::uint64_t left = body_len_ - pos_;
   std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, left));
   if (want == 0) return std::size_t{0};
-  if (Status s = ReadExact(fs_, fd_, path_, buf, want, body_start_ + pos_); !s.ok()) return s;
+  if (linked_ != nullptr) {
+    std::size_t got = 0;
+    if (Status s = linked_->ReadAt(body_start_ + pos_, buf, want, &got); !s.ok()) return s;
+    if (got != want) return Status(ErrorCode::kCorruption, path_ + ": unexpected end");
+  } else if (Status s = ReadExact(fs_, fd_, path_, buf, want, body_start_ + pos_); !s.ok()) {
+    return s;
+  }
   pos_ += want;
   crc_ = base::Crc32cExtend(crc_, buf, want);
   if (pos_ == body_len_ && crc_ != expected_crc_)

@@ -12,6 +12,12 @@
 // <name>.<stream number>.recv.tmp, one file per stream, created O_EXCL), fsynced,
 // renamed and the directory fsynced, so a visible .snap file is always complete. The
 // directory itself is made durable in its parent when Open creates it.
+//
+// A linked snapshot (CreateLinked) is a directory snap-<index:20>-<term:20>.snapd of a
+// state machine's immutable files plus a manifest (docs/runtime.md, "Linked snapshots"):
+// no copy of the state. Readers and views see exactly the bytes of the equivalent .snap
+// file. They pin the directory: Cleanup removes a pinned one only when the last of them
+// closes.
 // Every file operation goes through a base::FileSystem (the POSIX one unless the
 // caller passes another, e.g. a fault-injecting or simulated one).
 // Thread safety: the store's methods may be called from several threads (if its
@@ -36,6 +42,9 @@ class FileSystem;
 }  // namespace raft::base
 
 namespace raft::runtime {
+
+class LinkedFile;
+struct LinkedPins;
 
 struct SnapshotHeader {
   SnapshotMeta meta;
@@ -77,6 +86,7 @@ class SnapshotFileReader final : public SnapshotReader {
   SnapshotFileReader() = default;
   base::FileSystem* fs_ = nullptr;
   int fd_ = -1;
+  std::unique_ptr<LinkedFile> linked_;  // instead of fd_, for a linked snapshot
   std::string path_;
   SnapshotHeader header_;
   std::uint64_t body_start_ = 0, body_len_ = 0, pos_ = 0;
@@ -112,7 +122,8 @@ class SnapshotReceiver {
 // An open snapshot file, for streaming its raw bytes to a peer. The view holds the file
 // open, so its bytes stay readable for the view's whole life even if Cleanup removes the
 // file's name meanwhile (FileSystem::Unlink): a stream depends on the name only when it
-// starts. One thread at a time.
+// starts. A view of a linked snapshot pins its directory instead (Cleanup defers its
+// removal to the last reader or view). One thread at a time.
 class SnapshotView {
  public:
   ~SnapshotView();
@@ -130,6 +141,7 @@ class SnapshotView {
   SnapshotView() = default;
   base::FileSystem* fs_ = nullptr;
   int fd_ = -1;
+  std::unique_ptr<LinkedFile> linked_;  // instead of fd_, for a linked snapshot
   std::string path_;
   Index index_ = 0;
   Term term_ = 0;
@@ -145,6 +157,12 @@ class SnapshotStore {
                                                      base::FileSystem* fs = nullptr);
 
   Result<std::unique_ptr<SnapshotFileWriter>> Create(const SnapshotHeader& header);
+  // A linked snapshot of `files` (a state machine's, SnapshotSource::ReleaseFiles): the
+  // directory is renamed into the store, every file checksummed and fsynced, the
+  // manifest written; durable on return. The store owns files.dir from the call on,
+  // whatever the outcome (it is removed on failure). Where files.dir is on another file
+  // system (EXDEV), the pieces are copied into an ordinary .snap file instead.
+  Status CreateLinked(const SnapshotHeader& header, SnapshotFiles files);
   Result<std::unique_ptr<SnapshotFileReader>> OpenReader(Index index, Term term) const;
   // A receive into a file of its own (<final name>.<n>.recv.tmp, created with O_EXCL):
   // streams of the same snapshot, e.g. a stale one and its restart, never share bytes,
@@ -153,9 +171,11 @@ class SnapshotStore {
   Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term,
                                                     std::uint64_t bytes_max = 0);
 
-  // The file's raw bytes, for streaming it to a peer; kIOError if there is no such file.
+  // The file's raw bytes (a linked snapshot's: those of the equivalent file), for
+  // streaming it to a peer; kIOError if there is no such snapshot.
   Result<std::unique_ptr<SnapshotView>> OpenView(Index index, Term term) const;
 
+  // A .snap file or a linked snapshot of this index and term.
   bool Exists(Index index, Term term) const;
   // Deletes the files the node no longer needs, given the log's snapshot (`index`,
   // `term`, as DiskStorage::Snapshot() names it): every snapshot below `index` (or at it
@@ -166,7 +186,9 @@ class SnapshotStore {
   // them. Readers and views already open are unaffected; a receive in progress below
   // `index` fails when it finishes.
   void Cleanup(Index index, Term term);
+  // The .snap file's path (a linked snapshot's directory: LinkedPathOf).
   std::string PathOf(Index index, Term term) const;
+  std::string LinkedPathOf(Index index, Term term) const;
   const std::string& dir() const { return dir_; }
 
   // Reads and checks the header and the body CRC of a file (bounded memory). `fs` as
@@ -182,7 +204,12 @@ class SnapshotStore {
                                                               base::FileSystem* fs = nullptr);
 
  private:
-  SnapshotStore(std::string dir, base::FileSystem* fs) : dir_(std::move(dir)), fs_(fs) {}
+  SnapshotStore(std::string dir, base::FileSystem* fs);
+  // A reader or view of the linked snapshot (index, term), if there is one: nullptr
+  // when there is none (the caller tries the .snap file), an error when it is damaged.
+  Result<std::unique_ptr<LinkedFile>> OpenLinked(Index index, Term term) const;
+  // CreateLinked's fallback: the pieces' bytes into an ordinary .snap file.
+  Status CopyLinked(const SnapshotHeader& header, const SnapshotFiles& files);
   // A writer of `path` through `path` + tmp_suffix; Commit syncs `dir` after the rename.
   static Result<std::unique_ptr<SnapshotFileWriter>> NewWriter(const std::string& path,
                                                                std::string_view tmp_suffix,
@@ -191,6 +218,7 @@ class SnapshotStore {
                                                                base::FileSystem* fs);
   std::string dir_;
   base::FileSystem* fs_;
+  std::shared_ptr<LinkedPins> pins_;           // shared with every LinkedFile
   std::atomic<std::uint64_t> receive_seq_{0};  // numbers each receive's file name
 };
 

@@ -1,0 +1,271 @@
+// Linked snapshots (docs/runtime.md, "Linked snapshots"): a state machine's files become
+// the snapshot without a copy, read back as the bytes of the equivalent .snap file, and
+// live as long as a reader or view pins them.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "base/file_system.h"
+#include "runtime/snapshot_store.h"
+
+namespace raft::runtime {
+namespace {
+
+namespace fsys = std::filesystem;
+
+struct TempDir {
+  explicit TempDir(const std::string& name)
+      : path(fsys::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
+    fsys::remove_all(path);
+    fsys::create_directories(path);
+  }
+  ~TempDir() { fsys::remove_all(path); }
+  fsys::path path;
+};
+
+std::string RandomBytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+void WriteFile(const fsys::path& p, const std::string& bytes) {
+  std::ofstream(p, std::ios::binary) << bytes;
+}
+
+std::string ReadAll(SnapshotView* v) {
+  std::string out;
+  while (out.size() < v->size()) {
+    auto chunk = v->ReadAt(out.size(), 100000);  // crosses piece boundaries
+    REQUIRE(chunk.ok());
+    REQUIRE(!chunk->empty());
+    out += *chunk;
+  }
+  return out;
+}
+
+ino_t Inode(const fsys::path& p) {
+  struct stat st;
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  return st.st_ino;
+}
+
+// A source directory of two files and the pieces around them; `body` gets the bytes.
+SnapshotFiles MakeSource(const fsys::path& dir, std::string* body) {
+  fsys::create_directories(dir);
+  const std::string a = RandomBytes(1500000, 1), b = RandomBytes(777, 2);
+  WriteFile(dir / "000001.sst", a);
+  WriteFile(dir / "MANIFEST-000002", b);
+  SnapshotFiles f;
+  f.dir = dir.string();
+  f.pieces = {
+      {"head", ""}, {"", "000001.sst"}, {"between", ""}, {"", "MANIFEST-000002"}, {"end", ""}};
+  *body = "head" + a + "between" + b + "end";
+  return f;
+}
+
+SnapshotHeader Header(Index index, Term term) {
+  SnapshotHeader h;
+  h.meta = SnapshotMeta{index, term, ConfState{{1, 2, 3}, {}}};
+  h.members = {MemberInfo{1, "n1", "127.0.0.1:1", "http"}};
+  return h;
+}
+
+// Returns EXDEV for renames out of `from`, as across file systems.
+class CrossDeviceFileSystem final : public base::ForwardingFileSystem {
+ public:
+  explicit CrossDeviceFileSystem(std::string from) : from_(std::move(from)) {}
+  int Rename(const std::string& from, const std::string& to) override {
+    return from == from_ ? EXDEV : ForwardingFileSystem::Rename(from, to);
+  }
+
+ private:
+  std::string from_;
+};
+
+}  // namespace
+
+TEST_CASE("a linked snapshot reads as its .snap file, shares the files, lives while pinned",
+          "[runtime][snapshot][linked]") {
+  TempDir tmp("raft-linked");
+  auto store = SnapshotStore::Open((tmp.path / "snap").string());
+  REQUIRE(store.ok());
+  std::string body;
+  SnapshotFiles files = MakeSource(tmp.path / "ckpt", &body);
+  const ino_t sst = Inode(tmp.path / "ckpt" / "000001.sst");
+  REQUIRE((*store)->CreateLinked(Header(42, 7), files).ok());
+
+  // The files moved into the store: the same inode, no copy.
+  const fsys::path linked = (*store)->LinkedPathOf(42, 7);
+  CHECK_FALSE(fsys::exists(tmp.path / "ckpt"));
+  CHECK(Inode(linked / "000001.sst") == sst);
+  CHECK(fsys::exists(linked / "manifest"));
+  CHECK((*store)->Exists(42, 7));
+  CHECK_FALSE(fsys::exists((*store)->PathOf(42, 7)));
+
+  // The same bytes as an ordinary .snap file of that body.
+  const std::string plain = (tmp.path / "plain.snap").string();
+  {
+    auto w = SnapshotStore::CreateAt(plain, Header(42, 7));
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write(body).ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  std::ifstream in(plain, std::ios::binary);
+  const std::string expected((std::istreambuf_iterator<char>(in)), {});
+  auto view = (*store)->OpenView(42, 7);
+  REQUIRE(view.ok());
+  REQUIRE((*view)->size() == expected.size());
+  CHECK(ReadAll(view->get()) == expected);
+  auto tail = (*view)->ReadAt(expected.size() - 5, 100);  // short only at the end
+  REQUIRE(tail.ok());
+  CHECK(*tail == expected.substr(expected.size() - 5));
+
+  // A receiver validates it as any snapshot file.
+  auto recv = (*store)->Receive(42, 7);
+  REQUIRE(recv.ok());
+  REQUIRE((*recv)->Write(0, expected).ok());
+  REQUIRE((*recv)->Finish().ok());
+  REQUIRE(SnapshotStore::Validate((*store)->PathOf(42, 7)).ok());
+  fsys::remove((*store)->PathOf(42, 7));
+
+  // A reader sees the body, checked against the CRC at its end.
+  {
+    auto r = (*store)->OpenReader(42, 7);
+    REQUIRE(r.ok());
+    CHECK((*r)->header().meta == Header(42, 7).meta);
+    CHECK((*r)->header().members == Header(42, 7).members);
+    std::string got(body.size() + 10, '\0');
+    std::size_t n = 0;
+    for (;;) {
+      auto k = (*r)->Read(got.data() + n, std::min<std::size_t>(4096, got.size() - n));
+      REQUIRE(k.ok());
+      if (*k == 0) break;
+      n += *k;
+    }
+    got.resize(n);
+    CHECK(got == body);
+  }
+
+  // Cleanup past it while the view is open: the files stay until the view closes.
+  (*store)->Cleanup(50, 7);
+  CHECK(fsys::exists(linked / "000001.sst"));
+  CHECK_FALSE((*store)->OpenView(42, 7).ok());  // doomed: no new reader
+  CHECK(ReadAll(view->get()) == expected);
+  view->reset();
+  CHECK_FALSE(fsys::exists(linked));
+
+  // Unpinned, cleanup removes it at once; the log's own snapshot is kept.
+  REQUIRE((*store)->CreateLinked(Header(60, 8), MakeSource(tmp.path / "ckpt2", &body)).ok());
+  (*store)->Cleanup(60, 8);
+  CHECK((*store)->Exists(60, 8));
+  (*store)->Cleanup(70, 8);
+  CHECK_FALSE(fsys::exists((*store)->LinkedPathOf(60, 8)));
+}
+
+TEST_CASE("a linked snapshot refuses damage and bad pieces, and leaves nothing behind",
+          "[runtime][snapshot][linked]") {
+  TempDir tmp("raft-linked-bad");
+  auto store = SnapshotStore::Open((tmp.path / "snap").string());
+  REQUIRE(store.ok());
+  std::string body;
+
+  SECTION("a damaged manifest") {
+    REQUIRE((*store)->CreateLinked(Header(5, 1), MakeSource(tmp.path / "c", &body)).ok());
+    const fsys::path m = fsys::path((*store)->LinkedPathOf(5, 1)) / "manifest";
+    std::fstream f(m, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(20);
+    f.put('\x7f');
+    f.close();
+    auto v = (*store)->OpenView(5, 1);
+    REQUIRE_FALSE(v.ok());
+    CHECK(v.status().code() == ErrorCode::kCorruption);
+    CHECK_FALSE((*store)->OpenReader(5, 1).ok());
+  }
+  SECTION("a file of another size than the manifest says") {
+    REQUIRE((*store)->CreateLinked(Header(5, 1), MakeSource(tmp.path / "c", &body)).ok());
+    fsys::resize_file(fsys::path((*store)->LinkedPathOf(5, 1)) / "000001.sst", 1000);
+    auto v = (*store)->OpenView(5, 1);
+    REQUIRE(v.ok());
+    auto bytes = (*v)->ReadAt(0, 1 << 20);
+    REQUIRE_FALSE(bytes.ok());
+    CHECK(bytes.status().code() == ErrorCode::kCorruption);
+  }
+  SECTION("a piece naming a missing file or a bad name: refused, the directory removed") {
+    SnapshotFiles f = MakeSource(tmp.path / "c", &body);
+    f.pieces.push_back({"", GENERATE(std::string("missing"), std::string("../x"),
+                                     std::string("manifest"), std::string("000001.sst"))});
+    CHECK_FALSE((*store)->CreateLinked(Header(5, 1), f).ok());
+    CHECK_FALSE((*store)->Exists(5, 1));
+    CHECK_FALSE(fsys::exists(tmp.path / "c"));
+    CHECK(fsys::is_empty(tmp.path / "snap"));
+  }
+  SECTION("a leftover .snapd.tmp directory is removed on open") {
+    const fsys::path left = (*store)->LinkedPathOf(9, 1) + ".tmp";
+    fsys::create_directories(left);
+    WriteFile(left / "000001.sst", "partial");
+    auto again = SnapshotStore::Open((tmp.path / "snap").string());
+    REQUIRE(again.ok());
+    CHECK_FALSE(fsys::exists(left));
+  }
+}
+
+TEST_CASE("a linked snapshot on another file system is copied into a .snap file",
+          "[runtime][snapshot][linked]") {
+  TempDir tmp("raft-linked-xdev");
+  const std::string src = (tmp.path / "ckpt").string();
+  CrossDeviceFileSystem xdev(src);
+  auto store = SnapshotStore::Open((tmp.path / "snap").string(), &xdev);
+  REQUIRE(store.ok());
+  std::string body;
+  REQUIRE((*store)->CreateLinked(Header(42, 7), MakeSource(src, &body)).ok());
+  CHECK_FALSE(fsys::exists(src));
+  CHECK_FALSE(fsys::exists((*store)->LinkedPathOf(42, 7)));
+  auto h = SnapshotStore::Validate((*store)->PathOf(42, 7));
+  REQUIRE(h.ok());
+  CHECK(h->meta == Header(42, 7).meta);
+  auto r = (*store)->OpenReader(42, 7);
+  REQUIRE(r.ok());
+  std::string got(body.size(), '\0');
+  std::size_t n = 0;
+  while (n < got.size()) {
+    auto k = (*r)->Read(got.data() + n, got.size() - n);
+    REQUIRE(k.ok());
+    REQUIRE(*k > 0);
+    n += *k;
+  }
+  CHECK(got == body);
+}
+
+}  // namespace raft::runtime
+
+namespace raft::runtime {
+
+TEST_CASE("a linked copy replaces the received file of the same snapshot at cleanup",
+          "[runtime][snapshot][linked]") {
+  TempDir tmp("raft-linked-replace");
+  auto store = SnapshotStore::Open((tmp.path / "snap").string());
+  REQUIRE(store.ok());
+  {
+    auto w = (*store)->Create(Header(42, 7));
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Write("received").ok());
+    REQUIRE((*w)->Commit().ok());
+  }
+  (*store)->Cleanup(42, 7);
+  CHECK(fsys::exists((*store)->PathOf(42, 7)));  // the log's: kept while it is the only copy
+  std::string body;
+  REQUIRE((*store)->CreateLinked(Header(42, 7), MakeSource(tmp.path / "ckpt", &body)).ok());
+  (*store)->Cleanup(42, 7);
+  CHECK_FALSE(fsys::exists((*store)->PathOf(42, 7)));
+  CHECK(fsys::exists((*store)->LinkedPathOf(42, 7)));
+  CHECK((*store)->Exists(42, 7));
+}
+
+}  // namespace raft::runtime
