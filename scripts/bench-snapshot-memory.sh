@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Issue 7's memory target: kvserver's RSS growth while a >= 1 GiB snapshot streams to a
-# new member (target: the leader grows by at most 64 MiB).
+# new member (target: the leader grows by at most 64 MiB). Issue 16's disk targets, from
+# the same run: the leader's data directory at most 1.3x the state plus the retained log
+# (sampled every second from the first write to the end of the join, under load, with
+# snapshots every --snapshot-entries entries), the joiner caught up with exactly one
+# snapshot stream and its directory never above 2.2x the state. "The state" is the
+# leader's kv/ directory (RocksDB); sizes are `du` (hard links counted once).
 #
 #   scripts/bench-snapshot-memory.sh              1 GiB of state (about a minute here)
 #   scripts/bench-snapshot-memory.sh --gb 0.05    a quick check of the script itself
@@ -10,8 +15,10 @@
 # small keys until the leader holds a snapshot covering all of it, then starts node3 with
 # -join <leader> and samples VmRSS of the leader and node3 every 50 ms (plus the leader's
 # VmHWM, reset just before) until node3 is a voter and has applied the leader's commit
-# index. Prints one machine-readable line and a table; the RSS series and the leader's
-# smaps_rollup (before, at peak) stay in results/. Exit 0 whatever the verdict.
+# index, while --load-conns kvbench connections write small keys to the leader. Prints
+# two machine-readable lines (snapshot-memory:, snapshot-footprint:) and a table; the
+# RSS and disk series and the leader's smaps_rollup (before, at peak) stay in results/.
+# Exit 0 whatever the verdict.
 #
 # Options:
 #   --gb G                 GiB of values to write (default 1; fractions allowed)
@@ -22,6 +29,8 @@
 #   --snapshot-entries N   kvserver -snapshot-entries (default 500)
 #   --snapshot-trailing N  kvserver -snapshot-trailing (default 100)
 #   --timeout S            node3 must have caught up within S seconds (default 600)
+#   --load-conns N         kvbench connections writing 100-byte values to the leader
+#                          during the join (default 8; 0: none)
 #   --port-base P          HTTP P..P+3, Raft P+100..P+103 (default 27000)
 #   --build-dir DIR        Release build tree (default <repo>/build-release)
 #   --data-dir DIR         parent of the run directory (default <build-dir>/bench-data)
@@ -35,7 +44,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GB=1 VALUE_KIB=256 VALUES=random SNAP_ENTRIES=500 SNAP_TRAILING=100 JOIN_TIMEOUT_S=600
 PORT_BASE=27000 BUILD_DIR="$ROOT/build-release" DATA_PARENT="" KEEP=0
-START_TIMEOUT_S=60 SNAPSHOT_TIMEOUT_S=300 STOP_TIMEOUT_S=15 SAMPLE_S=0.05
+START_TIMEOUT_S=60 SNAPSHOT_TIMEOUT_S=300 STOP_TIMEOUT_S=15 SAMPLE_S=0.05 LOAD_CONNS=8
 LIMIT_KB=$((64 * 1024))
 
 die() { echo "bench-snapshot-memory: error: $*" >&2; exit 1; }
@@ -49,6 +58,7 @@ while [ $# -gt 0 ]; do
     --snapshot-entries) SNAP_ENTRIES=${2:?}; shift 2 ;;
     --snapshot-trailing) SNAP_TRAILING=${2:?}; shift 2 ;;
     --timeout) JOIN_TIMEOUT_S=${2:?}; shift 2 ;;
+    --load-conns) LOAD_CONNS=${2:?}; shift 2 ;;
     --port-base) PORT_BASE=${2:?}; shift 2 ;;
     --build-dir) BUILD_DIR=${2:?}; shift 2 ;;
     --data-dir) DATA_PARENT=${2:?}; shift 2 ;;
@@ -65,7 +75,7 @@ KEYS=$(awk -v g="$GB" -v v="$VALUE_BYTES" 'BEGIN { n = int(g * 2^30 / v + 0.9999
 KVSERVER=${KVSERVER:-$BUILD_DIR/kvserver/kvserver}
 KVBENCH=$BUILD_DIR/bench/kvbench; [ -x "$KVBENCH" ] || KVBENCH=$BUILD_DIR/bench-standalone/kvbench
 [ -x "$KVSERVER" ] || die "no kvserver binary at $KVSERVER (build Release first: scripts/bench-compare.sh)"
-[ "$VALUES" = random ] || [ -x "$KVBENCH" ] || die "no kvbench in $BUILD_DIR (build it first)"
+[ "$VALUES" = random ] && [ "$LOAD_CONNS" -eq 0 ] || [ -x "$KVBENCH" ] || die "no kvbench in $BUILD_DIR (build it first)"
 LOCK="${RAFT_BUILD_LOCK:-}"
 
 # ------------------------------------------------------------------ data, cleanup
@@ -78,9 +88,11 @@ need_kb=$((KEYS * VALUE_KIB * 16)) avail_kb=$(df -Pk "$DATA" | awk 'NR == 2 { pr
 [ "$avail_kb" -gt "$need_kb" ] || die "$DATA has $((avail_kb / 1024)) MiB free; the run needs about $((need_kb / 1024)) MiB"
 
 declare -A PIDS=()  # node index -> pid
+SAMPLER_PID="" LOAD_PID=""
 cleanup() {
   local rc=$? i deadline=$((SECONDS + STOP_TIMEOUT_S))
   trap '' INT TERM
+  for i in $SAMPLER_PID $LOAD_PID; do kill "$i" 2>/dev/null || true; done
   for i in "${!PIDS[@]}"; do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; done
   for i in "${!PIDS[@]}"; do
     while kill -0 "${PIDS[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
@@ -139,6 +151,28 @@ find_leader() {  # sets L, LEADER_ADDR, LPID: the node leading in the highest te
   done
 }
 
+# Every second: ms, then per node: total, kv/ (the state), raft/ without snap/ (the
+# log), in KiB; a node not started yet shows 0 0 0.
+disk_sampler() {
+  local t0 i d
+  t0=$(date +%s%N)
+  echo "ms n0_total_kb n0_state_kb n0_log_kb n1_... n2_... n3_..." >"$RESULTS/disk.txt"
+  while :; do
+    line="$((($(date +%s%N) - t0) / 1000000))"
+    for i in 0 1 2 3; do
+      d="$DATA/kv/node$i"
+      if [ -d "$d/kv" ]; then
+        line+=" $(du -sk "$d" 2>/dev/null | cut -f1) $(du -sk "$d/kv" 2>/dev/null | cut -f1)"
+        line+=" $(du -sk --exclude=snap "$d/raft" 2>/dev/null | cut -f1)"
+      else
+        line+=" 0 0 0"
+      fi
+    done
+    echo "$line" >>"$RESULTS/disk.txt"
+    sleep 1
+  done
+}
+
 # ------------------------------------------------------------------ 1. three voters
 log "run directory $DATA; starting 3 nodes (-snapshot-entries $SNAP_ENTRIES -snapshot-trailing $SNAP_TRAILING)"
 kv_start 0; wait_healthy 0
@@ -153,6 +187,8 @@ TERM0=$(status "$L" | field term)
 log "3 voters; leader node$L ($LEADER_ADDR, pid $LPID), term $TERM0"
 
 measured() {
+  disk_sampler &
+  SAMPLER_PID=$!
   # ---------------------------------------------------------------- 2. generate the state
   log "writing $KEYS values of $VALUE_KIB KiB ($VALUES) to the leader"
   local t0=$SECONDS pass left ok="$RESULTS/put-ok.txt" cfg="$DATA/put.cfg"
@@ -201,8 +237,17 @@ measured() {
   done
   SNAP_INDEX=$snap TERM1=$(status "$L" | field term)
   DB_BYTES=$(metric "$L" kv_db_size_bytes)
-  SNAP_BYTES=$(find "$DATA/kv/node$L" -name "snap-*.snap" -printf '%s %f\n' | sort -k2 | tail -1 | cut -d' ' -f1)
-  log "snapshot index $SNAP_INDEX ($pad small keys), file ${SNAP_BYTES:-?} bytes; leader RocksDB ${DB_BYTES:-?} bytes"
+  local latest  # the newest snapshot: a .snap file or a linked .snapd directory
+  latest=$(find "$DATA/kv/node$L/raft/snap" -maxdepth 1 \( -name 'snap-*.snap' -o -name 'snap-*.snapd' \) -printf '%f\n' | sort | tail -1)
+  SNAP_BYTES=$(du -sb --apparent-size "$DATA/kv/node$L/raft/snap/$latest" 2>/dev/null | cut -f1)
+  log "snapshot index $SNAP_INDEX ($pad small keys), $latest ${SNAP_BYTES:-?} bytes; leader RocksDB ${DB_BYTES:-?} bytes"
+  LEADER_SAMPLE_FROM=$(($(wc -l <"$RESULTS/disk.txt") + 1))
+  if [ "$LOAD_CONNS" -gt 0 ]; then
+    "$KVBENCH" --target kvserver --addr "$LEADER_ADDR" --connections "$LOAD_CONNS" --keys 100000 \
+      --value-size 100 --warmup 0 --duration 36000 --timeout 10 >"$RESULTS/load.txt" 2>&1 &
+    LOAD_PID=$!
+    log "$LOAD_CONNS kvbench connections write 100-byte values to the leader during the join"
+  fi
 
   # ---------------------------------------------------------------- 3. join node3, sample RSS
   echo 5 >"/proc/$LPID/clear_refs" 2>/dev/null || log "warning: cannot reset the leader's VmHWM"
@@ -233,6 +278,8 @@ measured() {
     sleep "$SAMPLE_S"
   done
   TRANSFER_S=$(awk -v d="$(($(date +%s%N) - start_ns))" 'BEGIN { printf "%.1f", d / 1e9 }')
+  JOIN_SAMPLES_TO=$(wc -l <"$RESULTS/disk.txt")
+  [ -z "$LOAD_PID" ] || { kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=""; }
   HWM=$(rss_kb "$LPID" VmHWM)
   [ "$HWM" -le "$RSS_PEAK" ] || RSS_PEAK=$HWM
 }
@@ -256,6 +303,32 @@ STATE_BYTES=$((KEYS * VALUE_BYTES))
 STATE_GIB=$(awk -v b="$STATE_BYTES" 'BEGIN { printf "%.2f", b / 2^30 }')
 echo "snapshot-memory: state_gib $STATE_GIB state_bytes $STATE_BYTES db_bytes ${DB_BYTES:-?} snapshot_index $SNAP_INDEX snapshot_bytes ${SNAP_BYTES:-?} snapshots_sent ${SENT:-?} snapshots_installed ${INSTALLED:-?} terms $TERM0/$TERM1/${TERM2:-?} transfer_s $TRANSFER_S leader_rss_before_kb $RSS_BEFORE leader_rss_peak_kb $RSS_PEAK leader_growth_kb $GROWTH joiner_rss_peak_kb $J_PEAK verdict $VERDICT (growth <= 64 MiB)"
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+# Issue 16: the disk series. Leader (columns 2 + 3L..): (total - log) / state per sample,
+# under the small-key load (from the snapshot covering the values to the end of the
+# join): its median and its worst sample; and the worst while the values were written.
+# Joiner (node3, columns 11..13): its largest total during the join over the leader's
+# state at that moment.
+kill "$SAMPLER_PID" 2>/dev/null || true
+FOOT=$(awk -v l="$L" -v from="$LEADER_SAMPLE_FROM" -v to="$JOIN_SAMPLES_TO" 'NR > 1 {
+    t = $(2 + 3 * l); st = $(3 + 3 * l); lg = $(4 + 3 * l)
+    if (st > 0 && NR < from && (t - lg) / st > gr) gr = (t - lg) / st
+    if (st > 0 && NR >= from && NR <= to) {
+      r = (t - lg) / st; rs[++n] = r
+      if (r > lr) { lr = r; lt = t; ls = st; ll = lg }
+      if ($11 / st > jr) { jr = $11 / st; jt = $11; js = st }
+    }
+  } END {
+    for (i = 2; i <= n; i++) { v = rs[i]; for (j = i - 1; j > 0 && rs[j] > v; j--) rs[j + 1] = rs[j]; rs[j + 1] = v }
+    printf "%.2f %.2f %d %d %d %.2f %d %d %.2f\n", (n ? rs[int((n + 1) / 2)] : 0), lr, lt, ls, ll, jr, jt, js, gr
+  }' "$RESULTS/disk.txt")
+read -r LEADER_MEDIAN LEADER_RATIO LEADER_TOTAL_KB LEADER_STATE_KB LEADER_LOG_KB JOINER_RATIO JOINER_PEAK_KB JOINER_STATE_KB GEN_RATIO <<<"$FOOT"
+STREAMS=$(grep -c -e 'snapshot received' -e 'snapshot receive abandoned' -e 'snapshot receive failed' "$LOGS/node3.log" || true)
+PREPARE_MAX=$(http "http://$(kv_http "$L")/metrics" | awk '$1 == "kv_raft_snapshot_prepare_seconds_max" { printf "%.3f", $2 }')
+FOOT_VERDICT=PASS
+awk -v r="$LEADER_MEDIAN" 'BEGIN { exit !(r > 1.3) }' && FOOT_VERDICT=FAIL
+awk -v r="$JOINER_RATIO" 'BEGIN { exit !(r > 2.2) }' && FOOT_VERDICT=FAIL
+[ "$STREAMS" -eq 1 ] || FOOT_VERDICT=FAIL
+echo "snapshot-footprint: state_gib $STATE_GIB leader_median $LEADER_MEDIAN leader_worst $LEADER_RATIO leader_worst_while_loading $GEN_RATIO leader_total_kb $LEADER_TOTAL_KB leader_state_kb $LEADER_STATE_KB leader_log_kb $LEADER_LOG_KB joiner_ratio $JOINER_RATIO joiner_peak_kb $JOINER_PEAK_KB streams $STREAMS transfer_s $TRANSFER_S prepare_max_s ${PREPARE_MAX:-?} verdict $FOOT_VERDICT (leader median <= 1.3x state + log, joiner <= 2.2x state, one stream)"
 cat <<EOF
 
 | snapshot to a new member | |
@@ -268,4 +341,10 @@ cat <<EOF
 | leader RSS before / peak / growth | $(mib "$RSS_BEFORE") / $(mib "$RSS_PEAK") / $(mib "$GROWTH") |
 | node3 RSS peak | $(mib "$J_PEAK") |
 | target: leader growth <= 64 MiB | $VERDICT |
+| leader directory under small writes, (total - log) / state: median / worst | $LEADER_MEDIAN / $LEADER_RATIO (worst: $(mib "$LEADER_TOTAL_KB") - $(mib "$LEADER_LOG_KB") log, state $(mib "$LEADER_STATE_KB")) |
+| leader directory while the values were written, worst | $GEN_RATIO |
+| node3 directory during the join, peak / state | $JOINER_RATIO ($(mib "$JOINER_PEAK_KB") / $(mib "$JOINER_STATE_KB")) |
+| snapshot streams to node3 | $STREAMS |
+| apply thread's longest snapshot freeze | ${PREPARE_MAX:-?} s |
+| targets: leader median <= 1.3, node3 <= 2.2, one stream | $FOOT_VERDICT |
 EOF

@@ -88,6 +88,8 @@ const std::vector<FlagDef>& Defs() {
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),
       KV_NUM("snapshot-entries", snapshot_entries, "applied entries between snapshots"),
       KV_NUM("snapshot-trailing", snapshot_trailing, "log entries kept behind a snapshot"),
+      KV_NUM("snapshot-catchup-bytes", snapshot_catchup_bytes,
+             "log bytes the leader also keeps for followers catching up (0: none)"),
       FlagDef{
           "max-snapshot-bytes",
           "largest snapshot received from the leader; a longer stream is aborted (0: no "

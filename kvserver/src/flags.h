@@ -38,6 +38,7 @@ struct ServerFlags {
   int election_ticks = 5;
   std::uint64_t snapshot_entries = 10000;
   std::uint64_t snapshot_trailing = 1000;
+  std::uint64_t snapshot_catchup_bytes = 64ull << 20;
   std::uint64_t max_snapshot_bytes = 64ull << 30;  // NodeOptions::max_snapshot_bytes; 0: none
   std::uint64_t max_key_bytes = 1024;
   std::uint64_t max_value_bytes = 1 << 20;

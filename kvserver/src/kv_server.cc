@@ -279,6 +279,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.core.election_ticks = flags.election_ticks;
   o.snapshot_entries = flags.snapshot_entries;
   o.snapshot_trailing_entries = flags.snapshot_trailing;
+  o.catchup_log_bytes = flags.snapshot_catchup_bytes;
   o.max_snapshot_bytes = flags.max_snapshot_bytes;
   o.logger = logger;
   if (!impl->fresh && !flags.join.empty()) {

@@ -145,6 +145,12 @@ std::string KvServer::Impl::MetricsText() const {
   w.Gauge("kv_raft_snapshot_last_duration_seconds",
           "Duration of the last snapshot taken or installed.",
           static_cast<double>(m.last_snapshot_ms) / 1000.0);
+  w.Gauge("kv_raft_snapshot_prepare_seconds",
+          "Time the apply thread spent freezing the state for the last snapshot taken.",
+          static_cast<double>(m.last_snapshot_prepare_us) / 1e6);
+  w.Gauge("kv_raft_snapshot_prepare_seconds_max",
+          "The longest the apply thread spent freezing the state for one snapshot.",
+          static_cast<double>(m.max_snapshot_prepare_us) / 1e6);
   static const std::vector<double> bounds = LatencyBoundsSeconds();
   w.Histogram("kv_raft_commit_latency_seconds", "Proposal to apply latency on the leader.", bounds,
               m.commit_latency, static_cast<double>(m.commit_latency_sum_us) / 1e6);

@@ -104,3 +104,9 @@ target_include_directories(process_adversary_test PRIVATE ${PROJECT_SOURCE_DIR}/
 #   build/tests/kvserver/process_watch_test '[ttl]'
 kv_process_test(process_watch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_watch_test.cc
                 TIMEOUT 180)
+
+# The snapshot footprint (issue 16): linked snapshots on the leader, one stream and a
+# bounded directory for a node joining under load.
+#   build/tests/kvserver/process_snapshot_test
+kv_process_test(process_snapshot_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_snapshot_test.cc TIMEOUT 240)

@@ -95,6 +95,7 @@ NodeOptions Sim::OptionsFor(const Proc& p, bool bootstrap) const {
   opts.max_entry_bytes = 1024;
   opts.snapshot_entries = snapshot_entries_;
   opts.snapshot_trailing_entries = snapshot_trailing_;
+  opts.catchup_log_bytes = catchup_bytes_;
   opts.snapshot_chunk_bytes = chunk_bytes_;
   opts.segment_bytes = segment_bytes_;
   opts.logger = p.logger.get();
@@ -358,9 +359,9 @@ bool Sim::HealAndVerify() {
 }
 
 NodeSimResult Sim::Run() {
-  Trace(fmt::format("seed {} mix {} snapshot_entries {} trailing {} chunk {} segment {}", o_.seed,
-                    res_.mix.ToString(), snapshot_entries_, snapshot_trailing_, chunk_bytes_,
-                    segment_bytes_));
+  Trace(fmt::format("seed {} mix {} snapshot_entries {} trailing {} catchup {} chunk {} segment {}",
+                    o_.seed, res_.mix.ToString(), snapshot_entries_, snapshot_trailing_,
+                    catchup_bytes_, chunk_bytes_, segment_bytes_));
   if (Setup()) {
     const FaultMix& m = res_.mix;
     net_.SetFaults(m.drop ? 0.05 : 0, m.duplicate ? 0.05 : 0, m.reorder ? 0.05 : 0,

@@ -132,6 +132,11 @@ class RAFT_EXPORT DiskStorage final : public Storage {
   // Number of segment files (for tests and metrics).
   std::size_t SegmentCount() const;
 
+  // The lowest index i such that the records of entries i..LastIndex() take at most
+  // `max_bytes` on disk (LastIndex() + 1 when even the last one does not fit; at least
+  // FirstIndex()). For a compaction bounded in bytes rather than in entries.
+  Index FirstIndexWithin(std::uint64_t max_bytes) const;
+
  private:
   class RAFT_NO_EXPORT Impl;  // src/storage/disk_storage_impl.h
   explicit DiskStorage(std::unique_ptr<Impl> impl);

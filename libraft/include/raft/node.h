@@ -129,6 +129,12 @@ struct NodeOptions {
   // snapshot_trailing_entries of log behind it for slow followers.
   std::uint64_t snapshot_entries = 10000;
   std::uint64_t snapshot_trailing_entries = 1000;
+  // On the leader, a compaction also keeps the log that a follower still catching up
+  // needs (from the lowest match index: a follower being sent a snapshot, one that has
+  // just installed one, or one briefly down), up to this many bytes of log in all: a node
+  // that joins under load is caught up by one snapshot instead of one after another
+  // (issue 16). 0: only snapshot_trailing_entries.
+  std::uint64_t catchup_log_bytes = 64ull << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
   // A snapshot stream from the leader longer than this is aborted and its partial file
   // removed, so a peer cannot fill the disk with one (security review F-1 d); 0: no
@@ -206,6 +212,10 @@ struct RAFT_EXPORT NodeMetrics {
   std::uint64_t fsync_latency[kBuckets + 1] = {};
   std::uint64_t fsync_latency_sum_us = 0;
   std::uint64_t last_snapshot_ms = 0;
+  // The apply thread's time in StateMachine::PrepareSnapshot (what a snapshot costs the
+  // applies behind it): the last one, and the most since the node started.
+  std::uint64_t last_snapshot_prepare_us = 0;
+  std::uint64_t max_snapshot_prepare_us = 0;
 };
 
 class RAFT_EXPORT Node {

@@ -1,4 +1,7 @@
 // The apply thread: state machine, proposal and read completion, snapshot policy.
+#include <algorithm>
+#include <limits>
+
 #include "core/mutation.h"
 #include "runtime/node_impl.h"
 
@@ -120,6 +123,7 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFile
   applied_members_.clear();
   for (const auto& m : open->header().members) applied_members_[m.id] = m;
   last_snapshot_index_ = meta.index;
+  snapshot_after_install_ = true;
   std::vector<SharedCallback> lost;
   {
     base::MutexLock l(&pending_mu_);
@@ -148,10 +152,35 @@ void Node::Impl::ServeReads() {
   }
 }
 
+Index Node::Impl::CatchUpNeed() {
+  base::MutexLock l(&status_mu_);
+  Index need = std::numeric_limits<Index>::max();
+  if (core_status_.role != Role::kLeader) return need;
+  // Every follower, not only the recently active ones: one being sent a snapshot may
+  // miss a heartbeat round, and the byte budget bounds what a follower down for good costs.
+  for (const PeerStatus& p : core_status_.peers)
+    if (p.id != core_status_.id) need = std::min(need, p.match);
+  return need;
+}
+
 void Node::Impl::MaybeSnapshot() {
   Index applied = applied_.load();
-  if (snapshot_running_ || applied < last_snapshot_index_ + opts_.snapshot_entries) return;
+  if (snapshot_running_ ||
+      (!snapshot_after_install_ && applied < last_snapshot_index_ + opts_.snapshot_entries))
+    return;
+  // Right after an install, nothing applied since: only worth it as a linked copy of the
+  // installed snapshot (see SnapshotJob).
+  const bool copy_of_installed = snapshot_after_install_ && applied == last_snapshot_index_;
+  snapshot_after_install_ = false;
+  const auto prepare_start = env_->Now();
   auto src = sm_->PrepareSnapshot();
+  {
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(env_->Now() - prepare_start).count());
+    base::MutexLock l(&status_mu_);
+    metrics_.last_snapshot_prepare_us = us;
+    metrics_.max_snapshot_prepare_us = std::max(metrics_.max_snapshot_prepare_us, us);
+  }
   if (!src.ok()) {
     Log(LogLevel::kError, "cannot prepare snapshot", {{"error", src.status().ToString()}});
     return;
@@ -162,19 +191,32 @@ void Node::Impl::MaybeSnapshot() {
   snapshot_running_ = true;
   last_snapshot_index_ = applied;
   auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
-  env_->Post(runtime::Lane::kSnapshot, [this, meta, members = std::move(members), job]() mutable {
-    snap_checker_.Check();
-    SnapshotJob(meta, std::move(members), std::move(*job));
-  });
+  env_->Post(runtime::Lane::kSnapshot,
+             [this, meta, members = std::move(members), job, copy_of_installed]() mutable {
+               snap_checker_.Check();
+               SnapshotJob(meta, std::move(members), std::move(*job), copy_of_installed);
+             });
 }
 
 // Snapshot thread: write the file, then let the disk thread record it and compact.
 void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
-                             std::unique_ptr<SnapshotSource> src) {
+                             std::unique_ptr<SnapshotSource> src, bool copy_of_installed) {
   auto start = env_->Now();
-  auto writer = snaps_->Create(runtime::SnapshotHeader{meta, std::move(members)});
-  Status s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
-  if (s.ok()) s = (*writer)->Commit();
+  runtime::SnapshotHeader header{meta, std::move(members)};
+  Status s;
+  if (std::optional<SnapshotFiles> files = src->ReleaseFiles()) {
+    // The source's files become the snapshot: no copy of the state (docs/runtime.md,
+    // "Linked snapshots").
+    s = snaps_->CreateLinked(header, std::move(*files));
+  } else if (copy_of_installed) {
+    // The received file already holds these bytes: writing them again gains nothing.
+    snapshot_running_ = false;
+    return;
+  } else {
+    auto writer = snaps_->Create(header);
+    s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
+    if (s.ok()) s = (*writer)->Commit();
+  }
   src.reset();
   if (!s.ok()) {
     Log(LogLevel::kError, "snapshot failed",
@@ -187,12 +229,23 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
   env_->Post(runtime::Lane::kDisk, [this, meta, ms] {
     disk_checker_.Check();
     Status st;
+    const Index keep = opts_.snapshot_trailing_entries;
+    Index compact_to = meta.index > keep ? meta.index - keep : 0;
+    const Index need = CatchUpNeed();
     {
       base::MutexLock l(&storage_mu_);
-      auto r = disk_->CreateSnapshot(meta.index, meta.conf);
+      // Taken right after an install at its index: the log has this snapshot already;
+      // only the files change (Cleanup below prefers the linked one).
+      auto current = disk_->Snapshot();
+      const bool recorded =
+          current.ok() && current->index == meta.index && current->term == meta.term;
+      auto r = recorded ? std::move(current) : disk_->CreateSnapshot(meta.index, meta.conf);
       st = r.status();
-      Index keep = opts_.snapshot_trailing_entries;
-      Index compact_to = meta.index > keep ? meta.index - keep : 0;
+      if (need < compact_to && opts_.catchup_log_bytes > 0) {
+        // Keep what a follower catching up needs, within the byte budget.
+        const Index budget_first = disk_->FirstIndexWithin(opts_.catchup_log_bytes);
+        compact_to = std::min(compact_to, std::max(need, budget_first - 1));
+      }
       if (st.ok() && compact_to + 1 > disk_->FirstIndex()) st = disk_->Compact(compact_to);
       storage_view_->Publish();
     }

@@ -226,9 +226,17 @@ class Node::Impl : public runtime::TransportHandler {
   void ServeReads() RAFT_REQUIRES(apply_checker_);
   void MaybeSnapshot() RAFT_REQUIRES(apply_checker_);
 
+  // The lowest match index of the followers, on the leader (the max Index elsewhere):
+  // what compaction keeps, within catchup_log_bytes, for followers catching up. Any
+  // thread.
+  Index CatchUpNeed() RAFT_EXCLUDES(status_mu_);
+
   // snapshot thread
+  // copy_of_installed: taken right after an install at its index; made only if the
+  // source releases its files (a linked copy that replaces the received file).
   void SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
-                   std::unique_ptr<SnapshotSource> src) RAFT_REQUIRES(snap_checker_);
+                   std::unique_ptr<SnapshotSource> src, bool copy_of_installed)
+      RAFT_REQUIRES(snap_checker_);
 
   // Open()'s steps, in order (node_open.cc). They run before the threads start.
   struct Recovered;  // what the steps hand on to each other
@@ -343,6 +351,10 @@ class Node::Impl : public runtime::TransportHandler {
   // Written by the apply thread, read by GetStatus() on any thread.
   std::atomic<Index> last_snapshot_index_{0};
   std::atomic<bool> snapshot_running_{false};
+  // Set by an install: the next MaybeSnapshot takes one at once, so that a linked
+  // snapshot of the restored state replaces the received file (its bytes a second copy
+  // of the state) as soon as possible. Apply thread.
+  bool snapshot_after_install_ RAFT_GUARDED_BY(apply_checker_) = false;
 
   // status (read by any thread)
   mutable base::Mutex status_mu_;

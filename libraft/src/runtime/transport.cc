@@ -175,13 +175,12 @@ std::shared_ptr<PeerStream> Transport::NewStream() {
 
 void Transport::ClaimReceive(NodeId peer, const std::shared_ptr<InboundConn>& conn) {
   CheckThread();
-  for (auto it = receiving_.begin(); it != receiving_.end();)  // closed connections
-    it = it->second.expired() ? receiving_.erase(it) : std::next(it);
-  std::weak_ptr<InboundConn>& holder = receiving_[peer];
-  if (auto prev = holder.lock(); prev && prev != conn) {
-    prev->DropReceive("a newer snapshot stream from the same peer started");
+  if (auto prev = receiving_.lock(); prev && prev != conn) {
+    std::string why = "a newer snapshot stream started, from ";
+    why += PeerLabel(peer);
+    prev->DropReceive(why);
   }
-  holder = conn;
+  receiving_ = conn;
 }
 
 void Transport::PeerIsUp(NodeId id) {
@@ -214,7 +213,7 @@ void Transport::Stop() {
     if (auto c = w.lock()) c->Close();
   peers_.clear();
   inbound_.clear();
-  receiving_.clear();
+  receiving_.reset();
 }
 
 }  // namespace raft::runtime

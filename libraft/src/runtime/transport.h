@@ -126,9 +126,10 @@ class Transport final : public MessageTransport {
   // floods bad input cannot flood the log).
   void LogBadInput(std::string_view msg, std::vector<LogField> fields);
   void PeerIsUp(NodeId id);
-  // `conn` starts receiving a snapshot from `peer`: a receive still open on another
-  // connection from the same peer (a stream its sender gave up with that connection) is
-  // dropped, its partial file removed. At most one partial receive per peer on disk.
+  // `conn` starts receiving a snapshot from `peer`: a receive still open on any other
+  // connection (a stream its sender gave up with that connection, or one from an earlier
+  // leader) is dropped, its partial file removed. At most one snapshot in flight on disk
+  // (issue 16: the receiver never holds more than the state plus one snapshot).
   void ClaimReceive(NodeId peer, const std::shared_ptr<InboundConn>& conn);
   // A new stream to dial on: TLS with the current context when options().tls is set.
   std::shared_ptr<PeerStream> NewStream();
@@ -157,7 +158,7 @@ class Transport final : public MessageTransport {
   std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
   std::map<NodeId, std::string> names_;  // SetPeerName; for logs
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
-  std::map<NodeId, std::weak_ptr<InboundConn>> receiving_;  // see ClaimReceive
+  std::weak_ptr<InboundConn> receiving_;  // see ClaimReceive
   bool stopped_ = false;
 
   friend class InboundConn;

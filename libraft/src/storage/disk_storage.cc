@@ -48,6 +48,9 @@ Status DiskStorage::Compact(Index index) { return impl_->Compact(index); }
 const std::vector<std::string>& DiskStorage::recovery_notes() const { return impl_->notes(); }
 const Status& DiskStorage::failure() const { return impl_->failure(); }
 std::size_t DiskStorage::SegmentCount() const { return impl_->segment_count(); }
+Index DiskStorage::FirstIndexWithin(std::uint64_t max_bytes) const {
+  return impl_->FirstIndexWithin(max_bytes);
+}
 
 DiskStorage::Impl::Impl(std::string dir, const DiskStorageOptions& options)
     : dir_(std::move(dir)),
@@ -104,6 +107,24 @@ SnapshotMeta DiskStorage::Impl::snapshot() const {
 std::size_t DiskStorage::Impl::segment_count() const {
   base::MutexLock l(&mu_);
   return segments_.size();
+}
+
+Index DiskStorage::Impl::FirstIndexWithin(std::uint64_t max_bytes) const {
+  base::MutexLock l(&mu_);
+  std::uint64_t sum = 0;
+  // Whole segments while they fit (their file size: records and sync marks), then
+  // record by record inside the one that does not.
+  for (auto seg = segments_.rbegin(); seg != segments_.rend(); ++seg) {
+    if (sum + seg->bytes <= max_bytes) {
+      sum += seg->bytes;
+      continue;
+    }
+    for (std::size_t k = seg->records.size(); k-- > 0;) {
+      sum += seg->records[k].bytes;
+      if (sum > max_bytes) return std::max<Index>(seg->first + k + 1, first_index_);
+    }
+  }
+  return first_index_;
 }
 
 Result<Term> DiskStorage::Impl::TermAt(Index i) const {

@@ -43,6 +43,7 @@ class DiskStorage::Impl {
   Index LastIndex() const RAFT_EXCLUDES(mu_);
   SnapshotMeta snapshot() const RAFT_EXCLUDES(mu_);
   std::size_t segment_count() const RAFT_EXCLUDES(mu_);
+  Index FirstIndexWithin(std::uint64_t max_bytes) const RAFT_EXCLUDES(mu_);
 
   // Writes: the writer.
   Status Append(const std::vector<Entry>& entries) RAFT_EXCLUDES(mu_);

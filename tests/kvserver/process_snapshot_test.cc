@@ -1,0 +1,157 @@
+// Issue 16, the snapshot footprint, with real processes: the leader's snapshots are linked
+// RocksDB checkpoints (no copy of the state), and a node that joins under steady writes
+// is caught up by exactly one stream without its directory growing past the state plus
+// one snapshot in flight. The same scenario at 1 GiB is scripts/bench-snapshot-memory.sh.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "process_harness.h"
+
+using namespace kvtest;
+namespace fsys = std::filesystem;
+
+namespace {
+
+// Bytes on disk under `root`, each inode counted once (as `du`: hard links shared by a
+// linked snapshot and the live DB are one copy). Skips what vanishes while it walks;
+// `skip` is a directory name not to enter.
+std::uint64_t DiskBytes(const fsys::path& root, const std::string& skip = "") {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::uint64_t bytes = 0;
+  std::error_code ec;
+  fsys::recursive_directory_iterator it(root, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (!skip.empty() && it->is_directory(ec) && it->path().filename() == skip) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (seen.insert({st.st_dev, st.st_ino}).second)
+      bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  return bytes;
+}
+
+std::string RandomValue(std::size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    const std::uint64_t r = rng();
+    std::memcpy(s.data() + i, &r, 8);
+  }
+  return s;
+}
+
+std::size_t CountOf(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("snapshots cost no copy of the state; a joiner under load needs one stream",
+          "[cluster][snapshot][footprint]") {
+  ProcessCluster cluster({.extra_args = {"-snapshot-entries", "100", "-snapshot-trailing", "20"}});
+  cluster.Start(3);
+  std::size_t leader = cluster.WaitLeader();
+  KvClient lc = cluster.node(leader).Client(30s);
+  // 32 MiB of values RocksDB cannot compress.
+  constexpr int kValues = 128;
+  constexpr std::size_t kValueBytes = 256 * 1024;
+  for (int i = 0; i < kValues; ++i)
+    PutOk(lc, "big/" + std::to_string(i), RandomValue(kValueBytes, static_cast<unsigned>(i)));
+  const std::uint64_t big_index = JsonU64(cluster.node(leader).StatusJson(), "commit_index");
+  int pad = 0;
+  REQUIRE(WaitUntil(60s, [&] {
+    for (int i = 0; i < 30; ++i) (void)lc.Put("pad/" + std::to_string(pad++), "x");
+    return JsonU64(cluster.node(leader).StatusJson(), "snapshot_index") >= big_index;
+  }));
+
+  // The leader's snapshot is a directory of hard links into its own RocksDB.
+  const fsys::path ldir = cluster.node(leader).spec().data_dir;
+  std::size_t linked = 0;
+  for (const auto& e : fsys::directory_iterator(ldir / "raft" / "snap"))
+    if (e.path().extension() == ".snapd") ++linked;
+  CHECK(linked >= 1);
+  const std::uint64_t state = DiskBytes(ldir / "kv");
+  REQUIRE(state >= kValues * kValueBytes);
+  // (total - log) / state of the leader's directory now.
+  auto leader_ratio = [&] {
+    const std::uint64_t st = DiskBytes(ldir / "kv"), log = DiskBytes(ldir / "raft", "snap");
+    const std::uint64_t total = DiskBytes(ldir);
+    return st == 0 ? 0.0
+                   : static_cast<double>(total - std::min(total, log)) / static_cast<double>(st);
+  };
+
+  // Steady writes while a fourth node joins; both directories are sampled all along.
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    KvClient c = cluster.node(leader).Client(5s);
+    for (int i = 0; !stop.load(); ++i)
+      if (c.Put("load/" + std::to_string(i % 500), std::to_string(i)).status == 200) ++written;
+  });
+  NodeProcess& joiner = cluster.AddNode();
+  const fsys::path jdir = joiner.spec().data_dir;
+  std::atomic<std::uint64_t> joiner_peak{0};
+  std::vector<double> ratios;  // the sampler's until it is joined
+  std::thread sampler([&] {
+    while (!stop.load()) {
+      joiner_peak = std::max(joiner_peak.load(), DiskBytes(jdir));
+      ratios.push_back(leader_ratio());
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  joiner.Start(cluster.node(leader).http_addr());
+  joiner.WaitServing();
+  cluster.WaitVoters(4, 60s);
+  cluster.WaitCaughtUp(3, 60s);
+  const double catch_up_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stop = true;
+  writer.join();
+  sampler.join();
+
+  // The leader: its snapshot shares the state's files. A compaction since the latest
+  // snapshot makes it hold files the live DB dropped, until the next snapshot (100
+  // entries later): the median is the target, 2x bounds the worst (before issue 16 the
+  // directory held the state and two full copies).
+  REQUIRE(!ratios.empty());
+  std::sort(ratios.begin(), ratios.end());
+  INFO("leader (total - log) / state over " << ratios.size() << " samples: median "
+                                            << ratios[ratios.size() / 2] << ", max "
+                                            << ratios.back());
+  CHECK(ratios[ratios.size() / 2] <= 1.3);
+  CHECK(ratios.back() <= 2.0);
+
+  const std::string jlog = joiner.Log();
+  INFO("joiner: caught up in " << catch_up_s << " s, peak " << joiner_peak.load()
+                               << " bytes, leader state " << state << ", " << written.load()
+                               << " writes during the join");
+  CHECK(written.load() > 0);
+  CHECK(CountOf(jlog, "snapshot received") == 1);
+  CHECK(CountOf(jlog, "snapshot receive abandoned") == 0);
+  CHECK(CountOf(jlog, "snapshot receive failed") == 0);
+  CHECK(static_cast<double>(joiner_peak.load()) <= 2.2 * static_cast<double>(state));
+  CHECK(catch_up_s < 60);
+  for (int i : {0, kValues / 2, kValues - 1}) {
+    HttpReply r = joiner.Client().Get("big/" + std::to_string(i), /*stale=*/true);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
+  }
+}
