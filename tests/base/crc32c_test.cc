@@ -59,5 +59,18 @@ TEST_CASE("crc32c extends across split points", "[base][crc32c]") {
   }
 }
 
+TEST_CASE("Crc32cCombine gives the CRC of the concatenation", "[base][crc]") {
+  std::mt19937 rng(7);
+  for (std::size_t la : {0, 1, 7, 100, 4096}) {
+    for (std::size_t lb : {0, 1, 3, 8, 1000, 65537}) {
+      std::string a(la, '\0'), b(lb, '\0');
+      for (char& c : a) c = static_cast<char>(rng());
+      for (char& c : b) c = static_cast<char>(rng());
+      INFO("la " << la << ", lb " << lb);
+      CHECK(Crc32cCombine(Crc32c(a), Crc32c(b), lb) == Crc32c(a + b));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace raft::base

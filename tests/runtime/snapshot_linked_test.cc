@@ -269,3 +269,70 @@ TEST_CASE("a linked copy replaces the received file of the same snapshot at clea
 }
 
 }  // namespace raft::runtime
+
+namespace raft::runtime {
+namespace {
+
+// Counts the bytes read through it.
+class ReadCountingFileSystem final : public base::ForwardingFileSystem {
+ public:
+  std::uint64_t bytes_read = 0;
+  int Pread(int fd, void* data, std::size_t n, std::uint64_t off, std::size_t* read) override {
+    int err = ForwardingFileSystem::Pread(fd, data, n, off, read);
+    bytes_read += *read;
+    return err;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a linked snapshot reads only the files the previous one does not hold",
+          "[runtime][snapshot][linked]") {
+  TempDir tmp("raft-linked-crc");
+  ReadCountingFileSystem fs;
+  auto store = SnapshotStore::Open((tmp.path / "snap").string(), &fs);
+  REQUIRE(store.ok());
+  std::string body;
+  REQUIRE((*store)->CreateLinked(Header(10, 1), MakeSource(tmp.path / "c1", &body)).ok());
+  const fsys::path first = (*store)->LinkedPathOf(10, 1);
+  // The next checkpoint: the big file shared (a hard link, as RocksDB's), a new small one.
+  const fsys::path c2 = tmp.path / "c2";
+  fsys::create_directories(c2);
+  fsys::create_hard_link(first / "000001.sst", c2 / "000001.sst");
+  WriteFile(c2 / "MANIFEST-000009", "new manifest");
+  SnapshotFiles f;
+  f.dir = c2.string();
+  f.pieces = {{"h", ""}, {"", "000001.sst"}, {"", "MANIFEST-000009"}, {"e", ""}};
+  fs.bytes_read = 0;
+  REQUIRE((*store)->CreateLinked(Header(20, 1), f).ok());
+  CHECK(fs.bytes_read < 1000);  // not the 1.5 MB file again
+  // The combined CRC is right: a reader checks it at the end.
+  std::ifstream in(first / "000001.sst", std::ios::binary);
+  const std::string big((std::istreambuf_iterator<char>(in)), {});
+  auto r = (*store)->OpenReader(20, 1);
+  REQUIRE(r.ok());
+  std::string got(big.size() + 100, '\0');
+  std::size_t n = 0;
+  for (;;) {
+    auto k = (*r)->Read(got.data() + n, got.size() - n);
+    REQUIRE(k.ok());
+    if (*k == 0) break;
+    n += *k;
+  }
+  got.resize(n);
+  CHECK(got == "h" + big + "new manifest" + "e");
+  // Once the snapshot the CRCs came from is removed, nothing is taken from them.
+  (*store)->Cleanup(20, 1);
+  const fsys::path c3 = tmp.path / "c3";
+  fsys::create_directories(c3);
+  fsys::create_hard_link(fsys::path((*store)->LinkedPathOf(20, 1)) / "000001.sst",
+                         c3 / "000001.sst");
+  (*store)->Cleanup(30, 1);  // removes 20: the cache goes with it
+  f.dir = c3.string();
+  f.pieces = {{"", "000001.sst"}};
+  fs.bytes_read = 0;
+  REQUIRE((*store)->CreateLinked(Header(30, 1), f).ok());
+  CHECK(fs.bytes_read >= big.size());
+}
+
+}  // namespace raft::runtime

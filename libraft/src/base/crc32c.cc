@@ -93,4 +93,42 @@ std::uint32_t Crc32cExtendPortable(std::uint32_t crc, const void* data, std::siz
   return ~c;
 }
 
+namespace {
+
+// mat x vec over GF(2): the xor of the columns mat[i] where bit i of vec is set.
+std::uint32_t Gf2Times(const std::uint32_t* mat, std::uint32_t vec) {
+  std::uint32_t sum = 0;
+  for (int i = 0; vec != 0; vec >>= 1, ++i)
+    if (vec & 1) sum ^= mat[i];
+  return sum;
+}
+
+void Gf2Square(std::uint32_t* square, const std::uint32_t* mat) {
+  for (int n = 0; n < 32; ++n) square[n] = Gf2Times(mat, mat[n]);
+}
+
+}  // namespace
+
+std::uint32_t Crc32cCombine(std::uint32_t crc1, std::uint32_t crc2, std::uint64_t len2) {
+  if (len2 == 0) return crc1;
+  std::uint32_t even[32], odd[32];
+  odd[0] = 0x82F63B78u;  // the operator for one zero bit: shift, xor the polynomial
+  for (int n = 1; n < 32; ++n) odd[n] = 1u << (n - 1);
+  Gf2Square(even, odd);  // two zero bits
+  Gf2Square(odd, even);  // four
+  // Each round squares once more (one zero byte, then two, four...) and applies the
+  // operator where len2 has a bit set.
+  for (;;) {
+    Gf2Square(even, odd);
+    if (len2 & 1) crc1 = Gf2Times(even, crc1);
+    len2 >>= 1;
+    if (len2 == 0) break;
+    Gf2Square(odd, even);
+    if (len2 & 1) crc1 = Gf2Times(odd, crc1);
+    len2 >>= 1;
+    if (len2 == 0) break;
+  }
+  return crc1 ^ crc2;
+}
+
 }  // namespace raft::base

@@ -15,6 +15,12 @@ namespace raft::base {
 // data[0, n). Start with crc = 0: Crc32cExtend(Crc32cExtend(0, a), b) == Crc32c(a + b).
 std::uint32_t Crc32cExtend(std::uint32_t crc, const void* data, std::size_t n);
 
+// The CRC32C of a + b from crc1 = CRC32C(a), crc2 = CRC32C(b) and the length of b,
+// without b's bytes (zlib's crc32_combine method: the operator "append len2 zero bytes"
+// as a 32x32 matrix over GF(2), raised by repeated squaring; O(log len2)). For a body
+// whose parts' CRCs are known already, such as the immutable files of a linked snapshot.
+std::uint32_t Crc32cCombine(std::uint32_t crc1, std::uint32_t crc2, std::uint64_t len2);
+
 // The portable path of Crc32cExtend, always in software (for tests and comparisons).
 std::uint32_t Crc32cExtendPortable(std::uint32_t crc, const void* data, std::size_t n);
 // Whether Crc32cExtend uses the CPU's crc32 instruction on this machine.

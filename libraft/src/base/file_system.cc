@@ -93,6 +93,15 @@ class Posix final : public FileSystem {
     return 0;
   }
   int LockExclusive(int fd) override { return ::flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : errno; }
+  int FileKey(int fd, std::string* key) override {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return errno;
+    // Not ctime: linking the file (a checkpoint, a linked snapshot) changes it.
+    *key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+           std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec);
+    return 0;
+  }
   int Rename(const std::string& from, const std::string& to) override {
     return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
   }

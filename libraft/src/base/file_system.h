@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -41,6 +42,14 @@ class FileSystem {
   virtual int FileSize(int fd, std::uint64_t* size) = 0;
   // flock(LOCK_EX | LOCK_NB): EWOULDBLOCK if another descriptor holds the lock.
   virtual int LockExclusive(int fd) = 0;
+  // An identity of the open file's contents: equal keys name the same file (one inode,
+  // whatever its names) unmodified, for as long as some name of it exists. POSIX: device,
+  // inode, size and mtime. ENOTSUP (the default): no identity, nothing may be cached.
+  virtual int FileKey(int fd, std::string* key) {
+    (void)fd;
+    (void)key;
+    return ENOTSUP;
+  }
 
   // --- Names
   // rename(2): atomic replacement of `to`; durable only after SyncDir of its directory.
@@ -97,6 +106,7 @@ class ForwardingFileSystem : public FileSystem {
   int Ftruncate(int fd, std::uint64_t size) override { return target_->Ftruncate(fd, size); }
   int FileSize(int fd, std::uint64_t* size) override { return target_->FileSize(fd, size); }
   int LockExclusive(int fd) override { return target_->LockExclusive(fd); }
+  int FileKey(int fd, std::string* key) override { return target_->FileKey(fd, key); }
   int Rename(const std::string& from, const std::string& to) override {
     return target_->Rename(from, to);
   }

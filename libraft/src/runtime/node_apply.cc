@@ -174,12 +174,12 @@ void Node::Impl::MaybeSnapshot() {
   snapshot_after_install_ = false;
   const auto prepare_start = env_->Now();
   auto src = sm_->PrepareSnapshot();
+  const auto prepare_us = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(env_->Now() - prepare_start).count());
   {
-    const auto us = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(env_->Now() - prepare_start).count());
     base::MutexLock l(&status_mu_);
-    metrics_.last_snapshot_prepare_us = us;
-    metrics_.max_snapshot_prepare_us = std::max(metrics_.max_snapshot_prepare_us, us);
+    metrics_.last_snapshot_prepare_us = prepare_us;
+    metrics_.max_snapshot_prepare_us = std::max(metrics_.max_snapshot_prepare_us, prepare_us);
   }
   if (!src.ok()) {
     Log(LogLevel::kError, "cannot prepare snapshot", {{"error", src.status().ToString()}});
@@ -191,16 +191,17 @@ void Node::Impl::MaybeSnapshot() {
   snapshot_running_ = true;
   last_snapshot_index_ = applied;
   auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
-  env_->Post(runtime::Lane::kSnapshot,
-             [this, meta, members = std::move(members), job, copy_of_installed]() mutable {
-               snap_checker_.Check();
-               SnapshotJob(meta, std::move(members), std::move(*job), copy_of_installed);
-             });
+  env_->Post(runtime::Lane::kSnapshot, [this, meta, members = std::move(members), job,
+                                        copy_of_installed, prepare_us]() mutable {
+    snap_checker_.Check();
+    SnapshotJob(meta, std::move(members), std::move(*job), copy_of_installed, prepare_us);
+  });
 }
 
 // Snapshot thread: write the file, then let the disk thread record it and compact.
 void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
-                             std::unique_ptr<SnapshotSource> src, bool copy_of_installed) {
+                             std::unique_ptr<SnapshotSource> src, bool copy_of_installed,
+                             std::uint64_t prepare_us) {
   auto start = env_->Now();
   runtime::SnapshotHeader header{meta, std::move(members)};
   Status s;
@@ -226,21 +227,23 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
   }
   auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
-  env_->Post(runtime::Lane::kDisk, [this, meta, ms] {
+  env_->Post(runtime::Lane::kDisk, [this, meta, ms, prepare_us] {
     disk_checker_.Check();
     Status st;
     const Index keep = opts_.snapshot_trailing_entries;
     Index compact_to = meta.index > keep ? meta.index - keep : 0;
     const Index need = CatchUpNeed();
+    SnapshotMeta log_snap = meta;  // the log's snapshot once this is recorded
     {
       base::MutexLock l(&storage_mu_);
-      // Taken right after an install at its index: the log has this snapshot already;
-      // only the files change (Cleanup below prefers the linked one).
+      // The log may hold this snapshot already (a linked copy taken right after an
+      // install), or a newer one (an install overtook it): then only the files change,
+      // and Cleanup below sorts them out.
       auto current = disk_->Snapshot();
-      const bool recorded =
-          current.ok() && current->index == meta.index && current->term == meta.term;
+      const bool recorded = current.ok() && current->index >= meta.index;
       auto r = recorded ? std::move(current) : disk_->CreateSnapshot(meta.index, meta.conf);
       st = r.status();
+      if (st.ok()) log_snap = *r;
       if (need < compact_to && opts_.catchup_log_bytes > 0) {
         // Keep what a follower catching up needs, within the byte budget.
         const Index budget_first = disk_->FirstIndexWithin(opts_.catchup_log_bytes);
@@ -252,11 +255,13 @@ void Node::Impl::SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
     if (!st.ok()) {
       Log(LogLevel::kError, "recording snapshot failed", {{"error", st.ToString()}});
     } else {
-      // `meta` is now the log's snapshot: only this thread changes it (CreateSnapshot
+      // `log_snap` is the log's snapshot: only this thread changes it (CreateSnapshot
       // here, ApplySnapshot in PersistReady).
-      snaps_->Cleanup(meta.index, meta.term);
+      snaps_->Cleanup(log_snap.index, log_snap.term);
       Log(LogLevel::kInfo, "snapshot taken",
-          {{"index", std::to_string(meta.index)}, {"ms", std::to_string(ms)}});
+          {{"index", std::to_string(meta.index)},
+           {"ms", std::to_string(ms)},
+           {"prepare_ms", std::to_string(prepare_us / 1000)}});
       base::MutexLock l(&status_mu_);
       ++metrics_.snapshots_taken;
       metrics_.last_snapshot_ms = ms;

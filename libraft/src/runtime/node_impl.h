@@ -234,9 +234,10 @@ class Node::Impl : public runtime::TransportHandler {
   // snapshot thread
   // copy_of_installed: taken right after an install at its index; made only if the
   // source releases its files (a linked copy that replaces the received file).
+  // prepare_us: the apply thread's PrepareSnapshot time, for the log line.
   void SnapshotJob(SnapshotMeta meta, std::vector<MemberInfo> members,
-                   std::unique_ptr<SnapshotSource> src, bool copy_of_installed)
-      RAFT_REQUIRES(snap_checker_);
+                   std::unique_ptr<SnapshotSource> src, bool copy_of_installed,
+                   std::uint64_t prepare_us) RAFT_REQUIRES(snap_checker_);
 
   // Open()'s steps, in order (node_open.cc). They run before the threads start.
   struct Recovered;  // what the steps hand on to each other

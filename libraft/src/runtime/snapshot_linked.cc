@@ -154,9 +154,28 @@ void LinkedPins::Unpin(const std::string& dir) {
   doomed.erase(dir);
 }
 
+bool LinkedPins::CachedCrc(const std::string& key, std::uint32_t* crc) {
+  base::MutexLock l(&mu);
+  if (crcs_dir.empty() || doomed.count(crcs_dir) != 0) return false;
+  auto it = crcs.find(key);
+  if (it == crcs.end()) return false;
+  *crc = it->second;
+  return true;
+}
+
+void LinkedPins::SetCrcs(const std::string& dir, std::map<std::string, std::uint32_t> c) {
+  base::MutexLock l(&mu);
+  crcs_dir = dir;
+  crcs = std::move(c);
+}
+
 void LinkedPins::RemoveOrDoom(const std::string& dir) {
   {
     base::MutexLock l(&mu);
+    if (dir == crcs_dir) {
+      crcs_dir.clear();
+      crcs.clear();
+    }
     if (!doomed.insert(dir).second) return;  // already going
     if (refs.count(dir) != 0) return;        // the last Unpin removes it
   }
@@ -291,16 +310,35 @@ Status SnapshotStore::CreateLinked(const SnapshotHeader& header, SnapshotFiles f
   std::uint32_t crc = 0;
   std::uint64_t len = 0;
   std::string buf(kCopyBufferBytes, '\0');
-  // Every file is read once: its CRC, its size, and an fsync so that the snapshot's
-  // durability does not rest on how the state machine wrote it.
+  // Every file new since the previous linked snapshot is read once: its CRC, its size,
+  // and an fsync so that the snapshot's durability does not rest on how the state
+  // machine wrote it. A file the previous one holds too (same FileKey) is not read
+  // again: its CRC is combined in (LinkedPins::CachedCrc).
+  std::map<std::string, std::uint32_t> crcs;  // for the next snapshot
   auto add_file = [&](const std::string& name, Manifest::Piece* p) -> Status {
     if (!ValidPieceName(name)) return BadName(name);
-    auto size = StreamFile(fs_, tmp + "/" + name, &buf, /*sync=*/true, [&](std::string_view b) {
-      crc = base::Crc32cExtend(crc, b.data(), b.size());
-      return Status::Ok();
-    });
-    if (!size.ok()) return size.status();
-    p->size = *size;
+    const std::string path = tmp + "/" + name;
+    int fd = -1;
+    if (int err = fs_->Open(path, O_RDONLY, 0, &fd); err != 0)
+      return ErrnoStatus("open", path, err);
+    std::string key;
+    std::uint64_t size = 0;
+    std::uint32_t file_crc = 0;
+    const bool keyed = fs_->FileKey(fd, &key) == 0;
+    const bool cached = keyed && pins_->CachedCrc(key, &file_crc) && fs_->FileSize(fd, &size) == 0;
+    fs_->Close(fd);  // the directory's link keeps it while we read
+    if (!cached) {
+      file_crc = 0;
+      auto n = StreamFile(fs_, path, &buf, /*sync=*/true, [&](std::string_view b) {
+        file_crc = base::Crc32cExtend(file_crc, b.data(), b.size());
+        return Status::Ok();
+      });
+      if (!n.ok()) return n.status();
+      size = *n;
+    }
+    if (keyed) crcs[key] = file_crc;
+    crc = base::Crc32cCombine(crc, file_crc, size);
+    p->size = size;
     return Status::Ok();
   };
   Status s;
@@ -349,6 +387,7 @@ Status SnapshotStore::CreateLinked(const SnapshotHeader& header, SnapshotFiles f
     return s;
   }
   if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
+  pins_->SetCrcs(final_dir, std::move(crcs));
   return Status::Ok();
 }
 

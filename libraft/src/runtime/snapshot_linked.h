@@ -66,10 +66,20 @@ struct LinkedPins {
   // Removes `dir` now if unpinned, else when its last pin goes.
   void RemoveOrDoom(const std::string& dir);
 
+  // The CRC32C of each file of the newest linked snapshot, by FileSystem::FileKey, so
+  // that the next one reads only its new files (a RocksDB checkpoint shares most of its
+  // SSTs with the previous one). Valid only while that snapshot's directory exists: its
+  // links keep those inodes from being reused, so a key found while it is not doomed
+  // names the same bytes. Cleared when it is doomed.
+  bool CachedCrc(const std::string& key, std::uint32_t* crc);
+  void SetCrcs(const std::string& dir, std::map<std::string, std::uint32_t> crcs);
+
   base::FileSystem* const fs;
   base::Mutex mu;
   std::map<std::string, int> refs RAFT_GUARDED_BY(mu);
   std::set<std::string> doomed RAFT_GUARDED_BY(mu);
+  std::string crcs_dir RAFT_GUARDED_BY(mu);
+  std::map<std::string, std::uint32_t> crcs RAFT_GUARDED_BY(mu);
 };
 
 // An open linked snapshot: the virtual .snap file head + body pieces + trailer. Opens one
