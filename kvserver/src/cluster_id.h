@@ -17,6 +17,9 @@ bool ValidClusterId(std::string_view id);
 // The Raft id of a joiner until it has learned its cluster's: not a valid id, so no
 // cluster's handshake matches it and the node talks to nobody.
 inline constexpr const char* kUnknownClusterId = "(not known yet: joining)";
+// The id of every cluster from before ids were generated: what a data directory without
+// a cluster-id file gets when its node is already a member.
+inline constexpr const char* kLegacyClusterId = "kvserver";
 
 // A new id: 32 lowercase hex digits from OpenSSL's RAND_bytes (128 random bits).
 raft::Result<std::string> NewClusterId();

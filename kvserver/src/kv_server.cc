@@ -227,11 +227,11 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "-cluster-id " + flags.cluster_id + ": " + flags.data +
                               " belongs to cluster " + cluster_id);
-  } else if (!impl->fresh || flags.join.empty()) {
+  } else if (flags.join.empty() || (!impl->fresh && !flags.cluster_id.empty())) {
     if (!flags.cluster_id.empty()) {
       cluster_id = flags.cluster_id;
     } else if (!impl->fresh) {
-      cluster_id = "kvserver";  // every cluster's id before ids were generated
+      cluster_id = kLegacyClusterId;
     } else {
       auto fresh_id = NewClusterId();
       if (!fresh_id.ok()) return fresh_id.status();
@@ -282,13 +282,41 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   o.catchup_log_bytes = flags.snapshot_catchup_bytes;
   o.max_snapshot_bytes = flags.max_snapshot_bytes;
   o.logger = logger;
-  if (!impl->fresh && !flags.join.empty()) {
-    impl->Log(raft::LogLevel::kInfo, "existing data found; -join ignored",
-              {{"data", flags.data}, {"join", flags.join}});
-  }
   auto node = raft::Node::Start(o, impl->sm.get());
   if (!node.ok()) return node.status();
   impl->node = std::move(node).value();
+  if (!flags.join.empty()) {
+    // A joiner stopped before its join completed has Raft state but is no voter: one
+    // that received nothing yet (before it learned the cluster id, say), or a learner
+    // still catching up. It asks again. A removed member (data, not in its own
+    // configuration) does not: it stays out, as before.
+    const raft::NodeStatusInfo st = impl->node->GetStatus();
+    bool voter = false, learner = false;
+    for (const auto& m : st.members) {
+      if (m.info.id != st.id) continue;
+      voter = m.voter;
+      learner = !m.voter;
+    }
+    const bool empty = st.last_index == 0 && st.snapshot_index == 0;
+    impl->needs_join = impl->fresh || learner || (!voter && empty);
+    if (!impl->needs_join) {
+      impl->Log(raft::LogLevel::kInfo, "existing data found; -join ignored",
+                {{"data", flags.data}, {"join", flags.join}});
+    } else if (!impl->fresh) {
+      impl->Log(raft::LogLevel::kInfo,
+                "existing data, but this node is not a voter yet: joining again",
+                {{"data", flags.data}, {"join", flags.join}});
+    }
+  }
+  if (impl->ClusterId().empty() && !impl->needs_join) {
+    // Data from before cluster ids, started with -join but a voter already.
+    if (raft::Status s = WriteClusterId(flags.data, kLegacyClusterId); !s.ok()) return s;
+    {
+      std::lock_guard<std::mutex> l(impl->cluster_id_mu);
+      impl->cluster_id = kLegacyClusterId;
+    }
+    impl->node->SetClusterId(kLegacyClusterId);
+  }
   if (flags.force_new_cluster) {
     std::ofstream marker(forced_marker);
     marker << "force_new_cluster applied; remove -force-new-cluster from the flags\n";
@@ -358,7 +386,7 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
 raft::Status KvServer::Serve() {
   Impl* p = impl_.get();
   std::thread joiner;
-  if (p->fresh && !p->flags.join.empty()) {
+  if (p->needs_join) {
     joiner = std::thread([p] {
       raft::Status s = p->JoinCluster();
       if (!s.ok()) {

@@ -90,6 +90,9 @@ struct KvServer::Impl : HttpHandler {
   std::string join_token;   // -join-token-file: presented by JoinCluster
   std::string listen_host;  // the -laddr host (Host header checks)
   bool fresh = false;       // no Raft state on disk at start
+  // -join given and this node not a voter of the configuration it recovered: fresh, or
+  // a joiner stopped before its join completed (it asks again). Set before Serve.
+  bool needs_join = false;
   // The cluster id (cluster_id.h): "" on a joiner until JoinCluster learns it.
   std::string ClusterId() const {
     std::lock_guard<std::mutex> l(cluster_id_mu);

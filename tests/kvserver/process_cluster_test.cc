@@ -682,5 +682,36 @@ TEST_CASE("--flag=value syntax, --help and bad flags", "[cli]") {
   }
 }
 
+// A joiner stopped before its join completed asks again when restarted with -join: here
+// one that never reached the cluster (its -join address was dead), so it holds Raft state
+// but no cluster id and no entry. Before, the restart ignored -join ("existing data") and
+// took the pre-id cluster id "kvserver": the node never joined. A voter restarted with
+// -join still ignores it.
+TEST_CASE("a joiner stopped before its join completed joins when restarted with -join",
+          "[cluster][join]") {
+  ProcessCluster cluster;
+  cluster.Start(2);
+  NodeProcess& late = cluster.AddNode();
+  late.Start("127.0.0.1:" + std::to_string(PickFreePort()));  // nobody there
+  REQUIRE(
+      WaitUntil(10s, [&] { return late.Log().find("join attempt failed") != std::string::npos; }));
+  late.Kill();
+  REQUIRE(std::filesystem::exists(late.spec().data_dir / "raft" / "log"));
+  late.Start(cluster.node(0).http_addr());
+  late.WaitServing();
+  cluster.WaitVoters(3, 30s);
+  CHECK(late.Log().find("this node is not a voter yet: joining again") != std::string::npos);
+  CHECK(late.StatusJson().value("cluster_id", "") ==
+        cluster.node(0).StatusJson().value("cluster_id", "x"));
+  PutOk(cluster.node(cluster.WaitLeader()).Client(), "late/k", "v");
+  RequireValue(late.Client(), "late/k", "v");
+  // A voter now: restarted with -join, it does not ask again.
+  REQUIRE(late.Terminate() == 0);
+  late.Start(cluster.node(0).http_addr());
+  late.WaitServing();
+  CHECK(late.Log().find("existing data found; -join ignored") != std::string::npos);
+  cluster.WaitVoters(3);
+}
+
 }  // namespace
 }  // namespace kvtest
