@@ -2,8 +2,10 @@
 #include "harness_util.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,6 +59,27 @@ bool PortBindable(std::uint16_t port) {
   return ok;
 }
 
+// Claims `port` for this test process against the other test binaries CTest runs at the
+// same time: an flock on /tmp/kvproc-ports/<port>, held (the descriptor left open) until
+// this process exits, when the kernel drops it. Without it two binaries could pick the
+// same free port before either bound it ("Address already in use" at a node's start).
+bool ClaimPortAcrossProcesses(std::uint16_t port) {
+  static const std::string dir = [] {
+    std::string d = (std::filesystem::temp_directory_path() / "kvproc-ports").string();
+    std::error_code ec;
+    std::filesystem::create_directories(d, ec);
+    return d;
+  }();
+  const std::string path = dir + "/" + std::to_string(port);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return true;  // cannot coordinate: fall back to the bind check alone
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;  // another test process holds it
+  }
+  return true;  // fd stays open: the claim lasts as long as this process
+}
+
 }  // namespace
 
 CATCH_REGISTER_LISTENER(FailureListener)
@@ -80,7 +103,7 @@ std::uint16_t PickFreePort() {
   std::uniform_int_distribution<int> dist(kPortLow, kPortHigh - 1);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     auto port = static_cast<std::uint16_t>(dist(rng));
-    if (handed_out.count(port) || !PortBindable(port)) continue;
+    if (handed_out.count(port) || !PortBindable(port) || !ClaimPortAcrossProcesses(port)) continue;
     handed_out.insert(port);
     return port;
   }
