@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -141,19 +143,20 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
 
 // Opens the complete DB in `path` read-only and checks its applied index.
 raft::Status VerifyDb(const std::string& path, const RocksOptions& options,
-                      std::shared_ptr<rocksdb::Cache> cache, raft::Index expected) {
+                      std::shared_ptr<rocksdb::Cache> cache, raft::Index expected,
+                      std::string_view what) {
   rocksdb::Options opt = MakeOptions(options, std::move(cache));
   opt.create_if_missing = false;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::OpenForReadOnly(opt, path, &raw);
-  if (!s.ok()) return FromRocks(s, "open received snapshot");
+  if (!s.ok()) return FromRocks(s, "open " + std::string(what));
   std::unique_ptr<rocksdb::DB> db(raw);
   Meta meta;
   if (raft::Status st = ReadMeta(db.get(), rocksdb::ReadOptions(), &meta); !st.ok()) return st;
   if (!meta.found || meta.applied != expected)
-    return raft::Status(raft::ErrorCode::kCorruption, "received snapshot holds applied index " +
-                                                          std::to_string(meta.applied) +
-                                                          ", expected " + std::to_string(expected));
+    return raft::Status(raft::ErrorCode::kCorruption,
+                        std::string(what) + " holds applied index " + std::to_string(meta.applied) +
+                            ", expected " + std::to_string(expected));
   db->Close();
   db.reset();
   return fs::FsyncPath(path);
@@ -263,9 +266,19 @@ RocksStateMachine::RocksStateMachine(std::string dir, const RocksOptions& option
     : dir_(std::move(dir)),
       options_(options),
       lock_fd_(lock_fd),
-      block_cache_(rocksdb::NewLRUCache(options.block_cache_bytes)) {}
+      block_cache_(rocksdb::NewLRUCache(options.block_cache_bytes)),
+      anchor_(std::make_shared<Anchor>()) {
+  anchor_->sm = this;
+}
 
-RocksStateMachine::~RocksStateMachine() { Close(); }
+RocksStateMachine::~RocksStateMachine() {
+  interrupted_.store(true);  // a deferred source waiting for a flush gives up
+  {
+    std::lock_guard<std::mutex> l(anchor_->mu);
+    anchor_->sm = nullptr;
+  }
+  Close();
+}
 
 std::string RocksStateMachine::Path(std::string_view name) const {
   return dir_ + "/" + std::string(name);
@@ -489,6 +502,45 @@ std::string RocksStateMachine::Failure() const {
 
 raft::Index RocksStateMachine::AppliedIndex() { return applied_.load(); }
 
+namespace {
+
+// The source of a deferred checkpoint (see PrepareSnapshot): makes the checkpoint on the
+// first WriteTo or ReleaseFiles, then is that checkpoint's source. Failure is kept, so
+// WriteTo reports why ReleaseFiles returned nothing.
+class DeferredCheckpoint final : public raft::SnapshotSource {
+ public:
+  using Make = std::function<raft::Result<std::unique_ptr<raft::SnapshotSource>>()>;
+  explicit DeferredCheckpoint(Make make) : make_(std::move(make)) {}
+
+  raft::Status WriteTo(raft::SnapshotWriter* out) override {
+    if (raft::Status s = Materialize(); !s.ok()) return s;
+    return made_->WriteTo(out);
+  }
+  std::optional<raft::SnapshotFiles> ReleaseFiles() override {
+    if (!Materialize().ok()) return std::nullopt;
+    return made_->ReleaseFiles();
+  }
+
+ private:
+  raft::Status Materialize() {
+    if (make_) {
+      auto r = make_();
+      make_ = nullptr;
+      if (r.ok())
+        made_ = std::move(r).value();
+      else
+        failure_ = r.status();
+    }
+    return failure_;
+  }
+
+  Make make_;
+  std::unique_ptr<raft::SnapshotSource> made_;
+  raft::Status failure_;
+};
+
+}  // namespace
+
 raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSnapshot() {
   std::shared_lock lock(mu_);
   // Interrupted (or stalled: not reached, Apply holds the thread), applied_ may be behind
@@ -499,6 +551,23 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSn
   const raft::Index applied = applied_.load();
   const std::string path = Path(kCheckpointsDir) + "/ckpt-" + std::to_string(applied) + "-" +
                            std::to_string(++checkpoint_seq_);
+  if (!checkpoint_inline_.exchange(false)) {
+    // Deferred: only switch the memtable here. Everything up to `applied` is then in
+    // memtables being flushed, and what Apply writes next goes to a new one.
+    rocksdb::FlushOptions flush;
+    flush.wait = false;
+    flush.allow_write_stall = true;
+    if (db_->Flush(flush).ok()) {
+      return std::unique_ptr<raft::SnapshotSource>(
+          new DeferredCheckpoint([anchor = anchor_, path, applied]() {
+            std::lock_guard<std::mutex> l(anchor->mu);
+            if (!anchor->sm)
+              return raft::Result<std::unique_ptr<raft::SnapshotSource>>(
+                  raft::Status(raft::ErrorCode::kShutdown, "state machine is gone"));
+            return anchor->sm->CheckpointFlushed(path, applied);
+          }));
+    }
+  }
   rocksdb::Checkpoint* raw = nullptr;
   rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
   if (!s.ok()) return FromRocks(s, "checkpoint");
@@ -515,13 +584,62 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSn
   return std::unique_ptr<raft::SnapshotSource>(new CheckpointSource(path, applied));
 }
 
+raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::CheckpointFlushed(
+    const std::string& path, raft::Index applied) {
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  // Wait until no memtable is waiting for its flush: the one PrepareSnapshot switched out
+  // is then in SST files (flushes install in memtable order). A background error (a full
+  // disk) stops flushes until DB::Resume, which Apply's stall calls: give up then.
+  std::uint64_t errors_before = 0;
+  (void)db_->GetIntProperty("rocksdb.background-errors", &errors_before);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    std::uint64_t unflushed = 0, errors = 0;
+    if (!db_->GetIntProperty("rocksdb.num-immutable-mem-table", &unflushed))
+      return raft::Status(raft::ErrorCode::kIOError, "rocksdb: no num-immutable-mem-table");
+    if (unflushed == 0) break;
+    if (interrupted_.load())
+      return raft::Status(raft::ErrorCode::kShutdown, "state machine is interrupted");
+    (void)db_->GetIntProperty("rocksdb.background-errors", &errors);
+    if (errors != errors_before || std::chrono::steady_clock::now() > deadline) {
+      checkpoint_inline_.store(true);
+      return raft::Status(raft::ErrorCode::kUnavailable,
+                          "the flush a snapshot at " + std::to_string(applied) + " waits for " +
+                              (errors != errors_before ? "failed" : "took over 60 s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  if (!s.ok()) return FromRocks(s, "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  // No flush (the largest log_size_for_flush): one would take in what Apply wrote since.
+  s = checkpoint->CreateCheckpoint(path, std::numeric_limits<std::uint64_t>::max());
+  raft::Status st = s.ok() ? VerifyDb(path, options_, block_cache_, applied, "checkpoint")
+                           : FromRocks(s, "checkpoint into " + path);
+  if (!st.ok()) {
+    (void)fs::RemoveAll(path);
+    (void)fs::RemoveAll(path + ".tmp");
+    if (st.code() == raft::ErrorCode::kCorruption) {
+      // A later memtable's flush overtook the wait (or a restore replaced the DB).
+      checkpoint_inline_.store(true);
+      return raft::Status(raft::ErrorCode::kUnavailable,
+                          "deferred snapshot overtaken (" + st.message() +
+                              "); the next one checkpoints inline");
+    }
+    return st;
+  }
+  return std::unique_ptr<raft::SnapshotSource>(new CheckpointSource(path, applied));
+}
+
 raft::Status RocksStateMachine::Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) {
   const std::string tmp = Path(kRestoreTmpDir);
   // Leftovers of an earlier failed restore would block the renames.
   for (const std::string& stale : {tmp, Path(kNewDbDir)})
     if (raft::Status s = fs::RemoveAll(stale); !s.ok()) return s;
   raft::Status s = ReceiveSnapshot(in, tmp, meta.index);
-  if (s.ok()) s = VerifyDb(tmp, options_, block_cache_, meta.index);
+  if (s.ok()) s = VerifyDb(tmp, options_, block_cache_, meta.index, "received snapshot");
   if (s.ok()) s = fs::RenameDurably(tmp, Path(kNewDbDir), dir_);
   if (!s.ok()) {
     (void)fs::RemoveAll(tmp);

@@ -29,8 +29,9 @@
 //  - On restart AppliedIndex() returns that index; the runtime replays the committed log
 //    after it, and Apply is deterministic, so the lost suffix is rebuilt.
 //  - The runtime discards log entries only at or below a snapshot's index. The snapshot is
-//    a RocksDB checkpoint, which flushes the memtable first (log_size_for_flush = 0): once
-//    a snapshot exists, the live DB durably holds at least its index.
+//    a RocksDB checkpoint of SST files taken once the memtables holding its index are
+//    flushed (see PrepareSnapshot): once a snapshot exists, the live DB durably holds at
+//    least its index.
 //  - Close() flushes. A restore writes a new DB in a fresh directory, fsyncs it, and swaps
 //    it in by two renames with directory fsyncs; Open finishes or undoes a swap that a
 //    crash interrupted (see fs::RecoverLayout), so one complete DB is always found.
@@ -138,9 +139,16 @@ class RocksStateMachine final : public raft::StateMachine {
   // above); afterwards it includes batches not flushed yet.
   raft::Index AppliedIndex() override;
 
-  // A RocksDB checkpoint of the state at AppliedIndex() (flushes the memtable: takes as
-  // long as writing up to one write buffer). The source streams the snapshot grammar of
-  // rocks_state_machine_snapshot.h and may outlive this object.
+  // A RocksDB checkpoint of the state at AppliedIndex(), streamed in the grammar of
+  // rocks_state_machine_snapshot.h. The apply thread only switches the memtable (no I/O:
+  // the WAL is off); the source's first WriteTo or ReleaseFiles, on the snapshot thread,
+  // waits for that flush, then checkpoints the SST files without flushing again (which
+  // would take in what Apply wrote since) and checks that the checkpoint's applied index
+  // is exactly this one. A flush of a later memtable can overtake it (the write buffer
+  // filled in between): that attempt fails with kUnavailable, and the next
+  // PrepareSnapshot checkpoints inline (flush and checkpoint on the apply thread, as long
+  // as writing up to one write buffer), so snapshots always make progress. The source
+  // may outlive this object: it then fails with kShutdown.
   raft::Result<std::unique_ptr<raft::SnapshotSource>> PrepareSnapshot() override;
 
   // Streams the snapshot into a fresh directory (bounded memory), checks that it holds a
@@ -204,6 +212,10 @@ class RocksStateMachine final : public raft::StateMachine {
   raft::Status OpenLiveDb();
   raft::Status SwapIn(raft::Index index);
   raft::Status UpgradeFromFormat1(rocksdb::DB* db, raft::Index applied);
+  // Snapshot thread (a deferred PrepareSnapshot's source): the checkpoint at `applied`
+  // into `path`, once the flush PrepareSnapshot started is done.
+  raft::Result<std::unique_ptr<raft::SnapshotSource>> CheckpointFlushed(const std::string& path,
+                                                                        raft::Index applied);
   // Apply thread: adds the history's range deletion to `batch` when a bound is passed;
   // returns the new history start and updates *bytes.
   std::uint64_t PruneHistory(rocksdb::WriteBatch* batch, raft::Index applied, raft::Index before,
@@ -227,6 +239,15 @@ class RocksStateMachine final : public raft::StateMachine {
   mutable std::mutex failure_mu_;
   std::string failure_;               // guarded by failure_mu_
   std::uint64_t checkpoint_seq_ = 0;  // apply thread only
+  // A deferred checkpoint was overtaken: the next PrepareSnapshot checkpoints inline.
+  std::atomic<bool> checkpoint_inline_{false};
+  // What a deferred snapshot source calls back into; the destructor detaches it (under
+  // its mutex, so no call is in flight once this object is gone).
+  struct Anchor {
+    std::mutex mu;
+    RocksStateMachine* sm;
+  };
+  std::shared_ptr<Anchor> anchor_;
 };
 
 }  // namespace kv

@@ -465,6 +465,69 @@ TEST_CASE("snapshot: frozen at prepare, restored into another instance", "[state
   CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
 }
 
+// The deferred checkpoint (PrepareSnapshot only switches the memtable): a flush of a
+// later memtable before the source materializes would put later entries in it. The
+// source refuses (never a snapshot holding the wrong index), and the next prepare
+// checkpoints inline, so snapshots make progress.
+TEST_CASE("snapshot: a deferred checkpoint overtaken by a later flush fails; the next is inline",
+          "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  for (raft::Index i = 1; i <= 50; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "v1"));
+
+  auto overtaken = a->PrepareSnapshot();
+  REQUIRE(overtaken.ok());
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));  // deferred: nothing made yet
+  ApplyOne(a.get(), PutEntry(51, Key(1), "later"));
+  REQUIRE(a->Compact().ok());  // flushes the memtable holding entry 51
+  CHECK_FALSE((*overtaken)->ReleaseFiles().has_value());
+  StringWriter w;
+  raft::Status s = (*overtaken)->WriteTo(&w);
+  INFO(s.ToString());
+  CHECK(s.code() == raft::ErrorCode::kUnavailable);
+  CHECK(s.message().find("overtaken") != std::string::npos);
+  CHECK(w.data.empty());
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
+  overtaken->reset();
+
+  // Inline: the checkpoint exists as soon as PrepareSnapshot returns.
+  auto inline_src = a->PrepareSnapshot();
+  REQUIRE(inline_src.ok());
+  CHECK_FALSE(stdfs::is_empty(dir.path("a/checkpoints")));
+  ApplyOne(a.get(), PutEntry(52, Key(2), "after-inline"));
+  REQUIRE((*inline_src)->WriteTo(&w).ok());
+  StringReader reader(w.data);
+  REQUIRE(b->Restore(&reader, MetaAt(51)).ok());
+  CHECK(GetOrDie(*b, Key(1)) == "later");
+  CHECK(GetOrDie(*b, Key(2)) == "v1");
+
+  // And deferred again after that, frozen at its own index.
+  auto deferred = a->PrepareSnapshot();
+  REQUIRE(deferred.ok());
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
+  ApplyOne(a.get(), PutEntry(53, Key(3), "after-deferred"));
+  StringWriter w2;
+  REQUIRE((*deferred)->WriteTo(&w2).ok());
+  StringReader reader2(w2.data);
+  REQUIRE(b->Restore(&reader2, MetaAt(52)).ok());
+  CHECK(GetOrDie(*b, Key(2)) == "after-inline");
+  CHECK(GetOrDie(*b, Key(3)) == "v1");
+}
+
+TEST_CASE("snapshot: a deferred source that outlives its state machine fails cleanly",
+          "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  for (raft::Index i = 1; i <= 10; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "v"));
+  auto src = a->PrepareSnapshot();
+  REQUIRE(src.ok());
+  a.reset();
+  CHECK_FALSE((*src)->ReleaseFiles().has_value());
+  StringWriter w;
+  CHECK((*src)->WriteTo(&w).code() == raft::ErrorCode::kShutdown);
+}
+
 TEST_CASE("restore refuses a corrupt or mismatched stream and keeps the old state",
           "[state_machine]") {
   TempDir dir;
