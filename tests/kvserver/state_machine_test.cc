@@ -502,17 +502,29 @@ TEST_CASE("snapshot: a deferred checkpoint overtaken by a later flush fails; the
   CHECK(GetOrDie(*b, Key(1)) == "later");
   CHECK(GetOrDie(*b, Key(2)) == "v1");
 
-  // And deferred again after that, frozen at its own index.
+  // And deferred again after that, frozen at its own index; its checkpoint holds the
+  // DB's files and nothing else (the check's open leaves no info LOG in it).
   auto deferred = a->PrepareSnapshot();
   REQUIRE(deferred.ok());
   CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
   ApplyOne(a.get(), PutEntry(53, Key(3), "after-deferred"));
+  auto files = (*deferred)->ReleaseFiles();
+  REQUIRE(files.has_value());
+  for (const auto& entry : stdfs::directory_iterator(files->dir))
+    CHECK(entry.path().filename().string().rfind("LOG", 0) != 0);
+  stdfs::remove_all(files->dir);
+
+  auto streamed = a->PrepareSnapshot();  // at 53
+  REQUIRE(streamed.ok());
+  ApplyOne(a.get(), PutEntry(54, Key(4), "after-streamed"));
   StringWriter w2;
-  REQUIRE((*deferred)->WriteTo(&w2).ok());
+  REQUIRE((*streamed)->WriteTo(&w2).ok());
   StringReader reader2(w2.data);
-  REQUIRE(b->Restore(&reader2, MetaAt(52)).ok());
+  REQUIRE(b->Restore(&reader2, MetaAt(53)).ok());
   CHECK(GetOrDie(*b, Key(2)) == "after-inline");
-  CHECK(GetOrDie(*b, Key(3)) == "v1");
+  CHECK(GetOrDie(*b, Key(3)) == "after-deferred");
+  CHECK(GetOrDie(*b, Key(4)) == "v1");
+  CHECK(stdfs::is_empty(dir.path("a/checkpoints")));
 }
 
 TEST_CASE("snapshot: a deferred source that outlives its state machine fails cleanly",
