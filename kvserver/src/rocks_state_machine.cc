@@ -602,36 +602,46 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::PrepareSn
 
 raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::CheckpointFlushed(
     const std::string& path, raft::Index applied) {
-  std::shared_lock lock(mu_);
-  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
   // Wait until no memtable is waiting for its flush: the one PrepareSnapshot switched out
   // is then in SST files (flushes install in memtable order). A background error (a full
-  // disk) stops flushes until DB::Resume, which Apply's stall calls: give up then.
-  std::uint64_t errors_before = 0;
-  (void)db_->GetIntProperty("rocksdb.background-errors", &errors_before);
+  // disk) stops flushes until DB::Resume, which Apply's stall calls: give up then. The
+  // lock is taken per look, so a Restore is not held up (if it swaps the DB meanwhile,
+  // the check of the applied index below fails this snapshot).
+  std::optional<std::uint64_t> errors_before;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
-    std::uint64_t unflushed = 0, errors = 0;
-    if (!db_->GetIntProperty("rocksdb.num-immutable-mem-table", &unflushed))
-      return raft::Status(raft::ErrorCode::kIOError, "rocksdb: no num-immutable-mem-table");
-    if (unflushed == 0) break;
+    {
+      std::shared_lock lock(mu_);
+      if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+      std::uint64_t unflushed = 0, errors = 0;
+      if (!db_->GetIntProperty("rocksdb.num-immutable-mem-table", &unflushed))
+        return raft::Status(raft::ErrorCode::kIOError, "rocksdb: no num-immutable-mem-table");
+      if (unflushed == 0) break;
+      (void)db_->GetIntProperty("rocksdb.background-errors", &errors);
+      if (!errors_before) errors_before = errors;
+      if (errors != *errors_before || std::chrono::steady_clock::now() > deadline) {
+        checkpoint_inline_.store(true);
+        return raft::Status(raft::ErrorCode::kUnavailable,
+                            "the flush a snapshot at " + std::to_string(applied) +
+                                " waits for " +
+                                (errors != *errors_before ? "failed" : "took over 60 s"));
+      }
+    }
     if (interrupted_.load())
       return raft::Status(raft::ErrorCode::kShutdown, "state machine is interrupted");
-    (void)db_->GetIntProperty("rocksdb.background-errors", &errors);
-    if (errors != errors_before || std::chrono::steady_clock::now() > deadline) {
-      checkpoint_inline_.store(true);
-      return raft::Status(raft::ErrorCode::kUnavailable,
-                          "the flush a snapshot at " + std::to_string(applied) + " waits for " +
-                              (errors != errors_before ? "failed" : "took over 60 s"));
-    }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  rocksdb::Checkpoint* raw = nullptr;
-  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
-  if (!s.ok()) return FromRocks(s, "checkpoint");
-  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  // No flush (the largest log_size_for_flush): one would take in what Apply wrote since.
-  s = checkpoint->CreateCheckpoint(path, std::numeric_limits<std::uint64_t>::max());
+  rocksdb::Status s;
+  {
+    std::shared_lock lock(mu_);
+    if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+    rocksdb::Checkpoint* raw = nullptr;
+    s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    if (!s.ok()) return FromRocks(s, "checkpoint");
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // No flush (the largest log_size_for_flush): one would take in what Apply wrote since.
+    s = checkpoint->CreateCheckpoint(path, std::numeric_limits<std::uint64_t>::max());
+  }
   raft::Status st = s.ok() ? VerifyDb(path, options_, block_cache_, applied, "checkpoint")
                            : FromRocks(s, "checkpoint into " + path);
   if (!st.ok()) {

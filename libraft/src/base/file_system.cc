@@ -86,6 +86,19 @@ class Posix final : public FileSystem {
   int Ftruncate(int fd, std::uint64_t size) override {
     return ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
   }
+  int StartWriteback(int fd, std::uint64_t offset, std::uint64_t n) override {
+#if defined(__linux__)
+    return ::sync_file_range(fd, static_cast<off64_t>(offset), static_cast<off64_t>(n),
+                             SYNC_FILE_RANGE_WRITE) == 0
+               ? 0
+               : errno;
+#else
+    (void)fd;
+    (void)offset;
+    (void)n;
+    return 0;
+#endif
+  }
   int FileSize(int fd, std::uint64_t* size) override {
     struct stat st;
     if (::fstat(fd, &st) != 0) return errno;

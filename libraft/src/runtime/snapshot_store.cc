@@ -493,6 +493,11 @@ Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();
+  if (offset_ - written_back_ >= kWritebackBytes) {
+    // A hint: its failure changes nothing (Finish's fsync decides).
+    (void)fs_->StartWriteback(fd_, written_back_, offset_ - written_back_);
+    written_back_ = offset_;
+  }
   return Status::Ok();
 }
 
