@@ -493,6 +493,7 @@ Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();
+  Check(bytes);
   if (offset_ - written_back_ >= kWritebackBytes) {
     // A hint: its failure changes nothing (Finish's fsync decides).
     (void)fs_->StartWriteback(fd_, written_back_, offset_ - written_back_);
@@ -501,14 +502,71 @@ Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   return Status::Ok();
 }
 
+// Feeds the bytes just written to the running checks (see the members).
+void SnapshotReceiver::Check(std::string_view bytes) {
+  if (!check_.ok()) return;
+  if (body_start_ == 0) {
+    // The header: its fixed part gives its length, then it is taken whole.
+    std::size_t want = kHeadFixedBytes;
+    if (head_.size() >= kHeadFixedBytes) {
+      auto len = ParseHeadFixed(head_, tmp_path_);
+      if (!len.ok()) {
+        check_ = len.status();
+        return;
+      }
+      want = kHeadFixedBytes + *len + 4;
+    }
+    while (body_start_ == 0 && !bytes.empty()) {
+      const std::size_t take = std::min(bytes.size(), want - head_.size());
+      head_.append(bytes.substr(0, take));
+      bytes.remove_prefix(take);
+      if (head_.size() < want) break;
+      if (want == kHeadFixedBytes) {
+        auto len = ParseHeadFixed(head_, tmp_path_);
+        if (!len.ok()) {
+          check_ = len.status();
+          return;
+        }
+        want = kHeadFixedBytes + *len + 4;
+        if (head_.size() < want) continue;
+      }
+      body_start_ = head_.size();
+    }
+    if (body_start_ == 0) return;
+  }
+  // The body's CRC, holding back the last kTrailerBytes received.
+  if (bytes.size() >= kTrailerBytes) {
+    body_crc_ = base::Crc32cExtend(body_crc_, held_back_.data(), held_back_.size());
+    body_crc_ = base::Crc32cExtend(body_crc_, bytes.data(), bytes.size() - kTrailerBytes);
+    held_back_.assign(bytes.substr(bytes.size() - kTrailerBytes));
+  } else {
+    held_back_.append(bytes);
+    const std::size_t over = held_back_.size() > kTrailerBytes ? held_back_.size() - kTrailerBytes : 0;
+    body_crc_ = base::Crc32cExtend(body_crc_, held_back_.data(), over);
+    held_back_.erase(0, over);
+  }
+}
+
 Status SnapshotReceiver::Finish() {
+  if (!check_.ok()) return check_;
+  if (body_start_ == 0 || held_back_.size() != kTrailerBytes)
+    return Status(ErrorCode::kCorruption, tmp_path_ + ": truncated");
+  SnapshotHeader h;
+  if (Status s = snapfmt::ParseHead(head_, tmp_path_, &h); !s.ok()) return s;
+  raft::ByteReader r(held_back_, "snapshot_trailer");
+  const std::uint64_t body_len = r.U64("body_len");
+  const std::uint32_t body_crc = r.U32("body_crc");
+  const std::string_view magic = r.Raw("magic", kTailMagic.size());
+  if (!r.Finish().ok() || magic != kTailMagic ||
+      body_len != offset_ - kTrailerBytes - body_start_)
+    return Status(ErrorCode::kCorruption, tmp_path_ + ": bad trailer");
+  if (body_crc != body_crc_)
+    return Status(ErrorCode::kCorruption, tmp_path_ + ": body checksum mismatch");
+  if (h.meta.index != index_ || h.meta.term != term_)
+    return Status(ErrorCode::kCorruption, "received snapshot names another index/term");
   if (int err = fs_->Fsync(fd_); err != 0) return ErrnoStatus("fsync", tmp_path_, err);
   fs_->Close(fd_);
   fd_ = -1;
-  auto h = SnapshotStore::Validate(tmp_path_, fs_);
-  if (!h.ok()) return h.status();
-  if (h->meta.index != index_ || h->meta.term != term_)
-    return Status(ErrorCode::kCorruption, "received snapshot names another index/term");
   if (int err = fs_->Rename(tmp_path_, final_path_); err != 0)
     return ErrnoStatus("rename", tmp_path_, err);
   finished_ = true;
