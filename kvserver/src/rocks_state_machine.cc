@@ -170,9 +170,9 @@ raft::Status VerifyDb(const std::string& path, const RocksOptions& options,
   Meta meta;
   if (raft::Status st = ReadMeta(db.get(), rocksdb::ReadOptions(), &meta); !st.ok()) return st;
   if (!meta.found || meta.applied != expected)
-    return raft::Status(raft::ErrorCode::kCorruption,
-                        std::string(what) + " holds applied index " + std::to_string(meta.applied) +
-                            ", expected " + std::to_string(expected));
+    return raft::Status(raft::ErrorCode::kCorruption, std::string(what) + " holds applied index " +
+                                                          std::to_string(meta.applied) +
+                                                          ", expected " + std::to_string(expected));
   db->Close();
   db.reset();
   return fs::FsyncPath(path);
@@ -622,8 +622,7 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::Checkpoin
       if (errors != *errors_before || std::chrono::steady_clock::now() > deadline) {
         checkpoint_inline_.store(true);
         return raft::Status(raft::ErrorCode::kUnavailable,
-                            "the flush a snapshot at " + std::to_string(applied) +
-                                " waits for " +
+                            "the flush a snapshot at " + std::to_string(applied) + " waits for " +
                                 (errors != *errors_before ? "failed" : "took over 60 s"));
       }
     }
@@ -650,9 +649,9 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::Checkpoin
     if (st.code() == raft::ErrorCode::kCorruption) {
       // A later memtable's flush overtook the wait (or a restore replaced the DB).
       checkpoint_inline_.store(true);
-      return raft::Status(raft::ErrorCode::kUnavailable,
-                          "deferred snapshot overtaken (" + st.message() +
-                              "); the next one checkpoints inline");
+      return raft::Status(
+          raft::ErrorCode::kUnavailable,
+          "deferred snapshot overtaken (" + st.message() + "); the next one checkpoints inline");
     }
     return st;
   }

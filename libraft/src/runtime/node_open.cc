@@ -108,6 +108,8 @@ Status Node::Impl::ValidateOptions() const {
       wire::kSnapshotChunkFixedBytes + opts_.snapshot_chunk_bytes > frame_max)
     return bad(fmt::format("snapshot_chunk_bytes {} must be in [1, {}]", opts_.snapshot_chunk_bytes,
                            frame_max - wire::kSnapshotChunkFixedBytes));
+  if (opts_.snapshot_window_chunks == 0)
+    return bad("snapshot_window_chunks must be > 0 (0 would never send a chunk)");
   return Status::Ok();
 }
 
@@ -361,6 +363,7 @@ Status Node::Impl::StartTransport() {
   topts.cluster_secret = opts_.cluster_secret;
   topts.peer_queue_bytes_max = opts_.peer_queue_bytes_max;
   topts.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
+  topts.snapshot_window_chunks = opts_.snapshot_window_chunks;
   topts.snapshot_bytes_max = opts_.max_snapshot_bytes;
   topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;

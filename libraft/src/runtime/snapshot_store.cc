@@ -541,7 +541,8 @@ void SnapshotReceiver::Check(std::string_view bytes) {
     held_back_.assign(bytes.substr(bytes.size() - kTrailerBytes));
   } else {
     held_back_.append(bytes);
-    const std::size_t over = held_back_.size() > kTrailerBytes ? held_back_.size() - kTrailerBytes : 0;
+    const std::size_t over =
+        held_back_.size() > kTrailerBytes ? held_back_.size() - kTrailerBytes : 0;
     body_crc_ = base::Crc32cExtend(body_crc_, held_back_.data(), over);
     held_back_.erase(0, over);
   }
@@ -557,8 +558,7 @@ Status SnapshotReceiver::Finish() {
   const std::uint64_t body_len = r.U64("body_len");
   const std::uint32_t body_crc = r.U32("body_crc");
   const std::string_view magic = r.Raw("magic", kTailMagic.size());
-  if (!r.Finish().ok() || magic != kTailMagic ||
-      body_len != offset_ - kTrailerBytes - body_start_)
+  if (!r.Finish().ok() || magic != kTailMagic || body_len != offset_ - kTrailerBytes - body_start_)
     return Status(ErrorCode::kCorruption, tmp_path_ + ": bad trailer");
   if (body_crc != body_crc_)
     return Status(ErrorCode::kCorruption, tmp_path_ + ": body checksum mismatch");

@@ -127,8 +127,8 @@ class SnapshotReceiver {
   std::uint64_t body_start_ = 0;
   std::uint32_t body_crc_ = 0;
   std::string held_back_;
-  Status check_;  // the first grammar error (the header); Finish reports it
-  std::uint64_t bytes_max_ = 0;     // 0: no limit
+  Status check_;                 // the first grammar error (the header); Finish reports it
+  std::uint64_t bytes_max_ = 0;  // 0: no limit
   Index index_ = 0;
   Term term_ = 0;
   bool finished_ = false;

@@ -49,9 +49,7 @@ struct TransportOptions {
   std::uint64_t peer_queue_bytes_max = 64ull << 20;
   std::uint32_t frame_bytes_max = 64u << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
-  // 16 x 256 KiB = 4 MiB in flight: with 4 (1 MiB), a 2 GiB stream on a loaded 2-core
-  // machine waited on scheduling at every round trip (docs/performance.md, finding 16).
-  std::uint32_t snapshot_window_chunks = 16;
+  std::uint32_t snapshot_window_chunks = 16;  // NodeOptions::snapshot_window_chunks
   // A received snapshot stream longer than this is aborted and its file removed
   // (NodeOptions::max_snapshot_bytes); 0: no limit.
   std::uint64_t snapshot_bytes_max = 0;
