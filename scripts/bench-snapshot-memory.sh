@@ -153,6 +153,11 @@ find_leader() {  # sets L, LEADER_ADDR, LPID: the node leading in the highest te
 
 # Every second: ms, then per node: total, kv/ (the state), raft/ without snap/ (the
 # log), in KiB; a node not started yet shows 0 0 0.
+# du of a directory in KiB. A file removed during the walk (a checkpoint released, a
+# snapshot cleaned up) makes du exit 1 with its total still printed: under pipefail that
+# ended the sampler after a few seconds.
+kb_of() { du -sk "$@" 2>/dev/null | cut -f1 || true; }
+
 disk_sampler() {
   local t0 i d
   t0=$(date +%s%N)
@@ -162,8 +167,7 @@ disk_sampler() {
     for i in 0 1 2 3; do
       d="$DATA/kv/node$i"
       if [ -d "$d/kv" ]; then
-        line+=" $(du -sk "$d" 2>/dev/null | cut -f1) $(du -sk "$d/kv" 2>/dev/null | cut -f1)"
-        line+=" $(du -sk --exclude=snap "$d/raft" 2>/dev/null | cut -f1)"
+        line+=" $(kb_of "$d") $(kb_of "$d/kv") $(kb_of --exclude=snap "$d/raft")"
       else
         line+=" 0 0 0"
       fi
