@@ -143,7 +143,6 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
   return raft::Status::Ok();
 }
 
-// Opens the complete DB in `path` read-only and checks its applied index.
 // Drops RocksDB's info log: a verifying open must not add a LOG file to the directory
 // it checks (a checkpoint's files are the snapshot).
 class NoInfoLog final : public rocksdb::Logger {
@@ -152,6 +151,8 @@ class NoInfoLog final : public rocksdb::Logger {
   void Logv(const char* /*format*/, va_list /*ap*/) override {}
 };
 
+// Opens the complete DB in `path` (`what` names it in errors) read-only and checks its
+// applied index.
 raft::Status VerifyDb(const std::string& path, const RocksOptions& options,
                       std::shared_ptr<rocksdb::Cache> cache, raft::Index expected,
                       std::string_view what) {

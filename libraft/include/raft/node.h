@@ -136,10 +136,11 @@ struct NodeOptions {
   // (issue 16). 0: only snapshot_trailing_entries.
   std::uint64_t catchup_log_bytes = 64ull << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
-  // Chunks of a snapshot stream sent and not yet acknowledged, at most. 16 x 256 KiB:
-  // with 4, a 2 GiB stream on a loaded 2-core machine waited on scheduling at every
-  // round trip (docs/performance.md, finding 16).
-  std::uint32_t snapshot_window_chunks = 16;
+  // Chunks of a snapshot stream sent and not yet acknowledged, at most. The io thread
+  // reads and frames a whole window at a stream's start: 16 gained nothing measurable on
+  // a 2 GiB stream here and, under ASan, stalled heartbeats long enough for a leader
+  // change (docs/performance.md, finding 16).
+  std::uint32_t snapshot_window_chunks = 4;
   // A snapshot stream from the leader longer than this is aborted and its partial file
   // removed, so a peer cannot fill the disk with one (security review F-1 d); 0: no
   // limit. Streams from any peer but the leader this node follows are refused.

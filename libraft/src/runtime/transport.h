@@ -49,7 +49,7 @@ struct TransportOptions {
   std::uint64_t peer_queue_bytes_max = 64ull << 20;
   std::uint32_t frame_bytes_max = 64u << 20;
   std::uint32_t snapshot_chunk_bytes = 256 * 1024;
-  std::uint32_t snapshot_window_chunks = 16;  // NodeOptions::snapshot_window_chunks
+  std::uint32_t snapshot_window_chunks = 4;  // NodeOptions::snapshot_window_chunks
   // A received snapshot stream longer than this is aborted and its file removed
   // (NodeOptions::max_snapshot_bytes); 0: no limit.
   std::uint64_t snapshot_bytes_max = 0;
