@@ -61,6 +61,33 @@ std::size_t CountOf(const std::string& text, const std::string& what) {
   return n;
 }
 
+constexpr std::size_t kValueBytes = 256 * 1024;
+
+// Writes `values` random values of kValueBytes ("big/<i>", RandomValue(kValueBytes, i))
+// through the leader, then small "pad/<n>" keys until a snapshot covers the values.
+// Returns the next pad number.
+int WriteBigValuesUntilSnapshot(ProcessCluster& cluster, std::size_t leader, KvClient& lc,
+                                int values) {
+  for (int i = 0; i < values; ++i)
+    PutOk(lc, "big/" + std::to_string(i), RandomValue(kValueBytes, static_cast<unsigned>(i)));
+  const std::uint64_t big_index = JsonU64(cluster.node(leader).StatusJson(), "commit_index");
+  int pad = 0;
+  REQUIRE(WaitUntil(60s, [&] {
+    for (int i = 0; i < 30; ++i) (void)lc.Put("pad/" + std::to_string(pad++), "x");
+    return JsonU64(cluster.node(leader).StatusJson(), "snapshot_index") >= big_index;
+  }));
+  return pad;
+}
+
+// Files named *.tmp under `dir`: a write, receive or linked snapshot not finished.
+std::vector<std::string> TmpFilesUnder(const fsys::path& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fsys::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename().string().ends_with(".tmp")) found.push_back(it->path().string());
+  return found;
+}
+
 }  // namespace
 
 TEST_CASE("snapshots cost no copy of the state; a joiner under load needs one stream",
@@ -71,15 +98,7 @@ TEST_CASE("snapshots cost no copy of the state; a joiner under load needs one st
   KvClient lc = cluster.node(leader).Client(30s);
   // 32 MiB of values RocksDB cannot compress.
   constexpr int kValues = 128;
-  constexpr std::size_t kValueBytes = 256 * 1024;
-  for (int i = 0; i < kValues; ++i)
-    PutOk(lc, "big/" + std::to_string(i), RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  const std::uint64_t big_index = JsonU64(cluster.node(leader).StatusJson(), "commit_index");
-  int pad = 0;
-  REQUIRE(WaitUntil(60s, [&] {
-    for (int i = 0; i < 30; ++i) (void)lc.Put("pad/" + std::to_string(pad++), "x");
-    return JsonU64(cluster.node(leader).StatusJson(), "snapshot_index") >= big_index;
-  }));
+  (void)WriteBigValuesUntilSnapshot(cluster, leader, lc, kValues);
 
   // The leader's snapshot is a directory of hard links into its own RocksDB.
   const fsys::path ldir = cluster.node(leader).spec().data_dir;
@@ -173,15 +192,7 @@ TEST_CASE("a joiner killed at any point of its snapshot catch-up recovers, leavi
   std::size_t leader = cluster.WaitLeader();
   KvClient lc = cluster.node(leader).Client(30s);
   constexpr int kValues = 64;  // 16 MiB
-  constexpr std::size_t kValueBytes = 256 * 1024;
-  for (int i = 0; i < kValues; ++i)
-    PutOk(lc, "big/" + std::to_string(i), RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  const std::uint64_t big_index = JsonU64(cluster.node(leader).StatusJson(), "commit_index");
-  int pad = 0;
-  REQUIRE(WaitUntil(60s, [&] {
-    for (int i = 0; i < 30; ++i) (void)lc.Put("pad/" + std::to_string(pad++), "x");
-    return JsonU64(cluster.node(leader).StatusJson(), "snapshot_index") >= big_index;
-  }));
+  int pad = WriteBigValuesUntilSnapshot(cluster, leader, lc, kValues);
 
   NodeProcess& joiner = cluster.AddNode();
   const std::string via = cluster.node(leader).http_addr();
@@ -201,20 +212,11 @@ TEST_CASE("a joiner killed at any point of its snapshot catch-up recovers, leavi
     CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
   }
   // Nothing partial stays: no receive, no linked snapshot being made, no restore.
-  auto leftovers = [](const fsys::path& dir) {
-    std::vector<std::string> found;
-    std::error_code ec;
-    for (fsys::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.ends_with(".tmp")) found.push_back(it->path().string());
-    }
-    return found;
-  };
   for (std::size_t i : {leader, std::size_t{3}}) {
     const fsys::path snap = cluster.node(i).spec().data_dir / "raft" / "snap";
     std::vector<std::string> found;
     // A snapshot being taken right now is not a leftover: give it a moment.
-    CHECK(WaitUntil(10s, [&] { return (found = leftovers(snap)).empty(); }));
+    CHECK(WaitUntil(10s, [&] { return (found = TmpFilesUnder(snap)).empty(); }));
     INFO("node" << i << ": " << (found.empty() ? "" : found.front()));
     CHECK(found.empty());
   }
@@ -231,15 +233,7 @@ TEST_CASE("a leader killed while it streams a snapshot: the next leader catches 
   const std::size_t leader = cluster.WaitLeader();
   KvClient lc = cluster.node(leader).Client(30s);
   constexpr int kValues = 192;  // 48 MiB: a stream of some hundred ms, longer under ASan
-  constexpr std::size_t kValueBytes = 256 * 1024;
-  for (int i = 0; i < kValues; ++i)
-    PutOk(lc, "big/" + std::to_string(i), RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  const std::uint64_t big_index = JsonU64(cluster.node(leader).StatusJson(), "commit_index");
-  int pad = 0;
-  REQUIRE(WaitUntil(60s, [&] {
-    for (int i = 0; i < 30; ++i) (void)lc.Put("pad/" + std::to_string(pad++), "x");
-    return JsonU64(cluster.node(leader).StatusJson(), "snapshot_index") >= big_index;
-  }));
+  (void)WriteBigValuesUntilSnapshot(cluster, leader, lc, kValues);
 
   NodeProcess& joiner = cluster.AddNode();
   const fsys::path jsnap = joiner.spec().data_dir / "raft" / "snap";
@@ -284,13 +278,7 @@ TEST_CASE("a leader killed while it streams a snapshot: the next leader catches 
   for (std::size_t i = 0; i < cluster.size(); ++i) {
     const fsys::path snap = cluster.node(i).spec().data_dir / "raft" / "snap";
     std::vector<std::string> found;
-    CHECK(WaitUntil(10s, [&] {
-      found.clear();
-      std::error_code ec;
-      for (fsys::recursive_directory_iterator it(snap, ec), end; !ec && it != end; it.increment(ec))
-        if (it->path().filename().string().ends_with(".tmp")) found.push_back(it->path());
-      return found.empty();
-    }));
+    CHECK(WaitUntil(10s, [&] { return (found = TmpFilesUnder(snap)).empty(); }));
     INFO("node" << i << ": " << (found.empty() ? "" : found.front()));
     CHECK(found.empty());
   }
