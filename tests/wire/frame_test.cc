@@ -50,24 +50,38 @@ TEST_CASE("frame header layout is as specified", "[wire][frame]") {
   const std::string f = MustFrame(FrameType::kRaftMessage, "abc");
   REQUIRE(f.size() == kFrameHeaderBytes + 3);
   CHECK(f.substr(0, 4) == "RAFT");
-  CHECK(f[4] == 2);  // version
+  CHECK(f[4] == 3);  // version
   CHECK(f[5] == 4);  // RaftMessage
   CHECK(f.substr(6, 2) == std::string(2, '\0'));
   CHECK(f.substr(8, 4) == std::string("\x03\0\0\0", 4));
-  CHECK(f.substr(0, 20) == RawHeader(2, 4, 0, 3, Crc32c("abc")));
+  CHECK(f.substr(0, 20) == RawHeader(3, 4, 0, 3, Crc32c("abc")));
   CHECK(f.substr(20) == "abc");
   auto header = EncodeFrameHeader(FrameType::kRaftMessage, "abc");
   REQUIRE(header.ok());
   CHECK(std::string(header->data(), header->size()) == f.substr(0, 20));
 }
 
+TEST_CASE("a queued frame takes the version negotiated later", "[wire][frame]") {
+  std::string f = MustFrame(FrameType::kRaftMessage, "abc");
+  SetFrameVersion(&f, 2);
+  CHECK(f.substr(0, 20) == RawHeader(2, 4, 0, 3, Crc32c("abc")));
+  Decoded d = FeedInChunks(f, {});
+  REQUIRE(d.status.ok());
+  REQUIRE(d.frames.size() == 1);
+  CHECK(d.frames[0].version == 2);
+  // Handshake frames keep version 1 whatever was negotiated.
+  std::string h = MustFrame(FrameType::kHandshake, "hello");
+  SetFrameVersion(&h, 2);
+  CHECK(h == MustFrame(FrameType::kHandshake, "hello"));
+}
+
 TEST_CASE("frames decode whole, one byte at a time and in random splits", "[wire][frame]") {
   std::vector<Frame> sent = {
       {FrameType::kHandshake, 1, "hello"},
-      {FrameType::kRaftMessage, 2, ""},
-      {FrameType::kSnapshotChunk, 2, BinaryBytes(100000)},
-      {FrameType::kSnapshotChunkAck, 2, std::string(1, '\0')},
-      {FrameType::kHandshakeFinish, 2, BinaryBytes(32)},
+      {FrameType::kRaftMessage, 3, ""},
+      {FrameType::kSnapshotChunk, 3, BinaryBytes(100000)},
+      {FrameType::kSnapshotChunkAck, 3, std::string(1, '\0')},
+      {FrameType::kHandshakeFinish, 3, BinaryBytes(32)},
       {FrameType::kHandshakeReject, 1, BinaryBytes(19)},
   };
   std::string stream;
@@ -135,7 +149,7 @@ TEST_CASE("header checks fire before any payload byte is buffered", "[wire][fram
       {"header crc", RawHeader(1, 4, 0, 1, crc, 1), "frame header checksum mismatch"},
       {"version 0", RawHeader(0, 4, 0, 1, crc), "unsupported version 0"},
       {"version 1", RawHeader(1, 4, 0, 1, crc), "unsupported version 1"},
-      {"version 3", RawHeader(3, 4, 0, 1, crc), "unsupported version 3"},
+      {"version 4", RawHeader(4, 4, 0, 1, crc), "unsupported version 4"},
       {"handshake version", RawHeader(2, 1, 0, 1, crc), "unsupported version 2"},
       {"type 0", RawHeader(1, 0, 0, 1, crc), "unknown frame type 0"},
       {"type 8", RawHeader(2, 8, 0, 1, crc), "unknown frame type 8"},

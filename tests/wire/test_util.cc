@@ -164,8 +164,8 @@ Payload RandomPayload(std::mt19937_64& rng) {
     case 3:
       return RandomMessage(rng);
     case 4: {
-      SnapshotChunk c{EdgyU64(rng), EdgyU64(rng), rng() % 1000000, rng() % 2 == 0,
-                      RandomBytes(rng, 200)};
+      SnapshotChunk c{EdgyU64(rng),   EdgyU64(rng),          rng() % 1000000,
+                      rng() % 2 == 0, RandomBytes(rng, 200), rng() % 2 == 0};
       return c;
     }
     case 5:

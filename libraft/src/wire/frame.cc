@@ -6,6 +6,7 @@
 #include <cstring>
 #include <utility>
 
+#include "base/assert.h"
 #include "base/crc32c.h"
 #include "raft/coding.h"
 
@@ -50,7 +51,7 @@ const char* FrameTypeName(FrameType type) {
 }
 
 Result<FrameHeaderBytes> EncodeFrameHeader(FrameType type, std::string_view payload,
-                                           std::uint32_t payload_bytes_max) {
+                                           std::uint32_t payload_bytes_max, std::uint8_t version) {
   if (!IsFrameType(static_cast<std::uint8_t>(type))) {
     return Status(
         ErrorCode::kInvalidArgument,
@@ -65,7 +66,7 @@ Result<FrameHeaderBytes> EncodeFrameHeader(FrameType type, std::string_view payl
   h.reserve(kFrameHeaderBytes);
   ByteWriter w(&h);
   w.Raw(std::string_view(reinterpret_cast<const char*>(kMagic), kMagicBytes));
-  w.U8(IsHandshakeType(type) ? kHandshakeFrameVersion : kProtocolVersion);
+  w.U8(IsHandshakeType(type) ? kHandshakeFrameVersion : version);
   w.U8(static_cast<std::uint8_t>(type));
   w.U16(0);  // flags
   w.U32(static_cast<std::uint32_t>(payload.size()));
@@ -77,14 +78,23 @@ Result<FrameHeaderBytes> EncodeFrameHeader(FrameType type, std::string_view payl
 }
 
 Result<std::string> EncodeFrame(FrameType type, std::string_view payload,
-                                std::uint32_t payload_bytes_max) {
-  auto header = EncodeFrameHeader(type, payload, payload_bytes_max);
+                                std::uint32_t payload_bytes_max, std::uint8_t version) {
+  auto header = EncodeFrameHeader(type, payload, payload_bytes_max, version);
   if (!header.ok()) return header.status();
   std::string out;
   out.reserve(kFrameHeaderBytes + payload.size());
   out.append(header->data(), header->size());
   out.append(payload);
   return out;
+}
+
+void SetFrameVersion(std::string* frame, std::uint8_t version) {
+  RAFT_ASSERT(frame->size() >= kFrameHeaderBytes, "not an encoded frame");
+  const auto type = static_cast<FrameType>(static_cast<std::uint8_t>((*frame)[kMagicBytes + 1]));
+  if (IsHandshakeType(type) || static_cast<std::uint8_t>((*frame)[kMagicBytes]) == version) return;
+  (*frame)[kMagicBytes] = static_cast<char>(version);
+  raft::EncodeFixed32(frame->data() + kHeaderCrcOffset,
+                      Crc32c(std::string_view(frame->data(), kHeaderCrcOffset)));
 }
 
 Status FrameDecoder::Fail(std::string message) {

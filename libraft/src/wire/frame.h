@@ -31,15 +31,22 @@ using FrameHeaderBytes = std::array<char, kFrameHeaderBytes>;
 
 // The 20-byte header of a frame of `type` carrying `payload`, for a gather write of
 // header then payload. The version is kHandshakeFrameVersion for the handshake types
-// and kProtocolVersion otherwise. kInvalidArgument if `type` is not a FrameType or
-// payload.size() > payload_bytes_max (the peer would reject the frame).
+// and `version` (the one negotiated on the connection) otherwise. kInvalidArgument if
+// `type` is not a FrameType or payload.size() > payload_bytes_max (the peer would
+// reject the frame).
 Result<FrameHeaderBytes> EncodeFrameHeader(
     FrameType type, std::string_view payload,
-    std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault);
+    std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault,
+    std::uint8_t version = kProtocolVersion);
 
 // Header and payload in one string. Errors as EncodeFrameHeader.
 Result<std::string> EncodeFrame(FrameType type, std::string_view payload,
-                                std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault);
+                                std::uint32_t payload_bytes_max = kFramePayloadBytesMaxDefault,
+                                std::uint8_t version = kProtocolVersion);
+
+// Rewrites the version of an encoded frame that is not a handshake type (1-3), and the
+// header checksum with it: for frames queued before the connection negotiated one.
+void SetFrameVersion(std::string* frame, std::uint8_t version);
 
 // Streaming decoder for the bytes of one connection, fed chunks of any size as they
 // arrive. It checks magic as soon as 4 bytes are in and the whole header (checksum,

@@ -31,7 +31,8 @@ Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk) {
   w.U64(chunk.snapshot_index);
   w.U64(chunk.snapshot_term);
   w.U64(chunk.offset);
-  w.U8(chunk.last ? kChunkFlagLast : 0);
+  w.U8(static_cast<std::uint8_t>((chunk.last ? kChunkFlagLast : 0) |
+                                 (chunk.layout ? kChunkFlagLayout : 0)));
   w.Bytes(chunk.data);
   return out;
 }
@@ -43,10 +44,12 @@ Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload) {
   chunk.snapshot_term = r.U64("snapshot_term");
   chunk.offset = r.U64("offset");
   const std::uint8_t flags = r.U8("flags");
-  if (r.ok() && (flags & ~kChunkFlagLast) != 0) {
-    r.Fail(fmt::format("reserved flag bits {:#04x} set", flags & ~kChunkFlagLast));
+  constexpr std::uint8_t kKnown = kChunkFlagLast | kChunkFlagLayout;
+  if (r.ok() && (flags & ~kKnown) != 0) {
+    r.Fail(fmt::format("reserved flag bits {:#04x} set", flags & ~kKnown));
   }
   chunk.last = (flags & kChunkFlagLast) != 0;
+  chunk.layout = (flags & kChunkFlagLayout) != 0;
   chunk.data = r.Bytes("data", kU32Max);
   if (r.ok() && chunk.offset > kU64Max - chunk.data.size()) {
     r.Fail(fmt::format("{} bytes at offset {} overflow u64", chunk.data.size(), chunk.offset));

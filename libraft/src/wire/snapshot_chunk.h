@@ -19,6 +19,7 @@ struct SnapshotChunk {
   std::uint64_t offset = 0;  // of data[0] within the snapshot; offset + data.size() <= 2^64-1
   bool last = false;         // this chunk ends the snapshot
   std::string data;          // at most 4 GiB - 1, and the frame limit
+  bool layout = false;       // the stream is in layout form (protocol version 3)
 
   bool operator==(const SnapshotChunk&) const = default;
 };

@@ -22,9 +22,12 @@ inline constexpr std::size_t kHeaderCrcOffset = 16;  // CRC32C of header bytes [
 
 // Protocol versions this implementation speaks. Handshake frames (types 1-3) always
 // carry version 1. Version 2 is the mutual challenge-response handshake (section 4.1);
-// version 1 (a static, replayable proof) is no longer spoken.
+// version 1 (a static, replayable proof) is no longer spoken. Version 3 adds the layout
+// form of a snapshot stream (section 4.3, kChunkFlagLayout); 2 and 3 interoperate.
 inline constexpr std::uint8_t kProtocolVersionMin = 2;
-inline constexpr std::uint8_t kProtocolVersionMax = 2;
+inline constexpr std::uint8_t kProtocolVersionMax = 3;
+// The first version whose snapshot streams may be in layout form.
+inline constexpr std::uint8_t kProtocolVersionLayout = 3;
 inline constexpr std::uint8_t kProtocolVersion = kProtocolVersionMax;
 inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
 
@@ -74,6 +77,8 @@ inline constexpr std::uint32_t kHelloBytesMax = kFirstFramePayloadBytesMax;
 inline constexpr std::size_t kSnapshotChunkFixedBytes = 8 + 8 + 8 + 1 + 4;
 // snapshot_chunk flags and snapshot_chunk_ack status values.
 inline constexpr std::uint8_t kChunkFlagLast = 1u << 0;
+// The stream is in layout form (protocol version 3 and later); on every chunk of it.
+inline constexpr std::uint8_t kChunkFlagLayout = 1u << 1;
 inline constexpr std::uint8_t kChunkAckOk = 0;
 inline constexpr std::uint8_t kChunkAckAbort = 1;
 
