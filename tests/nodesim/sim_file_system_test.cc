@@ -640,6 +640,10 @@ class CrashAtFileSystem final : public base::ForwardingFileSystem {
     Tick();
     return ForwardingFileSystem::Rmdir(p);
   }
+  int Mkdir(const std::string& p) override {
+    Tick();
+    return ForwardingFileSystem::Mkdir(p);
+  }
 
  private:
   void Tick() {
@@ -653,6 +657,39 @@ class CrashAtFileSystem final : public base::ForwardingFileSystem {
   int at_, calls_ = 0;
   bool crashed_ = false;
 };
+
+// The body of the snapshot (42, 7) in `store`, read through a reader (CRC checked).
+std::string ReadBody(runtime::SnapshotStore* store) {
+  auto r = store->OpenReader(42, 7);
+  REQUIRE(r.ok());
+  std::string got, buf(1000, '\0');
+  for (;;) {
+    auto k = (*r)->Read(buf.data(), buf.size());
+    REQUIRE(k.ok());
+    if (*k == 0) return got;
+    got.append(buf.data(), *k);
+  }
+}
+
+// Writes the checkpoint files 000007.sst (`a`) and CURRENT (`b`) into `dir`, durably.
+void WriteCheckpoint(SimFileSystem& fs, const std::string& dir, const std::string& a,
+                     const std::string& b) {
+  REQUIRE(fs.MkdirAll(dir) == 0);
+  for (const auto& [name, bytes] : {std::pair{"000007.sst", a}, std::pair{"CURRENT", b}}) {
+    int fd = fd_of(fs, dir + "/" + name);
+    Write(fs, fd, bytes, 0);
+    REQUIRE(fs.Fsync(fd) == 0);
+    REQUIRE(fs.Close(fd) == 0);
+  }
+  REQUIRE(fs.SyncDir(dir) == 0);
+}
+
+SnapshotFiles CheckpointFiles(const std::string& dir) {
+  SnapshotFiles files;
+  files.dir = dir;
+  files.pieces = {{"head", ""}, {"", "000007.sst"}, {"mid", ""}, {"", "CURRENT"}, {"end", ""}};
+  return files;
+}
 
 }  // namespace
 
@@ -676,23 +713,12 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
       Status created;
       {
         SimFileSystem base(&disk);
-        REQUIRE(base.MkdirAll("/node/kv/ckpt") == 0);
-        for (const auto& [name, bytes] : {std::pair{"000007.sst", a}, std::pair{"CURRENT", b}}) {
-          int fd = fd_of(base, std::string("/node/kv/ckpt/") + name);
-          Write(base, fd, bytes, 0);
-          REQUIRE(base.Fsync(fd) == 0);
-          REQUIRE(base.Close(fd) == 0);
-        }
-        REQUIRE(base.SyncDir("/node/kv/ckpt") == 0);
+        WriteCheckpoint(base, "/node/kv/ckpt", a, b);
         CrashAtFileSystem fs(&base, &disk, &rng, at);
         auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
         REQUIRE(store.ok());
-        SnapshotFiles files;
-        files.dir = "/node/kv/ckpt";
-        files.pieces = {
-            {"head", ""}, {"", "000007.sst"}, {"mid", ""}, {"", "CURRENT"}, {"end", ""}};
         fs.armed = true;
-        created = (*store)->CreateLinked(h, files);
+        created = (*store)->CreateLinked(h, CheckpointFiles("/node/kv/ckpt"));
         if (!fs.crashed()) {
           REQUIRE(created.ok());
           finished = true;
@@ -704,20 +730,7 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
       REQUIRE(store.ok());
       INFO("crash at call " << at << ", seed " << seed << ": " << created.ToString());
       if (created.ok()) REQUIRE((*store)->Exists(42, 7));
-      if ((*store)->Exists(42, 7)) {
-        auto r = (*store)->OpenReader(42, 7);
-        REQUIRE(r.ok());
-        std::string got(body.size() + 1, '\0');
-        std::size_t n = 0;
-        for (;;) {
-          auto k = (*r)->Read(got.data() + n, got.size() - n);
-          REQUIRE(k.ok());
-          if (*k == 0) break;
-          n += *k;
-        }
-        got.resize(n);
-        CHECK(got == body);
-      }
+      if ((*store)->Exists(42, 7)) CHECK(ReadBody(store->get()) == body);
       std::vector<std::string> names;
       REQUIRE(fs.ListDir("/node/snap", &names) == 0);
       for (const std::string& name : names)
@@ -725,5 +738,65 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
     }
   }
   CHECK(at > 10);  // the crash points covered every step
+}
+
+// Issue 16: receiving a stream in layout form (a linked snapshot's, protocol version 3)
+// is as crash-safe: after power loss at any step of the receive and its Finish, the
+// received snapshot is whole or absent, no partial receive survives the store's Open,
+// and one whose Finish succeeded is there.
+TEST_CASE("SimDisk: a snapshot received in layout form is whole or absent after a crash",
+          "[nodesim][fs][linked][layout]") {
+  const std::string a(5000, 'a'), b(300, 'b');
+  const std::string body = "head" + a + "mid" + b + "end";
+  runtime::SnapshotHeader h;
+  h.meta = SnapshotMeta{42, 7, ConfState{{1, 2, 3}, {}}};
+  bool finished = false;
+  int at = 1;
+  for (; !finished; ++at) {
+    REQUIRE(at < 100);
+    for (std::uint64_t seed : {1u, 2u, 3u}) {
+      sim::Rng rng(seed * 1000 + static_cast<std::uint64_t>(at));
+      SimDisk disk(&rng);
+      Status received;
+      {
+        SimFileSystem base(&disk);
+        WriteCheckpoint(base, "/leader/kv/ckpt", a, b);
+        REQUIRE(base.MkdirAll("/node") == 0);
+        auto from = runtime::SnapshotStore::Open("/leader/snap", &base);
+        REQUIRE(from.ok());
+        REQUIRE((*from)->CreateLinked(h, CheckpointFiles("/leader/kv/ckpt")).ok());
+        auto view = (*from)->OpenView(42, 7, /*layout=*/true);
+        REQUIRE(view.ok());
+        auto stream = (*view)->ReadAt(0, static_cast<std::size_t>((*view)->size()));
+        REQUIRE(stream.ok());
+
+        CrashAtFileSystem fs(&base, &disk, &rng, at);
+        auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
+        REQUIRE(store.ok());
+        fs.armed = true;
+        auto r = (*store)->Receive(42, 7, 0, /*layout=*/true);
+        received = r.status();
+        for (std::size_t off = 0; received.ok() && off < stream->size(); off += 700)
+          received = (*r)->Write(off, std::string_view(*stream).substr(off, 700));
+        if (received.ok()) received = (*r)->Finish();
+        if (!fs.crashed()) {
+          REQUIRE(received.ok());
+          finished = true;
+          disk.Crash(rng);  // after it: what was acknowledged must stay
+        }
+      }
+      SimFileSystem fs(&disk);
+      auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
+      REQUIRE(store.ok());
+      INFO("crash at call " << at << ", seed " << seed << ": " << received.ToString());
+      if (received.ok()) REQUIRE((*store)->Exists(42, 7));
+      if ((*store)->Exists(42, 7)) CHECK(ReadBody(store->get()) == body);
+      std::vector<std::string> names;
+      REQUIRE(fs.ListDir("/node/snap", &names) == 0);
+      for (const std::string& name : names)
+        CHECK(name == "snap-00000000000000000042-00000000000000000007.snapd");
+    }
+  }
+  CHECK(at > 10);
 }
 }  // namespace raft::nodesim

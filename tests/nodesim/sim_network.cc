@@ -584,7 +584,7 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
     s = handler_->AcceptSnapshot(in.peer);
     if (s.ok() && snapshots_ == nullptr) s = Status(ErrorCode::kIOError, "no snapshot store");
     auto r = s.ok() ? snapshots_->Receive(c->snapshot_index, c->snapshot_term,
-                                          options_.snapshot_bytes_max)
+                                          options_.snapshot_bytes_max, c->layout)
                     : Result<std::unique_ptr<runtime::SnapshotReceiver>>(s);
     if (r.ok()) {
       in.receiver = std::move(r).value();
@@ -593,7 +593,7 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
     }
   }
   if (s.ok() && (!in.receiver || in.receiver->index() != c->snapshot_index ||
-                 in.receiver->term() != c->snapshot_term)) {
+                 in.receiver->term() != c->snapshot_term || in.receiver->layout() != c->layout)) {
     s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
   }
   if (s.ok()) s = in.receiver->Write(c->offset, c->data);

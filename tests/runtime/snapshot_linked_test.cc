@@ -11,6 +11,7 @@
 #include <random>
 
 #include "base/file_system.h"
+#include "raft/coding.h"
 #include "runtime/snapshot_store.h"
 
 namespace raft::runtime {
@@ -333,6 +334,192 @@ TEST_CASE("a linked snapshot reads only the files the previous one does not hold
   fs.bytes_read = 0;
   REQUIRE((*store)->CreateLinked(Header(30, 1), f).ok());
   CHECK(fs.bytes_read >= big.size());
+}
+
+}  // namespace raft::runtime
+
+// ---- The layout form: a linked snapshot streamed and received as one ----
+
+namespace raft::runtime {
+namespace {
+
+std::string ReadBody(SnapshotFileReader* r) {
+  std::string got;
+  std::string buf(4096, '\0');
+  for (;;) {
+    auto k = r->Read(buf.data(), buf.size());
+    REQUIRE(k.ok());
+    if (*k == 0) return got;
+    got.append(buf.data(), *k);
+  }
+}
+
+// A sender's store holding a linked snapshot (42, 7) with an empty file among its pieces.
+struct LayoutFixture {
+  TempDir tmp{"raft-layout"};
+  std::unique_ptr<SnapshotStore> from, to;
+  std::string body, stream;
+  LayoutFixture() {
+    auto a = SnapshotStore::Open((tmp.path / "from").string());
+    auto b = SnapshotStore::Open((tmp.path / "to").string());
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    from = std::move(a).value();
+    to = std::move(b).value();
+    SnapshotFiles f = MakeSource(tmp.path / "ckpt", &body);
+    WriteFile(tmp.path / "ckpt" / "EMPTY", "");
+    f.pieces.push_back({"", "EMPTY"});
+    REQUIRE(from->CreateLinked(Header(42, 7), f).ok());
+    auto v = from->OpenView(42, 7, /*layout=*/true);
+    REQUIRE(v.ok());
+    REQUIRE((*v)->layout());
+    stream = ReadAll(v->get());
+  }
+  // Feeds `bytes` in chunks of the given sizes (cycled); the first error.
+  Status Feed(SnapshotReceiver* r, const std::string& bytes, std::vector<std::size_t> sizes) {
+    std::size_t off = 0, i = 0;
+    while (off < bytes.size()) {
+      const std::size_t n = std::min(sizes[i++ % sizes.size()], bytes.size() - off);
+      if (Status s = r->Write(off, std::string_view(bytes).substr(off, n)); !s.ok()) return s;
+      off += n;
+    }
+    return Status::Ok();
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (const auto& e : fsys::directory_iterator(tmp.path / "to"))
+      out.push_back(e.path().filename().string());
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a linked snapshot crosses in layout form and is received as a linked snapshot",
+          "[runtime][snapshot][linked][layout]") {
+  LayoutFixture fx;
+  auto sizes = GENERATE(std::vector<std::size_t>{1 << 20}, std::vector<std::size_t>{1, 3, 7},
+                        std::vector<std::size_t>{4093, 1, 65536});
+  auto r = fx.to->Receive(42, 7, 0, /*layout=*/true);
+  REQUIRE(r.ok());
+  CHECK((*r)->layout());
+  REQUIRE(fx.Feed(r->get(), fx.stream, sizes).ok());
+  REQUIRE((*r)->Finish().ok());
+  r->reset();
+  CHECK(fx.Names() == std::vector<std::string>{fsys::path(fx.to->LinkedPathOf(42, 7)).filename()});
+
+  // The same snapshot as the sender's: its files as files, the same bytes either way.
+  const fsys::path got = fx.to->LinkedPathOf(42, 7);
+  CHECK(fsys::file_size(got / "000001.sst") == 1500000);
+  CHECK(fsys::file_size(got / "EMPTY") == 0);
+  auto a = fx.from->OpenView(42, 7);
+  auto b = fx.to->OpenView(42, 7);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK_FALSE((*b)->layout());
+  CHECK(ReadAll(b->get()) == ReadAll(a->get()));
+  auto reader = fx.to->OpenReader(42, 7);
+  REQUIRE(reader.ok());
+  CHECK((*reader)->header().members == Header(42, 7).members);
+  auto files = (*reader)->Files();
+  REQUIRE(files.has_value());
+  CHECK(files->dir == got.string());
+  REQUIRE(files->pieces.size() == 6);
+  CHECK(files->pieces[0].bytes == "head");
+  CHECK(files->pieces[1].file == "000001.sst");
+  CHECK(files->pieces[5].file == "EMPTY");
+  CHECK(ReadBody(reader->get()) == fx.body);
+
+  // Streamed on in layout form, it is the sender's stream byte for byte.
+  auto again = fx.to->OpenView(42, 7, /*layout=*/true);
+  REQUIRE(again.ok());
+  CHECK(ReadAll(again->get()) == fx.stream);
+  // A second stream of a snapshot it already holds ends well and leaves nothing more.
+  auto dup = fx.to->Receive(42, 7, 0, /*layout=*/true);
+  REQUIRE(dup.ok());
+  REQUIRE(fx.Feed(dup->get(), fx.stream, {1 << 20}).ok());
+  CHECK((*dup)->Finish().ok());
+  dup->reset();
+  CHECK(fx.Names().size() == 1);
+}
+
+TEST_CASE("a stream in layout form that breaks its grammar is refused and leaves nothing",
+          "[runtime][snapshot][linked][layout]") {
+  LayoutFixture fx;
+  const std::size_t layout_len = 8 + DecodeFixed32(fx.stream.data() + 4) + 4;
+  std::string bad = fx.stream;
+  bool fails_at_write = true;
+  std::string expect;
+  Index index = 42;
+  SECTION("damaged layout") {
+    bad[10] ^= 1;
+    expect = "layout checksum";
+  }
+  SECTION("not a layout") {
+    bad[0] = 'X';
+    expect = "bad magic";
+  }
+  SECTION("a damaged header") {
+    bad[layout_len] = 'X';
+    expect = "bad magic";
+  }
+  SECTION("bytes after the trailer") {
+    bad += "x";
+    expect = "after the trailer";
+  }
+  SECTION("a damaged file byte") {
+    bad[layout_len + 300] ^= 1;
+    fails_at_write = false;
+    expect = "checksum";
+  }
+  SECTION("truncated") {
+    bad.resize(bad.size() - 3);
+    fails_at_write = false;
+    expect = "truncated";
+  }
+  SECTION("another index than announced") {
+    index = 43;
+    fails_at_write = false;
+    expect = "another index";
+  }
+  auto r = fx.to->Receive(index, 7, 0, /*layout=*/true);
+  REQUIRE(r.ok());
+  Status s = fx.Feed(r->get(), bad, {1000, 1});
+  CHECK(s.ok() != fails_at_write);
+  if (s.ok()) s = (*r)->Finish();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find(expect) != std::string::npos);
+  r->reset();
+  CHECK(fx.Names().empty());
+  CHECK_FALSE(fx.to->Exists(index, 7));
+}
+
+TEST_CASE("receives in layout form left by a crash are removed on open and by cleanup",
+          "[runtime][snapshot][linked][layout]") {
+  LayoutFixture fx;
+  auto r = fx.to->Receive(42, 7, 0, /*layout=*/true);
+  REQUIRE(r.ok());
+  REQUIRE((*r)->Write(0, std::string_view(fx.stream).substr(0, 100000)).ok());
+  // A crash: the receiver's directory stays as it is (copied aside before the destructor).
+  const std::vector<std::string> names = fx.Names();
+  REQUIRE(names.size() == 1);
+  CHECK(names[0].ends_with(".recv.tmp"));
+  const fsys::path partial = fx.tmp.path / "to" / names[0];
+  CHECK_FALSE(fsys::is_empty(partial));
+  fsys::copy(partial, fx.tmp.path / "saved", fsys::copy_options::recursive);
+  r->reset();
+  CHECK(fx.Names().empty());
+
+  fsys::copy(fx.tmp.path / "saved", partial, fsys::copy_options::recursive);
+  fx.to->Cleanup(41, 1);  // below it: kept (it may be on its way to the log)
+  CHECK(fsys::exists(partial));
+  fx.to->Cleanup(50, 1);
+  CHECK_FALSE(fsys::exists(partial));
+
+  fsys::copy(fx.tmp.path / "saved", partial, fsys::copy_options::recursive);
+  auto reopened = SnapshotStore::Open((fx.tmp.path / "to").string());
+  REQUIRE(reopened.ok());
+  CHECK(fx.Names().empty());
 }
 
 }  // namespace raft::runtime

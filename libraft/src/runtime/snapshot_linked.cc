@@ -186,14 +186,20 @@ void LinkedPins::RemoveOrDoom(const std::string& dir) {
 
 // ---- LinkedFile ----
 
-LinkedFile::LinkedFile(std::shared_ptr<LinkedPins> pins, std::string dir, Manifest m)
-    : pins_(std::move(pins)), dir_(std::move(dir)), header_(std::move(m.header)) {
+LinkedFile::LinkedFile(std::shared_ptr<LinkedPins> pins, std::string dir, Manifest m, bool layout)
+    : pins_(std::move(pins)), dir_(std::move(dir)), header_(std::move(m.header)), layout_(layout) {
   auto add = [this](std::string bytes, std::string file, std::uint64_t size) {
     segs_.push_back(Segment{size_, size, std::move(bytes), std::move(file)});
     size_ += size;
   };
+  if (layout) {
+    std::string l = EncodeLayout(m);
+    const std::uint64_t n = l.size();
+    add(std::move(l), "", n);
+  }
   add(m.head, "", m.head.size());
   body_start_ = size_;
+  body_segs_begin_ = segs_.size();
   for (Manifest::Piece& p : m.pieces) {
     if (p.file) {
       add("", std::move(p.data), p.size);
@@ -202,6 +208,7 @@ LinkedFile::LinkedFile(std::shared_ptr<LinkedPins> pins, std::string dir, Manife
       add(std::move(p.data), "", n);
     }
   }
+  body_segs_end_ = segs_.size();
   body_len_ = m.body_len;
   body_crc_ = m.body_crc;
   const std::string trailer = snapfmt::EncodeTrailer(m.body_len, m.body_crc);
@@ -211,6 +218,14 @@ LinkedFile::LinkedFile(std::shared_ptr<LinkedPins> pins, std::string dir, Manife
 LinkedFile::~LinkedFile() {
   if (fd_ >= 0) pins_->fs->Close(fd_);
   pins_->Unpin(dir_);
+}
+
+SnapshotFiles LinkedFile::Files() const {
+  SnapshotFiles f;
+  f.dir = dir_;
+  for (std::size_t i = body_segs_begin_; i < body_segs_end_; ++i)
+    f.pieces.push_back(SnapshotFiles::Piece{segs_[i].bytes, segs_[i].file});
+  return f;
 }
 
 Status LinkedFile::OpenSegmentFile(std::size_t seg) {
@@ -261,7 +276,8 @@ Status LinkedFile::ReadAt(std::uint64_t offset, char* p, std::size_t n, std::siz
 
 // ---- SnapshotStore: the linked form ----
 
-Result<std::unique_ptr<LinkedFile>> SnapshotStore::OpenLinked(Index index, Term term) const {
+Result<std::unique_ptr<LinkedFile>> SnapshotStore::OpenLinked(Index index, Term term,
+                                                              bool layout) const {
   const std::string dir = LinkedPathOf(index, term);
   if (!pins_->Pin(dir)) return std::unique_ptr<LinkedFile>();  // being removed
   // From here the pin must be released on every path: a LinkedFile does it.
@@ -293,7 +309,7 @@ Result<std::unique_ptr<LinkedFile>> SnapshotStore::OpenLinked(Index index, Term 
     pins_->Unpin(dir);
     return s;
   }
-  return std::make_unique<LinkedFile>(pins_, dir, std::move(m));
+  return std::make_unique<LinkedFile>(pins_, dir, std::move(m), layout);
 }
 
 Status SnapshotStore::CreateLinked(const SnapshotHeader& header, SnapshotFiles files) {
@@ -364,30 +380,35 @@ Status SnapshotStore::CreateLinked(const SnapshotHeader& header, SnapshotFiles f
   }
   m.body_len = len;
   m.body_crc = crc;
-  const std::string manifest_path = tmp + "/" + kManifestName;
-  if (s.ok()) {
-    const std::string bytes = EncodeManifest(m);
-    int fd = -1;
-    if (int err = fs_->Open(manifest_path, O_WRONLY | O_CREAT | O_EXCL, 0600, &fd); err != 0) {
-      s = ErrnoStatus("create", manifest_path, err);
-    } else {
-      if (int err = fs_->PwriteAll(fd, bytes.data(), bytes.size(), 0); err != 0)
-        s = ErrnoStatus("write", manifest_path, err);
-      else if (int e = fs_->Fsync(fd); e != 0)
-        s = ErrnoStatus("fsync", manifest_path, e);
-      fs_->Close(fd);
-    }
-  }
-  if (s.ok())
-    if (int err = fs_->SyncDir(tmp); err != 0) s = ErrnoStatus("fsync", tmp, err);
-  if (s.ok())
-    if (int err = fs_->Rename(tmp, final_dir); err != 0) s = ErrnoStatus("rename", tmp, err);
+  if (s.ok()) s = CommitLinkedDir(fs_, tmp, final_dir, dir_, m);
   if (!s.ok()) {
     (void)RemoveTree(fs_, tmp);
     return s;
   }
-  if (int err = fs_->SyncDir(dir_); err != 0) return ErrnoStatus("fsync", dir_, err);
   pins_->SetCrcs(final_dir, std::move(crcs));
+  return Status::Ok();
+}
+
+Status CommitLinkedDir(base::FileSystem* fs, const std::string& tmp, const std::string& final_dir,
+                       const std::string& store_dir, const Manifest& m) {
+  const std::string bytes = EncodeManifest(m);
+  if (bytes.size() > kManifestBytesMax)
+    return Status(ErrorCode::kInvalidArgument, tmp + ": the snapshot's manifest would exceed " +
+                                                   std::to_string(kManifestBytesMax) + " bytes");
+  const std::string manifest_path = tmp + "/" + kManifestName;
+  int fd = -1;
+  if (int err = fs->Open(manifest_path, O_WRONLY | O_CREAT | O_EXCL, 0600, &fd); err != 0)
+    return ErrnoStatus("create", manifest_path, err);
+  Status s;
+  if (int err = fs->PwriteAll(fd, bytes.data(), bytes.size(), 0); err != 0)
+    s = ErrnoStatus("write", manifest_path, err);
+  else if (int e = fs->Fsync(fd); e != 0)
+    s = ErrnoStatus("fsync", manifest_path, e);
+  fs->Close(fd);
+  if (!s.ok()) return s;
+  if (int err = fs->SyncDir(tmp); err != 0) return ErrnoStatus("fsync", tmp, err);
+  if (int err = fs->Rename(tmp, final_dir); err != 0) return ErrnoStatus("rename", tmp, err);
+  if (int err = fs->SyncDir(store_dir); err != 0) return ErrnoStatus("fsync", store_dir, err);
   return Status::Ok();
 }
 

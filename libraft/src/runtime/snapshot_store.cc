@@ -23,8 +23,8 @@ using raft::ErrnoStatus;
 constexpr std::string_view kHeadMagic("RSNP", 4);
 constexpr std::string_view kTailMagic("RSNE", 4);
 constexpr std::uint8_t kSnapshotVersion = 1;
-constexpr std::size_t kHeadFixedBytes = 4 + 1 + 3 + 4;  // magic version pad meta_len
-constexpr std::size_t kTrailerBytes = 8 + 4 + 4;
+using snapfmt::kHeadFixedBytes;
+using snapfmt::kTrailerBytes;
 constexpr std::uint32_t kMetaBytesMax = 64u << 20;
 constexpr std::uint32_t kCountMax = std::numeric_limits<std::uint32_t>::max();
 
@@ -86,8 +86,9 @@ bool ParseName(const std::string& name, Index* index, Term* term) {
 constexpr std::string_view kReceiveSuffix = ".recv.tmp";
 
 // A receive in progress: FileName(index, term) + "." + <decimal stream number> +
-// kReceiveSuffix. Each stream has a name of its own (opened O_EXCL), so two streams of the
-// same snapshot never write into each other's file.
+// kReceiveSuffix, or (layout form, a directory) the same with the linked name
+// (FileName + "d"). Each stream has a name of its own (made O_EXCL or by mkdir), so two
+// streams of the same snapshot never write into each other's files.
 bool ParseReceiveName(const std::string& name, Index* index, Term* term) {
   if (!name.ends_with(kReceiveSuffix)) return false;
   std::string base = name.substr(0, name.size() - kReceiveSuffix.size());
@@ -95,7 +96,9 @@ bool ParseReceiveName(const std::string& name, Index* index, Term* term) {
   if (dot == std::string::npos || dot + 1 == base.size()) return false;
   for (std::size_t i = dot + 1; i < base.size(); ++i)
     if (base[i] < '0' || base[i] > '9') return false;
-  return ParseName(base.substr(0, dot), index, term);
+  base.resize(dot);
+  if (base.ends_with(".snapd")) base.pop_back();
+  return ParseName(base, index, term);
 }
 
 // Exactly n bytes at `off`; a file that ends first is kCorruption.
@@ -198,6 +201,23 @@ std::string EncodeTrailer(std::uint64_t body_len, std::uint32_t body_crc) {
   w.U32(body_crc);
   w.Raw(kTailMagic);
   return trailer;
+}
+
+Result<std::size_t> HeadBytes(std::string_view fixed, const std::string& path) {
+  auto len = ParseHeadFixed(fixed, path);
+  if (!len.ok()) return len.status();
+  return kHeadFixedBytes + *len + 4;
+}
+
+Status ParseTrailer(std::string_view trailer, const std::string& path, std::uint64_t* body_len,
+                    std::uint32_t* body_crc) {
+  raft::ByteReader r(trailer, "snapshot_trailer");
+  *body_len = r.U64("body_len");
+  *body_crc = r.U32("body_crc");
+  const std::string_view magic = r.Raw("magic", kTailMagic.size());
+  if (!r.Finish().ok() || magic != kTailMagic)
+    return Status(ErrorCode::kCorruption, path + ": bad trailer");
+  return Status::Ok();
 }
 
 }  // namespace snapfmt
@@ -309,21 +329,25 @@ Result<std::unique_ptr<SnapshotFileReader>> SnapshotStore::OpenPath(const std::s
 }
 
 Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Term term,
-                                                                 std::uint64_t bytes_max) {
+                                                                 std::uint64_t bytes_max,
+                                                                 bool layout) {
   std::unique_ptr<SnapshotReceiver> r(new SnapshotReceiver());
   r->fs_ = fs_;
+  r->pins_ = pins_;
   r->bytes_max_ = bytes_max;
   r->dir_ = dir_;
   r->index_ = index;
   r->term_ = term;
-  r->final_path_ = PathOf(index, term);
+  r->final_path_ = layout ? LinkedPathOf(index, term) : PathOf(index, term);
   // A name no other stream has: numbers only grow in this process, and Open removed
-  // every receive of earlier ones. O_EXCL all the same: never write into a file that
-  // exists (a leftover, or one made by someone else).
+  // every receive of earlier ones. O_EXCL (mkdir) all the same: never write into a file
+  // that exists (a leftover, or one made by someone else).
   for (;;) {
     r->tmp_path_ = r->final_path_ + "." + std::to_string(receive_seq_.fetch_add(1)) +
                    std::string(kReceiveSuffix);
-    int err = fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0600, &r->fd_);
+    int err = layout ? fs_->Mkdir(r->tmp_path_)
+                     : fs_->Open(r->tmp_path_, O_WRONLY | O_CREAT | O_EXCL, 0600, &r->fd_);
+    if (err == 0 && layout) r->layout_ = std::make_unique<LayoutReceive>(fs_, r->tmp_path_);
     if (err == 0) break;
     if (err != EEXIST) {
       std::string path = std::move(r->tmp_path_);
@@ -334,13 +358,14 @@ Result<std::unique_ptr<SnapshotReceiver>> SnapshotStore::Receive(Index index, Te
   return r;
 }
 
-Result<std::unique_ptr<SnapshotView>> SnapshotStore::OpenView(Index index, Term term) const {
+Result<std::unique_ptr<SnapshotView>> SnapshotStore::OpenView(Index index, Term term,
+                                                              bool layout) const {
   std::unique_ptr<SnapshotView> v(new SnapshotView());
   v->fs_ = fs_;
   v->path_ = PathOf(index, term);
   v->index_ = index;
   v->term_ = term;
-  auto linked = OpenLinked(index, term);
+  auto linked = OpenLinked(index, term, layout);
   if (!linked.ok()) return linked.status();
   if (*linked != nullptr) {
     v->path_ = (*linked)->dir();
@@ -374,7 +399,7 @@ void SnapshotStore::Cleanup(Index index, Term term) {
     if (linked) {
       pins_->RemoveOrDoom(dir_ + "/" + name);  // now, or when its last reader closes
     } else {
-      fs_->Unlink(dir_ + "/" + name);
+      (void)RemoveTree(fs_, dir_ + "/" + name);  // a file, or a receive in layout form
     }
   }
 }
@@ -429,6 +454,8 @@ SnapshotView::~SnapshotView() {
   if (fd_ >= 0) fs_->Close(fd_);
 }
 
+bool SnapshotView::layout() const { return linked_ != nullptr && linked_->layout(); }
+
 Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
   std::string out(n, '\0');
   std::size_t got = 0;
@@ -460,6 +487,11 @@ SnapshotFileReader::~SnapshotFileReader() {
   if (fd_ >= 0) fs_->Close(fd_);
 }
 
+std::optional<SnapshotFiles> SnapshotFileReader::Files() const {
+  if (linked_ == nullptr) return std::nullopt;
+  return linked_->Files();
+}
+
 Result<std::size_t> SnapshotFileReader::Read(char* buf, std::size_t n) {
   std::uint64_t left = body_len_ - pos_;
   std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n, left));
@@ -482,7 +514,8 @@ Result<std::size_t> SnapshotFileReader::Read(char* buf, std::size_t n) {
 
 SnapshotReceiver::~SnapshotReceiver() {
   if (fd_ >= 0) fs_->Close(fd_);
-  if (!finished_ && !tmp_path_.empty()) fs_->Unlink(tmp_path_);
+  layout_.reset();  // closes its file
+  if (!finished_ && !tmp_path_.empty()) (void)RemoveTree(fs_, tmp_path_);
 }
 
 Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
@@ -490,6 +523,11 @@ Status SnapshotReceiver::Write(std::uint64_t offset, std::string_view bytes) {
   if (bytes_max_ != 0 && bytes.size() > bytes_max_ - offset_)
     return Status(ErrorCode::kInvalidArgument,
                   "snapshot stream exceeds the limit of " + std::to_string(bytes_max_) + " bytes");
+  if (layout_ != nullptr) {
+    if (Status s = layout_->Write(bytes); !s.ok()) return s;
+    offset_ += bytes.size();
+    return Status::Ok();
+  }
   if (int err = fs_->PwriteAll(fd_, bytes.data(), bytes.size(), offset_); err != 0)
     return ErrnoStatus("write", tmp_path_, err);
   offset_ += bytes.size();
@@ -548,7 +586,28 @@ void SnapshotReceiver::Check(std::string_view bytes) {
   }
 }
 
+// The layout form's end: the directory becomes a linked snapshot.
+Status SnapshotReceiver::FinishLinked() {
+  Manifest m;
+  std::map<std::string, std::uint32_t> crcs;
+  if (Status s = layout_->Finish(index_, term_, &m, &crcs); !s.ok()) return s;
+  layout_.reset();
+  Status s = CommitLinkedDir(fs_, tmp_path_, final_path_, dir_, m);
+  if (!s.ok()) {
+    // A stream of a snapshot this node already holds whole (its kSnapshot message was
+    // lost, say) ends here too: the copy on disk is the same snapshot.
+    int fd = -1;
+    if (fs_->Open(final_path_ + "/manifest", O_RDONLY, 0, &fd) != 0) return s;
+    fs_->Close(fd);
+    return Status::Ok();  // the destructor removes ours
+  }
+  finished_ = true;
+  pins_->SetCrcs(final_path_, std::move(crcs));
+  return Status::Ok();
+}
+
 Status SnapshotReceiver::Finish() {
+  if (layout_ != nullptr) return FinishLinked();
   if (!check_.ok()) return check_;
   if (body_start_ == 0 || held_back_.size() != kTrailerBytes)
     return Status(ErrorCode::kCorruption, tmp_path_ + ": truncated");

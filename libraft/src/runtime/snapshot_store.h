@@ -43,6 +43,7 @@ class FileSystem;
 
 namespace raft::runtime {
 
+class LayoutReceive;
 class LinkedFile;
 struct LinkedPins;
 
@@ -80,6 +81,10 @@ class SnapshotFileReader final : public SnapshotReader {
   ~SnapshotFileReader() override;
   Result<std::size_t> Read(char* buf, std::size_t n) override;
   const SnapshotHeader& header() const { return header_; }
+  // A linked snapshot's pieces (for StateMachine::RestoreFiles); nullopt for a .snap file.
+  // The directory stays pinned while this reader lives.
+  std::optional<SnapshotFiles> Files() const;
+  bool linked() const { return linked_ != nullptr; }
 
  private:
   friend class SnapshotStore;
@@ -93,7 +98,9 @@ class SnapshotFileReader final : public SnapshotReader {
   std::uint32_t expected_crc_ = 0, crc_ = 0;
 };
 
-// Receives a snapshot file's raw bytes from the network, in order.
+// Receives a snapshot file's raw bytes from the network, in order: into a .snap file,
+// or, for a stream in layout form, into a linked snapshot (its files written as they
+// come, no copy later; docs/runtime.md, "Linked snapshots").
 class SnapshotReceiver {
  public:
   ~SnapshotReceiver();  // abandons unless finished
@@ -109,12 +116,16 @@ class SnapshotReceiver {
   std::uint64_t bytes_received() const { return offset_; }
   Index index() const { return index_; }
   Term term() const { return term_; }
+  bool layout() const { return layout_ != nullptr; }
 
  private:
   friend class SnapshotStore;
   SnapshotReceiver() = default;
   void Check(std::string_view bytes);
+  Status FinishLinked();
   base::FileSystem* fs_ = nullptr;
+  std::shared_ptr<LinkedPins> pins_;
+  std::unique_ptr<LayoutReceive> layout_;  // a receive in layout form (tmp_path_: a directory)
   std::string dir_;
   int fd_ = -1;
   std::string tmp_path_, final_path_;
@@ -150,6 +161,9 @@ class SnapshotView {
   std::uint64_t size() const { return size_; }
   // Up to n bytes at `offset`, fewer only where the file ends.
   Result<std::string> ReadAt(std::uint64_t offset, std::size_t n) const;
+  bool linked() const { return linked_ != nullptr; }
+  // The bytes are a stream in layout form (OpenView with layout, of a linked snapshot).
+  bool layout() const;
 
  private:
   friend class SnapshotStore;
@@ -182,13 +196,19 @@ class SnapshotStore {
   // A receive into a file of its own (<final name>.<n>.recv.tmp, created with O_EXCL):
   // streams of the same snapshot, e.g. a stale one and its restart, never share bytes,
   // and Finish validates exactly what this receiver wrote. A Write beyond `bytes_max`
-  // bytes in all fails (kInvalidArgument), writing nothing; 0: no limit.
+  // bytes in all fails (kInvalidArgument), writing nothing; 0: no limit. `layout`: the
+  // stream is in layout form, received into a directory of its own
+  // (<linked name>.<n>.recv.tmp, made with mkdir) that Finish turns into a linked
+  // snapshot.
   Result<std::unique_ptr<SnapshotReceiver>> Receive(Index index, Term term,
-                                                    std::uint64_t bytes_max = 0);
+                                                    std::uint64_t bytes_max = 0,
+                                                    bool layout = false);
 
   // The file's raw bytes (a linked snapshot's: those of the equivalent file), for
-  // streaming it to a peer; kIOError if there is no such snapshot.
-  Result<std::unique_ptr<SnapshotView>> OpenView(Index index, Term term) const;
+  // streaming it to a peer; kIOError if there is no such snapshot. `layout`: a linked
+  // snapshot's stream in layout form (the view's layout() says whether it is: a .snap
+  // file has none).
+  Result<std::unique_ptr<SnapshotView>> OpenView(Index index, Term term, bool layout = false) const;
 
   // A .snap file or a linked snapshot of this index and term.
   bool Exists(Index index, Term term) const;
@@ -222,7 +242,8 @@ class SnapshotStore {
   SnapshotStore(std::string dir, base::FileSystem* fs);
   // A reader or view of the linked snapshot (index, term), if there is one: nullptr
   // when there is none (the caller tries the .snap file), an error when it is damaged.
-  Result<std::unique_ptr<LinkedFile>> OpenLinked(Index index, Term term) const;
+  // `layout`: its stream in layout form.
+  Result<std::unique_ptr<LinkedFile>> OpenLinked(Index index, Term term, bool layout = false) const;
   // CreateLinked's fallback: the pieces' bytes into an ordinary .snap file.
   Status CopyLinked(const SnapshotHeader& header, const SnapshotFiles& files);
   // A writer of `path` through `path` + tmp_suffix; Commit syncs `dir` after the rename.
