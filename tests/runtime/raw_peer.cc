@@ -78,6 +78,7 @@ bool RawPeer::Send(std::string_view bytes) {
 
 bool RawPeer::SendPayload(const wire::Payload& p) {
   auto frame = wire::EncodePayloadFrame(p);
+  if (frame.ok() && version_ != 0) wire::SetFrameVersion(&*frame, version_);
   return frame.ok() && Send(*frame);
 }
 
@@ -112,7 +113,8 @@ bool RawPeer::WaitClosed(std::chrono::milliseconds timeout) {
 }
 
 Status RawPeer::Handshake(NodeId from, NodeId to, const std::string& cluster_id,
-                          const std::string& secret, const std::string& address) {
+                          const std::string& secret, const std::string& address,
+                          std::uint8_t version_max) {
   auto nonce = runtime::MakeHandshakeNonce();
   if (!nonce.ok()) return nonce.status();
   wire::Handshake hs;
@@ -121,6 +123,7 @@ Status RawPeer::Handshake(NodeId from, NodeId to, const std::string& cluster_id,
   hs.cluster_id = cluster_id;
   hs.auth = *nonce;
   hs.address = address;
+  hs.version_max = version_max;
   auto hello = wire::EncodeHandshake(hs);
   if (!hello.ok()) return hello.status();
   auto frame = wire::EncodeFrame(wire::FrameType::kHandshake, *hello);
@@ -145,6 +148,7 @@ Status RawPeer::Handshake(NodeId from, NodeId to, const std::string& cluster_id,
   if (ack->auth.size() < wire::kNonceBytes)
     return Status(ErrorCode::kCorruption, "raw peer: the ack carries no nonce");
   listener_nonce_ = ack->auth.substr(0, wire::kNonceBytes);
+  version_ = ack->version;
   wire::HandshakeFinish fin;
   if (!secret.empty()) {
     auto expected = runtime::HandshakeProof(secret, wire::kRoleListener, *hello, ack->version,

@@ -33,7 +33,8 @@ class RawPeer {
 
   // Sends all bytes and appends them to sent(); false when the peer closed or reset.
   bool Send(std::string_view bytes);
-  // Frames and sends one payload (at most 64 MiB).
+  // Frames and sends one payload (at most 64 MiB), with the version the handshake
+  // negotiated (this implementation's, before one).
   bool SendPayload(const wire::Payload& p);
   // The next frame; nullopt at end of stream, on a malformed frame or after `timeout`.
   std::optional<wire::Frame> Read(std::chrono::milliseconds timeout = std::chrono::seconds(3));
@@ -45,10 +46,13 @@ class RawPeer {
   // The version-2 dialer handshake (docs/wire-protocol.md 4.1) as `from` to `to`: sends
   // the Handshake, checks the listener's HandshakeAck (its proof, when `secret` is set)
   // and sends the HandshakeFinish. The listener's nonce is stored in listener_nonce().
-  // `address` is the Raft address the dialer claims (none when empty).
+  // `address` is the Raft address the dialer claims (none when empty); `version_max` the
+  // highest protocol version it offers.
   Status Handshake(NodeId from, NodeId to, const std::string& cluster_id, const std::string& secret,
-                   const std::string& address = "");
+                   const std::string& address = "",
+                   std::uint8_t version_max = wire::kProtocolVersionMax);
   const std::string& listener_nonce() const { return listener_nonce_; }
+  std::uint8_t version() const { return version_; }  // negotiated; 0 before
 
   // Every byte sent so far, for replaying.
   const std::string& sent() const { return sent_; }
@@ -61,6 +65,7 @@ class RawPeer {
   std::string sent_;
   std::string listener_nonce_;
   int frames_discarded_ = 0;
+  std::uint8_t version_ = 0;
 };
 
 }  // namespace raft::testing

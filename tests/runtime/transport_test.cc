@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 
@@ -99,14 +100,14 @@ struct Pair {
   }
 };
 
-// The files of receives in progress of (index, term) in `store`
-// (<name>.<stream>.recv.tmp).
+// The receives in progress of (index, term) in `store`: <name>.<stream>.recv.tmp, a
+// file, or <name>d.<stream>.recv.tmp, a directory (layout form).
 std::vector<std::filesystem::path> Partials(const SnapshotStore& store, Index index, Term term) {
   const std::string prefix = std::filesystem::path(store.PathOf(index, term)).filename().string();
   std::vector<std::filesystem::path> out;
   for (const auto& e : std::filesystem::directory_iterator(store.dir())) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(prefix + ".", 0) == 0 && name.ends_with(".recv.tmp")) out.push_back(e.path());
+    if (name.rfind(prefix, 0) == 0 && name.ends_with(".recv.tmp")) out.push_back(e.path());
   }
   return out;
 }
@@ -240,6 +241,46 @@ TEST_CASE("a snapshot whose file is cleaned up mid-stream still streams to the e
   REQUIRE(p.rb.messages.size() == 1);
   CHECK(p.rb.messages[0].type == MessageType::kSnapshot);
   CHECK(p.rb.messages[0].snapshot == s1);
+}
+
+// Issue 16: a linked snapshot crosses in layout form (protocol version 3) and arrives as a
+// linked snapshot of the same files: no .snap file, the same bytes either way.
+TEST_CASE("a linked snapshot streams in layout form and is received linked",
+          "[runtime][transport][snapshot][layout]") {
+  Pair p;
+  const std::filesystem::path src = p.dir / "ckpt";
+  std::filesystem::create_directories(src);
+  std::ofstream(src / "000007.sst", std::ios::binary) << std::string(20000, 's');
+  std::ofstream(src / "CURRENT", std::ios::binary) << "MANIFEST-000001\n";
+  SnapshotHeader h;
+  h.meta.index = 10;
+  h.meta.term = 2;
+  h.meta.conf.voters = {1, 2};
+  SnapshotFiles files;
+  files.dir = src.string();
+  files.pieces = {{"head", ""}, {"", "000007.sst"}, {"", "CURRENT"}, {"end", ""}};
+  REQUIRE(p.store_a->CreateLinked(h, files).ok());
+
+  p.a->Send(SnapshotMessage(h.meta));
+  p.RunUntil([&] { return p.ra.snapshot_sent.has_value(); });
+  REQUIRE(p.ra.snapshot_sent.has_value());
+  CHECK(*p.ra.snapshot_sent);
+  const std::filesystem::path got = p.store_b->LinkedPathOf(10, 2);
+  CHECK(std::filesystem::exists(got / "manifest"));
+  CHECK(std::filesystem::file_size(got / "000007.sst") == 20000);
+  CHECK_FALSE(std::filesystem::exists(p.store_b->PathOf(10, 2)));
+  CHECK(Partials(*p.store_b, 10, 2).empty());
+  auto read_all = [](SnapshotStore* store) {
+    auto v = store->OpenView(10, 2);
+    REQUIRE(v.ok());
+    auto bytes = (*v)->ReadAt(0, static_cast<std::size_t>((*v)->size()));
+    REQUIRE(bytes.ok());
+    return *bytes;
+  };
+  CHECK(read_all(p.store_b.get()) == read_all(p.store_a.get()));
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  REQUIRE(p.rb.messages.size() == 1);
+  CHECK(p.rb.messages[0].snapshot == h.meta);
 }
 
 // Security review F-11: inbound connections are capped; one over the cap is closed at
@@ -525,6 +566,35 @@ TEST_CASE("forged senders and unexpected frames close an authenticated connectio
   CHECK(unexpected_closed);
   CHECK(p.rb.conns_closed == 2);
   CHECK(p.rb.messages.empty());
+}
+
+// Protocol versions 2 and 3 interoperate (docs/wire-protocol.md 3.2): a dialer that
+// offers 2 gets 2, its frames carry 2 and flow; a snapshot chunk in layout form, which
+// version 2 does not have, closes the connection.
+TEST_CASE("a version-2 dialer is answered in version 2; a layout chunk closes its connection",
+          "[runtime][transport][layout]") {
+  Pair p;
+  std::uint8_t negotiated = 0;
+  bool closed = false;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(1, 2, "", "", "", /*version_max=*/2).ok());
+    negotiated = peer->version();
+    REQUIRE(peer->SendPayload(wire::Payload(Append(10))));
+    wire::SnapshotChunk c;
+    c.snapshot_index = 10;
+    c.snapshot_term = 2;
+    c.data = "RSLY";
+    c.layout = true;
+    REQUIRE(peer->SendPayload(wire::Payload(c)));
+    closed = peer->WaitClosed();
+  });
+  CHECK(negotiated == 2);
+  p.RunUntil([&] { return !p.rb.messages.empty(); });
+  CHECK(p.rb.messages.size() == 1);
+  CHECK(closed);
+  CHECK(Partials(*p.store_b, 10, 2).empty());
 }
 
 }  // namespace

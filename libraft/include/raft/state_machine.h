@@ -60,9 +60,9 @@ class SnapshotSource {
   virtual std::optional<SnapshotFiles> ReleaseFiles() { return std::nullopt; }
 };
 
-// Thread safety: the runtime calls Apply, PrepareSnapshot, Restore and AppliedIndex on
-// its single apply thread, never concurrently. SnapshotSource::WriteTo runs on another
-// thread, concurrently with Apply.
+// Thread safety: the runtime calls Apply, PrepareSnapshot, Restore, RestoreFiles and
+// AppliedIndex on its single apply thread, never concurrently. SnapshotSource::WriteTo
+// runs on another thread, concurrently with Apply.
 class StateMachine {
  public:
   virtual ~StateMachine() = default;
@@ -82,6 +82,22 @@ class StateMachine {
 
   // Replaces the whole state by the snapshot read from `in`, taken at `meta.index`.
   virtual Status Restore(SnapshotReader* in, const SnapshotMeta& meta) = 0;
+
+  // The zero-copy restore, optional: the counterpart of SnapshotSource::ReleaseFiles.
+  // When the snapshot to install is linked (a directory of whole files plus literal
+  // pieces: one this node took, or one received from a peer whose state machine released
+  // its files), the runtime offers its pieces here first. The body is the pieces' bytes
+  // in order, the same bytes Restore would read; their CRC was checked when the snapshot
+  // was received or taken (it is not read again). The files stay the runtime's and must
+  // not change: the state machine may hard-link them into its own directory (they are
+  // durable and nothing writes to them again; RocksDB: the SST files) or read them, but
+  // never write, rename or delete them. Returns nullopt (the default) to have the runtime
+  // call Restore with a reader instead; a value is the outcome, as for Restore.
+  virtual std::optional<Status> RestoreFiles(const SnapshotFiles& files, const SnapshotMeta& meta) {
+    (void)files;
+    (void)meta;
+    return std::nullopt;
+  }
 };
 
 }  // namespace raft

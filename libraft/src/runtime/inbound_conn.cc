@@ -245,6 +245,9 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   auto c = wire::DecodeSnapshotChunk(f.payload);
   if (!c.ok())
     return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
+  if (c->layout && version_ < wire::kProtocolVersionLayout)
+    return CloseForBadInput("closing connection: bad snapshot chunk",
+                            "layout form on protocol version " + std::to_string(version_));
   wire::SnapshotChunkAck ack;
   ack.snapshot_index = c->snapshot_index;
   ack.snapshot_term = c->snapshot_term;
@@ -254,7 +257,7 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     t_->ClaimReceive(peer_, shared_from_this());
     s = t_->handler()->AcceptSnapshot(peer_);
     auto r = s.ok() ? t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term,
-                                               t_->options().snapshot_bytes_max)
+                                               t_->options().snapshot_bytes_max, c->layout)
                     : Result<std::unique_ptr<SnapshotReceiver>>(s);
     if (r.ok()) {
       receiver_ = std::move(r).value();
@@ -263,7 +266,7 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     }
   }
   if (s.ok() && (!receiver_ || receiver_->index() != c->snapshot_index ||
-                 receiver_->term() != c->snapshot_term)) {
+                 receiver_->term() != c->snapshot_term || receiver_->layout() != c->layout)) {
     s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
   }
   if (s.ok()) s = receiver_->Write(c->offset, c->data);
@@ -271,7 +274,9 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     s = receiver_->Finish();
     if (s.ok()) {
       t_->Log(LogLevel::kInfo, "snapshot received",
-              {{"peer", t_->PeerLabel(peer_)}, {"index", std::to_string(c->snapshot_index)}});
+              {{"peer", t_->PeerLabel(peer_)},
+               {"index", std::to_string(c->snapshot_index)},
+               {"form", receiver_->layout() ? "linked" : "file"}});
     }
   }
   if (s.ok()) {
@@ -299,9 +304,9 @@ void InboundConn::DropReceive(const std::string& why) {
 
 bool InboundConn::SendFrame(wire::FrameType type, const Result<std::string>& payload,
                             bool close_after) {
-  Result<std::string> frame = payload.ok()
-                                  ? wire::EncodeFrame(type, *payload, t_->options().frame_bytes_max)
-                                  : Result<std::string>(payload.status());
+  Result<std::string> frame =
+      payload.ok() ? wire::EncodeFrame(type, *payload, t_->options().frame_bytes_max, version_)
+                   : Result<std::string>(payload.status());
   if (!frame.ok()) {
     // Our own answer does not encode: a bug or a limit we set too low. The dialer sees
     // the connection close and redials.

@@ -111,7 +111,7 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFile
   }
   Status s = !reader.ok()                                     ? reader.status()
              : mutation::Active(mutation::Kind::kSkipRestore) ? Status::Ok()
-                                                              : sm_->Restore(open, meta);
+                                                              : RestoreStateMachine(open, meta);
   if (!s.ok()) {
     // The state machine is in an unknown state: nothing may be applied on top of it.
     Log(LogLevel::kError, "snapshot restore failed; aborting", {{"error", s.ToString()}});
@@ -123,7 +123,9 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFile
   applied_members_.clear();
   for (const auto& m : open->header().members) applied_members_[m.id] = m;
   last_snapshot_index_ = meta.index;
-  snapshot_after_install_ = true;
+  // A received .snap file is a second copy of the state: a linked snapshot taken at once
+  // replaces it. A received linked snapshot costs no copy; it stays.
+  snapshot_after_install_ = !open->linked();
   std::vector<SharedCallback> lost;
   {
     base::MutexLock l(&pending_mu_);
@@ -141,6 +143,13 @@ void Node::Impl::RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFile
         std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start).count());
   }
   Log(LogLevel::kInfo, "snapshot installed", {{"index", std::to_string(meta.index)}});
+}
+
+Status Node::Impl::RestoreStateMachine(runtime::SnapshotFileReader* reader,
+                                       const SnapshotMeta& meta) {
+  if (auto files = reader->Files())
+    if (std::optional<Status> s = sm_->RestoreFiles(*files, meta)) return *s;
+  return sm_->Restore(reader, meta);
 }
 
 void Node::Impl::ServeReads() {

@@ -223,6 +223,9 @@ class Node::Impl : public runtime::TransportHandler {
   void TrackApplied(const Entry& e) RAFT_REQUIRES(apply_checker_);
   void RestoreSnapshot(const SnapshotMeta& meta, runtime::SnapshotFileReader* reader)
       RAFT_REQUIRES(apply_checker_);
+  // StateMachine::RestoreFiles for a linked snapshot the state machine takes as files,
+  // else Restore through `reader`. The apply thread, or Open before it starts.
+  Status RestoreStateMachine(runtime::SnapshotFileReader* reader, const SnapshotMeta& meta);
   void ServeReads() RAFT_REQUIRES(apply_checker_);
   void MaybeSnapshot() RAFT_REQUIRES(apply_checker_);
 

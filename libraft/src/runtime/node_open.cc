@@ -278,7 +278,7 @@ Status Node::Impl::RecoverStateMachine(Recovered* r) {
                         " has no readable file: " + reader.status().ToString());
     for (const auto& m : (*reader)->header().members) applied_members_[m.id] = m;
     if (snap.index > sm_applied) {
-      if (Status s = sm_->Restore(reader->get(), snap); !s.ok()) return s;
+      if (Status s = RestoreStateMachine(reader->get(), snap); !s.ok()) return s;
       sm_applied = snap.index;
       Log(LogLevel::kInfo, "state machine restored from snapshot",
           {{"index", std::to_string(snap.index)}});

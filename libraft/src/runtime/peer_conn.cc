@@ -259,6 +259,7 @@ void PeerConn::HandleAck(const wire::Frame& f) {
   queue_.push_front(std::move(frame).value());
   hello_.clear();
   nonce_.clear();
+  version_ = ack->version;
   state_ = State::kReady;
   PumpSnapshot();
   StartWrite();
@@ -272,6 +273,7 @@ void PeerConn::StartWrite() {
   while (!queue_.empty()) {
     writing_.push_back(std::move(queue_.front()));
     queue_.pop_front();
+    wire::SetFrameVersion(&writing_.back(), version_);
   }
   for (const auto& f : writing_) bufs.emplace_back(asio::buffer(f));
   write_active_ = true;
@@ -422,6 +424,19 @@ void PeerConn::StartSnapshot(const Message& m) {
 
 void PeerConn::PumpSnapshot() {
   if (!snap_ || state_ != State::kReady) return;
+  if (!snap_->form_chosen) {
+    // A linked snapshot goes in layout form to a peer that reads it (protocol 3): the
+    // peer keeps its files as files, and installs them without a copy.
+    snap_->form_chosen = true;
+    if (snap_->file->linked() && version_ >= wire::kProtocolVersionLayout) {
+      auto v = t_->snapshots()->OpenView(snap_->msg.snapshot.index, snap_->msg.snapshot.term,
+                                         /*layout=*/true);
+      if (v.ok() && (*v)->layout()) {
+        snap_->file = std::move(v).value();
+        snap_->size = snap_->file->size();
+      }
+    }
+  }
   const auto& o = t_->options();
   std::uint64_t window = std::uint64_t{o.snapshot_chunk_bytes} * o.snapshot_window_chunks;
   while (snap_->sent < snap_->size && snap_->sent - snap_->acked < window) {
@@ -438,6 +453,7 @@ void PeerConn::PumpSnapshot() {
     c.offset = snap_->sent;
     c.last = snap_->sent + n == snap_->size;
     c.data = std::move(data).value();
+    c.layout = snap_->file->layout();
     auto payload = wire::EncodeSnapshotChunk(c);
     Status s = payload.ok() ? Enqueue(wire::FrameType::kSnapshotChunk, *payload, /*force=*/true)
                             : payload.status();

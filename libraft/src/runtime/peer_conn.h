@@ -83,9 +83,10 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
     Message msg;
     // The file, open for the whole stream: a snapshot cleaned up meanwhile still streams.
     std::unique_ptr<SnapshotView> file;
-    std::uint64_t size = 0;   // of the file
-    std::uint64_t sent = 0;   // bytes queued as chunks; <= size
-    std::uint64_t acked = 0;  // the peer's highest acknowledged offset
+    std::uint64_t size = 0;    // of the file
+    std::uint64_t sent = 0;    // bytes queued as chunks; <= size
+    std::uint64_t acked = 0;   // the peer's highest acknowledged offset
+    bool form_chosen = false;  // layout form or not: decided at the first chunk
   };
 
   void Connect();  // resolves a name first (asynchronously), then ConnectTo
@@ -115,6 +116,9 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   asio::steady_timer handshake_timer_;  // bounds kHandshaking
   asio::ip::tcp::resolver resolver_;    // names in addr_ are resolved asynchronously
   int backoff_ms_ = 50;
+  // The protocol version negotiated on the current connection (0 before a handshake).
+  // Frames queued before it was known take it when they are written.
+  std::uint8_t version_ = 0;
   State state_ = State::kIdle;
   std::deque<std::string> queue_;  // frames waiting for the next write
   std::uint64_t queued_bytes_ = 0;
