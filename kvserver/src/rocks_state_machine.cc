@@ -660,11 +660,24 @@ raft::Result<std::unique_ptr<raft::SnapshotSource>> RocksStateMachine::Checkpoin
 }
 
 raft::Status RocksStateMachine::Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) {
+  return Install(meta,
+                 [&](const std::string& tmp) { return ReceiveSnapshot(in, tmp, meta.index); });
+}
+
+std::optional<raft::Status> RocksStateMachine::RestoreFiles(const raft::SnapshotFiles& files,
+                                                            const raft::SnapshotMeta& meta) {
+  return Install(
+      meta, [&](const std::string& tmp) { return ReceiveSnapshotFiles(files, tmp, meta.index); });
+}
+
+raft::Status RocksStateMachine::Install(
+    const raft::SnapshotMeta& meta,
+    const std::function<raft::Status(const std::string&)>& receive) {
   const std::string tmp = Path(kRestoreTmpDir);
   // Leftovers of an earlier failed restore would block the renames.
   for (const std::string& stale : {tmp, Path(kNewDbDir)})
     if (raft::Status s = fs::RemoveAll(stale); !s.ok()) return s;
-  raft::Status s = ReceiveSnapshot(in, tmp, meta.index);
+  raft::Status s = receive(tmp);
   if (s.ok()) s = VerifyDb(tmp, options_, block_cache_, meta.index, "received snapshot");
   if (s.ok()) s = fs::RenameDurably(tmp, Path(kNewDbDir), dir_);
   if (!s.ok()) {

@@ -36,11 +36,12 @@
 //    it in by two renames with directory fsyncs; Open finishes or undoes a swap that a
 //    crash interrupted (see fs::RecoverLayout), so one complete DB is always found.
 //
-// Thread safety: Apply, PrepareSnapshot, Restore and AppliedIndex come from the runtime's
-// apply thread. Get, GetRecord, List, History, DueExpiries and ApproximateSizeBytes may
-// be called from any thread at any time, concurrently with everything (they read the DB under a
-// shared lock; Restore holds it exclusively only while it swaps the directories). Close may be
-// called from any thread once the runtime no longer calls in.
+// Thread safety: Apply, PrepareSnapshot, Restore, RestoreFiles and AppliedIndex come from
+// the runtime's apply thread. Get, GetRecord, List, History, DueExpiries and
+// ApproximateSizeBytes may be called from any thread at any time, concurrently with
+// everything (they read the DB under a shared lock; a restore holds it exclusively only
+// while it swaps the directories). Close may be called from any thread once the runtime
+// no longer calls in.
 #pragma once
 
 #include <atomic>
@@ -157,6 +158,14 @@ class RocksStateMachine final : public raft::StateMachine {
   // stays in place when possible.
   raft::Status Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) override;
 
+  // The same from a linked snapshot (raft::SnapshotFiles, e.g. one a CheckpointSource
+  // released), without copying the table files: they are hard-linked into the new DB
+  // (see ReceiveSnapshotFiles: copied only where the file system refuses links), the
+  // few others copied. The runtime's files are never changed, and the restored DB does
+  // not depend on them staying (a link is a name of its own). Always returns a value.
+  std::optional<raft::Status> RestoreFiles(const raft::SnapshotFiles& files,
+                                           const raft::SnapshotMeta& meta) override;
+
   // The value of `key`, nullopt if absent. kShutdown after Close.
   raft::Result<std::optional<std::string>> Get(std::string_view key) const;
   // The same with the key's index and expiry.
@@ -210,6 +219,12 @@ class RocksStateMachine final : public raft::StateMachine {
  private:
   RocksStateMachine(std::string dir, const RocksOptions& options, int lock_fd);
   raft::Status OpenLiveDb();
+  // Restore and RestoreFiles: clears what an earlier failed restore left, has `receive`
+  // fill the restore tmp dir (which does not exist yet), checks that it holds a DB at
+  // meta.index, makes it durable as db.new, and swaps it in (SwapIn). On failure before
+  // the swap the tmp dir is removed and the old state stays.
+  raft::Status Install(const raft::SnapshotMeta& meta,
+                       const std::function<raft::Status(const std::string& tmp)>& receive);
   raft::Status SwapIn(raft::Index index);
   raft::Status UpgradeFromFormat1(rocksdb::DB* db, raft::Index applied);
   // Snapshot thread (a deferred PrepareSnapshot's source): the checkpoint at `applied`

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <system_error>
 
 #include "raft/errno_status.h"
@@ -53,6 +54,59 @@ raft::Status RemoveAll(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+raft::Status WriteAll(int fd, const char* p, std::size_t n, const std::string& path) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("write", path, errno);
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return raft::Status::Ok();
+}
+
+namespace {
+
+constexpr std::size_t kCopyBufferBytes = 1 << 20;
+
+// Copies what is left to read of `in` to `out`, then fsyncs `out`.
+raft::Status CopyFd(int in, int out, const std::string& from, const std::string& to) {
+  auto buf = std::make_unique<char[]>(kCopyBufferBytes);
+  for (;;) {
+    ssize_t n = ::read(in, buf.get(), kCopyBufferBytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("read", from, errno);
+    if (n == 0) break;
+    if (raft::Status s = WriteAll(out, buf.get(), static_cast<std::size_t>(n), to); !s.ok())
+      return s;
+  }
+  if (::fsync(out) != 0) return ErrnoStatus("fsync", to, errno);
+  return raft::Status::Ok();
+}
+
+}  // namespace
+
+raft::Status CopyFile(const std::string& from, const std::string& to) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoStatus("open", from, errno);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return ErrnoStatus("create", to, err);
+  }
+  raft::Status s = CopyFd(in, out, from, to);
+  ::close(in);
+  if (::close(out) != 0 && s.ok()) s = ErrnoStatus("close", to, errno);
+  return s;
+}
+
+raft::Status LinkOrCopy(const std::string& from, const std::string& to) {
+  if (::link(from.c_str(), to.c_str()) == 0) return raft::Status::Ok();
+  if (errno == EXDEV || errno == EPERM || errno == EMLINK) return CopyFile(from, to);
+  return ErrnoStatus("link", from + " to " + to, errno);
 }
 
 raft::Status MakeDirs(const std::string& path) {

@@ -1,10 +1,11 @@
-// File-system helpers of RocksStateMachine: fsync, durable rename, removal, and the
-// recovery of a directory swap interrupted by a crash. POSIX calls only; every error is
-// a raft::Status from raft::ErrnoStatus (raft/errno_status.h: ENOSPC,
+// File-system helpers of RocksStateMachine: fsync, durable rename, removal, copy and
+// link, and the recovery of a directory swap interrupted by a crash. POSIX calls only;
+// every error is a raft::Status from raft::ErrnoStatus (raft/errno_status.h: ENOSPC,
 // EDQUOT, EFBIG -> kNoSpace, anything else -> kIOError). Stateless; callable from any
 // thread.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "raft/status.h"
@@ -22,6 +23,23 @@ raft::Status RenameDurably(const std::string& from, const std::string& to,
 raft::Status RemoveAll(const std::string& path);
 
 bool Exists(const std::string& path);
+
+// write(2) of all of [p, p + n) to `fd` (retried on EINTR and short writes); `path`
+// names the file in errors.
+raft::Status WriteAll(int fd, const char* p, std::size_t n, const std::string& path);
+
+// Copies the file `from` to `to`, a new file (created 0600, O_EXCL: it must not exist),
+// through one bounded buffer (a file of any size), then fsyncs `to` (not its directory:
+// the caller fsyncs that once for all its files). `from` is only read. On failure `to`
+// may be left partial: the caller removes it.
+raft::Status CopyFile(const std::string& from, const std::string& to);
+
+// Hard-links the file `from` as `to` (a new name: link(2)), so both names share the
+// file's data and nothing is copied; the caller fsyncs the directory of `to`. Where the
+// file system refuses the link (EXDEV: another file system, EPERM: one without hard
+// links or a protected file, EMLINK: too many links) it copies instead (CopyFile).
+// Only for a file that nothing writes again: a write through either name shows in both.
+raft::Status LinkOrCopy(const std::string& from, const std::string& to);
 
 // Creates `path` (and missing parents) as a directory, each new one 0700; an existing
 // one is fine (and keeps its mode: LoosePermissions reports a loose one).

@@ -52,14 +52,32 @@ class Fd {
   int fd_;
 };
 
+// Where ReceiveBody reads a body from: a byte stream (StreamIn) or the pieces of a
+// linked snapshot (PiecesIn). Every method fails with kCorruption when the body ends
+// early or does not have the shape asked for.
+class BodyIn {
+ public:
+  virtual ~BodyIn() = default;
+  // Exactly n bytes into dst (n is small: header fields).
+  virtual raft::Status ReadExact(char* dst, std::size_t n) = 0;
+  // The bytes of file `name`, declared `size` bytes long, when they come as a whole
+  // file: puts that file at `path` (which does not exist) and returns the outcome.
+  // nullopt: they come as the next `size` bytes of the body, for CopyTo.
+  virtual std::optional<raft::Status> PlaceFile(const std::string& name, std::uint64_t size,
+                                                const std::string& path) = 0;
+  // Writes the next n bytes of the body to `fd` (the file at `path`).
+  virtual raft::Status CopyTo(int fd, std::uint64_t n, const std::string& path) = 0;
+  // Succeeds only if the body has nothing left.
+  virtual raft::Status ExpectEnd() = 0;
+};
+
 // A buffered reader over a SnapshotReader. Holds at most kSnapshotBufferBytes.
-class StreamIn {
+class StreamIn final : public BodyIn {
  public:
   explicit StreamIn(raft::SnapshotReader* in)
       : in_(in), buf_(std::make_unique<char[]>(kSnapshotBufferBytes)) {}
 
-  // Exactly n bytes into dst (n is small: header fields).
-  raft::Status ReadExact(char* dst, std::size_t n) {
+  raft::Status ReadExact(char* dst, std::size_t n) override {
     while (n > 0) {
       if (raft::Status s = FillIfEmpty(); !s.ok()) return s;
       std::size_t take = std::min(n, len_ - pos_);
@@ -71,23 +89,23 @@ class StreamIn {
     return raft::Status::Ok();
   }
 
-  // Exactly n bytes of the stream written to `fd`, straight from the buffer.
-  // Writes the next n bytes to `fd`, starting the writeback of every 8 MiB as it goes
-  // (sync_file_range: a hint, no durability), so the caller's fsync has little left and
-  // the extraction does not hold the disk at each file's end.
-  raft::Status CopyTo(int fd, std::uint64_t n, const std::string& path) {
+  // A stream holds every file as bytes.
+  std::optional<raft::Status> PlaceFile(const std::string&, std::uint64_t,
+                                        const std::string&) override {
+    return std::nullopt;
+  }
+
+  // Exactly n bytes of the stream written to `fd`, straight from the buffer, starting
+  // the writeback of every 8 MiB as it goes (sync_file_range: a hint, no durability), so
+  // the caller's fsync has little left and the extraction does not hold the disk at each
+  // file's end.
+  raft::Status CopyTo(int fd, std::uint64_t n, const std::string& path) override {
     constexpr std::uint64_t kWritebackBytes = 8u << 20;
     std::uint64_t written = 0, written_back = 0;
     while (n > 0) {
       if (raft::Status s = FillIfEmpty(); !s.ok()) return s;
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, len_ - pos_));
-      const char* p = buf_.get() + pos_;
-      for (std::size_t done = 0; done < take;) {
-        ssize_t w = ::write(fd, p + done, take - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return raft::ErrnoStatus("write", path, errno);
-        done += static_cast<std::size_t>(w);
-      }
+      if (raft::Status s = fs::WriteAll(fd, buf_.get() + pos_, take, path); !s.ok()) return s;
       pos_ += take;
       n -= take;
       written += take;
@@ -101,9 +119,8 @@ class StreamIn {
     return raft::Status::Ok();
   }
 
-  // Succeeds only if the stream has no byte left; the final Read is where the runtime's
-  // reader checks its CRC.
-  raft::Status ExpectEnd() {
+  // The final Read is where the runtime's reader checks its CRC.
+  raft::Status ExpectEnd() override {
     if (pos_ < len_) return Corrupt("bytes after the end marker");
     auto n = in_->Read(buf_.get(), kSnapshotBufferBytes);
     if (!n.ok()) return n.status();
@@ -125,6 +142,88 @@ class StreamIn {
   raft::SnapshotReader* in_;
   std::unique_ptr<char[]> buf_;
   std::size_t pos_ = 0, len_ = 0;
+};
+
+// True for the files of a DB that RocksDB never writes again once they exist (table and
+// blob files), which a restore may share with the snapshot by a hard link. It may
+// rewrite or append to the others (MANIFEST, CURRENT, OPTIONS, logs) when it opens.
+bool Immutable(std::string_view name) { return name.ends_with(".sst") || name.ends_with(".blob"); }
+
+// The body of a linked snapshot: the literal pieces' bytes read as one stream, where a
+// file piece may stand for the bytes of exactly one file (see BodyIn::PlaceFile). The
+// files are only read or linked, never changed.
+class PiecesIn final : public BodyIn {
+ public:
+  explicit PiecesIn(const raft::SnapshotFiles& files) : files_(files) {}
+
+  raft::Status ReadExact(char* dst, std::size_t n) override {
+    return Literal(n, [&](const char* p, std::size_t take) {
+      std::memcpy(dst, p, take);
+      dst += take;
+      return raft::Status::Ok();
+    });
+  }
+
+  // The file piece that comes next: it must name `name` and hold `size` bytes. Table and
+  // blob files are linked (copied only where links are refused), the others copied.
+  std::optional<raft::Status> PlaceFile(const std::string& name, std::uint64_t size,
+                                        const std::string& path) override {
+    const raft::SnapshotFiles::Piece* piece = Next();
+    if (piece == nullptr || piece->file.empty()) return std::nullopt;
+    if (piece->file != name)
+      return Corrupt("file piece " + piece->file + " where the bytes of " + name + " belong");
+    ++index_;
+    const std::string from = files_.dir + "/" + name;
+    struct stat st;
+    if (::lstat(from.c_str(), &st) != 0) return raft::ErrnoStatus("stat", from, errno);
+    if (!S_ISREG(st.st_mode)) return Corrupt(from + " is not a regular file");
+    if (static_cast<std::uint64_t>(st.st_size) != size)
+      return Corrupt(from + " holds " + std::to_string(st.st_size) + " bytes, its header says " +
+                     std::to_string(size));
+    return Immutable(name) ? fs::LinkOrCopy(from, path) : fs::CopyFile(from, path);
+  }
+
+  // A file given as literal bytes is written out (it cannot be linked).
+  raft::Status CopyTo(int fd, std::uint64_t n, const std::string& path) override {
+    return Literal(
+        n, [&](const char* p, std::size_t take) { return fs::WriteAll(fd, p, take, path); });
+  }
+
+  raft::Status ExpectEnd() override {
+    if (Next() != nullptr) return Corrupt("pieces after the end marker");
+    return raft::Status::Ok();
+  }
+
+ private:
+  // The piece holding the next byte or file (nullptr: none left), past empty pieces.
+  const raft::SnapshotFiles::Piece* Next() {
+    for (; index_ < files_.pieces.size(); ++index_, offset_ = 0) {
+      const auto& piece = files_.pieces[index_];
+      if (!piece.file.empty() || offset_ < piece.bytes.size()) return &piece;
+    }
+    return nullptr;
+  }
+
+  // Passes the next n literal bytes to `sink(p, len)`, a run at a time.
+  template <typename Sink>
+  raft::Status Literal(std::uint64_t n, Sink sink) {
+    while (n > 0) {
+      const raft::SnapshotFiles::Piece* piece = Next();
+      if (piece == nullptr) return Corrupt("pieces end early");
+      if (!piece->file.empty())
+        return Corrupt("file piece " + piece->file + " where literal bytes belong");
+      std::size_t take =
+          static_cast<std::size_t>(std::min<std::uint64_t>(n, piece->bytes.size() - offset_));
+      if (raft::Status s = sink(piece->bytes.data() + offset_, take); !s.ok()) return s;
+      offset_ += take;
+      n -= take;
+    }
+    return raft::Status::Ok();
+  }
+
+  const raft::SnapshotFiles& files_;
+  std::size_t index_ = 0;   // the piece being read
+  std::size_t offset_ = 0;  // bytes of it already read
 };
 
 // The checkpoint's regular files, sorted by name, with their sizes.
@@ -164,7 +263,7 @@ std::string EncodeFileHeader(const std::string& name, std::uint64_t size) {
   return file_header;
 }
 
-raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
+raft::Status ReceiveFile(BodyIn* in, const std::string& dir) {
   char len_buf[2];
   if (raft::Status s = in->ReadExact(len_buf, 2); !s.ok()) return s;
   std::size_t name_len = raft::DecodeFixed16(len_buf);
@@ -177,6 +276,8 @@ raft::Status ReceiveFile(StreamIn* in, const std::string& dir) {
   std::uint64_t size = raft::DecodeFixed64(size_buf);
 
   std::string path = dir + "/" + name;
+  if (fs::Exists(path)) return Corrupt("file " + name + " appears twice");
+  if (auto placed = in->PlaceFile(name, size, path); placed.has_value()) return *placed;
   // O_EXCL: a name repeated in the stream is refused instead of overwriting.
   Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (fd.get() < 0) {
@@ -252,12 +353,13 @@ raft::Status CheckpointSource::Stream(raft::SnapshotWriter* out) {
   return out->Write(std::string_view(kSnapshotEndMagic, sizeof(kSnapshotEndMagic)));
 }
 
-raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
-                             raft::Index expected_index) {
+namespace {
+
+// The grammar, whatever the body comes from: see ReceiveSnapshot.
+raft::Status ReceiveBody(BodyIn* in, const std::string& dir, raft::Index expected_index) {
   if (::mkdir(dir.c_str(), 0700) != 0) return raft::ErrnoStatus("mkdir", dir, errno);
-  StreamIn in(reader);
   char header[4 + 1 + 8 + 4];
-  if (raft::Status s = in.ReadExact(header, sizeof(header)); !s.ok()) return s;
+  if (raft::Status s = in->ReadExact(header, sizeof(header)); !s.ok()) return s;
   if (std::memcmp(header, kSnapshotMagic, 4) != 0) return Corrupt("bad magic");
   if (static_cast<std::uint8_t>(header[4]) != kSnapshotVersion)
     return Corrupt("unsupported version " + std::to_string(static_cast<unsigned char>(header[4])));
@@ -269,12 +371,26 @@ raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& di
   if (count > kMaxSnapshotFiles) return Corrupt("too many files");
 
   for (std::uint64_t i = 0; i < count; ++i)
-    if (raft::Status s = ReceiveFile(&in, dir); !s.ok()) return s;
+    if (raft::Status s = ReceiveFile(in, dir); !s.ok()) return s;
   char end[4];
-  if (raft::Status s = in.ReadExact(end, 4); !s.ok()) return s;
+  if (raft::Status s = in->ReadExact(end, 4); !s.ok()) return s;
   if (std::memcmp(end, kSnapshotEndMagic, 4) != 0) return Corrupt("bad end marker");
-  if (raft::Status s = in.ExpectEnd(); !s.ok()) return s;
+  if (raft::Status s = in->ExpectEnd(); !s.ok()) return s;
   return fs::FsyncPath(dir);
+}
+
+}  // namespace
+
+raft::Status ReceiveSnapshot(raft::SnapshotReader* reader, const std::string& dir,
+                             raft::Index expected_index) {
+  StreamIn in(reader);
+  return ReceiveBody(&in, dir, expected_index);
+}
+
+raft::Status ReceiveSnapshotFiles(const raft::SnapshotFiles& files, const std::string& dir,
+                                  raft::Index expected_index) {
+  PiecesIn in(files);
+  return ReceiveBody(&in, dir, expected_index);
 }
 
 }  // namespace kv

@@ -1,6 +1,7 @@
 // The snapshot stream of RocksStateMachine: the files of a RocksDB checkpoint, framed.
 // Both directions move the files through one fixed 1 MiB buffer, so a state of any size
-// passes with bounded memory (no file is ever held whole in RAM).
+// passes with bounded memory (no file is ever held whole in RAM). A linked snapshot
+// (ReleaseFiles, ReceiveSnapshotFiles) has the same bytes, its files kept whole.
 //
 // Grammar (all integers little-endian):
 //
@@ -61,5 +62,19 @@ class CheckpointSource final : public raft::SnapshotSource {
 // a partial state: the caller removes it.
 raft::Status ReceiveSnapshot(raft::SnapshotReader* in, const std::string& dir,
                              raft::Index expected_index);
+
+// The same for a linked snapshot (raft::SnapshotFiles, as CheckpointSource::ReleaseFiles
+// makes them): the body is the pieces' bytes in order, parsed as one stream, where a file
+// piece stands for the bytes of the file it names, at a file's place only: it must be the
+// file whose header precedes it, and the file in files.dir must be a regular file of the
+// declared size (else kCorruption). A file's bytes come either as exactly one file piece
+// or as literal bytes (written out like a streamed file); split between both, kCorruption.
+// Table and blob files (*.sst, *.blob: RocksDB never writes them again) are hard-linked
+// into `dir` (copied where the file system refuses the link), every other file copied,
+// so that opening the DB in `dir` cannot change the snapshot's files: those are only
+// read or linked, never written, renamed or removed. Then every copy and `dir` are
+// fsynced. On failure `dir` may hold a partial state: the caller removes it.
+raft::Status ReceiveSnapshotFiles(const raft::SnapshotFiles& files, const std::string& dir,
+                                  raft::Index expected_index);
 
 }  // namespace kv

@@ -20,7 +20,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -567,6 +570,208 @@ TEST_CASE("restore refuses a corrupt or mismatched stream and keeps the old stat
     CHECK(GetOrDie(*b, "mine") == "B");
     CHECK_FALSE(stdfs::exists(dir.path("b/restore.tmp")));
   }
+}
+
+// The files of a snapshot of `sm` prepared now, released (the caller removes files.dir).
+raft::SnapshotFiles ReleaseOrDie(RocksStateMachine* sm) {
+  auto src = sm->PrepareSnapshot();
+  REQUIRE(src.ok());
+  std::optional<raft::SnapshotFiles> files = (*src)->ReleaseFiles();
+  REQUIRE(files.has_value());
+  return std::move(*files);
+}
+
+// Removes a released snapshot directory at scope exit: whoever released it owns it.
+struct RemoveOnExit {
+  std::string dir;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    stdfs::remove_all(dir, ec);
+  }
+};
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Name -> bytes of every file in `dir`: what must not change.
+std::map<std::string, std::string> Contents(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : stdfs::directory_iterator(dir))
+    out[entry.path().filename().string()] = ReadAll(entry.path().string());
+  return out;
+}
+
+struct stat StatOrDie(const std::string& path) {
+  struct stat st;
+  INFO(path);
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  return st;
+}
+
+bool IsTable(const std::string& name) { return name.ends_with(".sst"); }
+
+TEST_CASE("snapshot: RestoreFiles links the SST files of a released checkpoint",
+          "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  for (raft::Index i = 1; i <= 200; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), ValueFor(i, 1000)));
+  ApplyOne(b.get(), PutEntry(1, "only-in-b", "x"));
+  const raft::SnapshotFiles files = ReleaseOrDie(a.get());
+  RemoveOnExit cleanup{files.dir};
+  ApplyOne(a.get(), PutEntry(201, Key(1), "changed"));  // after the snapshot: not in it
+
+  const std::map<std::string, std::string> before = Contents(files.dir);
+  std::map<std::string, nlink_t> links_before;
+  for (const auto& [name, bytes] : before)
+    links_before[name] = StatOrDie(files.dir + "/" + name).st_nlink;
+  REQUIRE(
+      std::any_of(before.begin(), before.end(), [](const auto& f) { return IsTable(f.first); }));
+
+  std::optional<raft::Status> restored = b->RestoreFiles(files, MetaAt(200));
+  REQUIRE(restored.has_value());
+  INFO(restored->ToString());
+  REQUIRE(restored->ok());
+  CHECK(b->AppliedIndex() == 200);
+  auto all_there = [&](raft::Index last) {
+    std::size_t wrong = 0;
+    for (raft::Index i = 1; i <= last; ++i)
+      if (GetOrDie(*b, Key(i)) != ValueFor(i, 1000)) ++wrong;
+    return wrong == 0;
+  };
+  CHECK(all_there(200));
+  CHECK(GetOrDie(*b, "only-in-b") == std::nullopt);  // replaced, not merged
+  for (const char* leftover : {"b/db.old", "b/db.new", "b/restore.tmp"})
+    CHECK_FALSE(stdfs::exists(dir.path(leftover)));
+
+  // Each table file is now one more name of the snapshot's file (a link, not a copy);
+  // every other file b's DB holds under the same name is a copy.
+  for (const auto& [name, bytes] : before) {
+    INFO(name);
+    const struct stat theirs = StatOrDie(files.dir + "/" + name);
+    const std::string mine = dir.path("b/db/" + name);
+    if (IsTable(name)) {
+      CHECK(StatOrDie(mine).st_ino == theirs.st_ino);
+      CHECK(theirs.st_nlink == links_before[name] + 1);
+      CHECK(theirs.st_nlink >= 2);
+    } else if (stdfs::exists(mine)) {
+      CHECK(StatOrDie(mine).st_ino != theirs.st_ino);
+    }
+  }
+
+  // b writes on, closes (a flush) and reopens: the snapshot's files stay byte for byte.
+  for (raft::Index i = 201; i <= 250; ++i)
+    ApplyOne(b.get(), PutEntry(i, Key(i), ValueFor(i, 1000)));
+  b->Close();
+  b = OpenOrDie(dir.path("b"));
+  CHECK(Contents(files.dir) == before);
+  CHECK(b->AppliedIndex() == 250);
+
+  // The links are b's own names: the snapshot's directory can go.
+  stdfs::remove_all(files.dir);
+  b->Close();
+  b = OpenOrDie(dir.path("b"));
+  CHECK(b->AppliedIndex() == 250);
+  CHECK(all_there(250));
+}
+
+TEST_CASE("snapshot: RestoreFiles refuses mismatched pieces and keeps the old state",
+          "[state_machine]") {
+  TempDir dir;
+  auto a = OpenOrDie(dir.path("a"));
+  auto b = OpenOrDie(dir.path("b"));
+  for (raft::Index i = 1; i <= 20; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "A"));
+  ApplyOne(b.get(), PutEntry(1, "mine", "B"));
+  const raft::SnapshotFiles files = ReleaseOrDie(a.get());
+  RemoveOnExit cleanup{files.dir};
+  const std::map<std::string, std::string> before = Contents(files.dir);
+
+  // As released: the header, then per file its header and its file piece, then the end.
+  REQUIRE(files.pieces.size() >= 6);  // at least two files
+  REQUIRE(files.pieces[2].file != "");
+  REQUIRE(files.pieces[4].file != "");
+  std::size_t table = 0;  // the file piece of a table file
+  for (std::size_t i = 0; i < files.pieces.size(); ++i)
+    if (IsTable(files.pieces[i].file)) table = i;
+  REQUIRE(table > 0);
+
+  raft::SnapshotFiles swapped = files;
+  std::swap(swapped.pieces[2].file, swapped.pieces[4].file);
+  raft::SnapshotFiles resized = files;
+  resized.pieces[1].bytes[resized.pieces[1].bytes.size() - 8] ^= 1;  // size: u64 at the end
+  raft::SnapshotFiles unended = files;
+  unended.pieces.pop_back();
+  raft::SnapshotFiles trailing = files;
+  trailing.pieces.push_back({"x", ""});
+  raft::SnapshotFiles trailing_file = files;
+  trailing_file.pieces.push_back(files.pieces[2]);
+  raft::SnapshotFiles repeated = files;  // the second file is the first again
+  repeated.pieces[3] = files.pieces[1];
+  repeated.pieces[4] = files.pieces[2];
+  raft::SnapshotFiles split = files;  // a file's first byte as a literal, then its piece
+  split.pieces.insert(split.pieces.begin() + static_cast<std::ptrdiff_t>(table),
+                      {ReadAll(files.dir + "/" + files.pieces[table].file).substr(0, 1), ""});
+  struct Case {
+    const char* name;
+    const raft::SnapshotFiles& files;
+    raft::Index index;
+  };
+  const std::vector<Case> cases = {
+      {"not the index the runtime expects", files, 21},
+      {"a file piece naming another file", swapped, 20},
+      {"a declared size that is not the file's", resized, 20},
+      {"no end marker", unended, 20},
+      {"literal bytes after the end marker", trailing, 20},
+      {"a file piece after the end marker", trailing_file, 20},
+      {"a file twice", repeated, 20},
+      {"a file's bytes split between literal bytes and its piece", split, 20},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::optional<raft::Status> s = b->RestoreFiles(c.files, MetaAt(c.index));
+    REQUIRE(s.has_value());
+    INFO(s->ToString());
+    CHECK(s->code() == raft::ErrorCode::kCorruption);
+    CHECK(b->AppliedIndex() == 1);
+    CHECK(GetOrDie(*b, "mine") == "B");
+    CHECK_FALSE(stdfs::exists(dir.path("b/restore.tmp")));
+    CHECK_FALSE(stdfs::exists(dir.path("b/db.new")));
+    CHECK(Contents(files.dir) == before);
+  }
+
+  // The literal bytes cut anyhow (here: merged, then 3 bytes a piece, with empty pieces
+  // between), and the files other than tables given as literal bytes: the same body,
+  // restored; the tables still linked.
+  raft::SnapshotFiles recut{files.dir, {}};
+  std::string run;
+  auto cut = [&] {
+    for (std::size_t p = 0; p < run.size(); p += 3) recut.pieces.push_back({run.substr(p, 3), ""});
+    run.clear();
+  };
+  for (const raft::SnapshotFiles::Piece& piece : files.pieces) {
+    if (piece.file.empty()) {
+      run += piece.bytes;
+    } else if (!IsTable(piece.file)) {
+      run += ReadAll(files.dir + "/" + piece.file);
+    } else {
+      cut();
+      recut.pieces.push_back({"", ""});
+      recut.pieces.push_back(piece);
+    }
+  }
+  cut();
+  std::optional<raft::Status> s = b->RestoreFiles(recut, MetaAt(20));
+  REQUIRE(s.has_value());
+  INFO(s->ToString());
+  REQUIRE(s->ok());
+  CHECK(b->AppliedIndex() == 20);
+  CHECK(GetOrDie(*b, Key(20)) == "A");
+  CHECK(GetOrDie(*b, "mine") == std::nullopt);
+  const std::string name = files.pieces[table].file;
+  CHECK(StatOrDie(dir.path("b/db/" + name)).st_ino == StatOrDie(files.dir + "/" + name).st_ino);
+  CHECK(Contents(files.dir) == before);
 }
 
 // Fills an instance with `mb` MiB of incompressible 1 KiB values, streams its snapshot to
