@@ -253,6 +253,11 @@ measured() {
     log "$LOAD_CONNS kvbench connections write 100-byte values to the leader during the join"
   fi
 
+  # The floor of the catch-up target: the snapshot's bytes over loopback TCP, under the
+  # same load, read into one 1 MiB buffer and dropped (no disk).
+  LOOPBACK_S=$(loopback_s "${SNAP_BYTES:-0}")
+  log "loopback floor: ${SNAP_BYTES:-0} bytes in ${LOOPBACK_S} s"
+
   # ---------------------------------------------------------------- 3. join node3, sample RSS
   echo 5 >"/proc/$LPID/clear_refs" 2>/dev/null || log "warning: cannot reset the leader's VmHWM"
   RSS_BEFORE=$(rss_kb "$LPID" VmRSS)
@@ -287,6 +292,38 @@ measured() {
   [ -z "$LOAD_PID" ] || { kill "$LOAD_PID" 2>/dev/null || true; wait "$LOAD_PID" 2>/dev/null || true; LOAD_PID=""; }
   HWM=$(rss_kb "$LPID" VmHWM)
   [ "$HWM" -le "$RSS_PEAK" ] || RSS_PEAK=$HWM
+}
+
+# Seconds to send $1 bytes over a loopback TCP connection (python3; "?" without it).
+loopback_s() {
+  command -v python3 >/dev/null || { echo "?"; return; }
+  python3 - "$1" <<'PY'
+import socket, sys, threading, time
+n = int(sys.argv[1])
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+def sink():
+    c, _ = srv.accept(); buf = bytearray(1 << 20); got = 0
+    while got < n:
+        k = c.recv_into(buf)
+        if k == 0: break
+        got += k
+    c.close()
+t = threading.Thread(target=sink); t.start()
+start = time.monotonic()
+s = socket.create_connection(srv.getsockname()); block = bytes(1 << 20); left = n
+while left > 0:
+    s.sendall(block[:min(left, len(block))]); left -= min(left, len(block))
+s.close(); t.join()
+print("%.1f" % (time.monotonic() - start))
+PY
+}
+
+# The timestamp (column 1) of the first line of log $1 matching $2.
+first_ts() { grep -m1 -e "$2" "$1" | cut -d' ' -f1; }
+# Seconds from ISO timestamp $1 to $2; "?" when either is missing.
+iso_gap_s() {
+  [ -n "$1" ] && [ -n "$2" ] || { echo "?"; return; }
+  awk -v a="$(date -d "$1" +%s.%N)" -v b="$(date -d "$2" +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 }
 
 if [ -n "$LOCK" ]; then exec {LOCK_FD}>>"$LOCK"; log "waiting for the lock $LOCK"; flock "$LOCK_FD"; fi
@@ -335,11 +372,21 @@ PREPARE_JOIN=$(awk -v t="$JOIN_START_ISO" '$1 >= t && /snapshot taken/ {
     for (i = 1; i <= NF; i++) if ($i ~ /^prepare_ms=/) { split($i, a, "="); v[++n] = a[2] + 0 } }
   END { for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j > 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
         if (n) printf "%d/%d", v[int((n + 1) / 2)], v[n]; else printf "?" }' "$LOGS/node$L.log")
+# The catch-up's parts, from the logs: the stream (leader's "sending snapshot" to node3's
+# "snapshot received") and the install (to node3's "snapshot installed").
+RECEIVED=$(first_ts "$LOGS/node3.log" 'snapshot received')
+STREAM_S=$(iso_gap_s "$(first_ts "$LOGS/node$L.log" 'sending snapshot: peer=node3')" "$RECEIVED")
+INSTALL_S=$(iso_gap_s "$RECEIVED" "$(first_ts "$LOGS/node3.log" 'snapshot installed')")
+FORM=$(grep -m1 -o 'snapshot received.*form=[a-z]*' "$LOGS/node3.log" | sed 's/.*form=//')
+# "A few seconds" over the loopback floor: 5.
+CATCHUP_VERDICT=PASS
+[ "$LOOPBACK_S" != "?" ] && awk -v t="$TRANSFER_S" -v l="$LOOPBACK_S" 'BEGIN { exit !(t > l + 5) }' && CATCHUP_VERDICT=FAIL
+[ "$LOOPBACK_S" != "?" ] || CATCHUP_VERDICT="? (no python3 for the loopback floor)"
 FOOT_VERDICT=PASS
 awk -v r="$LEADER_MEDIAN" 'BEGIN { exit !(r > 1.3) }' && FOOT_VERDICT=FAIL
 awk -v r="$JOINER_RATIO" 'BEGIN { exit !(r > 2.2) }' && FOOT_VERDICT=FAIL
 [ "$STREAMS" -eq 1 ] || FOOT_VERDICT=FAIL
-echo "snapshot-footprint: state_gib $STATE_GIB leader_median $LEADER_MEDIAN leader_worst $LEADER_RATIO leader_worst_while_loading $GEN_RATIO leader_total_kb $LEADER_TOTAL_KB leader_state_kb $LEADER_STATE_KB leader_log_kb $LEADER_LOG_KB joiner_ratio $JOINER_RATIO joiner_peak_kb $JOINER_PEAK_KB streams $STREAMS transfer_s $TRANSFER_S prepare_max_s ${PREPARE_MAX:-?} join_prepare_ms_median/max $PREPARE_JOIN verdict $FOOT_VERDICT (leader median <= 1.3x state + log, joiner <= 2.2x state, one stream)"
+echo "snapshot-footprint: state_gib $STATE_GIB leader_median $LEADER_MEDIAN leader_worst $LEADER_RATIO leader_worst_while_loading $GEN_RATIO leader_total_kb $LEADER_TOTAL_KB leader_state_kb $LEADER_STATE_KB leader_log_kb $LEADER_LOG_KB joiner_ratio $JOINER_RATIO joiner_peak_kb $JOINER_PEAK_KB streams $STREAMS transfer_s $TRANSFER_S prepare_max_s ${PREPARE_MAX:-?} join_prepare_ms_median/max $PREPARE_JOIN stream_s $STREAM_S install_s $INSTALL_S form ${FORM:-?} loopback_s $LOOPBACK_S catchup_verdict $CATCHUP_VERDICT verdict $FOOT_VERDICT (leader median <= 1.3x state + log, joiner <= 2.2x state, one stream; catch-up <= loopback + 5 s)"
 cat <<EOF
 
 | snapshot to a new member | |
@@ -347,7 +394,9 @@ cat <<EOF
 | state written | $KEYS values x $VALUE_KIB KiB ($VALUES) = $STATE_GIB GiB, in ${GEN_S} s |
 | leader RocksDB (kv_db_size_bytes) | ${DB_BYTES:-?} bytes |
 | snapshot sent | index $SNAP_INDEX, file ${SNAP_BYTES:-?} bytes; sent ${SENT:-?}, installed ${INSTALLED:-?} |
-| node3 start -> voter and caught up | $TRANSFER_S s |
+| node3 start -> voter and caught up | $TRANSFER_S s (stream $STREAM_S s, install $INSTALL_S s; received as ${FORM:-?}) |
+| the snapshot's bytes over loopback under the same load (the floor) | $LOOPBACK_S s |
+| target: catch-up <= loopback + 5 s | $CATCHUP_VERDICT |
 | leader term: start / before join / after join | $TERM0 / $TERM1 / ${TERM2:-?} (leader node$L) |
 | leader RSS before / peak / growth | $(mib "$RSS_BEFORE") / $(mib "$RSS_PEAK") / $(mib "$GROWTH") |
 | node3 RSS peak | $(mib "$J_PEAK") |
