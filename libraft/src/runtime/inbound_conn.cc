@@ -242,7 +242,7 @@ bool InboundConn::HandleFinish(const wire::Frame& f) {
 }
 
 bool InboundConn::HandleChunk(const wire::Frame& f) {
-  auto c = wire::DecodeSnapshotChunk(f.payload);
+  auto c = wire::DecodeSnapshotChunkView(f.payload);  // the data stays in f
   if (!c.ok())
     return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
   if (c->layout && version_ < wire::kProtocolVersionLayout)
@@ -271,12 +271,13 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   }
   if (s.ok()) s = receiver_->Write(c->offset, c->data);
   if (s.ok() && c->last) {
+    const bool linked = receiver_->layout();  // (Finish ends the layout receive)
     s = receiver_->Finish();
     if (s.ok()) {
       t_->Log(LogLevel::kInfo, "snapshot received",
               {{"peer", t_->PeerLabel(peer_)},
                {"index", std::to_string(c->snapshot_index)},
-               {"form", receiver_->layout() ? "linked" : "file"}});
+               {"form", linked ? "linked" : "file"}});
     }
   }
   if (s.ok()) {

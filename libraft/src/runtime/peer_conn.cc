@@ -94,10 +94,14 @@ void PeerConn::SendMessage(const Message& m) {
 Status PeerConn::Enqueue(wire::FrameType type, const std::string& payload, bool force) {
   auto frame = wire::EncodeFrame(type, payload, t_->options().frame_bytes_max);
   if (!frame.ok()) return frame.status();
-  if (!force && queued_bytes_ + frame->size() > t_->options().peer_queue_bytes_max)
+  return EnqueueFrame(std::move(frame).value(), force);
+}
+
+Status PeerConn::EnqueueFrame(std::string frame, bool force) {
+  if (!force && queued_bytes_ + frame.size() > t_->options().peer_queue_bytes_max)
     return Status(ErrorCode::kBusy, "send queue to peer " + t_->PeerLabel(id_) + " is full");
-  queued_bytes_ += frame->size();
-  queue_.push_back(std::move(frame).value());
+  queued_bytes_ += frame.size();
+  queue_.push_back(std::move(frame));
   return Status::Ok();
 }
 
@@ -442,21 +446,25 @@ void PeerConn::PumpSnapshot() {
   while (snap_->sent < snap_->size && snap_->sent - snap_->acked < window) {
     std::size_t n = static_cast<std::size_t>(
         std::min<std::uint64_t>(o.snapshot_chunk_bytes, snap_->size - snap_->sent));
-    auto data = snap_->file->ReadAt(snap_->sent, n);
-    if (!data.ok() || data->size() != n) {
-      FinishSnapshot(false);
-      return;
-    }
-    wire::SnapshotChunk c;
+    wire::SnapshotChunkView c;
     c.snapshot_index = snap_->msg.snapshot.index;
     c.snapshot_term = snap_->msg.snapshot.term;
     c.offset = snap_->sent;
     c.last = snap_->sent + n == snap_->size;
-    c.data = std::move(data).value();
     c.layout = snap_->file->layout();
-    auto payload = wire::EncodeSnapshotChunk(c);
-    Status s = payload.ok() ? Enqueue(wire::FrameType::kSnapshotChunk, *payload, /*force=*/true)
-                            : payload.status();
+    // Read from the file straight into the frame: one copy of the bytes.
+    auto frame = wire::EncodeSnapshotChunkFrame(
+        c, n,
+        [&](char* p) {
+          std::size_t got = 0;
+          Status r = snap_->file->ReadInto(c.offset, p, n, &got);
+          if (r.ok() && got != n)
+            r = Status(ErrorCode::kCorruption, "snapshot file shorter than its size");
+          return r;
+        },
+        o.frame_bytes_max);
+    Status s = frame.ok() ? EnqueueFrame(std::move(frame).value(), /*force=*/true)
+                          : frame.status();
     if (!s.ok()) {
       t_->Log(LogLevel::kError, "cannot send snapshot chunk",
               {{"peer", t_->PeerLabel(id_)}, {"error", s.ToString()}});

@@ -94,6 +94,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   // Frames `payload` and queues it at the back. kInvalidArgument when it cannot be
   // framed (nothing queued); kBusy when it does not fit under the byte cap and !force.
   Status Enqueue(wire::FrameType type, const std::string& payload, bool force);
+  Status EnqueueFrame(std::string frame, bool force);  // an encoded frame
   void StartWrite();
   void StartRead();
   void HandleFrame(wire::Frame f);

@@ -157,11 +157,12 @@ Status LayoutReceive::BodyBytes(std::string_view* bytes) {
     if (p.file) {
       if (int err = fs_->PwriteAll(fd_, chunk.data(), chunk.size(), cur_off_); err != 0)
         return ErrnoStatus("write", dir_ + "/" + p.data, err);
+      // One pass per byte: the file's CRC, combined into the body's at its end.
       cur_crc_ = base::Crc32cExtend(cur_crc_, chunk.data(), chunk.size());
     } else {
       p.data.append(chunk);
+      body_crc_ = base::Crc32cExtend(body_crc_, chunk.data(), chunk.size());
     }
-    body_crc_ = base::Crc32cExtend(body_crc_, chunk.data(), chunk.size());
     cur_off_ += take;
     bytes->remove_prefix(take);
     if (p.file && cur_off_ - written_back_ >= kWritebackBytes) {
@@ -180,6 +181,7 @@ Status LayoutReceive::EndPiece() {
     if (cur_off_ > written_back_)
       (void)fs_->StartWriteback(fd_, written_back_, cur_off_ - written_back_);
     crcs_[cur_] = cur_crc_;
+    body_crc_ = base::Crc32cCombine(body_crc_, cur_crc_, cur_off_);
     fs_->Close(fd_);
     fd_ = -1;
   }

@@ -153,11 +153,11 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
   char trailer[kTrailerBytes];
   if (Status s = ReadExact(fs, fd, path, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok())
     return s;
-  raft::ByteReader r(std::string_view(trailer, kTrailerBytes), "snapshot_trailer");
-  *body_len = r.U64("body_len");
-  *body_crc = r.U32("body_crc");
-  const std::string_view magic = r.Raw("magic", kTailMagic.size());
-  if (!r.Finish().ok() || magic != kTailMagic || *body_len != size - kTrailerBytes - body_start)
+  if (Status s = snapfmt::ParseTrailer(std::string_view(trailer, kTrailerBytes), path, body_len,
+                                      body_crc);
+      !s.ok())
+    return s;
+  if (*body_len != size - kTrailerBytes - body_start)
     return Status(ErrorCode::kCorruption, path + ": bad trailer");
   return Status::Ok();
 }
@@ -459,26 +459,28 @@ bool SnapshotView::layout() const { return linked_ != nullptr && linked_->layout
 Result<std::string> SnapshotView::ReadAt(std::uint64_t offset, std::size_t n) const {
   std::string out(n, '\0');
   std::size_t got = 0;
-  if (linked_ != nullptr) {
-    if (Status s = linked_->ReadAt(offset, out.data(), n, &got); !s.ok()) return s;
-    out.resize(got);
-    return out;
-  }
+  if (Status s = ReadInto(offset, out.data(), n, &got); !s.ok()) return s;
+  out.resize(got);  // short at the end of the file
+  return out;
+}
+
+Status SnapshotView::ReadInto(std::uint64_t offset, char* p, std::size_t n,
+                              std::size_t* got) const {
+  *got = 0;
+  if (linked_ != nullptr) return linked_->ReadAt(offset, p, n, got);
   if (mutation::Active(mutation::Kind::kViewByName)) {
     // Defect 2's code: every read opens the file by its name again.
     int fd = -1;
     if (int err = fs_->Open(path_, O_RDONLY, 0, &fd); err != 0)
       return ErrnoStatus("open", path_, err);
-    int err = fs_->Pread(fd, out.data(), n, offset, &got);
+    int err = fs_->Pread(fd, p, n, offset, got);
     fs_->Close(fd);
     if (err != 0) return ErrnoStatus("read", path_, err);
-    out.resize(got);
-    return out;
+    return Status::Ok();
   }
-  if (int err = fs_->Pread(fd_, out.data(), n, offset, &got); err != 0)
+  if (int err = fs_->Pread(fd_, p, n, offset, got); err != 0)
     return ErrnoStatus("read", path_, err);
-  out.resize(got);  // short at the end of the file
-  return out;
+  return Status::Ok();
 }
 
 // ---- SnapshotFileReader ----
@@ -613,11 +615,11 @@ Status SnapshotReceiver::Finish() {
     return Status(ErrorCode::kCorruption, tmp_path_ + ": truncated");
   SnapshotHeader h;
   if (Status s = snapfmt::ParseHead(head_, tmp_path_, &h); !s.ok()) return s;
-  raft::ByteReader r(held_back_, "snapshot_trailer");
-  const std::uint64_t body_len = r.U64("body_len");
-  const std::uint32_t body_crc = r.U32("body_crc");
-  const std::string_view magic = r.Raw("magic", kTailMagic.size());
-  if (!r.Finish().ok() || magic != kTailMagic || body_len != offset_ - kTrailerBytes - body_start_)
+  std::uint64_t body_len = 0;
+  std::uint32_t body_crc = 0;
+  if (Status s = snapfmt::ParseTrailer(held_back_, tmp_path_, &body_len, &body_crc); !s.ok())
+    return s;
+  if (body_len != offset_ - kTrailerBytes - body_start_)
     return Status(ErrorCode::kCorruption, tmp_path_ + ": bad trailer");
   if (body_crc != body_crc_)
     return Status(ErrorCode::kCorruption, tmp_path_ + ": body checksum mismatch");

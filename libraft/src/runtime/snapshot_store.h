@@ -161,6 +161,8 @@ class SnapshotView {
   std::uint64_t size() const { return size_; }
   // Up to n bytes at `offset`, fewer only where the file ends.
   Result<std::string> ReadAt(std::uint64_t offset, std::size_t n) const;
+  // The same into p[0, n); *got is the count.
+  Status ReadInto(std::uint64_t offset, char* p, std::size_t n, std::size_t* got) const;
   bool linked() const { return linked_ != nullptr; }
   // The bytes are a stream in layout form (OpenView with layout, of a linked snapshot).
   bool layout() const;

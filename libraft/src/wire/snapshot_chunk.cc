@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <limits>
 
 #include "raft/coding.h"
+#include "wire/frame.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
@@ -37,9 +39,45 @@ Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk) {
   return out;
 }
 
+Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields,
+                                             std::size_t data_size,
+                                             const std::function<Status(char*)>& fill,
+                                             std::uint32_t payload_bytes_max) {
+  if (data_size > kU32Max || fields.offset > kU64Max - data_size) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("wire: cannot encode snapshot_chunk: {} bytes at offset {}",
+                              data_size, fields.offset));
+  }
+  std::string out;
+  out.reserve(kFrameHeaderBytes + kSnapshotChunkFixedBytes + data_size);
+  out.resize(kFrameHeaderBytes);
+  ByteWriter w(&out);
+  w.U64(fields.snapshot_index);
+  w.U64(fields.snapshot_term);
+  w.U64(fields.offset);
+  w.U8(static_cast<std::uint8_t>((fields.last ? kChunkFlagLast : 0) |
+                                  (fields.layout ? kChunkFlagLayout : 0)));
+  w.U32(static_cast<std::uint32_t>(data_size));
+  out.resize(out.size() + data_size);
+  if (Status s = fill(out.data() + out.size() - data_size); !s.ok()) return s;
+  auto header =
+      EncodeFrameHeader(FrameType::kSnapshotChunk,
+                        std::string_view(out).substr(kFrameHeaderBytes), payload_bytes_max);
+  if (!header.ok()) return header.status();
+  std::memcpy(out.data(), header->data(), kFrameHeaderBytes);
+  return out;
+}
+
 Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload) {
+  auto v = DecodeSnapshotChunkView(payload);
+  if (!v.ok()) return v.status();
+  return SnapshotChunk{v->snapshot_index, v->snapshot_term, v->offset,
+                       v->last,           std::string(v->data), v->layout};
+}
+
+Result<SnapshotChunkView> DecodeSnapshotChunkView(std::string_view payload) {
   ByteReader r(payload, "snapshot_chunk");
-  SnapshotChunk chunk;
+  SnapshotChunkView chunk;
   chunk.snapshot_index = r.U64("snapshot_index");
   chunk.snapshot_term = r.U64("snapshot_term");
   chunk.offset = r.U64("offset");
@@ -50,7 +88,8 @@ Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload) {
   }
   chunk.last = (flags & kChunkFlagLast) != 0;
   chunk.layout = (flags & kChunkFlagLayout) != 0;
-  chunk.data = r.Bytes("data", kU32Max);
+  const std::uint32_t len = r.U32("data");
+  chunk.data = r.ok() ? r.Raw("data", len) : std::string_view();
   if (r.ok() && chunk.offset > kU64Max - chunk.data.size()) {
     r.Fail(fmt::format("{} bytes at offset {} overflow u64", chunk.data.size(), chunk.offset));
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -33,10 +34,30 @@ struct SnapshotChunkAck {
   bool operator==(const SnapshotChunkAck&) const = default;
 };
 
+// A decoded chunk whose data stays in the payload it was decoded from (no copy of the
+// bytes): valid while that payload is.
+struct SnapshotChunkView {
+  Index snapshot_index = 0;
+  Term snapshot_term = 0;
+  std::uint64_t offset = 0;
+  bool last = false;
+  std::string_view data;
+  bool layout = false;
+};
+
 // Encoders: kInvalidArgument when a field breaks the grammar (data too large, offset
 // overflow). Decoders: kCorruption on any grammar violation, including trailing bytes.
 Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk);
+// The whole frame (header and payload) of a chunk of `fields` (its data ignored) with
+// `data_size` bytes that `fill` writes in place at the pointer it is given: the data is
+// copied once (e.g. read from the snapshot file straight into the frame), not three
+// times. Errors: EncodeSnapshotChunk's and EncodeFrameHeader's, or fill's.
+Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields,
+                                             std::size_t data_size,
+                                             const std::function<Status(char*)>& fill,
+                                             std::uint32_t payload_bytes_max);
 Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload);
+Result<SnapshotChunkView> DecodeSnapshotChunkView(std::string_view payload);
 Result<std::string> EncodeSnapshotChunkAck(const SnapshotChunkAck& ack);
 Result<SnapshotChunkAck> DecodeSnapshotChunkAck(std::string_view payload);
 
