@@ -543,13 +543,21 @@ TEST_CASE("snapshot: a deferred source that outlives its state machine fails cle
   CHECK((*src)->WriteTo(&w).code() == raft::ErrorCode::kShutdown);
 }
 
-TEST_CASE("restore refuses a corrupt or mismatched stream and keeps the old state",
-          "[state_machine]") {
+// Two state machines in one directory: `a` holds keys 1..20 at indexes 1..20, `b` the
+// key "mine" at index 1 (the state a refused restore must leave).
+struct SourceAndTarget {
   TempDir dir;
-  auto a = OpenOrDie(dir.path("a"));
-  auto b = OpenOrDie(dir.path("b"));
-  for (raft::Index i = 1; i <= 20; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "A"));
-  ApplyOne(b.get(), PutEntry(1, "mine", "B"));
+  std::unique_ptr<RocksStateMachine> a = OpenOrDie(dir.path("a"));
+  std::unique_ptr<RocksStateMachine> b = OpenOrDie(dir.path("b"));
+  SourceAndTarget() {
+    for (raft::Index i = 1; i <= 20; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "A"));
+    ApplyOne(b.get(), PutEntry(1, "mine", "B"));
+  }
+};
+
+TEST_CASE_METHOD(SourceAndTarget,
+                 "restore refuses a corrupt or mismatched stream and keeps the old state",
+                 "[state_machine]") {
   std::string snap = TakeSnapshot(a.get());
 
   std::string flipped = snap;
@@ -677,13 +685,9 @@ TEST_CASE("snapshot: RestoreFiles links the SST files of a released checkpoint",
   CHECK(all_there(250));
 }
 
-TEST_CASE("snapshot: RestoreFiles refuses mismatched pieces and keeps the old state",
-          "[state_machine]") {
-  TempDir dir;
-  auto a = OpenOrDie(dir.path("a"));
-  auto b = OpenOrDie(dir.path("b"));
-  for (raft::Index i = 1; i <= 20; ++i) ApplyOne(a.get(), PutEntry(i, Key(i), "A"));
-  ApplyOne(b.get(), PutEntry(1, "mine", "B"));
+TEST_CASE_METHOD(SourceAndTarget,
+                 "snapshot: RestoreFiles refuses mismatched pieces and keeps the old state",
+                 "[state_machine]") {
   const raft::SnapshotFiles files = ReleaseOrDie(a.get());
   RemoveOnExit cleanup{files.dir};
   const std::map<std::string, std::string> before = Contents(files.dir);

@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -693,16 +694,25 @@ SnapshotFiles CheckpointFiles(const std::string& dir) {
 
 }  // namespace
 
-// Issue 16: taking a linked snapshot (a state machine's checkpoint files become the
-// snapshot) is crash-safe at every step: after power loss the snapshot is whole (every
-// byte reads back, CRCs checked) or absent, nothing half-made stays in snap/, and one
-// that CreateLinked acknowledged is always there.
-TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any point",
-          "[nodesim][fs][linked]") {
-  const std::string a(5000, 'a'), b(300, 'b');
-  const std::string body = "head" + a + "mid" + b + "end";
+namespace {
+
+// The snapshot (42, 7) whose body is "head" a "mid" b "end", as CheckpointFiles lays it.
+const std::string kCkptA(5000, 'a'), kCkptB(300, 'b');
+runtime::SnapshotHeader CkptHeader() {
   runtime::SnapshotHeader h;
   h.meta = SnapshotMeta{42, 7, ConfState{{1, 2, 3}, {}}};
+  return h;
+}
+
+// Runs `act` (which sets up through `base`, arms `fs` and makes the snapshot (42, 7) in
+// the store at /node/snap through it) with power loss before its 1st, 2nd, ... call,
+// three seeds each, until it runs to the end; then once more crashing after it. Each
+// time, after reopening: the snapshot is whole (every byte reads back, CRCs checked)
+// or absent, nothing half-made stays in snap/, and one that `act` acknowledged is
+// there.
+void CheckWholeOrAbsentAfterAnyCrash(
+    const std::function<Status(SimFileSystem& base, CrashAtFileSystem& fs)>& act) {
+  const std::string body = "head" + kCkptA + "mid" + kCkptB + "end";
   bool finished = false;
   int at = 1;
   for (; !finished; ++at) {
@@ -710,17 +720,13 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
     for (std::uint64_t seed : {1u, 2u, 3u}) {
       sim::Rng rng(seed * 1000 + static_cast<std::uint64_t>(at));
       SimDisk disk(&rng);
-      Status created;
+      Status made;
       {
         SimFileSystem base(&disk);
-        WriteCheckpoint(base, "/node/kv/ckpt", a, b);
         CrashAtFileSystem fs(&base, &disk, &rng, at);
-        auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
-        REQUIRE(store.ok());
-        fs.armed = true;
-        created = (*store)->CreateLinked(h, CheckpointFiles("/node/kv/ckpt"));
+        made = act(base, fs);
         if (!fs.crashed()) {
-          REQUIRE(created.ok());
+          REQUIRE(made.ok());
           finished = true;
           disk.Crash(rng);  // after it: what was acknowledged must stay
         }
@@ -728,8 +734,8 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
       SimFileSystem fs(&disk);
       auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
       REQUIRE(store.ok());
-      INFO("crash at call " << at << ", seed " << seed << ": " << created.ToString());
-      if (created.ok()) REQUIRE((*store)->Exists(42, 7));
+      INFO("crash at call " << at << ", seed " << seed << ": " << made.ToString());
+      if (made.ok()) REQUIRE((*store)->Exists(42, 7));
       if ((*store)->Exists(42, 7)) CHECK(ReadBody(store->get()) == body);
       std::vector<std::string> names;
       REQUIRE(fs.ListDir("/node/snap", &names) == 0);
@@ -740,63 +746,44 @@ TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any po
   CHECK(at > 10);  // the crash points covered every step
 }
 
+}  // namespace
+
+// Issue 16: taking a linked snapshot (a state machine's checkpoint files become the
+// snapshot) is crash-safe at every step.
+TEST_CASE("SimDisk: a linked snapshot is whole or absent after a crash at any point",
+          "[nodesim][fs][linked]") {
+  CheckWholeOrAbsentAfterAnyCrash([](SimFileSystem& base, CrashAtFileSystem& fs) {
+    WriteCheckpoint(base, "/node/kv/ckpt", kCkptA, kCkptB);
+    auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
+    REQUIRE(store.ok());
+    fs.armed = true;
+    return (*store)->CreateLinked(CkptHeader(), CheckpointFiles("/node/kv/ckpt"));
+  });
+}
+
 // Issue 16: receiving a stream in layout form (a linked snapshot's, protocol version 3)
-// is as crash-safe: after power loss at any step of the receive and its Finish, the
-// received snapshot is whole or absent, no partial receive survives the store's Open,
-// and one whose Finish succeeded is there.
+// is as crash-safe, at every step of the receive and of its Finish.
 TEST_CASE("SimDisk: a snapshot received in layout form is whole or absent after a crash",
           "[nodesim][fs][linked][layout]") {
-  const std::string a(5000, 'a'), b(300, 'b');
-  const std::string body = "head" + a + "mid" + b + "end";
-  runtime::SnapshotHeader h;
-  h.meta = SnapshotMeta{42, 7, ConfState{{1, 2, 3}, {}}};
-  bool finished = false;
-  int at = 1;
-  for (; !finished; ++at) {
-    REQUIRE(at < 100);
-    for (std::uint64_t seed : {1u, 2u, 3u}) {
-      sim::Rng rng(seed * 1000 + static_cast<std::uint64_t>(at));
-      SimDisk disk(&rng);
-      Status received;
-      {
-        SimFileSystem base(&disk);
-        WriteCheckpoint(base, "/leader/kv/ckpt", a, b);
-        REQUIRE(base.MkdirAll("/node") == 0);
-        auto from = runtime::SnapshotStore::Open("/leader/snap", &base);
-        REQUIRE(from.ok());
-        REQUIRE((*from)->CreateLinked(h, CheckpointFiles("/leader/kv/ckpt")).ok());
-        auto view = (*from)->OpenView(42, 7, /*layout=*/true);
-        REQUIRE(view.ok());
-        auto stream = (*view)->ReadAt(0, static_cast<std::size_t>((*view)->size()));
-        REQUIRE(stream.ok());
-
-        CrashAtFileSystem fs(&base, &disk, &rng, at);
-        auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
-        REQUIRE(store.ok());
-        fs.armed = true;
-        auto r = (*store)->Receive(42, 7, 0, /*layout=*/true);
-        received = r.status();
-        for (std::size_t off = 0; received.ok() && off < stream->size(); off += 700)
-          received = (*r)->Write(off, std::string_view(*stream).substr(off, 700));
-        if (received.ok()) received = (*r)->Finish();
-        if (!fs.crashed()) {
-          REQUIRE(received.ok());
-          finished = true;
-          disk.Crash(rng);  // after it: what was acknowledged must stay
-        }
-      }
-      SimFileSystem fs(&disk);
-      auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
-      REQUIRE(store.ok());
-      INFO("crash at call " << at << ", seed " << seed << ": " << received.ToString());
-      if (received.ok()) REQUIRE((*store)->Exists(42, 7));
-      if ((*store)->Exists(42, 7)) CHECK(ReadBody(store->get()) == body);
-      std::vector<std::string> names;
-      REQUIRE(fs.ListDir("/node/snap", &names) == 0);
-      for (const std::string& name : names)
-        CHECK(name == "snap-00000000000000000042-00000000000000000007.snapd");
-    }
-  }
-  CHECK(at > 10);
+  CheckWholeOrAbsentAfterAnyCrash([](SimFileSystem& base, CrashAtFileSystem& fs) {
+    WriteCheckpoint(base, "/leader/kv/ckpt", kCkptA, kCkptB);
+    REQUIRE(base.MkdirAll("/node") == 0);
+    auto from = runtime::SnapshotStore::Open("/leader/snap", &base);
+    REQUIRE(from.ok());
+    REQUIRE((*from)->CreateLinked(CkptHeader(), CheckpointFiles("/leader/kv/ckpt")).ok());
+    auto view = (*from)->OpenView(42, 7, /*layout=*/true);
+    REQUIRE(view.ok());
+    auto stream = (*view)->ReadAt(0, static_cast<std::size_t>((*view)->size()));
+    REQUIRE(stream.ok());
+    auto store = runtime::SnapshotStore::Open("/node/snap", &fs);
+    REQUIRE(store.ok());
+    fs.armed = true;
+    auto r = (*store)->Receive(42, 7, 0, /*layout=*/true);
+    Status s = r.status();
+    for (std::size_t off = 0; s.ok() && off < stream->size(); off += 700)
+      s = (*r)->Write(off, std::string_view(*stream).substr(off, 700));
+    if (s.ok()) s = (*r)->Finish();
+    return s;
+  });
 }
 }  // namespace raft::nodesim

@@ -193,11 +193,13 @@ TEST_CASE("a chunk frame built in place equals the encoded one; a view decodes i
   CHECK(v->offset == c.offset);
   CHECK((v->last && v->layout));
   // fill's error is the result; a payload over the limit is refused.
-  CHECK(EncodeSnapshotChunkFrame(fields, 10, [](char*) { return Status(ErrorCode::kIOError, "x"); },
-                                 kFramePayloadBytesMaxDefault)
+  CHECK(EncodeSnapshotChunkFrame(
+            fields, 10, [](char*) { return Status(ErrorCode::kIOError, "x"); },
+            kFramePayloadBytesMaxDefault)
             .status()
             .code() == ErrorCode::kIOError);
-  CHECK(EncodeSnapshotChunkFrame(fields, 100, [](char*) { return Status::Ok(); }, 64)
+  CHECK(EncodeSnapshotChunkFrame(
+            fields, 100, [](char*) { return Status::Ok(); }, 64)
             .status()
             .code() == ErrorCode::kInvalidArgument);
 }

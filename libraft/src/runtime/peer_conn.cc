@@ -463,8 +463,7 @@ void PeerConn::PumpSnapshot() {
           return r;
         },
         o.frame_bytes_max);
-    Status s = frame.ok() ? EnqueueFrame(std::move(frame).value(), /*force=*/true)
-                          : frame.status();
+    Status s = frame.ok() ? EnqueueFrame(std::move(frame).value(), /*force=*/true) : frame.status();
     if (!s.ok()) {
       t_->Log(LogLevel::kError, "cannot send snapshot chunk",
               {{"peer", t_->PeerLabel(id_)}, {"error", s.ToString()}});

@@ -153,8 +153,8 @@ Status ReadTrailer(base::FileSystem* fs, int fd, const std::string& path, std::u
   char trailer[kTrailerBytes];
   if (Status s = ReadExact(fs, fd, path, trailer, kTrailerBytes, size - kTrailerBytes); !s.ok())
     return s;
-  if (Status s = snapfmt::ParseTrailer(std::string_view(trailer, kTrailerBytes), path, body_len,
-                                      body_crc);
+  if (Status s =
+          snapfmt::ParseTrailer(std::string_view(trailer, kTrailerBytes), path, body_len, body_crc);
       !s.ok())
     return s;
   if (*body_len != size - kTrailerBytes - body_start)

@@ -19,50 +19,46 @@ namespace {
 constexpr std::uint64_t kU64Max = std::numeric_limits<std::uint64_t>::max();
 constexpr std::uint32_t kU32Max = std::numeric_limits<std::uint32_t>::max();
 
+// Appends the fixed part of a snapshot_chunk and the length of its `data_size` data bytes
+// (which the caller appends). kInvalidArgument if they break the grammar.
+Status AppendChunkFixed(const SnapshotChunkView& f, std::size_t data_size, std::string* out) {
+  if (data_size > kU32Max || f.offset > kU64Max - data_size) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("wire: cannot encode snapshot_chunk: {} bytes at offset {}",
+                              data_size, f.offset));
+  }
+  out->reserve(out->size() + kSnapshotChunkFixedBytes + data_size);
+  ByteWriter w(out);
+  w.U64(f.snapshot_index);
+  w.U64(f.snapshot_term);
+  w.U64(f.offset);
+  w.U8(
+      static_cast<std::uint8_t>((f.last ? kChunkFlagLast : 0) | (f.layout ? kChunkFlagLayout : 0)));
+  w.U32(static_cast<std::uint32_t>(data_size));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk) {
-  if (chunk.data.size() > kU32Max || chunk.offset > kU64Max - chunk.data.size()) {
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("wire: cannot encode snapshot_chunk: {} bytes at offset {}",
-                              chunk.data.size(), chunk.offset));
-  }
   std::string out;
-  out.reserve(kSnapshotChunkFixedBytes + chunk.data.size());
-  ByteWriter w(&out);
-  w.U64(chunk.snapshot_index);
-  w.U64(chunk.snapshot_term);
-  w.U64(chunk.offset);
-  w.U8(static_cast<std::uint8_t>((chunk.last ? kChunkFlagLast : 0) |
-                                 (chunk.layout ? kChunkFlagLayout : 0)));
-  w.Bytes(chunk.data);
+  const SnapshotChunkView fields{chunk.snapshot_index, chunk.snapshot_term, chunk.offset,
+                                 chunk.last,           chunk.data,          chunk.layout};
+  if (Status s = AppendChunkFixed(fields, chunk.data.size(), &out); !s.ok()) return s;
+  out.append(chunk.data);
   return out;
 }
 
-Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields,
-                                             std::size_t data_size,
+Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields, std::size_t data_size,
                                              const std::function<Status(char*)>& fill,
                                              std::uint32_t payload_bytes_max) {
-  if (data_size > kU32Max || fields.offset > kU64Max - data_size) {
-    return Status(ErrorCode::kInvalidArgument,
-                  fmt::format("wire: cannot encode snapshot_chunk: {} bytes at offset {}",
-                              data_size, fields.offset));
-  }
-  std::string out;
-  out.reserve(kFrameHeaderBytes + kSnapshotChunkFixedBytes + data_size);
-  out.resize(kFrameHeaderBytes);
-  ByteWriter w(&out);
-  w.U64(fields.snapshot_index);
-  w.U64(fields.snapshot_term);
-  w.U64(fields.offset);
-  w.U8(static_cast<std::uint8_t>((fields.last ? kChunkFlagLast : 0) |
-                                  (fields.layout ? kChunkFlagLayout : 0)));
-  w.U32(static_cast<std::uint32_t>(data_size));
+  std::string out(kFrameHeaderBytes, '\0');
+  if (Status s = AppendChunkFixed(fields, data_size, &out); !s.ok()) return s;
   out.resize(out.size() + data_size);
   if (Status s = fill(out.data() + out.size() - data_size); !s.ok()) return s;
   auto header =
-      EncodeFrameHeader(FrameType::kSnapshotChunk,
-                        std::string_view(out).substr(kFrameHeaderBytes), payload_bytes_max);
+      EncodeFrameHeader(FrameType::kSnapshotChunk, std::string_view(out).substr(kFrameHeaderBytes),
+                        payload_bytes_max);
   if (!header.ok()) return header.status();
   std::memcpy(out.data(), header->data(), kFrameHeaderBytes);
   return out;
@@ -71,7 +67,7 @@ Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields,
 Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload) {
   auto v = DecodeSnapshotChunkView(payload);
   if (!v.ok()) return v.status();
-  return SnapshotChunk{v->snapshot_index, v->snapshot_term, v->offset,
+  return SnapshotChunk{v->snapshot_index, v->snapshot_term,     v->offset,
                        v->last,           std::string(v->data), v->layout};
 }
 

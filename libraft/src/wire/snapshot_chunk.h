@@ -52,8 +52,7 @@ Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk);
 // `data_size` bytes that `fill` writes in place at the pointer it is given: the data is
 // copied once (e.g. read from the snapshot file straight into the frame), not three
 // times. Errors: EncodeSnapshotChunk's and EncodeFrameHeader's, or fill's.
-Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields,
-                                             std::size_t data_size,
+Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields, std::size_t data_size,
                                              const std::function<Status(char*)>& fill,
                                              std::uint32_t payload_bytes_max);
 Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload);
