@@ -225,7 +225,8 @@ class Node::Impl : public runtime::TransportHandler {
       RAFT_REQUIRES(apply_checker_);
   // StateMachine::RestoreFiles for a linked snapshot the state machine takes as files,
   // else Restore through `reader`. The apply thread, or Open before it starts.
-  Status RestoreStateMachine(runtime::SnapshotFileReader* reader, const SnapshotMeta& meta);
+  Status RestoreStateMachine(runtime::SnapshotFileReader* reader, const SnapshotMeta& meta)
+      RAFT_REQUIRES(apply_checker_);
   void ServeReads() RAFT_REQUIRES(apply_checker_);
   void MaybeSnapshot() RAFT_REQUIRES(apply_checker_);
 

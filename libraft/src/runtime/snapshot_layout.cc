@@ -20,6 +20,8 @@ constexpr std::uint8_t kLayoutVersion = 1;
 // The layout, and the literal bytes held in memory, are bounded as a manifest is.
 constexpr std::uint64_t kLayoutBytesMax = 64u << 20;
 constexpr std::uint64_t kWritebackBytes = 8u << 20;
+// Each file piece is a file (an inode) on the receiver: a bound on what a stream may make.
+constexpr std::uint32_t kPiecesMax = 1u << 20;
 
 }  // namespace
 
@@ -64,7 +66,7 @@ Status LayoutReceive::ParseLayout() {
     return Fail("layout checksum mismatch");
   raft::ByteReader r(body, "snapshot_layout");
   if (r.U8("version") != kLayoutVersion && r.ok()) return Fail("unsupported layout version");
-  const std::uint32_t n = r.Count("pieces_n", std::numeric_limits<std::uint32_t>::max(), 9);
+  const std::uint32_t n = r.Count("pieces_n", kPiecesMax, 9);
   std::set<std::string_view> names;
   std::uint64_t literal = 0;
   for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
