@@ -79,6 +79,15 @@ int WriteBigValuesUntilSnapshot(ProcessCluster& cluster, std::size_t leader, KvC
   return pad;
 }
 
+// The first, middle and last of the `values` big values, read (stale) from `node`.
+void CheckBigValues(NodeProcess& node, int values) {
+  for (int i : {0, values / 2, values - 1}) {
+    HttpReply r = node.Client().Get("big/" + std::to_string(i), /*stale=*/true);
+    REQUIRE(r.status == 200);
+    CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
+  }
+}
+
 // Files named *.tmp under `dir`: a write, receive or linked snapshot not finished.
 std::vector<std::string> TmpFilesUnder(const fsys::path& dir) {
   std::vector<std::string> found;
@@ -175,11 +184,7 @@ TEST_CASE("snapshots cost no copy of the state; a joiner under load needs one st
   // file and the DB extracted from it; 2.97x seen under ASan), before issue 16 13-18x.
   CHECK(static_cast<double>(joiner_peak.load()) <= 2.2 * static_cast<double>(state));
   CHECK(catch_up_s < 60);
-  for (int i : {0, kValues / 2, kValues - 1}) {
-    HttpReply r = joiner.Client().Get("big/" + std::to_string(i), /*stale=*/true);
-    REQUIRE(r.status == 200);
-    CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  }
+  CheckBigValues(joiner, kValues);
 }
 
 // Issue 16, crash-at-any-point with real processes: a joiner is killed (kill -9) at
@@ -207,11 +212,7 @@ TEST_CASE("a joiner killed at any point of its snapshot catch-up recovers, leavi
   joiner.WaitServing(30s);
   cluster.WaitVoters(4, 60s);
   cluster.WaitCaughtUp(3, 60s);
-  for (int i : {0, kValues / 2, kValues - 1}) {
-    HttpReply r = joiner.Client().Get("big/" + std::to_string(i), /*stale=*/true);
-    REQUIRE(r.status == 200);
-    CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  }
+  CheckBigValues(joiner, kValues);
   // Nothing partial stays: no receive, no linked snapshot being made, no restore.
   for (std::size_t i : {leader, std::size_t{3}}) {
     const fsys::path snap = cluster.node(i).spec().data_dir / "raft" / "snap";
@@ -264,11 +265,7 @@ TEST_CASE("a leader killed while it streams a snapshot: the next leader catches 
   joiner.WaitServing(30s);
   cluster.WaitVoters(4, 90s);
   cluster.WaitCaughtUp(3, 60s);
-  for (int i : {0, kValues / 2, kValues - 1}) {
-    HttpReply r = joiner.Client().Get("big/" + std::to_string(i), /*stale=*/true);
-    REQUIRE(r.status == 200);
-    CHECK(r.body == RandomValue(kValueBytes, static_cast<unsigned>(i)));
-  }
+  CheckBigValues(joiner, kValues);
   HttpReply after = joiner.Client().Get("after/19", /*stale=*/true);
   CHECK(after.status == 200);
   const std::string jlog = joiner.Log();
