@@ -173,12 +173,12 @@ Status LayoutReceive::BodyBytes(std::string_view* bytes) {
       written_back_ = cur_off_;
     }
     if (cur_off_ < p.size) return Status::Ok();
-    if (Status s = EndPiece(); !s.ok()) return s;
+    EndPiece();
   }
   return Status::Ok();
 }
 
-Status LayoutReceive::EndPiece() {
+void LayoutReceive::EndPiece() {
   if (pieces_[cur_].file) {
     if (cur_off_ > written_back_)
       (void)fs_->StartWriteback(fd_, written_back_, cur_off_ - written_back_);
@@ -190,7 +190,6 @@ Status LayoutReceive::EndPiece() {
   ++cur_;
   cur_off_ = 0;
   cur_crc_ = 0;
-  return Status::Ok();
 }
 
 Status LayoutReceive::Finish(Index index, Term term, Manifest* m,

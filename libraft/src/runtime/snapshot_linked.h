@@ -106,7 +106,7 @@ class LayoutReceive {
   bool Gather(std::string_view* bytes);
   Status ParseLayout();
   Status BodyBytes(std::string_view* bytes);
-  Status EndPiece();
+  void EndPiece();  // closes a file piece, folds its CRC into the body's
   Status Fail(const std::string& what) const;
 
   base::FileSystem* const fs_;
