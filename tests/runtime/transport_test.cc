@@ -5,16 +5,13 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <optional>
 #include <thread>
 
-#include "base/file_system.h"
 #include "raw_peer.h"
 #include "runtime/peer_auth.h"
 #include "runtime/snapshot_store.h"
@@ -34,9 +31,7 @@ struct Recorder : TransportHandler {
   int refuse = 0;  // refuse this many messages (as a node refuses an invalid one)
   std::optional<bool> snapshot_sent;
   bool accept_snapshots = true;  // as a node answers AcceptSnapshot (the leader's: true)
-  std::function<void(const Message&)> on_message;  // called before it is recorded
   Status OnMessage(Message m) override {
-    if (on_message) on_message(m);
     messages.push_back(std::move(m));
     if (refuse == 0) return Status::Ok();
     --refuse;
@@ -64,14 +59,13 @@ struct Pair {
   std::unique_ptr<Transport> a, b;
 
   // The cluster secrets of a (the dialer, node 1) and b (the listener, node 2).
-  // b_snapshot_bytes_max: b's TransportOptions::snapshot_bytes_max; fs_b: the file system
-  // of b's store (POSIX when null).
+  // b_snapshot_bytes_max: b's TransportOptions::snapshot_bytes_max.
   explicit Pair(const std::string& secret_a = "", const std::string& secret_b = "",
-                std::uint64_t b_snapshot_bytes_max = 0, base::FileSystem* fs_b = nullptr) {
+                std::uint64_t b_snapshot_bytes_max = 0) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     auto sa = SnapshotStore::Open((dir / "a").string());
-    auto sb = SnapshotStore::Open((dir / "b").string(), fs_b);
+    auto sb = SnapshotStore::Open((dir / "b").string());
     REQUIRE(sa.ok());
     REQUIRE(sb.ok());
     store_a = std::move(sa).value();
@@ -747,97 +741,6 @@ TEST_CASE("a snapshot stream from a non-leader, or over the byte limit, fails an
     CHECK(Partials(*p.store_b, 10, 2).empty());
     CHECK(p.rb.messages.empty());  // the install message never left
   }
-}
-
-// The POSIX calls, but a file write blocks while the gate is closed: a disk that stalls.
-class GatedFileSystem final : public base::ForwardingFileSystem {
- public:
-  std::atomic<bool> closed{false};
-  std::atomic<int> blocked{0};  // writes waiting at the gate
-  int PwriteAll(int fd, const void* data, std::size_t n, std::uint64_t offset) override {
-    if (closed) {
-      ++blocked;
-      while (closed) std::this_thread::sleep_for(1ms);
-      --blocked;
-    }
-    return ForwardingFileSystem::PwriteAll(fd, data, n, offset);
-  }
-};
-
-// Received chunks are written on the transport's receive thread (runtime/receive_thread.h).
-// A disk that stalls holds up neither the io thread nor another peer's messages; a
-// message behind a chunk on its connection waits for that chunk; the answers keep their
-// order; and the install message that follows the last chunk finds the snapshot whole.
-// The dialer sends its 130 chunks without waiting for acks, past the 64 a connection
-// holds before it stops reading, so reading pauses and resumes.
-TEST_CASE("a stalled snapshot disk holds up no messages but those behind its chunks",
-          "[runtime][transport][snapshot]") {
-  GatedFileSystem gated;
-  Pair p("", "", 0, &gated);
-  const SnapshotMeta meta = WriteSnapshot(*p.store_a, 10, 256 * 1024);
-  std::string file;
-  {
-    std::ifstream in(p.store_a->PathOf(10, 2), std::ios::binary);
-    file.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
-  REQUIRE(file.size() > 256 * 1024);
-  std::vector<bool> whole_at_install;  // store_b->Exists(10, 2) when the install message came
-  p.rb.on_message = [&](const Message& m) {
-    if (m.type == MessageType::kSnapshot) whole_at_install.push_back(p.store_b->Exists(10, 2));
-  };
-  gated.closed = true;
-  constexpr std::size_t kChunk = 2048;
-  std::size_t chunks = 0;
-  bool other_flowed = false, own_waited = false;
-  std::vector<wire::SnapshotChunkAck> acks;
-  std::unique_ptr<RawPeer> leader;
-  RunBeside(p, [&] {
-    leader = RawPeer::Connect("127.0.0.1", p.b->port());
-    REQUIRE(leader);
-    REQUIRE(leader->Handshake(1, 2, "", "").ok());
-    for (std::uint64_t off = 0; off < file.size(); off += kChunk, ++chunks) {
-      wire::SnapshotChunk c;
-      c.snapshot_index = 10;
-      c.snapshot_term = 2;
-      c.offset = off;
-      c.data = file.substr(off, kChunk);
-      c.last = off + kChunk >= file.size();
-      REQUIRE(leader->SendPayload(c));
-    }
-    REQUIRE(leader->SendPayload(wire::Payload(SnapshotMessage(meta))));
-    // Another peer's message flows while the disk is stalled; the install message waits.
-    auto other = RawPeer::Connect("127.0.0.1", p.b->port());
-    REQUIRE(other);
-    REQUIRE(other->Handshake(3, 2, "", "").ok());
-    Message m = Append(10);
-    m.from = 3;
-    REQUIRE(other->SendPayload(wire::Payload(m)));
-  });
-  p.RunUntil([&] { return !p.rb.messages.empty() && gated.blocked == 1; });
-  other_flowed = p.rb.messages.size() == 1 && p.rb.messages[0].from == 3;
-  own_waited = whole_at_install.empty() && gated.blocked == 1;
-  gated.closed = false;
-  RunBeside(p, [&] {
-    for (std::size_t i = 0; i < chunks; ++i) {
-      auto f = leader->Read();
-      if (!f || f->type != wire::FrameType::kSnapshotChunkAck) break;
-      auto a = wire::DecodeSnapshotChunkAck(f->payload);
-      if (!a.ok()) break;
-      acks.push_back(*a);
-    }
-  });
-  p.RunUntil([&] { return !whole_at_install.empty(); });
-  CHECK(other_flowed);
-  CHECK(own_waited);
-  REQUIRE(acks.size() == chunks);
-  CHECK(chunks > 64);
-  for (std::size_t i = 0; i < acks.size(); ++i) {
-    CHECK_FALSE(acks[i].abort);
-    CHECK(acks[i].offset == std::min<std::uint64_t>((i + 1) * kChunk, file.size()));
-  }
-  REQUIRE(whole_at_install.size() == 1);
-  CHECK(whole_at_install[0]);
-  CHECK(p.rb.messages.size() == 2);
 }
 
 }  // namespace

@@ -11,11 +11,9 @@ namespace raft::runtime {
 namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr auto kHandshakeTimeout = std::chrono::seconds(5);
-// Answers owed: chunks being written plus answers waiting to be written (handshake
-// answers, snapshot chunk acks). A dialer keeps at most its snapshot window of chunks
-// unacknowledged; at this many the connection stops taking frames (and reading) until
-// answers go out, so a dialer that stops reading stalls instead of making us buffer
-// without bound (security review F-11). An answer past it is a bug: the connection closes.
+// Answers waiting to be written (handshake answers, snapshot chunk acks). A dialer keeps
+// at most its snapshot window of chunks unacknowledged, so a longer queue means it stopped
+// reading: the connection closes rather than buffer without bound (security review F-11).
 constexpr std::size_t kOutFramesMax = 64;
 }  // namespace
 
@@ -60,17 +58,7 @@ void InboundConn::Close() {
   closed_ = true;
   handshake_timer_.cancel();
   stream_->Close();
-  held_.clear();
-  OnReceiveThread([](ReceiveSlot& slot) { slot.receiver.reset(); });
-}
-
-void InboundConn::OnReceiveThread(std::function<void(ReceiveSlot&)> job) {
-  ReceiveThread& thread = t_->receive_thread();
-  if (thread.stopping()) {  // stopped and joined (on this thread): nothing else touches the slot
-    job(*slot_);
-    return;
-  }
-  thread.Post([slot = slot_, job = std::move(job)] { job(*slot); });
+  receiver_.reset();
 }
 
 void InboundConn::StartRead() {
@@ -84,42 +72,21 @@ void InboundConn::StartRead() {
       if (handshaken_) t_->handler()->OnPeerLost(peer_);
       return;
     }
-    decode_status_ = decoder_.Feed(std::string_view(read_buf_.data(), n));
-    Drain();
-  });
-}
-
-bool InboundConn::Backlogged() const {
-  return queued_bytes_ > kReceiveQueuedBytesMax ||
-         (jobs_posted_ - jobs_done_) + out_.size() >= kOutFramesMax;
-}
-
-void InboundConn::Drain() {
-  while (!Backlogged()) {
-    auto f = decoder_.Pop();
-    if (!f) break;
-    if (!HandleFrame(std::move(*f))) {
-      if (!close_after_write_) Close();
+    Status s = decoder_.Feed(std::string_view(read_buf_.data(), n));
+    while (auto f = decoder_.Pop()) {
+      if (!HandleFrame(std::move(*f))) {
+        if (!close_after_write_) Close();
+        return;
+      }
+    }
+    if (!s.ok()) {
+      t_->Log(LogLevel::kWarn, "closing connection: malformed input",
+              {{"remote", remote_}, {"error", s.message()}});
+      Close();
       return;
     }
-  }
-  if (Backlogged()) {
-    read_paused_ = true;  // Resume() goes on when chunks are written and answers sent
-    return;
-  }
-  if (!decode_status_.ok()) {
-    t_->Log(LogLevel::kWarn, "closing connection: malformed input",
-            {{"remote", remote_}, {"error", decode_status_.message()}});
-    Close();
-    return;
-  }
-  StartRead();
-}
-
-void InboundConn::Resume() {
-  if (!read_paused_ || closed_ || Backlogged()) return;
-  read_paused_ = false;
-  Drain();
+    StartRead();
+  });
 }
 
 bool InboundConn::HandleFrame(wire::Frame f) {
@@ -136,24 +103,15 @@ bool InboundConn::HandleFrame(wire::Frame f) {
         return CloseForBadInput("closing connection: message with forged sender or target",
                                 std::to_string(m->from) + " -> " + std::to_string(m->to));
       }
-      if (jobs_done_ < jobs_posted_) {  // behind a chunk still being written
-        held_.push_back({jobs_posted_, std::move(m).value(), f.payload.size()});
-        queued_bytes_ += f.payload.size();
-        return true;
-      }
-      return Deliver(std::move(m).value());
+      if (Status s = t_->handler()->OnMessage(std::move(m).value()); !s.ok())
+        return CloseForBadInput("closing connection: the node refused a message", s.ToString());
+      return true;
     }
     case wire::FrameType::kSnapshotChunk:
-      return HandleChunk(std::move(f));
+      return HandleChunk(f);
     default:
       return CloseForBadInput("closing connection: unexpected frame", wire::FrameTypeName(f.type));
   }
-}
-
-bool InboundConn::Deliver(Message m) {
-  if (Status s = t_->handler()->OnMessage(std::move(m)); !s.ok())
-    return CloseForBadInput("closing connection: the node refused a message", s.ToString());
-  return true;
 }
 
 bool InboundConn::CloseForBadInput(std::string_view why, const std::string& detail) {
@@ -283,136 +241,66 @@ bool InboundConn::HandleFinish(const wire::Frame& f) {
   return true;
 }
 
-namespace {
-
-// One chunk for the receive thread: its frame (which owns the data) and its decoded fields.
-struct ChunkJob {
-  wire::Frame frame;
-  std::size_t data_pos = 0;   // the data's place in frame.payload
-  wire::SnapshotChunkView c;  // c.data is rebuilt from data_pos (the frame moved)
-  Status accepted;            // the first chunk: the node's AcceptSnapshot answer
-  std::uint64_t bytes_max = 0;
-  std::string peer;  // for log lines
-};
-
-// On the receive thread: writes one chunk into the slot's receive (started at offset 0,
-// finished at the last chunk) and returns its ack. Touches no connection state.
-wire::SnapshotChunkAck WriteChunk(Transport* t, InboundConn::ReceiveSlot& slot, ChunkJob& j) {
-  const wire::SnapshotChunkView& c = j.c;
-  auto& receiver = slot.receiver;
-  wire::SnapshotChunkAck ack;
-  ack.snapshot_index = c.snapshot_index;
-  ack.snapshot_term = c.snapshot_term;
-  if (t->receive_thread().stopping()) {  // shutting down: release, write nothing more
-    receiver.reset();
-    ack.abort = true;
-    return ack;
-  }
-  Status s = j.accepted;
-  if (c.offset == 0) {
-    receiver.reset();
-    auto r = s.ok()
-                 ? t->snapshots()->Receive(c.snapshot_index, c.snapshot_term, j.bytes_max, c.layout)
-                 : Result<std::unique_ptr<SnapshotReceiver>>(s);
-    if (r.ok()) {
-      receiver = std::move(r).value();
-    } else {
-      s = r.status();
-    }
-  }
-  if (s.ok() && (!receiver || receiver->index() != c.snapshot_index ||
-                 receiver->term() != c.snapshot_term || receiver->layout() != c.layout)) {
-    s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
-  }
-  if (s.ok()) s = receiver->Write(c.offset, c.data);
-  if (s.ok() && c.last) {
-    const bool linked = receiver->layout();  // (Finish ends the layout receive)
-    s = receiver->Finish();
-    if (s.ok()) {
-      t->Log(LogLevel::kInfo, "snapshot received",
-             {{"peer", j.peer},
-              {"index", std::to_string(c.snapshot_index)},
-              {"form", linked ? "linked" : "file"}});
-    }
-  }
-  if (s.ok()) {
-    ack.offset = c.offset + c.data.size();
-  } else {
-    t->Log(LogLevel::kError, "snapshot receive failed",
-           {{"peer", j.peer}, {"error", s.ToString()}});
-    ack.abort = true;
-  }
-  if (c.last || !s.ok()) receiver.reset();
-  return ack;
-}
-
-}  // namespace
-
-bool InboundConn::HandleChunk(wire::Frame&& f) {
+bool InboundConn::HandleChunk(const wire::Frame& f) {
   auto c = wire::DecodeSnapshotChunkView(f.payload);  // the data stays in f
   if (!c.ok())
     return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
   if (c->layout && version_ < wire::kProtocolVersionLayout)
     return CloseForBadInput("closing connection: bad snapshot chunk",
                             "layout form on protocol version " + std::to_string(version_));
-  auto job = std::make_shared<ChunkJob>();
-  job->c = *c;
-  job->data_pos = static_cast<std::size_t>(c->data.data() - f.payload.data());
+  wire::SnapshotChunkAck ack;
+  ack.snapshot_index = c->snapshot_index;
+  ack.snapshot_term = c->snapshot_term;
+  Status s;
   if (c->offset == 0) {
+    receiver_.reset();
     t_->ClaimReceive(peer_, shared_from_this());
-    job->accepted = t_->handler()->AcceptSnapshot(peer_);
-  }
-  job->bytes_max = t_->options().snapshot_bytes_max;
-  job->peer = t_->PeerLabel(peer_);
-  job->frame = std::move(f);
-  job->c.data = std::string_view(job->frame.payload).substr(job->data_pos, c->data.size());
-  const std::size_t bytes = job->frame.payload.size();
-  const std::uint64_t n = ++jobs_posted_;
-  queued_bytes_ += bytes;
-  auto io = stream_->socket().get_executor();
-  OnReceiveThread(
-      [t = t_, job, n, bytes, io, self = shared_from_this()](ReceiveSlot& slot) mutable {
-        const wire::SnapshotChunkAck ack = WriteChunk(t, slot, *job);
-        job.reset();  // the frame's memory goes here, not on the io thread
-        asio::post(
-            io, [self = std::move(self), n, ack, bytes] { self->OnChunkWritten(n, ack, bytes); });
-      });
-  return true;
-}
-
-void InboundConn::OnChunkWritten(std::uint64_t job, const wire::SnapshotChunkAck& ack,
-                                 std::size_t bytes) {
-  t_->CheckThread();
-  if (closed_ || t_->stopped()) return;
-  jobs_done_ = job;
-  queued_bytes_ -= bytes;
-  if (!SendFrame(wire::FrameType::kSnapshotChunkAck, wire::EncodeSnapshotChunkAck(ack), false)) {
-    Close();
-    return;
-  }
-  while (!held_.empty() && held_.front().after_job <= jobs_done_) {
-    Held h = std::move(held_.front());
-    held_.pop_front();
-    queued_bytes_ -= h.bytes;
-    if (!Deliver(std::move(h.m))) {
-      Close();
-      return;
+    s = t_->handler()->AcceptSnapshot(peer_);
+    auto r = s.ok() ? t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term,
+                                               t_->options().snapshot_bytes_max, c->layout)
+                    : Result<std::unique_ptr<SnapshotReceiver>>(s);
+    if (r.ok()) {
+      receiver_ = std::move(r).value();
+    } else {
+      s = r.status();
     }
   }
-  Resume();
+  if (s.ok() && (!receiver_ || receiver_->index() != c->snapshot_index ||
+                 receiver_->term() != c->snapshot_term || receiver_->layout() != c->layout)) {
+    s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
+  }
+  if (s.ok()) s = receiver_->Write(c->offset, c->data);
+  if (s.ok() && c->last) {
+    const bool linked = receiver_->layout();  // (Finish ends the layout receive)
+    s = receiver_->Finish();
+    if (s.ok()) {
+      t_->Log(LogLevel::kInfo, "snapshot received",
+              {{"peer", t_->PeerLabel(peer_)},
+               {"index", std::to_string(c->snapshot_index)},
+               {"form", linked ? "linked" : "file"}});
+    }
+  }
+  if (s.ok()) {
+    ack.offset = c->offset + c->data.size();
+  } else {
+    t_->Log(LogLevel::kError, "snapshot receive failed",
+            {{"peer", t_->PeerLabel(peer_)}, {"error", s.ToString()}});
+    receiver_.reset();
+    ack.abort = true;
+  }
+  if (c->last || !s.ok()) receiver_.reset();
+  return SendFrame(wire::FrameType::kSnapshotChunkAck, wire::EncodeSnapshotChunkAck(ack), false);
 }
 
 void InboundConn::DropReceive(const std::string& why) {
   t_->CheckThread();
-  OnReceiveThread([t = t_, why, peer = t_->PeerLabel(peer_)](ReceiveSlot& slot) {
-    if (!slot.receiver) return;
-    t->Log(LogLevel::kWarn, "snapshot receive abandoned",
-           {{"peer", peer},
-            {"index", std::to_string(slot.receiver->index())},
-            {"received_bytes", std::to_string(slot.receiver->bytes_received())},
-            {"why", why}});
-    slot.receiver.reset();
-  });
+  if (!receiver_) return;
+  t_->Log(LogLevel::kWarn, "snapshot receive abandoned",
+          {{"peer", t_->PeerLabel(peer_)},
+           {"index", std::to_string(receiver_->index())},
+           {"received_bytes", std::to_string(receiver_->bytes_received())},
+           {"why", why}});
+  receiver_.reset();
 }
 
 bool InboundConn::SendFrame(wire::FrameType type, const Result<std::string>& payload,
@@ -459,7 +347,6 @@ void InboundConn::StartWrite() {
       return;
     }
     StartWrite();
-    Resume();
   });
 }
 

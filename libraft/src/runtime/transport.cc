@@ -205,9 +205,6 @@ void Transport::Stop() {
   CheckThread();
   if (stopped_) return;
   stopped_ = true;
-  // Chunks already handed over only release their receive now; the connections closed
-  // below then release theirs here, on this thread.
-  receive_thread_.Stop();
   asio::error_code ec;
   acceptor_.close(ec);
   accept_backoff_.cancel();

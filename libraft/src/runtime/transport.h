@@ -17,9 +17,6 @@
 // Thread safety: every method, and every handler callback, runs on the io_context's
 // single thread (checked when TransportOptions::io_thread is set: every entry point and
 // every Asio completion of the Transport, PeerConn and InboundConn calls CheckThread()).
-// The one exception: received snapshot chunks are written on a receive thread of the
-// transport's own (receive_thread.h; InboundConn describes how order is kept); Stop()
-// joins it.
 // Connection objects are shared_ptr-owned because Asio completion handlers must keep
 // them alive; nothing else shares them. PeerConn (peer_conn.h) is our dialed connection
 // to one peer, InboundConn (inbound_conn.h) one a peer dialed to us.
@@ -37,7 +34,6 @@
 #include "raft/message.h"
 #include "raft/status.h"
 #include "runtime/env.h"
-#include "runtime/receive_thread.h"
 #include "runtime/snapshot_store.h"
 
 namespace raft::runtime {
@@ -138,8 +134,6 @@ class Transport final : public MessageTransport {
   // A new stream to dial on: TLS with the current context when options().tls is set.
   std::shared_ptr<PeerStream> NewStream();
   bool stopped() const { return stopped_; }
-  // Where inbound connections write snapshot chunks (receive_thread.h).
-  ReceiveThread& receive_thread() { return receive_thread_; }
   // Aborts unless called on the io thread (or no io thread is running).
   void CheckThread() const {
     if (options_.io_thread != nullptr) options_.io_thread->Check();
@@ -166,7 +160,6 @@ class Transport final : public MessageTransport {
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
   std::weak_ptr<InboundConn> receiving_;  // see ClaimReceive
   bool stopped_ = false;
-  ReceiveThread receive_thread_;
 
   friend class InboundConn;
 };
