@@ -377,7 +377,7 @@ void HttpSession::Dispatch() {
   HttpRequest req = parser_->release();
   parser_.reset();
   Slot s;
-  s.close = !req.keep_alive();
+  s.close = !req.keep_alive() || shard_->handler->LastOnConnection(req);
   s.version = req.version();
   s.bytes = req.body().size();
   slots_.push_back(std::move(s));

@@ -77,6 +77,13 @@ class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
   virtual void Handle(HttpRequest req, const RequestInfo& info, Responder respond) = 0;
+  // Whether `req` may be answered with a stream (GET /watch). Such a request is the last
+  // its connection carries: the session reads nothing after it, and its answer, stream
+  // or error, says Connection: close. A stream has no end a client could wait for, so a
+  // request pipelined behind it would be run and never answered; a client resends what
+  // a close left unanswered (RFC 9112 9.3.2) and must not find it already run. Called on
+  // the session's thread, before Handle.
+  virtual bool LastOnConnection(const HttpRequest& /*req*/) const { return false; }
   // An answer the server made itself (limits, malformed input, timeouts), for metrics.
   virtual void CountRefused(int code) = 0;
 };

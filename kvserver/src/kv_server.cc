@@ -595,6 +595,12 @@ void KvServer::Impl::Answer(const CallPtr& call, HttpResponse res) {
   call->respond(std::move(res));
 }
 
+bool KvServer::Impl::LastOnConnection(const HttpRequest& req) const {
+  if (req.method() != http::verb::get) return false;
+  auto t = ParseTarget(req.target());
+  return t && RouteOf(t->path) == "/watch";
+}
+
 void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder respond) {
   auto call = std::make_shared<Call>(std::move(req), info, std::move(respond));
   std::string_view target = call->req.target();

@@ -135,6 +135,7 @@ struct KvServer::Impl : HttpHandler {
   // HttpHandler.
   void Handle(HttpRequest req, const RequestInfo& info, Responder respond) override;
   void CountRefused(int code) override;
+  bool LastOnConnection(const HttpRequest& req) const override;  // GET /watch
 
   // Answers a call (any thread) and counts it.
   void Answer(const CallPtr& call, HttpResponse res);

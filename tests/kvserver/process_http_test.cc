@@ -393,6 +393,29 @@ TEST_CASE("Connection: close and HTTP/1.0", "[http]") {
   }
 }
 
+// A watch's stream has no end a client could wait for: a request pipelined behind it was
+// run (a PUT applied) and never answered. The watch is now its connection's last request,
+// whether it streams or is refused: nothing behind it is read, and the answer says close.
+TEST_CASE("a request pipelined behind GET /watch is never run; the watch's answer says close",
+          "[http][watch]") {
+  HttpNode n;
+  KvClient c = n.client();
+  for (const bool streams : {true, false}) {
+    CAPTURE(streams);
+    const std::string key = streams ? "behind/stream" : "behind/refused";
+    RawConnection conn(n.port());
+    REQUIRE(conn.Send(Get(streams ? "/watch?prefix=behind/" : "/watch?from_index=x") +
+                      Put("/kv/" + key, "ran")));
+    RawResponse r = conn.ReadResponse(streams ? 1s : 5s);  // a stream: its head, then nothing
+    INFO(r.Describe());
+    REQUIRE(r.status == (streams ? 200 : 400));
+    CHECK(Lower(r.Header("connection")) == "close");
+    if (!streams) CHECK(conn.ClosedByPeer(5s));
+    std::this_thread::sleep_for(500ms);  // a PUT read behind it is applied well within this
+    CHECK(c.Get(key).status == 404);
+  }
+}
+
 TEST_CASE("keep-alive: a connection is reused; an idle one is closed at the idle timeout",
           "[http][slow]") {
   HttpNode n({"-http-idle-timeout-ms", "1000"});
