@@ -192,6 +192,21 @@ struct Sent {
   bool outcome_unknown = false;
 };
 
+// Appends to `addrs` the HTTP address of every member `cli`'s node lists in its /status,
+// in that node's scheme (a cluster serves one scheme); nothing when it does not answer.
+void LearnMembers(httplib::Client& cli, const httplib::Headers& h, bool https,
+                  std::vector<std::string>* addrs) {
+  auto st = cli.Get("/status", h);
+  if (!st || st->status != 200) return;
+  auto j = nlohmann::json::parse(st->body, nullptr, false);
+  if (j.is_discarded() || !j.contains("members") || !j["members"].is_array()) return;
+  for (const auto& m : j["members"]) {
+    if (!m.is_object() || !m.contains("http_addr") || !m["http_addr"].is_string()) continue;
+    std::string a = https ? "https://" : "http://";
+    addrs->push_back(a.append(m["http_addr"].get<std::string>()));
+  }
+}
+
 // Sends the request to the known nodes in turn (learning the others from /status) until
 // one answers. A read moves on after any transport error or a 503. A write moves on only
 // when nothing was sent (the connection was refused or timed out) or the node answered
@@ -229,15 +244,7 @@ Sent Send(const Options& o, const std::string& method, const std::string& path,
     if (!*last && IsWrite(method) && !NothingSent(last->error())) {
       return {std::move(*last), /*outcome_unknown=*/true};
     }
-    // Learn the other members from this node, if it answers /status.
-    if (auto st = cli.Get("/status", h); st && st->status == 200) {
-      auto j = nlohmann::json::parse(st->body, nullptr, false);
-      if (!j.is_discarded() && j.contains("members") && j["members"].is_array())
-        for (const auto& m : j["members"]) {
-          std::string a = addr->https ? "https://" : "http://";
-          addrs.push_back(a.append(m.value("http_addr", "")));
-        }
-    }
+    LearnMembers(cli, h, addr->https, &addrs);  // the other members, if it answers
   }
   if (last) return {std::move(*last)};
   return {httplib::Result(nullptr, httplib::Error::Connection)};
@@ -423,15 +430,19 @@ int SnapshotSave(const Options& o, const std::string& file) {
   return 0;
 }
 
-// watch: GET /watch on each of -addr in turn. Every line moves the cursor (an event to
-// its index + 1, a progress line past its index); after a lost connection the next
-// address is asked from the cursor, so the output has no gap and no repeat.
+// watch: GET /watch on each known node in turn: -addr, and the members the first node
+// that answers /status lists (so the watch goes on when every -addr node is gone). Every
+// line moves the cursor (an event to its index + 1, a progress line past its index);
+// after a lost connection the next address is asked from the cursor, so the output has
+// no gap and no repeat.
 int Watch(const Options& o, const std::string& prefix) {
   std::uint64_t next = o.from;  // 0 until the first answer says where "now" is
   int failures = 0;
+  std::vector<std::string> addrs = o.addrs;
+  bool learned = false;
   for (std::size_t attempt = 0;; ++attempt) {
     const bool https_default = !o.tls.ca_file.empty() || !o.tls.cert_file.empty();
-    auto addr = kv::ParseHttpAddr(o.addrs[attempt % o.addrs.size()], https_default, "-addr");
+    auto addr = kv::ParseHttpAddr(addrs[attempt % addrs.size()], https_default, "-addr");
     if (!addr.ok()) return UsageError(addr.status().message());
     auto client = kv::MakeHttpClient(*addr, o.tls);
     if (!client.ok()) {
@@ -444,6 +455,19 @@ int Watch(const Options& o, const std::string& prefix) {
     cli.set_read_timeout(std::chrono::seconds(20));
     httplib::Headers h;
     if (!o.token.empty()) h.emplace("Authorization", std::string("Bearer ").append(o.token));
+    if (!learned) {
+      const std::size_t known = addrs.size();
+      LearnMembers(cli, h, addr->https, &addrs);
+      learned = addrs.size() > known;
+      // Each node once, -addr first: a member also given as -addr is not asked twice as often.
+      std::vector<std::string> unique;
+      std::set<std::string> seen;
+      for (const auto& a : addrs) {
+        auto p = kv::ParseHttpAddr(a, https_default, "-addr");
+        if (p.ok() && seen.insert(p->ToString()).second) unique.push_back(a);
+      }
+      if (learned) addrs = std::move(unique);
+    }
     std::string path = "/watch?prefix=" + kv::PercentEncode(prefix);
     if (next != 0) path += "&from_index=" + std::to_string(next);
     int status = 0;
@@ -504,7 +528,7 @@ int Watch(const Options& o, const std::string& prefix) {
                                                             : error_body.c_str());
       return 1;
     }
-    if (++failures > 3 * static_cast<int>(o.addrs.size()) + 10) {
+    if (++failures > 3 * static_cast<int>(addrs.size()) + 10) {
       std::fprintf(stderr, "kvctl: watch: no node answers (last: %s: %s)\n",
                    addr->ToString().c_str(),
                    r ? "stream ended" : httplib::to_string(r.error()).c_str());

@@ -351,34 +351,63 @@ TEST_CASE("ttl: keys expire on every replica, through a leader change; refresh; 
   CHECK(watch.errors().empty());
 }
 
+// Runs a shell command; its standard output.
+std::string Run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
 TEST_CASE("kvctl watch prints changes from an index; kvctl put -ttl", "[watch][kvctl]") {
   ProcessCluster cluster;
   cluster.Start(1);
   KvClient client = cluster.node(0).Client();
   const std::string addr = cluster.node(0).http_addr();
   const std::string kvctl = KVCTL_BIN;
-  auto run = [](const std::string& cmd) {
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    ::pclose(p);
-    return out;
-  };
   HttpReply first = client.Put("w/a", "1");
   REQUIRE(first.Ok());
   const std::uint64_t from = first.Json()["index"].get<std::uint64_t>();
-  REQUIRE(run(fmt::format("{} -addr {} put -ttl 1 w/b 'two words'", kvctl, addr)) == "OK\n");
+  REQUIRE(Run(fmt::format("{} -addr {} put -ttl 1 w/b 'two words'", kvctl, addr)) == "OK\n");
   PutOk(client, "x/other", "not watched");
   // kvctl watch runs until stopped: `timeout` stops it once the expiry had time to come.
   const std::string out =
-      run(fmt::format("timeout -s INT 6 {} -addr {} watch w/ -from {}", kvctl, addr, from));
+      Run(fmt::format("timeout -s INT 6 {} -addr {} watch w/ -from {}", kvctl, addr, from));
   INFO(out);
   CHECK(out.find(fmt::format("{} put w/a 1\n", from)) == 0);
   CHECK(out.find("put w/b two words\n") != std::string::npos);
   CHECK(out.find("expire w/b\n") != std::string::npos);
   CHECK(out.find("x/other") == std::string::npos);
+}
+
+// kvctl watch was given one address and only ever asked that node: when it died, the
+// watch retried it until it gave up. It learns the members from /status, like the other
+// commands, and goes on at one of them from where it was.
+TEST_CASE("kvctl watch goes on at a member it learned when its only -addr node dies",
+          "[watch][kvctl]") {
+  ProcessCluster cluster;
+  cluster.Start(3);
+  const std::size_t leader = cluster.WaitLeader();
+  KvClient client = cluster.node(leader).Client();
+  HttpReply first = client.Put("lw/1", "before");
+  REQUIRE(first.Ok());
+  const std::uint64_t from = first.Json()["index"].get<std::uint64_t>();
+  std::string out;
+  std::thread watch([&] {
+    out = Run(fmt::format("timeout -s INT 10 {} -addr {} watch lw/ -from {}", KVCTL_BIN,
+                          cluster.node(leader).http_addr(), from));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // it streams from `leader`
+  cluster.node(leader).Kill();
+  const std::size_t now = cluster.WaitLeader();
+  PutOk(cluster.node(now).Client(), "lw/2", "after");
+  watch.join();
+  INFO(out);
+  CHECK(out.find(fmt::format("{} put lw/1 before\n", from)) == 0);
+  CHECK(out.find("put lw/2 after\n") != std::string::npos);
 }
 
 }  // namespace
