@@ -7,11 +7,13 @@
 #include <netinet/in.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CATCH_CONFIG_EXTERNAL_INTERFACES  // for the failure listener below
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -161,6 +163,18 @@ std::string Printable(std::string_view bytes) {
     }
   }
   return out;
+}
+
+CommandRun RunCommand(const std::string& cmd) {
+  CommandRun run;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return run;  // exit_code -1; no Catch2 assertion (see the header)
+  char buf[4096];
+  std::size_t got = 0;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
+  const int status = ::pclose(p);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
 }
 
 std::string KvserverBinary() {

@@ -32,6 +32,16 @@ std::string PercentEncode(std::string_view bytes, bool keep_slash = false);
 std::string Base64Decode(std::string_view text);  // aborts the test on bad input
 std::string Printable(std::string_view bytes);    // escapes non-printable bytes as \xHH
 
+// A shell command line's exit code (-1 when it did not exit normally or could not be
+// started) and its standard output; its standard error goes to the test's unless the
+// command line redirects it. It makes no Catch2 assertion, so a test may run it on a
+// thread of its own (Catch2's assertions are for the test's thread only).
+struct CommandRun {
+  int exit_code = -1;
+  std::string output;
+};
+CommandRun RunCommand(const std::string& cmd);
+
 // The path of the kvserver binary under test.
 std::string KvserverBinary();
 

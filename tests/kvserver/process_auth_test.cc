@@ -39,23 +39,12 @@ std::string WriteSecret(const fs::path& path, const std::string& text) {
 
 std::string Json(const nlohmann::json& j) { return j.dump(); }
 
-struct KvctlRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using KvctlRun = CommandRun;  // output: stdout and stderr
 
 KvctlRun RunKvctl(const std::string& env, const std::string& args) {
-  KvctlRun run;
   std::string cmd = env;
   cmd.append(" ").append(KVCTL_BIN).append(" -timeout-ms 5000 ").append(args).append(" 2>&1");
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t got = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
-  int status = ::pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return RunCommand(cmd);
 }
 
 // One request and the status it must get, with each token.

@@ -1033,25 +1033,14 @@ std::string KvctlBinary() {
   return KVCTL_BIN;
 }
 
-struct KvctlRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using KvctlRun = CommandRun;  // output: stdout and stderr
 
 KvctlRun RunKvctl(const std::string& args) {
-  KvctlRun run;
   std::string cmd = KvctlBinary();
   cmd += " -timeout-ms 3000 ";
   cmd += args;
   cmd += " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t got = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
-  int status = ::pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return RunCommand(cmd);
 }
 
 // A fake node on a loopback port: it accepts connections, reads each request head (and

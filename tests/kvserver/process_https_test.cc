@@ -47,23 +47,12 @@ ClientTls ClientOf(const fs::path& dir, const std::string& client) {
   return {Path(dir, "ca.crt"), Path(dir, client + ".crt"), Path(dir, client + ".key")};
 }
 
-struct KvctlRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using KvctlRun = CommandRun;  // output: stdout and stderr
 
 KvctlRun RunKvctl(const std::string& args) {
-  KvctlRun run;
   std::string cmd = KVCTL_BIN;
   cmd.append(" -timeout-ms 5000 ").append(args).append(" 2>&1");
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t got = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
-  int status = ::pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+  return RunCommand(cmd);
 }
 
 TEST_CASE("a 3-node HTTPS cluster with client certificates: join, forwarding, refusals",

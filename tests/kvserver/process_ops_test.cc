@@ -27,23 +27,7 @@
 namespace kvtest {
 namespace {
 
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout only
-};
-
-// Runs a shell command line; stdout is captured, stderr goes to the test's stderr.
-Run RunCommand(const std::string& cmd) {
-  Run run;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t got = 0;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) run.output.append(buf, got);
-  int status = ::pclose(p);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using Run = CommandRun;  // harness_util.h: RunCommand
 
 std::string KvctlBinary() {
   if (const char* env = std::getenv("KVCTL_BIN"); env != nullptr && *env != '\0') return env;

@@ -351,17 +351,6 @@ TEST_CASE("ttl: keys expire on every replica, through a leader change; refresh; 
   CHECK(watch.errors().empty());
 }
 
-// Runs a shell command; its standard output.
-std::string Run(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
-
 TEST_CASE("kvctl watch prints changes from an index; kvctl put -ttl", "[watch][kvctl]") {
   ProcessCluster cluster;
   cluster.Start(1);
@@ -371,11 +360,13 @@ TEST_CASE("kvctl watch prints changes from an index; kvctl put -ttl", "[watch][k
   HttpReply first = client.Put("w/a", "1");
   REQUIRE(first.Ok());
   const std::uint64_t from = first.Json()["index"].get<std::uint64_t>();
-  REQUIRE(Run(fmt::format("{} -addr {} put -ttl 1 w/b 'two words'", kvctl, addr)) == "OK\n");
+  REQUIRE(RunCommand(fmt::format("{} -addr {} put -ttl 1 w/b 'two words'", kvctl, addr)).output ==
+          "OK\n");
   PutOk(client, "x/other", "not watched");
   // kvctl watch runs until stopped: `timeout` stops it once the expiry had time to come.
   const std::string out =
-      Run(fmt::format("timeout -s INT 6 {} -addr {} watch w/ -from {}", kvctl, addr, from));
+      RunCommand(fmt::format("timeout -s INT 6 {} -addr {} watch w/ -from {}", kvctl, addr, from))
+          .output;
   INFO(out);
   CHECK(out.find(fmt::format("{} put w/a 1\n", from)) == 0);
   CHECK(out.find("put w/b two words\n") != std::string::npos);
@@ -397,8 +388,9 @@ TEST_CASE("kvctl watch goes on at a member it learned when its only -addr node d
   const std::uint64_t from = first.Json()["index"].get<std::uint64_t>();
   std::string out;
   std::thread watch([&] {
-    out = Run(fmt::format("timeout -s INT 10 {} -addr {} watch lw/ -from {}", KVCTL_BIN,
-                          cluster.node(leader).http_addr(), from));
+    out = RunCommand(fmt::format("timeout -s INT 10 {} -addr {} watch lw/ -from {}", KVCTL_BIN,
+                                 cluster.node(leader).http_addr(), from))
+              .output;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // it streams from `leader`
   cluster.node(leader).Kill();
