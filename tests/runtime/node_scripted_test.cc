@@ -367,7 +367,7 @@ TEST_CASE("runtime: PromoteLearner refuses an id that is not a learner", "[runti
 // node accepts must fit in a log record and a frame, an append in a frame and under the
 // wire's entry count, and the peer queue must hold the largest append. Otherwise the
 // failure comes much later (a leader failing on an entry its log refuses).
-TEST_CASE("runtime: Start refuses size limits that disagree", "[runtime]") {
+TEST_CASE("runtime: Start refuses size limits that disagree, and core.quiesce", "[runtime]") {
   Fixture f;
   const std::uint64_t frame = wire::kFramePayloadBytesMaxDefault;
   const std::uint64_t entry_max = frame - wire::kMessageFixedBytes - wire::kEntryFixedBytes;
@@ -389,6 +389,8 @@ TEST_CASE("runtime: Start refuses size limits that disagree", "[runtime]") {
        [](NodeOptions& o) { o.peer_queue_bytes_max = 1 << 20; }, "peer_queue_bytes_max"},
       {"snapshot chunks of 0 bytes", [](NodeOptions& o) { o.snapshot_chunk_bytes = 0; },
        "snapshot_chunk_bytes"},
+      // Not a size, but refused the same way: a quiesced group needs a host's detector.
+      {"quiescence", [](NodeOptions& o) { o.core.quiesce = true; }, "core.quiesce"},
   };
   for (const Case& c : cases) {
     INFO(c.what);

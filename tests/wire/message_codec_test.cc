@@ -62,11 +62,14 @@ TEST_CASE("every message type round-trips with zero, max and full fields", "[wir
 TEST_CASE("flags decode independently", "[wire][message]") {
   for (bool reject : {false, true}) {
     for (bool transfer : {false, true}) {
-      Message m;
-      m.type = MessageType::kVote;
-      m.reject = reject;
-      m.campaign_transfer = transfer;
-      CHECK(RoundTrip(m) == m);
+      for (bool quiesce : {false, true}) {
+        Message m;
+        m.type = MessageType::kVote;
+        m.reject = reject;
+        m.campaign_transfer = transfer;
+        m.quiesce = quiesce;
+        CHECK(RoundTrip(m) == m);
+      }
     }
   }
 }
@@ -141,7 +144,7 @@ TEST_CASE("grammar violations are corruption", "[wire][message]") {
           std::string::npos);
   }
   SECTION("reserved flag bits") {
-    CHECK(DecodeError(with_byte(1, 0x04)).message().find("reserved flag bits 0x04") !=
+    CHECK(DecodeError(with_byte(1, 0x08)).message().find("reserved flag bits 0x08") !=
           std::string::npos);
   }
   SECTION("unknown entry type") {

@@ -127,6 +127,7 @@ Message RandomMessage(std::mt19937_64& rng) {
   m.reject = rng() % 2;
   m.reject_hint = EdgyU64(rng);
   m.campaign_transfer = rng() % 2;
+  m.quiesce = rng() % 2;
   m.read_seq = EdgyU64(rng);
   const std::size_t n = rng() % 4 == 0 ? 0 : rng() % 8;
   for (std::size_t i = 0; i < n; ++i) {

@@ -58,6 +58,16 @@ struct RAFT_EXPORT Config {
 
   bool pre_vote = true;
   bool check_quorum = true;
+  // Quiescence, for hosts of many groups (docs/core.md, "Quiescence"). A leader whose
+  // log is fully replicated, committed and idle sends one last heartbeat round flagged
+  // `quiesce` and stops ticking; each follower whose log ends at that commit stops too.
+  // A quiesced core sends nothing and Tick() is a no-op, so a host need not tick it.
+  // Any message (but the quiesce round itself), proposal, read, transfer, Campaign,
+  // ReportLeaderLost for its leader, or Unquiesce() wakes it. While quiesced nobody
+  // watches the leader: the host must run a failure detector of its own (one heartbeat
+  // per pair of processes) and call Unquiesce() (or ReportLeaderLost) on the groups of
+  // a process it lost, or a dead leader is never replaced. Every member must agree.
+  bool quiesce = false;
   ReadOnlyOption read_only = ReadOnlyOption::kSafe;
 
   // Returns kInvalidArgument with a message naming the bad field.

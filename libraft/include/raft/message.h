@@ -48,7 +48,8 @@ RAFT_EXPORT bool IsResponse(MessageType t);
 //   kVote/kPreVote:   index/log_term = candidate's last entry; campaign_transfer set when
 //                     leadership transfer (bypasses the leader-lease check)
 //   k*VoteResponse:   reject
-//   kHeartbeat:       commit, read_seq;  kHeartbeatResponse: read_seq
+//   kHeartbeat:       commit, read_seq, quiesce (the leader's last round before it
+//                     quiesces: Config::quiesce);  kHeartbeatResponse: read_seq
 //   kSnapshot:        snapshot
 //   kTimeoutNow:      index/log_term = the leader's last entry; the target obeys only if
 //                     it follows the sender and its own log ends exactly there
@@ -64,6 +65,7 @@ struct Message {
   bool reject = false;
   Index reject_hint = 0;
   bool campaign_transfer = false;
+  bool quiesce = false;
   std::uint64_t read_seq = 0;
   std::vector<Entry> entries;
   SnapshotMeta snapshot;

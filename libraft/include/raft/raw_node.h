@@ -101,6 +101,7 @@ struct NodeStatus {
   Index last_index = 0;
   ConfState conf;
   NodeId lead_transferee = kNoNode;
+  bool quiesced = false;          // Config::quiesce: asleep until an input wakes it
   std::vector<PeerStatus> peers;  // filled on the leader only
 };
 
@@ -159,6 +160,13 @@ class RAFT_EXPORT RawNode {
   void ReportLeaderLost(NodeId id);
   // Outcome of streaming the snapshot offered to `id` by a kSnapshot message.
   void ReportSnapshot(NodeId id, bool success);
+
+  // Config::quiesce. Quiesced(): asleep, Tick() is a no-op. Unquiesce() wakes it (a no-op
+  // when awake): the host calls it when it loses the process of this group's leader (a
+  // follower then campaigns after a normal election timeout unless the leader speaks) or,
+  // on a leader, a quorum of its followers' processes (check-quorum runs again).
+  bool Quiesced() const;
+  void Unquiesce();
 
   bool HasReady() const;
   Ready GetReady();

@@ -105,6 +105,7 @@ void RaftCore::HandleHeartbeat(const Message& m) {
   // Validate bounds m.commit by what we acknowledged; the min only keeps CommitTo's
   // precondition local.
   log_.CommitTo(std::min(m.commit, log_.LastIndex()));
+  if (MaybeQuiesceFollower(m)) return;
   Message resp;
   resp.type = MessageType::kHeartbeatResponse;
   resp.to = m.from;
@@ -134,6 +135,7 @@ bool RaftCore::Restore(const SnapshotMeta& meta) {
 
 void RaftCore::ReportLeaderLost(NodeId id) {
   if (role_ != Role::kFollower || id == kNoNode || lead_ != id) return;
+  Unquiesce();
   // With kLeaseBased the leader may be alive and counting on our promise (a reset
   // connection, not a crash): keep it, and campaign on the normal timeout.
   if (cfg_.read_only == ReadOnlyOption::kLeaseBased) return;

@@ -18,6 +18,7 @@ std::uint64_t PayloadBytes(const std::vector<Entry>& ents) {
 }  // namespace
 
 Result<LogPosition> RaftCore::Propose(std::string data) {
+  Unquiesce();
   if (role_ != Role::kLeader) return NotLeader();
   if (lead_transferee_ != kNoNode)
     return Status(ErrorCode::kProposalDropped,
@@ -28,6 +29,7 @@ Result<LogPosition> RaftCore::Propose(std::string data) {
 }
 
 Result<LogPosition> RaftCore::ProposeConfChange(const ConfChange& cc) {
+  Unquiesce();
   if (role_ != Role::kLeader) return NotLeader();
   if (lead_transferee_ != kNoNode)
     return Status(ErrorCode::kProposalDropped, "leadership transfer in progress");
@@ -116,7 +118,7 @@ bool RaftCore::SendSnapshot(NodeId to) {
   return true;
 }
 
-void RaftCore::SendHeartbeats() {
+void RaftCore::SendHeartbeats(bool quiesce) {
   std::uint64_t seq = ++hb_seq_;
   hb_sent_.emplace_back(seq, ticks_);
   while (hb_sent_.size() > 4 * static_cast<std::size_t>(cfg_.election_ticks) + 8)
@@ -129,6 +131,7 @@ void RaftCore::SendHeartbeats() {
     m.term = term_;
     m.commit = std::min(pr.match(), log_.committed());
     m.read_seq = seq;
+    m.quiesce = quiesce;
     Send(std::move(m));
   }
   heartbeat_pending_ = false;
@@ -306,6 +309,7 @@ void RaftCore::RespondRead(PendingRead r) {
 }
 
 Status RaftCore::TransferLeadership(NodeId target) {
+  Unquiesce();
   if (role_ != Role::kLeader) return NotLeader();
   if (target == cfg_.id) return Status::Ok();
   if (!conf().voters.count(target))

@@ -86,6 +86,7 @@ void RaftCore::Reset(Term term) {
   reads_before_commit_.clear();
   uncommitted_bytes_ = 0;
   bcast_pending_ = commit_bcast_pending_ = heartbeat_pending_ = false;
+  quiesced_ = false;
   prs_.clear();
   SyncProgress();
 }
@@ -226,6 +227,7 @@ Status RaftCore::Step(const Message& m) {
   if (Status s = Validate(m); !s.ok()) return s;  // before anything changes
   // term_ <= kTermMax (Create, Hup), so the sum does not wrap.
   if (m.term > term_ + kTermJumpMax) return StepTowardsTerm(m);
+  if (quiesced_ && !KeepsQuiesced(m)) Unquiesce();
 
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
@@ -366,6 +368,7 @@ void RaftCore::StepCandidate(const Message& m) {
 }
 
 void RaftCore::Tick() {
+  if (quiesced_) return;  // asleep: no time passes (quiesce.cc)
   ++ticks_;
   if (role_ == Role::kLeader) {
     TickHeartbeat();
@@ -409,11 +412,16 @@ void RaftCore::TickHeartbeat() {
   }
   if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    SendHeartbeats();
+    if (CanQuiesce()) {
+      Quiesce();
+    } else {
+      SendHeartbeats();
+    }
   }
 }
 
 Status RaftCore::ReadIndex(std::string context) {
+  Unquiesce();
   if (role_ == Role::kLeader) {
     LeaderReadIndex(std::move(context), cfg_.id);
     return Status::Ok();
@@ -438,6 +446,7 @@ NodeStatus RaftCore::GetStatus() const {
   s.last_index = log_.LastIndex();
   s.conf = conf();
   s.lead_transferee = lead_transferee_;
+  s.quiesced = quiesced_;
   if (role_ == Role::kLeader) {
     for (const auto& [id, pr] : prs_) {
       PeerStatus p;

@@ -35,10 +35,15 @@ class RaftCore {
   Result<LogPosition> ProposeConfChange(const ConfChange& cc);
   Status ReadIndex(std::string context);
   Status TransferLeadership(NodeId target);
-  void Campaign() { Hup(/*transfer=*/false); }
+  void Campaign() {
+    Unquiesce();
+    Hup(/*transfer=*/false);
+  }
   void ReportUnreachable(NodeId id);
   void ReportLeaderLost(NodeId id);
   void ReportSnapshot(NodeId id, bool success);
+  bool quiesced() const { return quiesced_; }
+  void Unquiesce();
 
   bool HasReady() const;
   Ready GetReady();
@@ -101,12 +106,23 @@ class RaftCore {
   // --- ready.cc ---
   bool RemovalToReport() const;
 
+  // --- quiesce.cc ---
+  // Leader: everything is replicated to every member, committed and idle.
+  bool CanQuiesce() const;
+  void Quiesce();  // leader: the last heartbeat round, flagged; then asleep
+  // Follower: the leader's quiesce round `m` (already applied to our commit); true when
+  // it put us to sleep (the round is then not answered: an answer would wake the leader).
+  bool MaybeQuiesceFollower(const Message& m);
+  // `m` leaves a quiesced node asleep: the quiesce round itself, late answers to rounds
+  // before it, anything of an older term (ignored or answered with our term).
+  bool KeepsQuiesced(const Message& m) const;
+
   // --- leader.cc ---
   void StepLeader(const Message& m);
   Result<LogPosition> AppendAsLeader(std::vector<Entry> ents);
   bool SendAppend(NodeId to, bool send_if_empty);
   bool SendSnapshot(NodeId to);
-  void SendHeartbeats();
+  void SendHeartbeats(bool quiesce = false);
   void FlushLeader();
   void MaybeCommitAsLeader();
   void HandleAppendResponse(const Message& m);
@@ -164,6 +180,9 @@ class RaftCore {
   bool bcast_pending_ = false;         // proposals appended since the last flush
   bool commit_bcast_pending_ = false;  // commit advanced since the last flush
   bool heartbeat_pending_ = false;     // a ReadIndex round needs a heartbeat
+  // Config::quiesce: asleep (quiesce.cc). quiesce_seq_: the leader's quiesce round.
+  bool quiesced_ = false;
+  std::uint64_t quiesce_seq_ = 0;
 
   // Output.
   std::vector<Message> msgs_;

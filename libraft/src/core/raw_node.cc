@@ -25,6 +25,8 @@ void RawNode::Campaign() { core_->Campaign(); }
 void RawNode::ReportUnreachable(NodeId id) { core_->ReportUnreachable(id); }
 void RawNode::ReportLeaderLost(NodeId id) { core_->ReportLeaderLost(id); }
 void RawNode::ReportSnapshot(NodeId id, bool success) { core_->ReportSnapshot(id, success); }
+bool RawNode::Quiesced() const { return core_->quiesced(); }
+void RawNode::Unquiesce() { core_->Unquiesce(); }
 bool RawNode::HasReady() const { return core_->HasReady(); }
 Ready RawNode::GetReady() { return core_->GetReady(); }
 void RawNode::Advance(const Ready& rd) { core_->Advance(rd); }

@@ -93,6 +93,8 @@ Status CheckFields(const Message& m) {
     return Refuse(m, "carries " + Num(m.entries.size()) + " entries (only kAppend does)");
   if (m.snapshot != SnapshotMeta{} && t != MessageType::kSnapshot)
     return Refuse(m, "carries a snapshot (only kSnapshot does)");
+  if (m.quiesce && t != MessageType::kHeartbeat)
+    return Refuse(m, "sets quiesce (only kHeartbeat does)");
   switch (t) {
     case MessageType::kAppend:
       return CheckEntries(m);

@@ -99,6 +99,9 @@ bool InboundConn::HandleFrame(wire::Frame f) {
     case wire::FrameType::kRaftMessage: {
       auto m = wire::DecodeMessage(f.payload);
       if (!m.ok()) return CloseForBadInput("closing connection: bad message", m.status().message());
+      if (m->quiesce && version_ < wire::kProtocolVersionQuiesce)
+        return CloseForBadInput("closing connection: bad message",
+                                "quiesce flag on protocol version " + std::to_string(version_));
       if (m->from != peer_ || m->to != t_->options().self) {
         return CloseForBadInput("closing connection: message with forged sender or target",
                                 std::to_string(m->from) + " -> " + std::to_string(m->to));

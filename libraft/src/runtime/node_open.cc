@@ -72,6 +72,10 @@ Status Node::Impl::ValidateOptions() const {
     return Status(ErrorCode::kInvalidArgument, "NodeOptions: " + what);
   };
   if (opts_.tick_ms <= 0) return bad(fmt::format("tick_ms {} must be positive", opts_.tick_ms));
+  if (opts_.core.quiesce)
+    return bad(
+        "core.quiesce needs a failure detector outside the core (a host of many groups); "
+        "raft::Node has none, so a quiesced group would never replace a dead leader");
   if (opts_.peer_reap_ms < 0)
     return bad(fmt::format("peer_reap_ms {} must be 0 (never) or positive", opts_.peer_reap_ms));
   if (max_entry > storage::kRecordPayloadBytesMax)

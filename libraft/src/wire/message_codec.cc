@@ -17,7 +17,8 @@ using raft::ByteWriter;
 
 namespace {
 
-constexpr std::uint8_t kMessageFlagsKnown = kMessageFlagReject | kMessageFlagCampaignTransfer;
+constexpr std::uint8_t kMessageFlagsKnown =
+    kMessageFlagReject | kMessageFlagCampaignTransfer | kMessageFlagQuiesce;
 
 bool IsMessageType(std::uint8_t t) { return t >= 1 && t <= kMessageTypeMax; }
 bool IsEntryType(std::uint8_t t) {
@@ -87,6 +88,7 @@ Status AppendMessage(const Message& m, std::string* out) {
   std::uint8_t flags = 0;
   if (m.reject) flags |= kMessageFlagReject;
   if (m.campaign_transfer) flags |= kMessageFlagCampaignTransfer;
+  if (m.quiesce) flags |= kMessageFlagQuiesce;
   ByteWriter w(out);
   w.U8(static_cast<std::uint8_t>(m.type));
   w.U8(flags);
@@ -135,6 +137,7 @@ Result<Message> DecodeMessage(std::string_view payload) {
   }
   m.reject = (flags & kMessageFlagReject) != 0;
   m.campaign_transfer = (flags & kMessageFlagCampaignTransfer) != 0;
+  m.quiesce = (flags & kMessageFlagQuiesce) != 0;
   m.from = r.U64("from");
   m.to = r.U64("to");
   m.term = r.U64("term");

@@ -28,6 +28,10 @@ inline constexpr std::uint8_t kProtocolVersionMin = 2;
 inline constexpr std::uint8_t kProtocolVersionMax = 3;
 // The first version whose snapshot streams may be in layout form.
 inline constexpr std::uint8_t kProtocolVersionLayout = 3;
+// The first version whose heartbeats may carry kMessageFlagQuiesce. Not spoken yet
+// (above kProtocolVersionMax): the codec knows the flag, the runtime refuses it on
+// every connection, and raft::Node never sets it (it refuses Config::quiesce).
+inline constexpr std::uint8_t kProtocolVersionQuiesce = 4;
 inline constexpr std::uint8_t kProtocolVersion = kProtocolVersionMax;
 inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
 
@@ -57,6 +61,7 @@ inline constexpr std::uint32_t kContextBytesMax = 64u << 10;
 inline constexpr std::uint32_t kConfNodesMax = 4096;
 inline constexpr std::uint8_t kMessageFlagReject = 1u << 0;
 inline constexpr std::uint8_t kMessageFlagCampaignTransfer = 1u << 1;
+inline constexpr std::uint8_t kMessageFlagQuiesce = 1u << 2;  // kProtocolVersionQuiesce
 // type flags 8*u64 context_len entry_count snapshot(index term voters_n learners_n)
 inline constexpr std::size_t kMessageFixedBytes = 1 + 1 + 8 * 8 + 4 + 4 + (8 + 8 + 4 + 4);
 // term index type data_len
