@@ -40,13 +40,46 @@ Config Cluster::NodeConfig(NodeId id, Index applied) {
   c.pre_vote = options_.pre_vote;
   c.check_quorum = options_.check_quorum;
   c.read_only = options_.lease_reads ? ReadOnlyOption::kLeaseBased : ReadOnlyOption::kSafe;
+  c.quiesce = options_.quiesce;
   return c;
+}
+
+void Cluster::WatchProcesses() {
+  const std::int64_t timeout = options_.election_ticks;
+  for (auto& [id, n] : nodes_) {
+    if (!n.running() || now_ < n.paused_until) continue;  // a stopped process watches nothing
+    auto lost = [&](NodeId p) {
+      auto it = heard_at_.try_emplace({id, p}, now_).first;
+      const SimNode* o = nodes_.count(p) ? &nodes_.at(p) : nullptr;
+      if (o != nullptr && o->running() && now_ >= o->paused_until && net_.Connected(p, id))
+        it->second = now_;
+      return now_ - it->second > timeout;
+    };
+    bool wake = false;
+    std::string why;
+    for (const auto& [p, o] : nodes_) {
+      if (p == id) continue;
+      bool gone = lost(p);  // every pair, every tick: the detector always runs
+      if (!gone || !n.raw->Quiesced() || wake) continue;
+      if (n.raw->role() == Role::kLeader ? n.raw->GetStatus().conf.voters.count(p) > 0
+                                         : n.raw->leader() == p) {
+        wake = true;
+        why = fmt::format("lost n{}'s process", p);
+      }
+    }
+    if (wake) {
+      Log(fmt::format("n{} host {}: unquiesce", id, why));
+      n.raw->Unquiesce();
+      ProcessReady(n);
+    }
+  }
 }
 
 void Cluster::Tick() {
   ++now_;
   checker_.now = now_;
   if (clients_ != nullptr) clients_->Tick();
+  if (options_.quiesce) WatchProcesses();
   enum class Kind { kTick, kSync, kDeliver };
   struct Event {
     Kind kind;
@@ -73,6 +106,8 @@ void Cluster::Tick() {
     switch (ev.kind) {
       case Kind::kTick:
         if (it->second.running() && now_ >= it->second.paused_until) {
+          ++node_ticks_;
+          quiesced_node_ticks_ += it->second.raw->Quiesced();
           it->second.raw->Tick();
           ProcessReady(it->second);
         }
@@ -137,6 +172,7 @@ void Cluster::Crash(NodeId id, bool torn) {
   n.applied = 0;
   n.reported_commit = 0;
   n.received_snapshots.clear();
+  n.read_states.clear();
   n.paused_until = 0;
   last_role_.erase(id);
   if (clients_ != nullptr) clients_->OnCrash(id);

@@ -43,6 +43,10 @@ struct ClusterOptions {
   bool pre_vote = true;
   bool check_quorum = true;
   bool lease_reads = false;  // ReadOnlyOption::kLeaseBased on every node
+  // Config::quiesce on every node, with a host's failure detector beside each core
+  // (Cluster::WatchProcesses): what raft::Host will run, one heartbeat per pair of
+  // processes, modelled as "p's process runs and the link p -> n is up".
+  bool quiesce = false;
   std::uint64_t max_msg_bytes = 1 << 20;
   std::uint32_t max_inflight_msgs = 256;
   bool shuffle_events = true;     // random order of the events of one tick
@@ -119,6 +123,9 @@ class Cluster {
   void set_clients(Clients* c) { clients_ = c; }
   // Count of messages sent by nodes since the last reset (message-count scenarios).
   std::uint64_t messages_sent() const { return net_.counters().sent; }
+  // Ticks of running nodes, and of those the node spent quiesced (Config::quiesce).
+  std::uint64_t node_ticks() const { return node_ticks_; }
+  std::uint64_t quiesced_node_ticks() const { return quiesced_node_ticks_; }
 
  private:
   // node_runtime.cc: the durability contract, message delivery, applying.
@@ -136,6 +143,10 @@ class Cluster {
   void RestoreSnapshot(SimNode& n, const SnapshotMeta& meta, const std::string& data);
   void FlushEarlyMessages(SimNode& n);
   void ObserveRoles();
+  // options_.quiesce: each running node's host marks the processes it hears (running,
+  // not paused, link up) and wakes its core when, asleep, it has not heard its leader's
+  // process (a follower) or some voter's process (a leader) for an election timeout.
+  void WatchProcesses();
   Config NodeConfig(NodeId id, Index applied);
 
   ClusterOptions options_;
@@ -149,6 +160,9 @@ class Cluster {
   std::set<NodeId> founding_;
   std::int64_t now_ = 0;
   std::map<NodeId, std::pair<Role, Term>> last_role_;
+  std::map<std::pair<NodeId, NodeId>, std::int64_t> heard_at_;
+  std::uint64_t node_ticks_ = 0;
+  std::uint64_t quiesced_node_ticks_ = 0;  // (n, p): n heard p's process
 };
 
 }  // namespace raft::sim

@@ -161,6 +161,7 @@ void Cluster::CompleteWrite(SimNode& n) {
   // Step 4: apply, serve reads.
   for (const Entry& e : rd.committed_entries)
     if (e.index > w.applied_early_through) ApplyEntry(n, e);
+  n.read_states.insert(n.read_states.end(), rd.read_states.begin(), rd.read_states.end());
   if (clients_ != nullptr) {
     for (const ReadState& r : rd.read_states) clients_->OnReadState(n, r);
   }

@@ -1,7 +1,9 @@
 // raft_sim: sweep seeds, or replay one with a trace.
-//   raft_sim --seeds 1..1000 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--no-fork] [-v]
-//   raft_sim --seed 42 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--trace]
+//   raft_sim --seeds 1..1000 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--quiesce]
+//            [--no-fork] [-v]
+//   raft_sim --seed 42 [--nodes N] [--profile NAME] [--ticks T] [--lease] [--quiesce] [--trace]
 // --lease runs every node with lease reads (ReadOnlyOption::kLeaseBased).
+// --quiesce runs every node with Config::quiesce and a host failure detector (cluster.h).
 // A sweep prints one line per failing seed with the command that replays it, then a
 // summary; the exit status is 1 if any seed failed. Each seed runs in a forked child so
 // that a core assertion (abort) fails that seed, not the sweep.
@@ -26,9 +28,9 @@ using raft::sim::RunResult;
 void Usage() {
   std::fprintf(stderr,
                "usage: raft_sim --seeds A..B [--nodes 3|5|7] [--profile NAME] [--ticks T] "
-               "[--lease] [--no-fork] [-v]\n"
+               "[--lease] [--quiesce] [--no-fork] [-v]\n"
                "       raft_sim --seed N [--nodes 3|5|7] [--profile NAME] [--ticks T] [--lease] "
-               "[--trace]\n"
+               "[--quiesce] [--trace]\n"
                "profiles:");
   for (const auto& p : raft::sim::ProfileNames()) std::fprintf(stderr, " %s", p.c_str());
   std::fprintf(stderr, "\n");
@@ -44,10 +46,12 @@ int RunHere(const RunOptions& o, bool verbose) {
                 raft::sim::ReplayCommand(o).c_str());
   } else if (verbose || o.trace) {
     std::printf(
-        "ok   seed %llu: %d nodes, %lld ticks, %zu committed, %zu ops, %zu terms%s%s | %s\n",
+        "ok   seed %llu: %d nodes, %lld ticks, %zu committed, %zu ops, %zu terms%s%s%s | %s\n",
         static_cast<unsigned long long>(o.seed), r.nodes, static_cast<long long>(r.ticks),
-        r.committed, r.ops_completed, r.terms_with_leader, r.lin_note.empty() ? "" : " | ",
-        r.lin_note.c_str(), r.mix.c_str());
+        r.committed, r.ops_completed, r.terms_with_leader,
+        o.quiesce ? (", " + std::to_string(static_cast<int>(r.asleep * 100)) + "% asleep").c_str()
+                  : "",
+        r.lin_note.empty() ? "" : " | ", r.lin_note.c_str(), r.mix.c_str());
   }
   std::fflush(stdout);
   return r.ok ? 0 : 1;
@@ -85,6 +89,8 @@ int main(int argc, char** argv) {
       o.fault_ticks = std::stoi(next());
     } else if (a == "--lease") {
       o.lease_reads = true;
+    } else if (a == "--quiesce") {
+      o.quiesce = true;
     } else if (a == "--trace") {
       o.trace = true;
     } else if (a == "--no-fork") {
@@ -129,8 +135,9 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  std::printf("%llu of %llu seeds failed (%s profile%s)\n", static_cast<unsigned long long>(failed),
-              static_cast<unsigned long long>(hi - lo + 1), o.profile.c_str(),
-              o.lease_reads ? ", lease reads" : "");
+  std::printf("%llu of %llu seeds failed (%s profile%s%s)\n",
+              static_cast<unsigned long long>(failed), static_cast<unsigned long long>(hi - lo + 1),
+              o.profile.c_str(), o.lease_reads ? ", lease reads" : "",
+              o.quiesce ? ", quiescence" : "");
   return failed == 0 ? 0 : 1;
 }

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kv_machine.h"
 #include "raft/raw_node.h"
@@ -49,6 +50,7 @@ struct SimNode {
   Index reported_commit = 0;  // newest commit index a Ready's hard state carried
   ConfState applied_conf;     // membership as of `applied` (for local snapshots)
   std::map<Index, std::string> received_snapshots;  // bytes of kSnapshot messages stepped
+  std::vector<ReadState> read_states;               // every read point handed out, for scenarios
   std::int64_t paused_until = 0;                    // paused while now < paused_until
   std::uint64_t incarnation = 0;
 

@@ -11,13 +11,14 @@ namespace raft::sim::test {
 namespace {
 
 void Sweep(const std::string& profile, std::uint64_t first, std::uint64_t last,
-           bool lease_reads = false) {
+           bool lease_reads = false, bool quiesce = false) {
   std::uint64_t failed = 0;
   for (std::uint64_t seed = first; seed <= last; ++seed) {
     RunOptions o;
     o.seed = seed;
     o.profile = profile;
     o.lease_reads = lease_reads;
+    o.quiesce = quiesce;
     IsolatedResult r = RunSeedIsolated(o);
     if (r.ok) continue;
     ++failed;
@@ -43,6 +44,14 @@ TEST_CASE("sweep: lease reads, swarm profile, seeds 1..300", "[sim][sweep][lease
 }
 TEST_CASE("sweep: lease reads, membership profile, seeds 1..100", "[sim][sweep][lease]") {
   Sweep("membership", 1, 100, /*lease_reads=*/true);
+}
+// Quiescence (docs/core.md, "Quiescence"): idle groups sleep, the hosts' failure detector
+// wakes them (Cluster::WatchProcesses); every fault of the mixes, clients idle at times.
+TEST_CASE("sweep: quiescence, swarm profile, seeds 1..200", "[sim][sweep][quiesce]") {
+  Sweep("swarm", 1, 200, /*lease_reads=*/false, /*quiesce=*/true);
+}
+TEST_CASE("sweep: quiescence with lease reads, all faults, seeds 1..100", "[sim][sweep][quiesce]") {
+  Sweep("all", 1, 100, /*lease_reads=*/true, /*quiesce=*/true);
 }
 
 }  // namespace raft::sim::test

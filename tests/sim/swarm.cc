@@ -139,6 +139,7 @@ std::string ReplayCommand(const RunOptions& o) {
   if (o.profile != "swarm") s += " --profile " + o.profile;
   if (o.fault_ticks != RunOptions{}.fault_ticks) s += fmt::format(" --ticks {}", o.fault_ticks);
   if (o.lease_reads) s += " --lease";
+  if (o.quiesce) s += " --quiesce";
   return s + " --trace";
 }
 
@@ -162,6 +163,7 @@ RunResult RunSeed(const RunOptions& o) {
   copts.max_inflight_msgs = mix.max_inflight_msgs;
   copts.check_electability = mix.conf_change == 0;
   copts.lease_reads = o.lease_reads;
+  copts.quiesce = o.quiesce;
   Trace trace(o.trace);
   trace.Log(
       0, fmt::format("seed {} nodes {} profile {} mix: {}", o.seed, res.nodes, o.profile, res.mix));
@@ -176,7 +178,18 @@ RunResult RunSeed(const RunOptions& o) {
       if (c.rng().Chance(mix.slow_disk)) c.SetDiskDelay(id, 0, mix.disk_max_ticks);
     }
     SwarmDriver driver(c, mix);
+    // Quiescence runs: the clients rest for stretches of 20..150 ticks, so that groups
+    // fall asleep amid the faults (and wake on the next request, or on the detector).
+    std::int64_t rest_toggle =
+        o.quiesce ? 20 + static_cast<std::int64_t>(c.rng().Uniform(100)) : -1;
+    bool resting = false;
     for (int t = 0; t < o.fault_ticks; ++t) {
+      if (t == rest_toggle) {
+        resting = !resting;
+        clients.set_issuing(!resting);
+        c.Log(resting ? "CLIENTS rest" : "CLIENTS resume");
+        rest_toggle = t + 20 + static_cast<std::int64_t>(c.rng().Uniform(resting ? 130 : 100));
+      }
       driver.Inject();
       c.Tick();
     }
@@ -218,7 +231,36 @@ RunResult RunSeed(const RunOptions& o) {
                       idx, o.liveness_ticks, lag));
     }
     c.RunTicks(cl.timeout_ticks);
+    if (o.quiesce) {
+      // Healed and idle, the group falls asleep: every running voter of the committed
+      // configuration. Not expected while a running node outside it remains (a removed
+      // member that never learned it: its campaigns wake the voters).
+      auto voters = c.checker().committed_conf().voters;
+      bool stray = false;
+      for (NodeId id : c.ids()) {
+        if (c.Running(id) && !voters.count(id) && !c.checker().committed_conf().learners.count(id))
+          stray = true;
+      }
+      bool asleep = c.RunUntil(
+          [&] {
+            for (NodeId id : voters)
+              if (c.Running(id) && !c.node(id).raw->Quiesced()) return false;
+            return true;
+          },
+          20 * copts.election_ticks);
+      if (!asleep && !stray) {
+        std::string awake;
+        for (NodeId id : voters)
+          if (c.Running(id) && !c.node(id).raw->Quiesced()) awake += fmt::format(" n{}", id);
+        throw SimFailure("quiescence: healed and idle, voters still awake after " +
+                         std::to_string(20 * copts.election_ticks) + " ticks:" + awake);
+      }
+      res.lin_note += asleep ? "" : "stray node kept the group awake";
+    }
     res.ticks = c.now();
+    if (c.node_ticks() > 0)
+      res.asleep =
+          static_cast<double>(c.quiesced_node_ticks()) / static_cast<double>(c.node_ticks());
     res.committed = c.checker().applied().size();
     res.ops_completed = clients.completed();
     res.terms_with_leader = c.checker().leaders().size();

@@ -66,6 +66,7 @@ struct RunOptions {
   int nodes = 0;  // 0: the seed picks 3, 5 or 7
   std::string profile = "swarm";
   bool lease_reads = false;  // every node uses ReadOnlyOption::kLeaseBased (see FaultMix)
+  bool quiesce = false;      // Config::quiesce, with the hosts' failure detector (cluster.h)
   bool trace = false;
   int fault_ticks = 600;
   int liveness_ticks = 400;
@@ -81,6 +82,7 @@ struct RunResult {
   std::size_t committed = 0;  // entries applied anywhere
   std::size_t ops_completed = 0;
   std::size_t terms_with_leader = 0;
+  double asleep = 0;     // share of node-ticks spent quiesced (quiescence runs)
   std::string lin_note;  // a non-fatal note (e.g. checker budget ran out)
 };
 

@@ -34,7 +34,7 @@ std::string DescribeMessage(const Message& m) {
       s += m.reject ? " REJECT" : " grant";
       break;
     case MessageType::kHeartbeat:
-      s += fmt::format(" commit={} seq={}", m.commit, m.read_seq);
+      s += fmt::format(" commit={} seq={}{}", m.commit, m.read_seq, m.quiesce ? " QUIESCE" : "");
       break;
     case MessageType::kHeartbeatResponse:
       s += fmt::format(" seq={}", m.read_seq);
