@@ -3,6 +3,7 @@
 // once the host's failure detector wakes the followers.
 #include <catch2/catch.hpp>
 
+#include "runtime/process_liveness.h"
 #include "test_cluster.h"
 
 namespace raft {
@@ -232,6 +233,36 @@ TEST_CASE("a follower with quiesce off answers a quiesce round and stays awake",
   // Its answers wake the leader each time: the group never sleeps, nor does it churn.
   REQUIRE(c.node(1).role() == Role::kLeader);
   REQUIRE(c.node(3).leader() == 1);
+}
+
+// The host's side (runtime/process_liveness.h, header-only and pure): which processes
+// are lost, and which sleeping cores that wakes.
+TEST_CASE("ProcessLiveness: a peer not heard for more than the timeout is lost",
+          "[quiesce][liveness]") {
+  runtime::ProcessLiveness live(10);
+  REQUIRE_FALSE(live.Lost(2, 100));  // first asked: watched from now
+  REQUIRE_FALSE(live.Lost(2, 110));
+  REQUIRE(live.Lost(2, 111));
+  live.Heard(2, 111);
+  REQUIRE_FALSE(live.Lost(2, 121));
+  REQUIRE(live.Lost(2, 122));
+  live.Forget(2);
+  REQUIRE_FALSE(live.Lost(2, 500));  // watched afresh
+}
+
+TEST_CASE("ShouldWake: a sleeping follower for its leader's process, a leader for a voter's",
+          "[quiesce][liveness]") {
+  TestCluster c(3, Quiescing);
+  c.Elect(1);
+  REQUIRE(RoundsToQuiesce(c, 3) <= 3);
+  using runtime::ShouldWake;
+  CHECK_FALSE(ShouldWake(c.node(2), {}));
+  CHECK_FALSE(ShouldWake(c.node(2), {3}));  // another follower: not its business
+  CHECK(ShouldWake(c.node(2), {1}));
+  CHECK(ShouldWake(c.node(1), {3}));
+  CHECK_FALSE(ShouldWake(c.node(1), {4}));  // not a member
+  REQUIRE(c.node(1).Propose("awake").ok());
+  CHECK_FALSE(ShouldWake(c.node(1), {2, 3}));  // awake: nothing to do
 }
 
 }  // namespace raft

@@ -45,30 +45,21 @@ Config Cluster::NodeConfig(NodeId id, Index applied) {
 }
 
 void Cluster::WatchProcesses() {
-  const std::int64_t timeout = options_.election_ticks;
   for (auto& [id, n] : nodes_) {
     if (!n.running() || now_ < n.paused_until) continue;  // a stopped process watches nothing
-    auto lost = [&](NodeId p) {
-      auto it = heard_at_.try_emplace({id, p}, now_).first;
-      const SimNode* o = nodes_.count(p) ? &nodes_.at(p) : nullptr;
-      if (o != nullptr && o->running() && now_ >= o->paused_until && net_.Connected(p, id))
-        it->second = now_;
-      return now_ - it->second > timeout;
-    };
-    bool wake = false;
-    std::string why;
+    runtime::ProcessLiveness& live =
+        detectors_.try_emplace(id, options_.election_ticks).first->second;
+    std::set<NodeId> lost;
     for (const auto& [p, o] : nodes_) {
       if (p == id) continue;
-      bool gone = lost(p);  // every pair, every tick: the detector always runs
-      if (!gone || !n.raw->Quiesced() || wake) continue;
-      if (n.raw->role() == Role::kLeader ? n.raw->GetStatus().conf.voters.count(p) > 0
-                                         : n.raw->leader() == p) {
-        wake = true;
-        why = fmt::format("lost n{}'s process", p);
-      }
+      if (o.running() && now_ >= o.paused_until && net_.Connected(p, id)) live.Heard(p, now_);
+      if (live.Lost(p, now_)) lost.insert(p);
     }
-    if (wake) {
-      Log(fmt::format("n{} host {}: unquiesce", id, why));
+    if (runtime::ShouldWake(*n.raw, lost)) {
+      std::string names;
+      for (NodeId p : lost) names += fmt::format(" n{}", p);
+      Log(fmt::format("n{} host lost the process of{} (leader n{}): unquiesce", id, names,
+                      n.raw->leader()));
       n.raw->Unquiesce();
       ProcessReady(n);
     }

@@ -27,6 +27,7 @@
 #include "checker.h"
 #include "network.h"
 #include "raft/config.h"
+#include "runtime/process_liveness.h"
 #include "sim_node.h"
 #include "sim_rng.h"
 #include "trace.h"
@@ -143,9 +144,10 @@ class Cluster {
   void RestoreSnapshot(SimNode& n, const SnapshotMeta& meta, const std::string& data);
   void FlushEarlyMessages(SimNode& n);
   void ObserveRoles();
-  // options_.quiesce: each running node's host marks the processes it hears (running,
-  // not paused, link up) and wakes its core when, asleep, it has not heard its leader's
-  // process (a follower) or some voter's process (a leader) for an election timeout.
+  // options_.quiesce: each running node's host detector (runtime::ProcessLiveness) hears
+  // the processes that run, are not paused and whose link towards it is up, and wakes the
+  // sleeping core as runtime::ShouldWake says: its leader's process (a follower) or some
+  // voter's process (a leader) not heard for an election timeout.
   void WatchProcesses();
   Config NodeConfig(NodeId id, Index applied);
 
@@ -160,9 +162,9 @@ class Cluster {
   std::set<NodeId> founding_;
   std::int64_t now_ = 0;
   std::map<NodeId, std::pair<Role, Term>> last_role_;
-  std::map<std::pair<NodeId, NodeId>, std::int64_t> heard_at_;
+  std::map<NodeId, runtime::ProcessLiveness> detectors_;  // each node's host's detector
   std::uint64_t node_ticks_ = 0;
-  std::uint64_t quiesced_node_ticks_ = 0;  // (n, p): n heard p's process
+  std::uint64_t quiesced_node_ticks_ = 0;
 };
 
 }  // namespace raft::sim
