@@ -568,32 +568,42 @@ TEST_CASE("forged senders and unexpected frames close an authenticated connectio
   CHECK(p.rb.messages.empty());
 }
 
+// A raw dialer (1 -> 2) that offers protocol versions up to `version_max`, sends
+// `payloads` after the handshake and waits for the node to close the connection.
+struct RawRun {
+  std::uint8_t negotiated = 0;
+  bool closed = false;
+};
+RawRun SendRawUntilClosed(Pair& p, std::uint8_t version_max,
+                          const std::vector<wire::Payload>& payloads) {
+  RawRun r;
+  RunBeside(p, [&] {
+    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+    REQUIRE(peer);
+    REQUIRE(peer->Handshake(1, 2, "", "", "", version_max).ok());
+    r.negotiated = peer->version();
+    for (const wire::Payload& payload : payloads) REQUIRE(peer->SendPayload(payload));
+    r.closed = peer->WaitClosed();
+  });
+  return r;
+}
+
 // Protocol versions 2 and 3 interoperate (docs/wire-protocol.md 3.2): a dialer that
 // offers 2 gets 2, its frames carry 2 and flow; a snapshot chunk in layout form, which
 // version 2 does not have, closes the connection.
 TEST_CASE("a version-2 dialer is answered in version 2; a layout chunk closes its connection",
           "[runtime][transport][layout]") {
   Pair p;
-  std::uint8_t negotiated = 0;
-  bool closed = false;
-  RunBeside(p, [&] {
-    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
-    REQUIRE(peer);
-    REQUIRE(peer->Handshake(1, 2, "", "", "", /*version_max=*/2).ok());
-    negotiated = peer->version();
-    REQUIRE(peer->SendPayload(wire::Payload(Append(10))));
-    wire::SnapshotChunk c;
-    c.snapshot_index = 10;
-    c.snapshot_term = 2;
-    c.data = "RSLY";
-    c.layout = true;
-    REQUIRE(peer->SendPayload(wire::Payload(c)));
-    closed = peer->WaitClosed();
-  });
-  CHECK(negotiated == 2);
+  wire::SnapshotChunk c;
+  c.snapshot_index = 10;
+  c.snapshot_term = 2;
+  c.data = "RSLY";
+  c.layout = true;
+  RawRun r = SendRawUntilClosed(p, 2, {wire::Payload(Append(10)), wire::Payload(c)});
+  CHECK(r.negotiated == 2);
   p.RunUntil([&] { return !p.rb.messages.empty(); });
   CHECK(p.rb.messages.size() == 1);
-  CHECK(closed);
+  CHECK(r.closed);
   CHECK(Partials(*p.store_b, 10, 2).empty());
 }
 
@@ -602,28 +612,20 @@ TEST_CASE("a version-2 dialer is answered in version 2; a layout chunk closes it
 // that carries it closes the connection, before the node sees it.
 TEST_CASE("a quiesce heartbeat on a version-3 connection closes it", "[runtime][transport]") {
   Pair p;
-  std::uint8_t negotiated = 0;
-  bool closed = false;
-  RunBeside(p, [&] {
-    auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
-    REQUIRE(peer);
-    REQUIRE(peer->Handshake(1, 2, "", "").ok());
-    negotiated = peer->version();
-    Message hb;
-    hb.type = MessageType::kHeartbeat;
-    hb.from = 1;
-    hb.to = 2;
-    hb.term = 2;
-    REQUIRE(peer->SendPayload(wire::Payload(hb)));
-    hb.quiesce = true;
-    REQUIRE(peer->SendPayload(wire::Payload(hb)));
-    closed = peer->WaitClosed();
-  });
-  CHECK(negotiated == 3);
+  Message hb;
+  hb.type = MessageType::kHeartbeat;
+  hb.from = 1;
+  hb.to = 2;
+  hb.term = 2;
+  Message quiesce = hb;
+  quiesce.quiesce = true;
+  RawRun r =
+      SendRawUntilClosed(p, wire::kProtocolVersionMax, {wire::Payload(hb), wire::Payload(quiesce)});
+  CHECK(r.negotiated == 3);
   p.RunUntil([&] { return !p.rb.messages.empty(); });
   CHECK(p.rb.messages.size() == 1);
   CHECK_FALSE(p.rb.messages[0].quiesce);
-  CHECK(closed);
+  CHECK(r.closed);
   CHECK(p.rb.conns_closed == 1);
 }
 
