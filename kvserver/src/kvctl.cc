@@ -459,14 +459,17 @@ int Watch(const Options& o, const std::string& prefix) {
       const std::size_t known = addrs.size();
       LearnMembers(cli, h, addr->https, &addrs);
       learned = addrs.size() > known;
-      // Each node once, -addr first: a member also given as -addr is not asked twice as often.
-      std::vector<std::string> unique;
-      std::set<std::string> seen;
-      for (const auto& a : addrs) {
-        auto p = kv::ParseHttpAddr(a, https_default, "-addr");
-        if (p.ok() && seen.insert(p->ToString()).second) unique.push_back(a);
+      if (learned) {
+        // Each node once, -addr first: a member also given as -addr is not asked twice as
+        // often.
+        std::vector<std::string> unique;
+        std::set<std::string> seen;
+        for (const auto& a : addrs) {
+          auto p = kv::ParseHttpAddr(a, https_default, "-addr");
+          if (p.ok() && seen.insert(p->ToString()).second) unique.push_back(a);
+        }
+        addrs = std::move(unique);
       }
-      if (learned) addrs = std::move(unique);
     }
     std::string path = "/watch?prefix=" + kv::PercentEncode(prefix);
     if (next != 0) path += "&from_index=" + std::to_string(next);

@@ -392,7 +392,9 @@ TEST_CASE("kvctl watch goes on at a member it learned when its only -addr node d
                                  cluster.node(leader).http_addr(), from))
               .output;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // it streams from `leader`
+  // It streams from `leader` once the leader counts it (not after a guessed sleep).
+  REQUIRE(WaitUntil(
+      10s, [&] { return client.Metrics().body.find("kv_watchers 1") != std::string::npos; }));
   cluster.node(leader).Kill();
   const std::size_t now = cluster.WaitLeader();
   PutOk(cluster.node(now).Client(), "lw/2", "after");
