@@ -8,11 +8,11 @@
 // own log ends exactly at that commit; otherwise it answers it like any heartbeat, and
 // the answer wakes the leader, which tries again at a later tick.
 //
-// Sleeping changes no safety argument: a quiesced core only does less. It changes two
-// liveness ones, both handed to the host: a lost leader is noticed by nobody (the host's
-// own failure detector calls Unquiesce), and a leader asleep has no lease (its ticks
-// stop, so LeaseValid's tick arithmetic would overstate it: the rounds it counts are
-// dropped, and after waking it needs a fresh round acknowledged by a quorum).
+// Sleeping touches one safety argument, the lease: a sleeping core's ticks stop while
+// time goes on, so LeaseValid's tick arithmetic would overstate it. The rounds it counts
+// are dropped at sleep, and after waking the leader needs a fresh round acknowledged by a
+// quorum. Otherwise a quiesced core only does less. The liveness cost goes to the host: a
+// lost leader is noticed by nobody, so the host's own failure detector calls Unquiesce.
 //
 // Not done: quiescing with a member behind (a dead follower keeps its group awake, as in
 // CockroachDB without node liveness); waking for a late AppendResponse (harmless: the
