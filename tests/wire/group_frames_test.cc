@@ -52,18 +52,15 @@ TEST_CASE("a group message round-trips with its group id in front", "[wire][grou
 }
 
 TEST_CASE("a group message for group 0 or with a bad raft_message is refused", "[wire][group]") {
-  CHECK(EncodeGroupMessage(kNoGroup, FullMessage()).status().code() ==
-        ErrorCode::kInvalidArgument);
+  CHECK(EncodeGroupMessage(kNoGroup, FullMessage()).status().code() == ErrorCode::kInvalidArgument);
   std::string enc = *EncodeGroupMessage(9, FullMessage());
   std::string zero = enc;
   EncodeFixed64(zero.data(), 0);
   CHECK(DecodeError(DecodeGroupMessage(zero)).find("group is 0") != std::string::npos);
-  CHECK(DecodeError(DecodeGroupMessage(enc.substr(0, 5))).find("group") !=
+  CHECK(DecodeError(DecodeGroupMessage(enc.substr(0, 5))).find("group") != std::string::npos);
+  CHECK(DecodeError(DecodeGroupMessage(enc.substr(0, enc.size() - 1))).find("raft_message") !=
         std::string::npos);
-  CHECK(DecodeError(DecodeGroupMessage(enc.substr(0, enc.size() - 1))).find(
-            "raft_message") != std::string::npos);
-  CHECK(DecodeError(DecodeGroupMessage(enc + "x")).find("raft_message") !=
-        std::string::npos);
+  CHECK(DecodeError(DecodeGroupMessage(enc + "x")).find("raft_message") != std::string::npos);
 }
 
 TEST_CASE("host beats have the documented layout and round-trip", "[wire][group]") {
@@ -102,8 +99,8 @@ TEST_CASE("host beats have the documented layout and round-trip", "[wire][group]
       HostBeatAck ha;
       const std::size_t n = rng() % 50;
       for (std::size_t j = 0; j < n; ++j) {
-        hb.beats.push_back({EdgyU64(rng) | 1, EdgyU64(rng), EdgyU64(rng), EdgyU64(rng),
-                            (rng() & 1) != 0});
+        hb.beats.push_back(
+            {EdgyU64(rng) | 1, EdgyU64(rng), EdgyU64(rng), EdgyU64(rng), (rng() & 1) != 0});
         ha.acks.push_back({EdgyU64(rng) | 1, EdgyU64(rng), EdgyU64(rng)});
       }
       CHECK(*DecodeHostBeat(*EncodeHostBeat(hb)) == hb);
@@ -143,7 +140,8 @@ TEST_CASE("random bytes never decode into a crash", "[wire][group]") {
   std::mt19937_64 rng(13);
   for (int i = 0; i < 2000; ++i) {
     std::string bytes = testing::RandomBytes(rng, 200);
-    if (bytes.size() >= 4 && (rng() & 1)) EncodeFixed32(bytes.data(), (bytes.size() - 4) / kBeatBytes);
+    if (bytes.size() >= 4 && (rng() & 1))
+      EncodeFixed32(bytes.data(), (bytes.size() - 4) / kBeatBytes);
     (void)DecodeHostBeat(bytes);
     (void)DecodeHostBeatAck(bytes);
     (void)DecodeGroupMessage(bytes);

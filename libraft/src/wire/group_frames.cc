@@ -18,9 +18,9 @@ Status NoGroup(const char* what) {
 }
 
 Status TooMany(const char* what, std::size_t n) {
-  return Status(ErrorCode::kInvalidArgument,
-                fmt::format("wire: cannot encode {}: {} items (at most {})", what, n,
-                            kBeatsPerFrameMax));
+  return Status(
+      ErrorCode::kInvalidArgument,
+      fmt::format("wire: cannot encode {}: {} items (at most {})", what, n, kBeatsPerFrameMax));
 }
 
 GroupId ReadGroup(ByteReader& r, const char* field) {
@@ -81,7 +81,8 @@ Result<HostBeat> DecodeHostBeat(std::string_view payload) {
     b.read_seq = r.U64("beat.read_seq");
     const std::uint8_t flags = r.U8("beat.flags");
     if (r.ok() && (flags & ~kBeatFlagQuiesce) != 0) {
-      r.Fail(fmt::format("beat {} has reserved flag bits {:#04x} set", i, flags & ~kBeatFlagQuiesce));
+      r.Fail(
+          fmt::format("beat {} has reserved flag bits {:#04x} set", i, flags & ~kBeatFlagQuiesce));
     }
     b.quiesce = (flags & kBeatFlagQuiesce) != 0;
   }
