@@ -42,7 +42,7 @@ T Must(Result<T> r, const char* what) {
 
 }  // namespace
 
-HostCluster::HostCluster(HostClusterOptions options) : options_(options) {
+HostCluster::HostCluster(HostClusterOptions options) : options_(options), rng_(options.seed) {
   if (options_.liveness_timeout_ticks == 0)
     options_.liveness_timeout_ticks = options_.election_ticks;
   for (NodeId p = 1; p <= options_.processes; ++p) {
@@ -58,6 +58,16 @@ HostCluster::HostCluster(HostClusterOptions options) : options_(options) {
 
 HostCluster::~HostCluster() = default;
 
+Config HostCluster::MakeConfig(GroupId g, NodeId p) const {
+  Config c;
+  c.id = p;
+  c.seed = g * 7919 + p + options_.seed * 104729;
+  c.election_ticks = options_.election_ticks;
+  c.heartbeat_ticks = options_.heartbeat_ticks;
+  c.quiesce = options_.quiesce;
+  return c;
+}
+
 void HostCluster::AddGroup(GroupId g) {
   std::vector<NodeId> voters;
   for (NodeId p = 1; p <= options_.processes; ++p) voters.push_back(p);
@@ -65,13 +75,57 @@ void HostCluster::AddGroup(GroupId g) {
     Replica& r = proc.replicas[g];
     r.storage = std::make_unique<MemoryStorage>();
     if (!r.storage->Bootstrap(voters).ok()) Fail("bootstrap");
-    Config c;
-    c.id = p;
-    c.seed = g * 7919 + p;
-    c.election_ticks = options_.election_ticks;
-    c.heartbeat_ticks = options_.heartbeat_ticks;
-    c.quiesce = options_.quiesce;
-    if (Status s = proc.host->AddGroup(g, c, r.storage.get()); !s.ok()) Fail(s.ToString());
+    if (!proc.host) continue;  // crashed: it finds the group at Restart
+    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage.get()); !s.ok())
+      Fail(s.ToString());
+  }
+}
+
+void HostCluster::Crash(NodeId p) {
+  Proc& proc = procs_.at(p);
+  proc.host.reset();
+  for (auto& [g, r] : proc.replicas) {
+    r.applied.clear();  // the state machine is rebuilt by replaying the log
+    r.reads.clear();
+  }
+}
+
+void HostCluster::Restart(NodeId p) {
+  Proc& proc = procs_.at(p);
+  if (proc.host) return;
+  runtime::HostCoreOptions ho;
+  ho.self = p;
+  ho.liveness_timeout_ticks = options_.liveness_timeout_ticks;
+  proc.host = std::make_unique<runtime::HostCore>(ho);
+  for (NodeId q = 1; q <= options_.processes; ++q) proc.host->AddPeer(q);
+  for (auto& [g, r] : proc.replicas) {
+    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage.get()); !s.ok())
+      Fail(s.ToString());
+  }
+}
+
+std::uint64_t HostCluster::committed_entries() const {
+  std::uint64_t n = 0;
+  for (const auto& [g, entries] : committed_) n += entries.size();
+  return n;
+}
+
+void HostCluster::CheckLeader(GroupId g, NodeId p, const RawNode& core) {
+  if (core.role() != Role::kLeader) return;
+  auto [it, fresh] = leaders_.try_emplace({g, core.term()}, p);
+  if (!fresh && it->second != p) {
+    Fail("election safety: group " + std::to_string(g) + " has leaders " +
+         std::to_string(it->second) + " and " + std::to_string(p) + " in term " +
+         std::to_string(core.term()));
+  }
+}
+
+void HostCluster::CheckApply(GroupId g, NodeId p, const Entry& e) {
+  auto [it, fresh] = committed_[g].try_emplace(e.index, e.term, e.data);
+  if (!fresh && (it->second.first != e.term || it->second.second != e.data)) {
+    Fail("state machine safety: group " + std::to_string(g) + " process " + std::to_string(p) +
+         " applied index " + std::to_string(e.index) + " term " + std::to_string(e.term) +
+         ", another replica term " + std::to_string(it->second.first));
   }
 }
 
@@ -86,7 +140,9 @@ void HostCluster::ResetCpu() {
 }
 
 void HostCluster::Tick() {
+  ++now_;
   for (auto& [p, proc] : procs_) {
+    if (!proc.host) continue;
     CpuScope cpu(&proc.cpu);
     proc.host->Tick();
   }
@@ -99,16 +155,18 @@ void HostCluster::Quiet() {
       HandleReady(p);
       Flush(p);
     }
-    if (net_.empty()) return;
-    std::deque<Wire> batch;
-    batch.swap(net_);
-    for (const Wire& w : batch) Deliver(w);
+    std::deque<Wire> due, later;
+    for (Wire& w : net_) (w.due <= now_ ? due : later).push_back(std::move(w));
+    net_.swap(later);
+    if (due.empty()) return;
+    for (const Wire& w : due) Deliver(w);
   }
   Fail("the network did not quiet down in 1000 rounds");
 }
 
 void HostCluster::HandleReady(NodeId p) {
   Proc& proc = procs_.at(p);
+  if (!proc.host) return;
   CpuScope cpu(&proc.cpu);
   runtime::HostCore& host = *proc.host;
   for (GroupId g : host.TakeTouched()) {
@@ -124,11 +182,13 @@ void HostCluster::HandleReady(NodeId p) {
         if (rd.hard_state) r.storage->SetHardState(*rd.hard_state);
         host.Send(g, std::move(rd.messages_after_persist));
         for (const Entry& e : rd.committed_entries) {
+          CheckApply(g, p, e);
           if (e.type == EntryType::kNormal && !e.data.empty()) r.applied.push_back(e.data);
         }
         for (ReadState& rs : rd.read_states) r.reads.push_back(std::move(rs));
         core.Advance(rd);
       }
+      CheckLeader(g, p, core);
     });
     if (!s.ok()) Fail(s.ToString());
   }
@@ -136,46 +196,56 @@ void HostCluster::HandleReady(NodeId p) {
 
 void HostCluster::Flush(NodeId p) {
   Proc& proc = procs_.at(p);
+  if (!proc.host) return;
   CpuScope cpu(&proc.cpu);
-  auto send = [&](NodeId to, wire::GroupFrameType type, std::string payload) {
+  std::uniform_real_distribution<double> coin(0, 1);
+  auto send = [&](NodeId to, wire::FrameType type, std::string payload) {
     Traffic& t = traffic_[{p, to}];
     ++t.frames;
     t.bytes += wire::kFrameHeaderBytes + payload.size();
     if (isolated_.count(p) || isolated_.count(to)) return;
-    net_.push_back({p, to, static_cast<std::uint8_t>(type), std::move(payload)});
+    if (options_.drop_rate > 0 && coin(rng_) < options_.drop_rate) return;
+    auto delay = [&]() -> std::int64_t {
+      if (options_.max_delay_ticks <= 0) return 0;
+      return static_cast<std::int64_t>(rng_() % (options_.max_delay_ticks + 1));
+    };
+    if (options_.duplicate_rate > 0 && coin(rng_) < options_.duplicate_rate)
+      net_.push_back({now_ + delay(), p, to, type, payload});
+    net_.push_back({now_ + delay(), p, to, type, std::move(payload)});
   };
   for (runtime::HostOutput& o : proc.host->TakeOutput()) {
     Traffic& t = traffic_[{p, o.to}];
     if (o.send_beat) {
       ++t.beat_frames;
       t.beats += o.beat.beats.size();
-      send(o.to, wire::GroupFrameType::kHostBeat, Must(wire::EncodeHostBeat(o.beat), "beat"));
+      send(o.to, wire::FrameType::kHostBeat, Must(wire::EncodeHostBeat(o.beat), "beat"));
     }
     for (const wire::GroupMessage& gm : o.messages) {
       ++t.message_frames;
-      send(o.to, wire::GroupFrameType::kGroupMessage,
+      send(o.to, wire::FrameType::kGroupMessage,
            Must(wire::EncodeGroupMessage(gm.group, gm.message), "message"));
     }
     if (!o.acks.acks.empty()) {
       ++t.ack_frames;
       t.acks += o.acks.acks.size();
-      send(o.to, wire::GroupFrameType::kHostBeatAck, Must(wire::EncodeHostBeatAck(o.acks), "ack"));
+      send(o.to, wire::FrameType::kHostBeatAck, Must(wire::EncodeHostBeatAck(o.acks), "ack"));
     }
   }
 }
 
 void HostCluster::Deliver(const Wire& w) {
   Proc& proc = procs_.at(w.to);
+  if (!proc.host || isolated_.count(w.to) || isolated_.count(w.from)) return;  // lost
   CpuScope cpu(&proc.cpu);
   Status s;
-  switch (static_cast<wire::GroupFrameType>(w.type)) {
-    case wire::GroupFrameType::kHostBeat:
+  switch (w.type) {
+    case wire::FrameType::kHostBeat:
       s = proc.host->Receive(w.from, Must(wire::DecodeHostBeat(w.payload), "beat"));
       break;
-    case wire::GroupFrameType::kHostBeatAck:
+    case wire::FrameType::kHostBeatAck:
       s = proc.host->Receive(w.from, Must(wire::DecodeHostBeatAck(w.payload), "ack"));
       break;
-    case wire::GroupFrameType::kGroupMessage:
+    case wire::FrameType::kGroupMessage:
       s = proc.host->Receive(w.from, Must(wire::DecodeGroupMessage(w.payload), "message"));
       break;
     default:
@@ -188,7 +258,7 @@ NodeId HostCluster::Leader(GroupId g) const {
   NodeId leader = kNoNode;
   Term term = 0;
   for (const auto& [p, proc] : procs_) {
-    if (isolated_.count(p)) continue;
+    if (isolated_.count(p) || !proc.host) continue;
     const RawNode* core = proc.host->Get(g);
     if (core == nullptr || core->role() != Role::kLeader) continue;
     const Term t = core->GetStatus().hard_state.term;
@@ -201,6 +271,7 @@ NodeId HostCluster::Leader(GroupId g) const {
 }
 
 Status HostCluster::Propose(NodeId p, GroupId g, const std::string& data) {
+  if (crashed(p)) return Status(ErrorCode::kShutdown, "crashed");
   Status result;
   Status s = procs_.at(p).host->With(g, [&](RawNode& core) {
     Result<LogPosition> r = core.Propose(data);
@@ -210,6 +281,7 @@ Status HostCluster::Propose(NodeId p, GroupId g, const std::string& data) {
 }
 
 Status HostCluster::ReadIndex(NodeId p, GroupId g, const std::string& context) {
+  if (crashed(p)) return Status(ErrorCode::kShutdown, "crashed");
   Status result;
   Status s = procs_.at(p).host->With(g, [&](RawNode& core) { result = core.ReadIndex(context); });
   return s.ok() ? result : s;

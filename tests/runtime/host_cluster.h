@@ -4,19 +4,28 @@
 // counted), decoded again on arrival, so traffic is measured in real bytes and every
 // frame round-trips through the codec. Deterministic: no threads, no clocks.
 //
-// Used by host_core_test and host_idle_bench. Not thread-safe.
+// Faults (HostClusterOptions): frames lost, duplicated and delayed (so reordered),
+// processes isolated and crashed (a crash keeps what was persisted: each replica's
+// MemoryStorage is written before the messages that depend on it leave, as the
+// durability contract says; the state machine restarts empty and replays). Safety is
+// checked as it runs, per group: at most one leader per term, and one entry per index
+// over every replica's applies and all time; a violation throws std::runtime_error.
+//
+// Used by host_core_test, host_sim_test and host_idle_bench. Not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "raft/storage.h"
 #include "runtime/host_core.h"
+#include "wire/wire_format.h"
 
 namespace raft::testing {
 
@@ -29,6 +38,11 @@ struct HostClusterOptions {
   bool quiesce = true;
   // The failure detector's timeout, in ticks; 0: election_ticks.
   std::int64_t liveness_timeout_ticks = 0;
+  // Faults on every frame: lost, delivered twice, delayed by 0..max_delay_ticks ticks.
+  std::uint64_t seed = 1;
+  double drop_rate = 0;
+  double duplicate_rate = 0;
+  int max_delay_ticks = 0;
 };
 
 // Frames and bytes sent from one process to another.
@@ -63,6 +77,14 @@ class HostCluster {
 
   void Isolate(NodeId p) { isolated_.insert(p); }
   void Heal(NodeId p) { isolated_.erase(p); }
+  // Stops process p: its host and state machines are gone, its storage stays; frames to
+  // it are lost. Restart builds a new host over the same storage.
+  void Crash(NodeId p);
+  void Restart(NodeId p);
+  bool crashed(NodeId p) const { return !procs_.at(p).host; }
+  std::int64_t now() const { return now_; }
+  // Entries known committed (applied somewhere), over all groups.
+  std::uint64_t committed_entries() const;
 
   runtime::HostCore& host(NodeId p) { return *procs_.at(p).host; }
   // The leader of `g` in the highest term among the processes not isolated, or kNoNode.
@@ -93,12 +115,17 @@ class HostCluster {
     double cpu = 0;
   };
   struct Wire {
+    std::int64_t due;  // the tick it arrives
     NodeId from;
     NodeId to;
-    std::uint8_t type;  // wire::GroupFrameType
+    wire::FrameType type;
     std::string payload;
   };
 
+  Config MakeConfig(GroupId g, NodeId p) const;
+  // Safety checks of one replica after a Ready (see the top of this file).
+  void CheckLeader(GroupId g, NodeId p, const RawNode& core);
+  void CheckApply(GroupId g, NodeId p, const Entry& e);
   void HandleReady(NodeId p);
   void Flush(NodeId p);
   void Deliver(const Wire& w);
@@ -108,6 +135,10 @@ class HostCluster {
   std::set<NodeId> isolated_;
   std::deque<Wire> net_;
   std::map<std::pair<NodeId, NodeId>, Traffic> traffic_;
+  std::mt19937_64 rng_;
+  std::int64_t now_ = 0;
+  std::map<std::pair<GroupId, Term>, NodeId> leaders_;  // election safety
+  std::map<GroupId, std::map<Index, std::pair<Term, std::string>>> committed_;
 };
 
 }  // namespace raft::testing

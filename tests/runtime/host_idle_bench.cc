@@ -100,5 +100,17 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(ab.message_frames + ba.message_frames), v3 / seconds);
     }
   }
+  // Resident memory of the whole benchmark (3 processes' groups, storage and all).
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "VmRSS:", 6) == 0) {
+        const double kib = std::atof(line + 6);
+        std::printf("resident: %.0f MiB, %.1f KiB per replica\n", kib / 1024,
+                    kib / static_cast<double>(3 * groups));
+      }
+    }
+    std::fclose(f);
+  }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include "raw_peer.h"
 #include "runtime/peer_auth.h"
 #include "runtime/snapshot_store.h"
+#include "wire/group_frames.h"
 #include "wire/handshake.h"
 #include "wire/message_codec.h"
 #include "wire/wire_format.h"
@@ -45,6 +46,22 @@ struct Recorder : TransportHandler {
     return accept_snapshots ? Status::Ok()
                             : Status(ErrorCode::kInvalidArgument, "not the leader (test)");
   }
+  // Version 4 (a host's transport).
+  std::vector<wire::GroupMessage> group_messages;
+  std::vector<wire::HostBeat> beats;
+  std::vector<wire::HostBeatAck> acks;
+  Status OnGroupMessage(NodeId, wire::GroupMessage gm) override {
+    group_messages.push_back(std::move(gm));
+    return Status::Ok();
+  }
+  Status OnHostBeat(NodeId, wire::HostBeat hb) override {
+    beats.push_back(std::move(hb));
+    return Status::Ok();
+  }
+  Status OnHostBeatAck(NodeId, wire::HostBeatAck ha) override {
+    acks.push_back(std::move(ha));
+    return Status::Ok();
+  }
 };
 
 // Two transports on loopback with small frames (4 KiB), run on the test's thread.
@@ -59,9 +76,10 @@ struct Pair {
   std::unique_ptr<Transport> a, b;
 
   // The cluster secrets of a (the dialer, node 1) and b (the listener, node 2).
-  // b_snapshot_bytes_max: b's TransportOptions::snapshot_bytes_max.
+  // b_snapshot_bytes_max: b's TransportOptions::snapshot_bytes_max. host_a, host_b:
+  // TransportOptions::host of each.
   explicit Pair(const std::string& secret_a = "", const std::string& secret_b = "",
-                std::uint64_t b_snapshot_bytes_max = 0) {
+                std::uint64_t b_snapshot_bytes_max = 0, bool host_a = false, bool host_b = false) {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     auto sa = SnapshotStore::Open((dir / "a").string());
@@ -72,9 +90,12 @@ struct Pair {
     store_b = std::move(sb).value();
     TransportOptions ob = Options(2, secret_b);
     ob.snapshot_bytes_max = b_snapshot_bytes_max;
+    ob.host = host_b;
     b = std::make_unique<Transport>(io, ob, &rb, store_b.get());
     REQUIRE(b->Listen().ok());
-    a = std::make_unique<Transport>(io, Options(1, secret_a), &ra, store_a.get());
+    TransportOptions oa = Options(1, secret_a);
+    oa.host = host_a;
+    a = std::make_unique<Transport>(io, oa, &ra, store_a.get());
     a->SetPeerAddress(2, "127.0.0.1:" + std::to_string(b->port()));
   }
   ~Pair() {
@@ -607,9 +628,95 @@ TEST_CASE("a version-2 dialer is answered in version 2; a layout chunk closes it
   CHECK(Partials(*p.store_b, 10, 2).empty());
 }
 
-// The quiesce flag of a heartbeat belongs to protocol version 4, which this transport
-// does not speak yet (docs/wire-protocol.md 4.2): on a version-3 connection a heartbeat
-// that carries it closes the connection, before the node sees it.
+// Protocol version 4 (docs/wire-protocol.md 4.4): two hosts' transports carry group
+// frames; a node's and a host's refuse each other at the handshake.
+TEST_CASE("hosts exchange group frames over protocol version 4", "[runtime][transport][host]") {
+  Pair p("s3cret", "s3cret", 0, /*host_a=*/true, /*host_b=*/true);
+  Message m = Append(10);
+  m.from = 1;
+  m.to = 2;
+  p.a->SendGroupFrame(2, wire::FrameType::kGroupMessage, *wire::EncodeGroupMessage(7, m));
+  const wire::HostBeat hb{{wire::Beat{7, 3, 9, 1, true}, wire::Beat{8, 3, 4, 0, false}}};
+  p.a->SendGroupFrame(2, wire::FrameType::kHostBeat, *wire::EncodeHostBeat(hb));
+  p.a->SendGroupFrame(2, wire::FrameType::kHostBeat, *wire::EncodeHostBeat({}));  // liveness
+  const wire::HostBeatAck ha{{wire::BeatAck{7, 3, 1}}};
+  p.a->SendGroupFrame(2, wire::FrameType::kHostBeatAck, *wire::EncodeHostBeatAck(ha));
+  p.RunUntil([&] { return !p.rb.acks.empty(); });
+  REQUIRE(p.rb.group_messages.size() == 1);
+  CHECK(p.rb.group_messages[0].group == 7);
+  CHECK(p.rb.group_messages[0].message == m);
+  REQUIRE(p.rb.beats.size() == 2);
+  CHECK(p.rb.beats[0] == hb);
+  CHECK(p.rb.beats[1].beats.empty());
+  REQUIRE(p.rb.acks.size() == 1);
+  CHECK(p.rb.acks[0] == ha);
+  CHECK(p.rb.messages.empty());
+  CHECK(p.ra.unreachable == 0);
+  CHECK(p.rb.conns_closed == 0);
+}
+
+TEST_CASE("a node and a host refuse each other at the handshake", "[runtime][transport][host]") {
+  const bool host_dials = GENERATE(false, true);
+  INFO("the dialer is a " << (host_dials ? "host" : "node"));
+  Pair p("", "", 0, /*host_a=*/host_dials, /*host_b=*/!host_dials);
+  if (host_dials) {
+    p.a->SendGroupFrame(2, wire::FrameType::kHostBeat, *wire::EncodeHostBeat({}));
+  } else {
+    p.a->Send(Append(10));
+  }
+  p.RunUntil([&] { return p.ra.unreachable > 0; });
+  CHECK(p.ra.unreachable > 0);
+  p.RunUntil([] { return false; }, 20);
+  CHECK(p.rb.messages.empty());
+  CHECK(p.rb.beats.empty());
+}
+
+// On a version-4 connection: a group message with a forged sender, a RaftMessage frame
+// (versions 2-3 only) and a malformed beat each close it before the host sees them.
+TEST_CASE("bad group frames close a version-4 connection", "[runtime][transport][host]") {
+  Pair p("", "", 0, /*host_a=*/true, /*host_b=*/true);
+  Message forged = Append(10);
+  forged.from = 3;
+  forged.to = 2;
+  std::string beat = *wire::EncodeHostBeat({{wire::Beat{7, 3, 9, 1, false}}});
+  beat.back() = 2;  // a reserved flag bit
+  const std::vector<std::pair<wire::FrameType, std::string>> cases = {
+      {wire::FrameType::kGroupMessage, *wire::EncodeGroupMessage(7, forged)},
+      {wire::FrameType::kRaftMessage, *wire::EncodeMessage(Append(10))},
+      {wire::FrameType::kHostBeat, beat},
+  };
+  int closed = 0;
+  RunBeside(p, [&] {
+    for (const auto& [type, payload] : cases) {
+      auto peer = RawPeer::Connect("127.0.0.1", p.b->port());
+      REQUIRE(peer);
+      REQUIRE(peer->Handshake(1, 2, "", "", "", wire::kProtocolVersionHost).ok());
+      REQUIRE(peer->version() == wire::kProtocolVersionHost);
+      // A valid liveness frame first: it flows.
+      REQUIRE(peer->Send(*wire::EncodeFrame(wire::FrameType::kHostBeat, *wire::EncodeHostBeat({}),
+                                            wire::kFramePayloadBytesMaxDefault,
+                                            wire::kProtocolVersionHost)));
+      // Framed as its own versions allow, then stamped version 4 (the encoder refuses a
+      // RaftMessage on 4; the listener's decoder must too).
+      std::string frame =
+          *wire::EncodeFrame(type, payload, wire::kFramePayloadBytesMaxDefault,
+                             type == wire::FrameType::kRaftMessage ? wire::kProtocolVersionMax
+                                                                   : wire::kProtocolVersionHost);
+      wire::SetFrameVersion(&frame, wire::kProtocolVersionHost);
+      REQUIRE(peer->Send(frame));
+      closed += peer->WaitClosed();
+    }
+  });
+  CHECK(closed == 3);
+  CHECK(p.rb.beats.size() == 3);
+  CHECK(p.rb.group_messages.empty());
+  CHECK(p.rb.messages.empty());
+  CHECK(p.rb.conns_closed >= 2);  // the RaftMessage is refused by the decoder, not counted
+}
+
+// The quiesce flag of a heartbeat belongs to a GroupMessage of protocol version 4
+// (docs/wire-protocol.md 4.2): on a version-3 connection a heartbeat that carries it
+// closes the connection, before the node sees it.
 TEST_CASE("a quiesce heartbeat on a version-3 connection closes it", "[runtime][transport]") {
   Pair p;
   Message hb;

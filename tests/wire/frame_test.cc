@@ -152,7 +152,12 @@ TEST_CASE("header checks fire before any payload byte is buffered", "[wire][fram
       {"version 4", RawHeader(4, 4, 0, 1, crc), "unsupported version 4"},
       {"handshake version", RawHeader(2, 1, 0, 1, crc), "unsupported version 2"},
       {"type 0", RawHeader(1, 0, 0, 1, crc), "unknown frame type 0"},
-      {"type 8", RawHeader(2, 8, 0, 1, crc), "unknown frame type 8"},
+      {"type 13", RawHeader(2, 13, 0, 1, crc), "unknown frame type 13"},
+      // Group frames travel on version 4 only, and version 4 carries no RaftMessage.
+      {"group frame on 3", RawHeader(3, 8, 0, 1, crc), "unsupported version 3 for a GroupMessage"},
+      {"beat on 2", RawHeader(2, 11, 0, 1, crc), "unsupported version 2 for a HostBeat"},
+      {"reserved group snapshot", RawHeader(4, 9, 0, 1, crc), "unsupported version 4"},
+      {"finish on 5", RawHeader(5, 7, 0, 1, crc), "unsupported version 5"},
       {"flags", RawHeader(2, 4, 0x8000, 1, crc), "reserved frame flags 0x8000 set"},
       {"length", RawHeader(2, 4, 0, 1025, crc), "payload of 1025 bytes exceeds the limit of 1024"},
   };
@@ -235,7 +240,12 @@ TEST_CASE("the encoder refuses what a decoder would refuse", "[wire][frame]") {
         ErrorCode::kInvalidArgument);
   CHECK(EncodeFrame(FrameType::kRaftMessage, std::string(1024, 'x'), 1024).ok());
   CHECK(EncodeFrame(static_cast<FrameType>(0), "").status().code() == ErrorCode::kInvalidArgument);
-  CHECK(EncodeFrame(static_cast<FrameType>(8), "").status().code() == ErrorCode::kInvalidArgument);
+  CHECK(EncodeFrame(static_cast<FrameType>(13), "").status().code() == ErrorCode::kInvalidArgument);
+  // A group frame on versions 2-3, a RaftMessage on 4.
+  CHECK(EncodeFrame(FrameType::kHostBeat, "").status().code() == ErrorCode::kInvalidArgument);
+  CHECK(EncodeFrame(FrameType::kHostBeat, "", 1024, kProtocolVersionHost).ok());
+  CHECK(EncodeFrame(FrameType::kRaftMessage, "", 1024, kProtocolVersionHost).status().code() ==
+        ErrorCode::kInvalidArgument);
 }
 
 // Security review F-11: a listener limits the first, unauthenticated frames to 4 KiB, the

@@ -8,6 +8,7 @@
 
 #include "raft/coding.h"
 #include "test_util.h"
+#include "wire/frame.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
@@ -134,6 +135,28 @@ TEST_CASE("host beats that break the grammar are refused", "[wire][group]") {
 
   CHECK(EncodeHostBeat({{Beat{}}}).status().code() == ErrorCode::kInvalidArgument);
   CHECK(EncodeHostBeatAck({{BeatAck{}}}).status().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("group frames travel in version-4 frames", "[wire][group]") {
+  const std::string payload = *EncodeHostBeat({{Beat{3, 5, 7, 11, true}}});
+  Result<std::string> frame = EncodeFrame(FrameType::kHostBeat, payload,
+                                          kFramePayloadBytesMaxDefault, kProtocolVersionHost);
+  REQUIRE(frame.ok());
+  CHECK(frame->size() == kFrameHeaderBytes + 4 + kBeatBytes);
+  FrameDecoder d;
+  REQUIRE(d.Feed(*frame).ok());
+  std::optional<Frame> f = d.Pop();
+  REQUIRE(f.has_value());
+  CHECK(f->type == FrameType::kHostBeat);
+  CHECK(f->version == kProtocolVersionHost);
+  CHECK(DecodeHostBeat(f->payload)->beats.size() == 1);
+  CHECK(std::string(FrameTypeName(FrameType::kHostBeatAck)) == "HostBeatAck");
+  // The same frame on version 3 is refused, by the encoder and the decoder.
+  CHECK_FALSE(EncodeFrame(FrameType::kHostBeat, payload).ok());
+  std::string v3 = *frame;
+  SetFrameVersion(&v3, kProtocolVersionMax);
+  FrameDecoder old;
+  CHECK(old.Feed(v3).message().find("unsupported version 3 for a HostBeat") != std::string::npos);
 }
 
 TEST_CASE("random bytes never decode into a crash", "[wire][group]") {

@@ -155,6 +155,11 @@ TEST_CASE("version negotiation picks the highest common version", "[wire][handsh
   CHECK(NegotiateVersion(1, 1) == std::nullopt);  // a version-1 peer is refused
   CHECK(NegotiateVersion(4, 9) == std::nullopt);
   CHECK(NegotiateVersion(0, 0) == std::nullopt);
+  // A host of many groups speaks version 4 alone: it and a Node never agree.
+  CHECK(NegotiateVersion(4, 4, kProtocolVersionHost, kProtocolVersionHost) ==
+        std::optional<std::uint8_t>(4));
+  CHECK(NegotiateVersion(2, 3, kProtocolVersionHost, kProtocolVersionHost) == std::nullopt);
+  CHECK(NegotiateVersion(4, 4) == std::nullopt);
 }
 
 TEST_CASE("snapshot chunks and acks round-trip", "[wire][snapshot]") {

@@ -124,6 +124,11 @@ void HostCore::Tick() {
   }
 }
 
+void HostCore::Heard(NodeId from) {
+  liveness_.Heard(from, now_);
+  lost_.erase(from);  // not lost any more: a core falling asleep now need not wake (Note)
+}
+
 Status HostCore::StepInto(GroupId g, const Message& m) {
   RawNode* core = Find(g);
   if (core == nullptr) {
@@ -139,7 +144,7 @@ Status HostCore::StepInto(GroupId g, const Message& m) {
 }
 
 Status HostCore::Receive(NodeId from, const wire::GroupMessage& gm) {
-  liveness_.Heard(from, now_);
+  Heard(from);
   if (gm.message.from != from) {
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("host: group {}: a message from {} arrived from process {}", gm.group,
@@ -149,7 +154,7 @@ Status HostCore::Receive(NodeId from, const wire::GroupMessage& gm) {
 }
 
 Status HostCore::Receive(NodeId from, const wire::HostBeat& hb) {
-  liveness_.Heard(from, now_);
+  Heard(from);
   for (const wire::Beat& b : hb.beats) {
     if (Status s = StepInto(b.group, wire::HeartbeatOf(b, from, options_.self)); !s.ok()) return s;
   }
@@ -157,7 +162,7 @@ Status HostCore::Receive(NodeId from, const wire::HostBeat& hb) {
 }
 
 Status HostCore::Receive(NodeId from, const wire::HostBeatAck& ha) {
-  liveness_.Heard(from, now_);
+  Heard(from);
   for (const wire::BeatAck& a : ha.acks) {
     Message m = wire::HeartbeatResponseOf(a, from, options_.self);
     if (Status s = StepInto(a.group, m); !s.ok()) return s;

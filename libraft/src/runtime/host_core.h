@@ -127,7 +127,7 @@ class HostCore {
   // Everything queued, one output per peer process with something to send, by id.
   std::vector<HostOutput> TakeOutput();
 
-  // Peers lost at the last Tick.
+  // Peers lost at the last Tick and not heard from since.
   const std::set<NodeId>& lost() const { return lost_; }
   const HostCoreCounters& counters() const { return counters_; }
 
@@ -138,6 +138,7 @@ class HostCore {
   // a core that just fell asleep while a process it depends on is lost is woken again.
   void Note(GroupId g, RawNode& core);
   Status StepInto(GroupId g, const Message& m);
+  void Heard(NodeId from);
   HostOutput& Out(NodeId to);
 
   struct Group;

@@ -99,7 +99,7 @@ bool InboundConn::HandleFrame(wire::Frame f) {
     case wire::FrameType::kRaftMessage: {
       auto m = wire::DecodeMessage(f.payload);
       if (!m.ok()) return CloseForBadInput("closing connection: bad message", m.status().message());
-      if (m->quiesce && version_ < wire::kProtocolVersionQuiesce)
+      if (m->quiesce)  // a GroupMessage's heartbeat only (version 4)
         return CloseForBadInput("closing connection: bad message",
                                 "quiesce flag on protocol version " + std::to_string(version_));
       if (m->from != peer_ || m->to != t_->options().self) {
@@ -112,9 +112,45 @@ bool InboundConn::HandleFrame(wire::Frame f) {
     }
     case wire::FrameType::kSnapshotChunk:
       return HandleChunk(f);
+    case wire::FrameType::kGroupMessage:
+    case wire::FrameType::kHostBeat:
+    case wire::FrameType::kHostBeatAck:
+      return HandleGroupFrame(f);
     default:
       return CloseForBadInput("closing connection: unexpected frame", wire::FrameTypeName(f.type));
   }
+}
+
+bool InboundConn::HandleGroupFrame(const wire::Frame& f) {
+  // The decoder let these through on version 4 only, which a host transport alone
+  // negotiates.
+  TransportHandler* h = t_->handler();
+  Status s;
+  if (f.type == wire::FrameType::kGroupMessage) {
+    auto gm = wire::DecodeGroupMessage(f.payload);
+    if (!gm.ok()) return CloseForBadInput("closing connection: bad message", gm.status().message());
+    if (gm->message.from != peer_ || gm->message.to != t_->options().self) {
+      return CloseForBadInput(
+          "closing connection: message with forged sender or target",
+          std::to_string(gm->message.from) + " -> " + std::to_string(gm->message.to));
+    }
+    if (gm->message.quiesce && gm->message.type != MessageType::kHeartbeat)
+      return CloseForBadInput("closing connection: bad message", "quiesce flag off a heartbeat");
+    s = h->OnGroupMessage(peer_, std::move(gm).value());
+  } else if (f.type == wire::FrameType::kHostBeat) {
+    auto hb = wire::DecodeHostBeat(f.payload);
+    if (!hb.ok())
+      return CloseForBadInput("closing connection: bad host beat", hb.status().message());
+    s = h->OnHostBeat(peer_, std::move(hb).value());
+  } else {
+    auto ha = wire::DecodeHostBeatAck(f.payload);
+    if (!ha.ok())
+      return CloseForBadInput("closing connection: bad host beat ack", ha.status().message());
+    s = h->OnHostBeatAck(peer_, std::move(ha).value());
+  }
+  if (!s.ok())
+    return CloseForBadInput("closing connection: the host refused a frame", s.ToString());
+  return true;
 }
 
 bool InboundConn::CloseForBadInput(std::string_view why, const std::string& detail) {
@@ -150,14 +186,16 @@ bool InboundConn::HandleHandshake(const wire::Frame& f) {
   if (hs->cluster_id != o.cluster_id)
     return reject(wire::RejectCode::kClusterMismatch,
                   "cluster id '" + hs->cluster_id + "' is not '" + o.cluster_id + "'");
-  auto version = wire::NegotiateVersion(hs->version_min, hs->version_max);
+  auto version = wire::NegotiateVersion(hs->version_min, hs->version_max, t_->version_min(),
+                                        t_->version_max());
   if (!version) {
-    return reject(wire::RejectCode::kVersionUnsupported,
-                  fmt::format("the dialer speaks protocol versions {}..{}, this node {}..{} "
-                              "(version 2 is the mutual challenge-response handshake); "
-                              "upgrade every node to the same release",
-                              hs->version_min, hs->version_max, wire::kProtocolVersionMin,
-                              wire::kProtocolVersionMax));
+    return reject(
+        wire::RejectCode::kVersionUnsupported,
+        fmt::format("the dialer speaks protocol versions {}..{}, this node {}..{} "
+                    "(version 2 is the mutual challenge-response handshake; 4 a "
+                    "host of many groups', which a single-group node never speaks); "
+                    "upgrade every node to the same release",
+                    hs->version_min, hs->version_max, t_->version_min(), t_->version_max()));
   }
   if (hs->to != kNoNode && hs->to != o.self)
     return reject(wire::RejectCode::kWrongNode, "this is node " + std::to_string(o.self));

@@ -47,6 +47,8 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   // Logs, sends HandshakeReject and closes after it; false.
   bool Reject(wire::RejectCode code, const std::string& reason);
   bool HandleChunk(const wire::Frame& f);
+  // Version 4: GroupMessage, HostBeat, HostBeatAck to the handler.
+  bool HandleGroupFrame(const wire::Frame& f);
   // Queues one answer; an answer that cannot be framed closes the connection (false).
   bool SendFrame(wire::FrameType type, const Result<std::string>& payload, bool close_after);
   void StartWrite();

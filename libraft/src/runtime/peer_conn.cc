@@ -91,8 +91,32 @@ void PeerConn::SendMessage(const Message& m) {
   CheckInvariants();
 }
 
+void PeerConn::SendPayload(wire::FrameType type, const std::string& payload) {
+  t_->CheckThread();
+  if (closed_) return;
+  if (state_ == State::kBackoff) {
+    t_->handler()->OnUnreachable(id_);  // as SendMessage: no stale traffic
+    return;
+  }
+  if (Status s = Enqueue(type, payload, /*force=*/false); !s.ok()) {
+    if (s.code() != ErrorCode::kBusy) {
+      t_->Log(LogLevel::kError, "cannot send frame",
+              {{"peer", t_->PeerLabel(id_)},
+               {"type", wire::FrameTypeName(type)},
+               {"error", s.ToString()}});
+    }
+    t_->handler()->OnUnreachable(id_);
+    return;
+  }
+  if (state_ == State::kIdle) Connect();
+  StartWrite();
+  CheckInvariants();
+}
+
 Status PeerConn::Enqueue(wire::FrameType type, const std::string& payload, bool force) {
-  auto frame = wire::EncodeFrame(type, payload, t_->options().frame_bytes_max);
+  // Framed with our highest version; the negotiated one replaces it when written
+  // (wire::SetFrameVersion), as the connection may not have negotiated yet.
+  auto frame = wire::EncodeFrame(type, payload, t_->options().frame_bytes_max, t_->version_max());
   if (!frame.ok()) return frame.status();
   return EnqueueFrame(std::move(frame).value(), force);
 }
@@ -160,6 +184,8 @@ void PeerConn::ConnectTo(const asio::ip::tcp::endpoint& ep) {
     hs.cluster_id = t_->options().cluster_id;
     hs.address = t_->options().self_addr;
     hs.auth = *nonce;
+    hs.version_min = t_->version_min();
+    hs.version_max = t_->version_max();
     auto payload = wire::EncodeHandshake(hs);
     auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kHandshake, *payload,
                                                   t_->options().frame_bytes_max)
@@ -200,9 +226,9 @@ void PeerConn::HandleAck(const wire::Frame& f) {
     Fail("malformed handshake ack: " + ack.status().message());
     return;
   }
-  if (ack->version < wire::kProtocolVersionMin || ack->version > wire::kProtocolVersionMax) {
+  if (ack->version < t_->version_min() || ack->version > t_->version_max()) {
     Fail(fmt::format("the peer chose protocol version {}, outside ours ({}..{})", ack->version,
-                     wire::kProtocolVersionMin, wire::kProtocolVersionMax));
+                     t_->version_min(), t_->version_max()));
     return;
   }
   if (ack->from != id_) {
@@ -342,7 +368,7 @@ void PeerConn::HandleFrame(wire::Frame f) {
                                  : "malformed reject";
       if (rej.ok() && rej->code == wire::RejectCode::kVersionUnsupported) {
         why += fmt::format(" (this node speaks protocol versions {}..{}; upgrade every node)",
-                           wire::kProtocolVersionMin, wire::kProtocolVersionMax);
+                           t_->version_min(), t_->version_max());
       }
       t_->Log(LogLevel::kError, "peer refused our handshake",
               {{"peer", t_->PeerLabel(id_)}, {"addr", addr_}, {"reason", why}});

@@ -75,6 +75,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   // The peer just dialed us: it is up, so stop waiting out a reconnect backoff.
   void PeerIsUp();
   void SendMessage(const Message& m);
+  // A group frame (protocol version 4; Transport::SendGroupFrame).
+  void SendPayload(wire::FrameType type, const std::string& payload);
   void Close();
 
  private:

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "base/assert.h"
 #include "runtime/inbound_conn.h"
 #include "runtime/peer_conn.h"
 #include "runtime/peer_stream.h"
@@ -191,6 +192,7 @@ void Transport::PeerIsUp(NodeId id) {
 
 void Transport::Send(Message m) {
   CheckThread();
+  RAFT_ASSERT(!options_.host, "Send on a host's transport (version 4 carries group frames)");
   if (stopped_) return;
   auto it = peers_.find(m.to);
   if (it == peers_.end()) {
@@ -199,6 +201,33 @@ void Transport::Send(Message m) {
     return;
   }
   it->second->SendMessage(m);
+}
+
+void Transport::SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) {
+  CheckThread();
+  RAFT_ASSERT(options_.host, "SendGroupFrame on a transport that is not a host's");
+  if (stopped_) return;
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    handler_->OnUnreachable(peer);
+    return;
+  }
+  it->second->SendPayload(type, payload);
+}
+
+Status TransportHandler::OnGroupMessage(NodeId peer, wire::GroupMessage /*gm*/) {
+  return Status(ErrorCode::kInvalidArgument,
+                "a group message from " + std::to_string(peer) + " to a transport not a host's");
+}
+
+Status TransportHandler::OnHostBeat(NodeId peer, wire::HostBeat /*hb*/) {
+  return Status(ErrorCode::kInvalidArgument,
+                "a host beat from " + std::to_string(peer) + " to a transport not a host's");
+}
+
+Status TransportHandler::OnHostBeatAck(NodeId peer, wire::HostBeatAck /*ha*/) {
+  return Status(ErrorCode::kInvalidArgument,
+                "a host beat ack from " + std::to_string(peer) + " to a transport not a host's");
 }
 
 void Transport::Stop() {

@@ -35,6 +35,8 @@
 #include "raft/status.h"
 #include "runtime/env.h"
 #include "runtime/snapshot_store.h"
+#include "wire/group_frames.h"
+#include "wire/wire_format.h"
 
 namespace raft::runtime {
 
@@ -62,6 +64,11 @@ struct TransportOptions {
   const TlsContextHolder* tls = nullptr;
   // The io_context's thread, bound while it runs (borrowed); nullptr: unchecked.
   const base::ThreadChecker* io_thread = nullptr;
+  // Speak protocol version 4 alone, a host of many groups' (docs/wire-protocol.md 4.4):
+  // group frames (SendGroupFrame; handler OnGroupMessage, OnHostBeat, OnHostBeatAck)
+  // instead of RaftMessage and snapshot frames. false: versions 2-3 (raft::Node). The
+  // two never talk: the handshake refuses with kVersionUnsupported.
+  bool host = false;
 };
 
 class TransportHandler {
@@ -82,6 +89,13 @@ class TransportHandler {
   // The connection `peer` dialed to us ended with an error or EOF (the peer's process
   // died, or the connection was reset).
   virtual void OnPeerLost(NodeId /*peer*/) {}
+  // Version 4 (TransportOptions::host): a group frame from an authenticated peer,
+  // decoded (grammar only; a GroupMessage's `from` and `to` checked against the
+  // connection). Not ok: refused, and the connection closes (as OnMessage). A handler
+  // that is not a host's never sees them: its transport does not speak version 4.
+  virtual Status OnGroupMessage(NodeId peer, wire::GroupMessage gm);
+  virtual Status OnHostBeat(NodeId peer, wire::HostBeat hb);
+  virtual Status OnHostBeatAck(NodeId peer, wire::HostBeatAck ha);
   // The transport closed a connection `peer` dialed to us, after its handshake, because
   // of bad input on it: a malformed or unexpected frame, a forged sender, a message
   // the node refused. For a counter.
@@ -112,8 +126,19 @@ class Transport final : public MessageTransport {
   std::vector<NodeId> PeerIds() const override;
   void RemovePeer(NodeId id) override;
   // Sends one message. kSnapshot messages start a snapshot stream to the peer; the
-  // message itself follows the last chunk. Never blocks.
+  // message itself follows the last chunk. Never blocks. Versions 2-3 only (not host).
   void Send(Message m) override;
+  // TransportOptions::host: queues one group frame (kGroupMessage, kHostBeat,
+  // kHostBeatAck) with its encoded payload to `peer`. Never blocks; like Send, a frame
+  // that does not fit the peer's queue is dropped and OnUnreachable(peer) called.
+  void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload);
+  // The protocol versions this transport speaks.
+  std::uint8_t version_min() const {
+    return options_.host ? wire::kProtocolVersionHost : wire::kProtocolVersionMin;
+  }
+  std::uint8_t version_max() const {
+    return options_.host ? wire::kProtocolVersionHost : wire::kProtocolVersionMax;
+  }
   void Stop() override;
 
   // Internal, used by connections.

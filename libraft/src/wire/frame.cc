@@ -21,7 +21,35 @@ namespace {
 // Initial payload buffer; it grows geometrically (capped at the declared length).
 constexpr std::size_t kPayloadReserveInitial = 64 << 10;
 
-bool IsFrameType(std::uint8_t t) { return t >= 1 && t <= kFrameTypeMax; }
+bool IsFrameType(std::uint8_t t) {
+  return (t >= 1 && t <= kFrameTypeMax) || (t >= kGroupFrameTypeMin && t <= kGroupFrameTypeMax);
+}
+
+// Whether a frame of `type` may carry `version` (section 3.2): the handshake types
+// version 1; RaftMessage and the snapshot frames versions 2-3; HandshakeFinish 2-4; the
+// group frames 4 (section 4.4), their reserved snapshot types not yet.
+bool TypeFitsVersion(FrameType t, std::uint8_t version) {
+  switch (t) {
+    case FrameType::kHandshake:
+    case FrameType::kHandshakeAck:
+    case FrameType::kHandshakeReject:
+      return version == kHandshakeFrameVersion;
+    case FrameType::kRaftMessage:
+    case FrameType::kSnapshotChunk:
+    case FrameType::kSnapshotChunkAck:
+      return version >= kProtocolVersionMin && version <= kProtocolVersionMax;
+    case FrameType::kHandshakeFinish:
+      return version >= kProtocolVersionMin && version <= kProtocolVersionHost;
+    case FrameType::kGroupMessage:
+    case FrameType::kHostBeat:
+    case FrameType::kHostBeatAck:
+      return version == kProtocolVersionHost;
+    case FrameType::kGroupSnapshotChunk:
+    case FrameType::kGroupSnapshotChunkAck:
+      return false;
+  }
+  return false;
+}
 
 bool IsHandshakeType(FrameType t) {
   return t == FrameType::kHandshake || t == FrameType::kHandshakeAck ||
@@ -46,6 +74,16 @@ const char* FrameTypeName(FrameType type) {
       return "SnapshotChunkAck";
     case FrameType::kHandshakeFinish:
       return "HandshakeFinish";
+    case FrameType::kGroupMessage:
+      return "GroupMessage";
+    case FrameType::kGroupSnapshotChunk:
+      return "GroupSnapshotChunk";
+    case FrameType::kGroupSnapshotChunkAck:
+      return "GroupSnapshotChunkAck";
+    case FrameType::kHostBeat:
+      return "HostBeat";
+    case FrameType::kHostBeatAck:
+      return "HostBeatAck";
   }
   return "?";
 }
@@ -57,6 +95,12 @@ Result<FrameHeaderBytes> EncodeFrameHeader(FrameType type, std::string_view payl
         ErrorCode::kInvalidArgument,
         fmt::format("wire: cannot encode unknown frame type {}", static_cast<unsigned>(type)));
   }
+  const std::uint8_t v = IsHandshakeType(type) ? kHandshakeFrameVersion : version;
+  if (!TypeFitsVersion(type, v)) {
+    return Status(
+        ErrorCode::kInvalidArgument,
+        fmt::format("wire: a {} frame cannot carry protocol version {}", FrameTypeName(type), v));
+  }
   if (payload.size() > payload_bytes_max) {
     return Status(ErrorCode::kInvalidArgument,
                   fmt::format("wire: {} payload of {} bytes exceeds the frame limit of {}",
@@ -66,7 +110,7 @@ Result<FrameHeaderBytes> EncodeFrameHeader(FrameType type, std::string_view payl
   h.reserve(kFrameHeaderBytes);
   ByteWriter w(&h);
   w.Raw(std::string_view(reinterpret_cast<const char*>(kMagic), kMagicBytes));
-  w.U8(IsHandshakeType(type) ? kHandshakeFrameVersion : version);
+  w.U8(v);
   w.U8(static_cast<std::uint8_t>(type));
   w.U16(0);  // flags
   w.U32(static_cast<std::uint32_t>(payload.size()));
@@ -127,12 +171,12 @@ Status FrameDecoder::ParseHeader() {
                                  static_cast<unsigned char>(header_[kFlagsOffset + 1]) << 8);
   if (!IsFrameType(type)) return Fail(fmt::format("unknown frame type {}", type));
   const auto frame_type = static_cast<FrameType>(type);
-  if (IsHandshakeType(frame_type)
-          ? version != kHandshakeFrameVersion
-          : version < kProtocolVersionMin || version > kProtocolVersionMax) {
-    return Fail(fmt::format("unsupported version {} for a {} frame (this node speaks {}..{})",
-                            version, FrameTypeName(frame_type), kProtocolVersionMin,
-                            kProtocolVersionMax));
+  if (!TypeFitsVersion(frame_type, version)) {
+    return Fail(fmt::format(
+        "unsupported version {} for a {} frame (this node speaks {}..{}, and {} for a host "
+        "of many groups)",
+        version, FrameTypeName(frame_type), kProtocolVersionMin, kProtocolVersionMax,
+        kProtocolVersionHost));
   }
   if (flags != 0) return Fail(fmt::format("reserved frame flags {:#06x} set", flags));
   payload_len_ = raft::DecodeFixed32(header_.data() + kPayloadLenOffset);

@@ -176,9 +176,10 @@ Result<std::string> HandshakeTranscript(std::string_view role, std::string_view 
   return out;
 }
 
-std::optional<std::uint8_t> NegotiateVersion(std::uint8_t peer_min, std::uint8_t peer_max) {
-  const std::uint8_t lo = std::max(peer_min, kProtocolVersionMin);
-  const std::uint8_t hi = std::min(peer_max, kProtocolVersionMax);
+std::optional<std::uint8_t> NegotiateVersion(std::uint8_t peer_min, std::uint8_t peer_max,
+                                             std::uint8_t our_min, std::uint8_t our_max) {
+  const std::uint8_t lo = std::max(peer_min, our_min);
+  const std::uint8_t hi = std::min(peer_max, our_max);
   if (lo > hi) return std::nullopt;
   return hi;
 }

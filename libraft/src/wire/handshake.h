@@ -89,9 +89,11 @@ Result<std::string> HandshakeTranscript(std::string_view role, std::string_view 
                                         std::uint8_t version, NodeId listener,
                                         std::string_view listener_nonce);
 
-// The highest version in both [peer_min, peer_max] and [kProtocolVersionMin,
-// kProtocolVersionMax], or nullopt when the ranges do not overlap (answer with
-// RejectCode::kVersionUnsupported).
-std::optional<std::uint8_t> NegotiateVersion(std::uint8_t peer_min, std::uint8_t peer_max);
+// The highest version in both [peer_min, peer_max] and [our_min, our_max] (by default
+// raft::Node's, [kProtocolVersionMin, kProtocolVersionMax]), or nullopt when the ranges
+// do not overlap (answer with RejectCode::kVersionUnsupported).
+std::optional<std::uint8_t> NegotiateVersion(std::uint8_t peer_min, std::uint8_t peer_max,
+                                             std::uint8_t our_min = kProtocolVersionMin,
+                                             std::uint8_t our_max = kProtocolVersionMax);
 
 }  // namespace raft::wire

@@ -1,5 +1,7 @@
 #include "wire/payload.h"
 
+#include <fmt/format.h>
+
 #include <type_traits>
 #include <utility>
 
@@ -61,8 +63,15 @@ Result<Payload> DecodePayload(const Frame& frame) {
       return Widen(DecodeSnapshotChunkAck(frame.payload));
     case FrameType::kHandshakeFinish:
       return Widen(DecodeHandshakeFinish(frame.payload));
+    case FrameType::kGroupMessage:
+    case FrameType::kGroupSnapshotChunk:
+    case FrameType::kGroupSnapshotChunkAck:
+    case FrameType::kHostBeat:
+    case FrameType::kHostBeatAck:
+      break;  // version 4: group_frames.h decodes them
   }
-  return Status(ErrorCode::kCorruption, "wire: unknown frame type");
+  return Status(ErrorCode::kCorruption,
+                fmt::format("wire: no Payload for a {} frame", FrameTypeName(frame.type)));
 }
 
 }  // namespace raft::wire

@@ -28,10 +28,12 @@ inline constexpr std::uint8_t kProtocolVersionMin = 2;
 inline constexpr std::uint8_t kProtocolVersionMax = 3;
 // The first version whose snapshot streams may be in layout form.
 inline constexpr std::uint8_t kProtocolVersionLayout = 3;
-// The first version whose heartbeats may carry kMessageFlagQuiesce. Not spoken yet
-// (above kProtocolVersionMax): the codec knows the flag, the runtime refuses it on
-// every connection, and raft::Node never sets it (it refuses Config::quiesce).
-inline constexpr std::uint8_t kProtocolVersionQuiesce = 4;
+// Version 4 is a host of many groups' (section 4.4): group frames only, and heartbeats
+// with kMessageFlagQuiesce. A transport speaks either [kProtocolVersionMin,
+// kProtocolVersionMax] (raft::Node) or exactly kProtocolVersionHost (a host); the two
+// never interoperate. raft::Node never sets the quiesce flag (it refuses
+// Config::quiesce), and a RaftMessage frame may never carry it.
+inline constexpr std::uint8_t kProtocolVersionHost = 4;
 inline constexpr std::uint8_t kProtocolVersion = kProtocolVersionMax;
 inline constexpr std::uint8_t kHandshakeFrameVersion = 1;
 
@@ -52,19 +54,18 @@ enum class FrameType : std::uint8_t {
   kSnapshotChunk = 5,
   kSnapshotChunkAck = 6,
   kHandshakeFinish = 7,
-};
-inline constexpr std::uint8_t kFrameTypeMax = 7;
-
-// Frame types of protocol version 4 (section 4.4: a host of many groups). Kept apart
-// from FrameType until a transport speaks version 4; FrameDecoder refuses them today
-// (their version, 4, is above kProtocolVersionMax).
-enum class GroupFrameType : std::uint8_t {
+  // Version 4 only (section 4.4); types 4-6 are refused on version 4.
   kGroupMessage = 8,
-  kGroupSnapshotChunk = 9,
-  kGroupSnapshotChunkAck = 10,
+  kGroupSnapshotChunk = 9,      // reserved: not sent yet, refused
+  kGroupSnapshotChunkAck = 10,  // reserved: not sent yet, refused
   kHostBeat = 11,
   kHostBeatAck = 12,
 };
+// The highest frame type of versions 2-3 (the Payload variant of payload.h covers 1..7).
+inline constexpr std::uint8_t kFrameTypeMax = 7;
+inline constexpr std::uint8_t kGroupFrameTypeMin = 8;
+inline constexpr std::uint8_t kGroupFrameTypeMax = 12;
+
 // host_beat := count:u32 beat[count];  beat := group term commit read_seq flags:u8
 inline constexpr std::size_t kBeatBytes = 8 + 8 + 8 + 8 + 1;
 // host_beat_ack := count:u32 beat_ack[count];  beat_ack := group term read_seq
@@ -78,7 +79,7 @@ inline constexpr std::uint32_t kContextBytesMax = 64u << 10;
 inline constexpr std::uint32_t kConfNodesMax = 4096;
 inline constexpr std::uint8_t kMessageFlagReject = 1u << 0;
 inline constexpr std::uint8_t kMessageFlagCampaignTransfer = 1u << 1;
-inline constexpr std::uint8_t kMessageFlagQuiesce = 1u << 2;  // kProtocolVersionQuiesce
+inline constexpr std::uint8_t kMessageFlagQuiesce = 1u << 2;  // kHeartbeat in a GroupMessage only
 // type flags 8*u64 context_len entry_count snapshot(index term voters_n learners_n)
 inline constexpr std::size_t kMessageFixedBytes = 1 + 1 + 8 * 8 + 4 + 4 + (8 + 8 + 4 + 4);
 // term index type data_len
