@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace raft::runtime {
@@ -104,9 +105,10 @@ void HostCore::Tick() {
   }
 
   std::set<NodeId> lost;
+  const bool liveness_due = now_ % std::max<std::int64_t>(1, options_.liveness_interval_ticks) == 0;
   for (NodeId p : peers_) {
     if (liveness_.Lost(p, now_)) lost.insert(p);
-    Out(p).send_beat = true;
+    if (liveness_due) Out(p).send_beat = true;
   }
   bool newly_lost = false;
   for (NodeId p : lost) newly_lost |= lost_.count(p) == 0;

@@ -1,7 +1,7 @@
 // ProcessLiveness: the failure detector of a host of many groups (docs/multi-raft.md,
 // "The host"), apart from how it hears. Sleeping groups (Config::quiesce) send nothing,
 // so nothing in them notices a dead leader; the host watches the peer *processes*
-// instead, one liveness frame per pair per tick, and wakes the sleeping groups that
+// instead, one liveness frame per pair every few ticks, and wakes the sleeping groups that
 // depend on a process it lost (docs/core.md, "Quiescence").
 //
 // Pure: the caller reports what it heard and gives the time (ticks in the simulator,

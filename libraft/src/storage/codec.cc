@@ -161,13 +161,21 @@ bool DecodeSnapshotMeta(std::string_view data, SnapshotMeta* meta) {
   if (DecodeFixed32(data.data() + 4) != data.size() - kSnapshotMetaPrefixBytes) return false;
   if (MaskCrc(Crc32cExtend(0, data.data() + 4, data.size() - 4)) != DecodeFixed32(data.data()))
     return false;
-  const char* b = data.data() + kSnapshotMetaPrefixBytes;
+  return DecodeSnapshotMetaBody(data.substr(kSnapshotMetaPrefixBytes), meta);
+}
+
+std::string EncodeSnapshotMetaBody(const SnapshotMeta& meta) {
+  return EncodeSnapshotMeta(meta).substr(kSnapshotMetaPrefixBytes);
+}
+
+bool DecodeSnapshotMetaBody(std::string_view body, SnapshotMeta* meta) {
+  if (body.size() < kSnapshotMetaFixedBodyBytes) return false;
+  const char* b = body.data();
   if (static_cast<std::uint8_t>(b[0]) != kSnapshotMetaVersion) return false;
   std::uint32_t voters = DecodeFixed32(b + 20);
   std::uint32_t learners = DecodeFixed32(b + 24);
   if (voters > kSnapshotMetaMembersMax || learners > kSnapshotMetaMembersMax) return false;
-  if (data.size() !=
-      kSnapshotMetaPrefixBytes + kSnapshotMetaFixedBodyBytes + 8 * (std::size_t{voters} + learners))
+  if (body.size() != kSnapshotMetaFixedBodyBytes + 8 * (std::size_t{voters} + learners))
     return false;
   SnapshotMeta m;
   m.index = DecodeFixed64(b + 4);

@@ -63,5 +63,9 @@ bool DecodeHardStateSlot(const char* slot, std::uint64_t* seq, HardState* hs);
 // Snapshot-meta file contents. Decode is false on any grammar or CRC violation.
 std::string EncodeSnapshotMeta(const SnapshotMeta& meta);
 bool DecodeSnapshotMeta(std::string_view data, SnapshotMeta* meta);
+// The body alone (no crc and length): the payload of the shared log's snapshot and
+// install records (docs/storage-format.md, "The shared log of a host").
+std::string EncodeSnapshotMetaBody(const SnapshotMeta& meta);
+bool DecodeSnapshotMetaBody(std::string_view body, SnapshotMeta* meta);
 
 }  // namespace raft::storage

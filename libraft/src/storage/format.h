@@ -34,6 +34,16 @@ inline constexpr std::uint8_t kRecordTypeSyncMark = 2;  // no payload; version >
 inline constexpr std::uint8_t kRecordTypeMax = kRecordTypeSyncMark;
 inline constexpr std::uint32_t kRecordPayloadBytesMax = 64u << 20;
 
+// --- Shared log of a host (docs/storage-format.md, "The shared log of a host"):
+// crc:u32 length:u32 version:u8(=3) type:u8 group:u64 index:u64 term:u64 payload
+inline constexpr std::string_view kGroupSegmentPrefix = "glog-";
+inline constexpr std::size_t kGroupRecordHeaderBytes = 34;
+inline constexpr std::size_t kGroupRecordGroupOffset = 10;
+inline constexpr std::size_t kGroupRecordIndexOffset = 18;
+inline constexpr std::size_t kGroupRecordTermOffset = 26;
+inline constexpr std::uint8_t kGroupRecordVersion = 3;
+inline constexpr std::size_t kGroupHardStateBytes = 24;  // term vote commit
+
 // --- Hard-state file: two 40-byte slots at offsets 0 and 512, file is 1024 bytes.
 // slot := crc:u32 version:u8 zero:u8[3] seq:u64 term:u64 vote:u64 commit:u64
 inline constexpr std::size_t kHardStateSlotBytes = 40;

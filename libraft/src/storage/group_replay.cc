@@ -1,0 +1,110 @@
+#include "storage/group_replay.h"
+
+#include <fmt/format.h>
+
+namespace raft::storage {
+
+namespace {
+
+Status Corrupt(GroupId g, RecordPos pos, const std::string& what) {
+  return Status(ErrorCode::kCorruption,
+                fmt::format("shared log: segment {} offset {}: group {}: {}", pos.segment,
+                            pos.offset, g, what));
+}
+
+}  // namespace
+
+Status GroupLogReplay::Add(const GroupRecord& r, RecordPos pos) {
+  if (r.type == GroupRecordType::kSyncMark) return Status::Ok();
+  if (removed_.count(r.group)) return Corrupt(r.group, pos, "a record after the group's removal");
+  Pass1& g = groups_[r.group];
+  switch (r.type) {
+    case GroupRecordType::kEntryNormal:
+    case GroupRecordType::kEntryConfChange:
+      entries_.push_back({r.group, {r.index, r.term, pos, static_cast<std::uint32_t>(r.bytes)}});
+      break;
+    case GroupRecordType::kHardState:
+      g.hard_state = r.hard_state;  // the latest by position
+      g.hard_state_pos = pos;
+      break;
+    case GroupRecordType::kInstall:
+      g.install_pos = pos;
+      if (r.index >= g.floor.index) g.floor = {r.index, r.term, pos};
+      [[fallthrough]];
+    case GroupRecordType::kSnapshot:
+      if (!g.snapshot || r.snapshot.index >= g.snapshot->index) g.snapshot = r.snapshot;
+      break;
+    case GroupRecordType::kCompact:
+      if (r.index >= g.max_compact) {
+        g.max_compact = r.index;
+        g.max_compact_pos = pos;
+      }
+      if (r.index >= g.floor.index) g.floor = {r.index, r.term, pos};
+      break;
+    case GroupRecordType::kRemoved:
+      removed_.insert(r.group);
+      break;
+    case GroupRecordType::kSyncMark:
+      break;
+  }
+  return Status::Ok();
+}
+
+Result<std::map<GroupId, ReplayedGroup>> GroupLogReplay::Finish() {
+  std::map<GroupId, ReplayedGroup> out;
+  for (const auto& [id, g] : groups_) {
+    if (removed_.count(id)) continue;
+    ReplayedGroup& rg = out[id];
+    rg.first = g.floor.index + 1;
+    rg.floor_term = g.floor.term;
+    rg.hard_state = g.hard_state;
+    rg.snapshot = g.snapshot;
+  }
+  for (const EntryItem& e : entries_) {
+    auto it = out.find(e.group);
+    if (it == out.end()) continue;  // removed
+    const Pass1& g = groups_.at(e.group);
+    ReplayedGroup& rg = it->second;
+    if (g.install_pos && e.loc.pos < *g.install_pos) continue;  // discarded by the install
+    if (e.loc.index <= g.floor.index) {
+      // Dead, but it replaced what followed it when it was written: every entry kept so
+      // far is above the floor, so above it too.
+      rg.entries.clear();
+      continue;
+    }
+    if (e.loc.index > rg.last() + 1) {
+      return Corrupt(e.group, e.loc.pos,
+                     fmt::format("entry {} leaves a gap after {}", e.loc.index, rg.last()));
+    }
+    rg.entries.resize(e.loc.index - rg.first);  // an overwrite replaces the suffix
+    rg.entries.push_back(e.loc);
+  }
+  for (auto& [id, rg] : out) {
+    const Pass1& g = groups_.at(id);
+    // Terms on the final log only: the floor may come from a record written after
+    // entries it later replaced (a compact after an overwrite), so a term check as the
+    // entries come would refuse an honest log.
+    Term before = rg.floor_term;
+    for (const GroupEntryLoc& e : rg.entries) {
+      if (e.term < before) {
+        return Corrupt(id, e.pos,
+                       fmt::format("entry {} has term {}, below the term {} before it", e.index,
+                                   e.term, before));
+      }
+      before = e.term;
+    }
+    if (g.max_compact > 0 && (!rg.snapshot || g.max_compact > rg.snapshot->index)) {
+      return Corrupt(id, g.max_compact_pos,
+                     fmt::format("compaction to {} beyond the snapshot ({})", g.max_compact,
+                                 rg.snapshot ? rg.snapshot->index : 0));
+    }
+    if (rg.hard_state && rg.hard_state->commit > rg.last()) {
+      return Corrupt(id, g.hard_state_pos,
+                     fmt::format("the hard state commits {} beyond the last entry {}",
+                                 rg.hard_state->commit, rg.last()));
+    }
+  }
+  return out;
+}
+
+}  // namespace raft::storage
