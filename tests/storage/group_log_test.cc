@@ -289,6 +289,27 @@ TEST_CASE("an overwrite below a later floor drops the entries it replaced", "[st
   CHECK(g.last() == 6);
 }
 
+// Reclamation deletes dead entries: a dead entry may remain after its dead
+// predecessors are gone, until the record that replaced it.
+TEST_CASE("a dead entry whose predecessors were reclaimed is not a gap", "[storage][group]") {
+  std::string s;
+  EncodeGroupEntry(1, E(33, 4), &s);  // 31 and 32 (term 4) were in a deleted segment
+  EncodeGroupEntry(1, E(34, 4), &s);
+  EncodeGroupSnapshot(1, Snap(30, 4), false, &s);
+  EncodeGroupCompact(1, 30, 4, &s);
+  EncodeGroupEntry(1, E(31, 5), &s);  // the new leader's overwrite replaced 31-34
+  EncodeGroupEntry(1, E(32, 5), &s);
+  auto groups = Replay({s});
+  REQUIRE(groups.ok());
+  CHECK(Log(groups->at(1)) == std::vector<std::pair<Index, Term>>{{31, 5}, {32, 5}});
+  // Without the overwrite the hole is real.
+  std::string holed;
+  EncodeGroupEntry(1, E(33, 4), &holed);
+  EncodeGroupSnapshot(1, Snap(30, 4), false, &holed);
+  EncodeGroupCompact(1, 30, 4, &holed);
+  CHECK_FALSE(Replay({holed}).ok());
+}
+
 // Reclamation writes a group's live non-entry records again at the end of the log; the
 // replay must mean the same (docs/storage-format.md, "Reclamation").
 TEST_CASE("records written again by reclamation replay to the same state", "[storage][group]") {

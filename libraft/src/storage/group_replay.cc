@@ -60,27 +60,28 @@ Result<std::map<GroupId, ReplayedGroup>> GroupLogReplay::Finish() {
     rg.hard_state = g.hard_state;
     rg.snapshot = g.snapshot;
   }
+  // Kept entries by index. An entry replaces every kept entry at or above its index (a
+  // leader's overwrite, as it was written); one at or below the floor is not kept. A
+  // gap is allowed as entries come: reclamation deletes dead entries, so a dead entry
+  // may appear with the dead ones before it gone; something later replaces it.
+  std::map<GroupId, std::map<Index, GroupEntryLoc>> kept;
   for (const EntryItem& e : entries_) {
-    auto it = out.find(e.group);
-    if (it == out.end()) continue;  // removed
+    if (!out.count(e.group)) continue;  // removed
     const Pass1& g = groups_.at(e.group);
-    ReplayedGroup& rg = it->second;
     if (g.install_pos && e.loc.pos < *g.install_pos) continue;  // discarded by the install
-    if (e.loc.index <= g.floor.index) {
-      // Dead, but it replaced what followed it when it was written: every entry kept so
-      // far is above the floor, so above it too.
-      rg.entries.clear();
-      continue;
-    }
-    if (e.loc.index > rg.last() + 1) {
-      return Corrupt(e.group, e.loc.pos,
-                     fmt::format("entry {} leaves a gap after {}", e.loc.index, rg.last()));
-    }
-    rg.entries.resize(e.loc.index - rg.first);  // an overwrite replaces the suffix
-    rg.entries.push_back(e.loc);
+    std::map<Index, GroupEntryLoc>& k = kept[e.group];
+    k.erase(k.lower_bound(e.loc.index), k.end());
+    if (e.loc.index > g.floor.index) k.emplace(e.loc.index, e.loc);
   }
   for (auto& [id, rg] : out) {
     const Pass1& g = groups_.at(id);
+    for (const auto& [index, loc] : kept[id]) {
+      if (index != rg.last() + 1) {
+        return Corrupt(id, loc.pos,
+                       fmt::format("entry {} leaves a gap after {}", index, rg.last()));
+      }
+      rg.entries.push_back(loc);
+    }
     // Terms on the final log only: the floor may come from a record written after
     // entries it later replaced (a compact after an overwrite), so a term check as the
     // entries come would refuse an honest log.

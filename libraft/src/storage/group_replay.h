@@ -55,6 +55,8 @@ class GroupLogReplay {
   // Both passes of the replay and the final checks; kCorruption naming the segment and
   // offset of the record at fault. Removed groups are not in the result.
   Result<std::map<GroupId, ReplayedGroup>> Finish();
+  // The groups removed (after every Add).
+  const std::set<GroupId>& removed() const { return removed_; }
 
  private:
   struct Floor {
