@@ -14,18 +14,21 @@ namespace raft::storage {
 // --- GroupStorage: raft::Storage of one group
 
 HardState GroupStorage::InitialHardState() const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   return gs != nullptr && gs->log.hard_state ? *gs->log.hard_state : HardState{};
 }
 
 Result<std::vector<Entry>> GroupStorage::Entries(Index lo, Index hi,
                                                  std::uint64_t max_bytes) const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   if (gs == nullptr) return Status(ErrorCode::kUnavailable, "shared log: no such group");
   return log_->ReadEntries(*gs, lo, hi, max_bytes);
 }
 
 Result<Term> GroupStorage::TermAt(Index i) const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   if (gs == nullptr) return i == 0 ? Result<Term>(Term{0}) : Status(ErrorCode::kUnavailable, "");
   const ReplayedGroup& g = gs->log;
@@ -36,16 +39,19 @@ Result<Term> GroupStorage::TermAt(Index i) const {
 }
 
 Index GroupStorage::FirstIndex() const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   return gs == nullptr ? 1 : gs->log.first;
 }
 
 Index GroupStorage::LastIndex() const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   return gs == nullptr ? 0 : gs->log.last();
 }
 
 Result<SnapshotMeta> GroupStorage::Snapshot() const {
+  base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
   return gs != nullptr && gs->log.snapshot ? *gs->log.snapshot : SnapshotMeta{};
 }
@@ -58,6 +64,7 @@ SharedLog::SharedLog(std::string dir, const SharedLogOptions& options)
       fs_(options.file_system != nullptr ? options.file_system : base::PosixFileSystem()) {}
 
 SharedLog::~SharedLog() {
+  base::MutexLock l(&mu_);
   for (Segment& s : segments_) {
     if (s.fd >= 0) (void)fs_->Close(s.fd);
   }
@@ -86,17 +93,24 @@ SharedLog::Segment* SharedLog::SegmentBySeq(std::uint64_t seq) {
 }
 
 std::vector<GroupId> SharedLog::Groups() const {
+  base::MutexLock l(&mu_);
   std::vector<GroupId> out;
   for (const auto& [g, gs] : groups_) out.push_back(g);
   return out;
 }
 
 GroupStorage* SharedLog::Group(GroupId g) {
+  base::MutexLock l(&mu_);
   GroupState* gs = Find(g);
   return gs == nullptr ? nullptr : gs->view.get();
 }
 
 Status SharedLog::AddGroup(GroupId g) {
+  base::MutexLock l(&mu_);
+  return AddGroupLocked(g);
+}
+
+Status SharedLog::AddGroupLocked(GroupId g) {
   if (g == 0) return Status(ErrorCode::kInvalidArgument, "shared log: group 0 is reserved");
   if (removed_.count(g))
     return Status(ErrorCode::kInvalidArgument, fmt::format("shared log: group {} was removed", g));
@@ -122,8 +136,11 @@ Status SharedLog::CreateSegment(std::uint64_t seq) {
   Segment s;
   s.seq = seq;
   s.path = dir_ + "/" + fmt::format("{}{:020}.seg", kGroupSegmentPrefix, seq);
-  if (int err = fs_->Open(s.path, O_RDWR | O_CREAT | O_EXCL, 0600, &s.fd); err != 0)
+  int fd = -1;
+  if (int err = Unlocked([&] { return fs_->Open(s.path, O_RDWR | O_CREAT | O_EXCL, 0600, &fd); });
+      err != 0)
     return Fail("create", s.path, err);
+  s.fd = fd;
   segments_.push_back(s);
   dir_dirty_ = true;
   return Status::Ok();
@@ -131,45 +148,65 @@ Status SharedLog::CreateSegment(std::uint64_t seq) {
 
 Status SharedLog::WriteRecords(const std::string& records, std::uint64_t* offset) {
   if (!failure_.ok()) return failure_;
-  Segment* open = &segments_.back();
-  if (open->bytes > 0 && open->bytes + records.size() > options_.segment_bytes_target) {
-    // Closed segments are complete on disk before the next one exists (recovery treats
-    // a bad record in a closed segment as corruption).
-    if (dirty_ || mark_unsynced_) {
-      if (int err = fs_->Fdatasync(open->fd); err != 0) return Fail("fdatasync", open->path, err);
-      ++syncs_;
-      dirty_ = false;
-      mark_unsynced_ = false;
+  {
+    const Segment& open = segments_.back();
+    if (open.bytes > 0 && open.bytes + records.size() > options_.segment_bytes_target) {
+      // Closed segments are complete on disk before the next one exists (recovery
+      // treats a bad record in a closed segment as corruption).
+      const int fd = open.fd;
+      const std::string path = open.path;
+      const std::uint64_t next = open.seq + 1;
+      if (dirty_ || mark_unsynced_) {
+        if (int err = Unlocked([&] { return fs_->Fdatasync(fd); }); err != 0)
+          return Fail("fdatasync", path, err);
+        ++syncs_;
+        dirty_ = false;
+        mark_unsynced_ = false;
+      }
+      if (Status s = CreateSegment(next); !s.ok()) return s;
     }
-    if (Status s = CreateSegment(open->seq + 1); !s.ok()) return s;
-    open = &segments_.back();
   }
-  if (int err = fs_->PwriteAll(open->fd, records.data(), records.size(), open->bytes); err != 0)
-    return Fail("write", open->path, err);
-  *offset = open->bytes;
-  open->bytes += records.size();
+  const int fd = segments_.back().fd;
+  const std::uint64_t at = segments_.back().bytes;
+  const std::string path = segments_.back().path;
+  if (int err = Unlocked([&] { return fs_->PwriteAll(fd, records.data(), records.size(), at); });
+      err != 0)
+    return Fail("write", path, err);
+  // Only the writer changes segments_, so the open segment is still the last.
+  *offset = at;
+  segments_.back().bytes = at + records.size();
   dirty_ = true;
   return Status::Ok();
 }
 
 Status SharedLog::Sync() {
+  base::MutexLock l(&mu_);
+  return SyncLocked();
+}
+
+Status SharedLog::SyncLocked() {
   if (!failure_.ok()) return failure_;
-  Segment& open = segments_.back();
+  const int fd = segments_.back().fd;
+  const std::string path = segments_.back().path;
   if (dirty_) {
-    if (int err = fs_->Fdatasync(open.fd); err != 0) return Fail("fdatasync", open.path, err);
+    if (int err = Unlocked([&] { return fs_->Fdatasync(fd); }); err != 0)
+      return Fail("fdatasync", path, err);
     ++syncs_;
     dirty_ = false;
     // The mark: every record before it is durable (recovery rule 4). Made durable by
     // the next fdatasync of this segment (the next Sync's, or the roll's).
     std::string mark;
     EncodeGroupSyncMark(&mark);
-    if (int err = fs_->PwriteAll(open.fd, mark.data(), mark.size(), open.bytes); err != 0)
-      return Fail("write", open.path, err);
-    open.bytes += mark.size();
+    const std::uint64_t at = segments_.back().bytes;
+    if (int err = Unlocked([&] { return fs_->PwriteAll(fd, mark.data(), mark.size(), at); });
+        err != 0)
+      return Fail("write", path, err);
+    segments_.back().bytes = at + mark.size();
     mark_unsynced_ = true;
   }
   if (dir_dirty_) {
-    if (int err = fs_->SyncDir(dir_); err != 0) return Fail("fsync", dir_, err);
+    if (int err = Unlocked([&] { return fs_->SyncDir(dir_); }); err != 0)
+      return Fail("fsync", dir_, err);
     dir_dirty_ = false;
   }
   return Status::Ok();
@@ -178,13 +215,14 @@ Status SharedLog::Sync() {
 Status SharedLog::WriteAndSync(const std::string& records) {
   std::uint64_t offset = 0;
   if (Status s = WriteRecords(records, &offset); !s.ok()) return s;
-  return Sync();
+  return SyncLocked();
 }
 
 Status SharedLog::Append(GroupId g, const std::vector<Entry>& entries) {
+  base::MutexLock l(&mu_);
   if (!failure_.ok()) return failure_;
   if (entries.empty()) return Status::Ok();
-  if (Status s = AddGroup(g); !s.ok()) return s;
+  if (Status s = AddGroupLocked(g); !s.ok()) return s;
   GroupState& gs = groups_.at(g);
   ReplayedGroup& log = gs.log;
   // Entries below the first index are skipped, as MemoryStorage and DiskStorage do.
@@ -215,6 +253,8 @@ Status SharedLog::Append(GroupId g, const std::vector<Entry>& entries) {
   }
   std::uint64_t offset = 0;
   if (Status s = WriteRecords(buf, &offset); !s.ok()) return s;
+  // Indexed only now that its bytes are written: a reader never sees an entry it cannot
+  // read back.
   Segment& seg = segments_.back();
   DropEntriesFrom(gs, from - log.first);  // an overwrite replaces the suffix
   for (std::size_t k = skip; k < entries.size(); ++k) {
@@ -227,8 +267,9 @@ Status SharedLog::Append(GroupId g, const std::vector<Entry>& entries) {
 }
 
 Status SharedLog::SetHardState(GroupId g, const HardState& hs) {
+  base::MutexLock l(&mu_);
   if (!failure_.ok()) return failure_;
-  if (Status s = AddGroup(g); !s.ok()) return s;
+  if (Status s = AddGroupLocked(g); !s.ok()) return s;
   std::string buf;
   EncodeGroupHardState(g, hs, &buf);
   std::uint64_t offset = 0;
@@ -240,13 +281,17 @@ Status SharedLog::SetHardState(GroupId g, const HardState& hs) {
 }
 
 Result<SnapshotMeta> SharedLog::CreateSnapshot(GroupId g, Index index, const ConfState& conf) {
+  base::MutexLock l(&mu_);
   GroupState* gs = Find(g);
   if (gs == nullptr) return Status(ErrorCode::kInvalidArgument, "shared log: no such group");
-  Result<Term> term = gs->view->TermAt(index);
-  if (!term.ok()) return term.status();
+  const ReplayedGroup& log = gs->log;
+  if (index + 1 < log.first || index > log.last()) {
+    return Status(ErrorCode::kInvalidArgument,
+                  fmt::format("shared log: group {}: no entry {} to snapshot at", g, index));
+  }
   SnapshotMeta meta;
   meta.index = index;
-  meta.term = *term;
+  meta.term = index + 1 == log.first ? log.floor_term : log.entries[index - log.first].term;
   meta.conf = conf;
   std::string buf;
   EncodeGroupSnapshot(g, meta, /*install=*/false, &buf);
@@ -257,7 +302,8 @@ Result<SnapshotMeta> SharedLog::CreateSnapshot(GroupId g, Index index, const Con
 }
 
 Status SharedLog::ApplySnapshot(GroupId g, const SnapshotMeta& meta) {
-  if (Status s = AddGroup(g); !s.ok()) return s;
+  base::MutexLock l(&mu_);
+  if (Status s = AddGroupLocked(g); !s.ok()) return s;
   GroupState& gs = groups_.at(g);
   if (gs.log.snapshot && meta.index < gs.log.snapshot->index) {
     return Status(ErrorCode::kInvalidArgument,
@@ -277,6 +323,7 @@ Status SharedLog::ApplySnapshot(GroupId g, const SnapshotMeta& meta) {
 }
 
 Status SharedLog::Compact(GroupId g, Index index) {
+  base::MutexLock l(&mu_);
   GroupState* gs = Find(g);
   if (gs == nullptr) return Status(ErrorCode::kInvalidArgument, "shared log: no such group");
   ReplayedGroup& log = gs->log;
@@ -304,6 +351,7 @@ Status SharedLog::Compact(GroupId g, Index index) {
 }
 
 Status SharedLog::RemoveGroup(GroupId g) {
+  base::MutexLock l(&mu_);
   GroupState* gs = Find(g);
   if (gs == nullptr) return Status(ErrorCode::kInvalidArgument, "shared log: no such group");
   std::string buf;
@@ -316,6 +364,7 @@ Status SharedLog::RemoveGroup(GroupId g) {
 }
 
 Result<std::size_t> SharedLog::Reclaim() {
+  base::MutexLock l(&mu_);
   if (!failure_.ok()) return failure_;
   std::size_t deleted = 0;
   while (segments_.size() > 1 && segments_.front().live_entries == 0) {
@@ -341,15 +390,20 @@ Result<std::size_t> SharedLog::Reclaim() {
       if (Status s = WriteAndSync(buf); !s.ok()) return s;
       for (auto& [gs, k] : moved) NoteLatest(*gs, k, segments_.back().seq);
     }
-    Segment victim = segments_.front();
-    if (int err = fs_->Close(victim.fd); err != 0) return Fail("close", victim.path, err);
+    // Out of the index first: no reader can reach it (nothing live is in it), then the
+    // file goes without the lock.
+    const Segment victim = segments_.front();
     segments_.erase(segments_.begin());
-    if (int err = fs_->Unlink(victim.path); err != 0) return Fail("unlink", victim.path, err);
+    if (int err = Unlocked([&] { return fs_->Close(victim.fd); }); err != 0)
+      return Fail("close", victim.path, err);
+    if (int err = Unlocked([&] { return fs_->Unlink(victim.path); }); err != 0)
+      return Fail("unlink", victim.path, err);
     dir_dirty_ = true;
     ++deleted;
   }
   if (dir_dirty_) {
-    if (int err = fs_->SyncDir(dir_); err != 0) return Fail("fsync", dir_, err);
+    if (int err = Unlocked([&] { return fs_->SyncDir(dir_); }); err != 0)
+      return Fail("fsync", dir_, err);
     dir_dirty_ = false;
   }
   return deleted;

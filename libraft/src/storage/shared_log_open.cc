@@ -51,6 +51,7 @@ Result<std::unique_ptr<SharedLog>> SharedLog::Open(const std::string& dir,
 }
 
 Status SharedLog::Recover() {
+  base::MutexLock l(&mu_);  // nothing can read yet; held for the analysis
   if (int err = fs_->MkdirAll(dir_); err != 0) return raft::ErrnoStatus("mkdir", dir_, err);
   const std::string lock = dir_ + "/LOCK";
   if (int err = fs_->Open(lock, O_RDWR | O_CREAT, 0600, &lock_fd_); err != 0)
