@@ -22,8 +22,11 @@ double ThreadCpu() {
 // Adds the time of its scope to *sum.
 class CpuScope {
  public:
-  explicit CpuScope(double* sum) : sum_(sum), start_(ThreadCpu()) {}
-  ~CpuScope() { *sum_ += ThreadCpu() - start_; }
+  // sum == nullptr: measures nothing.
+  explicit CpuScope(double* sum) : sum_(sum), start_(sum != nullptr ? ThreadCpu() : 0) {}
+  ~CpuScope() {
+    if (sum_ != nullptr) *sum_ += ThreadCpu() - start_;
+  }
   CpuScope(const CpuScope&) = delete;
   CpuScope& operator=(const CpuScope&) = delete;
 
@@ -33,6 +36,21 @@ class CpuScope {
 };
 
 [[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
+
+// Syncs are no-ops: the cluster crashes processes, not machines, so what was written
+// survives in the page cache either way, and thousands of fdatasyncs would only make
+// the tests slow. (Power loss is the full-node simulator's business: tests/nodesim.)
+class NoSyncFileSystem final : public base::ForwardingFileSystem {
+ public:
+  int Fdatasync(int) override { return 0; }
+  int Fsync(int) override { return 0; }
+  int SyncDir(const std::string&) override { return 0; }
+};
+
+NoSyncFileSystem* NoSync() {
+  static NoSyncFileSystem fs;
+  return &fs;
+}
 
 template <typename T>
 T Must(Result<T> r, const char* what) {
@@ -53,7 +71,28 @@ HostCluster::HostCluster(HostClusterOptions options) : options_(options), rng_(o
   }
   for (auto& [p, proc] : procs_) {
     for (NodeId q = 1; q <= options_.processes; ++q) proc.host->AddPeer(q);
+    if (!options_.shared_log_dir.empty()) OpenLog(p);
   }
+}
+
+void HostCluster::OpenLog(NodeId p) {
+  storage::SharedLogOptions o;
+  o.file_system = NoSync();
+  o.segment_bytes_target = 64 << 10;  // small, so that segments roll in the tests
+  auto log = storage::SharedLog::Open(options_.shared_log_dir + "/" + std::to_string(p), o);
+  procs_.at(p).log = Must(std::move(log), "open the shared log");
+}
+
+void HostCluster::Persist(Proc& proc, GroupId g, Replica& r, const Ready& rd) {
+  if (proc.log) {
+    if (rd.snapshot && !proc.log->ApplySnapshot(g, *rd.snapshot).ok()) Fail("install");
+    if (!rd.entries.empty() && !proc.log->Append(g, rd.entries).ok()) Fail("append");
+    if (rd.hard_state && !proc.log->SetHardState(g, *rd.hard_state).ok()) Fail("hard state");
+    return;
+  }
+  if (rd.snapshot && !r.memory->ApplySnapshot(*rd.snapshot).ok()) Fail("snapshot");
+  if (!rd.entries.empty() && !r.memory->Append(rd.entries).ok()) Fail("append");
+  if (rd.hard_state) r.memory->SetHardState(*rd.hard_state);
 }
 
 HostCluster::~HostCluster() = default;
@@ -73,20 +112,32 @@ void HostCluster::AddGroup(GroupId g) {
   for (NodeId p = 1; p <= options_.processes; ++p) voters.push_back(p);
   for (auto& [p, proc] : procs_) {
     Replica& r = proc.replicas[g];
-    r.storage = std::make_unique<MemoryStorage>();
-    if (!r.storage->Bootstrap(voters).ok()) Fail("bootstrap");
+    if (!options_.shared_log_dir.empty()) {
+      if (!proc.log) Fail("AddGroup on a crashed process with a shared log");
+      const std::vector<Entry> boot = BootstrapEntries(voters);
+      if (!proc.log->Append(g, boot).ok() ||
+          !proc.log->SetHardState(g, HardState{1, kNoNode, boot.back().index}).ok() ||
+          !proc.log->Sync().ok())
+        Fail("bootstrap");
+      r.storage = proc.log->Group(g);
+    } else {
+      r.memory = std::make_unique<MemoryStorage>();
+      if (!r.memory->Bootstrap(voters).ok()) Fail("bootstrap");
+      r.storage = r.memory.get();
+    }
     if (!proc.host) continue;  // crashed: it finds the group at Restart
-    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage.get()); !s.ok())
-      Fail(s.ToString());
+    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage); !s.ok()) Fail(s.ToString());
   }
 }
 
 void HostCluster::Crash(NodeId p) {
   Proc& proc = procs_.at(p);
   proc.host.reset();
+  proc.log.reset();  // without a Sync
   for (auto& [g, r] : proc.replicas) {
     r.applied.clear();  // the state machine is rebuilt by replaying the log
     r.reads.clear();
+    if (!r.memory) r.storage = nullptr;
   }
 }
 
@@ -98,9 +149,13 @@ void HostCluster::Restart(NodeId p) {
   ho.liveness_timeout_ticks = options_.liveness_timeout_ticks;
   proc.host = std::make_unique<runtime::HostCore>(ho);
   for (NodeId q = 1; q <= options_.processes; ++q) proc.host->AddPeer(q);
+  if (!options_.shared_log_dir.empty()) OpenLog(p);
   for (auto& [g, r] : proc.replicas) {
-    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage.get()); !s.ok())
-      Fail(s.ToString());
+    if (proc.log) {
+      r.storage = proc.log->Group(g);
+      if (r.storage == nullptr) Fail("a group lost by the shared log across a restart");
+    }
+    if (Status s = proc.host->AddGroup(g, MakeConfig(g, p), r.storage); !s.ok()) Fail(s.ToString());
   }
 }
 
@@ -132,6 +187,7 @@ void HostCluster::CheckApply(GroupId g, NodeId p, const Entry& e) {
 void HostCluster::RemoveReplica(GroupId g, NodeId p) {
   Proc& proc = procs_.at(p);
   if (Status s = proc.host->RemoveGroup(g); !s.ok()) Fail(s.ToString());
+  if (proc.log && !proc.log->RemoveGroup(g).ok()) Fail("remove");
   proc.replicas.erase(g);
 }
 
@@ -143,7 +199,7 @@ void HostCluster::Tick() {
   ++now_;
   for (auto& [p, proc] : procs_) {
     if (!proc.host) continue;
-    CpuScope cpu(&proc.cpu);
+    CpuScope cpu(options_.measure_cpu ? &proc.cpu : nullptr);
     proc.host->Tick();
   }
   Quiet();
@@ -167,19 +223,36 @@ void HostCluster::Quiet() {
 void HostCluster::HandleReady(NodeId p) {
   Proc& proc = procs_.at(p);
   if (!proc.host) return;
-  CpuScope cpu(&proc.cpu);
+  CpuScope cpu(options_.measure_cpu ? &proc.cpu : nullptr);
   runtime::HostCore& host = *proc.host;
-  for (GroupId g : host.TakeTouched()) {
-    auto it = proc.replicas.find(g);
-    if (it == proc.replicas.end()) continue;
-    Replica& r = it->second;
-    Status s = host.With(g, [&](RawNode& core) {
-      while (core.HasReady()) {
+  // Rounds as a host's disk lane will run them: every touched group's Ready written,
+  // one Sync for all, then each group's messages_after_persist, applies and Advance.
+  for (int round = 0; round < 100; ++round) {
+    std::vector<GroupId> touched = host.TakeTouched();
+    if (touched.empty()) return;
+    std::vector<std::pair<GroupId, Ready>> pending;
+    for (GroupId g : touched) {
+      auto it = proc.replicas.find(g);
+      if (it == proc.replicas.end()) continue;
+      Replica& r = it->second;
+      Status s = host.With(g, [&](RawNode& core) {
+        if (!core.HasReady()) return;
         Ready rd = core.GetReady();
         host.Send(g, std::move(rd.messages));
-        if (rd.snapshot && !r.storage->ApplySnapshot(*rd.snapshot).ok()) Fail("snapshot");
-        if (!rd.entries.empty() && !r.storage->Append(rd.entries).ok()) Fail("append");
-        if (rd.hard_state) r.storage->SetHardState(*rd.hard_state);
+        Persist(proc, g, r, rd);
+        pending.emplace_back(g, std::move(rd));
+      });
+      if (!s.ok()) Fail(s.ToString());
+    }
+    if (pending.empty()) continue;
+    proc.readies += pending.size();
+    if (proc.log) {
+      if (!proc.log->Sync().ok()) Fail("sync");
+      ++proc.syncs;
+    }
+    for (auto& [g, rd] : pending) {
+      Replica& r = proc.replicas.at(g);
+      Status s = host.With(g, [&](RawNode& core) {
         host.Send(g, std::move(rd.messages_after_persist));
         for (const Entry& e : rd.committed_entries) {
           CheckApply(g, p, e);
@@ -187,17 +260,18 @@ void HostCluster::HandleReady(NodeId p) {
         }
         for (ReadState& rs : rd.read_states) r.reads.push_back(std::move(rs));
         core.Advance(rd);
-      }
-      CheckLeader(g, p, core);
-    });
-    if (!s.ok()) Fail(s.ToString());
+        CheckLeader(g, p, core);
+      });
+      if (!s.ok()) Fail(s.ToString());
+    }
   }
+  Fail("Readies did not settle in 100 rounds");
 }
 
 void HostCluster::Flush(NodeId p) {
   Proc& proc = procs_.at(p);
   if (!proc.host) return;
-  CpuScope cpu(&proc.cpu);
+  CpuScope cpu(options_.measure_cpu ? &proc.cpu : nullptr);
   std::uniform_real_distribution<double> coin(0, 1);
   auto send = [&](NodeId to, wire::FrameType type, std::string payload) {
     Traffic& t = traffic_[{p, to}];
@@ -236,7 +310,7 @@ void HostCluster::Flush(NodeId p) {
 void HostCluster::Deliver(const Wire& w) {
   Proc& proc = procs_.at(w.to);
   if (!proc.host || isolated_.count(w.to) || isolated_.count(w.from)) return;  // lost
-  CpuScope cpu(&proc.cpu);
+  CpuScope cpu(options_.measure_cpu ? &proc.cpu : nullptr);
   Status s;
   switch (w.type) {
     case wire::FrameType::kHostBeat:

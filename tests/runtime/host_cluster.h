@@ -11,6 +11,12 @@
 // checked as it runs, per group: at most one leader per term, and one entry per index
 // over every replica's applies and all time; a violation throws std::runtime_error.
 //
+// Storage: MemoryStorage per replica, or (shared_log_dir set) one storage::SharedLog
+// per process, as a host keeps: each process then handles a round of Readies as a
+// host's disk lane will, all touched groups' writes first, one Sync for all of them,
+// then every group's messages_after_persist and Advance. A crash drops the process's
+// SharedLog without a Sync and Restart reopens it (recovery).
+//
 // Used by host_core_test, host_sim_test and host_idle_bench. Not thread-safe.
 #pragma once
 
@@ -25,6 +31,7 @@
 
 #include "raft/storage.h"
 #include "runtime/host_core.h"
+#include "storage/shared_log.h"
 #include "wire/wire_format.h"
 
 namespace raft::testing {
@@ -43,6 +50,12 @@ struct HostClusterOptions {
   double drop_rate = 0;
   double duplicate_rate = 0;
   int max_delay_ticks = 0;
+  // Non-empty: one SharedLog per process in <dir>/<process> (the directory must exist
+  // and is left behind); empty: MemoryStorage per replica.
+  std::string shared_log_dir;
+  // Account each process's CPU time (cpu_seconds): a clock_gettime syscall around every
+  // step, which the benchmarks want and the tests do not.
+  bool measure_cpu = false;
 };
 
 // Frames and bytes sent from one process to another.
@@ -102,17 +115,24 @@ class HostCluster {
   // decoding and receiving what arrives at it.
   double cpu_seconds(NodeId p) const { return procs_.at(p).cpu; }
   void ResetCpu();
+  // With a shared log: Readies handled and Syncs made by process p so far.
+  std::uint64_t readies(NodeId p) const { return procs_.at(p).readies; }
+  std::uint64_t syncs(NodeId p) const { return procs_.at(p).syncs; }
 
  private:
   struct Replica {
-    std::unique_ptr<MemoryStorage> storage;
+    std::unique_ptr<MemoryStorage> memory;  // without a shared log
+    Storage* storage = nullptr;             // memory, or the shared log's view
     std::vector<std::string> applied;
     std::vector<ReadState> reads;
   };
   struct Proc {
     std::unique_ptr<runtime::HostCore> host;
+    std::unique_ptr<storage::SharedLog> log;
     std::map<GroupId, Replica> replicas;
     double cpu = 0;
+    std::uint64_t readies = 0;
+    std::uint64_t syncs = 0;
   };
   struct Wire {
     std::int64_t due;  // the tick it arrives
@@ -123,6 +143,9 @@ class HostCluster {
   };
 
   Config MakeConfig(GroupId g, NodeId p) const;
+  void OpenLog(NodeId p);
+  // Persists one Ready of g on p (no sync with a shared log: the caller syncs).
+  void Persist(Proc& proc, GroupId g, Replica& r, const Ready& rd);
   // Safety checks of one replica after a Ready (see the top of this file).
   void CheckLeader(GroupId g, NodeId p, const RawNode& core);
   void CheckApply(GroupId g, NodeId p, const Entry& e);

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
 
   raft::testing::HostClusterOptions o;
   o.quiesce = quiesce;
+  o.measure_cpu = true;
   raft::testing::HostCluster c(o);
   for (GroupId g = 1; g <= groups; ++g) c.AddGroup(g);
   c.Run(60);

@@ -6,10 +6,15 @@
 // and commit on the other two (asleep, only the failure detector can notice a lost
 // leader), and then, all three up, on every process.
 //
-// HOST_SIM_SEEDS=N in the environment runs seeds 1..N (default 24) per setting.
+// Storage is MemoryStorage per replica, or one storage::SharedLog per process, reopened
+// after every crash (a third of the seeds). HOST_SIM_SEEDS=N in the environment runs
+// seeds 1..N (default 24) per setting.
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -41,9 +46,10 @@ struct SimStats {
 };
 
 // One seed: 600 ticks of random faults and proposals, then the liveness checks.
-SimStats RunSeed(std::uint64_t seed, bool quiesce) {
+SimStats RunSeed(std::uint64_t seed, bool quiesce, const std::string& log_dir) {
   std::mt19937_64 rng(seed * 2654435761u + quiesce);
   HostClusterOptions o;
+  o.shared_log_dir = log_dir;
   o.seed = seed;
   o.quiesce = quiesce;
   o.drop_rate = static_cast<double>(rng() % 10) / 100.0;  // 0-9%
@@ -147,16 +153,30 @@ TEST_CASE(
     "crashes",
     "[host][sim]") {
   const bool quiesce = GENERATE(true, false);
+  // Storage: MemoryStorage per replica, or one SharedLog per process (reopened after
+  // every crash).
+  const bool shared_log = GENERATE(false, true);
   SimStats total;
-  for (int seed = 1; seed <= Seeds(); ++seed) {
-    INFO("seed " << seed << " quiesce " << quiesce);
+  // Real files: a third of the seeds (8 by default) keeps the run short.
+  const int seeds = shared_log ? std::max(1, Seeds() / 3) : Seeds();
+  for (int seed = 1; seed <= seeds; ++seed) {
+    INFO("seed " << seed << " quiesce " << quiesce << " shared log " << shared_log);
+    std::string dir;
+    if (shared_log) {
+      dir = (std::filesystem::temp_directory_path() /
+             ("host-sim-" + std::to_string(::getpid()) + "-" + std::to_string(seed)))
+                .string();
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directories(dir);
+    }
     SimStats st;
-    REQUIRE_NOTHROW(st = RunSeed(static_cast<std::uint64_t>(seed), quiesce));
+    REQUIRE_NOTHROW(st = RunSeed(static_cast<std::uint64_t>(seed), quiesce, dir));
+    if (shared_log) std::filesystem::remove_all(dir);
     total.committed += st.committed;
     total.wakes += st.wakes;
   }
   // The runs did work: entries committed, and with quiescence the detector woke groups.
-  CHECK(total.committed > static_cast<std::uint64_t>(Seeds()) * kGroups * 5);
+  CHECK(total.committed > static_cast<std::uint64_t>(seeds) * kGroups * 5);
   if (quiesce) CHECK(total.wakes > 0);
 }
 
