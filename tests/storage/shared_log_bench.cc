@@ -20,8 +20,8 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
+#include <vector>
 
 #include "raft/disk_storage.h"
 #include "storage/shared_log.h"
@@ -49,35 +49,46 @@ void Report(const char* how, const Load& l, double secs, int syncs) {
       l.batches / secs, syncs, static_cast<double>(syncs) / l.batches);
 }
 
-int Shared(const std::string& dir, const Load& l) {
-  FaultyFileSystem ops;  // counts calls only
-  raft::storage::SharedLogOptions o;
-  o.file_system = &ops;
-  auto log = raft::storage::SharedLog::Open(dir, o);
-  if (!log.ok()) {
-    std::fprintf(stderr, "open: %s\n", log.status().ToString().c_str());
-    return 1;
-  }
-  const int before = ops.fdatasync_calls + ops.fsync_calls;
+// Writes the load: append(g, entries) per entry, then batch_end(touched groups) per
+// batch. Returns the seconds it took, or a negative number on an error.
+template <typename Append, typename BatchEnd>
+double Drive(const Load& l, Append append, BatchEnd batch_end) {
   std::map<GroupId, Index> next;
   GroupId g = 0;
   const auto start = std::chrono::steady_clock::now();
   for (int b = 0; b < l.batches; ++b) {
-    std::set<GroupId> touched;
+    std::map<GroupId, Index> touched;  // group -> its last index
     for (int k = 0; k < l.per_batch; ++k) {
       g = g % l.groups + 1;
       Index& i = next.try_emplace(g, 1).first->second;
-      if (!(*log)->Append(g, MakeEntries(i, i + 1, 1, l.bytes)).ok()) return 1;
-      ++i;
-      touched.insert(g);
+      if (!append(g, MakeEntries(i, i + 1, 1, l.bytes))) return -1;
+      touched[g] = i++;
     }
-    for (GroupId t : touched) {
-      if (!(*log)->SetHardState(t, {1, 1, next[t] - 1}).ok()) return 1;
-    }
-    if (!(*log)->Sync().ok()) return 1;
+    if (!batch_end(touched)) return -1;
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+int Shared(const std::string& dir, const Load& l) {
+  FaultyFileSystem ops;  // counts calls only
+  raft::storage::SharedLogOptions o;
+  o.file_system = &ops;
+  auto opened = raft::storage::SharedLog::Open(dir, o);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  raft::storage::SharedLog& log = **opened;
+  const int before = ops.fdatasync_calls + ops.fsync_calls;
+  const double secs = Drive(
+      l, [&](GroupId g, const std::vector<raft::Entry>& es) { return log.Append(g, es).ok(); },
+      [&](const std::map<GroupId, Index>& touched) {
+        for (const auto& [t, last] : touched) {
+          if (!log.SetHardState(t, {1, 1, last}).ok()) return false;
+        }
+        return log.Sync().ok();  // one for the whole batch
+      });
+  if (secs < 0) return 1;
   Report("shared", l, secs, ops.fdatasync_calls + ops.fsync_calls - before);
   return 0;
 }
@@ -97,24 +108,15 @@ int PerGroup(const std::string& dir, const Load& l) {
     stores[g] = std::move(s).value();
   }
   const int before = ops.fdatasync_calls + ops.fsync_calls;
-  std::map<GroupId, Index> next;
-  GroupId g = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (int b = 0; b < l.batches; ++b) {
-    std::set<GroupId> touched;
-    for (int k = 0; k < l.per_batch; ++k) {
-      g = g % l.groups + 1;
-      Index& i = next.try_emplace(g, 1).first->second;
-      if (!stores[g]->Append(MakeEntries(i, i + 1, 1, l.bytes)).ok()) return 1;
-      ++i;
-      touched.insert(g);
-    }
-    for (GroupId t : touched) {
-      if (!stores[t]->SetHardState({1, 1, next[t] - 1}).ok() || !stores[t]->Sync().ok()) return 1;
-    }
-  }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs = Drive(
+      l, [&](GroupId g, const std::vector<raft::Entry>& es) { return stores[g]->Append(es).ok(); },
+      [&](const std::map<GroupId, Index>& touched) {
+        for (const auto& [t, last] : touched) {  // one sync per group touched
+          if (!stores[t]->SetHardState({1, 1, last}).ok() || !stores[t]->Sync().ok()) return false;
+        }
+        return true;
+      });
+  if (secs < 0) return 1;
   Report("per-group", l, secs, ops.fdatasync_calls + ops.fsync_calls - before);
   return 0;
 }

@@ -66,44 +66,30 @@ void PeerConn::SendMessage(const Message& m) {
     CheckInvariants();
     return;
   }
-  if (state_ == State::kBackoff) {
-    // The peer was unreachable moments ago: drop rather than queue stale traffic.
-    t_->handler()->OnUnreachable(id_);
-    return;
-  }
-  auto payload = wire::EncodeMessage(m);
-  Status s = payload.ok() ? Enqueue(wire::FrameType::kRaftMessage, *payload, /*force=*/false)
-                          : payload.status();
-  if (!s.ok()) {
-    // Dropped. A queue over its cap is an unreachable peer; a message that cannot be
-    // framed is our bug or a limit set too low, and the core must not wait for it either.
-    if (s.code() != ErrorCode::kBusy) {
-      t_->Log(LogLevel::kError, "cannot send message",
-              {{"peer", t_->PeerLabel(id_)},
-               {"type", MessageTypeName(m.type)},
-               {"error", s.ToString()}});
-    }
-    t_->handler()->OnUnreachable(id_);
-    return;
-  }
-  if (state_ == State::kIdle) Connect();
-  StartWrite();
-  CheckInvariants();
+  Result<std::string> payload = wire::EncodeMessage(m);
+  QueueFrame(wire::FrameType::kRaftMessage, payload, MessageTypeName(m.type));
 }
 
 void PeerConn::SendPayload(wire::FrameType type, const std::string& payload) {
   t_->CheckThread();
   if (closed_) return;
+  QueueFrame(type, payload, wire::FrameTypeName(type));
+}
+
+void PeerConn::QueueFrame(wire::FrameType type, const Result<std::string>& payload,
+                          const char* what) {
   if (state_ == State::kBackoff) {
-    t_->handler()->OnUnreachable(id_);  // as SendMessage: no stale traffic
+    // The peer was unreachable moments ago: drop rather than queue stale traffic.
+    t_->handler()->OnUnreachable(id_);
     return;
   }
-  if (Status s = Enqueue(type, payload, /*force=*/false); !s.ok()) {
+  Status s = payload.ok() ? Enqueue(type, *payload, /*force=*/false) : payload.status();
+  if (!s.ok()) {
+    // Dropped. A queue over its cap is an unreachable peer; a message that cannot be
+    // framed is our bug or a limit set too low, and the core must not wait for it either.
     if (s.code() != ErrorCode::kBusy) {
-      t_->Log(LogLevel::kError, "cannot send frame",
-              {{"peer", t_->PeerLabel(id_)},
-               {"type", wire::FrameTypeName(type)},
-               {"error", s.ToString()}});
+      t_->Log(LogLevel::kError, "cannot send message",
+              {{"peer", t_->PeerLabel(id_)}, {"type", what}, {"error", s.ToString()}});
     }
     t_->handler()->OnUnreachable(id_);
     return;

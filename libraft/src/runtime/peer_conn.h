@@ -80,6 +80,9 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   void Close();
 
  private:
+  // Frames and queues `payload` (or reports the peer unreachable: in backoff, a full
+  // queue, or a payload that could not be encoded); `what` names it in the error log.
+  void QueueFrame(wire::FrameType type, const Result<std::string>& payload, const char* what);
   enum class State { kIdle, kConnecting, kHandshaking, kReady, kBackoff };
   struct SnapshotSend {
     Message msg;
