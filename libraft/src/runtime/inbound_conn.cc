@@ -134,8 +134,6 @@ bool InboundConn::HandleGroupFrame(const wire::Frame& f) {
           "closing connection: message with forged sender or target",
           std::to_string(gm->message.from) + " -> " + std::to_string(gm->message.to));
     }
-    if (gm->message.quiesce && gm->message.type != MessageType::kHeartbeat)
-      return CloseForBadInput("closing connection: bad message", "quiesce flag off a heartbeat");
     s = h->OnGroupMessage(peer_, std::move(gm).value());
   } else if (f.type == wire::FrameType::kHostBeat) {
     auto hb = wire::DecodeHostBeat(f.payload);

@@ -30,7 +30,10 @@ Result<std::vector<Entry>> GroupStorage::Entries(Index lo, Index hi,
 Result<Term> GroupStorage::TermAt(Index i) const {
   base::MutexLock l(&log_->mu_);
   const SharedLog::GroupState* gs = log_->Find(group_);
-  if (gs == nullptr) return i == 0 ? Result<Term>(Term{0}) : Status(ErrorCode::kUnavailable, "");
+  if (gs == nullptr) {
+    if (i == 0) return Term{0};
+    return Status(ErrorCode::kUnavailable, "shared log: no such group");
+  }
   const ReplayedGroup& g = gs->log;
   if (i + 1 < g.first) return Status(ErrorCode::kCompacted, fmt::format("index {} compacted", i));
   if (i > g.last()) return Status(ErrorCode::kUnavailable, fmt::format("index {} not yet", i));
