@@ -169,6 +169,46 @@ TEST_CASE("a lost process wakes the groups that depend on it", "[host][quiesce]"
   CHECK(c.host(2).lost().empty());
 }
 
+// Ticks until every group process 1 led has a new leader, after process 1 crashes;
+// `told`: the others' transports saw its connections end (HostCore::PeerLost).
+int TicksToFailover(bool told) {
+  HostCluster c({});
+  AddGroups(c, 30);
+  ElectAndCommit(c, 30, "v");
+  c.Run(30);
+  std::vector<GroupId> led_by_1;
+  for (GroupId g = 1; g <= 30; ++g) {
+    if (c.Leader(g) == 1) led_by_1.push_back(g);
+  }
+  REQUIRE(!led_by_1.empty());
+  c.Crash(1);
+  if (told) {
+    c.host(2).PeerLost(1);
+    c.host(3).PeerLost(1);
+    CHECK(c.host(2).counters().leaders_lost + c.host(3).counters().leaders_lost ==
+          2 * led_by_1.size());
+  }
+  for (int t = 1; t <= 100; ++t) {
+    c.Tick();
+    bool all = true;
+    for (GroupId g : led_by_1) all = all && c.Leader(g) != kNoNode;
+    if (all) return t;
+  }
+  return 1000;
+}
+
+// A connection that ends (a killed process) tells the followers of its groups at once,
+// before the detector's timeout: failover in about an election timeout, not two.
+TEST_CASE("a lost connection fails the groups it led over faster than the detector",
+          "[host][quiesce]") {
+  const int told = TicksToFailover(true);
+  const int untold = TicksToFailover(false);
+  INFO("told: " << told << " ticks; the detector alone: " << untold << " ticks");
+  CHECK(untold > 10);  // lost after the 10-tick timeout, then an election timeout
+  CHECK(untold < 100);
+  CHECK(told < untold);
+}
+
 TEST_CASE("reads confirm leadership through coalesced beats", "[host][quiesce]") {
   HostCluster c({});
   AddGroups(c, 10);

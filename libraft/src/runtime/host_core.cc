@@ -94,6 +94,16 @@ void HostCore::RemovePeer(NodeId p) {
   liveness_.Forget(p);
 }
 
+void HostCore::PeerLost(NodeId p) {
+  for (auto& [g, group] : groups_) {
+    RawNode& core = *group->core;
+    if (core.role() != Role::kFollower || core.leader() != p) continue;
+    core.ReportLeaderLost(p);
+    ++counters_.leaders_lost;
+    Note(g, core);
+  }
+}
+
 void HostCore::Tick() {
   ++now_;
   // Only the awake: a sleeping core's Tick is a no-op (docs/core.md, "Quiescence").

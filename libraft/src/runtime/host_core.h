@@ -68,6 +68,7 @@ struct HostCoreCounters {
   std::uint64_t acks_out = 0;           // heartbeat responses sent coalesced
   std::uint64_t messages_out = 0;       // everything else
   std::uint64_t wakes_by_detector = 0;  // sleeping groups woken for a lost process
+  std::uint64_t leaders_lost = 0;       // followers told their leader's connection ended
 };
 
 class HostCore {
@@ -109,6 +110,14 @@ class HostCore {
   // shares a group with (the caller knows their addresses).
   void AddPeer(NodeId p);
   void RemovePeer(NodeId p);
+
+  // The transport saw the connection `p` dialed to us end (EOF or error: its process
+  // died or the connection was reset; TransportHandler::OnPeerLost). Every follower
+  // whose leader is `p` is told (RawNode::ReportLeaderLost: it wakes and campaigns within
+  // an election timeout instead of waiting for the detector's timeout first), as
+  // raft::Node does for its one group (docs/performance.md, finding 12). O(groups); it
+  // happens once per lost connection.
+  void PeerLost(NodeId p);
 
   // One tick: ticks every awake group, then the failure detector (waking the sleeping
   // groups that depend on a process lost), and every liveness_interval_ticks queues a
