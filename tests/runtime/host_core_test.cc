@@ -82,13 +82,19 @@ TEST_CASE("idle groups sleep and only the liveness frames flow", "[host][quiesce
     }
   }
   // A proposal wakes its group alone; it commits and the group sleeps again.
+  // TakeWokeOrSlept reports the changes, once each (a runtime's status follows them).
   const NodeId leader = c.Leader(7);
+  for (NodeId p = 1; p <= 3; ++p) (void)c.host(p).TakeWokeOrSlept();
   REQUIRE(c.Propose(leader, 7, "w").ok());
   CHECK(c.host(leader).awake_count() == 1);
+  CHECK(c.host(leader).TakeWokeOrSlept() == std::vector<GroupId>{7});
+  CHECK(c.host(leader).TakeWokeOrSlept().empty());
   c.Run(10);
   for (NodeId p = 1; p <= 3; ++p) {
     CHECK(c.Applied(p, 7).back() == "w");
     CHECK(c.host(p).awake_count() == 0);
+    // The followers woke and slept; the leader slept.
+    CHECK(c.host(p).TakeWokeOrSlept() == std::vector<GroupId>{7});
   }
 }
 

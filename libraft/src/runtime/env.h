@@ -27,6 +27,7 @@
 #include "raft/logger.h"
 #include "raft/message.h"
 #include "raft/status.h"
+#include "wire/wire_format.h"
 
 namespace raft::base {
 class FileSystem;
@@ -63,6 +64,10 @@ class MessageTransport {
   virtual void RemovePeer(NodeId id) = 0;
   // Never blocks. kSnapshot messages stream the snapshot file first.
   virtual void Send(Message m) = 0;
+  // A host's transport (TransportOptions::host, protocol version 4): one group frame
+  // (kGroupMessage, kHostBeat, kHostBeatAck) with its encoded payload. Never blocks.
+  // The default aborts: a transport of a Node never gets one (thread_env.cc).
+  virtual void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload);
   // Closes every connection; no handler callback runs afterwards.
   virtual void Stop() = 0;
 };

@@ -44,6 +44,7 @@ Status HostCore::RemoveGroup(GroupId g) {
   if (groups_.erase(g) == 0) return NotHosted(g);
   awake_.erase(g);
   touched_.erase(g);
+  woke_or_slept_.erase(g);
   return Status::Ok();
 }
 
@@ -71,7 +72,7 @@ Status HostCore::NotHosted(GroupId g) const {
 void HostCore::Note(GroupId g, RawNode& core) {
   if (core.HasReady()) touched_.insert(g);
   if (!core.Quiesced()) {
-    awake_.insert(g);
+    if (awake_.insert(g).second) woke_or_slept_.insert(g);
     return;
   }
   const bool fell_asleep = awake_.erase(g) > 0;
@@ -81,7 +82,15 @@ void HostCore::Note(GroupId g, RawNode& core) {
     core.Unquiesce();
     ++counters_.wakes_by_detector;
     awake_.insert(g);
+    return;
   }
+  if (fell_asleep) woke_or_slept_.insert(g);
+}
+
+std::vector<GroupId> HostCore::TakeWokeOrSlept() {
+  std::vector<GroupId> out(woke_or_slept_.begin(), woke_or_slept_.end());
+  woke_or_slept_.clear();
+  return out;
 }
 
 void HostCore::AddPeer(NodeId p) {

@@ -136,6 +136,9 @@ class HostCore {
   // last call, in id order. The caller handles each one's Ready through With; one that
   // has none any more by then is skipped by RawNode::HasReady.
   std::vector<GroupId> TakeTouched();
+  // The groups that fell asleep or woke up since the last call, in id order (for a
+  // runtime's status; a group that did both is listed once).
+  std::vector<GroupId> TakeWokeOrSlept();
 
   // Queues messages of group `g` (a Ready's, in the order the durability contract
   // allows). Heartbeats and their responses are coalesced per peer process.
@@ -163,6 +166,7 @@ class HostCore {
   std::map<GroupId, std::unique_ptr<Group>> groups_;
   std::set<GroupId> awake_;
   std::set<GroupId> touched_;
+  std::set<GroupId> woke_or_slept_;
   std::set<NodeId> peers_;
   std::map<NodeId, HostOutput> out_;
   ProcessLiveness liveness_;

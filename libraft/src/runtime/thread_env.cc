@@ -112,6 +112,11 @@ class ThreadEnv final : public Env {
 
 }  // namespace
 
+void MessageTransport::SendGroupFrame(NodeId /*peer*/, wire::FrameType /*type*/,
+                                      const std::string& /*payload*/) {
+  RAFT_ASSERT(false, "a group frame given to a transport that does not speak version 4");
+}
+
 std::unique_ptr<Env> NewThreadEnv() { return std::make_unique<ThreadEnv>(); }
 
 }  // namespace raft::runtime

@@ -131,7 +131,7 @@ class Transport final : public MessageTransport {
   // TransportOptions::host: queues one group frame (kGroupMessage, kHostBeat,
   // kHostBeatAck) with its encoded payload to `peer`. Never blocks; like Send, a frame
   // that does not fit the peer's queue is dropped and OnUnreachable(peer) called.
-  void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload);
+  void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) override;
   // The protocol versions this transport speaks.
   std::uint8_t version_min() const {
     return options_.host ? wire::kProtocolVersionHost : wire::kProtocolVersionMin;

@@ -1,0 +1,170 @@
+// raft::Host: one process hosting many Raft groups (docs/multi-raft.md). Every group has
+// its own consensus core, state machine and membership; what a process has once is
+// shared by all of its groups: one transport connection per peer process (protocol
+// version 4: frames name their group, heartbeats are coalesced per pair of processes),
+// one log on disk with one fdatasync per batch for every group (storage::SharedLog), one
+// ticker that ticks only the awake groups (idle groups quiesce), and one failure
+// detector that wakes the sleeping groups of a process that is lost.
+//
+// A replica is named by its process: in every group, the replica on process `p` has node
+// id `p`, and a process holds at most one replica of a group. The processes and their
+// Raft addresses are given at Start (HostOptions::peers).
+//
+// Threads: the lanes of raft::Node (runtime/env.h): io (transport, ticks, every group's
+// core), disk (the shared log: one round of every group's pending writes, one Sync),
+// apply (every group's StateMachine, in each group's log order). All public methods are
+// thread-safe; the ones that block say so.
+//
+// Not built yet (docs/multi-raft.md, "The runtime around HostCore"): snapshots of hosted
+// groups (the log of a group grows until the group is removed; StateMachine snapshot
+// calls are never made), membership changes of a group, TLS on the Raft port.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raft/export.h"
+#include "raft/logger.h"
+#include "raft/raw_node.h"
+#include "raft/state_machine.h"
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raft {
+
+namespace runtime {
+class Env;  // src/runtime/env.h (internal)
+}  // namespace runtime
+
+// A group hosted by a raft::Host; 0 means none.
+using GroupId = std::uint64_t;
+
+struct HostOptions {
+  NodeId self = kNoNode;    // this process: its replica's id in every group (> 0)
+  std::string listen_addr;  // the Raft port, "host:port"
+  // Told to peers in the handshake; empty: listen_addr.
+  std::string advertise_addr;
+  // The other processes and their Raft addresses (self may be listed; it is skipped).
+  std::map<NodeId, std::string> peers;
+  // Holds the shared log (<data_dir>/log); created if missing.
+  std::string data_dir;
+  // Checked in every handshake; with a secret, a mutual proof of it
+  // (docs/wire-protocol.md 4.1), as NodeOptions's.
+  std::string cluster_id = "raft";
+  std::string cluster_secret;
+  // The core's timing, the same for every group (raft/config.h).
+  int tick_ms = 100;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  // Idle groups stop ticking and heartbeating (Config::quiesce); the idle target
+  // depends on it.
+  bool quiesce = true;
+  // A proposal over this is refused with kInvalidArgument.
+  std::uint64_t max_entry_bytes = 1 << 20;
+  // Requests (proposals, reads) in flight over all groups; more get kBusy.
+  std::size_t max_pending_requests = 100000;
+  // Segments of the shared log roll at this size (SharedLogOptions).
+  std::uint64_t log_segment_bytes = 64ull << 20;
+  Logger* logger = nullptr;  // borrowed; nullptr: no logs
+};
+
+struct GroupStatusInfo {
+  GroupId group = 0;
+  Role role = Role::kFollower;
+  NodeId leader = kNoNode;
+  Term term = 0;
+  Index commit = 0;
+  Index applied = 0;  // by this process's state machine
+  Index last_index = 0;
+  bool asleep = false;  // quiesced
+  std::vector<NodeId> voters;
+};
+
+struct HostMetrics {
+  std::uint64_t groups = 0;
+  std::uint64_t awake_groups = 0;
+  // Disk rounds: each wrote the pending Readies of any number of groups and made them
+  // durable with one Sync of the shared log.
+  std::uint64_t disk_rounds = 0;
+  std::uint64_t readies_persisted = 0;
+  std::uint64_t log_syncs = 0;  // fdatasyncs of the shared log (recovery's included)
+  std::uint64_t proposals_committed = 0;
+  std::uint64_t proposals_failed = 0;
+  std::uint64_t frames_refused = 0;  // group frames the host refused (a lying peer)
+  std::uint64_t wakes_by_detector = 0;
+  std::uint64_t leaders_lost = 0;  // followers told at once their leader's connection ended
+};
+
+class RAFT_EXPORT Host {
+ public:
+  using Callback = std::function<void(Result<std::string>)>;
+
+  // Opens (or creates) data_dir and its shared log (recovery), binds the listener and
+  // starts the lanes. No group runs until CreateGroup.
+  static Result<std::unique_ptr<Host>> Start(const HostOptions& options);
+  // Internal, not exported: Start on the given runtime::Env instead of threads, sockets
+  // and files (as Node::StartWithEnv).
+  RAFT_NO_EXPORT static Result<std::unique_ptr<Host>> StartWithEnv(
+      const HostOptions& options, std::unique_ptr<runtime::Env> env);
+  ~Host();  // Stop() if still running
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Graceful stop: refuses new requests, fails pending ones with kShutdown, finishes the
+  // disk round in flight, stops the lanes and closes the log. Idempotent; blocks.
+  void Stop();
+
+  // The groups the shared log held at Start: those to CreateGroup again after a restart.
+  std::vector<GroupId> LoggedGroups() const;
+
+  // Starts hosting group `g` (> 0) with the state machine `sm` (borrowed: it must outlive
+  // the group). A group new to the log is bootstrapped with `voters` (process ids; they
+  // must include self), durably, before its core starts; a group the log already holds
+  // resumes from it (`voters` are then ignored) and `sm` gets the committed entries after
+  // its AppliedIndex(). Every replica of a new group must be created with the same
+  // voters. `done` runs once the group runs (ok) or with the error: kInvalidArgument (g
+  // is 0 or already hosted, voters without self or naming a process not in
+  // HostOptions::peers), kShutdown (the host is stopping), a storage error. It runs on
+  // a lane (or at once in the caller for a refusal) and must not block on this Host.
+  void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                   std::function<void(Status)> done);
+  Status CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm);  // blocks
+  // Stops hosting `g` and deletes its state from the log (durably). Its pending requests
+  // fail with kShutdown; its state machine is not called again once `done` runs.
+  // kInvalidArgument if not hosted. `done` as CreateGroup's.
+  void RemoveGroup(GroupId g, std::function<void(Status)> done);
+  Status RemoveGroup(GroupId g);  // blocks
+
+  // As Node's, for group `g` (kInvalidArgument if it is not hosted). `done` runs on the
+  // apply or the io lane and must not block on this Host.
+  void Propose(GroupId g, std::string data, std::chrono::milliseconds timeout, Callback done);
+  std::future<Result<std::string>> Propose(GroupId g, std::string data,
+                                           std::chrono::milliseconds timeout);
+  void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Callback done);
+  std::future<Result<std::string>> ReadBarrier(GroupId g, std::chrono::milliseconds timeout);
+  // Asks the leader of `g` (this process) to hand leadership to `target`; `done` runs on
+  // the io lane once `target` leads (ok), at the deadline (kTimeout), or at once with
+  // kNotLeader / kInvalidArgument.
+  void TransferLeadership(GroupId g, NodeId target, std::chrono::milliseconds timeout,
+                          std::function<void(Status)> done);
+
+  // As of the group's last handled Ready. kInvalidArgument if not hosted.
+  Result<GroupStatusInfo> GroupStatus(GroupId g) const;
+  std::vector<GroupStatusInfo> GroupStatuses() const;  // by group id
+  HostMetrics GetMetrics() const;
+  NodeId self() const;
+
+  class Impl;
+
+ private:
+  explicit Host(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace raft

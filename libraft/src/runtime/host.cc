@@ -1,0 +1,492 @@
+// raft::Host: construction, recovery, groups created and removed, shutdown, status, and
+// the thread-safe API surface. The lanes' work is in host_io.cc.
+#include <algorithm>
+
+#include "base/assert.h"
+#include "runtime/host_impl.h"
+
+namespace raft {
+
+namespace {
+
+runtime::HostCoreOptions CoreOptions(const HostOptions& o) {
+  runtime::HostCoreOptions c;
+  c.self = o.self;
+  c.liveness_timeout_ticks = o.election_ticks;
+  return c;
+}
+
+// The answer of CreateGroup or RemoveGroup, given by whichever lane finishes the work.
+// If the work is dropped (a lane stopped before running it), the last reference to it
+// answers kShutdown, so the caller always hears back.
+class Answer {
+ public:
+  explicit Answer(std::function<void(Status)> done) : done_(std::move(done)) {}
+  ~Answer() { Set(Status(ErrorCode::kShutdown, "the host is stopping")); }
+  void Set(Status s) {
+    if (!done_) return;
+    auto done = std::move(done_);
+    done_ = nullptr;
+    done(std::move(s));
+  }
+
+ private:
+  std::function<void(Status)> done_;  // one lane holds the Answer at a time
+};
+
+}  // namespace
+
+Host::Impl::Impl(const HostOptions& options, std::unique_ptr<runtime::Env> env)
+    : opts_(options), env_(std::move(env)), core_(CoreOptions(options)) {}
+
+Host::Impl::~Impl() { Stop(); }
+
+void Host::Impl::Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const {
+  if (opts_.logger && opts_.logger->Enabled(level)) opts_.logger->Log(level, "host", msg, fields);
+}
+
+Status Host::Impl::Open() {
+  io_checker_.Check();  // before the lanes run: passes, and Open owns the io state
+  storage::SharedLogOptions lo;
+  lo.segment_bytes_target = opts_.log_segment_bytes;
+  lo.file_system = env_->file_system();
+  auto log = storage::SharedLog::Open(opts_.data_dir + "/log", lo);
+  if (!log.ok()) return log.status();
+  log_ = std::move(log).value();
+  for (const std::string& note : log_->recovery_notes())
+    Log(LogLevel::kWarn, "shared log recovery", {{"note", note}});
+  logged_groups_ = log_->Groups();
+
+  runtime::TransportOptions to;
+  to.self = opts_.self;
+  to.listen_addr = opts_.listen_addr;
+  to.self_addr = opts_.advertise_addr.empty() ? opts_.listen_addr : opts_.advertise_addr;
+  to.cluster_id = opts_.cluster_id;
+  to.cluster_secret = opts_.cluster_secret;
+  to.logger = opts_.logger;
+  to.io_thread = &io_checker_;
+  to.host = true;
+  // Before the lanes run: no checker is bound, Open runs alone.
+  transport_ = env_->NewTransport(to, this, nullptr);
+  if (Status s = transport_->Listen(); !s.ok()) return s;
+  for (const auto& [p, addr] : opts_.peers) {
+    if (p == opts_.self) continue;
+    transport_->SetPeerAddress(p, addr);
+    core_.AddPeer(p);
+  }
+  read_ctx_prefix_ = "h";
+  read_ctx_prefix_.append(std::to_string(env_->Random64())).append(":");
+  Log(LogLevel::kInfo, "host opened",
+      {{"self", std::to_string(opts_.self)},
+       {"groups_in_log", std::to_string(logged_groups_.size())},
+       {"listen", opts_.listen_addr}});
+  return Status::Ok();
+}
+
+void Host::Impl::Run() {
+  base::ThreadChecker* const checkers[runtime::kLanes] = {&io_checker_, &disk_checker_,
+                                                          &apply_checker_, &snap_checker_};
+  env_->Start(checkers);
+  running_ = true;
+  env_->StartTicker(std::chrono::milliseconds(opts_.tick_ms), [this] {
+    io_checker_.Check();
+    Tick();
+  });
+}
+
+void Host::Impl::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  if (running_) {
+    env_->Shutdown(runtime::Lane::kIo, [this] {
+      io_checker_.Check();
+      transport_->Stop();
+      for (auto& [ctx, r] : pending_reads_)
+        r.cb->Run(Status(ErrorCode::kShutdown, "host stopping"));
+      pending_reads_.clear();
+      for (auto& t : transfers_) t.done(Status(ErrorCode::kShutdown, "host stopping"));
+      transfers_.clear();
+    });
+    env_->Shutdown(runtime::Lane::kSnapshot, nullptr);
+    env_->Shutdown(runtime::Lane::kDisk, nullptr);  // the round in flight completes
+    env_->Shutdown(runtime::Lane::kApply, nullptr);
+  }
+  // Every lane has stopped: what they owned is ours now.
+  io_checker_.Check();
+  apply_checker_.Check();
+  for (auto& [g, group] : groups_)
+    FailPending(*group, Status(ErrorCode::kShutdown, "host stopped"));
+  groups_.clear();
+  transport_.reset();
+  if (log_) (void)log_->Sync();
+  log_.reset();
+  Log(LogLevel::kInfo, "host stopped", {{"self", std::to_string(opts_.self)}});
+}
+
+void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                             std::function<void(Status)> done) {
+  auto refuse = [&](std::string why) { done(Status(ErrorCode::kInvalidArgument, std::move(why))); };
+  if (g == 0) return refuse("group 0 is not a group");
+  if (sm == nullptr) return refuse("state machine is null");
+  if (std::find(voters.begin(), voters.end(), opts_.self) == voters.end())
+    return refuse("the voters of group " + std::to_string(g) + " do not include this process");
+  for (NodeId v : voters) {
+    if (v != opts_.self && opts_.peers.count(v) == 0)
+      return refuse("voter " + std::to_string(v) + " is not a process in HostOptions::peers");
+  }
+  if (stopping_) {
+    done(Status(ErrorCode::kShutdown, "the host is stopping"));
+    return;
+  }
+  auto group = std::make_shared<Group>();
+  group->id = g;
+  group->sm = sm;
+  auto answer = std::make_shared<Answer>(std::move(done));
+  // apply: where the state machine stands -> disk: bootstrap a new group durably ->
+  // io: its core starts.
+  env_->Post(runtime::Lane::kApply, [this, group, answer, g, voters] {
+    apply_checker_.Check();
+    const Index sm_applied = group->sm->AppliedIndex();
+    env_->Post(runtime::Lane::kDisk, [this, group, answer, g, voters, sm_applied] {
+      disk_checker_.Check();
+      Status s = Status::Ok();
+      if (log_->Group(g) == nullptr) {
+        const std::vector<Entry> boot = BootstrapEntries(voters);
+        s = log_->Append(g, boot);
+        if (s.ok()) s = log_->SetHardState(g, HardState{1, kNoNode, boot.back().index});
+        if (s.ok()) s = log_->Sync();
+      }
+      if (!s.ok()) {
+        answer->Set(s);
+        return;
+      }
+      const Storage* storage = log_->Group(g);
+      env_->Post(runtime::Lane::kIo, [this, group, answer, g, storage, sm_applied] {
+        io_checker_.Check();
+        Config c;
+        c.id = opts_.self;
+        c.seed = env_->Random64();
+        c.election_ticks = opts_.election_ticks;
+        c.heartbeat_ticks = opts_.heartbeat_ticks;
+        c.quiesce = opts_.quiesce;
+        c.applied = std::min(sm_applied, storage->LastIndex());
+        if (Status s = core_.AddGroup(g, c, storage); !s.ok()) {
+          answer->Set(s);
+          return;
+        }
+        group->applied = c.applied;
+        group->queued_through = c.applied;
+        groups_[g] = group;
+        {
+          base::MutexLock l(&status_mu_);
+          GroupStatusInfo info;
+          info.group = g;
+          info.applied = c.applied;
+          statuses_[g] = {info, group};
+        }
+        if (const RawNode* core = core_.Get(g); core != nullptr) PublishStatus(*group, *core);
+        dirty_.insert(g);
+        Pump();
+        Log(LogLevel::kInfo, "group started",
+            {{"group", std::to_string(g)}, {"applied", std::to_string(c.applied)}});
+        answer->Set(Status::Ok());
+      });
+    });
+  });
+}
+
+void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
+  if (stopping_) {
+    done(Status(ErrorCode::kShutdown, "the host is stopping"));
+    return;
+  }
+  auto answer = std::make_shared<Answer>(std::move(done));
+  // io: the core goes, nothing new reaches the other lanes -> disk: the group's records
+  // go (after any round naming it) -> apply: the tasks queued before run (and skip it),
+  // then its pending requests fail.
+  env_->Post(runtime::Lane::kIo, [this, answer, g] {
+    io_checker_.Check();
+    std::shared_ptr<Group> group = Find(g);
+    if (group == nullptr || !core_.RemoveGroup(g).ok()) {
+      answer->Set(Status(ErrorCode::kInvalidArgument,
+                         "group " + std::to_string(g) + " is not hosted here"));
+      return;
+    }
+    group->removed = true;
+    groups_.erase(g);
+    dirty_.erase(g);
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (it->second.group == group) {
+        it->second.cb->Run(Status(ErrorCode::kShutdown, "the group was removed"));
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    {
+      base::MutexLock l(&status_mu_);
+      statuses_.erase(g);
+    }
+    env_->Post(runtime::Lane::kDisk, [this, answer, group] {
+      disk_checker_.Check();
+      Status s = log_->RemoveGroup(group->id);
+      env_->Post(runtime::Lane::kApply, [this, answer, group, s] {
+        apply_checker_.Check();
+        FailPending(*group, Status(ErrorCode::kShutdown, "the group was removed"));
+        Log(LogLevel::kInfo, "group removed", {{"group", std::to_string(group->id)}});
+        answer->Set(s);
+      });
+    });
+  });
+}
+
+void Host::Impl::FailPending(Group& group, const Status& s) {
+  std::map<Index, PendingProposal> left;
+  {
+    base::MutexLock l(&group.pending_mu);
+    left.swap(group.proposals);
+  }
+  for (auto& [i, p] : left) p.cb->Run(s);
+  for (auto& [i, cb] : group.waiting_reads) cb->Run(s);
+  group.waiting_reads.clear();
+}
+
+runtime::SharedCallback Host::Impl::Admit(Host::Callback& done) {
+  if (stopping_) {
+    done(Status(ErrorCode::kShutdown, "the host is stopping"));
+    return nullptr;
+  }
+  if (pending_count_.load() >= opts_.max_pending_requests) {
+    done(Status(ErrorCode::kBusy, "too many pending requests"));
+    return nullptr;
+  }
+  ++pending_count_;
+  return std::make_shared<runtime::OnceCallback>(
+      [this, done = std::move(done)](Result<std::string> r) {
+        --pending_count_;
+        done(std::move(r));
+      });
+}
+
+void Host::Impl::Propose(GroupId g, std::string data, std::chrono::milliseconds timeout,
+                         Host::Callback done) {
+  if (data.size() > opts_.max_entry_bytes) {
+    done(Status(ErrorCode::kInvalidArgument,
+                "entry of " + std::to_string(data.size()) + " bytes is over the limit of " +
+                    std::to_string(opts_.max_entry_bytes) + " (HostOptions::max_entry_bytes)"));
+    return;
+  }
+  runtime::SharedCallback cb = Admit(done);
+  if (!cb) return;
+  env_->Post(runtime::Lane::kIo, [this, g, cb, data = std::move(data), timeout]() mutable {
+    io_checker_.Check();
+    if (failed_) {
+      cb->Run(Status(ErrorCode::kIOError, "the host stopped accepting writes"));
+      return;
+    }
+    std::shared_ptr<Group> group = Find(g);
+    if (group == nullptr) {
+      cb->Run(Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted"));
+      return;
+    }
+    Result<LogPosition> pos = LogPosition{};
+    (void)core_.With(g, [&](RawNode& core) { pos = core.Propose(std::move(data)); });
+    if (!pos.ok()) {
+      cb->Run(pos.status());
+      return;
+    }
+    {
+      base::MutexLock l(&group->pending_mu);
+      group->proposals[pos->index] = PendingProposal{pos->term, cb};
+    }
+    deadlines_.Add(env_->Now(), timeout, cb);
+    SchedulePump();
+  });
+}
+
+void Host::Impl::ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Host::Callback done) {
+  runtime::SharedCallback cb = Admit(done);
+  if (!cb) return;
+  env_->Post(runtime::Lane::kIo, [this, g, cb, timeout] {
+    io_checker_.Check();
+    std::shared_ptr<Group> group = Find(g);
+    if (group == nullptr) {
+      cb->Run(Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted"));
+      return;
+    }
+    std::string ctx = read_ctx_prefix_;
+    ctx.append(std::to_string(next_read_id_++));
+    // Without a leader the request waits and is re-issued (SweepDeadlines).
+    (void)core_.With(g, [&](RawNode& core) { (void)core.ReadIndex(ctx); });
+    pending_reads_[ctx] = PendingRead{group, cb, ticks_};
+    deadlines_.Add(env_->Now(), timeout, cb);
+    SchedulePump();
+  });
+}
+
+void Host::Impl::Transfer(GroupId g, NodeId target, std::chrono::milliseconds timeout,
+                          std::function<void(Status)> done) {
+  if (stopping_) {
+    done(Status(ErrorCode::kShutdown, "the host is stopping"));
+    return;
+  }
+  env_->Post(runtime::Lane::kIo, [this, g, target, timeout, done = std::move(done)]() mutable {
+    io_checker_.Check();
+    Status s = Status::Ok();
+    Status hosted = core_.With(g, [&](RawNode& core) { s = core.TransferLeadership(target); });
+    if (!hosted.ok()) s = hosted;
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    transfers_.push_back({g, target, env_->Now() + timeout, std::move(done)});
+    SchedulePump();
+  });
+}
+
+std::shared_ptr<Host::Impl::Group> Host::Impl::Find(GroupId g) {
+  auto it = groups_.find(g);
+  return it == groups_.end() ? nullptr : it->second;
+}
+
+void Host::Impl::PublishStatus(const Group& group, const RawNode& core) {
+  const NodeStatus st = core.GetStatus();
+  base::MutexLock l(&status_mu_);
+  auto it = statuses_.find(group.id);
+  if (it == statuses_.end()) return;
+  GroupStatusInfo& info = it->second.first;
+  info.role = st.role;
+  info.leader = st.leader;
+  info.term = st.hard_state.term;
+  info.commit = st.hard_state.commit;
+  info.last_index = st.last_index;
+  info.asleep = st.quiesced;
+  info.voters.assign(st.conf.voters.begin(), st.conf.voters.end());
+}
+
+Result<GroupStatusInfo> Host::Impl::GroupStatus(GroupId g) const {
+  base::MutexLock l(&status_mu_);
+  auto it = statuses_.find(g);
+  if (it == statuses_.end())
+    return Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted");
+  GroupStatusInfo info = it->second.first;
+  info.applied = it->second.second->applied.load();
+  return info;
+}
+
+std::vector<GroupStatusInfo> Host::Impl::GroupStatuses() const {
+  base::MutexLock l(&status_mu_);
+  std::vector<GroupStatusInfo> out;
+  out.reserve(statuses_.size());
+  for (const auto& [g, entry] : statuses_) {
+    out.push_back(entry.first);
+    out.back().applied = entry.second->applied.load();
+  }
+  return out;
+}
+
+HostMetrics Host::Impl::GetMetrics() const {
+  HostMetrics m;
+  {
+    base::MutexLock l(&status_mu_);
+    m = metrics_;
+  }
+  if (log_) m.log_syncs = log_->syncs();
+  return m;
+}
+
+// ---------------------------------------------------------------- Host
+
+Host::Host(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Host::~Host() { Stop(); }
+
+Result<std::unique_ptr<Host>> Host::Start(const HostOptions& options) {
+  return StartWithEnv(options, runtime::NewThreadEnv());
+}
+
+Result<std::unique_ptr<Host>> Host::StartWithEnv(const HostOptions& options,
+                                                 std::unique_ptr<runtime::Env> env) {
+  if (options.self == kNoNode) return Status(ErrorCode::kInvalidArgument, "HostOptions::self is 0");
+  if (options.data_dir.empty())
+    return Status(ErrorCode::kInvalidArgument, "HostOptions::data_dir is empty");
+  if (options.tick_ms <= 0 || options.election_ticks <= options.heartbeat_ticks ||
+      options.heartbeat_ticks <= 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  "HostOptions: tick_ms and heartbeat_ticks must be positive and "
+                  "election_ticks above heartbeat_ticks");
+  auto impl = std::make_unique<Impl>(options, std::move(env));
+  if (Status s = impl->Open(); !s.ok()) return s;
+  impl->Run();
+  return std::unique_ptr<Host>(new Host(std::move(impl)));
+}
+
+void Host::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+std::vector<GroupId> Host::LoggedGroups() const { return impl_->LoggedGroups(); }
+
+void Host::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                       std::function<void(Status)> done) {
+  impl_->CreateGroup(g, voters, sm, std::move(done));
+}
+
+Status Host::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm) {
+  std::promise<Status> p;
+  std::future<Status> f = p.get_future();
+  CreateGroup(g, voters, sm, [&p](Status s) { p.set_value(std::move(s)); });
+  return f.get();
+}
+
+void Host::RemoveGroup(GroupId g, std::function<void(Status)> done) {
+  impl_->RemoveGroup(g, std::move(done));
+}
+
+Status Host::RemoveGroup(GroupId g) {
+  std::promise<Status> p;
+  std::future<Status> f = p.get_future();
+  RemoveGroup(g, [&p](Status s) { p.set_value(std::move(s)); });
+  return f.get();
+}
+
+void Host::Propose(GroupId g, std::string data, std::chrono::milliseconds timeout, Callback done) {
+  impl_->Propose(g, std::move(data), timeout, std::move(done));
+}
+
+namespace {
+std::pair<Host::Callback, std::future<Result<std::string>>> MakeFuture() {
+  auto p = std::make_shared<std::promise<Result<std::string>>>();
+  auto f = p->get_future();
+  return {[p](Result<std::string> r) { p->set_value(std::move(r)); }, std::move(f)};
+}
+}  // namespace
+
+std::future<Result<std::string>> Host::Propose(GroupId g, std::string data,
+                                               std::chrono::milliseconds timeout) {
+  auto [cb, f] = MakeFuture();
+  Propose(g, std::move(data), timeout, std::move(cb));
+  return std::move(f);
+}
+
+void Host::ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Callback done) {
+  impl_->ReadBarrier(g, timeout, std::move(done));
+}
+
+std::future<Result<std::string>> Host::ReadBarrier(GroupId g, std::chrono::milliseconds timeout) {
+  auto [cb, f] = MakeFuture();
+  ReadBarrier(g, timeout, std::move(cb));
+  return std::move(f);
+}
+
+void Host::TransferLeadership(GroupId g, NodeId target, std::chrono::milliseconds timeout,
+                              std::function<void(Status)> done) {
+  impl_->Transfer(g, target, timeout, std::move(done));
+}
+
+Result<GroupStatusInfo> Host::GroupStatus(GroupId g) const { return impl_->GroupStatus(g); }
+std::vector<GroupStatusInfo> Host::GroupStatuses() const { return impl_->GroupStatuses(); }
+HostMetrics Host::GetMetrics() const { return impl_->GetMetrics(); }
+NodeId Host::self() const { return impl_->self(); }
+
+}  // namespace raft

@@ -1,0 +1,206 @@
+// Host::Impl: the lanes and state behind raft::Host (see host.h; the plan is
+// docs/multi-raft.md, "The runtime around HostCore").
+//
+// The lanes are a runtime::Env's, as Node::Impl's (runtime/env.h):
+//
+//   io     owns the runtime::HostCore (every group's RawNode), the version-4 Transport
+//          and the ticker. Every input (group frame, proposal, read, tick) runs here.
+//          Pump() collects the Ready of every touched group, sends its messages at once
+//          (HostCore::Send: heartbeats coalesced per peer process), and hands the Readies
+//          that need durability to the disk lane as one round.
+//   disk   writes a round into the SharedLog (every group's entries and hard state, in
+//          the order of the round) with one Sync for all, then posts the round back:
+//          the io lane releases each group's messages_after_persist and Advances it. One
+//          round is in flight at a time; the groups touched meanwhile wait for the next
+//          (their cores keep taking ticks and messages).
+//   apply  one queue for every group; a task names its group and feeds its
+//          StateMachine in that group's log order, completing proposals and reads.
+//
+// The io lane reads the log (each core's GroupStorage) while the disk lane writes it:
+// SharedLog is one writer and concurrent readers, and a core reads only entries it was
+// told are stable (Advance after the round's Sync).
+//
+// Ownership: io_checker_, disk_checker_ and apply_checker_ guard what only their lane
+// touches (RAFT_GUARDED_BY); a Group's fields are owned as its comments say. Before Run
+// and after the lanes stopped, Open and Stop run alone.
+//
+// Locks (leaves; none is held while another is taken, nor while calling user code):
+// status_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take none: their
+// steps run on the lanes in order (a second create of a group finds it in the log and
+// then in HostCore, and is refused there).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/mutex.h"
+#include "base/thread_checker.h"
+#include "raft/host.h"
+#include "runtime/env.h"
+#include "runtime/host_core.h"
+#include "runtime/request_deadlines.h"
+#include "runtime/transport.h"
+#include "storage/shared_log.h"
+
+namespace raft {
+
+using Clock = runtime::Clock;
+
+class Host::Impl final : public runtime::TransportHandler {
+ public:
+  Impl(const HostOptions& options, std::unique_ptr<runtime::Env> env);
+  ~Impl() override;
+
+  Status Open();  // the shared log (recovery), the transport's listener
+  void Run();     // starts the lanes and the ticker
+  void Stop();
+
+  std::vector<GroupId> LoggedGroups() const { return logged_groups_; }
+  void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                   std::function<void(Status)> done);
+  void RemoveGroup(GroupId g, std::function<void(Status)> done);
+  void Propose(GroupId g, std::string data, std::chrono::milliseconds timeout, Host::Callback done);
+  void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Host::Callback done);
+  void Transfer(GroupId g, NodeId target, std::chrono::milliseconds timeout,
+                std::function<void(Status)> done);
+  Result<GroupStatusInfo> GroupStatus(GroupId g) const RAFT_EXCLUDES(status_mu_);
+  std::vector<GroupStatusInfo> GroupStatuses() const RAFT_EXCLUDES(status_mu_);
+  HostMetrics GetMetrics() const RAFT_EXCLUDES(status_mu_);
+  NodeId self() const { return opts_.self; }
+
+  // TransportHandler (io lane). A host's transport speaks version 4 only, so the
+  // version 2-3 callbacks never come; if one did, it is refused.
+  Status OnMessage(Message m) override;
+  void OnUnreachable(NodeId peer) override;
+  void OnSnapshotSent(NodeId peer, bool ok) override;
+  Status AcceptSnapshot(NodeId peer) override;
+  void OnPeerAddress(NodeId peer, const std::string& addr) override;
+  void OnPeerLost(NodeId peer) override;
+  Status OnGroupMessage(NodeId peer, wire::GroupMessage gm) override;
+  Status OnHostBeat(NodeId peer, wire::HostBeat hb) override;
+  Status OnHostBeatAck(NodeId peer, wire::HostBeatAck ha) override;
+  void OnPeerConnClosed(NodeId peer) override;
+
+ private:
+  struct PendingProposal {
+    Term term = 0;
+    runtime::SharedCallback cb;
+  };
+  // One hosted group, outside its core (which HostCore holds). Shared by the io lane's
+  // map and the apply tasks and disk rounds that name it; a removed group's tasks find
+  // `removed` set and do nothing.
+  struct Group {
+    GroupId id = 0;
+    StateMachine* sm = nullptr;  // apply lane
+    std::atomic<bool> removed{false};
+    std::atomic<Index> applied{0};  // written by the apply lane
+    // Io lane: the last committed index handed to the apply lane (entries reach it once
+    // and in order), and whether a Ready of the group is in the disk round in flight.
+    Index queued_through = 0;
+    bool in_round = false;
+    // Added on the io lane, completed on the apply lane.
+    base::Mutex pending_mu;
+    std::map<Index, PendingProposal> proposals RAFT_GUARDED_BY(pending_mu);
+    // Apply lane: reads waiting for their index to be applied.
+    std::multimap<Index, runtime::SharedCallback> waiting_reads;
+  };
+  struct RoundItem {
+    std::shared_ptr<Group> group;
+    Ready rd;
+  };
+  struct ApplyTask {
+    std::shared_ptr<Group> group;
+    std::vector<Entry> entries;
+    std::vector<std::pair<Index, runtime::SharedCallback>> reads;
+  };
+  struct PendingRead {
+    std::shared_ptr<Group> group;
+    runtime::SharedCallback cb;
+    std::uint64_t issued_tick = 0;
+  };
+  struct TransferWait {
+    GroupId group;
+    NodeId target;
+    Clock::time_point deadline;
+    std::function<void(Status)> done;
+  };
+
+  // io lane
+  void Tick() RAFT_REQUIRES(io_checker_);
+  void SchedulePump() RAFT_REQUIRES(io_checker_);
+  // Readies of the touched groups: messages out, the ones needing no disk finished,
+  // the rest into a round for the disk lane (when none is in flight); then Flush.
+  void Pump() RAFT_REQUIRES(io_checker_);
+  void Flush() RAFT_REQUIRES(io_checker_);  // HostCore's output to the transport
+  void OnRoundDone(std::vector<RoundItem> round, Status s) RAFT_REQUIRES(io_checker_);
+  // Steps 3-5 of the durability contract for one group (rd durable, or needing no sync).
+  void FinishReady(const std::shared_ptr<Group>& group, RawNode& core, Ready rd)
+      RAFT_REQUIRES(io_checker_);
+  void SweepDeadlines() RAFT_REQUIRES(io_checker_);
+  void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
+  void PublishStatus(const Group& group, const RawNode& core) RAFT_REQUIRES(io_checker_)
+      RAFT_EXCLUDES(status_mu_);
+  // The group, or null if not hosted.
+  std::shared_ptr<Group> Find(GroupId g) RAFT_REQUIRES(io_checker_);
+  // A callback that counts against max_pending_requests; null (and `done` run with
+  // kShutdown or kBusy) when the host is stopping or full.
+  runtime::SharedCallback Admit(Host::Callback& done);
+
+  // disk lane
+  Status PersistRound(const std::vector<RoundItem>& round) RAFT_REQUIRES(disk_checker_);
+
+  // apply lane
+  void RunApplyTask(ApplyTask& task) RAFT_REQUIRES(apply_checker_);
+  void FailPending(Group& group, const Status& s);  // apply lane, or Stop
+
+  void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
+
+  const HostOptions opts_;
+  base::ThreadChecker io_checker_{"io"};
+  base::ThreadChecker disk_checker_{"disk"};
+  base::ThreadChecker apply_checker_{"apply"};
+  base::ThreadChecker snap_checker_{"snapshot"};  // a lane the host does not use yet
+
+  // Declared first of the resources, destroyed last: the transport and lanes use it.
+  const std::unique_ptr<runtime::Env> env_;
+  bool running_ = false;  // Run() was called (the owner's thread)
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+
+  // The log: written on the disk lane only (and by Open and Stop, alone), read by the
+  // io lane's cores through each group's GroupStorage.
+  std::unique_ptr<storage::SharedLog> log_;
+  std::vector<GroupId> logged_groups_;  // set by Open
+
+  std::unique_ptr<runtime::MessageTransport> transport_ RAFT_GUARDED_BY(io_checker_);
+  runtime::HostCore core_ RAFT_GUARDED_BY(io_checker_);
+  std::map<GroupId, std::shared_ptr<Group>> groups_ RAFT_GUARDED_BY(io_checker_);
+  std::set<GroupId> dirty_ RAFT_GUARDED_BY(io_checker_);  // touched, Ready not yet taken
+  bool round_in_flight_ RAFT_GUARDED_BY(io_checker_) = false;
+  bool pump_scheduled_ RAFT_GUARDED_BY(io_checker_) = false;
+  bool failed_ RAFT_GUARDED_BY(io_checker_) = false;
+  std::uint64_t ticks_ RAFT_GUARDED_BY(io_checker_) = 0;
+  runtime::DeadlineQueue deadlines_ RAFT_GUARDED_BY(io_checker_);
+  // By ReadIndex context: read_ctx_prefix_ (a nonce per incarnation, as Node's) + a
+  // counter. Re-issued every kReadRetryTicks without an answer.
+  static constexpr std::uint64_t kReadRetryTicks = 3;
+  std::map<std::string, PendingRead> pending_reads_ RAFT_GUARDED_BY(io_checker_);
+  std::string read_ctx_prefix_ RAFT_GUARDED_BY(io_checker_);
+  std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
+  std::vector<TransferWait> transfers_ RAFT_GUARDED_BY(io_checker_);
+
+  std::atomic<std::size_t> pending_count_{0};
+
+  mutable base::Mutex status_mu_;
+  std::map<GroupId, std::pair<GroupStatusInfo, std::shared_ptr<Group>>> statuses_
+      RAFT_GUARDED_BY(status_mu_);
+  HostMetrics metrics_ RAFT_GUARDED_BY(status_mu_);
+  std::string failure_ RAFT_GUARDED_BY(status_mu_);
+};
+
+}  // namespace raft

@@ -1,0 +1,353 @@
+// The lanes of raft::Host: the io lane drives every group's core through the durability
+// contract of raw_node.h, the disk lane makes a round of Readies durable with one Sync
+// of the shared log, the apply lane feeds the state machines (host_impl.h).
+#include "base/assert.h"
+#include "runtime/host_impl.h"
+#include "wire/group_frames.h"
+
+namespace raft {
+
+// ---------------------------------------------------------------- io lane
+
+void Host::Impl::Tick() {
+  if (stopping_) return;
+  ++ticks_;
+  core_.Tick();
+  SweepDeadlines();
+  Pump();
+  const runtime::HostCoreCounters& c = core_.counters();
+  base::MutexLock l(&status_mu_);
+  metrics_.groups = core_.group_count();
+  metrics_.awake_groups = core_.awake_count();
+  metrics_.wakes_by_detector = c.wakes_by_detector;
+  metrics_.leaders_lost = c.leaders_lost;
+}
+
+void Host::Impl::SchedulePump() {
+  // Inputs that arrive together share one round: one Sync for all of them.
+  if (pump_scheduled_) return;
+  pump_scheduled_ = true;
+  env_->Post(runtime::Lane::kIo, [this] {
+    io_checker_.Check();
+    pump_scheduled_ = false;
+    Pump();
+  });
+}
+
+void Host::Impl::Pump() {
+  if (stopping_ || failed_) return;
+  std::vector<RoundItem> round;
+  // Finishing a Ready that needed no disk may give its group another: loop until the
+  // touched groups are all waiting for the disk or idle (bounded: each pass finishes
+  // at least one Ready or stops).
+  for (int pass = 0; pass < 64; ++pass) {
+    for (GroupId g : core_.TakeTouched()) dirty_.insert(g);
+    if (dirty_.empty() || round_in_flight_) break;
+    bool progress = false;
+    for (auto it = dirty_.begin(); it != dirty_.end();) {
+      std::shared_ptr<Group> group = Find(*it);
+      if (group == nullptr) {
+        it = dirty_.erase(it);
+        continue;
+      }
+      if (group->in_round) {
+        ++it;  // its next Ready waits for the round
+        continue;
+      }
+      it = dirty_.erase(it);
+      (void)core_.With(group->id, [&](RawNode& core) {
+        io_checker_.Check();  // a lambda: the analysis does not carry the capability in
+        if (!core.HasReady()) return;
+        Ready rd = core.GetReady();
+        progress = true;
+        core_.Send(group->id, std::move(rd.messages));
+        if (rd.snapshot) {
+          // No group snapshots yet (docs/multi-raft.md): nothing compacts a group's log,
+          // so no leader sends one. A peer that claims one is refused by the core before
+          // this; reaching here is a bug.
+          RAFT_ASSERT(false, "a hosted group's Ready carries a snapshot");
+        }
+        if (!rd.must_sync) {
+          FinishReady(group, core, std::move(rd));
+          return;
+        }
+        group->in_round = true;
+        round.push_back(RoundItem{group, std::move(rd)});
+      });
+    }
+    if (!progress) break;
+  }
+  if (!round.empty()) {
+    round_in_flight_ = true;
+    auto shared = std::make_shared<std::vector<RoundItem>>(std::move(round));
+    env_->Post(runtime::Lane::kDisk, [this, shared] {
+      disk_checker_.Check();
+      Status s = PersistRound(*shared);
+      env_->Post(runtime::Lane::kIo, [this, shared, s] {
+        io_checker_.Check();
+        OnRoundDone(std::move(*shared), s);
+      });
+    });
+  }
+  for (GroupId g : core_.TakeWokeOrSlept()) {
+    std::shared_ptr<Group> group = Find(g);
+    const RawNode* core = core_.Get(g);
+    if (group != nullptr && core != nullptr) PublishStatus(*group, *core);
+  }
+  Flush();
+}
+
+void Host::Impl::Flush() {
+  for (runtime::HostOutput& o : core_.TakeOutput()) {
+    auto send = [&](wire::FrameType type, Result<std::string> payload) {
+      io_checker_.Check();
+      if (payload.ok()) {
+        transport_->SendGroupFrame(o.to, type, *payload);
+        return;
+      }
+      // Only a message over the frame limit fails to encode; the core resends (or
+      // probes) as for a lost message.
+      Log(LogLevel::kWarn, "a group frame could not be encoded; dropped",
+          {{"to", std::to_string(o.to)}, {"error", payload.status().ToString()}});
+    };
+    if (o.send_beat) send(wire::FrameType::kHostBeat, wire::EncodeHostBeat(o.beat));
+    for (const wire::GroupMessage& gm : o.messages)
+      send(wire::FrameType::kGroupMessage, wire::EncodeGroupMessage(gm.group, gm.message));
+    if (!o.acks.acks.empty()) send(wire::FrameType::kHostBeatAck, wire::EncodeHostBeatAck(o.acks));
+  }
+}
+
+void Host::Impl::OnRoundDone(std::vector<RoundItem> round, Status s) {
+  round_in_flight_ = false;
+  if (stopping_) return;
+  if (!s.ok()) {
+    Fail(s);
+    return;
+  }
+  for (RoundItem& item : round) {
+    item.group->in_round = false;
+    if (item.group->removed) continue;
+    dirty_.insert(item.group->id);  // its next Ready, if any, was waiting for this round
+    (void)core_.With(item.group->id, [&](RawNode& core) {
+      io_checker_.Check();
+      FinishReady(item.group, core, std::move(item.rd));
+    });
+  }
+  Pump();
+}
+
+// Steps 3-5 of the durability contract (raw_node.h), once the Ready is durable.
+void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Ready rd) {
+  Group& group = *g;
+  core_.Send(group.id, std::move(rd.messages_after_persist));
+  core.Advance(rd);
+  ApplyTask task;
+  for (auto& e : rd.committed_entries) {
+    if (e.index <= group.queued_through) continue;
+    RAFT_ASSERT_EQ(e.index, group.queued_through + 1);
+    group.queued_through = e.index;
+    task.entries.push_back(std::move(e));
+  }
+  for (auto& rs : rd.read_states) {
+    auto it = pending_reads_.find(rs.context);
+    if (it == pending_reads_.end()) continue;
+    if (rs.index <= group.applied.load()) {
+      it->second.cb->Run(std::to_string(rs.index));
+    } else {
+      task.reads.emplace_back(rs.index, it->second.cb);
+    }
+    pending_reads_.erase(it);
+  }
+  PublishStatus(group, core);
+  if (task.entries.empty() && task.reads.empty()) return;
+  task.group = g;
+  auto shared = std::make_shared<ApplyTask>(std::move(task));
+  env_->Post(runtime::Lane::kApply, [this, shared] {
+    apply_checker_.Check();
+    RunApplyTask(*shared);
+  });
+}
+
+void Host::Impl::SweepDeadlines() {
+  const Clock::time_point now = env_->Now();
+  deadlines_.Expire(
+      now, Status(ErrorCode::kTimeout, "timed out; the outcome is unknown (it may still commit)"));
+  for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+    if (it->second.cb->done()) {
+      it = pending_reads_.erase(it);
+      continue;
+    }
+    if (ticks_ - it->second.issued_tick >= kReadRetryTicks) {
+      it->second.issued_tick = ticks_;
+      // A ReadIndex request or its answer may be lost; the core does not resend it.
+      (void)core_.With(it->second.group->id,
+                       [&](RawNode& core) { (void)core.ReadIndex(it->first); });
+    }
+    ++it;
+  }
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    const RawNode* core = core_.Get(it->group);
+    if (core != nullptr && core->leader() == it->target) {
+      it->done(Status::Ok());
+    } else if (core == nullptr) {
+      it->done(Status(ErrorCode::kShutdown, "the group was removed"));
+    } else if (now >= it->deadline) {
+      it->done(Status(ErrorCode::kTimeout, "leadership transfer did not complete in time"));
+    } else {
+      ++it;
+      continue;
+    }
+    it = transfers_.erase(it);
+  }
+}
+
+void Host::Impl::Fail(const Status& s) {
+  if (failed_) return;
+  failed_ = true;
+  Log(LogLevel::kError, "the shared log failed; this host stops taking part in Raft",
+      {{"error", s.ToString()}});
+  base::MutexLock l(&status_mu_);
+  failure_ = s.ToString();
+}
+
+// ---------------------------------------------------------------- transport (io lane)
+
+Status Host::Impl::OnMessage(Message /*m*/) {
+  io_checker_.Check();
+  return Status(ErrorCode::kInvalidArgument, "a version-3 message on a host's transport");
+}
+
+void Host::Impl::OnUnreachable(NodeId /*peer*/) {
+  // A frame to the peer did not fit its queue and was dropped: each group's core finds
+  // out from the missing answer, as from a lost message (the host does not know which
+  // groups' messages were in the frame).
+  io_checker_.Check();
+}
+
+void Host::Impl::OnSnapshotSent(NodeId /*peer*/, bool /*ok*/) { io_checker_.Check(); }
+
+Status Host::Impl::AcceptSnapshot(NodeId /*peer*/) {
+  io_checker_.Check();
+  return Status(ErrorCode::kInvalidArgument, "a host takes no version-3 snapshot streams");
+}
+
+void Host::Impl::OnPeerAddress(NodeId /*peer*/, const std::string& /*addr*/) {
+  // The processes and their addresses are HostOptions::peers; a dialer's claim adds none.
+  io_checker_.Check();
+}
+
+void Host::Impl::OnPeerLost(NodeId peer) {
+  io_checker_.Check();
+  if (stopping_ || failed_) return;
+  core_.PeerLost(peer);
+  SchedulePump();
+}
+
+void Host::Impl::OnPeerConnClosed(NodeId /*peer*/) {
+  io_checker_.Check();
+  base::MutexLock l(&status_mu_);
+  ++metrics_.frames_refused;
+}
+
+Status Host::Impl::OnGroupMessage(NodeId peer, wire::GroupMessage gm) {
+  io_checker_.Check();
+  if (stopping_ || failed_) return Status::Ok();  // dropped, not the sender's fault
+  if (gm.message.type == MessageType::kSnapshot) {
+    // No hosted group compacts its log, so no honest leader sends one (group snapshot
+    // frames are not built); the core would install a snapshot no file backs.
+    return Status(ErrorCode::kInvalidArgument, "a snapshot message for a hosted group");
+  }
+  Status s = core_.Receive(peer, gm);
+  SchedulePump();
+  return s;
+}
+
+Status Host::Impl::OnHostBeat(NodeId peer, wire::HostBeat hb) {
+  io_checker_.Check();
+  if (stopping_ || failed_) return Status::Ok();
+  Status s = core_.Receive(peer, hb);
+  SchedulePump();
+  return s;
+}
+
+Status Host::Impl::OnHostBeatAck(NodeId peer, wire::HostBeatAck ha) {
+  io_checker_.Check();
+  if (stopping_ || failed_) return Status::Ok();
+  Status s = core_.Receive(peer, ha);
+  SchedulePump();
+  return s;
+}
+
+// ---------------------------------------------------------------- disk lane
+
+Status Host::Impl::PersistRound(const std::vector<RoundItem>& round) {
+  std::uint64_t written = 0;
+  for (const RoundItem& item : round) {
+    // A group removed meanwhile is still in the log here: its removal is posted to this
+    // lane after the io lane dropped it, so it runs after this round.
+    const GroupId g = item.group->id;
+    if (!item.rd.entries.empty()) {
+      if (Status s = log_->Append(g, item.rd.entries); !s.ok()) return s;
+    }
+    if (item.rd.hard_state) {
+      if (Status s = log_->SetHardState(g, *item.rd.hard_state); !s.ok()) return s;
+    }
+    ++written;
+  }
+  if (Status s = log_->Sync(); !s.ok()) return s;
+  base::MutexLock l(&status_mu_);
+  ++metrics_.disk_rounds;
+  metrics_.readies_persisted += written;
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- apply lane
+
+void Host::Impl::RunApplyTask(ApplyTask& task) {
+  Group& group = *task.group;
+  if (group.removed) return;
+  std::vector<Entry> entries;
+  for (auto& e : task.entries)
+    if (e.index > group.applied.load()) entries.push_back(std::move(e));
+  if (!entries.empty()) {
+    std::vector<std::string> results;
+    group.sm->Apply(entries, &results);
+    results.resize(entries.size());
+    group.applied = entries.back().index;
+    // Same index and term: our entry. Another term at our index: ours was overwritten
+    // and never committed.
+    std::vector<std::pair<runtime::SharedCallback, Result<std::string>>> done;
+    std::uint64_t committed = 0;
+    {
+      base::MutexLock l(&group.pending_mu);
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        auto it = group.proposals.find(entries[i].index);
+        if (it == group.proposals.end()) continue;
+        if (it->second.term == entries[i].term) {
+          done.emplace_back(it->second.cb, std::move(results[i]));
+          ++committed;
+        } else {
+          done.emplace_back(
+              it->second.cb,
+              Status(ErrorCode::kProposalDropped,
+                     "leadership changed before the proposal committed; it was not applied"));
+        }
+        group.proposals.erase(it);
+      }
+    }
+    {
+      base::MutexLock l(&status_mu_);
+      metrics_.proposals_committed += committed;
+      metrics_.proposals_failed += done.size() - committed;
+    }
+    for (auto& [cb, r] : done) cb->Run(std::move(r));
+  }
+  for (auto& [index, cb] : task.reads) group.waiting_reads.emplace(index, cb);
+  const Index applied = group.applied.load();
+  while (!group.waiting_reads.empty() && group.waiting_reads.begin()->first <= applied) {
+    group.waiting_reads.begin()->second->Run(std::to_string(group.waiting_reads.begin()->first));
+    group.waiting_reads.erase(group.waiting_reads.begin());
+  }
+}
+
+}  // namespace raft

@@ -1,0 +1,269 @@
+// raft::Host end to end: three hosts in one process, each on its own lanes (threads),
+// shared log (real files) and version-4 transport (loopback TCP), running many groups.
+#include "raft/host.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <future>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mem_kv.h"
+#include "runtime_test_util.h"
+
+namespace raft::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr NodeId kProcs = 3;
+
+// "a" + std::to_string(n) in GCC 12 at -O3 warns -Wrestrict falsely (and -Werror).
+std::string Join(std::initializer_list<std::string> parts) {
+  std::string s;
+  for (const std::string& p : parts) s.append(p);
+  return s;
+}
+
+class HostTrio {
+ public:
+  HostTrio()
+      : root_(std::filesystem::temp_directory_path() /
+              (Join({"raft-host-test-", std::to_string(::getpid()), "-",
+                     std::to_string(counter_++)}))) {
+    std::filesystem::remove_all(root_);
+    for (NodeId p = 1; p <= kProcs; ++p)
+      addrs_[p] = Join({"127.0.0.1:", std::to_string(FreePort())});
+    for (NodeId p = 1; p <= kProcs; ++p) Start(p);
+  }
+  ~HostTrio() {
+    for (auto& [p, h] : hosts_)
+      if (h) h->Stop();
+    hosts_.clear();
+    std::filesystem::remove_all(root_);
+  }
+
+  void Start(NodeId p) {
+    HostOptions o;
+    o.self = p;
+    o.listen_addr = addrs_.at(p);
+    o.peers = addrs_;
+    o.data_dir = (root_ / std::to_string(p)).string();
+    o.tick_ms = 10;
+    o.election_ticks = 10;
+    auto h = Host::Start(o);
+    REQUIRE(h.ok());
+    hosts_[p] = std::move(h).value();
+  }
+  void Stop(NodeId p) {
+    hosts_.at(p)->Stop();
+    hosts_.at(p).reset();
+    sms_.erase(p);
+  }
+  Host& host(NodeId p) { return *hosts_.at(p); }
+  MemKv& sm(NodeId p, GroupId g) {
+    auto& slot = sms_[p][g];
+    if (!slot) slot = std::make_unique<MemKv>();
+    return *slot;
+  }
+  // Creates g on every running host (a new state machine each).
+  void CreateGroup(GroupId g) {
+    for (auto& [p, h] : hosts_) {
+      if (!h) continue;
+      sms_[p].erase(g);
+      REQUIRE(h->CreateGroup(g, {1, 2, 3}, &sm(p, g)).ok());
+    }
+  }
+  // The process that leads g, as every running host agrees (kNoNode until they do).
+  NodeId Leader(GroupId g) {
+    NodeId leader = kNoNode;
+    for (auto& [p, h] : hosts_) {
+      if (!h) continue;
+      auto st = h->GroupStatus(g);
+      if (!st.ok() || st->leader == kNoNode) return kNoNode;
+      if (leader != kNoNode && st->leader != leader) return kNoNode;
+      leader = st->leader;
+    }
+    return leader;
+  }
+  NodeId WaitLeader(GroupId g) {
+    NodeId leader = kNoNode;
+    REQUIRE(WaitFor([&] { return (leader = Leader(g)) != kNoNode && hosts_.at(leader); }));
+    return leader;
+  }
+  Result<std::string> Put(GroupId g, const std::string& kv) {
+    Result<std::string> r = Status(ErrorCode::kTimeout, "no try");
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      NodeId leader = WaitLeader(g);
+      r = host(leader).Propose(g, kv, 5s).get();
+      if (r.ok()) return r;
+      std::this_thread::sleep_for(20ms);  // a leader change: retry on the new one
+    }
+    return r;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path root_;
+  std::map<NodeId, std::string> addrs_;
+  std::map<NodeId, std::unique_ptr<Host>> hosts_;
+  std::map<NodeId, std::map<GroupId, std::unique_ptr<MemKv>>> sms_;
+};
+
+}  // namespace
+
+TEST_CASE("host: many groups elect, replicate and apply on every replica", "[runtime][host]") {
+  HostTrio trio;
+  constexpr GroupId kGroups = 20;
+  for (GroupId g = 1; g <= kGroups; ++g) trio.CreateGroup(g);
+  // Every write of every group, proposed at once on the group's leader.
+  std::vector<std::future<Result<std::string>>> writes;
+  for (int round = 0; round < 5; ++round) {
+    for (GroupId g = 1; g <= kGroups; ++g) {
+      const NodeId leader = trio.WaitLeader(g);
+      writes.push_back(trio.host(leader).Propose(
+          g, Join({"k", std::to_string(round), "=g", std::to_string(g)}), 10s));
+    }
+  }
+  int ok = 0;
+  for (auto& w : writes) ok += w.get().ok() ? 1 : 0;
+  // Leaderships settle while the first writes go; a dropped one is retried.
+  for (GroupId g = 1; g <= kGroups; ++g)
+    for (int round = 0; round < 5; ++round)
+      REQUIRE(trio.Put(g, Join({"k", std::to_string(round), "=g", std::to_string(g)})).ok());
+  CHECK(ok > 0);
+  for (NodeId p = 1; p <= kProcs; ++p) {
+    for (GroupId g = 1; g <= kGroups; ++g) {
+      REQUIRE(WaitFor([&] { return trio.sm(p, g).Get("k4") == Join({"g", std::to_string(g)}); }));
+      CHECK(trio.sm(p, g).Get("k0") == Join({"g", std::to_string(g)}));
+    }
+  }
+  // Groups do not see each other's writes: each state machine holds its own five keys.
+  CHECK(trio.sm(1, 7).Size() == 5);
+
+  // One Sync made the writes of many groups durable: rounds carried several Readies.
+  const HostMetrics m = trio.host(1).GetMetrics();
+  CHECK(m.groups == kGroups);
+  CHECK(m.disk_rounds > 0);
+  CHECK(m.readies_persisted > m.disk_rounds);
+  CHECK(m.log_syncs <= m.disk_rounds + kGroups + 2);  // rounds, bootstraps, recovery
+
+  // A read barrier on a follower sees every write acknowledged before it.
+  const NodeId leader = trio.WaitLeader(3);
+  const NodeId follower = leader == 1 ? 2 : 1;
+  REQUIRE(trio.Put(3, "last=x").ok());
+  auto read = trio.host(follower).ReadBarrier(3, 5s).get();
+  REQUIRE(read.ok());
+  CHECK(trio.sm(follower, 3).Get("last") == "x");
+
+  // A proposal on a follower names the way to the leader.
+  auto wrong = trio.host(follower).Propose(3, "a=b", 5s).get();
+  CHECK(wrong.status().code() == ErrorCode::kNotLeader);
+}
+
+TEST_CASE("host: idle groups fall asleep and wake for a write", "[runtime][host]") {
+  HostTrio trio;
+  for (GroupId g = 1; g <= 10; ++g) trio.CreateGroup(g);
+  for (GroupId g = 1; g <= 10; ++g) REQUIRE(trio.Put(g, "a=1").ok());
+  REQUIRE(WaitFor([&] { return trio.host(1).GetMetrics().awake_groups == 0; }));
+  for (NodeId p = 1; p <= kProcs; ++p) {
+    auto st = trio.host(p).GroupStatus(4);
+    REQUIRE(st.ok());
+    CHECK(st->asleep);
+  }
+  REQUIRE(trio.Put(4, "b=2").ok());
+  for (NodeId p = 1; p <= kProcs; ++p)
+    REQUIRE(WaitFor([&] { return trio.sm(p, 4).Get("b") == "2"; }));
+  // Back to sleep.
+  REQUIRE(WaitFor([&] { return trio.host(1).GetMetrics().awake_groups == 0; }));
+}
+
+TEST_CASE("host: a restart recovers every group from the shared log", "[runtime][host]") {
+  HostTrio trio;
+  for (GroupId g = 1; g <= 8; ++g) trio.CreateGroup(g);
+  for (GroupId g = 1; g <= 8; ++g) REQUIRE(trio.Put(g, Join({"before=", std::to_string(g)})).ok());
+  trio.Stop(3);
+  // The other two keep a quorum of every group.
+  for (GroupId g = 1; g <= 8; ++g) REQUIRE(trio.Put(g, Join({"during=", std::to_string(g)})).ok());
+  trio.Start(3);
+  const std::vector<GroupId> logged = trio.host(3).LoggedGroups();
+  REQUIRE(logged == std::vector<GroupId>{1, 2, 3, 4, 5, 6, 7, 8});
+  // The voters given again are ignored: the group resumes from its log.
+  for (GroupId g : logged) REQUIRE(trio.host(3).CreateGroup(g, {3}, &trio.sm(3, g)).ok());
+  for (GroupId g = 1; g <= 8; ++g) {
+    // A fresh (in-memory) state machine replays the log, then catches up.
+    REQUIRE(WaitFor([&] { return trio.sm(3, g).Get("during") == std::to_string(g); }));
+    CHECK(trio.sm(3, g).Get("before") == std::to_string(g));
+    auto st = trio.host(3).GroupStatus(g);
+    REQUIRE(st.ok());
+    CHECK(st->voters == std::vector<NodeId>{1, 2, 3});
+  }
+  for (GroupId g = 1; g <= 8; ++g) REQUIRE(trio.Put(g, "after=1").ok());
+  for (GroupId g = 1; g <= 8; ++g)
+    REQUIRE(WaitFor([&] { return trio.sm(3, g).Get("after") == "1"; }));
+}
+
+TEST_CASE("host: the groups of a stopped leader elect new leaders", "[runtime][host]") {
+  HostTrio trio;
+  for (GroupId g = 1; g <= 6; ++g) trio.CreateGroup(g);
+  // Lead every group from process 1.
+  for (GroupId g = 1; g <= 6; ++g) {
+    const NodeId leader = trio.WaitLeader(g);
+    if (leader == 1) continue;
+    std::promise<Status> done;
+    trio.host(leader).TransferLeadership(g, 1, 5s, [&](Status s) { done.set_value(s); });
+    REQUIRE(done.get_future().get().ok());
+  }
+  for (GroupId g = 1; g <= 6; ++g) REQUIRE(trio.WaitLeader(g) == 1);
+  trio.Stop(1);
+  for (GroupId g = 1; g <= 6; ++g) {
+    REQUIRE(WaitFor([&] {
+      auto a = trio.host(2).GroupStatus(g);
+      auto b = trio.host(3).GroupStatus(g);
+      return a.ok() && b.ok() && a->leader != kNoNode && a->leader != 1 && a->leader == b->leader;
+    }));
+    REQUIRE(trio.Put(g, "x=1").ok());
+  }
+}
+
+TEST_CASE("host: groups are created and removed at run time", "[runtime][host]") {
+  HostTrio trio;
+  trio.CreateGroup(1);
+  trio.CreateGroup(42);
+  REQUIRE(trio.Put(42, "a=1").ok());
+  REQUIRE(trio.Put(1, "a=1").ok());
+  for (NodeId p = 1; p <= kProcs; ++p) REQUIRE(trio.host(p).RemoveGroup(42).ok());
+  CHECK(trio.host(1).RemoveGroup(42).code() == ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).Propose(42, "a=2", 1s).get().status().code() == ErrorCode::kInvalidArgument);
+  CHECK_FALSE(trio.host(1).GroupStatus(42).ok());
+  // The others go on; a removed group is gone from the log across a restart.
+  REQUIRE(trio.Put(1, "b=2").ok());
+  trio.Stop(2);
+  trio.Start(2);
+  CHECK(trio.host(2).LoggedGroups() == std::vector<GroupId>{1});
+}
+
+TEST_CASE("host: bad arguments are refused with a reason", "[runtime][host]") {
+  MemKv sm;  // outlives the hosts that apply to it
+  HostTrio trio;
+  CHECK(trio.host(1).CreateGroup(0, {1, 2, 3}, &sm).code() == ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).CreateGroup(5, {2, 3}, &sm).code() == ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).CreateGroup(5, {1, 9}, &sm).code() == ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).CreateGroup(5, {1, 2, 3}, nullptr).code() == ErrorCode::kInvalidArgument);
+  REQUIRE(trio.host(1).CreateGroup(5, {1, 2, 3}, &sm).ok());
+  CHECK(trio.host(1).CreateGroup(5, {1, 2, 3}, &sm).code() == ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).Propose(5, std::string(2 << 20, 'x'), 1s).get().status().code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(trio.host(1).ReadBarrier(77, 1s).get().status().code() == ErrorCode::kInvalidArgument);
+  HostOptions o;
+  o.self = 1;
+  CHECK(Host::Start(o).status().code() == ErrorCode::kInvalidArgument);  // no data_dir
+}
+
+}  // namespace raft::test
