@@ -7,6 +7,8 @@
 //   --jobs J                                 run each seed in its own child process, J at
 //                                            a time (an abort is then a failed seed, not
 //                                            the end of the sweep)
+//   --hosts G                                the simulator over hosts (host_sim.h): three
+//                                            raft::Host processes of G groups each
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,9 +19,26 @@
 #include <map>
 #include <string>
 
+#include "host_sim.h"
 #include "node_sim.h"
 
 namespace {
+
+// The run of one seed: whole nodes, or (host_groups > 0) hosts of that many groups with
+// the same phases, faults and trace.
+raft::nodesim::NodeSimResult RunOne(raft::nodesim::NodeSimOptions o, int host_groups,
+                                    std::uint64_t seed) {
+  o.seed = seed;
+  if (host_groups <= 0) return raft::nodesim::RunNodeSim(o);
+  raft::nodesim::HostSimOptions h;
+  h.seed = seed;
+  h.groups = host_groups;
+  h.fault_time = o.fault_time;
+  h.heal_time = o.heal_time;
+  h.swarm = o.swarm;
+  h.trace = o.trace;
+  return raft::nodesim::RunHostSim(h);
+}
 
 struct Child {
   std::uint64_t seed;
@@ -27,7 +46,8 @@ struct Child {
 };
 
 // Forks a child that runs `seed` and writes "<steps> ok" or "<steps> <summary>".
-pid_t Spawn(raft::nodesim::NodeSimOptions o, std::uint64_t seed, Child* child) {
+pid_t Spawn(const raft::nodesim::NodeSimOptions& o, int host_groups, std::uint64_t seed,
+            Child* child) {
   int fds[2];
   if (pipe(fds) != 0) std::abort();
   std::fflush(stdout);
@@ -35,8 +55,7 @@ pid_t Spawn(raft::nodesim::NodeSimOptions o, std::uint64_t seed, Child* child) {
   if (pid < 0) std::abort();
   if (pid == 0) {
     close(fds[0]);
-    o.seed = seed;
-    raft::nodesim::NodeSimResult r = raft::nodesim::RunNodeSim(o);
+    raft::nodesim::NodeSimResult r = RunOne(o, host_groups, seed);
     std::string line = std::to_string(r.steps) + " " + (r.ok ? "ok" : r.Summary());
     if (write(fds[1], line.data(), line.size()) < 0) _exit(3);
     _exit(0);
@@ -55,6 +74,7 @@ int main(int argc, char** argv) {
   bool single = false;
   double time_box = 0;
   int jobs = 0;
+  int host_groups = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -79,6 +99,8 @@ int main(int argc, char** argv) {
       o.fault_time = std::chrono::milliseconds(std::atoi(next()));
     } else if (a == "--heal-ms") {
       o.heal_time = std::chrono::milliseconds(std::atoi(next()));
+    } else if (a == "--hosts") {
+      host_groups = std::atoi(next());
     } else if (a == "--jobs") {
       jobs = std::atoi(next());
     } else if (a == "--time-box") {
@@ -103,7 +125,7 @@ int main(int argc, char** argv) {
     while (true) {
       while (static_cast<int>(running.size()) < jobs && seed < start + count && !out_of_time()) {
         Child c;
-        pid_t pid = Spawn(o, seed++, &c);
+        pid_t pid = Spawn(o, host_groups, seed++, &c);
         running.emplace(pid, c);
       }
       if (running.empty()) break;
@@ -136,8 +158,7 @@ int main(int argc, char** argv) {
     if (time_box > 0 &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > time_box)
       break;
-    o.seed = seed;
-    NodeSimResult r = RunNodeSim(o);
+    NodeSimResult r = RunOne(o, host_groups, seed);
     ++ran;
     steps += r.steps;
     if (!r.ok || single)

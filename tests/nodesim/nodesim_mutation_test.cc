@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/mutation.h"
+#include "host_sim.h"
 #include "node_sim.h"
 
 namespace {
@@ -23,8 +24,9 @@ using namespace raft::nodesim;
 
 constexpr std::uint64_t kMaxSeeds = 200;
 
-// Runs one seed in a child: "" if it passed, else what caught it.
-std::string RunIsolated(std::uint64_t seed, bool lease, bool swarm) {
+// Runs one seed in a child: "" if it passed, else what caught it. `host`: the simulator
+// over raft::Host processes (host_sim.h) instead of whole nodes.
+std::string RunIsolated(std::uint64_t seed, bool lease, bool swarm, bool host) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   std::fflush(stdout);
@@ -34,11 +36,19 @@ std::string RunIsolated(std::uint64_t seed, bool lease, bool swarm) {
   if (pid == 0) {
     close(fds[0]);
     std::signal(SIGABRT, SIG_DFL);  // Catch's handler would report the abort as its own
-    NodeSimOptions o;
-    o.seed = seed;
-    o.swarm = swarm;  // false: every fault on
-    o.mix.lease = lease;
-    NodeSimResult r = RunNodeSim(o);
+    NodeSimResult r;
+    if (host) {
+      HostSimOptions o;
+      o.seed = seed;
+      o.swarm = swarm;
+      r = RunHostSim(o);
+    } else {
+      NodeSimOptions o;
+      o.seed = seed;
+      o.swarm = swarm;  // false: every fault on
+      o.mix.lease = lease;
+      r = RunNodeSim(o);
+    }
     std::string out;
     if (!r.ok && r.failure.find("liveness") == std::string::npos) out = r.failure.substr(0, 400);
     if (!out.empty() && write(fds[1], out.data(), out.size()) < 0) _exit(3);
@@ -65,6 +75,7 @@ struct Switch {
   // sweep is hunted from its regression seed, with the mix that seed drew.
   std::uint64_t first_seed = 1;
   bool swarm = false;
+  bool host = false;  // hunt with the simulator over hosts of many groups
 };
 
 // Caught within kMaxSeeds (docs/testing.md, "Mutation results (full node)").
@@ -87,6 +98,15 @@ constexpr Switch kCaught[] = {
     {Kind::kRestoreByName, "RestoreByName", false, 51614, true},
 };
 
+// The same rules broken in raft::Host (host_io.cc), hunted by the simulator over hosts.
+constexpr Switch kCaughtInHosts[] = {
+    {Kind::kSendBeforePersist, "host SendBeforePersist", false, 1, false, true},
+    {Kind::kSkipHardState, "host SkipHardState", false, 1, false, true},
+    {Kind::kSkipLogSync, "host SkipLogSync", false, 1, false, true},
+    {Kind::kServeReadEarly, "host ServeReadEarly", false, 1, false, true},
+    {Kind::kProposalByIndexOnly, "host ProposalByIndexOnly", false, 1, false, true},
+};
+
 // Not reached in 400 seeds (docs/testing.md says why, and which tests cover them).
 constexpr Switch kNotReached[] = {
     {Kind::kReadContextReuse, "ReadContextReuse", false},       // defect 1
@@ -100,15 +120,15 @@ std::uint64_t Hunt(const Switch& sw) {
   std::uint64_t caught = 0;
   std::string how;
   for (std::uint64_t n = 1; n <= kMaxSeeds && caught == 0; ++n) {
-    how = RunIsolated(sw.first_seed + n - 1, sw.lease, sw.swarm);
+    how = RunIsolated(sw.first_seed + n - 1, sw.lease, sw.swarm, sw.host);
     if (!how.empty()) caught = n;
   }
   raft::mutation::g_active = Kind::kNone;
   if (caught != 0) {
-    std::printf("mutation %-22s caught after %3llu seed(s): %s\n", sw.name,
+    std::printf("mutation %-27s caught after %3llu seed(s): %s\n", sw.name,
                 static_cast<unsigned long long>(caught), how.c_str());
   } else {
-    std::printf("mutation %-22s NOT caught in %llu seeds\n", sw.name,
+    std::printf("mutation %-27s NOT caught in %llu seeds\n", sw.name,
                 static_cast<unsigned long long>(kMaxSeeds));
   }
   std::fflush(stdout);
@@ -120,6 +140,13 @@ std::uint64_t Hunt(const Switch& sw) {
 TEST_CASE("nodesim mutation: every switch of the table is caught", "[nodesim][mutation]") {
   for (const Switch& sw : kCaught) {
     INFO("mutation " << sw.name << " must be caught by the full-node simulator");
+    CHECK(Hunt(sw) != 0);
+  }
+}
+
+TEST_CASE("hostsim mutation: every switch of the host's table is caught", "[nodesim][mutation]") {
+  for (const Switch& sw : kCaughtInHosts) {
+    INFO("mutation " << sw.name << " must be caught by the simulator over hosts");
     CHECK(Hunt(sw) != 0);
   }
 }

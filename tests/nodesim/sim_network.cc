@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "wire/frame.h"
+#include "wire/group_frames.h"
 #include "wire/handshake.h"
 #include "wire/message_codec.h"
 #include "wire/snapshot_chunk.h"
@@ -162,7 +163,8 @@ std::uint64_t SimNetwork::Connect(SimTransport* from, NodeId peer, const std::st
   // Refused as the real handshake would refuse it: nobody there, ourselves, another node
   // than the one dialed, another cluster or secret.
   if (to == nullptr || to == from || !Reachable(from->slot_, to->slot_) ||
-      to->options_.self != peer || to->options_.cluster_id != from->options_.cluster_id ||
+      to->options_.self != peer || to->options_.host != from->options_.host ||
+      to->options_.cluster_id != from->options_.cluster_id ||
       to->options_.cluster_secret != from->options_.cluster_secret) {
     ++stats_.connects_refused;
     return 0;
@@ -437,6 +439,28 @@ void SimTransport::Send(Message m) {
                  /*raft_message=*/true);
 }
 
+void SimTransport::SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) {
+  if (stopped_) return;
+  RAFT_ASSERT(options_.host, "a group frame on a transport that is not a host's");
+  if (peers_.count(peer) == 0) {
+    ReportUnreachable(peer);
+    return;
+  }
+  auto frame =
+      wire::EncodeFrame(type, payload, options_.frame_bytes_max, wire::kProtocolVersionHost);
+  if (!frame.ok()) {
+    ++net_->stats_.messages_unsendable;
+    Log(LogLevel::kError, "cannot send a group frame",
+        {{"peer", std::to_string(peer)}, {"error", frame.status().ToString()}});
+    ReportUnreachable(peer);
+    return;
+  }
+  std::uint64_t conn = Connection(peer, /*report_unreachable=*/true);
+  if (conn == 0) return;
+  net_->Transmit(conn, SimNetwork::Dir::kForward, std::move(frame).value(),
+                 /*raft_message=*/true);
+}
+
 void SimTransport::StartSnapshot(const Message& m) {
   Peer& p = peers_.at(m.to);
   if (p.snap) return;  // one stream per peer; the core offers again after a failure
@@ -549,7 +573,35 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
     PeerIsUp(in.peer);
     return;
   }
+  const bool group_frame = f->type == wire::FrameType::kGroupMessage ||
+                           f->type == wire::FrameType::kHostBeat ||
+                           f->type == wire::FrameType::kHostBeatAck;
+  if (group_frame != options_.host)
+    return refuse("dropping a frame", std::string("unexpected ") + wire::FrameTypeName(f->type));
   switch (f->type) {
+    case wire::FrameType::kGroupMessage: {
+      auto gm = wire::DecodeGroupMessage(f->payload);
+      if (!gm.ok()) return refuse("dropping a bad group message", gm.status().message());
+      if (gm->message.from != in.peer || gm->message.to != options_.self)
+        return refuse("dropping a group message", "forged sender or target");
+      if (Status s = handler_->OnGroupMessage(in.peer, std::move(gm).value()); !s.ok())
+        return refuse("closing a connection: the host refused a message", s.message());
+      return;
+    }
+    case wire::FrameType::kHostBeat: {
+      auto hb = wire::DecodeHostBeat(f->payload);
+      if (!hb.ok()) return refuse("dropping a bad host beat", hb.status().message());
+      if (Status s = handler_->OnHostBeat(in.peer, std::move(hb).value()); !s.ok())
+        return refuse("closing a connection: the host refused a beat", s.message());
+      return;
+    }
+    case wire::FrameType::kHostBeatAck: {
+      auto ha = wire::DecodeHostBeatAck(f->payload);
+      if (!ha.ok()) return refuse("dropping a bad host beat ack", ha.status().message());
+      if (Status s = handler_->OnHostBeatAck(in.peer, std::move(ha).value()); !s.ok())
+        return refuse("closing a connection: the host refused a beat ack", s.message());
+      return;
+    }
     case wire::FrameType::kRaftMessage: {
       auto m = wire::DecodeMessage(f->payload);
       if (!m.ok()) return refuse("dropping a bad message", m.status().message());

@@ -32,6 +32,11 @@
 //     (the receiver drops the frame and counts it) apply to raft message frames only; the delay,
 //     the extra delay and the random cut apply to every frame. A lost or reordered chunk on real
 //     TCP means a broken connection, which the cut fault models; chunks are otherwise reliable.
+//   - Hosts (TransportOptions::host): group frames of protocol version 4 (SendGroupFrame;
+//     decoded on arrival, the sender of a GroupMessage checked against the connection,
+//     then OnGroupMessage, OnHostBeat or OnHostBeatAck), with the message faults. A host
+//     and a node never connect (the real handshake refuses: no common version), and a
+//     frame of the other kind closes the connection.
 //
 // Callbacks. Every TransportHandler callback runs on the owning node's io lane through
 // SimWorld::Post(slot, incarnation, Lane::kIo, ...), never synchronously inside a
@@ -217,6 +222,9 @@ class SimTransport final : public runtime::MessageTransport {
   std::vector<NodeId> PeerIds() const override;
   void RemovePeer(NodeId id) override;
   void Send(Message m) override;
+  // A host's transport (options.host): one group frame of protocol version 4. The
+  // message faults apply to it as to a raft message frame.
+  void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) override;
   void Stop() override;
 
   int slot() const { return slot_; }

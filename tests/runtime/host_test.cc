@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <future>
@@ -31,16 +32,16 @@ std::string Join(std::initializer_list<std::string> parts) {
   return s;
 }
 
+// Hosts 1..n (3 by default) of one cluster; groups are created on hosts 1-3.
 class HostTrio {
  public:
-  HostTrio()
+  explicit HostTrio(NodeId n = kProcs)
       : root_(std::filesystem::temp_directory_path() /
               (Join({"raft-host-test-", std::to_string(::getpid()), "-",
                      std::to_string(counter_++)}))) {
     std::filesystem::remove_all(root_);
-    for (NodeId p = 1; p <= kProcs; ++p)
-      addrs_[p] = Join({"127.0.0.1:", std::to_string(FreePort())});
-    for (NodeId p = 1; p <= kProcs; ++p) Start(p);
+    for (NodeId p = 1; p <= n; ++p) addrs_[p] = Join({"127.0.0.1:", std::to_string(FreePort())});
+    for (NodeId p = 1; p <= n; ++p) Start(p);
   }
   ~HostTrio() {
     for (auto& [p, h] : hosts_)
@@ -72,20 +73,27 @@ class HostTrio {
     if (!slot) slot = std::make_unique<MemKv>();
     return *slot;
   }
-  // Creates g on every running host (a new state machine each).
+  // Creates g on hosts 1-3 (a new state machine each), all voters.
   void CreateGroup(GroupId g) {
     for (auto& [p, h] : hosts_) {
-      if (!h) continue;
+      if (!h || p > kProcs) continue;
       sms_[p].erase(g);
       REQUIRE(h->CreateGroup(g, {1, 2, 3}, &sm(p, g)).ok());
     }
   }
-  // The process that leads g, as every running host agrees (kNoNode until they do).
+  // The process that leads g, as every running member of it agrees (kNoNode until they
+  // do). A replica not in its own configuration (one that joined and was not added yet)
+  // has no say.
   NodeId Leader(GroupId g) {
     NodeId leader = kNoNode;
     for (auto& [p, h] : hosts_) {
       if (!h) continue;
       auto st = h->GroupStatus(g);
+      if (!st.ok()) continue;
+      const auto member = [&, p = p](const std::vector<NodeId>& ids) {
+        return std::find(ids.begin(), ids.end(), p) != ids.end();
+      };
+      if (!member(st->voters) && !member(st->learners)) continue;
       if (!st.ok() || st->leader == kNoNode) return kNoNode;
       if (leader != kNoNode && st->leader != leader) return kNoNode;
       leader = st->leader;
@@ -264,6 +272,71 @@ TEST_CASE("host: bad arguments are refused with a reason", "[runtime][host]") {
   HostOptions o;
   o.self = 1;
   CHECK(Host::Start(o).status().code() == ErrorCode::kInvalidArgument);  // no data_dir
+}
+
+}  // namespace raft::test
+
+namespace raft::test {
+
+namespace {
+Result<std::string> Change(Host& leader, GroupId g, const char* what, NodeId p) {
+  std::promise<Result<std::string>> done;
+  auto cb = [&done](Result<std::string> r) { done.set_value(std::move(r)); };
+  if (std::string(what) == "learner") {
+    leader.AddLearner(g, p, 5s, cb);
+  } else if (std::string(what) == "promote") {
+    leader.PromoteLearner(g, p, 5s, cb);
+  } else {
+    leader.RemoveReplica(g, p, 5s, cb);
+  }
+  return done.get_future().get();
+}
+}  // namespace
+
+TEST_CASE("host: a replica of one group moves to another process, the others untouched",
+          "[runtime][host]") {
+  HostTrio hosts(4);  // groups on 1-3; process 4 is where a replica moves to
+  hosts.CreateGroup(1);
+  hosts.CreateGroup(2);
+  for (int i = 0; i < 20; ++i) REQUIRE(hosts.Put(1, Join({"k", std::to_string(i), "=v"})).ok());
+  REQUIRE(hosts.Put(2, "a=1").ok());
+  const NodeId leader2 = hosts.WaitLeader(2);
+  const Term term2 = hosts.host(1).GroupStatus(2)->term;
+
+  // Process 4 joins group 1 empty, is added as a learner and catches up from the log.
+  REQUIRE(hosts.host(4).CreateGroup(1, {}, &hosts.sm(4, 1)).ok());
+  NodeId leader = hosts.WaitLeader(1);
+  // Refused: promoting a process that is no learner, adding one that is no process.
+  CHECK(Change(hosts.host(leader), 1, "promote", 4).status().code() == ErrorCode::kInvalidArgument);
+  CHECK(Change(hosts.host(leader), 1, "learner", 9).status().code() == ErrorCode::kInvalidArgument);
+  REQUIRE(Change(hosts.host(leader), 1, "learner", 4).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(4, 1).Get("k19") == "v"; }));
+  REQUIRE(WaitFor([&] {
+    auto st4 = hosts.host(4).GroupStatus(1);
+    return st4.ok() && st4->learners == std::vector<NodeId>{4};
+  }));
+
+  // Promote it, then remove the replica on process 3 (it may be the leader).
+  leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "promote", 4).ok());
+  leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "remove", 3).ok());
+  REQUIRE(hosts.host(3).RemoveGroup(1).ok());
+  REQUIRE(hosts.Put(1, "after=move").ok());
+  for (NodeId p : {1, 2, 4})
+    REQUIRE(WaitFor([&] { return hosts.sm(p, 1).Get("after") == "move"; }));
+  const auto st = hosts.host(4).GroupStatus(1);
+  REQUIRE(st.ok());
+  CHECK(st->voters == std::vector<NodeId>{1, 2, 4});
+  CHECK(st->learners.empty());
+
+  // Group 2 never noticed: same leader, same term, same voters.
+  auto s2 = hosts.host(1).GroupStatus(2);
+  REQUIRE(s2.ok());
+  CHECK(s2->leader == leader2);
+  CHECK(s2->term == term2);
+  CHECK(s2->voters == std::vector<NodeId>{1, 2, 3});
+  CHECK_FALSE(hosts.host(4).GroupStatus(2).ok());
 }
 
 }  // namespace raft::test

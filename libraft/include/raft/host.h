@@ -84,6 +84,7 @@ struct GroupStatusInfo {
   Index last_index = 0;
   bool asleep = false;  // quiesced
   std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
 };
 
 struct HostMetrics {
@@ -125,13 +126,15 @@ class RAFT_EXPORT Host {
 
   // Starts hosting group `g` (> 0) with the state machine `sm` (borrowed: it must outlive
   // the group). A group new to the log is bootstrapped with `voters` (process ids; they
-  // must include self), durably, before its core starts; a group the log already holds
-  // resumes from it (`voters` are then ignored) and `sm` gets the committed entries after
-  // its AppliedIndex(). Every replica of a new group must be created with the same
-  // voters. `done` runs once the group runs (ok) or with the error: kInvalidArgument (g
-  // is 0 or already hosted, voters without self or naming a process not in
-  // HostOptions::peers), kShutdown (the host is stopping), a storage error. It runs on
-  // a lane (or at once in the caller for a refusal) and must not block on this Host.
+  // must include self), durably, before its core starts; with no voters the replica
+  // joins instead: it starts empty and waits for the group's leader to add it
+  // (AddLearner) and send it the log. A group the log already holds resumes from it
+  // (`voters` are then ignored) and `sm` gets the committed entries after its
+  // AppliedIndex(). Every bootstrapped replica of a group must get the same voters. `done` runs
+  // once the group runs (ok) or with the error: kInvalidArgument (g is 0 or already hosted, voters
+  // without self or naming a process not in HostOptions::peers), kShutdown (the host is stopping),
+  // a storage error. It runs on a lane (or at once in the caller for a refusal) and must not block
+  // on this Host.
   void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
                    std::function<void(Status)> done);
   Status CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm);  // blocks
@@ -148,6 +151,18 @@ class RAFT_EXPORT Host {
                                            std::chrono::milliseconds timeout);
   void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(GroupId g, std::chrono::milliseconds timeout);
+  // Moving a replica of group `g`, one change at a time, on the group's leader (else
+  // kNotLeader); the others groups are not touched. `done` as Propose's, once the change
+  // is applied here. AddLearner: the replica on process `p` (created there with no
+  // voters) becomes a non-voting member and catches up from the log; PromoteLearner: a
+  // learner becomes a voter (kInvalidArgument for anything else: PromoteLearner never
+  // adds a new voter); RemoveReplica: a voter or learner leaves the group (its process
+  // keeps hosting the group until it calls RemoveGroup). kInvalidArgument for a process
+  // not in HostOptions::peers; kConfChangePending while a change is in flight.
+  void AddLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
+  void PromoteLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
+  void RemoveReplica(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
+
   // Asks the leader of `g` (this process) to hand leadership to `target`; `done` runs on
   // the io lane once `target` leads (ok), at the deadline (kTimeout), or at once with
   // kNotLeader / kInvalidArgument.
@@ -158,6 +173,10 @@ class RAFT_EXPORT Host {
   Result<GroupStatusInfo> GroupStatus(GroupId g) const;
   std::vector<GroupStatusInfo> GroupStatuses() const;  // by group id
   HostMetrics GetMetrics() const;
+  // Empty while the shared log works. Else why this host stopped taking part in Raft (a
+  // write or sync of the log failed: writes get kIOError, reads time out): the owner
+  // restarts it, and recovery decides from what is on disk.
+  std::string Failure() const;
   NodeId self() const;
 
   class Impl;

@@ -129,7 +129,7 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
   auto refuse = [&](std::string why) { done(Status(ErrorCode::kInvalidArgument, std::move(why))); };
   if (g == 0) return refuse("group 0 is not a group");
   if (sm == nullptr) return refuse("state machine is null");
-  if (std::find(voters.begin(), voters.end(), opts_.self) == voters.end())
+  if (!voters.empty() && std::find(voters.begin(), voters.end(), opts_.self) == voters.end())
     return refuse("the voters of group " + std::to_string(g) + " do not include this process");
   for (NodeId v : voters) {
     if (v != opts_.self && opts_.peers.count(v) == 0)
@@ -151,13 +151,20 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
     env_->Post(runtime::Lane::kDisk, [this, group, answer, g, voters, sm_applied] {
       disk_checker_.Check();
       Status s = Status::Ok();
-      if (log_->Group(g) == nullptr) {
+      if (log_->Group(g) == nullptr && voters.empty()) {
+        s = log_->AddGroup(g);  // joins: empty until the leader sends it the log
+      } else if (log_->Group(g) == nullptr) {
         const std::vector<Entry> boot = BootstrapEntries(voters);
         s = log_->Append(g, boot);
         if (s.ok()) s = log_->SetHardState(g, HardState{1, kNoNode, boot.back().index});
         if (s.ok()) s = log_->Sync();
       }
       if (!s.ok()) {
+        // The log's first write error is sticky: every group is stuck, not only this one.
+        env_->Post(runtime::Lane::kIo, [this, s] {
+          io_checker_.Check();
+          Fail(s);
+        });
         answer->Set(s);
         return;
       }
@@ -345,6 +352,65 @@ void Host::Impl::Transfer(GroupId g, NodeId target, std::chrono::milliseconds ti
   });
 }
 
+void Host::Impl::ChangeMembership(GroupId g, ConfChange cc, std::chrono::milliseconds timeout,
+                                  Host::Callback done) {
+  if (cc.node != opts_.self && opts_.peers.count(cc.node) == 0) {
+    done(Status(ErrorCode::kInvalidArgument,
+                "process " + std::to_string(cc.node) + " is not in HostOptions::peers"));
+    return;
+  }
+  runtime::SharedCallback cb = Admit(done);
+  if (!cb) return;
+  env_->Post(runtime::Lane::kIo, [this, g, cb, cc, timeout] {
+    io_checker_.Check();
+    if (failed_) {
+      cb->Run(Status(ErrorCode::kIOError, "the host stopped accepting writes"));
+      return;
+    }
+    std::shared_ptr<Group> group = Find(g);
+    if (group == nullptr) {
+      cb->Run(Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted"));
+      return;
+    }
+    Result<LogPosition> pos = LogPosition{};
+    (void)core_.With(g, [&](RawNode& core) {
+      if (cc.type == ConfChangeType::kAddVoter) {
+        if (Status s = CheckPromotion(core, cc.node); !s.ok()) {
+          pos = s;
+          return;
+        }
+      }
+      pos = core.ProposeConfChange(cc);
+    });
+    if (!pos.ok()) {
+      cb->Run(pos.status());
+      return;
+    }
+    {
+      base::MutexLock l(&group->pending_mu);
+      group->proposals[pos->index] = PendingProposal{pos->term, cb};
+    }
+    deadlines_.Add(env_->Now(), timeout, cb);
+    SchedulePump();
+  });
+}
+
+Status Host::Impl::CheckPromotion(const RawNode& core, NodeId id) const {
+  // Only a leader knows the configuration a change applies to; elsewhere the core
+  // answers kNotLeader.
+  if (core.role() != Role::kLeader) return Status::Ok();
+  const ConfState conf = core.GetStatus().conf;  // as appended: what the change applies to
+  if (conf.voters.count(id))
+    return Status(ErrorCode::kInvalidArgument,
+                  "process " + std::to_string(id) + " is already a voter of the group");
+  if (!conf.learners.count(id))
+    return Status(ErrorCode::kInvalidArgument,
+                  "process " + std::to_string(id) +
+                      " is not a learner of the group: add it with AddLearner and let it catch "
+                      "up first (PromoteLearner never adds a new voter)");
+  return Status::Ok();
+}
+
 std::shared_ptr<Host::Impl::Group> Host::Impl::Find(GroupId g) {
   auto it = groups_.find(g);
   return it == groups_.end() ? nullptr : it->second;
@@ -363,6 +429,7 @@ void Host::Impl::PublishStatus(const Group& group, const RawNode& core) {
   info.last_index = st.last_index;
   info.asleep = st.quiesced;
   info.voters.assign(st.conf.voters.begin(), st.conf.voters.end());
+  info.learners.assign(st.conf.learners.begin(), st.conf.learners.end());
 }
 
 Result<GroupStatusInfo> Host::Impl::GroupStatus(GroupId g) const {
@@ -484,9 +551,25 @@ void Host::TransferLeadership(GroupId g, NodeId target, std::chrono::millisecond
   impl_->Transfer(g, target, timeout, std::move(done));
 }
 
+void Host::AddLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done) {
+  impl_->ChangeMembership(g, ConfChange{ConfChangeType::kAddLearner, p, {}}, timeout,
+                          std::move(done));
+}
+
+void Host::PromoteLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done) {
+  impl_->ChangeMembership(g, ConfChange{ConfChangeType::kAddVoter, p, {}}, timeout,
+                          std::move(done));
+}
+
+void Host::RemoveReplica(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done) {
+  impl_->ChangeMembership(g, ConfChange{ConfChangeType::kRemoveNode, p, {}}, timeout,
+                          std::move(done));
+}
+
 Result<GroupStatusInfo> Host::GroupStatus(GroupId g) const { return impl_->GroupStatus(g); }
 std::vector<GroupStatusInfo> Host::GroupStatuses() const { return impl_->GroupStatuses(); }
 HostMetrics Host::GetMetrics() const { return impl_->GetMetrics(); }
+std::string Host::Failure() const { return impl_->Failure(); }
 NodeId Host::self() const { return impl_->self(); }
 
 }  // namespace raft

@@ -68,9 +68,16 @@ class Host::Impl final : public runtime::TransportHandler {
   void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Host::Callback done);
   void Transfer(GroupId g, NodeId target, std::chrono::milliseconds timeout,
                 std::function<void(Status)> done);
+  // AddLearner, PromoteLearner (kAddVoter), RemoveReplica (kRemoveNode) of host.h.
+  void ChangeMembership(GroupId g, ConfChange cc, std::chrono::milliseconds timeout,
+                        Host::Callback done);
   Result<GroupStatusInfo> GroupStatus(GroupId g) const RAFT_EXCLUDES(status_mu_);
   std::vector<GroupStatusInfo> GroupStatuses() const RAFT_EXCLUDES(status_mu_);
   HostMetrics GetMetrics() const RAFT_EXCLUDES(status_mu_);
+  std::string Failure() const RAFT_EXCLUDES(status_mu_) {
+    base::MutexLock l(&status_mu_);
+    return failure_;
+  }
   NodeId self() const { return opts_.self; }
 
   // TransportHandler (io lane). A host's transport speaks version 4 only, so the
@@ -145,6 +152,9 @@ class Host::Impl final : public runtime::TransportHandler {
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   void PublishStatus(const Group& group, const RawNode& core) RAFT_REQUIRES(io_checker_)
       RAFT_EXCLUDES(status_mu_);
+  // kAddVoter only promotes: kInvalidArgument unless `id` is a learner in the leader's
+  // latest configuration (as Node's; a voter that never answers can wedge a group).
+  Status CheckPromotion(const RawNode& core, NodeId id) const;
   // The group, or null if not hosted.
   std::shared_ptr<Group> Find(GroupId g) RAFT_REQUIRES(io_checker_);
   // A callback that counts against max_pending_requests; null (and `done` run with

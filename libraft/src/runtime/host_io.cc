@@ -2,6 +2,7 @@
 // contract of raw_node.h, the disk lane makes a round of Readies durable with one Sync
 // of the shared log, the apply lane feeds the state machines (host_impl.h).
 #include "base/assert.h"
+#include "core/mutation.h"
 #include "runtime/host_impl.h"
 #include "wire/group_frames.h"
 
@@ -71,6 +72,8 @@ void Host::Impl::Pump() {
           FinishReady(group, core, std::move(rd));
           return;
         }
+        if (mutation::Active(mutation::Kind::kSendBeforePersist))
+          core_.Send(group->id, std::move(rd.messages_after_persist));
         group->in_round = true;
         round.push_back(RoundItem{group, std::move(rd)});
       });
@@ -151,7 +154,7 @@ void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Rea
   for (auto& rs : rd.read_states) {
     auto it = pending_reads_.find(rs.context);
     if (it == pending_reads_.end()) continue;
-    if (rs.index <= group.applied.load()) {
+    if (rs.index <= group.applied.load() || mutation::Active(mutation::Kind::kServeReadEarly)) {
       it->second.cb->Run(std::to_string(rs.index));
     } else {
       task.reads.emplace_back(rs.index, it->second.cb);
@@ -289,12 +292,14 @@ Status Host::Impl::PersistRound(const std::vector<RoundItem>& round) {
     if (!item.rd.entries.empty()) {
       if (Status s = log_->Append(g, item.rd.entries); !s.ok()) return s;
     }
-    if (item.rd.hard_state) {
+    if (item.rd.hard_state && !mutation::Active(mutation::Kind::kSkipHardState)) {
       if (Status s = log_->SetHardState(g, *item.rd.hard_state); !s.ok()) return s;
     }
     ++written;
   }
-  if (Status s = log_->Sync(); !s.ok()) return s;
+  if (!mutation::Active(mutation::Kind::kSkipLogSync)) {
+    if (Status s = log_->Sync(); !s.ok()) return s;
+  }
   base::MutexLock l(&status_mu_);
   ++metrics_.disk_rounds;
   metrics_.readies_persisted += written;
@@ -323,7 +328,8 @@ void Host::Impl::RunApplyTask(ApplyTask& task) {
       for (std::size_t i = 0; i < entries.size(); ++i) {
         auto it = group.proposals.find(entries[i].index);
         if (it == group.proposals.end()) continue;
-        if (it->second.term == entries[i].term) {
+        if (it->second.term == entries[i].term ||
+            mutation::Active(mutation::Kind::kProposalByIndexOnly)) {
           done.emplace_back(it->second.cb, std::move(results[i]));
           ++committed;
         } else {

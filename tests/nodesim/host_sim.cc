@@ -1,0 +1,668 @@
+// The full-node simulator over hosts of many groups: processes, clients, faults, checks
+// (host_sim.h). Single-threaded, like all of the simulator; it shares node_sim's world,
+// network, disk, state machine and checker, and its trace logger.
+#include "host_sim.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "lin_checker.h"
+#include "node_sim_internal.h"
+#include "raft/host.h"
+
+namespace raft::nodesim {
+namespace {
+
+using namespace std::chrono_literals;
+using internal::ClearDiskFaults;
+using internal::DiskFaulty;
+using internal::kOpTimeout;
+using internal::kTickMs;
+using internal::TraceLogger;
+using std::chrono::milliseconds;
+
+// One process slot: its disk survives crashes; everything else is its incarnation's.
+struct HostProc {
+  int slot = 0;
+  NodeId id = kNoNode;
+  std::string addr;
+  std::unique_ptr<SimDisk> disk;
+  std::unique_ptr<TraceLogger> logger;  // with --trace
+  std::unique_ptr<SimFileSystem> fs;
+  // Declared before the host: they outlive it (its apply lane feeds them).
+  std::map<GroupId, std::unique_ptr<SimKv>> kvs;
+  std::unique_ptr<Host> host;
+  std::set<GroupId> running;  // groups whose CreateGroup completed in this incarnation
+  bool restart_pending = false;
+  bool up() const { return host != nullptr; }
+};
+
+class HostSim {
+ public:
+  explicit HostSim(const HostSimOptions& o) : o_(o), world_(o.seed), net_(&world_) {
+    res_.mix = o.swarm ? DrawMix() : o.mix;
+    res_.mix.membership = false;  // not built for hosted groups
+    res_.mix.lease = false;
+    for (int i = 0; i < o.processes; ++i) {
+      auto p = std::make_unique<HostProc>();
+      p->slot = i;
+      p->id = static_cast<NodeId>(i + 1);
+      p->addr = fmt::format("h{}:4000", i);
+      if (o.trace) p->logger = std::make_unique<TraceLogger>(&world_, fmt::format("h{}", i));
+      p->disk = std::make_unique<SimDisk>(&world_.rng());
+      p->disk->options().tear_with_garbage = Rng(o.seed ^ 0x7ea5u).Chance(0.5);
+      addrs_[p->id] = p->addr;
+      voters_.push_back(p->id);
+      procs_.push_back(std::move(p));
+    }
+    segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
+  }
+  ~HostSim() {
+    finished_ = true;
+    for (auto& p : procs_) p->host.reset();
+  }
+
+  NodeSimResult Run();
+
+ private:
+  FaultMix DrawMix() {
+    Rng& r = world_.rng();
+    FaultMix m;
+    for (bool FaultMix::*fault :
+         {&FaultMix::crash, &FaultMix::disk_errors, &FaultMix::disk_full, &FaultMix::slow_disk,
+          &FaultMix::drop, &FaultMix::duplicate, &FaultMix::reorder, &FaultMix::delay,
+          &FaultMix::cut, &FaultMix::partition, &FaultMix::transfer})
+      m.*fault = r.Chance(0.5);
+    return m;
+  }
+  void Trace(const std::string& s) {
+    if (o_.trace) std::fprintf(stderr, "[%9.3f] %s\n", Seconds(), s.c_str());
+  }
+  double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
+  void Fail(const std::string& what) {
+    if (!res_.ok) return;
+    res_.ok = false;
+    res_.failure = fmt::format("t={:.3f}s step={}: {}", Seconds(), world_.steps(), what);
+    Trace("FAIL " + res_.failure);
+  }
+  bool failed() const { return !res_.ok; }
+  GroupId RandomGroup() { return 1 + world_.rng().Uniform(static_cast<std::uint64_t>(o_.groups)); }
+
+  bool StartProc(HostProc& p);
+  void CreateGroups(HostProc& p, const std::vector<GroupId>& groups);
+  void CrashProc(HostProc& p);
+  void ScheduleRestart(HostProc& p, milliseconds after);
+  HostProc* Leader(GroupId g);
+  HostProc* RandomRunning(GroupId g);
+
+  void OnApplied(int slot, GroupId g, const Entry& e);
+  void CheckStep();
+  Host::Callback ClientSide(Host::Callback cb);
+  void ClientLoop(int client);
+  lin::Tick Now() { return ++lin_clock_; }
+  void FaultLoop();
+  void OperatorLoop();
+  void Heal();
+  bool HealAndVerify();
+  void RunFor(milliseconds d);
+  bool RunUntilTrue(milliseconds bound, const std::function<bool()>& done);
+
+  const HostSimOptions o_;
+  SimWorld world_;
+  SimNetwork net_;
+  NodeSimResult res_;
+  Clock::time_point start_ = world_.Now();
+  std::vector<std::unique_ptr<HostProc>> procs_;
+  std::map<NodeId, std::string> addrs_;
+  std::vector<NodeId> voters_;
+  std::uint64_t segment_bytes_ = 4096;
+  bool faults_on_ = false;
+  bool finished_ = false;
+
+  // Per group: what was first applied at each index anywhere, and the leader of each term.
+  std::map<GroupId, std::map<Index, std::pair<Term, std::string>>> applied_;
+  std::map<std::pair<GroupId, Term>, NodeId> leaders_;
+  // Per (slot, group), over all incarnations: the highest index applied; and the groups
+  // a slot ever created (its log must hold them from then on).
+  std::map<std::pair<int, GroupId>, Index> max_applied_;
+  std::map<int, std::set<GroupId>> created_;
+
+  lin::HistoryRecorder history_;
+  lin::Tick lin_clock_ = 0;
+  std::uint64_t next_op_ = 1;
+  std::set<std::string> acked_values_;
+  std::map<std::string, Index> tag_index_;  // a write's unique tag -> its index (in its group)
+  std::map<GroupId, Index> max_acked_index_;
+};
+
+// ------------------------------------------------------------------------- processes
+
+bool HostSim::StartProc(HostProc& p) {
+  world_.Kill(p.slot);  // a fresh incarnation: nothing of the previous one runs
+  p.fs = std::make_unique<SimFileSystem>(p.disk.get());
+  auto env = std::make_unique<SimEnv>(&world_, &net_, p.slot, p.fs.get(), 5);
+  HostOptions o;
+  o.self = p.id;
+  o.listen_addr = p.addr;
+  o.peers = addrs_;
+  o.data_dir = fmt::format("/data/h{}", p.slot);
+  o.cluster_id = "hostsim";
+  o.tick_ms = kTickMs;
+  o.election_ticks = 10;
+  o.heartbeat_ticks = 1;
+  o.max_entry_bytes = 1024;
+  o.log_segment_bytes = segment_bytes_;
+  o.logger = p.logger.get();
+  auto host = Host::StartWithEnv(o, std::move(env));
+  if (!host.ok()) {
+    const Status s = host.status();
+    Trace(fmt::format("h{} open failed: {}", p.slot, s.ToString()));
+    p.fs.reset();
+    world_.Kill(p.slot);
+    if (!faults_on_ && !DiskFaulty(*p.disk))
+      Fail(fmt::format("h{} did not come back: {}", p.slot, s.ToString()));
+    return false;
+  }
+  p.host = std::move(host).value();
+  p.running.clear();
+  std::vector<GroupId> groups = p.host->LoggedGroups();
+  for (GroupId g : created_[p.slot]) {
+    if (std::find(groups.begin(), groups.end(), g) == groups.end())
+      Fail(fmt::format("durability: h{} restarted without group {}, which it had created", p.slot,
+                       g));
+  }
+  if (created_[p.slot].empty()) {  // the first start: every group, bootstrapped
+    groups.clear();
+    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) groups.push_back(g);
+  }
+  Trace(fmt::format("h{} up (incarnation {}), {} groups", p.slot, world_.Incarnation(p.slot),
+                    groups.size()));
+  CreateGroups(p, groups);
+  return true;
+}
+
+void HostSim::CreateGroups(HostProc& p, const std::vector<GroupId>& groups) {
+  const std::uint64_t incarnation = world_.Incarnation(p.slot);
+  HostProc* pp = &p;
+  for (GroupId g : groups) {
+    const int slot = p.slot;
+    auto kv = std::make_unique<SimKv>([this, slot, g](const Entry& e) { OnApplied(slot, g, e); });
+    SimKv* sm = kv.get();
+    p.kvs[g] = std::move(kv);
+    p.host->CreateGroup(g, voters_, sm, [this, pp, g, incarnation](Status s) {
+      if (finished_ || world_.Incarnation(pp->slot) != incarnation || !pp->up()) return;
+      if (!s.ok()) {
+        Trace(fmt::format("h{} group {} not created: {}", pp->slot, g, s.ToString()));
+        if (!faults_on_ && !DiskFaulty(*pp->disk))
+          Fail(fmt::format("h{} could not create group {}: {}", pp->slot, g, s.ToString()));
+        return;  // the operator restarts a failed host
+      }
+      pp->running.insert(g);
+      created_[pp->slot].insert(g);
+      auto st = pp->host->GroupStatus(g);
+      const Index had = max_applied_[{pp->slot, g}];
+      if (st.ok() && st->last_index < had)
+        Fail(
+            fmt::format("durability: h{} group {} restarted with its log ending at {} but had "
+                        "applied up to {}",
+                        pp->slot, g, st->last_index, had));
+    });
+  }
+}
+
+void HostSim::CrashProc(HostProc& p) {
+  if (!p.up()) return;
+  ++res_.crashes;
+  Trace(fmt::format("h{} crash", p.slot));
+  p.disk->Crash(world_.rng());  // unsynced data lost or torn; old descriptors dead
+  net_.Crash(p.slot);
+  world_.Kill(p.slot);
+  p.host.reset();  // inert: its Env is dead (pending callbacks get kShutdown)
+  p.kvs.clear();
+  p.fs.reset();
+  p.running.clear();
+}
+
+void HostSim::ScheduleRestart(HostProc& p, milliseconds after) {
+  if (p.restart_pending) return;
+  p.restart_pending = true;
+  HostProc* pp = &p;
+  world_.After(after, [this, pp] {
+    pp->restart_pending = false;
+    if (finished_ || pp->up()) return;
+    if (!StartProc(*pp) && !failed()) ScheduleRestart(*pp, 100ms);
+  });
+}
+
+HostProc* HostSim::Leader(GroupId g) {
+  HostProc* best = nullptr;
+  Term best_term = 0;
+  for (auto& p : procs_) {
+    if (!p->up() || !p->running.count(g)) continue;
+    auto st = p->host->GroupStatus(g);
+    if (!st.ok() || st->role != Role::kLeader) continue;
+    if (best == nullptr || st->term > best_term) {
+      best = p.get();
+      best_term = st->term;
+    }
+  }
+  return best;
+}
+
+HostProc* HostSim::RandomRunning(GroupId g) {
+  std::vector<HostProc*> up;
+  for (auto& p : procs_)
+    if (p->up() && p->running.count(g)) up.push_back(p.get());
+  if (up.empty()) return nullptr;
+  return up[world_.rng().Uniform(up.size())];
+}
+
+// ---------------------------------------------------------------------------- checks
+
+void HostSim::OnApplied(int slot, GroupId g, const Entry& e) {
+  Index& hi = max_applied_[{slot, g}];
+  if (e.index > hi) hi = e.index;
+  auto [it, fresh] = applied_[g].emplace(e.index, std::make_pair(e.term, e.data));
+  if (!fresh && (it->second.first != e.term || it->second.second != e.data)) {
+    Fail(
+        fmt::format("state machine safety: group {}: h{} applied index {} term {} '{}', but it "
+                    "was applied elsewhere with term {} '{}'",
+                    g, slot, e.index, e.term, e.data, it->second.first, it->second.second));
+  }
+  if (e.index > res_.last_index) res_.last_index = e.index;
+  if (e.type == EntryType::kNormal && !e.data.empty()) {
+    auto nl = e.data.rfind('\n');
+    if (nl != std::string::npos) tag_index_.emplace(e.data.substr(nl + 1), e.index);
+  }
+}
+
+void HostSim::CheckStep() {
+  for (auto& p : procs_) {
+    if (!p->up()) continue;
+    for (auto& [g, kv] : p->kvs) {
+      if (!kv->error().empty())
+        Fail(fmt::format("h{} group {}'s state machine: {}", p->slot, g, kv->error()));
+    }
+    for (GroupId g : p->running) {
+      auto st = p->host->GroupStatus(g);
+      if (!st.ok() || st->role != Role::kLeader) continue;
+      auto [it, fresh] = leaders_.emplace(std::make_pair(g, st->term), p->id);
+      if (!fresh && it->second != p->id)
+        Fail(fmt::format("election safety: group {} has two leaders in term {}: {} and {}", g,
+                         st->term, it->second, p->id));
+    }
+  }
+}
+
+void HostSim::RunFor(milliseconds d) {
+  const auto until = world_.Now() + d;
+  while (!failed() && world_.Now() < until && world_.steps() < o_.max_steps) {
+    if (!world_.Step()) break;
+    CheckStep();
+  }
+  if (world_.steps() >= o_.max_steps) Fail("step budget exhausted");
+}
+
+bool HostSim::RunUntilTrue(milliseconds bound, const std::function<bool()>& done) {
+  const auto until = world_.Now() + bound;
+  std::uint64_t n = 0;
+  while (!failed() && world_.Now() < until) {
+    if ((++n & 63) == 0 && done()) return true;
+    if (!world_.Step()) break;
+    CheckStep();
+    if (world_.steps() >= o_.max_steps) {
+      Fail("step budget exhausted");
+      return false;
+    }
+  }
+  return !failed() && done();
+}
+
+// --------------------------------------------------------------------------- clients
+
+Host::Callback HostSim::ClientSide(Host::Callback cb) {
+  // Run once: by the host, or with kTimeout when the client gives up (a crash drops the
+  // requests still queued in the dead process's lanes).
+  auto once = std::make_shared<Host::Callback>(std::move(cb));
+  auto run = [once](Result<std::string> r) {
+    if (!*once) return;
+    Host::Callback c = std::move(*once);
+    *once = nullptr;
+    c(std::move(r));
+  };
+  world_.After(kOpTimeout + 500ms, [run] {
+    run(Status(ErrorCode::kTimeout, "the client gave up: no answer from the host"));
+  });
+  return run;
+}
+
+void HostSim::ClientLoop(int client) {
+  if (finished_ || failed() || !faults_on_) return;
+  Rng& r = world_.rng();
+  auto next = [this, client] {
+    world_.After(std::chrono::microseconds(world_.rng().Range(0, 20000)),
+                 [this, client] { ClientLoop(client); });
+  };
+  const GroupId g = RandomGroup();
+  HostProc* target = r.Chance(0.6) ? Leader(g) : nullptr;
+  if (target == nullptr) target = RandomRunning(g);
+  if (target == nullptr) {
+    next();
+    return;
+  }
+  const std::string key = fmt::format("g{}k{}", g, r.Uniform(static_cast<std::uint64_t>(o_.keys)));
+  const std::uint64_t op = next_op_++;
+  const std::string value =
+      fmt::format("v{}{}", op, std::string(static_cast<std::size_t>(r.Uniform(40)), 'x'));
+  const std::uint64_t kind = r.Uniform(10);
+  const int slot = target->slot;
+  Host* host = target->host.get();
+  if (kind < 4) {
+    auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
+    const Index floor = max_acked_index_[g];
+    host->ReadBarrier(
+        g, kOpTimeout, ClientSide([this, id, slot, g, key, next, floor](Result<std::string> res) {
+          HostProc& p = *procs_[static_cast<std::size_t>(slot)];
+          if (res.ok() && std::stoull(*res) < floor)
+            Fail(
+                fmt::format("stale read index: group {}: a read on h{} got index {}, but a write "
+                            "at index {} was acknowledged before the read began",
+                            g, slot, *res, floor));
+          auto kv = p.kvs.find(g);
+          if (res.ok() && kv != p.kvs.end()) {
+            history_.Complete(id, Now(), lin::Output::Value(kv->second->Get(key)));
+            ++res_.reads_ok;
+          } else {
+            history_.Discard(id);  // a read without an answer constrains nothing
+          }
+          if (!finished_) next();
+        }));
+    return;
+  }
+  lin::Input input;
+  std::string cmd;
+  if (kind < 7) {
+    input = lin::Input::Put(key, value);
+    cmd = EncodePut(key, value);
+  } else if (kind < 9) {
+    std::optional<std::string> expected;
+    auto kv = target->kvs.find(g);
+    if (kv != target->kvs.end() && r.Chance(0.8)) expected = kv->second->Get(key);
+    input = lin::Input::Cas(key, expected, value);
+    cmd = EncodeCas(key, expected, value);
+  } else {
+    input = lin::Input::Delete(key);
+    cmd = EncodeDelete(key, op);
+  }
+  const std::string tag = cmd.substr(cmd.rfind('\n') + 1);
+  const lin::OpKind op_kind = input.kind;
+  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
+  host->Propose(g, std::move(cmd), kOpTimeout,
+                ClientSide([this, id, g, op_kind, value, tag, next](Result<std::string> res) {
+                  if (res.ok()) {
+                    ++res_.ops_ok;
+                    auto it = tag_index_.find(tag);
+                    if (it == tag_index_.end())
+                      Fail("an acknowledged write was never applied anywhere: " + tag);
+                    else if (it->second > max_acked_index_[g])
+                      max_acked_index_[g] = it->second;
+                    if (op_kind == lin::OpKind::kCas) {
+                      history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
+                      if (*res == "1") acked_values_.insert(value);
+                    } else {
+                      history_.Complete(id, Now(), lin::Output::Ack());
+                      if (op_kind == lin::OpKind::kPut) acked_values_.insert(value);
+                    }
+                  } else {
+                    switch (res.status().code()) {
+                      case ErrorCode::kNotLeader:
+                      case ErrorCode::kBusy:
+                      case ErrorCode::kInvalidArgument:
+                      case ErrorCode::kProposalDropped:
+                        ++res_.ops_discarded;
+                        history_.Discard(id);
+                        break;
+                      default:  // kTimeout, kShutdown, kIOError: outcome unknown
+                        ++res_.ops_unknown;
+                        break;
+                    }
+                  }
+                  if (!finished_) next();
+                }));
+}
+
+// ---------------------------------------------------------------------------- faults
+
+void HostSim::FaultLoop() {
+  if (!faults_on_ || finished_ || failed()) return;
+  world_.After(std::chrono::microseconds(world_.rng().Range(10000, 150000)),
+               [this] { FaultLoop(); });
+  Rng& r = world_.rng();
+  const FaultMix& m = res_.mix;
+  HostProc& p = *procs_[r.Uniform(procs_.size())];
+  HostProc* pp = &p;
+  switch (r.Uniform(8)) {
+    case 0:
+      if (m.crash && p.up()) {
+        CrashProc(p);
+        ScheduleRestart(p, milliseconds(r.Chance(0.3) ? r.Range(0, 3) : r.Range(10, 800)));
+      }
+      break;
+    case 1:
+      if (m.disk_errors) {
+        p.disk->options().fail_fsync_probability = r.Chance(0.5) ? 0.2 : 0.0;
+        p.disk->options().fail_write_probability = r.Chance(0.5) ? 0.2 : 0.0;
+        world_.After(milliseconds(r.Range(5, 200)), [pp] { ClearDiskFaults(*pp->disk); });
+      }
+      break;
+    case 2:
+      if (m.disk_full) {
+        p.disk->options().capacity_bytes = p.disk->TotalBytes() + r.Uniform(4096);
+        world_.After(milliseconds(r.Range(5, 300)), [pp] { ClearDiskFaults(*pp->disk); });
+      }
+      break;
+    case 3:
+      if (m.slow_disk) {
+        const Lane lanes[] = {Lane::kDisk, Lane::kDisk, Lane::kApply, Lane::kIo};
+        world_.StallLane(p.slot, lanes[r.Uniform(4)], world_.Now() + milliseconds(r.Range(1, 60)));
+      }
+      break;
+    case 4:
+      if (m.cut) {
+        net_.Cut(static_cast<int>(r.Uniform(procs_.size())),
+                 static_cast<int>(r.Uniform(procs_.size())));
+      }
+      break;
+    case 5:
+      if (m.partition) {
+        if (r.Chance(0.5)) {
+          net_.Isolate(p.slot);
+        } else {
+          std::vector<std::vector<int>> sides(2);
+          for (auto& q : procs_) sides[r.Uniform(2)].push_back(q->slot);
+          net_.SetPartition(sides);
+        }
+        world_.After(milliseconds(r.Range(50, 1000)), [this] {
+          if (faults_on_) net_.Heal();
+        });
+      }
+      break;
+    case 6:
+      if (m.transfer) {
+        const GroupId g = RandomGroup();
+        HostProc* leader = Leader(g);
+        HostProc* target = RandomRunning(g);
+        if (leader != nullptr && target != nullptr && target != leader) {
+          ++res_.transfers;
+          Trace(fmt::format("group {}: transfer h{} -> h{}", g, leader->slot, target->slot));
+          leader->host->TransferLeadership(g, target->id, 500ms, [](Status) {});
+        }
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// An operator: restarts hosts whose shared log failed (a disk error or a full disk).
+void HostSim::OperatorLoop() {
+  if (finished_ || failed()) return;
+  world_.After(milliseconds(world_.rng().Range(20, 200)), [this] { OperatorLoop(); });
+  for (auto& p : procs_) {
+    if (!p->up() || p->host->Failure().empty()) continue;
+    ++res_.failed_nodes;
+    Trace(fmt::format("h{} failed ({}): restart", p->slot, p->host->Failure()));
+    CrashProc(*p);
+    ScheduleRestart(*p, milliseconds(world_.rng().Range(10, 300)));
+  }
+}
+
+void HostSim::Heal() {
+  faults_on_ = false;
+  net_.Heal();
+  net_.SetFaults(SimNetworkFaults{});
+  for (auto& p : procs_) {
+    ClearDiskFaults(*p->disk);
+    if (p->up() && !p->host->Failure().empty()) CrashProc(*p);  // the operator's last round
+    if (!p->up()) ScheduleRestart(*p, 0ms);
+  }
+}
+
+bool HostSim::HealAndVerify() {
+  Heal();
+  // Per group: a final write committed on its leader, then applied everywhere, equal data.
+  std::map<GroupId, std::shared_ptr<std::optional<Index>>> final_index;
+  std::map<GroupId, std::shared_ptr<bool>> in_flight;
+  for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
+    final_index[g] = std::make_shared<std::optional<Index>>();
+    in_flight[g] = std::make_shared<bool>(false);
+  }
+  auto converged = [&] {
+    bool all = true;
+    for (auto& p : procs_)
+      if (!p->up() || p->running.size() != static_cast<std::size_t>(o_.groups)) return false;
+    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
+      HostProc* leader = Leader(g);
+      if (leader == nullptr) {
+        all = false;
+        continue;
+      }
+      auto fi = final_index[g];
+      if (!*fi) {
+        all = false;
+        if (*in_flight[g]) continue;
+        *in_flight[g] = true;
+        auto flag = in_flight[g];
+        const int slot = leader->slot;
+        leader->host->Propose(g, EncodePut(fmt::format("g{}final", g), "done"), kOpTimeout,
+                              ClientSide([this, slot, g, fi, flag](Result<std::string> r) {
+                                *flag = false;
+                                HostProc& lp = *procs_[static_cast<std::size_t>(slot)];
+                                auto kv = lp.kvs.find(g);
+                                if (r.ok() && kv != lp.kvs.end()) *fi = kv->second->applied();
+                              }));
+        continue;
+      }
+      const SimKv* ref = leader->kvs.at(g).get();
+      for (auto& p : procs_) {
+        const SimKv* kv = p->kvs.at(g).get();
+        if (kv->applied() < **fi || kv->applied() != ref->applied()) {
+          all = false;
+          break;
+        }
+      }
+    }
+    if (!all) return false;
+    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
+      const SimKv* ref = procs_[0]->kvs.at(g).get();
+      for (auto& p : procs_) {
+        if (p->kvs.at(g)->data() != ref->data()) {
+          Fail(fmt::format("group {}: h{} and h0 applied the same entries but hold different data",
+                           g, p->slot));
+          return true;
+        }
+      }
+    }
+    return true;
+  };
+  if (RunUntilTrue(o_.heal_time, converged)) return true;
+  if (failed()) return false;
+  std::string state;
+  for (auto& p : procs_) {
+    state += fmt::format(" h{}:", p->slot);
+    if (!p->up()) {
+      state += "down";
+      continue;
+    }
+    for (const GroupStatusInfo& st : p->host->GroupStatuses())
+      state +=
+          fmt::format(" g{}/{}/t{}/applied {}", st.group, RoleName(st.role), st.term, st.applied);
+  }
+  Fail(fmt::format("liveness: not converged {} ms after healing:{}", o_.heal_time.count(), state));
+  return false;
+}
+
+NodeSimResult HostSim::Run() {
+  Trace(fmt::format("seed {} mix {} processes {} groups {} segment {}", o_.seed,
+                    res_.mix.ToString(), o_.processes, o_.groups, segment_bytes_));
+  for (auto& p : procs_) StartProc(*p);
+  const bool setup = RunUntilTrue(5000ms, [&] {
+    for (auto& p : procs_)
+      if (!p->up() || p->running.size() != static_cast<std::size_t>(o_.groups)) return false;
+    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g)
+      if (Leader(g) == nullptr) return false;
+    return true;
+  });
+  if (!setup && !failed()) Fail("setup: the groups did not all start and elect");
+  if (!failed()) {
+    const FaultMix& m = res_.mix;
+    net_.SetFaults(m.drop ? 0.05 : 0, m.duplicate ? 0.05 : 0, m.reorder ? 0.05 : 0,
+                   m.delay ? 20 : 0);
+    faults_on_ = true;
+    FaultLoop();
+    OperatorLoop();
+    for (int c = 0; c < o_.clients; ++c) ClientLoop(c);
+    RunFor(o_.fault_time);
+    if (!failed()) HealAndVerify();
+  }
+  finished_ = true;
+  for (auto& p : procs_)
+    if (p->up()) p->host->Stop();  // pending requests resolve before the checks
+  if (!failed()) {
+    // Durability: every acknowledged write is in its group's committed log.
+    std::set<std::string> in_log;
+    for (const auto& [g, entries] : applied_) {
+      for (const auto& [i, e] : entries) {
+        auto nl = e.second.rfind('\n');
+        if (nl != std::string::npos) in_log.insert(e.second.substr(nl + 1));
+      }
+    }
+    for (const auto& v : acked_values_) {
+      if (!in_log.count(v)) {
+        Fail("an acknowledged write is not in the committed log: value " + v);
+        break;
+      }
+    }
+  }
+  if (!failed()) {
+    lin::CheckResult lr = lin::CheckHistory(history_.history());
+    if (lr.verdict == lin::Verdict::kNotLinearizable || lr.verdict == lin::Verdict::kInvalidHistory)
+      Fail("linearizability: " + lr.ToString());
+  }
+  res_.steps = world_.steps();
+  res_.virtual_seconds = Seconds();
+  return res_;
+}
+
+}  // namespace
+
+NodeSimResult RunHostSim(const HostSimOptions& options) {
+  HostSim sim(options);
+  return sim.Run();
+}
+
+}  // namespace raft::nodesim
