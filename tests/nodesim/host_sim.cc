@@ -37,6 +37,7 @@ struct HostProc {
   std::map<GroupId, std::unique_ptr<SimKv>> kvs;
   std::unique_ptr<Host> host;
   std::set<GroupId> running;  // groups whose CreateGroup completed in this incarnation
+  bool started_once = false;
   bool restart_pending = false;
   bool up() const { return host != nullptr; }
 };
@@ -45,8 +46,7 @@ class HostSim {
  public:
   explicit HostSim(const HostSimOptions& o) : o_(o), world_(o.seed), net_(&world_) {
     res_.mix = o.swarm ? DrawMix() : o.mix;
-    res_.mix.membership = false;  // not built for hosted groups
-    res_.mix.lease = false;
+    res_.mix.lease = false;  // not built for hosted groups
     for (int i = 0; i < o.processes; ++i) {
       auto p = std::make_unique<HostProc>();
       p->slot = i;
@@ -56,9 +56,14 @@ class HostSim {
       p->disk = std::make_unique<SimDisk>(&world_.rng());
       p->disk->options().tear_with_garbage = Rng(o.seed ^ 0x7ea5u).Chance(0.5);
       addrs_[p->id] = p->addr;
-      voters_.push_back(p->id);
       procs_.push_back(std::move(p));
     }
+    // Each group's replicas start on min(3, P) consecutive processes, round-robin.
+    const int replicas = std::min(3, o.processes);
+    for (GroupId g = 1; g <= static_cast<GroupId>(o.groups); ++g)
+      for (int k = 0; k < replicas; ++k)
+        placement_[g].push_back(static_cast<NodeId>(
+            (g - 1 + static_cast<GroupId>(k)) % static_cast<GroupId>(o.processes) + 1));
     segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
   }
   ~HostSim() {
@@ -75,7 +80,7 @@ class HostSim {
     for (bool FaultMix::*fault :
          {&FaultMix::crash, &FaultMix::disk_errors, &FaultMix::disk_full, &FaultMix::slow_disk,
           &FaultMix::drop, &FaultMix::duplicate, &FaultMix::reorder, &FaultMix::delay,
-          &FaultMix::cut, &FaultMix::partition, &FaultMix::transfer})
+          &FaultMix::cut, &FaultMix::partition, &FaultMix::membership, &FaultMix::transfer})
       m.*fault = r.Chance(0.5);
     return m;
   }
@@ -93,11 +98,21 @@ class HostSim {
   GroupId RandomGroup() { return 1 + world_.rng().Uniform(static_cast<std::uint64_t>(o_.groups)); }
 
   bool StartProc(HostProc& p);
-  void CreateGroups(HostProc& p, const std::vector<GroupId>& groups);
+  // Creates g on p: bootstrapped with its placement, else joining (or resuming from the
+  // log, which then ignores the voters). `then` runs once it is running.
+  void CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<void()> then);
   void CrashProc(HostProc& p);
   void ScheduleRestart(HostProc& p, milliseconds after);
   HostProc* Leader(GroupId g);
   HostProc* RandomRunning(GroupId g);
+  HostProc* ProcOf(NodeId id) { return procs_[static_cast<std::size_t>(id - 1)].get(); }
+  // The members of g (voters and learners) in its leader's latest configuration; empty
+  // without a leader.
+  std::vector<NodeId> Members(GroupId g);
+  // One step of moving a replica of a random group: a process that never held it joins
+  // and is added as a learner; a learner is promoted; with four voters one is removed
+  // (perhaps the leader), and its process stops hosting the group.
+  void MoveReplica();
 
   void OnApplied(int slot, GroupId g, const Entry& e);
   void CheckStep();
@@ -118,7 +133,12 @@ class HostSim {
   Clock::time_point start_ = world_.Now();
   std::vector<std::unique_ptr<HostProc>> procs_;
   std::map<NodeId, std::string> addrs_;
-  std::vector<NodeId> voters_;
+  std::map<GroupId, std::vector<NodeId>> placement_;  // where each group starts
+  std::set<GroupId> moving_;                          // a change of the group is in flight
+  // Per slot: groups it joined (created empty, to be added), and groups it left (removed
+  // from the configuration: never hosted there again, as the shared log does not reuse a
+  // removed group's id).
+  std::map<int, std::set<GroupId>> joined_, left_;
   std::uint64_t segment_bytes_ = 4096;
   bool faults_on_ = false;
   bool finished_ = false;
@@ -169,49 +189,60 @@ bool HostSim::StartProc(HostProc& p) {
   }
   p.host = std::move(host).value();
   p.running.clear();
-  std::vector<GroupId> groups = p.host->LoggedGroups();
+  const std::vector<GroupId> logged = p.host->LoggedGroups();
+  auto in_log = [&](GroupId g) {
+    return std::find(logged.begin(), logged.end(), g) != logged.end();
+  };
   for (GroupId g : created_[p.slot]) {
-    if (std::find(groups.begin(), groups.end(), g) == groups.end())
+    if (!in_log(g) && !left_[p.slot].count(g))
       Fail(fmt::format("durability: h{} restarted without group {}, which it had created", p.slot,
                        g));
   }
-  if (created_[p.slot].empty()) {  // the first start: every group, bootstrapped
-    groups.clear();
-    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) groups.push_back(g);
+  std::vector<GroupId> groups;
+  const bool first = !p.started_once;
+  if (first) {  // the groups placed here, bootstrapped
+    for (auto& [g, voters] : placement_)
+      if (std::find(voters.begin(), voters.end(), p.id) != voters.end()) groups.push_back(g);
+  } else {  // the log's groups (resumed), and those joined with nothing logged yet
+    for (GroupId g : logged)
+      if (!left_[p.slot].count(g)) groups.push_back(g);
+    for (GroupId g : joined_[p.slot])
+      if (!in_log(g) && !left_[p.slot].count(g)) groups.push_back(g);
   }
+  p.started_once = true;
   Trace(fmt::format("h{} up (incarnation {}), {} groups", p.slot, world_.Incarnation(p.slot),
                     groups.size()));
-  CreateGroups(p, groups);
+  for (GroupId g : groups) CreateGroup(p, g, first, nullptr);
   return true;
 }
 
-void HostSim::CreateGroups(HostProc& p, const std::vector<GroupId>& groups) {
+void HostSim::CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<void()> then) {
   const std::uint64_t incarnation = world_.Incarnation(p.slot);
   HostProc* pp = &p;
-  for (GroupId g : groups) {
-    const int slot = p.slot;
-    auto kv = std::make_unique<SimKv>([this, slot, g](const Entry& e) { OnApplied(slot, g, e); });
-    SimKv* sm = kv.get();
-    p.kvs[g] = std::move(kv);
-    p.host->CreateGroup(g, voters_, sm, [this, pp, g, incarnation](Status s) {
-      if (finished_ || world_.Incarnation(pp->slot) != incarnation || !pp->up()) return;
-      if (!s.ok()) {
-        Trace(fmt::format("h{} group {} not created: {}", pp->slot, g, s.ToString()));
-        if (!faults_on_ && !DiskFaulty(*pp->disk))
-          Fail(fmt::format("h{} could not create group {}: {}", pp->slot, g, s.ToString()));
-        return;  // the operator restarts a failed host
-      }
-      pp->running.insert(g);
-      created_[pp->slot].insert(g);
-      auto st = pp->host->GroupStatus(g);
-      const Index had = max_applied_[{pp->slot, g}];
-      if (st.ok() && st->last_index < had)
-        Fail(
-            fmt::format("durability: h{} group {} restarted with its log ending at {} but had "
-                        "applied up to {}",
-                        pp->slot, g, st->last_index, had));
-    });
-  }
+  const int slot = p.slot;
+  auto kv = std::make_unique<SimKv>([this, slot, g](const Entry& e) { OnApplied(slot, g, e); });
+  SimKv* sm = kv.get();
+  p.kvs[g] = std::move(kv);
+  const std::vector<NodeId> voters = bootstrap ? placement_[g] : std::vector<NodeId>{};
+  p.host->CreateGroup(g, voters, sm, [this, pp, g, incarnation, bootstrap, then](Status s) {
+    if (finished_ || world_.Incarnation(pp->slot) != incarnation || !pp->up()) return;
+    if (!s.ok()) {
+      Trace(fmt::format("h{} group {} not created: {}", pp->slot, g, s.ToString()));
+      if (!faults_on_ && !DiskFaulty(*pp->disk))
+        Fail(fmt::format("h{} could not create group {}: {}", pp->slot, g, s.ToString()));
+      return;  // the operator restarts a failed host
+    }
+    pp->running.insert(g);
+    if (bootstrap) created_[pp->slot].insert(g);
+    auto st = pp->host->GroupStatus(g);
+    const Index had = max_applied_[{pp->slot, g}];
+    if (st.ok() && st->last_index < had)
+      Fail(
+          fmt::format("durability: h{} group {} restarted with its log ending at {} but had "
+                      "applied up to {}",
+                      pp->slot, g, st->last_index, had));
+    if (then) then();
+  });
 }
 
 void HostSim::CrashProc(HostProc& p) {
@@ -259,6 +290,87 @@ HostProc* HostSim::RandomRunning(GroupId g) {
     if (p->up() && p->running.count(g)) up.push_back(p.get());
   if (up.empty()) return nullptr;
   return up[world_.rng().Uniform(up.size())];
+}
+
+std::vector<NodeId> HostSim::Members(GroupId g) {
+  HostProc* leader = Leader(g);
+  if (leader == nullptr) return {};
+  auto st = leader->host->GroupStatus(g);
+  if (!st.ok()) return {};
+  std::vector<NodeId> out = st->voters;
+  out.insert(out.end(), st->learners.begin(), st->learners.end());
+  return out;
+}
+
+void HostSim::MoveReplica() {
+  const GroupId g = RandomGroup();
+  if (moving_.count(g)) return;
+  HostProc* leader = Leader(g);
+  if (leader == nullptr) return;
+  auto st = leader->host->GroupStatus(g);
+  if (!st.ok()) return;
+  Rng& r = world_.rng();
+  auto done = [this, g](std::string what) {
+    return ClientSide([this, g, what](Result<std::string> res) {
+      moving_.erase(g);
+      Trace(fmt::format("group {}: {}: {}", g, what, res.ok() ? "ok" : res.status().ToString()));
+      if (res.ok()) ++res_.members_added;  // counts every change that completed
+    });
+  };
+  if (!st->learners.empty()) {
+    const NodeId q = st->learners.front();
+    moving_.insert(g);
+    Trace(fmt::format("group {}: promote h{}", g, q - 1));
+    leader->host->PromoteLearner(g, q, kOpTimeout, done(fmt::format("promote h{}", q - 1)));
+    return;
+  }
+  if (st->voters.size() > 3) {
+    const NodeId v = st->voters[r.Uniform(st->voters.size())];
+    moving_.insert(g);
+    Trace(fmt::format("group {}: remove h{}", g, v - 1));
+    // Once the removal is applied here, its process stops hosting the group and never
+    // hosts it again (left_: a restart skips it). An unknown outcome changes nothing: the
+    // process keeps the group, as a member or, if the removal did commit, as a replica
+    // outside the configuration that the others ignore.
+    auto removed = [this, g, v](Result<std::string> res) {
+      moving_.erase(g);
+      Trace(fmt::format("group {}: remove h{}: {}", g, v - 1,
+                        res.ok() ? "ok" : res.status().ToString()));
+      if (!res.ok()) return;
+      ++res_.members_removed;
+      HostProc* p = ProcOf(v);
+      left_[p->slot].insert(g);
+      if (p->up() && p->running.count(g)) {
+        p->running.erase(g);
+        p->host->RemoveGroup(g, [](Status) {});
+      }
+    };
+    leader->host->RemoveReplica(g, v, kOpTimeout, ClientSide(removed));
+    return;
+  }
+  // A process that never held g joins, then the leader adds it as a learner.
+  std::vector<HostProc*> candidates;
+  for (auto& p : procs_) {
+    if (!p->up() || p->kvs.count(g) || left_[p->slot].count(g)) continue;
+    if (std::find(st->voters.begin(), st->voters.end(), p->id) != st->voters.end()) continue;
+    candidates.push_back(p.get());
+  }
+  if (candidates.empty()) return;
+  HostProc* q = candidates[r.Uniform(candidates.size())];
+  moving_.insert(g);
+  joined_[q->slot].insert(g);
+  Trace(fmt::format("group {}: h{} joins", g, q->slot));
+  const NodeId qid = q->id;
+  // A join that never runs (the process crashed first) must not block the group's moves.
+  world_.After(3 * kOpTimeout, [this, g] { moving_.erase(g); });
+  CreateGroup(*q, g, /*bootstrap=*/false, [this, g, qid, done] {
+    HostProc* now = Leader(g);
+    if (now == nullptr) {
+      moving_.erase(g);
+      return;
+    }
+    now->host->AddLearner(g, qid, kOpTimeout, done(fmt::format("add learner h{}", qid - 1)));
+  });
 }
 
 // ---------------------------------------------------------------------------- checks
@@ -445,7 +557,7 @@ void HostSim::FaultLoop() {
   const FaultMix& m = res_.mix;
   HostProc& p = *procs_[r.Uniform(procs_.size())];
   HostProc* pp = &p;
-  switch (r.Uniform(8)) {
+  switch (r.Uniform(9)) {
     case 0:
       if (m.crash && p.up()) {
         CrashProc(p);
@@ -503,6 +615,9 @@ void HostSim::FaultLoop() {
         }
       }
       break;
+    case 7:
+      if (m.membership) MoveReplica();
+      break;
     default:
       break;
   }
@@ -541,16 +656,22 @@ bool HostSim::HealAndVerify() {
     final_index[g] = std::make_shared<std::optional<Index>>();
     in_flight[g] = std::make_shared<bool>(false);
   }
+  // Every member of every group (its leader's configuration) up and running it.
+  auto members_running = [&](GroupId g) {
+    const std::vector<NodeId> members = Members(g);
+    if (members.empty()) return false;
+    for (NodeId m : members)
+      if (!ProcOf(m)->up() || !ProcOf(m)->running.count(g)) return false;
+    return true;
+  };
   auto converged = [&] {
     bool all = true;
-    for (auto& p : procs_)
-      if (!p->up() || p->running.size() != static_cast<std::size_t>(o_.groups)) return false;
     for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
-      HostProc* leader = Leader(g);
-      if (leader == nullptr) {
+      if (!members_running(g)) {
         all = false;
         continue;
       }
+      HostProc* leader = Leader(g);
       auto fi = final_index[g];
       if (!*fi) {
         all = false;
@@ -568,8 +689,8 @@ bool HostSim::HealAndVerify() {
         continue;
       }
       const SimKv* ref = leader->kvs.at(g).get();
-      for (auto& p : procs_) {
-        const SimKv* kv = p->kvs.at(g).get();
+      for (NodeId m : Members(g)) {
+        const SimKv* kv = ProcOf(m)->kvs.at(g).get();
         if (kv->applied() < **fi || kv->applied() != ref->applied()) {
           all = false;
           break;
@@ -578,11 +699,14 @@ bool HostSim::HealAndVerify() {
     }
     if (!all) return false;
     for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
-      const SimKv* ref = procs_[0]->kvs.at(g).get();
-      for (auto& p : procs_) {
-        if (p->kvs.at(g)->data() != ref->data()) {
-          Fail(fmt::format("group {}: h{} and h0 applied the same entries but hold different data",
-                           g, p->slot));
+      const std::vector<NodeId> members = Members(g);
+      const SimKv* ref = ProcOf(members.front())->kvs.at(g).get();
+      for (NodeId m : members) {
+        if (ProcOf(m)->kvs.at(g)->data() != ref->data()) {
+          Fail(
+              fmt::format("group {}: h{} and h{} applied the same entries but hold different "
+                          "data",
+                          g, m - 1, members.front() - 1));
           return true;
         }
       }
@@ -611,10 +735,11 @@ NodeSimResult HostSim::Run() {
                     res_.mix.ToString(), o_.processes, o_.groups, segment_bytes_));
   for (auto& p : procs_) StartProc(*p);
   const bool setup = RunUntilTrue(5000ms, [&] {
-    for (auto& p : procs_)
-      if (!p->up() || p->running.size() != static_cast<std::size_t>(o_.groups)) return false;
-    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g)
+    for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
       if (Leader(g) == nullptr) return false;
+      for (NodeId m : placement_[g])
+        if (!ProcOf(m)->up() || !ProcOf(m)->running.count(g)) return false;
+    }
     return true;
   });
   if (!setup && !failed()) Fail("setup: the groups did not all start and elect");

@@ -1,27 +1,32 @@
 // The full-node simulator over hosts of many groups (issue 17): P complete raft::Host
 // processes (io, disk and apply lanes; one SharedLog on a simulated disk; the version-4
-// transport on the simulated network), each hosting a replica of every one of G groups
-// with a SimKv per replica, on one thread under the seeded scheduler (sim_world.h), with
-// clients whose history goes to the linearizability checker, and faults. The model and
-// the faults are node_sim.h's; what differs is said here.
+// transport on the simulated network) hosting G groups, each group's replicas on 3 of
+// them with a SimKv per replica, on one thread under the seeded scheduler
+// (sim_world.h), with clients whose history goes to the linearizability checker, and
+// faults. The model and the faults are node_sim.h's; what differs is said here.
 //
 // One run = one seed:
-//   setup    every process starts and creates every group (voters: all processes).
+//   setup    every process starts and bootstraps the groups placed on it (group g on the
+//            3 processes from g-1 on, round-robin).
 //   faults   `fault_time` of virtual time with clients on random groups and the faults of
 //            the seed's mix: crashes (unsynced data lost or torn), disk errors and a full
 //            disk (the host fails; an operator restarts it), slow lanes, lost, duplicated,
 //            reordered and delayed frames, cut connections, partitions, leadership
-//            transfers of random groups. (Membership changes and lease reads are not
-//            built for hosted groups: the mix's flags for them are ignored.)
+//            transfers of random groups, and replica moves of random groups (a process
+//            that never held the group joins it empty and is added as a learner, then
+//            promoted; with four voters one is removed, perhaps the leader, and its
+//            process stops hosting the group for good). Lease reads are not built for
+//            hosted groups and not drawn.
 //   heal     faults and clients stop, the network heals, every process comes back and
-//            creates its groups again from its log (LoggedGroups); within `heal_time`
-//            every group has a leader, a final write per group is applied on every
-//            replica, and the replicas of each group hold equal data.
+//            creates its groups again from its log (LoggedGroups, and groups it joined
+//            before anything reached its log); within `heal_time` every member of every
+//            group (its leader's configuration) runs it, a final write per group is
+//            applied on every member, and the members hold equal data.
 // Checks, per group: at most one leader per term (after every step); state machine
 // safety over every replica's applies and all time; a restarted process finds every
-// group it had created in its log, with its log reaching at least what it had applied;
-// at the end every acknowledged write is in its group's committed log and the clients'
-// history (keys belong to one group each) is linearizable.
+// group it had bootstrapped and not left in its log, with its log reaching at least what
+// it had applied; at the end every acknowledged write is in its group's committed log
+// and the clients' history (keys belong to one group each) is linearizable.
 #pragma once
 
 #include <chrono>
@@ -33,7 +38,7 @@ namespace raft::nodesim {
 
 struct HostSimOptions {
   std::uint64_t seed = 1;
-  int processes = 3;
+  int processes = 4;  // each group starts on 3 of them (round-robin) and moves between them
   int groups = 4;
   int clients = 4;
   int keys = 3;                                // per group
