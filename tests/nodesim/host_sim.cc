@@ -42,10 +42,10 @@ struct HostProc {
   bool up() const { return host != nullptr; }
 };
 
-class HostSim {
+class HostSim final : public internal::SimRun {
  public:
-  explicit HostSim(const HostSimOptions& o) : o_(o), world_(o.seed), net_(&world_) {
-    res_.mix = o.swarm ? DrawMix() : o.mix;
+  explicit HostSim(const HostSimOptions& o) : SimRun(o.seed, o.trace, o.max_steps), o_(o) {
+    res_.mix = o.swarm ? internal::DrawFaultMix(world_.rng()) : o.mix;
     res_.mix.lease = false;  // not built for hosted groups
     for (int i = 0; i < o.processes; ++i) {
       auto p = std::make_unique<HostProc>();
@@ -66,7 +66,7 @@ class HostSim {
             (g - 1 + static_cast<GroupId>(k)) % static_cast<GroupId>(o.processes) + 1));
     segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
   }
-  ~HostSim() {
+  ~HostSim() override {
     finished_ = true;
     for (auto& p : procs_) p->host.reset();
   }
@@ -74,27 +74,6 @@ class HostSim {
   NodeSimResult Run();
 
  private:
-  FaultMix DrawMix() {
-    Rng& r = world_.rng();
-    FaultMix m;
-    for (bool FaultMix::*fault :
-         {&FaultMix::crash, &FaultMix::disk_errors, &FaultMix::disk_full, &FaultMix::slow_disk,
-          &FaultMix::drop, &FaultMix::duplicate, &FaultMix::reorder, &FaultMix::delay,
-          &FaultMix::cut, &FaultMix::partition, &FaultMix::membership, &FaultMix::transfer})
-      m.*fault = r.Chance(0.5);
-    return m;
-  }
-  void Trace(const std::string& s) {
-    if (o_.trace) std::fprintf(stderr, "[%9.3f] %s\n", Seconds(), s.c_str());
-  }
-  double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
-  void Fail(const std::string& what) {
-    if (!res_.ok) return;
-    res_.ok = false;
-    res_.failure = fmt::format("t={:.3f}s step={}: {}", Seconds(), world_.steps(), what);
-    Trace("FAIL " + res_.failure);
-  }
-  bool failed() const { return !res_.ok; }
   GroupId RandomGroup() { return 1 + world_.rng().Uniform(static_cast<std::uint64_t>(o_.groups)); }
 
   bool StartProc(HostProc& p);
@@ -115,22 +94,14 @@ class HostSim {
   void MoveReplica();
 
   void OnApplied(int slot, GroupId g, const Entry& e);
-  void CheckStep();
-  Host::Callback ClientSide(Host::Callback cb);
+  void CheckStep() override;
   void ClientLoop(int client);
-  lin::Tick Now() { return ++lin_clock_; }
   void FaultLoop();
   void OperatorLoop();
   void Heal();
   bool HealAndVerify();
-  void RunFor(milliseconds d);
-  bool RunUntilTrue(milliseconds bound, const std::function<bool()>& done);
 
   const HostSimOptions o_;
-  SimWorld world_;
-  SimNetwork net_;
-  NodeSimResult res_;
-  Clock::time_point start_ = world_.Now();
   std::vector<std::unique_ptr<HostProc>> procs_;
   std::map<NodeId, std::string> addrs_;
   std::map<GroupId, std::vector<NodeId>> placement_;  // where each group starts
@@ -151,11 +122,8 @@ class HostSim {
   std::map<std::pair<int, GroupId>, Index> max_applied_;
   std::map<int, std::set<GroupId>> created_;
 
-  lin::HistoryRecorder history_;
-  lin::Tick lin_clock_ = 0;
-  std::uint64_t next_op_ = 1;
-  std::set<std::string> acked_values_;
-  std::map<std::string, Index> tag_index_;  // a write's unique tag -> its index (in its group)
+  // Per group, the highest index of a write acknowledged so far (a read invoked after it
+  // must get a read index at least as high).
   std::map<GroupId, Index> max_acked_index_;
 };
 
@@ -385,11 +353,7 @@ void HostSim::OnApplied(int slot, GroupId g, const Entry& e) {
                     "was applied elsewhere with term {} '{}'",
                     g, slot, e.index, e.term, e.data, it->second.first, it->second.second));
   }
-  if (e.index > res_.last_index) res_.last_index = e.index;
-  if (e.type == EntryType::kNormal && !e.data.empty()) {
-    auto nl = e.data.rfind('\n');
-    if (nl != std::string::npos) tag_index_.emplace(e.data.substr(nl + 1), e.index);
-  }
+  NoteApplied(e);
 }
 
 void HostSim::CheckStep() {
@@ -410,47 +374,7 @@ void HostSim::CheckStep() {
   }
 }
 
-void HostSim::RunFor(milliseconds d) {
-  const auto until = world_.Now() + d;
-  while (!failed() && world_.Now() < until && world_.steps() < o_.max_steps) {
-    if (!world_.Step()) break;
-    CheckStep();
-  }
-  if (world_.steps() >= o_.max_steps) Fail("step budget exhausted");
-}
-
-bool HostSim::RunUntilTrue(milliseconds bound, const std::function<bool()>& done) {
-  const auto until = world_.Now() + bound;
-  std::uint64_t n = 0;
-  while (!failed() && world_.Now() < until) {
-    if ((++n & 63) == 0 && done()) return true;
-    if (!world_.Step()) break;
-    CheckStep();
-    if (world_.steps() >= o_.max_steps) {
-      Fail("step budget exhausted");
-      return false;
-    }
-  }
-  return !failed() && done();
-}
-
 // --------------------------------------------------------------------------- clients
-
-Host::Callback HostSim::ClientSide(Host::Callback cb) {
-  // Run once: by the host, or with kTimeout when the client gives up (a crash drops the
-  // requests still queued in the dead process's lanes).
-  auto once = std::make_shared<Host::Callback>(std::move(cb));
-  auto run = [once](Result<std::string> r) {
-    if (!*once) return;
-    Host::Callback c = std::move(*once);
-    *once = nullptr;
-    c(std::move(r));
-  };
-  world_.After(kOpTimeout + 500ms, [run] {
-    run(Status(ErrorCode::kTimeout, "the client gave up: no answer from the host"));
-  });
-  return run;
-}
 
 void HostSim::ClientLoop(int client) {
   if (finished_ || failed() || !faults_on_) return;
@@ -515,34 +439,8 @@ void HostSim::ClientLoop(int client) {
   auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
   host->Propose(g, std::move(cmd), kOpTimeout,
                 ClientSide([this, id, g, op_kind, value, tag, next](Result<std::string> res) {
-                  if (res.ok()) {
-                    ++res_.ops_ok;
-                    auto it = tag_index_.find(tag);
-                    if (it == tag_index_.end())
-                      Fail("an acknowledged write was never applied anywhere: " + tag);
-                    else if (it->second > max_acked_index_[g])
-                      max_acked_index_[g] = it->second;
-                    if (op_kind == lin::OpKind::kCas) {
-                      history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
-                      if (*res == "1") acked_values_.insert(value);
-                    } else {
-                      history_.Complete(id, Now(), lin::Output::Ack());
-                      if (op_kind == lin::OpKind::kPut) acked_values_.insert(value);
-                    }
-                  } else {
-                    switch (res.status().code()) {
-                      case ErrorCode::kNotLeader:
-                      case ErrorCode::kBusy:
-                      case ErrorCode::kInvalidArgument:
-                      case ErrorCode::kProposalDropped:
-                        ++res_.ops_discarded;
-                        history_.Discard(id);
-                        break;
-                      default:  // kTimeout, kShutdown, kIOError: outcome unknown
-                        ++res_.ops_unknown;
-                        break;
-                    }
-                  }
+                  const Index at = OnWriteAnswer(id, op_kind, value, tag, res);
+                  if (at > max_acked_index_[g]) max_acked_index_[g] = at;
                   if (!finished_) next();
                 }));
 }
@@ -556,7 +454,6 @@ void HostSim::FaultLoop() {
   Rng& r = world_.rng();
   const FaultMix& m = res_.mix;
   HostProc& p = *procs_[r.Uniform(procs_.size())];
-  HostProc* pp = &p;
   switch (r.Uniform(9)) {
     case 0:
       if (m.crash && p.up()) {
@@ -565,17 +462,10 @@ void HostSim::FaultLoop() {
       }
       break;
     case 1:
-      if (m.disk_errors) {
-        p.disk->options().fail_fsync_probability = r.Chance(0.5) ? 0.2 : 0.0;
-        p.disk->options().fail_write_probability = r.Chance(0.5) ? 0.2 : 0.0;
-        world_.After(milliseconds(r.Range(5, 200)), [pp] { ClearDiskFaults(*pp->disk); });
-      }
+      if (m.disk_errors) internal::InjectDiskErrors(world_, p.disk.get());
       break;
     case 2:
-      if (m.disk_full) {
-        p.disk->options().capacity_bytes = p.disk->TotalBytes() + r.Uniform(4096);
-        world_.After(milliseconds(r.Range(5, 300)), [pp] { ClearDiskFaults(*pp->disk); });
-      }
+      if (m.disk_full) internal::InjectDiskFull(world_, p.disk.get());
       break;
     case 3:
       if (m.slow_disk) {
@@ -590,18 +480,8 @@ void HostSim::FaultLoop() {
       }
       break;
     case 5:
-      if (m.partition) {
-        if (r.Chance(0.5)) {
-          net_.Isolate(p.slot);
-        } else {
-          std::vector<std::vector<int>> sides(2);
-          for (auto& q : procs_) sides[r.Uniform(2)].push_back(q->slot);
-          net_.SetPartition(sides);
-        }
-        world_.After(milliseconds(r.Range(50, 1000)), [this] {
-          if (faults_on_) net_.Heal();
-        });
-      }
+      if (m.partition)
+        internal::InjectPartition(world_, &net_, static_cast<int>(procs_.size()), &faults_on_);
       break;
     case 6:
       if (m.transfer) {
@@ -757,29 +637,9 @@ NodeSimResult HostSim::Run() {
   finished_ = true;
   for (auto& p : procs_)
     if (p->up()) p->host->Stop();  // pending requests resolve before the checks
-  if (!failed()) {
-    // Durability: every acknowledged write is in its group's committed log.
-    std::set<std::string> in_log;
-    for (const auto& [g, entries] : applied_) {
-      for (const auto& [i, e] : entries) {
-        auto nl = e.second.rfind('\n');
-        if (nl != std::string::npos) in_log.insert(e.second.substr(nl + 1));
-      }
-    }
-    for (const auto& v : acked_values_) {
-      if (!in_log.count(v)) {
-        Fail("an acknowledged write is not in the committed log: value " + v);
-        break;
-      }
-    }
-  }
-  if (!failed()) {
-    lin::CheckResult lr = lin::CheckHistory(history_.history());
-    if (lr.verdict == lin::Verdict::kNotLinearizable || lr.verdict == lin::Verdict::kInvalidHistory)
-      Fail("linearizability: " + lr.ToString());
-  }
-  res_.steps = world_.steps();
-  res_.virtual_seconds = Seconds();
+  std::vector<const std::map<Index, std::pair<Term, std::string>>*> logs;
+  for (const auto& [g, log] : applied_) logs.push_back(&log);
+  FinalChecks(logs);
   return res_;
 }
 

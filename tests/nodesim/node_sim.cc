@@ -65,9 +65,7 @@ bool DiskFaulty(SimDisk& d) {
          d.options().capacity_bytes != UINT64_MAX;
 }
 
-FaultMix Sim::DrawMix() {
-  // Each fault on with probability 1/2; lease reads in a quarter of the runs.
-  Rng& r = world_.rng();
+FaultMix DrawFaultMix(Rng& r) {
   FaultMix m;
   for (bool FaultMix::*fault :
        {&FaultMix::crash, &FaultMix::disk_errors, &FaultMix::disk_full, &FaultMix::slow_disk,
@@ -215,11 +213,7 @@ void Sim::OnApplied(int slot, const Entry& e) {
                     "applied elsewhere with term {} '{}'",
                     slot, e.index, e.term, e.data, e.index, it->second.first, it->second.second));
   }
-  if (e.index > res_.last_index) res_.last_index = e.index;
-  if (e.type == EntryType::kNormal && !e.data.empty()) {
-    auto nl = e.data.rfind('\n');
-    if (nl != std::string::npos) tag_index_.emplace(e.data.substr(nl + 1), e.index);
-  }
+  NoteApplied(e);
 }
 
 void Sim::CheckStep() {
@@ -238,28 +232,77 @@ void Sim::CheckStep() {
   }
 }
 
-void Sim::RunFor(milliseconds d) {
-  const auto until = world_.Now() + d;
-  while (!failed() && world_.Now() < until && world_.steps() < o_.max_steps) {
-    if (!world_.Step()) break;
-    CheckStep();
-  }
-  if (world_.steps() >= o_.max_steps) Fail("step budget exhausted");
-}
-
-bool Sim::RunUntilTrue(milliseconds bound, const std::function<bool()>& done) {
-  const auto until = world_.Now() + bound;
+bool Drive(SimWorld& world, Clock::time_point until, std::uint64_t max_steps,
+           const std::function<bool()>& failed, const std::function<void()>& check,
+           const std::function<void(const std::string&)>& fail, const std::function<bool()>& done) {
   std::uint64_t n = 0;
-  while (!failed() && world_.Now() < until) {
-    if ((++n & 63) == 0 && done()) return true;
-    if (!world_.Step()) break;
-    CheckStep();
-    if (world_.steps() >= o_.max_steps) {
-      Fail("step budget exhausted");
+  while (!failed() && world.Now() < until) {
+    if (done && (++n & 63) == 0 && done()) return true;
+    if (!world.Step()) break;
+    check();
+    if (world.steps() >= max_steps) {
+      fail("step budget exhausted");
       return false;
     }
   }
-  return !failed() && done();
+  return !failed() && (!done || done());
+}
+
+void SimRun::Trace(const std::string& s) const {
+  if (trace_) std::fprintf(stderr, "[%9.3f] %s\n", Seconds(), s.c_str());
+}
+
+void SimRun::Fail(const std::string& what) {
+  if (!res_.ok) return;
+  res_.ok = false;
+  res_.failure = fmt::format("t={:.3f}s step={}: {}", Seconds(), world_.steps(), what);
+  Trace("FAIL " + res_.failure);
+}
+
+void SimRun::RunFor(milliseconds d) {
+  Drive(
+      world_, world_.Now() + d, max_steps_, [this] { return failed(); }, [this] { CheckStep(); },
+      [this](const std::string& s) { Fail(s); }, nullptr);
+}
+
+bool SimRun::RunUntilTrue(milliseconds bound, const std::function<bool()>& done) {
+  return Drive(
+      world_, world_.Now() + bound, max_steps_, [this] { return failed(); },
+      [this] { CheckStep(); }, [this](const std::string& s) { Fail(s); }, done);
+}
+
+void SimRun::NoteApplied(const Entry& e) {
+  if (e.index > res_.last_index) res_.last_index = e.index;
+  if (e.type == EntryType::kNormal && !e.data.empty()) {
+    auto nl = e.data.rfind('\n');
+    if (nl != std::string::npos) tag_index_.emplace(e.data.substr(nl + 1), e.index);
+  }
+}
+
+void SimRun::FinalChecks(
+    const std::vector<const std::map<Index, std::pair<Term, std::string>>*>& logs) {
+  if (!failed()) {
+    // Durability: every acknowledged write is in the committed log.
+    std::set<std::string> in_log;
+    for (const auto* log : logs) {
+      for (const auto& [i, e] : *log) {
+        auto nl = e.second.rfind('\n');
+        if (nl != std::string::npos) in_log.insert(e.second.substr(nl + 1));
+      }
+    }
+    for (const auto& v : acked_values_)
+      if (!in_log.count(v)) {
+        Fail("an acknowledged write is not in the committed log: value " + v);
+        break;
+      }
+  }
+  if (!failed()) {
+    lin::CheckResult lr = lin::CheckHistory(history_.history());
+    if (lr.verdict == lin::Verdict::kNotLinearizable || lr.verdict == lin::Verdict::kInvalidHistory)
+      Fail("linearizability: " + lr.ToString());
+  }
+  res_.steps = world_.steps();
+  res_.virtual_seconds = Seconds();
 }
 
 bool Sim::Setup() {
@@ -390,26 +433,7 @@ NodeSimResult Sim::Run() {
                        stats.messages_refused));
     p->node->Stop();
   }
-  if (!failed()) {
-    // Durability: every acknowledged write is in the committed log.
-    std::set<std::string> in_log;
-    for (const auto& [i, e] : applied_) {
-      auto nl = e.second.rfind('\n');
-      if (nl != std::string::npos) in_log.insert(e.second.substr(nl + 1));
-    }
-    for (const auto& v : acked_values_)
-      if (!in_log.count(v)) {
-        Fail("an acknowledged write is not in the committed log: value " + v);
-        break;
-      }
-  }
-  if (!failed()) {
-    lin::CheckResult lr = lin::CheckHistory(history_.history());
-    if (lr.verdict == lin::Verdict::kNotLinearizable || lr.verdict == lin::Verdict::kInvalidHistory)
-      Fail("linearizability: " + lr.ToString());
-  }
-  res_.steps = world_.steps();
-  res_.virtual_seconds = Seconds();
+  FinalChecks({&applied_});
   return res_;
 }
 

@@ -6,7 +6,7 @@
 
 namespace raft::nodesim::internal {
 
-Node::Callback Sim::ClientSide(Node::Callback cb) {
+Node::Callback ClientGivesUp(SimWorld& world, Node::Callback cb) {
   auto once = std::make_shared<Node::Callback>(std::move(cb));
   auto run = [once](Result<std::string> r) {
     if (!*once) return;
@@ -14,10 +14,47 @@ Node::Callback Sim::ClientSide(Node::Callback cb) {
     *once = nullptr;
     c(std::move(r));
   };
-  world_.After(kOpTimeout + 500ms, [run] {
-    run(Status(ErrorCode::kTimeout, "the client gave up: no answer from the node"));
+  world.After(kOpTimeout + 500ms, [run] {
+    run(Status(ErrorCode::kTimeout, "the client gave up: no answer from the process"));
   });
   return run;
+}
+
+Index SimRun::OnWriteAnswer(lin::HistoryRecorder::OpId id, lin::OpKind kind,
+                            const std::string& value, const std::string& tag,
+                            const Result<std::string>& res) {
+  if (!res.ok()) {
+    switch (res.status().code()) {
+      // Refused before it was proposed, or (kProposalDropped) the runtime promises it was
+      // not applied: the checker holds it to that.
+      case ErrorCode::kNotLeader:
+      case ErrorCode::kBusy:
+      case ErrorCode::kInvalidArgument:
+      case ErrorCode::kConfChangePending:
+      case ErrorCode::kProposalDropped:
+        ++res_.ops_discarded;
+        history_.Discard(id);
+        break;
+      default:  // kTimeout, kShutdown, kIOError...: outcome unknown
+        ++res_.ops_unknown;
+        break;
+    }
+    return 0;
+  }
+  ++res_.ops_ok;
+  if (kind == lin::OpKind::kCas) {
+    history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
+    if (*res == "1") acked_values_.insert(value);
+  } else {
+    history_.Complete(id, Now(), lin::Output::Ack());
+    if (kind == lin::OpKind::kPut) acked_values_.insert(value);
+  }
+  auto it = tag_index_.find(tag);
+  if (it == tag_index_.end()) {
+    Fail("an acknowledged write was never applied anywhere: " + tag);
+    return 0;
+  }
+  return it->second;
 }
 
 void Sim::ClientLoop(int client) {
@@ -85,37 +122,8 @@ void Sim::ClientLoop(int client) {
   auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
   node->Propose(std::move(cmd), kOpTimeout,
                 ClientSide([this, id, op_kind, value, tag, next](Result<std::string> res) {
-                  if (res.ok()) {
-                    ++res_.ops_ok;
-                    auto it = tag_index_.find(tag);
-                    if (it == tag_index_.end())
-                      Fail("an acknowledged write was never applied anywhere: " + tag);
-                    else if (it->second > max_acked_index_)
-                      max_acked_index_ = it->second;
-                    if (op_kind == lin::OpKind::kCas) {
-                      history_.Complete(id, Now(), lin::Output::Swapped(*res == "1"));
-                      if (*res == "1") acked_values_.insert(value);
-                    } else {
-                      history_.Complete(id, Now(), lin::Output::Ack());
-                      if (op_kind == lin::OpKind::kPut) acked_values_.insert(value);
-                    }
-                  } else {
-                    switch (res.status().code()) {
-                      // Refused before it was proposed, or (kProposalDropped) the runtime
-                      // promises it was not applied: the checker holds it to that.
-                      case ErrorCode::kNotLeader:
-                      case ErrorCode::kBusy:
-                      case ErrorCode::kInvalidArgument:
-                      case ErrorCode::kConfChangePending:
-                      case ErrorCode::kProposalDropped:
-                        ++res_.ops_discarded;
-                        history_.Discard(id);
-                        break;
-                      default:  // kTimeout, kShutdown, kIOError...: outcome unknown
-                        ++res_.ops_unknown;
-                        break;
-                    }
-                  }
+                  const Index at = OnWriteAnswer(id, op_kind, value, tag, res);
+                  if (at > max_acked_index_) max_acked_index_ = at;
                   if (!finished_) next();
                 }));
 }

@@ -32,21 +32,10 @@ void Sim::FaultLoop() {
       }
       break;
     case 1:
-      if (m.disk_errors) {
-        Proc& p = *procs_[r.Uniform(procs_.size())];
-        p.disk->options().fail_fsync_probability = r.Chance(0.5) ? 0.2 : 0.0;
-        p.disk->options().fail_write_probability = r.Chance(0.5) ? 0.2 : 0.0;
-        Proc* pp = &p;
-        world_.After(milliseconds(r.Range(5, 200)), [pp] { ClearDiskFaults(*pp->disk); });
-      }
+      if (m.disk_errors) InjectDiskErrors(world_, procs_[r.Uniform(procs_.size())]->disk.get());
       break;
     case 2:
-      if (m.disk_full) {
-        Proc& p = *procs_[r.Uniform(procs_.size())];
-        p.disk->options().capacity_bytes = p.disk->TotalBytes() + r.Uniform(4096);
-        Proc* pp = &p;
-        world_.After(milliseconds(r.Range(5, 300)), [pp] { ClearDiskFaults(*pp->disk); });
-      }
+      if (m.disk_full) InjectDiskFull(world_, procs_[r.Uniform(procs_.size())]->disk.get());
       break;
     case 3:
       if (m.slow_disk) {
@@ -65,18 +54,7 @@ void Sim::FaultLoop() {
       }
       break;
     case 5:
-      if (m.partition) {
-        if (r.Chance(0.5)) {
-          net_.Isolate(static_cast<int>(r.Uniform(procs_.size())));
-        } else {
-          std::vector<std::vector<int>> groups(2);
-          for (auto& p : procs_) groups[r.Uniform(2)].push_back(p->slot);
-          net_.SetPartition(groups);
-        }
-        world_.After(milliseconds(r.Range(50, 1000)), [this] {
-          if (faults_on_) net_.Heal();
-        });
-      }
+      if (m.partition) InjectPartition(world_, &net_, static_cast<int>(procs_.size()), &faults_on_);
       break;
     case 6:
       if (m.membership) Membership();
@@ -98,6 +76,33 @@ void Sim::FaultLoop() {
     default:
       break;
   }
+}
+
+void InjectDiskErrors(SimWorld& world, SimDisk* disk) {
+  Rng& r = world.rng();
+  disk->options().fail_fsync_probability = r.Chance(0.5) ? 0.2 : 0.0;
+  disk->options().fail_write_probability = r.Chance(0.5) ? 0.2 : 0.0;
+  world.After(milliseconds(r.Range(5, 200)), [disk] { ClearDiskFaults(*disk); });
+}
+
+void InjectDiskFull(SimWorld& world, SimDisk* disk) {
+  Rng& r = world.rng();
+  disk->options().capacity_bytes = disk->TotalBytes() + r.Uniform(4096);
+  world.After(milliseconds(r.Range(5, 300)), [disk] { ClearDiskFaults(*disk); });
+}
+
+void InjectPartition(SimWorld& world, SimNetwork* net, int slots, const bool* faults_on) {
+  Rng& r = world.rng();
+  if (r.Chance(0.5)) {
+    net->Isolate(static_cast<int>(r.Uniform(static_cast<std::uint64_t>(slots))));
+  } else {
+    std::vector<std::vector<int>> sides(2);
+    for (int slot = 0; slot < slots; ++slot) sides[r.Uniform(2)].push_back(slot);
+    net->SetPartition(sides);
+  }
+  world.After(milliseconds(r.Range(50, 1000)), [net, faults_on] {
+    if (*faults_on) net->Heal();
+  });
 }
 
 // An operator: restarts nodes that stopped accepting writes after a disk error.

@@ -35,6 +35,29 @@ constexpr milliseconds kOpTimeout = 1000ms;
 // Disk faults off (no EIO, no capacity limit); whether any is on.
 void ClearDiskFaults(SimDisk& d);
 bool DiskFaulty(SimDisk& d);
+
+// Shared by the simulator over nodes (Sim) and over hosts (host_sim.cc).
+//
+// The mix of a seed (swarm testing): each fault on with probability 1/2, lease reads in
+// a quarter of the runs.
+FaultMix DrawFaultMix(Rng& r);
+// A request's callback, run once: by the runtime, or with kTimeout by the client giving
+// up `kOpTimeout` + 500 ms after it asked (a crash drops the requests still queued in the
+// dead process's lanes, and their callbacks with them, as a real crash does).
+Node::Callback ClientGivesUp(SimWorld& world, Node::Callback cb);
+// Steps `world`, calling `check` after every step, until its clock passes `until`,
+// `done` holds (asked every 64 steps; null: never), `failed` holds or nothing is left.
+// Past `max_steps` it calls `fail` ("step budget exhausted") and returns false; else
+// whether done (without `done`: not failed).
+bool Drive(SimWorld& world, Clock::time_point until, std::uint64_t max_steps,
+           const std::function<bool()>& failed, const std::function<void()>& check,
+           const std::function<void(const std::string&)>& fail, const std::function<bool()>& done);
+// The fault loop's disk and network faults, drawn from the world's Rng: EIO from fsync
+// or write for a while; a full disk for a while; one of `slots` processes isolated or
+// the slots split in two, healed later (if `faults_on` still holds then).
+void InjectDiskErrors(SimWorld& world, SimDisk* disk);
+void InjectDiskFull(SimWorld& world, SimDisk* disk);
+void InjectPartition(SimWorld& world, SimNetwork* net, int slots, const bool* faults_on);
 constexpr int kTickMs = 10;
 
 // With --trace: every node's log lines (info and above), prefixed by the virtual time.
@@ -66,10 +89,63 @@ struct Proc {
   bool up() const { return node != nullptr; }
 };
 
-class Sim {
+// What a run of either simulator shares (over nodes: Sim, below; over hosts:
+// host_sim.cc): the world and network, the result and its first failure, the trace, the
+// phases' stepping, and the clients' side: their history, the writes they had
+// acknowledged and the end-of-run checks of both.
+class SimRun {
  public:
-  explicit Sim(const NodeSimOptions& o) : o_(o), world_(o.seed), net_(&world_) {
-    res_.mix = o.swarm ? DrawMix() : o.mix;
+  SimRun(std::uint64_t seed, bool trace, std::uint64_t max_steps)
+      : trace_(trace), max_steps_(max_steps), world_(seed), net_(&world_) {}
+  virtual ~SimRun() = default;
+
+ protected:
+  // The run's checks after every step.
+  virtual void CheckStep() = 0;
+
+  void Trace(const std::string& s) const;
+  double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
+  // Records the first failure (later ones are dropped).
+  void Fail(const std::string& what);
+  bool failed() const { return !res_.ok; }
+  // Steps the world with CheckStep after each step (Drive).
+  void RunFor(milliseconds d);
+  bool RunUntilTrue(milliseconds bound, const std::function<bool()>& done);
+  Node::Callback ClientSide(Node::Callback cb) { return ClientGivesUp(world_, std::move(cb)); }
+  lin::Tick Now() { return ++lin_clock_; }
+  // An applied entry: a write command's tag (its last line: the unique value, or a
+  // delete's op id) is noted with its index.
+  void NoteApplied(const Entry& e);
+  // A write's answer, for the history: acknowledged (completed; a CAS swapped or not; a
+  // value it set noted) and its index returned; refused in a way that promises it was
+  // never applied (discarded); else unknown. 0 unless acknowledged.
+  Index OnWriteAnswer(lin::HistoryRecorder::OpId id, lin::OpKind kind, const std::string& value,
+                      const std::string& tag, const Result<std::string>& res);
+  // At the end: every acknowledged write is in one of `logs` (what was applied, by
+  // index), and the history is linearizable.
+  void FinalChecks(const std::vector<const std::map<Index, std::pair<Term, std::string>>*>& logs);
+
+  const bool trace_;
+  const std::uint64_t max_steps_;
+  SimWorld world_;
+  SimNetwork net_;
+  NodeSimResult res_;
+  Clock::time_point start_ = world_.Now();
+
+  // Clients.
+  lin::HistoryRecorder history_;
+  lin::Tick lin_clock_ = 0;
+  std::uint64_t next_op_ = 1;
+  // Values of acknowledged writes, which must be in the committed log at the end.
+  std::set<std::string> acked_values_;
+  // The log index of each write command, by its tag.
+  std::map<std::string, Index> tag_index_;
+};
+
+class Sim final : public SimRun {
+ public:
+  explicit Sim(const NodeSimOptions& o) : SimRun(o.seed, o.trace, o.max_steps), o_(o) {
+    res_.mix = o.swarm ? DrawFaultMix(world_.rng()) : o.mix;
     const int n = o.voters + o.spares;
     for (int i = 0; i < n; ++i) {
       auto p = std::make_unique<Proc>();
@@ -101,7 +177,7 @@ class Sim {
     catchup_bytes_ = snapshot_trailing_ % 4 == 3 ? segment_bytes_ : 0;
   }
 
-  ~Sim() {
+  ~Sim() override {
     finished_ = true;
     for (auto& p : procs_) p->node.reset();
   }
@@ -109,19 +185,6 @@ class Sim {
   NodeSimResult Run();
 
  private:
-  FaultMix DrawMix();
-  void Trace(const std::string& s) {
-    if (o_.trace) std::fprintf(stderr, "[%9.3f] %s\n", Seconds(), s.c_str());
-  }
-  double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
-  void Fail(const std::string& what) {
-    if (!res_.ok) return;
-    res_.ok = false;
-    res_.failure = fmt::format("t={:.3f}s step={}: {}", Seconds(), world_.steps(), what);
-    Trace("FAIL " + res_.failure);
-  }
-  bool failed() const { return !res_.ok; }
-
   // Processes.
   NodeOptions OptionsFor(const Proc& p, bool bootstrap) const;
   bool StartProc(Proc& p, bool bootstrap);
@@ -134,16 +197,10 @@ class Sim {
 
   // Checks.
   void OnApplied(int slot, const Entry& e);
-  void CheckStep();
-
-  // A request's callback, run once: by the node, or with kTimeout by the client giving
-  // up `kOpTimeout` + 500 ms after it asked (a crash drops the requests still queued in
-  // the dead process's lanes, and their callbacks with them, as a real crash does).
-  Node::Callback ClientSide(Node::Callback cb);
+  void CheckStep() override;
 
   // Clients.
   void ClientLoop(int client);
-  lin::Tick Now() { return ++lin_clock_; }
 
   // Faults.
   void FaultLoop();
@@ -154,14 +211,8 @@ class Sim {
   // Phases.
   bool Setup();
   bool HealAndVerify();
-  void RunFor(milliseconds d);
-  bool RunUntilTrue(milliseconds bound, const std::function<bool()>& done);
 
   const NodeSimOptions o_;
-  SimWorld world_;
-  SimNetwork net_;
-  NodeSimResult res_;
-  Clock::time_point start_ = world_.Now();
   std::vector<std::unique_ptr<Proc>> procs_;
   std::uint64_t snapshot_entries_ = 20, snapshot_trailing_ = 5, catchup_bytes_ = 0;
   std::uint32_t chunk_bytes_ = 128;
@@ -182,16 +233,8 @@ class Sim {
   std::map<int, Term> max_term_sent_;
   std::map<int, Index> max_applied_;
 
-  // Clients.
-  lin::HistoryRecorder history_;
-  lin::Tick lin_clock_ = 0;
-  std::uint64_t next_op_ = 1;
-  // Values of acknowledged writes, which must be in the committed log at the end.
-  std::set<std::string> acked_values_;
-  // The log index of each write command, by its last field (a unique value, or a
-  // delete's op id), and the highest index of a write acknowledged so far: a read
-  // invoked after that acknowledgement must get a read index at least as high.
-  std::map<std::string, Index> tag_index_;
+  // The highest index of a write acknowledged so far: a read invoked after that
+  // acknowledgement must get a read index at least as high.
   Index max_acked_index_ = 0;
   std::map<int, int> reads_in_flight_;  // by slot
 };

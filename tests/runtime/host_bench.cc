@@ -66,21 +66,6 @@ double ProcessCpuSeconds() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
-// Bytes received on the loopback interface so far (/proc/net/dev), or -1.
-double LoopbackBytes() {
-  std::FILE* f = std::fopen("/proc/net/dev", "r");
-  if (f == nullptr) return -1;
-  char line[512];
-  double bytes = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    const char* lo = std::strstr(line, "lo:");
-    unsigned long long rx = 0;
-    if (lo != nullptr && std::sscanf(lo + 3, "%llu", &rx) == 1) bytes = static_cast<double>(rx);
-  }
-  std::fclose(f);
-  return bytes;
-}
-
 struct Trio {
   std::map<NodeId, std::unique_ptr<Host>> hosts;
   std::map<NodeId, std::vector<std::unique_ptr<CountingSm>>> sms;
@@ -197,13 +182,13 @@ int main(int argc, char** argv) {
   if (idle) {
     std::this_thread::sleep_for(5s);  // time to fall asleep
     const double cpu0 = ProcessCpuSeconds();
-    const double lo0 = LoopbackBytes();
+    const double lo0 = raft::test::LoopbackBytes();
     const auto t0 = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double cpu = ProcessCpuSeconds() - cpu0;
-    const double lo1 = LoopbackBytes();
+    const double lo1 = raft::test::LoopbackBytes();
     std::printf("idle, %.1f s measured: CPU %.2f%% of a core per host (the process's %.2f%% / 3)\n",
                 wall, 100.0 * cpu / wall / 3.0, 100.0 * cpu / wall);
     for (NodeId p = 1; p <= 3; ++p) {

@@ -29,6 +29,7 @@
 #include "raft/storage.h"
 #include "runtime/host_core.h"
 #include "runtime/transport.h"
+#include "runtime_test_util.h"
 #include "wire/group_frames.h"
 
 namespace {
@@ -182,24 +183,6 @@ class Proc final : public raft::runtime::TransportHandler {
   std::atomic<std::uint64_t> frames_sent_{0};
 };
 
-// Bytes sent on the loopback interface so far (/proc/net/dev; every packet on lo,
-// TCP/IP headers and acks included), or -1.
-double LoopbackBytes() {
-  std::FILE* f = std::fopen("/proc/net/dev", "r");
-  if (f == nullptr) return -1;
-  char line[512];
-  double bytes = -1;
-  while (std::fgets(line, sizeof line, f) != nullptr) {
-    const char* lo = std::strstr(line, "lo:");
-    if (lo != nullptr) {
-      unsigned long long rx = 0;
-      if (std::sscanf(lo + 3, "%llu", &rx) == 1) bytes = static_cast<double>(rx);
-    }
-  }
-  std::fclose(f);
-  return bytes;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -288,11 +271,11 @@ int main(int argc, char** argv) {
     bytes0[p] = proc->bytes_sent();
     frames0[p] = proc->frames_sent();
   }
-  const double lo0 = LoopbackBytes();
+  const double lo0 = raft::test::LoopbackBytes();
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double lo1 = LoopbackBytes();
+  const double lo1 = raft::test::LoopbackBytes();
   std::printf(
       "groups %zu x 3 processes over loopback TCP (protocol 4), quiesce %s, tick %d ms, "
       "%.1f s measured\n",

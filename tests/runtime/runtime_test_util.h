@@ -4,6 +4,8 @@
 #include <asio.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 namespace raft::test {
@@ -25,6 +27,22 @@ bool WaitFor(F cond, std::chrono::milliseconds limit = std::chrono::seconds(15),
     std::this_thread::sleep_for(step);
   }
   return cond();
+}
+
+// Bytes received on the loopback interface so far (/proc/net/dev: every packet on lo,
+// TCP/IP headers and acks included), or -1. For the benchmarks' traffic per pair.
+inline double LoopbackBytes() {
+  std::FILE* f = std::fopen("/proc/net/dev", "r");
+  if (f == nullptr) return -1;
+  char line[512];
+  double bytes = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    const char* lo = std::strstr(line, "lo:");
+    unsigned long long rx = 0;
+    if (lo != nullptr && std::sscanf(lo + 3, "%llu", &rx) == 1) bytes = static_cast<double>(rx);
+  }
+  std::fclose(f);
+  return bytes;
 }
 
 }  // namespace raft::test

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 namespace raft::base {
 
@@ -14,6 +15,15 @@ int FileSystem::PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset
   std::size_t read = 0;
   if (int err = Pread(fd, data, n, offset, &read); err != 0) return err;
   return read == n ? 0 : EIO;  // the file is shorter than the caller knows it to be
+}
+
+int FileSystem::RewriteAsRead(int fd, std::uint64_t size) {
+  if (size > 0) {
+    std::string bytes(size, '\0');
+    if (int err = PreadAll(fd, bytes.data(), bytes.size(), 0); err != 0) return err;
+    if (int err = PwriteAll(fd, bytes.data(), bytes.size(), 0); err != 0) return err;
+  }
+  return Ftruncate(fd, size);
 }
 
 int FileSystem::MkdirAll(const std::string& path) {

@@ -81,6 +81,13 @@ class FileSystem {
 
   // Exactly n bytes at `offset`: Pread, then EIO if the file ended first.
   int PreadAll(int fd, void* data, std::size_t n, std::uint64_t offset);
+  // Writes the first `size` bytes of the file again, as they read, and truncates it to
+  // `size`: the next fdatasync then makes the disk hold what reads return. After a failed
+  // fdatasync Linux drops the writeback and marks the pages clean ("fsyncgate"), so what
+  // reads return may be on no disk and no later sync would write it; recovery calls this
+  // on the segment it will append to (docs/storage-format.md, "Recovery on open", rule
+  // 8). Reads and writes the whole range in memory: for files of a segment's size.
+  int RewriteAsRead(int fd, std::uint64_t size);
   // `path` and every missing parent, through Mkdir (an existing directory is fine). Each
   // directory it creates is made durable in its parent (SyncDir(ParentDir(d))) before
   // the next is created; existing ones are left alone.

@@ -284,9 +284,15 @@ void Host::Impl::Propose(GroupId g, std::string data, std::chrono::milliseconds 
                     std::to_string(opts_.max_entry_bytes) + " (HostOptions::max_entry_bytes)"));
     return;
   }
+  Append(g, timeout, std::move(done),
+         [data = std::move(data)](RawNode& core) mutable { return core.Propose(std::move(data)); });
+}
+
+void Host::Impl::Append(GroupId g, std::chrono::milliseconds timeout, Host::Callback done,
+                        std::function<Result<LogPosition>(RawNode&)> propose) {
   runtime::SharedCallback cb = Admit(done);
   if (!cb) return;
-  env_->Post(runtime::Lane::kIo, [this, g, cb, data = std::move(data), timeout]() mutable {
+  env_->Post(runtime::Lane::kIo, [this, g, cb, timeout, propose = std::move(propose)] {
     io_checker_.Check();
     if (failed_) {
       cb->Run(Status(ErrorCode::kIOError, "the host stopped accepting writes"));
@@ -298,7 +304,7 @@ void Host::Impl::Propose(GroupId g, std::string data, std::chrono::milliseconds 
       return;
     }
     Result<LogPosition> pos = LogPosition{};
-    (void)core_.With(g, [&](RawNode& core) { pos = core.Propose(std::move(data)); });
+    (void)core_.With(g, [&](RawNode& core) { pos = propose(core); });
     if (!pos.ok()) {
       cb->Run(pos.status());
       return;
@@ -359,39 +365,11 @@ void Host::Impl::ChangeMembership(GroupId g, ConfChange cc, std::chrono::millise
                 "process " + std::to_string(cc.node) + " is not in HostOptions::peers"));
     return;
   }
-  runtime::SharedCallback cb = Admit(done);
-  if (!cb) return;
-  env_->Post(runtime::Lane::kIo, [this, g, cb, cc, timeout] {
-    io_checker_.Check();
-    if (failed_) {
-      cb->Run(Status(ErrorCode::kIOError, "the host stopped accepting writes"));
-      return;
+  Append(g, timeout, std::move(done), [this, cc](RawNode& core) -> Result<LogPosition> {
+    if (cc.type == ConfChangeType::kAddVoter) {
+      if (Status s = CheckPromotion(core, cc.node); !s.ok()) return s;
     }
-    std::shared_ptr<Group> group = Find(g);
-    if (group == nullptr) {
-      cb->Run(Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted"));
-      return;
-    }
-    Result<LogPosition> pos = LogPosition{};
-    (void)core_.With(g, [&](RawNode& core) {
-      if (cc.type == ConfChangeType::kAddVoter) {
-        if (Status s = CheckPromotion(core, cc.node); !s.ok()) {
-          pos = s;
-          return;
-        }
-      }
-      pos = core.ProposeConfChange(cc);
-    });
-    if (!pos.ok()) {
-      cb->Run(pos.status());
-      return;
-    }
-    {
-      base::MutexLock l(&group->pending_mu);
-      group->proposals[pos->index] = PendingProposal{pos->term, cb};
-    }
-    deadlines_.Add(env_->Now(), timeout, cb);
-    SchedulePump();
+    return core.ProposeConfChange(cc);
   });
 }
 

@@ -152,6 +152,10 @@ class Host::Impl final : public runtime::TransportHandler {
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   void PublishStatus(const Group& group, const RawNode& core) RAFT_REQUIRES(io_checker_)
       RAFT_EXCLUDES(status_mu_);
+  // Appends an entry to g's log on the io lane (`propose` runs on its core: Propose or
+  // ProposeConfChange) and completes `done` when it is applied here, or with the error.
+  void Append(GroupId g, std::chrono::milliseconds timeout, Host::Callback done,
+              std::function<Result<LogPosition>(RawNode&)> propose);
   // kAddVoter only promotes: kInvalidArgument unless `id` is a learner in the leader's
   // latest configuration (as Node's; a voter that never answers can wedge a group).
   Status CheckPromotion(const RawNode& core, NodeId id) const;

@@ -56,29 +56,18 @@ Status DiskStorage::Impl::Recover() {
   // What the previous process wrote may still sit only in the page cache; make it
   // durable before serving it (the core may acknowledge it).
   //
-  // And what we read from the page cache may not be on the disk at all: after a failed
-  // fdatasync Linux drops the writeback and marks the pages clean ("fsyncgate"), so a
-  // later fdatasync writes nothing. A previous process of this boot whose sync failed
-  // (of its writes, its hard state, or recovery's truncation of a torn tail) may have
-  // left bytes we read that no sync will write, or a torn tail we no longer see that a
-  // crash would bring back into a segment closed later (the shared log's twin of this
-  // was found by the simulator over hosts: storage::SharedLog::Recover). So the last
-  // segment is written again as read and cut to its scanned length, and the newest
-  // hard-state slot written again, before the syncs below: the disk then holds what we
-  // serve. (Only the last segment: a roll syncs the closed one first, and a failed sync
-  // fails the store before the next segment exists. Only the newest slot: a torn
-  // rewrite of it leaves the other.)
+  // And what we read is the page cache's view, which after a failed fdatasync may be on
+  // no disk: a previous process of this boot whose sync failed (of its writes, its hard
+  // state, or recovery's truncation of a torn tail) may have left bytes we read that no
+  // sync will write, or a torn tail a crash would bring back into a segment closed
+  // later. So the last segment and the newest hard-state slot are written again before
+  // the syncs below (storage-format.md, "Recovery on open", rule 8). Only the last
+  // segment: a roll syncs the closed one first, and a failed sync fails the store before
+  // the next segment exists. Only the newest slot: a torn rewrite of it leaves the other.
   {
-    Segment& last = segments_.back();
-    if (last.bytes > 0) {
-      std::string bytes(last.bytes, '\0');
-      if (int err = fs_->PreadAll(last.fd, bytes.data(), bytes.size(), 0); err != 0)
-        return raft::ErrnoStatus("read", last.path, err);
-      if (int err = fs_->PwriteAll(last.fd, bytes.data(), bytes.size(), 0); err != 0)
-        return raft::ErrnoStatus("write", last.path, err);
-    }
-    if (int err = fs_->Ftruncate(last.fd, last.bytes); err != 0)
-      return raft::ErrnoStatus("ftruncate", last.path, err);
+    const Segment& last = segments_.back();
+    if (int err = fs_->RewriteAsRead(last.fd, last.bytes); err != 0)
+      return raft::ErrnoStatus("rewrite", last.path, err);
     char slot[storage::kHardStateSlotBytes];
     storage::EncodeHardStateSlot(hard_state_seq_, hard_state_, slot);
     if (int err = fs_->PwriteAll(hard_state_fd_, slot, sizeof(slot),

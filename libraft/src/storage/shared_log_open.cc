@@ -118,25 +118,14 @@ Status SharedLog::Recover() {
   // Everything served from now on must be durable: a previous process may have crashed
   // with writes in the page cache. Then a mark after the last record, as Sync writes.
   Segment& last = segments_.back();
-  // What we scanned is what the page cache holds, and after a failed fdatasync that is
-  // not what the disk holds ("fsyncgate": Linux drops the failed writeback and marks the
-  // pages clean). A previous process whose sync failed (of its writes, or of recovery's
-  // truncation of a torn tail) may have left bytes we read but no later fdatasync would
-  // write, or a tail we no longer see that a crash would bring back: in a segment that is
-  // later closed, that is corruption (found by the simulator over hosts, seed 114951 of
-  // `raft_nodesim --hosts 4`). So the last segment is written again as read and cut to
-  // its scanned length before the sync: the disk then holds exactly what we serve. (Only
-  // the last segment: a roll syncs the closed one first, and a failed sync fails the
-  // log before the next segment exists.) It costs one rewrite of at most a segment.
-  if (last.bytes > 0) {
-    std::string bytes(last.bytes, '\0');
-    if (int err = fs_->PreadAll(last.fd, bytes.data(), bytes.size(), 0); err != 0)
-      return raft::ErrnoStatus("read", last.path, err);
-    if (int err = fs_->PwriteAll(last.fd, bytes.data(), bytes.size(), 0); err != 0)
-      return Fail("write", last.path, err);
-  }
-  if (int err = fs_->Ftruncate(last.fd, last.bytes); err != 0)
-    return Fail("ftruncate", last.path, err);
+  // What we scanned is the page cache's view, which after a failed fdatasync may be on
+  // no disk (a previous process's writes, or recovery's truncation of a torn tail, whose
+  // sync failed): written again before the sync, so that the disk holds what we serve
+  // (storage-format.md, "Recovery on open", rule 8; found by the simulator over hosts,
+  // seed 114951 of `raft_nodesim --hosts 4`). Only the last segment: a roll syncs the
+  // closed one first, and a failed sync fails the log before the next segment exists.
+  if (int err = fs_->RewriteAsRead(last.fd, last.bytes); err != 0)
+    return Fail("rewrite", last.path, err);
   if (int err = fs_->Fdatasync(last.fd); err != 0) return Fail("fdatasync", last.path, err);
   if (int err = fs_->SyncDir(dir_); err != 0) return Fail("fsync", dir_, err);
   dir_dirty_ = false;
