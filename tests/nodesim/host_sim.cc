@@ -95,11 +95,11 @@ class HostSim final : public internal::SimRun {
 
   void OnApplied(int slot, GroupId g, const Entry& e);
   void CheckStep() override;
-  void ClientLoop(int client);
-  void FaultLoop();
-  void OperatorLoop();
+  void ClientLoop(int client) override;
+  void FaultLoop() override;
+  void OperatorLoop() override;
   void Heal();
-  bool HealAndVerify();
+  bool HealAndVerify() override;
 
   const HostSimOptions o_;
   std::vector<std::unique_ptr<HostProc>> procs_;
@@ -111,7 +111,6 @@ class HostSim final : public internal::SimRun {
   // removed group's id).
   std::map<int, std::set<GroupId>> joined_, left_;
   std::uint64_t segment_bytes_ = 4096;
-  bool faults_on_ = false;
   bool finished_ = false;
 
   // Per group: what was first applied at each index anywhere, and the leader of each term.
@@ -400,44 +399,25 @@ void HostSim::ClientLoop(int client) {
   if (kind < 4) {
     auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
     const Index floor = max_acked_index_[g];
-    host->ReadBarrier(
-        g, kOpTimeout, ClientSide([this, id, slot, g, key, next, floor](Result<std::string> res) {
-          HostProc& p = *procs_[static_cast<std::size_t>(slot)];
-          if (res.ok() && std::stoull(*res) < floor)
-            Fail(
-                fmt::format("stale read index: group {}: a read on h{} got index {}, but a write "
-                            "at index {} was acknowledged before the read began",
-                            g, slot, *res, floor));
-          auto kv = p.kvs.find(g);
-          if (res.ok() && kv != p.kvs.end()) {
-            history_.Complete(id, Now(), lin::Output::Value(kv->second->Get(key)));
-            ++res_.reads_ok;
-          } else {
-            history_.Discard(id);  // a read without an answer constrains nothing
-          }
-          if (!finished_) next();
-        }));
+    host->ReadBarrier(g, kOpTimeout,
+                      ClientSide([this, id, slot, g, key, next, floor](Result<std::string> res) {
+                        HostProc& p = *procs_[static_cast<std::size_t>(slot)];
+                        auto kv = p.kvs.find(g);
+                        OnReadAnswer(id, res, floor, fmt::format("h{} (group {})", slot, g),
+                                     kv != p.kvs.end() ? kv->second.get() : nullptr, key);
+                        if (!finished_) next();
+                      }));
     return;
   }
-  lin::Input input;
-  std::string cmd;
-  if (kind < 7) {
-    input = lin::Input::Put(key, value);
-    cmd = EncodePut(key, value);
-  } else if (kind < 9) {
-    std::optional<std::string> expected;
-    auto kv = target->kvs.find(g);
-    if (kv != target->kvs.end() && r.Chance(0.8)) expected = kv->second->Get(key);
-    input = lin::Input::Cas(key, expected, value);
-    cmd = EncodeCas(key, expected, value);
-  } else {
-    input = lin::Input::Delete(key);
-    cmd = EncodeDelete(key, op);
-  }
-  const std::string tag = cmd.substr(cmd.rfind('\n') + 1);
-  const lin::OpKind op_kind = input.kind;
-  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
-  host->Propose(g, std::move(cmd), kOpTimeout,
+  std::optional<std::string> expected;
+  auto kv = target->kvs.find(g);
+  if (kind >= 7 && kind < 9 && kv != target->kvs.end() && r.Chance(0.8))
+    expected = kv->second->Get(key);
+  WriteCommand w = MakeWrite(kind, key, value, op, expected);
+  const std::string tag = w.tag;
+  const lin::OpKind op_kind = w.input.kind;
+  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), w.input);
+  host->Propose(g, std::move(w.cmd), kOpTimeout,
                 ClientSide([this, id, g, op_kind, value, tag, next](Result<std::string> res) {
                   const Index at = OnWriteAnswer(id, op_kind, value, tag, res);
                   if (at > max_acked_index_[g]) max_acked_index_[g] = at;
@@ -623,17 +603,7 @@ NodeSimResult HostSim::Run() {
     return true;
   });
   if (!setup && !failed()) Fail("setup: the groups did not all start and elect");
-  if (!failed()) {
-    const FaultMix& m = res_.mix;
-    net_.SetFaults(m.drop ? 0.05 : 0, m.duplicate ? 0.05 : 0, m.reorder ? 0.05 : 0,
-                   m.delay ? 20 : 0);
-    faults_on_ = true;
-    FaultLoop();
-    OperatorLoop();
-    for (int c = 0; c < o_.clients; ++c) ClientLoop(c);
-    RunFor(o_.fault_time);
-    if (!failed()) HealAndVerify();
-  }
+  if (!failed()) FaultsThenHeal(o_.clients, o_.fault_time);
   finished_ = true;
   for (auto& p : procs_)
     if (p->up()) p->host->Stop();  // pending requests resolve before the checks

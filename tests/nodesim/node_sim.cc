@@ -271,6 +271,17 @@ bool SimRun::RunUntilTrue(milliseconds bound, const std::function<bool()>& done)
       [this] { CheckStep(); }, [this](const std::string& s) { Fail(s); }, done);
 }
 
+void SimRun::FaultsThenHeal(int clients, milliseconds fault_time) {
+  const FaultMix& m = res_.mix;
+  net_.SetFaults(m.drop ? 0.05 : 0, m.duplicate ? 0.05 : 0, m.reorder ? 0.05 : 0, m.delay ? 20 : 0);
+  faults_on_ = true;
+  FaultLoop();
+  OperatorLoop();
+  for (int c = 0; c < clients; ++c) ClientLoop(c);
+  RunFor(fault_time);
+  if (!failed()) HealAndVerify();
+}
+
 void SimRun::NoteApplied(const Entry& e) {
   if (e.index > res_.last_index) res_.last_index = e.index;
   if (e.type == EntryType::kNormal && !e.data.empty()) {
@@ -409,17 +420,7 @@ NodeSimResult Sim::Run() {
   Trace(fmt::format("seed {} mix {} snapshot_entries {} trailing {} catchup {} chunk {} segment {}",
                     o_.seed, res_.mix.ToString(), snapshot_entries_, snapshot_trailing_,
                     catchup_bytes_, chunk_bytes_, segment_bytes_));
-  if (Setup()) {
-    const FaultMix& m = res_.mix;
-    net_.SetFaults(m.drop ? 0.05 : 0, m.duplicate ? 0.05 : 0, m.reorder ? 0.05 : 0,
-                   m.delay ? 20 : 0);
-    faults_on_ = true;
-    FaultLoop();
-    OperatorLoop();
-    for (int c = 0; c < o_.clients; ++c) ClientLoop(c);
-    RunFor(o_.fault_time);
-    if (!failed()) HealAndVerify();
-  }
+  if (Setup()) FaultsThenHeal(o_.clients, o_.fault_time);
   finished_ = true;
   // Stop every process (graceful), so that pending requests resolve before the checks.
   for (auto& p : procs_) {

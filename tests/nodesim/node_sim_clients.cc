@@ -20,6 +20,40 @@ Node::Callback ClientGivesUp(SimWorld& world, Node::Callback cb) {
   return run;
 }
 
+SimRun::WriteCommand SimRun::MakeWrite(std::uint64_t kind, const std::string& key,
+                                       const std::string& value, std::uint64_t op,
+                                       const std::optional<std::string>& expected) {
+  WriteCommand w;
+  if (kind < 7) {
+    w.input = lin::Input::Put(key, value);
+    w.cmd = EncodePut(key, value);
+  } else if (kind < 9) {
+    w.input = lin::Input::Cas(key, expected, value);
+    w.cmd = EncodeCas(key, expected, value);
+  } else {
+    w.input = lin::Input::Delete(key);
+    w.cmd = EncodeDelete(key, op);
+  }
+  w.tag = w.cmd.substr(w.cmd.rfind('\n') + 1);
+  return w;
+}
+
+void SimRun::OnReadAnswer(lin::HistoryRecorder::OpId id, const Result<std::string>& res,
+                          Index floor, const std::string& where, const SimKv* kv,
+                          const std::string& key) {
+  if (res.ok() && std::stoull(*res) < floor)
+    Fail(
+        fmt::format("stale read index: a read on {} got index {}, but a write at index {} was "
+                    "acknowledged before the read began",
+                    where, *res, floor));
+  if (res.ok() && kv != nullptr) {
+    history_.Complete(id, Now(), lin::Output::Value(kv->Get(key)));
+    ++res_.reads_ok;
+  } else {
+    history_.Discard(id);  // a read without an answer constrains nothing
+  }
+}
+
 Index SimRun::OnWriteAnswer(lin::HistoryRecorder::OpId id, lin::OpKind kind,
                             const std::string& value, const std::string& tag,
                             const Result<std::string>& res) {
@@ -83,44 +117,23 @@ void Sim::ClientLoop(int client) {
     auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), lin::Input::Get(key));
     const Index floor = max_acked_index_;
     ++reads_in_flight_[slot];
-    node->ReadBarrier(
-        kOpTimeout, ClientSide([this, id, slot, key, next, floor](Result<std::string> res) {
-          --reads_in_flight_[slot];
-          Proc& p = *procs_[static_cast<std::size_t>(slot)];
-          if (res.ok() && std::stoull(*res) < floor)
-            Fail(
-                fmt::format("stale read index: a read on n{} got index {}, but a write at index {} "
-                            "was acknowledged before the read began",
-                            slot, *res, floor));
-          if (res.ok() && p.kv) {
-            history_.Complete(id, Now(), lin::Output::Value(p.kv->Get(key)));
-            ++res_.reads_ok;
-          } else {
-            history_.Discard(id);  // a read without an answer constrains nothing
-          }
-          if (!finished_) next();
-        }));
+    node->ReadBarrier(kOpTimeout,
+                      ClientSide([this, id, slot, key, next, floor](Result<std::string> res) {
+                        --reads_in_flight_[slot];
+                        Proc& p = *procs_[static_cast<std::size_t>(slot)];
+                        OnReadAnswer(id, res, floor, fmt::format("n{}", slot), p.kv.get(), key);
+                        if (!finished_) next();
+                      }));
     return;
   }
-  lin::Input input;
-  std::string cmd;
-  if (kind < 7) {
-    input = lin::Input::Put(key, value);
-    cmd = EncodePut(key, value);
-  } else if (kind < 9) {
-    // Expect the current value of some node's state machine, or absence.
-    std::optional<std::string> expected;
-    if (target->kv && r.Chance(0.8)) expected = target->kv->Get(key);
-    input = lin::Input::Cas(key, expected, value);
-    cmd = EncodeCas(key, expected, value);
-  } else {
-    input = lin::Input::Delete(key);
-    cmd = EncodeDelete(key, op);
-  }
-  const std::string tag = cmd.substr(cmd.rfind('\n') + 1);
-  const lin::OpKind op_kind = input.kind;
-  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), input);
-  node->Propose(std::move(cmd), kOpTimeout,
+  // A CAS expects the current value of some node's state machine, or absence.
+  std::optional<std::string> expected;
+  if (kind >= 7 && kind < 9 && target->kv && r.Chance(0.8)) expected = target->kv->Get(key);
+  WriteCommand w = MakeWrite(kind, key, value, op, expected);
+  const std::string tag = w.tag;
+  const lin::OpKind op_kind = w.input.kind;
+  auto id = history_.Invoke(static_cast<lin::ClientId>(client), Now(), w.input);
+  node->Propose(std::move(w.cmd), kOpTimeout,
                 ClientSide([this, id, op_kind, value, tag, next](Result<std::string> res) {
                   const Index at = OnWriteAnswer(id, op_kind, value, tag, res);
                   if (at > max_acked_index_) max_acked_index_ = at;

@@ -102,6 +102,14 @@ class SimRun {
  protected:
   // The run's checks after every step.
   virtual void CheckStep() = 0;
+  // The faults phase's loops (each schedules its next round), and the heal phase.
+  virtual void FaultLoop() = 0;
+  virtual void OperatorLoop() = 0;
+  virtual void ClientLoop(int client) = 0;
+  virtual bool HealAndVerify() = 0;
+  // The faults phase (the network faults of the mix, the fault loop, the operator, the
+  // clients, for `fault_time`), then, unless it failed, the heal phase.
+  void FaultsThenHeal(int clients, milliseconds fault_time);
 
   void Trace(const std::string& s) const;
   double Seconds() const { return std::chrono::duration<double>(world_.Now() - start_).count(); }
@@ -116,6 +124,22 @@ class SimRun {
   // An applied entry: a write command's tag (its last line: the unique value, or a
   // delete's op id) is noted with its index.
   void NoteApplied(const Entry& e);
+  // A client's write: kind 4-6 a put, 7-8 a CAS expecting `expected` (nullopt: absent),
+  // 9 a delete (op id `op`); its command, its input for the history, and its tag.
+  struct WriteCommand {
+    lin::Input input;
+    std::string cmd;
+    std::string tag;
+  };
+  static WriteCommand MakeWrite(std::uint64_t kind, const std::string& key,
+                                const std::string& value, std::uint64_t op,
+                                const std::optional<std::string>& expected);
+  // A read barrier's answer on `where` (for the message): a read index below `floor`
+  // (the highest acknowledged write's when the read began) fails the run; with `kv` (the
+  // replica's state machine, if it still exists) the read completes with its value of
+  // `key`, else it is discarded (an unanswered read constrains nothing).
+  void OnReadAnswer(lin::HistoryRecorder::OpId id, const Result<std::string>& res, Index floor,
+                    const std::string& where, const SimKv* kv, const std::string& key);
   // A write's answer, for the history: acknowledged (completed; a CAS swapped or not; a
   // value it set noted) and its index returned; refused in a way that promises it was
   // never applied (discarded); else unknown. 0 unless acknowledged.
@@ -131,6 +155,7 @@ class SimRun {
   SimNetwork net_;
   NodeSimResult res_;
   Clock::time_point start_ = world_.Now();
+  bool faults_on_ = false;  // the faults phase runs
 
   // Clients.
   lin::HistoryRecorder history_;
@@ -200,24 +225,23 @@ class Sim final : public SimRun {
   void CheckStep() override;
 
   // Clients.
-  void ClientLoop(int client);
+  void ClientLoop(int client) override;
 
   // Faults.
-  void FaultLoop();
-  void OperatorLoop();
+  void FaultLoop() override;
+  void OperatorLoop() override;
   void Membership();
   void Heal();
 
   // Phases.
   bool Setup();
-  bool HealAndVerify();
+  bool HealAndVerify() override;
 
   const NodeSimOptions o_;
   std::vector<std::unique_ptr<Proc>> procs_;
   std::uint64_t snapshot_entries_ = 20, snapshot_trailing_ = 5, catchup_bytes_ = 0;
   std::uint32_t chunk_bytes_ = 128;
   std::uint64_t segment_bytes_ = 4096;
-  bool faults_on_ = false;
   bool finished_ = false;
   bool membership_busy_ = false;
 
