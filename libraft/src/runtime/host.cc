@@ -223,6 +223,11 @@ void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
     group->removed = true;
     groups_.erase(g);
     dirty_.erase(g);
+    // A Ready waiting for the next round is dropped: the removal reaches the disk lane
+    // first, and the log refuses writes to a removed group. One in the round in flight
+    // was posted before the removal and is written before it.
+    pending_.erase(g);
+    std::erase_if(next_round_, [g](const RoundItem& item) { return item.group->id == g; });
     for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
       if (it->second.group == group) {
         it->second.cb->Run(Status(ErrorCode::kShutdown, "the group was removed"));

@@ -11,8 +11,9 @@
 //   disk   writes a round into the SharedLog (every group's entries and hard state, in
 //          the order of the round) with one Sync for all, then posts the round back:
 //          the io lane releases each group's messages_after_persist and Advances it. One
-//          round is in flight at a time; the groups touched meanwhile wait for the next
-//          (their cores keep taking ticks and messages).
+//          round is in flight at a time; the Readies taken meanwhile form the next, and
+//          a group whose Ready waits in either still lets its appends and heartbeats out
+//          (RawNode::TakeMessages), so a slow disk does not stall replication.
 //   apply  one queue for every group; a task names its group and feeds its
 //          StateMachine in that group's log order, completing proposals and reads.
 //
@@ -107,9 +108,8 @@ class Host::Impl final : public runtime::TransportHandler {
     std::atomic<bool> removed{false};
     std::atomic<Index> applied{0};  // written by the apply lane
     // Io lane: the last committed index handed to the apply lane (entries reach it once
-    // and in order), and whether a Ready of the group is in the disk round in flight.
+    // and in order).
     Index queued_through = 0;
-    bool in_round = false;
     // Added on the io lane, completed on the apply lane.
     base::Mutex pending_mu;
     std::map<Index, PendingProposal> proposals RAFT_GUARDED_BY(pending_mu);
@@ -195,6 +195,10 @@ class Host::Impl final : public runtime::TransportHandler {
   runtime::HostCore core_ RAFT_GUARDED_BY(io_checker_);
   std::map<GroupId, std::shared_ptr<Group>> groups_ RAFT_GUARDED_BY(io_checker_);
   std::set<GroupId> dirty_ RAFT_GUARDED_BY(io_checker_);  // touched, Ready not yet taken
+  // The groups whose Ready was taken and is not durable yet: in the round on the disk, or
+  // in next_round_ (which the next round carries; at most one round is in flight).
+  std::set<GroupId> pending_ RAFT_GUARDED_BY(io_checker_);
+  std::vector<RoundItem> next_round_ RAFT_GUARDED_BY(io_checker_);
   bool round_in_flight_ RAFT_GUARDED_BY(io_checker_) = false;
   bool pump_scheduled_ RAFT_GUARDED_BY(io_checker_) = false;
   bool failed_ RAFT_GUARDED_BY(io_checker_) = false;

@@ -37,31 +37,33 @@ void Host::Impl::SchedulePump() {
 
 void Host::Impl::Pump() {
   if (stopping_ || failed_) return;
-  std::vector<RoundItem> round;
+  // A group whose Ready is in the round in flight, or waiting for the next, lets its
+  // appends and heartbeats out anyway (RawNode::TakeMessages): a slow fdatasync must not
+  // stall the replication and heartbeats of every group (Node's finding 9).
+  for (GroupId id : pending_) {
+    (void)core_.With(id, [&](RawNode& core) {
+      io_checker_.Check();  // a lambda: the analysis does not carry the capability in
+      core_.Send(id, core.TakeMessages());
+    });
+  }
   // Finishing a Ready that needed no disk may give its group another: loop until the
-  // touched groups are all waiting for the disk or idle (bounded: each pass finishes
-  // at least one Ready or stops).
+  // touched groups are all waiting for the disk or idle (bounded: each pass takes at
+  // least one Ready or stops).
   for (int pass = 0; pass < 64; ++pass) {
     for (GroupId g : core_.TakeTouched()) dirty_.insert(g);
-    if (dirty_.empty() || round_in_flight_) break;
+    if (dirty_.empty()) break;
     bool progress = false;
-    for (auto it = dirty_.begin(); it != dirty_.end();) {
-      std::shared_ptr<Group> group = Find(*it);
-      if (group == nullptr) {
-        it = dirty_.erase(it);
-        continue;
-      }
-      if (group->in_round) {
-        ++it;  // its next Ready waits for the round
-        continue;
-      }
-      it = dirty_.erase(it);
-      (void)core_.With(group->id, [&](RawNode& core) {
-        io_checker_.Check();  // a lambda: the analysis does not carry the capability in
+    std::set<GroupId> dirty;
+    dirty.swap(dirty_);
+    for (GroupId id : dirty) {
+      std::shared_ptr<Group> group = Find(id);
+      if (group == nullptr || pending_.count(id)) continue;  // its Ready is in a round
+      (void)core_.With(id, [&](RawNode& core) {
+        io_checker_.Check();
         if (!core.HasReady()) return;
         Ready rd = core.GetReady();
         progress = true;
-        core_.Send(group->id, std::move(rd.messages));
+        core_.Send(id, std::move(rd.messages));
         if (rd.snapshot) {
           // No group snapshots yet (docs/multi-raft.md): nothing compacts a group's log,
           // so no leader sends one. A peer that claims one is refused by the core before
@@ -73,16 +75,19 @@ void Host::Impl::Pump() {
           return;
         }
         if (mutation::Active(mutation::Kind::kSendBeforePersist))
-          core_.Send(group->id, std::move(rd.messages_after_persist));
-        group->in_round = true;
-        round.push_back(RoundItem{group, std::move(rd)});
+          core_.Send(id, std::move(rd.messages_after_persist));
+        pending_.insert(id);
+        next_round_.push_back(RoundItem{group, std::move(rd)});
       });
     }
     if (!progress) break;
   }
-  if (!round.empty()) {
+  if (!round_in_flight_ && !next_round_.empty()) {
+    // Every Ready taken while the last round was on the disk goes in this one: one
+    // fdatasync for all of them.
     round_in_flight_ = true;
-    auto shared = std::make_shared<std::vector<RoundItem>>(std::move(round));
+    auto shared = std::make_shared<std::vector<RoundItem>>(std::move(next_round_));
+    next_round_.clear();
     env_->Post(runtime::Lane::kDisk, [this, shared] {
       disk_checker_.Check();
       Status s = PersistRound(*shared);
@@ -128,7 +133,7 @@ void Host::Impl::OnRoundDone(std::vector<RoundItem> round, Status s) {
     return;
   }
   for (RoundItem& item : round) {
-    item.group->in_round = false;
+    pending_.erase(item.group->id);
     if (item.group->removed) continue;
     dirty_.insert(item.group->id);  // its next Ready, if any, was waiting for this round
     (void)core_.With(item.group->id, [&](RawNode& core) {
