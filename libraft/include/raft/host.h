@@ -17,7 +17,8 @@
 //
 // Not built yet (docs/multi-raft.md, "The runtime around HostCore"): snapshots of hosted
 // groups (the log of a group grows until the group is removed; StateMachine snapshot
-// calls are never made), membership changes of a group, TLS on the Raft port.
+// calls are never made), a replica returning to a process that removed its group (the
+// shared log does not reuse a removed group's id), TLS on the Raft port.
 #pragma once
 
 #include <chrono>
@@ -152,7 +153,7 @@ class RAFT_EXPORT Host {
   void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Callback done);
   std::future<Result<std::string>> ReadBarrier(GroupId g, std::chrono::milliseconds timeout);
   // Moving a replica of group `g`, one change at a time, on the group's leader (else
-  // kNotLeader); the others groups are not touched. `done` as Propose's, once the change
+  // kNotLeader); the other groups are not touched. `done` as Propose's, once the change
   // is applied here. AddLearner: the replica on process `p` (created there with no
   // voters) becomes a non-voting member and catches up from the log; PromoteLearner: a
   // learner becomes a voter (kInvalidArgument for anything else: PromoteLearner never
