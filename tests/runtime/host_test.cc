@@ -62,6 +62,15 @@ class HostTrio {
     REQUIRE(h.ok());
     hosts_[p] = std::move(h).value();
   }
+  // A new process, p = the next id, on a new port: it knows every process, they do not
+  // know it yet (Host::SetPeer).
+  NodeId AddProcess() {
+    const NodeId p = addrs_.rbegin()->first + 1;
+    addrs_[p] = Join({"127.0.0.1:", std::to_string(FreePort())});
+    Start(p);
+    return p;
+  }
+  const std::string& addr(NodeId p) const { return addrs_.at(p); }
   void Stop(NodeId p) {
     hosts_.at(p)->Stop();
     hosts_.at(p).reset();
@@ -337,6 +346,55 @@ TEST_CASE("host: a replica of one group moves to another process, the others unt
   CHECK(s2->term == term2);
   CHECK(s2->voters == std::vector<NodeId>{1, 2, 3});
   CHECK_FALSE(hosts.host(4).GroupStatus(2).ok());
+}
+
+TEST_CASE("host: a process added at run time (SetPeer) takes a replica of a group",
+          "[runtime][host]") {
+  HostTrio hosts;  // processes 1-3, group 1 on them
+  hosts.CreateGroup(1);
+  for (int i = 0; i < 10; ++i) REQUIRE(hosts.Put(1, Join({"k", std::to_string(i), "=v"})).ok());
+  const NodeId p = hosts.AddProcess();
+  REQUIRE(p == 4);
+  REQUIRE(hosts.host(p).CreateGroup(1, {}, &hosts.sm(p, 1)).ok());
+  NodeId leader = hosts.WaitLeader(1);
+  // Not known yet: refused with the reason.
+  auto refused = Change(hosts.host(leader), 1, "learner", p);
+  CHECK(refused.status().code() == ErrorCode::kInvalidArgument);
+  CHECK(refused.status().message().find("SetPeer") != std::string::npos);
+  // Bad arguments.
+  CHECK(hosts.host(1).SetPeer(0, "127.0.0.1:1").code() == ErrorCode::kInvalidArgument);
+  CHECK(hosts.host(1).SetPeer(1, "127.0.0.1:1").code() == ErrorCode::kInvalidArgument);
+  CHECK(hosts.host(1).SetPeer(p, "").code() == ErrorCode::kInvalidArgument);
+  CHECK(hosts.host(1).RemovePeer(9).code() == ErrorCode::kInvalidArgument);
+
+  for (NodeId q : {1, 2, 3}) REQUIRE(hosts.host(q).SetPeer(p, hosts.addr(p)).ok());
+  CHECK(hosts.host(1).Peers() ==
+        std::map<NodeId, std::string>{{2, hosts.addr(2)}, {3, hosts.addr(3)}, {p, hosts.addr(p)}});
+  leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "learner", p).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(p, 1).Get("k9") == "v"; }));
+  leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "promote", p).ok());
+  REQUIRE(hosts.Put(1, "after=join").ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(p, 1).Get("after") == "join"; }));
+  const auto st = hosts.host(p).GroupStatus(1);
+  REQUIRE(st.ok());
+  CHECK(st->voters == std::vector<NodeId>{1, 2, 3, 4});
+
+  // Forgotten again once it left the group: no group may add it back.
+  leader = hosts.WaitLeader(1);
+  if (leader == p) {
+    std::promise<Status> moved;
+    hosts.host(p).TransferLeadership(1, 1, 5s, [&moved](Status s) { moved.set_value(s); });
+    REQUIRE(moved.get_future().get().ok());
+    leader = hosts.WaitLeader(1);
+  }
+  REQUIRE(Change(hosts.host(leader), 1, "remove", p).ok());
+  REQUIRE(hosts.host(p).RemoveGroup(1).ok());
+  for (NodeId q : {1, 2, 3}) REQUIRE(hosts.host(q).RemovePeer(p).ok());
+  leader = hosts.WaitLeader(1);
+  CHECK(Change(hosts.host(leader), 1, "learner", p).status().code() == ErrorCode::kInvalidArgument);
+  REQUIRE(hosts.Put(1, "after=leave").ok());
 }
 
 }  // namespace raft::test

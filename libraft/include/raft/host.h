@@ -8,7 +8,8 @@
 //
 // A replica is named by its process: in every group, the replica on process `p` has node
 // id `p`, and a process holds at most one replica of a group. The processes and their
-// Raft addresses are given at Start (HostOptions::peers).
+// Raft addresses are given at Start (HostOptions::peers) and changed at run time
+// (SetPeer, RemovePeer): a group can name only a process its host knows.
 //
 // Threads: the lanes of raft::Node (runtime/env.h): io (transport, ticks, every group's
 // core), disk (the shared log: one round of every group's pending writes, one Sync),
@@ -51,7 +52,8 @@ struct HostOptions {
   std::string listen_addr;  // the Raft port, "host:port"
   // Told to peers in the handshake; empty: listen_addr.
   std::string advertise_addr;
-  // The other processes and their Raft addresses (self may be listed; it is skipped).
+  // The other processes and their Raft addresses at start (self may be listed; it is
+  // skipped); Host::SetPeer and RemovePeer change them later.
   std::map<NodeId, std::string> peers;
   // Holds the shared log (<data_dir>/log); created if missing.
   std::string data_dir;
@@ -163,6 +165,18 @@ class RAFT_EXPORT Host {
   void AddLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
   void PromoteLearner(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
   void RemoveReplica(GroupId g, NodeId p, std::chrono::milliseconds timeout, Callback done);
+
+  // The processes this host talks to. SetPeer adds process `p` (a new machine joining
+  // the cluster: only then may a group name it, e.g. AddLearner) or changes its address
+  // (new connections dial it; an open one stays until it breaks). RemovePeer forgets it:
+  // this host closes its connection to it and dials it no more, and groups may no longer
+  // add it (remove it from the groups it is a member of first: what it sends still
+  // arrives while it is). kInvalidArgument for p 0 or self, an empty address, or
+  // (RemovePeer) a process not known; kShutdown once stopping. Any thread; the
+  // transport's side takes effect on the io lane right after.
+  Status SetPeer(NodeId p, const std::string& addr);
+  Status RemovePeer(NodeId p);
+  std::map<NodeId, std::string> Peers() const;  // without self
 
   // Asks the leader of `g` (this process) to hand leadership to `target`; `done` runs on
   // the io lane once `target` leads (ok), at the deadline (kTimeout), or at once with

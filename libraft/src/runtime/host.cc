@@ -37,7 +37,11 @@ class Answer {
 }  // namespace
 
 Host::Impl::Impl(const HostOptions& options, std::unique_ptr<runtime::Env> env)
-    : opts_(options), env_(std::move(env)), core_(CoreOptions(options)) {}
+    : opts_(options), env_(std::move(env)), core_(CoreOptions(options)) {
+  base::MutexLock l(&peers_mu_);
+  for (const auto& [p, addr] : options.peers)
+    if (p != options.self) peers_[p] = addr;
+}
 
 Host::Impl::~Impl() { Stop(); }
 
@@ -132,8 +136,8 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
   if (!voters.empty() && std::find(voters.begin(), voters.end(), opts_.self) == voters.end())
     return refuse("the voters of group " + std::to_string(g) + " do not include this process");
   for (NodeId v : voters) {
-    if (v != opts_.self && opts_.peers.count(v) == 0)
-      return refuse("voter " + std::to_string(v) + " is not a process in HostOptions::peers");
+    if (v != opts_.self && !KnowsPeer(v))
+      return refuse("voter " + std::to_string(v) + " is not a process this host knows (SetPeer)");
   }
   if (stopping_) {
     done(Status(ErrorCode::kShutdown, "the host is stopping"));
@@ -365,9 +369,9 @@ void Host::Impl::Transfer(GroupId g, NodeId target, std::chrono::milliseconds ti
 
 void Host::Impl::ChangeMembership(GroupId g, ConfChange cc, std::chrono::milliseconds timeout,
                                   Host::Callback done) {
-  if (cc.node != opts_.self && opts_.peers.count(cc.node) == 0) {
-    done(Status(ErrorCode::kInvalidArgument,
-                "process " + std::to_string(cc.node) + " is not in HostOptions::peers"));
+  if (cc.node != opts_.self && !KnowsPeer(cc.node)) {
+    done(Status(ErrorCode::kInvalidArgument, "process " + std::to_string(cc.node) +
+                                                 " is not a process this host knows (SetPeer)"));
     return;
   }
   Append(g, timeout, std::move(done), [this, cc](RawNode& core) -> Result<LogPosition> {
@@ -376,6 +380,50 @@ void Host::Impl::ChangeMembership(GroupId g, ConfChange cc, std::chrono::millise
     }
     return core.ProposeConfChange(cc);
   });
+}
+
+Status Host::Impl::SetPeer(NodeId p, const std::string& addr) {
+  if (p == kNoNode || p == opts_.self)
+    return Status(ErrorCode::kInvalidArgument, "process " + std::to_string(p) +
+                                                   " cannot be a peer of process " +
+                                                   std::to_string(opts_.self));
+  if (addr.empty()) return Status(ErrorCode::kInvalidArgument, "the address of a peer is empty");
+  if (stopping_) return Status(ErrorCode::kShutdown, "the host is stopping");
+  {
+    base::MutexLock l(&peers_mu_);
+    peers_[p] = addr;
+  }
+  env_->Post(runtime::Lane::kIo, [this, p, addr] {
+    io_checker_.Check();
+    if (stopping_) return;
+    transport_->SetPeerAddress(p, addr);
+    core_.AddPeer(p);
+  });
+  Log(LogLevel::kInfo, "peer set", {{"peer", std::to_string(p)}, {"addr", addr}});
+  return Status::Ok();
+}
+
+Status Host::Impl::RemovePeer(NodeId p) {
+  if (stopping_) return Status(ErrorCode::kShutdown, "the host is stopping");
+  {
+    base::MutexLock l(&peers_mu_);
+    if (peers_.erase(p) == 0)
+      return Status(ErrorCode::kInvalidArgument,
+                    "process " + std::to_string(p) + " is not a peer of this host");
+  }
+  env_->Post(runtime::Lane::kIo, [this, p] {
+    io_checker_.Check();
+    if (stopping_) return;
+    core_.RemovePeer(p);
+    transport_->RemovePeer(p);
+  });
+  Log(LogLevel::kInfo, "peer removed", {{"peer", std::to_string(p)}});
+  return Status::Ok();
+}
+
+std::map<NodeId, std::string> Host::Impl::Peers() const {
+  base::MutexLock l(&peers_mu_);
+  return peers_;
 }
 
 Status Host::Impl::CheckPromotion(const RawNode& core, NodeId id) const {
@@ -554,5 +602,8 @@ std::vector<GroupStatusInfo> Host::GroupStatuses() const { return impl_->GroupSt
 HostMetrics Host::GetMetrics() const { return impl_->GetMetrics(); }
 std::string Host::Failure() const { return impl_->Failure(); }
 NodeId Host::self() const { return impl_->self(); }
+Status Host::SetPeer(NodeId p, const std::string& addr) { return impl_->SetPeer(p, addr); }
+Status Host::RemovePeer(NodeId p) { return impl_->RemovePeer(p); }
+std::map<NodeId, std::string> Host::Peers() const { return impl_->Peers(); }
 
 }  // namespace raft

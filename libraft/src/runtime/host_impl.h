@@ -26,7 +26,7 @@
 // and after the lanes stopped, Open and Stop run alone.
 //
 // Locks (leaves; none is held while another is taken, nor while calling user code):
-// status_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take none: their
+// status_mu_, peers_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take none: their
 // steps run on the lanes in order (a second create of a group finds it in the log and
 // then in HostCore, and is refused there).
 #pragma once
@@ -80,6 +80,9 @@ class Host::Impl final : public runtime::TransportHandler {
     return failure_;
   }
   NodeId self() const { return opts_.self; }
+  Status SetPeer(NodeId p, const std::string& addr) RAFT_EXCLUDES(peers_mu_);
+  Status RemovePeer(NodeId p) RAFT_EXCLUDES(peers_mu_);
+  std::map<NodeId, std::string> Peers() const RAFT_EXCLUDES(peers_mu_);
 
   // TransportHandler (io lane). A host's transport speaks version 4 only, so the
   // version 2-3 callbacks never come; if one did, it is refused.
@@ -213,6 +216,16 @@ class Host::Impl final : public runtime::TransportHandler {
   std::vector<TransferWait> transfers_ RAFT_GUARDED_BY(io_checker_);
 
   std::atomic<std::size_t> pending_count_{0};
+
+  // The processes known (HostOptions::peers, then SetPeer and RemovePeer), without self;
+  // what the API checks a group's members against. The io lane's copies are the
+  // transport's addresses and HostCore's peers.
+  mutable base::Mutex peers_mu_;
+  std::map<NodeId, std::string> peers_ RAFT_GUARDED_BY(peers_mu_);
+  bool KnowsPeer(NodeId p) const RAFT_EXCLUDES(peers_mu_) {
+    base::MutexLock l(&peers_mu_);
+    return peers_.count(p) > 0;
+  }
 
   mutable base::Mutex status_mu_;
   std::map<GroupId, std::pair<GroupStatusInfo, std::shared_ptr<Group>>> statuses_
