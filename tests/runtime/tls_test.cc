@@ -15,9 +15,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <map>
 #include <thread>
 
 #include "mem_kv.h"
+#include "raft/host.h"
 #include "raft/node.h"
 #include "runtime_test_util.h"
 
@@ -370,6 +373,128 @@ TEST_CASE("tls: bad TLS options are errors at Start, never a crash", "[runtime][
   // A node without TLS cannot turn it on by reloading.
   c.Add("n2", true, TlsOptions{});
   REQUIRE(c.at("n2").node->ReloadTls().code() == ErrorCode::kInvalidArgument);
+}
+
+}  // namespace raft::test
+
+namespace raft::test {
+namespace {
+
+// Hosts 1..3 (certificates n1..n3 of `ca`), each knowing every other, over TLS.
+struct TlsHosts {
+  explicit TlsHosts(const fs::path& root) : root(root) {
+    for (NodeId p = 1; p <= 4; ++p) addrs[p] = Cat("127.0.0.1:", std::to_string(FreePort()));
+  }
+  ~TlsHosts() {
+    for (auto& [p, h] : hosts)
+      if (h) h->Stop();
+  }
+  Result<std::unique_ptr<Host>> Start(NodeId p, TlsOptions tls) {
+    HostOptions o;
+    o.self = p;
+    o.listen_addr = addrs.at(p);
+    o.peers = addrs;
+    o.data_dir = (root / Cat("h", std::to_string(p))).string();
+    o.tick_ms = 10;
+    o.peer_tls = std::move(tls);
+    return Host::Start(o);
+  }
+  void Add(NodeId p, TlsOptions tls) {
+    auto h = Start(p, std::move(tls));
+    if (!h.ok()) FAIL(Cat("Host::Start: ", h.status().ToString()));
+    hosts[p] = std::move(h).value();
+  }
+  NodeId Leader(GroupId g) {
+    for (auto& [p, h] : hosts) {
+      auto st = h->GroupStatus(g);
+      if (st.ok() && st->role == Role::kLeader) return p;
+    }
+    return kNoNode;
+  }
+  bool Put(GroupId g, const std::string& kv) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      const NodeId l = Leader(g);
+      if (l != kNoNode && hosts.at(l)->Propose(g, kv, 5s).get().ok()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+  fs::path root;
+  std::map<NodeId, std::string> addrs;
+  std::map<NodeId, std::unique_ptr<Host>> hosts;
+  std::map<NodeId, std::map<GroupId, MemKv>> sms;
+};
+
+}  // namespace
+
+TEST_CASE("tls: hosts replicate their groups over TLS; another CA's host gets nothing",
+          "[runtime][tls][host]") {
+  TlsCluster c;  // for its directory
+  const fs::path ca = c.root() / "ca";
+  const fs::path other = c.root() / "other";
+  MakeCerts(ca);
+  MakeCerts(other);
+  TlsHosts h(c.root());
+  for (NodeId p = 1; p <= 3; ++p) h.Add(p, TlsOf(ca, Cat("n", std::to_string(p))));
+  for (GroupId g = 1; g <= 3; ++g)
+    for (NodeId p = 1; p <= 3; ++p)
+      REQUIRE(h.hosts.at(p)->CreateGroup(g, {1, 2, 3}, &h.sms[p][g]).ok());
+  for (GroupId g = 1; g <= 3; ++g) REQUIRE(h.Put(g, Cat("k=g", std::to_string(g))));
+  for (GroupId g = 1; g <= 3; ++g)
+    for (NodeId p = 1; p <= 3; ++p)
+      REQUIRE(WaitFor([&] { return h.sms[p][g].Get("k") == Cat("g", std::to_string(g)); }));
+  // The Raft port refuses a client of another CA, as a node's does.
+  const std::uint16_t port1 =
+      static_cast<std::uint16_t>(std::stoi(h.addrs.at(1).substr(h.addrs.at(1).rfind(':') + 1)));
+  REQUIRE(ProbeAs(port1, ca, "n4", ca) == Probe::kAccepted);
+  REQUIRE(ProbeAs(port1, other, "n4", ca) == Probe::kRefused);
+
+  // Process 4 with another CA's certificate joins group 1 and is added as a learner: the
+  // TLS handshake fails both ways, so it never gets the log.
+  h.Add(4, TlsOf(other, "n4"));
+  REQUIRE(h.hosts.at(4)->CreateGroup(1, {}, &h.sms[4][1]).ok());
+  bool added = false;
+  for (int attempt = 0; attempt < 50 && !added; ++attempt) {
+    const NodeId l = h.Leader(1);
+    if (l == kNoNode) {
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    std::promise<Result<std::string>> done;
+    h.hosts.at(l)->AddLearner(1, 4, 5s, [&done](Result<std::string> r) { done.set_value(r); });
+    added = done.get_future().get().ok();
+  }
+  REQUIRE(added);
+  REQUIRE(h.Put(1, "after=learner"));
+  std::this_thread::sleep_for(1s);
+  CHECK(h.sms[4][1].applied() == 0);
+  // Reloading: a key that does not match is refused (the certificates in use stay); our
+  // CA's files are taken, and then the log reaches process 4.
+  TlsOptions bad = TlsOf(ca, "n4");
+  bad.key_file = (ca / "n1.key").string();
+  CHECK(h.hosts.at(4)->ReloadTls(bad).code() == ErrorCode::kInvalidArgument);
+  REQUIRE(h.hosts.at(4)->ReloadTls(TlsOf(ca, "n4")).ok());
+  REQUIRE(WaitFor([&] { return h.sms[4][1].Get("after") == "learner"; }, 20s));
+}
+
+TEST_CASE("tls: a host's bad TLS options are errors at Start; no reload without TLS",
+          "[runtime][tls][host]") {
+  TlsCluster c;
+  const fs::path ca = c.root() / "ca";
+  MakeCerts(ca);
+  TlsHosts h(c.root());
+  TlsOptions partial;
+  partial.cert_file = (ca / "n1.crt").string();
+  auto r = h.Start(1, partial);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().code() == ErrorCode::kInvalidArgument);
+  TlsOptions missing = TlsOf(ca, "n1");
+  missing.key_file = (ca / "nope.key").string();
+  r = h.Start(1, missing);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("nope.key") != std::string::npos);
+  h.Add(1, TlsOptions{});
+  CHECK(h.hosts.at(1)->ReloadTls().code() == ErrorCode::kInvalidArgument);
 }
 
 }  // namespace raft::test

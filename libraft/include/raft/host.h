@@ -19,7 +19,7 @@
 // Not built yet (docs/multi-raft.md, "The runtime around HostCore"): snapshots of hosted
 // groups (the log of a group grows until the group is removed; StateMachine snapshot
 // calls are never made), a replica returning to a process that removed its group (the
-// shared log does not reuse a removed group's id), TLS on the Raft port.
+// shared log does not reuse a removed group's id).
 #pragma once
 
 #include <chrono>
@@ -36,6 +36,7 @@
 #include "raft/raw_node.h"
 #include "raft/state_machine.h"
 #include "raft/status.h"
+#include "raft/tls_options.h"
 #include "raft/types.h"
 
 namespace raft {
@@ -61,6 +62,9 @@ struct HostOptions {
   // (docs/wire-protocol.md 4.1), as NodeOptions's.
   std::string cluster_id = "raft";
   std::string cluster_secret;
+  // TLS on the Raft port, both directions, as NodeOptions::peer_tls (off when not
+  // enabled); every process of a cluster must agree.
+  TlsOptions peer_tls;
   // The core's timing, the same for every group (raft/config.h).
   int tick_ms = 100;
   int election_ticks = 10;
@@ -193,6 +197,11 @@ class RAFT_EXPORT Host {
   // restarts it, and recovery decides from what is on disk.
   std::string Failure() const;
   NodeId self() const;
+  // As Node::ReloadTls: new connections use the files read again (or `tls`); open ones
+  // keep their session; on an error the certificates in use stay. kInvalidArgument when
+  // the host started without TLS. Any thread.
+  Status ReloadTls();
+  Status ReloadTls(const TlsOptions& tls);
 
   class Impl;
 

@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "runtime/host_impl.h"
+#include "runtime/tls_context.h"
 
 namespace raft {
 
@@ -61,12 +62,16 @@ Status Host::Impl::Open() {
     Log(LogLevel::kWarn, "shared log recovery", {{"note", note}});
   logged_groups_ = log_->Groups();
 
+  auto tls = runtime::PeerTls::Open(opts_.peer_tls);
+  if (!tls.ok()) return tls.status();
+  peer_tls_ = std::move(tls).value();
   runtime::TransportOptions to;
   to.self = opts_.self;
   to.listen_addr = opts_.listen_addr;
   to.self_addr = opts_.advertise_addr.empty() ? opts_.listen_addr : opts_.advertise_addr;
   to.cluster_id = opts_.cluster_id;
   to.cluster_secret = opts_.cluster_secret;
+  to.tls = peer_tls_ ? peer_tls_->holder() : nullptr;
   to.logger = opts_.logger;
   to.io_thread = &io_checker_;
   to.host = true;
@@ -382,6 +387,21 @@ void Host::Impl::ChangeMembership(GroupId g, ConfChange cc, std::chrono::millise
   });
 }
 
+Status Host::Impl::ReloadTls(const TlsOptions* replace) {
+  if (!peer_tls_)
+    return Status(
+        ErrorCode::kInvalidArgument,
+        "peer TLS is off (the host started without peer_tls); a reload cannot turn it on");
+  const Status s = peer_tls_->Reload(replace);
+  if (s.ok()) {
+    Log(LogLevel::kInfo, "peer TLS certificates reloaded; new connections use them", {});
+  } else {
+    Log(LogLevel::kError, "peer TLS reload failed; the previous certificates stay in use",
+        {{"error", s.ToString()}});
+  }
+  return s;
+}
+
 Status Host::Impl::SetPeer(NodeId p, const std::string& addr) {
   if (p == kNoNode || p == opts_.self)
     return Status(ErrorCode::kInvalidArgument, "process " + std::to_string(p) +
@@ -603,6 +623,8 @@ HostMetrics Host::GetMetrics() const { return impl_->GetMetrics(); }
 std::string Host::Failure() const { return impl_->Failure(); }
 NodeId Host::self() const { return impl_->self(); }
 Status Host::SetPeer(NodeId p, const std::string& addr) { return impl_->SetPeer(p, addr); }
+Status Host::ReloadTls() { return impl_->ReloadTls(nullptr); }
+Status Host::ReloadTls(const TlsOptions& tls) { return impl_->ReloadTls(&tls); }
 Status Host::RemovePeer(NodeId p) { return impl_->RemovePeer(p); }
 std::map<NodeId, std::string> Host::Peers() const { return impl_->Peers(); }
 

@@ -50,6 +50,10 @@
 
 namespace raft {
 
+namespace runtime {
+class PeerTls;  // tls_context.h
+}  // namespace runtime
+
 using Clock = runtime::Clock;
 
 class Host::Impl final : public runtime::TransportHandler {
@@ -80,6 +84,7 @@ class Host::Impl final : public runtime::TransportHandler {
     return failure_;
   }
   NodeId self() const { return opts_.self; }
+  Status ReloadTls(const TlsOptions* replace);  // null: read the files again
   Status SetPeer(NodeId p, const std::string& addr) RAFT_EXCLUDES(peers_mu_);
   Status RemovePeer(NodeId p) RAFT_EXCLUDES(peers_mu_);
   std::map<NodeId, std::string> Peers() const RAFT_EXCLUDES(peers_mu_);
@@ -194,6 +199,9 @@ class Host::Impl final : public runtime::TransportHandler {
   std::unique_ptr<storage::SharedLog> log_;
   std::vector<GroupId> logged_groups_;  // set by Open
 
+  // Set by Open when opts_.peer_tls is enabled, never replaced; the transport borrows its
+  // holder, so it is declared before transport_.
+  std::unique_ptr<runtime::PeerTls> peer_tls_;
   std::unique_ptr<runtime::MessageTransport> transport_ RAFT_GUARDED_BY(io_checker_);
   runtime::HostCore core_ RAFT_GUARDED_BY(io_checker_);
   std::map<GroupId, std::shared_ptr<Group>> groups_ RAFT_GUARDED_BY(io_checker_);

@@ -437,17 +437,7 @@ Status Node::Impl::ReloadTls(const TlsOptions* replace) {
     return Status(
         ErrorCode::kInvalidArgument,
         "peer TLS is off (the node started without peer_tls); a reload cannot turn it on");
-  Status s;
-  {
-    base::MutexLock l(&tls_mu_);  // one reload at a time
-    auto ctx = runtime::NewTlsContext(replace ? *replace : tls_opts_);
-    if (ctx.ok()) {
-      peer_tls_->Set(std::move(ctx).value());
-      if (replace) tls_opts_ = *replace;
-    } else {
-      s = ctx.status();
-    }
-  }
+  const Status s = peer_tls_->Reload(replace);
   if (s.ok()) {
     Log(LogLevel::kInfo, "peer TLS certificates reloaded; new connections use them", {});
   } else {

@@ -36,7 +36,7 @@
 //   one of them is held. The io thread never takes storage_mu_: LockedStorage reads the
 //   disk through DiskStorage's thread-safe reads, which never wait for an fsync.
 //   status_mu_ and pending_mu_ are never held together.
-//   tls_mu_ -> the TlsContextHolder's lock (a leaf); tls_mu_ is taken by ReloadTls only.
+//   PeerTls's lock -> the TlsContextHolder's lock (a leaf), taken by ReloadTls only.
 // No runtime lock is held while calling user code (StateMachine, Logger, callbacks).
 #pragma once
 
@@ -61,7 +61,7 @@
 #include "wire/wire_format.h"
 
 namespace raft::runtime {
-class TlsContextHolder;  // runtime/tls_context.h
+class PeerTls;  // runtime/tls_context.h
 }  // namespace raft::runtime
 
 namespace raft {
@@ -238,10 +238,7 @@ class Node::Impl : public runtime::TransportHandler {
   // TLS on the Raft port: set by Open() when opts_.peer_tls is enabled, then never
   // replaced (the holder swaps contexts inside, thread-safe); the transport borrows it,
   // so it is declared before transport_.
-  std::unique_ptr<runtime::TlsContextHolder> peer_tls_;
-  // The TlsOptions the current context came from (ReloadTls(tls) replaces them).
-  base::Mutex tls_mu_;
-  TlsOptions tls_opts_ RAFT_GUARDED_BY(tls_mu_);
+  std::unique_ptr<runtime::PeerTls> peer_tls_;
   std::unique_ptr<runtime::MessageTransport> transport_ RAFT_GUARDED_BY(io_checker_);
 
   // Lock order: see the top of this file.

@@ -349,12 +349,9 @@ Status Node::Impl::CreateCore(const Recovered& r) {
 }
 
 Status Node::Impl::LoadTls() {
-  if (!opts_.peer_tls.enabled()) return Status::Ok();
-  auto ctx = runtime::NewTlsContext(opts_.peer_tls);
-  if (!ctx.ok()) return ctx.status();
-  peer_tls_ = std::make_unique<runtime::TlsContextHolder>(std::move(ctx).value());
-  base::MutexLock l(&tls_mu_);
-  tls_opts_ = opts_.peer_tls;
+  auto tls = runtime::PeerTls::Open(opts_.peer_tls);
+  if (!tls.ok()) return tls.status();
+  peer_tls_ = std::move(tls).value();
   return Status::Ok();
 }
 
@@ -371,7 +368,7 @@ Status Node::Impl::StartTransport() {
   topts.snapshot_bytes_max = opts_.max_snapshot_bytes;
   topts.frame_bytes_max = kFrameBytesMax;
   topts.logger = opts_.logger;
-  topts.tls = peer_tls_.get();
+  topts.tls = peer_tls_ ? peer_tls_->holder() : nullptr;
   topts.io_thread = &io_checker_;
   transport_ = env_->NewTransport(topts, this, snaps_.get());
   if (Status s = transport_->Listen(); !s.ok()) return s;

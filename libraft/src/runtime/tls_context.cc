@@ -96,4 +96,20 @@ Result<TlsContextPtr> NewTlsContext(const TlsOptions& tls) {
   return ctx;
 }
 
+Result<std::unique_ptr<PeerTls>> PeerTls::Open(const TlsOptions& tls) {
+  if (!tls.enabled()) return std::unique_ptr<PeerTls>();
+  auto ctx = NewTlsContext(tls);
+  if (!ctx.ok()) return ctx.status();
+  return std::unique_ptr<PeerTls>(new PeerTls(std::move(ctx).value(), tls));
+}
+
+Status PeerTls::Reload(const TlsOptions* replace) {
+  base::MutexLock l(&mu_);
+  auto ctx = NewTlsContext(replace ? *replace : opts_);
+  if (!ctx.ok()) return ctx.status();
+  holder_.Set(std::move(ctx).value());
+  if (replace) opts_ = *replace;
+  return Status::Ok();
+}
+
 }  // namespace raft::runtime

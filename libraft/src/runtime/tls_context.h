@@ -1,5 +1,6 @@
-// TLS of the Raft port: the OpenSSL context built from NodeOptions::peer_tls, and the
-// holder that hands the current one to new connections and swaps it on reload.
+// TLS of the Raft port: the OpenSSL context built from TlsOptions (NodeOptions::peer_tls,
+// HostOptions::peer_tls), the holder that hands the current one to new connections, and
+// PeerTls, which a Node or Host keeps to reload it.
 //
 // One context serves both roles of a node (a server for the connections peers dial to
 // us, a client for ours): TLS 1.3 only, our certificate and key, peers verified against
@@ -18,8 +19,8 @@
 #include <memory>
 
 #include "base/mutex.h"
-#include "raft/node.h"
 #include "raft/status.h"
+#include "raft/tls_options.h"
 
 namespace raft::runtime {
 
@@ -48,6 +49,25 @@ class TlsContextHolder {
  private:
   mutable base::Mutex mu_;
   TlsContextPtr ctx_ RAFT_GUARDED_BY(mu_);  // never null
+};
+
+// The peer TLS of a Node or a Host: the holder its transport borrows, and the options the
+// current context came from, for Reload. Thread safety: any thread (one reload at a time;
+// mu_ -> the holder's lock, a leaf).
+class PeerTls {
+ public:
+  // nullptr when `tls` is not enabled; else the context, or NewTlsContext's error.
+  static Result<std::unique_ptr<PeerTls>> Open(const TlsOptions& tls);
+  const TlsContextHolder* holder() const { return &holder_; }
+  // Reads the options again (or takes `replace`, which replaces them) and makes the new
+  // context the one new connections use. On an error nothing changes.
+  Status Reload(const TlsOptions* replace) RAFT_EXCLUDES(mu_);
+
+ private:
+  PeerTls(TlsContextPtr ctx, TlsOptions opts) : holder_(std::move(ctx)), opts_(std::move(opts)) {}
+  TlsContextHolder holder_;
+  base::Mutex mu_;
+  TlsOptions opts_ RAFT_GUARDED_BY(mu_);
 };
 
 }  // namespace raft::runtime
