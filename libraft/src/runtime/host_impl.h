@@ -156,6 +156,15 @@ class Host::Impl final : public runtime::TransportHandler {
   // Steps 3-5 of the durability contract for one group (rd durable, or needing no sync).
   void FinishReady(const std::shared_ptr<Group>& group, RawNode& core, Ready rd)
       RAFT_REQUIRES(io_checker_);
+  // Committed entries already durable here go to the apply lane at once, not after the
+  // round that persists the group's Ready (Node's finding 13): those of a Ready below its
+  // own entries (ApplyDurableCommitted, when it joins a round), and those committed while
+  // it waits (RawNode::TakeCommitted, each Pump). QueueApply posts entries in log order
+  // (asserted); FinishReady skips what was queued.
+  void ApplyDurableCommitted(const std::shared_ptr<Group>& group, Ready& rd)
+      RAFT_REQUIRES(io_checker_);
+  void QueueApply(const std::shared_ptr<Group>& group, std::vector<Entry> entries)
+      RAFT_REQUIRES(io_checker_);
   void SweepDeadlines() RAFT_REQUIRES(io_checker_);
   void Fail(const Status& s) RAFT_REQUIRES(io_checker_);
   void PublishStatus(const Group& group, const RawNode& core) RAFT_REQUIRES(io_checker_)

@@ -40,10 +40,13 @@ void Host::Impl::Pump() {
   // A group whose Ready is in the round in flight, or waiting for the next, lets its
   // appends and heartbeats out anyway (RawNode::TakeMessages): a slow fdatasync must not
   // stall the replication and heartbeats of every group (Node's finding 9).
+  // Its entries committed meanwhile and durable go to the apply lane as well.
   for (GroupId id : pending_) {
+    std::shared_ptr<Group> group = Find(id);
     (void)core_.With(id, [&](RawNode& core) {
       io_checker_.Check();  // a lambda: the analysis does not carry the capability in
       core_.Send(id, core.TakeMessages());
+      if (group != nullptr) QueueApply(group, core.TakeCommitted());
     });
   }
   // Finishing a Ready that needed no disk may give its group another: loop until the
@@ -76,6 +79,7 @@ void Host::Impl::Pump() {
         }
         if (mutation::Active(mutation::Kind::kSendBeforePersist))
           core_.Send(id, std::move(rd.messages_after_persist));
+        ApplyDurableCommitted(group, rd);
         pending_.insert(id);
         next_round_.push_back(RoundItem{group, std::move(rd)});
       });
@@ -173,6 +177,33 @@ void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Rea
   env_->Post(runtime::Lane::kApply, [this, shared] {
     apply_checker_.Check();
     RunApplyTask(*shared);
+  });
+}
+
+void Host::Impl::ApplyDurableCommitted(const std::shared_ptr<Group>& group, Ready& rd) {
+  if (rd.committed_entries.empty()) return;
+  // Durable: everything below the Ready's own entries (persisted by earlier rounds).
+  const Index stable_through =
+      rd.entries.empty() ? rd.committed_entries.back().index : rd.entries.front().index - 1;
+  std::vector<Entry> early;
+  for (Entry& e : rd.committed_entries) {
+    if (e.index > stable_through) break;
+    if (e.index <= group->queued_through) continue;
+    early.push_back(std::move(e));  // e keeps its index and term for Advance; FinishReady skips it
+  }
+  QueueApply(group, std::move(early));
+}
+
+void Host::Impl::QueueApply(const std::shared_ptr<Group>& group, std::vector<Entry> entries) {
+  if (entries.empty()) return;
+  RAFT_ASSERT_EQ(entries.front().index, group->queued_through + 1);
+  group->queued_through = entries.back().index;
+  auto task = std::make_shared<ApplyTask>();
+  task->group = group;
+  task->entries = std::move(entries);
+  env_->Post(runtime::Lane::kApply, [this, task] {
+    apply_checker_.Check();
+    RunApplyTask(*task);
   });
 }
 
