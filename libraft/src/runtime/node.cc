@@ -433,18 +433,11 @@ void Node::Impl::SetClusterId(std::string cluster_id) {
 }
 
 Status Node::Impl::ReloadTls(const TlsOptions* replace) {
-  if (!peer_tls_)
-    return Status(
-        ErrorCode::kInvalidArgument,
-        "peer TLS is off (the node started without peer_tls); a reload cannot turn it on");
-  const Status s = peer_tls_->Reload(replace);
-  if (s.ok()) {
-    Log(LogLevel::kInfo, "peer TLS certificates reloaded; new connections use them", {});
-  } else {
-    Log(LogLevel::kError, "peer TLS reload failed; the previous certificates stay in use",
-        {{"error", s.ToString()}});
-  }
-  return s;
+  return runtime::PeerTls::ReloadLogged(
+      peer_tls_.get(), replace, "node",
+      [this](LogLevel level, std::string_view msg, std::vector<LogField> fields) {
+        Log(level, msg, std::move(fields));
+      });
 }
 
 }  // namespace raft

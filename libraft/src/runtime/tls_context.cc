@@ -112,4 +112,22 @@ Status PeerTls::Reload(const TlsOptions* replace) {
   return Status::Ok();
 }
 
+Status PeerTls::ReloadLogged(
+    PeerTls* tls, const TlsOptions* replace, const char* owner,
+    const std::function<void(LogLevel, std::string_view, std::vector<LogField>)>& log) {
+  if (tls == nullptr)
+    return Status(ErrorCode::kInvalidArgument, std::string("peer TLS is off (the ")
+                                                   .append(owner)
+                                                   .append(" started without peer_tls); a "
+                                                           "reload cannot turn it on"));
+  const Status s = tls->Reload(replace);
+  if (s.ok()) {
+    log(LogLevel::kInfo, "peer TLS certificates reloaded; new connections use them", {});
+  } else {
+    log(LogLevel::kError, "peer TLS reload failed; the previous certificates stay in use",
+        {{"error", s.ToString()}});
+  }
+  return s;
+}
+
 }  // namespace raft::runtime

@@ -16,9 +16,13 @@
 #pragma once
 
 #include <asio/ssl/context.hpp>
+#include <functional>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "base/mutex.h"
+#include "raft/logger.h"
 #include "raft/status.h"
 #include "raft/tls_options.h"
 
@@ -62,6 +66,11 @@ class PeerTls {
   // Reads the options again (or takes `replace`, which replaces them) and makes the new
   // context the one new connections use. On an error nothing changes.
   Status Reload(const TlsOptions* replace) RAFT_EXCLUDES(mu_);
+  // Node::ReloadTls and Host::ReloadTls: kInvalidArgument when `tls` is null (the owner
+  // started without TLS), else Reload, logged through `log` either way.
+  static Status ReloadLogged(
+      PeerTls* tls, const TlsOptions* replace, const char* owner,
+      const std::function<void(LogLevel, std::string_view, std::vector<LogField>)>& log);
 
  private:
   PeerTls(TlsContextPtr ctx, TlsOptions opts) : holder_(std::move(ctx)), opts_(std::move(opts)) {}
