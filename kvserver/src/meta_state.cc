@@ -1,0 +1,155 @@
+#include "meta_state.h"
+
+#include <algorithm>
+
+#include "raft/coding.h"
+
+namespace kv {
+namespace {
+
+constexpr std::uint8_t kProcessVersion = 1;
+constexpr std::uint8_t kMetaCommandVersion = 3;
+constexpr std::uint32_t kMaxFieldBytes = 4096;
+constexpr std::uint32_t kMaxDescriptors = 1024;
+constexpr std::uint32_t kMaxDescriptorBytes = 256u << 10;
+
+bool ValidState(std::uint8_t s) {
+  return s == static_cast<std::uint8_t>(ProcessState::kMember) ||
+         s == static_cast<std::uint8_t>(ProcessState::kLeaving);
+}
+
+}  // namespace
+
+std::string EncodeProcess(const ProcessRecord& p) {
+  std::string out;
+  raft::ByteWriter w(&out);
+  w.U8(kProcessVersion);
+  w.U64(p.id);
+  w.U8(static_cast<std::uint8_t>(p.state));
+  w.Bytes(p.name);
+  w.Bytes(p.raft_addr);
+  w.Bytes(p.http_addr);
+  return out;
+}
+
+raft::Result<ProcessRecord> DecodeProcess(std::string_view in) {
+  raft::ByteReader r(in, "process");
+  const std::uint8_t version = r.U8("version");
+  if (r.ok() && version != kProcessVersion) r.Fail("unknown version " + std::to_string(version));
+  ProcessRecord p;
+  p.id = r.U64("id");
+  const std::uint8_t state = r.U8("state");
+  if (r.ok() && !ValidState(state)) r.Fail("unknown state " + std::to_string(state));
+  p.state = static_cast<ProcessState>(state);
+  p.name = r.Bytes("name", kMaxFieldBytes);
+  p.raft_addr = r.Bytes("raft_addr", kMaxFieldBytes);
+  p.http_addr = r.Bytes("http_addr", kMaxFieldBytes);
+  if (r.ok() && p.id == raft::kNoNode) r.Fail("process id 0");
+  if (r.ok() && p.name.empty()) r.Fail("empty name");
+  if (raft::Status s = r.Finish(); !s.ok()) return s;
+  return p;
+}
+
+std::string EncodeMetaCommand(const MetaCommand& c) {
+  std::string out;
+  raft::ByteWriter w(&out);
+  w.U8(kMetaCommandVersion);
+  w.U8(static_cast<std::uint8_t>(c.op));
+  switch (c.op) {
+    case MetaCommand::Op::kAddProcess:
+      w.Raw(EncodeProcess(c.process));
+      break;
+    case MetaCommand::Op::kRemoveProcess:
+      w.U64(c.id);
+      break;
+    case MetaCommand::Op::kSetProcessState:
+      w.U64(c.id);
+      w.U8(static_cast<std::uint8_t>(c.state));
+      break;
+    case MetaCommand::Op::kPutDescriptors:
+      w.U32(static_cast<std::uint32_t>(c.descriptors.size()));
+      for (const RangeDescriptor& d : c.descriptors) w.Bytes(EncodeDescriptor(d));
+      break;
+  }
+  return out;
+}
+
+raft::Result<MetaCommand> DecodeMetaCommand(std::string_view in) {
+  raft::ByteReader r(in, "meta_command");
+  const std::uint8_t version = r.U8("version");
+  if (r.ok() && version != kMetaCommandVersion)
+    r.Fail("unknown version " + std::to_string(version));
+  const std::uint8_t op = r.U8("op");
+  MetaCommand c;
+  c.op = static_cast<MetaCommand::Op>(op);
+  if (!r.ok()) return r.Finish();
+  switch (c.op) {
+    case MetaCommand::Op::kAddProcess: {
+      auto p = DecodeProcess(r.Rest());
+      if (!p.ok()) return p.status();
+      c.process = std::move(p).value();
+      return c;
+    }
+    case MetaCommand::Op::kRemoveProcess:
+      c.id = r.U64("id");
+      break;
+    case MetaCommand::Op::kSetProcessState: {
+      c.id = r.U64("id");
+      const std::uint8_t state = r.U8("state");
+      if (r.ok() && !ValidState(state)) r.Fail("unknown state " + std::to_string(state));
+      c.state = static_cast<ProcessState>(state);
+      break;
+    }
+    case MetaCommand::Op::kPutDescriptors: {
+      const std::uint32_t n = r.Count("descriptors", kMaxDescriptors, 4);
+      for (std::uint32_t i = 0; i < n && r.ok(); ++i) {
+        const std::string enc = r.Bytes("descriptor", kMaxDescriptorBytes);
+        if (!r.ok()) break;
+        auto d = DecodeDescriptor(enc);
+        if (!d.ok()) return d.status();
+        c.descriptors.push_back(std::move(d).value());
+      }
+      break;
+    }
+    default:
+      r.Fail("unknown op " + std::to_string(op));
+  }
+  if (raft::Status s = r.Finish(); !s.ok()) return s;
+  return c;
+}
+
+std::string MetaState::Apply(const MetaCommand& c) {
+  switch (c.op) {
+    case MetaCommand::Op::kAddProcess: {
+      auto it = processes_.find(c.process.id);
+      if (it != processes_.end() && it->second.name != c.process.name)
+        return "process id " + std::to_string(c.process.id) + " is taken by " + it->second.name;
+      ProcessRecord p = c.process;
+      p.state = ProcessState::kMember;  // joining (again): addresses may have changed
+      processes_[p.id] = std::move(p);
+      return "";
+    }
+    case MetaCommand::Op::kRemoveProcess:
+      if (processes_.erase(c.id) == 0) return "no process " + std::to_string(c.id);
+      return "";
+    case MetaCommand::Op::kSetProcessState: {
+      auto it = processes_.find(c.id);
+      if (it == processes_.end()) return "no process " + std::to_string(c.id);
+      it->second.state = c.state;
+      return "";
+    }
+    case MetaCommand::Op::kPutDescriptors: {
+      if (c.descriptors.empty()) return "no descriptors";
+      RangeMap next = ranges_;
+      if (!next.Update(c.descriptors)) return "every descriptor is older than the one held";
+      if (std::string fault = next.CheckTiling(); !fault.empty())
+        return "the directory would not tile the key space: " + fault;
+      ranges_ = std::move(next);
+      for (const RangeDescriptor& d : c.descriptors) next_range_ = std::max(next_range_, d.id + 1);
+      return "";
+    }
+  }
+  return "unknown op";
+}
+
+}  // namespace kv

@@ -1,0 +1,74 @@
+// The meta range of ranges mode (group 1; docs/multi-raft.md, "kvserver: ranges"; the
+// grammars are docs/state-format.md, "Ranges"): the processes of the cluster and the
+// range directory, and the commands of its log. Pure: MetaState is what every replica of
+// the meta range holds after applying the same commands (its persistence in RocksDB
+// writes the same records). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raft/status.h"
+#include "raft/types.h"
+#include "range_map.h"
+
+namespace kv {
+
+enum class ProcessState : std::uint8_t { kMember = 1, kLeaving = 2 };
+
+struct ProcessRecord {
+  raft::NodeId id = raft::kNoNode;  // NodeIdFromName(name): the host's process id
+  ProcessState state = ProcessState::kMember;
+  std::string name;       // -id
+  std::string raft_addr;  // -raddr (advertised)
+  std::string http_addr;  // -laddr (advertised)
+  bool operator==(const ProcessRecord&) const = default;
+};
+
+// process := version:u8(1) id:u64le state:u8 name:bytes32 raft_addr:bytes32 http_addr:bytes32
+std::string EncodeProcess(const ProcessRecord& p);
+// kCorruption for another version, an unknown state, id 0, an empty name, fields over
+// 4 KiB, a truncation or trailing bytes.
+raft::Result<ProcessRecord> DecodeProcess(std::string_view in);
+
+struct MetaCommand {
+  enum class Op : std::uint8_t {
+    kAddProcess = 7,       // process
+    kRemoveProcess = 8,    // id
+    kSetProcessState = 9,  // id, state
+    kPutDescriptors = 10,  // descriptors (a whole directory update: a split's two together)
+  };
+  Op op = Op::kAddProcess;
+  ProcessRecord process;                       // kAddProcess
+  raft::NodeId id = raft::kNoNode;             // kRemoveProcess, kSetProcessState
+  ProcessState state = ProcessState::kMember;  // kSetProcessState
+  std::vector<RangeDescriptor> descriptors;    // kPutDescriptors
+};
+
+// command := version:u8(3) op:u8 body (state-format.md).
+std::string EncodeMetaCommand(const MetaCommand& c);
+raft::Result<MetaCommand> DecodeMetaCommand(std::string_view in);
+
+class MetaState {
+ public:
+  // Applies one command and says what it did not do: "" when applied, else the reason
+  // it changed nothing (the same on every replica, so a refused command is a no-op
+  // everywhere): an id taken by another name, an unknown process, a directory update
+  // older than what is held, a directory that would not tile the key space.
+  std::string Apply(const MetaCommand& c);
+
+  const std::map<raft::NodeId, ProcessRecord>& processes() const { return processes_; }
+  const RangeMap& ranges() const { return ranges_; }
+  // The next data range id to allocate: above every id the directory ever held.
+  RangeId next_range() const { return next_range_; }
+
+ private:
+  std::map<raft::NodeId, ProcessRecord> processes_;
+  RangeMap ranges_;
+  RangeId next_range_ = kFirstDataRange;
+};
+
+}  // namespace kv

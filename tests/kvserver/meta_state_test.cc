@@ -1,0 +1,143 @@
+// The meta range's records, commands and state (meta_state.h).
+#include "meta_state.h"
+
+#include <catch2/catch.hpp>
+
+namespace kv {
+namespace {
+
+ProcessRecord Proc(raft::NodeId id, std::string name) {
+  ProcessRecord p;
+  p.id = id;
+  p.name = std::move(name);
+  p.raft_addr = "127.0.0.1:400" + std::to_string(id);
+  p.http_addr = "127.0.0.1:300" + std::to_string(id);
+  return p;
+}
+
+MetaCommand Add(const ProcessRecord& p) {
+  MetaCommand c;
+  c.op = MetaCommand::Op::kAddProcess;
+  c.process = p;
+  return c;
+}
+
+MetaCommand Put(std::vector<RangeDescriptor> ds) {
+  MetaCommand c;
+  c.op = MetaCommand::Op::kPutDescriptors;
+  c.descriptors = std::move(ds);
+  return c;
+}
+
+RangeDescriptor Range(RangeId id, std::uint64_t gen, std::string start, std::string end) {
+  RangeDescriptor d;
+  d.id = id;
+  d.generation = gen;
+  d.start = std::move(start);
+  d.end = std::move(end);
+  d.replicas = {1};
+  return d;
+}
+
+// Encoded and decoded again, as every replica reads it from the log.
+MetaCommand RoundTrip(const MetaCommand& c) {
+  auto back = DecodeMetaCommand(EncodeMetaCommand(c));
+  REQUIRE(back.ok());
+  return *back;
+}
+
+}  // namespace
+
+TEST_CASE("meta: process records and commands round-trip; bad ones are refused", "[ranges]") {
+  const ProcessRecord p = Proc(7, "node0");
+  auto back = DecodeProcess(EncodeProcess(p));
+  REQUIRE(back.ok());
+  CHECK(*back == p);
+  CHECK_FALSE(DecodeProcess(EncodeProcess(Proc(0, "x"))).ok());
+  CHECK_FALSE(DecodeProcess(EncodeProcess(Proc(1, ""))).ok());
+  std::string bad_state = EncodeProcess(p);
+  bad_state[9] = 9;  // after version and id
+  CHECK(DecodeProcess(bad_state).status().message().find("state") != std::string::npos);
+
+  MetaCommand rm;
+  rm.op = MetaCommand::Op::kRemoveProcess;
+  rm.id = 7;
+  CHECK(RoundTrip(rm).id == 7);
+  MetaCommand st;
+  st.op = MetaCommand::Op::kSetProcessState;
+  st.id = 7;
+  st.state = ProcessState::kLeaving;
+  CHECK(RoundTrip(st).state == ProcessState::kLeaving);
+  CHECK(RoundTrip(Add(p)).process == p);
+  const MetaCommand put = Put(BootstrapRanges(4, {1, 2, 3}));
+  CHECK(RoundTrip(put).descriptors == put.descriptors);
+
+  std::string enc = EncodeMetaCommand(rm);
+  CHECK(DecodeMetaCommand(enc + "x").status().code() == raft::ErrorCode::kCorruption);
+  enc[1] = 42;
+  CHECK(DecodeMetaCommand(enc).status().message().find("op") != std::string::npos);
+  enc = EncodeMetaCommand(rm);
+  enc[0] = 2;  // a version-2 command is a data range's, not the meta range's
+  CHECK(DecodeMetaCommand(enc).status().message().find("version") != std::string::npos);
+  CHECK_FALSE(DecodeMetaCommand("").ok());
+  CHECK_FALSE(DecodeMetaCommand(EncodeMetaCommand(put).substr(0, 20)).ok());
+}
+
+TEST_CASE("meta: processes join, leave and rejoin; ids are not shared", "[ranges]") {
+  MetaState m;
+  CHECK(m.Apply(RoundTrip(Add(Proc(1, "node0")))).empty());
+  CHECK(m.Apply(RoundTrip(Add(Proc(2, "node1")))).empty());
+  // The same id under another name: refused, nothing changes.
+  CHECK(m.Apply(Add(Proc(2, "intruder"))).find("taken by node1") != std::string::npos);
+  CHECK(m.processes().at(2).name == "node1");
+  // A rejoin with new addresses updates them.
+  ProcessRecord moved = Proc(2, "node1");
+  moved.http_addr = "127.0.0.1:3999";
+  CHECK(m.Apply(Add(moved)).empty());
+  CHECK(m.processes().at(2).http_addr == "127.0.0.1:3999");
+  MetaCommand leaving;
+  leaving.op = MetaCommand::Op::kSetProcessState;
+  leaving.id = 2;
+  leaving.state = ProcessState::kLeaving;
+  CHECK(m.Apply(leaving).empty());
+  CHECK(m.processes().at(2).state == ProcessState::kLeaving);
+  MetaCommand rm;
+  rm.op = MetaCommand::Op::kRemoveProcess;
+  rm.id = 2;
+  CHECK(m.Apply(rm).empty());
+  CHECK(m.Apply(rm).find("no process 2") != std::string::npos);
+  leaving.id = 5;
+  CHECK_FALSE(m.Apply(leaving).empty());
+  CHECK(m.processes().size() == 1);
+}
+
+TEST_CASE("meta: the directory moves from one tiling to the next", "[ranges]") {
+  MetaState m;
+  // Not a tiling: refused.
+  CHECK(m.Apply(Put({Range(2, 1, "", "m")})).find("tile") != std::string::npos);
+  CHECK(m.ranges().size() == 0);
+  REQUIRE(m.Apply(RoundTrip(Put(BootstrapRanges(4, {1})))).empty());
+  CHECK(m.ranges().size() == 4);
+  CHECK(m.next_range() == kFirstDataRange + 4);
+  // A split of the last range: both halves together.
+  const RangeDescriptor last = *m.ranges().Lookup("~");
+  RangeDescriptor left = last;
+  left.generation += 1;
+  left.end = "x";
+  RangeDescriptor right = Range(m.next_range(), 1, "x", "");
+  CHECK(m.Apply(RoundTrip(Put({left, right}))).empty());
+  CHECK(m.ranges().size() == 5);
+  CHECK(m.ranges().Lookup("z")->id == right.id);
+  CHECK(m.next_range() == right.id + 1);
+  // Half of a split (a gap) and a stale descriptor change nothing.
+  RangeDescriptor half = *m.ranges().Lookup("z");
+  half.generation += 1;
+  half.end = "zz";
+  CHECK(m.Apply(Put({half})).find("tile") != std::string::npos);
+  CHECK(m.Apply(Put({last})).find("older") != std::string::npos);
+  CHECK(m.ranges().CheckTiling().empty());
+  CHECK(m.ranges().size() == 5);
+  CHECK_FALSE(m.Apply(Put({})).empty());
+}
+
+}  // namespace kv
