@@ -53,14 +53,25 @@ class HostTrio {
   void Start(NodeId p) {
     HostOptions o;
     o.self = p;
-    o.listen_addr = addrs_.at(p);
-    o.peers = addrs_;
     o.data_dir = (root_ / std::to_string(p)).string();
     o.tick_ms = 10;
     o.election_ticks = 10;
-    auto h = Host::Start(o);
-    REQUIRE(h.ok());
-    hosts_[p] = std::move(h).value();
+    // FreePort's port may be taken before the host binds it (a running host's dial can
+    // get it as its ephemeral port): then another port, which the running hosts learn.
+    for (int attempt = 0;; ++attempt) {
+      o.listen_addr = addrs_.at(p);
+      o.peers = addrs_;
+      auto h = Host::Start(o);
+      if (h.ok()) {
+        hosts_[p] = std::move(h).value();
+        return;
+      }
+      INFO(h.status().ToString());
+      REQUIRE((attempt < 5 && h.status().message().find("cannot listen") != std::string::npos));
+      addrs_[p] = Join({"127.0.0.1:", std::to_string(FreePort())});
+      for (auto& [q, other] : hosts_)
+        if (other && q != p) REQUIRE(other->SetPeer(p, addrs_[p]).ok());
+    }
   }
   // A new process, p = the next id, on a new port: it knows every process, they do not
   // know it yet (Host::SetPeer).
