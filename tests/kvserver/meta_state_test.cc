@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "range_test_util.h"
+
 namespace kv {
 namespace {
 
@@ -30,13 +32,7 @@ MetaCommand Put(std::vector<RangeDescriptor> ds) {
 }
 
 RangeDescriptor Range(RangeId id, std::uint64_t gen, std::string start, std::string end) {
-  RangeDescriptor d;
-  d.id = id;
-  d.generation = gen;
-  d.start = std::move(start);
-  d.end = std::move(end);
-  d.replicas = {1};
-  return d;
+  return TestRange(id, gen, std::move(start), std::move(end), {1});
 }
 
 // Encoded and decoded again, as every replica reads it from the log.

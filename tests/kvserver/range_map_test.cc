@@ -4,17 +4,13 @@
 
 #include <catch2/catch.hpp>
 
+#include "range_test_util.h"
+
 namespace kv {
 namespace {
 
 RangeDescriptor Range(RangeId id, std::uint64_t gen, std::string start, std::string end) {
-  RangeDescriptor d;
-  d.id = id;
-  d.generation = gen;
-  d.start = std::move(start);
-  d.end = std::move(end);
-  d.replicas = {1, 2, 3};
-  return d;
+  return TestRange(id, gen, std::move(start), std::move(end));
 }
 
 }  // namespace
