@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raft/export.h"
@@ -92,6 +93,9 @@ struct GroupStatusInfo {
   bool asleep = false;  // quiesced
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
+  // On the leader only: each other member's match index (what its log is known to hold),
+  // by process; what a caller promoting a learner waits on.
+  std::vector<std::pair<NodeId, Index>> match;
 };
 
 struct HostMetrics {
@@ -181,6 +185,10 @@ class RAFT_EXPORT Host {
   Status SetPeer(NodeId p, const std::string& addr);
   Status RemovePeer(NodeId p);
   std::map<NodeId, std::string> Peers() const;  // without self
+  // Replaces HostOptions::cluster_id, as Node::SetClusterId: for a process that learns
+  // its cluster's id after Start (kvserver's joiner in ranges mode). Open connections
+  // stay; new handshakes use the new id. Any thread; takes effect on the io lane.
+  void SetClusterId(std::string cluster_id);
 
   // Asks the leader of `g` (this process) to hand leadership to `target`; `done` runs on
   // the io lane once `target` leads (ok), at the deadline (kTimeout), or at once with

@@ -434,6 +434,14 @@ Status Host::Impl::RemovePeer(NodeId p) {
   return Status::Ok();
 }
 
+void Host::Impl::SetClusterId(std::string cluster_id) {
+  if (stopping_) return;
+  env_->Post(runtime::Lane::kIo, [this, id = std::move(cluster_id)] {
+    io_checker_.Check();
+    if (!stopping_) transport_->SetClusterId(id);
+  });
+}
+
 std::map<NodeId, std::string> Host::Impl::Peers() const {
   base::MutexLock l(&peers_mu_);
   return peers_;
@@ -474,6 +482,9 @@ void Host::Impl::PublishStatus(const Group& group, const RawNode& core) {
   info.asleep = st.quiesced;
   info.voters.assign(st.conf.voters.begin(), st.conf.voters.end());
   info.learners.assign(st.conf.learners.begin(), st.conf.learners.end());
+  info.match.clear();
+  for (const PeerStatus& peer : st.peers)
+    if (peer.id != st.id) info.match.emplace_back(peer.id, peer.match);
 }
 
 Result<GroupStatusInfo> Host::Impl::GroupStatus(GroupId g) const {
@@ -620,5 +631,6 @@ Status Host::ReloadTls() { return impl_->ReloadTls(nullptr); }
 Status Host::ReloadTls(const TlsOptions& tls) { return impl_->ReloadTls(&tls); }
 Status Host::RemovePeer(NodeId p) { return impl_->RemovePeer(p); }
 std::map<NodeId, std::string> Host::Peers() const { return impl_->Peers(); }
+void Host::SetClusterId(std::string cluster_id) { impl_->SetClusterId(std::move(cluster_id)); }
 
 }  // namespace raft

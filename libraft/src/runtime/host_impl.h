@@ -88,6 +88,7 @@ class Host::Impl final : public runtime::TransportHandler {
   Status SetPeer(NodeId p, const std::string& addr) RAFT_EXCLUDES(peers_mu_);
   Status RemovePeer(NodeId p) RAFT_EXCLUDES(peers_mu_);
   std::map<NodeId, std::string> Peers() const RAFT_EXCLUDES(peers_mu_);
+  void SetClusterId(std::string cluster_id);
 
   // TransportHandler (io lane). A host's transport speaks version 4 only, so the
   // version 2-3 callbacks never come; if one did, it is refused.
