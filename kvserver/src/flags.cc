@@ -83,6 +83,14 @@ const std::vector<FlagDef>& Defs() {
       KV_NAMED_STR("config", config_file,
                    "file of 'flag = value' lines read first (then KVSERVER_<FLAG> variables, "
                    "then the command line)"),
+      FlagDef{"shards",
+              "ranges of the key space, each its own Raft group (1: one group, the default; "
+              "2..95: ranges mode, experimental, docs/multi-raft.md; a joiner gives any "
+              "value >= 2 and takes the cluster's ranges)",
+              [](const ServerFlags& f) { return std::to_string(f.shards); },
+              [](ServerFlags& f, const std::string& v) {
+                return ParseNum(v, &f.shards) && f.shards >= 1 && f.shards <= 95;
+              }},
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),

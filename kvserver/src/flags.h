@@ -52,6 +52,10 @@ struct ServerFlags {
   std::uint64_t quota_bytes = 8ull << 30;  // -quota-bytes: 0 = no quota (quota.h)
   // HTTP front door (docs/http-api.md, "Limits").
   int http_threads = 1;  // I/O threads
+  // -shards: 1 runs one Raft group on raft::Node; 2..95 runs ranges mode on a raft::Host
+  // (ranges_mode.h). Stored by a ranges-mode node (<data>/host exists): a restart stays
+  // in ranges mode whatever it is given.
+  int shards = 1;
   std::uint64_t http_max_conns = 10000;
   std::uint64_t http_max_header_bytes = 16384;
   int http_header_timeout_ms = 10000;

@@ -41,6 +41,41 @@ HttpResponse WriteAnswer(Op op, const raft::Result<std::string>& r) {
 
 }  // namespace
 
+HttpResponse ListPageAnswer(const std::vector<std::pair<std::string, std::string>>& items,
+                            std::size_t limit, bool b64, std::size_t max_list_bytes) {
+  // Written straight into the body: no DOM copy of the values. The page also ends once
+  // the body passes the budget (escaping can make JSON up to 6x the raw bytes).
+  std::string body = "{\"items\": [";
+  std::size_t bytes = 0, n = 0;
+  for (; n < items.size(); ++n) {
+    if (n > 0 && body.size() >= max_list_bytes) break;
+    const auto& [k, v] = items[n];
+    // Security review F-18: a key with U+FFFD in it names no key, and as `next` it
+    // resumes the listing at the wrong place (skipping keys or looping). The page ends
+    // before such a key; a page that would start with one is refused.
+    if (!b64 && !ValidUtf8(k)) {
+      if (n > 0) break;
+      return ErrorAnswer(400,
+                         "the listing reached a key that is not valid UTF-8, which text mode "
+                         "can neither show nor page past: list with encoding=base64 (binary "
+                         "safe)");
+    }
+    bytes += k.size() + v.size();
+    if (n > 0) body += ", ";
+    body += "{\"key\": ";
+    body += JsonString(b64 ? Base64(k) : k);
+    body += ", \"value\": ";
+    body += JsonString(b64 ? Base64(v) : v);
+    body += "}";
+  }
+  body += "], \"next\": ";
+  const bool more = n > 0 && (n < items.size() || n == limit || bytes >= max_list_bytes);
+  const std::string& last = n > 0 ? items[n - 1].first : std::string();
+  body += more ? JsonString(b64 ? Base64(last) : last) : "null";
+  body += "}";
+  return JsonAnswer(200, std::move(body));
+}
+
 void KvServer::Impl::HandleData(const CallPtr& call) {
   const HttpRequest& req = call->req;
   const Target& t = call->target;
@@ -53,42 +88,13 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
         return Answer(call, ErrorAnswer(400, "limit must be a number in 1..1000"));
       limit = static_cast<std::size_t>(*n);
     }
+    if (ranges) return ListRanges(call, limit);
     auto list = [this, call, limit] {
       const Target& t = call->target;
-      const bool b64 = t.Param("encoding") == "base64";
       auto items = sm->List(t.Param("prefix"), t.Param("start_after"), limit, flags.max_list_bytes);
       if (!items.ok()) return Answer(call, ErrorAnswer(500, items.status().ToString()));
-      // Written straight into the body: no DOM copy of the values. The page also ends once
-      // the body passes the budget (escaping can make JSON up to 6x the raw bytes).
-      std::string body = "{\"items\": [";
-      std::size_t bytes = 0, n = 0;
-      for (; n < items->size(); ++n) {
-        if (n > 0 && body.size() >= flags.max_list_bytes) break;
-        const auto& [k, v] = (*items)[n];
-        // Security review F-18: a key with U+FFFD in it names no key, and as `next` it
-        // resumes the listing at the wrong place (skipping keys or looping). The page ends
-        // before such a key; a page that would start with one is refused.
-        if (!b64 && !ValidUtf8(k)) {
-          if (n > 0) break;
-          return Answer(call, ErrorAnswer(400,
-                                          "the listing reached a key that is not valid UTF-8, "
-                                          "which text mode can neither show nor page past: "
-                                          "list with encoding=base64 (binary safe)"));
-        }
-        bytes += k.size() + v.size();
-        if (n > 0) body += ", ";
-        body += "{\"key\": ";
-        body += JsonString(b64 ? Base64(k) : k);
-        body += ", \"value\": ";
-        body += JsonString(b64 ? Base64(v) : v);
-        body += "}";
-      }
-      body += "], \"next\": ";
-      const bool more = n > 0 && (n < items->size() || n == limit || bytes >= flags.max_list_bytes);
-      const std::string& last = n > 0 ? (*items)[n - 1].first : std::string();
-      body += more ? JsonString(b64 ? Base64(last) : last) : "null";
-      body += "}";
-      Answer(call, JsonAnswer(200, std::move(body)));
+      Answer(call,
+             ListPageAnswer(*items, limit, t.Param("encoding") == "base64", flags.max_list_bytes));
     };
     if (Stale(t)) return list();
     if (std::string f = ReadFailure(); !f.empty())  // the barrier could not complete
@@ -105,8 +111,11 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
     return Answer(call, ErrorAnswer(413, "key is longer than " +
                                              std::to_string(flags.max_key_bytes) + " bytes"));
 
+  HttpResponse refusal;
+  const std::optional<Shard> shard = ShardOf(call, *key, &refusal);
+  if (!shard) return Answer(call, std::move(refusal));
   if (req.method() == http::verb::get) {
-    auto get = [this, call, key = *key] {
+    auto get = [this, call, key = *key, sm = shard->sm] {
       auto v = sm->GetRecord(key);
       if (!v.ok()) return Answer(call, ErrorAnswer(500, v.status().ToString()));
       if (!v->has_value()) return Answer(call, ErrorAnswer(404, "key not found"));
@@ -121,7 +130,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
     if (Stale(t)) return get();
     if (std::string f = ReadFailure(); !f.empty())  // the barrier could not complete
       return Answer(call, ErrorAnswer(503, f + "; consistency=stale reads still work"));
-    return AfterReadBarrier(call, [this, call, get](const raft::Status& s) {
+    return AfterReadBarrier(call, shard->range, [this, call, get](const raft::Status& s) {
       if (!s.ok()) return Answer(call, StatusAnswer(s, /*is_read=*/true));
       get();
     });
@@ -138,7 +147,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
   if (req.body().size() > flags.max_value_bytes)  // the server checked it already
     return Answer(call, ErrorAnswer(413, "value is larger than " +
                                              std::to_string(flags.max_value_bytes) + " bytes"));
-  if (!IsLeader()) return Forward(call);
+  if (!IsLeader(*shard)) return Forward(call, *shard);
   Command cmd;
   cmd.op = op;
   cmd.key = std::move(*key);
@@ -176,17 +185,18 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
       cmd.expire_at_ms = WallClockMs() + *ttl * 1000;
     }
   }
-  if (cmd.op != Op::kDelete &&
-      !quota->AdmitWrite(sm->ApproximateSizeBytes(), cmd.key.size() + cmd.value.size())) {
+  if (cmd.op != Op::kDelete && quota->limit() != 0 &&
+      !quota->AdmitWrite(ranges ? ranges->ApproximateSizeBytes() : sm->ApproximateSizeBytes(),
+                         cmd.key.size() + cmd.value.size())) {
     return Answer(call,
                   ErrorAnswer(507, "database space exceeded: the state is over -quota-bytes " +
                                        std::to_string(quota->limit()) +
                                        "; delete keys to free space (reads and deletes "
                                        "still work)"));
   }
-  if (std::string f = sm->Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
+  if (std::string f = shard->sm->Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
   const Op final_op = cmd.op;
-  node->Propose(EncodeCommand(cmd), timeout(), [this, call, final_op](raft::Result<std::string> r) {
+  Propose(*shard, EncodeCommand(cmd), [this, call, final_op](raft::Result<std::string> r) {
     Answer(call, WriteAnswer(final_op, r));
   });
 }

@@ -116,7 +116,8 @@ raft::Result<std::string> LearnClusterId(KvServer::Impl* p, httplib::Client& cli
       std::lock_guard<std::mutex> l(p->cluster_id_mu);
       p->cluster_id = id;
     }
-    p->node->SetClusterId(id);
+    if (p->node) p->node->SetClusterId(id);
+    if (p->ranges) p->ranges->host().SetClusterId(id);
     p->Log(raft::LogLevel::kInfo, "learned the cluster id",
            {{"cluster_id", id}, {"via", addr.ToString()}});
   }
@@ -124,6 +125,16 @@ raft::Result<std::string> LearnClusterId(KvServer::Impl* p, httplib::Client& cli
 }
 
 }  // namespace
+
+RocksOptions RocksOptionsOf(const ServerFlags& flags) {
+  RocksOptions rocks;
+  rocks.history_entries = flags.watch_history;
+  // The history counts against the quota like the data: it may take a quarter of it.
+  rocks.history_bytes = flags.quota_bytes == 0
+                            ? flags.watch_history_bytes
+                            : std::min(flags.watch_history_bytes, flags.quota_bytes / 4);
+  return rocks;
+}
 
 KvServer::KvServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -133,6 +144,7 @@ KvServer::~KvServer() {
   if (impl_->sm) impl_->sm->Interrupt();  // a stalled Apply must not block Stop
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
+  if (impl_->ranges) impl_->ranges->Stop();
 }
 
 raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags,
@@ -201,7 +213,17 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (raft::Status s = impl->ClearBackups(); !s.ok()) return s;
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
     logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
-  impl->fresh = !std::filesystem::exists(flags.data + "/raft/log");
+  // Ranges mode: asked for (-shards), or this directory was started in it.
+  const bool ranges_mode = flags.shards >= 2 || std::filesystem::exists(flags.data + "/host");
+  if (ranges_mode && (!flags.restore.empty() || flags.force_new_cluster))
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-restore and -force-new-cluster are not built in ranges mode (-shards)");
+  if (!ranges_mode && std::filesystem::exists(flags.data + "/raft/log") && flags.shards >= 2)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "-shards: " + flags.data +
+                            " holds a single-group node; ranges mode starts only on an empty "
+                            "directory");
+  impl->fresh = !std::filesystem::exists(flags.data + (ranges_mode ? "/host" : "/raft/log"));
   // -force-new-cluster is for one start: left in place, a later restart would remove the
   // members that joined since. A marker file makes that restart fail instead.
   const std::string forced_marker = flags.data + "/force-new-cluster.done";
@@ -241,82 +263,80 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   }
   impl->cluster_id = cluster_id;
 
-  RocksOptions rocks;
-  rocks.history_entries = flags.watch_history;
-  // The history counts against the quota like the data: it may take a quarter of it.
-  rocks.history_bytes = flags.quota_bytes == 0
-                            ? flags.watch_history_bytes
-                            : std::min(flags.watch_history_bytes, flags.quota_bytes / 4);
-  auto sm = RocksStateMachine::Open(flags.data + "/kv", rocks);
-  if (!sm.ok()) return sm.status();
-  impl->sm = std::move(sm).value();
-  impl->sm->SetAppliedListener([p = impl.get()](raft::Index i) { p->OnApplied(i); });
-  impl->quota = std::make_unique<Quota>(flags.quota_bytes);
+  if (ranges_mode) {
+    if (raft::Status s = Impl::StartRanges(impl.get(), cluster_id, peer_secret); !s.ok()) return s;
+  } else {
+    auto sm = RocksStateMachine::Open(flags.data + "/kv", RocksOptionsOf(flags));
+    if (!sm.ok()) return sm.status();
+    impl->sm = std::move(sm).value();
+    impl->sm->SetAppliedListener([p = impl.get()](raft::Index i) { p->OnApplied(i); });
+    impl->quota = std::make_unique<Quota>(flags.quota_bytes);
 
-  raft::NodeOptions o;
-  o.self.name = flags.id;
-  o.self.id = raft::NodeIdFromName(flags.id);
-  o.self.raft_addr = flags.raft_advertise();
-  o.self.app_data = flags.http_advertise();
-  o.listen_addr = flags.raddr;
-  o.data_dir = flags.data + "/raft";
-  o.cluster_id = cluster_id.empty() ? kUnknownClusterId : cluster_id;  // see JoinCluster
-  o.cluster_secret = peer_secret;
-  o.peer_tls.cert_file = flags.peer_cert_file;
-  o.peer_tls.key_file = flags.peer_key_file;
-  o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
-  o.bootstrap = impl->fresh && flags.join.empty() && flags.restore.empty();
-  o.restore_from = flags.restore;
-  o.force_new_cluster = flags.force_new_cluster;
-  if (o.bootstrap)  // said loudly: a node meant to join but started without -join forks
-    impl->Log(raft::LogLevel::kWarn,
-              "no -join and an empty data directory: bootstrapping a NEW cluster with this "
-              "node as its only member (to join an existing cluster instead, stop it, empty "
-              "the data directory and start it with -join)",
-              {{"data", flags.data}});
-  o.tick_ms = flags.tick_ms;
-  o.core.heartbeat_ticks = flags.heartbeat_ticks;
-  o.core.election_ticks = flags.election_ticks;
-  o.snapshot_entries = flags.snapshot_entries;
-  o.snapshot_trailing_entries = flags.snapshot_trailing;
-  o.catchup_log_bytes = flags.snapshot_catchup_bytes;
-  o.max_snapshot_bytes = flags.max_snapshot_bytes;
-  o.logger = logger;
-  auto node = raft::Node::Start(o, impl->sm.get());
-  if (!node.ok()) return node.status();
-  impl->node = std::move(node).value();
-  if (!flags.join.empty()) {
-    // A joiner stopped before its join completed has Raft state but is no voter: one
-    // that received nothing yet (before it learned the cluster id, say), or a learner
-    // still catching up. It asks again. A removed member (data, not in its own
-    // configuration) does not: it stays out, as before.
-    const raft::NodeStatusInfo st = impl->node->GetStatus();
-    bool voter = false, learner = false;
-    for (const auto& m : st.members) {
-      if (m.info.id != st.id) continue;
-      voter = m.voter;
-      learner = !m.voter;
+    raft::NodeOptions o;
+    o.self.name = flags.id;
+    o.self.id = raft::NodeIdFromName(flags.id);
+    o.self.raft_addr = flags.raft_advertise();
+    o.self.app_data = flags.http_advertise();
+    o.listen_addr = flags.raddr;
+    o.data_dir = flags.data + "/raft";
+    o.cluster_id = cluster_id.empty() ? kUnknownClusterId : cluster_id;  // see JoinCluster
+    o.cluster_secret = peer_secret;
+    o.peer_tls.cert_file = flags.peer_cert_file;
+    o.peer_tls.key_file = flags.peer_key_file;
+    o.peer_tls.trusted_ca_file = flags.peer_trusted_ca_file;
+    o.bootstrap = impl->fresh && flags.join.empty() && flags.restore.empty();
+    o.restore_from = flags.restore;
+    o.force_new_cluster = flags.force_new_cluster;
+    if (o.bootstrap)  // said loudly: a node meant to join but started without -join forks
+      impl->Log(raft::LogLevel::kWarn,
+                "no -join and an empty data directory: bootstrapping a NEW cluster with this "
+                "node as its only member (to join an existing cluster instead, stop it, empty "
+                "the data directory and start it with -join)",
+                {{"data", flags.data}});
+    o.tick_ms = flags.tick_ms;
+    o.core.heartbeat_ticks = flags.heartbeat_ticks;
+    o.core.election_ticks = flags.election_ticks;
+    o.snapshot_entries = flags.snapshot_entries;
+    o.snapshot_trailing_entries = flags.snapshot_trailing;
+    o.catchup_log_bytes = flags.snapshot_catchup_bytes;
+    o.max_snapshot_bytes = flags.max_snapshot_bytes;
+    o.logger = logger;
+    auto node = raft::Node::Start(o, impl->sm.get());
+    if (!node.ok()) return node.status();
+    impl->node = std::move(node).value();
+    if (!flags.join.empty()) {
+      // A joiner stopped before its join completed has Raft state but is no voter: one
+      // that received nothing yet (before it learned the cluster id, say), or a learner
+      // still catching up. It asks again. A removed member (data, not in its own
+      // configuration) does not: it stays out, as before.
+      const raft::NodeStatusInfo st = impl->node->GetStatus();
+      bool voter = false, learner = false;
+      for (const auto& m : st.members) {
+        if (m.info.id != st.id) continue;
+        voter = m.voter;
+        learner = !m.voter;
+      }
+      const bool empty = st.last_index == 0 && st.snapshot_index == 0;
+      impl->needs_join = impl->fresh || learner || (!voter && empty);
+      if (!impl->needs_join) {
+        impl->Log(raft::LogLevel::kInfo, "existing data found; -join ignored",
+                  {{"data", flags.data}, {"join", flags.join}});
+      } else if (!impl->fresh) {
+        impl->Log(raft::LogLevel::kInfo,
+                  "existing data, but this node is not a voter yet: joining again",
+                  {{"data", flags.data}, {"join", flags.join}});
+      }
     }
-    const bool empty = st.last_index == 0 && st.snapshot_index == 0;
-    impl->needs_join = impl->fresh || learner || (!voter && empty);
-    if (!impl->needs_join) {
-      impl->Log(raft::LogLevel::kInfo, "existing data found; -join ignored",
-                {{"data", flags.data}, {"join", flags.join}});
-    } else if (!impl->fresh) {
-      impl->Log(raft::LogLevel::kInfo,
-                "existing data, but this node is not a voter yet: joining again",
-                {{"data", flags.data}, {"join", flags.join}});
+    if (impl->ClusterId().empty() && !impl->needs_join) {
+      // Data from before cluster ids, started with -join but a voter already.
+      if (raft::Status s = WriteClusterId(flags.data, kLegacyClusterId); !s.ok()) return s;
+      {
+        std::lock_guard<std::mutex> l(impl->cluster_id_mu);
+        impl->cluster_id = kLegacyClusterId;
+      }
+      impl->node->SetClusterId(kLegacyClusterId);
     }
-  }
-  if (impl->ClusterId().empty() && !impl->needs_join) {
-    // Data from before cluster ids, started with -join but a voter already.
-    if (raft::Status s = WriteClusterId(flags.data, kLegacyClusterId); !s.ok()) return s;
-    {
-      std::lock_guard<std::mutex> l(impl->cluster_id_mu);
-      impl->cluster_id = kLegacyClusterId;
-    }
-    impl->node->SetClusterId(kLegacyClusterId);
-  }
+  }  // single-group mode
   if (flags.force_new_cluster) {
     std::ofstream marker(forced_marker);
     marker << "force_new_cluster applied; remove -force-new-cluster from the flags\n";
@@ -396,7 +416,13 @@ raft::Status KvServer::Serve() {
     });
   }
   std::thread io([p] { p->http->Run(); });
-  std::thread upkeep([p] { p->UpkeepLoop(); });
+  std::thread upkeep([p] {
+    if (p->ranges) {
+      p->RangesUpkeepLoop();
+    } else {
+      p->UpkeepLoop();
+    }
+  });
   {
     std::unique_lock<std::mutex> l(p->stop_mu);
     p->stop_cv.wait(l, [p] { return p->stop_requested; });
@@ -413,12 +439,19 @@ raft::Status KvServer::Serve() {
   io.join();
   if (joiner.joinable()) joiner.join();
   upkeep.join();  // a compaction in progress finishes first
-  // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for us.
-  p->HandOverLeadership("shutdown");
-  p->sm->Interrupt();  // entries not applied yet are replayed at restart
-  p->node->Stop();
-  // 3. RocksDB.
-  p->sm->Close();
+  if (p->ranges) {
+    // 2-3. Raft, then the ranges' DBs. Not built yet: handing the ranges' leadership over
+    // (the cluster waits an election timeout for the ranges this node led).
+    p->ranges->Stop();
+  } else {
+    // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for
+    // us.
+    p->HandOverLeadership("shutdown");
+    p->sm->Interrupt();  // entries not applied yet are replayed at restart
+    p->node->Stop();
+    // 3. RocksDB.
+    p->sm->Close();
+  }
   p->Log(raft::LogLevel::kInfo, "shutdown complete", {});
   return raft::Status::Ok();
 }
@@ -444,9 +477,9 @@ raft::Status KvServer::ReloadCertificates() {
       result = s;
     }
   }
-  if (impl_->flags.peer_tls() && impl_->node) {
-    // Node::ReloadTls logs its outcome (component "raft").
-    raft::Status s = impl_->node->ReloadTls();
+  if (impl_->flags.peer_tls() && (impl_->node || impl_->ranges)) {
+    // Node::ReloadTls and Host::ReloadTls log their outcome (component "raft").
+    raft::Status s = impl_->node ? impl_->node->ReloadTls() : impl_->ranges->host().ReloadTls();
     if (!s.ok() && result.ok()) result = s;
   }
   return result;
@@ -570,11 +603,13 @@ void KvServer::Impl::UpkeepLoop() {
 }
 
 std::string KvServer::Impl::Failure() const {
+  if (ranges) return ranges->Failure();
   std::string f = node->GetStatus().failure;
   return f.empty() ? sm->Failure() : f;
 }
 
 std::string KvServer::Impl::ReadFailure() const {
+  if (ranges) return ranges->Failure();
   // storage_failed() is one atomic load: GetStatus() only on the failure path.
   return node->storage_failed() ? Failure() : sm->Failure();
 }
@@ -612,6 +647,7 @@ void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder 
   if (shutting_down)
     return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
   if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
+  if (ranges) return HandleRangesControl(call);
   if (call->route == "/backup" || call->route == "/backup/{id}") return HandleBackup(call);
   if (call->route == "/watch") return HandleWatch(call);
   HandleControl(call);
@@ -675,15 +711,26 @@ void KvServer::Impl::Forward(const CallPtr& call, std::chrono::milliseconds extr
     io.leader_cached = io.leader_addr.empty() ? raft::kNoNode : leader;
   }
   if (io.leader_addr.empty()) return Answer(call, ErrorAnswer(503, "no leader known; retry"));
+  ForwardTo(call, io.leader_addr, 0, extra_wait);
+}
+
+void KvServer::Impl::ForwardTo(const CallPtr& call, const std::string& addr, std::uint64_t range,
+                               std::chrono::milliseconds extra_wait) {
+  if (call->req.count("X-Kv-Forwarded") != 0)
+    return Answer(call, ErrorAnswer(503,
+                                    "this node is not the leader (request was already "
+                                    "forwarded); retry"));
+  IoState& io = *io_state[call->info.io_index];
   HttpRequest out{call->req.method(), call->req.target(), 11};
   out.set("X-Kv-Forwarded", "1");
+  // The range the request was routed to: a leader that routes the key elsewhere refuses.
+  if (range != 0) out.set("X-Kv-Range", std::to_string(range));
   if (auto it = call->req.find(http::field::content_type); it != call->req.end())
     out.set(http::field::content_type, it->value());
   // The leader authorizes the forwarded request again, with the client's credential.
   if (auto it = call->req.find(http::field::authorization); it != call->req.end())
     out.set(http::field::authorization, it->value());
   out.body() = std::move(call->req.body());
-  std::string addr = io.leader_addr;
   io.forward->Send(
       addr, std::move(out), timeout() + std::chrono::seconds(1) + extra_wait,
       [this, call, addr](ForwardResult r) {
@@ -704,27 +751,32 @@ void KvServer::Impl::Forward(const CallPtr& call, std::chrono::milliseconds extr
       });
 }
 
-void KvServer::Impl::AfterReadBarrier(const CallPtr& call,
+void KvServer::Impl::AfterReadBarrier(const CallPtr& call, std::uint64_t range,
                                       std::function<void(const raft::Status&)> then) {
-  IoState& io = *io_state[call->info.io_index];
-  io.barrier_waiting.push_back(std::move(then));
-  if (!io.barrier_in_flight) IssueBarrier(call->info.io_index);
+  IoState::Barriers& b = io_state[call->info.io_index]->barriers[range];
+  b.waiting.push_back(std::move(then));
+  if (!b.in_flight) IssueBarrier(call->info.io_index, range);
 }
 
-void KvServer::Impl::IssueBarrier(std::size_t io_index) {
-  IoState& io = *io_state[io_index];
-  io.barrier_in_flight = true;
-  auto batch = std::make_shared<std::vector<std::function<void(const raft::Status&)>>>(
-      std::move(io.barrier_waiting));
-  io.barrier_waiting.clear();
-  node->ReadBarrier(timeout(), [this, io_index, batch](raft::Result<std::string> r) {
-    boost::asio::post(http->io(io_index), [this, io_index, batch, s = r.status()] {
+void KvServer::Impl::IssueBarrier(std::size_t io_index, std::uint64_t range) {
+  IoState::Barriers& b = io_state[io_index]->barriers[range];
+  b.in_flight = true;
+  auto batch =
+      std::make_shared<std::vector<std::function<void(const raft::Status&)>>>(std::move(b.waiting));
+  b.waiting.clear();
+  auto done = [this, io_index, range, batch](raft::Result<std::string> r) {
+    boost::asio::post(http->io(io_index), [this, io_index, range, batch, s = r.status()] {
       for (auto& f : *batch) f(s);
-      IoState& io = *io_state[io_index];
-      io.barrier_in_flight = false;
-      if (!io.barrier_waiting.empty()) IssueBarrier(io_index);
+      IoState::Barriers& b = io_state[io_index]->barriers[range];
+      b.in_flight = false;
+      if (!b.waiting.empty()) IssueBarrier(io_index, range);
     });
-  });
+  };
+  if (range == 0) {
+    node->ReadBarrier(timeout(), std::move(done));
+  } else {
+    ranges->host().ReadBarrier(range, timeout(), std::move(done));
+  }
 }
 
 raft::Status KvServer::Impl::JoinCluster() {
@@ -764,6 +816,9 @@ raft::Status KvServer::Impl::JoinCluster() {
       if (failure.empty()) {
         auto r = cli.Post("/join", headers, body.dump(), "application/json");
         if (r && r->status == 200) {
+          if (ranges) {
+            if (raft::Status s = JoinRanges(addr.ToString(), r->body); !s.ok()) return s;
+          }
           Log(raft::LogLevel::kInfo, "joined the cluster", {{"via", addr.ToString()}});
           return raft::Status::Ok();
         }

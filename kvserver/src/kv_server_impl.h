@@ -28,6 +28,7 @@
 #include "prom_format.h"
 #include "quota.h"
 #include "raft/node.h"
+#include "ranges_mode.h"
 #include "rocks_state_machine.h"
 
 namespace kv {
@@ -75,6 +76,14 @@ struct Call {
 };
 using CallPtr = std::shared_ptr<Call>;
 
+// A GET /kv page of `items` (at most `limit`; `next` set when more may follow), or 400
+// for a key text mode cannot show (http_data.cc).
+HttpResponse ListPageAnswer(const std::vector<std::pair<std::string, std::string>>& items,
+                            std::size_t limit, bool b64, std::size_t max_list_bytes);
+
+// The state machine's options from the flags (both modes).
+RocksOptions RocksOptionsOf(const ServerFlags& flags);
+
 // Milliseconds since the Unix epoch: TTL expiry times (docs/state-format.md).
 inline std::uint64_t WallClockMs() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -103,6 +112,9 @@ struct KvServer::Impl : HttpHandler {
   std::unique_ptr<RocksStateMachine> sm;
   std::unique_ptr<Quota> quota;  // -quota-bytes
   std::unique_ptr<raft::Node> node;
+  // Ranges mode (-shards >= 2, ranges_mode.h): set instead of sm and node, which stay
+  // null; the routes that need them answer 501 (kv_server_ranges.cc).
+  std::unique_ptr<RangesMode> ranges;
   // HTTPS on -laddr and to other nodes (-join, forwarding) when -cert-file is set.
   std::unique_ptr<HttpTlsContexts> http_tls;
   std::unique_ptr<HttpServer> http;
@@ -115,10 +127,14 @@ struct KvServer::Impl : HttpHandler {
   // Per I/O thread; touched only on that thread.
   struct IoState {
     std::unique_ptr<LeaderClient> forward;
-    // Read barriers: at most one in flight; requests that arrive meanwhile share the next
-    // (issued after they arrived, so each still sees every write acknowledged before it).
-    bool barrier_in_flight = false;
-    std::vector<std::function<void(const raft::Status&)>> barrier_waiting;
+    // Read barriers, per range (0: the Node): at most one in flight; requests that arrive
+    // meanwhile share the next (issued after they arrived, so each still sees every write
+    // acknowledged before it).
+    struct Barriers {
+      bool in_flight = false;
+      std::vector<std::function<void(const raft::Status&)>> waiting;
+    };
+    std::map<std::uint64_t, Barriers> barriers;
     // The leader's HTTP address, refreshed when the leader changes.
     raft::NodeId leader_cached = raft::kNoNode;
     std::string leader_addr;
@@ -163,10 +179,43 @@ struct KvServer::Impl : HttpHandler {
   mutable std::mutex watch_mu;
   std::vector<std::shared_ptr<Watcher>> watchers;  // guarded by watch_mu
 
-  // Runs `then` on the call's I/O thread once a read barrier issued after this call
-  // completed (with its status).
-  void AfterReadBarrier(const CallPtr& call, std::function<void(const raft::Status&)> then);
-  void IssueBarrier(std::size_t io_index);
+  // Where a key's requests go: the node's one group, or in ranges mode the key's range.
+  struct Shard {
+    RocksStateMachine* sm = nullptr;
+    std::uint64_t range = 0;  // 0: the Node
+  };
+  // The shard of `key`; nullopt with the answer in `refusal` (ranges mode: the directory
+  // or the range is not known here yet, or a forwarded request's X-Kv-Range names
+  // another range).
+  std::optional<Shard> ShardOf(const CallPtr& call, std::string_view key, HttpResponse* refusal);
+  bool IsLeader(const Shard& s) const;
+  void Propose(const Shard& s, std::string data, raft::Host::Callback done);
+  // Forwards the call to the leader of the shard's range (Forward's answers).
+  void Forward(const CallPtr& call, const Shard& s);
+  void ForwardTo(const CallPtr& call, const std::string& addr, std::uint64_t range,
+                 std::chrono::milliseconds extra_wait);
+
+  // Runs `then` on the call's I/O thread once a read barrier of `range` (0: the Node's)
+  // issued after this call completed (with its status).
+  void AfterReadBarrier(const CallPtr& call, std::uint64_t range,
+                        std::function<void(const raft::Status&)> then);
+  void AfterReadBarrier(const CallPtr& call, std::function<void(const raft::Status&)> then) {
+    AfterReadBarrier(call, 0, std::move(then));
+  }
+  void IssueBarrier(std::size_t io_index, std::uint64_t range);
+
+  // kv_server_ranges.cc: what ranges mode does differently.
+  static raft::Status StartRanges(Impl* impl, const std::string& cluster_id,
+                                  const std::string& peer_secret);
+  // GET /kv in ranges mode: the ranges overlapping the listing, each after its barrier,
+  // in key order.
+  void ListRanges(const CallPtr& call, std::size_t limit);
+  // /status, /metrics, /health, /join in ranges mode; the other control routes get 501.
+  void HandleRangesControl(const CallPtr& call);
+  std::string RangesStatusJson() const;
+  void RangesMetrics(PromWriter& w) const;
+  void RangesUpkeepLoop();
+  raft::Status JoinRanges(const std::string& via, const std::string& answer);
 
   // Forwards the call to the leader (one hop): 503 when no leader is known, the request
   // was already forwarded once, or nothing reached the leader; 504 once it was sent and
@@ -205,6 +254,7 @@ struct KvServer::Impl : HttpHandler {
 
   std::string StatusJson() const;
   std::string MetricsText() const;
+  void NodeRaftMetrics(PromWriter& w) const;
 };
 
 }  // namespace kv

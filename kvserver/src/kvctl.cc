@@ -85,6 +85,10 @@ constexpr CommandDoc kCommands[] = {
     {"status", "", 0, 0, "this node's role, term, leader, indexes and the members",
      "The node answering is the first of -addr that answers."},
     {"members", "", 0, 0, "the members: id, role, Raft and HTTP addresses", ""},
+    {"ranges", "", 0, 0, "the key ranges of a cluster in ranges mode (-shards)",
+     "One line per range, in key order: id, [start, end), leader, term, commit and applied\n"
+     "index on the node answering, approximate size. Exit 1 when the node is not in\n"
+     "ranges mode."},
     {"endpoint", "health", 1, 1, "ask every member (found from any one) whether it is ready",
      "GET /readyz on each member's HTTP address: healthy when it is a member with a known\n"
      "leader, caught up, its storage sound. Exit 1 when any member is not healthy."},
@@ -789,6 +793,36 @@ int main(int argc, char** argv) {
       return UsageError(std::string("endpoint: unknown subcommand '").append(args[1]).append("'"),
                         doc);
     return EndpointHealth(o);
+  } else if (cmd == "ranges") {
+    auto sent = Send(o, "GET", "/status", "", &used);
+    const httplib::Result& r = sent.result;
+    if (int rc = Report(o, sent, used)) return rc;
+    auto j = nlohmann::json::parse(r->body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("ranges") || !j["ranges"].is_array()) {
+      std::fprintf(stderr, "kvctl: ranges: %s is not in ranges mode (-shards)\n", used.c_str());
+      return 1;
+    }
+    if (o.json) {
+      std::cout << j["ranges"].dump() << "\n";
+      return 0;
+    }
+    auto key = [](const nlohmann::json& v, const char* none) {
+      std::string k = v.is_string() ? v.get<std::string>() : "";
+      return k.empty() ? std::string(none) : nlohmann::json(k).dump();
+    };
+    std::printf("%-6s %-12s %-12s %-12s %-6s %-10s %-10s %s\n", "RANGE", "START", "END", "LEADER",
+                "TERM", "COMMIT", "APPLIED", "BYTES");
+    for (const auto& g : j["ranges"]) {
+      const auto& leader = g.contains("leader") ? g["leader"] : nlohmann::json();
+      std::printf("%-6s %-12s %-12s %-12s %-6s %-10s %-10s %s\n",
+                  std::to_string(g.value("id", 0ull)).c_str(), key(g["start"], "-inf").c_str(),
+                  key(g["end"], "+inf").c_str(),
+                  leader.is_string() ? leader.get<std::string>().c_str() : "none",
+                  std::to_string(g.value("term", 0ull)).c_str(),
+                  std::to_string(g.value("commit_index", 0ull)).c_str(),
+                  std::to_string(g.value("applied_index", 0ull)).c_str(),
+                  std::to_string(g.value("size_bytes", 0ull)).c_str());
+    }
   } else if (cmd == "status" || cmd == "members") {
     auto sent = Send(o, "GET", "/status", "", &used);
     const httplib::Result& r = sent.result;

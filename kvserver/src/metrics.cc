@@ -78,20 +78,10 @@ void HttpCounters::Render(PromWriter& w) const {
   }
 }
 
-std::string KvServer::Impl::MetricsText() const {
+// The Raft node's and its state machine's metrics (single-group mode).
+void KvServer::Impl::NodeRaftMetrics(PromWriter& w) const {
   auto st = node->GetStatus();
   auto m = node->GetMetrics();
-  std::string out;
-  PromWriter w(&out);
-  const BuildInfo& b = GetBuildInfo();
-  w.Header("kv_build_info", "gauge",
-           "The version, git commit and build type of this binary (always 1).");
-  w.Sample("kv_build_info",
-           {{"version", std::string(b.version)},
-            {"commit", std::string(b.commit)},
-            {"build_type", std::string(b.build_type)}},
-           std::uint64_t{1});
-  ProcessMetrics(w);
   w.Header("kv_raft_role", "gauge", "Current role (1 for the role this node has).");
   for (auto r : {raft::Role::kFollower, raft::Role::kPreCandidate, raft::Role::kCandidate,
                  raft::Role::kLeader})
@@ -165,6 +155,25 @@ std::string KvServer::Impl::MetricsText() const {
   w.Gauge("kv_db_size_bytes", "Approximate size of the RocksDB state.",
           std::uint64_t{sm->ApproximateSizeBytes()});
   w.Gauge("kv_watchers", "Open GET /watch streams on this node.", std::uint64_t{WatchersOpen()});
+}
+
+std::string KvServer::Impl::MetricsText() const {
+  std::string out;
+  PromWriter w(&out);
+  const BuildInfo& b = GetBuildInfo();
+  w.Header("kv_build_info", "gauge",
+           "The version, git commit and build type of this binary (always 1).");
+  w.Sample("kv_build_info",
+           {{"version", std::string(b.version)},
+            {"commit", std::string(b.commit)},
+            {"build_type", std::string(b.build_type)}},
+           std::uint64_t{1});
+  ProcessMetrics(w);
+  if (ranges) {
+    RangesMetrics(w);
+  } else {
+    NodeRaftMetrics(w);
+  }
   w.Gauge("kv_quota_bytes",
           "-quota-bytes: the state size above which writes are refused (0: none).",
           std::uint64_t{quota->limit()});

@@ -1,0 +1,382 @@
+#include "ranges_mode.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "rocks_state_machine_fs.h"
+
+namespace kv {
+namespace {
+
+constexpr std::chrono::milliseconds kChangeTimeout{5000};
+
+bool Has(const std::vector<raft::NodeId>& v, raft::NodeId id) {
+  return std::find(v.begin(), v.end(), id) != v.end();
+}
+
+// Replaces <dir>/<name> with `contents`, durably (a temporary file renamed over it).
+raft::Status WriteSmallFile(const std::string& dir, const std::string& name,
+                            const std::string& contents) {
+  const std::string path = dir + "/" + name;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << contents;
+    f.close();
+    if (!f) return raft::Status(raft::ErrorCode::kIOError, "cannot write " + tmp);
+  }
+  if (raft::Status s = fs::FsyncPath(tmp); !s.ok()) return s;
+  return fs::RenameDurably(tmp, path, dir);
+}
+
+// <data>/shards: the number of ranges a bootstrap asked for, written before the host
+// starts, so that the meta range's leader finishes the bootstrap after a crash.
+raft::Status WriteShards(const std::string& data, int shards) {
+  return WriteSmallFile(data, "shards", std::to_string(shards) + "\n");
+}
+
+int ReadShards(const std::string& data) {
+  std::ifstream f(data + "/shards");
+  int n = 0;
+  return (f >> n) && n >= 2 && n <= 95 ? n : 0;
+}
+
+// <data>/peers: the processes this host knew last ("id raft_addr" lines), read at start.
+// A restarted process learns its peers from the meta range, which it cannot reach
+// without them: the meta range's own log is not enough (its commit index may be behind
+// what it holds, and only a peer tells it more).
+std::map<raft::NodeId, std::string> ReadPeers(const std::string& data) {
+  std::map<raft::NodeId, std::string> peers;
+  std::ifstream f(data + "/peers");
+  raft::NodeId id = 0;
+  std::string addr;
+  while (f >> id >> addr)
+    if (id != raft::kNoNode && !addr.empty()) peers[id] = addr;
+  return peers;
+}
+
+}  // namespace
+
+void MetaStateMachine::Apply(const std::vector<raft::Entry>& entries,
+                             std::vector<std::string>* results) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (const raft::Entry& e : entries) {
+    if (e.type != raft::EntryType::kNormal || e.data.empty()) {
+      results->emplace_back();
+    } else if (auto c = DecodeMetaCommand(e.data); !c.ok()) {
+      results->push_back("malformed meta command: " + c.status().message());
+    } else {
+      results->push_back(state_.Apply(*c));
+    }
+    applied_.store(e.index);
+  }
+}
+
+raft::Result<std::unique_ptr<raft::SnapshotSource>> MetaStateMachine::PrepareSnapshot() {
+  return raft::Status(raft::ErrorCode::kInvalidArgument,
+                      "the meta range takes no snapshots yet (its log is replayed)");
+}
+
+raft::Status MetaStateMachine::Restore(raft::SnapshotReader*, const raft::SnapshotMeta&) {
+  return raft::Status(raft::ErrorCode::kInvalidArgument,
+                      "the meta range takes no snapshots yet (its log is replayed)");
+}
+
+std::map<raft::NodeId, ProcessRecord> MetaStateMachine::Processes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return state_.processes();
+}
+
+std::vector<RangeDescriptor> MetaStateMachine::Ranges() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return state_.ranges().All();
+}
+
+raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions options) {
+  options.host.data_dir = options.data + "/host";
+  options.host.self = options.self.id;
+  std::unique_ptr<RangesMode> rm(new RangesMode(std::move(options)));
+  RangesOptions& o = rm->opts_;
+  rm->fresh_ = !std::filesystem::exists(o.host.data_dir);
+  const bool bootstrap = rm->fresh_ && o.shards >= 2;
+  if (bootstrap) {
+    if (raft::Status s = WriteShards(o.data, o.shards); !s.ok()) return s;
+  } else {
+    o.shards = ReadShards(o.data);  // 0 on a joiner: it never writes the directory
+  }
+  for (const auto& [id, addr] : ReadPeers(o.data))
+    if (id != o.self.id) o.host.peers.emplace(id, addr);
+  auto host = raft::Host::Start(o.host);
+  if (!host.ok()) return host.status();
+  rm->host_ = std::move(host).value();
+  std::vector<raft::NodeId> voters;
+  if (bootstrap) voters.push_back(o.self.id);
+  if (raft::Status s = rm->host_->CreateGroup(kMetaRange, voters, &rm->meta_); !s.ok()) return s;
+  rm->Log(raft::LogLevel::kInfo, "ranges mode started (experimental: no snapshots yet)",
+          {{"start", bootstrap    ? "bootstrap"
+                     : rm->fresh_ ? "join"
+                                  : "resume"},
+           {"shards", std::to_string(o.shards)}});
+  return rm;
+}
+
+RangesMode::~RangesMode() { Stop(); }
+
+void RangesMode::Stop() {
+  if (stopped_.exchange(true)) return;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (auto& [id, sm] : sms_) sm->Interrupt();  // a stalled Apply must not block Stop
+  }
+  if (host_) host_->Stop();
+  std::unique_lock<std::shared_mutex> l(mu_);
+  for (auto& [id, sm] : sms_) sm->Close();
+}
+
+std::optional<RangesMode::Route> RangesMode::RouteKey(std::string_view key) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  const RangeDescriptor* d = map_.Lookup(key);
+  if (d == nullptr) return std::nullopt;
+  auto it = sms_.find(d->id);
+  return Route{d->id, it == sms_.end() ? nullptr : it->second.get()};
+}
+
+std::vector<RangeDescriptor> RangesMode::Directory() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  return map_.All();
+}
+
+RocksStateMachine* RangesMode::StateMachine(RangeId id) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = sms_.find(id);
+  return it == sms_.end() ? nullptr : it->second.get();
+}
+
+std::string RangesMode::HttpAddrOf(raft::NodeId p) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = processes_.find(p);
+  return it == processes_.end() ? "" : it->second.http_addr;
+}
+
+std::string RangesMode::NameOf(raft::NodeId p) const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  auto it = processes_.find(p);
+  return it == processes_.end() ? "" : it->second.name;
+}
+
+void RangesMode::Reconcile() {
+  if (stopped_) return;
+  const std::uint64_t applied = meta_.applied();
+  auto processes = meta_.Processes();
+  if (applied != seen_applied_) {
+    SyncPeers(processes);
+    HostRanges(meta_.Ranges());
+    std::unique_lock<std::shared_mutex> l(mu_);
+    processes_ = processes;
+    // Only once every range of the directory is hosted: a failed CreateGroup is retried.
+    if (map_.size() == sms_.size()) seen_applied_ = applied;
+  }
+  bool have_directory;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    have_directory = map_.size() > 0;
+  }
+  Bootstrap(processes, have_directory);
+  ReconcileMembers(processes);
+  BalanceLeaders();
+}
+
+void RangesMode::BalanceLeaders() {
+  // Every node hosts every range in this version, so each sees every range's leader.
+  std::vector<raft::GroupStatusInfo> data;
+  for (const raft::GroupStatusInfo& st : host_->GroupStatuses())
+    if (st.group != kMetaRange) data.push_back(st);
+  if (data.empty() || transferring_) return;
+  std::map<raft::NodeId, std::size_t> led;  // by every voter of the data ranges
+  for (const auto& st : data) {
+    if (st.leader == raft::kNoNode) return;  // an election is running: wait for it
+    for (raft::NodeId v : st.voters) led[v] += 0;
+    ++led[st.leader];
+  }
+  const std::size_t fair = (data.size() + led.size() - 1) / led.size();  // ceil
+  if (led[self()] <= fair) return;
+  auto fewest = std::min_element(led.begin(), led.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (fewest->first == self() || fewest->second + 1 >= led[self()]) return;
+  for (const auto& st : data) {
+    if (st.leader != self() || !Has(st.voters, fewest->first)) continue;
+    transferring_ = true;
+    const raft::NodeId to = fewest->first;
+    host_->TransferLeadership(st.group, to, kChangeTimeout,
+                              [this, g = st.group, to](raft::Status s) {
+                                Log(s.ok() ? raft::LogLevel::kInfo : raft::LogLevel::kDebug,
+                                    "range leadership handed over",
+                                    {{"range", std::to_string(g)},
+                                     {"to", std::to_string(to)},
+                                     {"outcome", s.ToString()}});
+                                transferring_ = false;
+                              });
+    return;
+  }
+}
+
+void RangesMode::SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processes) {
+  // Processes are only added or readdressed here: nothing leaves the table in this
+  // version (/leave is not built in ranges mode).
+  const auto peers = host_->Peers();
+  for (const auto& [id, p] : processes) {
+    if (id == self()) continue;
+    auto it = peers.find(id);
+    if (it != peers.end() && it->second == p.raft_addr) continue;
+    (void)SetPeer(id, p.raft_addr);
+  }
+}
+
+raft::Status RangesMode::SetPeer(raft::NodeId p, const std::string& raft_addr) {
+  raft::Status s = host_->SetPeer(p, raft_addr);
+  if (s.ok()) {
+    std::string lines;
+    for (const auto& [id, addr] : host_->Peers())
+      lines.append(std::to_string(id)).append(" ").append(addr).append("\n");
+    s = WriteSmallFile(opts_.data, "peers", lines);
+  }
+  if (!s.ok())
+    Log(raft::LogLevel::kWarn, "cannot set a peer",
+        {{"peer", std::to_string(p)}, {"error", s.ToString()}});
+  return s;
+}
+
+void RangesMode::HostRanges(const std::vector<RangeDescriptor>& ds) {
+  {
+    std::unique_lock<std::shared_mutex> l(mu_);
+    map_.Update(ds);
+  }
+  for (const RangeDescriptor& d : ds) {
+    if (StateMachine(d.id) != nullptr || stopped_) continue;
+    const std::string dir = opts_.data + "/ranges/" + std::to_string(d.id);
+    if (raft::Status s = fs::MakeDirs(dir); !s.ok()) {
+      Log(raft::LogLevel::kError, "cannot create a range's directory", {{"error", s.ToString()}});
+      continue;
+    }
+    auto sm = RocksStateMachine::Open(dir, opts_.rocks);
+    if (!sm.ok()) {
+      Log(raft::LogLevel::kError, "cannot open a range's state machine",
+          {{"range", std::to_string(d.id)}, {"error", sm.status().ToString()}});
+      continue;
+    }
+    // The bootstrap voters of a range are its descriptor's first replicas; a replica
+    // that was not one joins empty and is added by the range's leader.
+    std::vector<raft::NodeId> voters;
+    if (Has(d.replicas, self())) voters = d.replicas;
+    if (raft::Status s = host_->CreateGroup(d.id, voters, sm->get()); !s.ok()) {
+      Log(raft::LogLevel::kError, "cannot host a range",
+          {{"range", std::to_string(d.id)}, {"error", s.ToString()}});
+      continue;
+    }
+    std::unique_lock<std::shared_mutex> l(mu_);
+    sms_[d.id] = std::move(sm).value();
+    Log(raft::LogLevel::kInfo, "range hosted",
+        {{"range", std::to_string(d.id)},
+         {"start", d.start},
+         {"end", d.end},
+         {"join", voters.empty() ? "true" : "false"}});
+  }
+}
+
+void RangesMode::Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processes,
+                           bool have_directory) {
+  auto st = host_->GroupStatus(kMetaRange);
+  if (!st.ok() || st->role != raft::Role::kLeader || proposing_) return;
+  MetaCommand c;
+  auto it = processes.find(self());
+  if (it == processes.end() || it->second != opts_.self) {
+    c.op = MetaCommand::Op::kAddProcess;  // this process, or its new addresses
+    c.process = opts_.self;
+  } else if (!have_directory && opts_.shards >= 2) {
+    c.op = MetaCommand::Op::kPutDescriptors;
+    c.descriptors = BootstrapRanges(opts_.shards, {self()});
+  } else {
+    return;
+  }
+  proposing_ = true;
+  host_->Propose(kMetaRange, EncodeMetaCommand(c), kChangeTimeout,
+                 [this](raft::Result<std::string> r) {
+                   if (!r.ok() || !r->empty())
+                     Log(raft::LogLevel::kWarn, "bootstrap step of the meta range not applied",
+                         {{"error", r.ok() ? *r : r.status().ToString()}});
+                   proposing_ = false;
+                 });
+}
+
+void RangesMode::ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes) {
+  std::vector<RangeId> groups{kMetaRange};
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& [id, sm] : sms_) groups.push_back(id);
+  }
+  for (RangeId g : groups) {
+    auto st = host_->GroupStatus(g);
+    if (!st.ok() || st->role != raft::Role::kLeader) continue;
+    {
+      std::lock_guard<std::mutex> l(changing_mu_);
+      if (changing_.count(g)) continue;  // one change per group at a time
+    }
+    raft::NodeId add = raft::kNoNode, promote = raft::kNoNode;
+    for (const auto& [id, p] : processes) {
+      if (p.state != ProcessState::kMember || id == self()) continue;
+      if (Has(st->learners, id)) {
+        // Caught up: its log holds what the group has committed.
+        for (const auto& [peer, match] : st->match)
+          if (peer == id && match + 1 >= st->commit && promote == raft::kNoNode) promote = id;
+      } else if (!Has(st->voters, id) && add == raft::kNoNode) {
+        add = id;
+      }
+    }
+    if (promote == raft::kNoNode && add == raft::kNoNode) continue;
+    {
+      std::lock_guard<std::mutex> l(changing_mu_);
+      changing_.insert(g);
+    }
+    auto done = [this, g, add, promote](raft::Result<std::string> r) {
+      Log(r.ok() ? raft::LogLevel::kInfo : raft::LogLevel::kDebug,
+          promote != raft::kNoNode ? "learner promoted" : "learner added",
+          {{"range", std::to_string(g)},
+           {"process", std::to_string(promote != raft::kNoNode ? promote : add)},
+           {"outcome", r.ok() ? "ok" : r.status().ToString()}});
+      std::lock_guard<std::mutex> l(changing_mu_);
+      changing_.erase(g);
+    };
+    if (promote != raft::kNoNode) {
+      host_->PromoteLearner(g, promote, kChangeTimeout, done);
+    } else {
+      host_->AddLearner(g, add, kChangeTimeout, done);
+    }
+  }
+}
+
+void RangesMode::AddProcess(const ProcessRecord& p, std::chrono::milliseconds timeout,
+                            raft::Host::Callback done) {
+  MetaCommand c;
+  c.op = MetaCommand::Op::kAddProcess;
+  c.process = p;
+  host_->Propose(kMetaRange, EncodeMetaCommand(c), timeout, std::move(done));
+}
+
+std::uint64_t RangesMode::ApproximateSizeBytes() const {
+  std::shared_lock<std::shared_mutex> l(mu_);
+  std::uint64_t n = 0;
+  for (const auto& [id, sm] : sms_) n += sm->ApproximateSizeBytes();
+  return n;
+}
+
+std::string RangesMode::Failure() const {
+  if (std::string f = host_->Failure(); !f.empty()) return f;
+  std::shared_lock<std::shared_mutex> l(mu_);
+  for (const auto& [id, sm] : sms_)
+    if (std::string f = sm->Failure(); !f.empty()) return "range " + std::to_string(id) + ": " + f;
+  return "";
+}
+
+}  // namespace kv

@@ -1,0 +1,153 @@
+// Ranges mode (-shards N >= 2; docs/multi-raft.md, "kvserver: ranges"): the node is one
+// process of a raft::Host. Group 1 is the meta range (MetaStateMachine: the processes and
+// the range directory); each data range is a group whose state machine is a
+// RocksStateMachine of its own (<data>/ranges/<id>, format 2). What this version builds
+// is step 1 of the design, static ranges replicated on every node:
+//
+// - Bootstrap: group 1 with this process as its only voter; its leader then proposes
+//   its own process record and the directory of `-shards` ranges (Reconcile, from the
+//   number stored in <data>/shards, so a crash between the steps is finished later).
+// - Every node's Reconcile (the upkeep thread, every 100 ms) makes the host follow the
+//   meta range: peers are the processes of the table (SetPeer), every range of the
+//   directory is hosted (a range this process was a bootstrap voter of is bootstrapped,
+//   any other joins empty), and on each group this node leads, a process of the table
+//   that is not a member is added as a learner and promoted once its log has caught up,
+//   one change at a time per group; a node leading more than its share
+//   of the data ranges hands one to the node leading fewest.
+// - Joining is /join on any member, forwarded to the meta range's leader, which proposes
+//   the joiner's process record (AddProcess); the rest is Reconcile on every node.
+//
+// Not built yet (design steps 2 and 3): snapshots of groups (so the logs grow; ranges
+// mode is experimental), splits, placement on 3 of N nodes, /leave, /watch, backups.
+// Choices not made: one shared RocksDB for all ranges (format 3, specified in
+// docs/state-format.md) waits for splits, where it avoids moving data; until then a DB
+// per range reuses the proven state machine whole.
+//
+// Thread safety: every method may be called from any thread; Reconcile from one thread
+// at a time.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "logger.h"
+#include "meta_state.h"
+#include "raft/host.h"
+#include "range_map.h"
+#include "rocks_state_machine.h"
+
+namespace kv {
+
+// The meta range's state machine. In memory: AppliedIndex is 0, so the host replays the
+// meta range's whole log at every start (its log is never compacted in this version).
+class MetaStateMachine final : public raft::StateMachine {
+ public:
+  // Each entry's result is MetaState::Apply's: "" when applied, else why it changed
+  // nothing; "" for no-ops and configuration changes; a malformed command is refused.
+  void Apply(const std::vector<raft::Entry>& entries, std::vector<std::string>* results) override;
+  raft::Index AppliedIndex() override { return 0; }
+  raft::Result<std::unique_ptr<raft::SnapshotSource>> PrepareSnapshot() override;
+  raft::Status Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) override;
+
+  // Copies of the state, taken under the lock.
+  std::map<raft::NodeId, ProcessRecord> Processes() const;
+  std::vector<RangeDescriptor> Ranges() const;
+  std::uint64_t applied() const { return applied_.load(); }
+
+ private:
+  mutable std::mutex mu_;
+  MetaState state_;  // guarded by mu_
+  std::atomic<std::uint64_t> applied_{0};
+};
+
+struct RangesOptions {
+  ProcessRecord self;  // id, name, advertised addresses
+  std::string data;    // -data
+  int shards = 0;      // bootstrap: the number of ranges; 0: a joiner
+  RocksOptions rocks;
+  raft::HostOptions host;  // data_dir is set to <data>/host
+  StructuredLogger* logger = nullptr;
+};
+
+class RangesMode {
+ public:
+  // Starts the host and hosts group 1: bootstraps it (shards > 0 and nothing on disk),
+  // resumes it, or creates it empty for a join.
+  static raft::Result<std::unique_ptr<RangesMode>> Start(RangesOptions options);
+  ~RangesMode();  // Stop()
+  // Stops the host, then closes the range DBs. Idempotent; blocks.
+  void Stop();
+
+  raft::Host& host() { return *host_; }
+  const MetaStateMachine& meta() const { return meta_; }
+  raft::NodeId self() const { return opts_.self.id; }
+  // True when <data>/host held nothing at Start.
+  bool fresh() const { return fresh_; }
+
+  // A range as this node routes it: its id and state machine (null: not hosted here yet).
+  struct Route {
+    RangeId id = 0;
+    RocksStateMachine* sm = nullptr;  // valid until Stop
+  };
+  // The range holding `key`; nullopt while the directory is not known here.
+  std::optional<Route> RouteKey(std::string_view key) const;
+  // The directory as this node knows it (key order).
+  std::vector<RangeDescriptor> Directory() const;
+  RocksStateMachine* StateMachine(RangeId id) const;
+  // A process's HTTP address from the meta table, "" if unknown.
+  std::string HttpAddrOf(raft::NodeId p) const;
+  std::string NameOf(raft::NodeId p) const;
+
+  // Host::SetPeer, and the peers written to <data>/peers (read again at the next start).
+  raft::Status SetPeer(raft::NodeId p, const std::string& raft_addr);
+
+  // One pass of upkeep (see the top of this file). Never blocks on Raft.
+  void Reconcile();
+  // On the meta range's leader: proposes `p`'s record; `done` as Host::Propose's, with
+  // MetaState::Apply's reason ("" applied) as the value.
+  void AddProcess(const ProcessRecord& p, std::chrono::milliseconds timeout,
+                  raft::Host::Callback done);
+
+  // The sum of the ranges' RocksDB sizes (the quota's measure).
+  std::uint64_t ApproximateSizeBytes() const;
+  // The host's failure, else the first range's whose state machine cannot apply; "".
+  std::string Failure() const;
+
+ private:
+  explicit RangesMode(RangesOptions options) : opts_(std::move(options)) {}
+  void Log(raft::LogLevel level, std::string_view msg, std::vector<raft::LogField> fields) const {
+    if (opts_.logger) opts_.logger->Log(level, "ranges", msg, fields);
+  }
+  void SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processes);
+  void HostRanges(const std::vector<RangeDescriptor>& ds);
+  void Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processes, bool have_directory);
+  void ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes);
+  // Leaders are spread: a node leading more data ranges than its share (ceil(ranges /
+  // voters)) hands one to the voter leading fewest, one transfer at a time.
+  void BalanceLeaders();
+
+  RangesOptions opts_;
+  std::unique_ptr<raft::Host> host_;
+  MetaStateMachine meta_;
+  bool fresh_ = false;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> proposing_{false};     // a bootstrap step in flight
+  std::atomic<bool> transferring_{false};  // a leadership transfer in flight
+  std::mutex changing_mu_;
+  std::set<RangeId> changing_;  // groups with a membership change in flight; changing_mu_
+
+  mutable std::shared_mutex mu_;
+  RangeMap map_;                                               // guarded by mu_
+  std::map<RangeId, std::unique_ptr<RocksStateMachine>> sms_;  // guarded by mu_
+  std::map<raft::NodeId, ProcessRecord> processes_;            // guarded by mu_
+  std::uint64_t seen_applied_ = 0;                             // Reconcile's thread
+};
+
+}  // namespace kv
