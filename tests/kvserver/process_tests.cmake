@@ -46,11 +46,23 @@ function(kv_process_test name)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${KP_TIMEOUT})
 endfunction()
 
+# Clients recording a history for the linearizability checker (lin_clients.h).
+add_library(kv_lin_clients STATIC ${CMAKE_CURRENT_LIST_DIR}/lin_clients.cc)
+target_link_libraries(kv_lin_clients PUBLIC kv_process_harness raft_lin)
+raft_warnings(kv_lin_clients)
+
 kv_process_test(process_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_cluster_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_api_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/process_lin_test.cc
-  LIBS raft_lin
+  LIBS kv_lin_clients
+  TIMEOUT 600)
+
+# Ranges mode (-shards 8), its chaos test included: partitions through partition_proxy.h.
+kv_process_test(process_ranges_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/process_ranges_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/partition_proxy.cc
+  LIBS kv_lin_clients raft
   TIMEOUT 600)
 
 # The HTTP front door (issue 12): conformance, the adversarial suite and kvctl's retry

@@ -1,0 +1,279 @@
+// kvserver in ranges mode (-shards 8; docs/multi-raft.md, "kvserver: ranges") as real
+// processes: bootstrap and join, routing and forwarding, listing across ranges, restarts,
+// leaders spread; and the chaos test: kills and partitions (partition_proxy.h) under
+// concurrent clients on keys of every range, checked linearizable with tests/lin.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "lin_checker.h"
+#include "lin_clients.h"
+#include "partition_proxy.h"
+#include "process_harness.h"
+#include "raft/node.h"
+
+namespace kvtest {
+namespace {
+
+constexpr int kShards = 8;
+
+// One key in each of the 8 ranges of a bootstrap (split points + 7 C O [ g s).
+const std::vector<std::string> kRangeKeys = {"#k", "1k", "=k", "Ik", "Uk", "ak", "mk", "yk"};
+
+// Three ranges-mode nodes, each behind a PartitionProxy on its Raft port.
+class RangesCluster {
+ public:
+  RangesCluster() {
+    for (int i = 0; i < 3; ++i) {
+      NodeProcess& n = cluster_.AddNode();
+      const std::uint16_t proxy_port = PickFreePort();
+      n.mutable_spec().extra_args = {"-shards", std::to_string(kShards), "-advertise-raddr",
+                                     fmt::format("127.0.0.1:{}", proxy_port)};
+      proxies_.push_back(std::make_unique<PartitionProxy>(
+          proxy_port, n.raft_port(), raft::NodeIdFromName(n.id()), &partitions_));
+    }
+  }
+
+  // node0 bootstraps; node1 and node2 join through it; returns once every range (and
+  // the meta range) has the three as voters and a leader.
+  void Start() {
+    node(0).Start();
+    node(0).WaitServing();
+    for (int i = 1; i < 3; ++i) {
+      node(i).Start(node(0).http_addr());
+      node(i).WaitServing();
+    }
+    WaitAllRanges(3, 60s);
+  }
+
+  // Waits until node i's /status shows the directory of kShards ranges, each with
+  // `voters` voters, no learners and a leader.
+  void WaitAllRanges(std::size_t voters, Millis limit, std::size_t i = 0) {
+    std::string seen;
+    bool ok = WaitUntil(limit, [&] {
+      auto st = node(i).StatusJson();
+      if (st.is_null() || !st.contains("ranges")) return false;
+      seen = st.dump();
+      if (st["ranges"].size() != static_cast<std::size_t>(kShards)) return false;
+      std::vector<nlohmann::json> groups(st["ranges"].begin(), st["ranges"].end());
+      groups.push_back(st["meta"]);
+      for (const auto& g : groups)
+        if (!g.value("hosted", false) || g["voters"].size() != voters || !g["learners"].empty() ||
+            g["leader"].is_null())
+          return false;
+      return true;
+    });
+    if (!ok) {
+      cluster_.DumpLogs();
+      FAIL("the ranges did not settle on " << voters << " voters; last /status: " << seen);
+    }
+  }
+
+  // Data ranges led by each node, as node i sees them.
+  std::map<std::string, int> Leaders(std::size_t i = 0) {
+    std::map<std::string, int> led;
+    auto st = node(i).StatusJson();
+    if (st.is_null() || !st.contains("ranges")) return led;
+    for (const auto& g : st["ranges"])
+      if (g["leader"].is_string()) ++led[g["leader"].get<std::string>()];
+    return led;
+  }
+
+  NodeProcess& node(std::size_t i) { return cluster_.node(i); }
+  Partitions& partitions() { return partitions_; }
+  void DumpLogs() { cluster_.DumpLogs(); }
+  std::vector<std::string> Addrs() {
+    std::vector<std::string> a;
+    for (int i = 0; i < 3; ++i) a.push_back(node(i).http_addr());
+    return a;
+  }
+
+ private:
+  ProcessCluster cluster_;
+  Partitions partitions_;
+  std::vector<std::unique_ptr<PartitionProxy>> proxies_;
+};
+
+TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and restart",
+          "[ranges]") {
+  RangesCluster c;
+  c.Start();
+
+  // The directory tiles the key space; every node knows it.
+  auto st = c.node(1).StatusJson();
+  REQUIRE(st.value("mode", "") == "ranges");
+  REQUIRE(st["ranges"].size() == 8u);
+  std::string prev_end;
+  for (std::size_t r = 0; r < 8; ++r) {
+    const auto& g = st["ranges"][r];
+    CHECK(g["start"].get<std::string>() == prev_end);
+    prev_end = g["end"].get<std::string>();
+  }
+  CHECK(prev_end.empty());
+
+  // Writes through every node (most forwarded to the range's leader), reads elsewhere.
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 80; ++i) {
+    const std::string key = fmt::format("{}key{}", static_cast<char>(0x21 + (i * 7) % 94), i);
+    const std::string value = fmt::format("v{}", i);
+    HttpReply r = c.node(i % 3).Client().Put(key, value);
+    REQUIRE(r.status == 200);
+    want[key] = value;
+  }
+  for (const auto& [k, v] : want) {
+    HttpReply r = c.node(k.size() % 3).Client().Get(k);
+    REQUIRE(r.status == 200);
+    REQUIRE(r.body == v);
+  }
+  // CAS is single-key, in the key's range.
+  const std::string cas_key = "Zcas", cas_value = "1";
+  CHECK(c.node(2).Client().PutIfAbsent(cas_key, cas_value).status == 200);
+  CHECK(c.node(0).Client().PutIfAbsent(cas_key, "2").status == 412);
+  want.emplace(cas_key, cas_value);
+
+  // Listing walks the ranges in key order, pages crossing range boundaries.
+  std::map<std::string, std::string> listed;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    HttpReply r =
+        c.node(page % 3).Client().List("", 7, after.empty() ? std::nullopt : std::optional(after));
+    REQUIRE(r.status == 200);
+    auto j = r.Json();
+    std::string last;
+    for (const auto& item : j["items"]) {
+      last = item["key"].get<std::string>();
+      CHECK(listed.count(last) == 0);
+      CHECK(last > after);
+      listed[last] = item["value"].get<std::string>();
+    }
+    if (j["next"].is_null()) break;
+    after = j["next"].get<std::string>();
+  }
+  CHECK(listed == want);
+  // A prefix inside one range, and one whose keys span none.
+  HttpReply one = c.node(1).Client().List("Zc");
+  REQUIRE(one.status == 200);
+  CHECK(one.Json()["items"].size() == 1u);
+
+  // Leaders are spread: each node leads its share of the 8 data ranges (3, 3, 2).
+  std::map<std::string, int> led;
+  bool spread = WaitUntil(20s, [&] {
+    led = c.Leaders();
+    int lo = 8, hi = 0;
+    for (const std::string id : {"node0", "node1", "node2"}) {
+      lo = std::min(lo, led[id]);
+      hi = std::max(hi, led[id]);
+    }
+    return lo >= 2 && hi <= 3;
+  });
+  INFO("leaders: node0 " << led["node0"] << ", node1 " << led["node1"] << ", node2 "
+                         << led["node2"]);
+  CHECK(spread);
+
+  // Routes ranges mode does not have yet say so.
+  CHECK(c.node(0).Client().Request("GET", "/watch").status == 501);
+  CHECK(c.node(0).Client().Request("POST", "/backup").status == 501);
+  // Per-range metrics.
+  HttpReply m = c.node(0).Client().Metrics();
+  REQUIRE(m.status == 200);
+  CHECK(m.body.find("kv_range_leader{range=\"9\"}") != std::string::npos);
+  CHECK(m.body.find("kv_host_groups 9") != std::string::npos);
+  // kvctl ranges prints one line per range.
+  CommandRun ctl = RunCommand(fmt::format("{} -addr {} ranges", KVCTL_BIN, c.node(2).http_addr()));
+  CHECK(ctl.exit_code == 0);
+  CHECK(std::count(ctl.output.begin(), ctl.output.end(), '\n') == 9);
+
+  // A graceful stop and a kill -9, then both back: nothing lost, on every node.
+  c.node(1).Terminate();
+  c.node(2).Kill();
+  c.node(1).Start();
+  c.node(2).Start();
+  c.node(1).WaitServing();
+  c.node(2).WaitServing();
+  c.WaitAllRanges(3, 30s, 2);
+  for (const auto& [k, v] : want) {
+    for (std::size_t i = 0; i < 3; ++i) {
+      HttpReply r = c.node(i).Client().Get(k);
+      REQUIRE(r.status == 200);
+      REQUIRE(r.body == v);
+    }
+  }
+}
+
+TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay linearizable",
+          "[ranges][linearizability]") {
+  RangesCluster c;
+  c.Start();
+  SharedHistory history;
+  Counters counters;
+  int kills = 0, partitions = 0;
+  {
+    struct Clients {
+      std::atomic<bool> stop{false};
+      std::vector<std::thread> threads;
+      ~Clients() {
+        stop = true;
+        for (auto& t : threads) t.join();
+      }
+    } clients;
+    for (std::uint64_t id = 1; id <= 6; ++id)
+      clients.threads.emplace_back(LinClient, id, c.Addrs(), kRangeKeys, std::ref(history),
+                                   std::ref(counters), std::ref(clients.stop));
+    std::mt19937 rng(20261207);
+    std::this_thread::sleep_for(1s);
+    for (int round = 0; round < 6; ++round) {
+      const std::size_t victim = rng() % 3;
+      if (round % 2 == 0) {
+        c.node(victim).Kill();
+        ++kills;
+        std::this_thread::sleep_for(1500ms);
+        c.node(victim).Start();
+      } else {
+        c.partitions().Isolate(raft::NodeIdFromName(c.node(victim).id()));
+        ++partitions;
+        std::this_thread::sleep_for(2s);
+        c.partitions().Heal();
+      }
+      std::this_thread::sleep_for(1500ms);
+    }
+  }
+  // Every range back to three voters with a leader, on every node.
+  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i);
+
+  auto h = history.history();
+  INFO(h.size() << " operations: " << counters.definite << " definite, " << counters.unknown
+                << " unknown outcome; " << kills << " kills, " << partitions << " partitions");
+  {
+    std::lock_guard lock(counters.mu);
+    INFO("first unexpected reply: " << counters.first_unexpected);
+    CHECK(counters.unexpected == 0);
+  }
+  REQUIRE(counters.definite > 300);
+  auto result = raft::lin::CheckHistory(h, {.states_max = 5'000'000});
+  INFO(result.ToString());
+  REQUIRE(result.verdict != raft::lin::Verdict::kInvalidHistory);
+  REQUIRE(result.verdict != raft::lin::Verdict::kNotLinearizable);
+  if (result.verdict == raft::lin::Verdict::kTimeout)
+    WARN("checker undecided: " << result.ToString());
+
+  // The replicas agree: every key reads the same on every node (linearizable reads).
+  for (const std::string& k : kRangeKeys) {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < 3; ++i) {
+      HttpReply r = c.node(i).Client().Get(k);
+      REQUIRE((r.status == 200 || r.status == 404));
+      seen.insert(r.status == 200 ? r.body : "(absent)");
+    }
+    CHECK(seen.size() == 1);
+  }
+}
+
+}  // namespace
+}  // namespace kvtest
