@@ -186,7 +186,7 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
     }
   }
   if (cmd.op != Op::kDelete && quota->limit() != 0 &&
-      !quota->AdmitWrite(ranges ? ranges->ApproximateSizeBytes() : sm->ApproximateSizeBytes(),
+      !quota->AdmitWrite(ranges ? ranges->SizeBytesSeen() : sm->ApproximateSizeBytes(),
                          cmd.key.size() + cmd.value.size())) {
     return Answer(call,
                   ErrorAnswer(507, "database space exceeded: the state is over -quota-bytes " +

@@ -91,8 +91,7 @@ std::optional<KvServer::Impl::Shard> KvServer::Impl::ShardOf(const CallPtr& call
 
 bool KvServer::Impl::IsLeader(const Shard& s) const {
   if (s.range == 0) return IsLeader();
-  auto st = ranges->host().GroupStatus(s.range);
-  return st.ok() && st->role == raft::Role::kLeader;
+  return ranges->host().GroupLeader(s.range) == ranges->self();
 }
 
 void KvServer::Impl::Propose(const Shard& s, std::string data, raft::Host::Callback done) {
@@ -102,9 +101,8 @@ void KvServer::Impl::Propose(const Shard& s, std::string data, raft::Host::Callb
 
 void KvServer::Impl::Forward(const CallPtr& call, const Shard& s) {
   if (s.range == 0) return Forward(call);
-  auto st = ranges->host().GroupStatus(s.range);
-  const std::string addr =
-      st.ok() && st->leader != raft::kNoNode ? ranges->HttpAddrOf(st->leader) : "";
+  const raft::NodeId leader = ranges->host().GroupLeader(s.range);
+  const std::string addr = leader != raft::kNoNode ? ranges->HttpAddrOf(leader) : "";
   if (addr.empty())
     return Answer(call, ErrorAnswer(503, "range " + std::to_string(s.range) +
                                              " has no leader known here; retry"));
@@ -296,12 +294,7 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
       return Answer(call, ErrorAnswer(405, "only GET " + std::string(route)));
     if (route == "/livez") return Answer(call, JsonAnswer(200, "{\"live\": true}"));
     if (route == "/status") return Answer(call, JsonAnswer(200, RangesStatusJson()));
-    if (route == "/metrics") {
-      HttpResponse res{http::status::ok, 11};
-      res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = MetricsText();
-      return Answer(call, std::move(res));
-    }
+    if (route == "/metrics") return Answer(call, MetricsAnswer());
     // /health and /readyz: every range of the directory hosted here with a leader known.
     std::string why;
     const auto dir = ranges->Directory();
@@ -343,6 +336,10 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
   JoinRequest jr{field("id"), field("raft_addr"), field("http_addr")};
+  if (field("mode") != "ranges")
+    return Answer(call, ErrorAnswer(409,
+                                    "this cluster runs in ranges mode: start the joiner with "
+                                    "-shards (any value >= 2)"));
   if (JoinVerdict v = CheckJoin(jr, {}); v.kind == JoinVerdict::Kind::kRefused)
     return Answer(call, ErrorAnswer(v.status, v.message));
   auto meta = ranges->host().GroupStatus(kMetaRange);

@@ -183,6 +183,7 @@ void RangesMode::Reconcile() {
     std::shared_lock<std::shared_mutex> l(mu_);
     have_directory = map_.size() > 0;
   }
+  size_seen_ = ApproximateSizeBytes();
   Bootstrap(processes, have_directory);
   ReconcileMembers(processes);
   BalanceLeaders();

@@ -117,6 +117,8 @@ class RangesMode {
 
   // The sum of the ranges' RocksDB sizes (the quota's measure).
   std::uint64_t ApproximateSizeBytes() const;
+  // ApproximateSizeBytes as of the last Reconcile (cheap: for each write's quota check).
+  std::uint64_t SizeBytesSeen() const { return size_seen_.load(); }
   // The host's failure, else the first range's whose state machine cannot apply; "".
   std::string Failure() const;
 
@@ -138,6 +140,7 @@ class RangesMode {
   MetaStateMachine meta_;
   bool fresh_ = false;
   std::atomic<bool> stopped_{false};
+  std::atomic<std::uint64_t> size_seen_{0};
   std::atomic<bool> proposing_{false};     // a bootstrap step in flight
   std::atomic<bool> transferring_{false};  // a leadership transfer in flight
   std::mutex changing_mu_;

@@ -198,6 +198,9 @@ class RAFT_EXPORT Host {
 
   // As of the group's last handled Ready. kInvalidArgument if not hosted.
   Result<GroupStatusInfo> GroupStatus(GroupId g) const;
+  // The leader of `g` as of its last handled Ready (kNoNode: none known, or `g` is not
+  // hosted). Cheap (no copy of the status): for routing each request.
+  NodeId GroupLeader(GroupId g) const;
   std::vector<GroupStatusInfo> GroupStatuses() const;  // by group id
   HostMetrics GetMetrics() const;
   // Empty while the shared log works. Else why this host stopped taking part in Raft (a

@@ -497,6 +497,12 @@ Result<GroupStatusInfo> Host::Impl::GroupStatus(GroupId g) const {
   return info;
 }
 
+NodeId Host::Impl::GroupLeader(GroupId g) const {
+  base::MutexLock l(&status_mu_);
+  auto it = statuses_.find(g);
+  return it == statuses_.end() ? kNoNode : it->second.first.leader;
+}
+
 std::vector<GroupStatusInfo> Host::Impl::GroupStatuses() const {
   base::MutexLock l(&status_mu_);
   std::vector<GroupStatusInfo> out;
@@ -623,6 +629,7 @@ void Host::RemoveReplica(GroupId g, NodeId p, std::chrono::milliseconds timeout,
 
 Result<GroupStatusInfo> Host::GroupStatus(GroupId g) const { return impl_->GroupStatus(g); }
 std::vector<GroupStatusInfo> Host::GroupStatuses() const { return impl_->GroupStatuses(); }
+NodeId Host::GroupLeader(GroupId g) const { return impl_->GroupLeader(g); }
 HostMetrics Host::GetMetrics() const { return impl_->GetMetrics(); }
 std::string Host::Failure() const { return impl_->Failure(); }
 NodeId Host::self() const { return impl_->self(); }

@@ -77,6 +77,7 @@ class Host::Impl final : public runtime::TransportHandler {
   void ChangeMembership(GroupId g, ConfChange cc, std::chrono::milliseconds timeout,
                         Host::Callback done);
   Result<GroupStatusInfo> GroupStatus(GroupId g) const RAFT_EXCLUDES(status_mu_);
+  NodeId GroupLeader(GroupId g) const RAFT_EXCLUDES(status_mu_);
   std::vector<GroupStatusInfo> GroupStatuses() const RAFT_EXCLUDES(status_mu_);
   HostMetrics GetMetrics() const RAFT_EXCLUDES(status_mu_);
   std::string Failure() const RAFT_EXCLUDES(status_mu_) {
