@@ -114,12 +114,7 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
     if (req.method() != http::verb::get)
       return Answer(call, ErrorAnswer(405, "only GET " + std::string(route)));
     if (route == "/status") return Answer(call, JsonAnswer(200, StatusJson()));
-    if (route == "/metrics") {
-      HttpResponse res{http::status::ok, 11};
-      res.set(http::field::content_type, "text/plain; version=0.0.4");
-      res.body() = MetricsText();
-      return Answer(call, std::move(res));
-    }
+    if (route == "/metrics") return Answer(call, MetricsAnswer());
     raft::NodeId leader = node->leader();
     if (leader == raft::kNoNode || shutting_down)
       return Answer(call, ErrorAnswer(503, "no leader known"));
@@ -146,6 +141,10 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
 
   if (route == "/join") {
     JoinRequest jr{Field(*j, "id"), Field(*j, "raft_addr"), Field(*j, "http_addr")};
+    if (Field(*j, "mode") == "ranges")
+      return Answer(call, ErrorAnswer(409,
+                                      "this cluster runs one Raft group: start the joiner "
+                                      "without -shards"));
     // The form first (any node), the membership on the leader (join_check.h).
     if (JoinVerdict v = CheckJoin(jr, {}); v.kind == JoinVerdict::Kind::kRefused)
       return Answer(call, ErrorAnswer(v.status, v.message));

@@ -411,6 +411,10 @@ raft::Status KvServer::Serve() {
       raft::Status s = p->JoinCluster();
       if (!s.ok()) {
         p->Log(raft::LogLevel::kError, "join failed; shutting down", {{"error", s.ToString()}});
+        if (s.code() != raft::ErrorCode::kShutdown) {  // not a signal during the join
+          std::lock_guard<std::mutex> l(p->stop_mu);
+          p->join_failure = s;
+        }
         p->RequestStop();
       }
     });
@@ -453,7 +457,8 @@ raft::Status KvServer::Serve() {
     p->sm->Close();
   }
   p->Log(raft::LogLevel::kInfo, "shutdown complete", {});
-  return raft::Status::Ok();
+  std::lock_guard<std::mutex> l(p->stop_mu);
+  return p->join_failure;  // a refused join exits with an error
 }
 
 void KvServer::Shutdown() {
@@ -793,6 +798,7 @@ raft::Status KvServer::Impl::JoinCluster() {
   nlohmann::json body = {{"id", flags.id},
                          {"raft_addr", flags.raft_advertise()},
                          {"http_addr", flags.http_advertise()}};
+  if (ranges) body["mode"] = "ranges";  // a cluster of the other mode refuses the join
   int backoff_ms = 200;
   while (!shutting_down) {
     // One pass over the seeds; a refusal (400, 401, 403, 409, 415) or a certificate that does not

@@ -18,7 +18,8 @@ class KvServer {
                                                        StructuredLogger* logger);
   ~KvServer();
 
-  // Serves HTTP until Shutdown(); joins the cluster first when asked to. Blocks.
+  // Serves HTTP until Shutdown(); joins the cluster first when asked to. Blocks. Returns
+  // the join's error when the join was refused (the node then shut down).
   raft::Status Serve();
 
   // Graceful shutdown, in order: stop accepting HTTP and finish in-flight requests,

@@ -123,6 +123,7 @@ struct KvServer::Impl : HttpHandler {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stop_requested = false;  // guarded by stop_mu
+  raft::Status join_failure;    // guarded by stop_mu: why JoinCluster gave up
 
   // Per I/O thread; touched only on that thread.
   struct IoState {
@@ -254,6 +255,7 @@ struct KvServer::Impl : HttpHandler {
 
   std::string StatusJson() const;
   std::string MetricsText() const;
+  HttpResponse MetricsAnswer() const;  // 200, MetricsText in Prometheus's text format
   void NodeRaftMetrics(PromWriter& w) const;
 };
 

@@ -157,6 +157,13 @@ void KvServer::Impl::NodeRaftMetrics(PromWriter& w) const {
   w.Gauge("kv_watchers", "Open GET /watch streams on this node.", std::uint64_t{WatchersOpen()});
 }
 
+HttpResponse KvServer::Impl::MetricsAnswer() const {
+  HttpResponse res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = MetricsText();
+  return res;
+}
+
 std::string KvServer::Impl::MetricsText() const {
   std::string out;
   PromWriter w(&out);

@@ -25,6 +25,14 @@ TEST_CASE("-version needs no other flag", "[kvserver][flags]") {
         std::string::npos);
 }
 
+TEST_CASE("-shards: 1 (one group) by default, 2..95 for ranges mode", "[kvserver][flags]") {
+  CHECK(ParseServerFlags({"-id", "a"})->shards == 1);
+  CHECK(ParseServerFlags({"-id", "a", "-shards", "8"})->shards == 8);
+  CHECK(ParseServerFlags({"-id", "a", "-shards", "95"})->shards == 95);
+  for (const char* bad : {"0", "96", "-1", "x", ""})
+    CHECK_FALSE(ParseServerFlags({"-id", "a", "-shards", bad}).ok());
+}
+
 TEST_CASE("-join takes a comma-separated list, checked item by item", "[kvserver][flags]") {
   CHECK(SplitJoinSeeds("").empty());
   CHECK(SplitJoinSeeds("a:1") == std::vector<std::string>{"a:1"});

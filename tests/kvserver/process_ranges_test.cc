@@ -87,6 +87,8 @@ class RangesCluster {
   }
 
   NodeProcess& node(std::size_t i) { return cluster_.node(i); }
+  // A node of the cluster's harness without the ranges flags (not started).
+  NodeProcess& AddSingleGroupNode() { return cluster_.AddNode(); }
   Partitions& partitions() { return partitions_; }
   void DumpLogs() { cluster_.DumpLogs(); }
   std::vector<std::string> Addrs() {
@@ -190,6 +192,14 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
   CHECK(ctl.exit_code == 0);
   CHECK(std::count(ctl.output.begin(), ctl.output.end(), '\n') == 9);
 
+  // A single-group node cannot join a ranges cluster: the join is refused and it exits.
+  NodeProcess& single = c.AddSingleGroupNode();
+  single.Start(c.node(0).http_addr());
+  auto exit_code = single.WaitExit(30s);
+  REQUIRE(exit_code.has_value());
+  CHECK(*exit_code != 0);
+  CHECK(single.Log().find("runs in ranges mode") != std::string::npos);
+
   // A graceful stop and a kill -9, then both back: nothing lost, on every node.
   c.node(1).Terminate();
   c.node(2).Kill();
@@ -215,17 +225,7 @@ TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay lin
   Counters counters;
   int kills = 0, partitions = 0;
   {
-    struct Clients {
-      std::atomic<bool> stop{false};
-      std::vector<std::thread> threads;
-      ~Clients() {
-        stop = true;
-        for (auto& t : threads) t.join();
-      }
-    } clients;
-    for (std::uint64_t id = 1; id <= 6; ++id)
-      clients.threads.emplace_back(LinClient, id, c.Addrs(), kRangeKeys, std::ref(history),
-                                   std::ref(counters), std::ref(clients.stop));
+    LinClients clients(6, c.Addrs(), kRangeKeys, history, counters);
     std::mt19937 rng(20261207);
     std::this_thread::sleep_for(1s);
     for (int round = 0; round < 6; ++round) {
