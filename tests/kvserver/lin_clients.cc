@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <random>
 #include <thread>
@@ -112,6 +113,19 @@ void LinClient(std::uint64_t id, std::vector<std::string> addrs, std::vector<std
     }
     if (counters.unknown > 0 && n % 4 == 0) std::this_thread::sleep_for(5ms);
   }
+}
+
+LinClients::LinClients(int n, const std::vector<std::string>& addrs,
+                       const std::vector<std::string>& keys, SharedHistory& history,
+                       Counters& counters) {
+  for (int id = 1; id <= n; ++id)
+    threads_.emplace_back(LinClient, static_cast<std::uint64_t>(id), addrs, keys, std::ref(history),
+                          std::ref(counters), std::ref(stop_));
+}
+
+LinClients::~LinClients() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
 }
 
 }  // namespace kvtest

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kv_history.h"
@@ -50,5 +51,21 @@ struct Counters {
 // `keys`, each on a random node of `addrs`, recorded in `history`.
 void LinClient(std::uint64_t id, std::vector<std::string> addrs, std::vector<std::string> keys,
                SharedHistory& history, Counters& counters, std::atomic<bool>& stop);
+
+// `n` LinClients (ids 1..n), each on a thread, until this is destroyed: the destructor
+// stops and joins them on every exit from the test's block, a failed REQUIRE included (a
+// joinable std::thread destroyed during unwinding would abort the test binary).
+class LinClients {
+ public:
+  LinClients(int n, const std::vector<std::string>& addrs, const std::vector<std::string>& keys,
+             SharedHistory& history, Counters& counters);
+  ~LinClients();
+  LinClients(const LinClients&) = delete;
+  LinClients& operator=(const LinClients&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace kvtest

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "range_test_util.h"
+#include "ranges_mode.h"
 
 namespace kv {
 namespace {
@@ -134,6 +135,43 @@ TEST_CASE("meta: the directory moves from one tiling to the next", "[ranges]") {
   CHECK(m.ranges().CheckTiling().empty());
   CHECK(m.ranges().size() == 5);
   CHECK_FALSE(m.Apply(Put({})).empty());
+}
+
+TEST_CASE("MetaStateMachine: applies meta commands from the log, answers each entry", "[ranges]") {
+  MetaStateMachine sm;
+  auto entry = [](raft::Index i, std::string data,
+                  raft::EntryType type = raft::EntryType::kNormal) {
+    raft::Entry e;
+    e.term = 1;
+    e.index = i;
+    e.type = type;
+    e.data = std::move(data);
+    return e;
+  };
+  std::vector<raft::Entry> entries = {
+      entry(1, ""),  // the leader's term-start no-op
+      entry(2, EncodeMetaCommand(Add(Proc(1, "n1")))),
+      entry(3, "garbage"),
+      entry(4, "conf", raft::EntryType::kConfChange),
+      entry(5, EncodeMetaCommand(Put({Range(2, 1, "", "m"), Range(3, 1, "m", "")}))),
+      entry(6, EncodeMetaCommand(Put({Range(2, 1, "", "x")}))),  // would overlap range 3
+  };
+  std::vector<std::string> results;
+  sm.Apply(entries, &results);
+  REQUIRE(results.size() == entries.size());
+  CHECK(results[0].empty());
+  CHECK(results[1].empty());
+  CHECK(results[2].find("malformed meta command") == 0);
+  CHECK(results[3].empty());
+  CHECK(results[4].empty());
+  CHECK_FALSE(results[5].empty());  // refused, the same on every replica
+  CHECK(sm.applied() == 6);
+  CHECK(sm.AppliedIndex() == 0);  // in memory: the host replays the log at each start
+  REQUIRE(sm.Processes().size() == 1);
+  CHECK(sm.Processes().at(1).name == "n1");
+  REQUIRE(sm.Ranges().size() == 2);
+  CHECK(sm.Ranges()[0].end == "m");
+  CHECK_FALSE(sm.PrepareSnapshot().ok());
 }
 
 }  // namespace kv

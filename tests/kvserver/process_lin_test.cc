@@ -24,20 +24,7 @@ TEST_CASE("concurrent clients on every node see a linearizable history across a 
   SharedHistory history;
   Counters counters;
   {
-    // Stops and joins the clients on every exit from this block, a failed REQUIRE included
-    // (a joinable std::thread destroyed during unwinding would abort the test binary).
-    struct Clients {
-      std::atomic<bool> stop{false};
-      std::vector<std::thread> threads;
-      ~Clients() {
-        stop = true;
-        for (auto& t : threads) t.join();
-      }
-    } clients;
-    for (std::uint64_t id = 1; id <= 4; ++id) {
-      clients.threads.emplace_back(LinClient, id, addrs, std::vector<std::string>{"x", "y", "z"},
-                                   std::ref(history), std::ref(counters), std::ref(clients.stop));
-    }
+    LinClients clients(4, addrs, {"x", "y", "z"}, history, counters);
     std::this_thread::sleep_for(1500ms);
     cluster.node(leader).Kill();
     std::this_thread::sleep_for(1500ms);
