@@ -129,6 +129,13 @@ void TestRequests() {
   std::string k;
   kvbench::KeyName(42, k);
   CHECK(k == "k00000042");
+  kvbench::KeyName(42, k, /*spread=*/true);
+  CHECK(k == "Kk00000042");  // 0x21 + 42
+  kvbench::KeyName(12, k, /*spread=*/true);
+  CHECK(k == "-k00000012");
+  out.clear();
+  kvbench::AppendOp(out, scratch, kvbench::Target::kKvserver, kvbench::OpKind::kRead, "h:2", k, "");
+  CHECK(out.find("GET /kv/%2Dk00000012 HTTP/1.1\r\n") == 0);
   std::string b;
   kvbench::AppendBase64(b, "");
   kvbench::AppendBase64(b, "foobar");

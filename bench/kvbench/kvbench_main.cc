@@ -25,6 +25,8 @@ flags:
   --value-size B       bytes per written value (default 100)
   --read-ratio R       fraction of operations that are (linearizable) reads, 0..1 (default 0)
   --preload            write every key once before the warmup
+  --spread-keys        keys start with a byte of 0x21..0x7e (index % 94), so that they
+                       spread over the ranges of a kvserver run with -shards
   --timeout S          a connect or request older than this counts as a timeout and the
                        connection is reopened (default 5)
   --seed N             PRNG seed for key and operation choice (default 1)
@@ -75,7 +77,7 @@ void PrintLatencyLine(const char* label, const kvbench::Histogram& h) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  kvbench::Flags flags(argc, argv, {"preload", "json", "help", "h"});
+  kvbench::Flags flags(argc, argv, {"preload", "spread-keys", "json", "help", "h"});
   if (flags.Has("help") || flags.Has("h")) {
     std::fputs(kUsage, stdout);
     return 0;
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   o.value_bytes = static_cast<size_t>(flags.Int("value-size", 100));
   o.read_ratio = flags.Double("read-ratio", 0);
   o.preload = flags.Bool("preload");
+  o.spread_keys = flags.Bool("spread-keys");
   o.request_timeout_s = flags.Double("timeout", 5);
   o.seed = static_cast<uint64_t>(flags.Int("seed", 1));
   o.get_path = flags.String("path", "");

@@ -188,7 +188,7 @@ void Connection::Issue() {
     const double u = static_cast<double>(NextRandom(rng_) >> 11) * 0x1.0p-53;
     op_ = u < o.read_ratio ? OpKind::kRead : OpKind::kWrite;
   }
-  KeyName(key_index, key_);
+  KeyName(key_index, key_, o.spread_keys);
   if (op_ == OpKind::kWrite) {
     value_.resize(o.value_bytes);
     StampValue(NextRandom(rng_), value_);

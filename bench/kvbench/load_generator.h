@@ -27,6 +27,7 @@ struct LoadOptions {
   size_t value_bytes = 100;
   double read_ratio = 0;
   bool preload = false;
+  bool spread_keys = false;      // KeyName's `spread`
   double request_timeout_s = 5;  // a request (or connect) older than this is a timeout
   uint64_t seed = 1;
   // Non-empty: every operation is `GET get_path` (a read; only 2xx succeeds) instead of the

@@ -12,8 +12,10 @@ enum class Target { kKvserver, kEtcd };
 enum class OpKind { kRead, kWrite };
 
 // The name of key number `index`: "k" and 8 zero-padded digits ("k00000042"), written
-// into `out` (cleared first).
-void KeyName(uint64_t index, std::string& out);
+// into `out` (cleared first). `spread`: the name starts with one more byte, 0x21 +
+// index % 94 (printable ASCII but space), so that the keys spread over the ranges of a
+// kvserver started with -shards (split by first byte; docs/multi-raft.md).
+void KeyName(uint64_t index, std::string& out, bool spread = false);
 
 // Fills `value` (value_bytes long) with printable bytes; the first 8 bytes carry `stamp`
 // in hex so successive writes of a key differ.
