@@ -6,8 +6,9 @@
 #                                built (not run) so every RAFT_GUARDED_BY/RAFT_REQUIRES is checked
 #   asan+ubsan     build-asan/   AddressSanitizer + UndefinedBehaviorSanitizer: every test
 #   tsan           build-tsan/   ThreadSanitizer: the tests where threads meet (runtime_test,
-#                                the kvserver unit tests, process_test, process_http_test and
-#                                process_watch_test (watch streams) with kvserver itself
+#                                the kvserver unit tests, process_test, process_http_test,
+#                                process_watch_test (watch streams) and process_ranges_test
+#                                (ranges mode) with kvserver itself
 #                                built under TSan). The pure core, codecs, storage and the
 #                                simulator are single-threaded, so TSan would find nothing
 #                                there and they are left out to keep CI short.
@@ -162,8 +163,8 @@ if want tsan; then
   # names both acquisitions of a lock-order inversion.
   # scripts/tsan.supp lists the only suppressions: races inside uninstrumented RocksDB.
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$ROOT/scripts/tsan.supp}"
-  PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test process_http_test process_watch_test fuzz_http_replay kvserver kvctl" \
-    PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test|process_http_test|process_watch_test|fuzz_http_replay)$' \
+  PHASE_TARGETS="runtime_test state_machine_test kvserver_unit_test process_test process_http_test process_watch_test process_ranges_test fuzz_http_replay kvserver kvctl" \
+    PHASE_TESTS='^(runtime_test|state_machine_test|kvserver_unit_test|process_test|process_http_test|process_watch_test|process_ranges_test|fuzz_http_replay)$' \
     phase tsan "$TSAN_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAFT_WERROR=ON \
     -DRAFT_SANITIZE=OFF -DRAFT_TSAN=ON -DRAFT_BUILD_TESTS=ON -DRAFT_BUILD_KVSERVER=ON
 fi
