@@ -211,12 +211,15 @@ struct KvServer::Impl : HttpHandler {
   // GET /kv in ranges mode: the ranges overlapping the listing, each after its barrier,
   // in key order.
   void ListRanges(const CallPtr& call, std::size_t limit);
-  // /status, /metrics, /health, /join in ranges mode; the other control routes get 501.
+  // /status, /metrics, /health, /join, /leave in ranges mode; the other control routes
+  // get 501.
   void HandleRangesControl(const CallPtr& call);
   std::string RangesStatusJson() const;
   void RangesMetrics(PromWriter& w) const;
   void RangesUpkeepLoop();
   raft::Status JoinRanges(const std::string& via, const std::string& answer);
+  // POST /leave on the meta range's leader: marks the node leaving, answers once it is out.
+  void LeaveRanges(const CallPtr& call, const std::string& name);
 
   // Forwards the call to the leader (one hop): 503 when no leader is known, the request
   // was already forwarded once, or nothing reached the leader; 504 once it was sent and

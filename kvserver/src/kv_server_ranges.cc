@@ -2,6 +2,7 @@
 // start, routing a key to its range, listing across ranges, the control routes that
 // differ (/status, /metrics, /health, /livez, /readyz, /join) and the upkeep loop.
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <future>
 #include <nlohmann/json.hpp>
 
@@ -319,13 +320,14 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     return Answer(call,
                   JsonAnswer(200, route == "/readyz" ? "{\"ready\": true}" : "{\"ok\": true}"));
   }
-  if (route != "/join")
+  if (route != "/join" && route != "/leave")
     return Answer(call, ErrorAnswer(route == "other" ? 404 : 501,
                                     route == "other"
                                         ? "no such route"
                                         : std::string(route) + " is not built in ranges mode yet "
                                                                "(docs/multi-raft.md)"));
-  if (req.method() != http::verb::post) return Answer(call, ErrorAnswer(405, "only POST /join"));
+  if (req.method() != http::verb::post)
+    return Answer(call, ErrorAnswer(405, "only POST " + std::string(route)));
   if (!JsonContentType(req))
     return Answer(call, ErrorAnswer(415, "the body must be JSON (Content-Type: application/json)"));
   auto j = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
@@ -335,6 +337,16 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     auto it = j.find(name);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
+  // Both run on the meta range's leader.
+  auto meta = ranges->host().GroupStatus(kMetaRange);
+  if (!meta.ok() || meta->role != raft::Role::kLeader) {
+    const std::string addr = meta.ok() && meta->leader != raft::kNoNode
+                                 ? ranges->HttpAddrOf(meta->leader)
+                                 : std::string();
+    if (addr.empty()) return Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
+    return ForwardTo(call, addr, 0, std::chrono::seconds(route == "/leave" ? 60 : 5));
+  }
+  if (route == "/leave") return LeaveRanges(call, field("id"));
   JoinRequest jr{field("id"), field("raft_addr"), field("http_addr")};
   if (field("mode") != "ranges")
     return Answer(call, ErrorAnswer(409,
@@ -342,14 +354,6 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
                                     "-shards (any value >= 2)"));
   if (JoinVerdict v = CheckJoin(jr, {}); v.kind == JoinVerdict::Kind::kRefused)
     return Answer(call, ErrorAnswer(v.status, v.message));
-  auto meta = ranges->host().GroupStatus(kMetaRange);
-  if (!meta.ok() || meta->role != raft::Role::kLeader) {
-    const std::string addr = meta.ok() && meta->leader != raft::kNoNode
-                                 ? ranges->HttpAddrOf(meta->leader)
-                                 : std::string();
-    if (addr.empty()) return Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
-    return ForwardTo(call, addr, 0, std::chrono::seconds(5));
-  }
   // The joiner learns the processes to dial from the answer: this one among them.
   if (ranges->meta().Processes().count(ranges->self()) == 0)
     return Answer(call, ErrorAnswer(503, "the meta range is still bootstrapping; retry"));
@@ -367,6 +371,58 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     for (const auto& [id, q] : ranges->meta().Processes())
       out["processes"].push_back({{"id", q.name}, {"raft_addr", q.raft_addr}});
     Answer(call, JsonAnswer(200, Dump(out)));
+  });
+}
+
+namespace {
+
+// Polls (every 100 ms, on the request's I/O thread) until process `p` is out of the meta
+// table, then answers 200; 504 at the deadline (the cluster goes on removing it).
+struct LeaveWait : std::enable_shared_from_this<LeaveWait> {
+  KvServer::Impl* impl;
+  CallPtr call;
+  raft::NodeId p;
+  std::string name;
+  std::chrono::steady_clock::time_point deadline;
+  boost::asio::steady_timer timer;
+  LeaveWait(KvServer::Impl* impl, CallPtr call, raft::NodeId p, std::string name)
+      : impl(impl),
+        call(call),
+        p(p),
+        name(std::move(name)),
+        deadline(std::chrono::steady_clock::now() + std::chrono::seconds(60)),
+        timer(call->info.io) {}
+  void Poll() {
+    if (impl->ranges->meta().Processes().count(p) == 0) {
+      impl->Log(raft::LogLevel::kInfo, "node removed", {{"node", name}});
+      return impl->Answer(call, JsonAnswer(200, "{\"removed\": " + JsonString(name) + "}"));
+    }
+    if (std::chrono::steady_clock::now() >= deadline || impl->shutting_down)
+      return impl->Answer(call, ErrorAnswer(504, "node '" + name +
+                                                     "' is still leaving (its ranges are "
+                                                     "being handed over); see /status"));
+    timer.expires_after(std::chrono::milliseconds(100));
+    timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->Poll(); });
+  }
+};
+
+}  // namespace
+
+void KvServer::Impl::LeaveRanges(const CallPtr& call, const std::string& name) {
+  const raft::NodeId p = raft::NodeIdFromName(name);
+  const auto processes = ranges->meta().Processes();
+  auto it = processes.find(p);
+  if (name.empty() || it == processes.end() || it->second.name != name)
+    return Answer(call, ErrorAnswer(404, "node '" + name + "' is not a member"));
+  std::size_t staying = 0;
+  for (const auto& [id, q] : processes) staying += id != p && q.state == ProcessState::kMember;
+  if (staying == 0) return Answer(call, ErrorAnswer(409, "node '" + name + "' is the last member"));
+  ranges->Leave(p, timeout(), [this, call, p, name](raft::Result<std::string> r) {
+    if (!r.ok()) return Answer(call, StatusAnswer(r.status()));
+    if (!r->empty()) return Answer(call, ErrorAnswer(409, "leave refused: " + *r));
+    boost::asio::post(call->info.io, [this, call, p, name] {
+      std::make_shared<LeaveWait>(this, call, p, name)->Poll();
+    });
   });
 }
 

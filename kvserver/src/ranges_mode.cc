@@ -186,10 +186,11 @@ void RangesMode::Reconcile() {
   size_seen_ = ApproximateSizeBytes();
   Bootstrap(processes, have_directory);
   ReconcileMembers(processes);
-  BalanceLeaders();
+  ReconcileLeaving(processes);
+  BalanceLeaders(processes);
 }
 
-void RangesMode::BalanceLeaders() {
+void RangesMode::BalanceLeaders(const std::map<raft::NodeId, ProcessRecord>& processes) {
   // Every node hosts every range in this version, so each sees every range's leader.
   std::vector<raft::GroupStatusInfo> data;
   for (const raft::GroupStatusInfo& st : host_->GroupStatuses())
@@ -198,7 +199,10 @@ void RangesMode::BalanceLeaders() {
   std::map<raft::NodeId, std::size_t> led;  // by every voter of the data ranges
   for (const auto& st : data) {
     if (st.leader == raft::kNoNode) return;  // an election is running: wait for it
-    for (raft::NodeId v : st.voters) led[v] += 0;
+    for (raft::NodeId v : st.voters) {
+      auto it = processes.find(v);
+      if (it != processes.end() && it->second.state == ProcessState::kMember) led[v] += 0;
+    }
     ++led[st.leader];
   }
   const std::size_t fair = (data.size() + led.size() - 1) / led.size();  // ceil
@@ -233,16 +237,32 @@ void RangesMode::SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processe
     if (it != peers.end() && it->second == p.raft_addr) continue;
     (void)SetPeer(id, p.raft_addr);
   }
+  // Gone from the table since the last pass (not merely unknown yet: a joiner's table
+  // starts empty while it already dials the peers its join answer named).
+  std::vector<raft::NodeId> gone;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& [id, p] : processes_)
+      if (id != self() && processes.count(id) == 0 && peers.count(id) != 0) gone.push_back(id);
+  }
+  for (raft::NodeId id : gone) {
+    raft::Status s = host_->RemovePeer(id);
+    if (s.ok()) s = SavePeers();
+    Log(s.ok() ? raft::LogLevel::kInfo : raft::LogLevel::kWarn, "peer forgotten (left the cluster)",
+        {{"peer", std::to_string(id)}, {"outcome", s.ToString()}});
+  }
+}
+
+raft::Status RangesMode::SavePeers() {
+  std::string lines;
+  for (const auto& [id, addr] : host_->Peers())
+    lines.append(std::to_string(id)).append(" ").append(addr).append("\n");
+  return WriteSmallFile(opts_.data, "peers", lines);
 }
 
 raft::Status RangesMode::SetPeer(raft::NodeId p, const std::string& raft_addr) {
   raft::Status s = host_->SetPeer(p, raft_addr);
-  if (s.ok()) {
-    std::string lines;
-    for (const auto& [id, addr] : host_->Peers())
-      lines.append(std::to_string(id)).append(" ").append(addr).append("\n");
-    s = WriteSmallFile(opts_.data, "peers", lines);
-  }
+  if (s.ok()) s = SavePeers();
   if (!s.ok())
     Log(raft::LogLevel::kWarn, "cannot set a peer",
         {{"peer", std::to_string(p)}, {"error", s.ToString()}});
@@ -311,19 +331,34 @@ void RangesMode::Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processe
                  });
 }
 
-void RangesMode::ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes) {
-  std::vector<RangeId> groups{kMetaRange};
+bool RangesMode::StartChange(RangeId g, const char* what, raft::NodeId p,
+                             const std::function<void(raft::Host::Callback)>& start) {
   {
-    std::shared_lock<std::shared_mutex> l(mu_);
-    for (const auto& [id, sm] : sms_) groups.push_back(id);
+    std::lock_guard<std::mutex> l(changing_mu_);
+    if (!changing_.insert(g).second) return false;  // one change per group at a time
   }
-  for (RangeId g : groups) {
+  start([this, g, what, p](raft::Result<std::string> r) {
+    Log(r.ok() ? raft::LogLevel::kInfo : raft::LogLevel::kDebug, what,
+        {{"range", std::to_string(g)},
+         {"process", std::to_string(p)},
+         {"outcome", r.ok() ? "ok" : r.status().ToString()}});
+    std::lock_guard<std::mutex> l(changing_mu_);
+    changing_.erase(g);
+  });
+  return true;
+}
+
+std::vector<RangeId> RangesMode::HostedGroups() const {
+  std::vector<RangeId> groups{kMetaRange};
+  std::shared_lock<std::shared_mutex> l(mu_);
+  for (const auto& [id, sm] : sms_) groups.push_back(id);
+  return groups;
+}
+
+void RangesMode::ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes) {
+  for (RangeId g : HostedGroups()) {
     auto st = host_->GroupStatus(g);
     if (!st.ok() || st->role != raft::Role::kLeader) continue;
-    {
-      std::lock_guard<std::mutex> l(changing_mu_);
-      if (changing_.count(g)) continue;  // one change per group at a time
-    }
     raft::NodeId add = raft::kNoNode, promote = raft::kNoNode;
     for (const auto& [id, p] : processes) {
       if (p.state != ProcessState::kMember || id == self()) continue;
@@ -335,25 +370,70 @@ void RangesMode::ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& p
         add = id;
       }
     }
-    if (promote == raft::kNoNode && add == raft::kNoNode) continue;
-    {
-      std::lock_guard<std::mutex> l(changing_mu_);
-      changing_.insert(g);
-    }
-    auto done = [this, g, add, promote](raft::Result<std::string> r) {
-      Log(r.ok() ? raft::LogLevel::kInfo : raft::LogLevel::kDebug,
-          promote != raft::kNoNode ? "learner promoted" : "learner added",
-          {{"range", std::to_string(g)},
-           {"process", std::to_string(promote != raft::kNoNode ? promote : add)},
-           {"outcome", r.ok() ? "ok" : r.status().ToString()}});
-      std::lock_guard<std::mutex> l(changing_mu_);
-      changing_.erase(g);
-    };
     if (promote != raft::kNoNode) {
-      host_->PromoteLearner(g, promote, kChangeTimeout, done);
-    } else {
-      host_->AddLearner(g, add, kChangeTimeout, done);
+      StartChange(g, "learner promoted", promote, [this, g, promote](raft::Host::Callback cb) {
+        host_->PromoteLearner(g, promote, kChangeTimeout, std::move(cb));
+      });
+    } else if (add != raft::kNoNode) {
+      StartChange(g, "learner added", add, [this, g, add](raft::Host::Callback cb) {
+        host_->AddLearner(g, add, kChangeTimeout, std::move(cb));
+      });
     }
+  }
+}
+
+void RangesMode::ReconcileLeaving(const std::map<raft::NodeId, ProcessRecord>& processes) {
+  std::vector<raft::NodeId> leaving;
+  for (const auto& [id, p] : processes)
+    if (p.state == ProcessState::kLeaving) leaving.push_back(id);
+  if (leaving.empty()) return;
+  std::set<raft::NodeId> still_member;  // of some group, as this node sees the groups
+  bool meta_leader = false;
+  for (RangeId g : HostedGroups()) {
+    auto st = host_->GroupStatus(g);
+    if (!st.ok()) continue;
+    for (raft::NodeId p : leaving)
+      if (Has(st->voters, p) || Has(st->learners, p)) still_member.insert(p);
+    if (st->role != raft::Role::kLeader) continue;
+    if (g == kMetaRange) meta_leader = true;
+    for (raft::NodeId p : leaving) {
+      if (!Has(st->voters, p) && !Has(st->learners, p)) continue;
+      if (p == self()) {
+        // A leader cannot remove itself here: it hands the group to a member that stays.
+        raft::NodeId to = raft::kNoNode;
+        for (raft::NodeId v : st->voters)
+          if (v != self() && processes.count(v) && processes.at(v).state == ProcessState::kMember)
+            to = v;
+        if (to == raft::kNoNode) continue;
+        StartChange(
+            g, "leadership handed over (leaving)", to, [this, g, to](raft::Host::Callback cb) {
+              host_->TransferLeadership(g, to, kChangeTimeout, [cb](raft::Status s) { cb(s); });
+            });
+      } else {
+        StartChange(g, "leaving process removed", p, [this, g, p](raft::Host::Callback cb) {
+          host_->RemoveReplica(g, p, kChangeTimeout, std::move(cb));
+        });
+      }
+      break;  // one change per group and pass
+    }
+  }
+  if (!meta_leader || proposing_) return;
+  for (raft::NodeId p : leaving) {
+    if (still_member.count(p)) continue;
+    MetaCommand c;
+    c.op = MetaCommand::Op::kRemoveProcess;
+    c.id = p;
+    proposing_ = true;
+    host_->Propose(kMetaRange, EncodeMetaCommand(c), kChangeTimeout,
+                   [this, p](raft::Result<std::string> r) {
+                     Log(raft::LogLevel::kInfo, "process removed from the cluster",
+                         {{"process", std::to_string(p)},
+                          {"outcome", !r.ok()      ? r.status().ToString()
+                                      : r->empty() ? "ok"
+                                                   : *r}});
+                     proposing_ = false;
+                   });
+    return;
   }
 }
 
@@ -362,6 +442,15 @@ void RangesMode::AddProcess(const ProcessRecord& p, std::chrono::milliseconds ti
   MetaCommand c;
   c.op = MetaCommand::Op::kAddProcess;
   c.process = p;
+  host_->Propose(kMetaRange, EncodeMetaCommand(c), timeout, std::move(done));
+}
+
+void RangesMode::Leave(raft::NodeId p, std::chrono::milliseconds timeout,
+                       raft::Host::Callback done) {
+  MetaCommand c;
+  c.op = MetaCommand::Op::kSetProcessState;
+  c.id = p;
+  c.state = ProcessState::kLeaving;
   host_->Propose(kMetaRange, EncodeMetaCommand(c), timeout, std::move(done));
 }
 

@@ -16,9 +16,13 @@
 //   of the data ranges hands one to the node leading fewest.
 // - Joining is /join on any member, forwarded to the meta range's leader, which proposes
 //   the joiner's process record (AddProcess); the rest is Reconcile on every node.
+// - Leaving is /leave, forwarded likewise: the meta range's leader marks the process
+//   leaving (Leave); the leader of each group removes it (a leader that is leaving hands
+//   its leadership to another voter first); once it is a member of no group, the meta
+//   range's leader removes its record, and every node forgets it (RemovePeer).
 //
 // Not built yet (design steps 2 and 3): snapshots of groups (so the logs grow; ranges
-// mode is experimental), splits, placement on 3 of N nodes, /leave, /watch, backups.
+// mode is experimental), splits, placement on 3 of N nodes, /watch, backups.
 // Choices not made: one shared RocksDB for all ranges (format 3, specified in
 // docs/state-format.md) waits for splits, where it avoids moving data; until then a DB
 // per range reuses the proven state machine whole.
@@ -28,6 +32,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -114,6 +119,8 @@ class RangesMode {
   // MetaState::Apply's reason ("" applied) as the value.
   void AddProcess(const ProcessRecord& p, std::chrono::milliseconds timeout,
                   raft::Host::Callback done);
+  // On the meta range's leader: marks process `p` leaving; `done` as AddProcess's.
+  void Leave(raft::NodeId p, std::chrono::milliseconds timeout, raft::Host::Callback done);
 
   // The sum of the ranges' RocksDB sizes (the quota's measure).
   std::uint64_t ApproximateSizeBytes() const;
@@ -127,13 +134,22 @@ class RangesMode {
   void Log(raft::LogLevel level, std::string_view msg, std::vector<raft::LogField> fields) const {
     if (opts_.logger) opts_.logger->Log(level, "ranges", msg, fields);
   }
+  // Peers follow the table: new or readdressed processes are set; those the previous
+  // table had and `processes` has not are removed.
   void SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processes);
   void HostRanges(const std::vector<RangeDescriptor>& ds);
   void Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processes, bool have_directory);
   void ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes);
+  // Leaving processes: removed from the groups this node leads, then from the table.
+  void ReconcileLeaving(const std::map<raft::NodeId, ProcessRecord>& processes);
+  // Starts one membership change or transfer on group `g` unless one is in flight there.
+  bool StartChange(RangeId g, const char* what, raft::NodeId p,
+                   const std::function<void(raft::Host::Callback)>& start);
   // Leaders are spread: a node leading more data ranges than its share (ceil(ranges /
   // voters)) hands one to the voter leading fewest, one transfer at a time.
-  void BalanceLeaders();
+  void BalanceLeaders(const std::map<raft::NodeId, ProcessRecord>& processes);
+  std::vector<RangeId> HostedGroups() const;  // the meta range, then the data ranges
+  raft::Status SavePeers();                   // host_->Peers() into <data>/peers
 
   RangesOptions opts_;
   std::unique_ptr<raft::Host> host_;

@@ -89,6 +89,8 @@ class RangesCluster {
   NodeProcess& node(std::size_t i) { return cluster_.node(i); }
   // A node of the cluster's harness without the ranges flags (not started).
   NodeProcess& AddSingleGroupNode() { return cluster_.AddNode(); }
+  // A ranges-mode node without a proxy (not started).
+  NodeProcess& AddRangesNode() { return cluster_.AddNode({"-shards", std::to_string(kShards)}); }
   Partitions& partitions() { return partitions_; }
   void DumpLogs() { cluster_.DumpLogs(); }
   std::vector<std::string> Addrs() {
@@ -214,6 +216,27 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
       REQUIRE(r.status == 200);
       REQUIRE(r.body == v);
     }
+  }
+
+  // A fourth node joins: a voter of every range, it takes its share of the leaders. Then
+  // it leaves (asked through another node): it hands its ranges over, every range is back
+  // to the three, the table forgets it, and nothing is lost.
+  NodeProcess& fourth = c.AddRangesNode();
+  fourth.Start(c.node(1).http_addr());
+  fourth.WaitServing();
+  c.WaitAllRanges(4, 60s);
+  CHECK(WaitUntil(20s, [&] { return c.Leaders()[fourth.id()] >= 1; }));
+  HttpReply left = c.node(2).Client().Leave(fourth.id());
+  INFO(left.Describe());
+  REQUIRE(left.status == 200);
+  c.WaitAllRanges(3, 30s);
+  CHECK(c.Leaders().count(fourth.id()) == 0);
+  CHECK(c.node(0).StatusJson()["processes"].size() == 3u);
+  CHECK(c.node(1).Client().Leave(fourth.id()).status == 404);
+  for (const auto& [k, v] : want) {
+    HttpReply r = c.node(k.size() % 3).Client().Get(k);
+    REQUIRE(r.status == 200);
+    REQUIRE(r.body == v);
   }
 }
 
