@@ -652,9 +652,9 @@ void KvServer::Impl::Handle(HttpRequest req, const RequestInfo& info, Responder 
   if (shutting_down)
     return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
   if (call->route == "/kv/{key}" || call->route == "/kv") return HandleData(call);
+  if (call->route == "/watch") return HandleWatch(call);
   if (ranges) return HandleRangesControl(call);
   if (call->route == "/backup" || call->route == "/backup/{id}") return HandleBackup(call);
-  if (call->route == "/watch") return HandleWatch(call);
   HandleControl(call);
 }
 

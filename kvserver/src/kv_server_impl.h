@@ -211,6 +211,11 @@ struct KvServer::Impl : HttpHandler {
   // GET /kv in ranges mode: the ranges overlapping the listing, each after its barrier,
   // in key order.
   void ListRanges(const CallPtr& call, std::size_t limit);
+  // The ranges that may hold keys with `prefix` after `start_after`, in key order; nullopt
+  // with a 503 in `refusal` when one is not hosted here yet (or none is known).
+  std::optional<std::vector<Shard>> ShardsOverlapping(const std::string& prefix,
+                                                      const std::string& start_after,
+                                                      HttpResponse* refusal) const;
   // /status, /metrics, /health, /join, /leave in ranges mode; the other control routes
   // get 501.
   void HandleRangesControl(const CallPtr& call);

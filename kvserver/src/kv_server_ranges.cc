@@ -36,6 +36,7 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
   o.shards = impl->fresh && flags.join.empty() ? flags.shards : 0;
   o.rocks = RocksOptionsOf(flags);
   o.logger = impl->logger;
+  o.on_applied = [impl](raft::Index i) { impl->OnApplied(i); };  // wakes the watches
   raft::HostOptions& h = o.host;
   h.listen_addr = flags.raddr;
   h.advertise_addr = flags.raft_advertise();
@@ -110,22 +111,37 @@ void KvServer::Impl::Forward(const CallPtr& call, const Shard& s) {
   ForwardTo(call, addr, s.range, {});
 }
 
-void KvServer::Impl::ListRanges(const CallPtr& call, std::size_t limit) {
-  const Target& t = call->target;
-  const std::string prefix = t.Param("prefix");
-  const std::string start_after = t.Param("start_after");
+std::optional<std::vector<KvServer::Impl::Shard>> KvServer::Impl::ShardsOverlapping(
+    const std::string& prefix, const std::string& start_after, HttpResponse* refusal) const {
   const std::string prefix_end = PrefixEnd(prefix);
-  std::vector<Shard> shards;  // the ranges the listing may reach, in key order
+  std::vector<Shard> shards;
   for (const RangeDescriptor& d : ranges->Directory()) {
     const bool before_end = prefix_end.empty() || d.start < prefix_end;
     const bool after_start = d.end.empty() || (d.end > prefix && d.end > start_after);
     if (!before_end || !after_start) continue;
     RocksStateMachine* rsm = ranges->StateMachine(d.id);
-    if (rsm == nullptr)
-      return Answer(call, ErrorAnswer(503, "range " + std::to_string(d.id) +
-                                               " is not hosted on this node yet; retry"));
+    if (rsm == nullptr) {
+      *refusal = ErrorAnswer(
+          503, "range " + std::to_string(d.id) + " is not hosted on this node yet; retry");
+      return std::nullopt;
+    }
     shards.push_back(Shard{rsm, d.id});
   }
+  if (shards.empty()) {
+    *refusal = ErrorAnswer(503, "the range directory is not known on this node yet; retry");
+    return std::nullopt;
+  }
+  return shards;
+}
+
+void KvServer::Impl::ListRanges(const CallPtr& call, std::size_t limit) {
+  const Target& t = call->target;
+  const std::string prefix = t.Param("prefix");
+  const std::string start_after = t.Param("start_after");
+  HttpResponse refusal;
+  auto overlapping = ShardsOverlapping(prefix, start_after, &refusal);
+  if (!overlapping) return Answer(call, std::move(refusal));
+  const std::vector<Shard> shards = std::move(*overlapping);  // in key order
   // Each range's state after its own barrier: a page is linearizable per range, not one
   // point in time across ranges (no cross-range transactions; docs/http-api.md).
   auto list = [this, call, limit, shards, prefix, start_after] {

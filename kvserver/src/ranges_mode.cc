@@ -196,15 +196,21 @@ void RangesMode::BalanceLeaders(const std::map<raft::NodeId, ProcessRecord>& pro
   for (const raft::GroupStatusInfo& st : host_->GroupStatuses())
     if (st.group != kMetaRange) data.push_back(st);
   if (data.empty() || transferring_) return;
-  std::map<raft::NodeId, std::size_t> led;  // by every voter of the data ranges
+  auto member = [&processes](raft::NodeId p) {
+    auto it = processes.find(p);
+    return it != processes.end() && it->second.state == ProcessState::kMember;
+  };
+  // Data ranges led, by every voter that stays (a leaving one hands its ranges over in
+  // ReconcileLeaving and takes none).
+  std::map<raft::NodeId, std::size_t> led;
   for (const auto& st : data) {
     if (st.leader == raft::kNoNode) return;  // an election is running: wait for it
-    for (raft::NodeId v : st.voters) {
-      auto it = processes.find(v);
-      if (it != processes.end() && it->second.state == ProcessState::kMember) led[v] += 0;
-    }
-    ++led[st.leader];
+    for (raft::NodeId v : st.voters)
+      if (member(v)) led[v] += 0;
   }
+  if (!member(self()) || led.count(self()) == 0) return;
+  for (const auto& st : data)
+    if (led.count(st.leader)) ++led[st.leader];
   const std::size_t fair = (data.size() + led.size() - 1) / led.size();  // ceil
   if (led[self()] <= fair) return;
   auto fewest = std::min_element(led.begin(), led.end(),
@@ -228,8 +234,6 @@ void RangesMode::BalanceLeaders(const std::map<raft::NodeId, ProcessRecord>& pro
 }
 
 void RangesMode::SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processes) {
-  // Processes are only added or readdressed here: nothing leaves the table in this
-  // version (/leave is not built in ranges mode).
   const auto peers = host_->Peers();
   for (const auto& [id, p] : processes) {
     if (id == self()) continue;
@@ -287,6 +291,7 @@ void RangesMode::HostRanges(const std::vector<RangeDescriptor>& ds) {
           {{"range", std::to_string(d.id)}, {"error", sm.status().ToString()}});
       continue;
     }
+    if (opts_.on_applied) (*sm)->SetAppliedListener(opts_.on_applied);
     // The bootstrap voters of a range are its descriptor's first replicas; a replica
     // that was not one joins empty and is added by the range's leader.
     std::vector<raft::NodeId> voters;

@@ -79,6 +79,8 @@ struct RangesOptions {
   RocksOptions rocks;
   raft::HostOptions host;  // data_dir is set to <data>/host
   StructuredLogger* logger = nullptr;
+  // Each range state machine's applied listener (RocksStateMachine::SetAppliedListener).
+  std::function<void(raft::Index)> on_applied;
 };
 
 class RangesMode {

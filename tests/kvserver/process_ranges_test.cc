@@ -3,6 +3,8 @@
 // leaders spread; and the chaos test: kills and partitions (partition_proxy.h) under
 // concurrent clients on keys of every range, checked linearizable with tests/lin.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -51,6 +53,17 @@ class RangesCluster {
       node(i).WaitServing();
     }
     WaitAllRanges(3, 60s);
+    // Then the leaders spread (node0 led every range): until then a write may meet a
+    // leadership transfer and get 503 (retry), which the tests below do not expect.
+    std::map<std::string, int> led;
+    bool spread = WaitUntil(30s, [&] {
+      led = Leaders();
+      return led.size() == 3 && std::all_of(led.begin(), led.end(), [](const auto& l) {
+               return l.second >= 2 && l.second <= 3;
+             });
+    });
+    if (!spread) cluster_.DumpLogs();
+    REQUIRE(spread);
   }
 
   // Waits until node i's /status shows the directory of kShards ranges, each with
@@ -166,24 +179,18 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
   REQUIRE(one.status == 200);
   CHECK(one.Json()["items"].size() == 1u);
 
-  // Leaders are spread: each node leads its share of the 8 data ranges (3, 3, 2).
-  std::map<std::string, int> led;
-  bool spread = WaitUntil(20s, [&] {
-    led = c.Leaders();
-    int lo = 8, hi = 0;
-    for (const std::string id : {"node0", "node1", "node2"}) {
-      lo = std::min(lo, led[id]);
-      hi = std::max(hi, led[id]);
-    }
-    return lo >= 2 && hi <= 3;
-  });
+  // Leaders stay spread (Start waited for it): each node leads its share of the 8 data
+  // ranges (3, 3, 2).
+  std::map<std::string, int> led = c.Leaders();
   INFO("leaders: node0 " << led["node0"] << ", node1 " << led["node1"] << ", node2 "
                          << led["node2"]);
-  CHECK(spread);
+  CHECK(led.size() == 3);
+  for (const auto& [id, n] : led) CHECK((n >= 2 && n <= 3));
 
   // Routes ranges mode does not have yet say so.
-  CHECK(c.node(0).Client().Request("GET", "/watch").status == 501);
   CHECK(c.node(0).Client().Request("POST", "/backup").status == 501);
+  CHECK(c.node(0).Client().Request("POST", "/transfer-leader", "{}", "application/json").status ==
+        501);
   // Per-range metrics.
   HttpReply m = c.node(0).Client().Metrics();
   REQUIRE(m.status == 200);
@@ -238,6 +245,88 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
     REQUIRE(r.status == 200);
     REQUIRE(r.body == v);
   }
+}
+
+// The lines of GET `target` on `addr` (a watch stream), parsed, until `n` events (lines
+// that are not progress) arrived or `limit` passed.
+std::vector<nlohmann::json> WatchLines(const std::string& addr, const std::string& target,
+                                       std::size_t n, Millis limit) {
+  std::vector<nlohmann::json> lines;
+  std::size_t events = 0;
+  std::string pending;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  httplib::Client cli("http://" + addr);
+  cli.set_read_timeout(std::chrono::duration_cast<std::chrono::seconds>(limit));
+  (void)cli.Get(target, [&](const char* data, std::size_t len) {
+    pending.append(data, len);
+    for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+      auto j = nlohmann::json::parse(pending.substr(0, nl), nullptr, false);
+      if (j.is_discarded()) continue;
+      if (j.value("type", "") != "progress") ++events;
+      lines.push_back(std::move(j));
+    }
+    return events < n && std::chrono::steady_clock::now() < deadline;
+  });
+  return lines;
+}
+
+TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its index order",
+          "[ranges][watch]") {
+  RangesCluster c;
+  c.Start();
+  std::map<std::string, std::uint64_t> range_of;  // key -> the range routing it
+  auto dir = c.node(0).StatusJson()["ranges"];
+  const std::vector<std::string> keys = {"#w1", "1w2", "=w3", "Iw4", "Uw5", "aw6", "mw7", "yw8"};
+  for (const std::string& k : keys)
+    for (const auto& g : dir) {
+      const std::string start = g["start"], end = g["end"];
+      if (k >= start && (end.empty() || k < end)) range_of[k] = g["id"].get<std::uint64_t>();
+    }
+  REQUIRE(range_of.size() == keys.size());
+
+  // A watch of everything from now on, opened on node1 before the writes.
+  std::vector<nlohmann::json> seen;
+  std::thread watcher([&] { seen = WatchLines(c.node(1).http_addr(), "/watch", 16, 20s); });
+  std::this_thread::sleep_for(500ms);  // the stream is open (its position is "now")
+  for (int round = 0; round < 2; ++round)
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      REQUIRE(c.node(i % 3).Client().Put(keys[i], fmt::format("v{}", round)).status == 200);
+  watcher.join();
+
+  std::map<std::uint64_t, std::uint64_t> last_index;  // per range: strictly increasing
+  std::map<std::string, int> puts;
+  for (const auto& e : seen) {
+    if (e.value("type", "") != "put") continue;
+    const std::string key = e["key"];
+    INFO(e.dump());
+    REQUIRE(e.contains("range"));
+    CHECK(e["range"].get<std::uint64_t>() == range_of[key]);
+    CHECK(e["index"].get<std::uint64_t>() > last_index[range_of[key]]);
+    last_index[range_of[key]] = e["index"].get<std::uint64_t>();
+    CHECK(e["value"].get<std::string>() == fmt::format("v{}", puts[key]++));
+  }
+  for (const std::string& k : keys) CHECK(puts[k] == 2);
+
+  // from= takes a position back: from each range's first put of "v1", both rounds' second
+  // writes come again (and a prefix inside one range watches that range alone).
+  std::vector<std::string> position;
+  for (const auto& e : seen)
+    if (e.value("value", "") == "v1")
+      position.push_back(
+          fmt::format("{}:{}", e["range"].get<std::uint64_t>(), e["index"].get<std::uint64_t>()));
+  const std::string from = fmt::format("{}", fmt::join(position, ","));
+  auto again = WatchLines(c.node(2).http_addr(), "/watch?from=" + from, 8, 10s);
+  std::size_t v1 = 0;
+  for (const auto& e : again) v1 += e.value("value", "") == "v1";
+  CHECK(v1 == keys.size());
+  auto one = WatchLines(c.node(0).http_addr(), "/watch?prefix=aw&from=" + from, 1, 10s);
+  REQUIRE_FALSE(one.empty());
+  CHECK(one[0]["key"] == "aw6");
+  CHECK(one[0]["range"].get<std::uint64_t>() == range_of["aw6"]);
+  // Single-group parameters are refused in ranges mode, and malformed positions.
+  CHECK(c.node(0).Client().Request("GET", "/watch?from_index=3").status == 400);
+  CHECK(c.node(0).Client().Request("GET", "/watch?from=2:0").status == 400);
+  CHECK(c.node(0).Client().Request("GET", "/watch?from=x").status == 400);
 }
 
 TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay linearizable",
