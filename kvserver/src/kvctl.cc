@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -109,7 +110,9 @@ constexpr CommandDoc kCommands[] = {
      "<key>' or '<index> expire <key>' (-o json: the server's JSON lines), in log order, from\n"
      "index N (default: from now). When the node goes away it resumes on the next of\n"
      "-addr from the last index seen + 1, so nothing is missed or printed twice. Exit 1\n"
-     "when N is older than the history the nodes keep (410). Runs until interrupted."},
+     "when N is older than the history the nodes keep (410). Runs until interrupted. In\n"
+     "ranges mode (-shards) an index is its range's: lines start '<range>:<index>', and a\n"
+     "resume is from each range's last index seen + 1 (-from is for one group only)."},
     {"help", "[COMMAND]", 0, 1, "this text, or one command's", ""},
 };
 
@@ -441,6 +444,24 @@ int SnapshotSave(const Options& o, const std::string& file) {
 // no gap and no repeat.
 int Watch(const Options& o, const std::string& prefix) {
   std::uint64_t next = o.from;  // 0 until the first answer says where "now" is
+  // Ranges mode (docs/http-api.md): the next index per range, from the stream's
+  // X-Kv-Position, progress positions and events; resumed with from=range:index,...
+  std::map<std::uint64_t, std::uint64_t> range_next;
+  auto merge_position = [&range_next](const std::string& position) {
+    std::size_t at = 0;
+    while (at < position.size()) {
+      std::size_t end = position.find(',', at);
+      if (end == std::string::npos) end = position.size();
+      const std::string item = position.substr(at, end - at);
+      const std::size_t colon = item.find(':');
+      if (colon != std::string::npos) {
+        const std::uint64_t r = std::strtoull(item.substr(0, colon).c_str(), nullptr, 10);
+        const std::uint64_t i = std::strtoull(item.substr(colon + 1).c_str(), nullptr, 10);
+        range_next[r] = std::max(range_next[r], i + 1);
+      }
+      at = end + 1;
+    }
+  };
   int failures = 0;
   std::vector<std::string> addrs = o.addrs;
   bool learned = false;
@@ -476,7 +497,15 @@ int Watch(const Options& o, const std::string& prefix) {
       }
     }
     std::string path = "/watch?prefix=" + kv::PercentEncode(prefix);
-    if (next != 0) path += "&from_index=" + std::to_string(next);
+    if (!range_next.empty()) {
+      path += "&from=";
+      for (const auto& [r, i] : range_next) {
+        if (path.back() != '=') path += ",";
+        path.append(std::to_string(r)).append(":").append(std::to_string(i));
+      }
+    } else if (next != 0) {
+      path += "&from_index=" + std::to_string(next);
+    }
     int status = 0;
     std::string pending, error_body;
     bool fatal = false;
@@ -484,6 +513,8 @@ int Watch(const Options& o, const std::string& prefix) {
       status = r.status;
       if (status == 200 && next == 0 && r.has_header("X-Raft-Index"))
         next = std::strtoull(r.get_header_value("X-Raft-Index").c_str(), nullptr, 10) + 1;
+      if (status == 200 && range_next.empty() && r.has_header("X-Kv-Position"))
+        merge_position(r.get_header_value("X-Kv-Position"));
       return true;
     };
     auto on_data = [&](const char* data, std::size_t n) {
@@ -501,6 +532,7 @@ int Watch(const Options& o, const std::string& prefix) {
         const std::string type = j.value("type", "");
         if (type == "progress") {
           next = std::max(next, j.value("index", std::uint64_t{0}) + 1);
+          if (j.contains("position")) merge_position(j.value("position", ""));
           continue;
         }
         if (type == "error") {
@@ -509,8 +541,16 @@ int Watch(const Options& o, const std::string& prefix) {
           return false;
         }
         const std::uint64_t index = j.value("index", std::uint64_t{0});
-        if (index < next) continue;  // never printed twice
-        next = index + 1;
+        std::string where = std::to_string(index);
+        if (j.contains("range")) {  // ranges mode: the index is the range's
+          const std::uint64_t range = j.value("range", std::uint64_t{0});
+          if (index < range_next[range]) continue;  // never printed twice
+          range_next[range] = index + 1;
+          where = std::to_string(range) + ":" + where;
+        } else {
+          if (index < next) continue;  // never printed twice
+          next = index + 1;
+        }
         if (o.json) {
           std::cout << line << "\n";
         } else {
@@ -518,7 +558,7 @@ int Watch(const Options& o, const std::string& prefix) {
           auto text = [b64](const std::string& v) {
             return b64 ? kv::Base64Decode(v).value_or(v) : v;
           };
-          std::cout << index << " " << type << " " << text(j.value("key", ""));
+          std::cout << where << " " << type << " " << text(j.value("key", ""));
           if (type == "put") std::cout << " " << text(j.value("value", ""));
           std::cout << "\n";
         }

@@ -323,6 +323,18 @@ TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its 
   REQUIRE_FALSE(one.empty());
   CHECK(one[0]["key"] == "aw6");
   CHECK(one[0]["range"].get<std::uint64_t>() == range_of["aw6"]);
+  // kvctl watch prints a range's index before each change.
+  CommandRun ctl;
+  std::thread kvctl([&] {
+    ctl = RunCommand(fmt::format("timeout 4 {} -addr {} watch", KVCTL_BIN, c.node(1).http_addr()));
+  });
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(c.node(0).Client().Put("mw7", "v2").status == 200);
+  kvctl.join();
+  INFO(ctl.output);
+  CHECK(ctl.output.find(fmt::format("{}:", range_of["mw7"])) == 0);
+  CHECK(ctl.output.find(" put mw7 v2\n") != std::string::npos);
+
   // Single-group parameters are refused in ranges mode, and malformed positions.
   CHECK(c.node(0).Client().Request("GET", "/watch?from_index=3").status == 400);
   CHECK(c.node(0).Client().Request("GET", "/watch?from=2:0").status == 400);
