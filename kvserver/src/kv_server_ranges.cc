@@ -1,6 +1,6 @@
 // KvServer in ranges mode (ranges_mode.h; docs/multi-raft.md, "kvserver: ranges"):
 // start, routing a key to its range, listing across ranges, the control routes that
-// differ (/status, /metrics, /health, /livez, /readyz, /join) and the upkeep loop.
+// differ (/status, /metrics, /health, /livez, /readyz, /join, /leave) and the upkeep loop.
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <future>

@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <functional>
 #include <optional>
 #include <random>
 #include <thread>
 
 #include "kv_client.h"
+#include "lin_checker.h"
 
 namespace kvtest {
 
@@ -126,6 +128,25 @@ LinClients::LinClients(int n, const std::vector<std::string>& addrs,
 LinClients::~LinClients() {
   stop_ = true;
   for (auto& t : threads_) t.join();
+}
+
+void CheckLinearizable(SharedHistory& history, Counters& counters, int min_definite,
+                       const std::string& context) {
+  auto h = history.history();
+  INFO(h.size() << " operations: " << counters.definite << " definite, " << counters.unknown
+                << " unknown outcome; " << context);
+  {
+    std::lock_guard lock(counters.mu);
+    INFO("first unexpected reply: " << counters.first_unexpected);
+    CHECK(counters.unexpected == 0);
+  }
+  REQUIRE(counters.definite > min_definite);
+  auto result = raft::lin::CheckHistory(h, {.states_max = 5'000'000});
+  INFO(result.ToString());
+  REQUIRE(result.verdict != raft::lin::Verdict::kInvalidHistory);
+  REQUIRE(result.verdict != raft::lin::Verdict::kNotLinearizable);
+  if (result.verdict == raft::lin::Verdict::kTimeout)
+    WARN("checker undecided: " << result.ToString());
 }
 
 }  // namespace kvtest

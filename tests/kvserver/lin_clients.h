@@ -52,6 +52,13 @@ struct Counters {
 void LinClient(std::uint64_t id, std::vector<std::string> addrs, std::vector<std::string> keys,
                SharedHistory& history, Counters& counters, std::atomic<bool>& stop);
 
+// What a linearizability test checks once its clients stopped: no reply the API does not
+// allow, more than `min_definite` definite outcomes (the run did something), and a
+// history the checker finds linearizable (undecided: a warning). `context` is printed
+// with any failure. Catch2 assertions: the test's thread only.
+void CheckLinearizable(SharedHistory& history, Counters& counters, int min_definite,
+                       const std::string& context);
+
 // `n` LinClients (ids 1..n), each on a thread, until this is destroyed: the destructor
 // stops and joins them on every exit from the test's block, a failed REQUIRE included (a
 // joinable std::thread destroyed during unwinding would abort the test binary).

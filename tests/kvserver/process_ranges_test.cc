@@ -15,7 +15,6 @@
 #include <set>
 #include <thread>
 
-#include "lin_checker.h"
 #include "lin_clients.h"
 #include "partition_proxy.h"
 #include "process_harness.h"
@@ -371,21 +370,8 @@ TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay lin
   // Every range back to three voters with a leader, on every node.
   for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i);
 
-  auto h = history.history();
-  INFO(h.size() << " operations: " << counters.definite << " definite, " << counters.unknown
-                << " unknown outcome; " << kills << " kills, " << partitions << " partitions");
-  {
-    std::lock_guard lock(counters.mu);
-    INFO("first unexpected reply: " << counters.first_unexpected);
-    CHECK(counters.unexpected == 0);
-  }
-  REQUIRE(counters.definite > 300);
-  auto result = raft::lin::CheckHistory(h, {.states_max = 5'000'000});
-  INFO(result.ToString());
-  REQUIRE(result.verdict != raft::lin::Verdict::kInvalidHistory);
-  REQUIRE(result.verdict != raft::lin::Verdict::kNotLinearizable);
-  if (result.verdict == raft::lin::Verdict::kTimeout)
-    WARN("checker undecided: " << result.ToString());
+  CheckLinearizable(history, counters, 300,
+                    fmt::format("{} kills, {} partitions", kills, partitions));
 
   // The replicas agree: every key reads the same on every node (linearizable reads).
   for (const std::string& k : kRangeKeys) {
