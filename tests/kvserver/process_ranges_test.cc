@@ -283,10 +283,15 @@ TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its 
     }
   REQUIRE(range_of.size() == keys.size());
 
-  // A watch of everything from now on, opened on node1 before the writes.
+  // A watch of everything from node1's position before the writes (each range's applied
+  // index + 1), whenever its stream opens.
+  std::vector<std::string> start;
+  for (const auto& g : c.node(1).StatusJson()["ranges"])
+    start.push_back(fmt::format("{}:{}", g["id"].get<std::uint64_t>(),
+                                g["applied_index"].get<std::uint64_t>() + 1));
+  const std::string watch_all = fmt::format("/watch?from={}", fmt::join(start, ","));
   std::vector<nlohmann::json> seen;
-  std::thread watcher([&] { seen = WatchLines(c.node(1).http_addr(), "/watch", 16, 20s); });
-  std::this_thread::sleep_for(500ms);  // the stream is open (its position is "now")
+  std::thread watcher([&] { seen = WatchLines(c.node(1).http_addr(), watch_all, 16, 20s); });
   for (int round = 0; round < 2; ++round)
     for (std::size_t i = 0; i < keys.size(); ++i)
       REQUIRE(c.node(i % 3).Client().Put(keys[i], fmt::format("v{}", round)).status == 200);
@@ -322,17 +327,23 @@ TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its 
   REQUIRE_FALSE(one.empty());
   CHECK(one[0]["key"] == "aw6");
   CHECK(one[0]["range"].get<std::uint64_t>() == range_of["aw6"]);
-  // kvctl watch prints a range's index before each change.
+  // kvctl watch prints a range's index before each change. It watches from "now", so the
+  // key is written until kvctl ends (a write before its stream opened is not shown).
   CommandRun ctl;
+  std::atomic<bool> kvctl_done{false};
   std::thread kvctl([&] {
-    ctl = RunCommand(fmt::format("timeout 4 {} -addr {} watch", KVCTL_BIN, c.node(1).http_addr()));
+    ctl =
+        RunCommand(fmt::format("timeout 4 {} -addr {} watch mw", KVCTL_BIN, c.node(1).http_addr()));
+    kvctl_done = true;
   });
-  std::this_thread::sleep_for(1500ms);
-  REQUIRE(c.node(0).Client().Put("mw7", "v2").status == 200);
+  for (int n = 0; !kvctl_done; ++n) {
+    (void)c.node(0).Client().Put("mw7", fmt::format("k{}", n));
+    std::this_thread::sleep_for(200ms);
+  }
   kvctl.join();
   INFO(ctl.output);
   CHECK(ctl.output.find(fmt::format("{}:", range_of["mw7"])) == 0);
-  CHECK(ctl.output.find(" put mw7 v2\n") != std::string::npos);
+  CHECK(ctl.output.find(" put mw7 k") != std::string::npos);
 
   // Single-group parameters are refused in ranges mode, and malformed positions.
   CHECK(c.node(0).Client().Request("GET", "/watch?from_index=3").status == 400);
