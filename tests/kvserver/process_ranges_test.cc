@@ -286,7 +286,8 @@ TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its 
   // A watch of everything from node1's position before the writes (each range's applied
   // index + 1), whenever its stream opens.
   std::vector<std::string> start;
-  for (const auto& g : c.node(1).StatusJson()["ranges"])
+  const nlohmann::json before = c.node(1).StatusJson();  // outlives the loop below
+  for (const auto& g : before["ranges"])
     start.push_back(fmt::format("{}:{}", g["id"].get<std::uint64_t>(),
                                 g["applied_index"].get<std::uint64_t>() + 1));
   const std::string watch_all = fmt::format("/watch?from={}", fmt::join(start, ","));
