@@ -68,21 +68,36 @@ struct JoinFlow : std::enable_shared_from_this<JoinFlow> {
         },
         deadline,
         [self](raft::Result<std::string> r) {
-          if (!r.ok()) return self->impl->Answer(self->call, StatusAnswer(r.status()));
+          if (!r.ok() && !self->RaceLost(r.status()))
+            return self->impl->Answer(self->call, StatusAnswer(r.status()));
           self->WaitCaughtUp();
         });
+  }
+  // Two flows may run for one joiner: a joiner restarted, or whose request timed out,
+  // asks again while the first flow still waits on the leader. The flow that loses the
+  // race is refused by the core ("already a learner", "already a voter"); it then follows
+  // the membership like the winner does instead of failing a join that is succeeding
+  // (found by process_snapshot_test: the restarted joiner got 400 and shut down).
+  static bool RaceLost(const raft::Status& s) {
+    return s.code() == raft::ErrorCode::kInvalidArgument;
   }
   // Promote once the learner has caught up with the commit index (it may need a
   // snapshot first); a voter that cannot keep up would only hurt availability.
   void WaitCaughtUp() {
     auto st = impl->node->GetStatus();
-    for (const auto& ms : st.members)
-      if (ms.info.id == m.id && ms.match + 1 >= st.commit) return Promote();
+    for (const auto& ms : st.members) {
+      if (ms.info.id != m.id) continue;
+      if (ms.voter) return Joined();  // promoted by another flow for this joiner
+      if (ms.match + 1 >= st.commit) return Promote();
+    }
     if (Clock::now() >= deadline || st.role != raft::Role::kLeader)
       return impl->Answer(
           call, ErrorAnswer(504, "node '" + m.name +
                                      "' was added as a learner but did not catch up in time; "
                                      "join again to retry the promotion"));
+    WaitCaughtUpLater();
+  }
+  void WaitCaughtUpLater() {
     timer.expires_after(std::chrono::milliseconds(20));
     timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
       if (!ec) self->WaitCaughtUp();
@@ -97,11 +112,18 @@ struct JoinFlow : std::enable_shared_from_this<JoinFlow> {
         },
         deadline,
         [self](raft::Result<std::string> r) {
-          if (!r.ok()) return self->impl->Answer(self->call, StatusAnswer(r.status()));
-          self->impl->Log(raft::LogLevel::kInfo, "node joined as voter", {{"node", self->m.name}});
-          self->impl->Answer(self->call, JsonAnswer(200, self->impl->StatusJson()));
+          if (r.ok()) {
+            self->impl->Log(raft::LogLevel::kInfo, "node joined as voter",
+                            {{"node", self->m.name}});
+            return self->Joined();
+          }
+          if (!RaceLost(r.status()))
+            return self->impl->Answer(self->call, StatusAnswer(r.status()));
+          // The winner's promotion may be appended but not yet applied: look again soon.
+          self->WaitCaughtUpLater();
         });
   }
+  void Joined() { impl->Answer(call, JsonAnswer(200, impl->StatusJson())); }
 };
 
 }  // namespace

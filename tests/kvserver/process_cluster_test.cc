@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -711,6 +712,38 @@ TEST_CASE("a joiner stopped before its join completed joins when restarted with 
   late.WaitServing();
   CHECK(late.Log().find("existing data found; -join ignored") != std::string::npos);
   cluster.WaitVoters(3);
+}
+
+// Several /join requests for one joiner at once (a joiner restarted, or whose request
+// timed out, asks again while the leader still waits on the first): every one answers
+// 200 once the node is a voter. Before, the flows that lost the race to add or promote
+// were refused by the core ("already a voter": 400), and a joiner so refused shut down
+// (seen in process_snapshot_test on a loaded machine).
+TEST_CASE("concurrent joins for one node all succeed", "[cluster][join]") {
+  ProcessCluster cluster;
+  cluster.Start(2);
+  const std::size_t leader = cluster.WaitLeader();
+  NodeProcess& late = cluster.AddNode();
+  auto join = [&] {
+    return cluster.node(leader).Client(30s).Join(late.id(), late.raft_addr(), late.http_addr());
+  };
+  // Two flows wait for the joiner to catch up before it even runs; its own join is a third.
+  auto first = std::async(std::launch::async, join);
+  auto second = std::async(std::launch::async, join);
+  REQUIRE(WaitUntil(
+      10s, [&] { return Members(cluster.node(leader).StatusJson()).count(late.id()) == 1; }));
+  late.Start(cluster.node(leader).http_addr());
+  const HttpReply a = first.get();
+  const HttpReply b = second.get();
+  INFO(a.Describe() << " / " << b.Describe());
+  CHECK(a.status == 200);
+  CHECK(b.status == 200);
+  cluster.WaitVoters(3, 30s);
+  late.WaitServing();
+  CHECK(late.Log().find("joined the cluster") != std::string::npos);
+  CHECK(late.Alive());
+  PutOk(cluster.node(leader).Client(), "late/k", "v");
+  RequireValue(late.Client(), "late/k", "v");
 }
 
 }  // namespace
