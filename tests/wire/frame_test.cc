@@ -156,7 +156,8 @@ TEST_CASE("header checks fire before any payload byte is buffered", "[wire][fram
       // Group frames travel on version 4 only, and version 4 carries no RaftMessage.
       {"group frame on 3", RawHeader(3, 8, 0, 1, crc), "unsupported version 3 for a GroupMessage"},
       {"beat on 2", RawHeader(2, 11, 0, 1, crc), "unsupported version 2 for a HostBeat"},
-      {"reserved group snapshot", RawHeader(4, 9, 0, 1, crc), "unsupported version 4"},
+      {"group snapshot on 3", RawHeader(3, 9, 0, 1, crc),
+       "unsupported version 3 for a GroupSnapshotChunk"},
       {"finish on 5", RawHeader(5, 7, 0, 1, crc), "unsupported version 5"},
       {"flags", RawHeader(2, 4, 0x8000, 1, crc), "reserved frame flags 0x8000 set"},
       {"length", RawHeader(2, 4, 0, 1025, crc), "payload of 1025 bytes exceeds the limit of 1024"},

@@ -3,12 +3,14 @@
 // a core's heartbeats into beats.
 #include "wire/group_frames.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <random>
 
 #include "raft/coding.h"
 #include "test_util.h"
 #include "wire/frame.h"
+#include "wire/snapshot_chunk.h"
 #include "wire/wire_format.h"
 
 namespace raft::wire {
@@ -208,6 +210,60 @@ TEST_CASE("a core's heartbeats become beats without loss; others travel whole", 
   CHECK_FALSE(BeatOf(kNoGroup, hb).has_value());
   CHECK_FALSE(BeatOf(7, resp).has_value());
   CHECK_FALSE(BeatAckOf(7, hb).has_value());
+}
+
+TEST_CASE("group snapshot chunks and acks carry their group in front", "[wire][group]") {
+  const std::string data = "snapshot bytes";
+  SnapshotChunkView fields;
+  fields.snapshot_index = 77;
+  fields.snapshot_term = 5;
+  fields.offset = 1 << 20;
+  fields.last = true;
+  fields.layout = true;
+  auto fill = [&](char* p) {
+    std::copy(data.begin(), data.end(), p);
+    return Status::Ok();
+  };
+  auto frame = EncodeSnapshotChunkFrame(fields, data.size(), fill, 1 << 20, /*group=*/9);
+  REQUIRE(frame.ok());
+  auto f = DecodeFrame(*frame, 1 << 20);
+  REQUIRE(f.ok());
+  CHECK(f->type == FrameType::kGroupSnapshotChunk);
+  CHECK(f->version == kProtocolVersionHost);
+  CHECK(DecodeFixed64(f->payload.data()) == 9);
+  auto v = DecodeGroupSnapshotChunkView(f->payload);
+  REQUIRE(v.ok());
+  CHECK(v->group == 9);
+  CHECK(v->chunk.snapshot_index == 77);
+  CHECK(v->chunk.snapshot_term == 5);
+  CHECK(v->chunk.offset == 1 << 20);
+  CHECK(v->chunk.last);
+  CHECK(v->chunk.layout);
+  CHECK(v->chunk.data == data);
+  // Group 0 means no group: a version 2-3 SnapshotChunk, as before.
+  auto plain = EncodeSnapshotChunkFrame(fields, data.size(), fill, 1 << 20);
+  REQUIRE(plain.ok());
+  CHECK(DecodeFrame(*plain, 1 << 20)->type == FrameType::kSnapshotChunk);
+
+  SnapshotChunkAck ack{77, 5, 123, true};
+  auto enc = EncodeGroupSnapshotChunkAck(9, ack);
+  REQUIRE(enc.ok());
+  CHECK(enc->size() == 8 + 25);
+  auto dec = DecodeGroupSnapshotChunkAck(*enc);
+  REQUIRE(dec.ok());
+  CHECK(dec->group == 9);
+  CHECK(dec->ack == ack);
+
+  CHECK_FALSE(EncodeGroupSnapshotChunkAck(0, ack).ok());
+  std::string zero = *enc;
+  for (int i = 0; i < 8; ++i) zero[static_cast<std::size_t>(i)] = '\0';
+  CHECK(DecodeError(DecodeGroupSnapshotChunkAck(zero)).find("group 0") != std::string::npos);
+  CHECK_FALSE(DecodeGroupSnapshotChunkAck(enc->substr(0, 5)).ok());
+  CHECK_FALSE(DecodeGroupSnapshotChunkAck(*enc + "x").ok());
+  std::string payload(f->payload);
+  for (int i = 0; i < 8; ++i) payload[static_cast<std::size_t>(i)] = '\0';
+  CHECK(DecodeError(DecodeGroupSnapshotChunkView(payload)).find("group 0") != std::string::npos);
+  CHECK_FALSE(DecodeGroupSnapshotChunkView(std::string(f->payload).substr(0, 12)).ok());
 }
 
 }  // namespace raft::wire

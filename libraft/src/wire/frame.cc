@@ -27,7 +27,7 @@ bool IsFrameType(std::uint8_t t) {
 
 // Whether a frame of `type` may carry `version` (section 3.2): the handshake types
 // version 1; RaftMessage and the snapshot frames versions 2-3; HandshakeFinish 2-4; the
-// group frames 4 (section 4.4), their reserved snapshot types not yet.
+// group frames 4 (section 4.4).
 bool TypeFitsVersion(FrameType t, std::uint8_t version) {
   switch (t) {
     case FrameType::kHandshake:
@@ -41,12 +41,11 @@ bool TypeFitsVersion(FrameType t, std::uint8_t version) {
     case FrameType::kHandshakeFinish:
       return version >= kProtocolVersionMin && version <= kProtocolVersionHost;
     case FrameType::kGroupMessage:
+    case FrameType::kGroupSnapshotChunk:
+    case FrameType::kGroupSnapshotChunkAck:
     case FrameType::kHostBeat:
     case FrameType::kHostBeatAck:
       return version == kProtocolVersionHost;
-    case FrameType::kGroupSnapshotChunk:
-    case FrameType::kGroupSnapshotChunkAck:
-      return false;
   }
   return false;
 }

@@ -51,13 +51,30 @@ Result<std::string> EncodeSnapshotChunk(const SnapshotChunk& chunk);
 // The whole frame (header and payload) of a chunk of `fields` (its data ignored) with
 // `data_size` bytes that `fill` writes in place at the pointer it is given: the data is
 // copied once (e.g. read from the snapshot file straight into the frame), not three
-// times. Errors: EncodeSnapshotChunk's and EncodeFrameHeader's, or fill's.
+// times. `group` 0: a SnapshotChunk frame (versions 2-3); else a GroupSnapshotChunk of
+// that group (version 4, section 4.4). Errors: EncodeSnapshotChunk's and
+// EncodeFrameHeader's, or fill's.
 Result<std::string> EncodeSnapshotChunkFrame(const SnapshotChunkView& fields, std::size_t data_size,
                                              const std::function<Status(char*)>& fill,
-                                             std::uint32_t payload_bytes_max);
+                                             std::uint32_t payload_bytes_max,
+                                             std::uint64_t group = 0);
 Result<SnapshotChunk> DecodeSnapshotChunk(std::string_view payload);
 Result<SnapshotChunkView> DecodeSnapshotChunkView(std::string_view payload);
 Result<std::string> EncodeSnapshotChunkAck(const SnapshotChunkAck& ack);
 Result<SnapshotChunkAck> DecodeSnapshotChunkAck(std::string_view payload);
+
+// Version 4 (section 4.4): `group:u64` in front of a snapshot_chunk or a
+// snapshot_chunk_ack. Group 0 is refused both ways (kInvalidArgument, kCorruption).
+struct GroupChunkView {
+  std::uint64_t group = 0;
+  SnapshotChunkView chunk;
+};
+struct GroupChunkAck {
+  std::uint64_t group = 0;
+  SnapshotChunkAck ack;
+};
+Result<GroupChunkView> DecodeGroupSnapshotChunkView(std::string_view payload);
+Result<std::string> EncodeGroupSnapshotChunkAck(std::uint64_t group, const SnapshotChunkAck& ack);
+Result<GroupChunkAck> DecodeGroupSnapshotChunkAck(std::string_view payload);
 
 }  // namespace raft::wire

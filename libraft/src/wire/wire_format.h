@@ -56,8 +56,8 @@ enum class FrameType : std::uint8_t {
   kHandshakeFinish = 7,
   // Version 4 only (section 4.4); types 4-6 are refused on version 4.
   kGroupMessage = 8,
-  kGroupSnapshotChunk = 9,      // reserved: not sent yet, refused
-  kGroupSnapshotChunkAck = 10,  // reserved: not sent yet, refused
+  kGroupSnapshotChunk = 9,
+  kGroupSnapshotChunkAck = 10,
   kHostBeat = 11,
   kHostBeatAck = 12,
 };
