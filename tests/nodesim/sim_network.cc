@@ -410,12 +410,12 @@ void SimTransport::Send(Message m) {
     if (m.type == MessageType::kSnapshot) {
       ++net_->stats_.snapshot_streams_started;
       ++net_->stats_.snapshot_streams_failed;
-      Post([peer = m.to](SimTransport* t) { t->handler_->OnSnapshotSent(peer, false); });
+      ReportSent(m.to, 0, false);
     }
     return;
   }
   if (m.type == MessageType::kSnapshot) {
-    StartSnapshot(m);
+    StartSnapshot(m, 0, snapshots_);
     return;
   }
   auto payload = wire::EncodeMessage(m);
@@ -461,24 +461,54 @@ void SimTransport::SendGroupFrame(NodeId peer, wire::FrameType type, const std::
                  /*raft_message=*/true);
 }
 
-void SimTransport::StartSnapshot(const Message& m) {
+void SimTransport::SendGroupSnapshot(std::uint64_t group, Message m,
+                                     runtime::SnapshotStore* store) {
+  if (stopped_) return;
+  RAFT_ASSERT(options_.host, "a group snapshot on a transport that is not a host's");
+  if (peers_.count(m.to) == 0) {
+    ReportUnreachable(m.to);
+    ++net_->stats_.snapshot_streams_started;
+    ++net_->stats_.snapshot_streams_failed;
+    ReportSent(m.to, group, false);
+    return;
+  }
+  StartSnapshot(m, group, store);
+}
+
+void SimTransport::ReportSent(NodeId peer, std::uint64_t group, bool ok) {
+  Post([peer, group, ok](SimTransport* t) {
+    if (group != 0) {
+      t->handler_->OnGroupSnapshotSent(peer, group, ok);
+    } else {
+      t->handler_->OnSnapshotSent(peer, ok);
+    }
+  });
+}
+
+void SimTransport::StartSnapshot(const Message& m, std::uint64_t group,
+                                 runtime::SnapshotStore* store) {
   Peer& p = peers_.at(m.to);
-  if (p.snap) return;  // one stream per peer; the core offers again after a failure
+  // One stream per peer; the core offers again after a failure. As PeerConn, another
+  // group's offer fails at once.
+  if (p.snap) {
+    if (group != p.snap->group) ReportSent(m.to, group, false);
+    return;
+  }
   ++net_->stats_.snapshot_streams_started;
   auto fail = [&](const std::string& why) {
     Log(LogLevel::kError, "snapshot stream failed",
         {{"peer", std::to_string(m.to)}, {"error", why}});
     ++net_->stats_.snapshot_streams_failed;
-    Post([peer = m.to](SimTransport* t) { t->handler_->OnSnapshotSent(peer, false); });
+    ReportSent(m.to, group, false);
   };
-  if (snapshots_ == nullptr) return fail("no snapshot store");
-  auto file = snapshots_->OpenView(m.snapshot.index, m.snapshot.term);
+  if (store == nullptr) return fail("no snapshot store");
+  auto file = store->OpenView(m.snapshot.index, m.snapshot.term);
   if (!file.ok()) return fail(file.status().ToString());
   const std::uint64_t size = (*file)->size();
   if (size == 0) return fail("empty snapshot file");
   // As PeerConn in backoff or when the dial fails: the stream fails, no unreachable.
   if (Connection(m.to, /*report_unreachable=*/false) == 0) return fail("peer unreachable");
-  p.snap = SnapshotSend{m, std::move(file).value(), size, 0, 0};
+  p.snap = SnapshotSend{m, group, std::move(file).value(), size, 0, 0};
   // The first chunks go out at a later io step, as after a real connect completes.
   Post([peer = m.to](SimTransport* t) { t->PumpSnapshot(peer); });
 }
@@ -501,16 +531,19 @@ void SimTransport::PumpSnapshot(NodeId peer) {
       FinishSnapshot(peer, false);
       return;
     }
-    wire::SnapshotChunk c;
-    c.snapshot_index = s.msg.snapshot.index;
-    c.snapshot_term = s.msg.snapshot.term;
-    c.offset = s.sent;
-    c.last = s.sent + n == s.size;
-    c.data = std::move(data).value();
-    auto payload = wire::EncodeSnapshotChunk(c);
-    auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kSnapshotChunk, *payload,
-                                                  options_.frame_bytes_max)
-                              : Result<std::string>(payload.status());
+    wire::SnapshotChunkView fields;
+    fields.snapshot_index = s.msg.snapshot.index;
+    fields.snapshot_term = s.msg.snapshot.term;
+    fields.offset = s.sent;
+    fields.last = s.sent + n == s.size;
+    // A group's chunk carries its group (frame type 9, version 4); a Node's does not.
+    auto frame = wire::EncodeSnapshotChunkFrame(
+        fields, n,
+        [&](char* out) {
+          std::copy(data->begin(), data->end(), out);
+          return Status::Ok();
+        },
+        options_.frame_bytes_max, s.group);
     if (!frame.ok()) {
       Log(LogLevel::kError, "cannot send snapshot chunk",
           {{"peer", std::to_string(peer)}, {"error", frame.status().ToString()}});
@@ -526,9 +559,10 @@ void SimTransport::PumpSnapshot(NodeId peer) {
 void SimTransport::FinishSnapshot(NodeId peer, bool ok) {
   auto it = peers_.find(peer);
   if (it == peers_.end() || !it->second.snap) return;
+  const std::uint64_t group = it->second.snap->group;
   it->second.snap.reset();
   ++(ok ? net_->stats_.snapshot_streams_completed : net_->stats_.snapshot_streams_failed);
-  Post([peer, ok](SimTransport* t) { t->handler_->OnSnapshotSent(peer, ok); });
+  ReportSent(peer, group, ok);
 }
 
 void SimTransport::OutboundEnded(NodeId peer, std::uint64_t conn_id, bool had_traffic) {
@@ -574,6 +608,7 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
     return;
   }
   const bool group_frame = f->type == wire::FrameType::kGroupMessage ||
+                           f->type == wire::FrameType::kGroupSnapshotChunk ||
                            f->type == wire::FrameType::kHostBeat ||
                            f->type == wire::FrameType::kHostBeatAck;
   if (group_frame != options_.host)
@@ -613,15 +648,28 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
       return;
     }
     case wire::FrameType::kSnapshotChunk:
-      HandleChunk(conn_id, in, f->payload);
+    case wire::FrameType::kGroupSnapshotChunk:
+      HandleChunk(conn_id, in, *f);
       return;
     default:
       return refuse("dropping a frame", std::string("unexpected ") + wire::FrameTypeName(f->type));
   }
 }
 
-void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::string& payload) {
-  auto c = wire::DecodeSnapshotChunk(payload);
+void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const wire::Frame& f) {
+  Result<wire::SnapshotChunkView> c = wire::SnapshotChunkView();
+  std::uint64_t group = 0;
+  if (f.type == wire::FrameType::kGroupSnapshotChunk) {
+    auto gc = wire::DecodeGroupSnapshotChunkView(f.payload);
+    if (gc.ok()) {
+      group = gc->group;
+      c = gc->chunk;
+    } else {
+      c = gc.status();
+    }
+  } else {
+    c = wire::DecodeSnapshotChunkView(f.payload);
+  }
   if (!c.ok()) {  // as InboundConn: the connection closes
     ++net_->stats_.frames_undecodable;
     SimNetwork* net = net_;
@@ -633,19 +681,27 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
   ack.snapshot_term = c->snapshot_term;
   Status s;
   if (c->offset == 0) {  // as InboundConn: only from the leader, at most snapshot_bytes_max
-    s = handler_->AcceptSnapshot(in.peer);
-    if (s.ok() && snapshots_ == nullptr) s = Status(ErrorCode::kIOError, "no snapshot store");
-    auto r = s.ok() ? snapshots_->Receive(c->snapshot_index, c->snapshot_term,
-                                          options_.snapshot_bytes_max, c->layout)
-                    : Result<std::unique_ptr<runtime::SnapshotReceiver>>(s);
+    in.receiver.reset();
+    in.receiver_group = group;
+    Result<runtime::SnapshotStore*> store = snapshots_;
+    if (group != 0) {
+      store = handler_->AcceptGroupSnapshot(in.peer, group);
+    } else if (s = handler_->AcceptSnapshot(in.peer); !s.ok()) {
+      store = s;
+    }
+    if (store.ok() && *store == nullptr) store = Status(ErrorCode::kIOError, "no snapshot store");
+    auto r = store.ok() ? (*store)->Receive(c->snapshot_index, c->snapshot_term,
+                                            options_.snapshot_bytes_max, c->layout)
+                        : Result<std::unique_ptr<runtime::SnapshotReceiver>>(store.status());
     if (r.ok()) {
       in.receiver = std::move(r).value();
     } else {
       s = r.status();
     }
   }
-  if (s.ok() && (!in.receiver || in.receiver->index() != c->snapshot_index ||
-                 in.receiver->term() != c->snapshot_term || in.receiver->layout() != c->layout)) {
+  if (s.ok() &&
+      (!in.receiver || in.receiver_group != group || in.receiver->index() != c->snapshot_index ||
+       in.receiver->term() != c->snapshot_term || in.receiver->layout() != c->layout)) {
     s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
   }
   if (s.ok()) s = in.receiver->Write(c->offset, c->data);
@@ -658,10 +714,15 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
     ack.abort = true;
   }
   if (c->last || !s.ok()) in.receiver.reset();
-  auto ack_payload = wire::EncodeSnapshotChunkAck(ack);
-  auto frame = ack_payload.ok() ? wire::EncodeFrame(wire::FrameType::kSnapshotChunkAck,
-                                                    *ack_payload, options_.frame_bytes_max)
-                                : Result<std::string>(ack_payload.status());
+  auto ack_payload = group != 0 ? wire::EncodeGroupSnapshotChunkAck(group, ack)
+                                : wire::EncodeSnapshotChunkAck(ack);
+  auto frame =
+      ack_payload.ok()
+          ? wire::EncodeFrame(group != 0 ? wire::FrameType::kGroupSnapshotChunkAck
+                                         : wire::FrameType::kSnapshotChunkAck,
+                              *ack_payload, options_.frame_bytes_max,
+                              group != 0 ? wire::kProtocolVersionHost : wire::kProtocolVersion)
+          : Result<std::string>(ack_payload.status());
   RAFT_ASSERT(frame.ok(), "cannot encode a chunk ack");
   net_->Transmit(conn_id, SimNetwork::Dir::kBack, std::move(frame).value(),
                  /*raft_message=*/false);
@@ -669,14 +730,27 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const std::st
 
 void SimTransport::HandleAck(NodeId peer, std::uint64_t conn_id, const std::string& bytes) {
   auto f = wire::DecodeFrame(bytes, options_.frame_bytes_max);
-  if (!f.ok() || f->type != wire::FrameType::kSnapshotChunkAck) {
+  if (!f.ok() || (f->type != wire::FrameType::kSnapshotChunkAck &&
+                  f->type != wire::FrameType::kGroupSnapshotChunkAck)) {
     ++net_->stats_.frames_undecodable;
     return;
   }
-  auto ack = wire::DecodeSnapshotChunkAck(f->payload);
+  Result<wire::SnapshotChunkAck> ack = wire::SnapshotChunkAck();
+  std::uint64_t group = 0;
+  if (f->type == wire::FrameType::kGroupSnapshotChunkAck) {
+    auto ga = wire::DecodeGroupSnapshotChunkAck(f->payload);
+    if (ga.ok()) {
+      group = ga->group;
+      ack = ga->ack;
+    } else {
+      ack = ga.status();
+    }
+  } else {
+    ack = wire::DecodeSnapshotChunkAck(f->payload);
+  }
   auto it = peers_.find(peer);
   if (!ack.ok() || it == peers_.end() || it->second.conn != conn_id || !it->second.snap ||
-      ack->snapshot_index != it->second.snap->msg.snapshot.index)
+      group != it->second.snap->group || ack->snapshot_index != it->second.snap->msg.snapshot.index)
     return;
   Peer& p = it->second;
   if (ack->abort) {
@@ -689,10 +763,15 @@ void SimTransport::HandleAck(NodeId peer, std::uint64_t conn_id, const std::stri
     return;
   }
   // The whole file is durable at the peer: now the message that makes it install.
-  auto payload = wire::EncodeMessage(p.snap->msg);
-  auto frame = payload.ok() ? wire::EncodeFrame(wire::FrameType::kRaftMessage, *payload,
-                                                options_.frame_bytes_max)
-                            : Result<std::string>(payload.status());
+  const std::uint64_t g = p.snap->group;
+  auto payload =
+      g != 0 ? wire::EncodeGroupMessage(g, p.snap->msg) : wire::EncodeMessage(p.snap->msg);
+  auto frame = payload.ok()
+                   ? wire::EncodeFrame(
+                         g != 0 ? wire::FrameType::kGroupMessage : wire::FrameType::kRaftMessage,
+                         *payload, options_.frame_bytes_max,
+                         g != 0 ? wire::kProtocolVersionHost : wire::kProtocolVersion)
+                   : Result<std::string>(payload.status());
   if (!frame.ok()) {
     Log(LogLevel::kError, "cannot send the snapshot's install message",
         {{"peer", std::to_string(peer)}, {"error", frame.status().ToString()}});

@@ -65,6 +65,7 @@
 #include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "sim_world.h"
+#include "wire/frame.h"
 
 namespace raft::nodesim {
 
@@ -225,6 +226,9 @@ class SimTransport final : public runtime::MessageTransport {
   // A host's transport (options.host): one group frame of protocol version 4. The
   // message faults apply to it as to a raft message frame.
   void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) override;
+  // A host's group snapshot stream: as a Node's, in GroupSnapshotChunk frames, the
+  // kSnapshot message then as a GroupMessage (runtime/env.h).
+  void SendGroupSnapshot(std::uint64_t group, Message m, runtime::SnapshotStore* store) override;
   void Stop() override;
 
   int slot() const { return slot_; }
@@ -235,6 +239,7 @@ class SimTransport final : public runtime::MessageTransport {
   friend class SimNetwork;
   struct SnapshotSend {
     Message msg;
+    std::uint64_t group = 0;                      // 0: a Node's stream
     std::unique_ptr<runtime::SnapshotView> file;  // open for the whole stream
     std::uint64_t size = 0;                       // of the file
     std::uint64_t sent = 0;                       // bytes put on the connection; <= size
@@ -251,6 +256,7 @@ class SimTransport final : public runtime::MessageTransport {
     NodeId peer = kNoNode;
     bool handshaken = false;  // a frame arrived: the real handshake has happened
     std::unique_ptr<runtime::SnapshotReceiver> receiver;
+    std::uint64_t receiver_group = 0;
   };
 
   SimTransport(SimNetwork* net, int slot, std::uint64_t incarnation,
@@ -260,7 +266,8 @@ class SimTransport final : public runtime::MessageTransport {
   // Our live connection to `peer`, dialing if there is none; 0 when refused or in
   // backoff (then the peer is reported unreachable if `report_unreachable`).
   std::uint64_t Connection(NodeId peer, bool report_unreachable);
-  void StartSnapshot(const Message& m);
+  void StartSnapshot(const Message& m, std::uint64_t group, runtime::SnapshotStore* store);
+  void ReportSent(NodeId peer, std::uint64_t group, bool ok);  // posted to the handler
   void PumpSnapshot(NodeId peer);
   void FinishSnapshot(NodeId peer, bool ok);
   void EnterBackoff(Peer& p);
@@ -273,7 +280,7 @@ class SimTransport final : public runtime::MessageTransport {
   // corrupt fault made it so, the connection then ends, as InboundConn closes it (a
   // snapshot stream on it fails instead of waiting forever for an ack).
   void HandleForward(std::uint64_t conn_id, const std::string& bytes, bool damaged);
-  void HandleChunk(std::uint64_t conn_id, Inbound& in, const std::string& payload);
+  void HandleChunk(std::uint64_t conn_id, Inbound& in, const wire::Frame& f);
   void HandleAck(NodeId peer, std::uint64_t conn_id, const std::string& bytes);
   void PeerIsUp(NodeId peer);
   void Post(std::function<void(SimTransport*)> fn) { net_->PostTo(id_, std::move(fn)); }

@@ -68,6 +68,13 @@ class MessageTransport {
   // (kGroupMessage, kHostBeat, kHostBeatAck) with its encoded payload. Never blocks.
   // The default aborts: a transport of a Node never gets one (thread_env.cc).
   virtual void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload);
+  // A host's transport: streams the snapshot that `m` (a kSnapshot of group `group`)
+  // names, read from `store` (borrowed; it outlives the stream: the host keeps a removed
+  // group's store until the io lane stops), to m.to as GroupSnapshotChunk frames, then `m`
+  // as a GroupMessage; the handler hears OnGroupSnapshotSent(m.to, group, ok). One stream
+  // per peer process: an offer for another group while one runs fails at once. The
+  // default aborts, as SendGroupFrame's.
+  virtual void SendGroupSnapshot(std::uint64_t group, Message m, SnapshotStore* store);
   // Closes every connection; no handler callback runs afterwards.
   virtual void Stop() = 0;
 };

@@ -111,6 +111,7 @@ bool InboundConn::HandleFrame(wire::Frame f) {
       return true;
     }
     case wire::FrameType::kSnapshotChunk:
+    case wire::FrameType::kGroupSnapshotChunk:
       return HandleChunk(f);
     case wire::FrameType::kGroupMessage:
     case wire::FrameType::kHostBeat:
@@ -281,7 +282,21 @@ bool InboundConn::HandleFinish(const wire::Frame& f) {
 }
 
 bool InboundConn::HandleChunk(const wire::Frame& f) {
-  auto c = wire::DecodeSnapshotChunkView(f.payload);  // the data stays in f
+  // The data stays in f. Group 0: a Node's stream (the frame decoder let each type
+  // through only on the versions that carry it).
+  Result<wire::SnapshotChunkView> c = wire::SnapshotChunkView();
+  std::uint64_t group = 0;
+  if (f.type == wire::FrameType::kGroupSnapshotChunk) {
+    auto gc = wire::DecodeGroupSnapshotChunkView(f.payload);
+    if (gc.ok()) {
+      group = gc->group;
+      c = gc->chunk;
+    } else {
+      c = gc.status();
+    }
+  } else {
+    c = wire::DecodeSnapshotChunkView(f.payload);
+  }
   if (!c.ok())
     return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
   if (c->layout && version_ < wire::kProtocolVersionLayout)
@@ -293,19 +308,26 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
   Status s;
   if (c->offset == 0) {
     receiver_.reset();
-    t_->ClaimReceive(peer_, shared_from_this());
-    s = t_->handler()->AcceptSnapshot(peer_);
-    auto r = s.ok() ? t_->snapshots()->Receive(c->snapshot_index, c->snapshot_term,
-                                               t_->options().snapshot_bytes_max, c->layout)
-                    : Result<std::unique_ptr<SnapshotReceiver>>(s);
+    receiver_group_ = group;
+    t_->ClaimReceive(peer_, group, shared_from_this());
+    Result<SnapshotStore*> store = t_->snapshots();
+    if (group != 0) {
+      store = t_->handler()->AcceptGroupSnapshot(peer_, group);
+    } else if (s = t_->handler()->AcceptSnapshot(peer_); !s.ok()) {
+      store = s;
+    }
+    auto r = store.ok() ? (*store)->Receive(c->snapshot_index, c->snapshot_term,
+                                            t_->options().snapshot_bytes_max, c->layout)
+                        : Result<std::unique_ptr<SnapshotReceiver>>(store.status());
     if (r.ok()) {
       receiver_ = std::move(r).value();
     } else {
       s = r.status();
     }
   }
-  if (s.ok() && (!receiver_ || receiver_->index() != c->snapshot_index ||
-                 receiver_->term() != c->snapshot_term || receiver_->layout() != c->layout)) {
+  if (s.ok() &&
+      (!receiver_ || receiver_group_ != group || receiver_->index() != c->snapshot_index ||
+       receiver_->term() != c->snapshot_term || receiver_->layout() != c->layout)) {
     s = Status(ErrorCode::kInvalidArgument, "chunk of an unknown snapshot stream");
   }
   if (s.ok()) s = receiver_->Write(c->offset, c->data);
@@ -313,10 +335,11 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     const bool linked = receiver_->layout();  // (Finish ends the layout receive)
     s = receiver_->Finish();
     if (s.ok()) {
-      t_->Log(LogLevel::kInfo, "snapshot received",
-              {{"peer", t_->PeerLabel(peer_)},
-               {"index", std::to_string(c->snapshot_index)},
-               {"form", linked ? "linked" : "file"}});
+      std::vector<LogField> fields = {{"peer", t_->PeerLabel(peer_)},
+                                      {"index", std::to_string(c->snapshot_index)},
+                                      {"form", linked ? "linked" : "file"}};
+      if (group != 0) fields.push_back({"group", std::to_string(group)});
+      t_->Log(LogLevel::kInfo, "snapshot received", std::move(fields));
     }
   }
   if (s.ok()) {
@@ -328,12 +351,15 @@ bool InboundConn::HandleChunk(const wire::Frame& f) {
     ack.abort = true;
   }
   if (c->last || !s.ok()) receiver_.reset();
+  if (group != 0)
+    return SendFrame(wire::FrameType::kGroupSnapshotChunkAck,
+                     wire::EncodeGroupSnapshotChunkAck(group, ack), false);
   return SendFrame(wire::FrameType::kSnapshotChunkAck, wire::EncodeSnapshotChunkAck(ack), false);
 }
 
-void InboundConn::DropReceive(const std::string& why) {
+void InboundConn::DropReceive(std::uint64_t group, const std::string& why) {
   t_->CheckThread();
-  if (!receiver_) return;
+  if (!receiver_ || receiver_group_ != group) return;
   t_->Log(LogLevel::kWarn, "snapshot receive abandoned",
           {{"peer", t_->PeerLabel(peer_)},
            {"index", std::to_string(receiver_->index())},

@@ -32,9 +32,10 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   InboundConn(Transport* t, std::shared_ptr<PeerStream> stream);
   void Start();
   void Close();
-  // Abandons the snapshot receive in progress, if any (its file is removed); later chunks
-  // of that stream are answered with an abort. See Transport::ClaimReceive.
-  void DropReceive(const std::string& why);
+  // Abandons the snapshot receive of `group` (0: a Node's) in progress, if any (its file
+  // is removed); later chunks of that stream are answered with an abort. See
+  // Transport::ClaimReceive.
+  void DropReceive(std::uint64_t group, const std::string& why);
 
  private:
   void StartRead();
@@ -46,7 +47,7 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   bool HandleFinish(const wire::Frame& f);
   // Logs, sends HandshakeReject and closes after it; false.
   bool Reject(wire::RejectCode code, const std::string& reason);
-  bool HandleChunk(const wire::Frame& f);
+  bool HandleChunk(const wire::Frame& f);  // SnapshotChunk or GroupSnapshotChunk
   // Version 4: GroupMessage, HostBeat, HostBeatAck to the handler.
   bool HandleGroupFrame(const wire::Frame& f);
   // Queues one answer; an answer that cannot be framed closes the connection (false).
@@ -75,7 +76,9 @@ class InboundConn : public std::enable_shared_from_this<InboundConn> {
   bool write_active_ = false;
   bool close_after_write_ = false;
   bool closed_ = false;
+  // The receive in progress (a dialer streams one snapshot at a time) and its group.
   std::unique_ptr<SnapshotReceiver> receiver_;
+  std::uint64_t receiver_group_ = 0;
 };
 
 }  // namespace raft::runtime

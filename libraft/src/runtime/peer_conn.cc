@@ -4,6 +4,7 @@
 
 #include "base/assert.h"
 #include "runtime/peer_auth.h"
+#include "wire/group_frames.h"
 #include "wire/handshake.h"
 #include "wire/message_codec.h"
 #include "wire/snapshot_chunk.h"
@@ -62,7 +63,7 @@ void PeerConn::SendMessage(const Message& m) {
   t_->CheckThread();
   if (closed_) return;
   if (m.type == MessageType::kSnapshot) {
-    StartSnapshot(m);
+    StartSnapshot(m, 0, t_->snapshots());
     CheckInvariants();
     return;
   }
@@ -74,6 +75,13 @@ void PeerConn::SendPayload(wire::FrameType type, const std::string& payload) {
   t_->CheckThread();
   if (closed_) return;
   QueueFrame(type, payload, wire::FrameTypeName(type));
+}
+
+void PeerConn::SendGroupSnapshot(std::uint64_t group, const Message& m, SnapshotStore* store) {
+  t_->CheckThread();
+  if (closed_) return;
+  StartSnapshot(m, group, store);
+  CheckInvariants();
 }
 
 void PeerConn::QueueFrame(wire::FrameType type, const Result<std::string>& payload,
@@ -363,6 +371,7 @@ void PeerConn::HandleFrame(wire::Frame f) {
       return;
     }
     case wire::FrameType::kSnapshotChunkAck:
+    case wire::FrameType::kGroupSnapshotChunkAck:
       if (state_ != State::kReady) break;
       HandleChunkAck(f);
       return;
@@ -373,8 +382,22 @@ void PeerConn::HandleFrame(wire::Frame f) {
 }
 
 void PeerConn::HandleChunkAck(const wire::Frame& f) {
-  auto ack = wire::DecodeSnapshotChunkAck(f.payload);
-  if (!ack.ok() || !snap_ || ack->snapshot_index != snap_->msg.snapshot.index ||
+  // An ack of a stream no longer running (or of another group's) is stale: ignored.
+  Result<wire::SnapshotChunkAck> ack = wire::SnapshotChunkAck();
+  std::uint64_t group = 0;
+  if (f.type == wire::FrameType::kGroupSnapshotChunkAck) {
+    auto g = wire::DecodeGroupSnapshotChunkAck(f.payload);
+    if (g.ok()) {
+      group = g->group;
+      ack = g->ack;
+    } else {
+      ack = g.status();
+    }
+  } else {
+    ack = wire::DecodeSnapshotChunkAck(f.payload);
+  }
+  if (!ack.ok() || !snap_ || group != snap_->group ||
+      ack->snapshot_index != snap_->msg.snapshot.index ||
       ack->snapshot_term != snap_->msg.snapshot.term)
     return;
   if (ack->abort) {
@@ -400,9 +423,11 @@ void PeerConn::HandleChunkAck(const wire::Frame& f) {
   }
   // The whole file is durable at the peer: now the message that makes it install. The
   // stream succeeded only if that message is on its way.
-  auto payload = wire::EncodeMessage(snap_->msg);
-  Status s = payload.ok() ? Enqueue(wire::FrameType::kRaftMessage, *payload, /*force=*/true)
-                          : payload.status();
+  auto payload = snap_->group != 0 ? wire::EncodeGroupMessage(snap_->group, snap_->msg)
+                                   : wire::EncodeMessage(snap_->msg);
+  const wire::FrameType type =
+      snap_->group != 0 ? wire::FrameType::kGroupMessage : wire::FrameType::kRaftMessage;
+  Status s = payload.ok() ? Enqueue(type, *payload, /*force=*/true) : payload.status();
   if (!s.ok()) {
     t_->Log(LogLevel::kError, "cannot send the snapshot's install message",
             {{"peer", t_->PeerLabel(id_)},
@@ -415,20 +440,26 @@ void PeerConn::HandleChunkAck(const wire::Frame& f) {
   FinishSnapshot(true);
 }
 
-void PeerConn::StartSnapshot(const Message& m) {
-  if (snap_) return;  // one stream per peer; the core offers again after a failure
-  auto file = t_->snapshots()->OpenView(m.snapshot.index, m.snapshot.term);
+void PeerConn::StartSnapshot(const Message& m, std::uint64_t group, SnapshotStore* store) {
+  // One stream per peer; the core offers again after a failure. Another group's offer
+  // fails at once, so that its core does not wait for a stream that never starts.
+  if (snap_) {
+    if (group != snap_->group) ReportSent(group, false);
+    return;
+  }
+  auto file = store->OpenView(m.snapshot.index, m.snapshot.term);
   if (!file.ok()) {
     t_->Log(LogLevel::kError, "snapshot file missing", {{"error", file.status().ToString()}});
-    t_->handler()->OnSnapshotSent(id_, false);
+    ReportSent(group, false);
     return;
   }
   const std::uint64_t size = (*file)->size();
-  snap_ = SnapshotSend{m, std::move(file).value(), size, 0, 0};
-  t_->Log(LogLevel::kInfo, "sending snapshot",
-          {{"peer", t_->PeerLabel(id_)},
-           {"index", std::to_string(m.snapshot.index)},
-           {"bytes", std::to_string(size)}});
+  snap_ = SnapshotSend{m, group, store, std::move(file).value(), size, 0, 0};
+  std::vector<LogField> fields = {{"peer", t_->PeerLabel(id_)},
+                                  {"index", std::to_string(m.snapshot.index)},
+                                  {"bytes", std::to_string(size)}};
+  if (group != 0) fields.push_back({"group", std::to_string(group)});
+  t_->Log(LogLevel::kInfo, "sending snapshot", std::move(fields));
   if (state_ == State::kIdle) Connect();
   if (state_ == State::kBackoff) {
     FinishSnapshot(false);
@@ -445,8 +476,8 @@ void PeerConn::PumpSnapshot() {
     // peer keeps its files as files, and installs them without a copy.
     snap_->form_chosen = true;
     if (snap_->file->linked() && version_ >= wire::kProtocolVersionLayout) {
-      auto v = t_->snapshots()->OpenView(snap_->msg.snapshot.index, snap_->msg.snapshot.term,
-                                         /*layout=*/true);
+      auto v = snap_->store->OpenView(snap_->msg.snapshot.index, snap_->msg.snapshot.term,
+                                      /*layout=*/true);
       if (v.ok() && (*v)->layout()) {
         snap_->file = std::move(v).value();
         snap_->size = snap_->file->size();
@@ -474,7 +505,7 @@ void PeerConn::PumpSnapshot() {
             r = Status(ErrorCode::kCorruption, "snapshot file shorter than its size");
           return r;
         },
-        o.frame_bytes_max);
+        o.frame_bytes_max, snap_->group);
     Status s = frame.ok() ? EnqueueFrame(std::move(frame).value(), /*force=*/true) : frame.status();
     if (!s.ok()) {
       t_->Log(LogLevel::kError, "cannot send snapshot chunk",
@@ -488,8 +519,17 @@ void PeerConn::PumpSnapshot() {
 
 void PeerConn::FinishSnapshot(bool ok) {
   if (!snap_) return;
+  const std::uint64_t group = snap_->group;
   snap_.reset();
-  t_->handler()->OnSnapshotSent(id_, ok);
+  ReportSent(group, ok);
+}
+
+void PeerConn::ReportSent(std::uint64_t group, bool ok) {
+  if (group != 0) {
+    t_->handler()->OnGroupSnapshotSent(id_, group, ok);
+  } else {
+    t_->handler()->OnSnapshotSent(id_, ok);
+  }
 }
 
 void PeerConn::Fail(const std::string& why) {

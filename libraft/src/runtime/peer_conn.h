@@ -77,6 +77,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   void SendMessage(const Message& m);
   // A group frame (protocol version 4; Transport::SendGroupFrame).
   void SendPayload(wire::FrameType type, const std::string& payload);
+  // A group's snapshot stream (protocol version 4; Transport::SendGroupSnapshot).
+  void SendGroupSnapshot(std::uint64_t group, const Message& m, SnapshotStore* store);
   void Close();
 
  private:
@@ -86,6 +88,8 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   enum class State { kIdle, kConnecting, kHandshaking, kReady, kBackoff };
   struct SnapshotSend {
     Message msg;
+    std::uint64_t group = 0;         // 0: a Node's stream (versions 2-3)
+    SnapshotStore* store = nullptr;  // where the file is: the group's, or the transport's
     // The file, open for the whole stream: a snapshot cleaned up meanwhile still streams.
     std::unique_ptr<SnapshotView> file;
     std::uint64_t size = 0;    // of the file
@@ -106,11 +110,12 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   // The listener's answer to our Handshake: verifies it, queues our HandshakeFinish and
   // enters kReady; or fails the connection.
   void HandleAck(const wire::Frame& f);
-  void HandleChunkAck(const wire::Frame& f);
+  void HandleChunkAck(const wire::Frame& f);  // SnapshotChunkAck or GroupSnapshotChunkAck
   void Fail(const std::string& why);
-  void StartSnapshot(const Message& m);
+  void StartSnapshot(const Message& m, std::uint64_t group, SnapshotStore* store);
   void PumpSnapshot();
   void FinishSnapshot(bool ok);
+  void ReportSent(std::uint64_t group, bool ok);  // the handler's OnSnapshotSent of `group`
   void CheckInvariants() const;
 
   Transport* t_;

@@ -117,6 +117,11 @@ void MessageTransport::SendGroupFrame(NodeId /*peer*/, wire::FrameType /*type*/,
   RAFT_ASSERT(false, "a group frame given to a transport that does not speak version 4");
 }
 
+void MessageTransport::SendGroupSnapshot(std::uint64_t /*group*/, Message /*m*/,
+                                         SnapshotStore* /*store*/) {
+  RAFT_ASSERT(false, "a group snapshot given to a transport that does not speak version 4");
+}
+
 std::unique_ptr<Env> NewThreadEnv() { return std::make_unique<ThreadEnv>(); }
 
 }  // namespace raft::runtime

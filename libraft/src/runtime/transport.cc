@@ -174,14 +174,17 @@ std::shared_ptr<PeerStream> Transport::NewStream() {
   return PeerStream::Make(io_, options_.tls ? options_.tls->Get() : TlsContextPtr());
 }
 
-void Transport::ClaimReceive(NodeId peer, const std::shared_ptr<InboundConn>& conn) {
+void Transport::ClaimReceive(NodeId peer, std::uint64_t group,
+                             const std::shared_ptr<InboundConn>& conn) {
   CheckThread();
-  if (auto prev = receiving_.lock(); prev && prev != conn) {
+  std::weak_ptr<InboundConn>& slot = receiving_[group];
+  if (auto prev = slot.lock(); prev && prev != conn) {
     std::string why = "a newer snapshot stream started, from ";
     why += PeerLabel(peer);
-    prev->DropReceive(why);
+    prev->DropReceive(group, why);
   }
-  receiving_ = conn;
+  slot = conn;
+  std::erase_if(receiving_, [](const auto& kv) { return kv.second.expired(); });
 }
 
 void Transport::PeerIsUp(NodeId id) {
@@ -215,6 +218,26 @@ void Transport::SendGroupFrame(NodeId peer, wire::FrameType type, const std::str
   it->second->SendPayload(type, payload);
 }
 
+void Transport::SendGroupSnapshot(std::uint64_t group, Message m, SnapshotStore* store) {
+  CheckThread();
+  RAFT_ASSERT(options_.host, "SendGroupSnapshot on a transport that is not a host's");
+  RAFT_ASSERT(m.type == MessageType::kSnapshot && group != 0 && store != nullptr);
+  if (stopped_) return;
+  auto it = peers_.find(m.to);
+  if (it == peers_.end()) {
+    handler_->OnUnreachable(m.to);
+    handler_->OnGroupSnapshotSent(m.to, group, false);
+    return;
+  }
+  it->second->SendGroupSnapshot(group, m, store);
+}
+
+Result<SnapshotStore*> TransportHandler::AcceptGroupSnapshot(NodeId peer, std::uint64_t group) {
+  return Status(ErrorCode::kInvalidArgument, "a snapshot of group " + std::to_string(group) +
+                                                 " from " + std::to_string(peer) +
+                                                 " to a transport not a host's");
+}
+
 Status TransportHandler::OnGroupMessage(NodeId peer, wire::GroupMessage /*gm*/) {
   return Status(ErrorCode::kInvalidArgument,
                 "a group message from " + std::to_string(peer) + " to a transport not a host's");
@@ -242,7 +265,7 @@ void Transport::Stop() {
     if (auto c = w.lock()) c->Close();
   peers_.clear();
   inbound_.clear();
-  receiving_.reset();
+  receiving_.clear();
 }
 
 }  // namespace raft::runtime

@@ -96,6 +96,14 @@ class TransportHandler {
   virtual Status OnGroupMessage(NodeId peer, wire::GroupMessage gm);
   virtual Status OnHostBeat(NodeId peer, wire::HostBeat hb);
   virtual Status OnHostBeatAck(NodeId peer, wire::HostBeatAck ha);
+  // Version 4: a group snapshot stream from `peer` for `group` starts (its first chunk).
+  // The store to receive it into (borrowed; it outlives the receive), or why it is
+  // refused: the chunk's ack aborts the stream and no file is created. The default
+  // refuses.
+  virtual Result<SnapshotStore*> AcceptGroupSnapshot(NodeId peer, std::uint64_t group);
+  // Version 4: the stream SendGroupSnapshot started ended: ok once the whole snapshot is
+  // durable at the peer and the kSnapshot message is on its way.
+  virtual void OnGroupSnapshotSent(NodeId /*peer*/, std::uint64_t /*group*/, bool /*ok*/) {}
   // The transport closed a connection `peer` dialed to us, after its handshake, because
   // of bad input on it: a malformed or unexpected frame, a forged sender, a message
   // the node refused. For a counter.
@@ -132,6 +140,7 @@ class Transport final : public MessageTransport {
   // kHostBeatAck) with its encoded payload to `peer`. Never blocks; like Send, a frame
   // that does not fit the peer's queue is dropped and OnUnreachable(peer) called.
   void SendGroupFrame(NodeId peer, wire::FrameType type, const std::string& payload) override;
+  void SendGroupSnapshot(std::uint64_t group, Message m, SnapshotStore* store) override;
   // The protocol versions this transport speaks.
   std::uint8_t version_min() const {
     return options_.host ? wire::kProtocolVersionHost : wire::kProtocolVersionMin;
@@ -151,11 +160,12 @@ class Transport final : public MessageTransport {
   // floods bad input cannot flood the log).
   void LogBadInput(std::string_view msg, std::vector<LogField> fields);
   void PeerIsUp(NodeId id);
-  // `conn` starts receiving a snapshot from `peer`: a receive still open on any other
-  // connection (a stream its sender gave up with that connection, or one from an earlier
-  // leader) is dropped, its partial file removed. At most one snapshot in flight on disk
-  // (issue 16: the receiver never holds more than the state plus one snapshot).
-  void ClaimReceive(NodeId peer, const std::shared_ptr<InboundConn>& conn);
+  // `conn` starts receiving a snapshot of `group` (0: a Node's) from `peer`: a receive of
+  // the same group still open on any other connection (a stream its sender gave up with
+  // that connection, or one from an earlier leader) is dropped, its partial file removed.
+  // At most one snapshot per group in flight on disk (issue 16: the receiver never holds
+  // more than the state plus one snapshot).
+  void ClaimReceive(NodeId peer, std::uint64_t group, const std::shared_ptr<InboundConn>& conn);
   // A new stream to dial on: TLS with the current context when options().tls is set.
   std::shared_ptr<PeerStream> NewStream();
   bool stopped() const { return stopped_; }
@@ -183,7 +193,7 @@ class Transport final : public MessageTransport {
   std::map<NodeId, std::shared_ptr<PeerConn>> peers_;
   std::map<NodeId, std::string> names_;  // SetPeerName; for logs
   std::map<InboundConn*, std::weak_ptr<InboundConn>> inbound_;
-  std::weak_ptr<InboundConn> receiving_;  // see ClaimReceive
+  std::map<std::uint64_t, std::weak_ptr<InboundConn>> receiving_;  // by group; ClaimReceive
   bool stopped_ = false;
 
   friend class InboundConn;
