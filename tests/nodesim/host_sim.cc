@@ -65,6 +65,10 @@ class HostSim final : public internal::SimRun {
         placement_[g].push_back(static_cast<NodeId>(
             (g - 1 + static_cast<GroupId>(k)) % static_cast<GroupId>(o.processes) + 1));
     segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
+    // Snapshots as a Node's run draws them (node_sim_internal.h).
+    snapshot_entries_ = static_cast<std::uint64_t>(world_.rng().Range(5, 60));
+    snapshot_trailing_ = static_cast<std::uint64_t>(world_.rng().Range(0, 20));
+    chunk_bytes_ = static_cast<std::uint32_t>(world_.rng().Range(16, 600));
   }
   ~HostSim() override {
     finished_ = true;
@@ -81,6 +85,12 @@ class HostSim final : public internal::SimRun {
   // log, which then ignores the voters). `then` runs once it is running.
   void CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<void()> then);
   void CrashProc(HostProc& p);
+  // Adds the host's snapshot counters (this incarnation's) to the result.
+  void CountSnapshots(HostProc& p) {
+    const HostMetrics m = p.host->GetMetrics();
+    res_.snapshots_taken += m.snapshots_taken;
+    res_.snapshots_installed += m.snapshots_installed;
+  }
   void ScheduleRestart(HostProc& p, milliseconds after);
   HostProc* Leader(GroupId g);
   HostProc* RandomRunning(GroupId g);
@@ -111,6 +121,8 @@ class HostSim final : public internal::SimRun {
   // removed group's id).
   std::map<int, std::set<GroupId>> joined_, left_;
   std::uint64_t segment_bytes_ = 4096;
+  std::uint64_t snapshot_entries_ = 20, snapshot_trailing_ = 5;
+  std::uint32_t chunk_bytes_ = 128;
   bool finished_ = false;
 
   // Per group: what was first applied at each index anywhere, and the leader of each term.
@@ -143,6 +155,12 @@ bool HostSim::StartProc(HostProc& p) {
   o.heartbeat_ticks = 1;
   o.max_entry_bytes = 1024;
   o.log_segment_bytes = segment_bytes_;
+  // Drawn from the seed, as a Node's (node_sim_internal.h): groups snapshot often, so
+  // compactions, streams in group frames and installs meet every fault.
+  o.snapshot_entries = snapshot_entries_;
+  o.snapshot_trailing_entries = snapshot_trailing_;
+  o.snapshot_chunk_bytes = chunk_bytes_;
+  o.snapshot_window_chunks = 4;
   o.logger = p.logger.get();
   auto host = Host::StartWithEnv(o, std::move(env));
   if (!host.ok()) {
@@ -215,6 +233,7 @@ void HostSim::CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<
 void HostSim::CrashProc(HostProc& p) {
   if (!p.up()) return;
   ++res_.crashes;
+  CountSnapshots(p);
   Trace(fmt::format("h{} crash", p.slot));
   p.disk->Crash(world_.rng());  // unsynced data lost or torn; old descriptors dead
   net_.Crash(p.slot);
@@ -591,8 +610,11 @@ bool HostSim::HealAndVerify() {
 }
 
 NodeSimResult HostSim::Run() {
-  Trace(fmt::format("seed {} mix {} processes {} groups {} segment {}", o_.seed,
-                    res_.mix.ToString(), o_.processes, o_.groups, segment_bytes_));
+  Trace(
+      fmt::format("seed {} mix {} processes {} groups {} segment {} snapshot every {} "
+                  "(trailing {}) chunk {}",
+                  o_.seed, res_.mix.ToString(), o_.processes, o_.groups, segment_bytes_,
+                  snapshot_entries_, snapshot_trailing_, chunk_bytes_));
   for (auto& p : procs_) StartProc(*p);
   const bool setup = RunUntilTrue(5000ms, [&] {
     for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {
@@ -605,8 +627,11 @@ NodeSimResult HostSim::Run() {
   if (!setup && !failed()) Fail("setup: the groups did not all start and elect");
   if (!failed()) FaultsThenHeal(o_.clients, o_.fault_time);
   finished_ = true;
-  for (auto& p : procs_)
-    if (p->up()) p->host->Stop();  // pending requests resolve before the checks
+  for (auto& p : procs_) {
+    if (!p->up()) continue;
+    CountSnapshots(*p);
+    p->host->Stop();  // pending requests resolve before the checks
+  }
   std::vector<const std::map<Index, std::pair<Term, std::string>>*> logs;
   for (const auto& [g, log] : applied_) logs.push_back(&log);
   FinalChecks(logs);

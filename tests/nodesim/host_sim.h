@@ -7,7 +7,9 @@
 //
 // One run = one seed:
 //   setup    every process starts and bootstraps the groups placed on it (group g on the
-//            3 processes from g-1 on, round-robin).
+//            3 processes from g-1 on, round-robin). Every group snapshots every 5-60
+//            entries (drawn from the seed, as a Node's run), so compactions, group
+//            snapshot streams and installs meet the faults.
 //   faults   `fault_time` of virtual time with clients on random groups and the faults of
 //            the seed's mix: crashes (unsynced data lost or torn), disk errors and a full
 //            disk (the host fails; an operator restarts it), slow lanes, lost, duplicated,
@@ -50,8 +52,9 @@ struct HostSimOptions {
   std::uint64_t max_steps = 20'000'000;
 };
 
-// NodeSimResult's fields, as they apply to a run of hosts (members_added, members_removed
-// and the snapshot counts stay 0; last_index is the highest over all groups).
+// NodeSimResult's fields, as they apply to a run of hosts (members_added and
+// members_removed count replica moves; the snapshot counts are every host's, every
+// incarnation's, summed; last_index is the highest over all groups).
 NodeSimResult RunHostSim(const HostSimOptions& options);
 
 }  // namespace raft::nodesim

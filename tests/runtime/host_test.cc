@@ -32,11 +32,14 @@ std::string Join(std::initializer_list<std::string> parts) {
   return s;
 }
 
-// Hosts 1..n (3 by default) of one cluster; groups are created on hosts 1-3.
+// Hosts 1..n (3 by default) of one cluster; groups are created on hosts 1-3. With
+// `snapshot_entries`, each group snapshots that often, keeping a fifth of it as trailing
+// log, and the shared log rolls every 64 KiB (so that compaction can reclaim segments).
 class HostTrio {
  public:
-  explicit HostTrio(NodeId n = kProcs)
-      : root_(std::filesystem::temp_directory_path() /
+  explicit HostTrio(NodeId n = kProcs, std::uint64_t snapshot_entries = 0)
+      : snapshot_entries_(snapshot_entries),
+        root_(std::filesystem::temp_directory_path() /
               (Join({"raft-host-test-", std::to_string(::getpid()), "-",
                      std::to_string(counter_++)}))) {
     std::filesystem::remove_all(root_);
@@ -56,6 +59,11 @@ class HostTrio {
     o.data_dir = (root_ / std::to_string(p)).string();
     o.tick_ms = 10;
     o.election_ticks = 10;
+    if (snapshot_entries_ > 0) {
+      o.snapshot_entries = snapshot_entries_;
+      o.snapshot_trailing_entries = snapshot_entries_ / 5;
+      o.log_segment_bytes = 64 << 10;
+    }
     // FreePort's port may be taken before the host binds it (a running host's dial can
     // get it as its ephemeral port): then another port, which the running hosts learn.
     for (int attempt = 0;; ++attempt) {
@@ -138,6 +146,7 @@ class HostTrio {
 
  private:
   static inline int counter_ = 0;
+  std::uint64_t snapshot_entries_;  // 0: HostOptions's default
   std::filesystem::path root_;
   std::map<NodeId, std::string> addrs_;
   std::map<NodeId, std::unique_ptr<Host>> hosts_;
@@ -411,6 +420,57 @@ TEST_CASE("host: a process added at run time (SetPeer) takes a replica of a grou
   leader = hosts.WaitLeader(1);
   CHECK(Change(hosts.host(leader), 1, "learner", p).status().code() == ErrorCode::kInvalidArgument);
   REQUIRE(hosts.Put(1, "after=leave").ok());
+}
+
+TEST_CASE("host: groups snapshot and compact; a new replica and a restart restore the snapshot",
+          "[runtime][host][snapshot]") {
+  HostTrio hosts(4, /*snapshot_entries=*/50);  // group 1 on 1-3; process 4 joins it later
+  hosts.CreateGroup(1);
+  const std::string pad(400, 'x');  // ~200 KiB of log: several 64 KiB segments
+  auto kv = [&](int i) { return Join({"k", std::to_string(i), "=", pad, std::to_string(i)}); };
+  for (int i = 0; i < 500; ++i) REQUIRE(hosts.Put(1, kv(i)).ok());
+  // Every replica snapshots every 50 entries and compacts its log to 10 behind.
+  for (NodeId p = 1; p <= 3; ++p) {
+    REQUIRE(WaitFor([&] {
+      auto st = hosts.host(p).GroupStatus(1);
+      return st.ok() && st->snapshot_index >= 400;
+    }));
+    const HostMetrics m = hosts.host(p).GetMetrics();
+    CHECK(m.snapshots_taken >= 8);
+    CHECK(m.segments_reclaimed >= 1);  // the oldest segments held only compacted entries
+  }
+  hosts.CreateGroup(2);  // a group that never reached a snapshot is untouched by them
+  REQUIRE(hosts.Put(2, "a=1").ok());
+  CHECK(hosts.host(1).GroupStatus(2)->snapshot_index == 0);
+
+  // Process 4 joins group 1: the log it would need is gone, so the leader streams the
+  // snapshot over the shared connection (frame types 9-10), then the log after it.
+  REQUIRE(hosts.host(4).CreateGroup(1, {}, &hosts.sm(4, 1)).ok());
+  NodeId leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "learner", 4).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(4, 1).Get("k499") == pad + "499"; }));
+  CHECK(hosts.sm(4, 1).Get("k0") == pad + "0");  // from the snapshot
+  CHECK(hosts.sm(4, 1).restores() == 1);
+  CHECK(hosts.host(4).GetMetrics().snapshots_installed == 1);
+  CHECK(hosts.host(leader).GetMetrics().snapshots_sent >= 1);
+  leader = hosts.WaitLeader(1);
+  REQUIRE(Change(hosts.host(leader), 1, "promote", 4).ok());
+  REQUIRE(hosts.Put(1, "after=join").ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(4, 1).Get("after") == "join"; }));
+
+  // A restart: the fresh in-memory state machine is restored from the log's snapshot,
+  // then replays the log after it, then catches up with what it missed.
+  hosts.Stop(3);
+  for (int i = 500; i < 560; ++i) REQUIRE(hosts.Put(1, kv(i)).ok());
+  hosts.Start(3);
+  for (GroupId g : hosts.host(3).LoggedGroups())
+    REQUIRE(hosts.host(3).CreateGroup(g, {3}, &hosts.sm(3, g)).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(3, 1).Get("k559") == pad + "559"; }));
+  CHECK(hosts.sm(3, 1).Get("k0") == pad + "0");
+  CHECK(hosts.sm(3, 1).Get("after") == "join");
+  CHECK(hosts.sm(3, 1).restores() >= 1);
+  REQUIRE(WaitFor([&] { return hosts.sm(3, 2).Get("a") == "1"; }));  // no snapshot: log only
+  CHECK(hosts.sm(3, 2).restores() == 0);
 }
 
 }  // namespace raft::test

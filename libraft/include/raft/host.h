@@ -16,10 +16,14 @@
 // apply (every group's StateMachine, in each group's log order). All public methods are
 // thread-safe; the ones that block say so.
 //
-// Not built yet (docs/multi-raft.md, "The runtime around HostCore"): snapshots of hosted
-// groups (the log of a group grows until the group is removed; StateMachine snapshot
-// calls are never made), a replica returning to a process that removed its group (the
-// shared log does not reuse a removed group's id).
+// Snapshots (docs/multi-raft.md, "Group snapshots"): each group's state machine is
+// snapshotted every HostOptions::snapshot_entries applied entries into the group's own
+// snapshot store (<data_dir>/groups/<g>/snap), the group's log is compacted behind it and
+// the shared log's dead segments reclaimed; a replica too far behind is sent the
+// snapshot over the shared connection (protocol version 4, frame types 9-10).
+//
+// Not built yet: a replica returning to a process that removed its group (the shared log
+// does not reuse a removed group's id).
 #pragma once
 
 #include <chrono>
@@ -79,6 +83,17 @@ struct HostOptions {
   std::size_t max_pending_requests = 100000;
   // Segments of the shared log roll at this size (SharedLogOptions).
   std::uint64_t log_segment_bytes = 64ull << 20;
+  // Compaction, per group, as NodeOptions's: a snapshot every snapshot_entries applied
+  // entries (0: never; the group's log then grows until the group is removed), keeping
+  // snapshot_trailing_entries of log behind it for followers a little behind (one further
+  // behind is sent the snapshot).
+  std::uint64_t snapshot_entries = 10000;
+  std::uint64_t snapshot_trailing_entries = 1000;
+  // Snapshot streams: chunk size, chunks in flight unacknowledged, and the longest stream
+  // a receiver takes (longer ones are aborted and their file removed; 0: no limit).
+  std::uint32_t snapshot_chunk_bytes = 256 * 1024;
+  std::uint32_t snapshot_window_chunks = 4;
+  std::uint64_t max_snapshot_bytes = 64ull << 30;
   Logger* logger = nullptr;  // borrowed; nullptr: no logs
 };
 
@@ -90,7 +105,8 @@ struct GroupStatusInfo {
   Index commit = 0;
   Index applied = 0;  // by this process's state machine
   Index last_index = 0;
-  bool asleep = false;  // quiesced
+  Index snapshot_index = 0;  // of the group's latest snapshot in the log (0: none)
+  bool asleep = false;       // quiesced
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
   // On the leader only: each other member's match index (what its log is known to hold),
@@ -110,7 +126,11 @@ struct HostMetrics {
   std::uint64_t proposals_failed = 0;
   std::uint64_t frames_refused = 0;  // group frames the host refused (a lying peer)
   std::uint64_t wakes_by_detector = 0;
-  std::uint64_t leaders_lost = 0;  // followers told at once their leader's connection ended
+  std::uint64_t leaders_lost = 0;         // followers told at once their leader's connection ended
+  std::uint64_t snapshots_taken = 0;      // recorded in the log (and the log compacted)
+  std::uint64_t snapshots_installed = 0;  // received and restored into a state machine
+  std::uint64_t snapshots_sent = 0;       // streams started to a peer
+  std::uint64_t segments_reclaimed = 0;   // shared-log segments deleted after compaction
 };
 
 class RAFT_EXPORT Host {

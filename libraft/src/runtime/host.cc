@@ -75,6 +75,9 @@ Status Host::Impl::Open() {
   to.logger = opts_.logger;
   to.io_thread = &io_checker_;
   to.host = true;
+  to.snapshot_chunk_bytes = opts_.snapshot_chunk_bytes;
+  to.snapshot_window_chunks = opts_.snapshot_window_chunks;
+  to.snapshot_bytes_max = opts_.max_snapshot_bytes;
   // Before the lanes run: no checker is bound, Open runs alone.
   transport_ = env_->NewTransport(to, this, nullptr);
   if (Status s = transport_->Listen(); !s.ok()) return s;
@@ -148,15 +151,36 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
     done(Status(ErrorCode::kShutdown, "the host is stopping"));
     return;
   }
+  if (!Claim(g)) return refuse("group " + std::to_string(g) + " is already hosted");
   auto group = std::make_shared<Group>();
   group->id = g;
   group->sm = sm;
-  auto answer = std::make_shared<Answer>(std::move(done));
-  // apply: where the state machine stands -> disk: bootstrap a new group durably ->
-  // io: its core starts.
+  auto answer = std::make_shared<Answer>([this, g, done = std::move(done)](Status s) {
+    if (!s.ok()) Unclaim(g);
+    done(std::move(s));
+  });
+  // apply: the group's snapshot store; where the state machine stands (restored from
+  // the log's snapshot if behind it) -> disk: bootstrap a new group durably -> io: its
+  // core starts.
   env_->Post(runtime::Lane::kApply, [this, group, answer, g, voters] {
     apply_checker_.Check();
-    const Index sm_applied = group->sm->AppliedIndex();
+    // The group's files failing (a disk error, a snapshot the log names but that cannot
+    // be read) fail the host, as the log's first write error does: the owner restarts it
+    // and recovery decides from what is on disk.
+    auto failed = [this, answer](const Status& s) {
+      env_->Post(runtime::Lane::kIo, [this, s] {
+        io_checker_.Check();
+        Fail(s);
+      });
+      answer->Set(s);
+    };
+    auto store = OpenStore(g);
+    if (!store.ok()) return failed(store.status());
+    group->snaps = std::move(store).value();
+    auto recovered = RecoverGroup(*group);
+    if (!recovered.ok()) return failed(recovered.status());
+    const Index sm_applied = *recovered;
+    group->snapshot_index = group->last_snapshot_index;
     env_->Post(runtime::Lane::kDisk, [this, group, answer, g, voters, sm_applied] {
       disk_checker_.Check();
       Status s = Status::Ok();
@@ -231,6 +255,7 @@ void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
     }
     group->removed = true;
     groups_.erase(g);
+    retired_stores_.push_back(group->snaps);
     dirty_.erase(g);
     // A Ready waiting for the next round is dropped: the removal reaches the disk lane
     // first, and the log refuses writes to a removed group. One in the round in flight
@@ -252,9 +277,11 @@ void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
     env_->Post(runtime::Lane::kDisk, [this, answer, group] {
       disk_checker_.Check();
       Status s = log_->RemoveGroup(group->id);
+      if (s.ok()) RemoveStore(*group);
       env_->Post(runtime::Lane::kApply, [this, answer, group, s] {
         apply_checker_.Check();
         FailPending(*group, Status(ErrorCode::kShutdown, "the group was removed"));
+        Unclaim(group->id);
         Log(LogLevel::kInfo, "group removed", {{"group", std::to_string(group->id)}});
         answer->Set(s);
       });
@@ -494,6 +521,7 @@ Result<GroupStatusInfo> Host::Impl::GroupStatus(GroupId g) const {
     return Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted");
   GroupStatusInfo info = it->second.first;
   info.applied = it->second.second->applied.load();
+  info.snapshot_index = it->second.second->snapshot_index.load();
   return info;
 }
 
@@ -510,6 +538,7 @@ std::vector<GroupStatusInfo> Host::Impl::GroupStatuses() const {
   for (const auto& [g, entry] : statuses_) {
     out.push_back(entry.first);
     out.back().applied = entry.second->applied.load();
+    out.back().snapshot_index = entry.second->snapshot_index.load();
   }
   return out;
 }

@@ -15,7 +15,12 @@
 //          a group whose Ready waits in either still lets its appends and heartbeats out
 //          (RawNode::TakeMessages), so a slow disk does not stall replication.
 //   apply  one queue for every group; a task names its group and feeds its
-//          StateMachine in that group's log order, completing proposals and reads.
+//          StateMachine in that group's log order, completing proposals and reads;
+//          restores a received snapshot; decides a group's next snapshot and freezes
+//          its state (StateMachine::PrepareSnapshot).
+//   snapshot  writes a frozen state into the group's snapshot store, then hands the
+//          disk lane the record: the snapshot in the log, the log compacted, the
+//          shared log's dead segments reclaimed (host_snapshot.cc).
 //
 // The io lane reads the log (each core's GroupStorage) while the disk lane writes it:
 // SharedLog is one writer and concurrent readers, and a core reads only entries it was
@@ -26,8 +31,8 @@
 // and after the lanes stopped, Open and Stop run alone.
 //
 // Locks (leaves; none is held while another is taken, nor while calling user code):
-// status_mu_, peers_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take none: their
-// steps run on the lanes in order (a second create of a group finds it in the log and
+// status_mu_, peers_mu_, claims_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take
+// none: their steps run on the lanes in order (a second create of a group finds it in the log and
 // then in HostCore, and is refused there).
 #pragma once
 
@@ -45,6 +50,7 @@
 #include "runtime/env.h"
 #include "runtime/host_core.h"
 #include "runtime/request_deadlines.h"
+#include "runtime/snapshot_store.h"
 #include "runtime/transport.h"
 #include "storage/shared_log.h"
 
@@ -103,6 +109,8 @@ class Host::Impl final : public runtime::TransportHandler {
   Status OnHostBeat(NodeId peer, wire::HostBeat hb) override;
   Status OnHostBeatAck(NodeId peer, wire::HostBeatAck ha) override;
   void OnPeerConnClosed(NodeId peer) override;
+  Result<runtime::SnapshotStore*> AcceptGroupSnapshot(NodeId peer, std::uint64_t group) override;
+  void OnGroupSnapshotSent(NodeId peer, std::uint64_t group, bool ok) override;
 
  private:
   struct PendingProposal {
@@ -115,6 +123,17 @@ class Host::Impl final : public runtime::TransportHandler {
   struct Group {
     GroupId id = 0;
     StateMachine* sm = nullptr;  // apply lane
+    // <data_dir>/groups/<g>/snap, opened before the group runs; thread-safe. Shared with
+    // retired_stores_ once the group is removed: a stream to a peer may still read it.
+    std::shared_ptr<runtime::SnapshotStore> snaps;
+    // Apply lane: the term and membership as of `applied` (what a snapshot taken there
+    // records), the index of the last snapshot taken or restored, and whether one is
+    // being written (set on the apply lane, cleared where the job ends).
+    Term applied_term = 0;
+    ConfState applied_conf;
+    Index last_snapshot_index = 0;
+    std::atomic<bool> snapshot_running{false};
+    std::atomic<Index> snapshot_index{0};  // the log's snapshot, for GroupStatus
     std::atomic<bool> removed{false};
     std::atomic<Index> applied{0};  // written by the apply lane
     // Io lane: the last committed index handed to the apply lane (entries reach it once
@@ -132,6 +151,7 @@ class Host::Impl final : public runtime::TransportHandler {
   };
   struct ApplyTask {
     std::shared_ptr<Group> group;
+    std::optional<SnapshotMeta> restore;  // installed in the log: restore it first
     std::vector<Entry> entries;
     std::vector<std::pair<Index, runtime::SharedCallback>> reads;
   };
@@ -190,6 +210,30 @@ class Host::Impl final : public runtime::TransportHandler {
   // apply lane
   void RunApplyTask(ApplyTask& task) RAFT_REQUIRES(apply_checker_);
   void FailPending(Group& group, const Status& s);  // apply lane, or Stop
+  // host_snapshot.cc. Where a group's state machine stands at CreateGroup: restored from
+  // the log's snapshot when behind it, then the term and membership as of its applied
+  // index (from the snapshot and the log's entries up to it). Returns the applied index.
+  Result<Index> RecoverGroup(Group& group) RAFT_REQUIRES(apply_checker_);
+  void TrackApplied(Group& group, const Entry& e) RAFT_REQUIRES(apply_checker_);
+  // A received snapshot, installed in the log: the state machine is replaced by it (a
+  // failure aborts the process: the state is unknown), proposals at or below it fail.
+  void RestoreGroup(Group& group, const SnapshotMeta& meta) RAFT_REQUIRES(apply_checker_);
+  Status RestoreStateMachine(Group& group, const SnapshotMeta& meta);
+  // Every snapshot_entries applied: freeze the state and hand it to the snapshot lane.
+  void MaybeSnapshot(const std::shared_ptr<Group>& group) RAFT_REQUIRES(apply_checker_);
+  // snapshot lane: write it into the group's store, then RecordSnapshot on the disk lane.
+  void SnapshotJob(const std::shared_ptr<Group>& group, const SnapshotMeta& meta,
+                   std::unique_ptr<SnapshotSource> src) RAFT_REQUIRES(snap_checker_);
+  // disk lane: the snapshot in the log (unless an install passed it), the log compacted
+  // to snapshot_trailing_entries behind it, dead segments reclaimed, old files removed.
+  void RecordSnapshot(const std::shared_ptr<Group>& group, const SnapshotMeta& meta,
+                      std::uint64_t ms) RAFT_REQUIRES(disk_checker_);
+  // io lane: a kSnapshot message in the core's output streams the group's snapshot.
+  void SendSnapshot(const wire::GroupMessage& gm) RAFT_REQUIRES(io_checker_);
+  // Opens g's store (creating <data_dir>/groups/<g>/snap); any lane.
+  Result<std::shared_ptr<runtime::SnapshotStore>> OpenStore(GroupId g);
+  // Deletes a removed group's snapshot files and directories (disk lane; best effort).
+  void RemoveStore(Group& group) RAFT_REQUIRES(disk_checker_);
 
   void Log(LogLevel level, std::string_view msg, std::vector<LogField> fields) const;
 
@@ -197,7 +241,7 @@ class Host::Impl final : public runtime::TransportHandler {
   base::ThreadChecker io_checker_{"io"};
   base::ThreadChecker disk_checker_{"disk"};
   base::ThreadChecker apply_checker_{"apply"};
-  base::ThreadChecker snap_checker_{"snapshot"};  // a lane the host does not use yet
+  base::ThreadChecker snap_checker_{"snapshot"};
 
   // Declared first of the resources, destroyed last: the transport and lanes use it.
   const std::unique_ptr<runtime::Env> env_;
@@ -233,6 +277,8 @@ class Host::Impl final : public runtime::TransportHandler {
   std::string read_ctx_prefix_ RAFT_GUARDED_BY(io_checker_);
   std::uint64_t next_read_id_ RAFT_GUARDED_BY(io_checker_) = 1;
   std::vector<TransferWait> transfers_ RAFT_GUARDED_BY(io_checker_);
+  // Stores of removed groups: a snapshot stream the transport runs may still read one.
+  std::vector<std::shared_ptr<runtime::SnapshotStore>> retired_stores_ RAFT_GUARDED_BY(io_checker_);
 
   std::atomic<std::size_t> pending_count_{0};
 
@@ -244,6 +290,20 @@ class Host::Impl final : public runtime::TransportHandler {
   bool KnowsPeer(NodeId p) const RAFT_EXCLUDES(peers_mu_) {
     base::MutexLock l(&peers_mu_);
     return peers_.count(p) > 0;
+  }
+
+  // The groups hosted or being created: a second CreateGroup of one is refused at once,
+  // before it could open the group's snapshot store a second time (which clears its
+  // temporary files: a receive in progress).
+  base::Mutex claims_mu_;
+  std::set<GroupId> claimed_ RAFT_GUARDED_BY(claims_mu_);
+  bool Claim(GroupId g) RAFT_EXCLUDES(claims_mu_) {
+    base::MutexLock l(&claims_mu_);
+    return claimed_.insert(g).second;
+  }
+  void Unclaim(GroupId g) RAFT_EXCLUDES(claims_mu_) {
+    base::MutexLock l(&claims_mu_);
+    claimed_.erase(g);
   }
 
   mutable base::Mutex status_mu_;

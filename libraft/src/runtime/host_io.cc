@@ -67,12 +67,9 @@ void Host::Impl::Pump() {
         Ready rd = core.GetReady();
         progress = true;
         core_.Send(id, std::move(rd.messages));
-        if (rd.snapshot) {
-          // No group snapshots yet (docs/multi-raft.md): nothing compacts a group's log,
-          // so no leader sends one. A peer that claims one is refused by the core before
-          // this; reaching here is a bug.
-          RAFT_ASSERT(false, "a hosted group's Ready carries a snapshot");
-        }
+        // A received snapshot to install is written with the round (ApplySnapshot), then
+        // restored on the apply lane before the entries after it (FinishReady).
+        RAFT_ASSERT(!rd.snapshot || rd.must_sync, "a snapshot to install needs the disk");
         if (!rd.must_sync) {
           FinishReady(group, core, std::move(rd));
           return;
@@ -123,8 +120,13 @@ void Host::Impl::Flush() {
           {{"to", std::to_string(o.to)}, {"error", payload.status().ToString()}});
     };
     if (o.send_beat) send(wire::FrameType::kHostBeat, wire::EncodeHostBeat(o.beat));
-    for (const wire::GroupMessage& gm : o.messages)
+    for (const wire::GroupMessage& gm : o.messages) {
+      if (gm.message.type == MessageType::kSnapshot) {
+        SendSnapshot(gm);  // streamed first; the message follows its last chunk
+        continue;
+      }
       send(wire::FrameType::kGroupMessage, wire::EncodeGroupMessage(gm.group, gm.message));
+    }
     if (!o.acks.acks.empty()) send(wire::FrameType::kHostBeatAck, wire::EncodeHostBeatAck(o.acks));
   }
 }
@@ -154,6 +156,13 @@ void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Rea
   core_.Send(group.id, std::move(rd.messages_after_persist));
   core.Advance(rd);
   ApplyTask task;
+  if (rd.snapshot) {
+    // Installed in the log by the round: the state machine gets it before any entry
+    // after it (the core handed out none meanwhile: RawNode::TakeCommitted).
+    RAFT_ASSERT_GE(rd.snapshot->index, group.queued_through);
+    group.queued_through = rd.snapshot->index;
+    task.restore = rd.snapshot;
+  }
   for (auto& e : rd.committed_entries) {
     if (e.index <= group.queued_through) continue;
     RAFT_ASSERT_EQ(e.index, group.queued_through + 1);
@@ -171,7 +180,7 @@ void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Rea
     pending_reads_.erase(it);
   }
   PublishStatus(group, core);
-  if (task.entries.empty() && task.reads.empty()) return;
+  if (!task.restore && task.entries.empty() && task.reads.empty()) return;
   task.group = g;
   auto shared = std::make_shared<ApplyTask>(std::move(task));
   env_->Post(runtime::Lane::kApply, [this, shared] {
@@ -181,7 +190,8 @@ void Host::Impl::FinishReady(const std::shared_ptr<Group>& g, RawNode& core, Rea
 }
 
 void Host::Impl::ApplyDurableCommitted(const std::shared_ptr<Group>& group, Ready& rd) {
-  if (rd.committed_entries.empty()) return;
+  // Entries after a snapshot to install wait for it (FinishReady).
+  if (rd.snapshot || rd.committed_entries.empty()) return;
   // Durable: everything below the Ready's own entries (persisted by earlier rounds).
   const Index stable_through =
       rd.entries.empty() ? rd.committed_entries.back().index : rd.entries.front().index - 1;
@@ -292,9 +302,17 @@ Status Host::Impl::OnGroupMessage(NodeId peer, wire::GroupMessage gm) {
   io_checker_.Check();
   if (stopping_ || failed_) return Status::Ok();  // dropped, not the sender's fault
   if (gm.message.type == MessageType::kSnapshot) {
-    // No hosted group compacts its log, so no honest leader sends one (group snapshot
-    // frames are not built); the core would install a snapshot no file backs.
-    return Status(ErrorCode::kInvalidArgument, "a snapshot message for a hosted group");
+    // F-1 (b), as a Node: the core would install a snapshot no file backs. An honest
+    // leader sends this message only after the whole stream is durable here (or it is
+    // stale: at or below the commit index, which the core ignores).
+    std::shared_ptr<Group> group = Find(gm.group);
+    const RawNode* core = core_.Get(gm.group);
+    const SnapshotMeta& snap = gm.message.snapshot;
+    if (group != nullptr && core != nullptr && snap.index > core->GetStatus().hard_state.commit &&
+        !group->snaps->Exists(snap.index, snap.term))
+      return Status(ErrorCode::kInvalidArgument, "a snapshot message of group " +
+                                                     std::to_string(gm.group) +
+                                                     " for a snapshot never received whole");
   }
   Status s = core_.Receive(peer, gm);
   SchedulePump();
@@ -325,6 +343,9 @@ Status Host::Impl::PersistRound(const std::vector<RoundItem>& round) {
     // A group removed meanwhile is still in the log here: its removal is posted to this
     // lane after the io lane dropped it, so it runs after this round.
     const GroupId g = item.group->id;
+    if (item.rd.snapshot) {
+      if (Status s = log_->ApplySnapshot(g, *item.rd.snapshot); !s.ok()) return s;
+    }
     if (!item.rd.entries.empty()) {
       if (Status s = log_->Append(g, item.rd.entries); !s.ok()) return s;
     }
@@ -347,6 +368,7 @@ Status Host::Impl::PersistRound(const std::vector<RoundItem>& round) {
 void Host::Impl::RunApplyTask(ApplyTask& task) {
   Group& group = *task.group;
   if (group.removed) return;
+  if (task.restore) RestoreGroup(group, *task.restore);
   std::vector<Entry> entries;
   for (auto& e : task.entries)
     if (e.index > group.applied.load()) entries.push_back(std::move(e));
@@ -354,6 +376,7 @@ void Host::Impl::RunApplyTask(ApplyTask& task) {
     std::vector<std::string> results;
     group.sm->Apply(entries, &results);
     results.resize(entries.size());
+    for (const Entry& e : entries) TrackApplied(group, e);
     group.applied = entries.back().index;
     // Same index and term: our entry. Another term at our index: ours was overwritten
     // and never committed.
@@ -390,6 +413,7 @@ void Host::Impl::RunApplyTask(ApplyTask& task) {
     group.waiting_reads.begin()->second->Run(std::to_string(group.waiting_reads.begin()->first));
     group.waiting_reads.erase(group.waiting_reads.begin());
   }
+  MaybeSnapshot(task.group);
 }
 
 }  // namespace raft
