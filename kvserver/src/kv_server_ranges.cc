@@ -48,6 +48,9 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
   h.tick_ms = flags.tick_ms;
   h.election_ticks = flags.election_ticks;
   h.heartbeat_ticks = flags.heartbeat_ticks;
+  h.snapshot_entries = flags.snapshot_entries;
+  h.snapshot_trailing_entries = flags.snapshot_trailing;
+  h.max_snapshot_bytes = flags.max_snapshot_bytes;
   h.logger = impl->logger;
   if (o.shards >= 2)
     impl->Log(raft::LogLevel::kWarn,
@@ -183,7 +186,7 @@ std::string KvServer::Impl::RangesStatusJson() const {
   j["id"] = flags.id;
   j["cluster_id"] = ClusterId();
   j["mode"] = "ranges";
-  j["experimental"] = "ranges mode: no snapshots of ranges yet, so their logs grow";
+  j["experimental"] = "ranges mode: static ranges (no splits yet), each on every node";
   j["failure"] = Failure();
   j["db_size_bytes"] = ranges->ApproximateSizeBytes();
   j["quota_bytes"] = quota->limit();
@@ -219,6 +222,7 @@ std::string KvServer::Impl::RangesStatusJson() const {
     r["commit_index"] = st->commit;
     r["applied_index"] = st->applied;
     r["last_index"] = st->last_index;
+    r["snapshot_index"] = st->snapshot_index;
     r["asleep"] = st->asleep;
     r["voters"] = names(st->voters);
     r["learners"] = names(st->learners);
@@ -254,6 +258,16 @@ void KvServer::Impl::RangesMetrics(PromWriter& w) const {
             m.proposals_committed);
   w.Counter("kv_host_proposals_failed_total", "Proposals that failed after being accepted.",
             m.proposals_failed);
+  w.Counter("kv_host_snapshots_taken_total",
+            "Range snapshots taken and recorded (each range's log compacted behind it).",
+            m.snapshots_taken);
+  w.Counter("kv_host_snapshots_installed_total", "Range snapshots received and restored.",
+            m.snapshots_installed);
+  w.Counter("kv_host_snapshots_sent_total", "Range snapshot streams started to a peer.",
+            m.snapshots_sent);
+  w.Counter("kv_host_log_segments_reclaimed_total",
+            "Shared-log segments deleted once every range had moved past them.",
+            m.segments_reclaimed);
   w.Counter("kv_host_frames_refused_total", "Group frames the host refused from a peer.",
             m.frames_refused);
   w.Gauge("kv_state_machine_failed",

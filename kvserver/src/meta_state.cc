@@ -9,6 +9,8 @@ namespace {
 
 constexpr std::uint8_t kProcessVersion = 1;
 constexpr std::uint8_t kMetaCommandVersion = 3;
+constexpr std::uint8_t kMetaSnapshotVersion = 1;
+constexpr std::uint32_t kMaxProcesses = 4096;
 constexpr std::uint32_t kMaxFieldBytes = 4096;
 constexpr std::uint32_t kMaxDescriptors = 1024;
 constexpr std::uint32_t kMaxDescriptorBytes = 256u << 10;
@@ -150,6 +152,51 @@ std::string MetaState::Apply(const MetaCommand& c) {
     }
   }
   return "unknown op";
+}
+
+std::string MetaState::EncodeSnapshot() const {
+  std::string out;
+  raft::ByteWriter w(&out);
+  w.U8(kMetaSnapshotVersion);
+  w.U64(next_range_);
+  w.U32(static_cast<std::uint32_t>(processes_.size()));
+  for (const auto& [id, p] : processes_) w.Bytes(EncodeProcess(p));
+  const std::vector<RangeDescriptor> all = ranges_.All();
+  w.U32(static_cast<std::uint32_t>(all.size()));
+  for (const RangeDescriptor& d : all) w.Bytes(EncodeDescriptor(d));
+  return out;
+}
+
+raft::Result<MetaState> MetaState::DecodeSnapshot(std::string_view in) {
+  raft::ByteReader r(in, "meta_snapshot");
+  const std::uint8_t version = r.U8("version");
+  if (r.ok() && version != kMetaSnapshotVersion)
+    r.Fail("unknown version " + std::to_string(version));
+  MetaState st;
+  st.next_range_ = r.U64("next_range");
+  const std::uint32_t np = r.U32("processes");
+  if (r.ok() && np > kMaxProcesses) r.Fail(std::to_string(np) + " processes");
+  for (std::uint32_t i = 0; r.ok() && i < np; ++i) {
+    auto p = DecodeProcess(r.Bytes("process", kMaxFieldBytes * 4));
+    if (!p.ok()) return p.status();
+    st.processes_[p->id] = *p;
+  }
+  const std::uint32_t nd = r.U32("descriptors");
+  if (r.ok() && nd > kMaxDescriptors) r.Fail(std::to_string(nd) + " descriptors");
+  std::vector<RangeDescriptor> descriptors;
+  for (std::uint32_t i = 0; r.ok() && i < nd; ++i) {
+    auto d = DecodeDescriptor(r.Bytes("descriptor", kMaxDescriptorBytes));
+    if (!d.ok()) return d.status();
+    descriptors.push_back(*d);
+  }
+  if (raft::Status s = r.Finish(); !s.ok()) return s;
+  if (!descriptors.empty()) {
+    if (!st.ranges_.Update(descriptors))
+      return raft::Status(raft::ErrorCode::kCorruption, "meta_snapshot: descriptors refused");
+    if (std::string fault = st.ranges_.CheckTiling(); !fault.empty())
+      return raft::Status(raft::ErrorCode::kCorruption, "meta_snapshot: " + fault);
+  }
+  return st;
 }
 
 }  // namespace kv

@@ -65,6 +65,13 @@ class MetaState {
   // The next data range id to allocate: above every id the directory ever held.
   RangeId next_range() const { return next_range_; }
 
+  // The whole state as one record: the meta range's snapshot body (state-format.md,
+  // "meta_snapshot"). Decode: kCorruption on a bad record, a process or descriptor that
+  // does not decode, a directory that does not tile the key space, a truncation or
+  // trailing bytes.
+  std::string EncodeSnapshot() const;
+  static raft::Result<MetaState> DecodeSnapshot(std::string_view in);
+
  private:
   std::map<raft::NodeId, ProcessRecord> processes_;
   RangeMap ranges_;

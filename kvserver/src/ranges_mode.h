@@ -57,6 +57,7 @@ class MetaStateMachine final : public raft::StateMachine {
   // Each entry's result is MetaState::Apply's: "" when applied, else why it changed
   // nothing; "" for no-ops and configuration changes; a malformed command is refused.
   void Apply(const std::vector<raft::Entry>& entries, std::vector<std::string>* results) override;
+  // In memory: a restart restores the meta range's snapshot, then replays its log.
   raft::Index AppliedIndex() override { return 0; }
   raft::Result<std::unique_ptr<raft::SnapshotSource>> PrepareSnapshot() override;
   raft::Status Restore(raft::SnapshotReader* in, const raft::SnapshotMeta& meta) override;
