@@ -105,6 +105,10 @@ constexpr Switch kCaughtInHosts[] = {
     {Kind::kSkipLogSync, "host SkipLogSync", false, 1, false, true},
     {Kind::kServeReadEarly, "host ServeReadEarly", false, 1, false, true},
     {Kind::kProposalByIndexOnly, "host ProposalByIndexOnly", false, 1, false, true},
+    // Group snapshots (host_snapshot.cc): an install not restored; a group's snapshot
+    // directory (or a snapshot's rename) not made durable.
+    {Kind::kSkipRestore, "host SkipRestore", false, 1, false, true},
+    {Kind::kSkipSnapshotDirSync, "host SkipSnapshotDirSync", false, 1, false, true},
 };
 
 // Not reached in 400 seeds (docs/testing.md says why, and which tests cover them).

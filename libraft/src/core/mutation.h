@@ -27,7 +27,8 @@ enum class Kind {
   kServeReadEarly,       // a read barrier completes before its read index is applied
   kProposalByIndexOnly,  // a proposal completes on any entry at its index (defect 4)
   kCleanupTooEager,      // snapshot cleanup also deletes the log's own snapshot (defect 3)
-  kSkipSnapshotDirSync,  // a new snapshot's rename is not made durable
+  kSkipSnapshotDirSync,  // a new snapshot's rename (or a host's new group snapshot
+                         // directory) is not made durable
   kSkipRestore,          // an installed snapshot is not restored into the state machine
   kRestoreByName,        // the restore opens the installed snapshot by name, late (a newer
                          // snapshot's cleanup may have removed it: found by nodesim)
