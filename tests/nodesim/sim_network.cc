@@ -657,25 +657,15 @@ void SimTransport::HandleForward(std::uint64_t conn_id, const std::string& bytes
 }
 
 void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const wire::Frame& f) {
-  Result<wire::SnapshotChunkView> c = wire::SnapshotChunkView();
-  std::uint64_t group = 0;
-  if (f.type == wire::FrameType::kGroupSnapshotChunk) {
-    auto gc = wire::DecodeGroupSnapshotChunkView(f.payload);
-    if (gc.ok()) {
-      group = gc->group;
-      c = gc->chunk;
-    } else {
-      c = gc.status();
-    }
-  } else {
-    c = wire::DecodeSnapshotChunkView(f.payload);
-  }
-  if (!c.ok()) {  // as InboundConn: the connection closes
+  auto gc = wire::DecodeAnySnapshotChunkView(f.type, f.payload);
+  if (!gc.ok()) {  // as InboundConn: the connection closes
     ++net_->stats_.frames_undecodable;
     SimNetwork* net = net_;
     net->world_->After(std::chrono::microseconds(0), [net, conn_id] { net->EndConn(conn_id); });
     return;
   }
+  const std::uint64_t group = gc->group;
+  const wire::SnapshotChunkView* c = &gc->chunk;
   wire::SnapshotChunkAck ack;
   ack.snapshot_index = c->snapshot_index;
   ack.snapshot_term = c->snapshot_term;
@@ -714,15 +704,7 @@ void SimTransport::HandleChunk(std::uint64_t conn_id, Inbound& in, const wire::F
     ack.abort = true;
   }
   if (c->last || !s.ok()) in.receiver.reset();
-  auto ack_payload = group != 0 ? wire::EncodeGroupSnapshotChunkAck(group, ack)
-                                : wire::EncodeSnapshotChunkAck(ack);
-  auto frame =
-      ack_payload.ok()
-          ? wire::EncodeFrame(group != 0 ? wire::FrameType::kGroupSnapshotChunkAck
-                                         : wire::FrameType::kSnapshotChunkAck,
-                              *ack_payload, options_.frame_bytes_max,
-                              group != 0 ? wire::kProtocolVersionHost : wire::kProtocolVersion)
-          : Result<std::string>(ack_payload.status());
+  auto frame = wire::EncodeAnySnapshotChunkAckFrame(group, ack, options_.frame_bytes_max);
   RAFT_ASSERT(frame.ok(), "cannot encode a chunk ack");
   net_->Transmit(conn_id, SimNetwork::Dir::kBack, std::move(frame).value(),
                  /*raft_message=*/false);
@@ -735,23 +717,13 @@ void SimTransport::HandleAck(NodeId peer, std::uint64_t conn_id, const std::stri
     ++net_->stats_.frames_undecodable;
     return;
   }
-  Result<wire::SnapshotChunkAck> ack = wire::SnapshotChunkAck();
-  std::uint64_t group = 0;
-  if (f->type == wire::FrameType::kGroupSnapshotChunkAck) {
-    auto ga = wire::DecodeGroupSnapshotChunkAck(f->payload);
-    if (ga.ok()) {
-      group = ga->group;
-      ack = ga->ack;
-    } else {
-      ack = ga.status();
-    }
-  } else {
-    ack = wire::DecodeSnapshotChunkAck(f->payload);
-  }
+  auto ga = wire::DecodeAnySnapshotChunkAck(f->type, f->payload);
   auto it = peers_.find(peer);
-  if (!ack.ok() || it == peers_.end() || it->second.conn != conn_id || !it->second.snap ||
-      group != it->second.snap->group || ack->snapshot_index != it->second.snap->msg.snapshot.index)
+  if (!ga.ok() || it == peers_.end() || it->second.conn != conn_id || !it->second.snap ||
+      ga->group != it->second.snap->group ||
+      ga->ack.snapshot_index != it->second.snap->msg.snapshot.index)
     return;
+  const wire::SnapshotChunkAck* ack = &ga->ack;
   Peer& p = it->second;
   if (ack->abort) {
     FinishSnapshot(peer, false);

@@ -284,21 +284,11 @@ bool InboundConn::HandleFinish(const wire::Frame& f) {
 bool InboundConn::HandleChunk(const wire::Frame& f) {
   // The data stays in f. Group 0: a Node's stream (the frame decoder let each type
   // through only on the versions that carry it).
-  Result<wire::SnapshotChunkView> c = wire::SnapshotChunkView();
-  std::uint64_t group = 0;
-  if (f.type == wire::FrameType::kGroupSnapshotChunk) {
-    auto gc = wire::DecodeGroupSnapshotChunkView(f.payload);
-    if (gc.ok()) {
-      group = gc->group;
-      c = gc->chunk;
-    } else {
-      c = gc.status();
-    }
-  } else {
-    c = wire::DecodeSnapshotChunkView(f.payload);
-  }
-  if (!c.ok())
-    return CloseForBadInput("closing connection: bad snapshot chunk", c.status().message());
+  auto gc = wire::DecodeAnySnapshotChunkView(f.type, f.payload);
+  if (!gc.ok())
+    return CloseForBadInput("closing connection: bad snapshot chunk", gc.status().message());
+  const std::uint64_t group = gc->group;
+  const wire::SnapshotChunkView* c = &gc->chunk;
   if (c->layout && version_ < wire::kProtocolVersionLayout)
     return CloseForBadInput("closing connection: bad snapshot chunk",
                             "layout form on protocol version " + std::to_string(version_));

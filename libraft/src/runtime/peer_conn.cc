@@ -383,21 +383,10 @@ void PeerConn::HandleFrame(wire::Frame f) {
 
 void PeerConn::HandleChunkAck(const wire::Frame& f) {
   // An ack of a stream no longer running (or of another group's) is stale: ignored.
-  Result<wire::SnapshotChunkAck> ack = wire::SnapshotChunkAck();
-  std::uint64_t group = 0;
-  if (f.type == wire::FrameType::kGroupSnapshotChunkAck) {
-    auto g = wire::DecodeGroupSnapshotChunkAck(f.payload);
-    if (g.ok()) {
-      group = g->group;
-      ack = g->ack;
-    } else {
-      ack = g.status();
-    }
-  } else {
-    ack = wire::DecodeSnapshotChunkAck(f.payload);
-  }
-  if (!ack.ok() || !snap_ || group != snap_->group ||
-      ack->snapshot_index != snap_->msg.snapshot.index ||
+  auto ga = wire::DecodeAnySnapshotChunkAck(f.type, f.payload);
+  if (!ga.ok()) return;
+  const wire::SnapshotChunkAck* ack = &ga->ack;
+  if (!snap_ || ga->group != snap_->group || ack->snapshot_index != snap_->msg.snapshot.index ||
       ack->snapshot_term != snap_->msg.snapshot.term)
     return;
   if (ack->abort) {

@@ -174,4 +174,27 @@ Result<GroupChunkAck> DecodeGroupSnapshotChunkAck(std::string_view payload) {
   return a;
 }
 
+Result<GroupChunkView> DecodeAnySnapshotChunkView(FrameType type, std::string_view payload) {
+  if (type == FrameType::kGroupSnapshotChunk) return DecodeGroupSnapshotChunkView(payload);
+  auto c = DecodeSnapshotChunkView(payload);
+  if (!c.ok()) return c.status();
+  return GroupChunkView{0, *c};
+}
+
+Result<GroupChunkAck> DecodeAnySnapshotChunkAck(FrameType type, std::string_view payload) {
+  if (type == FrameType::kGroupSnapshotChunkAck) return DecodeGroupSnapshotChunkAck(payload);
+  auto a = DecodeSnapshotChunkAck(payload);
+  if (!a.ok()) return a.status();
+  return GroupChunkAck{0, *a};
+}
+
+Result<std::string> EncodeAnySnapshotChunkAckFrame(std::uint64_t group, const SnapshotChunkAck& ack,
+                                                   std::uint32_t payload_bytes_max) {
+  auto payload = group != 0 ? EncodeGroupSnapshotChunkAck(group, ack) : EncodeSnapshotChunkAck(ack);
+  if (!payload.ok()) return payload.status();
+  return EncodeFrame(group != 0 ? FrameType::kGroupSnapshotChunkAck : FrameType::kSnapshotChunkAck,
+                     *payload, payload_bytes_max,
+                     group != 0 ? kProtocolVersionHost : kProtocolVersion);
+}
+
 }  // namespace raft::wire

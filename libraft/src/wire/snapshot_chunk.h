@@ -11,6 +11,7 @@
 
 #include "raft/status.h"
 #include "raft/types.h"
+#include "wire/wire_format.h"
 
 namespace raft::wire {
 
@@ -76,5 +77,12 @@ struct GroupChunkAck {
 Result<GroupChunkView> DecodeGroupSnapshotChunkView(std::string_view payload);
 Result<std::string> EncodeGroupSnapshotChunkAck(std::uint64_t group, const SnapshotChunkAck& ack);
 Result<GroupChunkAck> DecodeGroupSnapshotChunkAck(std::string_view payload);
+// A chunk (ack) of either kind by its frame type: a SnapshotChunk (Ack) is group 0.
+Result<GroupChunkView> DecodeAnySnapshotChunkView(FrameType type, std::string_view payload);
+Result<GroupChunkAck> DecodeAnySnapshotChunkAck(FrameType type, std::string_view payload);
+// The frame of an ack: a GroupSnapshotChunkAck (version 4) of `group`, or with group 0 a
+// SnapshotChunkAck (version kProtocolVersion).
+Result<std::string> EncodeAnySnapshotChunkAckFrame(std::uint64_t group, const SnapshotChunkAck& ack,
+                                                   std::uint32_t payload_bytes_max);
 
 }  // namespace raft::wire
