@@ -146,6 +146,8 @@ void Host::Impl::MaybeSnapshot(const std::shared_ptr<Group>& group) {
   if (!src.ok()) {
     Log(LogLevel::kError, "cannot prepare snapshot",
         {{"group", std::to_string(group->id)}, {"error", src.status().ToString()}});
+    // Tried again after another snapshot_entries, not at every apply meanwhile.
+    group->last_snapshot_index = applied;
     return;
   }
   const SnapshotMeta meta{applied, group->applied_term, group->applied_conf};
