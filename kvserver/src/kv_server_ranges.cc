@@ -263,7 +263,7 @@ void KvServer::Impl::RangesMetrics(PromWriter& w) const {
             m.snapshots_taken);
   w.Counter("kv_host_snapshots_installed_total", "Range snapshots received and restored.",
             m.snapshots_installed);
-  w.Counter("kv_host_snapshots_sent_total", "Range snapshot streams started to a peer.",
+  w.Counter("kv_host_snapshots_sent_total", "Range snapshots a peer received whole.",
             m.snapshots_sent);
   w.Counter("kv_host_log_segments_reclaimed_total",
             "Shared-log segments deleted once every range had moved past them.",

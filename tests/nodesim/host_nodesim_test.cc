@@ -96,7 +96,7 @@ struct SimHosts {
       o.peers = addrs;
       o.data_dir = "/data";
       o.tick_ms = 10;
-      o.snapshot_entries = 0;  // the simulated network streams no group snapshots yet
+      o.snapshot_entries = 0;  // driven by hand, step by step: no snapshot jobs meanwhile
       auto h = raft::Host::StartWithEnv(
           o, std::make_unique<SimEnv>(&world, &net, i, fss.back().get(), 0));
       REQUIRE(h.ok());

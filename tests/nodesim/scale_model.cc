@@ -113,7 +113,7 @@ bool ScaleModel::StartHosts() {
     ho.peers = addrs_;
     ho.data_dir = fmt::format("/data/m{}", j);
     ho.cluster_id = "scale";
-    ho.snapshot_entries = 0;  // the simulated network streams no group snapshots yet
+    ho.snapshot_entries = 0;  // the model measures the write path (as host_bench)
     auto host = Host::StartWithEnv(ho, std::move(env));
     if (!host.ok()) {
       res_.error = fmt::format("machine {}: {}", j, host.status().ToString());

@@ -129,7 +129,7 @@ struct HostMetrics {
   std::uint64_t leaders_lost = 0;         // followers told at once their leader's connection ended
   std::uint64_t snapshots_taken = 0;      // recorded in the log (and the log compacted)
   std::uint64_t snapshots_installed = 0;  // received and restored into a state machine
-  std::uint64_t snapshots_sent = 0;       // streams started to a peer
+  std::uint64_t snapshots_sent = 0;       // streams a peer received whole
   std::uint64_t segments_reclaimed = 0;   // shared-log segments deleted after compaction
 };
 

@@ -151,12 +151,14 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
     done(Status(ErrorCode::kShutdown, "the host is stopping"));
     return;
   }
-  if (!Claim(g)) return refuse("group " + std::to_string(g) + " is already hosted");
+  if (!claims_->Claim(g)) return refuse("group " + std::to_string(g) + " is already hosted");
   auto group = std::make_shared<Group>();
   group->id = g;
   group->sm = sm;
-  auto answer = std::make_shared<Answer>([this, g, done = std::move(done)](Status s) {
-    if (!s.ok()) Unclaim(g);
+  // The claims by shared pointer, not through `this`: an Answer dropped with a lane's
+  // queue after Stop is destroyed when the Env is, after the rest of the host.
+  auto answer = std::make_shared<Answer>([claims = claims_, g, done = std::move(done)](Status s) {
+    if (!s.ok()) claims->Unclaim(g);
     done(std::move(s));
   });
   // apply: the group's snapshot store; where the state machine stands (restored from
@@ -281,7 +283,7 @@ void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
       env_->Post(runtime::Lane::kApply, [this, answer, group, s] {
         apply_checker_.Check();
         FailPending(*group, Status(ErrorCode::kShutdown, "the group was removed"));
-        Unclaim(group->id);
+        claims_->Unclaim(group->id);
         Log(LogLevel::kInfo, "group removed", {{"group", std::to_string(group->id)}});
         answer->Set(s);
       });
@@ -572,6 +574,18 @@ Result<std::unique_ptr<Host>> Host::StartWithEnv(const HostOptions& options,
     return Status(ErrorCode::kInvalidArgument,
                   "HostOptions: tick_ms and heartbeat_ticks must be positive and "
                   "election_ticks above heartbeat_ticks");
+  // A group's chunk (group id, chunk fields, data) must fit a frame, and a window of 0
+  // would never send one: the stream, the only one to that peer, would wait forever.
+  const std::uint64_t chunk_max =
+      runtime::TransportOptions{}.frame_bytes_max - wire::kSnapshotChunkFixedBytes - 8;
+  if (options.snapshot_chunk_bytes == 0 || options.snapshot_chunk_bytes > chunk_max)
+    return Status(ErrorCode::kInvalidArgument, "HostOptions::snapshot_chunk_bytes " +
+                                                   std::to_string(options.snapshot_chunk_bytes) +
+                                                   " must be in [1, " + std::to_string(chunk_max) +
+                                                   "]");
+  if (options.snapshot_window_chunks == 0)
+    return Status(ErrorCode::kInvalidArgument,
+                  "HostOptions::snapshot_window_chunks must be > 0 (0 would never send a chunk)");
   auto impl = std::make_unique<Impl>(options, std::move(env));
   if (Status s = impl->Open(); !s.ok()) return s;
   impl->Run();

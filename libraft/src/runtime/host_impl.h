@@ -31,7 +31,7 @@
 // and after the lanes stopped, Open and Stop run alone.
 //
 // Locks (leaves; none is held while another is taken, nor while calling user code):
-// status_mu_, peers_mu_, claims_mu_, each Group's pending_mu. CreateGroup and RemoveGroup take
+// status_mu_, peers_mu_, Claims::mu, each Group's pending_mu. CreateGroup and RemoveGroup take
 // none: their steps run on the lanes in order (a second create of a group finds it in the log and
 // then in HostCore, and is refused there).
 #pragma once
@@ -294,17 +294,21 @@ class Host::Impl final : public runtime::TransportHandler {
 
   // The groups hosted or being created: a second CreateGroup of one is refused at once,
   // before it could open the group's snapshot store a second time (which clears its
-  // temporary files: a receive in progress).
-  base::Mutex claims_mu_;
-  std::set<GroupId> claimed_ RAFT_GUARDED_BY(claims_mu_);
-  bool Claim(GroupId g) RAFT_EXCLUDES(claims_mu_) {
-    base::MutexLock l(&claims_mu_);
-    return claimed_.insert(g).second;
-  }
-  void Unclaim(GroupId g) RAFT_EXCLUDES(claims_mu_) {
-    base::MutexLock l(&claims_mu_);
-    claimed_.erase(g);
-  }
+  // temporary files: a receive in progress). Shared with CreateGroup's answers, which
+  // may outlive the host (see CreateGroup).
+  struct Claims {
+    base::Mutex mu;
+    std::set<GroupId> claimed RAFT_GUARDED_BY(mu);
+    bool Claim(GroupId g) RAFT_EXCLUDES(mu) {
+      base::MutexLock l(&mu);
+      return claimed.insert(g).second;
+    }
+    void Unclaim(GroupId g) RAFT_EXCLUDES(mu) {
+      base::MutexLock l(&mu);
+      claimed.erase(g);
+    }
+  };
+  const std::shared_ptr<Claims> claims_ = std::make_shared<Claims>();
 
   mutable base::Mutex status_mu_;
   std::map<GroupId, std::pair<GroupStatusInfo, std::shared_ptr<Group>>> statuses_

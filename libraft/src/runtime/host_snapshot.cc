@@ -251,12 +251,14 @@ void Host::Impl::SendSnapshot(const wire::GroupMessage& gm) {
   std::shared_ptr<Group> group = Find(gm.group);
   if (group == nullptr) return;  // removed since the core produced it
   transport_->SendGroupSnapshot(gm.group, gm.message, group->snaps.get());
-  base::MutexLock l(&status_mu_);
-  ++metrics_.snapshots_sent;
 }
 
 void Host::Impl::OnGroupSnapshotSent(NodeId peer, std::uint64_t group, bool ok) {
   io_checker_.Check();
+  if (ok) {
+    base::MutexLock l(&status_mu_);
+    ++metrics_.snapshots_sent;
+  }
   if (stopping_ || failed_) return;
   // A failed stream puts the follower back to probing: its core offers the snapshot
   // again once the follower answers.
