@@ -486,4 +486,59 @@ TEST_CASE("host: groups snapshot and compact; a new replica and a restart restor
   CHECK(hosts.sm(3, 2).restores() == 0);
 }
 
+TEST_CASE("host: a group from state starts at its index; a replica added later gets the state",
+          "[runtime][host][snapshot]") {
+  HostTrio hosts(4);  // group 7 from state on 1-3; process 4 joins it later
+  // The state a split would leave in the new range's state machine on every replica.
+  std::map<std::string, std::string> state;
+  for (int i = 0; i < 30; ++i)
+    state[Join({"s", std::to_string(i)})] = Join({"v", std::to_string(i)});
+  constexpr Index kAt = 42;
+  // Refused: no voters, index 0, a state machine past `at`.
+  MemKv ahead;
+  ahead.Load(state, kAt);
+  CHECK(hosts.host(1).CreateGroupFromState(7, {}, &ahead, kAt).code() ==
+        ErrorCode::kInvalidArgument);
+  CHECK(hosts.host(1).CreateGroupFromState(7, {1, 2, 3}, &ahead, 0).code() ==
+        ErrorCode::kInvalidArgument);
+  for (NodeId p = 1; p <= 3; ++p) {
+    hosts.sm(p, 7).Load(state, kAt);
+    REQUIRE(hosts.host(p).CreateGroupFromState(7, {1, 2, 3}, &hosts.sm(p, 7), kAt).ok());
+    const auto st = hosts.host(p).GroupStatus(7);
+    REQUIRE(st.ok());
+    CHECK(st->snapshot_index == kAt);
+    CHECK(st->applied == kAt);
+    CHECK(st->voters == std::vector<NodeId>{1, 2, 3});
+  }
+  REQUIRE(hosts.Put(7, "after=split").ok());
+  for (NodeId p = 1; p <= 3; ++p) {
+    REQUIRE(WaitFor([&] { return hosts.sm(p, 7).Get("after") == "split"; }));
+    CHECK(hosts.sm(p, 7).Get("s29") == "v29");
+    CHECK(hosts.sm(p, 7).applied() > kAt);  // the first entry is kAt + 1 or later
+    CHECK(hosts.sm(p, 7).restores() == 0);
+  }
+
+  // Process 4 joins empty: the log it would need starts after kAt, so the leader
+  // streams the initial snapshot, then the log after it.
+  REQUIRE(hosts.host(4).CreateGroup(7, {}, &hosts.sm(4, 7)).ok());
+  NodeId leader = hosts.WaitLeader(7);
+  REQUIRE(Change(hosts.host(leader), 7, "learner", 4).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(4, 7).Get("after") == "split"; }));
+  CHECK(hosts.sm(4, 7).Get("s0") == "v0");  // the state from before the group's log
+  CHECK(hosts.sm(4, 7).restores() == 1);
+  CHECK(hosts.host(4).GetMetrics().snapshots_installed == 1);
+
+  // A restart resumes from the log; an in-memory state machine (applied 0) is restored
+  // from the initial snapshot, then replays the log after it.
+  hosts.Stop(2);
+  REQUIRE(hosts.Put(7, "while=down").ok());
+  hosts.Start(2);
+  REQUIRE(hosts.host(2).LoggedGroups() == std::vector<GroupId>{7});
+  REQUIRE(hosts.host(2).CreateGroupFromState(7, {1, 2, 3}, &hosts.sm(2, 7), kAt).ok());
+  REQUIRE(WaitFor([&] { return hosts.sm(2, 7).Get("while") == "down"; }));
+  CHECK(hosts.sm(2, 7).Get("s13") == "v13");
+  CHECK(hosts.sm(2, 7).Get("after") == "split");
+  CHECK(hosts.sm(2, 7).restores() == 1);
+}
+
 }  // namespace raft::test

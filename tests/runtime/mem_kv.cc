@@ -70,6 +70,12 @@ Status MemKv::Restore(SnapshotReader* in, const SnapshotMeta& meta) {
   return Status::Ok();
 }
 
+void MemKv::Load(std::map<std::string, std::string> data, Index applied) {
+  std::lock_guard<std::mutex> l(mu_);
+  data_ = std::move(data);
+  applied_ = applied;
+}
+
 std::string MemKv::Get(const std::string& k) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = data_.find(k);

@@ -18,6 +18,9 @@ class MemKv final : public StateMachine {
   Result<std::unique_ptr<SnapshotSource>> PrepareSnapshot() override;
   Status Restore(SnapshotReader* in, const SnapshotMeta& meta) override;
 
+  // Replaces the state by `data` as of index `applied` (a group from state's, as a
+  // split's new range holds its keys before its group starts).
+  void Load(std::map<std::string, std::string> data, Index applied);
   std::string Get(const std::string& k) const;
   std::size_t Size() const;
   Index applied() const;

@@ -169,6 +169,22 @@ class RAFT_EXPORT Host {
   void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
                    std::function<void(Status)> done);
   Status CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm);  // blocks
+  // Starts hosting a group whose state `sm` already holds (a range split off another: its
+  // keys were the other range's), as of index `at` (> 0) of the group: every replica
+  // bootstrapped with `voters` (not empty) must hold the same state. A group new to the
+  // log starts from a snapshot at `at` (term 1, `voters` the members), taken of `sm` and
+  // written into the group's store before the log records it, so that a replica added
+  // later (AddLearner) is sent that state, which the group's log does not hold; the first
+  // entry is `at` + 1. `sm->AppliedIndex()` is `at`, or below it for a state machine that
+  // is not durable (0: at a restart it is restored from the log's snapshot, as any
+  // group's); above it is refused (kInvalidArgument). A group the log already holds
+  // resumes from it, as CreateGroup (a restart; also one that crashed after the log
+  // recorded the group, whatever `sm` holds then). Errors and `done` as CreateGroup's;
+  // PrepareSnapshot's error, or the store's, is answered and the group not started.
+  void CreateGroupFromState(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                            Index at, std::function<void(Status)> done);
+  Status CreateGroupFromState(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                              Index at);  // blocks
   // Stops hosting `g` and deletes its state from the log (durably). Its pending requests
   // fail with kShutdown; its state machine is not called again once `done` runs.
   // kInvalidArgument if not hosted. `done` as CreateGroup's.

@@ -17,10 +17,12 @@ runtime::HostCoreOptions CoreOptions(const HostOptions& o) {
   return c;
 }
 
+}  // namespace
+
 // The answer of CreateGroup or RemoveGroup, given by whichever lane finishes the work.
 // If the work is dropped (a lane stopped before running it), the last reference to it
 // answers kShutdown, so the caller always hears back.
-class Answer {
+class Host::Impl::Answer {
  public:
   explicit Answer(std::function<void(Status)> done) : done_(std::move(done)) {}
   ~Answer() { Set(Status(ErrorCode::kShutdown, "the host is stopping")); }
@@ -34,8 +36,6 @@ class Answer {
  private:
   std::function<void(Status)> done_;  // one lane holds the Answer at a time
 };
-
-}  // namespace
 
 Host::Impl::Impl(const HostOptions& options, std::unique_ptr<runtime::Env> env)
     : opts_(options), env_(std::move(env)), core_(CoreOptions(options)) {
@@ -136,11 +136,25 @@ void Host::Impl::Stop() {
   Log(LogLevel::kInfo, "host stopped", {{"self", std::to_string(opts_.self)}});
 }
 
+// CreateGroup's work, carried from lane to lane.
+struct Host::Impl::NewGroup {
+  std::shared_ptr<Group> group;
+  std::shared_ptr<Answer> answer;
+  std::vector<NodeId> voters;
+  Index from_state = 0;  // CreateGroupFromState's `at`; 0: CreateGroup
+  // Set on the apply lane: where the state machine stands, and the snapshot a group new
+  // to the log starts from (CreateGroupFromState only).
+  Index sm_applied = 0;
+  std::optional<SnapshotMeta> initial;
+};
+
 void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
-                             std::function<void(Status)> done) {
+                             Index from_state, std::function<void(Status)> done) {
   auto refuse = [&](std::string why) { done(Status(ErrorCode::kInvalidArgument, std::move(why))); };
   if (g == 0) return refuse("group 0 is not a group");
   if (sm == nullptr) return refuse("state machine is null");
+  if (from_state > 0 && voters.empty())
+    return refuse("group " + std::to_string(g) + " from state: no voters");
   if (!voters.empty() && std::find(voters.begin(), voters.end(), opts_.self) == voters.end())
     return refuse("the voters of group " + std::to_string(g) + " do not include this process");
   for (NodeId v : voters) {
@@ -152,90 +166,153 @@ void Host::Impl::CreateGroup(GroupId g, const std::vector<NodeId>& voters, State
     return;
   }
   if (!claims_->Claim(g)) return refuse("group " + std::to_string(g) + " is already hosted");
-  auto group = std::make_shared<Group>();
-  group->id = g;
-  group->sm = sm;
+  auto ng = std::make_shared<NewGroup>();
+  ng->group = std::make_shared<Group>();
+  ng->group->id = g;
+  ng->group->sm = sm;
+  ng->voters = voters;
+  ng->from_state = from_state;
   // The claims by shared pointer, not through `this`: an Answer dropped with a lane's
   // queue after Stop is destroyed when the Env is, after the rest of the host.
-  auto answer = std::make_shared<Answer>([claims = claims_, g, done = std::move(done)](Status s) {
+  ng->answer = std::make_shared<Answer>([claims = claims_, g, done = std::move(done)](Status s) {
     if (!s.ok()) claims->Unclaim(g);
     done(std::move(s));
   });
   // apply: the group's snapshot store; where the state machine stands (restored from
-  // the log's snapshot if behind it) -> disk: bootstrap a new group durably -> io: its
-  // core starts.
-  env_->Post(runtime::Lane::kApply, [this, group, answer, g, voters] {
+  // the log's snapshot if behind it) -> [snapshot: the initial snapshot of a group from
+  // state] -> disk: bootstrap a new group durably -> io: its core starts.
+  env_->Post(runtime::Lane::kApply, [this, ng] {
     apply_checker_.Check();
-    // The group's files failing (a disk error, a snapshot the log names but that cannot
-    // be read) fail the host, as the log's first write error does: the owner restarts it
-    // and recovery decides from what is on disk.
-    auto failed = [this, answer](const Status& s) {
-      env_->Post(runtime::Lane::kIo, [this, s] {
-        io_checker_.Check();
-        Fail(s);
-      });
-      answer->Set(s);
-    };
-    auto store = OpenStore(g);
-    if (!store.ok()) return failed(store.status());
-    group->snaps = std::move(store).value();
-    auto recovered = RecoverGroup(*group);
-    if (!recovered.ok()) return failed(recovered.status());
-    const Index sm_applied = *recovered;
-    group->snapshot_index = group->last_snapshot_index;
-    env_->Post(runtime::Lane::kDisk, [this, group, answer, g, voters, sm_applied] {
-      disk_checker_.Check();
-      Status s = Status::Ok();
-      if (log_->Group(g) == nullptr && voters.empty()) {
-        s = log_->AddGroup(g);  // joins: empty until the leader sends it the log
-      } else if (log_->Group(g) == nullptr) {
-        const std::vector<Entry> boot = BootstrapEntries(voters);
-        s = log_->Append(g, boot);
-        if (s.ok()) s = log_->SetHardState(g, HardState{1, kNoNode, boot.back().index});
-        if (s.ok()) s = log_->Sync();
-      }
-      if (!s.ok()) {
-        // The log's first write error is sticky: every group is stuck, not only this one.
-        env_->Post(runtime::Lane::kIo, [this, s] {
-          io_checker_.Check();
-          Fail(s);
-        });
-        answer->Set(s);
-        return;
-      }
-      const Storage* storage = log_->Group(g);
-      env_->Post(runtime::Lane::kIo, [this, group, answer, g, storage, sm_applied] {
-        io_checker_.Check();
-        Config c;
-        c.id = opts_.self;
-        c.seed = env_->Random64();
-        c.election_ticks = opts_.election_ticks;
-        c.heartbeat_ticks = opts_.heartbeat_ticks;
-        c.quiesce = opts_.quiesce;
-        c.applied = std::min(sm_applied, storage->LastIndex());
-        if (Status s = core_.AddGroup(g, c, storage); !s.ok()) {
-          answer->Set(s);
-          return;
-        }
-        group->applied = c.applied;
-        group->queued_through = c.applied;
-        groups_[g] = group;
-        {
-          base::MutexLock l(&status_mu_);
-          GroupStatusInfo info;
-          info.group = g;
-          info.applied = c.applied;
-          statuses_[g] = {info, group};
-        }
-        if (const RawNode* core = core_.Get(g); core != nullptr) PublishStatus(*group, *core);
-        dirty_.insert(g);
-        Pump();
-        Log(LogLevel::kInfo, "group started",
-            {{"group", std::to_string(g)}, {"applied", std::to_string(c.applied)}});
-        answer->Set(Status::Ok());
-      });
-    });
+    CreateGroupApply(ng);
   });
+}
+
+void Host::Impl::CreateGroupApply(const std::shared_ptr<NewGroup>& ng) {
+  Group& group = *ng->group;
+  // The group's files failing (a disk error, a snapshot the log names but that cannot
+  // be read) fail the host, as the log's first write error does: the owner restarts it
+  // and recovery decides from what is on disk.
+  auto failed = [this, ng](const Status& s) {
+    env_->Post(runtime::Lane::kIo, [this, s] {
+      io_checker_.Check();
+      Fail(s);
+    });
+    ng->answer->Set(s);
+  };
+  auto store = OpenStore(group.id);
+  if (!store.ok()) return failed(store.status());
+  group.snaps = std::move(store).value();
+  auto recovered = RecoverGroup(group);
+  if (!recovered.ok()) return failed(recovered.status());
+  ng->sm_applied = *recovered;
+  auto to_disk = [this, ng] {
+    env_->Post(runtime::Lane::kDisk, [this, ng] {
+      disk_checker_.Check();
+      CreateGroupOnDisk(ng);
+    });
+  };
+  if (ng->from_state == 0 || log_->Group(group.id) != nullptr) {
+    group.snapshot_index = group.last_snapshot_index;
+    return to_disk();
+  }
+  // A group from state, new to the log: it starts from a snapshot of `sm` at `at`
+  // (term 1, the voters), written into its store before the log names it, so a replica
+  // added later is sent the state the group's log does not hold.
+  if (ng->sm_applied > ng->from_state) {
+    ng->answer->Set(Status(ErrorCode::kInvalidArgument,
+                           "group " + std::to_string(group.id) + " from state at " +
+                               std::to_string(ng->from_state) + ": its state machine applied " +
+                               std::to_string(ng->sm_applied)));
+    return;
+  }
+  ConfState conf;
+  conf.voters.insert(ng->voters.begin(), ng->voters.end());
+  const SnapshotMeta meta{ng->from_state, kFromStateTerm, conf};
+  ng->initial = meta;
+  ng->sm_applied = meta.index;
+  group.applied_term = meta.term;
+  group.applied_conf = meta.conf;
+  group.last_snapshot_index = meta.index;
+  group.snapshot_index = meta.index;
+  // Written before by a start that crashed before the log named it: the same state.
+  if (group.snaps->Exists(meta.index, meta.term)) return to_disk();
+  auto src = group.sm->PrepareSnapshot();
+  if (!src.ok()) {
+    ng->answer->Set(src.status());
+    return;
+  }
+  auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
+  env_->Post(runtime::Lane::kSnapshot, [this, ng, meta, job, to_disk] {
+    snap_checker_.Check();
+    if (Status s = WriteSnapshot(*ng->group, meta, std::move(*job)); !s.ok()) {
+      ng->answer->Set(s);
+      return;
+    }
+    to_disk();
+  });
+}
+
+void Host::Impl::CreateGroupOnDisk(const std::shared_ptr<NewGroup>& ng) {
+  const GroupId g = ng->group->id;
+  Status s = Status::Ok();
+  if (log_->Group(g) == nullptr && ng->voters.empty()) {
+    s = log_->AddGroup(g);  // joins: empty until the leader sends it the log
+  } else if (log_->Group(g) == nullptr && ng->initial) {
+    s = log_->ApplySnapshot(g, *ng->initial);
+    if (s.ok()) s = log_->SetHardState(g, HardState{kFromStateTerm, kNoNode, ng->initial->index});
+    if (s.ok()) s = log_->Sync();
+  } else if (log_->Group(g) == nullptr) {
+    const std::vector<Entry> boot = BootstrapEntries(ng->voters);
+    s = log_->Append(g, boot);
+    if (s.ok()) s = log_->SetHardState(g, HardState{1, kNoNode, boot.back().index});
+    if (s.ok()) s = log_->Sync();
+  }
+  if (!s.ok()) {
+    // The log's first write error is sticky: every group is stuck, not only this one.
+    env_->Post(runtime::Lane::kIo, [this, s] {
+      io_checker_.Check();
+      Fail(s);
+    });
+    ng->answer->Set(s);
+    return;
+  }
+  const Storage* storage = log_->Group(g);
+  env_->Post(runtime::Lane::kIo, [this, ng, storage] {
+    io_checker_.Check();
+    StartGroup(ng, storage);
+  });
+}
+
+void Host::Impl::StartGroup(const std::shared_ptr<NewGroup>& ng, const Storage* storage) {
+  const std::shared_ptr<Group>& group = ng->group;
+  const GroupId g = group->id;
+  Config c;
+  c.id = opts_.self;
+  c.seed = env_->Random64();
+  c.election_ticks = opts_.election_ticks;
+  c.heartbeat_ticks = opts_.heartbeat_ticks;
+  c.quiesce = opts_.quiesce;
+  c.applied = std::min(ng->sm_applied, storage->LastIndex());
+  if (Status s = core_.AddGroup(g, c, storage); !s.ok()) {
+    ng->answer->Set(s);
+    return;
+  }
+  group->applied = c.applied;
+  group->queued_through = c.applied;
+  groups_[g] = group;
+  {
+    base::MutexLock l(&status_mu_);
+    GroupStatusInfo info;
+    info.group = g;
+    info.applied = c.applied;
+    statuses_[g] = {info, group};
+  }
+  if (const RawNode* core = core_.Get(g); core != nullptr) PublishStatus(*group, *core);
+  dirty_.insert(g);
+  Pump();
+  Log(LogLevel::kInfo, "group started",
+      {{"group", std::to_string(g)}, {"applied", std::to_string(c.applied)}});
+  ng->answer->Set(Status::Ok());
 }
 
 void Host::Impl::RemoveGroup(GroupId g, std::function<void(Status)> done) {
@@ -600,7 +677,24 @@ std::vector<GroupId> Host::LoggedGroups() const { return impl_->LoggedGroups(); 
 
 void Host::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
                        std::function<void(Status)> done) {
-  impl_->CreateGroup(g, voters, sm, std::move(done));
+  impl_->CreateGroup(g, voters, sm, /*from_state=*/0, std::move(done));
+}
+
+void Host::CreateGroupFromState(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                                Index at, std::function<void(Status)> done) {
+  if (at == 0) {
+    done(Status(ErrorCode::kInvalidArgument, "a group from state starts at an index > 0"));
+    return;
+  }
+  impl_->CreateGroup(g, voters, sm, at, std::move(done));
+}
+
+Status Host::CreateGroupFromState(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+                                  Index at) {
+  std::promise<Status> p;
+  std::future<Status> f = p.get_future();
+  CreateGroupFromState(g, voters, sm, at, [&p](Status s) { p.set_value(std::move(s)); });
+  return f.get();
 }
 
 Status Host::CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm) {

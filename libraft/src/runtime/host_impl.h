@@ -72,7 +72,8 @@ class Host::Impl final : public runtime::TransportHandler {
   void Stop();
 
   std::vector<GroupId> LoggedGroups() const { return logged_groups_; }
-  void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm,
+  // Host::CreateGroup, or CreateGroupFromState when from_state > 0 (its `at`).
+  void CreateGroup(GroupId g, const std::vector<NodeId>& voters, StateMachine* sm, Index from_state,
                    std::function<void(Status)> done);
   void RemoveGroup(GroupId g, std::function<void(Status)> done);
   void Propose(GroupId g, std::string data, std::chrono::milliseconds timeout, Host::Callback done);
@@ -204,6 +205,19 @@ class Host::Impl final : public runtime::TransportHandler {
   // kShutdown or kBusy) when the host is stopping or full.
   runtime::SharedCallback Admit(Host::Callback& done);
 
+  // CreateGroup's steps (host.cc), in this order: the store and where the state machine
+  // stands (apply lane); a group from state's initial snapshot written (snapshot lane);
+  // the group bootstrapped in the log (disk lane); its core started (io lane).
+  class Answer;
+  struct NewGroup;
+  // The term of a group from state's initial snapshot: the same on every replica, so the
+  // first leader's entries match at `at` + 1.
+  static constexpr Term kFromStateTerm = 1;
+  void CreateGroupApply(const std::shared_ptr<NewGroup>& ng) RAFT_REQUIRES(apply_checker_);
+  void CreateGroupOnDisk(const std::shared_ptr<NewGroup>& ng) RAFT_REQUIRES(disk_checker_);
+  void StartGroup(const std::shared_ptr<NewGroup>& ng, const Storage* storage)
+      RAFT_REQUIRES(io_checker_);
+
   // disk lane
   Status PersistRound(const std::vector<RoundItem>& round) RAFT_REQUIRES(disk_checker_);
 
@@ -222,6 +236,9 @@ class Host::Impl final : public runtime::TransportHandler {
   // Every snapshot_entries applied: freeze the state and hand it to the snapshot lane.
   void MaybeSnapshot(const std::shared_ptr<Group>& group) RAFT_REQUIRES(apply_checker_);
   // snapshot lane: write it into the group's store, then RecordSnapshot on the disk lane.
+  // WriteSnapshot is the writing: linked when the source releases its files.
+  Status WriteSnapshot(Group& group, const SnapshotMeta& meta, std::unique_ptr<SnapshotSource> src)
+      RAFT_REQUIRES(snap_checker_);
   void SnapshotJob(const std::shared_ptr<Group>& group, const SnapshotMeta& meta,
                    std::unique_ptr<SnapshotSource> src) RAFT_REQUIRES(snap_checker_);
   // disk lane: the snapshot in the log (unless an install passed it), the log compacted

@@ -165,21 +165,8 @@ void Host::Impl::MaybeSnapshot(const std::shared_ptr<Group>& group) {
 void Host::Impl::SnapshotJob(const std::shared_ptr<Group>& group, const SnapshotMeta& meta,
                              std::unique_ptr<SnapshotSource> src) {
   const auto start = env_->Now();
-  // A host's snapshots name no members: its members are processes, known by their ids.
-  runtime::SnapshotHeader header{meta, {}};
-  Status s;
-  if (group->removed) {
-    s = Status(ErrorCode::kShutdown, "the group was removed");
-  } else if (std::optional<SnapshotFiles> files = src->ReleaseFiles()) {
-    // The source's files become the snapshot: no copy of the state (docs/runtime.md,
-    // "Linked snapshots").
-    s = group->snaps->CreateLinked(header, std::move(*files));
-  } else {
-    auto writer = group->snaps->Create(header);
-    s = writer.ok() ? src->WriteTo(writer->get()) : writer.status();
-    if (s.ok()) s = (*writer)->Commit();
-  }
-  src.reset();
+  Status s = group->removed ? Status(ErrorCode::kShutdown, "the group was removed")
+                            : WriteSnapshot(*group, meta, std::move(src));
   if (!s.ok()) {
     if (!group->removed)
       Log(LogLevel::kError, "snapshot failed",
@@ -195,6 +182,20 @@ void Host::Impl::SnapshotJob(const std::shared_ptr<Group>& group, const Snapshot
     disk_checker_.Check();
     RecordSnapshot(group, meta, ms);
   });
+}
+
+Status Host::Impl::WriteSnapshot(Group& group, const SnapshotMeta& meta,
+                                 std::unique_ptr<SnapshotSource> src) {
+  // A host's snapshots name no members: its members are processes, known by their ids.
+  runtime::SnapshotHeader header{meta, {}};
+  // The source's files become the snapshot: no copy of the state (docs/runtime.md,
+  // "Linked snapshots").
+  if (std::optional<SnapshotFiles> files = src->ReleaseFiles())
+    return group.snaps->CreateLinked(header, std::move(*files));
+  auto writer = group.snaps->Create(header);
+  if (!writer.ok()) return writer.status();
+  if (Status s = src->WriteTo(writer->get()); !s.ok()) return s;
+  return (*writer)->Commit();
 }
 
 // ---------------------------------------------------------------- disk lane
