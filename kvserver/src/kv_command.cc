@@ -14,7 +14,8 @@ constexpr std::uint8_t kFlagPrevIndex = 1u << 3;
 constexpr std::uint8_t kFlagsAll = kFlagOk | kFlagPrev | kFlagError | kFlagPrevIndex;
 
 bool NeedsVersion2(const Command& c) {
-  return c.op == Op::kExpire || c.expire_at_ms != 0 || (c.op == Op::kCas && c.expected_index);
+  return c.op == Op::kExpire || c.op == Op::kSplit || c.expire_at_ms != 0 ||
+         (c.op == Op::kCas && c.expected_index);
 }
 
 constexpr std::uint32_t kBytesMax = std::numeric_limits<std::uint32_t>::max();
@@ -59,6 +60,10 @@ std::string EncodeCommand(const Command& c) {
     case Op::kExpire:
       w.U64(c.expire_at_ms);
       break;
+    case Op::kSplit:
+      w.Bytes(c.value);
+      w.U64(c.new_range);
+      break;
   }
   return out;
 }
@@ -99,6 +104,12 @@ bool DecodeCommand(std::string_view data, Command* out) {
       if (!v2) in.Fail("expire is a version 2 op");
       out->op = Op::kExpire;
       out->expire_at_ms = in.U64("expire_at");
+      break;
+    case static_cast<std::uint8_t>(Op::kSplit):
+      if (!v2) in.Fail("split is a version 2 op");
+      out->op = Op::kSplit;
+      out->value = in.Bytes("range", kBytesMax);
+      out->new_range = in.U64("new_range");
       break;
     default:
       in.Fail("unknown op");

@@ -17,7 +17,8 @@
 //
 // Version 2 (TTL keys and CAS on the index): put, set and cas end with expire_at:u64
 // (0: no TTL), `expected` may be 0x02 index:u64 ("only if the key's index is index"; 0:
-// only if absent), and op 5 is expire := key:bytes32 expire_at:u64. EncodeCommand
+// only if absent), op 5 is expire := key:bytes32 expire_at:u64, and op 6 is split :=
+// key:bytes32 range:bytes32 new_range:u64 (ranges mode). EncodeCommand
 // writes version 1 whenever none of these is used.
 //
 //   result   := version:u8(=1) flags:u8 index:u64 [prev_index:u64] [prev:bytes32]
@@ -51,7 +52,10 @@ inline constexpr std::uint8_t kResultVersion = 1;
 // kPut is what PUT ?prev_kv=true proposes.
 // kExpire is what the leader proposes for a TTL key that is due (docs/state-format.md,
 // "Expiries"): it removes the key only if its record still carries `expire_at_ms`.
-enum class Op : std::uint8_t { kPut = 1, kDelete = 2, kCas = 3, kSet = 4, kExpire = 5 };
+// kSplit (ranges mode; docs/state-format.md, "Splits") splits the range at `key`: `value`
+// is the encoded descriptor of the range as the proposer holds it, `new_range` the id of
+// the range that takes the keys from `key` on.
+enum class Op : std::uint8_t { kPut = 1, kDelete = 2, kCas = 3, kSet = 4, kExpire = 5, kSplit = 6 };
 
 struct Command {
   Op op = Op::kPut;
@@ -65,6 +69,7 @@ struct Command {
   // kPut, kSet, kCas: when the key expires (ms since the Unix epoch; 0: never).
   // kExpire: the expiry it carries out.
   std::uint64_t expire_at_ms = 0;
+  std::uint64_t new_range = 0;  // kSplit only
 
   bool operator==(const Command&) const = default;
 };
@@ -76,6 +81,10 @@ std::string EncodeCommand(const Command& c);
 bool DecodeCommand(std::string_view data, Command* out);
 
 // What applying one command did.
+// The error of a command whose key the range no longer owns (a split came first): the
+// proposer routes it again. Results never leave the node, so this is no format.
+inline constexpr std::string_view kWrongRangeError = "wrong range";
+
 struct CommandResult {
   // kPut, kSet, kDelete: always true. kCas: true if the value was swapped. False also when
   // `error` is set.

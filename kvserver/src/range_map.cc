@@ -1,6 +1,7 @@
 #include "range_map.h"
 
 #include <algorithm>
+#include <set>
 
 #include "raft/coding.h"
 
@@ -8,6 +9,7 @@ namespace kv {
 namespace {
 
 constexpr std::uint8_t kDescriptorVersion = 1;
+constexpr std::uint8_t kSplitRecordVersion = 1;
 constexpr std::uint32_t kMaxKeyBytes = 64u << 10;
 constexpr std::uint32_t kMaxReplicas = 64;
 constexpr int kFirstPrintable = 0x20;
@@ -55,6 +57,62 @@ raft::Result<RangeDescriptor> DecodeDescriptor(std::string_view in) {
   if (r.ok() && !d.end.empty() && d.start >= d.end) r.Fail("start not below end");
   if (raft::Status s = r.Finish(); !s.ok()) return s;
   return d;
+}
+
+std::string EncodeSplitRecord(const SplitRecord& rec) {
+  std::string out;
+  raft::ByteWriter w(&out);
+  w.U8(kSplitRecordVersion);
+  w.U64(rec.index);
+  w.Bytes(EncodeDescriptor(rec.left));
+  w.Bytes(EncodeDescriptor(rec.right));
+  w.U32(static_cast<std::uint32_t>(rec.voters.size()));
+  for (raft::NodeId v : rec.voters) w.U64(v);
+  return out;
+}
+
+raft::Result<SplitRecord> DecodeSplitRecord(std::string_view in) {
+  raft::ByteReader r(in, "split_record");
+  const std::uint8_t version = r.U8("version");
+  if (r.ok() && version != kSplitRecordVersion)
+    r.Fail("unknown version " + std::to_string(version));
+  SplitRecord rec;
+  rec.index = r.U64("index");
+  const std::string left = r.Bytes("left", 4 * kMaxKeyBytes);
+  const std::string right = r.Bytes("right", 4 * kMaxKeyBytes);
+  const std::uint32_t n = r.Count("voters", kMaxReplicas, 8);
+  for (std::uint32_t i = 0; i < n && r.ok(); ++i) rec.voters.push_back(r.U64("voter"));
+  if (raft::Status s = r.Finish(); !s.ok()) return s;
+  auto l = DecodeDescriptor(left);
+  if (!l.ok()) return l.status();
+  auto rt = DecodeDescriptor(right);
+  if (!rt.ok()) return rt.status();
+  if (rec.voters.empty())
+    return raft::Status(raft::ErrorCode::kCorruption, "split_record: no voters");
+  rec.left = std::move(l).value();
+  rec.right = std::move(rt).value();
+  return rec;
+}
+
+std::string EncodeConf(const raft::ConfState& c) {
+  std::string out;
+  raft::ByteWriter w(&out);
+  for (const std::set<raft::NodeId>* ids : {&c.voters, &c.learners}) {
+    w.U32(static_cast<std::uint32_t>(ids->size()));
+    for (raft::NodeId id : *ids) w.U64(id);
+  }
+  return out;
+}
+
+raft::Result<raft::ConfState> DecodeConf(std::string_view in) {
+  raft::ByteReader r(in, "conf");
+  raft::ConfState c;
+  for (std::set<raft::NodeId>* ids : {&c.voters, &c.learners}) {
+    const std::uint32_t n = r.Count("members", kMaxReplicas, 8);
+    for (std::uint32_t i = 0; i < n && r.ok(); ++i) ids->insert(r.U64("member"));
+  }
+  if (raft::Status s = r.Finish(); !s.ok()) return s;
+  return c;
 }
 
 std::vector<std::string> EvenSplitPoints(int n) {

@@ -41,6 +41,28 @@ std::string EncodeDescriptor(const RangeDescriptor& d);
 // a start not below a non-empty end, more than 64 replicas or a key over 64 KiB.
 raft::Result<RangeDescriptor> DecodeDescriptor(std::string_view in);
 
+// What a split did (docs/state-format.md, "Splits"): at `index` of the range's log, the
+// range became `left` and the keys from right.start on became range `right`, whose group
+// starts with `voters` (the range's voters at `index`).
+struct SplitRecord {
+  std::uint64_t index = 0;
+  RangeDescriptor left;
+  RangeDescriptor right;
+  std::vector<raft::NodeId> voters;
+  bool operator==(const SplitRecord&) const = default;
+};
+
+// split_record := version:u8(1) index:u64le left:bytes32 right:bytes32 nvoters:u32le
+//                 voter:u64le*
+std::string EncodeSplitRecord(const SplitRecord& r);
+// kCorruption for anything else, or descriptors that do not decode, or no voters.
+raft::Result<SplitRecord> DecodeSplitRecord(std::string_view in);
+
+// A group's membership as a range's state keeps it:
+// conf := nvoters:u32le voter:u64le* nlearners:u32le learner:u64le*
+std::string EncodeConf(const raft::ConfState& c);
+raft::Result<raft::ConfState> DecodeConf(std::string_view in);
+
 // The n - 1 split points of n ranges spread evenly over the first byte of printable keys
 // (0x20-0x7e), in order; none for n <= 1. One byte each: range i of n holds the keys
 // whose first byte is in its share (keys below 0x20 fall in the first, above 0x7e in the

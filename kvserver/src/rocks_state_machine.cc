@@ -33,6 +33,9 @@ const std::string kAppliedKey("\0applied", 8);
 const std::string kFormatKey("\0format", 7);
 const std::string kHistoryStartKey("\0hstart", 7);
 const std::string kHistoryBytesKey("\0hbytes", 7);
+const std::string kConfKey("\0conf", 5);
+const std::string kRangeKey("\0range", 6);
+const std::string kSplitKey("\0split", 6);
 // Format 1 -> 2 upgrade in progress: the last user key already rewritten.
 const std::string kUpgradeKey("\0upgrade", 8);
 constexpr std::uint8_t kFormat1 = 1;
@@ -108,9 +111,28 @@ struct Meta {
   bool found = false;
   std::uint8_t format = 0;
   raft::Index applied = 0;
-  std::uint64_t history_start = 1;  // format 2 only
-  std::uint64_t history_bytes = 0;  // format 2 only
+  std::uint64_t history_start = 1;      // format 2 only
+  std::uint64_t history_bytes = 0;      // format 2 only
+  std::optional<raft::ConfState> conf;  // not known: a DB that applied entries before it
+  std::optional<RangeDescriptor> range;
+  std::optional<SplitRecord> split;
 };
+
+// The optional metadata key `key` decoded by `decode` into *out (left empty if absent).
+template <typename T, typename Decode>
+raft::Status ReadOptional(rocksdb::DB* db, const rocksdb::ReadOptions& ro, const std::string& key,
+                          Decode decode, std::optional<T>* out) {
+  std::string v;
+  rocksdb::Status s = db->Get(ro, key, &v);
+  if (s.IsNotFound()) return raft::Status::Ok();
+  if (!s.ok()) return FromRocks(s, "read " + key.substr(1));
+  auto d = decode(v);
+  if (!d.ok())
+    return raft::Status(raft::ErrorCode::kCorruption,
+                        "malformed " + key.substr(1) + ": " + d.status().message());
+  *out = std::move(d).value();
+  return raft::Status::Ok();
+}
 
 raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* meta) {
   *meta = Meta{};
@@ -138,7 +160,13 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
     if (!s.ok()) return FromRocks(s, "read history bytes");
     if (!DecodeU64(bytes, &meta->history_bytes))
       return raft::Status(raft::ErrorCode::kCorruption, "malformed history bytes");
+    raft::Status st = ReadOptional(db, ro, kConfKey, DecodeConf, &meta->conf);
+    if (st.ok()) st = ReadOptional(db, ro, kRangeKey, DecodeDescriptor, &meta->range);
+    if (st.ok()) st = ReadOptional(db, ro, kSplitKey, DecodeSplitRecord, &meta->split);
+    if (!st.ok()) return st;
   }
+  // Nothing applied yet: the membership is the empty one the bootstrap's entries build on.
+  if (!meta->conf && meta->applied == 0) meta->conf = raft::ConfState{};
   meta->found = true;
   return raft::Status::Ok();
 }
@@ -239,7 +267,8 @@ CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, Effects fx) {
       write = true;
       break;
     case Op::kSet:
-      break;  // handled above
+    case Op::kSplit:
+      break;  // handled above; a split by Apply
     case Op::kDelete:
       if (raw) fx.Remove(ikey, c, EventType::kDelete);
       break;
@@ -322,11 +351,13 @@ raft::Status RocksStateMachine::OpenLiveDb() {
     batch.Put(kAppliedKey, EncodeU64(0));
     batch.Put(kHistoryStartKey, EncodeU64(1));
     batch.Put(kHistoryBytesKey, EncodeU64(0));
+    batch.Put(kConfKey, EncodeConf(raft::ConfState{}));
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     if (s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "initialize " + path);
     if (s = db->Flush(rocksdb::FlushOptions()); !s.ok()) return FromRocks(s, "flush " + path);
     meta.history_start = 1;
+    meta.conf = raft::ConfState{};
   } else if (meta.format == kFormat1) {
     if (raft::Status st = UpgradeFromFormat1(db.get(), meta.applied); !st.ok()) return st;
     meta.history_start = meta.applied + 1;
@@ -336,6 +367,10 @@ raft::Status RocksStateMachine::OpenLiveDb() {
   applied_.store(meta.applied);
   history_start_ = meta.history_start;
   history_bytes_ = meta.history_bytes;
+  conf_ = meta.conf;
+  std::lock_guard<std::mutex> l(range_mu_);
+  range_ = meta.range;
+  last_split_ = meta.split;
   return raft::Status::Ok();
 }
 
@@ -405,62 +440,87 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
   rocksdb::WriteBatch batch;
   Pending pending;
   raft::Index applied = applied_.load();
-  const raft::Index before = applied;
+  raft::Index before = applied;
   std::uint64_t history_bytes = history_bytes_;
+  std::optional<RangeDescriptor> range = Range();
+  const std::size_t first_result = results->size();
   for (const raft::Entry& e : entries) {
     if (e.index <= applied) {  // already in the state: applying it again would be wrong
       results->emplace_back();
       continue;
     }
     applied = e.index;
+    if (e.type == raft::EntryType::kConfChange) {
+      raft::ConfChange cc;
+      if (conf_ && raft::DecodeConfChange(e.data, &cc)) {
+        // As the runtime tracks it (a change it refuses changes nothing here either).
+        if (auto next = raft::ApplyConfChange(*conf_, cc); next.ok()) {
+          conf_ = std::move(next).value();
+          batch.Put(kConfKey, EncodeConf(*conf_));
+        }
+      }
+      results->emplace_back();
+      continue;
+    }
     if (e.type != raft::EntryType::kNormal || e.data.empty()) {
       results->emplace_back();
       continue;
     }
     Command c;
-    if (!DecodeCommand(e.data, &c)) {
-      CommandResult bad;
-      bad.ok = false;
-      bad.error = "malformed command at index " + std::to_string(e.index);
-      bad.index = e.index;
-      results->push_back(EncodeResult(bad));
-      continue;
-    }
-    CommandResult r =
-        ApplyCommand(db_.get(), c, Effects{&batch, &pending, e.index, &history_bytes});
+    CommandResult r;
     r.index = e.index;
-    if ((c.op == Op::kDelete && r.prev) || (c.op == Op::kExpire && r.ok))
-      deletes_applied_.fetch_add(1);
+    if (!DecodeCommand(e.data, &c)) {
+      r.ok = false;
+      r.error = "malformed command at index " + std::to_string(e.index);
+    } else if (c.op == Op::kSplit) {
+      // The entries before it first: the new range is checkpointed from them.
+      if (!CommitBatch(&batch, e.index - 1, before, &history_bytes)) {
+        results->resize(first_result + entries.size());
+        return;
+      }
+      batch.Clear();
+      pending.clear();
+      r.error = ApplySplit(e.index, c);
+      r.ok = r.error.empty();
+      if (interrupted_.load()) {
+        results->resize(first_result + entries.size());
+        return;
+      }
+      before = applied_.load();
+      applied = std::max(applied, before);
+      range = Range();
+    } else if (range && !range->Contains(c.key)) {
+      // Routed before a split moved the key to another range: the proposer routes again.
+      r.ok = false;
+      r.error = std::string(kWrongRangeError) + ": key outside range " + std::to_string(range->id);
+    } else {
+      r = ApplyCommand(db_.get(), c, Effects{&batch, &pending, e.index, &history_bytes});
+      r.index = e.index;
+      if ((c.op == Op::kDelete && r.prev) || (c.op == Op::kExpire && r.ok))
+        deletes_applied_.fetch_add(1);
+    }
     results->push_back(EncodeResult(r));
   }
-  if (applied == before) return;
-  batch.Put(kAppliedKey, EncodeU64(applied));
-  const std::uint64_t history_start = PruneHistory(&batch, applied, before, &history_bytes);
-  batch.Put(kHistoryBytesKey, EncodeU64(history_bytes));
+  (void)CommitBatch(&batch, applied, before, &history_bytes);
+}
+
+bool RocksStateMachine::CommitBatch(rocksdb::WriteBatch* batch, raft::Index applied,
+                                    raft::Index before, std::uint64_t* history_bytes) {
+  if (applied <= before) return true;
+  batch->Put(kAppliedKey, EncodeU64(applied));
+  const std::uint64_t history_start = PruneHistory(batch, applied, before, history_bytes);
+  batch->Put(kHistoryBytesKey, EncodeU64(*history_bytes));
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;  // the Raft log is the WAL (see the header)
-  rocksdb::Status s = db_->Write(wo, &batch);
+  rocksdb::Status s = db_->Write(wo, batch);
   for (int attempt = 0; !s.ok(); ++attempt) {
     if (s.IsCorruption())
       Fatal("write of entries up to " + std::to_string(applied) + ": " + s.ToString());
-    std::string failure = "state machine cannot apply entries up to ";
-    failure += std::to_string(applied) + " (" + s.ToString() + "); retrying until space is freed";
-    if (attempt == 0) {
-      std::fprintf(stderr, "kvserver: state machine: %s\n", failure.c_str());
-      std::fflush(stderr);
-    }
-    {
-      std::lock_guard<std::mutex> l(failure_mu_);
-      failure_ = std::move(failure);
-    }
-    const auto pause = std::chrono::milliseconds(std::min(2000, 100 << std::min(attempt, 5)));
-    for (auto waited = std::chrono::milliseconds(0); waited < pause;
-         waited += std::chrono::milliseconds(50)) {
-      if (interrupted_.load()) return;  // applied_ stays behind: the restart replays
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    if (!Stall(attempt, "state machine cannot apply entries up to " + std::to_string(applied) +
+                            " (" + s.ToString() + "); retrying until space is freed"))
+      return false;       // applied_ stays behind: the restart replays
     (void)db_->Resume();  // clears a background error (a failed flush) once it can
-    s = db_->Write(wo, &batch);
+    s = db_->Write(wo, batch);
   }
   {
     std::lock_guard<std::mutex> l(failure_mu_);
@@ -468,8 +528,197 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
   }
   applied_.store(applied);
   history_start_ = history_start;
-  history_bytes_ = history_bytes;
+  history_bytes_ = *history_bytes;
   if (applied_listener_) applied_listener_(applied);
+  return true;
+}
+
+bool RocksStateMachine::Stall(int attempt, std::string failure) {
+  if (attempt == 0) {
+    std::fprintf(stderr, "kvserver: state machine: %s\n", failure.c_str());
+    std::fflush(stderr);
+  }
+  {
+    std::lock_guard<std::mutex> l(failure_mu_);
+    failure_ = std::move(failure);
+  }
+  const auto pause = std::chrono::milliseconds(std::min(2000, 100 << std::min(attempt, 5)));
+  for (auto waited = std::chrono::milliseconds(0); waited < pause;
+       waited += std::chrono::milliseconds(50)) {
+    if (interrupted_.load()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// docs/state-format.md, "Splits". Every check depends only on the state and the command,
+// so every replica decides alike.
+std::string RocksStateMachine::ApplySplit(raft::Index index, const Command& c) {
+  auto claimed = DecodeDescriptor(c.value);
+  if (!claimed.ok()) return "split refused: " + claimed.status().message();
+  const RangeDescriptor& span = *claimed;
+  if (!split_dir_) return "split refused: not a range of ranges mode";
+  if (auto held = Range(); held && (held->id != span.id || held->generation != span.generation ||
+                                    held->start != span.start || held->end != span.end))
+    return "split refused: the range is now generation " + std::to_string(held->generation);
+  if (c.key <= span.start || (!span.end.empty() && c.key >= span.end))
+    return "split refused: the key is not inside the range";
+  if (!conf_ || conf_->voters.empty()) return "split refused: the membership is not known";
+  if (c.new_range < kFirstDataRange || c.new_range == span.id)
+    return "split refused: bad new range id " + std::to_string(c.new_range);
+  SplitRecord rec;
+  rec.index = index;
+  rec.voters.assign(conf_->voters.begin(), conf_->voters.end());
+  rec.left = span;
+  rec.left.end = c.key;
+  rec.left.generation = span.generation + 1;
+  rec.left.replicas = rec.voters;
+  rec.right.id = c.new_range;
+  rec.right.generation = 1;
+  rec.right.start = c.key;
+  rec.right.end = span.end;
+  rec.right.replicas = rec.voters;
+
+  // Step 2: the new range's DB, unless this split made it before a crash lost step 3.
+  const std::string dir = split_dir_(c.new_range);
+  for (int attempt = 0; !fs::Exists(dir); ++attempt) {
+    raft::Status st = MakeSplitDb(dir, rec);
+    if (st.ok()) break;
+    if (st.code() == raft::ErrorCode::kCorruption)
+      Fatal("split at " + std::to_string(index) + ": " + st.ToString());
+    if (!Stall(attempt, "state machine cannot split at " + std::to_string(index) + " (" +
+                            st.ToString() + "); retrying until space is freed"))
+      return "interrupted";
+    (void)db_->Resume();
+  }
+  // Step 3: the span moves first (a reader checks Owns after reading: see the header),
+  // then the keys that left it go.
+  {
+    std::lock_guard<std::mutex> l(range_mu_);
+    range_ = rec.left;
+    last_split_ = rec;
+  }
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(UserKey(c.key), std::string(1, static_cast<char>(kUserPrefix + 1)));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string x_lower = ExpiryKey(0, "");
+  for (it->Seek(x_lower); it->Valid() && it->key().starts_with(x_lower.substr(0, 1)); it->Next()) {
+    std::uint64_t at = 0;
+    std::string key;
+    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &key))
+      Fatal("malformed expiry key");
+    if (key >= c.key) batch.Delete(it->key());
+  }
+  if (!it->status().ok()) Fatal("expiry scan during a split: " + it->status().ToString());
+  it.reset();
+  batch.Put(kRangeKey, EncodeDescriptor(rec.left));
+  batch.Put(kSplitKey, EncodeSplitRecord(rec));
+  std::uint64_t history_bytes = history_bytes_;
+  if (!CommitBatch(&batch, index, applied_.load(), &history_bytes)) return "interrupted";
+  return "";
+}
+
+raft::Status RocksStateMachine::MakeSplitDb(const std::string& dir, const SplitRecord& rec) {
+  const std::string tmp = dir + ".split";
+  const std::string parent = dir.substr(0, dir.find_last_of('/'));
+  if (raft::Status s = fs::RemoveAll(tmp); !s.ok()) return s;
+  if (raft::Status s = fs::MakeDirs(tmp); !s.ok()) return s;
+  // The live DB flushed, so that the checkpoint (hard links to its table files) holds
+  // every entry before the split.
+  if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
+    return FromRocks(s, "flush before a split");
+  rocksdb::Checkpoint* raw = nullptr;
+  if (rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw); !s.ok())
+    return FromRocks(s, "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  const std::string path = tmp + "/" + std::string(kLiveDbDir);
+  if (rocksdb::Status s =
+          checkpoint->CreateCheckpoint(path, std::numeric_limits<std::uint64_t>::max());
+      !s.ok())
+    return FromRocks(s, "checkpoint into " + path);
+  rocksdb::DB* opened = nullptr;
+  rocksdb::Options opt = MakeOptions(options_, block_cache_);
+  opt.create_if_missing = false;
+  if (rocksdb::Status s = rocksdb::DB::Open(opt, path, &opened); !s.ok())
+    return FromRocks(s, "open " + path);
+  std::unique_ptr<rocksdb::DB> db(opened);
+  rocksdb::WriteBatch batch;
+  const std::string& key = rec.right.start;
+  batch.DeleteRange(UserKey(""), UserKey(key));
+  batch.DeleteRange(HistoryKey(0), std::string(1, 'i'));  // the whole history ('h' ...)
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  const std::string x_lower = ExpiryKey(0, "");
+  for (it->Seek(x_lower); it->Valid() && it->key().starts_with(x_lower.substr(0, 1)); it->Next()) {
+    std::uint64_t at = 0;
+    std::string k;
+    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &k))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed expiry key");
+    if (k < key) batch.Delete(it->key());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "expiry scan");
+  it.reset();
+  raft::ConfState conf;
+  conf.voters.insert(rec.voters.begin(), rec.voters.end());
+  batch.Put(kHistoryStartKey, EncodeU64(rec.index + 1));
+  batch.Put(kHistoryBytesKey, EncodeU64(0));
+  batch.Put(kConfKey, EncodeConf(conf));
+  batch.Put(kRangeKey, EncodeDescriptor(rec.right));
+  batch.Delete(kSplitKey);
+  batch.Put(kAppliedKey, EncodeU64(rec.index));
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
+  if (rocksdb::Status s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "write " + path);
+  if (rocksdb::Status s = db->Flush(rocksdb::FlushOptions()); !s.ok())
+    return FromRocks(s, "flush " + path);
+  if (rocksdb::Status s = db->Close(); !s.ok()) return FromRocks(s, "close " + path);
+  db.reset();
+  if (raft::Status s = fs::FsyncPath(path); !s.ok()) return s;
+  if (raft::Status s = fs::FsyncPath(tmp); !s.ok()) return s;
+  return fs::RenameDurably(tmp, dir, parent);
+}
+
+std::optional<RangeDescriptor> RocksStateMachine::Range() const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  return range_;
+}
+
+std::optional<SplitRecord> RocksStateMachine::LastSplit() const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  return last_split_;
+}
+
+bool RocksStateMachine::Owns(std::string_view key) const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  return !range_ || range_->Contains(key);
+}
+
+raft::Result<std::optional<std::string>> RocksStateMachine::MiddleKey() const {
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  const std::string lower(1, kUserPrefix), upper(1, static_cast<char>(kUserPrefix + 1));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  ro.snapshot = db_->GetSnapshot();  // both passes see the same keys
+  std::uint64_t total = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(lower); it->Valid(); it->Next()) total += it->key().size() + it->value().size();
+  raft::Status st = it->status().ok() ? raft::Status::Ok() : FromRocks(it->status(), "scan");
+  std::optional<std::string> middle;
+  std::uint64_t seen = 0;
+  bool first = true;
+  for (it->Seek(lower); st.ok() && it->Valid(); it->Next(), first = false) {
+    seen += it->key().size() + it->value().size();
+    if (seen * 2 < total) continue;
+    if (first) continue;  // the left half must keep a key: the middle is after the first
+    middle = std::string(it->key().data() + 1, it->key().size() - 1);
+    break;
+  }
+  if (st.ok() && !it->status().ok()) st = FromRocks(it->status(), "scan");
+  it.reset();
+  db_->ReleaseSnapshot(ro.snapshot);
+  if (!st.ok()) return st;
+  return middle;
 }
 
 // History retention (docs/state-format.md, "Change history"): by index, what falls out

@@ -17,6 +17,8 @@
 //   "\0hstart"              u64 little-endian: every event at or after it is retained
 //   "\0hbytes"              u64 little-endian: bytes of the retained events' keys and values
 //   "\0format"              u8: kStateFormatVersion (a format-1 DB is upgraded on open)
+//   "\0conf"                the group's membership as of applied (absent: not known)
+//   "\0range", "\0split"     ranges mode: the span this range owns, its last split
 // Metadata keys start with '\0', the others with their letter: they can never collide,
 // and a scan of one space never meets another.
 //
@@ -61,6 +63,7 @@
 #include "raft/state_machine.h"
 #include "raft/status.h"
 #include "raft/types.h"
+#include "range_map.h"
 
 namespace rocksdb {
 class Cache;
@@ -69,6 +72,8 @@ class WriteBatch;
 }  // namespace rocksdb
 
 namespace kv {
+
+struct Command;  // kv_command.h
 
 inline constexpr std::string_view kLiveDbDir = "db";
 inline constexpr std::string_view kCheckpointsDir = "checkpoints";
@@ -198,6 +203,24 @@ class RocksStateMachine final : public raft::StateMachine {
       std::string_view prefix, std::string_view start_after, std::size_t limit,
       std::size_t max_bytes = SIZE_MAX) const;
 
+  // Ranges mode (docs/state-format.md, "Splits"). SetSplitDir: where a split makes the
+  // new range's state machine (<data>/ranges/<id>); unset, a split is refused (a no-op).
+  // Set before the runtime starts. Range: the span this range owns, nullopt when none is
+  // recorded (single-group mode, or a range never split: it owns what its directory
+  // descriptor says). LastSplit: the last split applied here. Owns: whether `key` is in
+  // Range() (true when none is recorded). A reader of the state (Get, List) checks Owns
+  // AFTER reading: a split moves the span before it deletes the keys that left it, so a
+  // read that saw them gone sees the span moved. Any thread.
+  void SetSplitDir(std::function<std::string(std::uint64_t range)> dir_of) {
+    split_dir_ = std::move(dir_of);
+  }
+  std::optional<RangeDescriptor> Range() const;
+  std::optional<SplitRecord> LastSplit() const;
+  bool Owns(std::string_view key) const;
+  // The key near the middle of the span's user data by bytes (keys and values), for a
+  // split; nullopt with fewer than two keys. Reads the whole span (bounded memory).
+  raft::Result<std::optional<std::string>> MiddleKey() const;
+
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;
   // "" while Apply works; otherwise why it stalls (see Apply). Any thread.
@@ -235,6 +258,19 @@ class RocksStateMachine final : public raft::StateMachine {
   // returns the new history start and updates *bytes.
   std::uint64_t PruneHistory(rocksdb::WriteBatch* batch, raft::Index applied, raft::Index before,
                              std::uint64_t* bytes);
+  // Apply thread: writes `batch` (the entries after `before` up to `applied`) with the
+  // applied index and the history's bounds, stalling on a write error (see Apply). False
+  // when interrupted meanwhile (nothing written).
+  bool CommitBatch(rocksdb::WriteBatch* batch, raft::Index applied, raft::Index before,
+                   std::uint64_t* history_bytes);
+  // Apply's stall: records `failure`, waits before attempt `attempt` + 1; false once
+  // interrupted.
+  bool Stall(int attempt, std::string failure);
+  // Apply thread: the split at `index` (docs/state-format.md, "Splits"); "" when applied,
+  // else why it changed nothing. The entries before it are written.
+  std::string ApplySplit(raft::Index index, const Command& c);
+  // The new range's DB of `rec` in `dir` (its steps 2), from a checkpoint of this one.
+  raft::Status MakeSplitDb(const std::string& dir, const SplitRecord& rec);
   std::string Path(std::string_view name) const;
 
   const std::string dir_;
@@ -249,6 +285,14 @@ class RocksStateMachine final : public raft::StateMachine {
   std::uint64_t history_start_ = 1;  // apply thread (and OpenLiveDb under mu_)
   std::uint64_t history_bytes_ = 0;  // likewise: the history's keys and values
   std::function<void(raft::Index)> applied_listener_;
+  std::function<std::string(std::uint64_t)> split_dir_;
+  // The membership as of applied_ (nullopt: not known); apply thread (and OpenLiveDb).
+  std::optional<raft::ConfState> conf_;
+  // The span and last split; written on the apply thread (and by OpenLiveDb), read by
+  // any thread under range_mu_.
+  mutable std::mutex range_mu_;
+  std::optional<RangeDescriptor> range_;
+  std::optional<SplitRecord> last_split_;
   std::atomic<std::uint64_t> deletes_applied_{0};
   std::atomic<bool> interrupted_{false};
   mutable std::mutex failure_mu_;
