@@ -9,11 +9,12 @@ namespace {
 
 constexpr std::uint8_t kProcessVersion = 1;
 constexpr std::uint8_t kMetaCommandVersion = 3;
-constexpr std::uint8_t kMetaSnapshotVersion = 1;
+constexpr std::uint8_t kMetaSnapshotVersion = 2;  // 1: before split orders
 constexpr std::uint32_t kMaxProcesses = 4096;
 constexpr std::uint32_t kMaxFieldBytes = 4096;
 constexpr std::uint32_t kMaxDescriptors = 1024;
 constexpr std::uint32_t kMaxDescriptorBytes = 256u << 10;
+constexpr std::uint32_t kMaxKeyBytes = 64u << 10;  // as a descriptor's keys
 
 bool ValidState(std::uint8_t s) {
   return s == static_cast<std::uint8_t>(ProcessState::kMember) ||
@@ -72,6 +73,15 @@ std::string EncodeMetaCommand(const MetaCommand& c) {
       w.U32(static_cast<std::uint32_t>(c.descriptors.size()));
       for (const RangeDescriptor& d : c.descriptors) w.Bytes(EncodeDescriptor(d));
       break;
+    case MetaCommand::Op::kOrderSplit:
+      w.U64(c.order.range);
+      w.U64(c.order.generation);
+      w.Bytes(c.order.key);
+      break;
+    case MetaCommand::Op::kCancelSplit:
+      w.U64(c.order.range);
+      w.U64(c.order.generation);
+      break;
   }
   return out;
 }
@@ -113,6 +123,12 @@ raft::Result<MetaCommand> DecodeMetaCommand(std::string_view in) {
       }
       break;
     }
+    case MetaCommand::Op::kOrderSplit:
+    case MetaCommand::Op::kCancelSplit:
+      c.order.range = r.U64("range");
+      c.order.generation = r.U64("generation");
+      if (c.op == MetaCommand::Op::kOrderSplit) c.order.key = r.Bytes("key", kMaxKeyBytes);
+      break;
     default:
       r.Fail("unknown op " + std::to_string(op));
   }
@@ -148,6 +164,36 @@ std::string MetaState::Apply(const MetaCommand& c) {
         return "the directory would not tile the key space: " + fault;
       ranges_ = std::move(next);
       for (const RangeDescriptor& d : c.descriptors) next_range_ = std::max(next_range_, d.id + 1);
+      // Orders the update carried out (or overtook) go.
+      for (auto it = orders_.begin(); it != orders_.end();) {
+        const RangeDescriptor* d = ranges_.Find(it->first);
+        if (d == nullptr || d->generation > it->second.generation)
+          it = orders_.erase(it);
+        else
+          ++it;
+      }
+      return "";
+    }
+    case MetaCommand::Op::kOrderSplit: {
+      const SplitOrder& o = c.order;
+      const RangeDescriptor* d = ranges_.Find(o.range);
+      if (d == nullptr || o.range == kMetaRange) return "no range " + std::to_string(o.range);
+      if (orders_.count(o.range)) return "range " + std::to_string(o.range) + " has a split order";
+      if (d->generation != o.generation)
+        return "range " + std::to_string(o.range) + " is at generation " +
+               std::to_string(d->generation);
+      if (o.key <= d->start || (!d->end.empty() && o.key >= d->end))
+        return "the key is not inside range " + std::to_string(o.range);
+      SplitOrder order = o;
+      order.new_range = next_range_++;
+      orders_[o.range] = std::move(order);
+      return "";
+    }
+    case MetaCommand::Op::kCancelSplit: {
+      auto it = orders_.find(c.order.range);
+      if (it == orders_.end() || it->second.generation != c.order.generation)
+        return "no such split order";
+      orders_.erase(it);
       return "";
     }
   }
@@ -164,13 +210,20 @@ std::string MetaState::EncodeSnapshot() const {
   const std::vector<RangeDescriptor> all = ranges_.All();
   w.U32(static_cast<std::uint32_t>(all.size()));
   for (const RangeDescriptor& d : all) w.Bytes(EncodeDescriptor(d));
+  w.U32(static_cast<std::uint32_t>(orders_.size()));
+  for (const auto& [range, o] : orders_) {
+    w.U64(o.range);
+    w.U64(o.generation);
+    w.Bytes(o.key);
+    w.U64(o.new_range);
+  }
   return out;
 }
 
 raft::Result<MetaState> MetaState::DecodeSnapshot(std::string_view in) {
   raft::ByteReader r(in, "meta_snapshot");
   const std::uint8_t version = r.U8("version");
-  if (r.ok() && version != kMetaSnapshotVersion)
+  if (r.ok() && version != kMetaSnapshotVersion && version != 1)
     r.Fail("unknown version " + std::to_string(version));
   MetaState st;
   st.next_range_ = r.U64("next_range");
@@ -188,6 +241,18 @@ raft::Result<MetaState> MetaState::DecodeSnapshot(std::string_view in) {
     auto d = DecodeDescriptor(r.Bytes("descriptor", kMaxDescriptorBytes));
     if (!d.ok()) return d.status();
     descriptors.push_back(*d);
+  }
+  const std::uint32_t no = version >= 2 ? r.U32("orders") : 0;
+  if (r.ok() && no > kMaxDescriptors) r.Fail(std::to_string(no) + " split orders");
+  for (std::uint32_t i = 0; r.ok() && i < no; ++i) {
+    SplitOrder o;
+    o.range = r.U64("range");
+    o.generation = r.U64("generation");
+    o.key = r.Bytes("key", kMaxKeyBytes);
+    o.new_range = r.U64("new_range");
+    if (r.ok() && (o.new_range < kFirstDataRange || o.new_range >= st.next_range_))
+      r.Fail("split order of an id never allocated");
+    st.orders_[o.range] = std::move(o);
   }
   if (raft::Status s = r.Finish(); !s.ok()) return s;
   if (!descriptors.empty()) {

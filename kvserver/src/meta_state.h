@@ -34,18 +34,34 @@ std::string EncodeProcess(const ProcessRecord& p);
 // 4 KiB, a truncation or trailing bytes.
 raft::Result<ProcessRecord> DecodeProcess(std::string_view in);
 
+// A split the meta range's leader ordered (docs/multi-raft.md, "Splits and leader
+// balance"): range `range`, at `generation`, is to split at `key`, the keys from it on
+// going to `new_range` (allocated when the order applied, never used again). The leader
+// of `range` proposes the split to it; the order goes once the directory shows the range
+// past `generation` (the split published), or when cancelled.
+struct SplitOrder {
+  RangeId range = 0;
+  std::uint64_t generation = 0;
+  std::string key;
+  RangeId new_range = 0;
+  bool operator==(const SplitOrder&) const = default;
+};
+
 struct MetaCommand {
   enum class Op : std::uint8_t {
     kAddProcess = 7,       // process
     kRemoveProcess = 8,    // id
     kSetProcessState = 9,  // id, state
     kPutDescriptors = 10,  // descriptors (a whole directory update: a split's two together)
+    kOrderSplit = 11,      // order (its new_range allocated by the apply)
+    kCancelSplit = 12,     // order's range and generation
   };
   Op op = Op::kAddProcess;
   ProcessRecord process;                       // kAddProcess
   raft::NodeId id = raft::kNoNode;             // kRemoveProcess, kSetProcessState
   ProcessState state = ProcessState::kMember;  // kSetProcessState
   std::vector<RangeDescriptor> descriptors;    // kPutDescriptors
+  SplitOrder order;  // kOrderSplit (new_range not encoded), kCancelSplit (range, generation)
 };
 
 // command := version:u8(3) op:u8 body (state-format.md).
@@ -57,13 +73,16 @@ class MetaState {
   // Applies one command and says what it did not do: "" when applied, else the reason
   // it changed nothing (the same on every replica, so a refused command is a no-op
   // everywhere): an id taken by another name, an unknown process, a directory update
-  // older than what is held, a directory that would not tile the key space.
+  // older than what is held, a directory that would not tile the key space, a split
+  // order for a range that has one, or whose generation or key does not match the
+  // directory's descriptor.
   std::string Apply(const MetaCommand& c);
 
   const std::map<raft::NodeId, ProcessRecord>& processes() const { return processes_; }
   const RangeMap& ranges() const { return ranges_; }
   // The next data range id to allocate: above every id the directory ever held.
   RangeId next_range() const { return next_range_; }
+  const std::map<RangeId, SplitOrder>& split_orders() const { return orders_; }
 
   // The whole state as one record: the meta range's snapshot body (state-format.md,
   // "meta_snapshot"). Decode: kCorruption on a bad record, a process or descriptor that
@@ -76,6 +95,7 @@ class MetaState {
   std::map<raft::NodeId, ProcessRecord> processes_;
   RangeMap ranges_;
   RangeId next_range_ = kFirstDataRange;
+  std::map<RangeId, SplitOrder> orders_;  // by range
 };
 
 }  // namespace kv

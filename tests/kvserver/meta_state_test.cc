@@ -233,9 +233,68 @@ TEST_CASE("meta: the snapshot record round-trips the state; bad records are refu
   CHECK_FALSE(MetaState::DecodeSnapshot("").ok());
   CHECK_FALSE(MetaState::DecodeSnapshot(rec + "x").ok());
   CHECK_FALSE(MetaState::DecodeSnapshot(rec.substr(0, rec.size() - 3)).ok());
-  std::string v2 = rec;
-  v2[0] = 2;
-  CHECK(MetaState::DecodeSnapshot(v2).status().message().find("version") != std::string::npos);
+  std::string v3 = rec;
+  v3[0] = 3;
+  CHECK(MetaState::DecodeSnapshot(v3).status().message().find("version") != std::string::npos);
+  // Version 1 (before split orders) ends after the descriptors.
+  std::string v1 = rec.substr(0, rec.size() - 4);
+  v1[0] = 1;
+  auto old = MetaState::DecodeSnapshot(v1);
+  REQUIRE(old.ok());
+  CHECK(old->ranges().All() == m.ranges().All());
+}
+
+TEST_CASE("meta: split orders allocate ids; the published split or a cancel ends them",
+          "[ranges]") {
+  MetaState m;
+  REQUIRE(m.Apply(Put(BootstrapRanges(2, {1}))).empty());  // 2: ["", "O"), 3: ["O", +inf)
+  const RangeDescriptor r3 = *m.ranges().Find(3);
+  auto order = [](RangeId g, std::uint64_t gen, std::string key) {
+    MetaCommand c;
+    c.op = MetaCommand::Op::kOrderSplit;
+    c.order.range = g;
+    c.order.generation = gen;
+    c.order.key = std::move(key);
+    return RoundTrip(c);
+  };
+  // Refused: no such range, the meta range, a stale generation, a key outside or at the start.
+  CHECK(m.Apply(order(9, 1, "x")).find("no range") != std::string::npos);
+  CHECK_FALSE(m.Apply(order(kMetaRange, 1, "x")).empty());
+  CHECK(m.Apply(order(3, 2, "x")).find("generation") != std::string::npos);
+  CHECK(m.Apply(order(3, 1, "A")).find("not inside") != std::string::npos);
+  CHECK(m.Apply(order(3, 1, r3.start)).find("not inside") != std::string::npos);
+  CHECK(m.split_orders().empty());
+  const RangeId next = m.next_range();
+  REQUIRE(m.Apply(order(3, 1, "x")).empty());
+  CHECK(m.split_orders().at(3).new_range == next);
+  CHECK(m.next_range() == next + 1);
+  CHECK(m.Apply(order(3, 1, "y")).find("has a split order") != std::string::npos);
+  REQUIRE(m.Apply(order(2, 1, "B")).empty());
+  CHECK(m.split_orders().at(2).new_range == next + 1);
+
+  // Orders travel in the snapshot.
+  auto back = MetaState::DecodeSnapshot(m.EncodeSnapshot());
+  REQUIRE(back.ok());
+  CHECK(back->split_orders() == m.split_orders());
+
+  // The split of range 3 published: its order goes, range 2's stays.
+  RangeDescriptor left = r3, right = Range(next, 1, "x", "");
+  left.generation = 2;
+  left.end = "x";
+  REQUIRE(m.Apply(Put({left, right})).empty());
+  CHECK(m.split_orders().count(3) == 0);
+  CHECK(m.split_orders().count(2) == 1);
+  // Range 2's cancelled (an order its range refused): another may come.
+  MetaCommand cancel;
+  cancel.op = MetaCommand::Op::kCancelSplit;
+  cancel.order.range = 2;
+  cancel.order.generation = 2;
+  CHECK_FALSE(m.Apply(RoundTrip(cancel)).empty());  // not that generation's
+  cancel.order.generation = 1;
+  REQUIRE(m.Apply(RoundTrip(cancel)).empty());
+  CHECK(m.split_orders().empty());
+  REQUIRE(m.Apply(order(2, 1, "C")).empty());
+  CHECK(m.split_orders().at(2).new_range == next + 2);  // ids are never reused
 }
 
 }  // namespace kv
