@@ -91,6 +91,11 @@ const std::vector<FlagDef>& Defs() {
               [](ServerFlags& f, const std::string& v) {
                 return ParseNum(v, &f.shards) && f.shards >= 1 && f.shards <= 95;
               }},
+      FlagDef{"range-max-bytes",
+              "ranges mode: a range larger than this is split at its middle key (0: no "
+              "automatic splits; POST /split still splits)",
+              [](const ServerFlags& f) { return std::to_string(f.range_max_bytes); },
+              [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.range_max_bytes); }},
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),

@@ -56,6 +56,8 @@ struct ServerFlags {
   // (ranges_mode.h). Stored by a ranges-mode node (<data>/host exists): a restart stays
   // in ranges mode whatever it is given.
   int shards = 1;
+  // -range-max-bytes: ranges mode splits a range past this size (0: never automatically).
+  std::uint64_t range_max_bytes = 64ull << 20;
   std::uint64_t http_max_conns = 10000;
   std::uint64_t http_max_header_bytes = 16384;
   int http_header_timeout_ms = 10000;

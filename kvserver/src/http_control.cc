@@ -151,6 +151,10 @@ void KvServer::Impl::HandleControl(const CallPtr& call) {
       if (ms.info.id == st.leader) addr = ms.info.app_data;
     return Answer(call, JsonAnswer(200, "{\"ok\": true, \"leader\": " + JsonString(addr) + "}"));
   }
+  if (route == "/split")
+    return Answer(call, ErrorAnswer(409,
+                                    "splits are for ranges mode (-shards N, "
+                                    "docs/multi-raft.md)"));
   if (route != "/join" && route != "/leave" && route != "/transfer-leader")
     return Answer(call, ErrorAnswer(404, "no such route"));
   if (req.method() != http::verb::post)

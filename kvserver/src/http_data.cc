@@ -113,11 +113,14 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
 
   HttpResponse refusal;
   const std::optional<Shard> shard = ShardOf(call, *key, &refusal);
+  if (!shard && refusal.result() == http::status::unknown) return;  // rerouted
   if (!shard) return Answer(call, std::move(refusal));
   if (req.method() == http::verb::get) {
     auto get = [this, call, key = *key, sm = shard->sm] {
       auto v = sm->GetRecord(key);
       if (!v.ok()) return Answer(call, ErrorAnswer(500, v.status().ToString()));
+      // Checked after the read: a split moves the span before it deletes the keys.
+      if (ranges && !sm->Owns(key)) return Reroute(call, "the key's range split");
       if (!v->has_value()) return Answer(call, ErrorAnswer(404, "key not found"));
       HttpResponse res{http::status::ok, 11};
       res.set(http::field::content_type, "application/octet-stream");
@@ -197,6 +200,15 @@ void KvServer::Impl::HandleData(const CallPtr& call) {
   if (std::string f = shard->sm->Failure(); !f.empty()) return Answer(call, ErrorAnswer(503, f));
   const Op final_op = cmd.op;
   Propose(*shard, EncodeCommand(cmd), [this, call, final_op](raft::Result<std::string> r) {
+    CommandResult result;
+    if (ranges && r.ok() && DecodeResult(*r, &result) &&
+        result.error.rfind(kWrongRangeError, 0) == 0) {
+      // Not applied: a split moved the key first. A forwarded request goes back to its
+      // forwarder, which routes it again.
+      if (call->req.count("X-Kv-Forwarded") != 0)
+        return Answer(call, ErrorAnswer(409, result.error + "; retry"));
+      return Reroute(call, "the key's range split");
+    }
     Answer(call, WriteAnswer(final_op, r));
   });
 }

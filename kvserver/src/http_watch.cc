@@ -19,6 +19,7 @@
 //
 // Not chosen: a per-watcher in-memory queue filled by the apply thread (memory grows
 // with a slow reader and a restart loses it); the history in RocksDB is the queue.
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <map>
@@ -122,11 +123,35 @@ struct KvServer::Impl::Watcher : std::enable_shared_from_this<Watcher> {
     });
   }
 
+  // I/O thread. Ranges mode: a range a split made since the watch started, overlapping
+  // the prefix, gets a cursor from its beginning (its origin: every event of its keys
+  // since the split is in its history), once this node hosts it.
+  void FollowSplits() {
+    const std::uint64_t version = impl->ranges->RoutesVersion();
+    if (version == routes_seen) return;
+    bool missing = false;
+    for (const RangeDescriptor& d : impl->ranges->Directory()) {
+      const std::string end = PrefixEnd(prefix);
+      if (!(end.empty() || d.start < end) || !(d.end.empty() || d.end > prefix)) continue;
+      if (std::any_of(cursors.begin(), cursors.end(),
+                      [&](const WatchCursor& c) { return c.range == d.id; }))
+        continue;
+      RocksStateMachine* sm = impl->ranges->StateMachine(d.id);
+      if (sm == nullptr) {
+        missing = true;  // not hosted here yet: looked for again at the next pump
+        continue;
+      }
+      cursors.push_back(WatchCursor{d.id, sm, sm->OriginIndex() + 1});
+    }
+    if (!missing) routes_seen = version;
+  }
+
   // I/O thread.
   void Pump() {
     if (done) return;
     if (out.Closed()) return Finish();
     if (out.Backlog() > kMaxBacklog) return;  // the tick tries again
+    if (cursors[0].range != 0) FollowSplits();
     bool more = false;
     for (WatchCursor& c : cursors) {
       auto page = c.sm->History(c.next, prefix, kPageEvents, kPageScan, kPageBytes);
@@ -185,7 +210,9 @@ struct KvServer::Impl::Watcher : std::enable_shared_from_this<Watcher> {
   boost::asio::any_io_executor io;
   ResponseStream out;
   const std::string prefix;
-  std::vector<WatchCursor> cursors;  // in key order of their ranges; I/O thread
+  // In key order of their ranges at the start, then those splits made; I/O thread.
+  std::vector<WatchCursor> cursors;
+  std::uint64_t routes_seen = 0;  // RangesMode::RoutesVersion when FollowSplits last looked
   const bool base64;
   boost::asio::steady_timer timer;
   std::chrono::steady_clock::time_point last_write = std::chrono::steady_clock::now();
@@ -232,10 +259,14 @@ void KvServer::Impl::HandleWatch(const CallPtr& call) {
     HttpResponse refusal;
     auto shards = ShardsOverlapping(prefix, "", &refusal);
     if (!shards) return Answer(call, std::move(refusal));
+    // With a position, a range it does not name (one a split made after it was taken)
+    // is followed from its beginning; without one, every range from now on.
     for (const Shard& s : *shards) {
       auto it = from.find(s.range);
-      cursors.push_back(
-          WatchCursor{s.range, s.sm, it != from.end() ? it->second : s.sm->AppliedIndex() + 1});
+      cursors.push_back(WatchCursor{s.range, s.sm,
+                                    it != from.end() ? it->second
+                                    : from.empty()   ? s.sm->AppliedIndex() + 1
+                                                     : s.sm->OriginIndex() + 1});
     }
   }
   std::vector<std::string> applied;  // per cursor, for the head

@@ -32,7 +32,7 @@ std::string_view RouteOf(std::string_view path) {
   if (path.substr(0, 4) == "/kv/") return "/kv/{key}";
   if (path.substr(0, 8) == "/backup/") return "/backup/{id}";
   for (std::string_view r : {"/kv", "/join", "/leave", "/transfer-leader", "/status", "/metrics",
-                             "/health", "/livez", "/readyz", "/backup", "/watch"})
+                             "/health", "/livez", "/readyz", "/backup", "/watch", "/split"})
     if (path == r) return r;
   return "other";
 }
@@ -735,12 +735,18 @@ void KvServer::Impl::ForwardTo(const CallPtr& call, const std::string& addr, std
   // The leader authorizes the forwarded request again, with the client's credential.
   if (auto it = call->req.find(http::field::authorization); it != call->req.end())
     out.set(http::field::authorization, it->value());
-  out.body() = std::move(call->req.body());
+  // Ranges mode keeps the body: a leader that finds the key moved by a split answers 409
+  // "wrong range", and the request is routed again from here.
+  out.body() = ranges ? call->req.body() : std::move(call->req.body());
   io.forward->Send(
       addr, std::move(out), timeout() + std::chrono::seconds(1) + extra_wait,
       [this, call, addr](ForwardResult r) {
         switch (r.kind) {
           case ForwardResult::Kind::kAnswered: {
+            if (ranges && r.res.result() == http::status::conflict &&
+                r.res.body().find(kWrongRangeError) != std::string::npos &&
+                (call->route == "/kv/{key}" || call->route == "/kv"))
+              return Reroute(call, "the key's range split while the request was forwarded");
             HttpResponse res{r.res.result(), 11};
             for (auto f : {http::field::content_type, http::field::retry_after})
               if (auto it = r.res.find(f); it != r.res.end()) res.set(f, it->value());

@@ -73,6 +73,8 @@ struct Call {
   std::string_view route;  // for metrics: a fixed string
   // When the request was complete and handed to the server (latency metric).
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  // Ranges mode: how many times a split sent this request back to routing (Reroute).
+  int reroutes = 0;
 };
 using CallPtr = std::shared_ptr<Call>;
 
@@ -184,10 +186,13 @@ struct KvServer::Impl : HttpHandler {
   struct Shard {
     RocksStateMachine* sm = nullptr;
     std::uint64_t range = 0;  // 0: the Node
+    // Ranges mode, listings: the range as routed (its span, where a listing clamps).
+    RangeDescriptor routed;
   };
   // The shard of `key`; nullopt with the answer in `refusal` (ranges mode: the directory
   // or the range is not known here yet, or a forwarded request's X-Kv-Range names
-  // another range).
+  // another range), or with a refusal of status `unknown` when the request was rerouted
+  // to wait for the range a split made (answered later).
   std::optional<Shard> ShardOf(const CallPtr& call, std::string_view key, HttpResponse* refusal);
   bool IsLeader(const Shard& s) const;
   void Propose(const Shard& s, std::string data, raft::Host::Callback done);
@@ -219,6 +224,14 @@ struct KvServer::Impl : HttpHandler {
   // /status, /metrics, /health, /join, /leave in ranges mode; the other control routes
   // get 501.
   void HandleRangesControl(const CallPtr& call);
+  // Ranges mode: a split moved the key (or a listing's span) after this request was
+  // routed; it is routed again (HandleData) after a short pause, at most kMaxReroutes
+  // times, then answered 503 with `why`. Any thread.
+  static constexpr int kMaxReroutes = 5;
+  void Reroute(const CallPtr& call, const std::string& why);
+  // POST /split?key=K (ranges mode, on the meta range's leader): orders the split of K's
+  // range at K and answers once the directory shows it (docs/http-api.md).
+  void SplitRange(const CallPtr& call);
   std::string RangesStatusJson() const;
   void RangesMetrics(PromWriter& w) const;
   void RangesUpkeepLoop();

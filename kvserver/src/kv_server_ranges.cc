@@ -35,6 +35,7 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
   // Only a bootstrap writes the directory; a joiner takes the cluster's.
   o.shards = impl->fresh && flags.join.empty() ? flags.shards : 0;
   o.rocks = RocksOptionsOf(flags);
+  o.range_max_bytes = flags.range_max_bytes;
   o.logger = impl->logger;
   o.on_applied = [impl](raft::Index i) { impl->OnApplied(i); };  // wakes the watches
   raft::HostOptions& h = o.host;
@@ -75,7 +76,7 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
 std::optional<KvServer::Impl::Shard> KvServer::Impl::ShardOf(const CallPtr& call,
                                                              std::string_view key,
                                                              HttpResponse* refusal) {
-  if (!ranges) return Shard{sm.get(), 0};
+  if (!ranges) return Shard{sm.get(), 0, {}};
   auto r = ranges->RouteKey(key);
   if (!r) {
     *refusal = ErrorAnswer(503, "the range directory is not known on this node yet; retry");
@@ -89,9 +90,14 @@ std::optional<KvServer::Impl::Shard> KvServer::Impl::ShardOf(const CallPtr& call
   }
   if (r->sm == nullptr) {
     *refusal = ErrorAnswer(503, "range " + id + " is not hosted on this node yet; retry");
+    // A request a split sent back to routing waits for the new range here.
+    if (call->reroutes > 0 && call->reroutes < kMaxReroutes) {
+      Reroute(call, "range " + id + " is not hosted on this node yet");
+      refusal->result(http::status::unknown);  // answered later
+    }
     return std::nullopt;
   }
-  return Shard{r->sm, r->id};
+  return Shard{r->sm, r->id, {}};
 }
 
 bool KvServer::Impl::IsLeader(const Shard& s) const {
@@ -128,7 +134,7 @@ std::optional<std::vector<KvServer::Impl::Shard>> KvServer::Impl::ShardsOverlapp
           503, "range " + std::to_string(d.id) + " is not hosted on this node yet; retry");
       return std::nullopt;
     }
-    shards.push_back(Shard{rsm, d.id});
+    shards.push_back(Shard{rsm, d.id, d});
   }
   if (shards.empty()) {
     *refusal = ErrorAnswer(503, "the range directory is not known on this node yet; retry");
@@ -155,7 +161,14 @@ void KvServer::Impl::ListRanges(const CallPtr& call, std::size_t limit) {
       auto part =
           s.sm->List(prefix, start_after, limit - items.size(), flags.max_list_bytes - bytes);
       if (!part.ok()) return Answer(call, ErrorAnswer(500, part.status().ToString()));
+      // Checked after the read (a split moves the span before it deletes the keys): the
+      // range still holds the span it was routed for, else the listing is routed again.
+      if (auto span = s.sm->Range();
+          span ? span->start != s.routed.start || span->end != s.routed.end
+               : s.routed.generation != 1)
+        return Reroute(call, "a range of the listing split");
       for (auto& kv : *part) {
+        if (!s.routed.Contains(kv.first)) continue;
         bytes += kv.first.size() + kv.second.size();
         items.push_back(std::move(kv));
       }
@@ -186,7 +199,7 @@ std::string KvServer::Impl::RangesStatusJson() const {
   j["id"] = flags.id;
   j["cluster_id"] = ClusterId();
   j["mode"] = "ranges";
-  j["experimental"] = "ranges mode: static ranges (no splits yet), each on every node";
+  j["experimental"] = "ranges mode: ranges split, each replicated on every node";
   j["failure"] = Failure();
   j["db_size_bytes"] = ranges->ApproximateSizeBytes();
   j["quota_bytes"] = quota->limit();
@@ -350,6 +363,7 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     return Answer(call,
                   JsonAnswer(200, route == "/readyz" ? "{\"ready\": true}" : "{\"ok\": true}"));
   }
+  if (route == "/split") return SplitRange(call);
   if (route != "/join" && route != "/leave")
     return Answer(call, ErrorAnswer(route == "other" ? 404 : 501,
                                     route == "other"
@@ -438,6 +452,85 @@ struct LeaveWait : std::enable_shared_from_this<LeaveWait> {
 
 }  // namespace
 
+namespace {
+
+// Polls (every 50 ms, on the request's I/O thread) until the directory has a range
+// starting at `key` (the ordered split published), then answers 200 with the two
+// ranges; 504 at the deadline (the split may still come).
+struct SplitWait : std::enable_shared_from_this<SplitWait> {
+  KvServer::Impl* impl;
+  CallPtr call;
+  std::string key;
+  std::chrono::steady_clock::time_point deadline;
+  boost::asio::steady_timer timer;
+  SplitWait(KvServer::Impl* impl, CallPtr call, std::string key, std::chrono::milliseconds timeout)
+      : impl(impl),
+        call(call),
+        key(std::move(key)),
+        deadline(std::chrono::steady_clock::now() + timeout),
+        timer(call->info.io) {}
+  void Poll() {
+    const std::vector<RangeDescriptor> dir = impl->ranges->meta().Ranges();
+    for (std::size_t i = 0; i < dir.size(); ++i) {
+      if (dir[i].start != key || i == 0) continue;
+      nlohmann::json out;
+      for (const RangeDescriptor* d : {&dir[i - 1], &dir[i]})
+        out["ranges"].push_back(
+            {{"id", d->id}, {"start", d->start}, {"end", d->end}, {"generation", d->generation}});
+      return impl->Answer(call, JsonAnswer(200, Dump(out)));
+    }
+    if (std::chrono::steady_clock::now() >= deadline || impl->shutting_down)
+      return impl->Answer(call, ErrorAnswer(504,
+                                            "the split was ordered but is not in the "
+                                            "directory yet; see /status"));
+    timer.expires_after(std::chrono::milliseconds(50));
+    timer.async_wait([self = shared_from_this()](boost::system::error_code) { self->Poll(); });
+  }
+};
+
+}  // namespace
+
+void KvServer::Impl::SplitRange(const CallPtr& call) {
+  if (call->req.method() != http::verb::post)
+    return Answer(call, ErrorAnswer(405, "only POST /split"));
+  const std::string key = call->target.Param("key");
+  if (key.empty() || key.size() > flags.max_key_bytes)
+    return Answer(call, ErrorAnswer(400, "key must be a key of 1.." +
+                                             std::to_string(flags.max_key_bytes) + " bytes"));
+  auto meta = ranges->host().GroupStatus(kMetaRange);
+  if (!meta.ok() || meta->role != raft::Role::kLeader) {
+    const std::string addr = meta.ok() && meta->leader != raft::kNoNode
+                                 ? ranges->HttpAddrOf(meta->leader)
+                                 : std::string();
+    if (addr.empty()) return Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
+    return ForwardTo(call, addr, 0, std::chrono::seconds(10));
+  }
+  for (const RangeDescriptor& d : ranges->meta().Ranges())
+    if (d.start == key) return Answer(call, ErrorAnswer(409, "a range already starts at this key"));
+  ranges->OrderSplit(key, timeout(), [this, call, key](raft::Result<std::string> r) {
+    if (!r.ok()) return Answer(call, StatusAnswer(r.status()));
+    if (!r->empty()) return Answer(call, ErrorAnswer(409, "split refused: " + *r));
+    boost::asio::post(call->info.io, [this, call, key] {
+      std::make_shared<SplitWait>(this, call, key, std::chrono::seconds(10))->Poll();
+    });
+  });
+}
+
+void KvServer::Impl::Reroute(const CallPtr& call, const std::string& why) {
+  if (call->reroutes >= kMaxReroutes) return Answer(call, ErrorAnswer(503, why + "; retry"));
+  ++call->reroutes;
+  ranges->RefreshRoutes();
+  boost::asio::post(call->info.io, [this, call] {
+    auto timer = std::make_shared<boost::asio::steady_timer>(
+        call->info.io, std::chrono::milliseconds(20 * call->reroutes));
+    timer->async_wait([this, call, timer](boost::system::error_code) {
+      if (shutting_down)
+        return Answer(call, ErrorAnswer(503, "node is shutting down; retry another node"));
+      HandleData(call);
+    });
+  });
+}
+
 void KvServer::Impl::LeaveRanges(const CallPtr& call, const std::string& name) {
   const raft::NodeId p = raft::NodeIdFromName(name);
   const auto processes = ranges->meta().Processes();
@@ -485,7 +578,7 @@ void KvServer::Impl::RangesUpkeepLoop() {
       // TTL: each range's leader proposes expire for its due keys (as ExpireDue).
       for (const RangeDescriptor& d : ranges->Directory()) {
         RocksStateMachine* rsm = ranges->StateMachine(d.id);
-        if (rsm == nullptr || !IsLeader(Shard{rsm, d.id}) || !rsm->Failure().empty()) continue;
+        if (rsm == nullptr || !IsLeader(Shard{rsm, d.id, {}}) || !rsm->Failure().empty()) continue;
         auto due = rsm->DueExpiries(WallClockMs(), 1000);
         if (!due.ok()) continue;
         std::vector<std::future<raft::Result<std::string>>> pending;

@@ -5,12 +5,17 @@
 #include <fstream>
 #include <set>
 
+#include "kv_command.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
 namespace {
 
 constexpr std::chrono::milliseconds kChangeTimeout{5000};
+// A split order not carried out in this long is cancelled; a range's leader proposes an
+// ordered split again after kSplitRetry.
+constexpr std::chrono::seconds kSplitOrderTimeout{30};
+constexpr std::chrono::seconds kSplitRetry{3};
 
 bool Has(const std::vector<raft::NodeId>& v, raft::NodeId id) {
   return std::find(v.begin(), v.end(), id) != v.end();
@@ -125,6 +130,11 @@ std::vector<RangeDescriptor> MetaStateMachine::Ranges() const {
   return state_.ranges().All();
 }
 
+std::map<RangeId, SplitOrder> MetaStateMachine::SplitOrders() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return state_.split_orders();
+}
+
 raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions options) {
   options.host.data_dir = options.data + "/host";
   options.host.self = options.self.id;
@@ -145,7 +155,8 @@ raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions option
   std::vector<raft::NodeId> voters;
   if (bootstrap) voters.push_back(o.self.id);
   if (raft::Status s = rm->host_->CreateGroup(kMetaRange, voters, &rm->meta_); !s.ok()) return s;
-  rm->Log(raft::LogLevel::kInfo, "ranges mode started (experimental: static ranges, no splits yet)",
+  rm->Log(raft::LogLevel::kInfo,
+          "ranges mode started (experimental: ranges split, each on every node)",
           {{"start", bootstrap    ? "bootstrap"
                      : rm->fresh_ ? "join"
                                   : "resume"},
@@ -166,12 +177,19 @@ void RangesMode::Stop() {
   for (auto& [id, sm] : sms_) sm->Close();
 }
 
-std::optional<RangesMode::Route> RangesMode::RouteKey(std::string_view key) const {
-  std::shared_lock<std::shared_mutex> l(mu_);
-  const RangeDescriptor* d = map_.Lookup(key);
-  if (d == nullptr) return std::nullopt;
-  auto it = sms_.find(d->id);
-  return Route{d->id, it == sms_.end() ? nullptr : it->second.get()};
+std::optional<RangesMode::Route> RangesMode::RouteKey(std::string_view key) {
+  for (int attempt = 0;; ++attempt) {
+    {
+      std::shared_lock<std::shared_mutex> l(mu_);
+      const RangeDescriptor* d = map_.Lookup(key);
+      if (d == nullptr) return std::nullopt;
+      auto it = sms_.find(d->id);
+      RocksStateMachine* sm = it == sms_.end() ? nullptr : it->second.get();
+      // A split applied here moved the key: the routes catch up with it first.
+      if (sm == nullptr || sm->Owns(key) || attempt == 2) return Route{d->id, sm};
+    }
+    RefreshRoutes();
+  }
 }
 
 std::vector<RangeDescriptor> RangesMode::Directory() const {
@@ -214,11 +232,18 @@ void RangesMode::Reconcile() {
     std::shared_lock<std::shared_mutex> l(mu_);
     have_directory = map_.size() > 0;
   }
+  HostSplits();
   size_seen_ = ApproximateSizeBytes();
   Bootstrap(processes, have_directory);
   ReconcileMembers(processes);
   ReconcileLeaving(processes);
   BalanceLeaders(processes);
+  const std::vector<RangeDescriptor> directory = meta_.Ranges();
+  ExecuteSplits(directory);
+  if (host_->GroupLeader(kMetaRange) == self()) {
+    PublishSplits(directory);
+    OrderSplits(directory);
+  }
 }
 
 void RangesMode::BalanceLeaders(const std::map<raft::NodeId, ProcessRecord>& processes) {
@@ -307,39 +332,246 @@ raft::Status RangesMode::SetPeer(raft::NodeId p, const std::string& raft_addr) {
 void RangesMode::HostRanges(const std::vector<RangeDescriptor>& ds) {
   {
     std::unique_lock<std::shared_mutex> l(mu_);
-    map_.Update(ds);
+    if (map_.Update(ds)) ++routes_version_;
   }
-  for (const RangeDescriptor& d : ds) {
-    if (StateMachine(d.id) != nullptr || stopped_) continue;
-    const std::string dir = opts_.data + "/ranges/" + std::to_string(d.id);
-    if (raft::Status s = fs::MakeDirs(dir); !s.ok()) {
-      Log(raft::LogLevel::kError, "cannot create a range's directory", {{"error", s.ToString()}});
-      continue;
-    }
-    auto sm = RocksStateMachine::Open(dir, opts_.rocks);
-    if (!sm.ok()) {
-      Log(raft::LogLevel::kError, "cannot open a range's state machine",
-          {{"range", std::to_string(d.id)}, {"error", sm.status().ToString()}});
-      continue;
-    }
-    if (opts_.on_applied) (*sm)->SetAppliedListener(opts_.on_applied);
-    // The bootstrap voters of a range are its descriptor's first replicas; a replica
-    // that was not one joins empty and is added by the range's leader.
-    std::vector<raft::NodeId> voters;
-    if (Has(d.replicas, self())) voters = d.replicas;
-    if (raft::Status s = host_->CreateGroup(d.id, voters, sm->get()); !s.ok()) {
-      Log(raft::LogLevel::kError, "cannot host a range",
-          {{"range", std::to_string(d.id)}, {"error", s.ToString()}});
-      continue;
-    }
-    std::unique_lock<std::shared_mutex> l(mu_);
-    sms_[d.id] = std::move(sm).value();
-    Log(raft::LogLevel::kInfo, "range hosted",
-        {{"range", std::to_string(d.id)},
-         {"start", d.start},
-         {"end", d.end},
-         {"join", voters.empty() ? "true" : "false"}});
+  for (const RangeDescriptor& d : ds) HostRange(d);
+}
+
+void RangesMode::HostRange(const RangeDescriptor& d) {
+  if (StateMachine(d.id) != nullptr || stopped_) return;
+  const std::string dir = opts_.data + "/ranges/" + std::to_string(d.id);
+  if (raft::Status s = fs::MakeDirs(dir); !s.ok()) {
+    Log(raft::LogLevel::kError, "cannot create a range's directory", {{"error", s.ToString()}});
+    return;
   }
+  auto opened = RocksStateMachine::Open(dir, opts_.rocks);
+  if (!opened.ok()) {
+    Log(raft::LogLevel::kError, "cannot open a range's state machine",
+        {{"range", std::to_string(d.id)}, {"error", opened.status().ToString()}});
+    return;
+  }
+  std::unique_ptr<RocksStateMachine> sm = std::move(opened).value();
+  if (opts_.on_applied) sm->SetAppliedListener(opts_.on_applied);
+  sm->SetSplitDir(
+      [data = opts_.data](std::uint64_t g) { return data + "/ranges/" + std::to_string(g); });
+  const std::vector<raft::GroupId> logged = host_->LoggedGroups();
+  const bool in_log = std::find(logged.begin(), logged.end(), d.id) != logged.end();
+  const std::optional<RangeDescriptor> span = sm->Range();
+  const std::optional<raft::ConfState> conf = sm->Membership();
+  std::vector<raft::NodeId> voters;
+  const char* how = "join";
+  raft::Status s;
+  if (in_log) {
+    how = "resume";
+    s = host_->CreateGroup(d.id, {}, sm.get());
+  } else if (span && span->id == d.id && sm->OriginIndex() > 0 &&
+             sm->AppliedIndex() == sm->OriginIndex() && conf && conf->voters.count(self())) {
+    // The state a split left here, not started yet: every replica the split named
+    // starts the group from the same state at the split's index.
+    how = "split";
+    voters.assign(conf->voters.begin(), conf->voters.end());
+    s = host_->CreateGroupFromState(d.id, voters, sm.get(), sm->OriginIndex());
+  } else if (opts_.shards >= 2 && d.generation == 1 &&
+             d.id < kFirstDataRange + static_cast<RangeId>(opts_.shards) &&
+             Has(d.replicas, self())) {
+    // A static range of the bootstrap, on the node that bootstrapped: its replicas are
+    // the bootstrap's voters.
+    how = "bootstrap";
+    s = host_->CreateGroup(d.id, d.replicas, sm.get());
+  } else {
+    s = host_->CreateGroup(d.id, {}, sm.get());  // joins: its leader adds it
+  }
+  if (!s.ok()) {
+    Log(raft::LogLevel::kError, "cannot host a range",
+        {{"range", std::to_string(d.id)}, {"error", s.ToString()}});
+    return;
+  }
+  std::unique_lock<std::shared_mutex> l(mu_);
+  sms_[d.id] = std::move(sm);
+  Log(raft::LogLevel::kInfo, "range hosted",
+      {{"range", std::to_string(d.id)}, {"start", d.start}, {"end", d.end}, {"how", how}});
+}
+
+void RangesMode::RefreshRoutes() {
+  std::vector<RangeDescriptor> ds;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& [id, sm] : sms_)
+      if (auto rec = sm->LastSplit()) {
+        ds.push_back(rec->left);
+        ds.push_back(rec->right);
+      }
+  }
+  if (ds.empty()) return;
+  std::unique_lock<std::shared_mutex> l(mu_);
+  // RangeMap keeps the newest generation of each range, whatever the order.
+  const std::vector<RangeDescriptor> before = map_.All();
+  map_.Update(ds);
+  if (map_.All() != before) ++routes_version_;
+}
+
+void RangesMode::HostSplits() {
+  std::vector<std::pair<RangeId, SplitRecord>> splits;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& [id, sm] : sms_)
+      if (auto rec = sm->LastSplit()) splits.emplace_back(id, *rec);
+  }
+  if (splits.empty()) return;
+  RefreshRoutes();
+  for (const auto& [id, rec] : splits) {
+    HostRange(rec.right);
+    if (compacted_.count(rec.right.id) != 0) continue;
+    RocksStateMachine* right = StateMachine(rec.right.id);
+    if (right == nullptr) continue;
+    Settle(id, StateMachine(id));
+    Settle(rec.right.id, right);
+    Log(raft::LogLevel::kInfo, "range split",
+        {{"range", std::to_string(id)},
+         {"at", rec.right.start},
+         {"new_range", std::to_string(rec.right.id)},
+         {"index", std::to_string(rec.index)}});
+  }
+}
+
+void RangesMode::ProposeMeta(const MetaCommand& c, const char* what) {
+  if (proposing_.exchange(true)) return;
+  host_->Propose(kMetaRange, EncodeMetaCommand(c), kChangeTimeout,
+                 [this, what](raft::Result<std::string> r) {
+                   if (!r.ok() || !r->empty())
+                     Log(raft::LogLevel::kInfo, "meta range proposal not applied",
+                         {{"what", what}, {"outcome", r.ok() ? *r : r.status().ToString()}});
+                   proposing_ = false;
+                 });
+}
+
+void RangesMode::OrderSplits(const std::vector<RangeDescriptor>& directory) {
+  const auto orders = meta_.SplitOrders();
+  const auto now = std::chrono::steady_clock::now();
+  // Orders not carried out in time (their range refused the split, or its leader is
+  // gone): cancelled, so another may come. A split in flight that lands later is still
+  // published: the order only allocated its id.
+  for (auto it = orders_seen_.begin(); it != orders_seen_.end();)
+    it = orders.count(it->first) ? std::next(it) : orders_seen_.erase(it);
+  for (const auto& [range, o] : orders) {
+    auto [it, fresh] = orders_seen_.try_emplace(range, o.generation, now);
+    if (fresh || it->second.first != o.generation) {
+      it->second = {o.generation, now};
+      continue;
+    }
+    if (now - it->second.second < kSplitOrderTimeout) continue;
+    MetaCommand c;
+    c.op = MetaCommand::Op::kCancelSplit;
+    c.order = o;
+    ProposeMeta(c, "cancel-split");
+    return;
+  }
+  if (opts_.range_max_bytes == 0) return;
+  for (const RangeDescriptor& d : directory) {
+    if (orders.count(d.id)) continue;
+    RocksStateMachine* sm = StateMachine(d.id);
+    if (sm == nullptr) continue;
+    // This replica holds the range as the directory describes it (not behind it, not
+    // past it with a split the directory has yet to show).
+    const std::optional<RangeDescriptor> span = sm->Range();
+    if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
+             : d.generation != 1)
+      continue;
+    if (sm->SpanSizeBytes() <= opts_.range_max_bytes) continue;
+    auto key = sm->MiddleKey();
+    if (!key.ok() || !*key || !d.Contains(**key) || **key == d.start) continue;
+    MetaCommand c;
+    c.op = MetaCommand::Op::kOrderSplit;
+    c.order.range = d.id;
+    c.order.generation = d.generation;
+    c.order.key = **key;
+    ProposeMeta(c, "order-split");
+    return;
+  }
+}
+
+void RangesMode::Settle(RangeId id, RocksStateMachine* sm) {
+  if (sm == nullptr || compacted_.count(id) != 0) return;
+  if (!sm->LastSplit() && sm->OriginIndex() == 0) return;  // never split: nothing shared
+  if (raft::Status c = sm->CompactOutsideSpan(); !c.ok()) {
+    Log(raft::LogLevel::kWarn, "cannot compact a split range", {{"error", c.ToString()}});
+    return;
+  }
+  compacted_.insert(id);
+}
+
+void RangesMode::PublishSplits(const std::vector<RangeDescriptor>& directory) {
+  std::vector<SplitRecord> splits;
+  {
+    std::shared_lock<std::shared_mutex> l(mu_);
+    for (const auto& [id, sm] : sms_)
+      if (auto rec = sm->LastSplit()) splits.push_back(*rec);
+  }
+  for (const SplitRecord& rec : splits) {
+    auto it = std::find_if(directory.begin(), directory.end(),
+                           [&](const RangeDescriptor& d) { return d.id == rec.left.id; });
+    if (it != directory.end() && it->generation >= rec.left.generation) continue;
+    MetaCommand c;
+    c.op = MetaCommand::Op::kPutDescriptors;
+    c.descriptors = {rec.left, rec.right};
+    ProposeMeta(c, "publish a split");
+    return;
+  }
+}
+
+void RangesMode::ExecuteSplits(const std::vector<RangeDescriptor>& directory) {
+  const auto orders = meta_.SplitOrders();
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = split_proposed_.begin(); it != split_proposed_.end();)
+    it = orders.count(it->first) ? std::next(it) : split_proposed_.erase(it);
+  for (const auto& [range, o] : orders) {
+    if (host_->GroupLeader(range) != self()) continue;
+    auto d = std::find_if(directory.begin(), directory.end(),
+                          [&](const RangeDescriptor& x) { return x.id == range; });
+    if (d == directory.end() || d->generation != o.generation) continue;
+    RocksStateMachine* sm = StateMachine(range);
+    if (sm == nullptr) continue;
+    if (auto span = sm->Range(); span && span->generation != o.generation) continue;  // done
+    auto [it, fresh] = split_proposed_.try_emplace(range, o.generation, now);
+    if (!fresh && it->second.first == o.generation && now - it->second.second < kSplitRetry)
+      continue;
+    it->second = {o.generation, now};
+    Command c;
+    c.op = Op::kSplit;
+    c.key = o.key;
+    c.value = EncodeDescriptor(*d);
+    c.new_range = o.new_range;
+    host_->Propose(range, EncodeCommand(c), kChangeTimeout,
+                   [this, range, o](raft::Result<std::string> r) {
+                     CommandResult result;
+                     const bool decoded = r.ok() && DecodeResult(*r, &result);
+                     Log(decoded && result.ok ? raft::LogLevel::kInfo : raft::LogLevel::kWarn,
+                         "range split proposed",
+                         {{"range", std::to_string(range)},
+                          {"new_range", std::to_string(o.new_range)},
+                          {"outcome", !r.ok()     ? r.status().ToString()
+                                      : !decoded  ? "malformed result"
+                                      : result.ok ? "applied"
+                                                  : result.error}});
+                   });
+  }
+}
+
+void RangesMode::OrderSplit(const std::string& key, std::chrono::milliseconds timeout,
+                            raft::Host::Callback done) {
+  std::optional<RangeDescriptor> d;
+  for (const RangeDescriptor& x : meta_.Ranges())
+    if (x.Contains(key)) d = x;
+  if (!d) {
+    done(raft::Status(raft::ErrorCode::kUnavailable, "the range directory is not known yet"));
+    return;
+  }
+  MetaCommand c;
+  c.op = MetaCommand::Op::kOrderSplit;
+  c.order.range = d->id;
+  c.order.generation = d->generation;
+  c.order.key = key;
+  host_->Propose(kMetaRange, EncodeMetaCommand(c), timeout, std::move(done));
 }
 
 void RangesMode::Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processes,

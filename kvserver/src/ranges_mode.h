@@ -32,6 +32,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -65,6 +66,7 @@ class MetaStateMachine final : public raft::StateMachine {
   // Copies of the state, taken under the lock.
   std::map<raft::NodeId, ProcessRecord> Processes() const;
   std::vector<RangeDescriptor> Ranges() const;
+  std::map<RangeId, SplitOrder> SplitOrders() const;
   std::uint64_t applied() const { return applied_.load(); }
 
  private:
@@ -82,6 +84,10 @@ struct RangesOptions {
   StructuredLogger* logger = nullptr;
   // Each range state machine's applied listener (RocksStateMachine::SetAppliedListener).
   std::function<void(raft::Index)> on_applied;
+  // A data range whose keys and values pass this many bytes (RocksDB's estimate of its
+  // span, RocksStateMachine::SpanSizeBytes) is split at its middle key
+  // (-range-max-bytes; 0: no automatic splits).
+  std::uint64_t range_max_bytes = 64ull << 20;
 };
 
 class RangesMode {
@@ -105,7 +111,7 @@ class RangesMode {
     RocksStateMachine* sm = nullptr;  // valid until Stop
   };
   // The range holding `key`; nullopt while the directory is not known here.
-  std::optional<Route> RouteKey(std::string_view key) const;
+  std::optional<Route> RouteKey(std::string_view key);
   // The directory as this node knows it (key order).
   std::vector<RangeDescriptor> Directory() const;
   RocksStateMachine* StateMachine(RangeId id) const;
@@ -124,6 +130,16 @@ class RangesMode {
                   raft::Host::Callback done);
   // On the meta range's leader: marks process `p` leaving; `done` as AddProcess's.
   void Leave(raft::NodeId p, std::chrono::milliseconds timeout, raft::Host::Callback done);
+  // On the meta range's leader: orders the split of the range holding `key` at `key`
+  // (docs/multi-raft.md, "Splits and leader balance"); `done` as AddProcess's. The split
+  // itself follows: its range's leader proposes it, this leader publishes it.
+  void OrderSplit(const std::string& key, std::chrono::milliseconds timeout,
+                  raft::Host::Callback done);
+  // Brings the routes up to date with the splits this node applied (before the meta
+  // range publishes them). Any thread.
+  void RefreshRoutes();
+  // Bumped whenever the routes (Directory) change: a watch looks for new ranges then.
+  std::uint64_t RoutesVersion() const { return routes_version_.load(); }
 
   // The sum of the ranges' RocksDB sizes (the quota's measure).
   std::uint64_t ApproximateSizeBytes() const;
@@ -141,6 +157,27 @@ class RangesMode {
   // table had and `processes` has not are removed.
   void SyncPeers(const std::map<raft::NodeId, ProcessRecord>& processes);
   void HostRanges(const std::vector<RangeDescriptor>& ds);
+  // Opens range d's state machine and hosts its group: resumed from the log, started
+  // from the state a split left here (its voters' replicas), bootstrapped (a static
+  // range, on the node that bootstrapped the cluster), or else joined empty (its leader
+  // adds it and sends it a snapshot).
+  void HostRange(const RangeDescriptor& d);
+  // Splits (docs/multi-raft.md, "Splits and leader balance"). Every node: the new range
+  // of every split applied here is hosted and routed, and both halves compacted outside
+  // their spans (HostSplits); the leader of an ordered range proposes its split (ExecuteSplits).
+  // The meta range's leader: orders the split of a range past range_max_bytes, cancels an order not
+  // carried out within kSplitOrderTimeout, and publishes every split applied here in the directory
+  // (OrderSplits, PublishSplits).
+  void HostSplits();
+  void ExecuteSplits(const std::vector<RangeDescriptor>& directory);
+  void OrderSplits(const std::vector<RangeDescriptor>& directory);
+  void PublishSplits(const std::vector<RangeDescriptor>& directory);
+  // Compacts range `id` outside its span once per run if it is a split's half
+  // (RocksStateMachine::CompactOutsideSpan): the disk space of what the split moved out.
+  void Settle(RangeId id, RocksStateMachine* sm);
+  // Proposes `c` to the meta range (this node leads it), one at a time (proposing_);
+  // logs what did not apply.
+  void ProposeMeta(const MetaCommand& c, const char* what);
   void Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processes, bool have_directory);
   void ReconcileMembers(const std::map<raft::NodeId, ProcessRecord>& processes);
   // Leaving processes: removed from the groups this node leads, then from the table.
@@ -162,6 +199,7 @@ class RangesMode {
   std::atomic<std::uint64_t> size_seen_{0};
   std::atomic<bool> proposing_{false};     // a bootstrap step in flight
   std::atomic<bool> transferring_{false};  // a leadership transfer in flight
+  std::atomic<std::uint64_t> routes_version_{1};
   std::mutex changing_mu_;
   std::set<RangeId> changing_;  // groups with a membership change in flight; changing_mu_
 
@@ -170,6 +208,13 @@ class RangesMode {
   std::map<RangeId, std::unique_ptr<RocksStateMachine>> sms_;  // guarded by mu_
   std::map<raft::NodeId, ProcessRecord> processes_;            // guarded by mu_
   std::uint64_t seen_applied_ = 0;                             // Reconcile's thread
+  // Reconcile's thread: the splits whose halves were compacted (by new range); when
+  // this node, leading the meta range, first saw each order; when it last proposed each
+  // order's split, leading the range.
+  std::set<RangeId> compacted_;
+  std::map<RangeId, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> orders_seen_;
+  std::map<RangeId, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>>
+      split_proposed_;
 };
 
 }  // namespace kv

@@ -36,6 +36,7 @@ const std::string kHistoryBytesKey("\0hbytes", 7);
 const std::string kConfKey("\0conf", 5);
 const std::string kRangeKey("\0range", 6);
 const std::string kSplitKey("\0split", 6);
+const std::string kOriginKey("\0origin", 7);
 // Format 1 -> 2 upgrade in progress: the last user key already rewritten.
 const std::string kUpgradeKey("\0upgrade", 8);
 constexpr std::uint8_t kFormat1 = 1;
@@ -116,6 +117,7 @@ struct Meta {
   std::optional<raft::ConfState> conf;  // not known: a DB that applied entries before it
   std::optional<RangeDescriptor> range;
   std::optional<SplitRecord> split;
+  std::uint64_t origin = 0;
 };
 
 // The optional metadata key `key` decoded by `decode` into *out (left empty if absent).
@@ -164,6 +166,11 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
     if (st.ok()) st = ReadOptional(db, ro, kRangeKey, DecodeDescriptor, &meta->range);
     if (st.ok()) st = ReadOptional(db, ro, kSplitKey, DecodeSplitRecord, &meta->split);
     if (!st.ok()) return st;
+    std::string origin;
+    s = db->Get(ro, kOriginKey, &origin);
+    if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "read origin");
+    if (s.ok() && !DecodeU64(origin, &meta->origin))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed origin");
   }
   // Nothing applied yet: the membership is the empty one the bootstrap's entries build on.
   if (!meta->conf && meta->applied == 0) meta->conf = raft::ConfState{};
@@ -367,9 +374,10 @@ raft::Status RocksStateMachine::OpenLiveDb() {
   applied_.store(meta.applied);
   history_start_ = meta.history_start;
   history_bytes_ = meta.history_bytes;
-  conf_ = meta.conf;
   std::lock_guard<std::mutex> l(range_mu_);
+  conf_ = meta.conf;
   range_ = meta.range;
+  origin_ = meta.origin;
   last_split_ = meta.split;
   return raft::Status::Ok();
 }
@@ -455,8 +463,9 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
       if (conf_ && raft::DecodeConfChange(e.data, &cc)) {
         // As the runtime tracks it (a change it refuses changes nothing here either).
         if (auto next = raft::ApplyConfChange(*conf_, cc); next.ok()) {
+          batch.Put(kConfKey, EncodeConf(*next));
+          std::lock_guard<std::mutex> l(range_mu_);
           conf_ = std::move(next).value();
-          batch.Put(kConfKey, EncodeConf(*conf_));
         }
       }
       results->emplace_back();
@@ -664,6 +673,7 @@ raft::Status RocksStateMachine::MakeSplitDb(const std::string& dir, const SplitR
   batch.Put(kConfKey, EncodeConf(conf));
   batch.Put(kRangeKey, EncodeDescriptor(rec.right));
   batch.Delete(kSplitKey);
+  batch.Put(kOriginKey, EncodeU64(rec.index));
   batch.Put(kAppliedKey, EncodeU64(rec.index));
   rocksdb::WriteOptions wo;
   wo.disableWAL = true;
@@ -685,6 +695,16 @@ std::optional<RangeDescriptor> RocksStateMachine::Range() const {
 std::optional<SplitRecord> RocksStateMachine::LastSplit() const {
   std::lock_guard<std::mutex> l(range_mu_);
   return last_split_;
+}
+
+raft::Index RocksStateMachine::OriginIndex() const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  return origin_;
+}
+
+std::optional<raft::ConfState> RocksStateMachine::Membership() const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  return conf_;
 }
 
 bool RocksStateMachine::Owns(std::string_view key) const {
@@ -1098,6 +1118,47 @@ std::uint64_t RocksStateMachine::ApproximateSizeBytes() const {
   (void)db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
   (void)db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
   return sst + mem;
+}
+
+std::uint64_t RocksStateMachine::SpanSizeBytes() const {
+  const std::optional<RangeDescriptor> span = Range();
+  const std::string lo = UserKey(span ? span->start : "");
+  const std::string hi = span && !span->end.empty()
+                             ? UserKey(span->end)
+                             : std::string(1, static_cast<char>(kUserPrefix + 1));
+  std::shared_lock lock(mu_);
+  if (!db_) return 0;
+  rocksdb::SizeApproximationOptions o;
+  o.include_memtables = true;
+  o.include_files = true;
+  const rocksdb::Range r(lo, hi);
+  std::uint64_t size = 0;
+  if (!db_->GetApproximateSizes(o, db_->DefaultColumnFamily(), &r, 1, &size).ok()) return 0;
+  return size;
+}
+
+raft::Status RocksStateMachine::CompactOutsideSpan() {
+  const std::optional<RangeDescriptor> span = Range();
+  if (!span) return raft::Status::Ok();
+  std::shared_lock lock(mu_);
+  if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");
+  if (rocksdb::Status s = db_->Flush(rocksdb::FlushOptions()); !s.ok())
+    return FromRocks(s, "flush before compaction");
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  const std::string below_lo = UserKey(""), below_hi = UserKey(span->start);
+  const std::string above_lo = UserKey(span->end), above_hi(1, static_cast<char>(kUserPrefix + 1));
+  if (!span->start.empty()) {
+    rocksdb::Slice lo(below_lo), hi(below_hi);
+    if (rocksdb::Status s = db_->CompactRange(co, &lo, &hi); !s.ok())
+      return FromRocks(s, "compaction below the span");
+  }
+  if (!span->end.empty()) {
+    rocksdb::Slice lo(above_lo), hi(above_hi);
+    if (rocksdb::Status s = db_->CompactRange(co, &lo, &hi); !s.ok())
+      return FromRocks(s, "compaction above the span");
+  }
+  return raft::Status::Ok();
 }
 
 raft::Status RocksStateMachine::Compact() {

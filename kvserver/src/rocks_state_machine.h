@@ -19,6 +19,7 @@
 //   "\0format"              u8: kStateFormatVersion (a format-1 DB is upgraded on open)
 //   "\0conf"                the group's membership as of applied (absent: not known)
 //   "\0range", "\0split"     ranges mode: the span this range owns, its last split
+//   "\0origin"              ranges mode: u64 little-endian: the split index it began at
 // Metadata keys start with '\0', the others with their letter: they can never collide,
 // and a scan of one space never meets another.
 //
@@ -217,10 +218,20 @@ class RocksStateMachine final : public raft::StateMachine {
   std::optional<RangeDescriptor> Range() const;
   std::optional<SplitRecord> LastSplit() const;
   bool Owns(std::string_view key) const;
+  // The group's membership as the applied entries left it (nullopt: not known).
+  std::optional<raft::ConfState> Membership() const;
+  // The index this range's state starts at: a split's (its history and log begin after
+  // it), 0 for a range bootstrapped empty.
+  raft::Index OriginIndex() const;
   // The key near the middle of the span's user data by bytes (keys and values), for a
   // split; nullopt with fewer than two keys. Reads the whole span (bounded memory).
   raft::Result<std::optional<std::string>> MiddleKey() const;
 
+  // The user keys and values of Range() (all of them with none recorded), in bytes: an
+  // estimate from the table files and memtables, which counts neither the history nor
+  // what a split moved out (still in shared table files until compaction). What a split
+  // is decided on. 0 after Close.
+  std::uint64_t SpanSizeBytes() const;
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;
   // "" while Apply works; otherwise why it stalls (see Apply). Any thread.
@@ -231,6 +242,10 @@ class RocksStateMachine final : public raft::StateMachine {
 
   // Deletes that removed a key, applied since Open (the quota compacts only after some).
   std::uint64_t DeletesApplied() const { return deletes_applied_.load(); }
+  // After a split: compacts the user keys outside Range() (what the split deleted, still
+  // in the table files the two halves shared), so that ApproximateSizeBytes counts this
+  // range's keys only. Cheap when nothing is left there. Any thread; kShutdown after Close.
+  raft::Status CompactOutsideSpan();
   // Flushes the memtable and compacts the whole key space down to the last level, so that
   // deleted values stop counting in ApproximateSizeBytes. Blocks while RocksDB works (and
   // a Restore waits for it); any thread. kShutdown after Close.
@@ -286,13 +301,14 @@ class RocksStateMachine final : public raft::StateMachine {
   std::uint64_t history_bytes_ = 0;  // likewise: the history's keys and values
   std::function<void(raft::Index)> applied_listener_;
   std::function<std::string(std::uint64_t)> split_dir_;
-  // The membership as of applied_ (nullopt: not known); apply thread (and OpenLiveDb).
-  std::optional<raft::ConfState> conf_;
-  // The span and last split; written on the apply thread (and by OpenLiveDb), read by
-  // any thread under range_mu_.
+  // The membership as of applied_ (nullopt: not known), the span and the last split:
+  // written on the apply thread (and by OpenLiveDb) under range_mu_, read by any thread
+  // under it (the apply thread reads conf_ without it).
   mutable std::mutex range_mu_;
+  std::optional<raft::ConfState> conf_;
   std::optional<RangeDescriptor> range_;
   std::optional<SplitRecord> last_split_;
+  raft::Index origin_ = 0;
   std::atomic<std::uint64_t> deletes_applied_{0};
   std::atomic<bool> interrupted_{false};
   mutable std::mutex failure_mu_;

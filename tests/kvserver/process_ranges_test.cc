@@ -24,6 +24,7 @@ namespace kvtest {
 namespace {
 
 constexpr int kShards = 8;
+constexpr std::uint64_t kFirstDataRangeForTest = 2;  // kv::kFirstDataRange
 
 // One key in each of the 8 ranges of a bootstrap (split points + 7 C O [ g s).
 const std::vector<std::string> kRangeKeys = {"#k", "1k", "=k", "Ik", "Uk", "ak", "mk", "yk"};
@@ -68,15 +69,16 @@ class RangesCluster {
     REQUIRE(spread);
   }
 
-  // Waits until node i's /status shows the directory of kShards ranges, each with
-  // `voters` voters, no learners and a leader.
-  void WaitAllRanges(std::size_t voters, Millis limit, std::size_t i = 0) {
+  // Waits until node i's /status shows the directory of `ranges` ranges (at least
+  // `ranges` when `at_least`), each with `voters` voters, no learners and a leader.
+  void WaitAllRanges(std::size_t voters, Millis limit, std::size_t i = 0,
+                     std::size_t ranges = kShards, bool at_least = false) {
     std::string seen;
     bool ok = WaitUntil(limit, [&] {
       auto st = node(i).StatusJson();
       if (st.is_null() || !st.contains("ranges")) return false;
       seen = st.dump();
-      if (st["ranges"].size() != static_cast<std::size_t>(kShards)) return false;
+      if (at_least ? st["ranges"].size() < ranges : st["ranges"].size() != ranges) return false;
       std::vector<nlohmann::json> groups(st["ranges"].begin(), st["ranges"].end());
       groups.push_back(st["meta"]);
       for (const auto& g : groups)
@@ -414,18 +416,151 @@ TEST_CASE("ranges: a watch follows every range its prefix overlaps, each in its 
   CHECK(c.node(0).Client().Request("GET", "/watch?from=x").status == 400);
 }
 
+// The ranges of node i's /status, in key order.
+std::vector<nlohmann::json> RangesOf(NodeProcess& n) {
+  auto st = n.StatusJson();
+  if (st.is_null() || !st.contains("ranges")) return {};
+  return std::vector<nlohmann::json>(st["ranges"].begin(), st["ranges"].end());
+}
+
+// POST /split?key=K through `client` (forwarded to the meta range's leader).
+HttpReply Split(const KvClient& client, const std::string& key) {
+  return client.Request("POST", "/split?key=" + key);
+}
+
+TEST_CASE(
+    "ranges: a split moves half a range to a new range on the same nodes; it serves, "
+    "restarts, is joined and watched",
+    "[ranges][split]") {
+  RangesCluster c;
+  c.Start();
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = fmt::format("Ik{:02}", i);
+    PutOk(c.node(static_cast<std::size_t>(i) % 3).Client(), key, fmt::format("v{}", i));
+    want[key] = fmt::format("v{}", i);
+  }
+  REQUIRE(c.node(0).Client().Put("Ik15", "ttl", "ttl=600").status == 200);
+  want["Ik15"] = "ttl";
+  const HttpReply ttl_before = c.node(0).Client().Get("Ik15");
+  // A watch of the prefix from before the split, at node1.
+  std::vector<nlohmann::json> seen;
+  std::thread watcher(
+      [&] { seen = WatchLines(c.node(1).http_addr(), "/watch?prefix=Ik", 2, 20s); });
+  std::this_thread::sleep_for(300ms);  // its stream is open
+
+  // Refused: an empty key, a key where a range starts already.
+  CHECK(Split(c.node(0).Client(), "").status == 400);
+  CHECK(Split(c.node(0).Client(), RangesOf(c.node(0))[1]["start"].get<std::string>()).status ==
+        409);
+  HttpReply split = Split(c.node(2).Client(), "Ik10");  // node2 forwards it as needed
+  INFO(split.body);
+  REQUIRE(split.status == 200);
+  auto halves = nlohmann::json::parse(split.body)["ranges"];
+  REQUIRE(halves.size() == 2);
+  CHECK(halves[0]["end"] == "Ik10");
+  CHECK(halves[1]["start"] == "Ik10");
+  CHECK(halves[0]["generation"].get<int>() == 2);
+  const std::uint64_t new_range = halves[1]["id"].get<std::uint64_t>();
+  CHECK(new_range == kFirstDataRangeForTest + kShards);
+  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i, kShards + 1);
+
+  // Every key, on every node, from the range that now holds it; writes to both halves.
+  for (std::size_t i = 0; i < 3; ++i)
+    for (const auto& [k, v] : want) RequireValue(c.node(i).Client(), k, v);
+  CHECK(c.node(1).Client().Get("Ik15").raft_index == ttl_before.raft_index);  // its index kept
+  for (std::size_t i = 0; i < 3; ++i) {
+    PutOk(c.node(i).Client(), "Ik05", fmt::format("left{}", i));
+    PutOk(c.node(i).Client(), "Ik17", fmt::format("right{}", i));
+  }
+  want["Ik05"] = "left2";
+  want["Ik17"] = "right2";
+  HttpReply list = c.node(0).Client().List("Ik");
+  REQUIRE(list.status == 200);
+  CHECK(nlohmann::json::parse(list.body)["items"].size() == 20);
+  watcher.join();
+  bool right_event = false;
+  for (const auto& e : seen)
+    right_event |= e.value("key", "") == "Ik17" && e.value("range", 0ull) == new_range;
+  INFO(nlohmann::json(seen).dump());
+  CHECK(right_event);  // the watch from before the split follows the new range
+
+  // node2 killed and restarted: both halves resume from its log.
+  c.node(2).Kill();
+  c.node(2).Start();
+  c.node(2).WaitServing();
+  c.WaitAllRanges(3, 60s, 2, kShards + 1);
+  for (const auto& [k, v] : want) RequireValue(c.node(2).Client(), k, v);
+  CHECK(c.node(2).Log().find("range split") != std::string::npos);
+
+  // A fourth node joins: the new range's log starts after the split, so it gets the
+  // state from the range's first snapshot.
+  NodeProcess& fourth = c.AddRangesNode();
+  fourth.Start(c.node(1).http_addr());
+  fourth.WaitServing();
+  c.WaitAllRanges(4, 60s, 0, kShards + 1);
+  for (const auto& [k, v] : want) RequireValue(fourth.Client(), k, v);
+  CHECK(MetricSample(fourth.Client().Metrics().body, "kv_host_snapshots_installed_total") >= 1);
+}
+
+TEST_CASE("ranges: a range past -range-max-bytes splits by itself; every key stays readable",
+          "[ranges][split]") {
+  RangesCluster c({"-range-max-bytes", "65536"});
+  c.Start();
+  std::map<std::string, std::string> want;
+  // Values that compress little: a range's size is what it takes on disk.
+  std::mt19937 rng(17);
+  const std::string alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = fmt::format("ak{:04}", i);
+    std::string value(900, ' ');
+    for (char& ch : value) ch = alphabet[rng() % alphabet.size()];
+    PutOk(c.node(static_cast<std::size_t>(i) % 3).Client(), key, value);
+    want[key] = value;
+  }
+  // ~200 KiB on disk in one range of 64 KiB at most: it splits, and its halves again.
+  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 60s, i, kShards + 2, /*at_least=*/true);
+  std::size_t in_a = 0;
+  for (const auto& g : RangesOf(c.node(0))) {
+    const std::string start = g["start"], end = g["end"];
+    in_a += start >= "ak" && (end.empty() || end <= "al");
+  }
+  CHECK(in_a >= 2);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (const auto& [k, v] : want) RequireValue(c.node(i).Client(), k, v);
+  // A listing crosses the new ranges and sees every key once.
+  std::vector<std::string> listed;
+  std::string after;
+  for (int page = 0; page < 100; ++page) {
+    HttpReply r = c.node(page % 3).Client().List(
+        "ak", 40, after.empty() ? std::nullopt : std::optional(after));
+    REQUIRE(r.status == 200);
+    auto j = nlohmann::json::parse(r.body);
+    for (const auto& item : j["items"]) listed.push_back(item["key"]);
+    if (j["next"].is_null()) break;
+    after = j["next"];
+  }
+  CHECK(listed.size() == want.size());
+  CHECK(std::is_sorted(listed.begin(), listed.end()));
+}
+
 TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay linearizable",
           "[ranges][linearizability]") {
   RangesCluster c;
   c.Start();
   SharedHistory history;
   Counters counters;
-  int kills = 0, partitions = 0;
+  int kills = 0, partitions = 0, splits = 0;
   {
     LinClients clients(6, c.Addrs(), kRangeKeys, history, counters);
     std::mt19937 rng(20261207);
     std::this_thread::sleep_for(1s);
     for (int round = 0; round < 6; ++round) {
+      // A split at a key the clients use, through a random node: the key moves to a new
+      // range while it is written and read (best effort: a kill may refuse it).
+      if (Split(c.node(rng() % 3).Client(), kRangeKeys[static_cast<std::size_t>(round) + 1])
+              .status == 200)
+        ++splits;
       const std::size_t victim = rng() % 3;
       if (round % 2 == 0) {
         c.node(victim).Kill();
@@ -442,10 +577,12 @@ TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay lin
     }
   }
   // Every range back to three voters with a leader, on every node.
-  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i);
+  for (std::size_t i = 0; i < 3; ++i)
+    c.WaitAllRanges(3, 30s, i, kShards + static_cast<std::size_t>(splits), /*at_least=*/true);
+  CHECK(splits >= 3);
 
   CheckLinearizable(history, counters, 300,
-                    fmt::format("{} kills, {} partitions", kills, partitions));
+                    fmt::format("{} kills, {} partitions, {} splits", kills, partitions, splits));
 
   // The replicas agree: every key reads the same on every node (linearizable reads).
   for (const std::string& k : kRangeKeys) {

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -138,6 +140,8 @@ TEST_CASE("split: the keys from the split key move to a new range at the split's
   REQUIRE(right.ok());
   (*right)->SetSplitDir([&dirs](std::uint64_t g) { return dirs.range(g); });
   CHECK((*right)->AppliedIndex() == at);
+  CHECK((*right)->OriginIndex() == at);
+  CHECK(sm->OriginIndex() == 0);
   CHECK((*right)->Range() == split->right);
   CHECK(split->right.start == "m");
   CHECK(split->right.end.empty());
@@ -298,6 +302,37 @@ TEST_CASE("split codecs: the command, the split record, the membership", "[kv_co
   CHECK(*c2 == conf);
   CHECK_FALSE(DecodeConf(EncodeConf(conf) + "x").ok());
   CHECK_FALSE(DecodeConf("").ok());
+}
+
+TEST_CASE("split: a span's size counts its own keys, in memtables and table files",
+          "[state_machine][split]") {
+  SplitDir dirs;
+  auto sm = dirs.Open(2);
+  Bootstrap(sm.get());
+  // Values that do not compress: the size is what the span takes on disk.
+  std::mt19937_64 rng(7);
+  raft::Index i = 3;
+  for (int k = 0; k < 300; ++k) {
+    char key[16];
+    std::snprintf(key, sizeof(key), "ak%04d", k);
+    std::string value(900, '\0');
+    for (char& ch : value) ch = static_cast<char>(rng());
+    ApplyOne(sm.get(), Put(++i, key, value));
+  }
+  const std::uint64_t all = sm->SpanSizeBytes();
+  INFO("in memtables: " << all);
+  CHECK(all >= 200 * 1000);  // ~270 KB of keys and values
+  CHECK(all <= 2 * 300 * 1000);
+  REQUIRE(ApplyOne(sm.get(), Split(++i, Whole(2), "ak0150", 9)).ok);  // flushes
+  auto right = dirs.Open(9);
+  for (RocksStateMachine* half : {sm.get(), right.get()}) {
+    INFO("half: " << half->SpanSizeBytes() << " of " << all);
+    CHECK(half->SpanSizeBytes() >= all / 4);
+    CHECK(half->SpanSizeBytes() <= all * 3 / 4);
+  }
+  CHECK(sm->CompactOutsideSpan().ok());
+  CHECK(right->CompactOutsideSpan().ok());
+  CHECK(right->ApproximateSizeBytes() < all);
 }
 
 }  // namespace kv
