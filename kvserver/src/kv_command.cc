@@ -63,6 +63,8 @@ std::string EncodeCommand(const Command& c) {
     case Op::kSplit:
       w.Bytes(c.value);
       w.U64(c.new_range);
+      w.U32(static_cast<std::uint32_t>(c.voters.size()));
+      for (std::uint64_t v : c.voters) w.U64(v);
       break;
   }
   return out;
@@ -110,6 +112,8 @@ bool DecodeCommand(std::string_view data, Command* out) {
       out->op = Op::kSplit;
       out->value = in.Bytes("range", kBytesMax);
       out->new_range = in.U64("new_range");
+      for (std::uint32_t i = 0, n = in.Count("voters", 64, 8); i < n && in.ok(); ++i)
+        out->voters.push_back(in.U64("voter"));
       break;
     default:
       in.Fail("unknown op");

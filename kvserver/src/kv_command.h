@@ -18,7 +18,7 @@
 // Version 2 (TTL keys and CAS on the index): put, set and cas end with expire_at:u64
 // (0: no TTL), `expected` may be 0x02 index:u64 ("only if the key's index is index"; 0:
 // only if absent), op 5 is expire := key:bytes32 expire_at:u64, and op 6 is split :=
-// key:bytes32 range:bytes32 new_range:u64 (ranges mode). EncodeCommand
+// key:bytes32 range:bytes32 new_range:u64 nvoters:u32 voter:u64* (ranges mode). EncodeCommand
 // writes version 1 whenever none of these is used.
 //
 //   result   := version:u8(=1) flags:u8 index:u64 [prev_index:u64] [prev:bytes32]
@@ -39,6 +39,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace kv {
 
@@ -54,7 +55,7 @@ inline constexpr std::uint8_t kResultVersion = 1;
 // "Expiries"): it removes the key only if its record still carries `expire_at_ms`.
 // kSplit (ranges mode; docs/state-format.md, "Splits") splits the range at `key`: `value`
 // is the encoded descriptor of the range as the proposer holds it, `new_range` the id of
-// the range that takes the keys from `key` on.
+// the range that takes the keys from `key` on, `voters` the processes its group starts on.
 enum class Op : std::uint8_t { kPut = 1, kDelete = 2, kCas = 3, kSet = 4, kExpire = 5, kSplit = 6 };
 
 struct Command {
@@ -69,7 +70,8 @@ struct Command {
   // kPut, kSet, kCas: when the key expires (ms since the Unix epoch; 0: never).
   // kExpire: the expiry it carries out.
   std::uint64_t expire_at_ms = 0;
-  std::uint64_t new_range = 0;  // kSplit only
+  std::uint64_t new_range = 0;             // kSplit only
+  std::vector<std::uint64_t> voters = {};  // kSplit only: the new range's (at most 64)
 
   bool operator==(const Command&) const = default;
 };

@@ -357,20 +357,18 @@ void RangesMode::HostRange(const RangeDescriptor& d) {
   const std::vector<raft::GroupId> logged = host_->LoggedGroups();
   const bool in_log = std::find(logged.begin(), logged.end(), d.id) != logged.end();
   const std::optional<RangeDescriptor> span = sm->Range();
-  const std::optional<raft::ConfState> conf = sm->Membership();
-  std::vector<raft::NodeId> voters;
+  const std::vector<raft::NodeId> split_voters = sm->SplitVoters();
   const char* how = "join";
   raft::Status s;
   if (in_log) {
     how = "resume";
     s = host_->CreateGroup(d.id, {}, sm.get());
   } else if (span && span->id == d.id && sm->OriginIndex() > 0 &&
-             sm->AppliedIndex() == sm->OriginIndex() && conf && conf->voters.count(self())) {
+             sm->AppliedIndex() == sm->OriginIndex() && Has(split_voters, self())) {
     // The state a split left here, not started yet: every replica the split named
     // starts the group from the same state at the split's index.
     how = "split";
-    voters.assign(conf->voters.begin(), conf->voters.end());
-    s = host_->CreateGroupFromState(d.id, voters, sm.get(), sm->OriginIndex());
+    s = host_->CreateGroupFromState(d.id, split_voters, sm.get(), sm->OriginIndex());
   } else if (opts_.shards >= 2 && d.generation == 1 &&
              d.id < kFirstDataRange + static_cast<RangeId>(opts_.shards) &&
              Has(d.replicas, self())) {
@@ -536,11 +534,18 @@ void RangesMode::ExecuteSplits(const std::vector<RangeDescriptor>& directory) {
     if (!fresh && it->second.first == o.generation && now - it->second.second < kSplitRetry)
       continue;
     it->second = {o.generation, now};
+    // The new range's voters: this range's, as its leader sees them now. A change of
+    // membership the split overtakes is mended by ReconcileMembers afterwards, as for
+    // any range (a voter removed meanwhile never hosts it and is removed from it, one
+    // added joins it empty); every replica reads the same voters from the command.
+    auto st = host_->GroupStatus(range);
+    if (!st.ok() || st->voters.empty()) continue;
     Command c;
     c.op = Op::kSplit;
     c.key = o.key;
     c.value = EncodeDescriptor(*d);
     c.new_range = o.new_range;
+    c.voters.assign(st->voters.begin(), st->voters.end());
     host_->Propose(range, EncodeCommand(c), kChangeTimeout,
                    [this, range, o](raft::Result<std::string> r) {
                      CommandResult result;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <limits>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -33,7 +34,7 @@ const std::string kAppliedKey("\0applied", 8);
 const std::string kFormatKey("\0format", 7);
 const std::string kHistoryStartKey("\0hstart", 7);
 const std::string kHistoryBytesKey("\0hbytes", 7);
-const std::string kConfKey("\0conf", 5);
+const std::string kVotersKey("\0voters", 7);
 const std::string kRangeKey("\0range", 6);
 const std::string kSplitKey("\0split", 6);
 const std::string kOriginKey("\0origin", 7);
@@ -112,9 +113,9 @@ struct Meta {
   bool found = false;
   std::uint8_t format = 0;
   raft::Index applied = 0;
-  std::uint64_t history_start = 1;      // format 2 only
-  std::uint64_t history_bytes = 0;      // format 2 only
-  std::optional<raft::ConfState> conf;  // not known: a DB that applied entries before it
+  std::uint64_t history_start = 1;   // format 2 only
+  std::uint64_t history_bytes = 0;   // format 2 only
+  std::vector<raft::NodeId> voters;  // a split's new range: its group's first voters
   std::optional<RangeDescriptor> range;
   std::optional<SplitRecord> split;
   std::uint64_t origin = 0;
@@ -162,7 +163,9 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
     if (!s.ok()) return FromRocks(s, "read history bytes");
     if (!DecodeU64(bytes, &meta->history_bytes))
       return raft::Status(raft::ErrorCode::kCorruption, "malformed history bytes");
-    raft::Status st = ReadOptional(db, ro, kConfKey, DecodeConf, &meta->conf);
+    std::optional<raft::ConfState> voters;
+    raft::Status st = ReadOptional(db, ro, kVotersKey, DecodeConf, &voters);
+    if (voters) meta->voters.assign(voters->voters.begin(), voters->voters.end());
     if (st.ok()) st = ReadOptional(db, ro, kRangeKey, DecodeDescriptor, &meta->range);
     if (st.ok()) st = ReadOptional(db, ro, kSplitKey, DecodeSplitRecord, &meta->split);
     if (!st.ok()) return st;
@@ -172,8 +175,6 @@ raft::Status ReadMeta(rocksdb::DB* db, const rocksdb::ReadOptions& ro, Meta* met
     if (s.ok() && !DecodeU64(origin, &meta->origin))
       return raft::Status(raft::ErrorCode::kCorruption, "malformed origin");
   }
-  // Nothing applied yet: the membership is the empty one the bootstrap's entries build on.
-  if (!meta->conf && meta->applied == 0) meta->conf = raft::ConfState{};
   meta->found = true;
   return raft::Status::Ok();
 }
@@ -358,13 +359,11 @@ raft::Status RocksStateMachine::OpenLiveDb() {
     batch.Put(kAppliedKey, EncodeU64(0));
     batch.Put(kHistoryStartKey, EncodeU64(1));
     batch.Put(kHistoryBytesKey, EncodeU64(0));
-    batch.Put(kConfKey, EncodeConf(raft::ConfState{}));
     rocksdb::WriteOptions wo;
     wo.disableWAL = true;
     if (s = db->Write(wo, &batch); !s.ok()) return FromRocks(s, "initialize " + path);
     if (s = db->Flush(rocksdb::FlushOptions()); !s.ok()) return FromRocks(s, "flush " + path);
     meta.history_start = 1;
-    meta.conf = raft::ConfState{};
   } else if (meta.format == kFormat1) {
     if (raft::Status st = UpgradeFromFormat1(db.get(), meta.applied); !st.ok()) return st;
     meta.history_start = meta.applied + 1;
@@ -375,7 +374,7 @@ raft::Status RocksStateMachine::OpenLiveDb() {
   history_start_ = meta.history_start;
   history_bytes_ = meta.history_bytes;
   std::lock_guard<std::mutex> l(range_mu_);
-  conf_ = meta.conf;
+  split_voters_ = meta.voters;
   range_ = meta.range;
   origin_ = meta.origin;
   last_split_ = meta.split;
@@ -458,19 +457,6 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
       continue;
     }
     applied = e.index;
-    if (e.type == raft::EntryType::kConfChange) {
-      raft::ConfChange cc;
-      if (conf_ && raft::DecodeConfChange(e.data, &cc)) {
-        // As the runtime tracks it (a change it refuses changes nothing here either).
-        if (auto next = raft::ApplyConfChange(*conf_, cc); next.ok()) {
-          batch.Put(kConfKey, EncodeConf(*next));
-          std::lock_guard<std::mutex> l(range_mu_);
-          conf_ = std::move(next).value();
-        }
-      }
-      results->emplace_back();
-      continue;
-    }
     if (e.type != raft::EntryType::kNormal || e.data.empty()) {
       results->emplace_back();
       continue;
@@ -572,12 +558,13 @@ std::string RocksStateMachine::ApplySplit(raft::Index index, const Command& c) {
     return "split refused: the range is now generation " + std::to_string(held->generation);
   if (c.key <= span.start || (!span.end.empty() && c.key >= span.end))
     return "split refused: the key is not inside the range";
-  if (!conf_ || conf_->voters.empty()) return "split refused: the membership is not known";
+  const std::set<raft::NodeId> voters(c.voters.begin(), c.voters.end());
+  if (voters.empty() || voters.count(raft::kNoNode)) return "split refused: bad voters";
   if (c.new_range < kFirstDataRange || c.new_range == span.id)
     return "split refused: bad new range id " + std::to_string(c.new_range);
   SplitRecord rec;
   rec.index = index;
-  rec.voters.assign(conf_->voters.begin(), conf_->voters.end());
+  rec.voters.assign(voters.begin(), voters.end());
   rec.left = span;
   rec.left.end = c.key;
   rec.left.generation = span.generation + 1;
@@ -670,7 +657,7 @@ raft::Status RocksStateMachine::MakeSplitDb(const std::string& dir, const SplitR
   conf.voters.insert(rec.voters.begin(), rec.voters.end());
   batch.Put(kHistoryStartKey, EncodeU64(rec.index + 1));
   batch.Put(kHistoryBytesKey, EncodeU64(0));
-  batch.Put(kConfKey, EncodeConf(conf));
+  batch.Put(kVotersKey, EncodeConf(conf));
   batch.Put(kRangeKey, EncodeDescriptor(rec.right));
   batch.Delete(kSplitKey);
   batch.Put(kOriginKey, EncodeU64(rec.index));
@@ -702,9 +689,9 @@ raft::Index RocksStateMachine::OriginIndex() const {
   return origin_;
 }
 
-std::optional<raft::ConfState> RocksStateMachine::Membership() const {
+std::vector<raft::NodeId> RocksStateMachine::SplitVoters() const {
   std::lock_guard<std::mutex> l(range_mu_);
-  return conf_;
+  return split_voters_;
 }
 
 bool RocksStateMachine::Owns(std::string_view key) const {

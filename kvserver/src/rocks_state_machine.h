@@ -17,7 +17,7 @@
 //   "\0hstart"              u64 little-endian: every event at or after it is retained
 //   "\0hbytes"              u64 little-endian: bytes of the retained events' keys and values
 //   "\0format"              u8: kStateFormatVersion (a format-1 DB is upgraded on open)
-//   "\0conf"                the group's membership as of applied (absent: not known)
+//   "\0voters"              ranges mode: a split's new range's first voters
 //   "\0range", "\0split"     ranges mode: the span this range owns, its last split
 //   "\0origin"              ranges mode: u64 little-endian: the split index it began at
 // Metadata keys start with '\0', the others with their letter: they can never collide,
@@ -218,8 +218,8 @@ class RocksStateMachine final : public raft::StateMachine {
   std::optional<RangeDescriptor> Range() const;
   std::optional<SplitRecord> LastSplit() const;
   bool Owns(std::string_view key) const;
-  // The group's membership as the applied entries left it (nullopt: not known).
-  std::optional<raft::ConfState> Membership() const;
+  // A split's new range: the voters its group starts with (empty for any other range).
+  std::vector<raft::NodeId> SplitVoters() const;
   // The index this range's state starts at: a split's (its history and log begin after
   // it), 0 for a range bootstrapped empty.
   raft::Index OriginIndex() const;
@@ -301,11 +301,10 @@ class RocksStateMachine final : public raft::StateMachine {
   std::uint64_t history_bytes_ = 0;  // likewise: the history's keys and values
   std::function<void(raft::Index)> applied_listener_;
   std::function<std::string(std::uint64_t)> split_dir_;
-  // The membership as of applied_ (nullopt: not known), the span and the last split:
-  // written on the apply thread (and by OpenLiveDb) under range_mu_, read by any thread
-  // under it (the apply thread reads conf_ without it).
+  // The span, the last split, a new range's first voters and origin: written on the
+  // apply thread (and by OpenLiveDb) under range_mu_, read by any thread under it.
   mutable std::mutex range_mu_;
-  std::optional<raft::ConfState> conf_;
+  std::vector<raft::NodeId> split_voters_;
   std::optional<RangeDescriptor> range_;
   std::optional<SplitRecord> last_split_;
   raft::Index origin_ = 0;
