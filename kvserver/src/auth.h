@@ -44,7 +44,7 @@ struct RouteAccess {
 //   /metrics                                   exempt, or read with -metrics-auth
 //   GET|HEAD /kv, /kv/{key}, /status, /watch   read
 //   any other method on /kv, /kv/{key}         readwrite (PUT, DELETE, CAS; others get 405)
-//   everything else                            admin (/join, /leave, /transfer-leader,
+//   everything else                            admin (/join, /leave, /transfer-leader, /split,
 //                                              snapshots, any route added later, and
 //                                              unknown paths, which then get 404)
 // `path` is the target's path without the query; `method` the request method's name.

@@ -90,8 +90,9 @@ std::optional<KvServer::Impl::Shard> KvServer::Impl::ShardOf(const CallPtr& call
   }
   if (r->sm == nullptr) {
     *refusal = ErrorAnswer(503, "range " + id + " is not hosted on this node yet; retry");
-    // A request a split sent back to routing waits for the new range here.
-    if (call->reroutes > 0 && call->reroutes < kMaxReroutes) {
+    // A range a split made is routed to (the splits this node applied) a moment before
+    // it is hosted here (the upkeep's next pass): the request waits for it.
+    if (call->reroutes < kMaxReroutes) {
       Reroute(call, "range " + id + " is not hosted on this node yet");
       refusal->result(http::status::unknown);  // answered later
     }

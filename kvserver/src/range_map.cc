@@ -152,11 +152,19 @@ std::string PrefixEnd(std::string_view prefix) {
 }
 
 bool RangeMap::Update(const std::vector<RangeDescriptor>& ds) {
-  std::vector<const RangeDescriptor*> fresh;
+  // The newest of each range among `ds` (an update may name one range at two
+  // generations: a split's record and the new range's own later split), if not older
+  // than the one held.
+  std::map<RangeId, const RangeDescriptor*> newest;
   for (const RangeDescriptor& d : ds) {
-    const RangeDescriptor* held = Find(d.id);
-    if (held != nullptr && held->generation > d.generation) continue;
-    fresh.push_back(&d);
+    const RangeDescriptor*& n = newest[d.id];
+    if (n == nullptr || n->generation < d.generation) n = &d;
+  }
+  std::vector<const RangeDescriptor*> fresh;
+  for (const auto& [id, d] : newest) {
+    const RangeDescriptor* held = Find(id);
+    if (held != nullptr && held->generation > d->generation) continue;
+    fresh.push_back(d);
   }
   if (fresh.empty()) return false;
   for (const RangeDescriptor* d : fresh) {

@@ -83,9 +83,10 @@ std::string PrefixEnd(std::string_view prefix);
 // (its leader refuses and the caller refreshes), never to two.
 class RangeMap {
  public:
-  // Takes `ds` (a directory, or an update of one): a descriptor older than the one held
-  // for the same range is dropped (returned false if all were); the others replace the
-  // descriptor of their range and every other range they overlap.
+  // Takes `ds` (a directory, or an update of one): of a range named twice, the newest
+  // counts; a descriptor older than the one held for the same range is dropped (returned
+  // false if all were); the others replace the descriptor of their range and every other
+  // range they overlap.
   bool Update(const std::vector<RangeDescriptor>& ds);
 
   // The range holding `key`, or nullptr (a gap: an update not yet complete).

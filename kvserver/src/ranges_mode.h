@@ -1,19 +1,22 @@
 // Ranges mode (-shards N >= 2; docs/multi-raft.md, "kvserver: ranges"): the node is one
-// process of a raft::Host. Group 1 is the meta range (MetaStateMachine: the processes and
-// the range directory); each data range is a group whose state machine is a
-// RocksStateMachine of its own (<data>/ranges/<id>, format 2). What this version builds
-// is step 1 of the design, static ranges replicated on every node:
+// process of a raft::Host. Group 1 is the meta range (MetaStateMachine: the processes,
+// the range directory and the split orders); each data range is a group whose state
+// machine is a RocksStateMachine of its own (<data>/ranges/<id>, format 2), every range
+// replicated on every node:
 //
 // - Bootstrap: group 1 with this process as its only voter; its leader then proposes
 //   its own process record and the directory of `-shards` ranges (Reconcile, from the
 //   number stored in <data>/shards, so a crash between the steps is finished later).
 // - Every node's Reconcile (the upkeep thread, every 100 ms) makes the host follow the
 //   meta range: peers are the processes of the table (SetPeer), every range of the
-//   directory is hosted (a range this process was a bootstrap voter of is bootstrapped,
-//   any other joins empty), and on each group this node leads, a process of the table
-//   that is not a member is added as a learner and promoted once its log has caught up,
-//   one change at a time per group; a node leading more than its share
-//   of the data ranges hands one to the node leading fewest.
+//   directory is hosted (HostRange), and on each group this node leads, a process of the
+//   table that is not a member is added as a learner and promoted once its log has caught
+//   up, one change at a time per group; a node leading more than its share of the data
+//   ranges hands one to the node leading fewest.
+// - Splits ("Splits as built" there): the meta range's leader orders them, a range's
+//   leader proposes them, every replica hosts the new range from the state the split left
+//   and routes by it at once, the meta range's leader publishes them (HostSplits,
+//   ExecuteSplits, OrderSplits, PublishSplits).
 // - Joining is /join on any member, forwarded to the meta range's leader, which proposes
 //   the joiner's process record (AddProcess); the rest is Reconcile on every node.
 // - Leaving is /leave, forwarded likewise: the meta range's leader marks the process
@@ -21,11 +24,10 @@
 //   its leadership to another voter first); once it is a member of no group, the meta
 //   range's leader removes its record, and every node forgets it (RemovePeer).
 //
-// Not built yet (design steps 2 and 3): snapshots of groups (so the logs grow; ranges
-// mode is experimental), splits, placement on 3 of N nodes, /watch, backups.
+// Not built yet: placement on 3 of N nodes, splits by load, backups.
 // Choices not made: one shared RocksDB for all ranges (format 3, specified in
-// docs/state-format.md) waits for splits, where it avoids moving data; until then a DB
-// per range reuses the proven state machine whole.
+// docs/state-format.md): splits move no data with a DB per range either (a checkpoint of
+// hard links, then range deletions), and a DB per range reuses the proven state machine.
 //
 // Thread safety: every method may be called from any thread; Reconcile from one thread
 // at a time.

@@ -483,6 +483,7 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
       }
       before = applied_.load();
       applied = std::max(applied, before);
+      history_bytes = history_bytes_;  // the split's batch may have pruned the history
       range = Range();
     } else if (range && !range->Contains(c.key)) {
       // Routed before a split moved the key to another range: the proposer routes again.
@@ -1115,13 +1116,18 @@ std::uint64_t RocksStateMachine::SpanSizeBytes() const {
                              : std::string(1, static_cast<char>(kUserPrefix + 1));
   std::shared_lock lock(mu_);
   if (!db_) return 0;
+  // Table files: RocksDB's estimate of the span's blocks. Memtables: their whole size
+  // (RocksDB's estimate of a key range in a memtable samples, and is often far off, 0
+  // included), which also counts the history's recent events: a split may come early by
+  // at most the write buffers, never late.
   rocksdb::SizeApproximationOptions o;
-  o.include_memtables = true;
+  o.include_memtables = false;
   o.include_files = true;
   const rocksdb::Range r(lo, hi);
-  std::uint64_t size = 0;
-  if (!db_->GetApproximateSizes(o, db_->DefaultColumnFamily(), &r, 1, &size).ok()) return 0;
-  return size;
+  std::uint64_t files = 0, mem = 0;
+  if (!db_->GetApproximateSizes(o, db_->DefaultColumnFamily(), &r, 1, &files).ok()) files = 0;
+  (void)db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+  return files + mem;
 }
 
 raft::Status RocksStateMachine::CompactOutsideSpan() {

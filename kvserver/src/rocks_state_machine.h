@@ -227,10 +227,11 @@ class RocksStateMachine final : public raft::StateMachine {
   // split; nullopt with fewer than two keys. Reads the whole span (bounded memory).
   raft::Result<std::optional<std::string>> MiddleKey() const;
 
-  // The user keys and values of Range() (all of them with none recorded), in bytes: an
-  // estimate from the table files and memtables, which counts neither the history nor
-  // what a split moved out (still in shared table files until compaction). What a split
-  // is decided on. 0 after Close.
+  // The user keys and values of Range() (all of them with none recorded), in bytes: the
+  // table files' estimate of the span, which counts neither the history nor what a split
+  // moved out (still in shared table files until compaction), plus the memtables whole
+  // (an overestimate by their recent history events). What a split is decided on. 0
+  // after Close.
   std::uint64_t SpanSizeBytes() const;
   // SST files plus memtables, in bytes (an estimate; 0 after Close).
   std::uint64_t ApproximateSizeBytes() const;

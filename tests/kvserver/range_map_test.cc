@@ -2,6 +2,7 @@
 // routing, updates by generation.
 #include "range_map.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "range_test_util.h"
@@ -101,6 +102,28 @@ TEST_CASE("ranges: a split updates the directory whole; an older one is dropped"
   REQUIRE(map.Update({Range(4, 3, "t", "")}));
   CHECK(map.Find(5) == nullptr);
   CHECK(map.CheckTiling().empty());
+}
+
+TEST_CASE("ranges: an update naming a range twice takes its newest; order does not matter",
+          "[ranges]") {
+  // The splits a node applied, as RangesMode::RefreshRoutes gathers them: range 2's
+  // record names range 3 at generation 1, range 3's own later split names it at 2.
+  for (bool newest_first : {false, true}) {
+    RangeMap map;
+    REQUIRE(map.Update({Range(2, 1, "", "")}));
+    std::vector<RangeDescriptor> records = {Range(2, 2, "", "m"), Range(3, 1, "m", ""),
+                                            Range(3, 2, "m", "t"), Range(4, 1, "t", "")};
+    if (newest_first) std::reverse(records.begin(), records.end());
+    REQUIRE(map.Update(records));
+    CHECK(map.CheckTiling().empty());
+    CHECK(map.size() == 3);
+    CHECK(map.Lookup("x")->id == 4);
+    CHECK(map.Lookup("p")->id == 3);
+    // Again: nothing moves.
+    REQUIRE(map.Update(records));
+    CHECK(map.size() == 3);
+    CHECK(map.Lookup("x")->id == 4);
+  }
 }
 
 TEST_CASE("ranges: a prefix's ranges, in key order", "[ranges]") {

@@ -64,6 +64,13 @@ class HostSim final : public internal::SimRun {
       for (int k = 0; k < replicas; ++k)
         placement_[g].push_back(static_cast<NodeId>(
             (g - 1 + static_cast<GroupId>(k)) % static_cast<GroupId>(o.processes) + 1));
+    // About half the groups start from state (Host::CreateGroupFromState, as a split's new
+    // range does): their log begins after index 100 * g, so a replica moved to them, or a
+    // restarted one, needs the initial snapshot. Drawn from a stream of its own, so the
+    // seed's other draws are those of runs before it existed.
+    Rng from_state(o.seed ^ 0xf5a7e5u);
+    for (GroupId g = 1; g <= static_cast<GroupId>(o.groups); ++g)
+      if (from_state.Chance(0.5)) from_state_[g] = 100 * g;
     segment_bytes_ = static_cast<std::uint64_t>(world_.rng().Range(512, 16384));
     // Snapshots as a Node's run draws them (node_sim_internal.h).
     snapshot_entries_ = static_cast<std::uint64_t>(world_.rng().Range(5, 60));
@@ -115,7 +122,8 @@ class HostSim final : public internal::SimRun {
   std::vector<std::unique_ptr<HostProc>> procs_;
   std::map<NodeId, std::string> addrs_;
   std::map<GroupId, std::vector<NodeId>> placement_;  // where each group starts
-  std::set<GroupId> moving_;                          // a change of the group is in flight
+  std::map<GroupId, Index> from_state_;  // groups started from (empty) state at that index
+  std::set<GroupId> moving_;             // a change of the group is in flight
   // Per slot: groups it joined (created empty, to be added), and groups it left (removed
   // from the configuration: never hosted there again, as the shared log does not reuse a
   // removed group's id).
@@ -209,7 +217,7 @@ void HostSim::CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<
   SimKv* sm = kv.get();
   p.kvs[g] = std::move(kv);
   const std::vector<NodeId> voters = bootstrap ? placement_[g] : std::vector<NodeId>{};
-  p.host->CreateGroup(g, voters, sm, [this, pp, g, incarnation, bootstrap, then](Status s) {
+  auto done = [this, pp, g, incarnation, bootstrap, then](Status s) {
     if (finished_ || world_.Incarnation(pp->slot) != incarnation || !pp->up()) return;
     if (!s.ok()) {
       Trace(fmt::format("h{} group {} not created: {}", pp->slot, g, s.ToString()));
@@ -227,7 +235,13 @@ void HostSim::CreateGroup(HostProc& p, GroupId g, bool bootstrap, std::function<
                       "applied up to {}",
                       pp->slot, g, st->last_index, had));
     if (then) then();
-  });
+  };
+  if (bootstrap && from_state_.count(g)) {
+    sm->StartAt(from_state_.at(g));
+    p.host->CreateGroupFromState(g, voters, sm, from_state_.at(g), std::move(done));
+  } else {
+    p.host->CreateGroup(g, voters, sm, std::move(done));
+  }
 }
 
 void HostSim::CrashProc(HostProc& p) {
@@ -611,10 +625,10 @@ bool HostSim::HealAndVerify() {
 
 NodeSimResult HostSim::Run() {
   Trace(
-      fmt::format("seed {} mix {} processes {} groups {} segment {} snapshot every {} "
-                  "(trailing {}) chunk {}",
-                  o_.seed, res_.mix.ToString(), o_.processes, o_.groups, segment_bytes_,
-                  snapshot_entries_, snapshot_trailing_, chunk_bytes_));
+      fmt::format("seed {} mix {} processes {} groups {} ({} from state) segment {} "
+                  "snapshot every {} (trailing {}) chunk {}",
+                  o_.seed, res_.mix.ToString(), o_.processes, o_.groups, from_state_.size(),
+                  segment_bytes_, snapshot_entries_, snapshot_trailing_, chunk_bytes_));
   for (auto& p : procs_) StartProc(*p);
   const bool setup = RunUntilTrue(5000ms, [&] {
     for (GroupId g = 1; g <= static_cast<GroupId>(o_.groups); ++g) {

@@ -7,8 +7,11 @@
 //
 // One run = one seed:
 //   setup    every process starts and bootstraps the groups placed on it (group g on the
-//            3 processes from g-1 on, round-robin). Every group snapshots every 5-60
-//            entries (drawn from the seed, as a Node's run), so compactions, group
+//            3 processes from g-1 on, round-robin); about half the groups (drawn from
+//            the seed) start from state (Host::CreateGroupFromState at index 100 * g,
+//            as a split's new range: their log begins after it, so a replica moved to
+//            them or restarted needs the initial snapshot). Every group snapshots every
+//            5-60 entries (drawn from the seed, as a Node's run), so compactions, group
 //            snapshot streams and installs meet the faults.
 //   faults   `fault_time` of virtual time with clients on random groups and the faults of
 //            the seed's mix: crashes (unsynced data lost or torn), disk errors and a full

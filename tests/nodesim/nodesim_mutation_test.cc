@@ -109,6 +109,8 @@ constexpr Switch kCaughtInHosts[] = {
     // directory (or a snapshot's rename) not made durable.
     {Kind::kSkipRestore, "host SkipRestore", false, 1, false, true},
     {Kind::kSkipSnapshotDirSync, "host SkipSnapshotDirSync", false, 1, false, true},
+    // A group from state (Host::CreateGroupFromState) logged without its initial snapshot.
+    {Kind::kSkipInitialSnapshot, "host SkipInitialSnapshot", false, 1, false, true},
 };
 
 // Not reached in 400 seeds (docs/testing.md says why, and which tests cover them).

@@ -42,6 +42,9 @@ class SimKv final : public StateMachine {
   Result<std::unique_ptr<SnapshotSource>> PrepareSnapshot() override;
   Status Restore(SnapshotReader* in, const SnapshotMeta& meta) override;
 
+  // A group from state (Host::CreateGroupFromState at `at`): this state machine holds
+  // its (empty) state as of `at`, so the first entry it gets is `at` + 1.
+  void StartAt(Index at) { applied_ = at; }
   std::optional<std::string> Get(const std::string& key) const;
   const std::map<std::string, std::string>& data() const { return data_; }
   Index applied() const { return applied_; }

@@ -34,6 +34,8 @@ enum class Kind {
                          // snapshot's cleanup may have removed it: found by nodesim)
   kViewByName,           // a snapshot stream reads its file by name, not through the
                          // descriptor it opened (defect 2: cleanup ends the stream)
+  kSkipInitialSnapshot,  // a host's group from state is logged without its initial
+                         // snapshot file (a replica added later cannot get the state)
 };
 
 #ifdef RAFT_MUTATIONS

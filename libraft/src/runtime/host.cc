@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "core/mutation.h"
 #include "runtime/host_impl.h"
 #include "runtime/tls_context.h"
 
@@ -235,7 +236,9 @@ void Host::Impl::CreateGroupApply(const std::shared_ptr<NewGroup>& ng) {
   group.last_snapshot_index = meta.index;
   group.snapshot_index = meta.index;
   // Written before by a start that crashed before the log named it: the same state.
-  if (group.snaps->Exists(meta.index, meta.term)) return to_disk();
+  if (group.snaps->Exists(meta.index, meta.term) ||
+      mutation::Active(mutation::Kind::kSkipInitialSnapshot))
+    return to_disk();
   auto src = group.sm->PrepareSnapshot();
   if (!src.ok()) {
     ng->answer->Set(src.status());
