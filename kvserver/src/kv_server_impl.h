@@ -232,6 +232,10 @@ struct KvServer::Impl : HttpHandler {
   // POST /split?key=K (ranges mode, on the meta range's leader): orders the split of K's
   // range at K and answers once the directory shows it (docs/http-api.md).
   void SplitRange(const CallPtr& call);
+  // Ranges mode: false on the meta range's leader; else the request is forwarded to it
+  // (waiting `extra_wait` more than a request's timeout), or answered 503 when no leader
+  // is known, and true.
+  bool ForwardToMetaLeader(const CallPtr& call, std::chrono::milliseconds extra_wait);
   std::string RangesStatusJson() const;
   void RangesMetrics(PromWriter& w) const;
   void RangesUpkeepLoop();

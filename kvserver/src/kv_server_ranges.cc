@@ -383,14 +383,7 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
   // Both run on the meta range's leader.
-  auto meta = ranges->host().GroupStatus(kMetaRange);
-  if (!meta.ok() || meta->role != raft::Role::kLeader) {
-    const std::string addr = meta.ok() && meta->leader != raft::kNoNode
-                                 ? ranges->HttpAddrOf(meta->leader)
-                                 : std::string();
-    if (addr.empty()) return Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
-    return ForwardTo(call, addr, 0, std::chrono::seconds(route == "/leave" ? 60 : 5));
-  }
+  if (ForwardToMetaLeader(call, std::chrono::seconds(route == "/leave" ? 60 : 5))) return;
   if (route == "/leave") return LeaveRanges(call, field("id"));
   JoinRequest jr{field("id"), field("raft_addr"), field("http_addr")};
   if (field("mode") != "ranges")
@@ -491,6 +484,20 @@ struct SplitWait : std::enable_shared_from_this<SplitWait> {
 
 }  // namespace
 
+bool KvServer::Impl::ForwardToMetaLeader(const CallPtr& call,
+                                         std::chrono::milliseconds extra_wait) {
+  auto meta = ranges->host().GroupStatus(kMetaRange);
+  if (meta.ok() && meta->role == raft::Role::kLeader) return false;
+  const std::string addr =
+      meta.ok() && meta->leader != raft::kNoNode ? ranges->HttpAddrOf(meta->leader) : std::string();
+  if (addr.empty()) {
+    Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
+  } else {
+    ForwardTo(call, addr, 0, extra_wait);
+  }
+  return true;
+}
+
 void KvServer::Impl::SplitRange(const CallPtr& call) {
   if (call->req.method() != http::verb::post)
     return Answer(call, ErrorAnswer(405, "only POST /split"));
@@ -498,14 +505,7 @@ void KvServer::Impl::SplitRange(const CallPtr& call) {
   if (key.empty() || key.size() > flags.max_key_bytes)
     return Answer(call, ErrorAnswer(400, "key must be a key of 1.." +
                                              std::to_string(flags.max_key_bytes) + " bytes"));
-  auto meta = ranges->host().GroupStatus(kMetaRange);
-  if (!meta.ok() || meta->role != raft::Role::kLeader) {
-    const std::string addr = meta.ok() && meta->leader != raft::kNoNode
-                                 ? ranges->HttpAddrOf(meta->leader)
-                                 : std::string();
-    if (addr.empty()) return Answer(call, ErrorAnswer(503, "the meta range has no leader; retry"));
-    return ForwardTo(call, addr, 0, std::chrono::seconds(10));
-  }
+  if (ForwardToMetaLeader(call, std::chrono::seconds(10))) return;
   for (const RangeDescriptor& d : ranges->meta().Ranges())
     if (d.start == key) return Answer(call, ErrorAnswer(409, "a range already starts at this key"));
   ranges->OrderSplit(key, timeout(), [this, call, key](raft::Result<std::string> r) {

@@ -255,6 +255,23 @@ struct Effects {
   }
 };
 
+// Adds to `batch` the deletion of every expiry key whose user key `drop` names (a split:
+// the expiries of the keys a range no longer holds). Reads the whole expiry space.
+raft::Status DeleteExpiries(rocksdb::DB* db, rocksdb::WriteBatch* batch,
+                            const std::function<bool(const std::string&)>& drop) {
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  const std::string lower = ExpiryKey(0, "");
+  for (it->Seek(lower); it->Valid() && it->key().starts_with(lower.substr(0, 1)); it->Next()) {
+    std::uint64_t at = 0;
+    std::string key;
+    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &key))
+      return raft::Status(raft::ErrorCode::kCorruption, "malformed expiry key");
+    if (drop(key)) batch->Delete(it->key());
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "expiry scan");
+  return raft::Status::Ok();
+}
+
 CommandResult ApplyCommand(rocksdb::DB* db, const Command& c, Effects fx) {
   std::string ikey = UserKey(c.key);
   CommandResult r;
@@ -597,17 +614,10 @@ std::string RocksStateMachine::ApplySplit(raft::Index index, const Command& c) {
   }
   rocksdb::WriteBatch batch;
   batch.DeleteRange(UserKey(c.key), std::string(1, static_cast<char>(kUserPrefix + 1)));
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  const std::string x_lower = ExpiryKey(0, "");
-  for (it->Seek(x_lower); it->Valid() && it->key().starts_with(x_lower.substr(0, 1)); it->Next()) {
-    std::uint64_t at = 0;
-    std::string key;
-    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &key))
-      Fatal("malformed expiry key");
-    if (key >= c.key) batch.Delete(it->key());
-  }
-  if (!it->status().ok()) Fatal("expiry scan during a split: " + it->status().ToString());
-  it.reset();
+  if (raft::Status st =
+          DeleteExpiries(db_.get(), &batch, [&](const std::string& key) { return key >= c.key; });
+      !st.ok())
+    Fatal("expiry scan during a split: " + st.ToString());
   batch.Put(kRangeKey, EncodeDescriptor(rec.left));
   batch.Put(kSplitKey, EncodeSplitRecord(rec));
   std::uint64_t history_bytes = history_bytes_;
@@ -643,17 +653,10 @@ raft::Status RocksStateMachine::MakeSplitDb(const std::string& dir, const SplitR
   const std::string& key = rec.right.start;
   batch.DeleteRange(UserKey(""), UserKey(key));
   batch.DeleteRange(HistoryKey(0), std::string(1, 'i'));  // the whole history ('h' ...)
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  const std::string x_lower = ExpiryKey(0, "");
-  for (it->Seek(x_lower); it->Valid() && it->key().starts_with(x_lower.substr(0, 1)); it->Next()) {
-    std::uint64_t at = 0;
-    std::string k;
-    if (!ParseExpiryKey(std::string_view(it->key().data(), it->key().size()), &at, &k))
-      return raft::Status(raft::ErrorCode::kCorruption, "malformed expiry key");
-    if (k < key) batch.Delete(it->key());
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "expiry scan");
-  it.reset();
+  if (raft::Status st =
+          DeleteExpiries(db.get(), &batch, [&](const std::string& k) { return k < key; });
+      !st.ok())
+    return st;
   raft::ConfState conf;
   conf.voters.insert(rec.voters.begin(), rec.voters.end());
   batch.Put(kHistoryStartKey, EncodeU64(rec.index + 1));
