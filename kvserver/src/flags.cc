@@ -96,6 +96,13 @@ const std::vector<FlagDef>& Defs() {
               "automatic splits; POST /split still splits)",
               [](const ServerFlags& f) { return std::to_string(f.range_max_bytes); },
               [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.range_max_bytes); }},
+      FlagDef{
+          "range-max-writes",
+          "ranges mode: a range applying at least this many client writes in each of "
+          "10 seconds running is split where they part in halves (0: never by load, "
+          "the default)",
+          [](const ServerFlags& f) { return std::to_string(f.range_max_writes); },
+          [](ServerFlags& f, const std::string& v) { return ParseNum(v, &f.range_max_writes); }},
       KV_NUM("tick-ms", tick_ms, "milliseconds per Raft tick"),
       KV_NUM("heartbeat-ticks", heartbeat_ticks, "ticks between leader heartbeats"),
       KV_NUM("election-ticks", election_ticks, "election timeout in ticks (randomized up to 2x)"),

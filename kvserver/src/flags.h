@@ -58,6 +58,8 @@ struct ServerFlags {
   int shards = 1;
   // -range-max-bytes: ranges mode splits a range past this size (0: never automatically).
   std::uint64_t range_max_bytes = 64ull << 20;
+  // -range-max-writes: ... or past this many writes per second for 10 s (0: never by load).
+  std::uint64_t range_max_writes = 0;
   std::uint64_t http_max_conns = 10000;
   std::uint64_t http_max_header_bytes = 16384;
   int http_header_timeout_ms = 10000;

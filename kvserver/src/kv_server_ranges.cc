@@ -36,6 +36,8 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
   o.shards = impl->fresh && flags.join.empty() ? flags.shards : 0;
   o.rocks = RocksOptionsOf(flags);
   o.range_max_bytes = flags.range_max_bytes;
+  o.range_max_writes = flags.range_max_writes;
+  o.rocks.track_write_load = flags.range_max_writes > 0;
   o.logger = impl->logger;
   o.on_applied = [impl](raft::Index i) { impl->OnApplied(i); };  // wakes the watches
   raft::HostOptions& h = o.host;

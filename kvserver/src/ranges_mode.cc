@@ -464,7 +464,7 @@ void RangesMode::OrderSplits(const std::vector<RangeDescriptor>& directory) {
     ProposeMeta(c, "cancel-split");
     return;
   }
-  if (opts_.range_max_bytes == 0) return;
+  if (opts_.range_max_bytes == 0 && opts_.range_max_writes == 0) return;
   for (const RangeDescriptor& d : directory) {
     if (orders.count(d.id)) continue;
     RocksStateMachine* sm = StateMachine(d.id);
@@ -475,14 +475,25 @@ void RangesMode::OrderSplits(const std::vector<RangeDescriptor>& directory) {
     if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
              : d.generation != 1)
       continue;
-    if (sm->SpanSizeBytes() <= opts_.range_max_bytes) continue;
-    auto key = sm->MiddleKey();
-    if (!key.ok() || !*key || !d.Contains(**key) || **key == d.start) continue;
+    std::optional<std::string> key;
+    bool by_load = false;
+    if (opts_.range_max_bytes != 0 && sm->SpanSizeBytes() > opts_.range_max_bytes) {
+      auto middle = sm->MiddleKey();
+      if (middle.ok()) key = *middle;
+    }
+    if (!key && opts_.range_max_writes != 0) {
+      key = sm->LoadSplitKey(opts_.range_max_writes);
+      by_load = true;
+    }
+    if (!key || !d.Contains(*key) || *key == d.start) continue;
+    if (proposing_.load()) return;  // the next pass
     MetaCommand c;
     c.op = MetaCommand::Op::kOrderSplit;
     c.order.range = d.id;
     c.order.generation = d.generation;
-    c.order.key = **key;
+    c.order.key = *key;
+    Log(raft::LogLevel::kInfo, "range split ordered",
+        {{"range", std::to_string(d.id)}, {"at", *key}, {"by", by_load ? "load" : "size"}});
     ProposeMeta(c, "order-split");
     return;
   }

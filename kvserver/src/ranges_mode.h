@@ -24,7 +24,7 @@
 //   its leadership to another voter first); once it is a member of no group, the meta
 //   range's leader removes its record, and every node forgets it (RemovePeer).
 //
-// Not built yet: placement on 3 of N nodes, splits by load, backups.
+// Not built yet: placement on 3 of N nodes, backups (docs/multi-raft.md, "Placement").
 // Choices not made: one shared RocksDB for all ranges (format 3, specified in
 // docs/state-format.md): splits move no data with a DB per range either (a checkpoint of
 // hard links, then range deletions), and a DB per range reuses the proven state machine.
@@ -90,6 +90,10 @@ struct RangesOptions {
   // span, RocksStateMachine::SpanSizeBytes) is split at its middle key
   // (-range-max-bytes; 0: no automatic splits).
   std::uint64_t range_max_bytes = 64ull << 20;
+  // A data range applying at least this many client writes in each of the last 10
+  // seconds is split where they part in halves (RocksStateMachine::LoadSplitKey; needs
+  // rocks.track_write_load; -range-max-writes; 0: no splits by load).
+  std::uint64_t range_max_writes = 0;
 };
 
 class RangesMode {
@@ -167,7 +171,8 @@ class RangesMode {
   // Splits (docs/multi-raft.md, "Splits and leader balance"). Every node: the new range
   // of every split applied here is hosted and routed, and both halves compacted outside
   // their spans (HostSplits); the leader of an ordered range proposes its split (ExecuteSplits).
-  // The meta range's leader: orders the split of a range past range_max_bytes, cancels an order not
+  // The meta range's leader: orders the split of a range past range_max_bytes (at its middle
+  // key) or range_max_writes (where its writes part in halves), cancels an order not
   // carried out within kSplitOrderTimeout, and publishes every split applied here in the directory
   // (OrderSplits, PublishSplits).
   void HostSplits();

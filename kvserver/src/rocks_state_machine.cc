@@ -49,6 +49,13 @@ constexpr std::size_t kUpgradeBatchKeys = 10000;
   std::abort();
 }
 
+// A monotonic clock for the write load (WriteLoad), in milliseconds.
+std::uint64_t NowMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
 raft::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   auto code = s.IsNoSpace()      ? raft::ErrorCode::kNoSpace
               : s.IsCorruption() ? raft::ErrorCode::kCorruption
@@ -509,6 +516,10 @@ void RocksStateMachine::Apply(const std::vector<raft::Entry>& entries,
     } else {
       r = ApplyCommand(db_.get(), c, Effects{&batch, &pending, e.index, &history_bytes});
       r.index = e.index;
+      if (options_.track_write_load && c.op != Op::kExpire) {
+        std::lock_guard<std::mutex> l(load_mu_);
+        load_.Record(NowMs(), c.key);
+      }
       if ((c.op == Op::kDelete && r.prev) || (c.op == Op::kExpire && r.ok))
         deletes_applied_.fetch_add(1);
     }
@@ -611,6 +622,10 @@ std::string RocksStateMachine::ApplySplit(raft::Index index, const Command& c) {
     std::lock_guard<std::mutex> l(range_mu_);
     range_ = rec.left;
     last_split_ = rec;
+  }
+  {
+    std::lock_guard<std::mutex> l(load_mu_);  // the load was the whole span's
+    load_.Reset();
   }
   rocksdb::WriteBatch batch;
   batch.DeleteRange(UserKey(c.key), std::string(1, static_cast<char>(kUserPrefix + 1)));
@@ -730,6 +745,13 @@ raft::Result<std::optional<std::string>> RocksStateMachine::MiddleKey() const {
   db_->ReleaseSnapshot(ro.snapshot);
   if (!st.ok()) return st;
   return middle;
+}
+
+std::optional<std::string> RocksStateMachine::LoadSplitKey(std::uint64_t per_second) const {
+  std::lock_guard<std::mutex> l(load_mu_);
+  const std::uint64_t now = NowMs();
+  if (!options_.track_write_load || !load_.Sustained(now, per_second)) return std::nullopt;
+  return load_.SplitKey(now);
 }
 
 // History retention (docs/state-format.md, "Change history"): by index, what falls out
@@ -970,6 +992,8 @@ raft::Status RocksStateMachine::SwapIn(raft::Index index) {
       return s;
     }
     if (s = OpenLiveDb(); !s.ok()) return s;
+    std::lock_guard<std::mutex> l(load_mu_);  // another span, maybe: measured again
+    load_.Reset();
     if (applied_.load() != index)
       return raft::Status(raft::ErrorCode::kCorruption, "restored DB holds applied index " +
                                                             std::to_string(applied_.load()) +

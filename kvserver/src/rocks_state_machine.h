@@ -65,6 +65,7 @@
 #include "raft/status.h"
 #include "raft/types.h"
 #include "range_map.h"
+#include "write_load.h"
 
 namespace rocksdb {
 class Cache;
@@ -99,6 +100,9 @@ struct RocksOptions {
   // least 1) and about this many bytes of keys and values (-watch-history-bytes).
   std::uint64_t history_entries = 100000;
   std::uint64_t history_bytes = 256u << 20;
+  // Ranges mode with -range-max-writes: record the client writes applied (WriteLoad), for
+  // LoadSplitKey.
+  bool track_write_load = false;
 };
 
 // A key's value with what the state keeps beside it.
@@ -226,6 +230,12 @@ class RocksStateMachine final : public raft::StateMachine {
   // The key near the middle of the span's user data by bytes (keys and values), for a
   // split; nullopt with fewer than two keys. Reads the whole span (bounded memory).
   raft::Result<std::optional<std::string>> MiddleKey() const;
+  // Splits by load (RocksOptions::track_write_load; docs/multi-raft.md, "Splits by
+  // load"): when each of the last WriteLoad::kWindowSeconds seconds applied at least
+  // `per_second` client writes (put, set, delete, CAS: an expiry is not a client's) since
+  // the span last changed, the key that parts them in halves (WriteLoad::SplitKey);
+  // nullopt otherwise or untracked. Any thread.
+  std::optional<std::string> LoadSplitKey(std::uint64_t per_second) const;
 
   // The user keys and values of Range() (all of them with none recorded), in bytes: the
   // table files' estimate of the span, which counts neither the history nor what a split
@@ -309,6 +319,9 @@ class RocksStateMachine final : public raft::StateMachine {
   std::optional<RangeDescriptor> range_;
   std::optional<SplitRecord> last_split_;
   raft::Index origin_ = 0;
+  // The client writes applied (apply thread) and read by LoadSplitKey (any thread).
+  mutable std::mutex load_mu_;
+  WriteLoad load_;
   std::atomic<std::uint64_t> deletes_applied_{0};
   std::atomic<bool> interrupted_{false};
   mutable std::mutex failure_mu_;

@@ -544,6 +544,68 @@ TEST_CASE("ranges: a range past -range-max-bytes splits by itself; every key sta
   CHECK(std::is_sorted(listed.begin(), listed.end()));
 }
 
+TEST_CASE("ranges: a range under sustained writes splits where they part; a hot key does not",
+          "[ranges][split]") {
+  // 15 writes a second for 10 s: one client writing in turn through every node does more.
+  RangesCluster c({"-range-max-bytes", "0", "-range-max-writes", "15"});
+  c.Start();
+  std::atomic<bool> stop{false};
+  std::map<std::string, std::string> want;  // the spread writer's last values
+  std::atomic<int> hot_writes{0};
+  std::thread spread([&] {
+    std::mt19937 rng(5);
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string key = fmt::format("Ik{:03}", rng() % 200);
+      const std::string value = fmt::format("v{}", i);
+      // A write a split overtakes is routed again by the server: every one succeeds.
+      if (c.node(static_cast<std::size_t>(i) % 3).Client().Put(key, value).status == 200)
+        want[key] = value;
+    }
+  });
+  std::thread hot([&] {
+    for (int i = 0; !stop.load(); ++i)
+      if (c.node(static_cast<std::size_t>(i) % 3).Client().Put("ak", std::to_string(i)).status ==
+          200)
+        ++hot_writes;
+  });
+  // The Ik range ([C, O)) splits near the middle of Ik000..Ik199 by its sampled writes.
+  std::string at;
+  const bool split = WaitUntil(60s, [&] {
+    for (const auto& g : RangesOf(c.node(0))) {
+      const std::string start = g["start"];
+      if (start > "Ik" && start < "Il") at = start;
+    }
+    return !at.empty();
+  });
+  // The hot key's range ([[, g)) was as busy (each client waits for its write) but one
+  // key cannot be parted: it stays whole while the other's writes go on a while.
+  std::this_thread::sleep_for(3s);
+  stop = true;
+  spread.join();
+  hot.join();
+  if (!split) c.DumpLogs();
+  REQUIRE(split);
+  CHECK(at > "Ik050");
+  CHECK(at < "Ik150");
+  CHECK(hot_writes.load() > 150);
+  for (const auto& g : RangesOf(c.node(0))) {
+    const std::string start = g["start"];
+    CHECK_FALSE((start > "[" && start < "g"));
+  }
+  // Ordered by load (the meta range's leader logs why), not by size (off).
+  bool by_load = false;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string log = c.node(i).Log();
+    for (std::size_t p = log.find("range split ordered"); p != std::string::npos;
+         p = log.find("range split ordered", p + 1))
+      by_load |= log.substr(p, log.find('\n', p) - p).find("load") != std::string::npos;
+  }
+  CHECK(by_load);
+  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i, kShards + 1);
+  for (std::size_t i = 0; i < 3; ++i)
+    for (const auto& [k, v] : want) RequireValue(c.node(i).Client(), k, v);
+}
+
 TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay linearizable",
           "[ranges][linearizability]") {
   RangesCluster c;
