@@ -15,10 +15,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <nlohmann/json.hpp>
 
 #include "cluster_id.h"
 #include "kv_server_impl.h"
+#include "ranges_backup.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
@@ -27,6 +29,7 @@ namespace {
 constexpr std::size_t kBackupsKept = 2;
 constexpr std::uint64_t kPieceBytesDefault = 1 << 20;
 constexpr std::uint64_t kPieceBytesMax = 8 << 20;
+constexpr std::chrono::milliseconds kRangesBackupBarrier{5000};
 
 // 32 lowercase hex digits: what NewBackupId makes, nothing that could name another file.
 bool ValidBackupId(std::string_view id) {
@@ -79,6 +82,7 @@ void KvServer::Impl::HandleBackup(const CallPtr& call) {
       return Answer(call, StatusAnswer(s));
     }
     Log(raft::LogLevel::kInfo, "backup requested", {{"id", *id}, {"peer", call->info.peer}});
+    if (ranges) return BackupRanges(call, *id);
     auto write = [this, call, id = *id](const raft::Status& barrier) {
       if (!barrier.ok()) {
         backup_running = false;
@@ -149,6 +153,70 @@ void KvServer::Impl::HandleBackup(const CallPtr& call) {
   res.set("X-Backup-Bytes", std::to_string(size));
   res.body() = std::move(piece);
   Answer(call, std::move(res));
+}
+
+void KvServer::Impl::BackupRanges(const CallPtr& call, const std::string& id) {
+  const bool stale = call->target.Param("consistency") == "stale";
+  if (backup_thread.joinable()) backup_thread.join();  // the last one, done answering
+  backup_thread = std::thread([this, call, id, stale] {
+    const std::string parts_dir = BackupDir() + "/" + id + ".parts";
+    auto finish = [&](HttpResponse res) {
+      (void)fs::RemoveAll(parts_dir);
+      backup_running = false;
+      Answer(call, std::move(res));
+    };
+    if (raft::Status s = fs::MakeDirs(parts_dir); !s.ok()) return finish(StatusAnswer(s));
+    // The spans as this node routes them, each matching its state machine's own record:
+    // checked again at the end, so that a split in between fails the backup (its spans
+    // would no longer cover the key space as the descriptors say).
+    ranges->RefreshRoutes();
+    const std::vector<RangeDescriptor> dir = ranges->Directory();
+    auto unchanged = [&] {
+      if (ranges->Directory() != dir) return false;
+      for (const RangeDescriptor& d : dir) {
+        RocksStateMachine* sm = ranges->StateMachine(d.id);
+        if (sm == nullptr) return false;
+        const auto span = sm->Range();
+        if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
+                 : d.generation != 1)
+          return false;
+      }
+      return true;
+    };
+    if (dir.empty() || !unchanged())
+      return finish(ErrorAnswer(409, "a range is splitting or not hosted here yet; ask again"));
+    std::vector<RangesBackupPart> parts;
+    nlohmann::json listed = nlohmann::json::array();
+    for (const RangeDescriptor& d : dir) {
+      // As a linearizable read of the range: every write acknowledged before is in.
+      if (!stale)
+        if (auto b = ranges->host().ReadBarrier(d.id, kRangesBackupBarrier).get(); !b.ok())
+          return finish(StatusAnswer(b.status(), /*is_read=*/true));
+      RangesBackupPart p;
+      p.range = d;
+      p.file = parts_dir + "/" + std::to_string(d.id) + ".backup";
+      std::promise<raft::Result<raft::BackupInfo>> done;
+      ranges->host().Backup(d.id, p.file, [&done](raft::Result<raft::BackupInfo> r) {
+        done.set_value(std::move(r));
+      });
+      auto info = done.get_future().get();
+      if (!info.ok()) return finish(StatusAnswer(info.status()));
+      p.index = info->meta.index;
+      listed.push_back({{"id", d.id}, {"start", d.start}, {"end", d.end}, {"index", p.index}});
+      parts.push_back(std::move(p));
+    }
+    if (!unchanged()) return finish(ErrorAnswer(409, "a range split during the backup; ask again"));
+    auto bytes = WriteRangesBackup(BackupDir() + "/" + id + ".snap", parts);
+    if (!bytes.ok()) return finish(StatusAnswer(bytes.status()));
+    PruneBackups(id);
+    Log(raft::LogLevel::kInfo, "ranges backup written",
+        {{"id", id}, {"ranges", std::to_string(parts.size())}, {"bytes", std::to_string(*bytes)}});
+    nlohmann::json j;
+    j["id"] = id;
+    j["bytes"] = *bytes;
+    j["ranges"] = std::move(listed);
+    finish(JsonAnswer(200, j.dump()));
+  });
 }
 
 void KvServer::Impl::PruneBackups(const std::string& keep) {

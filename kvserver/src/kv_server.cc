@@ -16,6 +16,7 @@
 #include "http_client.h"
 #include "kv_command.h"
 #include "kv_server_impl.h"
+#include "ranges_backup.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
@@ -144,6 +145,8 @@ KvServer::~KvServer() {
   if (impl_->sm) impl_->sm->Interrupt();  // a stalled Apply must not block Stop
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
+  // A ranges backup in progress waits on the host: it ends before the host stops.
+  if (impl_->backup_thread.joinable()) impl_->backup_thread.join();
   if (impl_->ranges) impl_->ranges->Stop();
 }
 
@@ -199,14 +202,25 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
       return raft::Status(raft::ErrorCode::kInvalidArgument,
                           "-restore: data directory " + flags.data +
                               " is not empty (restore only into an empty or new directory)");
-    auto backup = raft::VerifyBackupFile(flags.restore);
-    if (!backup.ok())
-      return raft::Status(backup.status().code(), "-restore: " + backup.status().message());
-    logger->Log(raft::LogLevel::kInfo, "kvserver", "restoring from a backup",
-                {{"file", flags.restore},
-                 {"index", std::to_string(backup->meta.index)},
-                 {"term", std::to_string(backup->meta.term)},
-                 {"bytes", std::to_string(backup->bytes)}});
+    if (IsRangesBackup(flags.restore)) {
+      // Checked as it is extracted (RangesMode::Start).
+      logger->Log(raft::LogLevel::kInfo, "kvserver", "restoring from a ranges backup",
+                  {{"file", flags.restore}});
+    } else {
+      if (flags.shards >= 2)
+        return raft::Status(raft::ErrorCode::kInvalidArgument,
+                            "-restore: " + flags.restore +
+                                " is a single group's backup, which restores a single-group "
+                                "node: drop -shards");
+      auto backup = raft::VerifyBackupFile(flags.restore);
+      if (!backup.ok())
+        return raft::Status(backup.status().code(), "-restore: " + backup.status().message());
+      logger->Log(raft::LogLevel::kInfo, "kvserver", "restoring from a backup",
+                  {{"file", flags.restore},
+                   {"index", std::to_string(backup->meta.index)},
+                   {"term", std::to_string(backup->meta.term)},
+                   {"bytes", std::to_string(backup->bytes)}});
+    }
   }
   if (raft::Status s = fs::MakeDirs(flags.data); !s.ok()) return s;  // 0700 if new
   // Backups served over HTTP (http_backup.cc) do not outlive the process that wrote them.
@@ -214,10 +228,12 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
     logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
   // Ranges mode: asked for (-shards), or this directory was started in it.
-  const bool ranges_mode = flags.shards >= 2 || std::filesystem::exists(flags.data + "/host");
-  if (ranges_mode && (!flags.restore.empty() || flags.force_new_cluster))
+  // A ranges backup restores a ranges node.
+  const bool ranges_mode = flags.shards >= 2 || std::filesystem::exists(flags.data + "/host") ||
+                           (!flags.restore.empty() && IsRangesBackup(flags.restore));
+  if (ranges_mode && flags.force_new_cluster)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
-                        "-restore and -force-new-cluster are not built in ranges mode (-shards)");
+                        "-force-new-cluster is not built in ranges mode (-shards)");
   if (!ranges_mode && std::filesystem::exists(flags.data + "/raft/log") && flags.shards >= 2)
     return raft::Status(raft::ErrorCode::kInvalidArgument,
                         "-shards: " + flags.data +

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "auth.h"
 #include "flags.h"
@@ -170,6 +171,11 @@ struct KvServer::Impl : HttpHandler {
   // Keeps `keep` and the newest others, up to a fixed count; removes the rest.
   void PruneBackups(const std::string& keep);
   std::atomic<bool> backup_running{false};  // one backup written at a time
+  // Ranges mode: the backup of every range (ranges_backup.h), written on a thread of its
+  // own (it waits on each range's barrier and backup in turn); joined at shutdown before
+  // the host stops, and before the next backup starts.
+  void BackupRanges(const CallPtr& call, const std::string& id);
+  std::thread backup_thread;
 
   // http_watch.cc: GET /watch streams the change history.
   struct Watcher;

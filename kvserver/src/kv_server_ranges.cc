@@ -33,7 +33,8 @@ raft::Status KvServer::Impl::StartRanges(Impl* impl, const std::string& cluster_
   o.self.http_addr = flags.http_advertise();
   o.data = flags.data;
   // Only a bootstrap writes the directory; a joiner takes the cluster's.
-  o.shards = impl->fresh && flags.join.empty() ? flags.shards : 0;
+  o.shards = impl->fresh && flags.join.empty() && flags.restore.empty() ? flags.shards : 0;
+  o.restore_from = impl->fresh ? flags.restore : "";
   o.rocks = RocksOptionsOf(flags);
   o.range_max_bytes = flags.range_max_bytes;
   o.range_max_writes = flags.range_max_writes;
@@ -367,6 +368,7 @@ void KvServer::Impl::HandleRangesControl(const CallPtr& call) {
                   JsonAnswer(200, route == "/readyz" ? "{\"ready\": true}" : "{\"ok\": true}"));
   }
   if (route == "/split") return SplitRange(call);
+  if (route == "/backup" || route == "/backup/{id}") return HandleBackup(call);
   if (route != "/join" && route != "/leave")
     return Answer(call, ErrorAnswer(route == "other" ? 404 : 501,
                                     route == "other"

@@ -36,6 +36,7 @@
 #include "http_client.h"
 #include "http_util.h"
 #include "raft/node.h"
+#include "ranges_backup.h"
 #include "utf8.h"
 
 namespace {
@@ -359,7 +360,8 @@ std::string FormatMs(double ms) {
 
 // snapshot save FILE: POST /backup on the first node that answers, then its pieces from
 // that node into FILE.part (one piece in memory at a time; a piece whose answer is lost is
-// asked for again), checked end to end (raft::VerifyBackupFile), fsynced and renamed to
+// asked for again), checked end to end (raft::VerifyBackupFile; kv::VerifyRangesBackup for
+// a ranges cluster's), fsynced and renamed to
 // FILE; the node's copy is deleted.
 int SnapshotSave(const Options& o, const std::string& file) {
   std::string used;
@@ -411,10 +413,18 @@ int SnapshotSave(const Options& o, const std::string& file) {
   }
   const bool flushed = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
   std::fclose(out);
-  auto info = raft::VerifyBackupFile(part);
-  if (!flushed || !info.ok()) {
+  // A ranges-mode cluster's backup holds every range (ranges_backup.h).
+  const bool of_ranges = kv::IsRangesBackup(part);
+  raft::Result<raft::BackupInfo> info = raft::BackupInfo{};
+  raft::Result<std::vector<kv::RangesBackupPart>> parts = std::vector<kv::RangesBackupPart>{};
+  if (of_ranges)
+    parts = kv::VerifyRangesBackup(part);
+  else
+    info = raft::VerifyBackupFile(part);
+  const raft::Status checked = !info.ok() ? info.status() : parts.status();
+  if (!flushed || !checked.ok()) {
     std::fprintf(stderr, "kvctl: snapshot save: %s\n",
-                 flushed ? info.status().message().c_str() : "cannot sync the file");
+                 flushed ? checked.message().c_str() : "cannot sync the file");
     std::remove(part.c_str());
     return 1;
   }
@@ -428,6 +438,9 @@ int SnapshotSave(const Options& o, const std::string& file) {
     nlohmann::json j = made;
     j["file"] = file;
     std::cout << j.dump() << "\n";
+  } else if (of_ranges) {
+    std::cout << "saved backup of " << parts->size() << " ranges (" << total << " bytes) to "
+              << file << "\n";
   } else {
     std::string members;
     for (const auto& m : info->members) members.append(members.empty() ? "" : ",").append(m.name);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "kv_command.h"
+#include "ranges_backup.h"
 #include "rocks_state_machine_fs.h"
 
 namespace kv {
@@ -41,6 +42,10 @@ raft::Status WriteSmallFile(const std::string& dir, const std::string& name,
 raft::Status WriteShards(const std::string& data, int shards) {
   return WriteSmallFile(data, "shards", std::to_string(shards) + "\n");
 }
+
+// <data>/restoring: a -restore is under way (removed once the meta range holds the
+// restored directory); a start that finds it refuses the directory.
+constexpr std::string_view kRestoringMarker = "restoring";
 
 int ReadShards(const std::string& data) {
   std::ifstream f(data + "/shards");
@@ -141,12 +146,26 @@ raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions option
   std::unique_ptr<RangesMode> rm(new RangesMode(std::move(options)));
   RangesOptions& o = rm->opts_;
   rm->fresh_ = !std::filesystem::exists(o.host.data_dir);
-  const bool bootstrap = rm->fresh_ && o.shards >= 2;
-  if (bootstrap) {
+  const bool restore = rm->fresh_ && !o.restore_from.empty();
+  const bool bootstrap = rm->fresh_ && (o.shards >= 2 || restore);
+  if (fs::Exists(o.data + "/" + std::string(kRestoringMarker)) && !restore)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "a -restore was cut short in " + o.data +
+                            " (the file 'restoring' is there): remove the directory's contents "
+                            "and restore again");
+  if (restore) {
+    if (raft::Status s =
+            WriteSmallFile(o.data, std::string(kRestoringMarker), o.restore_from + "\n");
+        !s.ok())
+      return s;
+  } else if (bootstrap) {
     if (raft::Status s = WriteShards(o.data, o.shards); !s.ok()) return s;
   } else {
     o.shards = ReadShards(o.data);  // 0 on a joiner: it never writes the directory
   }
+  // Published by the meta range's leader unless the directory is there (a bootstrap
+  // that crashed before publishing it finishes at the restart).
+  if (!restore && o.shards >= 2) rm->bootstrap_ranges_ = BootstrapRanges(o.shards, {o.self.id});
   for (const auto& [id, addr] : ReadPeers(o.data))
     if (id != o.self.id) o.host.peers.emplace(id, addr);
   auto host = raft::Host::Start(o.host);
@@ -155,9 +174,12 @@ raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions option
   std::vector<raft::NodeId> voters;
   if (bootstrap) voters.push_back(o.self.id);
   if (raft::Status s = rm->host_->CreateGroup(kMetaRange, voters, &rm->meta_); !s.ok()) return s;
+  if (restore)
+    if (raft::Status s = rm->RestoreRanges(); !s.ok()) return s;
   rm->Log(raft::LogLevel::kInfo,
           "ranges mode started (experimental: ranges split, each on every node)",
-          {{"start", bootstrap    ? "bootstrap"
+          {{"start", restore      ? "restore"
+                     : bootstrap  ? "bootstrap"
                      : rm->fresh_ ? "join"
                                   : "resume"},
            {"shards", std::to_string(o.shards)}});
@@ -227,11 +249,9 @@ void RangesMode::Reconcile() {
     // Only once every range of the directory is hosted: a failed CreateGroup is retried.
     if (map_.size() == sms_.size()) seen_applied_ = applied;
   }
-  bool have_directory;
-  {
-    std::shared_lock<std::shared_mutex> l(mu_);
-    have_directory = map_.size() > 0;
-  }
+  // From the meta range: the routes also hold the splits applied here (a restored
+  // range's), which a directory not yet published does not.
+  const bool have_directory = !meta_.Ranges().empty();
   HostSplits();
   size_seen_ = ApproximateSizeBytes();
   Bootstrap(processes, have_directory);
@@ -339,21 +359,8 @@ void RangesMode::HostRanges(const std::vector<RangeDescriptor>& ds) {
 
 void RangesMode::HostRange(const RangeDescriptor& d) {
   if (StateMachine(d.id) != nullptr || stopped_) return;
-  const std::string dir = opts_.data + "/ranges/" + std::to_string(d.id);
-  if (raft::Status s = fs::MakeDirs(dir); !s.ok()) {
-    Log(raft::LogLevel::kError, "cannot create a range's directory", {{"error", s.ToString()}});
-    return;
-  }
-  auto opened = RocksStateMachine::Open(dir, opts_.rocks);
-  if (!opened.ok()) {
-    Log(raft::LogLevel::kError, "cannot open a range's state machine",
-        {{"range", std::to_string(d.id)}, {"error", opened.status().ToString()}});
-    return;
-  }
-  std::unique_ptr<RocksStateMachine> sm = std::move(opened).value();
-  if (opts_.on_applied) sm->SetAppliedListener(opts_.on_applied);
-  sm->SetSplitDir(
-      [data = opts_.data](std::uint64_t g) { return data + "/ranges/" + std::to_string(g); });
+  std::unique_ptr<RocksStateMachine> sm = OpenRange(d.id);
+  if (sm == nullptr) return;
   const std::vector<raft::GroupId> logged = host_->LoggedGroups();
   const bool in_log = std::find(logged.begin(), logged.end(), d.id) != logged.end();
   const std::optional<RangeDescriptor> span = sm->Range();
@@ -388,6 +395,57 @@ void RangesMode::HostRange(const RangeDescriptor& d) {
   sms_[d.id] = std::move(sm);
   Log(raft::LogLevel::kInfo, "range hosted",
       {{"range", std::to_string(d.id)}, {"start", d.start}, {"end", d.end}, {"how", how}});
+}
+
+std::unique_ptr<RocksStateMachine> RangesMode::OpenRange(RangeId id) {
+  const std::string dir = opts_.data + "/ranges/" + std::to_string(id);
+  if (raft::Status s = fs::MakeDirs(dir); !s.ok()) {
+    Log(raft::LogLevel::kError, "cannot create a range's directory", {{"error", s.ToString()}});
+    return nullptr;
+  }
+  auto opened = RocksStateMachine::Open(dir, opts_.rocks);
+  if (!opened.ok()) {
+    Log(raft::LogLevel::kError, "cannot open a range's state machine",
+        {{"range", std::to_string(id)}, {"error", opened.status().ToString()}});
+    return nullptr;
+  }
+  std::unique_ptr<RocksStateMachine> sm = std::move(opened).value();
+  if (opts_.on_applied) sm->SetAppliedListener(opts_.on_applied);
+  sm->SetSplitDir(
+      [data = opts_.data](std::uint64_t g) { return data + "/ranges/" + std::to_string(g); });
+  return sm;
+}
+
+raft::Status RangesMode::RestoreRanges() {
+  const std::string dir = opts_.data + "/restore";
+  (void)fs::RemoveAll(dir);
+  if (raft::Status s = fs::MakeDirs(dir); !s.ok()) return s;
+  auto parts = ExtractRangesBackup(opts_.restore_from, dir);
+  if (!parts.ok()) return parts.status();
+  for (const RangesBackupPart& p : *parts) {
+    std::unique_ptr<RocksStateMachine> sm = OpenRange(p.range.id);
+    if (sm == nullptr)
+      return raft::Status(raft::ErrorCode::kIOError,
+                          "cannot open range " + std::to_string(p.range.id) + " (see the log)");
+    auto meta = raft::RestoreBackup(p.file, sm.get());
+    if (!meta.ok()) return meta.status();
+    if (raft::Status s = host_->CreateGroupFromState(p.range.id, {self()}, sm.get(), meta->index);
+        !s.ok())
+      return s;
+    (void)fs::RemoveAll(p.file);  // one range's copy on disk at a time, beside the DBs
+    Log(raft::LogLevel::kInfo, "range restored",
+        {{"range", std::to_string(p.range.id)},
+         {"start", p.range.start},
+         {"end", p.range.end},
+         {"index", std::to_string(meta->index)}});
+    RangeDescriptor d = p.range;
+    d.replicas = {self()};
+    bootstrap_ranges_.push_back(std::move(d));
+    std::unique_lock<std::shared_mutex> l(mu_);
+    sms_[p.range.id] = std::move(sm);
+  }
+  (void)fs::RemoveAll(dir);
+  return raft::Status::Ok();
 }
 
 void RangesMode::RefreshRoutes() {
@@ -599,10 +657,20 @@ void RangesMode::Bootstrap(const std::map<raft::NodeId, ProcessRecord>& processe
   if (it == processes.end() || it->second != opts_.self) {
     c.op = MetaCommand::Op::kAddProcess;  // this process, or its new addresses
     c.process = opts_.self;
-  } else if (!have_directory && opts_.shards >= 2) {
+  } else if (!have_directory && !bootstrap_ranges_.empty()) {
     c.op = MetaCommand::Op::kPutDescriptors;
-    c.descriptors = BootstrapRanges(opts_.shards, {self()});
+    c.descriptors = bootstrap_ranges_;
   } else {
+    // A restore is done once its directory is in the meta range's log.
+    const std::string marker = opts_.data + "/" + std::string(kRestoringMarker);
+    if (have_directory && !bootstrap_ranges_.empty() && fs::Exists(marker)) {
+      raft::Status s = fs::RemoveAll(marker);
+      if (s.ok()) s = fs::FsyncPath(opts_.data);
+      if (!s.ok())
+        Log(raft::LogLevel::kWarn, "cannot remove the restore's marker", {{"error", s.ToString()}});
+      else
+        Log(raft::LogLevel::kInfo, "restore done: the directory is in the meta range", {});
+    }
     return;
   }
   proposing_ = true;

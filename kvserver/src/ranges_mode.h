@@ -94,6 +94,9 @@ struct RangesOptions {
   // seconds is split where they part in halves (RocksStateMachine::LoadSplitKey; needs
   // rocks.track_write_load; -range-max-writes; 0: no splits by load).
   std::uint64_t range_max_writes = 0;
+  // A ranges backup (ranges_backup.h) to seed a new cluster from, on an empty data
+  // directory (-restore): this node its only member, each range started from its part.
+  std::string restore_from;
 };
 
 class RangesMode {
@@ -168,6 +171,12 @@ class RangesMode {
   // range, on the node that bootstrapped the cluster), or else joined empty (its leader
   // adds it and sends it a snapshot).
   void HostRange(const RangeDescriptor& d);
+  // Range `id`'s state machine in <data>/ranges/<id>, opened (created if new) with this
+  // node's listeners; null after logging why.
+  std::unique_ptr<RocksStateMachine> OpenRange(RangeId id);
+  // Start with restore_from: each part's state restored and its group started from it,
+  // this node the only voter; the directory is published by Bootstrap (bootstrap_ranges_).
+  raft::Status RestoreRanges();
   // Splits (docs/multi-raft.md, "Splits and leader balance"). Every node: the new range
   // of every split applied here is hosted and routed, and both halves compacted outside
   // their spans (HostSplits); the leader of an ordered range proposes its split (ExecuteSplits).
@@ -202,6 +211,9 @@ class RangesMode {
   std::unique_ptr<raft::Host> host_;
   MetaStateMachine meta_;
   bool fresh_ = false;
+  // What Bootstrap publishes as the directory on a fresh cluster: the static ranges of
+  // -shards, or the ranges of a restored backup; then <data>/restoring is removed.
+  std::vector<RangeDescriptor> bootstrap_ranges_;
   std::atomic<bool> stopped_{false};
   std::atomic<std::uint64_t> size_seen_{0};
   std::atomic<bool> proposing_{false};     // a bootstrap step in flight

@@ -1,7 +1,8 @@
 // kvserver in ranges mode (-shards 8; docs/multi-raft.md, "kvserver: ranges") as real
 // processes: bootstrap and join, routing and forwarding, listing across ranges, restarts,
-// leaders spread; and the chaos test: kills and partitions (partition_proxy.h) under
-// concurrent clients on keys of every range, checked linearizable with tests/lin.
+// leaders spread, splits, backups and restores; and the chaos test: kills and partitions
+// (partition_proxy.h) under concurrent clients on keys of every range, checked
+// linearizable with tests/lin.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <httplib.h>
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -113,6 +116,7 @@ class RangesCluster {
     return cluster_.AddNode(args);
   }
   Partitions& partitions() { return partitions_; }
+  const std::filesystem::path& root() const { return cluster_.root(); }
   void DumpLogs() { cluster_.DumpLogs(); }
   std::vector<std::string> Addrs() {
     std::vector<std::string> a;
@@ -197,7 +201,6 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
   for (const auto& [id, n] : led) CHECK((n >= 2 && n <= 3));
 
   // Routes ranges mode does not have yet say so.
-  CHECK(c.node(0).Client().Request("POST", "/backup").status == 501);
   CHECK(c.node(0).Client().Request("POST", "/transfer-leader", "{}", "application/json").status ==
         501);
   // Per-range metrics.
@@ -604,6 +607,93 @@ TEST_CASE("ranges: a range under sustained writes splits where they part; a hot 
   for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i, kShards + 1);
   for (std::size_t i = 0; i < 3; ++i)
     for (const auto& [k, v] : want) RequireValue(c.node(i).Client(), k, v);
+}
+
+TEST_CASE("ranges: a backup of every range restores into a new cluster; a node joins it",
+          "[ranges][backup]") {
+  RangesCluster c;
+  c.Start();
+  std::map<std::string, std::string> want;
+  for (const std::string& k : kRangeKeys)
+    for (int i = 0; i < 5; ++i) {
+      const std::string key = fmt::format("{}/{}", k, i);
+      PutOk(c.node(static_cast<std::size_t>(i) % 3).Client(), key, fmt::format("v{}", i));
+      want[key] = fmt::format("v{}", i);
+    }
+  REQUIRE(c.node(0).Client().Put("Uk/ttl", "t", "ttl=600").status == 200);
+  want["Uk/ttl"] = "t";
+  // A range that split: its two halves are in the backup as they are now.
+  REQUIRE(Split(c.node(1).Client(), "Ik/2").status == 200);
+  for (std::size_t i = 0; i < 3; ++i) c.WaitAllRanges(3, 30s, i, kShards + 1);
+  const std::vector<nlohmann::json> before = RangesOf(c.node(1));
+
+  const std::string file = (c.root() / "ranges.backup").string();
+  CommandRun save = RunCommand(
+      fmt::format("{} -addr {} snapshot save {} 2>&1", KVCTL_BIN, c.node(1).http_addr(), file));
+  INFO(save.output);
+  REQUIRE(save.exit_code == 0);
+  CHECK(save.output.find(fmt::format("saved backup of {} ranges", kShards + 1)) !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(file + ".verify"));  // kvctl's check cleans up
+  const auto backups = c.node(1).spec().data_dir / "backups";
+  CHECK((!std::filesystem::exists(backups) || std::filesystem::is_empty(backups)));
+
+  // Everything lost.
+  for (std::size_t i = 0; i < 3; ++i) c.node(i).Kill();
+  NodeProcess& seed = c.AddRangesNode();  // its -shards 8 is ignored: the backup decides
+  // A damaged descriptor: refused with the reason, and the directory it started
+  // refused again until emptied (the restore's marker).
+  const std::string damaged = (c.root() / "damaged.backup").string();
+  std::filesystem::copy_file(file, damaged);
+  {
+    std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(22);  // inside the first range's descriptor
+    f.put('\x7f');
+  }
+  seed.Start(std::nullopt, {"-restore", damaged});
+  REQUIRE(seed.WaitExit(20s) == std::optional<int>(1));
+  CHECK(seed.Log().find("checksum mismatch at range 0") != std::string::npos);
+  seed.Start(std::nullopt);
+  REQUIRE(seed.WaitExit(20s) == std::optional<int>(1));
+  CHECK(seed.Log().find("a -restore was cut short") != std::string::npos);
+  std::filesystem::remove_all(seed.spec().data_dir);
+
+  seed.Start(std::nullopt, {"-restore", file});
+  seed.WaitServing();
+  c.WaitAllRanges(1, 30s, 3, kShards + 1);
+  CHECK(seed.Log().find("range restored") != std::string::npos);
+  REQUIRE(
+      WaitUntil(10s, [&] { return !std::filesystem::exists(seed.spec().data_dir / "restoring"); }));
+  // The same spans and generations, this node the only replica.
+  const std::vector<nlohmann::json> after = RangesOf(seed);
+  REQUIRE(after.size() == before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i]["id"] == before[i]["id"]);
+    CHECK(after[i]["start"] == before[i]["start"]);
+    CHECK(after[i]["end"] == before[i]["end"]);
+    CHECK(after[i]["generation"] == before[i]["generation"]);
+  }
+  for (const auto& [k, v] : want) RequireValue(seed.Client(), k, v);
+  // It takes writes and splits, the new range's id after every restored one.
+  PutOk(seed.Client(), "Ik/9", "after");
+  HttpReply split = Split(seed.Client(), "Uk/3");
+  INFO(split.body);
+  REQUIRE(split.status == 200);
+  CHECK(nlohmann::json::parse(split.body)["ranges"][1]["id"].get<std::uint64_t>() ==
+        kFirstDataRangeForTest + kShards + 1);
+
+  // A node joins the restored cluster and gets every range; a restart of the seed resumes.
+  NodeProcess& joiner = c.AddRangesNode();
+  joiner.Start(seed.http_addr());
+  joiner.WaitServing();
+  c.WaitAllRanges(2, 60s, 4, kShards + 2);
+  want["Ik/9"] = "after";
+  for (const auto& [k, v] : want) RequireValue(joiner.Client(), k, v);
+  seed.Kill();
+  seed.Start(std::nullopt);
+  seed.WaitServing();
+  c.WaitAllRanges(2, 60s, 3, kShards + 2);
+  for (const auto& [k, v] : want) RequireValue(seed.Client(), k, v);
 }
 
 TEST_CASE("ranges chaos: kills and partitions under load with -shards 8 stay linearizable",

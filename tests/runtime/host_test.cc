@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +92,8 @@ class HostTrio {
     return p;
   }
   const std::string& addr(NodeId p) const { return addrs_.at(p); }
+  // A path for a test's own file, removed with the hosts' directories.
+  std::string Path(const std::string& name) const { return (root_ / name).string(); }
   void Stop(NodeId p) {
     hosts_.at(p)->Stop();
     hosts_.at(p).reset();
@@ -539,6 +543,63 @@ TEST_CASE("host: a group from state starts at its index; a replica added later g
   CHECK(hosts.sm(2, 7).Get("s13") == "v13");
   CHECK(hosts.sm(2, 7).Get("after") == "split");
   CHECK(hosts.sm(2, 7).restores() == 1);
+}
+
+TEST_CASE("host: a group's backup restores into a new group on another process",
+          "[runtime][host][snapshot]") {
+  HostTrio hosts(4);  // group 5 on 1-3; its backup becomes group 9 on process 4 alone
+  hosts.CreateGroup(5);
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(hosts.Put(5, Join({"k", std::to_string(i), "=v", std::to_string(i)})).ok());
+  const NodeId follower = hosts.WaitLeader(5) % 3 + 1;
+  // A follower's copy after a barrier holds every write acknowledged before it.
+  REQUIRE(hosts.host(follower).ReadBarrier(5, 5s).get().ok());
+  auto backup = [&](NodeId p, GroupId g, const std::string& path) {
+    std::promise<Result<BackupInfo>> done;
+    hosts.host(p).Backup(g, path, [&](Result<BackupInfo> r) { done.set_value(std::move(r)); });
+    return done.get_future().get();
+  };
+  const std::string path = hosts.Path("g5.backup");
+  auto info = backup(follower, 5, path);
+  REQUIRE(info.ok());
+  CHECK(info->meta.index == hosts.sm(follower, 5).applied());
+  CHECK(info->meta.conf.voters == std::set<NodeId>{1, 2, 3});
+  CHECK(info->members.empty());
+  auto verified = VerifyBackupFile(path);
+  REQUIRE(verified.ok());
+  CHECK(verified->bytes == info->bytes);
+  CHECK(backup(follower, 99, hosts.Path("none")).status().code() == ErrorCode::kInvalidArgument);
+  CHECK_FALSE(std::filesystem::exists(hosts.Path("none")));
+
+  // A damaged copy is refused, naming the file, before the state machine sees it.
+  const std::string bad = hosts.Path("bad.backup");
+  std::filesystem::copy_file(path, bad);
+  {
+    std::FILE* f = std::fopen(bad.c_str(), "r+b");
+    REQUIRE(f != nullptr);
+    std::fseek(f, static_cast<long>(info->bytes / 2), SEEK_SET);
+    const int c = std::fgetc(f);
+    std::fseek(f, static_cast<long>(info->bytes / 2), SEEK_SET);
+    std::fputc(c ^ 0x5a, f);
+    std::fclose(f);
+  }
+  MemKv untouched;
+  auto refused = RestoreBackup(bad, &untouched);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == ErrorCode::kCorruption);
+  CHECK(refused.status().message().find(bad) != std::string::npos);
+  CHECK(untouched.applied() == 0);
+
+  // Restored on process 4 and started there as a group of its own, from that state.
+  auto meta = RestoreBackup(path, &hosts.sm(4, 9));
+  REQUIRE(meta.ok());
+  CHECK(meta->index == info->meta.index);
+  CHECK(hosts.sm(4, 9).Get("k19") == "v19");
+  REQUIRE(hosts.host(4).CreateGroupFromState(9, {4}, &hosts.sm(4, 9), meta->index).ok());
+  REQUIRE(hosts.Put(9, "after=restore").ok());
+  CHECK(hosts.sm(4, 9).Get("after") == "restore");
+  CHECK(hosts.sm(4, 9).Get("k0") == "v0");
+  CHECK(hosts.sm(4, 9).applied() > meta->index);
 }
 
 }  // namespace raft::test

@@ -38,6 +38,7 @@
 
 #include "raft/export.h"
 #include "raft/logger.h"
+#include "raft/node.h"  // BackupInfo
 #include "raft/raw_node.h"
 #include "raft/state_machine.h"
 #include "raft/status.h"
@@ -231,6 +232,16 @@ class RAFT_EXPORT Host {
   // kNotLeader / kInvalidArgument.
   void TransferLeadership(GroupId g, NodeId target, std::chrono::milliseconds timeout,
                           std::function<void(Status)> done);
+
+  // Writes a backup of group `g` to `path`, as Node::Backup does (the state machine at
+  // its applied index, streamed; the group's term and configuration there; no members:
+  // a host's members are process ids): `path`.tmp, fsynced, renamed. RestoreBackup
+  // reads it back. On a follower it may lag the leader (a ReadBarrier first makes it
+  // hold every write acknowledged before). `done` runs once, on a lane (or here for a
+  // refusal), with the file's BackupInfo or: kInvalidArgument (not hosted),
+  // kUnavailable (nothing applied yet), kShutdown, the state machine's or the file
+  // system's error (the .tmp removed). It must not block on this Host.
+  void Backup(GroupId g, const std::string& path, std::function<void(Result<BackupInfo>)> done);
 
   // As of the group's last handled Ready. kInvalidArgument if not hosted.
   Result<GroupStatusInfo> GroupStatus(GroupId g) const;

@@ -142,6 +142,13 @@ struct BackupInfo {
 // Reads a backup file whole and checks every checksum and length (bounded memory):
 // kCorruption or kIOError naming the file when it is not a complete, intact backup.
 RAFT_EXPORT Result<BackupInfo> VerifyBackupFile(const std::string& path);
+// Restores `sm` from the backup at `path` (Node::Backup's or Host::Backup's file),
+// checked end to end first, and returns what the backup holds (the state's index, term
+// and configuration). For a group of a Host: then CreateGroupFromState(g, voters, sm,
+// meta.index) starts it from that state (a Node does both itself with
+// NodeOptions::restore_from). Errors: VerifyBackupFile's, or the state machine's (whose
+// state is then as its Restore leaves it after a failure). The caller's thread; blocks.
+RAFT_EXPORT Result<SnapshotMeta> RestoreBackup(const std::string& path, StateMachine* sm);
 
 struct MemberStatus {
   MemberInfo info;

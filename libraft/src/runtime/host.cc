@@ -747,6 +747,11 @@ std::future<Result<std::string>> Host::ReadBarrier(GroupId g, std::chrono::milli
   return std::move(f);
 }
 
+void Host::Backup(GroupId g, const std::string& path,
+                  std::function<void(Result<BackupInfo>)> done) {
+  impl_->Backup(g, path, std::move(done));
+}
+
 void Host::TransferLeadership(GroupId g, NodeId target, std::chrono::milliseconds timeout,
                               std::function<void(Status)> done) {
   impl_->Transfer(g, target, timeout, std::move(done));

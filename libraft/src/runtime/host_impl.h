@@ -78,6 +78,7 @@ class Host::Impl final : public runtime::TransportHandler {
   void RemoveGroup(GroupId g, std::function<void(Status)> done);
   void Propose(GroupId g, std::string data, std::chrono::milliseconds timeout, Host::Callback done);
   void ReadBarrier(GroupId g, std::chrono::milliseconds timeout, Host::Callback done);
+  void Backup(GroupId g, std::string path, std::function<void(Result<BackupInfo>)> done);
   void Transfer(GroupId g, NodeId target, std::chrono::milliseconds timeout,
                 std::function<void(Status)> done);
   // AddLearner, PromoteLearner (kAddVoter), RemoveReplica (kRemoveNode) of host.h.

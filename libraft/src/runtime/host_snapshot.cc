@@ -9,6 +9,7 @@
 #include "base/file_system.h"
 #include "core/mutation.h"
 #include "raft/errno_status.h"
+#include "runtime/backup_done.h"
 #include "runtime/host_impl.h"
 
 namespace raft {
@@ -157,6 +158,50 @@ void Host::Impl::MaybeSnapshot(const std::shared_ptr<Group>& group) {
   env_->Post(runtime::Lane::kSnapshot, [this, group, meta, job] {
     snap_checker_.Check();
     SnapshotJob(group, meta, std::move(*job));
+  });
+}
+
+void Host::Impl::Backup(GroupId g, std::string path, std::function<void(Result<BackupInfo>)> done) {
+  auto holder = std::make_shared<runtime::BackupDone>(std::move(done));
+  if (stopping_) return holder->Run(Status(ErrorCode::kShutdown, "the host is stopping"));
+  env_->Post(runtime::Lane::kIo, [this, g, path = std::move(path), holder]() mutable {
+    io_checker_.Check();
+    std::shared_ptr<Group> group = Find(g);
+    if (group == nullptr)
+      return holder->Run(
+          Status(ErrorCode::kInvalidArgument, "group " + std::to_string(g) + " is not hosted"));
+    env_->Post(runtime::Lane::kApply, [this, group, path = std::move(path), holder]() mutable {
+      apply_checker_.Check();
+      // Here, between two apply tasks, the state machine holds exactly `applied`.
+      const Index applied = group->applied.load();
+      if (group->removed) return holder->Run(Status(ErrorCode::kShutdown, "the group was removed"));
+      if (applied == 0)
+        return holder->Run(Status(ErrorCode::kUnavailable, "nothing applied yet to back up"));
+      auto src = group->sm->PrepareSnapshot();
+      if (!src.ok()) return holder->Run(src.status());
+      runtime::SnapshotHeader header{
+          SnapshotMeta{applied, group->applied_term, group->applied_conf}, {}};
+      auto job = std::make_shared<std::unique_ptr<SnapshotSource>>(std::move(src).value());
+      env_->Post(runtime::Lane::kSnapshot, [this, g = group->id, path = std::move(path),
+                                            header = std::move(header), job, holder] {
+        snap_checker_.Check();
+        auto writer = runtime::SnapshotStore::CreateAt(path, header, env_->file_system());
+        Status s = writer.ok() ? (*job)->WriteTo(writer->get()) : writer.status();
+        if (s.ok()) s = (*writer)->Commit();
+        job->reset();
+        if (!s.ok()) {
+          Log(LogLevel::kError, "backup failed",
+              {{"group", std::to_string(g)}, {"path", path}, {"error", s.ToString()}});
+          return holder->Run(s);
+        }
+        Log(LogLevel::kInfo, "backup written",
+            {{"group", std::to_string(g)},
+             {"path", path},
+             {"index", std::to_string(header.meta.index)},
+             {"bytes", std::to_string((*writer)->bytes_written())}});
+        holder->Run(BackupInfo{header.meta, {}, (*writer)->bytes_written()});
+      });
+    });
   });
 }
 

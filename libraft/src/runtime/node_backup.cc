@@ -1,34 +1,17 @@
-// Backups (Node::Backup; restoring one is an Open step, node_open.cc RestoreIfAsked).
+// Backups (Node::Backup; restoring one is an Open step, node_open.cc RestoreIfAsked), and
+// restoring one into a state machine outside a Node (RestoreBackup, for a Host's group).
 // A backup is a snapshot file (docs/storage-format.md, "Snapshot files") written outside
 // the snapshot store: the log, its snapshots and compaction never see it.
 #include <fmt/format.h>
 
 #include <filesystem>
 
+#include "runtime/backup_done.h"
 #include "runtime/node_impl.h"
 
 namespace raft {
-namespace {
 
-// Runs `done` once: with the result, or with kShutdown when every copy of the holder is
-// destroyed first (a lane that stopped drops the work posted to it, never running it).
-class BackupDone {
- public:
-  explicit BackupDone(std::function<void(Result<BackupInfo>)> done) : done_(std::move(done)) {}
-  ~BackupDone() {
-    if (done_) done_(Status(ErrorCode::kShutdown, "node stopped before the backup was written"));
-  }
-  void Run(Result<BackupInfo> r) {
-    auto done = std::move(done_);
-    done_ = nullptr;
-    done(std::move(r));
-  }
-
- private:
-  std::function<void(Result<BackupInfo>)> done_;
-};
-
-}  // namespace
+using runtime::BackupDone;
 
 Result<BackupInfo> VerifyBackupFile(const std::string& path) {
   auto header = runtime::SnapshotStore::Validate(path);
@@ -39,6 +22,19 @@ Result<BackupInfo> VerifyBackupFile(const std::string& path) {
   const auto bytes = std::filesystem::file_size(path, ec);
   if (ec) return Status(ErrorCode::kIOError, "backup " + path + ": " + ec.message());
   return BackupInfo{header->meta, header->members, bytes};
+}
+
+Result<SnapshotMeta> RestoreBackup(const std::string& path, StateMachine* sm) {
+  if (auto verified = VerifyBackupFile(path); !verified.ok()) return verified.status();
+  auto in = runtime::SnapshotStore::OpenPath(path);
+  if (!in.ok()) return Status(in.status().code(), "backup " + path + ": " + in.status().message());
+  const SnapshotMeta meta = (*in)->header().meta;
+  if (meta.index == 0)
+    return Status(ErrorCode::kCorruption, "backup " + path + " names no applied index");
+  std::optional<Status> linked;
+  if (auto files = (*in)->Files()) linked = sm->RestoreFiles(*files, meta);
+  if (Status s = linked ? *linked : sm->Restore(in->get(), meta); !s.ok()) return s;
+  return meta;
 }
 
 void Node::Impl::Backup(std::string path, std::function<void(Result<BackupInfo>)> done) {

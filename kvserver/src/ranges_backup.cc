@@ -1,0 +1,215 @@
+#include "ranges_backup.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+
+#include "raft/node.h"
+#include "rocks_state_machine_fs.h"
+
+namespace kv {
+namespace {
+
+constexpr std::uint8_t kVersion = 1;
+constexpr std::size_t kMaxDescriptorBytes = 256u << 10;  // two keys of 64 KiB and 64 replicas fit
+constexpr std::size_t kCopyBytes = 1u << 20;
+
+// CRC-32C (Castagnoli, reflected 0x82F63B78), as the Raft log's records.
+std::uint32_t Crc32c(std::string_view data, std::uint32_t crc = 0) {
+  static const std::array<std::uint32_t, 256> table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (unsigned char b : data) crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+void PutU32(std::string* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void PutU64(std::string* out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t GetLE(std::string_view in) {
+  std::uint64_t v = 0;
+  for (std::size_t i = in.size(); i-- > 0;) v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+// Spans in key order covering the key space once, each id once.
+raft::Status CheckCover(const std::vector<RangesBackupPart>& parts) {
+  auto bad = [](const std::string& what) {
+    return raft::Status(raft::ErrorCode::kInvalidArgument, what);
+  };
+  if (parts.empty() || parts.size() > kRangesBackupMaxParts)
+    return bad("a ranges backup holds 1 to 1024 ranges, not " + std::to_string(parts.size()));
+  std::string at;  // where the next span must start
+  std::vector<RangeId> ids;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const RangeDescriptor& d = parts[i].range;
+    if (d.start != at)
+      return bad("range " + std::to_string(d.id) + " does not start where the one before ends");
+    if (d.end.empty() != (i + 1 == parts.size()))
+      return bad("range " + std::to_string(d.id) + " ends the key space out of turn");
+    if (!d.end.empty() && d.end <= d.start)
+      return bad("range " + std::to_string(d.id) + " is empty");
+    if (std::find(ids.begin(), ids.end(), d.id) != ids.end())
+      return bad("range " + std::to_string(d.id) + " appears twice");
+    ids.push_back(d.id);
+    at = d.end;
+  }
+  return raft::Status::Ok();
+}
+
+// Copies `n` bytes from `in` to `out` (n = UINT64_MAX: to the end of `in`).
+bool Copy(std::istream& in, std::ostream& out, std::uint64_t n, std::uint64_t* copied) {
+  std::string buf(kCopyBytes, '\0');
+  *copied = 0;
+  while (*copied < n) {
+    const auto want =
+        static_cast<std::streamsize>(std::min<std::uint64_t>(buf.size(), n - *copied));
+    in.read(buf.data(), want);
+    const std::streamsize got = in.gcount();
+    if (got > 0) out.write(buf.data(), got);
+    *copied += static_cast<std::uint64_t>(got);
+    if (!out) return false;
+    if (got < want) return n == UINT64_MAX;  // the end of `in`
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsRangesBackup(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::string magic(kRangesBackupMagic.size(), '\0');
+  return f.read(magic.data(), static_cast<std::streamsize>(magic.size())) &&
+         magic == kRangesBackupMagic;
+}
+
+raft::Result<std::uint64_t> WriteRangesBackup(const std::string& path,
+                                              const std::vector<RangesBackupPart>& parts) {
+  if (raft::Status s = CheckCover(parts); !s.ok()) return s;
+  const std::string tmp = path + ".tmp";
+  auto io = [&](const std::string& what) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    return raft::Status(raft::ErrorCode::kIOError, "ranges backup " + path + ": " + what);
+  };
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  std::string header(kRangesBackupMagic);
+  header.push_back(static_cast<char>(kVersion));
+  PutU32(&header, static_cast<std::uint32_t>(parts.size()));
+  PutU32(&header, Crc32c(header));
+  out.write(header.data(), static_cast<std::streamsize>(header.size()));
+  for (const RangesBackupPart& p : parts) {
+    std::error_code ec;
+    const std::uint64_t size = std::filesystem::file_size(p.file, ec);
+    if (ec) return io("cannot read " + p.file + ": " + ec.message());
+    const std::string d = EncodeDescriptor(p.range);
+    std::string frame;
+    PutU32(&frame, static_cast<std::uint32_t>(d.size()));
+    frame.append(d);
+    PutU64(&frame, size);
+    PutU32(&frame, Crc32c(frame));
+    out.write(frame.data(), static_cast<std::streamsize>(frame.size()));
+    std::ifstream in(p.file, std::ios::binary);
+    std::uint64_t copied = 0;
+    if (!in || !Copy(in, out, size, &copied) || copied != size) return io("cannot copy " + p.file);
+  }
+  out.close();
+  if (!out) return io("cannot write " + tmp);
+  if (raft::Status s = fs::FsyncPath(tmp); !s.ok()) return io(s.ToString());
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (raft::Status s = fs::RenameDurably(tmp, path, dir.empty() ? "." : dir); !s.ok())
+    return io(s.ToString());
+  std::error_code ec;
+  const std::uint64_t bytes = std::filesystem::file_size(path, ec);
+  if (ec) return io(ec.message());
+  return bytes;
+}
+
+raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(const std::string& path,
+                                                                const std::string& dir) {
+  auto corrupt = [&](const std::string& what) {
+    return raft::Status(raft::ErrorCode::kCorruption, "ranges backup " + path + ": " + what);
+  };
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return raft::Status(raft::ErrorCode::kIOError, "cannot open " + path);
+  std::error_code ec;
+  const std::uint64_t total = std::filesystem::file_size(path, ec);
+  if (ec) return raft::Status(raft::ErrorCode::kIOError, path + ": " + ec.message());
+  auto read = [&](std::size_t n, std::string* out) {
+    out->assign(n, '\0');
+    return static_cast<bool>(in.read(out->data(), static_cast<std::streamsize>(n)));
+  };
+  std::string header;
+  if (!read(kRangesBackupMagic.size() + 1 + 4 + 4, &header)) return corrupt("truncated header");
+  if (std::string_view(header).substr(0, kRangesBackupMagic.size()) != kRangesBackupMagic)
+    return corrupt("not a ranges backup");
+  const std::size_t body = kRangesBackupMagic.size() + 1 + 4;
+  if (Crc32c(std::string_view(header).substr(0, body)) !=
+      GetLE(std::string_view(header).substr(body, 4)))
+    return corrupt("header checksum mismatch");
+  if (static_cast<std::uint8_t>(header[kRangesBackupMagic.size()]) != kVersion)
+    return corrupt("unknown version " + std::to_string(static_cast<unsigned char>(header[8])));
+  const std::uint64_t nparts = GetLE(std::string_view(header).substr(9, 4));
+  if (nparts == 0 || nparts > kRangesBackupMaxParts)
+    return corrupt("holds " + std::to_string(nparts) + " ranges (1 to 1024)");
+  std::vector<RangesBackupPart> parts;
+  std::uint64_t offset = header.size();
+  for (std::uint64_t i = 0; i < nparts; ++i) {
+    std::string dlen_bytes, desc, tail;
+    if (!read(4, &dlen_bytes)) return corrupt("truncated at range " + std::to_string(i));
+    const std::uint64_t dlen = GetLE(dlen_bytes);
+    if (dlen > kMaxDescriptorBytes)
+      return corrupt("a descriptor of " + std::to_string(dlen) + " bytes");
+    if (!read(dlen, &desc) || !read(12, &tail))
+      return corrupt("truncated at range " + std::to_string(i));
+    const std::uint64_t size = GetLE(std::string_view(tail).substr(0, 8));
+    if (Crc32c(dlen_bytes + desc + tail.substr(0, 8)) != GetLE(std::string_view(tail).substr(8, 4)))
+      return corrupt("checksum mismatch at range " + std::to_string(i));
+    auto d = DecodeDescriptor(desc);
+    if (!d.ok()) return corrupt(d.status().message());
+    offset += 4 + dlen + 12;
+    if (size > total - offset) return corrupt("range " + std::to_string(d->id) + " is truncated");
+    RangesBackupPart p;
+    p.range = *d;
+    p.file = dir + "/" + std::to_string(d->id) + ".backup";
+    std::ofstream out(p.file, std::ios::binary | std::ios::trunc);
+    std::uint64_t copied = 0;
+    if (!Copy(in, out, size, &copied) || copied != size)
+      return copied != size ? corrupt("range " + std::to_string(d->id) + " is truncated")
+                            : raft::Status(raft::ErrorCode::kIOError, "cannot write " + p.file);
+    out.close();
+    if (!out) return raft::Status(raft::ErrorCode::kIOError, "cannot write " + p.file);
+    offset += size;
+    auto info = raft::VerifyBackupFile(p.file);
+    if (!info.ok())
+      return corrupt("range " + std::to_string(d->id) + ": " + info.status().message());
+    p.index = info->meta.index;
+    parts.push_back(std::move(p));
+  }
+  if (offset != total || in.peek() != std::char_traits<char>::eof())
+    return corrupt("trailing bytes after the last range");
+  if (raft::Status s = CheckCover(parts); !s.ok()) return corrupt(s.message());
+  return parts;
+}
+
+raft::Result<std::vector<RangesBackupPart>> VerifyRangesBackup(const std::string& path) {
+  const std::string dir = path + ".verify";
+  (void)fs::RemoveAll(dir);
+  if (raft::Status s = fs::MakeDirs(dir); !s.ok()) return s;
+  auto parts = ExtractRangesBackup(path, dir);
+  (void)fs::RemoveAll(dir);
+  return parts;
+}
+
+}  // namespace kv

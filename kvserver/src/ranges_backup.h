@@ -1,0 +1,46 @@
+// Ranges-mode backups (docs/state-format.md, "Ranges backups"): every data range's
+// raft::Host::Backup file with its descriptor, in one file. File work only, bounded
+// memory (a buffer of 1 MiB, whatever the ranges' sizes); any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raft/status.h"
+#include "raft/types.h"
+#include "range_map.h"
+
+namespace kv {
+
+inline constexpr std::string_view kRangesBackupMagic = "kvranges";
+inline constexpr std::size_t kRangesBackupMaxParts = 1024;
+
+struct RangesBackupPart {
+  RangeDescriptor range;
+  std::string file;       // the range's raft::Host::Backup file
+  raft::Index index = 0;  // the applied index it holds
+};
+
+// Whether the file at `path` begins with kRangesBackupMagic (false when unreadable).
+bool IsRangesBackup(const std::string& path);
+
+// Writes `parts` (in key order, covering the key space once: kInvalidArgument else) as
+// a ranges backup at `path`: `path`.tmp, fsynced, renamed (its directory fsynced). The
+// parts' files are copied, not moved. Returns the file's size.
+raft::Result<std::uint64_t> WriteRangesBackup(const std::string& path,
+                                              const std::vector<RangesBackupPart>& parts);
+
+// Checks the ranges backup at `path` and copies each part's backup to
+// `dir`/<range id>.backup (`dir` must exist), each checked end to end
+// (raft::VerifyBackupFile, which gives `index`). kCorruption naming `path` and what is
+// wrong (see the format's rules), kIOError when a file cannot be read or written.
+raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(const std::string& path,
+                                                                const std::string& dir);
+
+// ExtractRangesBackup into a temporary directory beside `path`, removed afterwards: the
+// check of a backup a client downloaded (kvctl snapshot save).
+raft::Result<std::vector<RangesBackupPart>> VerifyRangesBackup(const std::string& path);
+
+}  // namespace kv
