@@ -60,6 +60,8 @@ raft::Status CheckCover(const std::vector<RangesBackupPart>& parts) {
       return bad("range " + std::to_string(d.id) + " ends the key space out of turn");
     if (!d.end.empty() && d.end <= d.start)
       return bad("range " + std::to_string(d.id) + " is empty");
+    if (d.id < kFirstDataRange)
+      return bad("range " + std::to_string(d.id) + " is not a data range");
     if (std::find(ids.begin(), ids.end(), d.id) != ids.end())
       return bad("range " + std::to_string(d.id) + " appears twice");
     ids.push_back(d.id);
@@ -136,8 +138,9 @@ raft::Result<std::uint64_t> WriteRangesBackup(const std::string& path,
   return bytes;
 }
 
-raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(const std::string& path,
-                                                                const std::string& dir) {
+raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(
+    const std::string& path, const std::string& dir,
+    const std::function<raft::Status(const RangesBackupPart&)>& each) {
   auto corrupt = [&](const std::string& what) {
     return raft::Status(raft::ErrorCode::kCorruption, "ranges backup " + path + ": " + what);
   };
@@ -195,6 +198,8 @@ raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(const std::strin
     if (!info.ok())
       return corrupt("range " + std::to_string(d->id) + ": " + info.status().message());
     p.index = info->meta.index;
+    if (each)
+      if (raft::Status s = each(p); !s.ok()) return s;
     parts.push_back(std::move(p));
   }
   if (offset != total || in.peek() != std::char_traits<char>::eof())
@@ -207,7 +212,8 @@ raft::Result<std::vector<RangesBackupPart>> VerifyRangesBackup(const std::string
   const std::string dir = path + ".verify";
   (void)fs::RemoveAll(dir);
   if (raft::Status s = fs::MakeDirs(dir); !s.ok()) return s;
-  auto parts = ExtractRangesBackup(path, dir);
+  auto parts = ExtractRangesBackup(path, dir,
+                                   [](const RangesBackupPart& p) { return fs::RemoveAll(p.file); });
   (void)fs::RemoveAll(dir);
   return parts;
 }

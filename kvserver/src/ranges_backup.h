@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,11 +37,16 @@ raft::Result<std::uint64_t> WriteRangesBackup(const std::string& path,
 // `dir`/<range id>.backup (`dir` must exist), each checked end to end
 // (raft::VerifyBackupFile, which gives `index`). kCorruption naming `path` and what is
 // wrong (see the format's rules), kIOError when a file cannot be read or written.
-raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(const std::string& path,
-                                                                const std::string& dir);
+// `each`, when given, is called with every part once it is copied and checked, in key
+// order, and may consume its file (restore it, remove it): then only one part is on disk
+// at a time. Its error ends the read. The spans' cover of the key space is checked last,
+// after every call.
+raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(
+    const std::string& path, const std::string& dir,
+    const std::function<raft::Status(const RangesBackupPart&)>& each = nullptr);
 
-// ExtractRangesBackup into a temporary directory beside `path`, removed afterwards: the
-// check of a backup a client downloaded (kvctl snapshot save).
+// ExtractRangesBackup into a temporary directory beside `path` (one part at a time),
+// removed afterwards: the check of a backup a client downloaded (kvctl snapshot save).
 raft::Result<std::vector<RangesBackupPart>> VerifyRangesBackup(const std::string& path);
 
 }  // namespace kv

@@ -420,9 +420,9 @@ raft::Status RangesMode::RestoreRanges() {
   const std::string dir = opts_.data + "/restore";
   (void)fs::RemoveAll(dir);
   if (raft::Status s = fs::MakeDirs(dir); !s.ok()) return s;
-  auto parts = ExtractRangesBackup(opts_.restore_from, dir);
-  if (!parts.ok()) return parts.status();
-  for (const RangesBackupPart& p : *parts) {
+  // Each part restored as soon as it is read and checked, its copy removed then: the
+  // restore needs room for the ranges' DBs and one part.
+  auto parts = ExtractRangesBackup(opts_.restore_from, dir, [&](const RangesBackupPart& p) {
     std::unique_ptr<RocksStateMachine> sm = OpenRange(p.range.id);
     if (sm == nullptr)
       return raft::Status(raft::ErrorCode::kIOError,
@@ -432,7 +432,7 @@ raft::Status RangesMode::RestoreRanges() {
     if (raft::Status s = host_->CreateGroupFromState(p.range.id, {self()}, sm.get(), meta->index);
         !s.ok())
       return s;
-    (void)fs::RemoveAll(p.file);  // one range's copy on disk at a time, beside the DBs
+    (void)fs::RemoveAll(p.file);
     Log(raft::LogLevel::kInfo, "range restored",
         {{"range", std::to_string(p.range.id)},
          {"start", p.range.start},
@@ -443,9 +443,10 @@ raft::Status RangesMode::RestoreRanges() {
     bootstrap_ranges_.push_back(std::move(d));
     std::unique_lock<std::shared_mutex> l(mu_);
     sms_[p.range.id] = std::move(sm);
-  }
+    return raft::Status::Ok();
+  });
   (void)fs::RemoveAll(dir);
-  return raft::Status::Ok();
+  return parts.status();
 }
 
 void RangesMode::RefreshRoutes() {

@@ -67,6 +67,7 @@ TEST_CASE("ranges backup: the writer refuses parts that do not cover the key spa
   CHECK(refused({part(3, "m", ""), part(2, "", "m")}));  // out of order
   CHECK(refused({part(2, "", "m"), part(2, "m", "")}));  // one id twice
   CHECK(refused({part(2, "", ""), part(3, "", "")}));    // the key space twice
+  CHECK(refused({part(1, "", "")}));                     // the meta range's id
   RangesBackupPart missing = part(2, "", "");
   missing.file = dir / "nope";
   auto r = WriteRangesBackup(dir / "out", {missing});
