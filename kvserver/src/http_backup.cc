@@ -185,32 +185,34 @@ void KvServer::Impl::BackupRanges(const CallPtr& call, const std::string& id) {
     };
     if (dir.empty() || !unchanged())
       return finish(ErrorAnswer(409, "a range is splitting or not hosted here yet; ask again"));
-    std::vector<RangesBackupPart> parts;
+    // Each range's backup goes into the file as soon as it is written, and is removed
+    // then: the node needs room for the file and one range's backup.
+    auto writer = RangesBackupWriter::Create(BackupDir() + "/" + id + ".snap", dir.size());
+    if (!writer.ok()) return finish(StatusAnswer(writer.status()));
     nlohmann::json listed = nlohmann::json::array();
     for (const RangeDescriptor& d : dir) {
       // As a linearizable read of the range: every write acknowledged before is in.
       if (!stale)
         if (auto b = ranges->host().ReadBarrier(d.id, kRangesBackupBarrier).get(); !b.ok())
           return finish(StatusAnswer(b.status(), /*is_read=*/true));
-      RangesBackupPart p;
-      p.range = d;
-      p.file = parts_dir + "/" + std::to_string(d.id) + ".backup";
+      const std::string file = parts_dir + "/" + std::to_string(d.id) + ".backup";
       std::promise<raft::Result<raft::BackupInfo>> done;
-      ranges->host().Backup(d.id, p.file, [&done](raft::Result<raft::BackupInfo> r) {
-        done.set_value(std::move(r));
-      });
+      ranges->host().Backup(
+          d.id, file, [&done](raft::Result<raft::BackupInfo> r) { done.set_value(std::move(r)); });
       auto info = done.get_future().get();
       if (!info.ok()) return finish(StatusAnswer(info.status()));
-      p.index = info->meta.index;
-      listed.push_back({{"id", d.id}, {"start", d.start}, {"end", d.end}, {"index", p.index}});
-      parts.push_back(std::move(p));
+      raft::Status added = (*writer)->Add(d, file);
+      (void)fs::RemoveAll(file);
+      if (!added.ok()) return finish(StatusAnswer(added));
+      listed.push_back(
+          {{"id", d.id}, {"start", d.start}, {"end", d.end}, {"index", info->meta.index}});
     }
     if (!unchanged()) return finish(ErrorAnswer(409, "a range split during the backup; ask again"));
-    auto bytes = WriteRangesBackup(BackupDir() + "/" + id + ".snap", parts);
+    auto bytes = (*writer)->Commit();
     if (!bytes.ok()) return finish(StatusAnswer(bytes.status()));
     PruneBackups(id);
     Log(raft::LogLevel::kInfo, "ranges backup written",
-        {{"id", id}, {"ranges", std::to_string(parts.size())}, {"bytes", std::to_string(*bytes)}});
+        {{"id", id}, {"ranges", std::to_string(dir.size())}, {"bytes", std::to_string(*bytes)}});
     nlohmann::json j;
     j["id"] = id;
     j["bytes"] = *bytes;

@@ -96,46 +96,79 @@ bool IsRangesBackup(const std::string& path) {
          magic == kRangesBackupMagic;
 }
 
+raft::Result<std::unique_ptr<RangesBackupWriter>> RangesBackupWriter::Create(
+    const std::string& path, std::size_t nparts) {
+  if (nparts == 0 || nparts > kRangesBackupMaxParts)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        "a ranges backup holds 1 to 1024 ranges, not " + std::to_string(nparts));
+  std::unique_ptr<RangesBackupWriter> w(new RangesBackupWriter(path, nparts));
+  w->out_.open(w->tmp_, std::ios::binary | std::ios::trunc);
+  std::string header(kRangesBackupMagic);
+  header.push_back(static_cast<char>(kVersion));
+  PutU32(&header, static_cast<std::uint32_t>(nparts));
+  PutU32(&header, Crc32c(header));
+  w->out_.write(header.data(), static_cast<std::streamsize>(header.size()));
+  if (!w->out_) return w->Fail("cannot write " + w->tmp_);
+  return w;
+}
+
+RangesBackupWriter::~RangesBackupWriter() {
+  if (committed_) return;
+  out_.close();
+  std::error_code ec;
+  std::filesystem::remove(tmp_, ec);
+}
+
+raft::Status RangesBackupWriter::Fail(const std::string& what) {
+  return raft::Status(raft::ErrorCode::kIOError, "ranges backup " + path_ + ": " + what);
+}
+
+raft::Status RangesBackupWriter::Add(const RangeDescriptor& range, const std::string& file) {
+  if (parts_.size() == nparts_)
+    return raft::Status(raft::ErrorCode::kInvalidArgument, "more parts than announced");
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(file, ec);
+  if (ec) return Fail("cannot read " + file + ": " + ec.message());
+  const std::string d = EncodeDescriptor(range);
+  std::string frame;
+  PutU32(&frame, static_cast<std::uint32_t>(d.size()));
+  frame.append(d);
+  PutU64(&frame, size);
+  PutU32(&frame, Crc32c(frame));
+  out_.write(frame.data(), static_cast<std::streamsize>(frame.size()));
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t copied = 0;
+  if (!in || !Copy(in, out_, size, &copied) || copied != size) return Fail("cannot copy " + file);
+  parts_.push_back(RangesBackupPart{range, file, 0});
+  return raft::Status::Ok();
+}
+
+raft::Result<std::uint64_t> RangesBackupWriter::Commit() {
+  if (parts_.size() != nparts_)
+    return raft::Status(raft::ErrorCode::kInvalidArgument,
+                        std::to_string(parts_.size()) + " parts of " + std::to_string(nparts_));
+  if (raft::Status s = CheckCover(parts_); !s.ok()) return s;
+  out_.close();
+  if (!out_) return Fail("cannot write " + tmp_);
+  if (raft::Status s = fs::FsyncPath(tmp_); !s.ok()) return Fail(s.ToString());
+  const std::string dir = std::filesystem::path(path_).parent_path().string();
+  if (raft::Status s = fs::RenameDurably(tmp_, path_, dir.empty() ? "." : dir); !s.ok())
+    return Fail(s.ToString());
+  committed_ = true;
+  std::error_code ec;
+  const std::uint64_t bytes = std::filesystem::file_size(path_, ec);
+  if (ec) return Fail(ec.message());
+  return bytes;
+}
+
 raft::Result<std::uint64_t> WriteRangesBackup(const std::string& path,
                                               const std::vector<RangesBackupPart>& parts) {
   if (raft::Status s = CheckCover(parts); !s.ok()) return s;
-  const std::string tmp = path + ".tmp";
-  auto io = [&](const std::string& what) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    return raft::Status(raft::ErrorCode::kIOError, "ranges backup " + path + ": " + what);
-  };
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  std::string header(kRangesBackupMagic);
-  header.push_back(static_cast<char>(kVersion));
-  PutU32(&header, static_cast<std::uint32_t>(parts.size()));
-  PutU32(&header, Crc32c(header));
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const RangesBackupPart& p : parts) {
-    std::error_code ec;
-    const std::uint64_t size = std::filesystem::file_size(p.file, ec);
-    if (ec) return io("cannot read " + p.file + ": " + ec.message());
-    const std::string d = EncodeDescriptor(p.range);
-    std::string frame;
-    PutU32(&frame, static_cast<std::uint32_t>(d.size()));
-    frame.append(d);
-    PutU64(&frame, size);
-    PutU32(&frame, Crc32c(frame));
-    out.write(frame.data(), static_cast<std::streamsize>(frame.size()));
-    std::ifstream in(p.file, std::ios::binary);
-    std::uint64_t copied = 0;
-    if (!in || !Copy(in, out, size, &copied) || copied != size) return io("cannot copy " + p.file);
-  }
-  out.close();
-  if (!out) return io("cannot write " + tmp);
-  if (raft::Status s = fs::FsyncPath(tmp); !s.ok()) return io(s.ToString());
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  if (raft::Status s = fs::RenameDurably(tmp, path, dir.empty() ? "." : dir); !s.ok())
-    return io(s.ToString());
-  std::error_code ec;
-  const std::uint64_t bytes = std::filesystem::file_size(path, ec);
-  if (ec) return io(ec.message());
-  return bytes;
+  auto w = RangesBackupWriter::Create(path, parts.size());
+  if (!w.ok()) return w.status();
+  for (const RangesBackupPart& p : parts)
+    if (raft::Status s = (*w)->Add(p.range, p.file); !s.ok()) return s;
+  return (*w)->Commit();
 }
 
 raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(

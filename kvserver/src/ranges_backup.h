@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +28,34 @@ struct RangesBackupPart {
 
 // Whether the file at `path` begins with kRangesBackupMagic (false when unreadable).
 bool IsRangesBackup(const std::string& path);
+
+// Writes a ranges backup part by part (RangesBackupPart's file copied as it is added, so
+// that the caller may remove it then): `path`.tmp, fsynced and renamed by Commit; removed
+// if the writer is destroyed before. One thread.
+class RangesBackupWriter {
+ public:
+  // `nparts` parts will follow (1 to kRangesBackupMaxParts: kInvalidArgument else).
+  static raft::Result<std::unique_ptr<RangesBackupWriter>> Create(const std::string& path,
+                                                                  std::size_t nparts);
+  ~RangesBackupWriter();
+  RangesBackupWriter(const RangesBackupWriter&) = delete;
+  RangesBackupWriter& operator=(const RangesBackupWriter&) = delete;
+  // Appends range `range`'s backup `file` (kIOError naming what failed).
+  raft::Status Add(const RangeDescriptor& range, const std::string& file);
+  // Once the announced parts are in, in key order and covering the key space once
+  // (kInvalidArgument else): makes the file durable under `path`; returns its size.
+  raft::Result<std::uint64_t> Commit();
+
+ private:
+  RangesBackupWriter(std::string path, std::size_t nparts)
+      : path_(std::move(path)), tmp_(path_ + ".tmp"), nparts_(nparts) {}
+  raft::Status Fail(const std::string& what);
+  const std::string path_, tmp_;
+  const std::size_t nparts_;
+  std::ofstream out_;
+  std::vector<RangesBackupPart> parts_;  // their descriptors, for Commit's check
+  bool committed_ = false;
+};
 
 // Writes `parts` (in key order, covering the key space once: kInvalidArgument else) as
 // a ranges backup at `path`: `path`.tmp, fsynced, renamed (its directory fsynced). The
