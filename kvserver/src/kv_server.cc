@@ -460,8 +460,14 @@ raft::Status KvServer::Serve() {
   if (joiner.joinable()) joiner.join();
   upkeep.join();  // a compaction in progress finishes first
   if (p->ranges) {
-    // 2-3. Raft, then the ranges' DBs. Not built yet: handing the ranges' leadership over
-    // (the cluster waits an election timeout for the ranges this node led).
+    // 2. Every group this node leads handed over at once (the upkeep is stopped: it
+    // would balance them back), so the cluster does not wait an election timeout.
+    const auto [handed, led] = p->ranges->HandOverLeaderships(std::chrono::seconds(2));
+    if (led > 0)
+      p->Log(
+          raft::LogLevel::kInfo, "ranges' leadership handed over",
+          {{"why", "shutdown"}, {"handed", std::to_string(handed)}, {"led", std::to_string(led)}});
+    // 3-4. Raft, then the ranges' DBs.
     p->ranges->Stop();
   } else {
     // 2. Raft: hand leadership over, so the cluster does not wait an election timeout for

@@ -1,8 +1,10 @@
 #include "ranges_mode.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 
 #include "kv_command.h"
@@ -197,6 +199,42 @@ void RangesMode::Stop() {
   if (host_) host_->Stop();
   std::unique_lock<std::shared_mutex> l(mu_);
   for (auto& [id, sm] : sms_) sm->Close();
+}
+
+std::pair<std::size_t, std::size_t> RangesMode::HandOverLeaderships(
+    std::chrono::milliseconds limit) {
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t pending = 0, handed = 0;
+  };
+  auto wait = std::make_shared<Wait>();  // outlives this call: a late callback finds it
+  std::size_t led = 0;
+  for (const raft::GroupStatusInfo& st : host_->GroupStatuses()) {
+    if (st.role != raft::Role::kLeader) continue;
+    ++led;
+    raft::NodeId best = raft::kNoNode;
+    raft::Index best_match = 0;
+    for (const auto& [p, match] : st.match)
+      if (p != self() && Has(st.voters, p) && (best == raft::kNoNode || match > best_match)) {
+        best = p;
+        best_match = match;
+      }
+    if (best == raft::kNoNode) continue;  // the only voter
+    {
+      std::lock_guard<std::mutex> l(wait->mu);
+      ++wait->pending;
+    }
+    host_->TransferLeadership(st.group, best, limit, [wait](raft::Status s) {
+      std::lock_guard<std::mutex> l(wait->mu);
+      --wait->pending;
+      if (s.ok()) ++wait->handed;
+      wait->cv.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> l(wait->mu);
+  wait->cv.wait_for(l, limit + std::chrono::milliseconds(100), [&] { return wait->pending == 0; });
+  return {wait->handed, led};
 }
 
 std::optional<RangesMode::Route> RangesMode::RouteKey(std::string_view key) {

@@ -107,6 +107,12 @@ class RangesMode {
   ~RangesMode();  // Stop()
   // Stops the host, then closes the range DBs. Idempotent; blocks.
   void Stop();
+  // Shutdown, before Stop (the upkeep stopped: it would balance leaders back): every
+  // group this node leads, the meta range included, is handed to its most up-to-date
+  // other voter, all at once, waiting at most `limit`, so that the cluster does not wait
+  // an election timeout for them. Returns how many of the groups led were handed over
+  // and how many it led.
+  std::pair<std::size_t, std::size_t> HandOverLeaderships(std::chrono::milliseconds limit);
 
   raft::Host& host() { return *host_; }
   const MetaStateMachine& meta() const { return meta_; }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -221,8 +222,27 @@ TEST_CASE("ranges: 3 nodes with -shards 8 route, forward, list across ranges and
   CHECK(*exit_code != 0);
   CHECK(single.Log().find("runs in ranges mode") != std::string::npos);
 
-  // A graceful stop and a kill -9, then both back: nothing lost, on every node.
-  c.node(1).Terminate();
+  // A graceful stop and a kill -9, then both back: nothing lost, on every node. The
+  // graceful stop hands every range it leads over first, all at once.
+  const int led_by_1 = c.Leaders()["node1"];
+  REQUIRE(led_by_1 >= 2);
+  CHECK(c.node(1).Terminate() == 0);
+  {
+    const std::string log = c.node(1).Log();
+    const std::size_t at = log.find("ranges' leadership handed over");
+    REQUIRE(at != std::string::npos);
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    INFO(line);
+    int handed = -1, led = -1;
+    REQUIRE(std::sscanf(line.c_str() + line.find("handed="), "handed=%d led=%d", &handed, &led) ==
+            2);
+    CHECK(handed == led);
+    CHECK(led >= led_by_1);  // the meta range too, if it led it
+  }
+  CHECK(WaitUntil(5s, [&] {
+    const auto led = c.Leaders();
+    return led.count("node1") == 0 && led.size() == 2;
+  }));
   c.node(2).Kill();
   c.node(1).Start();
   c.node(2).Start();
