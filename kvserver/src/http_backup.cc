@@ -157,68 +157,72 @@ void KvServer::Impl::HandleBackup(const CallPtr& call) {
 
 void KvServer::Impl::BackupRanges(const CallPtr& call, const std::string& id) {
   const bool stale = call->target.Param("consistency") == "stale";
-  if (backup_thread.joinable()) backup_thread.join();  // the last one, done answering
+  if (backup_thread.joinable()) backup_thread.join();  // the last one: it has answered
   backup_thread = std::thread([this, call, id, stale] {
     const std::string parts_dir = BackupDir() + "/" + id + ".parts";
-    auto finish = [&](HttpResponse res) {
-      (void)fs::RemoveAll(parts_dir);
-      backup_running = false;
-      Answer(call, std::move(res));
-    };
-    if (raft::Status s = fs::MakeDirs(parts_dir); !s.ok()) return finish(StatusAnswer(s));
-    // The spans as this node routes them, each matching its state machine's own record:
-    // checked again at the end, so that a split in between fails the backup (its spans
-    // would no longer cover the key space as the descriptors say).
-    ranges->RefreshRoutes();
-    const std::vector<RangeDescriptor> dir = ranges->Directory();
-    auto unchanged = [&] {
-      if (ranges->Directory() != dir) return false;
-      for (const RangeDescriptor& d : dir) {
-        RocksStateMachine* sm = ranges->StateMachine(d.id);
-        if (sm == nullptr) return false;
-        const auto span = sm->Range();
-        if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
-                 : d.generation != 1)
-          return false;
-      }
-      return true;
-    };
-    if (dir.empty() || !unchanged())
-      return finish(ErrorAnswer(409, "a range is splitting or not hosted here yet; ask again"));
-    // Each range's backup goes into the file as soon as it is written, and is removed
-    // then: the node needs room for the file and one range's backup.
-    auto writer = RangesBackupWriter::Create(BackupDir() + "/" + id + ".snap", dir.size());
-    if (!writer.ok()) return finish(StatusAnswer(writer.status()));
-    nlohmann::json listed = nlohmann::json::array();
-    for (const RangeDescriptor& d : dir) {
-      // As a linearizable read of the range: every write acknowledged before is in.
-      if (!stale)
-        if (auto b = ranges->host().ReadBarrier(d.id, kRangesBackupBarrier).get(); !b.ok())
-          return finish(StatusAnswer(b.status(), /*is_read=*/true));
-      const std::string file = parts_dir + "/" + std::to_string(d.id) + ".backup";
-      std::promise<raft::Result<raft::BackupInfo>> done;
-      ranges->host().Backup(
-          d.id, file, [&done](raft::Result<raft::BackupInfo> r) { done.set_value(std::move(r)); });
-      auto info = done.get_future().get();
-      if (!info.ok()) return finish(StatusAnswer(info.status()));
-      raft::Status added = (*writer)->Add(d, file);
-      (void)fs::RemoveAll(file);
-      if (!added.ok()) return finish(StatusAnswer(added));
-      listed.push_back(
-          {{"id", d.id}, {"start", d.start}, {"end", d.end}, {"index", info->meta.index}});
-    }
-    if (!unchanged()) return finish(ErrorAnswer(409, "a range split during the backup; ask again"));
-    auto bytes = (*writer)->Commit();
-    if (!bytes.ok()) return finish(StatusAnswer(bytes.status()));
-    PruneBackups(id);
-    Log(raft::LogLevel::kInfo, "ranges backup written",
-        {{"id", id}, {"ranges", std::to_string(dir.size())}, {"bytes", std::to_string(*bytes)}});
-    nlohmann::json j;
-    j["id"] = id;
-    j["bytes"] = *bytes;
-    j["ranges"] = std::move(listed);
-    finish(JsonAnswer(200, j.dump()));
+    HttpResponse res = WriteRangesBackupFile(id, parts_dir, stale);  // its files closed
+    (void)fs::RemoveAll(parts_dir);
+    backup_running = false;
+    Answer(call, std::move(res));
   });
+}
+
+HttpResponse KvServer::Impl::WriteRangesBackupFile(const std::string& id,
+                                                   const std::string& parts_dir, bool stale) {
+  if (raft::Status s = fs::MakeDirs(parts_dir); !s.ok()) return StatusAnswer(s);
+  // The spans as this node routes them, each matching its state machine's own record:
+  // checked again at the end, so that a split in between fails the backup (its spans
+  // would no longer cover the key space as the descriptors say).
+  ranges->RefreshRoutes();
+  const std::vector<RangeDescriptor> dir = ranges->Directory();
+  auto unchanged = [&] {
+    if (ranges->Directory() != dir) return false;
+    for (const RangeDescriptor& d : dir) {
+      RocksStateMachine* sm = ranges->StateMachine(d.id);
+      if (sm == nullptr) return false;
+      const auto span = sm->Range();
+      if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
+               : d.generation != 1)
+        return false;
+    }
+    return true;
+  };
+  if (dir.empty() || !unchanged())
+    return ErrorAnswer(409, "a range is splitting or not hosted here yet; ask again");
+  // Each range's backup goes into the file as soon as it is written, and is removed
+  // then: the node needs room for the file and one range's backup.
+  auto writer = RangesBackupWriter::Create(BackupDir() + "/" + id + ".snap", dir.size());
+  if (!writer.ok()) return StatusAnswer(writer.status());
+  nlohmann::json listed = nlohmann::json::array();
+  for (const RangeDescriptor& d : dir) {
+    if (backup_cancel) return ErrorAnswer(503, "node is shutting down");
+    // As a linearizable read of the range: every write acknowledged before is in.
+    if (!stale)
+      if (auto b = ranges->host().ReadBarrier(d.id, kRangesBackupBarrier).get(); !b.ok())
+        return StatusAnswer(b.status(), /*is_read=*/true);
+    const std::string file = parts_dir + "/" + std::to_string(d.id) + ".backup";
+    std::promise<raft::Result<raft::BackupInfo>> done;
+    ranges->host().Backup(
+        d.id, file, [&done](raft::Result<raft::BackupInfo> r) { done.set_value(std::move(r)); });
+    auto info = done.get_future().get();
+    if (!info.ok()) return StatusAnswer(info.status());
+    raft::Status added = (*writer)->Add(d, file);
+    (void)fs::RemoveAll(file);
+    if (!added.ok()) return StatusAnswer(added);
+    listed.push_back(
+        {{"id", d.id}, {"start", d.start}, {"end", d.end}, {"index", info->meta.index}});
+  }
+  if (!unchanged()) return ErrorAnswer(409, "a range split during the backup; ask again");
+  auto bytes = (*writer)->Commit();
+  if (!bytes.ok()) return StatusAnswer(bytes.status());
+  PruneBackups(id);
+  Log(raft::LogLevel::kInfo, "ranges backup written",
+      {{"id", id}, {"ranges", std::to_string(dir.size())}, {"bytes", std::to_string(*bytes)}});
+  nlohmann::json j;
+  j["id"] = id;
+  j["bytes"] = *bytes;
+  j["ranges"] = std::move(listed);
+  return JsonAnswer(200, j.dump());
 }
 
 void KvServer::Impl::PruneBackups(const std::string& keep) {

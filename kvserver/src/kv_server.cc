@@ -146,6 +146,7 @@ KvServer::~KvServer() {
   if (impl_->node) impl_->node->Stop();
   if (impl_->sm) impl_->sm->Close();
   // A ranges backup in progress waits on the host: it ends before the host stops.
+  impl_->backup_cancel = true;
   if (impl_->backup_thread.joinable()) impl_->backup_thread.join();
   if (impl_->ranges) impl_->ranges->Stop();
 }
@@ -228,6 +229,10 @@ raft::Result<std::unique_ptr<KvServer>> KvServer::Start(const ServerFlags& flags
   if (std::string warning = fs::LoosePermissions(flags.data); !warning.empty())
     logger->Log(raft::LogLevel::kWarn, "kvserver", warning, {{"dir", flags.data}});
   // Ranges mode: asked for (-shards), or this directory was started in it.
+  // A ranges restore cut short (ranges_mode.cc): refused before the mode is decided (the
+  // crash may have come before <data>/host, which says "ranges mode", was made).
+  if (flags.restore.empty())
+    if (raft::Status s = RestoreCutShort(flags.data); !s.ok()) return s;
   // A ranges backup restores a ranges node.
   const bool ranges_mode = flags.shards >= 2 || std::filesystem::exists(flags.data + "/host") ||
                            (!flags.restore.empty() && IsRangesBackup(flags.restore));
@@ -460,6 +465,9 @@ raft::Status KvServer::Serve() {
   if (joiner.joinable()) joiner.join();
   upkeep.join();  // a compaction in progress finishes first
   if (p->ranges) {
+    // A ranges backup waits on the host: it ends (after its range in progress) first.
+    p->backup_cancel = true;
+    if (p->backup_thread.joinable()) p->backup_thread.join();
     // 2. Every group this node leads handed over at once (the upkeep is stopped: it
     // would balance them back), so the cluster does not wait an election timeout.
     const auto [handed, led] = p->ranges->HandOverLeaderships(std::chrono::seconds(2));

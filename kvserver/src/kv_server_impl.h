@@ -172,10 +172,14 @@ struct KvServer::Impl : HttpHandler {
   void PruneBackups(const std::string& keep);
   std::atomic<bool> backup_running{false};  // one backup written at a time
   // Ranges mode: the backup of every range (ranges_backup.h), written on a thread of its
-  // own (it waits on each range's barrier and backup in turn); joined at shutdown before
-  // the host stops, and before the next backup starts.
+  // own (it waits on each range's barrier and backup in turn: WriteRangesBackupFile);
+  // joined before the next backup starts, and at shutdown (backup_cancel set: it stops
+  // after the range in progress) before the host stops, which would leave it waiting.
   void BackupRanges(const CallPtr& call, const std::string& id);
+  HttpResponse WriteRangesBackupFile(const std::string& id, const std::string& parts_dir,
+                                     bool stale);
   std::thread backup_thread;
+  std::atomic<bool> backup_cancel{false};
 
   // http_watch.cc: GET /watch streams the change history.
   struct Watcher;

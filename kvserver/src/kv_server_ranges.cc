@@ -506,9 +506,10 @@ void KvServer::Impl::SplitRange(const CallPtr& call) {
   if (call->req.method() != http::verb::post)
     return Answer(call, ErrorAnswer(405, "only POST /split"));
   const std::string key = call->target.Param("key");
-  if (key.empty() || key.size() > flags.max_key_bytes)
-    return Answer(call, ErrorAnswer(400, "key must be a key of 1.." +
-                                             std::to_string(flags.max_key_bytes) + " bytes"));
+  const std::size_t max_key = std::min<std::size_t>(flags.max_key_bytes, kMaxRangeKeyBytes);
+  if (key.empty() || key.size() > max_key)
+    return Answer(
+        call, ErrorAnswer(400, "key must be a key of 1.." + std::to_string(max_key) + " bytes"));
   if (ForwardToMetaLeader(call, std::chrono::seconds(10))) return;
   for (const RangeDescriptor& d : ranges->meta().Ranges())
     if (d.start == key) return Answer(call, ErrorAnswer(409, "a range already starts at this key"));

@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::uint8_t kDescriptorVersion = 1;
 constexpr std::uint8_t kSplitRecordVersion = 1;
-constexpr std::uint32_t kMaxKeyBytes = 64u << 10;
+constexpr std::uint32_t kMaxKeyBytes = kMaxRangeKeyBytes;
 constexpr std::uint32_t kMaxReplicas = 64;
 constexpr int kFirstPrintable = 0x20;
 constexpr int kPrintable = 0x7f - kFirstPrintable;  // 95 first bytes

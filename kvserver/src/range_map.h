@@ -4,6 +4,7 @@
 // Pure; a RangeMap is not thread-safe (its owner guards it).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -20,6 +21,10 @@ namespace kv {
 using RangeId = std::uint64_t;
 inline constexpr RangeId kMetaRange = 1;
 inline constexpr RangeId kFirstDataRange = 2;
+
+// The longest start or end key a descriptor holds (its codec refuses longer): no split
+// at a longer key.
+inline constexpr std::size_t kMaxRangeKeyBytes = 64u << 10;
 
 struct RangeDescriptor {
   RangeId id = 0;

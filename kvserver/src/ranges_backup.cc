@@ -43,48 +43,51 @@ std::uint64_t GetLE(std::string_view in) {
   return v;
 }
 
-// Spans in key order covering the key space once, each id once.
+// Whether `d` may be part `i` of `n` after `before` (the parts before it): spans in key
+// order covering the key space once, data ranges only, each id once. "" if so.
+std::string CheckPart(const std::vector<RangesBackupPart>& before, const RangeDescriptor& d,
+                      std::size_t i, std::size_t n) {
+  const std::string range = "range " + std::to_string(d.id);
+  if (d.id < kFirstDataRange) return range + " is not a data range";
+  for (const RangesBackupPart& p : before)
+    if (p.range.id == d.id) return range + " appears twice";
+  if (d.start != (before.empty() ? std::string() : before.back().range.end))
+    return range + " does not start where the one before ends";
+  if (d.end.empty() != (i + 1 == n)) return range + " ends the key space out of turn";
+  if (!d.end.empty() && d.end <= d.start) return range + " is empty";
+  return "";
+}
+
 raft::Status CheckCover(const std::vector<RangesBackupPart>& parts) {
-  auto bad = [](const std::string& what) {
-    return raft::Status(raft::ErrorCode::kInvalidArgument, what);
-  };
   if (parts.empty() || parts.size() > kRangesBackupMaxParts)
-    return bad("a ranges backup holds 1 to 1024 ranges, not " + std::to_string(parts.size()));
-  std::string at;  // where the next span must start
-  std::vector<RangeId> ids;
+    return raft::Status(
+        raft::ErrorCode::kInvalidArgument,
+        "a ranges backup holds 1 to 1024 ranges, not " + std::to_string(parts.size()));
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    const RangeDescriptor& d = parts[i].range;
-    if (d.start != at)
-      return bad("range " + std::to_string(d.id) + " does not start where the one before ends");
-    if (d.end.empty() != (i + 1 == parts.size()))
-      return bad("range " + std::to_string(d.id) + " ends the key space out of turn");
-    if (!d.end.empty() && d.end <= d.start)
-      return bad("range " + std::to_string(d.id) + " is empty");
-    if (d.id < kFirstDataRange)
-      return bad("range " + std::to_string(d.id) + " is not a data range");
-    if (std::find(ids.begin(), ids.end(), d.id) != ids.end())
-      return bad("range " + std::to_string(d.id) + " appears twice");
-    ids.push_back(d.id);
-    at = d.end;
+    const std::vector<RangesBackupPart> before(parts.begin(), parts.begin() + static_cast<long>(i));
+    if (std::string bad = CheckPart(before, parts[i].range, i, parts.size()); !bad.empty())
+      return raft::Status(raft::ErrorCode::kInvalidArgument, bad);
   }
   return raft::Status::Ok();
 }
 
-// Copies `n` bytes from `in` to `out` (n = UINT64_MAX: to the end of `in`).
-bool Copy(std::istream& in, std::ostream& out, std::uint64_t n, std::uint64_t* copied) {
+enum class CopyResult { kOk, kShortRead, kWriteFailed };
+
+// Copies `n` bytes from `in` to `out`: kShortRead when `in` ends first, kWriteFailed when
+// `out` fails (a full disk).
+CopyResult Copy(std::istream& in, std::ostream& out, std::uint64_t n) {
   std::string buf(kCopyBytes, '\0');
-  *copied = 0;
-  while (*copied < n) {
-    const auto want =
-        static_cast<std::streamsize>(std::min<std::uint64_t>(buf.size(), n - *copied));
+  std::uint64_t copied = 0;
+  while (copied < n) {
+    const auto want = static_cast<std::streamsize>(std::min<std::uint64_t>(buf.size(), n - copied));
     in.read(buf.data(), want);
     const std::streamsize got = in.gcount();
     if (got > 0) out.write(buf.data(), got);
-    *copied += static_cast<std::uint64_t>(got);
-    if (!out) return false;
-    if (got < want) return n == UINT64_MAX;  // the end of `in`
+    if (!out) return CopyResult::kWriteFailed;
+    if (got < want) return CopyResult::kShortRead;
+    copied += static_cast<std::uint64_t>(got);
   }
-  return true;
+  return CopyResult::kOk;
 }
 
 }  // namespace
@@ -137,8 +140,7 @@ raft::Status RangesBackupWriter::Add(const RangeDescriptor& range, const std::st
   PutU32(&frame, Crc32c(frame));
   out_.write(frame.data(), static_cast<std::streamsize>(frame.size()));
   std::ifstream in(file, std::ios::binary);
-  std::uint64_t copied = 0;
-  if (!in || !Copy(in, out_, size, &copied) || copied != size) return Fail("cannot copy " + file);
+  if (!in || Copy(in, out_, size) != CopyResult::kOk) return Fail("cannot copy " + file);
   parts_.push_back(RangesBackupPart{range, file, 0});
   return raft::Status::Ok();
 }
@@ -214,16 +216,22 @@ raft::Result<std::vector<RangesBackupPart>> ExtractRangesBackup(
       return corrupt("checksum mismatch at range " + std::to_string(i));
     auto d = DecodeDescriptor(desc);
     if (!d.ok()) return corrupt(d.status().message());
+    // Checked before the part is used: a restore acts on each part as it comes.
+    if (std::string bad = CheckPart(parts, *d, i, nparts); !bad.empty()) return corrupt(bad);
     offset += 4 + dlen + 12;
     if (size > total - offset) return corrupt("range " + std::to_string(d->id) + " is truncated");
     RangesBackupPart p;
     p.range = *d;
     p.file = dir + "/" + std::to_string(d->id) + ".backup";
     std::ofstream out(p.file, std::ios::binary | std::ios::trunc);
-    std::uint64_t copied = 0;
-    if (!Copy(in, out, size, &copied) || copied != size)
-      return copied != size ? corrupt("range " + std::to_string(d->id) + " is truncated")
-                            : raft::Status(raft::ErrorCode::kIOError, "cannot write " + p.file);
+    switch (Copy(in, out, size)) {
+      case CopyResult::kOk:
+        break;
+      case CopyResult::kShortRead:
+        return corrupt("range " + std::to_string(d->id) + " is truncated");
+      case CopyResult::kWriteFailed:
+        return raft::Status(raft::ErrorCode::kIOError, "cannot write " + p.file);
+    }
     out.close();
     if (!out) return raft::Status(raft::ErrorCode::kIOError, "cannot write " + p.file);
     offset += size;

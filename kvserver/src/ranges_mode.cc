@@ -150,11 +150,8 @@ raft::Result<std::unique_ptr<RangesMode>> RangesMode::Start(RangesOptions option
   rm->fresh_ = !std::filesystem::exists(o.host.data_dir);
   const bool restore = rm->fresh_ && !o.restore_from.empty();
   const bool bootstrap = rm->fresh_ && (o.shards >= 2 || restore);
-  if (fs::Exists(o.data + "/" + std::string(kRestoringMarker)) && !restore)
-    return raft::Status(raft::ErrorCode::kInvalidArgument,
-                        "a -restore was cut short in " + o.data +
-                            " (the file 'restoring' is there): remove the directory's contents "
-                            "and restore again");
+  if (!restore)
+    if (raft::Status s = RestoreCutShort(o.data); !s.ok()) return s;
   if (restore) {
     if (raft::Status s =
             WriteSmallFile(o.data, std::string(kRestoringMarker), o.restore_from + "\n");
@@ -199,6 +196,14 @@ void RangesMode::Stop() {
   if (host_) host_->Stop();
   std::unique_lock<std::shared_mutex> l(mu_);
   for (auto& [id, sm] : sms_) sm->Close();
+}
+
+raft::Status RestoreCutShort(const std::string& data) {
+  if (!fs::Exists(data + "/" + std::string(kRestoringMarker))) return raft::Status::Ok();
+  return raft::Status(raft::ErrorCode::kInvalidArgument,
+                      "a -restore was cut short in " + data +
+                          " (the file 'restoring' is there): remove the directory's contents and "
+                          "restore again");
 }
 
 std::pair<std::size_t, std::size_t> RangesMode::HandOverLeaderships(
@@ -467,6 +472,15 @@ raft::Status RangesMode::RestoreRanges() {
                           "cannot open range " + std::to_string(p.range.id) + " (see the log)");
     auto meta = raft::RestoreBackup(p.file, sm.get());
     if (!meta.ok()) return meta.status();
+    // The state's own span (a range that split records it) is the descriptor's.
+    const std::optional<RangeDescriptor> span = sm->Range();
+    if (span ? span->id != p.range.id || span->generation != p.range.generation ||
+                   span->start != p.range.start || span->end != p.range.end
+             : p.range.generation != 1)
+      return raft::Status(raft::ErrorCode::kCorruption,
+                          "range " + std::to_string(p.range.id) +
+                              ": the state restored from the backup owns another span than its "
+                              "descriptor says");
     if (raft::Status s = host_->CreateGroupFromState(p.range.id, {self()}, sm.get(), meta->index);
         !s.ok())
       return s;
@@ -582,7 +596,7 @@ void RangesMode::OrderSplits(const std::vector<RangeDescriptor>& directory) {
       key = sm->LoadSplitKey(opts_.range_max_writes);
       by_load = true;
     }
-    if (!key || !d.Contains(*key) || *key == d.start) continue;
+    if (!key || !d.Contains(*key) || *key == d.start || key->size() > kMaxRangeKeyBytes) continue;
     if (proposing_.load()) return;  // the next pass
     MetaCommand c;
     c.op = MetaCommand::Op::kOrderSplit;

@@ -99,6 +99,11 @@ struct RangesOptions {
   std::string restore_from;
 };
 
+// kInvalidArgument when the data directory `data` holds a ranges restore that did not
+// finish (<data>/restoring; RangesOptions::restore_from): it is started again on an
+// empty directory.
+raft::Status RestoreCutShort(const std::string& data);
+
 class RangesMode {
  public:
   // Starts the host and hosts group 1: bootstraps it (shards > 0 and nothing on disk),
