@@ -179,11 +179,7 @@ HttpResponse KvServer::Impl::WriteRangesBackupFile(const std::string& id,
     if (ranges->Directory() != dir) return false;
     for (const RangeDescriptor& d : dir) {
       RocksStateMachine* sm = ranges->StateMachine(d.id);
-      if (sm == nullptr) return false;
-      const auto span = sm->Range();
-      if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
-               : d.generation != 1)
-        return false;
+      if (sm == nullptr || !sm->HoldsSpan(d)) return false;
     }
     return true;
   };

@@ -472,11 +472,7 @@ raft::Status RangesMode::RestoreRanges() {
                           "cannot open range " + std::to_string(p.range.id) + " (see the log)");
     auto meta = raft::RestoreBackup(p.file, sm.get());
     if (!meta.ok()) return meta.status();
-    // The state's own span (a range that split records it) is the descriptor's.
-    const std::optional<RangeDescriptor> span = sm->Range();
-    if (span ? span->id != p.range.id || span->generation != p.range.generation ||
-                   span->start != p.range.start || span->end != p.range.end
-             : p.range.generation != 1)
+    if (!sm->HoldsSpan(p.range))
       return raft::Status(raft::ErrorCode::kCorruption,
                           "range " + std::to_string(p.range.id) +
                               ": the state restored from the backup owns another span than its "
@@ -582,10 +578,7 @@ void RangesMode::OrderSplits(const std::vector<RangeDescriptor>& directory) {
     if (sm == nullptr) continue;
     // This replica holds the range as the directory describes it (not behind it, not
     // past it with a split the directory has yet to show).
-    const std::optional<RangeDescriptor> span = sm->Range();
-    if (span ? span->generation != d.generation || span->start != d.start || span->end != d.end
-             : d.generation != 1)
-      continue;
+    if (!sm->HoldsSpan(d)) continue;
     std::optional<std::string> key;
     bool by_load = false;
     if (opts_.range_max_bytes != 0 && sm->SpanSizeBytes() > opts_.range_max_bytes) {

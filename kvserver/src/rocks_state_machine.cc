@@ -718,6 +718,13 @@ bool RocksStateMachine::Owns(std::string_view key) const {
   return !range_ || range_->Contains(key);
 }
 
+bool RocksStateMachine::HoldsSpan(const RangeDescriptor& d) const {
+  std::lock_guard<std::mutex> l(range_mu_);
+  if (!range_) return d.generation == 1;
+  return range_->id == d.id && range_->generation == d.generation && range_->start == d.start &&
+         range_->end == d.end;
+}
+
 raft::Result<std::optional<std::string>> RocksStateMachine::MiddleKey() const {
   std::shared_lock lock(mu_);
   if (!db_) return raft::Status(raft::ErrorCode::kShutdown, "state machine is closed");

@@ -222,6 +222,10 @@ class RocksStateMachine final : public raft::StateMachine {
   std::optional<RangeDescriptor> Range() const;
   std::optional<SplitRecord> LastSplit() const;
   bool Owns(std::string_view key) const;
+  // Whether this range's span is `d`'s: Range() has d's id, generation, start and end, or
+  // none is recorded and `d` is at generation 1 (a range never split). What a split order,
+  // a backup and a restore check a descriptor against.
+  bool HoldsSpan(const RangeDescriptor& d) const;
   // A split's new range: the voters its group starts with (empty for any other range).
   std::vector<raft::NodeId> SplitVoters() const;
   // The index this range's state starts at: a split's (its history and log begin after

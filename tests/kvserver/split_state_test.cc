@@ -106,6 +106,7 @@ TEST_CASE("split: the keys from the split key move to a new range at the split's
   ApplyOne(sm.get(), Put(++i, "b-ttl", "t", 1000));
   ApplyOne(sm.get(), Put(++i, "x-ttl", "t", 2000));
   const raft::Index at = ++i;
+  CHECK(sm->HoldsSpan(Whole(2)));  // none recorded: a range never split, generation 1
   const CommandResult r = ApplyOne(sm.get(), Split(at, Whole(2), "m", 9));
   INFO(r.error);
   REQUIRE(r.ok);
@@ -130,6 +131,11 @@ TEST_CASE("split: the keys from the split key move to a new range at the split's
   REQUIRE(split);
   CHECK(split->index == at);
   CHECK(split->left == *left);
+  CHECK(sm->HoldsSpan(*left));
+  CHECK_FALSE(sm->HoldsSpan(Whole(2)));  // the span before the split
+  RangeDescriptor other = *left;
+  other.id = 3;
+  CHECK_FALSE(sm->HoldsSpan(other));
   CHECK(split->voters == std::vector<raft::NodeId>{1, 2, 3});  // the command's, in order
 
   // A command for a key that left is refused, the same on every replica.
@@ -146,6 +152,7 @@ TEST_CASE("split: the keys from the split key move to a new range at the split's
   CHECK((*right)->OriginIndex() == at);
   CHECK(sm->OriginIndex() == 0);
   CHECK((*right)->Range() == split->right);
+  CHECK((*right)->HoldsSpan(split->right));
   CHECK(split->right.start == "m");
   CHECK(split->right.end.empty());
   CHECK(split->right.generation == 1);
