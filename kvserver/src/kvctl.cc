@@ -361,8 +361,7 @@ std::string FormatMs(double ms) {
 // snapshot save FILE: POST /backup on the first node that answers, then its pieces from
 // that node into FILE.part (one piece in memory at a time; a piece whose answer is lost is
 // asked for again), checked end to end (raft::VerifyBackupFile; kv::VerifyRangesBackup for
-// a ranges cluster's), fsynced and renamed to
-// FILE; the node's copy is deleted.
+// a ranges cluster's), fsynced and renamed to FILE; the node's copy is deleted.
 int SnapshotSave(const Options& o, const std::string& file) {
   std::string used;
   // The node answers once the whole backup is written: allow it minutes, not seconds.

@@ -1,10 +1,15 @@
-// BackupDone: the completion of a backup (Node::Backup, Host::Backup), run exactly once.
+// What Node::Backup and Host::Backup share: BackupDone, the completion run exactly once,
+// and WriteBackupFile, the file written on the snapshot lane.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "raft/node.h"
+#include "runtime/snapshot_store.h"
 
 namespace raft::runtime {
 
@@ -27,5 +32,11 @@ class BackupDone {
  private:
   std::function<void(Result<BackupInfo>)> done_;
 };
+
+// Writes `*src` (then released) as a backup file at `path` with `header`
+// (SnapshotStore::CreateAt: `path`.tmp, fsynced, renamed; removed on failure). Returns
+// the file's size. The snapshot lane.
+Result<std::uint64_t> WriteBackupFile(const std::string& path, const SnapshotHeader& header,
+                                      std::unique_ptr<SnapshotSource>* src, base::FileSystem* fs);
 
 }  // namespace raft::runtime

@@ -185,21 +185,18 @@ void Host::Impl::Backup(GroupId g, std::string path, std::function<void(Result<B
       env_->Post(runtime::Lane::kSnapshot, [this, g = group->id, path = std::move(path),
                                             header = std::move(header), job, holder] {
         snap_checker_.Check();
-        auto writer = runtime::SnapshotStore::CreateAt(path, header, env_->file_system());
-        Status s = writer.ok() ? (*job)->WriteTo(writer->get()) : writer.status();
-        if (s.ok()) s = (*writer)->Commit();
-        job->reset();
-        if (!s.ok()) {
+        auto bytes = runtime::WriteBackupFile(path, header, job.get(), env_->file_system());
+        if (!bytes.ok()) {
           Log(LogLevel::kError, "backup failed",
-              {{"group", std::to_string(g)}, {"path", path}, {"error", s.ToString()}});
-          return holder->Run(s);
+              {{"group", std::to_string(g)}, {"path", path}, {"error", bytes.status().ToString()}});
+          return holder->Run(bytes.status());
         }
         Log(LogLevel::kInfo, "backup written",
             {{"group", std::to_string(g)},
              {"path", path},
              {"index", std::to_string(header.meta.index)},
-             {"bytes", std::to_string((*writer)->bytes_written())}});
-        holder->Run(BackupInfo{header.meta, {}, (*writer)->bytes_written()});
+             {"bytes", std::to_string(*bytes)}});
+        holder->Run(BackupInfo{header.meta, {}, *bytes});
       });
     });
   });

@@ -24,6 +24,18 @@ Result<BackupInfo> VerifyBackupFile(const std::string& path) {
   return BackupInfo{header->meta, header->members, bytes};
 }
 
+Result<std::uint64_t> runtime::WriteBackupFile(const std::string& path,
+                                               const SnapshotHeader& header,
+                                               std::unique_ptr<SnapshotSource>* src,
+                                               base::FileSystem* fs) {
+  auto writer = SnapshotStore::CreateAt(path, header, fs);
+  Status s = writer.ok() ? (*src)->WriteTo(writer->get()) : writer.status();
+  if (s.ok()) s = (*writer)->Commit();
+  src->reset();
+  if (!s.ok()) return s;
+  return (*writer)->bytes_written();
+}
+
 Result<SnapshotMeta> RestoreBackup(const std::string& path, StateMachine* sm) {
   if (auto verified = VerifyBackupFile(path); !verified.ok()) return verified.status();
   auto in = runtime::SnapshotStore::OpenPath(path);
@@ -55,21 +67,19 @@ void Node::Impl::Backup(std::string path, std::function<void(Result<BackupInfo>)
                                           job, holder]() mutable {
       snap_checker_.Check();
       auto start = env_->Now();
-      auto writer = runtime::SnapshotStore::CreateAt(path, header, env_->file_system());
-      Status s = writer.ok() ? (*job)->WriteTo(writer->get()) : writer.status();
-      if (s.ok()) s = (*writer)->Commit();
-      job->reset();
-      if (!s.ok()) {
-        Log(LogLevel::kError, "backup failed", {{"path", path}, {"error", s.ToString()}});
-        return holder->Run(s);
+      auto bytes = runtime::WriteBackupFile(path, header, job.get(), env_->file_system());
+      if (!bytes.ok()) {
+        Log(LogLevel::kError, "backup failed",
+            {{"path", path}, {"error", bytes.status().ToString()}});
+        return holder->Run(bytes.status());
       }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(env_->Now() - start);
       Log(LogLevel::kInfo, "backup written",
           {{"path", path},
            {"index", std::to_string(header.meta.index)},
-           {"bytes", std::to_string((*writer)->bytes_written())},
+           {"bytes", std::to_string(*bytes)},
            {"ms", std::to_string(ms.count())}});
-      holder->Run(BackupInfo{header.meta, header.members, (*writer)->bytes_written()});
+      holder->Run(BackupInfo{header.meta, header.members, *bytes});
     });
   });
 }
